@@ -1,0 +1,418 @@
+//! Entry bodies: what a person writes.
+//!
+//! A body is `varint(kind) || payload`, where the payload is the postcard
+//! encoding of the kind's struct. A kind this version does not know decodes as
+//! [`Body::Unknown`] and is stored and forwarded unchanged, so newer nodes can
+//! add kinds without splitting the network. Changing an existing kind's
+//! payload needs a new kind number.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::entry::EntryId;
+use crate::keys::AuthorId;
+use crate::limits::Limits;
+use crate::varint;
+
+/// Body kind numbers on the wire.
+pub mod kind {
+    pub const POST: u64 = 1;
+    pub const ENDORSEMENT: u64 = 2;
+    pub const WIKI_CHANGE: u64 = 3;
+    pub const PROFILE: u64 = 4;
+    pub const TRUST: u64 = 5;
+    pub const DELETION: u64 = 6;
+    pub const ACCEPT: u64 = 7;
+}
+
+/// Why a body could not be decoded or built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    #[error("invalid body: {0}")]
+    Invalid(String),
+}
+
+/// The content of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Post(Post),
+    Endorsement(Endorsement),
+    WikiChange(WikiChange),
+    Profile(Profile),
+    Trust(TrustStatement),
+    Deletion(Deletion),
+    Accept(Accept),
+    /// A kind from a newer protocol revision, kept verbatim.
+    Unknown { kind: u64, payload: Vec<u8> },
+}
+
+/// What a post is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostKind {
+    /// Working out loud: what I am doing, learning, stuck on.
+    Note,
+    Question,
+    Answer,
+}
+
+impl PostKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PostKind::Note => "note",
+            PostKind::Question => "question",
+            PostKind::Answer => "answer",
+        }
+    }
+}
+
+impl fmt::Display for PostKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PostKind {
+    type Err = BodyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "note" => Ok(PostKind::Note),
+            "question" => Ok(PostKind::Question),
+            "answer" => Ok(PostKind::Answer),
+            other => Err(BodyError::Invalid(format!(
+                "unknown post kind {other:?} (expected note, question or answer)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    pub kind: PostKind,
+    /// Markdown.
+    pub text: String,
+    pub reply_to: Option<EntryId>,
+    pub tags: Vec<String>,
+}
+
+/// "This is good": one per author per target; `withdraw` cancels an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endorsement {
+    pub target: EntryId,
+    pub note: Option<String>,
+    pub withdraw: bool,
+}
+
+/// A stable wiki page id: 16 random bytes chosen by the page's creator.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PageId(pub [u8; 16]);
+
+impl fmt::Display for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PageId({self})")
+    }
+}
+
+impl FromStr for PageId {
+    type Err = BodyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
+            BodyError::Invalid(format!("not a page id (32 hex characters): {s:?}"))
+        })?;
+        Ok(PageId(out))
+    }
+}
+
+impl Serialize for PageId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PageId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let s = String::deserialize(deserializer)?;
+            s.parse().map_err(serde::de::Error::custom)
+        } else {
+            Ok(PageId(<[u8; 16]>::deserialize(deserializer)?))
+        }
+    }
+}
+
+/// One Automerge change to a wiki page, or one part of a change too large for
+/// a single entry. Parts share `change_hash` and are concatenated in `part`
+/// order; the change applies once all `parts` have arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiChange {
+    pub page: PageId,
+    /// Automerge's hash of the complete change.
+    pub change_hash: [u8; 32],
+    pub part: u32,
+    pub parts: u32,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub about: String,
+}
+
+/// A public statement about another author: vouch (`true`) or withdraw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustStatement {
+    pub subject: AuthorId,
+    pub vouch: bool,
+}
+
+/// A request, by its author, that everyone drop an entry's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub target: EntryId,
+}
+
+/// The question's author marks an answer accepted (`None` withdraws).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accept {
+    pub question: EntryId,
+    pub answer: Option<EntryId>,
+}
+
+impl Body {
+    /// Wire kind number.
+    pub fn kind(&self) -> u64 {
+        match self {
+            Body::Post(_) => kind::POST,
+            Body::Endorsement(_) => kind::ENDORSEMENT,
+            Body::WikiChange(_) => kind::WIKI_CHANGE,
+            Body::Profile(_) => kind::PROFILE,
+            Body::Trust(_) => kind::TRUST,
+            Body::Deletion(_) => kind::DELETION,
+            Body::Accept(_) => kind::ACCEPT,
+            Body::Unknown { kind, .. } => *kind,
+        }
+    }
+
+    /// A short name for displays and JSON.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Body::Post(p) => p.kind.as_str(),
+            Body::Endorsement(_) => "endorsement",
+            Body::WikiChange(_) => "wiki",
+            Body::Profile(_) => "profile",
+            Body::Trust(_) => "trust",
+            Body::Deletion(_) => "deletion",
+            Body::Accept(_) => "accept",
+            Body::Unknown { .. } => "unknown",
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint::encode(self.kind(), &mut out);
+        let payload = match self {
+            Body::Post(p) => postcard::to_stdvec(p),
+            Body::Endorsement(e) => postcard::to_stdvec(e),
+            Body::WikiChange(w) => postcard::to_stdvec(w),
+            Body::Profile(p) => postcard::to_stdvec(p),
+            Body::Trust(t) => postcard::to_stdvec(t),
+            Body::Deletion(d) => postcard::to_stdvec(d),
+            Body::Accept(a) => postcard::to_stdvec(a),
+            Body::Unknown { payload, .. } => Ok(payload.clone()),
+        }
+        .expect("encoding into a Vec cannot fail");
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Body, BodyError> {
+        let (kind, payload) =
+            varint::decode(bytes).map_err(|e| BodyError::Malformed(e.to_string()))?;
+        fn strict<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, BodyError> {
+            let (value, rest) = postcard::take_from_bytes(payload)
+                .map_err(|e| BodyError::Malformed(e.to_string()))?;
+            if !rest.is_empty() {
+                return Err(BodyError::Malformed("trailing bytes".to_string()));
+            }
+            Ok(value)
+        }
+        Ok(match kind {
+            kind::POST => Body::Post(strict(payload)?),
+            kind::ENDORSEMENT => Body::Endorsement(strict(payload)?),
+            kind::WIKI_CHANGE => Body::WikiChange(strict(payload)?),
+            kind::PROFILE => Body::Profile(strict(payload)?),
+            kind::TRUST => Body::Trust(strict(payload)?),
+            kind::DELETION => Body::Deletion(strict(payload)?),
+            kind::ACCEPT => Body::Accept(strict(payload)?),
+            kind => Body::Unknown {
+                kind,
+                payload: payload.to_vec(),
+            },
+        })
+    }
+
+    /// Checks the content rules a node applies to what its own user writes
+    /// (peers' bodies are checked for size only; views skip what they cannot use).
+    pub fn check(&self, limits: &Limits) -> Result<(), BodyError> {
+        match self {
+            Body::Post(post) => {
+                if post.text.trim().is_empty() {
+                    return Err(BodyError::Invalid("post text is empty".to_string()));
+                }
+                if post.kind == PostKind::Answer && post.reply_to.is_none() {
+                    return Err(BodyError::Invalid(
+                        "an answer must reply to a question".to_string(),
+                    ));
+                }
+                if post.tags.len() > limits.max_tags {
+                    return Err(BodyError::Invalid(format!(
+                        "too many tags: {} (limit {})",
+                        post.tags.len(),
+                        limits.max_tags
+                    )));
+                }
+                for tag in &post.tags {
+                    if tag.is_empty()
+                        || tag.len() > limits.max_tag_len
+                        || tag.chars().any(char::is_whitespace)
+                    {
+                        return Err(BodyError::Invalid(format!(
+                            "bad tag {tag:?}: tags are 1–{} characters without spaces",
+                            limits.max_tag_len
+                        )));
+                    }
+                }
+            }
+            Body::Profile(profile) => {
+                if profile.name.trim().is_empty() {
+                    return Err(BodyError::Invalid("profile name is empty".to_string()));
+                }
+            }
+            Body::WikiChange(w) => {
+                if w.parts == 0 || w.part >= w.parts {
+                    return Err(BodyError::Invalid(format!(
+                        "wiki change part {} of {} is out of range",
+                        w.part, w.parts
+                    )));
+                }
+            }
+            _ => {}
+        }
+        let len = self.encode().len();
+        if len > limits.max_body_bytes {
+            return Err(BodyError::Invalid(format!(
+                "body is {len} bytes, limit {}",
+                limits.max_body_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Body> {
+        vec![
+            Body::Post(Post {
+                kind: PostKind::Question,
+                text: "How do I *merge*?".into(),
+                reply_to: Some(EntryId([3; 32])),
+                tags: vec!["rust".into(), "crdt".into()],
+            }),
+            Body::Endorsement(Endorsement {
+                target: EntryId([1; 32]),
+                note: Some("clear".into()),
+                withdraw: false,
+            }),
+            Body::WikiChange(WikiChange {
+                page: PageId([5; 16]),
+                change_hash: [6; 32],
+                part: 0,
+                parts: 1,
+                data: vec![1, 2, 3],
+            }),
+            Body::Profile(Profile {
+                name: "Alice".into(),
+                about: "".into(),
+            }),
+            Body::Trust(TrustStatement {
+                subject: AuthorId::from_bytes([8; 32]),
+                vouch: true,
+            }),
+            Body::Deletion(Deletion {
+                target: EntryId([2; 32]),
+            }),
+            Body::Accept(Accept {
+                question: EntryId([2; 32]),
+                answer: None,
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for body in samples() {
+            assert_eq!(Body::decode(&body.encode()).unwrap(), body);
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_kept_verbatim() {
+        let bytes = [0x63, 0xde, 0xad];
+        let body = Body::decode(&bytes).unwrap();
+        assert_eq!(
+            body,
+            Body::Unknown {
+                kind: 0x63,
+                payload: vec![0xde, 0xad]
+            }
+        );
+        assert_eq!(body.encode(), bytes);
+    }
+
+    #[test]
+    fn malformed_known_kind() {
+        assert!(Body::decode(&[kind::POST as u8, 9, 9]).is_err());
+        let mut bytes = samples()[0].encode();
+        bytes.push(0);
+        assert!(Body::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn content_rules() {
+        let limits = Limits::default();
+        let post = |text: &str, tags: &[&str]| {
+            Body::Post(Post {
+                kind: PostKind::Note,
+                text: text.into(),
+                reply_to: None,
+                tags: tags.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert!(post("hi", &["ok"]).check(&limits).is_ok());
+        assert!(post("  ", &[]).check(&limits).is_err());
+        assert!(post("hi", &["two words"]).check(&limits).is_err());
+        let big = "x".repeat(limits.max_body_bytes);
+        assert!(post(&big, &[]).check(&limits).is_err());
+    }
+}
