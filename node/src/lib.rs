@@ -1,1 +1,17 @@
-//! placeholder
+//! # kith-node
+//!
+//! A Kith node: the sled-backed [`store`], identity files, configuration,
+//! and (in later modules) replication over libp2p and the local API.
+//!
+//! ```no_run
+//! use kith_node::store::Store;
+//! use kith_protocol::{Body, Keypair, Post, PostKind};
+//!
+//! let store = Store::temporary().unwrap();
+//! let me = Keypair::from_secret(&[1; 32]);
+//! let body = Body::Post(Post { kind: PostKind::Note, text: "hi".into(), reply_to: None, tags: vec![] });
+//! let entry = store.append(&me, &body, 1_700_000_000_000).unwrap();
+//! assert_eq!(store.get(&entry.id()).unwrap().unwrap(), entry);
+//! ```
+
+pub mod store;

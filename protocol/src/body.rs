@@ -47,7 +47,10 @@ pub enum Body {
     Deletion(Deletion),
     Accept(Accept),
     /// A kind from a newer protocol revision, kept verbatim.
-    Unknown { kind: u64, payload: Vec<u8> },
+    Unknown {
+        kind: u64,
+        payload: Vec<u8>,
+    },
 }
 
 /// What a post is for.
@@ -129,9 +132,8 @@ impl FromStr for PageId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out = [0u8; 16];
-        hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
-            BodyError::Invalid(format!("not a page id (32 hex characters): {s:?}"))
-        })?;
+        hex::decode_to_slice(s.trim(), &mut out)
+            .map_err(|_| BodyError::Invalid(format!("not a page id (32 hex characters): {s:?}")))?;
         Ok(PageId(out))
     }
 }

@@ -49,7 +49,11 @@ pub enum ValidationError {
         limit_ms: u64,
     },
     #[error("sequence gap for {author}: have up to {have}, got {got}")]
-    SeqGap { author: AuthorId, have: u64, got: u64 },
+    SeqGap {
+        author: AuthorId,
+        have: u64,
+        got: u64,
+    },
     #[error("entry {seq} of {author} does not continue the stored chain (prev mismatch)")]
     PrevMismatch { author: AuthorId, seq: u64 },
     #[error("fork: {} signed two different entries at seq {}", .0.author(), .0.seq())]
@@ -165,7 +169,9 @@ impl Header {
             ));
         }
         if header.seq == 0 {
-            return Err(ValidationError::Malformed("seq must start at 1".to_string()));
+            return Err(ValidationError::Malformed(
+                "seq must start at 1".to_string(),
+            ));
         }
         if (header.seq == 1) != header.prev.is_none() {
             return Err(ValidationError::Malformed(
@@ -358,7 +364,11 @@ impl Entry {
             .body
             .as_ref()
             .map_or(0, |b| varint::encoded_len(b.len() as u64) + b.len());
-        varint::encoded_len(self.header_bytes.len() as u64) + self.header_bytes.len() + 64 + 1 + body
+        varint::encoded_len(self.header_bytes.len() as u64)
+            + self.header_bytes.len()
+            + 64
+            + 1
+            + body
     }
 
     /// Checks the signature, the body against the header, and the timestamp.
@@ -647,7 +657,10 @@ mod tests {
             &Limits::default(),
         )
         .unwrap();
-        assert_eq!(forged.verify_signature(), Err(ValidationError::BadSignature));
+        assert_eq!(
+            forged.verify_signature(),
+            Err(ValidationError::BadSignature)
+        );
     }
 
     #[test]
@@ -665,7 +678,10 @@ mod tests {
             Err(ValidationError::BodyHashMismatch)
         );
         // Without the body the header alone still verifies.
-        entry.without_body().verify(&Limits::default(), NOW).unwrap();
+        entry
+            .without_body()
+            .verify(&Limits::default(), NOW)
+            .unwrap();
     }
 
     #[test]

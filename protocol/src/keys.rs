@@ -197,7 +197,10 @@ mod tests {
             "hello".parse::<AuthorId>(),
             Err(KeyError::Malformed(_))
         ));
-        assert!(matches!("".parse::<AuthorId>(), Err(KeyError::Malformed(_))));
+        assert!(matches!(
+            "".parse::<AuthorId>(),
+            Err(KeyError::Malformed(_))
+        ));
         // A secp256k1/RSA style sha256 peer id is not an ed25519 identity id.
         assert!(
             "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"

@@ -49,7 +49,17 @@ mod tests {
 
     #[test]
     fn round_trips_and_matches_postcard() {
-        for v in [0, 1, 127, 128, 300, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             encode(v, &mut out);
             assert_eq!(out.len(), encoded_len(v));

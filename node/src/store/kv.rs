@@ -1,0 +1,176 @@
+//! The storage boundary: an ordered, byte-keyed map with atomic batches.
+//!
+//! Everything above this module speaks in keys and values; only this file
+//! knows the engine is sled. Swapping engines means reimplementing `Kv`.
+//! Logical keyspaces are one-byte key prefixes in a single sled tree, so a
+//! write that touches several keyspaces (an entry, its id index, its author's
+//! head, views) is one atomic batch.
+
+use std::path::Path;
+
+/// A stored value (cheaply cloneable, derefs to `[u8]`).
+pub type Value = sled::IVec;
+
+/// Errors from the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error(
+        "the store at {0} is locked by another process (is `kith up` running on this data dir?)"
+    )]
+    Locked(String),
+    #[error("storage engine: {0}")]
+    Engine(String),
+}
+
+impl From<sled::Error> for KvError {
+    fn from(e: sled::Error) -> Self {
+        KvError::Engine(e.to_string())
+    }
+}
+
+/// Tuning for the engine.
+#[derive(Debug, Clone)]
+pub struct KvConfig {
+    /// Page cache size in bytes.
+    pub cache_bytes: u64,
+    /// A throwaway store in memory/tmpfs (tests).
+    pub temporary: bool,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        KvConfig {
+            cache_bytes: 64 * 1024 * 1024,
+            temporary: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Kv {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// A set of writes applied atomically by [`Kv::apply`].
+#[derive(Default)]
+pub struct Batch {
+    inner: sled::Batch,
+    len: usize,
+}
+
+impl Batch {
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.inner.insert(key.as_ref(), value.as_ref());
+        self.len += 1;
+    }
+
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) {
+        self.inner.remove(key.as_ref());
+        self.len += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Kv {
+    pub fn open(path: &Path, config: &KvConfig) -> Result<Kv, KvError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(config.cache_bytes)
+            .temporary(config.temporary)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    KvError::Locked(path.display().to_string())
+                }
+                other => KvError::from(other),
+            })?;
+        let tree = db.open_tree("kith")?;
+        Ok(Kv { db, tree })
+    }
+
+    /// A store that lives only as long as the value (tests, benchmarks).
+    pub fn temporary() -> Result<Kv, KvError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let tree = db.open_tree("kith")?;
+        Ok(Kv { db, tree })
+    }
+
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, KvError> {
+        Ok(self.tree.get(key)?)
+    }
+
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool, KvError> {
+        Ok(self.tree.contains_key(key)?)
+    }
+
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), KvError> {
+        self.tree.insert(key.as_ref(), value.as_ref())?;
+        Ok(())
+    }
+
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), KvError> {
+        self.tree.remove(key)?;
+        Ok(())
+    }
+
+    pub fn apply(&self, batch: Batch) -> Result<(), KvError> {
+        self.tree.apply_batch(batch.inner)?;
+        Ok(())
+    }
+
+    /// All pairs whose key starts with `prefix`, in key order (reversible).
+    pub fn scan_prefix<P: AsRef<[u8]>>(
+        &self,
+        prefix: P,
+    ) -> impl DoubleEndedIterator<Item = Result<(Value, Value), KvError>> + use<P> {
+        self.tree
+            .scan_prefix(prefix.as_ref())
+            .map(|r| r.map_err(KvError::from))
+    }
+
+    /// All pairs with `start <= key < end`, in key order (reversible).
+    pub fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> impl DoubleEndedIterator<Item = Result<(Value, Value), KvError>> + use<> {
+        self.tree
+            .range(start.to_vec()..end.to_vec())
+            .map(|r| r.map_err(KvError::from))
+    }
+
+    /// The first pair with `key > after`.
+    pub fn next_after(&self, after: &[u8]) -> Result<Option<(Value, Value)>, KvError> {
+        Ok(self.tree.get_gt(after)?)
+    }
+
+    /// Deletes every key starting with `prefix`.
+    pub fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, KvError> {
+        let mut batch = Batch::default();
+        let mut n = 0;
+        for item in self.tree.scan_prefix(prefix).keys() {
+            batch.remove(item?);
+            n += 1;
+            if n % 10_000 == 0 {
+                self.apply(std::mem::take(&mut batch))?;
+            }
+        }
+        self.apply(batch)?;
+        Ok(n)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), KvError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the engine occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, KvError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
