@@ -1,1 +1,93 @@
-fn main() {}
+//! `kith`: the command-line interface of a Kith node.
+//!
+//! `main` only parses arguments, sets up logging, dispatches to one module
+//! per subcommand under `commands/`, and turns errors into one line on
+//! stderr and a non-zero exit code.
+
+mod backend;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A peer-to-peer knowledge-sharing node: notes, questions and answers, and
+/// wiki pages, shared only with the people you trust.
+#[derive(Debug, Parser)]
+#[command(name = "kith", version, about, long_about = None)]
+pub struct Cli {
+    /// Where the node keeps its identity, store and config
+    /// [default: the platform's data directory, e.g. ~/.local/share/kith]
+    #[arg(long, global = true, env = "KITH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create this node's identity (an ed25519 key) and print its author id
+    Init(commands::init::Args),
+    /// Print this node's author id
+    Id(commands::id::Args),
+    /// Write a note (or a question/answer with --kind)
+    Post(commands::post::Args),
+    /// Show the latest posts from you and the people you trust
+    Feed(commands::feed::Args),
+    /// Manage the people you trust (and replicate with)
+    #[command(subcommand)]
+    Trust(commands::trust::Command),
+    /// Inspect your store's logs
+    #[command(subcommand)]
+    Log(commands::log::Command),
+    /// Rebuild every derived view (feed, pages, search) from the entries
+    Reindex(commands::reindex::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = match cli.data_dir {
+        Some(dir) => kith_node::DataDir::new(dir),
+        None => match kith_node::DataDir::platform_default() {
+            Ok(d) => d,
+            Err(e) => return fail(&e.into()),
+        },
+    };
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(&data_dir, args),
+        Command::Id(args) => commands::id::run(&data_dir, args),
+        Command::Post(args) => commands::post::run(&data_dir, args),
+        Command::Feed(args) => commands::feed::run(&data_dir, args),
+        Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
+        Command::Log(cmd) => commands::log::run(&data_dir, cmd),
+        Command::Reindex(args) => commands::reindex::run(&data_dir, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints the error chain as one line and picks the exit code.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    let mut line = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    eprintln!("{line}");
+    ExitCode::from(1)
+}

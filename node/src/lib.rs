@@ -14,4 +14,13 @@
 //! assert_eq!(store.get(&entry.id()).unwrap().unwrap(), entry);
 //! ```
 
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod identity;
+pub mod model;
 pub mod store;
+
+pub use crate::config::{Config, DataDir};
+pub use crate::core::Core;
+pub use crate::error::{Error, ErrorKind, Result};

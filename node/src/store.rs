@@ -17,7 +17,7 @@
 //! | `v…`   | see [`views`]           | derived views                      |
 
 pub mod kv;
-pub mod views;
+pub(crate) mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -517,6 +517,18 @@ impl Store {
     /// Posts, newest first.
     pub fn feed(&self, query: &FeedQuery) -> Result<Vec<Entry>> {
         views::feed(self, query)
+    }
+
+    /// How to show an author: my petname for them, else their profile name.
+    pub fn display_name(&self, author: &AuthorId) -> Result<Option<String>> {
+        if let Some(TrustRecord {
+            petname: Some(name),
+            ..
+        }) = self.trust_get(author)?
+        {
+            return Ok(Some(name));
+        }
+        views::profile_name(self, author)
     }
 
     // ----- trust -------------------------------------------------------------

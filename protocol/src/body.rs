@@ -303,18 +303,14 @@ impl Body {
                     }
                 }
             }
-            Body::Profile(profile) => {
-                if profile.name.trim().is_empty() {
-                    return Err(BodyError::Invalid("profile name is empty".to_string()));
-                }
+            Body::Profile(profile) if profile.name.trim().is_empty() => {
+                return Err(BodyError::Invalid("profile name is empty".to_string()));
             }
-            Body::WikiChange(w) => {
-                if w.parts == 0 || w.part >= w.parts {
-                    return Err(BodyError::Invalid(format!(
-                        "wiki change part {} of {} is out of range",
-                        w.part, w.parts
-                    )));
-                }
+            Body::WikiChange(w) if w.parts == 0 || w.part >= w.parts => {
+                return Err(BodyError::Invalid(format!(
+                    "wiki change part {} of {} is out of range",
+                    w.part, w.parts
+                )));
             }
             _ => {}
         }

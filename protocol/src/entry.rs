@@ -297,7 +297,7 @@ impl Entry {
         limits: &Limits,
     ) -> Result<(Entry, &'a [u8]), ValidationError> {
         let malformed = |what: &str| ValidationError::Malformed(what.to_string());
-        let (header_len, rest) = varint::decode(bytes).map_err(|e| malformed(e))?;
+        let (header_len, rest) = varint::decode(bytes).map_err(malformed)?;
         let header_len = usize::try_from(header_len).map_err(|_| malformed("header length"))?;
         if header_len > limits.max_header_bytes {
             return Err(ValidationError::TooLarge {
@@ -315,7 +315,7 @@ impl Entry {
         let (body, rest) = match flag {
             0 => (None, rest),
             1 => {
-                let (body_len, rest) = varint::decode(rest).map_err(|e| malformed(e))?;
+                let (body_len, rest) = varint::decode(rest).map_err(malformed)?;
                 let body_len = usize::try_from(body_len).map_err(|_| malformed("body length"))?;
                 if body_len > limits.max_body_bytes {
                     return Err(ValidationError::TooLarge {

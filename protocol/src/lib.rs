@@ -28,6 +28,7 @@ pub mod entry;
 pub mod keys;
 pub mod limits;
 pub mod varint;
+pub mod vectors;
 
 pub use body::{
     Accept, Body, BodyError, Deletion, Endorsement, PageId, Post, PostKind, Profile,

@@ -5,6 +5,7 @@
 //! |---------------------------------------|--------------|----------------------------|
 //! | `vf` ts(8) id(32)                     | author(32)   | feed: posts by time        |
 //! | `vv` truster(32) subject(32)          | empty        | public vouches (2 hops)    |
+//! | `vp` author(32)                       | name         | latest profile name        |
 //!
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
@@ -16,6 +17,7 @@ use super::{Error, FeedQuery, Result, Store, VIEW};
 
 const FEED: u8 = b'f';
 const VOUCH: u8 = b'v';
+const PROFILE: u8 = b'p';
 
 /// Whether indexing `entry` reads other entries, so everything before it in
 /// the same write batch must be applied first.
@@ -48,6 +50,9 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
             } else {
                 batch.remove(key);
             }
+        }
+        Body::Profile(profile) => {
+            batch.insert(profile_key(&entry.author()), profile.name.as_bytes());
         }
         Body::Deletion(deletion) => {
             if let Some(target) = store.get(&deletion.target)? {
@@ -87,6 +92,21 @@ fn vouch_key(truster: &AuthorId, subject: &AuthorId) -> Vec<u8> {
     key.extend_from_slice(truster.as_bytes());
     key.extend_from_slice(subject.as_bytes());
     key
+}
+
+fn profile_key(author: &AuthorId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(34);
+    key.extend_from_slice(&[VIEW, PROFILE]);
+    key.extend_from_slice(author.as_bytes());
+    key
+}
+
+/// The name an author gave themselves in their latest profile entry.
+pub(crate) fn profile_name(store: &Store, author: &AuthorId) -> Result<Option<String>> {
+    Ok(store
+        .kv()
+        .get(profile_key(author))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// Authors `truster` publicly vouches for.

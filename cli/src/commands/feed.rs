@@ -1,0 +1,60 @@
+//! `kith feed`: the latest posts, newest first.
+
+use anyhow::Result;
+use kith_node::DataDir;
+use kith_node::model::{FeedParams, cursor_of};
+use kith_protocol::PostKind;
+
+use crate::backend::Backend;
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How many posts
+    #[arg(long, short = 'n', default_value_t = 20)]
+    limit: usize,
+    /// Only posts older than this cursor (printed at the end of a page)
+    #[arg(long, value_name = "CURSOR")]
+    before: Option<String>,
+    /// Only posts by this author (id, or `me`)
+    #[arg(long)]
+    author: Option<String>,
+    /// Only posts with this tag
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only notes, questions or answers
+    #[arg(long)]
+    kind: Option<PostKind>,
+    /// Print a JSON array of entries
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let limit = args.limit;
+    let items = Backend::connect(data_dir)?.feed(&FeedParams {
+        limit: Some(limit),
+        before: args.before,
+        author: args.author,
+        kind: args.kind,
+        tag: args.tag,
+    })?;
+    if args.json {
+        return output::json(&items);
+    }
+    if items.is_empty() {
+        eprintln!(
+            "nothing yet: write with `kith post TEXT`, or trust someone with `kith trust add`"
+        );
+        return Ok(());
+    }
+    for item in &items {
+        output::entry(item);
+    }
+    if items.len() == limit
+        && let Some(last) = items.last()
+    {
+        eprintln!("more: kith feed --before {}", cursor_of(last));
+    }
+    Ok(())
+}

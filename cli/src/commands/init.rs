@@ -1,0 +1,26 @@
+//! `kith init`: create the identity.
+
+use anyhow::Result;
+use kith_node::{Config, Core, DataDir, identity};
+use kith_protocol::{Body, Profile};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Your name, published in a signed profile entry
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let keypair = identity::create(&data_dir.identity())?;
+    if let Some(name) = args.name {
+        let mut core = Core::open(Config::load(data_dir.clone())?, keypair.clone())?;
+        core.append(&[Body::Profile(Profile {
+            name,
+            about: String::new(),
+        })])?;
+    }
+    eprintln!("created identity in {}", data_dir.identity().display());
+    println!("{}", keypair.author());
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `kith post`: write a note, question or answer.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use kith_node::DataDir;
+use kith_node::model::NewPost;
+use kith_protocol::PostKind;
+
+use crate::backend::Backend;
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The text (markdown); `-` reads stdin
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    text: Option<String>,
+    /// Read the text from a file
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// A tag (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    tags: Vec<String>,
+    /// note, question or answer
+    #[arg(long, default_value = "note")]
+    kind: PostKind,
+    /// Reply to an entry (id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    reply_to: Option<String>,
+    /// Print the new entry as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads the text argument, `-` (stdin) or `--file`.
+pub fn read_text(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
+    let text = match (text.as_deref(), file) {
+        (_, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (Some("-"), None) => {
+            let mut buf = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buf)
+                .context("cannot read stdin")?;
+            buf
+        }
+        (Some(t), None) => t.to_string(),
+        (None, None) => bail!("give the text, `-` for stdin, or --file FILE"),
+    };
+    if text.trim().is_empty() {
+        bail!("the text is empty");
+    }
+    Ok(text)
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let text = read_text(args.text, args.file)?;
+    let view = Backend::connect(data_dir)?.post(&NewPost {
+        text,
+        kind: args.kind,
+        reply_to: args.reply_to,
+        tags: args.tags,
+    })?;
+    if args.json {
+        output::json(&view)?;
+    }
+    println!("{}", view.id);
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Human-readable and JSON output.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use kith_node::model::EntryView;
+use serde::Serialize;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// "3 minutes ago", "2 days ago", or a date for old entries.
+pub fn ago(timestamp_ms: u64) -> String {
+    let then = UNIX_EPOCH + Duration::from_millis(timestamp_ms);
+    let secs = match SystemTime::now().duration_since(then) {
+        Ok(d) => d.as_secs(),
+        Err(_) => return "just now".to_string(),
+    };
+    match secs {
+        0..=59 => "just now".to_string(),
+        60..=3599 => plural(secs / 60, "minute"),
+        3600..=86_399 => plural(secs / 3600, "hour"),
+        86_400..=2_591_999 => plural(secs / 86_400, "day"),
+        _ => format!("on day {} of the epoch", secs / 86_400),
+    }
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit} ago")
+    } else {
+        format!("{n} {unit}s ago")
+    }
+}
+
+/// `name (…last8)` or the short id.
+pub fn who(view: &EntryView) -> String {
+    let short = view.author.short();
+    match &view.author_name {
+        Some(name) => format!("{name} (…{short})"),
+        None => format!("…{short}"),
+    }
+}
+
+/// One entry as a block of text.
+pub fn entry(view: &EntryView) {
+    let mut head = format!(
+        "{}  {}  {}  {}",
+        &view.id.to_hex()[..12],
+        who(view),
+        view.kind,
+        ago(view.timestamp)
+    );
+    if !view.tags.is_empty() {
+        head.push_str("  ");
+        head.push_str(
+            &view
+                .tags
+                .iter()
+                .map(|t| format!("#{t}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    println!("{head}");
+    if let Some(reply_to) = &view.reply_to {
+        println!("  ↳ reply to {}", &reply_to.to_hex()[..12]);
+    }
+    if let Some(text) = &view.text {
+        for line in text.lines() {
+            println!("  {line}");
+        }
+    }
+    println!();
+}

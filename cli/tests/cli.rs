@@ -1,0 +1,204 @@
+//! The `kith` binary end to end, in temporary data dirs.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn kith(dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::cargo_bin("kith").unwrap();
+    cmd.env("KITH_DATA_DIR", dir.path()).env_remove("RUST_LOG");
+    cmd
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn init_post_feed_json_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = stdout_of(kith(&dir).args(["init", "--name", "Alice"]));
+    let author = author.trim();
+    assert!(author.starts_with("12D3KooW"), "{author}");
+    assert_eq!(stdout_of(kith(&dir).arg("id")).trim(), author);
+
+    let id1 = stdout_of(kith(&dir).args(["post", "first *note*", "--tag", "rust", "--tag", "p2p"]));
+    let id2 = stdout_of(kith(&dir).args(["post", "-"]).write_stdin("from stdin\n"));
+    let file = dir.path().join("q.md");
+    std::fs::write(&file, "how do I sync?").unwrap();
+    let id3 = stdout_of(
+        kith(&dir)
+            .args(["post", "--kind", "question", "--file"])
+            .arg(&file),
+    );
+    let reply = stdout_of(kith(&dir).args([
+        "post",
+        "like this",
+        "--kind",
+        "answer",
+        "--reply-to",
+        &id3.trim()[..10],
+    ]));
+
+    let feed: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["feed", "--json"]))).unwrap();
+    let items = feed.as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    let newest = &items[0];
+    assert_eq!(newest["id"], reply.trim());
+    assert_eq!(newest["kind"], "answer");
+    assert_eq!(newest["reply_to"], id3.trim());
+    let first = &items[3];
+    assert_eq!(first["id"], id1.trim());
+    assert_eq!(first["author"], author);
+    assert_eq!(first["author_name"], "Alice");
+    assert_eq!(first["seq"], 2, "seq 1 is the profile entry");
+    assert_eq!(first["text"], "first *note*");
+    assert_eq!(first["tags"], serde_json::json!(["rust", "p2p"]));
+    assert!(first["reply_to"].is_null());
+    assert!(first["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(items[2]["id"], id2.trim());
+    assert_eq!(items[2]["text"], "from stdin\n");
+
+    let limited: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["feed", "--json", "--limit", "1", "--kind", "question"]),
+    ))
+    .unwrap();
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+    assert_eq!(limited[0]["id"], id3.trim());
+
+    kith(&dir)
+        .args(["log", "verify"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("5 entries"));
+    kith(&dir).arg("reindex").assert().success();
+    let again: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["feed", "--json"]))).unwrap();
+    assert_eq!(again, feed);
+}
+
+#[test]
+fn trust_add_list_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    let bob = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+    kith(&dir)
+        .args(["trust", "add", bob, "--name", "Bob"])
+        .assert()
+        .success();
+    let list: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["trust", "list", "--json"]))).unwrap();
+    assert_eq!(list[0]["author"], bob);
+    assert_eq!(list[0]["petname"], "Bob");
+    kith(&dir).args(["trust", "remove", bob]).assert().success();
+    kith(&dir)
+        .args(["trust", "remove", bob])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("was not in your trust list"));
+}
+
+#[test]
+fn no_identity_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir)
+        .args(["post", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("run `kith init`"));
+    kith(&dir)
+        .arg("feed")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("kith init"));
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout_of(kith(&dir).arg("init"));
+    kith(&dir)
+        .arg("init")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("refusing to overwrite"));
+    assert_eq!(stdout_of(kith(&dir).arg("id")), first);
+}
+
+#[test]
+fn malformed_author_id() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    kith(&dir)
+        .args(["trust", "add", "not-a-key"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a valid author id"));
+    kith(&dir)
+        .args(["feed", "--author", "12D3KooWnope"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a valid author id"));
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    kith(&dir)
+        .args(["post", "--file", "/definitely/not/here.md"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "cannot read /definitely/not/here.md",
+        ));
+}
+
+#[test]
+fn errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kith(&dir)
+        .args(["post", "x"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.starts_with("error: "));
+}
+
+#[test]
+fn locked_store() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    // Another process (here: this test) holds the store open.
+    let _held = kith_node::store::Store::open(
+        &dir.path().join("store"),
+        &kith_node::store::kv::KvConfig::default(),
+        kith_protocol::Limits::default(),
+    )
+    .unwrap();
+    kith(&dir)
+        .args(["post", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("locked"));
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir)
+        .args(["feed", "--limit", "many"])
+        .assert()
+        .code(2);
+    kith(&dir)
+        .args(["post", "x", "--kind", "poem"])
+        .assert()
+        .code(2);
+}

@@ -1,0 +1,73 @@
+//! The error type of the node's public operations.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, in a form the CLI and the HTTP API both understand.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the node has stopped")]
+    NodeStopped,
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Io(String),
+    /// An error reported by a running node's API.
+    #[error("{message}")]
+    Remote { kind: ErrorKind, message: String },
+}
+
+/// Coarse classes of errors, carried over the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    InvalidInput,
+    NotFound,
+    Conflict,
+    Unavailable,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        use crate::store::Error as S;
+        match self {
+            Error::Store(S::NotFound(_)) | Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Store(S::Ambiguous(_) | S::Body(_) | S::Invalid(_) | S::NotReplicated(_))
+            | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Store(S::AuthorForked(_)) => ErrorKind::Conflict,
+            Error::NodeStopped | Error::Network(_) => ErrorKind::Unavailable,
+            Error::Remote { kind, .. } => *kind,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<kith_protocol::KeyError> for Error {
+    fn from(e: kith_protocol::KeyError) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+impl From<kith_protocol::BodyError> for Error {
+    fn from(e: kith_protocol::BodyError) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+impl From<kith_protocol::entry::ParseIdError> for Error {
+    fn from(e: kith_protocol::entry::ParseIdError) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

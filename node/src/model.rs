@@ -1,0 +1,111 @@
+//! The JSON shapes of the local API and of `--json` output. The CLI prints
+//! these whether it talks to a running node or to the store directly, so both
+//! paths give scripts the same data.
+
+use kith_protocol::{AuthorId, Body, Entry, EntryId, PostKind};
+use serde::{Deserialize, Serialize};
+
+/// One entry as users and scripts see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub id: EntryId,
+    pub author: AuthorId,
+    /// My petname for the author, else their profile name.
+    pub author_name: Option<String>,
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch, as claimed by the author.
+    pub timestamp: u64,
+    /// `note`, `question`, `answer`, `endorsement`, `wiki`, `profile`,
+    /// `trust`, `deletion`, `accept`, `unknown`, or `deleted`.
+    pub kind: String,
+    /// Post text (markdown); `null` for other kinds and deleted posts.
+    pub text: Option<String>,
+    pub tags: Vec<String>,
+    pub reply_to: Option<EntryId>,
+}
+
+impl EntryView {
+    pub fn new(entry: &Entry, author_name: Option<String>) -> Self {
+        let body = entry.body().map(Body::decode);
+        let (kind, text, tags, reply_to) = match body {
+            None => ("deleted".to_string(), None, Vec::new(), None),
+            Some(Err(_)) => ("unknown".to_string(), None, Vec::new(), None),
+            Some(Ok(Body::Post(post))) => (
+                post.kind.as_str().to_string(),
+                Some(post.text),
+                post.tags,
+                post.reply_to,
+            ),
+            Some(Ok(other)) => (other.kind_name().to_string(), None, Vec::new(), None),
+        };
+        EntryView {
+            id: entry.id(),
+            author: entry.author(),
+            author_name,
+            seq: entry.seq(),
+            timestamp: entry.header().timestamp_ms,
+            kind,
+            text,
+            tags,
+            reply_to,
+        }
+    }
+}
+
+/// A new post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewPost {
+    pub text: String,
+    #[serde(default = "default_kind")]
+    pub kind: PostKind,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn default_kind() -> PostKind {
+    PostKind::Note
+}
+
+/// Filters for the feed. `before` is the `cursor` of the last item of the
+/// previous page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FeedParams {
+    pub limit: Option<usize>,
+    pub before: Option<String>,
+    pub author: Option<String>,
+    pub kind: Option<PostKind>,
+    pub tag: Option<String>,
+}
+
+/// Pagination cursor for an entry: `<timestamp>-<id>`.
+pub fn cursor_of(view: &EntryView) -> String {
+    format!("{}-{}", view.timestamp, view.id)
+}
+
+/// A trusted author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustView {
+    pub author: AuthorId,
+    pub petname: Option<String>,
+    /// Their own profile name, if they published one.
+    pub profile_name: Option<String>,
+    /// When I started trusting them (ms since the epoch).
+    pub since: u64,
+}
+
+/// Adding someone to the trust list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustParams {
+    pub author: String,
+    pub petname: Option<String>,
+}
+
+/// Who this node is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdView {
+    pub author: AuthorId,
+    pub name: Option<String>,
+    pub entries: u64,
+}
