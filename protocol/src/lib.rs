@@ -27,6 +27,7 @@ pub mod body;
 pub mod entry;
 pub mod keys;
 pub mod limits;
+pub mod sync;
 pub mod varint;
 pub mod vectors;
 
