@@ -1,18 +1,31 @@
 //! How a command reaches the node: through the API of a running node on the
 //! same data dir, or, with none running, directly on the store.
 
-use anyhow::{Context, Result};
-use kith_node::model::{EntryView, FeedParams, IdView, NewPost, TrustParams, TrustView};
+use anyhow::{Context, Result, bail};
+use kith_node::api::Client;
+use kith_node::model::{
+    EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView, StatusView,
+    TrustParams, TrustView,
+};
 use kith_node::store::{ReindexReport, VerifyReport};
 use kith_node::{Config, Core, DataDir, identity};
 
 pub enum Backend {
+    /// A node is running: go through its API.
+    Api(Client),
+    /// No node running: work on the store directly.
     Direct(Box<Core>),
 }
 
+/// Said when a command needs the network and no node runs.
+const NEEDS_NODE: &str = "no node is running on this data dir: start one with `kith up`";
+
 impl Backend {
-    /// Connects to the node of `data_dir`.
+    /// Connects to the node of `data_dir`: its API if it runs, else the store.
     pub fn connect(data_dir: &DataDir) -> Result<Backend> {
+        if let Some(client) = Client::discover(data_dir)? {
+            return Ok(Backend::Api(client));
+        }
         let config = Config::load(data_dir.clone())?;
         let keypair = identity::load(&data_dir.identity())?;
         let core = Core::open(config, keypair)
@@ -20,51 +33,149 @@ impl Backend {
         Ok(Backend::Direct(Box::new(core)))
     }
 
-    pub fn whoami(&mut self) -> Result<IdView> {
-        match self {
-            Backend::Direct(core) => Ok(core.whoami()?),
+    /// The API of the running node; an error if none runs.
+    pub fn running(data_dir: &DataDir) -> Result<Client> {
+        match Client::discover(data_dir)? {
+            Some(client) => Ok(client),
+            None => bail!(NEEDS_NODE),
         }
+    }
+
+    pub fn whoami(&mut self) -> Result<IdView> {
+        Ok(match self {
+            Backend::Api(c) => c.whoami()?,
+            Backend::Direct(core) => core.whoami()?,
+        })
     }
 
     pub fn post(&mut self, post: &NewPost) -> Result<EntryView> {
-        match self {
-            Backend::Direct(core) => Ok(core.post(post)?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.post_entry(post)?,
+            Backend::Direct(core) => core.post(post)?,
+        })
     }
 
     pub fn feed(&mut self, params: &FeedParams) -> Result<Vec<EntryView>> {
-        match self {
-            Backend::Direct(core) => Ok(core.feed(params)?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.feed(params)?,
+            Backend::Direct(core) => core.feed(params)?,
+        })
     }
 
     pub fn trust_add(&mut self, params: &TrustParams) -> Result<TrustView> {
-        match self {
-            Backend::Direct(core) => Ok(core.trust_add(params)?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.trust_add(params)?,
+            Backend::Direct(core) => core.trust_add(params)?,
+        })
     }
 
     pub fn trust_remove(&mut self, author: &str) -> Result<bool> {
-        match self {
-            Backend::Direct(core) => Ok(core.trust_remove(author)?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.trust_remove(author)?,
+            Backend::Direct(core) => core.trust_remove(author)?,
+        })
     }
 
     pub fn trust_list(&mut self) -> Result<Vec<TrustView>> {
-        match self {
-            Backend::Direct(core) => Ok(core.trust_list()?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.trust_list()?,
+            Backend::Direct(core) => core.trust_list()?,
+        })
     }
 
     pub fn verify(&mut self) -> Result<VerifyReport> {
-        match self {
-            Backend::Direct(core) => Ok(core.verify()?),
-        }
+        Ok(match self {
+            Backend::Api(c) => c.verify()?,
+            Backend::Direct(core) => core.verify()?,
+        })
     }
 
     pub fn reindex(&mut self) -> Result<ReindexReport> {
+        Ok(match self {
+            Backend::Api(c) => c.reindex()?,
+            Backend::Direct(core) => core.reindex()?,
+        })
+    }
+
+    /// Joining works offline too: the inviter is trusted and its addresses
+    /// remembered, and the node dials them when it starts.
+    pub fn join(&mut self, params: &JoinParams) -> Result<TrustView> {
+        Ok(match self {
+            Backend::Api(c) => c.join(params)?,
+            Backend::Direct(core) => {
+                let invite = kith_node::invite::Invite::decode(&params.code)?;
+                if invite.author == core.me() {
+                    bail!("that is your own invite code");
+                }
+                let view = core.trust_add(&TrustParams {
+                    author: invite.author.to_string(),
+                    petname: params.petname.clone(),
+                })?;
+                let addrs: Vec<String> = invite.addrs.iter().map(ToString::to_string).collect();
+                core.store().peer_add_addrs(&invite.author, &addrs)?;
+                view
+            }
+        })
+    }
+
+    pub fn invite(&mut self) -> Result<InviteView> {
         match self {
-            Backend::Direct(core) => Ok(core.reindex()?),
+            Backend::Api(c) => Ok(c.invite()?),
+            Backend::Direct(_) => {
+                bail!("{NEEDS_NODE} (an invite carries the addresses it listens on)")
+            }
+        }
+    }
+
+    pub fn peers(&mut self) -> Result<Vec<PeerView>> {
+        match self {
+            Backend::Api(c) => Ok(c.peers()?),
+            Backend::Direct(core) => {
+                // Offline: what we remember, nobody connected.
+                let store = core.store();
+                let mut out = Vec::new();
+                for t in store.trust_list()? {
+                    let record = store.peer_get(&t.author)?.unwrap_or_default();
+                    out.push(PeerView {
+                        author: t.author,
+                        name: store.display_name(&t.author)?,
+                        addrs: record.addrs,
+                        connected: false,
+                        connection: None,
+                        remote_addr: None,
+                        last_seen: record.last_seen_ms,
+                        last_sync: record.last_sync_ms,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub fn status(&mut self) -> Result<StatusView> {
+        match self {
+            Backend::Api(c) => Ok(c.status()?),
+            Backend::Direct(core) => {
+                let store = core.store();
+                let mut authors = Vec::new();
+                for author in core.scope().authors() {
+                    authors.push(kith_node::model::AuthorStatus {
+                        author: *author,
+                        name: store.display_name(author)?,
+                        local_seq: store.head(author)?.map_or(0, |h| h.seq),
+                        seen_seq: None,
+                        syncing: false,
+                        forked: store.is_flagged(author)?,
+                    });
+                }
+                Ok(StatusView {
+                    me: core.me(),
+                    syncing: false,
+                    connected_peers: 0,
+                    authors,
+                    listen: Vec::new(),
+                })
+            }
         }
     }
 }

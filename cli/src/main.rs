@@ -33,6 +33,8 @@ enum Command {
     Init(commands::init::Args),
     /// Print this node's author id
     Id(commands::id::Args),
+    /// Run the node in the foreground: replication, local API and web UI
+    Up(Box<commands::up::Args>),
     /// Write a note (or a question/answer with --kind)
     Post(commands::post::Args),
     /// Show the latest posts from you and the people you trust
@@ -45,6 +47,16 @@ enum Command {
     Log(commands::log::Command),
     /// Rebuild every derived view (feed, pages, search) from the entries
     Reindex(commands::reindex::Args),
+    /// Print an invite code others can `kith join`
+    Invite(commands::invite::Args),
+    /// Trust the inviter of CODE and connect to them
+    Join(commands::join::Args),
+    /// Connect to a peer at a multiaddr
+    Dial(commands::dial::Args),
+    /// Show connected and known peers
+    Peers(commands::peers::Args),
+    /// Show replication progress per author
+    Status(commands::status::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,11 +78,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&data_dir, args),
         Command::Id(args) => commands::id::run(&data_dir, args),
+        Command::Up(args) => commands::up::run(&data_dir, *args),
         Command::Post(args) => commands::post::run(&data_dir, args),
         Command::Feed(args) => commands::feed::run(&data_dir, args),
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),
+        Command::Invite(args) => commands::invite::run(&data_dir, args),
+        Command::Join(args) => commands::join::run(&data_dir, args),
+        Command::Dial(args) => commands::dial::run(&data_dir, args),
+        Command::Peers(args) => commands::peers::run(&data_dir, args),
+        Command::Status(args) => commands::status::run(&data_dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

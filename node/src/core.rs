@@ -6,7 +6,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kith_protocol::{AuthorId, Body, Entry, EntryId, Keypair, Post, TrustStatement};
+use kith_protocol::sync::{FrontierItem, Logs};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Keypair, Post, TrustStatement};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -113,6 +114,11 @@ impl Core {
         outcome
     }
 
+    /// The local logs as the sync machine sees them.
+    pub fn logs(&self) -> StoreLogs<'_> {
+        StoreLogs { core: self }
+    }
+
     pub fn view(&self, entry: &Entry) -> Result<EntryView> {
         Ok(EntryView::new(
             entry,
@@ -142,6 +148,13 @@ impl Core {
     }
 
     pub fn post(&mut self, new: &NewPost) -> Result<EntryView> {
+        let body = self.prepare_post(new)?;
+        let entry = self.append(std::slice::from_ref(&body))?.remove(0);
+        self.view(&entry)
+    }
+
+    /// Checks a new post and turns it into a body, without writing it.
+    pub fn prepare_post(&self, new: &NewPost) -> Result<Body> {
         let reply_to = match &new.reply_to {
             Some(text) => {
                 let id = self.resolve_id(text)?;
@@ -162,8 +175,8 @@ impl Core {
                 .map(|t| t.trim().trim_start_matches('#').to_string())
                 .collect(),
         });
-        let entry = self.append(std::slice::from_ref(&body))?.remove(0);
-        self.view(&entry)
+        body.check(self.store.limits())?;
+        Ok(body)
     }
 
     pub fn feed(&self, params: &FeedParams) -> Result<Vec<EntryView>> {
@@ -262,6 +275,59 @@ impl Core {
 
     pub fn verify(&self) -> Result<VerifyReport> {
         Ok(self.store.verify()?)
+    }
+}
+
+/// [`Logs`] over the store and scope, for the sync machine. Authors flagged
+/// for a fork are not replicated until the user decides.
+pub struct StoreLogs<'a> {
+    core: &'a Core,
+}
+
+impl Logs for StoreLogs<'_> {
+    fn replicates(&self, author: &AuthorId) -> bool {
+        self.core.scope.contains(author) && !self.core.store.is_flagged(author).unwrap_or(true)
+    }
+
+    fn frontier(&self) -> Vec<FrontierItem> {
+        self.core
+            .scope
+            .authors()
+            .iter()
+            .filter(|a| self.replicates(a))
+            .map(|a| FrontierItem {
+                author: *a,
+                head: self.head(a),
+            })
+            .collect()
+    }
+
+    fn head(&self, author: &AuthorId) -> Option<Head> {
+        self.core.store.head(author).ok().flatten()
+    }
+
+    fn id_at(&self, author: &AuthorId, seq: u64) -> Option<EntryId> {
+        self.core
+            .store
+            .entry_at(author, seq)
+            .ok()
+            .flatten()
+            .map(|e| e.id())
+    }
+
+    fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
+        let limit = self.core.store.limits().max_batch_entries;
+        match self
+            .core
+            .store
+            .log_batch(author, after_seq, max_bytes, limit)
+        {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!(%author, error = %e, "cannot read log for a peer");
+                Vec::new()
+            }
+        }
     }
 }
 

@@ -14,13 +14,21 @@
 //! assert_eq!(store.get(&entry.id()).unwrap().unwrap(), entry);
 //! ```
 
+pub mod api;
 pub mod config;
 pub mod core;
 pub mod error;
+mod event_loop;
+pub mod handle;
 pub mod identity;
+pub mod invite;
 pub mod model;
+pub mod net;
+mod node;
 pub mod store;
 
 pub use crate::config::{Config, DataDir};
 pub use crate::core::Core;
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::handle::{Event, Handle, Origin};
+pub use crate::node::Node;

@@ -109,3 +109,68 @@ pub struct IdView {
     pub name: Option<String>,
     pub entries: u64,
 }
+
+/// A trusted peer's node, as `kith peers` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub author: AuthorId,
+    pub name: Option<String>,
+    /// Known dialable addresses.
+    pub addrs: Vec<String>,
+    pub connected: bool,
+    /// How we are connected: `direct`, `relayed`, or null when not connected.
+    pub connection: Option<String>,
+    /// Address of the live connection, if any.
+    pub remote_addr: Option<String>,
+    /// Last time connected (ms since the epoch).
+    pub last_seen: Option<u64>,
+    /// Last time entries were pulled from this peer (ms since the epoch).
+    pub last_sync: Option<u64>,
+}
+
+/// Replication progress of one author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorStatus {
+    pub author: AuthorId,
+    pub name: Option<String>,
+    /// Latest seq held locally (0: nothing yet).
+    pub local_seq: u64,
+    /// Highest seq any peer has shown us (null: no peer has said).
+    pub seen_seq: Option<u64>,
+    pub syncing: bool,
+    /// The author signed two different entries at one seq.
+    pub forked: bool,
+}
+
+/// `kith status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub me: AuthorId,
+    /// Whether a catch-up is running.
+    pub syncing: bool,
+    pub connected_peers: usize,
+    pub authors: Vec<AuthorStatus>,
+    /// The node's libp2p listen addresses.
+    pub listen: Vec<String>,
+}
+
+/// An invite code and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteView {
+    pub code: String,
+    pub author: AuthorId,
+    pub addrs: Vec<String>,
+}
+
+/// `kith join`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinParams {
+    pub code: String,
+    pub petname: Option<String>,
+}
+
+/// `kith dial`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialParams {
+    pub addr: String,
+}

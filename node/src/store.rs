@@ -14,6 +14,7 @@
 //! | `F`    | author(32) seq(8, BE)   | fork proof: two entries            |
 //! | `T`    | author(32)              | trust record (postcard)            |
 //! | `M`    | name                    | store metadata                     |
+//! | `P`    | author(32)              | known peer addresses (postcard)    |
 //! | `v…`   | see [`views`]           | derived views                      |
 
 pub mod kv;
@@ -36,6 +37,7 @@ const HEAD: u8 = b'H';
 const FORK: u8 = b'F';
 const TRUST: u8 = b'T';
 const META: u8 = b'M';
+const PEER: u8 = b'P';
 /// Every derived view lives under this prefix.
 pub(crate) const VIEW: u8 = b'v';
 
@@ -99,6 +101,18 @@ struct StoredTrust {
     since_ms: u64,
 }
 
+/// What a node remembers about a trusted peer's node between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// Dialable multiaddrs, most recently learned first.
+    pub addrs: Vec<String>,
+    pub last_seen_ms: Option<u64>,
+    pub last_sync_ms: Option<u64>,
+}
+
+/// Most addresses remembered per peer.
+pub const MAX_PEER_ADDRS: usize = 8;
+
 /// The set of authors a node replicates: itself, the authors it trusts and,
 /// at two hops, the authors they vouch for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,7 +165,7 @@ pub struct FeedQuery {
 }
 
 /// Result of [`Store::verify`].
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub entries: u64,
     pub authors: u64,
@@ -160,7 +174,7 @@ pub struct VerifyReport {
 }
 
 /// Result of [`Store::reindex`].
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ReindexReport {
     pub entries: u64,
     pub removed_view_keys: u64,
@@ -596,6 +610,53 @@ impl Store {
             }
         }
         Ok(Scope { authors, direct })
+    }
+
+    // ----- peers -------------------------------------------------------------
+
+    pub fn peer_get(&self, author: &AuthorId) -> Result<Option<PeerRecord>> {
+        match self.kv.get(author_key(PEER, author))? {
+            None => Ok(None),
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("peer record: {e}"))),
+        }
+    }
+
+    pub fn peer_put(&self, author: &AuthorId, record: &PeerRecord) -> Result<()> {
+        self.kv.insert(
+            author_key(PEER, author),
+            postcard::to_stdvec(record).expect("encoding into a Vec cannot fail"),
+        )?;
+        Ok(())
+    }
+
+    /// Remembers `addrs` for `author` (newest first, capped). Returns whether
+    /// anything changed.
+    pub fn peer_add_addrs(&self, author: &AuthorId, addrs: &[String]) -> Result<bool> {
+        let mut record = self.peer_get(author)?.unwrap_or_default();
+        let before = record.addrs.clone();
+        for addr in addrs.iter().rev() {
+            record.addrs.retain(|a| a != addr);
+            record.addrs.insert(0, addr.clone());
+        }
+        record.addrs.truncate(MAX_PEER_ADDRS);
+        if record.addrs == before {
+            return Ok(false);
+        }
+        self.peer_put(author, &record)?;
+        Ok(true)
+    }
+
+    pub fn peer_list(&self) -> Result<Vec<(AuthorId, PeerRecord)>> {
+        let mut out = Vec::new();
+        for item in self.kv.scan_prefix([PEER]) {
+            let (k, v) = item?;
+            let record = postcard::from_bytes(&v)
+                .map_err(|e| Error::Corrupt(format!("peer record: {e}")))?;
+            out.push((decode_author(&k[1..])?, record));
+        }
+        Ok(out)
     }
 
     // ----- forks -------------------------------------------------------------

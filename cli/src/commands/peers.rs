@@ -1,0 +1,41 @@
+//! `kith peers`: the nodes of the people you trust.
+
+use anyhow::Result;
+use kith_node::DataDir;
+
+use crate::backend::Backend;
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let peers = Backend::connect(data_dir)?.peers()?;
+    if args.json {
+        return output::json(&peers);
+    }
+    if peers.is_empty() {
+        eprintln!("no trusted peers yet: `kith join CODE` or `kith trust add AUTHOR`");
+    }
+    for p in peers {
+        let name = p.name.clone().unwrap_or_default();
+        let state = match (&p.connection, &p.remote_addr) {
+            (Some(kind), Some(addr)) => format!("connected ({kind}) via {addr}"),
+            _ => match p.last_seen {
+                Some(t) => format!("not connected, last seen {}", output::ago(t)),
+                None => "never connected".to_string(),
+            },
+        };
+        println!("{}  {name}  {state}", p.author);
+        if let Some(t) = p.last_sync {
+            println!("    last sync {}", output::ago(t));
+        }
+        for a in &p.addrs {
+            println!("    {a}");
+        }
+    }
+    Ok(())
+}

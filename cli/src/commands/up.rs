@@ -1,0 +1,99 @@
+//! `kith up`: run the node in the foreground until Ctrl-C or SIGTERM.
+
+use anyhow::{Context, Result};
+use kith_node::config::{parse_api_addr, parse_multiaddr};
+use kith_node::{Config, DataDir, Node, identity};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// libp2p listen address (repeatable) [default: TCP and QUIC on all
+    /// interfaces, any port]
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// Address of the local API and web UI (HOST:PORT or PORT; port 0 = any)
+    #[arg(long, value_name = "ADDR")]
+    api: Option<String>,
+    /// Do not look for peers on the local network
+    #[arg(long)]
+    no_mdns: bool,
+    /// Dial this address at start (repeatable)
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Replicate the authors your trusted authors vouch for (2) or not (1)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    hops: Option<u8>,
+}
+
+/// The config file's settings, overridden by the flags.
+fn config(data_dir: &DataDir, args: Args) -> Result<Config> {
+    let mut config = Config::load(data_dir.clone())?;
+    if !args.listen.is_empty() {
+        config.listen = args
+            .listen
+            .iter()
+            .map(|a| parse_multiaddr("listen address", a))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(api) = args.api {
+        config.api = parse_api_addr(&api)?;
+    }
+    if args.no_mdns {
+        config.mdns = false;
+    }
+    for addr in &args.bootstrap {
+        config
+            .bootstrap
+            .push(parse_multiaddr("bootstrap address", addr)?);
+    }
+    if let Some(hops) = args.hops {
+        config.hops = hops;
+    }
+    Ok(config)
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let config = config(data_dir, args)?;
+    std::fs::create_dir_all(data_dir.path())
+        .with_context(|| format!("cannot create {}", data_dir.path().display()))?;
+    let (keypair, created) = identity::load_or_create(&data_dir.identity())?;
+    if created {
+        eprintln!(
+            "created a new identity in {}",
+            data_dir.identity().display()
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = Node::start(config, keypair.clone()).await?;
+        let invite = node.handle().invite().await?;
+        println!("kith node running");
+        println!("  author id  {}", keypair.author());
+        for addr in node.listen_addrs() {
+            println!("  listening  {addr}");
+        }
+        println!("  api        http://{}", node.api_addr());
+        println!("  invite     {}", invite.code);
+        println!("Press Ctrl-C to stop.");
+        wait_for_signal().await?;
+        eprintln!("stopping: flushing the store and closing connections");
+        node.shutdown().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
+}

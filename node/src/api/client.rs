@@ -1,0 +1,186 @@
+//! A blocking client of a running node's API (used by the CLI).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ErrorBody, PREFIX, read_endpoint};
+use crate::config::DataDir;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{
+    DialParams, EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView,
+    StatusView, TrustParams, TrustView,
+};
+use crate::store::{ReindexReport, VerifyReport};
+
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// Finds the node running on `data_dir`, if any. A leftover `api.json`
+    /// of a node that is gone (nothing listening) counts as none.
+    pub fn discover(data_dir: &DataDir) -> Result<Option<Client>> {
+        let Some(endpoint) = read_endpoint(&data_dir.api_endpoint()) else {
+            return Ok(None);
+        };
+        let token = match std::fs::read_to_string(data_dir.api_token()) {
+            Ok(t) => t.trim().to_string(),
+            Err(e) => {
+                return Err(Error::Io(format!(
+                    "a node is running on this data dir but its API token is unreadable: {e}"
+                )));
+            }
+        };
+        let client = Client::new(&format!("http://{}", endpoint.addr), &token);
+        match client.get::<IdView>("/id", &[]) {
+            Ok(_) => Ok(Some(client)),
+            Err(Error::Network(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn new(base: &str, token: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            agent,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{PREFIX}{path}", self.base)
+    }
+
+    fn finish<T: DeserializeOwned>(
+        &self,
+        result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T> {
+        let mut response =
+            result.map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .body_mut()
+                .read_json()
+                .map_err(|e| Error::Network(format!("bad API response: {e}")));
+        }
+        match response.body_mut().read_json::<ErrorBody>() {
+            Ok(body) => Err(Error::Remote {
+                kind: body.kind,
+                message: body.error,
+            }),
+            Err(_) => Err(Error::Remote {
+                kind: ErrorKind::Internal,
+                message: format!("the node answered {status}"),
+            }),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> Result<T> {
+        let request = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .query_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.finish(request.call())
+    }
+
+    fn post<T: DeserializeOwned, B: Serialize>(&self, path: &str, body: &B) -> Result<T> {
+        let request = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.finish(request.send_json(body))
+    }
+
+    fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let request = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.finish(request.call())
+    }
+
+    pub fn whoami(&self) -> Result<IdView> {
+        self.get("/id", &[])
+    }
+
+    pub fn post_entry(&self, post: &NewPost) -> Result<EntryView> {
+        self.post("/posts", post)
+    }
+
+    pub fn feed(&self, params: &FeedParams) -> Result<Vec<EntryView>> {
+        self.get("/feed", &query_of(params))
+    }
+
+    pub fn trust_add(&self, params: &TrustParams) -> Result<TrustView> {
+        self.post("/trust", params)
+    }
+
+    pub fn trust_remove(&self, author: &str) -> Result<bool> {
+        self.delete(&format!("/trust/{author}"))
+    }
+
+    pub fn trust_list(&self) -> Result<Vec<TrustView>> {
+        self.get("/trust", &[])
+    }
+
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.get("/verify", &[])
+    }
+
+    pub fn reindex(&self) -> Result<ReindexReport> {
+        self.post("/reindex", &())
+    }
+
+    pub fn invite(&self) -> Result<InviteView> {
+        self.get("/invite", &[])
+    }
+
+    pub fn join(&self, params: &JoinParams) -> Result<TrustView> {
+        self.post("/join", params)
+    }
+
+    pub fn dial(&self, addr: &str) -> Result<()> {
+        self.post(
+            "/dial",
+            &DialParams {
+                addr: addr.to_string(),
+            },
+        )
+    }
+
+    pub fn peers(&self) -> Result<Vec<PeerView>> {
+        self.get("/peers", &[])
+    }
+
+    pub fn status(&self) -> Result<StatusView> {
+        self.get("/status", &[])
+    }
+}
+
+/// The non-null fields of a flat struct as query pairs.
+fn query_of<T: Serialize>(params: &T) -> Vec<(String, String)> {
+    let value = serde_json::to_value(params).expect("params serialize");
+    let mut out = Vec::new();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => out.push((k, s)),
+                other => out.push((k, other.to_string())),
+            }
+        }
+    }
+    out
+}

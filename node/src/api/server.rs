@@ -1,0 +1,236 @@
+//! The axum side of the API.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use super::{ErrorBody, PREFIX};
+use crate::error::{Error, ErrorKind};
+use crate::handle::Handle;
+use crate::model::{DialParams, FeedParams, JoinParams, NewPost, TrustParams};
+
+#[derive(Clone)]
+struct AppState {
+    handle: Handle,
+    token: Arc<String>,
+    port: u16,
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    handle: Handle,
+    token: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let port = listener.local_addr()?.port();
+    let state = AppState {
+        handle,
+        token: Arc::new(token),
+        port,
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/id", get(id))
+        .route("/posts", post(new_post))
+        .route("/feed", get(feed))
+        .route("/trust", get(trust_list).post(trust_add))
+        .route("/trust/{author}", delete(trust_remove))
+        .route("/verify", get(verify))
+        .route("/reindex", post(reindex))
+        .route("/invite", get(invite))
+        .route("/join", post(join))
+        .route("/dial", post(dial))
+        .route("/peers", get(peers))
+        .route("/status", get(status))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .nest(PREFIX, api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_local_host,
+        ))
+        .with_state(state)
+}
+
+/// Errors as JSON with a fitting status code.
+struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.0.kind();
+        let status = match kind {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = ErrorBody {
+            error: self.0.to_string(),
+            kind,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let body = ErrorBody {
+        error: message.to_string(),
+        kind: ErrorKind::InvalidInput,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Refuses requests whose Host is not this node's loopback address
+/// (DNS rebinding protection).
+async fn require_local_host(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !is_local_host(host, state.port) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, "unexpected Host header");
+    }
+    next.run(request).await
+}
+
+pub(crate) fn is_local_host(host: &str, port: u16) -> bool {
+    let allowed = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
+}
+
+/// Requires `Authorization: Bearer <token>`.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
+        return refuse(StatusCode::UNAUTHORIZED, "missing or wrong API token");
+    }
+    next.run(request).await
+}
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn id(State(s): State<AppState>) -> ApiResult<crate::model::IdView> {
+    Ok(Json(s.handle.whoami().await?))
+}
+
+async fn new_post(
+    State(s): State<AppState>,
+    Json(post): Json<NewPost>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.post(post).await?))
+}
+
+async fn feed(
+    State(s): State<AppState>,
+    Query(params): Query<FeedParams>,
+) -> ApiResult<Vec<crate::model::EntryView>> {
+    Ok(Json(s.handle.feed(params).await?))
+}
+
+async fn trust_list(State(s): State<AppState>) -> ApiResult<Vec<crate::model::TrustView>> {
+    Ok(Json(s.handle.trust_list().await?))
+}
+
+async fn trust_add(
+    State(s): State<AppState>,
+    Json(params): Json<TrustParams>,
+) -> ApiResult<crate::model::TrustView> {
+    Ok(Json(s.handle.trust_add(params).await?))
+}
+
+async fn trust_remove(State(s): State<AppState>, Path(author): Path<String>) -> ApiResult<bool> {
+    Ok(Json(s.handle.trust_remove(author).await?))
+}
+
+async fn verify(State(s): State<AppState>) -> ApiResult<crate::store::VerifyReport> {
+    Ok(Json(s.handle.with_core(|core| core.verify()).await??))
+}
+
+async fn reindex(State(s): State<AppState>) -> ApiResult<crate::store::ReindexReport> {
+    Ok(Json(s.handle.with_core(|core| core.reindex()).await??))
+}
+
+async fn invite(State(s): State<AppState>) -> ApiResult<crate::model::InviteView> {
+    Ok(Json(s.handle.invite().await?))
+}
+
+async fn join(
+    State(s): State<AppState>,
+    Json(params): Json<JoinParams>,
+) -> ApiResult<crate::model::TrustView> {
+    Ok(Json(s.handle.join(params).await?))
+}
+
+async fn dial(State(s): State<AppState>, Json(params): Json<DialParams>) -> ApiResult<()> {
+    Ok(Json(s.handle.dial(params.addr).await?))
+}
+
+async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::model::PeerView>> {
+    Ok(Json(s.handle.peers().await?))
+}
+
+async fn status(State(s): State<AppState>) -> ApiResult<crate::model::StatusView> {
+    Ok(Json(s.handle.status().await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_check() {
+        assert!(is_local_host("127.0.0.1:7447", 7447));
+        assert!(is_local_host("localhost:7447", 7447));
+        assert!(!is_local_host("evil.example:7447", 7447));
+        assert!(!is_local_host("127.0.0.1:80", 7447));
+        assert!(!is_local_host("", 7447));
+    }
+
+    #[test]
+    fn token_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
