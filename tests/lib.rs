@@ -1,1 +1,222 @@
+//! `TestNet`: real Kith nodes on 127.0.0.1 in one process, for the
+//! integration tests in this crate. Keys come from fixed seeds, data dirs
+//! are temporary, mDNS is off, and waiting is on node events with a timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
+use std::time::Duration;
+
+use kith_node::model::{EntryView, FeedParams, NewPost};
+use kith_node::{Config, DataDir, Handle, Node, identity};
+use kith_protocol::{AuthorId, Head, Keypair, PostKind};
+use libp2p::Multiaddr;
+use tokio::time::{Instant, timeout_at};
+
+/// How long any single wait may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// One node of a test network.
+pub struct TestNode {
+    pub name: &'static str,
+    pub keypair: Keypair,
+    pub dir: tempfile::TempDir,
+    node: Option<Node>,
+    handle: Option<Handle>,
+    config: Config,
+}
+
+impl TestNode {
+    /// Starts a node whose key comes from `seed`.
+    pub async fn start(name: &'static str, seed: u8) -> TestNode {
+        Self::start_with(name, seed, |_| {}).await
+    }
+
+    pub async fn start_with(
+        name: &'static str,
+        seed: u8,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestNode {
+        // RUST_LOG=kith_node=debug shows what the nodes do.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = DataDir::new(dir.path());
+        let keypair = identity::create_from_secret(&data_dir.identity(), &[seed; 32]).unwrap();
+        let mut config = Config::new(data_dir);
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.api = "127.0.0.1:0".parse().unwrap();
+        config.mdns = false;
+        tweak(&mut config);
+        let mut node = TestNode {
+            name,
+            keypair,
+            dir,
+            node: None,
+            handle: None,
+            config,
+        };
+        node.restart().await;
+        node
+    }
+
+    /// Starts the node again on the same data dir (after [`TestNode::stop`]).
+    pub async fn restart(&mut self) {
+        assert!(self.node.is_none(), "{} is already running", self.name);
+        let node = Node::start(self.config.clone(), self.keypair.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{} failed to start: {e}", self.name));
+        self.handle = Some(node.handle());
+        self.node = Some(node);
+    }
+
+    /// Stops the node gracefully, keeping its data dir.
+    pub async fn stop(&mut self) {
+        let node = self.node.take().expect("running");
+        self.handle = None;
+        node.shutdown().await.unwrap();
+    }
+
+    pub fn handle(&self) -> &Handle {
+        self.handle
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} is stopped", self.name))
+    }
+
+    pub fn author(&self) -> AuthorId {
+        self.keypair.author()
+    }
+
+    pub fn data_dir(&self) -> DataDir {
+        self.config.data_dir.clone()
+    }
+
+    /// A dialable address of this node.
+    pub fn addr(&self) -> Multiaddr {
+        self.node.as_ref().expect("running").listen_addrs()[0].clone()
+    }
+
+    pub async fn post(&self, text: &str) -> EntryView {
+        self.handle()
+            .post(NewPost {
+                text: text.to_string(),
+                kind: PostKind::Note,
+                reply_to: None,
+                tags: vec![],
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn head(&self, author: AuthorId) -> Option<Head> {
+        self.handle()
+            .with_core(move |core| core.store().head(&author).unwrap())
+            .await
+            .unwrap()
+    }
+
+    pub async fn seq(&self, author: AuthorId) -> u64 {
+        self.head(author).await.map_or(0, |h| h.seq)
+    }
+
+    /// Texts of the feed, newest first.
+    pub async fn feed(&self, limit: usize) -> Vec<EntryView> {
+        self.handle()
+            .feed(FeedParams {
+                limit: Some(limit),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Trusts `other` (no petname).
+    pub async fn trust(&self, other: &TestNode) {
+        self.handle()
+            .trust_add(kith_node::model::TrustParams {
+                author: other.author().to_string(),
+                petname: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Dials `other`'s address.
+    pub async fn dial(&self, other: &TestNode) {
+        self.handle().dial(other.addr().to_string()).await.unwrap();
+    }
+
+    /// Waits until this node holds `author`'s log up to at least `seq`.
+    pub async fn wait_for_seq(&self, author: AuthorId, seq: u64) {
+        let name = self.name;
+        wait_until(
+            self.handle(),
+            || async move { self.seq(author).await >= seq },
+            || async move {
+                format!(
+                    "{name} has {} of {author}'s entries, wanted {seq}",
+                    self.seq(author).await
+                )
+            },
+        )
+        .await;
+    }
+
+    /// Waits until `other` is connected.
+    pub async fn wait_connected(&self, other: &TestNode) {
+        let author = other.author();
+        let name = self.name;
+        wait_until(
+            self.handle(),
+            || async move { self.is_connected(author).await },
+            || async move { format!("{name} never connected to {author}") },
+        )
+        .await;
+    }
+
+    pub async fn is_connected(&self, author: AuthorId) -> bool {
+        self.handle()
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.author == author && p.connected)
+    }
+}
+
+/// Trust both ways, then dial.
+pub async fn connect(a: &TestNode, b: &TestNode) {
+    a.trust(b).await;
+    b.trust(a).await;
+    a.dial(b).await;
+    a.wait_connected(b).await;
+    b.wait_connected(a).await;
+}
+
+/// Re-checks `done` whenever the node reports an event (and at least every
+/// 250 ms), failing with `describe` after [`WAIT`].
+pub async fn wait_until<F, Fut, D, DFut>(handle: &Handle, mut done: F, describe: D)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+    D: FnOnce() -> DFut,
+    DFut: Future<Output = String>,
+{
+    let mut events = handle.subscribe();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if done().await {
+            return;
+        }
+        let next = async {
+            tokio::select! {
+                _ = events.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        };
+        if timeout_at(deadline, next).await.is_err() {
+            panic!("timed out: {}", describe().await);
+        }
+    }
+}

@@ -174,6 +174,8 @@ impl Backend {
                     connected_peers: 0,
                     authors,
                     listen: Vec::new(),
+                    gossip: Default::default(),
+                    refused_connections: 0,
                 })
             }
         }

@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::handle::{Command, Event, Origin};
 use crate::invite::{self, Invite};
 use crate::model::{
-    AuthorStatus, EntryView, InviteView, JoinParams, NewPost, PeerView, StatusView, TrustParams,
+    AuthorStatus, EntryView, GossipCounts, InviteView, JoinParams, NewPost, PeerView, StatusView,
+    TrustParams,
 };
 use crate::net::{self, Behaviour, BehaviourEvent};
 use crate::store::Scope;
@@ -38,9 +39,12 @@ const PUBLISH_PER_TURN: usize = 256;
 const GROUP_COMMIT_MAX: usize = 256;
 const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(300);
+/// A connection that lived this long resets the redial backoff.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 
 struct Connected {
     addr: Multiaddr,
+    since: Instant,
 }
 
 struct Backoff {
@@ -68,6 +72,8 @@ pub(crate) struct EventLoop {
     resync_soon: BTreeSet<PeerId>,
     scope: Scope,
     subscribed: BTreeSet<AuthorId>,
+    gossip_counts: GossipCounts,
+    refused_connections: u64,
 }
 
 impl EventLoop {
@@ -95,6 +101,8 @@ impl EventLoop {
             resync_soon: BTreeSet::new(),
             scope: Scope::default(),
             subscribed: BTreeSet::new(),
+            gossip_counts: GossipCounts::default(),
+            refused_connections: 0,
         }
     }
 
@@ -246,7 +254,7 @@ impl EventLoop {
     fn after_core(&mut self) {
         for entry in self.core.take_fresh() {
             let _ = self.events.send(Event::Entry {
-                entry: entry.clone(),
+                entry: Box::new(entry.clone()),
                 origin: Origin::Local,
             });
             if self.publish.len() >= PUBLISH_QUEUE_CAPACITY {
@@ -427,6 +435,8 @@ impl EventLoop {
             connected_peers: self.connected.len(),
             authors,
             listen: self.listen.iter().map(ToString::to_string).collect(),
+            gossip: self.gossip_counts.clone(),
+            refused_connections: self.refused_connections,
         })
     }
 
@@ -577,7 +587,10 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if num_established == 0 && self.connected.remove(&peer_id).is_some() {
+                if num_established != 0 {
+                    return;
+                }
+                if let Some(gone) = self.connected.remove(&peer_id) {
                     tracing::info!(peer = %peer_id, "disconnected");
                     self.touch_peer(&peer_id, true, false);
                     let outputs = self.replicator.disconnected(&peer_id, &self.core.logs());
@@ -585,13 +598,18 @@ impl EventLoop {
                     if let Some(author) = net::author_of(&peer_id) {
                         let _ = self.events.send(Event::PeerDisconnected(author));
                     }
-                    self.backoff.insert(
-                        peer_id,
-                        Backoff {
-                            next: Instant::now() + REDIAL_MIN,
-                            delay: REDIAL_MIN * 2,
-                        },
-                    );
+                    // A connection that lasted is redialled soon; one that the
+                    // other side closed at once (it does not trust us) backs
+                    // off further each time.
+                    if gone.since.elapsed() >= STABLE_CONNECTION {
+                        self.backoff.insert(
+                            peer_id,
+                            Backoff {
+                                next: Instant::now() + REDIAL_MIN,
+                                delay: REDIAL_MIN * 2,
+                            },
+                        );
+                    }
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -602,7 +620,12 @@ impl EventLoop {
                 send_back_addr,
                 ..
             } => {
-                tracing::debug!(from = %send_back_addr, error = %error, "incoming connection refused");
+                if matches!(error, libp2p::swarm::ListenError::Denied { .. }) {
+                    self.refused_connections += 1;
+                    tracing::info!(from = %send_back_addr, "refused a connection from a peer outside the replication set");
+                } else {
+                    tracing::debug!(from = %send_back_addr, error = %error, "incoming connection failed");
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
@@ -640,12 +663,17 @@ impl EventLoop {
         if endpoint.is_dialer() {
             self.remember_addrs(&peer, [addr.clone()]);
         }
-        self.backoff.remove(&peer);
         if count > 1 {
             return;
         }
         tracing::info!(%peer, %addr, "connected");
-        self.connected.insert(peer, Connected { addr });
+        self.connected.insert(
+            peer,
+            Connected {
+                addr,
+                since: Instant::now(),
+            },
+        );
         self.touch_peer(&peer, true, false);
         if let Some(author) = net::author_of(&peer) {
             let _ = self.events.send(Event::PeerConnected(author));
@@ -664,6 +692,11 @@ impl EventLoop {
                 message,
             } => {
                 let acceptance = self.on_gossip(propagation_source, &message);
+                match acceptance {
+                    MessageAcceptance::Accept => self.gossip_counts.accepted += 1,
+                    MessageAcceptance::Ignore => self.gossip_counts.ignored += 1,
+                    MessageAcceptance::Reject => self.gossip_counts.rejected += 1,
+                }
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
@@ -753,7 +786,7 @@ impl EventLoop {
     fn after_ingest(&mut self, appended: &[Entry], origin: Origin) {
         for entry in appended {
             let _ = self.events.send(Event::Entry {
-                entry: entry.clone(),
+                entry: Box::new(entry.clone()),
                 origin,
             });
         }

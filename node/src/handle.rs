@@ -72,7 +72,7 @@ pub enum Origin {
 pub enum Event {
     /// An entry was stored.
     Entry {
-        entry: Entry,
+        entry: Box<Entry>,
         origin: Origin,
     },
     PeerConnected(AuthorId),

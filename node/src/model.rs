@@ -152,6 +152,21 @@ pub struct StatusView {
     pub authors: Vec<AuthorStatus>,
     /// The node's libp2p listen addresses.
     pub listen: Vec<String>,
+    /// What became of gossiped entries since the node started.
+    pub gossip: GossipCounts,
+    /// Incoming connections refused since start (peers outside the replication set).
+    pub refused_connections: u64,
+}
+
+/// Gossip validation outcomes since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GossipCounts {
+    /// Valid and new: stored and forwarded.
+    pub accepted: u64,
+    /// Duplicates, gaps, authors outside the set, rate-limited: not forwarded, no penalty.
+    pub ignored: u64,
+    /// Invalid (bad signature, malformed…): not forwarded, sender penalized.
+    pub rejected: u64,
 }
 
 /// An invite code and what it holds.

@@ -168,14 +168,16 @@ fn gossip(
         .duplicate_cache_time(Duration::from_secs(120))
         .build()?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
-    let mut params = gossipsub::PeerScoreParams::default();
     // Many nodes on one host (tests, a family behind one NAT) are normal in
     // a trusted circle: do not penalize them for sharing an IP.
-    params.ip_colocation_factor_whitelist = HashSet::from([
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-    ]);
-    params.ip_colocation_factor_weight = 0.0;
+    let params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_whitelist: HashSet::from([
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]),
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
     behaviour.with_peer_score(params, gossipsub::PeerScoreThresholds::default())?;
     Ok(behaviour)
 }

@@ -1,0 +1,168 @@
+//! The CLI against running nodes: two `kith up` processes on loopback.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+struct Up {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Up {
+    fn start() -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"))
+            .env("KITH_DATA_DIR", dir.path())
+            .args([
+                "up",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready once it has printed its invite code.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut saw = Vec::new();
+        loop {
+            let line = lines.next().expect("kith up exited early").unwrap();
+            let ready = line.trim_start().starts_with("invite");
+            saw.push(line);
+            if ready {
+                break;
+            }
+        }
+        assert!(saw.iter().any(|l| l.contains("author id")), "{saw:?}");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Up { child, dir }
+    }
+
+    fn kith(&self) -> Command {
+        let mut cmd = Command::cargo_bin("kith").unwrap();
+        cmd.env("KITH_DATA_DIR", self.dir.path());
+        cmd
+    }
+
+    fn stdout(&self, args: &[&str]) -> String {
+        let out = self
+            .kith()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn stop(mut self) {
+        #[cfg(unix)]
+        {
+            let pid = self.child.id().to_string();
+            StdCommand::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "kith up exited with {status}");
+        assert!(
+            !self.dir.path().join("api.json").exists(),
+            "api.json left behind"
+        );
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn cli_post_on_a_running_node_is_seen_on_its_peer() {
+    let a = Up::start();
+    let b = Up::start();
+    let code_a = a.stdout(&["invite"]);
+    let code_b = b.stdout(&["invite"]);
+    assert!(code_a.trim().starts_with("kith1"));
+    a.stdout(&["join", code_b.trim(), "--name", "B"]);
+    b.stdout(&["join", code_a.trim(), "--name", "A"]);
+    let b_id = b.stdout(&["id"]);
+    wait_for("A and B to connect", || {
+        let peers: Value = serde_json::from_str(&a.stdout(&["peers", "--json"])).unwrap();
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["author"] == b_id.trim() && p["connected"] == true)
+    });
+
+    // `kith post` while A runs goes through A's API (the store is locked).
+    let out = a.stdout(&["post", "hello through the API", "--tag", "cli"]);
+    let id = out.trim().lines().last().unwrap().to_string();
+    wait_for("the post to reach B", || {
+        let feed: Value = serde_json::from_str(&b.stdout(&["feed", "--json"])).unwrap();
+        feed.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str())
+    });
+    let feed: Value = serde_json::from_str(&b.stdout(&["feed", "--json"])).unwrap();
+    let post = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(post["text"], "hello through the API");
+    assert_eq!(post["author_name"], "A", "B's petname for A");
+
+    let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
+    assert_eq!(status["connected_peers"], 1);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn network_commands_without_a_node_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut init = Command::cargo_bin("kith").unwrap();
+    init.env("KITH_DATA_DIR", dir.path())
+        .arg("init")
+        .assert()
+        .success();
+    for args in [vec!["invite"], vec!["dial", "/ip4/127.0.0.1/tcp/1"]] {
+        let mut cmd = Command::cargo_bin("kith").unwrap();
+        cmd.env("KITH_DATA_DIR", dir.path())
+            .args(&args)
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("no node is running"));
+    }
+    let mut cmd = Command::cargo_bin("kith").unwrap();
+    cmd.env("KITH_DATA_DIR", dir.path())
+        .args(["join", "kith1garbage"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("not a valid invite code"));
+}
