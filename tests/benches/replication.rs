@@ -109,7 +109,8 @@ async fn propagation() {
     let expected = POSTS * (NODES - 1);
     let deadline = Instant::now() + Duration::from_secs(120);
     while delays.len() + via_sync < expected && Instant::now() < deadline {
-        if let Ok(Some((_, id, at))) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+        if let Ok(Some((_, id, at))) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+        {
             match posted.get(&id) {
                 Some(t) => delays.push(at - *t),
                 None => via_sync += 1,
@@ -150,7 +151,14 @@ impl Up {
     fn start(dir: &Path) -> Up {
         let mut child = Command::new(kith_binary())
             .env("KITH_DATA_DIR", dir)
-            .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"])
+            .args([
+                "up",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -174,7 +182,8 @@ impl Up {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -186,7 +195,9 @@ impl Up {
 
 impl Drop for Up {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -198,11 +209,16 @@ fn catch_up_and_memory() {
         .unwrap_or(100_000);
     let source_dir = tempfile::tempdir().unwrap();
     let sink_dir = tempfile::tempdir().unwrap();
-    let alice = identity::create_from_secret(&DataDir::new(source_dir.path()).identity(), &[1; 32]).unwrap();
+    let alice = identity::create_from_secret(&DataDir::new(source_dir.path()).identity(), &[1; 32])
+        .unwrap();
     identity::create_from_secret(&DataDir::new(sink_dir.path()).identity(), &[2; 32]).unwrap();
     // KITH_BENCH_CACHE_MIB sets the catching-up node's store cache.
     if let Ok(mib) = std::env::var("KITH_BENCH_CACHE_MIB") {
-        std::fs::write(DataDir::new(sink_dir.path()).config_file(), format!("cache_mib = {mib}\n")).unwrap();
+        std::fs::write(
+            DataDir::new(sink_dir.path()).config_file(),
+            format!("cache_mib = {mib}\n"),
+        )
+        .unwrap();
     }
 
     // Alice's log, written straight into her store before her node starts.
@@ -231,7 +247,10 @@ fn catch_up_and_memory() {
         let wire: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
         let t = Instant::now();
         for chunk in wire.chunks(4096) {
-            let decoded: Vec<Entry> = chunk.iter().map(|b| Entry::decode(b, &Limits::default()).unwrap()).collect();
+            let decoded: Vec<Entry> = chunk
+                .iter()
+                .map(|b| Entry::decode(b, &Limits::default()).unwrap())
+                .collect();
             let outcome = store.ingest_batch(&decoded, 1_700_000_000_000, &scope);
             assert!(outcome.error.is_none());
         }
@@ -246,9 +265,17 @@ fn catch_up_and_memory() {
     let (ca, cb) = (a.client(), b.client());
     let code_a = ca.invite().unwrap().code;
     let code_b = cb.invite().unwrap().code;
-    ca.join(&JoinParams { code: code_b, petname: None }).unwrap();
+    ca.join(&JoinParams {
+        code: code_b,
+        petname: None,
+    })
+    .unwrap();
     let t = Instant::now();
-    cb.join(&JoinParams { code: code_a, petname: None }).unwrap();
+    cb.join(&JoinParams {
+        code: code_a,
+        petname: None,
+    })
+    .unwrap();
     let mut peak = 0;
     loop {
         peak = peak.max(b.rss_kib());
@@ -261,7 +288,10 @@ fn catch_up_and_memory() {
         if have as usize >= n {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(600), "catch-up stalled at {have}");
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "catch-up stalled at {have}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let elapsed = t.elapsed();
@@ -277,7 +307,10 @@ fn catch_up_and_memory() {
     println!("## memory (VmRSS)");
     println!("fresh node, empty, idle:         {} MiB", idle_empty / 1024);
     println!("during catch-up, peak:           {} MiB", peak / 1024);
-    println!("after catch-up, {n} entries, idle: {} MiB", idle_full / 1024);
+    println!(
+        "after catch-up, {n} entries, idle: {} MiB",
+        idle_full / 1024
+    );
     println!("serving node, {n} entries, idle:   {} MiB", a_idle / 1024);
 }
 
@@ -285,7 +318,10 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let only = std::env::var("KITH_BENCH").unwrap_or_default();
     if only.is_empty() || only == "propagation" {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(propagation());
     }
     if only.is_empty() || only == "catchup" {
