@@ -48,6 +48,10 @@ impl TestNode {
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         config.api = "127.0.0.1:0".parse().unwrap();
         config.mdns = false;
+        // No periodic safety net in tests: every entry must arrive by gossip,
+        // the connect-time exchange, gap backfill or announcements, or the
+        // test times out.
+        config.resync_interval = Duration::from_secs(3600);
         tweak(&mut config);
         let mut node = TestNode {
             name,

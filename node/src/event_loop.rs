@@ -70,6 +70,9 @@ pub(crate) struct EventLoop {
     gossip_window: HashMap<PeerId, (Instant, u32)>,
     /// Peers whose subscriptions changed: re-run the frontier exchange.
     resync_soon: BTreeSet<PeerId>,
+    /// Authors whose logs advanced by catch-up since the last tick: their
+    /// heads are announced to every connected peer (sync is not gossiped).
+    announce: BTreeSet<AuthorId>,
     scope: Scope,
     subscribed: BTreeSet<AuthorId>,
     gossip_counts: GossipCounts,
@@ -99,6 +102,7 @@ impl EventLoop {
             listen,
             gossip_window: HashMap::new(),
             resync_soon: BTreeSet::new(),
+            announce: BTreeSet::new(),
             scope: Scope::default(),
             subscribed: BTreeSet::new(),
             gossip_counts: GossipCounts::default(),
@@ -526,6 +530,15 @@ impl EventLoop {
             let outputs = self.replicator.resync(peer, &self.core.logs());
             self.run_outputs(outputs);
         }
+        if self.announce.is_empty() {
+            return;
+        }
+        let authors: Vec<AuthorId> = std::mem::take(&mut self.announce).into_iter().collect();
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        for peer in peers {
+            let outputs = self.replicator.announce(peer, &authors, &self.core.logs());
+            self.run_outputs(outputs);
+        }
     }
 
     fn remember_addrs(&mut self, peer: &PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
@@ -899,6 +912,7 @@ impl EventLoop {
                     };
                     if !outcome.appended.is_empty() {
                         self.touch_peer(&peer, true, true);
+                        self.announce.insert(author);
                     }
                     work.extend(
                         self.replicator

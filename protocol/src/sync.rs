@@ -147,6 +147,32 @@ impl<P: Clone + Ord> Replicator<P> {
         vec![self.frontier_request(peer, logs)]
     }
 
+    /// Tells a connected peer our heads for `authors` (a partial frontier),
+    /// after catch-up advanced them: entries pulled by sync are not gossiped,
+    /// so this is how they travel on to the next peer.
+    pub fn announce(&mut self, peer: P, authors: &[AuthorId], logs: &impl Logs) -> Vec<Output<P>> {
+        if !self.peers.contains_key(&peer) {
+            return Vec::new();
+        }
+        let items: Vec<FrontierItem> = authors
+            .iter()
+            .filter(|a| logs.replicates(a))
+            .take(self.limits.max_frontier_authors)
+            .map(|a| FrontierItem {
+                author: *a,
+                head: logs.head(a),
+            })
+            .collect();
+        if items.is_empty() {
+            return Vec::new();
+        }
+        vec![Output::Send {
+            peer,
+            token: self.token(),
+            request: Request::Frontier(items),
+        }]
+    }
+
     /// The peer is gone: forget what it told us and re-plan its fetches.
     pub fn disconnected(&mut self, peer: &P, logs: &impl Logs) -> Vec<Output<P>> {
         self.peers.remove(peer);

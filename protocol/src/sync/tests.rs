@@ -459,8 +459,13 @@ impl Sim {
                     }
                     let p = &mut self.peers[at];
                     work.extend(p.machine.ingested(&peer, author, ok, &p.logs));
-                    for e in fresh {
-                        self.gossip(at, e);
+                    // As the node does: entries pulled by sync are not
+                    // gossiped; the new head is announced to the neighbours.
+                    if !fresh.is_empty() {
+                        for to in self.neighbours(at) {
+                            let p = &mut self.peers[at];
+                            work.extend(p.machine.announce(to, &[author], &p.logs));
+                        }
                     }
                 }
             }
