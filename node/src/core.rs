@@ -4,15 +4,20 @@
 //! The event loop owns one `Core`; with no node running, the CLI opens one
 //! directly on the store. Both paths run the same code.
 
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kith_protocol::sync::{FrontierItem, Logs};
-use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Keypair, Post, TrustStatement};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Keypair, PageId, Post, TrustStatement};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{EntryView, FeedParams, IdView, NewPost, TrustParams, TrustView};
+use crate::model::{
+    EntryView, FeedParams, HistoryView, IdView, ImportItem, ImportReport, NewPage, NewPost,
+    PageEdit, PageRef, PageRename, PageSummary, PageView, TrustParams, TrustView,
+};
 use crate::store::{BatchOutcome, FeedQuery, ReindexReport, Scope, Store, VerifyReport};
+use crate::wiki::Wiki;
 
 /// Default page size of the feed.
 pub const DEFAULT_FEED_LIMIT: usize = 20;
@@ -33,6 +38,10 @@ pub struct Core {
     scope: Scope,
     /// Own entries appended since the last [`Core::take_fresh`].
     fresh: Vec<Entry>,
+    pub(crate) wiki: Wiki,
+    /// Automerge changes that waiting wiki changes depend on and that we
+    /// lack, to be asked for from the peer that sent them.
+    missing: BTreeSet<[u8; 32]>,
 }
 
 impl Core {
@@ -48,12 +57,24 @@ impl Core {
 
     pub fn with_store(config: Config, keypair: Keypair, store: Store) -> Result<Core> {
         let scope = store.scope(keypair.author(), config.hops)?;
+        let mut wiki = Wiki::default();
+        // Materialize wiki entries stored but not yet applied (a crash
+        // between the two writes).
+        let report = wiki.catch_up(&store)?;
+        if report.applied > 0 {
+            tracing::info!(
+                changes = report.applied,
+                "wiki caught up with stored entries"
+            );
+        }
         Ok(Core {
             store,
             keypair,
             config,
             scope,
             fresh: Vec::new(),
+            wiki,
+            missing: report.missing,
         })
     }
 
@@ -94,13 +115,85 @@ impl Core {
         if bodies.iter().any(|b| matches!(b, Body::Trust(_))) {
             self.refresh_scope()?;
         }
+        if bodies.iter().any(|b| matches!(b, Body::WikiChange(_))) {
+            self.apply_wiki(&entries);
+        }
         self.fresh.extend(entries.iter().cloned());
         Ok(entries)
+    }
+
+    /// Materializes the wiki changes among freshly stored entries. The
+    /// entries are stored whatever happens here: a refused change is logged
+    /// and counted on its page, never fatal.
+    fn apply_wiki(&mut self, entries: &[Entry]) {
+        match self.wiki.apply(&self.store, entries) {
+            Ok(report) => {
+                self.missing.extend(report.missing);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "materializing wiki changes failed; `kith reindex` rebuilds pages")
+            }
+        }
+    }
+
+    /// Automerge changes the wiki is waiting for (cleared by the call).
+    pub fn take_missing(&mut self) -> BTreeSet<[u8; 32]> {
+        std::mem::take(&mut self.missing)
+    }
+
+    /// Stores wiki-change entries by authors outside the replication set,
+    /// fetched because a trusted author's change depends on them. Each must
+    /// be validly signed and be a wiki change; they are kept apart from the
+    /// logs and applied to their pages.
+    pub fn ingest_detached(&mut self, entries: &[Entry]) -> usize {
+        let limits = self.store.limits().clone();
+        let mut kept = Vec::new();
+        for entry in entries {
+            if let Err(e) = entry.verify(&limits, now_ms()) {
+                tracing::warn!(id = %entry.id(), error = %e, "rejected a wiki dependency");
+                continue;
+            }
+            if !matches!(
+                entry.body().map(Body::decode),
+                Some(Ok(Body::WikiChange(_)))
+            ) {
+                tracing::warn!(id = %entry.id(), "a fetched dependency is not a wiki change");
+                continue;
+            }
+            if self.scope.contains(&entry.author()) {
+                continue; // Replicated authors' entries come through their logs.
+            }
+            match self.store.detached_get(&entry.id()) {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "store error");
+                    continue;
+                }
+            }
+            if let Err(e) = self.store.detached_put(entry) {
+                tracing::warn!(error = %e, "cannot keep a wiki dependency");
+                continue;
+            }
+            kept.push(entry.clone());
+        }
+        if !kept.is_empty() {
+            self.apply_wiki(&kept);
+        }
+        kept.len()
     }
 
     /// Stores entries received from a peer.
     pub fn ingest(&mut self, entries: &[Entry]) -> BatchOutcome {
         let outcome = self.store.ingest_batch(entries, now_ms(), &self.scope);
+        if outcome
+            .appended
+            .iter()
+            .any(|e| matches!(e.body().map(Body::decode), Some(Ok(Body::WikiChange(_)))))
+        {
+            let appended = outcome.appended.clone();
+            self.apply_wiki(&appended);
+        }
         // A trusted author's vouch can widen a two-hop scope.
         if self.config.hops >= 2
             && outcome
@@ -267,9 +360,244 @@ impl Core {
         })
     }
 
+    // ----- wiki --------------------------------------------------------------
+
+    /// A page by id, id prefix or title.
+    pub fn wiki_resolve(&self, name: &str) -> Result<PageId> {
+        Ok(self.wiki.resolve(&self.store, name)?)
+    }
+
+    /// Signs and stores locally made changes of `page`. If that fails the
+    /// page's in-memory document is dropped, so the unsaved changes vanish.
+    fn wiki_commit(&mut self, page: PageId, changes: Vec<Vec<u8>>) -> Result<Vec<Entry>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = crate::wiki::bodies_for(page, &changes, self.store.limits().max_body_bytes);
+        match self.append(&bodies) {
+            Ok(entries) => Ok(entries),
+            Err(e) => {
+                self.wiki.discard(&page);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn wiki_new(&mut self, new: &NewPage) -> Result<PageView> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
+        let page = PageId(id);
+        let me = self.me();
+        let changes = self
+            .wiki
+            .create(&self.store, &me, page, &new.title, &new.body)?;
+        self.wiki_commit(page, changes)?;
+        self.page_view(&page)
+    }
+
+    pub fn wiki_edit(&mut self, name: &str, edit: &PageEdit) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let changes = self.wiki.edit(&self.store, &me, &page, &edit.body)?;
+        self.wiki_commit(page, changes)?;
+        self.page_view(&page)
+    }
+
+    /// Applies splices `(pos, delete, insert)` to a page's body, one
+    /// Automerge change each, stored in as few entries as fit.
+    pub fn wiki_splices(
+        &mut self,
+        page: &PageId,
+        splices: &[(usize, usize, String)],
+    ) -> Result<Vec<Entry>> {
+        let me = self.me();
+        let changes = self.wiki.splices(&self.store, &me, page, splices)?;
+        self.wiki_commit(*page, changes)
+    }
+
+    pub fn wiki_rename(&mut self, name: &str, rename: &PageRename) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let changes = self.wiki.rename(&self.store, &me, &page, &rename.title)?;
+        self.wiki_commit(page, changes)?;
+        self.page_view(&page)
+    }
+
+    /// Archives (deletes, restorably) or restores a page.
+    pub fn wiki_archive(&mut self, name: &str, archived: bool) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let changes = self.wiki.set_archived(&self.store, &me, &page, archived)?;
+        self.wiki_commit(page, changes)?;
+        self.page_view(&page)
+    }
+
+    pub fn wiki_show(&mut self, name: &str) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        self.page_view(&page)
+    }
+
+    fn page_view(&mut self, page: &PageId) -> Result<PageView> {
+        let meta = self
+            .wiki
+            .meta(&self.store, page)?
+            .ok_or_else(|| Error::NotFound(format!("no page {page}")))?;
+        let body = self.wiki.text(&self.store, page)?;
+        let mut backlinks = Vec::new();
+        for source in self.wiki.backlinks(&self.store, &meta.title)? {
+            if source == *page {
+                continue;
+            }
+            if let Some(m) = self.wiki.meta(&self.store, &source)?
+                && !m.archived
+            {
+                backlinks.push(PageRef {
+                    id: source,
+                    title: m.title,
+                });
+            }
+        }
+        let mut author_names = std::collections::BTreeMap::new();
+        for a in &meta.authors {
+            if let Some(name) = self.store.display_name(a)? {
+                author_names.insert(a.to_string(), name);
+            }
+        }
+        Ok(PageView {
+            id: *page,
+            title: meta.title,
+            body,
+            authors: meta.authors,
+            author_names,
+            created: meta.created_ms,
+            updated: meta.updated_ms,
+            archived: meta.archived,
+            backlinks,
+            changes: meta.changes,
+            waiting: meta.waiting,
+            rejected: meta.rejected,
+        })
+    }
+
+    pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {
+        Ok(self
+            .wiki
+            .list(&self.store)?
+            .into_iter()
+            .filter(|(_, m)| include_archived || !m.archived)
+            .filter(|(_, m)| !m.title.is_empty())
+            .map(|(id, m)| PageSummary {
+                id,
+                title: m.title,
+                archived: m.archived,
+                updated: m.updated_ms,
+                authors: m.authors,
+                chars: m.chars,
+            })
+            .collect())
+    }
+
+    pub fn wiki_history(&self, name: &str) -> Result<Vec<HistoryView>> {
+        let page = self.wiki_resolve(name)?;
+        self.wiki
+            .history(&self.store, &page)?
+            .into_iter()
+            .map(|h| {
+                Ok(HistoryView {
+                    entry: h.entry,
+                    author: h.author,
+                    author_name: self.store.display_name(&h.author)?,
+                    timestamp: h.timestamp_ms,
+                    ops: h.ops,
+                    chars_before: h.chars_before,
+                    chars_after: h.chars_after,
+                })
+            })
+            .collect()
+    }
+
+    /// The page as a standard `.automerge` document.
+    pub fn wiki_automerge(&mut self, name: &str) -> Result<Vec<u8>> {
+        let page = self.wiki_resolve(name)?;
+        Ok(self.wiki.save(&self.store, &page)?)
+    }
+
+    /// Every live page, for export.
+    pub fn wiki_export(&mut self) -> Result<Vec<PageView>> {
+        let pages: Vec<PageId> = self.wiki_list(false)?.into_iter().map(|p| p.id).collect();
+        pages.iter().map(|p| self.page_view(p)).collect()
+    }
+
+    /// Creates or updates pages from imported markdown. A page is matched by
+    /// the id in its front matter, else by title; a match is updated in place
+    /// (by minimal splices), so importing twice changes nothing.
+    pub fn wiki_import(&mut self, items: &[ImportItem]) -> Result<ImportReport> {
+        let mut report = ImportReport::default();
+        for item in items {
+            let by_id = item
+                .id
+                .as_deref()
+                .and_then(|id| id.parse::<PageId>().ok())
+                .filter(|p| self.wiki.meta(&self.store, p).ok().flatten().is_some());
+            let existing = match by_id {
+                Some(p) => Some(p),
+                None => match self.wiki.resolve(&self.store, &item.title) {
+                    Ok(p) => Some(p),
+                    Err(crate::wiki::Error::NoPage(_)) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            match existing {
+                None => {
+                    let view = self.wiki_new(&NewPage {
+                        title: item.title.clone(),
+                        body: item.body.clone(),
+                    })?;
+                    report.created.push(PageRef {
+                        id: view.id,
+                        title: view.title,
+                    });
+                }
+                Some(page) => {
+                    let meta = self.wiki.meta(&self.store, &page)?.unwrap_or_default();
+                    let me = self.me();
+                    if meta.archived {
+                        let changes = self.wiki.set_archived(&self.store, &me, &page, false)?;
+                        self.wiki_commit(page, changes)?;
+                    }
+                    let mut changes = Vec::new();
+                    if meta.title != item.title.trim() {
+                        changes.extend(self.wiki.rename(&self.store, &me, &page, &item.title)?);
+                    }
+                    if self.wiki.text(&self.store, &page)? != item.body {
+                        changes.extend(self.wiki.edit(&self.store, &me, &page, &item.body)?);
+                    }
+                    let changed = !changes.is_empty() || meta.archived;
+                    self.wiki_commit(page, changes)?;
+                    let entry = PageRef {
+                        id: page,
+                        title: item.title.trim().to_string(),
+                    };
+                    if changed {
+                        report.updated.push(entry);
+                    } else {
+                        report.unchanged.push(entry);
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     pub fn reindex(&mut self) -> Result<ReindexReport> {
         let report = self.store.reindex()?;
         self.refresh_scope()?;
+        self.wiki.clear();
+        let detached = self.store.detached_all()?;
+        self.wiki.apply(&self.store, &detached)?;
+        let wiki = self.wiki.catch_up(&self.store)?;
+        self.missing = wiki.missing;
+        self.store.flush()?;
         Ok(report)
     }
 
@@ -313,6 +641,37 @@ impl Logs for StoreLogs<'_> {
             .ok()
             .flatten()
             .map(|e| e.id())
+    }
+
+    fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        let mut bytes = 0;
+        let mut seen = BTreeSet::new();
+        for hash in hashes {
+            let ids = self
+                .core
+                .wiki
+                .entries_of_change(&self.core.store, hash)
+                .unwrap_or_default();
+            for id in ids {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let entry = match self.core.store.get(&id) {
+                    Ok(Some(e)) => Some(e),
+                    _ => self.core.store.detached_get(&id).ok().flatten(),
+                };
+                let Some(entry) = entry.filter(|e| e.body().is_some()) else {
+                    continue;
+                };
+                if bytes + entry.encoded_len() > max_bytes && !out.is_empty() {
+                    return out;
+                }
+                bytes += entry.encoded_len();
+                out.push(entry);
+            }
+        }
+        out
     }
 
     fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {

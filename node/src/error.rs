@@ -11,6 +11,8 @@ pub enum Error {
     Identity(#[from] crate::identity::Error),
     #[error(transparent)]
     Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Wiki(#[from] crate::wiki::Error),
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]
@@ -46,6 +48,18 @@ impl Error {
             | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Store(S::AuthorForked(_)) => ErrorKind::Conflict,
             Error::NodeStopped | Error::Network(_) => ErrorKind::Unavailable,
+            Error::Wiki(w) => {
+                use crate::wiki::Error as W;
+                match w {
+                    W::NoPage(_) => ErrorKind::NotFound,
+                    W::Ambiguous(..) | W::Archived(_) | W::Invalid(_) | W::BadChange(_) => {
+                        ErrorKind::InvalidInput
+                    }
+                    W::TitleTaken(..) => ErrorKind::Conflict,
+                    W::Store(S::NotFound(_)) => ErrorKind::NotFound,
+                    _ => ErrorKind::Internal,
+                }
+            }
             Error::Remote { kind, .. } => *kind,
             _ => ErrorKind::Internal,
         }

@@ -73,6 +73,8 @@ pub(crate) struct EventLoop {
     /// Authors whose logs advanced by catch-up since the last tick: their
     /// heads are announced to every connected peer (sync is not gossiped).
     announce: BTreeSet<AuthorId>,
+    /// Wiki dependencies asked for recently.
+    asked: HashMap<[u8; 32], Instant>,
     scope: Scope,
     subscribed: BTreeSet<AuthorId>,
     gossip_counts: GossipCounts,
@@ -103,6 +105,7 @@ impl EventLoop {
             gossip_window: HashMap::new(),
             resync_soon: BTreeSet::new(),
             announce: BTreeSet::new(),
+            asked: HashMap::new(),
             scope: Scope::default(),
             subscribed: BTreeSet::new(),
             gossip_counts: GossipCounts::default(),
@@ -766,6 +769,8 @@ impl EventLoop {
         self.replicator.note_seen(entry.author(), entry.seq());
         let mut outcome = self.core.ingest(std::slice::from_ref(&entry));
         self.after_ingest(&outcome.appended, Origin::Gossip);
+        let asks = self.ask_missing(source);
+        self.run_outputs(asks);
         match outcome.error.take() {
             None if outcome.appended.is_empty() => MessageAcceptance::Ignore,
             None => MessageAcceptance::Accept,
@@ -794,6 +799,27 @@ impl EventLoop {
                 MessageAcceptance::Ignore
             }
         }
+    }
+
+    /// Asks `peer` (which sent us a change that waits for dependencies) for
+    /// the wiki changes we lack; each hash at most once per minute.
+    fn ask_missing(&mut self, peer: PeerId) -> Vec<Output<PeerId>> {
+        let now = Instant::now();
+        self.asked
+            .retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+        let hashes: Vec<[u8; 32]> = self
+            .core
+            .take_missing()
+            .into_iter()
+            .filter(|h| !self.asked.contains_key(h))
+            .collect();
+        if hashes.is_empty() {
+            return Vec::new();
+        }
+        for h in &hashes {
+            self.asked.insert(*h, now);
+        }
+        self.replicator.want_changes(peer, hashes)
     }
 
     fn after_ingest(&mut self, appended: &[Entry], origin: Origin) {
@@ -918,6 +944,12 @@ impl EventLoop {
                         self.replicator
                             .ingested(&peer, author, ok, &self.core.logs()),
                     );
+                    work.extend(self.ask_missing(peer));
+                }
+                Output::IngestChanges { peer, entries } => {
+                    let kept = self.core.ingest_detached(&entries);
+                    tracing::debug!(%peer, kept, "stored wiki dependencies");
+                    work.extend(self.ask_missing(peer));
                 }
             }
         }

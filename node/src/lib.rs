@@ -26,6 +26,7 @@ pub mod model;
 pub mod net;
 mod node;
 pub mod store;
+pub mod wiki;
 
 pub use crate::config::{Config, DataDir};
 pub use crate::core::Core;

@@ -2,7 +2,7 @@
 //! these whether it talks to a running node or to the store directly, so both
 //! paths give scripts the same data.
 
-use kith_protocol::{AuthorId, Body, Entry, EntryId, PostKind};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, PageId, PostKind};
 use serde::{Deserialize, Serialize};
 
 /// One entry as users and scripts see it.
@@ -188,4 +188,101 @@ pub struct JoinParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DialParams {
     pub addr: String,
+}
+
+/// A wiki page reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRef {
+    pub id: PageId,
+    pub title: String,
+}
+
+/// A wiki page, as `kith wiki show --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageView {
+    pub id: PageId,
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    /// Author ids of everyone who changed the page, first contribution first.
+    pub authors: Vec<AuthorId>,
+    /// Display names of those authors (petname, else profile name), by author id.
+    pub author_names: std::collections::BTreeMap<String, String>,
+    pub created: u64,
+    /// Time of the latest change (ms since the epoch).
+    pub updated: u64,
+    pub archived: bool,
+    /// Pages that link here with `[[Title]]`.
+    pub backlinks: Vec<PageRef>,
+    pub changes: u64,
+    /// Changes waiting for dependencies / refused as invalid.
+    pub waiting: u64,
+    pub rejected: u64,
+}
+
+/// A line of `kith wiki list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSummary {
+    pub id: PageId,
+    pub title: String,
+    pub archived: bool,
+    pub updated: u64,
+    pub authors: Vec<AuthorId>,
+    pub chars: u64,
+}
+
+/// One entry's contribution to a page (`kith wiki history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryView {
+    pub entry: EntryId,
+    pub author: AuthorId,
+    pub author_name: Option<String>,
+    pub timestamp: u64,
+    /// Automerge operations.
+    pub ops: u64,
+    pub chars_before: u64,
+    pub chars_after: u64,
+}
+
+/// `kith wiki new`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewPage {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// `kith wiki edit`: the page's new full body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageEdit {
+    pub body: String,
+}
+
+/// `kith wiki rename`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageRename {
+    pub title: String,
+}
+
+/// One page of an import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportItem {
+    /// A page id from front matter, if any: that page is updated.
+    pub id: Option<String>,
+    pub title: String,
+    pub body: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub created: Vec<PageRef>,
+    pub updated: Vec<PageRef>,
+    pub unchanged: Vec<PageRef>,
+}
+
+/// A page with everything an export writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedPage {
+    pub page: PageView,
 }

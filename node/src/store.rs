@@ -15,6 +15,7 @@
 //! | `T`    | author(32)              | trust record (postcard)            |
 //! | `M`    | name                    | store metadata                     |
 //! | `P`    | author(32)              | known peer addresses (postcard)    |
+//! | `D`    | entry id(32)            | detached entry (wiki dependency by an author outside the replication set) |
 //! | `v…`   | see [`views`]           | derived views                      |
 
 pub mod kv;
@@ -38,6 +39,7 @@ const FORK: u8 = b'F';
 const TRUST: u8 = b'T';
 const META: u8 = b'M';
 const PEER: u8 = b'P';
+const DETACHED: u8 = b'D';
 /// Every derived view lives under this prefix.
 pub(crate) const VIEW: u8 = b'v';
 
@@ -610,6 +612,36 @@ impl Store {
             }
         }
         Ok(Scope { authors, direct })
+    }
+
+    // ----- detached entries ------------------------------------------------
+
+    /// Keeps a verified entry outside the logs: a wiki change by an author
+    /// this node does not replicate, on which a trusted author's change
+    /// depends. Detached entries are served on request but not replicated.
+    pub fn detached_put(&self, entry: &Entry) -> Result<()> {
+        let mut key = vec![DETACHED];
+        key.extend_from_slice(entry.id().as_bytes());
+        self.kv.insert(key, entry.encode())?;
+        Ok(())
+    }
+
+    pub fn detached_get(&self, id: &EntryId) -> Result<Option<Entry>> {
+        let mut key = vec![DETACHED];
+        key.extend_from_slice(id.as_bytes());
+        match self.kv.get(key)? {
+            Some(bytes) => Ok(Some(self.decode_stored(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every detached entry (for rebuilding views).
+    pub fn detached_all(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for item in self.kv.scan_prefix([DETACHED]) {
+            out.push(self.decode_stored(&item?.1)?);
+        }
+        Ok(out)
     }
 
     // ----- peers -------------------------------------------------------------

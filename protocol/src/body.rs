@@ -159,16 +159,18 @@ impl<'de> Deserialize<'de> for PageId {
     }
 }
 
-/// One Automerge change to a wiki page, or one part of a change too large for
-/// a single entry. Parts share `change_hash` and are concatenated in `part`
-/// order; the change applies once all `parts` have arrived.
+/// Automerge changes to a wiki page. The *group* is a sequence of
+/// `varint(len) || change` (Automerge's binary change format); a group too
+/// large for one entry is split into `parts` entries whose `data` are
+/// concatenated in `part` order. Every part carries `group_hash`, the blake3
+/// of the whole group, which identifies the parts and checks the assembly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WikiChange {
     pub page: PageId,
-    /// Automerge's hash of the complete change.
-    pub change_hash: [u8; 32],
+    pub group_hash: [u8; 32],
     pub part: u32,
     pub parts: u32,
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 
@@ -344,7 +346,7 @@ mod tests {
             }),
             Body::WikiChange(WikiChange {
                 page: PageId([5; 16]),
-                change_hash: [6; 32],
+                group_hash: [6; 32],
                 part: 0,
                 parts: 1,
                 data: vec![1, 2, 3],

@@ -47,6 +47,10 @@ pub enum Request {
         after_seq: u64,
         max_bytes: u32,
     },
+    /// The wiki-change entries (all parts of their groups) that contain
+    /// these Automerge changes, by any author: the dependencies of a change
+    /// a trusted author made, which the requester is missing.
+    Changes { hashes: Vec<[u8; 32]> },
 }
 
 /// A sync response.
@@ -57,6 +61,11 @@ pub enum Response {
     /// Concatenated entry envelopes (each self-delimiting), in log order.
     Entries {
         author: AuthorId,
+        #[serde(with = "serde_bytes")]
+        entries: Vec<u8>,
+    },
+    /// Answer to [`Request::Changes`]: concatenated entry envelopes, any authors.
+    Changes {
         #[serde(with = "serde_bytes")]
         entries: Vec<u8>,
     },
@@ -72,6 +81,9 @@ pub trait Logs {
     fn id_at(&self, author: &AuthorId, seq: u64) -> Option<EntryId>;
     /// Entries after `after_seq`, in log order, within `max_bytes` (at least one).
     fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry>;
+    /// The wiki-change entries holding these Automerge change hashes (all
+    /// parts of each group), within `max_bytes`.
+    fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry>;
 }
 
 /// Something the caller must do.
@@ -90,7 +102,14 @@ pub enum Output<P> {
         author: AuthorId,
         entries: Vec<Entry>,
     },
+    /// Wiki dependencies fetched with [`Replicator::want_changes`]: entries of
+    /// any author, to be checked against the missing changes and kept apart
+    /// from the replicated logs.
+    IngestChanges { peer: P, entries: Vec<Entry> },
 }
+
+/// Most change hashes asked for in one request.
+pub const MAX_CHANGES_PER_REQUEST: usize = 256;
 
 #[derive(Debug, Default)]
 struct PeerState {
@@ -117,6 +136,8 @@ pub struct Replicator<P> {
     ingesting: BTreeMap<AuthorId, P>,
     /// Highest seq any peer has shown us, per author.
     best_seen: BTreeMap<AuthorId, u64>,
+    /// `Changes` requests in flight: token → peer.
+    changes: BTreeMap<u64, P>,
     next_token: u64,
 }
 
@@ -128,6 +149,7 @@ impl<P: Clone + Ord> Replicator<P> {
             fetching: BTreeMap::new(),
             ingesting: BTreeMap::new(),
             best_seen: BTreeMap::new(),
+            changes: BTreeMap::new(),
             next_token: 1,
         }
     }
@@ -235,7 +257,36 @@ impl<P: Clone + Ord> Replicator<P> {
                     Vec::new(),
                 )
             }
+            Request::Changes { hashes } => {
+                let hashes = &hashes[..hashes.len().min(MAX_CHANGES_PER_REQUEST)];
+                let mut bytes = Vec::new();
+                for entry in logs
+                    .entries_with_changes(hashes, self.limits.max_batch_bytes)
+                    .iter()
+                    .take(self.limits.max_batch_entries)
+                {
+                    entry.encode_into(&mut bytes);
+                }
+                (Response::Changes { entries: bytes }, Vec::new())
+            }
         }
+    }
+
+    /// Asks `peer` for the entries holding Automerge changes we miss (the
+    /// dependencies of a change it sent us).
+    pub fn want_changes(&mut self, peer: P, hashes: Vec<[u8; 32]>) -> Vec<Output<P>> {
+        if !self.peers.contains_key(&peer) || hashes.is_empty() {
+            return Vec::new();
+        }
+        let token = self.token();
+        self.changes.insert(token, peer.clone());
+        let mut hashes = hashes;
+        hashes.truncate(MAX_CHANGES_PER_REQUEST);
+        vec![Output::Send {
+            peer,
+            token,
+            request: Request::Changes { hashes },
+        }]
     }
 
     /// Handles the response to a request sent with `token`.
@@ -252,6 +303,18 @@ impl<P: Clone + Ord> Replicator<P> {
                     self.learn_frontier(&peer, &items, logs);
                 }
                 self.plan(logs)
+            }
+            Response::Changes { entries } => {
+                if self.changes.remove(&token).is_none() {
+                    return Vec::new();
+                }
+                match decode_any_entries(&entries, &self.limits) {
+                    Ok(list) if !list.is_empty() => vec![Output::IngestChanges {
+                        peer,
+                        entries: list,
+                    }],
+                    _ => Vec::new(),
+                }
             }
             Response::Entries { author, entries } => {
                 let ours = matches!(self.fetching.get(&author), Some(f) if f.token == token && f.peer == peer);
@@ -282,6 +345,7 @@ impl<P: Clone + Ord> Replicator<P> {
 
     /// A request sent with `token` failed (timeout, connection closed).
     pub fn request_failed(&mut self, peer: &P, token: u64, logs: &impl Logs) -> Vec<Output<P>> {
+        self.changes.remove(&token);
         let author = self
             .fetching
             .iter()
@@ -490,6 +554,23 @@ pub fn decode_entries(
         if entry.author() != author {
             return Err("entry by another author in batch".to_string());
         }
+        out.push(entry);
+        bytes = rest;
+    }
+    Ok(out)
+}
+
+/// Splits concatenated entries of any authors, within limits.
+pub fn decode_any_entries(mut bytes: &[u8], limits: &Limits) -> Result<Vec<Entry>, String> {
+    if bytes.len() > limits.max_batch_bytes + limits.max_body_bytes + 1024 {
+        return Err("batch too large".to_string());
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if out.len() >= limits.max_batch_entries {
+            return Err("too many entries in batch".to_string());
+        }
+        let (entry, rest) = Entry::decode_prefix(bytes, limits).map_err(|e| e.to_string())?;
         out.push(entry);
         bytes = rest;
     }

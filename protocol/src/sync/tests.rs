@@ -93,6 +93,10 @@ impl Logs for MemLogs {
             .map(Entry::id)
     }
 
+    fn entries_with_changes(&self, _hashes: &[[u8; 32]], _max_bytes: usize) -> Vec<Entry> {
+        Vec::new()
+    }
+
     fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
         let Some(log) = self.logs.get(author) else {
             return Vec::new();
@@ -155,6 +159,7 @@ fn settle(
                 let more = me.0.ingested(&peer, author, ok, &me.1);
                 queue.extend(more.into_iter().map(|o| (origin, o)));
             }
+            Output::IngestChanges { .. } => unreachable!("no wiki changes here"),
         }
     }
 }
@@ -468,6 +473,7 @@ impl Sim {
                         }
                     }
                 }
+                Output::IngestChanges { .. } => unreachable!("no wiki changes here"),
             }
         }
     }

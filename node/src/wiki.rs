@@ -1,0 +1,1124 @@
+//! Wiki pages: Automerge documents built from signed wiki-change entries.
+//!
+//! A page is an Automerge document whose root map holds `title` (string),
+//! `body` (text) and `archived` (bool). Every local edit becomes Automerge
+//! changes made with the author's key as actor, packed into wiki-change
+//! entries of the author's log; pages replicate with the logs. A change is
+//! applied only if its actor is the entry's author, it is within the caps,
+//! and its dependencies are present; otherwise it waits (missing
+//! dependencies) or is rejected (everything else), and the page stays as it
+//! was. Automerge can panic on hostile input, so every call into it on a
+//! peer's data runs under `catch_unwind`.
+//!
+//! Materialized pages live in the store's view keyspace (rebuilt by
+//! `reindex`) and in a small in-memory cache of open documents:
+//!
+//! | key (after `vw`)                 | value                                  |
+//! |----------------------------------|----------------------------------------|
+//! | `d` page                         | saved document (snapshot)              |
+//! | `i` page n(8)                    | incremental saves since the snapshot   |
+//! | `m` page                         | `PageMeta`                             |
+//! | `t` title(lowercase) 0 page      | title index                            |
+//! | `h` page ts(8) entry id          | `HistoryItem`                          |
+//! | `b` target title 0 source page   | backlink                               |
+//! | `l` page                         | the page's outgoing link titles        |
+//! | `p` group(32) part(4)            | a part of a multi-entry group          |
+//! | `q` page change hash(32)         | a change waiting for its dependencies  |
+//! | `c` change hash(32)              | ids of the entries carrying the change |
+//! | `a` author                       | last seq the wiki has processed        |
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::transaction::Transactable;
+use automerge::{
+    ActorId, AutoCommit, Change, ChangeHash, LoadOptions, ObjId, ObjType, ROOT, ReadDoc,
+    ScalarValue, TextEncoding, Value,
+};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, PageId, WikiChange, varint};
+use serde::{Deserialize, Serialize};
+
+use crate::store::kv::Batch;
+use crate::store::{self, Store, VIEW};
+
+/// Most operations in one Automerge change from a peer.
+pub const MAX_CHANGE_OPS: usize = 1_000_000;
+/// Largest page body a local edit may produce.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// Largest change group (all parts together).
+pub const MAX_GROUP_BYTES: usize = 4 * 1024 * 1024;
+/// Most parts of one group.
+pub const MAX_PARTS: u32 = 128;
+/// Open documents kept in memory.
+const CACHE_PAGES: usize = 16;
+/// Incremental saves before the snapshot is rewritten.
+const COMPACT_AFTER: u64 = 64;
+/// Bytes of a wiki-change body besides its data.
+const BODY_OVERHEAD: usize = 128;
+
+const WIKI: u8 = b'w';
+
+/// Errors of wiki operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Kv(#[from] crate::store::kv::KvError),
+    #[error("no page {0:?}")]
+    NoPage(String),
+    #[error("{0:?} names several pages: {1}; use a page id")]
+    Ambiguous(String, String),
+    #[error("a page titled {0:?} already exists ({1}); edit it instead")]
+    TitleTaken(String, PageId),
+    #[error("page {0:?} is archived; restore it first with `kith wiki restore`")]
+    Archived(String),
+    #[error("invalid wiki change: {0}")]
+    BadChange(String),
+    #[error("the page document is damaged: {0}")]
+    Document(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the user sees of a page besides its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageMeta {
+    pub title: String,
+    pub archived: bool,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// Everyone whose changes are in the page, first contribution first.
+    pub authors: Vec<AuthorId>,
+    pub changes: u64,
+    /// Changes from peers that were refused (bad actor, too big, corrupt).
+    pub rejected: u64,
+    /// Changes waiting for dependencies.
+    pub waiting: u64,
+    pub chars: u64,
+}
+
+/// One entry's contribution to a page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub entry: EntryId,
+    pub author: AuthorId,
+    pub timestamp_ms: u64,
+    /// Automerge operations in the entry's changes.
+    pub ops: u64,
+    pub chars_before: u64,
+    pub chars_after: u64,
+}
+
+/// What applying a batch of entries did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub applied: usize,
+    pub waiting: usize,
+    /// (entry, reason) of refused changes.
+    pub rejected: Vec<(EntryId, String)>,
+    /// Changes some applied or waiting change depends on and we lack.
+    pub missing: BTreeSet<[u8; 32]>,
+    pub pages: BTreeSet<PageId>,
+}
+
+/// A change from an entry, parsed and checked, not yet applied.
+struct Incoming {
+    entry: EntryId,
+    author: AuthorId,
+    timestamp_ms: u64,
+    entries: Vec<EntryId>,
+    change: Change,
+    /// From an entry being applied now (not a change that waited).
+    fresh: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Waiting {
+    entry: EntryId,
+    author: AuthorId,
+    timestamp_ms: u64,
+    entries: Vec<EntryId>,
+    #[serde(with = "serde_bytes")]
+    change: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Part {
+    entry: EntryId,
+    author: AuthorId,
+    timestamp_ms: u64,
+    parts: u32,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+struct Open {
+    doc: AutoCommit,
+    increments: u64,
+}
+
+/// The wiki engine: materializes pages from entries and turns edits into
+/// changes. Owned by [`crate::Core`].
+#[derive(Default)]
+pub struct Wiki {
+    open: HashMap<PageId, Open>,
+    lru: VecDeque<PageId>,
+    /// Text length before and after each local change, until its entry is
+    /// applied (for the page history).
+    local_stats: HashMap<ChangeHash, (u64, u64)>,
+}
+
+impl std::fmt::Debug for Wiki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wiki")
+            .field("open", &self.open.len())
+            .finish()
+    }
+}
+
+fn key(sub: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = vec![VIEW, WIKI, sub];
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn new_doc() -> AutoCommit {
+    AutoCommit::new_with_encoding(TextEncoding::UnicodeCodePoint)
+}
+
+fn actor_of(author: &AuthorId) -> ActorId {
+    ActorId::from(&author.as_bytes()[..])
+}
+
+/// Runs Automerge code on untrusted data, turning a panic into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|_| Error::Document(format!("automerge panicked while {what}")))
+}
+
+/// Splits a change group into its changes.
+fn split_group(mut data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let (len, rest) = varint::decode(data).map_err(|e| Error::BadChange(e.to_string()))?;
+        let len = usize::try_from(len).map_err(|_| Error::BadChange("length".into()))?;
+        if rest.len() < len {
+            return Err(Error::BadChange("truncated change group".into()));
+        }
+        out.push(rest[..len].to_vec());
+        data = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Frames changes into a group.
+fn join_group(changes: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in changes {
+        varint::encode(c.len() as u64, &mut out);
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+/// Wiki-change bodies carrying `changes`, packed into as few entries as the
+/// body cap allows; a single change larger than that is split into parts.
+pub fn bodies_for(page: PageId, changes: &[Vec<u8>], max_body: usize) -> Vec<Body> {
+    let cap = max_body.saturating_sub(BODY_OVERHEAD).max(1024);
+    let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut size = 0;
+    for change in changes {
+        let framed = change.len() + varint::encoded_len(change.len() as u64);
+        match groups.last_mut() {
+            Some(group) if size + framed <= cap => {
+                group.push(change.clone());
+                size += framed;
+            }
+            _ => {
+                groups.push(vec![change.clone()]);
+                size = framed;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for group in groups {
+        let data = join_group(&group);
+        let group_hash = *blake3::hash(&data).as_bytes();
+        let chunks: Vec<&[u8]> = data.chunks(cap).collect();
+        let parts = chunks.len() as u32;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            out.push(Body::WikiChange(WikiChange {
+                page,
+                group_hash,
+                part: i as u32,
+                parts,
+                data: chunk.to_vec(),
+            }));
+        }
+    }
+    out
+}
+
+impl Wiki {
+    // ----- documents ---------------------------------------------------------
+
+    /// The page's document, from the cache or the store (None if unknown).
+    fn doc(&mut self, store: &Store, page: &PageId) -> Result<Option<&mut Open>> {
+        if !self.open.contains_key(page) {
+            let Some(open) = self.load(store, page)? else {
+                return Ok(None);
+            };
+            self.open.insert(*page, open);
+        }
+        self.touch(page);
+        Ok(self.open.get_mut(page))
+    }
+
+    fn doc_or_new(&mut self, store: &Store, page: &PageId) -> Result<&mut Open> {
+        if self.doc(store, page)?.is_none() {
+            self.open.insert(
+                *page,
+                Open {
+                    doc: new_doc(),
+                    increments: 0,
+                },
+            );
+            self.touch(page);
+        }
+        Ok(self.open.get_mut(page).expect("just inserted"))
+    }
+
+    fn touch(&mut self, page: &PageId) {
+        self.lru.retain(|p| p != page);
+        self.lru.push_back(*page);
+        while self.lru.len() > CACHE_PAGES {
+            if let Some(old) = self.lru.pop_front() {
+                self.open.remove(&old);
+            }
+        }
+    }
+
+    fn load(&self, store: &Store, page: &PageId) -> Result<Option<Open>> {
+        let kv = store.kv();
+        let snapshot = kv.get(key(b'd', &[&page.0]))?;
+        let mut increments = Vec::new();
+        for item in kv.scan_prefix(key(b'i', &[&page.0])) {
+            increments.push(item?.1);
+        }
+        if snapshot.is_none() && increments.is_empty() {
+            return Ok(None);
+        }
+        let mut doc = match &snapshot {
+            Some(bytes) => guarded("loading a page", || {
+                AutoCommit::load_with_options(
+                    bytes,
+                    LoadOptions::new().text_encoding(TextEncoding::UnicodeCodePoint),
+                )
+            })?
+            .map_err(|e| Error::Document(e.to_string()))?,
+            None => new_doc(),
+        };
+        for inc in &increments {
+            guarded("loading a page", || doc.load_incremental(inc))?
+                .map_err(|e| Error::Document(e.to_string()))?;
+        }
+        Ok(Some(Open {
+            doc,
+            increments: increments.len() as u64,
+        }))
+    }
+
+    /// Writes what changed in the document since its last save.
+    fn persist(&mut self, page: &PageId, batch: &mut Batch) {
+        let Some(open) = self.open.get_mut(page) else {
+            return;
+        };
+        if open.increments >= COMPACT_AFTER {
+            batch.insert(key(b'd', &[&page.0]), open.doc.save());
+            for n in 0..open.increments {
+                batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
+            }
+            open.increments = 0;
+            return;
+        }
+        let inc = open.doc.save_incremental();
+        if !inc.is_empty() {
+            batch.insert(key(b'i', &[&page.0, &open.increments.to_be_bytes()]), inc);
+            open.increments += 1;
+        }
+    }
+
+    /// Forgets every open document (after a reindex).
+    pub fn clear(&mut self) {
+        self.open.clear();
+        self.lru.clear();
+    }
+
+    // ----- reading -----------------------------------------------------------
+
+    pub fn meta(&self, store: &Store, page: &PageId) -> Result<Option<PageMeta>> {
+        match store.kv().get(key(b'm', &[&page.0]))? {
+            None => Ok(None),
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| Error::Document(format!("page metadata: {e}"))),
+        }
+    }
+
+    /// Every page with its metadata, by title.
+    pub fn list(&self, store: &Store) -> Result<Vec<(PageId, PageMeta)>> {
+        let mut out = Vec::new();
+        for item in store.kv().scan_prefix(key(b'm', &[])) {
+            let (k, v) = item?;
+            let page = PageId(
+                k[3..19]
+                    .try_into()
+                    .map_err(|_| Error::Document("page key".into()))?,
+            );
+            let meta: PageMeta = postcard::from_bytes(&v)
+                .map_err(|e| Error::Document(format!("page metadata: {e}")))?;
+            out.push((page, meta));
+        }
+        out.sort_by(|a, b| a.1.title.to_lowercase().cmp(&b.1.title.to_lowercase()));
+        Ok(out)
+    }
+
+    /// Resolves a page id, id prefix or title (case-insensitive).
+    pub fn resolve(&self, store: &Store, name: &str) -> Result<PageId> {
+        let name = name.trim();
+        if let Ok(page) = name.parse::<PageId>()
+            && self.meta(store, &page)?.is_some()
+        {
+            return Ok(page);
+        }
+        let mut found: Vec<PageId> = self.pages_titled(store, name)?;
+        if found.is_empty() && name.len() >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+            found = self
+                .list(store)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.to_string().starts_with(&name.to_ascii_lowercase()))
+                .collect();
+        }
+        match found.len() {
+            0 => Err(Error::NoPage(name.to_string())),
+            1 => Ok(found[0]),
+            _ => {
+                // Prefer the one live page among archived namesakes.
+                let live: Vec<PageId> = found
+                    .iter()
+                    .copied()
+                    .filter(|p| {
+                        self.meta(store, p)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|m| !m.archived)
+                    })
+                    .collect();
+                if live.len() == 1 {
+                    return Ok(live[0]);
+                }
+                let ids: Vec<String> = found.iter().map(ToString::to_string).collect();
+                Err(Error::Ambiguous(name.to_string(), ids.join(", ")))
+            }
+        }
+    }
+
+    fn pages_titled(&self, store: &Store, title: &str) -> Result<Vec<PageId>> {
+        let mut prefix = key(b't', &[title.to_lowercase().as_bytes()]);
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in store.kv().scan_prefix(&prefix) {
+            let (k, _) = item?;
+            if let Ok(id) = <[u8; 16]>::try_from(&k[prefix.len()..]) {
+                out.push(PageId(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The page's current body text.
+    pub fn text(&mut self, store: &Store, page: &PageId) -> Result<String> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        Ok(body_text(&open.doc))
+    }
+
+    /// The page as a standard Automerge document file.
+    pub fn save(&mut self, store: &Store, page: &PageId) -> Result<Vec<u8>> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        Ok(open.doc.save())
+    }
+
+    /// Newest first.
+    pub fn history(&self, store: &Store, page: &PageId) -> Result<Vec<HistoryItem>> {
+        let mut out = Vec::new();
+        for item in store.kv().scan_prefix(key(b'h', &[&page.0])).rev() {
+            let (_, v) = item?;
+            out.push(
+                postcard::from_bytes(&v).map_err(|e| Error::Document(format!("history: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Pages whose body links to `title` with `[[title]]`.
+    pub fn backlinks(&self, store: &Store, title: &str) -> Result<Vec<PageId>> {
+        let mut prefix = key(b'b', &[title.to_lowercase().as_bytes()]);
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in store.kv().scan_prefix(&prefix) {
+            let (k, _) = item?;
+            if let Ok(id) = <[u8; 16]>::try_from(&k[prefix.len()..]) {
+                out.push(PageId(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of the entries that carry an Automerge change (all parts).
+    pub fn entries_of_change(&self, store: &Store, hash: &[u8; 32]) -> Result<Vec<EntryId>> {
+        match store.kv().get(key(b'c', &[hash]))? {
+            None => Ok(Vec::new()),
+            Some(v) => {
+                postcard::from_bytes(&v).map_err(|e| Error::Document(format!("change index: {e}")))
+            }
+        }
+    }
+
+    // ----- local edits ---------------------------------------------------------
+
+    /// Makes the changes that create a page. Returns the page id and the
+    /// encoded changes; nothing is stored until they are appended as entries
+    /// and applied.
+    pub fn create(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: PageId,
+        title: &str,
+        body: &str,
+    ) -> Result<Vec<Vec<u8>>> {
+        let title = clean_title(title)?;
+        check_size(body)?;
+        if let Some(existing) = self.pages_titled(store, &title)?.into_iter().find(|p| {
+            self.meta(store, p)
+                .ok()
+                .flatten()
+                .is_some_and(|m| !m.archived)
+        }) {
+            return Err(Error::TitleTaken(title, existing));
+        }
+        let open = self.doc_or_new(store, &page)?;
+        open.doc.set_actor(actor_of(me));
+        let before = open.doc.get_heads();
+        let result = (|| {
+            open.doc.put(ROOT, "title", title.as_str())?;
+            open.doc.put(ROOT, "archived", false)?;
+            let text = open.doc.put_object(ROOT, "body", ObjType::Text)?;
+            open.doc.splice_text(&text, 0, 0, body)?;
+            Ok::<_, automerge::AutomergeError>(())
+        })();
+        result.map_err(|e| Error::Document(e.to_string()))?;
+        open.doc.commit();
+        let after = text_len(&open.doc);
+        let changes = new_changes(&mut open.doc, &before);
+        self.note_local(&changes, 0, after);
+        Ok(changes)
+    }
+
+    /// Changes that turn the page body into `new_body` by minimal splices.
+    pub fn edit(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        new_body: &str,
+    ) -> Result<Vec<Vec<u8>>> {
+        check_size(new_body)?;
+        self.local(store, me, page, true, |doc| {
+            let body = body_obj(doc).ok_or_else(|| Error::Document("page has no body".into()))?;
+            doc.update_text(&body, new_body)
+                .map_err(|e| Error::Document(e.to_string()))
+        })
+    }
+
+    /// Changes for a sequence of splices `(pos, delete, insert)` in code
+    /// points, one Automerge change per splice (an editor's keystrokes).
+    pub fn splices(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        splices: &[(usize, usize, String)],
+    ) -> Result<Vec<Vec<u8>>> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        open.doc.set_actor(actor_of(me));
+        let before = open.doc.get_heads();
+        let body = body_obj(&open.doc).ok_or_else(|| Error::Document("page has no body".into()))?;
+        let mut stats = Vec::with_capacity(splices.len());
+        for (pos, del, ins) in splices {
+            let chars_before = text_len(&open.doc);
+            open.doc
+                .splice_text(&body, *pos, *del as isize, ins)
+                .map_err(|e| Error::Invalid(format!("splice at {pos}: {e}")))?;
+            if let Some(hash) = open.doc.commit() {
+                stats.push((hash, (chars_before, text_len(&open.doc))));
+            }
+        }
+        let changes = new_changes(&mut open.doc, &before);
+        self.local_stats.extend(stats);
+        Ok(changes)
+    }
+
+    pub fn rename(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        title: &str,
+    ) -> Result<Vec<Vec<u8>>> {
+        let title = clean_title(title)?;
+        if let Some(other) = self.pages_titled(store, &title)?.into_iter().find(|p| {
+            p != page
+                && self
+                    .meta(store, p)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| !m.archived)
+        }) {
+            return Err(Error::TitleTaken(title, other));
+        }
+        self.local(store, me, page, true, |doc| {
+            doc.put(ROOT, "title", title.as_str())
+                .map_err(|e| Error::Document(e.to_string()))
+        })
+    }
+
+    pub fn set_archived(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        archived: bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        self.local(store, me, page, false, |doc| {
+            doc.put(ROOT, "archived", archived)
+                .map_err(|e| Error::Document(e.to_string()))
+        })
+    }
+
+    fn local(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        live_only: bool,
+        f: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        if live_only && is_archived(&open.doc) {
+            return Err(Error::Archived(title_of(&open.doc)));
+        }
+        open.doc.set_actor(actor_of(me));
+        let before = open.doc.get_heads();
+        let chars_before = text_len(&open.doc);
+        if let Err(e) = f(&mut open.doc) {
+            open.doc.rollback();
+            return Err(e);
+        }
+        open.doc.commit();
+        let chars_after = text_len(&open.doc);
+        let changes = new_changes(&mut open.doc, &before);
+        self.note_local(&changes, chars_before, chars_after);
+        Ok(changes)
+    }
+
+    fn note_local(&mut self, changes: &[Vec<u8>], before: u64, after: u64) {
+        // Bounded: entries are applied right after the edit that made them.
+        if self.local_stats.len() > 100_000 {
+            self.local_stats.clear();
+        }
+        for raw in changes {
+            if let Ok(change) = Change::from_bytes(raw.clone()) {
+                self.local_stats.insert(change.hash(), (before, after));
+            }
+        }
+    }
+
+    /// Throws away uncommitted local changes of a page (when appending the
+    /// entries that carry them failed): the document is reloaded from the store.
+    pub fn discard(&mut self, page: &PageId) {
+        self.open.remove(page);
+        self.lru.retain(|p| p != page);
+    }
+
+    // ----- applying entries ------------------------------------------------
+
+    /// Materializes wiki-change entries (own or foreign), in order.
+    pub fn apply(&mut self, store: &Store, entries: &[Entry]) -> Result<ApplyReport> {
+        let mut report = ApplyReport::default();
+        let mut batch = Batch::default();
+        let mut incoming: BTreeMap<PageId, Vec<Incoming>> = BTreeMap::new();
+        let mut progress: BTreeMap<AuthorId, u64> = BTreeMap::new();
+        for entry in entries {
+            progress.insert(entry.author(), entry.seq());
+            let Some(Ok(Body::WikiChange(change))) = entry.body().map(Body::decode) else {
+                continue;
+            };
+            match self.collect(store, entry, change, &mut batch) {
+                Ok(Some((page, list))) => incoming.entry(page).or_default().extend(list),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(entry = %entry.id(), error = %e, "rejected wiki change");
+                    report.rejected.push((entry.id(), e.to_string()));
+                    if let Some(Ok(Body::WikiChange(w))) = entry.body().map(Body::decode) {
+                        self.bump_rejected(store, &w.page, &mut batch)?;
+                    }
+                }
+            }
+        }
+        // Parts must be visible to later calls even if nothing applied.
+        store.kv().apply(std::mem::take(&mut batch))?;
+        for (page, list) in incoming {
+            self.apply_page(store, page, list, &mut report, &mut batch)?;
+            report.pages.insert(page);
+        }
+        for (author, seq) in progress {
+            batch.insert(key(b'a', &[author.as_bytes()]), seq.to_be_bytes());
+        }
+        store.kv().apply(batch)?;
+        Ok(report)
+    }
+
+    /// Parses one entry into checked changes, assembling multi-part groups.
+    fn collect(
+        &mut self,
+        store: &Store,
+        entry: &Entry,
+        w: WikiChange,
+        batch: &mut Batch,
+    ) -> Result<Option<(PageId, Vec<Incoming>)>> {
+        if w.parts == 0 || w.part >= w.parts || w.parts > MAX_PARTS {
+            return Err(Error::BadChange(format!("part {} of {}", w.part, w.parts)));
+        }
+        let (data, entries) = if w.parts == 1 {
+            (w.data, vec![entry.id()])
+        } else {
+            let part = Part {
+                entry: entry.id(),
+                author: entry.author(),
+                timestamp_ms: entry.header().timestamp_ms,
+                parts: w.parts,
+                data: w.data,
+            };
+            let k = key(b'p', &[&w.group_hash, &w.part.to_be_bytes()]);
+            store.kv().insert(
+                &k,
+                postcard::to_stdvec(&part).expect("encoding into a Vec cannot fail"),
+            )?;
+            let mut parts = Vec::new();
+            for item in store.kv().scan_prefix(key(b'p', &[&w.group_hash])) {
+                let (_, v) = item?;
+                let p: Part =
+                    postcard::from_bytes(&v).map_err(|e| Error::Document(format!("part: {e}")))?;
+                parts.push(p);
+            }
+            if parts.len() < w.parts as usize {
+                return Ok(None); // Wait for the rest.
+            }
+            let mut data = Vec::new();
+            let mut ids = Vec::new();
+            for p in &parts {
+                if p.author != entry.author() || p.parts != w.parts {
+                    return Err(Error::BadChange("parts of one group disagree".into()));
+                }
+                data.extend_from_slice(&p.data);
+                ids.push(p.entry);
+                if data.len() > MAX_GROUP_BYTES {
+                    return Err(Error::BadChange("change group too large".into()));
+                }
+            }
+            for n in 0..w.parts {
+                batch.remove(key(b'p', &[&w.group_hash, &n.to_be_bytes()]));
+            }
+            (data, ids)
+        };
+        if blake3::hash(&data).as_bytes() != &w.group_hash {
+            return Err(Error::BadChange(
+                "group hash does not match its data".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for raw in split_group(&data)? {
+            let change = guarded("decoding a change", || Change::from_bytes(raw))?
+                .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))?;
+            if change.actor_id() != &actor_of(&entry.author()) {
+                return Err(Error::BadChange(format!(
+                    "change actor {} is not the entry's author {}",
+                    change.actor_id(),
+                    entry.author()
+                )));
+            }
+            if change.len() > MAX_CHANGE_OPS {
+                return Err(Error::BadChange(format!(
+                    "{} operations in one change (limit {MAX_CHANGE_OPS})",
+                    change.len()
+                )));
+            }
+            out.push(Incoming {
+                entry: entry.id(),
+                author: entry.author(),
+                timestamp_ms: entry.header().timestamp_ms,
+                entries: entries.clone(),
+                change,
+                fresh: true,
+            });
+        }
+        Ok(Some((w.page, out)))
+    }
+
+    fn bump_rejected(&mut self, store: &Store, page: &PageId, batch: &mut Batch) -> Result<()> {
+        let mut meta = self.meta(store, page)?.unwrap_or_default();
+        meta.rejected += 1;
+        batch.insert(
+            key(b'm', &[&page.0]),
+            postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
+        );
+        Ok(())
+    }
+
+    fn apply_page(
+        &mut self,
+        store: &Store,
+        page: PageId,
+        incoming: Vec<Incoming>,
+        report: &mut ApplyReport,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        // Waiting changes of this page get another chance with the new ones.
+        let mut queue: Vec<Incoming> = incoming;
+        for item in store.kv().scan_prefix(key(b'q', &[&page.0])) {
+            let (k, v) = item?;
+            let w: Waiting = postcard::from_bytes(&v)
+                .map_err(|e| Error::Document(format!("waiting change: {e}")))?;
+            batch.remove(k);
+            if let Ok(change) = Change::from_bytes(w.change) {
+                queue.push(Incoming {
+                    entry: w.entry,
+                    author: w.author,
+                    timestamp_ms: w.timestamp_ms,
+                    entries: w.entries,
+                    change,
+                    fresh: false,
+                });
+            }
+        }
+        let mut meta = self.meta(store, &page)?.unwrap_or_default();
+        self.doc_or_new(store, &page)?;
+        let Wiki {
+            open, local_stats, ..
+        } = self;
+        let open = open.get_mut(&page).expect("loaded above");
+        let mut history: BTreeMap<EntryId, HistoryItem> = BTreeMap::new();
+        let mut chars = text_len(&open.doc);
+        let mut failed = None;
+        let mut record = |item: &Incoming, before: u64, after: u64, meta: &mut PageMeta| {
+            let h = history.entry(item.entry).or_insert(HistoryItem {
+                entry: item.entry,
+                author: item.author,
+                timestamp_ms: item.timestamp_ms,
+                ops: 0,
+                chars_before: before,
+                chars_after: after,
+            });
+            h.ops += item.change.len() as u64;
+            h.chars_after = after;
+            if !meta.authors.contains(&item.author) {
+                meta.authors.push(item.author);
+            }
+            if meta.created_ms == 0 || item.timestamp_ms < meta.created_ms {
+                meta.created_ms = item.timestamp_ms;
+            }
+            meta.updated_ms = meta.updated_ms.max(item.timestamp_ms);
+            meta.changes += 1;
+        };
+        loop {
+            let mut progressed = false;
+            let mut rest = Vec::new();
+            for item in queue {
+                let hash = item.change.hash();
+                if open.doc.get_change_by_hash(&hash).is_some() {
+                    index_change(batch, &hash, &item.entries);
+                    // Our own edit, made on this document before its entry
+                    // was written: it counts now, with the sizes of the edit.
+                    if item.fresh {
+                        let (before, after) = local_stats.remove(&hash).unwrap_or((chars, chars));
+                        record(&item, before, after, &mut meta);
+                        report.applied += 1;
+                    }
+                    continue;
+                }
+                let missing = item
+                    .change
+                    .deps()
+                    .iter()
+                    .any(|d| open.doc.get_change_by_hash(d).is_none());
+                if missing {
+                    rest.push(item);
+                    continue;
+                }
+                let applied = guarded("applying a change", || {
+                    open.doc.apply_changes([item.change.clone()])
+                });
+                match applied {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        report.rejected.push((item.entry, e.to_string()));
+                        meta.rejected += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        // The document may be inconsistent: drop it, reload later.
+                        report.rejected.push((item.entry, e.to_string()));
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                progressed = true;
+                report.applied += 1;
+                index_change(batch, &hash, &item.entries);
+                let after = text_len(&open.doc);
+                record(&item, chars, after, &mut meta);
+                chars = after;
+            }
+            queue = rest;
+            if failed.is_some() || !progressed || queue.is_empty() {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            self.discard(&page);
+            return Err(e);
+        }
+        // What is still waiting, and what it waits for.
+        let waiting_hashes: BTreeSet<[u8; 32]> = queue.iter().map(|i| i.change.hash().0).collect();
+        for item in &queue {
+            for dep in item.change.deps() {
+                if open.doc.get_change_by_hash(dep).is_none() && !waiting_hashes.contains(&dep.0) {
+                    report.missing.insert(dep.0);
+                }
+            }
+        }
+        report.waiting += queue.len();
+        meta.waiting = queue.len() as u64;
+        for item in queue {
+            let w = Waiting {
+                entry: item.entry,
+                author: item.author,
+                timestamp_ms: item.timestamp_ms,
+                entries: item.entries,
+                change: item.change.raw_bytes().to_vec(),
+            };
+            batch.insert(
+                key(b'q', &[&page.0, &item.change.hash().0]),
+                postcard::to_stdvec(&w).expect("encoding into a Vec cannot fail"),
+            );
+        }
+        for h in history.values() {
+            let mut k = key(b'h', &[&page.0, &h.timestamp_ms.to_be_bytes()]);
+            k.extend_from_slice(h.entry.as_bytes());
+            batch.insert(
+                k,
+                postcard::to_stdvec(h).expect("encoding into a Vec cannot fail"),
+            );
+        }
+        let old_title = std::mem::take(&mut meta.title);
+        meta.title = title_of(&open.doc);
+        meta.archived = is_archived(&open.doc);
+        meta.chars = chars;
+        let links = (!history.is_empty()).then(|| links_in(&body_text(&open.doc)));
+        if old_title != meta.title && !old_title.is_empty() {
+            let mut k = key(b't', &[old_title.to_lowercase().as_bytes()]);
+            k.push(0);
+            k.extend_from_slice(&page.0);
+            batch.remove(k);
+        }
+        if !meta.title.is_empty() {
+            let mut k = key(b't', &[meta.title.to_lowercase().as_bytes()]);
+            k.push(0);
+            k.extend_from_slice(&page.0);
+            batch.insert(k, []);
+        }
+        if let Some(links) = links {
+            self.set_links(store, &page, links, batch)?;
+        }
+        batch.insert(
+            key(b'm', &[&page.0]),
+            postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
+        );
+        self.persist(&page, batch);
+        Ok(())
+    }
+
+    fn set_links(
+        &self,
+        store: &Store,
+        page: &PageId,
+        links: BTreeSet<String>,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let lk = key(b'l', &[&page.0]);
+        let old: BTreeSet<String> = match store.kv().get(&lk)? {
+            Some(v) => postcard::from_bytes(&v).unwrap_or_default(),
+            None => BTreeSet::new(),
+        };
+        if old == links {
+            return Ok(());
+        }
+        for t in old.difference(&links) {
+            let mut k = key(b'b', &[t.as_bytes()]);
+            k.push(0);
+            k.extend_from_slice(&page.0);
+            batch.remove(k);
+        }
+        for t in links.difference(&old) {
+            let mut k = key(b'b', &[t.as_bytes()]);
+            k.push(0);
+            k.extend_from_slice(&page.0);
+            batch.insert(k, []);
+        }
+        batch.insert(
+            lk,
+            postcard::to_stdvec(&links).expect("encoding into a Vec cannot fail"),
+        );
+        Ok(())
+    }
+
+    /// Replays the wiki entries each author wrote after the last one the
+    /// wiki processed (after a crash between storing entries and
+    /// materializing them, or after `reindex`).
+    pub fn catch_up(&mut self, store: &Store) -> Result<ApplyReport> {
+        let mut total = ApplyReport::default();
+        for (author, head) in store.frontier()? {
+            let done = match store.kv().get(key(b'a', &[author.as_bytes()]))? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+                None => 0,
+            };
+            let mut from = done + 1;
+            while from <= head.seq {
+                let entries = store.log(&author, from, 1024)?;
+                let Some(last) = entries.last() else { break };
+                from = last.seq() + 1;
+                let report = self.apply(store, &entries)?;
+                total.applied += report.applied;
+                total.waiting = report.waiting;
+                total.rejected.extend(report.rejected);
+                total.missing.extend(report.missing);
+                total.pages.extend(report.pages);
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn index_change(batch: &mut Batch, hash: &ChangeHash, entries: &[EntryId]) {
+    batch.insert(
+        key(b'c', &[&hash.0]),
+        postcard::to_stdvec(entries).expect("encoding into a Vec cannot fail"),
+    );
+}
+
+fn new_changes(doc: &mut AutoCommit, before: &[ChangeHash]) -> Vec<Vec<u8>> {
+    doc.get_changes(before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+fn check_size(body: &str) -> Result<()> {
+    if body.len() > MAX_PAGE_BYTES {
+        return Err(Error::Invalid(format!(
+            "a page body is at most {MAX_PAGE_BYTES} bytes; this one is {}",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
+fn clean_title(title: &str) -> Result<String> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(Error::Invalid("a page needs a title".into()));
+    }
+    if title.len() > 200 || title.contains(['\n', '\r']) {
+        return Err(Error::Invalid(
+            "a title is one line of at most 200 bytes".into(),
+        ));
+    }
+    Ok(title.to_string())
+}
+
+fn body_obj(doc: &AutoCommit) -> Option<ObjId> {
+    match doc.get(ROOT, "body") {
+        Ok(Some((Value::Object(ObjType::Text), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// The body text of a document (empty if it has none).
+pub fn body_text(doc: &AutoCommit) -> String {
+    body_obj(doc)
+        .and_then(|id| doc.text(&id).ok())
+        .unwrap_or_default()
+}
+
+fn text_len(doc: &AutoCommit) -> u64 {
+    body_obj(doc).map_or(0, |id| doc.length(&id) as u64)
+}
+
+fn title_of(doc: &AutoCommit) -> String {
+    match doc.get(ROOT, "title") {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Str(t) => t.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+fn is_archived(doc: &AutoCommit) -> bool {
+    matches!(doc.get(ROOT, "archived"), Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true)))
+}
+
+/// Lowercased targets of `[[Title]]` and `[[Title|label]]` links.
+pub fn links_in(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("[[") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find("]]") else { break };
+        let inner = &rest[..end];
+        let target = inner.split('|').next().unwrap_or("").trim();
+        if !target.is_empty() && !target.contains('\n') && target.len() <= 200 {
+            out.insert(target.to_lowercase());
+        }
+        rest = &rest[end + 2..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
