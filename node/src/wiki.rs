@@ -19,7 +19,7 @@
 //! | `i` page n(8)                    | incremental saves since the snapshot   |
 //! | `m` page                         | `PageMeta`                             |
 //! | `t` title(lowercase) 0 page      | title index                            |
-//! | `h` page ts(8) entry id          | `HistoryItem`                          |
+//! | `h` page ts(8) author seq(8)     | `HistoryItem`                          |
 //! | `b` target title 0 source page   | backlink                               |
 //! | `l` page                         | the page's outgoing link titles        |
 //! | `p` group(32) part(4)            | a part of a multi-entry group          |
@@ -127,6 +127,8 @@ pub struct ApplyReport {
 /// A change from an entry, parsed and checked, not yet applied.
 struct Incoming {
     entry: EntryId,
+    /// Seq of the (last) entry in its author's log, to order history.
+    seq: u64,
     author: AuthorId,
     timestamp_ms: u64,
     entries: Vec<EntryId>,
@@ -138,6 +140,7 @@ struct Incoming {
 #[derive(Serialize, Deserialize)]
 struct Waiting {
     entry: EntryId,
+    seq: u64,
     author: AuthorId,
     timestamp_ms: u64,
     entries: Vec<EntryId>,
@@ -158,6 +161,8 @@ struct Part {
 struct Open {
     doc: AutoCommit,
     increments: u64,
+    /// Incremental saves of peers' changes applied since the last persist.
+    unsaved: Vec<Vec<u8>>,
 }
 
 /// The wiki engine: materializes pages from entries and turns edits into
@@ -286,6 +291,7 @@ impl Wiki {
                 Open {
                     doc: new_doc(),
                     increments: 0,
+                    unsaved: Vec::new(),
                 },
             );
             self.touch(page);
@@ -304,53 +310,31 @@ impl Wiki {
     }
 
     fn load(&self, store: &Store, page: &PageId) -> Result<Option<Open>> {
-        let kv = store.kv();
-        let snapshot = kv.get(key(b'd', &[&page.0]))?;
-        let mut increments = Vec::new();
-        for item in kv.scan_prefix(key(b'i', &[&page.0])) {
-            increments.push(item?.1);
-        }
-        if snapshot.is_none() && increments.is_empty() {
-            return Ok(None);
-        }
-        let mut doc = match &snapshot {
-            Some(bytes) => guarded("loading a page", || {
-                AutoCommit::load_with_options(
-                    bytes,
-                    LoadOptions::new().text_encoding(TextEncoding::UnicodeCodePoint),
-                )
-            })?
-            .map_err(|e| Error::Document(e.to_string()))?,
-            None => new_doc(),
-        };
-        for inc in &increments {
-            guarded("loading a page", || doc.load_incremental(inc))?
-                .map_err(|e| Error::Document(e.to_string()))?;
-        }
-        Ok(Some(Open {
-            doc,
-            increments: increments.len() as u64,
-        }))
+        load_doc(store, page)
     }
 
     /// Writes what changed in the document since its last save.
-    fn persist(&mut self, page: &PageId, batch: &mut Batch) {
+    fn persist(&mut self, page: &PageId, batch: &mut Batch) -> Result<()> {
         let Some(open) = self.open.get_mut(page) else {
-            return;
+            return Ok(());
         };
+        let mut data = std::mem::take(&mut open.unsaved).concat();
+        // Own edits made on this document since the last save.
+        data.extend(guarded("saving a page", || open.doc.save_incremental())?);
         if open.increments >= COMPACT_AFTER {
-            batch.insert(key(b'd', &[&page.0]), open.doc.save());
+            let snapshot = guarded("saving a page", || open.doc.save())?;
+            batch.insert(key(b'd', &[&page.0]), snapshot);
             for n in 0..open.increments {
                 batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
             }
             open.increments = 0;
-            return;
+            return Ok(());
         }
-        let inc = open.doc.save_incremental();
-        if !inc.is_empty() {
-            batch.insert(key(b'i', &[&page.0, &open.increments.to_be_bytes()]), inc);
+        if !data.is_empty() {
+            batch.insert(key(b'i', &[&page.0, &open.increments.to_be_bytes()]), data);
             open.increments += 1;
         }
+        Ok(())
     }
 
     /// Forgets every open document (after a reindex).
@@ -780,6 +764,7 @@ impl Wiki {
             }
             out.push(Incoming {
                 entry: entry.id(),
+                seq: entry.seq(),
                 author: entry.author(),
                 timestamp_ms: entry.header().timestamp_ms,
                 entries: entries.clone(),
@@ -818,6 +803,7 @@ impl Wiki {
             if let Ok(change) = Change::from_bytes(w.change) {
                 queue.push(Incoming {
                     entry: w.entry,
+                    seq: w.seq,
                     author: w.author,
                     timestamp_ms: w.timestamp_ms,
                     entries: w.entries,
@@ -832,18 +818,21 @@ impl Wiki {
             open, local_stats, ..
         } = self;
         let open = open.get_mut(&page).expect("loaded above");
-        let mut history: BTreeMap<EntryId, HistoryItem> = BTreeMap::new();
+        let mut history: BTreeMap<EntryId, (u64, HistoryItem)> = BTreeMap::new();
         let mut chars = text_len(&open.doc);
         let mut failed = None;
         let mut record = |item: &Incoming, before: u64, after: u64, meta: &mut PageMeta| {
-            let h = history.entry(item.entry).or_insert(HistoryItem {
-                entry: item.entry,
-                author: item.author,
-                timestamp_ms: item.timestamp_ms,
-                ops: 0,
-                chars_before: before,
-                chars_after: after,
-            });
+            let (_, h) = history.entry(item.entry).or_insert((
+                item.seq,
+                HistoryItem {
+                    entry: item.entry,
+                    author: item.author,
+                    timestamp_ms: item.timestamp_ms,
+                    ops: 0,
+                    chars_before: before,
+                    chars_after: after,
+                },
+            ));
             h.ops += item.change.len() as u64;
             h.chars_after = after;
             if !meta.authors.contains(&item.author) {
@@ -880,21 +869,37 @@ impl Wiki {
                     rest.push(item);
                     continue;
                 }
+                // Apply, then save at once: a hostile change can be accepted
+                // by Automerge yet leave the document unable to save, and
+                // must not take the valid changes around it down with it.
                 let applied = guarded("applying a change", || {
-                    open.doc.apply_changes([item.change.clone()])
+                    open.doc
+                        .apply_changes([item.change.clone()])
+                        .map(|()| open.doc.save_incremental())
                 });
                 match applied {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(saved)) => open.unsaved.push(saved),
                     Ok(Err(e)) => {
                         report.rejected.push((item.entry, e.to_string()));
                         meta.rejected += 1;
                         continue;
                     }
                     Err(e) => {
-                        // The document may be inconsistent: drop it, reload later.
+                        // The document may be inconsistent: rebuild it from
+                        // the store and what was applied before this change.
                         report.rejected.push((item.entry, e.to_string()));
-                        failed = Some(e);
-                        break;
+                        meta.rejected += 1;
+                        match reload(store, &page, &open.unsaved) {
+                            Ok(doc) => {
+                                open.doc = doc;
+                                chars = text_len(&open.doc);
+                                continue;
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
                     }
                 }
                 progressed = true;
@@ -927,6 +932,7 @@ impl Wiki {
         for item in queue {
             let w = Waiting {
                 entry: item.entry,
+                seq: item.seq,
                 author: item.author,
                 timestamp_ms: item.timestamp_ms,
                 entries: item.entries,
@@ -937,9 +943,18 @@ impl Wiki {
                 postcard::to_stdvec(&w).expect("encoding into a Vec cannot fail"),
             );
         }
-        for h in history.values() {
-            let mut k = key(b'h', &[&page.0, &h.timestamp_ms.to_be_bytes()]);
-            k.extend_from_slice(h.entry.as_bytes());
+        // Keyed by time, then author and seq: a stable order even for
+        // entries written in the same millisecond.
+        for (seq, h) in history.values() {
+            let k = key(
+                b'h',
+                &[
+                    &page.0,
+                    &h.timestamp_ms.to_be_bytes(),
+                    h.author.as_bytes(),
+                    &seq.to_be_bytes(),
+                ],
+            );
             batch.insert(
                 k,
                 postcard::to_stdvec(h).expect("encoding into a Vec cannot fail"),
@@ -969,7 +984,10 @@ impl Wiki {
             key(b'm', &[&page.0]),
             postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
         );
-        self.persist(&page, batch);
+        if let Err(e) = self.persist(&page, batch) {
+            self.discard(&page);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -1032,6 +1050,51 @@ impl Wiki {
         }
         Ok(total)
     }
+}
+
+/// Loads a page's document: the snapshot plus its incremental saves.
+fn load_doc(store: &Store, page: &PageId) -> Result<Option<Open>> {
+    let kv = store.kv();
+    let snapshot = kv.get(key(b'd', &[&page.0]))?;
+    let mut increments = Vec::new();
+    for item in kv.scan_prefix(key(b'i', &[&page.0])) {
+        increments.push(item?.1);
+    }
+    if snapshot.is_none() && increments.is_empty() {
+        return Ok(None);
+    }
+    let mut doc = match &snapshot {
+        Some(bytes) => guarded("loading a page", || {
+            AutoCommit::load_with_options(
+                bytes,
+                LoadOptions::new().text_encoding(TextEncoding::UnicodeCodePoint),
+            )
+        })?
+        .map_err(|e| Error::Document(e.to_string()))?,
+        None => new_doc(),
+    };
+    for inc in &increments {
+        guarded("loading a page", || doc.load_incremental(inc))?
+            .map_err(|e| Error::Document(e.to_string()))?;
+    }
+    Ok(Some(Open {
+        doc,
+        increments: increments.len() as u64,
+        unsaved: Vec::new(),
+    }))
+}
+
+/// The page as stored, plus incremental saves not yet written.
+fn reload(store: &Store, page: &PageId, unsaved: &[Vec<u8>]) -> Result<AutoCommit> {
+    let mut doc = match load_doc(store, page)? {
+        Some(open) => open.doc,
+        None => new_doc(),
+    };
+    for inc in unsaved {
+        guarded("reloading a page", || doc.load_incremental(inc))?
+            .map_err(|e| Error::Document(e.to_string()))?;
+    }
+    Ok(doc)
 }
 
 fn index_change(batch: &mut Batch, hash: &ChangeHash, entries: &[EntryId]) {
