@@ -7,6 +7,9 @@ use kith_node::model::{
     EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView, StatusView,
     TrustParams, TrustView,
 };
+use kith_node::model::{
+    HistoryView, ImportItem, ImportReport, NewPage, PageEdit, PageRename, PageSummary, PageView,
+};
 use kith_node::store::{ReindexReport, VerifyReport};
 use kith_node::{Config, Core, DataDir, identity};
 
@@ -94,6 +97,76 @@ impl Backend {
         Ok(match self {
             Backend::Api(c) => c.reindex()?,
             Backend::Direct(core) => core.reindex()?,
+        })
+    }
+
+    pub fn wiki_new(&mut self, page: &NewPage) -> Result<PageView> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_new(page)?,
+            Backend::Direct(core) => core.wiki_new(page)?,
+        })
+    }
+
+    pub fn wiki_edit(&mut self, name: &str, edit: &PageEdit) -> Result<PageView> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_edit(name, edit)?,
+            Backend::Direct(core) => core.wiki_edit(name, edit)?,
+        })
+    }
+
+    pub fn wiki_show(&mut self, name: &str) -> Result<PageView> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_show(name)?,
+            Backend::Direct(core) => core.wiki_show(name)?,
+        })
+    }
+
+    pub fn wiki_list(&mut self, include_archived: bool) -> Result<Vec<PageSummary>> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_list(include_archived)?,
+            Backend::Direct(core) => core.wiki_list(include_archived)?,
+        })
+    }
+
+    pub fn wiki_history(&mut self, name: &str) -> Result<Vec<HistoryView>> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_history(name)?,
+            Backend::Direct(core) => core.wiki_history(name)?,
+        })
+    }
+
+    pub fn wiki_rename(&mut self, name: &str, rename: &PageRename) -> Result<PageView> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_rename(name, rename)?,
+            Backend::Direct(core) => core.wiki_rename(name, rename)?,
+        })
+    }
+
+    pub fn wiki_archive(&mut self, name: &str, archived: bool) -> Result<PageView> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_archive(name, archived)?,
+            Backend::Direct(core) => core.wiki_archive(name, archived)?,
+        })
+    }
+
+    pub fn wiki_automerge(&mut self, name: &str) -> Result<Vec<u8>> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_automerge(name)?,
+            Backend::Direct(core) => core.wiki_automerge(name)?,
+        })
+    }
+
+    pub fn wiki_export(&mut self) -> Result<Vec<PageView>> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_export()?,
+            Backend::Direct(core) => core.wiki_export()?,
+        })
+    }
+
+    pub fn wiki_import(&mut self, items: &[ImportItem]) -> Result<ImportReport> {
+        Ok(match self {
+            Backend::Api(c) => c.wiki_import(items)?,
+            Backend::Direct(core) => core.wiki_import(items)?,
         })
     }
 

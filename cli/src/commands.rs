@@ -13,3 +13,4 @@ pub mod reindex;
 pub mod status;
 pub mod trust;
 pub mod up;
+pub mod wiki;

@@ -57,6 +57,9 @@ enum Command {
     Peers(commands::peers::Args),
     /// Show replication progress per author
     Status(commands::status::Args),
+    /// Shared wiki pages
+    #[command(subcommand)]
+    Wiki(commands::wiki::Command),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Dial(args) => commands::dial::run(&data_dir, args),
         Command::Peers(args) => commands::peers::run(&data_dir, args),
         Command::Status(args) => commands::status::run(&data_dir, args),
+        Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

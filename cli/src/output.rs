@@ -76,3 +76,8 @@ pub fn entry(view: &EntryView) {
     }
     println!();
 }
+
+/// `2026-11-25T19:00:00.000Z`.
+pub fn rfc3339(timestamp_ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(timestamp_ms)).to_string()
+}

@@ -202,3 +202,145 @@ fn bad_flags_are_usage_errors() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn wiki_export_import_round_trip_and_reimport_updates_in_place() {
+    let a = tempfile::tempdir().unwrap();
+    kith(&a).args(["init"]).assert().success();
+    kith(&a)
+        .args(["wiki", "new", "Home", "--file", "-"])
+        .write_stdin("Welcome. See [[Notes/Setup]].\n")
+        .assert()
+        .success();
+    kith(&a)
+        .args(["wiki", "new", "Notes/Setup", "--file", "-"])
+        .write_stdin("Install *everything*.\n")
+        .assert()
+        .success();
+    let out = tempfile::tempdir().unwrap();
+    kith(&a)
+        .args(["wiki", "export"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let files: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let setup = std::fs::read_to_string(out.path().join("Notes-Setup.md")).unwrap();
+    assert!(setup.starts_with("---\nid: "), "{setup}");
+    assert!(setup.contains("title: \"Notes/Setup\""));
+    assert!(setup.contains("updated: 20"));
+    assert!(setup.ends_with("---\nInstall *everything*.\n"));
+
+    // Into a fresh node: the same pages.
+    let b = tempfile::tempdir().unwrap();
+    kith(&b).args(["init"]).assert().success();
+    kith(&b)
+        .args(["wiki", "import"])
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 created"));
+    let show: Value = serde_json::from_str(&stdout_of(
+        kith(&b).args(["wiki", "show", "Home", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(show["body"], "Welcome. See [[Notes/Setup]].\n");
+    let setup_b: Value = serde_json::from_str(&stdout_of(kith(&b).args([
+        "wiki",
+        "show",
+        "notes/setup",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(setup_b["backlinks"][0]["title"], "Home");
+
+    // Re-import: nothing duplicated; an edited file updates its page in place.
+    kith(&b)
+        .args(["wiki", "import"])
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "0 created, 0 updated, 2 unchanged",
+        ));
+    std::fs::write(out.path().join("Home.md"), setup_like_home(&out)).unwrap();
+    kith(&b)
+        .args(["wiki", "import"])
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "0 created, 1 updated, 1 unchanged",
+        ));
+    let list: Value =
+        serde_json::from_str(&stdout_of(kith(&b).args(["wiki", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let home: Value = serde_json::from_str(&stdout_of(
+        kith(&b).args(["wiki", "show", "Home", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(home["body"], "Welcome back.\n");
+
+    // An Obsidian-style note without front matter becomes a page by file name.
+    let vault = tempfile::tempdir().unwrap();
+    std::fs::create_dir(vault.path().join(".obsidian")).unwrap();
+    std::fs::write(vault.path().join(".obsidian/app.json"), "{}").unwrap();
+    std::fs::write(vault.path().join("Daily note.md"), "plain text\n").unwrap();
+    kith(&b)
+        .args(["wiki", "import"])
+        .arg(vault.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 created"));
+    let daily: Value = serde_json::from_str(&stdout_of(kith(&b).args([
+        "wiki",
+        "show",
+        "Daily note",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(daily["body"], "plain text\n");
+}
+
+/// Home.md with its body replaced, front matter kept.
+fn setup_like_home(out: &tempfile::TempDir) -> String {
+    let home = std::fs::read_to_string(out.path().join("Home.md")).unwrap();
+    let end = home.find("\n---\n").unwrap() + 5;
+    format!("{}Welcome back.\n", &home[..end])
+}
+
+#[test]
+fn wiki_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    kith(&dir)
+        .args(["wiki", "show", "Nowhere"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no page \"Nowhere\""));
+    kith(&dir).args(["wiki", "new", "Dup"]).assert().success();
+    kith(&dir)
+        .args(["wiki", "new", "dup"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already exists"));
+    kith(&dir)
+        .args(["wiki", "new", "  "])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs a title"));
+    kith(&dir)
+        .args([
+            "wiki",
+            "export",
+            "Dup",
+            "--automerge",
+            "/nonexistent-dir/x.automerge",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot write"));
+}

@@ -11,6 +11,9 @@ use crate::model::{
     EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView, StatusView,
     TrustParams, TrustView,
 };
+use crate::model::{
+    HistoryView, ImportItem, ImportReport, NewPage, PageEdit, PageRename, PageSummary, PageView,
+};
 
 /// Capacity of the command channel: callers wait (backpressure) beyond it.
 pub const COMMAND_CAPACITY: usize = 256;
@@ -156,6 +159,51 @@ impl Handle {
 
     pub async fn trust_list(&self) -> Result<Vec<TrustView>> {
         self.with_core(|core| core.trust_list()).await?
+    }
+
+    pub async fn wiki_new(&self, page: NewPage) -> Result<PageView> {
+        self.with_core(move |core| core.wiki_new(&page)).await?
+    }
+
+    pub async fn wiki_edit(&self, name: String, edit: PageEdit) -> Result<PageView> {
+        self.with_core(move |core| core.wiki_edit(&name, &edit))
+            .await?
+    }
+
+    pub async fn wiki_show(&self, name: String) -> Result<PageView> {
+        self.with_core(move |core| core.wiki_show(&name)).await?
+    }
+
+    pub async fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {
+        self.with_core(move |core| core.wiki_list(include_archived))
+            .await?
+    }
+
+    pub async fn wiki_history(&self, name: String) -> Result<Vec<HistoryView>> {
+        self.with_core(move |core| core.wiki_history(&name)).await?
+    }
+
+    pub async fn wiki_rename(&self, name: String, rename: PageRename) -> Result<PageView> {
+        self.with_core(move |core| core.wiki_rename(&name, &rename))
+            .await?
+    }
+
+    pub async fn wiki_archive(&self, name: String, archived: bool) -> Result<PageView> {
+        self.with_core(move |core| core.wiki_archive(&name, archived))
+            .await?
+    }
+
+    pub async fn wiki_automerge(&self, name: String) -> Result<Vec<u8>> {
+        self.with_core(move |core| core.wiki_automerge(&name))
+            .await?
+    }
+
+    pub async fn wiki_export(&self) -> Result<Vec<PageView>> {
+        self.with_core(|core| core.wiki_export()).await?
+    }
+
+    pub async fn wiki_import(&self, items: Vec<ImportItem>) -> Result<ImportReport> {
+        self.with_core(move |core| core.wiki_import(&items)).await?
     }
 
     pub async fn dial(&self, addr: String) -> Result<()> {

@@ -368,7 +368,7 @@ impl Wiki {
                 .map_err(|e| Error::Document(format!("page metadata: {e}")))?;
             out.push((page, meta));
         }
-        out.sort_by(|a, b| a.1.title.to_lowercase().cmp(&b.1.title.to_lowercase()));
+        out.sort_by_key(|(_, m)| m.title.to_lowercase());
         Ok(out)
     }
 

@@ -12,6 +12,9 @@ use crate::model::{
     DialParams, EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView,
     StatusView, TrustParams, TrustView,
 };
+use crate::model::{
+    HistoryView, ImportItem, ImportReport, NewPage, PageEdit, PageRename, PageSummary, PageView,
+};
 use crate::store::{ReindexReport, VerifyReport};
 
 pub struct Client {
@@ -167,6 +170,94 @@ impl Client {
     pub fn status(&self) -> Result<StatusView> {
         self.get("/status", &[])
     }
+
+    pub fn wiki_new(&self, page: &NewPage) -> Result<PageView> {
+        self.post("/wiki", page)
+    }
+
+    pub fn wiki_edit(&self, name: &str, edit: &PageEdit) -> Result<PageView> {
+        let request = self
+            .agent
+            .put(self.url(&format!("/wiki/{}", encode_segment(name))))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.finish(request.send_json(edit))
+    }
+
+    pub fn wiki_show(&self, name: &str) -> Result<PageView> {
+        self.get(&format!("/wiki/{}", encode_segment(name)), &[])
+    }
+
+    pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {
+        self.get(
+            "/wiki",
+            &[("archived".to_string(), include_archived.to_string())],
+        )
+    }
+
+    pub fn wiki_history(&self, name: &str) -> Result<Vec<HistoryView>> {
+        self.get(&format!("/wiki/{}/history", encode_segment(name)), &[])
+    }
+
+    pub fn wiki_rename(&self, name: &str, rename: &PageRename) -> Result<PageView> {
+        self.post(&format!("/wiki/{}/rename", encode_segment(name)), rename)
+    }
+
+    pub fn wiki_archive(&self, name: &str, archived: bool) -> Result<PageView> {
+        if archived {
+            self.delete(&format!("/wiki/{}", encode_segment(name)))
+        } else {
+            self.post(&format!("/wiki/{}/restore", encode_segment(name)), &())
+        }
+    }
+
+    pub fn wiki_export(&self) -> Result<Vec<PageView>> {
+        self.get("/wiki/export", &[])
+    }
+
+    pub fn wiki_import(&self, items: &[ImportItem]) -> Result<ImportReport> {
+        self.post("/wiki/import", &items)
+    }
+
+    /// The page as a binary `.automerge` document.
+    pub fn wiki_automerge(&self, name: &str) -> Result<Vec<u8>> {
+        let mut response = self
+            .agent
+            .get(self.url(&format!("/wiki/{}/automerge", encode_segment(name))))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
+        if !response.status().is_success() {
+            return match response.body_mut().read_json::<ErrorBody>() {
+                Ok(body) => Err(Error::Remote {
+                    kind: body.kind,
+                    message: body.error,
+                }),
+                Err(_) => Err(Error::Remote {
+                    kind: ErrorKind::Internal,
+                    message: format!("the node answered {}", response.status()),
+                }),
+            };
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| Error::Network(format!("bad API response: {e}")))
+    }
+}
+
+/// Percent-encodes a path segment (page titles contain spaces and more).
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The non-null fields of a flat struct as query pairs.

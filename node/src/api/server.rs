@@ -55,6 +55,17 @@ fn router(state: AppState) -> Router {
         .route("/dial", post(dial))
         .route("/peers", get(peers))
         .route("/status", get(status))
+        .route("/wiki", get(wiki_list).post(wiki_new))
+        .route("/wiki/import", post(wiki_import))
+        .route("/wiki/export", get(wiki_export))
+        .route(
+            "/wiki/{page}",
+            get(wiki_show).put(wiki_edit).delete(wiki_delete),
+        )
+        .route("/wiki/{page}/history", get(wiki_history))
+        .route("/wiki/{page}/rename", post(wiki_rename))
+        .route("/wiki/{page}/restore", post(wiki_restore))
+        .route("/wiki/{page}/automerge", get(wiki_automerge))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest(PREFIX, api)
@@ -212,6 +223,90 @@ async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::model::PeerVie
 
 async fn status(State(s): State<AppState>) -> ApiResult<crate::model::StatusView> {
     Ok(Json(s.handle.status().await?))
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    archived: bool,
+}
+
+async fn wiki_list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Vec<crate::model::PageSummary>> {
+    Ok(Json(s.handle.wiki_list(q.archived).await?))
+}
+
+async fn wiki_new(
+    State(s): State<AppState>,
+    Json(page): Json<crate::model::NewPage>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_new(page).await?))
+}
+
+async fn wiki_show(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_show(page).await?))
+}
+
+async fn wiki_edit(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    Json(edit): Json<crate::model::PageEdit>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_edit(page, edit).await?))
+}
+
+async fn wiki_delete(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_archive(page, true).await?))
+}
+
+async fn wiki_restore(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_archive(page, false).await?))
+}
+
+async fn wiki_rename(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    Json(rename): Json<crate::model::PageRename>,
+) -> ApiResult<crate::model::PageView> {
+    Ok(Json(s.handle.wiki_rename(page, rename).await?))
+}
+
+async fn wiki_history(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<Vec<crate::model::HistoryView>> {
+    Ok(Json(s.handle.wiki_history(page).await?))
+}
+
+async fn wiki_export(State(s): State<AppState>) -> ApiResult<Vec<crate::model::PageView>> {
+    Ok(Json(s.handle.wiki_export().await?))
+}
+
+async fn wiki_import(
+    State(s): State<AppState>,
+    Json(items): Json<Vec<crate::model::ImportItem>>,
+) -> ApiResult<crate::model::ImportReport> {
+    Ok(Json(s.handle.wiki_import(items).await?))
+}
+
+/// The page as a binary `.automerge` document.
+async fn wiki_automerge(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> Result<Response, ApiError> {
+    let bytes = s.handle.wiki_automerge(page).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 #[cfg(test)]

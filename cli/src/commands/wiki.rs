@@ -1,0 +1,420 @@
+//! `kith wiki`: shared pages that merge without conflicts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use kith_node::DataDir;
+use kith_node::model::{ImportItem, NewPage, PageEdit, PageRename, PageView};
+
+use crate::backend::Backend;
+use crate::commands::post::read_text;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create a page (prints its id on the last line)
+    New {
+        title: String,
+        /// Initial body (markdown); `-` reads stdin
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Replace a page's body (merged by minimal splices); no file opens $EDITOR
+    Edit {
+        /// Title or page id
+        page: String,
+        /// New body from a file, or `-` for stdin
+        #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+        file: Option<PathBuf>,
+        /// Read the new body from stdin (also: `--file -`)
+        #[arg(value_name = "-", value_parser = ["-"])]
+        stdin: Option<String>,
+    },
+    /// Show a page with its authors and backlinks
+    Show {
+        page: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List pages
+    List {
+        /// Include archived (deleted) pages
+        #[arg(long)]
+        archived: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who changed a page, when, and how much
+    History {
+        page: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a page a new title
+    Rename { page: String, title: String },
+    /// Archive a page (restorable with `kith wiki restore`)
+    Delete { page: String },
+    /// Bring an archived page back
+    Restore { page: String },
+    /// Export every page as markdown into DIR, or one page as an .automerge file
+    Export {
+        /// A directory, or with --automerge a page
+        target: String,
+        /// Write the page TARGET as a standard Automerge document to FILE
+        #[arg(long, value_name = "FILE")]
+        automerge: Option<PathBuf>,
+    },
+    /// Import a folder of markdown files (e.g. an Obsidian vault); pages are
+    /// matched by front-matter id or title and updated in place
+    Import { dir: PathBuf },
+}
+
+pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
+    let mut backend = Backend::connect(data_dir)?;
+    match command {
+        Command::New { title, file } => {
+            let body = match file {
+                Some(f) if f.as_os_str() == "-" => read_text(Some("-".into()), None)?,
+                Some(f) => read_text(None, Some(f))?,
+                None => String::new(),
+            };
+            let page = backend.wiki_new(&NewPage { title, body })?;
+            println!("{}", page.id);
+        }
+        Command::Edit { page, file, stdin } => {
+            let body = match (file, stdin) {
+                (Some(f), _) if f.as_os_str() == "-" => read_stdin()?,
+                (Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, Some(_)) => read_stdin()?,
+                (None, None) => {
+                    let current = backend.wiki_show(&page)?;
+                    match edit_in_editor(&current.body)? {
+                        Some(body) => body,
+                        None => {
+                            eprintln!("no changes");
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            let view = backend.wiki_edit(&page, &PageEdit { body })?;
+            eprintln!("saved {:?}", view.title);
+            println!("{}", view.id);
+        }
+        Command::Show { page, json } => {
+            let view = backend.wiki_show(&page)?;
+            if json {
+                return output::json(&view);
+            }
+            print_page(&view);
+        }
+        Command::List { archived, json } => {
+            let pages = backend.wiki_list(archived)?;
+            if json {
+                return output::json(&pages);
+            }
+            if pages.is_empty() {
+                eprintln!("no pages yet: `kith wiki new TITLE`");
+            }
+            for p in pages {
+                let flag = if p.archived { "  (archived)" } else { "" };
+                println!(
+                    "{}  {}  {} chars, {} author(s), updated {}{flag}",
+                    p.id,
+                    p.title,
+                    p.chars,
+                    p.authors.len(),
+                    output::ago(p.updated)
+                );
+            }
+        }
+        Command::History { page, json } => {
+            let history = backend.wiki_history(&page)?;
+            if json {
+                return output::json(&history);
+            }
+            for h in history {
+                let who = h
+                    .author_name
+                    .clone()
+                    .unwrap_or_else(|| format!("…{}", h.author.short()));
+                let delta = h.chars_after as i64 - h.chars_before as i64;
+                println!(
+                    "{}  {who}  {}  {:+} chars ({} → {}), {} ops",
+                    &h.entry.to_hex()[..12],
+                    output::ago(h.timestamp),
+                    delta,
+                    h.chars_before,
+                    h.chars_after,
+                    h.ops
+                );
+            }
+        }
+        Command::Rename { page, title } => {
+            let view = backend.wiki_rename(&page, &PageRename { title })?;
+            println!("renamed to {:?}", view.title);
+        }
+        Command::Delete { page } => {
+            let view = backend.wiki_archive(&page, true)?;
+            println!(
+                "archived {:?}; `kith wiki restore {}` brings it back",
+                view.title, view.id
+            );
+        }
+        Command::Restore { page } => {
+            let view = backend.wiki_archive(&page, false)?;
+            println!("restored {:?}", view.title);
+        }
+        Command::Export { target, automerge } => match automerge {
+            Some(file) => {
+                let bytes = backend.wiki_automerge(&target)?;
+                std::fs::write(&file, &bytes)
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+                println!("wrote {} ({} bytes)", file.display(), bytes.len());
+            }
+            None => {
+                let dir = PathBuf::from(target);
+                let pages = backend.wiki_export()?;
+                export(&dir, &pages)?;
+                println!("exported {} page(s) to {}", pages.len(), dir.display());
+            }
+        },
+        Command::Import { dir } => {
+            let items = read_markdown_dir(&dir)?;
+            if items.is_empty() {
+                bail!("no .md files in {}", dir.display());
+            }
+            let report = backend.wiki_import(&items)?;
+            println!(
+                "{} created, {} updated, {} unchanged",
+                report.created.len(),
+                report.updated.len(),
+                report.unchanged.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_stdin() -> Result<String> {
+    let mut buf = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).context("cannot read stdin")?;
+    Ok(buf)
+}
+
+fn print_page(view: &PageView) {
+    println!("# {}", view.title);
+    if view.archived {
+        println!("(archived)");
+    }
+    println!();
+    print!("{}", view.body);
+    if !view.body.ends_with('\n') {
+        println!();
+    }
+    println!();
+    let authors: Vec<String> = view
+        .authors
+        .iter()
+        .map(|a| {
+            view.author_names
+                .get(&a.to_string())
+                .cloned()
+                .unwrap_or_else(|| format!("…{}", a.short()))
+        })
+        .collect();
+    println!(
+        "id {}  ·  updated {}  ·  by {}",
+        view.id,
+        output::ago(view.updated),
+        authors.join(", ")
+    );
+    if !view.backlinks.is_empty() {
+        let links: Vec<&str> = view.backlinks.iter().map(|b| b.title.as_str()).collect();
+        println!("linked from: {}", links.join(", "));
+    }
+    if view.waiting > 0 {
+        println!(
+            "{} change(s) waiting for changes this node has not received yet",
+            view.waiting
+        );
+    }
+    if view.rejected > 0 {
+        println!(
+            "{} invalid change(s) from peers were refused",
+            view.rejected
+        );
+    }
+}
+
+/// Opens `$VISUAL`/`$EDITOR` on `text`; None if the text was not changed.
+fn edit_in_editor(text: &str) -> Result<Option<String>> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
+    let dir = tempfile::tempdir().context("cannot make a temporary file")?;
+    let path = dir.path().join("page.md");
+    std::fs::write(&path, text)?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&path)
+        .status()
+        .with_context(|| format!("cannot start the editor {editor:?}"))?;
+    if !status.success() {
+        bail!("the editor {editor:?} exited with {status}; nothing saved");
+    }
+    let edited = std::fs::read_to_string(&path)?;
+    Ok((edited != text).then_some(edited))
+}
+
+/// A file name for a title, unique within the export.
+fn file_name(title: &str, id: &str, taken: &mut std::collections::HashSet<String>) -> String {
+    let mut name: String = title
+        .chars()
+        .map(|c| {
+            if "/\\:*?\"<>|".contains(c) || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    name = name.trim().trim_start_matches('.').to_string();
+    if name.is_empty() {
+        name = id.to_string();
+    }
+    let mut candidate = format!("{name}.md");
+    if !taken.insert(candidate.to_lowercase()) {
+        candidate = format!("{name} ({}).md", &id[..8]);
+        taken.insert(candidate.to_lowercase());
+    }
+    candidate
+}
+
+fn export(dir: &Path, pages: &[PageView]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut taken = std::collections::HashSet::new();
+    for page in pages {
+        let id = page.id.to_string();
+        let name = file_name(&page.title, &id, &mut taken);
+        let mut text = String::from("---\n");
+        text.push_str(&format!("id: {id}\n"));
+        text.push_str(&format!("title: {}\n", serde_json::to_string(&page.title)?));
+        text.push_str("authors:\n");
+        for a in &page.authors {
+            text.push_str(&format!("  - {a}\n"));
+        }
+        text.push_str(&format!("updated: {}\n", output::rfc3339(page.updated)));
+        text.push_str("---\n");
+        text.push_str(&page.body);
+        let path = dir.join(&name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Every `.md` file under `dir` (hidden directories skipped).
+fn read_markdown_dir(dir: &Path) -> Result<Vec<ImportItem>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot read {}", d.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+            {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                out.push(parse_markdown(&text, &stem));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Splits optional YAML front matter (`id`, `title`) from the body.
+fn parse_markdown(text: &str, stem: &str) -> ImportItem {
+    let mut id = None;
+    let mut title = None;
+    let mut body = text;
+    if let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+        && let Some(end) = rest.find("\n---")
+    {
+        for line in rest[..end].lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("title:") {
+                let v = v.trim();
+                title = Some(if v.starts_with('"') {
+                    serde_json::from_str::<String>(v)
+                        .unwrap_or_else(|_| v.trim_matches('"').to_string())
+                } else {
+                    v.trim_matches('\'').to_string()
+                });
+            }
+        }
+        let after = &rest[end + 4..];
+        body = after
+            .strip_prefix("\r\n")
+            .or_else(|| after.strip_prefix('\n'))
+            .unwrap_or(after);
+    }
+    ImportItem {
+        id,
+        title: title
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| stem.to_string()),
+        body: body.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_round_trip() {
+        let item = parse_markdown(
+            "---\nid: abc\ntitle: \"A \\\"quoted\\\" title\"\nauthors:\n  - x\n---\nbody\nmore\n",
+            "file",
+        );
+        assert_eq!(item.id.as_deref(), Some("abc"));
+        assert_eq!(item.title, "A \"quoted\" title");
+        assert_eq!(item.body, "body\nmore\n");
+        let plain = parse_markdown("# Just text\n", "My Note");
+        assert_eq!(plain.title, "My Note");
+        assert_eq!(plain.body, "# Just text\n");
+        assert!(plain.id.is_none());
+    }
+
+    #[test]
+    fn file_names_are_safe_and_unique() {
+        let mut taken = std::collections::HashSet::new();
+        assert_eq!(file_name("a/b: c", "0123456789", &mut taken), "a-b- c.md");
+        assert_eq!(
+            file_name("A-B- C", "abcdef0123", &mut taken),
+            "A-B- C (abcdef01).md"
+        );
+        assert_eq!(file_name("..", "abcdef0123", &mut taken), "abcdef0123.md");
+    }
+}
