@@ -20,6 +20,16 @@ pub enum Backend {
     Direct(Box<Core>),
 }
 
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Backend::Direct(core) = self
+            && let Err(e) = core.close()
+        {
+            eprintln!("warning: closing the store: {e}");
+        }
+    }
+}
+
 /// Said when a command needs the network and no node runs.
 const NEEDS_NODE: &str = "no node is running on this data dir: start one with `kith up`";
 

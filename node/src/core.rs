@@ -17,7 +17,7 @@ use crate::model::{
     PageEdit, PageRef, PageRename, PageSummary, PageView, TrustParams, TrustView,
 };
 use crate::store::{BatchOutcome, FeedQuery, ReindexReport, Scope, Store, VerifyReport};
-use crate::wiki::Wiki;
+use crate::wiki::{Local, Wiki};
 
 /// Default page size of the feed.
 pub const DEFAULT_FEED_LIMIT: usize = 20;
@@ -114,9 +114,6 @@ impl Core {
         let entries = self.store.append_many(&self.keypair, bodies, now_ms())?;
         if bodies.iter().any(|b| matches!(b, Body::Trust(_))) {
             self.refresh_scope()?;
-        }
-        if bodies.iter().any(|b| matches!(b, Body::WikiChange(_))) {
-            self.apply_wiki(&entries);
         }
         self.fresh.extend(entries.iter().cloned());
         Ok(entries)
@@ -367,20 +364,37 @@ impl Core {
         Ok(self.wiki.resolve(&self.store, name)?)
     }
 
-    /// Signs and stores locally made changes of `page`. If that fails the
-    /// page's in-memory document is dropped, so the unsaved changes vanish.
-    fn wiki_commit(&mut self, page: PageId, changes: Vec<Vec<u8>>) -> Result<Vec<Entry>> {
-        if changes.is_empty() {
+    /// Signs and stores locally made changes of a page, then records them
+    /// in the page's views. If storing fails the page's in-memory document is
+    /// dropped, so the unsaved changes vanish with it.
+    fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
+        if local.is_empty() {
             return Ok(Vec::new());
         }
-        let bodies = crate::wiki::bodies_for(page, &changes, self.store.limits().max_body_bytes);
-        match self.append(&bodies) {
-            Ok(entries) => Ok(entries),
+        let page = local.page;
+        let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) = crate::wiki::bodies_with_groups(
+            page,
+            &local.bytes(),
+            self.store.limits().max_body_bytes,
+        )
+        .into_iter()
+        .unzip();
+        let entries = match self.append(&bodies) {
+            Ok(entries) => entries,
             Err(e) => {
                 self.wiki.discard(&page);
-                Err(e)
+                return Err(e);
             }
+        };
+        if let Err(e) = self
+            .wiki
+            .record_local(&self.store, &local, &groups, &entries)
+        {
+            // The entries are stored; `reindex` (or the next start) rebuilds the page.
+            tracing::error!(error = %e, "recording a wiki edit failed");
+            self.wiki.discard(&page);
         }
+        Ok(entries)
     }
 
     pub fn wiki_new(&mut self, new: &NewPage) -> Result<PageView> {
@@ -388,18 +402,18 @@ impl Core {
         getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
         let page = PageId(id);
         let me = self.me();
-        let changes = self
+        let local = self
             .wiki
             .create(&self.store, &me, page, &new.title, &new.body)?;
-        self.wiki_commit(page, changes)?;
+        self.wiki_commit(local)?;
         self.page_view(&page)
     }
 
     pub fn wiki_edit(&mut self, name: &str, edit: &PageEdit) -> Result<PageView> {
         let page = self.wiki_resolve(name)?;
         let me = self.me();
-        let changes = self.wiki.edit(&self.store, &me, &page, &edit.body)?;
-        self.wiki_commit(page, changes)?;
+        let local = self.wiki.edit(&self.store, &me, &page, &edit.body)?;
+        self.wiki_commit(local)?;
         self.page_view(&page)
     }
 
@@ -411,15 +425,15 @@ impl Core {
         splices: &[(usize, usize, String)],
     ) -> Result<Vec<Entry>> {
         let me = self.me();
-        let changes = self.wiki.splices(&self.store, &me, page, splices)?;
-        self.wiki_commit(*page, changes)
+        let local = self.wiki.splices(&self.store, &me, page, splices)?;
+        self.wiki_commit(local)
     }
 
     pub fn wiki_rename(&mut self, name: &str, rename: &PageRename) -> Result<PageView> {
         let page = self.wiki_resolve(name)?;
         let me = self.me();
-        let changes = self.wiki.rename(&self.store, &me, &page, &rename.title)?;
-        self.wiki_commit(page, changes)?;
+        let local = self.wiki.rename(&self.store, &me, &page, &rename.title)?;
+        self.wiki_commit(local)?;
         self.page_view(&page)
     }
 
@@ -427,8 +441,8 @@ impl Core {
     pub fn wiki_archive(&mut self, name: &str, archived: bool) -> Result<PageView> {
         let page = self.wiki_resolve(name)?;
         let me = self.me();
-        let changes = self.wiki.set_archived(&self.store, &me, &page, archived)?;
-        self.wiki_commit(page, changes)?;
+        let local = self.wiki.set_archived(&self.store, &me, &page, archived)?;
+        self.wiki_commit(local)?;
         self.page_view(&page)
     }
 
@@ -561,19 +575,22 @@ impl Core {
                 Some(page) => {
                     let meta = self.wiki.meta(&self.store, &page)?.unwrap_or_default();
                     let me = self.me();
+                    let mut changed = false;
                     if meta.archived {
-                        let changes = self.wiki.set_archived(&self.store, &me, &page, false)?;
-                        self.wiki_commit(page, changes)?;
+                        let local = self.wiki.set_archived(&self.store, &me, &page, false)?;
+                        self.wiki_commit(local)?;
+                        changed = true;
                     }
-                    let mut changes = Vec::new();
                     if meta.title != item.title.trim() {
-                        changes.extend(self.wiki.rename(&self.store, &me, &page, &item.title)?);
+                        let local = self.wiki.rename(&self.store, &me, &page, &item.title)?;
+                        self.wiki_commit(local)?;
+                        changed = true;
                     }
                     if self.wiki.text(&self.store, &page)? != item.body {
-                        changes.extend(self.wiki.edit(&self.store, &me, &page, &item.body)?);
+                        let local = self.wiki.edit(&self.store, &me, &page, &item.body)?;
+                        changed |= !local.is_empty();
+                        self.wiki_commit(local)?;
                     }
-                    let changed = !changes.is_empty() || meta.archived;
-                    self.wiki_commit(page, changes)?;
                     let entry = PageRef {
                         id: page,
                         title: item.title.trim().to_string(),
@@ -587,6 +604,14 @@ impl Core {
             }
         }
         Ok(report)
+    }
+
+    /// Makes everything durable and compact before the node stops.
+    pub fn close(&mut self) -> Result<()> {
+        if let Err(e) = self.wiki.compact_all(&self.store) {
+            tracing::warn!(error = %e, "compacting wiki pages at shutdown failed");
+        }
+        Ok(self.store.flush()?)
     }
 
     pub fn reindex(&mut self) -> Result<ReindexReport> {

@@ -448,7 +448,7 @@ impl EventLoop {
     }
 
     fn close(&mut self) {
-        if let Err(e) = self.core.store().flush() {
+        if let Err(e) = self.core.close() {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
         let peers: Vec<PeerId> = self.connected.keys().copied().collect();

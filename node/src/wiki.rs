@@ -51,8 +51,12 @@ pub const MAX_GROUP_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_PARTS: u32 = 128;
 /// Open documents kept in memory.
 const CACHE_PAGES: usize = 16;
-/// Incremental saves before the snapshot is rewritten.
+/// Incremental saves before the snapshot is rewritten. It is also rewritten
+/// once the increments hold more than a quarter of the page's changes (and
+/// at least `COMPACT_MIN_CHANGES`): loading changes one by one is far slower
+/// than loading a snapshot, and this keeps the rewrites' cost amortized.
 const COMPACT_AFTER: u64 = 64;
+const COMPACT_MIN_CHANGES: u64 = 2_000;
 /// Bytes of a wiki-change body besides its data.
 const BODY_OVERHEAD: usize = 128;
 
@@ -112,6 +116,53 @@ pub struct HistoryItem {
     pub chars_after: u64,
 }
 
+/// One change made on this node, not yet stored.
+#[derive(Debug, Clone)]
+pub struct LocalChange {
+    pub bytes: Vec<u8>,
+    pub hash: ChangeHash,
+    pub ops: u64,
+    pub chars_before: u64,
+    pub chars_after: u64,
+}
+
+/// Changes made on this node to one page.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub page: PageId,
+    pub changes: Vec<LocalChange>,
+}
+
+impl Local {
+    /// `sizes` holds the text length before and after each change, or one
+    /// pair for all of them.
+    fn new(page: PageId, changes: Vec<Change>, sizes: &[(u64, u64)]) -> Local {
+        let changes = changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (before, after) = sizes.get(i).or(sizes.last()).copied().unwrap_or((0, 0));
+                LocalChange {
+                    bytes: c.raw_bytes().to_vec(),
+                    hash: c.hash(),
+                    ops: c.len() as u64,
+                    chars_before: before,
+                    chars_after: after,
+                }
+            })
+            .collect();
+        Local { page, changes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn bytes(&self) -> Vec<Vec<u8>> {
+        self.changes.iter().map(|c| c.bytes.clone()).collect()
+    }
+}
+
 /// What applying a batch of entries did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
@@ -161,6 +212,8 @@ struct Part {
 struct Open {
     doc: AutoCommit,
     increments: u64,
+    /// Changes in the stored snapshot.
+    snapshot_changes: u64,
     /// Incremental saves of peers' changes applied since the last persist.
     unsaved: Vec<Vec<u8>>,
 }
@@ -171,9 +224,6 @@ struct Open {
 pub struct Wiki {
     open: HashMap<PageId, Open>,
     lru: VecDeque<PageId>,
-    /// Text length before and after each local change, until its entry is
-    /// applied (for the page history).
-    local_stats: HashMap<ChangeHash, (u64, u64)>,
 }
 
 impl std::fmt::Debug for Wiki {
@@ -206,6 +256,39 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
         .map_err(|_| Error::Document(format!("automerge panicked while {what}")))
 }
 
+/// Splits a stream of Automerge chunks (`magic(4) checksum(4) type(1)
+/// uleb128(len) data`) into chunks; None if it is not one.
+fn split_chunks(mut data: &[u8]) -> Option<Vec<&[u8]>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.len() < 9 || data[..4] != MAGIC {
+            return None;
+        }
+        let (len, rest) = uleb128(&data[9..])?;
+        let header = data.len() - rest.len();
+        let end = header.checked_add(usize::try_from(len).ok()?)?;
+        if end > data.len() {
+            return None;
+        }
+        out.push(&data[..end]);
+        data = &data[end..];
+    }
+    Some(out)
+}
+
+/// An unsigned LEB128 as Automerge writes it (not necessarily minimal).
+fn uleb128(data: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &data[i + 1..]));
+        }
+    }
+    None
+}
+
 /// Splits a change group into its changes.
 fn split_group(mut data: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
@@ -234,36 +317,53 @@ fn join_group(changes: &[Vec<u8>]) -> Vec<u8> {
 /// Wiki-change bodies carrying `changes`, packed into as few entries as the
 /// body cap allows; a single change larger than that is split into parts.
 pub fn bodies_for(page: PageId, changes: &[Vec<u8>], max_body: usize) -> Vec<Body> {
+    bodies_with_groups(page, changes, max_body)
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect()
+}
+
+/// Like [`bodies_for`], with the indexes (into `changes`) each body carries;
+/// every part of a split group lists the whole group.
+pub fn bodies_with_groups(
+    page: PageId,
+    changes: &[Vec<u8>],
+    max_body: usize,
+) -> Vec<(Body, Vec<usize>)> {
     let cap = max_body.saturating_sub(BODY_OVERHEAD).max(1024);
-    let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut size = 0;
-    for change in changes {
+    for (i, change) in changes.iter().enumerate() {
         let framed = change.len() + varint::encoded_len(change.len() as u64);
         match groups.last_mut() {
             Some(group) if size + framed <= cap => {
-                group.push(change.clone());
+                group.push(i);
                 size += framed;
             }
             _ => {
-                groups.push(vec![change.clone()]);
+                groups.push(vec![i]);
                 size = framed;
             }
         }
     }
     let mut out = Vec::new();
     for group in groups {
-        let data = join_group(&group);
+        let members: Vec<Vec<u8>> = group.iter().map(|&i| changes[i].clone()).collect();
+        let data = join_group(&members);
         let group_hash = *blake3::hash(&data).as_bytes();
         let chunks: Vec<&[u8]> = data.chunks(cap).collect();
         let parts = chunks.len() as u32;
         for (i, chunk) in chunks.into_iter().enumerate() {
-            out.push(Body::WikiChange(WikiChange {
-                page,
-                group_hash,
-                part: i as u32,
-                parts,
-                data: chunk.to_vec(),
-            }));
+            out.push((
+                Body::WikiChange(WikiChange {
+                    page,
+                    group_hash,
+                    part: i as u32,
+                    parts,
+                    data: chunk.to_vec(),
+                }),
+                group.clone(),
+            ));
         }
     }
     out
@@ -291,6 +391,7 @@ impl Wiki {
                 Open {
                     doc: new_doc(),
                     increments: 0,
+                    snapshot_changes: 0,
                     unsaved: Vec::new(),
                 },
             );
@@ -321,8 +422,13 @@ impl Wiki {
         let mut data = std::mem::take(&mut open.unsaved).concat();
         // Own edits made on this document since the last save.
         data.extend(guarded("saving a page", || open.doc.save_incremental())?);
-        if open.increments >= COMPACT_AFTER {
+        let changes = open.doc.stats().num_changes;
+        let since = changes.saturating_sub(open.snapshot_changes);
+        if open.increments >= COMPACT_AFTER
+            || since > COMPACT_MIN_CHANGES.max(open.snapshot_changes / 4)
+        {
             let snapshot = guarded("saving a page", || open.doc.save())?;
+            open.snapshot_changes = changes;
             batch.insert(key(b'd', &[&page.0]), snapshot);
             for n in 0..open.increments {
                 batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
@@ -334,6 +440,27 @@ impl Wiki {
             batch.insert(key(b'i', &[&page.0, &open.increments.to_be_bytes()]), data);
             open.increments += 1;
         }
+        Ok(())
+    }
+
+    /// Rewrites the snapshot of every open page that has increments, so the
+    /// next start loads each page in one piece (called at shutdown).
+    pub fn compact_all(&mut self, store: &Store) -> Result<()> {
+        let mut batch = Batch::default();
+        for (page, open) in &mut self.open {
+            if open.increments == 0 && open.unsaved.is_empty() {
+                continue;
+            }
+            let snapshot = guarded("saving a page", || open.doc.save())?;
+            batch.insert(key(b'd', &[&page.0]), snapshot);
+            for n in 0..open.increments {
+                batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
+            }
+            open.increments = 0;
+            open.unsaved.clear();
+            open.snapshot_changes = open.doc.stats().num_changes;
+        }
+        store.kv().apply(batch)?;
         Ok(())
     }
 
@@ -480,9 +607,8 @@ impl Wiki {
 
     // ----- local edits ---------------------------------------------------------
 
-    /// Makes the changes that create a page. Returns the page id and the
-    /// encoded changes; nothing is stored until they are appended as entries
-    /// and applied.
+    /// Makes the change that creates a page. Nothing is stored until the
+    /// changes are appended as entries and recorded with [`Wiki::record_local`].
     pub fn create(
         &mut self,
         store: &Store,
@@ -490,7 +616,7 @@ impl Wiki {
         page: PageId,
         title: &str,
         body: &str,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         let title = clean_title(title)?;
         check_size(body)?;
         if let Some(existing) = self.pages_titled(store, &title)?.into_iter().find(|p| {
@@ -511,12 +637,17 @@ impl Wiki {
             open.doc.splice_text(&text, 0, 0, body)?;
             Ok::<_, automerge::AutomergeError>(())
         })();
-        result.map_err(|e| Error::Document(e.to_string()))?;
+        if let Err(e) = result {
+            self.discard(&page);
+            return Err(Error::Document(e.to_string()));
+        }
         open.doc.commit();
         let after = text_len(&open.doc);
-        let changes = new_changes(&mut open.doc, &before);
-        self.note_local(&changes, 0, after);
-        Ok(changes)
+        Ok(Local::new(
+            page,
+            new_changes(&mut open.doc, &before),
+            &[(0, after)],
+        ))
     }
 
     /// Changes that turn the page body into `new_body` by minimal splices.
@@ -526,7 +657,7 @@ impl Wiki {
         me: &AuthorId,
         page: &PageId,
         new_body: &str,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         check_size(new_body)?;
         self.local(store, me, page, true, |doc| {
             let body = body_obj(doc).ok_or_else(|| Error::Document("page has no body".into()))?;
@@ -543,26 +674,60 @@ impl Wiki {
         me: &AuthorId,
         page: &PageId,
         splices: &[(usize, usize, String)],
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         let open = self
             .doc(store, page)?
             .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        if is_archived(&open.doc) {
+            return Err(Error::Archived(title_of(&open.doc)));
+        }
         open.doc.set_actor(actor_of(me));
         let before = open.doc.get_heads();
         let body = body_obj(&open.doc).ok_or_else(|| Error::Document("page has no body".into()))?;
-        let mut stats = Vec::with_capacity(splices.len());
+        let mut chars = text_len(&open.doc);
+        let mut made = Vec::with_capacity(splices.len());
         for (pos, del, ins) in splices {
-            let chars_before = text_len(&open.doc);
-            open.doc
-                .splice_text(&body, *pos, *del as isize, ins)
-                .map_err(|e| Error::Invalid(format!("splice at {pos}: {e}")))?;
+            if let Err(e) = open.doc.splice_text(&body, *pos, *del as isize, ins) {
+                // Keep the document as stored: forget the splices made so far.
+                self.discard(page);
+                return Err(Error::Invalid(format!("splice at {pos}: {e}")));
+            }
             if let Some(hash) = open.doc.commit() {
-                stats.push((hash, (chars_before, text_len(&open.doc))));
+                let inserted = ins.chars().count() as u64;
+                let after = chars - *del as u64 + inserted;
+                made.push((hash, *del as u64 + inserted, chars, after));
+                chars = after;
             }
         }
-        let changes = new_changes(&mut open.doc, &before);
-        self.local_stats.extend(stats);
-        Ok(changes)
+        // One incremental save yields every new change, already encoded:
+        // it becomes both the entries' data and the page cache's increment.
+        let stream = guarded("saving a page", || open.doc.save_incremental())?;
+        let local = match split_chunks(&stream) {
+            Some(chunks) if chunks.len() == made.len() => Local {
+                page: *page,
+                changes: chunks
+                    .into_iter()
+                    .zip(&made)
+                    .map(
+                        |(bytes, &(hash, ops, chars_before, chars_after))| LocalChange {
+                            bytes: bytes.to_vec(),
+                            hash,
+                            ops,
+                            chars_before,
+                            chars_after,
+                        },
+                    )
+                    .collect(),
+            },
+            // The save held more than our changes (an unsaved one from a
+            // peer): take ours one by one.
+            _ => {
+                let sizes: Vec<(u64, u64)> = made.iter().map(|m| (m.2, m.3)).collect();
+                Local::new(*page, new_changes(&mut open.doc, &before), &sizes)
+            }
+        };
+        open.unsaved.push(stream);
+        Ok(local)
     }
 
     pub fn rename(
@@ -571,7 +736,7 @@ impl Wiki {
         me: &AuthorId,
         page: &PageId,
         title: &str,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         let title = clean_title(title)?;
         if let Some(other) = self.pages_titled(store, &title)?.into_iter().find(|p| {
             p != page
@@ -595,7 +760,7 @@ impl Wiki {
         me: &AuthorId,
         page: &PageId,
         archived: bool,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         self.local(store, me, page, false, |doc| {
             doc.put(ROOT, "archived", archived)
                 .map_err(|e| Error::Document(e.to_string()))
@@ -609,7 +774,7 @@ impl Wiki {
         page: &PageId,
         live_only: bool,
         f: impl FnOnce(&mut AutoCommit) -> Result<()>,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Local> {
         let open = self
             .doc(store, page)?
             .ok_or_else(|| Error::NoPage(page.to_string()))?;
@@ -625,21 +790,80 @@ impl Wiki {
         }
         open.doc.commit();
         let chars_after = text_len(&open.doc);
-        let changes = new_changes(&mut open.doc, &before);
-        self.note_local(&changes, chars_before, chars_after);
-        Ok(changes)
+        Ok(Local::new(
+            *page,
+            new_changes(&mut open.doc, &before),
+            &[(chars_before, chars_after)],
+        ))
     }
 
-    fn note_local(&mut self, changes: &[Vec<u8>], before: u64, after: u64) {
-        // Bounded: entries are applied right after the edit that made them.
-        if self.local_stats.len() > 100_000 {
-            self.local_stats.clear();
-        }
-        for raw in changes {
-            if let Ok(change) = Change::from_bytes(raw.clone()) {
-                self.local_stats.insert(change.hash(), (before, after));
+    /// Records own changes once their entries are stored: the document
+    /// already holds them, so this is bookkeeping (history, metadata, change
+    /// index, links) plus an incremental save, without re-parsing changes.
+    pub fn record_local(
+        &mut self,
+        store: &Store,
+        local: &Local,
+        groups: &[Vec<usize>],
+        entries: &[Entry],
+    ) -> Result<()> {
+        let page = local.page;
+        let mut batch = Batch::default();
+        let mut meta = self.meta(store, &page)?.unwrap_or_default();
+        // Bodies (and so entries) come in group order; parts of a group share
+        // its change list.
+        let mut i = 0;
+        while i < entries.len() {
+            let mut j = i + 1;
+            while j < entries.len() && groups[j] == groups[i] {
+                j += 1;
             }
+            let group_entries: Vec<EntryId> = entries[i..j].iter().map(Entry::id).collect();
+            let last = &entries[j - 1];
+            let changes: Vec<&LocalChange> = groups[i].iter().map(|&c| &local.changes[c]).collect();
+            // Local changes are linear, so only a group's last change can be
+            // another author's dependency: index that one.
+            if let Some(c) = changes.last() {
+                index_change(&mut batch, &c.hash, &group_entries);
+            }
+            let item = HistoryItem {
+                entry: last.id(),
+                author: last.author(),
+                timestamp_ms: last.header().timestamp_ms,
+                ops: changes.iter().map(|c| c.ops).sum(),
+                chars_before: changes.first().map_or(0, |c| c.chars_before),
+                chars_after: changes.last().map_or(0, |c| c.chars_after),
+            };
+            let k = key(
+                b'h',
+                &[
+                    &page.0,
+                    &item.timestamp_ms.to_be_bytes(),
+                    item.author.as_bytes(),
+                    &last.seq().to_be_bytes(),
+                ],
+            );
+            batch.insert(
+                k,
+                postcard::to_stdvec(&item).expect("encoding into a Vec cannot fail"),
+            );
+            if !meta.authors.contains(&item.author) {
+                meta.authors.push(item.author);
+            }
+            if meta.created_ms == 0 {
+                meta.created_ms = item.timestamp_ms;
+            }
+            meta.updated_ms = meta.updated_ms.max(item.timestamp_ms);
+            meta.changes += changes.len() as u64;
+            batch.insert(
+                key(b'a', &[last.author().as_bytes()]),
+                last.seq().to_be_bytes(),
+            );
+            i = j;
         }
+        self.finish_page(store, &page, meta, true, &mut batch)?;
+        store.kv().apply(batch)?;
+        Ok(())
     }
 
     /// Throws away uncommitted local changes of a page (when appending the
@@ -814,10 +1038,7 @@ impl Wiki {
         }
         let mut meta = self.meta(store, &page)?.unwrap_or_default();
         self.doc_or_new(store, &page)?;
-        let Wiki {
-            open, local_stats, ..
-        } = self;
-        let open = open.get_mut(&page).expect("loaded above");
+        let open = self.open.get_mut(&page).expect("loaded above");
         let mut history: BTreeMap<EntryId, (u64, HistoryItem)> = BTreeMap::new();
         let mut chars = text_len(&open.doc);
         let mut failed = None;
@@ -849,12 +1070,12 @@ impl Wiki {
             let mut rest = Vec::new();
             for item in queue {
                 let hash = item.change.hash();
-                if open.doc.get_change_by_hash(&hash).is_some() {
+                if has_change(&mut open.doc, &hash) {
                     index_change(batch, &hash, &item.entries);
                     // Our own edit, made on this document before its entry
                     // was written: it counts now, with the sizes of the edit.
                     if item.fresh {
-                        let (before, after) = local_stats.remove(&hash).unwrap_or((chars, chars));
+                        let (before, after) = (chars, chars);
                         record(&item, before, after, &mut meta);
                         report.applied += 1;
                     }
@@ -864,7 +1085,7 @@ impl Wiki {
                     .change
                     .deps()
                     .iter()
-                    .any(|d| open.doc.get_change_by_hash(d).is_none());
+                    .any(|d| !has_change(&mut open.doc, d));
                 if missing {
                     rest.push(item);
                     continue;
@@ -922,7 +1143,7 @@ impl Wiki {
         let waiting_hashes: BTreeSet<[u8; 32]> = queue.iter().map(|i| i.change.hash().0).collect();
         for item in &queue {
             for dep in item.change.deps() {
-                if open.doc.get_change_by_hash(dep).is_none() && !waiting_hashes.contains(&dep.0) {
+                if !has_change(&mut open.doc, dep) && !waiting_hashes.contains(&dep.0) {
                     report.missing.insert(dep.0);
                 }
             }
@@ -960,11 +1181,29 @@ impl Wiki {
                 postcard::to_stdvec(h).expect("encoding into a Vec cannot fail"),
             );
         }
+        meta.chars = chars;
+        let changed = !history.is_empty();
+        self.finish_page(store, &page, meta, changed, batch)
+    }
+
+    /// Title index, links, metadata and an incremental save of a page whose
+    /// document changed (`body_changed`: recompute its links).
+    fn finish_page(
+        &mut self,
+        store: &Store,
+        page: &PageId,
+        mut meta: PageMeta,
+        body_changed: bool,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let Some(open) = self.open.get(page) else {
+            return Ok(());
+        };
         let old_title = std::mem::take(&mut meta.title);
         meta.title = title_of(&open.doc);
         meta.archived = is_archived(&open.doc);
-        meta.chars = chars;
-        let links = (!history.is_empty()).then(|| links_in(&body_text(&open.doc)));
+        meta.chars = text_len(&open.doc);
+        let links = body_changed.then(|| links_in(&body_text(&open.doc)));
         if old_title != meta.title && !old_title.is_empty() {
             let mut k = key(b't', &[old_title.to_lowercase().as_bytes()]);
             k.push(0);
@@ -978,14 +1217,14 @@ impl Wiki {
             batch.insert(k, []);
         }
         if let Some(links) = links {
-            self.set_links(store, &page, links, batch)?;
+            self.set_links(store, page, links, batch)?;
         }
         batch.insert(
             key(b'm', &[&page.0]),
             postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
         );
-        if let Err(e) = self.persist(&page, batch) {
-            self.discard(&page);
+        if let Err(e) = self.persist(page, batch) {
+            self.discard(page);
             return Err(e);
         }
         Ok(())
@@ -1073,6 +1312,7 @@ fn load_doc(store: &Store, page: &PageId) -> Result<Option<Open>> {
         .map_err(|e| Error::Document(e.to_string()))?,
         None => new_doc(),
     };
+    let snapshot_changes = doc.stats().num_changes;
     for inc in &increments {
         guarded("loading a page", || doc.load_incremental(inc))?
             .map_err(|e| Error::Document(e.to_string()))?;
@@ -1080,6 +1320,7 @@ fn load_doc(store: &Store, page: &PageId) -> Result<Option<Open>> {
     Ok(Some(Open {
         doc,
         increments: increments.len() as u64,
+        snapshot_changes,
         unsaved: Vec::new(),
     }))
 }
@@ -1104,11 +1345,13 @@ fn index_change(batch: &mut Batch, hash: &ChangeHash, entries: &[EntryId]) {
     );
 }
 
-fn new_changes(doc: &mut AutoCommit, before: &[ChangeHash]) -> Vec<Vec<u8>> {
+fn new_changes(doc: &mut AutoCommit, before: &[ChangeHash]) -> Vec<Change> {
     doc.get_changes(before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect()
+}
+
+/// Whether the document holds the change (cheap: no change is rebuilt).
+fn has_change(doc: &mut AutoCommit, hash: &ChangeHash) -> bool {
+    doc.get_missing_deps(std::slice::from_ref(hash)).is_empty()
 }
 
 fn check_size(body: &str) -> Result<()> {

@@ -299,7 +299,7 @@ fn a_change_with_missing_dependencies_waits_and_applies_when_they_arrive() {
         .wiki
         .edit(&bob.store().clone(), &bob.me(), &page.id, "hello world")
         .unwrap();
-    let edit = entry_with(bob.keypair(), 1, page.id, &changes);
+    let edit = entry_with(bob.keypair(), 1, page.id, &changes.bytes());
 
     // Carol receives Bob's edit before Alice's creation.
     let store = Store::temporary().unwrap();

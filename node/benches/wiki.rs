@@ -1,0 +1,173 @@
+//! The automerge-perf editing trace (259,778 single-character edits of a
+//! LaTeX paper) through Kith's full wiki path, against raw Automerge in the
+//! same run. Prints figures; run with
+//!
+//! ```sh
+//! cargo bench -p kith-node --bench wiki
+//! ```
+//!
+//! Kith's path: each edit is its own Automerge change (as raw Automerge with
+//! a commit per edit); the changes of each save (`KITH_BENCH_SAVE_EVERY`
+//! edits, default 1,000: an editor's autosave) are packed into signed
+//! wiki-change entries, stored durably (flushed), and materialized.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, TextEncoding};
+use kith_node::model::NewPage;
+use kith_node::store::Store;
+use kith_node::store::kv::KvConfig;
+use kith_node::{Config, Core, DataDir};
+use kith_protocol::{Keypair, Limits};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Trace {
+    #[serde(rename = "endContent")]
+    end_content: String,
+    txns: Vec<Txn>,
+}
+
+#[derive(Deserialize)]
+struct Txn {
+    patches: Vec<(usize, usize, String)>,
+}
+
+fn load_trace() -> Trace {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/automerge-paper.json.gz"
+    );
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut json)
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+fn raw(trace: &Trace, commit_each: bool) -> (Duration, AutoCommit) {
+    let t = Instant::now();
+    let mut doc = AutoCommit::new_with_encoding(TextEncoding::UnicodeCodePoint);
+    let text = doc.put_object(ROOT, "body", ObjType::Text).unwrap();
+    for txn in &trace.txns {
+        for (pos, del, ins) in &txn.patches {
+            doc.splice_text(&text, *pos, *del as isize, ins).unwrap();
+        }
+        if commit_each {
+            doc.commit();
+        }
+    }
+    doc.commit();
+    let elapsed = t.elapsed();
+    assert_eq!(doc.text(&text).unwrap(), trace.end_content);
+    (elapsed, doc)
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            dir_size(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+fn main() {
+    let trace = load_trace();
+    let save_every: usize = std::env::var("KITH_BENCH_SAVE_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let edits: Vec<(usize, usize, String)> =
+        trace.txns.iter().flat_map(|t| t.patches.clone()).collect();
+    println!(
+        "trace: {} edits, final text {} chars",
+        edits.len(),
+        trace.end_content.chars().count()
+    );
+
+    let (raw_each, mut raw_doc) = raw(&trace, true);
+    let (raw_once, _) = raw(&trace, false);
+    let raw_bytes = raw_doc.save();
+    let raw_saved = raw_bytes.len();
+    let t = Instant::now();
+    let loaded = AutoCommit::load(&raw_bytes).unwrap();
+    let raw_load = t.elapsed();
+    drop(loaded);
+
+    // Kith: a node's core on an on-disk store.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = DataDir::new(dir.path());
+    let keypair = Keypair::from_secret(&[1; 32]);
+    let config = Config::new(data_dir.clone());
+    let store = Store::open(&data_dir.store(), &KvConfig::default(), Limits::default()).unwrap();
+    let mut core = Core::with_store(config.clone(), keypair.clone(), store).unwrap();
+    let t = Instant::now();
+    let page = core
+        .wiki_new(&NewPage {
+            title: "Paper".into(),
+            body: String::new(),
+        })
+        .unwrap()
+        .id;
+    let mut entries = 1;
+    for chunk in edits.chunks(save_every) {
+        entries += core.wiki_splices(&page, chunk).unwrap().len();
+    }
+    let kith = t.elapsed();
+    let shown = core.wiki_show(&page.to_string()).unwrap();
+    assert_eq!(shown.body, trace.end_content);
+    assert_eq!(shown.changes as usize, edits.len() + 1);
+    let entry_bytes: usize = core
+        .store()
+        .log(&core.me(), 1, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| e.encoded_len())
+        .sum();
+    let exported = core.wiki_automerge("Paper").unwrap().len();
+    // As a node does when it stops.
+    core.close().unwrap();
+    drop(core);
+    let on_disk = dir_size(&data_dir.store());
+
+    // Opening the page from the store in a fresh process-like state.
+    let store = Store::open(&data_dir.store(), &KvConfig::default(), Limits::default()).unwrap();
+    let mut core = Core::with_store(config, keypair, store).unwrap();
+    let t = Instant::now();
+    let reopened = core.wiki_show("Paper").unwrap();
+    let open = t.elapsed();
+    assert_eq!(reopened.body, trace.end_content);
+
+    println!("## editing trace (save every {save_every} edits)");
+    println!("raw automerge, commit per edit: {raw_each:.2?}");
+    println!("raw automerge, one commit:      {raw_once:.2?}");
+    println!("kith full path, commit per edit: {kith:.2?} ({entries} signed entries)");
+    println!(
+        "ratio kith / raw (commit per edit): {:.2}",
+        kith.as_secs_f64() / raw_each.as_secs_f64()
+    );
+    println!("## opening the page from the store");
+    println!("raw automerge load of its save(): {raw_load:.2?}");
+    println!(
+        "kith wiki show after reopening the store: {open:.2?} (ratio {:.2})",
+        open.as_secs_f64() / raw_load.as_secs_f64()
+    );
+    println!("## stored bytes");
+    println!("automerge save() of the same document: {raw_saved} bytes");
+    println!("kith .automerge export:                {exported} bytes");
+    println!(
+        "signed entries (source of truth):      {entry_bytes} bytes ({:.2}x automerge save)",
+        entry_bytes as f64 / raw_saved as f64
+    );
+    println!("whole store on disk (entries, views, sled overhead): {on_disk} bytes");
+}
