@@ -8,14 +8,22 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kith_protocol::sync::{FrontierItem, Logs};
-use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Keypair, PageId, Post, TrustStatement};
+use kith_protocol::{
+    Accept, AuthorId, Body, Deletion, Endorsement, Entry, EntryId, Head, Keypair, PageId, Post,
+    PostKind, Profile, TrustStatement,
+};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{
+    AnswerView, AskOutcome, AskParams, EndorseParams, Endorser, ProfileParams, ProfileView,
+    QuestionParams, QuestionView, ReplyNode, ReplyParams, ThreadView,
+};
+use crate::model::{
     EntryView, FeedParams, HistoryView, IdView, ImportItem, ImportReport, NewPage, NewPost,
     PageEdit, PageRef, PageRename, PageSummary, PageView, TrustParams, TrustView,
 };
+use crate::search::{Search, SearchHit, SearchParams};
 use crate::store::{BatchOutcome, FeedQuery, ReindexReport, Scope, Store, VerifyReport};
 use crate::wiki::{Local, Wiki};
 
@@ -23,6 +31,16 @@ use crate::wiki::{Local, Wiki};
 pub const DEFAULT_FEED_LIMIT: usize = 20;
 /// Largest page of the feed.
 pub const MAX_FEED_LIMIT: usize = 1_000;
+/// Deepest reply nesting shown in a thread.
+const MAX_THREAD_DEPTH: usize = 16;
+/// Words too common to say two questions are alike.
+const STOP_WORDS: &[&str] = &[
+    "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her", "was",
+    "one", "our", "out", "has", "have", "how", "why", "what", "when", "where", "who", "which",
+    "does", "did", "this", "that", "with", "from", "they", "them", "there", "their", "would",
+    "could", "should", "about", "into", "than", "then", "some", "your", "just", "get", "use",
+    "using", "way", "best",
+];
 
 /// Milliseconds since the Unix epoch by the system clock.
 pub fn now_ms() -> u64 {
@@ -39,6 +57,9 @@ pub struct Core {
     /// Own entries appended since the last [`Core::take_fresh`].
     fresh: Vec<Entry>,
     pub(crate) wiki: Wiki,
+    search: Search,
+    /// Pages whose search documents are stale (re-indexed at the next commit).
+    dirty_pages: BTreeSet<PageId>,
     /// Automerge changes that waiting wiki changes depend on and that we
     /// lack, to be asked for from the peer that sent them.
     missing: BTreeSet<[u8; 32]>,
@@ -52,10 +73,17 @@ impl Core {
             temporary: false,
         };
         let store = Store::open(&config.data_dir.store(), &kv, config.limits.clone())?;
-        Core::with_store(config, keypair, store)
+        let search = Search::open(Some(&config.data_dir.search_index())).map_err(search_error)?;
+        Core::with_parts(config, keypair, store, search)
     }
 
+    /// A core on `store` with an in-memory search index (tests, tools).
     pub fn with_store(config: Config, keypair: Keypair, store: Store) -> Result<Core> {
+        let search = Search::open(None).map_err(search_error)?;
+        Core::with_parts(config, keypair, store, search)
+    }
+
+    fn with_parts(config: Config, keypair: Keypair, store: Store, search: Search) -> Result<Core> {
         let scope = store.scope(keypair.author(), config.hops)?;
         let mut wiki = Wiki::default();
         // Materialize wiki entries stored but not yet applied (a crash
@@ -67,15 +95,26 @@ impl Core {
                 "wiki caught up with stored entries"
             );
         }
-        Ok(Core {
+        let mut core = Core {
             store,
             keypair,
             config,
             scope,
             fresh: Vec::new(),
             wiki,
+            search,
+            dirty_pages: BTreeSet::new(),
             missing: report.missing,
-        })
+        };
+        // Index what was stored after the search index's last commit.
+        let behind = core.store.arrivals_after(core.search.covered())?;
+        if !behind.is_empty() {
+            tracing::info!(entries = behind.len(), "search index catching up");
+            let entries: Vec<Entry> = behind.into_iter().map(|(_, e)| e).collect();
+            core.index_search(&entries);
+            core.search_flush()?;
+        }
+        Ok(core)
     }
 
     pub fn me(&self) -> AuthorId {
@@ -115,8 +154,85 @@ impl Core {
         if bodies.iter().any(|b| matches!(b, Body::Trust(_))) {
             self.refresh_scope()?;
         }
+        self.index_search(&entries);
         self.fresh.extend(entries.iter().cloned());
         Ok(entries)
+    }
+
+    /// Brings the search index up to date with freshly stored entries
+    /// (pages are re-indexed at the next commit).
+    fn index_search(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let Some(Ok(body)) = entry.body().map(Body::decode) else {
+                continue;
+            };
+            let result = match body {
+                Body::Post(post) => self.search.put_post(
+                    &entry.id(),
+                    &entry.author(),
+                    entry.header().timestamp_ms,
+                    &post,
+                ),
+                Body::Deletion(d) => {
+                    // The store honoured it only for the author's own entries.
+                    if matches!(self.store.get(&d.target), Ok(Some(t)) if t.author() == entry.author() && t.body().is_none())
+                    {
+                        self.search.remove_post(&d.target);
+                    }
+                    Ok(())
+                }
+                Body::WikiChange(w) => {
+                    self.dirty_pages.insert(w.page);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "search indexing failed; `kith reindex` rebuilds the index");
+            }
+        }
+        self.search.cover(self.store.last_arrival());
+    }
+
+    /// Re-indexes stale pages and commits the search index.
+    pub fn search_flush(&mut self) -> Result<()> {
+        for page in std::mem::take(&mut self.dirty_pages) {
+            let Some(meta) = self.wiki.meta(&self.store, &page)? else {
+                continue;
+            };
+            let body = self.wiki.text(&self.store, &page).unwrap_or_default();
+            let last = self
+                .wiki
+                .history(&self.store, &page)?
+                .first()
+                .map(|h| h.author);
+            self.search
+                .put_page(
+                    &page,
+                    &meta.title,
+                    &body,
+                    last.as_ref(),
+                    meta.updated_ms,
+                    meta.archived,
+                )
+                .map_err(search_error)?;
+        }
+        self.search.commit().map_err(search_error)
+    }
+
+    /// Commits the search index if a second has passed since the last
+    /// commit (the node's timer calls this).
+    pub fn search_tick(&mut self) {
+        let result = if self.dirty_pages.is_empty() {
+            self.search
+                .commit_if_due(std::time::Duration::from_secs(1))
+                .map_err(search_error)
+        } else {
+            self.search_flush()
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "search commit failed");
+        }
     }
 
     /// Materializes the wiki changes among freshly stored entries. The
@@ -126,6 +242,7 @@ impl Core {
         match self.wiki.apply(&self.store, entries) {
             Ok(report) => {
                 self.missing.extend(report.missing);
+                self.dirty_pages.extend(report.pages);
             }
             Err(e) => {
                 tracing::error!(error = %e, "materializing wiki changes failed; `kith reindex` rebuilds pages")
@@ -183,6 +300,7 @@ impl Core {
     /// Stores entries received from a peer.
     pub fn ingest(&mut self, entries: &[Entry]) -> BatchOutcome {
         let outcome = self.store.ingest_batch(entries, now_ms(), &self.scope);
+        self.index_search(&outcome.appended);
         if outcome
             .appended
             .iter()
@@ -357,6 +475,447 @@ impl Core {
         })
     }
 
+    // ----- knowledge: search, questions, answers, endorsements -----------------
+
+    /// Full-text search over posts and pages, ranked, with snippets.
+    pub fn search(&mut self, params: &SearchParams) -> Result<Vec<SearchHit>> {
+        if params.q.trim().is_empty() {
+            return Err(Error::InvalidInput("give some words to search for".into()));
+        }
+        if let Some(kind) = &params.kind
+            && !["note", "question", "answer", "wiki"].contains(&kind.as_str())
+        {
+            return Err(Error::InvalidInput(format!(
+                "unknown kind {kind:?} (expected note, question, answer or wiki)"
+            )));
+        }
+        let author = match &params.author {
+            Some(a) => Some(self.parse_author(a)?),
+            None => None,
+        };
+        // Pages changed since the last commit become searchable now.
+        self.search_flush()?;
+        let mut hits = self
+            .search
+            .search(params, author.as_ref())
+            .map_err(search_error)?;
+        for hit in &mut hits {
+            if let Some(a) = hit.author {
+                hit.author_name = self.store.display_name(&a)?;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Asks a question, unless existing questions or answers look like it
+    /// (then they are returned instead; `yes` posts anyway).
+    pub fn ask(&mut self, params: &AskParams) -> Result<AskOutcome> {
+        if !params.yes {
+            let similar = self.similar_questions(&params.text)?;
+            if !similar.is_empty() {
+                return Ok(AskOutcome {
+                    posted: None,
+                    similar,
+                });
+            }
+        }
+        let posted = self.post(&NewPost {
+            text: params.text.clone(),
+            kind: PostKind::Question,
+            reply_to: None,
+            tags: params.tags.clone(),
+        })?;
+        Ok(AskOutcome {
+            posted: Some(posted),
+            similar: Vec::new(),
+        })
+    }
+
+    /// Questions and answers sharing significant words with `text`.
+    fn similar_questions(&mut self, text: &str) -> Result<Vec<SearchHit>> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = words.join(" ");
+        let mut hits = Vec::new();
+        for kind in ["question", "answer"] {
+            hits.extend(self.search(&SearchParams {
+                q: q.clone(),
+                kind: Some(kind.into()),
+                limit: Some(5),
+                ..Default::default()
+            })?);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(5);
+        Ok(hits)
+    }
+
+    fn post_body(&self, id: &EntryId) -> Result<(Entry, Post)> {
+        let entry = self
+            .store
+            .get(id)?
+            .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
+        match entry.body().map(Body::decode) {
+            Some(Ok(Body::Post(post))) => Ok((entry, post)),
+            None => Err(Error::NotFound(format!("entry {id} was deleted"))),
+            _ => Err(Error::InvalidInput(format!("entry {id} is not a post"))),
+        }
+    }
+
+    /// Answers a question.
+    pub fn answer(&mut self, question: &str, reply: &ReplyParams) -> Result<EntryView> {
+        let id = self.resolve_id(question)?;
+        let (_, post) = self.post_body(&id)?;
+        if post.kind != PostKind::Question {
+            return Err(Error::InvalidInput(format!(
+                "{id} is a {}, not a question; use `kith reply` to reply to it",
+                post.kind
+            )));
+        }
+        self.post(&NewPost {
+            text: reply.text.clone(),
+            kind: PostKind::Answer,
+            reply_to: Some(id.to_hex()),
+            tags: reply.tags.clone(),
+        })
+    }
+
+    /// Replies to any post.
+    pub fn reply(&mut self, target: &str, reply: &ReplyParams) -> Result<EntryView> {
+        let id = self.resolve_id(target)?;
+        self.post_body(&id)?;
+        self.post(&NewPost {
+            text: reply.text.clone(),
+            kind: PostKind::Note,
+            reply_to: Some(id.to_hex()),
+            tags: reply.tags.clone(),
+        })
+    }
+
+    /// Endorses an entry (one endorsement per author per entry), or
+    /// withdraws an earlier endorsement.
+    pub fn endorse(&mut self, target: &str, params: &EndorseParams) -> Result<EntryView> {
+        let id = self.resolve_id(target)?;
+        let (entry, _) = self.post_body(&id)?;
+        if entry.author() == self.me() && !params.withdraw {
+            return Err(Error::InvalidInput(
+                "you cannot endorse your own post".into(),
+            ));
+        }
+        let current = self
+            .store
+            .endorsements(&id)?
+            .into_iter()
+            .any(|(a, _)| a == self.me());
+        if params.withdraw && !current {
+            return Err(Error::InvalidInput(format!("you have not endorsed {id}")));
+        }
+        if !params.withdraw && current {
+            return Err(Error::InvalidInput(format!(
+                "you already endorsed {id} (withdraw with `kith endorse {} --withdraw`)",
+                &id.to_hex()[..12]
+            )));
+        }
+        let note = params
+            .note
+            .as_ref()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        let entry = self
+            .append(&[Body::Endorsement(Endorsement {
+                target: id,
+                note,
+                withdraw: params.withdraw,
+            })])?
+            .remove(0);
+        self.view(&entry)
+    }
+
+    /// Marks an answer to one's own question accepted (or withdraws that).
+    pub fn accept(&mut self, answer: &str, withdraw: bool) -> Result<EntryView> {
+        let id = self.resolve_id(answer)?;
+        let (_, post) = self.post_body(&id)?;
+        let question = match (post.kind, post.reply_to) {
+            (PostKind::Answer, Some(q)) => q,
+            _ => return Err(Error::InvalidInput(format!("{id} is not an answer"))),
+        };
+        let (q_entry, _) = self.post_body(&question)?;
+        if q_entry.author() != self.me() {
+            return Err(Error::InvalidInput(
+                "only the question's author can accept an answer".into(),
+            ));
+        }
+        let current = self.store.accepted_by(&question, &self.me())?;
+        if withdraw && current != Some(id) {
+            return Err(Error::InvalidInput(format!(
+                "{id} is not the accepted answer"
+            )));
+        }
+        let entry = self
+            .append(&[Body::Accept(Accept {
+                question,
+                answer: (!withdraw).then_some(id),
+            })])?
+            .remove(0);
+        self.view(&entry)
+    }
+
+    /// How much an endorsement by `author` counts for this node: 1.0 for me
+    /// and authors I trust, 0.5 for authors they vouch for, 0 otherwise.
+    fn weights(&self) -> Result<impl Fn(&AuthorId) -> f64 + use<>> {
+        let mut direct: BTreeSet<AuthorId> = self
+            .store
+            .trust_list()?
+            .into_iter()
+            .map(|t| t.author)
+            .collect();
+        direct.insert(self.me());
+        let mut two_hops = BTreeSet::new();
+        for a in &direct {
+            if *a != self.me() {
+                two_hops.extend(self.store.vouched_by(a)?);
+            }
+        }
+        Ok(move |a: &AuthorId| {
+            if direct.contains(a) {
+                1.0
+            } else if two_hops.contains(a) {
+                0.5
+            } else {
+                0.0
+            }
+        })
+    }
+
+    fn endorsers(
+        &self,
+        id: &EntryId,
+        weight: &impl Fn(&AuthorId) -> f64,
+    ) -> Result<(f64, Vec<Endorser>)> {
+        let mut out = Vec::new();
+        for (author, e) in self.store.endorsements(id)? {
+            // An endorsement whose entry was deleted no longer counts.
+            if self
+                .store
+                .get(&e.entry)?
+                .is_some_and(|x| x.body().is_none())
+            {
+                continue;
+            }
+            out.push(Endorser {
+                author,
+                name: self.store.display_name(&author)?,
+                weight: weight(&author),
+                note: e.note,
+                timestamp: e.timestamp_ms,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then(a.timestamp.cmp(&b.timestamp))
+        });
+        let score = out.iter().map(|e| e.weight).sum();
+        Ok((score, out))
+    }
+
+    fn reply_tree(
+        &self,
+        id: &EntryId,
+        weight: &impl Fn(&AuthorId) -> f64,
+        depth: usize,
+    ) -> Result<Vec<ReplyNode>> {
+        let mut out = Vec::new();
+        if depth > MAX_THREAD_DEPTH {
+            return Ok(out);
+        }
+        for (child, is_answer) in self.store.replies(id)? {
+            if is_answer {
+                continue;
+            }
+            let Some(entry) = self.store.get(&child)? else {
+                continue;
+            };
+            let (score, endorsed_by) = self.endorsers(&child, weight)?;
+            out.push(ReplyNode {
+                entry: self.view(&entry)?,
+                score,
+                endorsed_by,
+                replies: self.reply_tree(&child, weight, depth + 1)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A post with its answers, ranked, and its replies, as a tree. Given a
+    /// reply or answer, the thread of the post it belongs to is shown.
+    pub fn thread(&self, target: &str) -> Result<ThreadView> {
+        let mut id = self.resolve_id(target)?;
+        let mut root = self
+            .store
+            .get(&id)?
+            .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
+        for _ in 0..MAX_THREAD_DEPTH {
+            let Some(Ok(Body::Post(Post {
+                reply_to: Some(parent),
+                ..
+            }))) = root.body().map(Body::decode)
+            else {
+                break;
+            };
+            let Some(up) = self.store.get(&parent)? else {
+                break;
+            };
+            id = parent;
+            root = up;
+        }
+        let weight = self.weights()?;
+        let accepted = self.store.accepted_by(&id, &root.author())?;
+        let mut answers = Vec::new();
+        for (child, is_answer) in self.store.replies(&id)? {
+            if !is_answer {
+                continue;
+            }
+            let Some(entry) = self.store.get(&child)? else {
+                continue;
+            };
+            let (score, endorsed_by) = self.endorsers(&child, &weight)?;
+            answers.push(AnswerView {
+                entry: self.view(&entry)?,
+                score,
+                endorsed_by,
+                accepted: accepted == Some(child),
+                replies: self.reply_tree(&child, &weight, 1)?,
+            });
+        }
+        answers.sort_by(|a, b| {
+            b.accepted
+                .cmp(&a.accepted)
+                .then(b.score.total_cmp(&a.score))
+                .then(a.entry.timestamp.cmp(&b.entry.timestamp))
+                .then(a.entry.id.cmp(&b.entry.id))
+        });
+        let (score, endorsed_by) = self.endorsers(&id, &weight)?;
+        Ok(ThreadView {
+            entry: self.view(&root)?,
+            score,
+            endorsed_by,
+            answers,
+            replies: self.reply_tree(&id, &weight, 1)?,
+        })
+    }
+
+    /// Questions, newest first, with how many answers they have.
+    pub fn questions(&self, params: &QuestionParams) -> Result<Vec<QuestionView>> {
+        let limit = params
+            .limit
+            .unwrap_or(DEFAULT_FEED_LIMIT)
+            .min(MAX_FEED_LIMIT);
+        let mut out = Vec::new();
+        let mut before = None;
+        // Page through the feed until enough questions pass the filters.
+        loop {
+            let page = self.store.feed(&FeedQuery {
+                limit: 200,
+                before,
+                author: None,
+                kind: Some(PostKind::Question),
+                tag: params.tag.clone(),
+            })?;
+            let Some(last) = page.last() else { break };
+            before = Some((last.header().timestamp_ms, last.id()));
+            for entry in &page {
+                let answers = self
+                    .store
+                    .replies(&entry.id())?
+                    .iter()
+                    .filter(|(_, a)| *a)
+                    .count();
+                if params.unanswered && answers > 0 {
+                    continue;
+                }
+                let accepted = self
+                    .store
+                    .accepted_by(&entry.id(), &entry.author())?
+                    .is_some();
+                out.push(QuestionView {
+                    entry: self.view(entry)?,
+                    answers,
+                    accepted,
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- profiles and deletion ------------------------------------------------
+
+    pub fn profile_set(&mut self, params: &ProfileParams) -> Result<ProfileView> {
+        let me = self.me();
+        self.append(&[Body::Profile(Profile {
+            name: params.name.trim().to_string(),
+            about: params.about.trim().to_string(),
+        })])?;
+        self.profile(&me.to_string())
+    }
+
+    pub fn profile(&self, author: &str) -> Result<ProfileView> {
+        let author = self.parse_author(author)?;
+        let profile = crate::store::views::profile(&self.store, &author)?;
+        let trust = self.store.trust_get(&author)?;
+        Ok(ProfileView {
+            author,
+            name: profile.as_ref().map(|p| p.name.clone()),
+            about: profile.map(|p| p.about).filter(|a| !a.is_empty()),
+            petname: trust.as_ref().and_then(|t| t.petname.clone()),
+            display_name: self.store.display_name(&author)?,
+            trusted: trust.is_some() || author == self.me(),
+        })
+    }
+
+    /// Publishes a deletion request for one of my own entries: every node
+    /// that replicates me drops its body and hides it.
+    pub fn delete(&mut self, target: &str) -> Result<EntryView> {
+        let id = self.resolve_id(target)?;
+        let entry = self
+            .store
+            .get(&id)?
+            .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
+        if entry.author() != self.me() {
+            return Err(Error::InvalidInput(
+                "you can only delete your own entries".into(),
+            ));
+        }
+        match entry.body().map(Body::decode) {
+            None => return Err(Error::InvalidInput(format!("{id} is already deleted"))),
+            Some(Ok(Body::WikiChange(_))) => {
+                return Err(Error::InvalidInput(
+                    "wiki edits cannot be deleted (pages would break); edit or archive the page"
+                        .into(),
+                ));
+            }
+            Some(Ok(Body::Deletion(_))) => {
+                return Err(Error::InvalidInput(
+                    "a deletion cannot itself be deleted".into(),
+                ));
+            }
+            _ => {}
+        }
+        let entry = self
+            .append(&[Body::Deletion(Deletion { target: id })])?
+            .remove(0);
+        self.view(&entry)
+    }
+
     // ----- wiki --------------------------------------------------------------
 
     /// A page by id, id prefix or title.
@@ -386,6 +945,7 @@ impl Core {
                 return Err(e);
             }
         };
+        self.dirty_pages.insert(page);
         if let Err(e) = self
             .wiki
             .record_local(&self.store, &local, &groups, &entries)
@@ -611,6 +1171,9 @@ impl Core {
         if let Err(e) = self.wiki.compact_all(&self.store) {
             tracing::warn!(error = %e, "compacting wiki pages at shutdown failed");
         }
+        if let Err(e) = self.search_flush() {
+            tracing::warn!(error = %e, "committing the search index at shutdown failed");
+        }
         Ok(self.store.flush()?)
     }
 
@@ -622,6 +1185,23 @@ impl Core {
         self.wiki.apply(&self.store, &detached)?;
         let wiki = self.wiki.catch_up(&self.store)?;
         self.missing = wiki.missing;
+        // The search index is a view too: rebuild it from the entries and pages.
+        self.search.clear().map_err(search_error)?;
+        let all: Vec<Entry> = self
+            .store
+            .arrivals_after(0)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        self.index_search(&all);
+        let pages: Vec<PageId> = self
+            .wiki
+            .list(&self.store)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        self.dirty_pages.extend(pages);
+        self.search_flush()?;
         self.store.flush()?;
         Ok(report)
     }
@@ -714,6 +1294,13 @@ impl Logs for StoreLogs<'_> {
         }
     }
 }
+
+fn search_error(e: crate::search::Error) -> Error {
+    Error::Io(e.to_string())
+}
+
+#[cfg(test)]
+mod tests;
 
 fn parse_cursor(cursor: &str) -> Result<(u64, EntryId)> {
     let bad = || Error::InvalidInput(format!("bad cursor {cursor:?} (expected TIMESTAMP-ID)"));

@@ -148,6 +148,7 @@ impl EventLoop {
                 _ = publish.tick() => {
                     self.flush_publish();
                     self.run_resync_soon();
+                    self.core.search_tick();
                 }
                 _ = redial.tick() => self.redial(),
                 _ = resync.tick() => self.resync_all(),

@@ -25,6 +25,7 @@ pub mod invite;
 pub mod model;
 pub mod net;
 mod node;
+pub mod search;
 pub mod store;
 pub mod wiki;
 

@@ -286,3 +286,123 @@ pub struct ImportReport {
 pub struct ExportedPage {
     pub page: PageView,
 }
+
+/// `kith ask`: a question, posted unless similar ones exist (or `yes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AskParams {
+    pub text: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Post even if similar questions or answers exist.
+    #[serde(default)]
+    pub yes: bool,
+}
+
+/// What `ask` did: posted the question, or found similar ones first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AskOutcome {
+    pub posted: Option<EntryView>,
+    pub similar: Vec<crate::search::SearchHit>,
+}
+
+/// A reply or answer to an entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyParams {
+    pub text: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `kith endorse`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndorseParams {
+    pub note: Option<String>,
+    #[serde(default)]
+    pub withdraw: bool,
+}
+
+/// Who endorsed an entry, and how much that counts for this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endorser {
+    pub author: AuthorId,
+    pub name: Option<String>,
+    /// 1.0 trusted directly (or me), 0.5 at two hops, 0 otherwise.
+    pub weight: f64,
+    pub note: Option<String>,
+    pub timestamp: u64,
+}
+
+/// A reply in a thread, with its own replies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyNode {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub score: f64,
+    pub endorsed_by: Vec<Endorser>,
+    pub replies: Vec<ReplyNode>,
+}
+
+/// An answer in a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    /// Sum of the endorsers' weights.
+    pub score: f64,
+    pub endorsed_by: Vec<Endorser>,
+    /// Accepted by the question's author.
+    pub accepted: bool,
+    pub replies: Vec<ReplyNode>,
+}
+
+/// `kith thread --json`: the root entry, its answers ranked (accepted
+/// first, then by trust-weighted score, then oldest first), and its replies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub score: f64,
+    pub endorsed_by: Vec<Endorser>,
+    pub answers: Vec<AnswerView>,
+    pub replies: Vec<ReplyNode>,
+}
+
+/// A line of `kith questions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub answers: usize,
+    pub accepted: bool,
+}
+
+/// Filters for `kith questions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QuestionParams {
+    #[serde(default)]
+    pub unanswered: bool,
+    pub tag: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `kith profile set`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileParams {
+    pub name: String,
+    #[serde(default)]
+    pub about: String,
+}
+
+/// Someone's profile as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileView {
+    pub author: AuthorId,
+    /// Their self-chosen name.
+    pub name: Option<String>,
+    pub about: Option<String>,
+    /// My name for them.
+    pub petname: Option<String>,
+    /// What this node shows: petname, else name.
+    pub display_name: Option<String>,
+    pub trusted: bool,
+}

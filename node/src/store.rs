@@ -19,7 +19,7 @@
 //! | `v…`   | see [`views`]           | derived views                      |
 
 pub mod kv;
-pub(crate) mod views;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -187,6 +187,8 @@ pub struct ReindexReport {
 pub struct Store {
     kv: Kv,
     limits: Limits,
+    /// The last arrival number handed out (see `views`' arrival order).
+    arrival: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -195,8 +197,13 @@ impl Store {
         let store = Store {
             kv: Kv::open(path, config)?,
             limits,
+            arrival: Default::default(),
         };
         store.check_schema()?;
+        store.arrival.store(
+            views::last_arrival(&store)?,
+            std::sync::atomic::Ordering::SeqCst,
+        );
         Ok(store)
     }
 
@@ -205,6 +212,7 @@ impl Store {
         let store = Store {
             kv: Kv::temporary()?,
             limits: Limits::default(),
+            arrival: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -728,6 +736,7 @@ impl Store {
     /// Deletes every view and rebuilds it from the entries.
     pub fn reindex(&self) -> Result<ReindexReport> {
         let removed = self.kv.remove_prefix(&[VIEW])? as u64;
+        self.arrival.store(0, std::sync::atomic::Ordering::SeqCst);
         let mut entries = 0u64;
         let mut batch = Batch::default();
         for item in self.kv.scan_prefix([ENTRY]) {
@@ -851,6 +860,43 @@ impl Store {
             ))),
             Some(_) => Err(Error::Corrupt("id index record".into())),
         }
+    }
+
+    /// The next arrival number (views number every stored entry in order).
+    pub(crate) fn next_arrival(&self) -> u64 {
+        self.arrival
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    /// The arrival number of the last stored entry.
+    pub fn last_arrival(&self) -> u64 {
+        self.arrival.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Entries stored after arrival number `after`, in arrival order.
+    pub fn arrivals_after(&self, after: u64) -> Result<Vec<(u64, Entry)>> {
+        views::arrivals_after(self, after)
+    }
+
+    /// Replies to an entry, oldest first: (reply, is an answer).
+    pub fn replies(&self, parent: &EntryId) -> Result<Vec<(EntryId, bool)>> {
+        views::replies(self, parent)
+    }
+
+    /// Current endorsements of an entry.
+    pub fn endorsements(&self, target: &EntryId) -> Result<Vec<(AuthorId, views::Endorsed)>> {
+        views::endorsements(self, target)
+    }
+
+    /// The answer `accepter` accepted for `question`.
+    pub fn accepted_by(&self, question: &EntryId, accepter: &AuthorId) -> Result<Option<EntryId>> {
+        views::accepted_by(self, question, accepter)
+    }
+
+    /// Authors `truster` publicly vouches for.
+    pub fn vouched_by(&self, truster: &AuthorId) -> Result<Vec<AuthorId>> {
+        views::vouched_by(self, truster)
     }
 
     /// Direct access for views and maintenance code in this crate.

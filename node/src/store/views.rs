@@ -5,7 +5,11 @@
 //! |---------------------------------------|--------------|----------------------------|
 //! | `vf` ts(8) id(32)                     | author(32)   | feed: posts by time        |
 //! | `vv` truster(32) subject(32)          | empty        | public vouches (2 hops)    |
-//! | `vp` author(32)                       | name         | latest profile name        |
+//! | `vp` author(32)                       | `Profile`    | latest profile             |
+//! | `vr` parent(32) ts(8) child(32)       | kind(1)      | replies and answers        |
+//! | `ve` target(32) endorser(32)          | `Endorsed`   | current endorsements       |
+//! | `vx` question(32) accepter(32)        | answer(32)   | accepted answers           |
+//! | `va` n(8)                             | author seq   | arrival order (search sync)|
 //!
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
@@ -18,6 +22,18 @@ use super::{Error, FeedQuery, Result, Store, VIEW};
 const FEED: u8 = b'f';
 const VOUCH: u8 = b'v';
 const PROFILE: u8 = b'p';
+const REPLY: u8 = b'r';
+const ENDORSE: u8 = b'e';
+const ACCEPT: u8 = b'x';
+pub(crate) const ARRIVAL: u8 = b'a';
+
+/// An endorsement as the view keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endorsed {
+    pub entry: EntryId,
+    pub timestamp_ms: u64,
+    pub note: Option<String>,
+}
 
 /// Whether indexing `entry` reads other entries, so everything before it in
 /// the same write batch must be applied first.
@@ -28,6 +44,10 @@ pub(crate) fn reads_store(entry: &Entry) -> bool {
 
 /// Adds the view records derived from `entry` to `batch`.
 pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<()> {
+    let n = store.next_arrival();
+    let mut loc = Vec::with_capacity(40);
+    loc.extend_from_slice(&super::entry_key(&entry.author(), entry.seq()).0);
+    batch.insert(arrival_key(n), loc);
     let Some(bytes) = entry.body() else {
         return Ok(()); // Deleted: contributes nothing.
     };
@@ -37,11 +57,40 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
         return Ok(());
     };
     match body {
-        Body::Post(_) => {
+        Body::Post(post) => {
             batch.insert(
                 feed_key(entry.header().timestamp_ms, &entry.id()),
                 entry.author().as_bytes(),
             );
+            if let Some(parent) = post.reply_to {
+                batch.insert(
+                    reply_key(&parent, entry.header().timestamp_ms, &entry.id()),
+                    [post_kind_byte(post.kind)],
+                );
+            }
+        }
+        Body::Endorsement(e) => {
+            let key = endorse_key(&e.target, &entry.author());
+            if e.withdraw {
+                batch.remove(key);
+            } else {
+                let value = Endorsed {
+                    entry: entry.id(),
+                    timestamp_ms: entry.header().timestamp_ms,
+                    note: e.note,
+                };
+                batch.insert(
+                    key,
+                    postcard::to_stdvec(&value).expect("encoding into a Vec cannot fail"),
+                );
+            }
+        }
+        Body::Accept(a) => {
+            let key = pair_key(ACCEPT, &a.question.0, entry.author().as_bytes());
+            match a.answer {
+                Some(answer) => batch.insert(key, answer.as_bytes()),
+                None => batch.remove(key),
+            }
         }
         Body::Trust(statement) => {
             let key = vouch_key(&entry.author(), &statement.subject);
@@ -52,13 +101,16 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
             }
         }
         Body::Profile(profile) => {
-            batch.insert(profile_key(&entry.author()), profile.name.as_bytes());
+            batch.insert(
+                profile_key(&entry.author()),
+                postcard::to_stdvec(&profile).expect("encoding into a Vec cannot fail"),
+            );
         }
         Body::Deletion(deletion) => {
             if let Some(target) = store.get(&deletion.target)? {
                 // Only an author may delete their own entries.
                 if target.author() == entry.author() && target.body().is_some() {
-                    unindex(&target, batch);
+                    unindex(store, &target, batch);
                     store.drop_body(&target, batch);
                 }
             }
@@ -69,12 +121,155 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
 }
 
 /// Removes the view records `index` made for `entry`.
-fn unindex(entry: &Entry, batch: &mut Batch) {
+fn unindex(store: &Store, entry: &Entry, batch: &mut Batch) {
     let Some(Ok(body)) = entry.body().map(Body::decode) else {
         return;
     };
-    if let Body::Post(_) = body {
-        batch.remove(feed_key(entry.header().timestamp_ms, &entry.id()));
+    match body {
+        Body::Post(post) => {
+            batch.remove(feed_key(entry.header().timestamp_ms, &entry.id()));
+            if let Some(parent) = post.reply_to {
+                batch.remove(reply_key(&parent, entry.header().timestamp_ms, &entry.id()));
+            }
+        }
+        Body::Endorsement(e) if !e.withdraw => {
+            // Only if it is still the endorser's current one.
+            let key = endorse_key(&e.target, &entry.author());
+            if let Ok(Some(v)) = store.kv().get(&key)
+                && postcard::from_bytes::<Endorsed>(&v).is_ok_and(|c| c.entry == entry.id())
+            {
+                batch.remove(key);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn post_kind_byte(kind: kith_protocol::PostKind) -> u8 {
+    match kind {
+        kith_protocol::PostKind::Note => 0,
+        kith_protocol::PostKind::Question => 1,
+        kith_protocol::PostKind::Answer => 2,
+    }
+}
+
+fn arrival_key(n: u64) -> Vec<u8> {
+    let mut key = vec![VIEW, ARRIVAL];
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+
+fn reply_key(parent: &EntryId, ts: u64, child: &EntryId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(74);
+    key.extend_from_slice(&[VIEW, REPLY]);
+    key.extend_from_slice(parent.as_bytes());
+    key.extend_from_slice(&ts.to_be_bytes());
+    key.extend_from_slice(child.as_bytes());
+    key
+}
+
+fn pair_key(view: u8, a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(66);
+    key.extend_from_slice(&[VIEW, view]);
+    key.extend_from_slice(a);
+    key.extend_from_slice(b);
+    key
+}
+
+fn endorse_key(target: &EntryId, endorser: &AuthorId) -> Vec<u8> {
+    pair_key(ENDORSE, target.as_bytes(), endorser.as_bytes())
+}
+
+/// Replies to `parent` (answers included), oldest first: (child, is_answer).
+pub(crate) fn replies(store: &Store, parent: &EntryId) -> Result<Vec<(EntryId, bool)>> {
+    let mut prefix = vec![VIEW, REPLY];
+    prefix.extend_from_slice(parent.as_bytes());
+    let mut out = Vec::new();
+    for item in store.kv().scan_prefix(&prefix) {
+        let (k, v) = item?;
+        let id = EntryId(
+            k[42..74]
+                .try_into()
+                .map_err(|_| Error::Corrupt("reply key".into()))?,
+        );
+        out.push((id, v.first() == Some(&2)));
+    }
+    Ok(out)
+}
+
+/// Current endorsements of `target`, by endorser.
+pub(crate) fn endorsements(store: &Store, target: &EntryId) -> Result<Vec<(AuthorId, Endorsed)>> {
+    let mut prefix = vec![VIEW, ENDORSE];
+    prefix.extend_from_slice(target.as_bytes());
+    let mut out = Vec::new();
+    for item in store.kv().scan_prefix(&prefix) {
+        let (k, v) = item?;
+        let endorser = super::decode_author(&k[34..66])?;
+        let e: Endorsed =
+            postcard::from_bytes(&v).map_err(|e| Error::Corrupt(format!("endorsement: {e}")))?;
+        out.push((endorser, e));
+    }
+    Ok(out)
+}
+
+/// The answer `accepter` marked accepted for `question`, if any.
+pub(crate) fn accepted_by(
+    store: &Store,
+    question: &EntryId,
+    accepter: &AuthorId,
+) -> Result<Option<EntryId>> {
+    match store
+        .kv()
+        .get(pair_key(ACCEPT, question.as_bytes(), accepter.as_bytes()))?
+    {
+        Some(v) => Ok(Some(EntryId(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| Error::Corrupt("accept".into()))?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Entries stored after arrival number `after`, in arrival order.
+pub(crate) fn arrivals_after(store: &Store, after: u64) -> Result<Vec<(u64, Entry)>> {
+    let start = arrival_key(after.saturating_add(1));
+    let end = vec![VIEW, ARRIVAL + 1];
+    let mut out = Vec::new();
+    for item in store.kv().range(&start, &end) {
+        let (k, v) = item?;
+        let n = u64::from_be_bytes(
+            k[2..10]
+                .try_into()
+                .map_err(|_| Error::Corrupt("arrival key".into()))?,
+        );
+        let author = super::decode_author(&v[..32])?;
+        let seq = u64::from_be_bytes(
+            v[32..40]
+                .try_into()
+                .map_err(|_| Error::Corrupt("arrival".into()))?,
+        );
+        if let Some(entry) = store.entry_at(&author, seq)? {
+            out.push((n, entry));
+        }
+    }
+    Ok(out)
+}
+
+/// The highest arrival number stored.
+pub(crate) fn last_arrival(store: &Store) -> Result<u64> {
+    let start = arrival_key(0);
+    let end = vec![VIEW, ARRIVAL + 1];
+    match store.kv().range(&start, &end).next_back() {
+        Some(item) => {
+            let (k, _) = item?;
+            Ok(u64::from_be_bytes(
+                k[2..10]
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("arrival key".into()))?,
+            ))
+        }
+        None => Ok(0),
     }
 }
 
@@ -103,10 +298,15 @@ fn profile_key(author: &AuthorId) -> Vec<u8> {
 
 /// The name an author gave themselves in their latest profile entry.
 pub(crate) fn profile_name(store: &Store, author: &AuthorId) -> Result<Option<String>> {
-    Ok(store
-        .kv()
-        .get(profile_key(author))?
-        .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    Ok(profile(store, author)?.map(|p| p.name))
+}
+
+/// An author's latest profile.
+pub(crate) fn profile(store: &Store, author: &AuthorId) -> Result<Option<kith_protocol::Profile>> {
+    match store.kv().get(profile_key(author))? {
+        None => Ok(None),
+        Some(v) => Ok(postcard::from_bytes(&v).ok()),
+    }
 }
 
 /// Authors `truster` publicly vouches for.

@@ -1,0 +1,585 @@
+//! Knowledge exchange on in-process cores: questions, answers, ranking,
+//! deletion, search.
+
+use kith_protocol::{Keypair, PostKind};
+
+use super::*;
+use crate::config::DataDir;
+use crate::model::{
+    AskParams, EndorseParams, NewPage, NewPost, ProfileParams, QuestionParams, ReplyParams,
+    TrustParams,
+};
+use crate::search::SearchParams;
+
+fn core(seed: u8, hops: u8) -> Core {
+    let mut config = Config::new(DataDir::new("/nonexistent"));
+    config.hops = hops;
+    Core::with_store(
+        config,
+        Keypair::from_secret(&[seed; 32]),
+        Store::temporary().unwrap(),
+    )
+    .unwrap()
+}
+
+fn trust(a: &mut Core, b: &Core) {
+    a.trust_add(&TrustParams {
+        author: b.me().to_string(),
+        petname: None,
+    })
+    .unwrap();
+}
+
+/// Copies everything `from` wrote that `to` lacks (and can accept).
+fn sync(from: &Core, to: &mut Core) {
+    let me = from.me();
+    let have = to.store().head(&me).unwrap().map_or(0, |h| h.seq);
+    let entries = from.store().log(&me, have + 1, usize::MAX).unwrap();
+    let outcome = to.ingest(&entries);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+}
+
+fn note(core: &mut Core, text: &str, tags: &[&str]) -> EntryView {
+    core.post(&NewPost {
+        text: text.into(),
+        kind: PostKind::Note,
+        reply_to: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn endorsement_weights_follow_the_trust_graph() {
+    let mut alice = core(1, 2);
+    let mut bob = core(2, 1);
+    let mut carol = core(3, 1);
+    let mut dave = core(4, 1);
+    trust(&mut alice, &bob);
+    trust(&mut alice, &dave);
+    for c in [&mut bob, &mut carol, &mut dave] {
+        trust(c, &alice);
+    }
+    trust(&mut carol, &bob);
+    trust(&mut dave, &bob);
+    // Bob vouches for Carol publicly: Carol is two hops from Alice.
+    bob.vouch(carol.me(), true).unwrap();
+    sync(&bob, &mut alice);
+    assert!(alice.scope().contains(&carol.me()));
+
+    let q = alice
+        .ask(&AskParams {
+            text: "Which linker is fastest?".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap()
+        .posted
+        .unwrap();
+    for c in [&mut bob, &mut carol, &mut dave] {
+        sync(&alice, c);
+    }
+    let answer = bob
+        .answer(
+            &q.id.to_hex(),
+            &ReplyParams {
+                text: "mold".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    sync(&bob, &mut alice);
+    for c in [&mut carol, &mut dave] {
+        sync(&bob, c);
+        c.endorse(&answer.id.to_hex(), &EndorseParams::default())
+            .unwrap();
+        sync(c, &mut alice);
+    }
+    // Dave was trusted when his endorsement arrived; now he is not.
+    alice.trust_remove(&dave.me().to_string()).unwrap();
+    let thread = alice.thread(&q.id.to_hex()).unwrap();
+    let a = &thread.answers[0];
+    let weights: std::collections::BTreeMap<AuthorId, f64> =
+        a.endorsed_by.iter().map(|e| (e.author, e.weight)).collect();
+    assert_eq!(weights[&carol.me()], 0.5, "two hops counts half");
+    assert_eq!(
+        weights[&dave.me()],
+        0.0,
+        "an untrusted author counts nothing"
+    );
+    assert_eq!(a.score, 0.5);
+}
+
+#[test]
+fn answers_rank_accepted_first_then_by_score_then_by_time() {
+    let mut alice = core(1, 1);
+    let mut bob = core(2, 1);
+    let mut carol = core(3, 1);
+    let all = [alice.me(), bob.me(), carol.me()];
+    for c in [&mut alice, &mut bob, &mut carol] {
+        for a in all {
+            if a != c.me() {
+                c.trust_add(&TrustParams {
+                    author: a.to_string(),
+                    petname: None,
+                })
+                .unwrap();
+            }
+        }
+    }
+    let q = alice
+        .ask(&AskParams {
+            text: "How to profile Rust?".into(),
+            tags: vec!["rust".into()],
+            yes: true,
+        })
+        .unwrap()
+        .posted
+        .unwrap();
+    sync(&alice, &mut bob);
+    sync(&alice, &mut carol);
+    let b = bob
+        .answer(
+            &q.id.to_hex(),
+            &ReplyParams {
+                text: "perf record".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    let c = carol
+        .answer(
+            &q.id.to_hex(),
+            &ReplyParams {
+                text: "cargo flamegraph".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    sync(&bob, &mut alice);
+    sync(&carol, &mut alice);
+    // No endorsements: oldest first.
+    let order: Vec<EntryId> = alice
+        .thread(&q.id.to_hex())
+        .unwrap()
+        .answers
+        .iter()
+        .map(|a| a.entry.id)
+        .collect();
+    assert_eq!(order, vec![b.id, c.id]);
+    sync(&bob, &mut carol);
+    carol
+        .endorse(
+            &b.id.to_hex(),
+            &EndorseParams {
+                note: Some("works".into()),
+                withdraw: false,
+            },
+        )
+        .unwrap();
+    alice
+        .endorse(&c.id.to_hex(), &EndorseParams::default())
+        .unwrap();
+    sync(&bob, &mut alice);
+    sync(&carol, &mut alice);
+    alice
+        .endorse(&b.id.to_hex(), &EndorseParams::default())
+        .unwrap();
+    let t = alice.thread(&q.id.to_hex()).unwrap();
+    assert_eq!(t.answers[0].entry.id, b.id);
+    assert_eq!(t.answers[0].score, 2.0);
+    assert_eq!(t.answers[1].score, 1.0);
+    assert_eq!(
+        t.answers[0]
+            .endorsed_by
+            .iter()
+            .find(|e| e.author == carol.me())
+            .unwrap()
+            .note
+            .as_deref(),
+        Some("works")
+    );
+    // One endorsement per author; withdrawing lowers the score.
+    assert!(
+        alice
+            .endorse(&b.id.to_hex(), &EndorseParams::default())
+            .is_err()
+    );
+    alice
+        .endorse(
+            &b.id.to_hex(),
+            &EndorseParams {
+                note: None,
+                withdraw: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(alice.thread(&q.id.to_hex()).unwrap().answers[0].score, 1.0);
+    // Accepting puts an answer first whatever its score.
+    assert!(
+        bob.accept(&c.id.to_hex(), false).is_err(),
+        "only the asker accepts"
+    );
+    alice.accept(&c.id.to_hex(), false).unwrap();
+    let t = alice.thread(&b.id.to_hex()).unwrap(); // any entry of the thread shows the thread
+    assert_eq!(t.entry.id, q.id);
+    assert_eq!(t.answers[0].entry.id, c.id);
+    assert!(t.answers[0].accepted);
+    assert!(!t.answers[1].accepted);
+    // Questions list.
+    let qs = alice.questions(&QuestionParams::default()).unwrap();
+    assert_eq!(qs.len(), 1);
+    assert_eq!(qs[0].answers, 2);
+    assert!(qs[0].accepted);
+    assert!(
+        alice
+            .questions(&QuestionParams {
+                unanswered: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        alice
+            .questions(&QuestionParams {
+                tag: Some("go".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn replies_form_a_tree_and_answers_need_a_question() {
+    let mut alice = core(1, 1);
+    let n = note(&mut alice, "Working on the sync protocol", &[]);
+    assert!(
+        alice
+            .answer(
+                &n.id.to_hex(),
+                &ReplyParams {
+                    text: "x".into(),
+                    tags: vec![]
+                }
+            )
+            .is_err()
+    );
+    let r1 = alice
+        .reply(
+            &n.id.to_hex(),
+            &ReplyParams {
+                text: "first reply".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    let r2 = alice
+        .reply(
+            &r1.id.to_hex(),
+            &ReplyParams {
+                text: "nested".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    let t = alice.thread(&r2.id.to_hex()).unwrap();
+    assert_eq!(t.entry.id, n.id);
+    assert_eq!(t.replies[0].entry.id, r1.id);
+    assert_eq!(t.replies[0].replies[0].entry.id, r2.id);
+}
+
+#[test]
+fn search_finds_posts_and_pages_with_filters_and_snippets() {
+    let mut alice = core(1, 1);
+    note(
+        &mut alice,
+        "Benchmarking sled against redb for the store",
+        &["storage"],
+    );
+    note(&mut alice, "Lunch was great", &[]);
+    alice
+        .wiki_new(&NewPage {
+            title: "Release process".into(),
+            body: "Tag, build, then announce on the mailing list.\n".into(),
+        })
+        .unwrap();
+    let hits = alice
+        .search(&SearchParams {
+            q: "sled".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].kind, "note");
+    assert!(hits[0].snippet.contains("**sled**"), "{}", hits[0].snippet);
+    assert_eq!(hits[0].tags, vec!["storage".to_string()]);
+    let pages = alice
+        .search(&SearchParams {
+            q: "mailing".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(pages[0].kind, "wiki");
+    assert_eq!(pages[0].title.as_deref(), Some("Release process"));
+    let by_title = alice
+        .search(&SearchParams {
+            q: "release".into(),
+            kind: Some("wiki".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_title.len(), 1);
+    assert!(
+        alice
+            .search(&SearchParams {
+                q: "sled".into(),
+                tag: Some("other".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        alice
+            .search(&SearchParams {
+                q: "sled".into(),
+                author: Some("me".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .len()
+            == 1
+    );
+    assert!(
+        alice
+            .search(&SearchParams {
+                q: "sled".into(),
+                kind: Some("poem".into()),
+                ..Default::default()
+            })
+            .is_err()
+    );
+    // Odd syntax is not an error.
+    alice
+        .search(&SearchParams {
+            q: "sled\" AND (".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // A page edit is searchable at once.
+    alice
+        .wiki_edit(
+            "Release process",
+            &crate::model::PageEdit {
+                body: "Now with a changelog.\n".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice
+            .search(&SearchParams {
+                q: "changelog".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        alice
+            .search(&SearchParams {
+                q: "mailing".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn deletion_hides_a_post_everywhere() {
+    let mut alice = core(1, 1);
+    let mut bob = core(2, 1);
+    trust(&mut alice, &bob);
+    trust(&mut bob, &alice);
+    let q = alice
+        .ask(&AskParams {
+            text: "Where is the wiki backup?".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap()
+        .posted
+        .unwrap();
+    sync(&alice, &mut bob);
+    let a = bob
+        .answer(
+            &q.id.to_hex(),
+            &ReplyParams {
+                text: "On the NAS, secret path xyzzy".into(),
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    sync(&bob, &mut alice);
+    assert_eq!(
+        alice
+            .search(&SearchParams {
+                q: "xyzzy".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        alice.delete(&a.id.to_hex()).is_err(),
+        "not alice's to delete"
+    );
+    bob.delete(&a.id.to_hex()).unwrap();
+    assert!(bob.delete(&a.id.to_hex()).is_err(), "already deleted");
+    sync(&bob, &mut alice);
+    for c in [&mut alice, &mut bob] {
+        assert!(
+            c.search(&SearchParams {
+                q: "xyzzy".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+        );
+        assert!(c.thread(&q.id.to_hex()).unwrap().answers.is_empty());
+        assert!(
+            c.feed(&Default::default())
+                .unwrap()
+                .iter()
+                .all(|e| e.id != a.id)
+        );
+        assert!(
+            c.store().get(&a.id).unwrap().unwrap().body().is_none(),
+            "body dropped, header kept"
+        );
+    }
+}
+
+#[test]
+fn ask_offers_similar_questions_first() {
+    let mut alice = core(1, 1);
+    alice
+        .ask(&AskParams {
+            text: "How do I rotate the TLS certificates on the staging cluster?".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap();
+    let outcome = alice
+        .ask(&AskParams {
+            text: "Rotating TLS certificates for staging?".into(),
+            tags: vec![],
+            yes: false,
+        })
+        .unwrap();
+    assert!(outcome.posted.is_none());
+    assert_eq!(outcome.similar[0].kind, "question");
+    assert!(outcome.similar[0].snippet.contains("TLS"));
+    let unrelated = alice
+        .ask(&AskParams {
+            text: "What is the wifi password?".into(),
+            tags: vec![],
+            yes: false,
+        })
+        .unwrap();
+    assert!(unrelated.posted.is_some());
+    let forced = alice
+        .ask(&AskParams {
+            text: "Rotating TLS certificates for staging?".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap();
+    assert!(forced.posted.is_some());
+}
+
+#[test]
+fn the_search_index_catches_up_after_a_crash_and_rebuilds_on_reindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(DataDir::new(dir.path()));
+    let keypair = Keypair::from_secret(&[1; 32]);
+    {
+        let mut c = Core::open(config.clone(), keypair.clone()).unwrap();
+        note(&mut c, "committed before the crash: aardvark", &[]);
+        c.search_flush().unwrap();
+        note(&mut c, "never committed: zebra", &[]);
+        // Dropped without `close`: the second note is not in the index.
+    }
+    let mut c = Core::open(config, keypair).unwrap();
+    for word in ["aardvark", "zebra"] {
+        assert_eq!(
+            c.search(&SearchParams {
+                q: word.into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+            1,
+            "{word}"
+        );
+    }
+    c.reindex().unwrap();
+    assert_eq!(
+        c.search(&SearchParams {
+            q: "zebra".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn profiles_name_authors_unless_a_petname_wins() {
+    let mut alice = core(1, 1);
+    let mut bob = core(2, 1);
+    trust(&mut alice, &bob);
+    bob.profile_set(&ProfileParams {
+        name: "Robert".into(),
+        about: "Rust, storage".into(),
+    })
+    .unwrap();
+    sync(&bob, &mut alice);
+    let p = alice.profile(&bob.me().to_string()).unwrap();
+    assert_eq!(p.name.as_deref(), Some("Robert"));
+    assert_eq!(p.about.as_deref(), Some("Rust, storage"));
+    assert_eq!(p.display_name.as_deref(), Some("Robert"));
+    alice
+        .trust_add(&TrustParams {
+            author: bob.me().to_string(),
+            petname: Some("Bobby".into()),
+        })
+        .unwrap();
+    assert_eq!(
+        alice
+            .profile(&bob.me().to_string())
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("Bobby")
+    );
+    let b = note(&mut bob, "hi", &[]);
+    sync(&bob, &mut alice);
+    assert_eq!(
+        alice
+            .feed(&Default::default())
+            .unwrap()
+            .iter()
+            .find(|e| e.id == b.id)
+            .unwrap()
+            .author_name
+            .as_deref(),
+        Some("Bobby")
+    );
+}

@@ -1,0 +1,364 @@
+//! Full-text search over posts and wiki pages, with tantivy.
+//!
+//! The index is a view: it lives in `<data dir>/search` (or in memory for
+//! throwaway stores), is updated as entries are stored and pages change, and
+//! is rebuilt from the store by `reindex`. Commits are batched: documents
+//! become searchable at the latest when a search runs (it commits first),
+//! every second while a node runs, and at shutdown. Each commit records the
+//! store's arrival number it covers, so after a crash the node re-indexes
+//! exactly the entries stored since.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kith_protocol::{AuthorId, EntryId, PageId, Post};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+/// Memory the index writer may use before it flushes a segment.
+const WRITER_BYTES: usize = 32 * 1024 * 1024;
+/// Most results of one search.
+pub const MAX_LIMIT: usize = 100;
+/// Longest snippet, in bytes.
+const SNIPPET_CHARS: usize = 160;
+
+/// Errors from the search index.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Dir(String),
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to look for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SearchParams {
+    pub q: String,
+    pub author: Option<String>,
+    pub tag: Option<String>,
+    /// `note`, `question`, `answer` or `wiki`.
+    pub kind: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// `note`, `question`, `answer` or `wiki`.
+    pub kind: String,
+    /// Entry id (posts) or page id (wiki).
+    pub id: String,
+    /// Page title (wiki).
+    pub title: Option<String>,
+    /// Post author; for pages, the author of the latest change.
+    pub author: Option<AuthorId>,
+    pub author_name: Option<String>,
+    pub timestamp: u64,
+    pub tags: Vec<String>,
+    /// A fragment of the text around the matches, with matches in `**bold**`.
+    pub snippet: String,
+    pub score: f32,
+}
+
+struct Fields {
+    key: Field,
+    kind: Field,
+    author: Field,
+    tag: Field,
+    title: Field,
+    body: Field,
+    time: Field,
+}
+
+pub struct Search {
+    index: Index,
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    /// Arrival number covered by the documents added so far.
+    covered: u64,
+    dirty: bool,
+    last_commit: Instant,
+}
+
+impl std::fmt::Debug for Search {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Search")
+            .field("covered", &self.covered)
+            .finish()
+    }
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        key: b.add_text_field("key", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        author: b.add_text_field("author", STRING | STORED),
+        tag: b.add_text_field("tag", STRING | STORED),
+        title: b.add_text_field("title", TEXT | STORED),
+        body: b.add_text_field("body", TEXT | STORED),
+        time: b.add_u64_field("time", INDEXED | STORED | FAST),
+    };
+    (b.build(), fields)
+}
+
+impl Search {
+    /// Opens the index in `dir` (created if missing), or in memory.
+    pub fn open(dir: Option<&Path>) -> Result<Search> {
+        let (schema, fields) = schema();
+        let index = match dir {
+            None => Index::create_in_ram(schema),
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Dir(format!("{}: {e}", dir.display())))?;
+                let mmap = tantivy::directory::MmapDirectory::open(dir)
+                    .map_err(|e| Error::Dir(format!("{}: {e}", dir.display())))?;
+                match Index::open_or_create(mmap, schema.clone()) {
+                    Ok(index) => index,
+                    // An index of another schema version: start over (it is a view).
+                    Err(tantivy::TantivyError::SchemaError(_)) => {
+                        std::fs::remove_dir_all(dir).map_err(|e| Error::Dir(e.to_string()))?;
+                        std::fs::create_dir_all(dir).map_err(|e| Error::Dir(e.to_string()))?;
+                        Index::create_in_dir(dir, schema)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let covered = index
+            .load_metas()?
+            .payload
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Ok(Search {
+            index,
+            writer,
+            reader,
+            fields,
+            covered,
+            dirty: false,
+            last_commit: Instant::now(),
+        })
+    }
+
+    /// The arrival number the index covers.
+    pub fn covered(&self) -> u64 {
+        self.covered
+    }
+
+    /// Notes that everything up to arrival `n` has been added.
+    pub fn cover(&mut self, n: u64) {
+        if n > self.covered {
+            self.covered = n;
+            self.dirty = true;
+        }
+    }
+
+    fn key_term(&self, key: &str) -> Term {
+        Term::from_field_text(self.fields.key, key)
+    }
+
+    /// Adds (or replaces) a post.
+    pub fn put_post(
+        &mut self,
+        id: &EntryId,
+        author: &AuthorId,
+        timestamp_ms: u64,
+        post: &Post,
+    ) -> Result<()> {
+        let key = format!("e:{id}");
+        self.writer.delete_term(self.key_term(&key));
+        let f = &self.fields;
+        let mut doc = doc!(
+            f.key => key,
+            f.kind => post.kind.as_str(),
+            f.author => author.to_string(),
+            f.body => post.text.as_str(),
+            f.time => timestamp_ms,
+        );
+        for tag in &post.tags {
+            doc.add_text(f.tag, tag.to_lowercase());
+        }
+        self.writer.add_document(doc)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Removes a post (deleted).
+    pub fn remove_post(&mut self, id: &EntryId) {
+        self.writer.delete_term(self.key_term(&format!("e:{id}")));
+        self.dirty = true;
+    }
+
+    /// Adds (or replaces) a page; archived pages are removed.
+    pub fn put_page(
+        &mut self,
+        page: &PageId,
+        title: &str,
+        body: &str,
+        last_author: Option<&AuthorId>,
+        updated_ms: u64,
+        archived: bool,
+    ) -> Result<()> {
+        let key = format!("p:{page}");
+        self.writer.delete_term(self.key_term(&key));
+        self.dirty = true;
+        if archived {
+            return Ok(());
+        }
+        let f = &self.fields;
+        let mut doc = doc!(
+            f.key => key,
+            f.kind => "wiki",
+            f.title => title,
+            f.body => body,
+            f.time => updated_ms,
+        );
+        if let Some(author) = last_author {
+            doc.add_text(f.author, author.to_string());
+        }
+        self.writer.add_document(doc)?;
+        Ok(())
+    }
+
+    /// Empties the index (before a rebuild).
+    pub fn clear(&mut self) -> Result<()> {
+        self.writer.delete_all_documents()?;
+        self.covered = 0;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything added searchable and durable.
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&self.covered.to_string());
+        prepared.commit()?;
+        self.reader.reload()?;
+        self.dirty = false;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Commits if there is something to commit and the last commit is at
+    /// least `every` old (called by the node's timer).
+    pub fn commit_if_due(&mut self, every: Duration) -> Result<()> {
+        if self.dirty && self.last_commit.elapsed() >= every {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Ranked results with snippets. Author ids come back as strings to be
+    /// resolved to names by the caller.
+    pub fn search(
+        &mut self,
+        params: &SearchParams,
+        author: Option<&AuthorId>,
+    ) -> Result<Vec<SearchHit>> {
+        self.commit()?;
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
+        parser.set_field_boost(f.title, 2.0);
+        // Lenient: a stray quote or colon in what a user typed is not an error.
+        let (text_query, _) = parser.parse_query_lenient(&params.q);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
+        let mut filter = |field: Field, value: &str| {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        };
+        if let Some(author) = author {
+            filter(f.author, &author.to_string());
+        }
+        if let Some(tag) = &params.tag {
+            filter(f.tag, &tag.trim_start_matches('#').to_lowercase());
+        }
+        if let Some(kind) = &params.kind {
+            filter(f.kind, kind);
+        }
+        let query = BooleanQuery::new(clauses);
+        let limit = params.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut body_snippets = SnippetGenerator::create(&searcher, &query, f.body)?;
+        body_snippets.set_max_num_chars(SNIPPET_CHARS);
+        let mut out = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            let key = text(f.key).unwrap_or_default();
+            let kind = text(f.kind).unwrap_or_default();
+            let snippet = body_snippets.snippet_from_doc(&doc);
+            let mut rendered = String::new();
+            let mut from = 0;
+            let fragment = snippet.fragment();
+            for range in snippet.highlighted() {
+                rendered.push_str(&fragment[from..range.start]);
+                rendered.push_str("**");
+                rendered.push_str(&fragment[range.clone()]);
+                rendered.push_str("**");
+                from = range.end;
+            }
+            rendered.push_str(&fragment[from..]);
+            if rendered.is_empty() {
+                // Only the title matched: start of the body.
+                rendered = text(f.body)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(SNIPPET_CHARS)
+                    .collect();
+            }
+            out.push(SearchHit {
+                kind: kind.clone(),
+                id: key.get(2..).unwrap_or_default().to_string(),
+                title: (kind == "wiki").then(|| text(f.title)).flatten(),
+                author: text(f.author).and_then(|a| a.parse().ok()),
+                author_name: None,
+                timestamp: doc.get_first(f.time).and_then(|v| v.as_u64()).unwrap_or(0),
+                tags: doc
+                    .get_all(f.tag)
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                snippet: rendered,
+                score,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of searchable documents (after the last commit).
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
