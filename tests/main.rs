@@ -1,5 +1,6 @@
 //! Multi-node integration tests: real libp2p nodes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod knowledge;
 mod replication;
 mod wiki;

@@ -4,12 +4,17 @@
 use anyhow::{Context, Result, bail};
 use kith_node::api::Client;
 use kith_node::model::{
+    AskOutcome, AskParams, EndorseParams, ProfileParams, ProfileView, QuestionParams, QuestionView,
+    ReplyParams, ThreadView,
+};
+use kith_node::model::{
     EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView, StatusView,
     TrustParams, TrustView,
 };
 use kith_node::model::{
     HistoryView, ImportItem, ImportReport, NewPage, PageEdit, PageRename, PageSummary, PageView,
 };
+use kith_node::search::{SearchHit, SearchParams};
 use kith_node::store::{ReindexReport, VerifyReport};
 use kith_node::{Config, Core, DataDir, identity};
 
@@ -107,6 +112,83 @@ impl Backend {
         Ok(match self {
             Backend::Api(c) => c.reindex()?,
             Backend::Direct(core) => core.reindex()?,
+        })
+    }
+
+    pub fn search(&mut self, params: &SearchParams) -> Result<Vec<SearchHit>> {
+        Ok(match self {
+            Backend::Api(c) => c.search(params)?,
+            Backend::Direct(core) => core.search(params)?,
+        })
+    }
+
+    pub fn ask(&mut self, params: &AskParams) -> Result<AskOutcome> {
+        Ok(match self {
+            Backend::Api(c) => c.ask(params)?,
+            Backend::Direct(core) => core.ask(params)?,
+        })
+    }
+
+    pub fn answer(&mut self, id: &str, reply: &ReplyParams) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.answer(id, reply)?,
+            Backend::Direct(core) => core.answer(id, reply)?,
+        })
+    }
+
+    pub fn reply(&mut self, id: &str, reply: &ReplyParams) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.reply(id, reply)?,
+            Backend::Direct(core) => core.reply(id, reply)?,
+        })
+    }
+
+    pub fn thread(&mut self, id: &str) -> Result<ThreadView> {
+        Ok(match self {
+            Backend::Api(c) => c.thread(id)?,
+            Backend::Direct(core) => core.thread(id)?,
+        })
+    }
+
+    pub fn questions(&mut self, params: &QuestionParams) -> Result<Vec<QuestionView>> {
+        Ok(match self {
+            Backend::Api(c) => c.questions(params)?,
+            Backend::Direct(core) => core.questions(params)?,
+        })
+    }
+
+    pub fn endorse(&mut self, id: &str, params: &EndorseParams) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.endorse(id, params)?,
+            Backend::Direct(core) => core.endorse(id, params)?,
+        })
+    }
+
+    pub fn accept(&mut self, id: &str, withdraw: bool) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.accept(id, withdraw)?,
+            Backend::Direct(core) => core.accept(id, withdraw)?,
+        })
+    }
+
+    pub fn delete(&mut self, id: &str) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.delete_entry(id)?,
+            Backend::Direct(core) => core.delete(id)?,
+        })
+    }
+
+    pub fn profile(&mut self, author: &str) -> Result<ProfileView> {
+        Ok(match self {
+            Backend::Api(c) => c.profile(author)?,
+            Backend::Direct(core) => core.profile(author)?,
+        })
+    }
+
+    pub fn profile_set(&mut self, params: &ProfileParams) -> Result<EntryView> {
+        Ok(match self {
+            Backend::Api(c) => c.profile_set(params)?,
+            Backend::Direct(core) => core.profile_set(params)?,
         })
     }
 

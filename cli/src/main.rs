@@ -39,6 +39,27 @@ enum Command {
     Post(commands::post::Args),
     /// Show the latest posts from you and the people you trust
     Feed(commands::feed::Args),
+    /// Ask a question (after checking whether it was asked before)
+    Ask(commands::ask::Args),
+    /// Answer a question
+    Answer(commands::answer::Args),
+    /// Reply to any post
+    Reply(commands::reply::Args),
+    /// Show a post with its answers (best first) and replies
+    Thread(commands::thread::Args),
+    /// List questions
+    Questions(commands::questions::Args),
+    /// Endorse an answer or post (trust-weighted ranking)
+    Endorse(commands::endorse::Args),
+    /// Accept an answer to your question
+    Accept(commands::accept::Args),
+    /// Delete one of your entries everywhere it replicated
+    Delete(commands::delete::Args),
+    /// Full-text search over posts and wiki pages
+    Search(commands::search::Args),
+    /// Your profile, and others'
+    #[command(subcommand)]
+    Profile(commands::profile::Command),
     /// Manage the people you trust (and replicate with)
     #[command(subcommand)]
     Trust(commands::trust::Command),
@@ -84,6 +105,16 @@ fn main() -> ExitCode {
         Command::Up(args) => commands::up::run(&data_dir, *args),
         Command::Post(args) => commands::post::run(&data_dir, args),
         Command::Feed(args) => commands::feed::run(&data_dir, args),
+        Command::Ask(args) => commands::ask::run(&data_dir, args),
+        Command::Answer(args) => commands::answer::run(&data_dir, args),
+        Command::Reply(args) => commands::reply::run(&data_dir, args),
+        Command::Thread(args) => commands::thread::run(&data_dir, args),
+        Command::Questions(args) => commands::questions::run(&data_dir, args),
+        Command::Endorse(args) => commands::endorse::run(&data_dir, args),
+        Command::Accept(args) => commands::accept::run(&data_dir, args),
+        Command::Delete(args) => commands::delete::run(&data_dir, args),
+        Command::Search(args) => commands::search::run(&data_dir, args),
+        Command::Profile(cmd) => commands::profile::run(&data_dir, cmd),
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),

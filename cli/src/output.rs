@@ -81,3 +81,25 @@ pub fn entry(view: &EntryView) {
 pub fn rfc3339(timestamp_ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(timestamp_ms)).to_string()
 }
+
+/// One search result.
+pub fn hit(hit: &kith_node::search::SearchHit) {
+    let who = match (&hit.author_name, &hit.author) {
+        (Some(name), _) => name.clone(),
+        (None, Some(a)) => format!("…{}", a.short()),
+        _ => String::new(),
+    };
+    let what = match &hit.title {
+        Some(title) => format!("wiki \"{title}\""),
+        None => hit.kind.clone(),
+    };
+    let short = if hit.kind == "wiki" {
+        hit.id.clone()
+    } else {
+        hit.id.chars().take(12).collect()
+    };
+    println!("{short}  {what}  {who}  {}", ago(hit.timestamp));
+    let snippet = hit.snippet.replace('\n', " ");
+    println!("  {}", snippet.trim());
+    println!();
+}

@@ -344,3 +344,76 @@ fn wiki_errors_are_clear() {
         .failure()
         .stderr(predicate::str::contains("cannot write"));
 }
+
+#[test]
+fn ask_offers_the_matching_question_before_posting() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    let first = stdout_of(kith(&dir).args([
+        "ask",
+        "How do I rotate the TLS certificates on staging?",
+        "--tag",
+        "ops",
+    ]));
+    let first = first.trim().lines().last().unwrap().to_string();
+    // Not a terminal: the match is shown and nothing is posted.
+    kith(&dir)
+        .args(["ask", "Rotating TLS certificates for staging?"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains(&first[..12]))
+        .stdout(predicate::str::contains("**TLS**"))
+        .stderr(predicate::str::contains("--yes"));
+    let questions: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["questions", "--json"]))).unwrap();
+    assert_eq!(questions.as_array().unwrap().len(), 1);
+    // --yes asks anyway; the new id is the last line.
+    let second =
+        stdout_of(kith(&dir).args(["ask", "Rotating TLS certificates for staging?", "--yes"]));
+    assert_eq!(second.trim().len(), 64);
+    let answer = stdout_of(kith(&dir).args(["answer", &first[..10], "certbot renew"]));
+    let thread: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["thread", &first, "--json"]))).unwrap();
+    assert_eq!(thread["id"], first.as_str());
+    assert_eq!(thread["kind"], "question");
+    assert_eq!(thread["answers"][0]["id"], answer.trim());
+    assert_eq!(thread["answers"][0]["score"], 0.0);
+    assert_eq!(thread["answers"][0]["accepted"], false);
+    assert!(
+        thread["answers"][0]["endorsed_by"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(thread["replies"].as_array().unwrap().is_empty());
+    kith(&dir)
+        .args(["endorse", answer.trim()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot endorse your own"));
+    kith(&dir)
+        .args(["accept", answer.trim()])
+        .assert()
+        .success();
+    let unanswered: Value = serde_json::from_str(&stdout_of(kith(&dir).args([
+        "questions",
+        "--unanswered",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        unanswered.as_array().unwrap().len(),
+        1,
+        "the second question"
+    );
+    let hits: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["search", "certbot", "--json"]))).unwrap();
+    assert_eq!(hits[0]["id"], answer.trim());
+    kith(&dir)
+        .args(["delete", answer.trim()])
+        .assert()
+        .success();
+    let hits: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["search", "certbot", "--json"]))).unwrap();
+    assert!(hits.as_array().unwrap().is_empty());
+}

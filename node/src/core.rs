@@ -721,7 +721,7 @@ impl Core {
                 .total_cmp(&a.weight)
                 .then(a.timestamp.cmp(&b.timestamp))
         });
-        let score = out.iter().map(|e| e.weight).sum();
+        let score = out.iter().fold(0.0, |sum, e| sum + e.weight);
         Ok((score, out))
     }
 
@@ -859,13 +859,15 @@ impl Core {
 
     // ----- profiles and deletion ------------------------------------------------
 
-    pub fn profile_set(&mut self, params: &ProfileParams) -> Result<ProfileView> {
-        let me = self.me();
-        self.append(&[Body::Profile(Profile {
-            name: params.name.trim().to_string(),
-            about: params.about.trim().to_string(),
-        })])?;
-        self.profile(&me.to_string())
+    /// Publishes my profile; returns the profile entry.
+    pub fn profile_set(&mut self, params: &ProfileParams) -> Result<EntryView> {
+        let entry = self
+            .append(&[Body::Profile(Profile {
+                name: params.name.trim().to_string(),
+                about: params.about.trim().to_string(),
+            })])?
+            .remove(0);
+        self.view(&entry)
     }
 
     pub fn profile(&self, author: &str) -> Result<ProfileView> {

@@ -8,12 +8,17 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::model::{
+    AskOutcome, AskParams, EndorseParams, ProfileParams, ProfileView, QuestionParams, QuestionView,
+    ReplyParams, ThreadView,
+};
+use crate::model::{
     EntryView, FeedParams, IdView, InviteView, JoinParams, NewPost, PeerView, StatusView,
     TrustParams, TrustView,
 };
 use crate::model::{
     HistoryView, ImportItem, ImportReport, NewPage, PageEdit, PageRename, PageSummary, PageView,
 };
+use crate::search::{SearchHit, SearchParams};
 
 /// Capacity of the command channel: callers wait (backpressure) beyond it.
 pub const COMMAND_CAPACITY: usize = 256;
@@ -204,6 +209,55 @@ impl Handle {
 
     pub async fn wiki_import(&self, items: Vec<ImportItem>) -> Result<ImportReport> {
         self.with_core(move |core| core.wiki_import(&items)).await?
+    }
+
+    pub async fn search(&self, params: SearchParams) -> Result<Vec<SearchHit>> {
+        self.with_core(move |core| core.search(&params)).await?
+    }
+
+    pub async fn ask(&self, params: AskParams) -> Result<AskOutcome> {
+        self.with_core(move |core| core.ask(&params)).await?
+    }
+
+    pub async fn answer(&self, question: String, reply: ReplyParams) -> Result<EntryView> {
+        self.with_core(move |core| core.answer(&question, &reply))
+            .await?
+    }
+
+    pub async fn reply(&self, target: String, reply: ReplyParams) -> Result<EntryView> {
+        self.with_core(move |core| core.reply(&target, &reply))
+            .await?
+    }
+
+    pub async fn thread(&self, target: String) -> Result<ThreadView> {
+        self.with_core(move |core| core.thread(&target)).await?
+    }
+
+    pub async fn questions(&self, params: QuestionParams) -> Result<Vec<QuestionView>> {
+        self.with_core(move |core| core.questions(&params)).await?
+    }
+
+    pub async fn endorse(&self, target: String, params: EndorseParams) -> Result<EntryView> {
+        self.with_core(move |core| core.endorse(&target, &params))
+            .await?
+    }
+
+    pub async fn accept(&self, answer: String, withdraw: bool) -> Result<EntryView> {
+        self.with_core(move |core| core.accept(&answer, withdraw))
+            .await?
+    }
+
+    pub async fn delete(&self, target: String) -> Result<EntryView> {
+        self.with_core(move |core| core.delete(&target)).await?
+    }
+
+    pub async fn profile(&self, author: String) -> Result<ProfileView> {
+        self.with_core(move |core| core.profile(&author)).await?
+    }
+
+    pub async fn profile_set(&self, params: ProfileParams) -> Result<EntryView> {
+        self.with_core(move |core| core.profile_set(&params))
+            .await?
     }
 
     pub async fn dial(&self, addr: String) -> Result<()> {

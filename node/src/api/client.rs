@@ -171,6 +171,59 @@ impl Client {
         self.get("/status", &[])
     }
 
+    pub fn search(
+        &self,
+        params: &crate::search::SearchParams,
+    ) -> Result<Vec<crate::search::SearchHit>> {
+        self.get("/search", &query_of(params))
+    }
+
+    pub fn ask(&self, params: &crate::model::AskParams) -> Result<crate::model::AskOutcome> {
+        self.post("/ask", params)
+    }
+
+    pub fn questions(
+        &self,
+        params: &crate::model::QuestionParams,
+    ) -> Result<Vec<crate::model::QuestionView>> {
+        self.get("/questions", &query_of(params))
+    }
+
+    pub fn thread(&self, id: &str) -> Result<crate::model::ThreadView> {
+        self.get(&format!("/entries/{}/thread", encode_segment(id)), &[])
+    }
+
+    pub fn answer(&self, id: &str, reply: &crate::model::ReplyParams) -> Result<EntryView> {
+        self.post(&format!("/entries/{}/answers", encode_segment(id)), reply)
+    }
+
+    pub fn reply(&self, id: &str, reply: &crate::model::ReplyParams) -> Result<EntryView> {
+        self.post(&format!("/entries/{}/replies", encode_segment(id)), reply)
+    }
+
+    pub fn endorse(&self, id: &str, params: &crate::model::EndorseParams) -> Result<EntryView> {
+        self.post(&format!("/entries/{}/endorse", encode_segment(id)), params)
+    }
+
+    pub fn accept(&self, id: &str, withdraw: bool) -> Result<EntryView> {
+        self.post(
+            &format!("/entries/{}/accept", encode_segment(id)),
+            &super::server::AcceptParams { withdraw },
+        )
+    }
+
+    pub fn delete_entry(&self, id: &str) -> Result<EntryView> {
+        self.delete(&format!("/entries/{}", encode_segment(id)))
+    }
+
+    pub fn profile(&self, author: &str) -> Result<crate::model::ProfileView> {
+        self.get(&format!("/profile/{}", encode_segment(author)), &[])
+    }
+
+    pub fn profile_set(&self, params: &crate::model::ProfileParams) -> Result<EntryView> {
+        self.post("/profile", params)
+    }
+
     pub fn wiki_new(&self, page: &NewPage) -> Result<PageView> {
         self.post("/wiki", page)
     }

@@ -55,6 +55,17 @@ fn router(state: AppState) -> Router {
         .route("/dial", post(dial))
         .route("/peers", get(peers))
         .route("/status", get(status))
+        .route("/search", get(search))
+        .route("/ask", post(ask))
+        .route("/questions", get(questions))
+        .route("/entries/{id}", delete(delete_entry))
+        .route("/entries/{id}/thread", get(thread))
+        .route("/entries/{id}/answers", post(answer))
+        .route("/entries/{id}/replies", post(reply))
+        .route("/entries/{id}/endorse", post(endorse))
+        .route("/entries/{id}/accept", post(accept))
+        .route("/profile", post(profile_set))
+        .route("/profile/{author}", get(profile))
         .route("/wiki", get(wiki_list).post(wiki_new))
         .route("/wiki/import", post(wiki_import))
         .route("/wiki/export", get(wiki_export))
@@ -223,6 +234,93 @@ async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::model::PeerVie
 
 async fn status(State(s): State<AppState>) -> ApiResult<crate::model::StatusView> {
     Ok(Json(s.handle.status().await?))
+}
+
+async fn search(
+    State(s): State<AppState>,
+    Query(q): Query<crate::search::SearchParams>,
+) -> ApiResult<Vec<crate::search::SearchHit>> {
+    Ok(Json(s.handle.search(q).await?))
+}
+
+async fn ask(
+    State(s): State<AppState>,
+    Json(p): Json<crate::model::AskParams>,
+) -> ApiResult<crate::model::AskOutcome> {
+    Ok(Json(s.handle.ask(p).await?))
+}
+
+async fn questions(
+    State(s): State<AppState>,
+    Query(q): Query<crate::model::QuestionParams>,
+) -> ApiResult<Vec<crate::model::QuestionView>> {
+    Ok(Json(s.handle.questions(q).await?))
+}
+
+async fn thread(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<crate::model::ThreadView> {
+    Ok(Json(s.handle.thread(id).await?))
+}
+
+async fn answer(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<crate::model::ReplyParams>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.answer(id, r).await?))
+}
+
+async fn reply(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<crate::model::ReplyParams>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.reply(id, r).await?))
+}
+
+async fn endorse(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(p): Json<crate::model::EndorseParams>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.endorse(id, p).await?))
+}
+
+#[derive(serde::Deserialize, serde::Serialize, Default)]
+pub(crate) struct AcceptParams {
+    #[serde(default)]
+    pub withdraw: bool,
+}
+
+async fn accept(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(p): Json<AcceptParams>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.accept(id, p.withdraw).await?))
+}
+
+async fn delete_entry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.delete(id).await?))
+}
+
+async fn profile(
+    State(s): State<AppState>,
+    Path(author): Path<String>,
+) -> ApiResult<crate::model::ProfileView> {
+    Ok(Json(s.handle.profile(author).await?))
+}
+
+async fn profile_set(
+    State(s): State<AppState>,
+    Json(p): Json<crate::model::ProfileParams>,
+) -> ApiResult<crate::model::EntryView> {
+    Ok(Json(s.handle.profile_set(p).await?))
 }
 
 #[derive(serde::Deserialize)]

@@ -1,0 +1,21 @@
+//! `kith accept ID`: accept an answer to your question.
+
+use anyhow::Result;
+use kith_node::DataDir;
+
+use crate::backend::Backend;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The answer (id or unique prefix)
+    id: String,
+    /// Withdraw the acceptance
+    #[arg(long)]
+    withdraw: bool,
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let view = Backend::connect(data_dir)?.accept(&args.id, args.withdraw)?;
+    println!("{}", view.id);
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! `kith answer ID TEXT`: answer a question.
+
+use anyhow::Result;
+use kith_node::DataDir;
+use kith_node::model::ReplyParams;
+
+use crate::backend::Backend;
+use crate::commands::post::read_text;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The question (id or unique prefix)
+    id: String,
+    /// The answer (markdown); `-` reads stdin
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    text: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+    let text = read_text(args.text, args.file)?;
+    let view = Backend::connect(data_dir)?.answer(
+        &args.id,
+        &ReplyParams {
+            text,
+            tags: args.tags,
+        },
+    )?;
+    println!("{}", view.id);
+    Ok(())
+}
