@@ -68,7 +68,13 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
             n.name
         );
         n.handle()
-            .wiki_edit(id.clone(), PageEdit { body: edit.clone() })
+            .wiki_edit(
+                id.clone(),
+                PageEdit {
+                    base: None,
+                    body: edit.clone(),
+                },
+            )
             .await
             .unwrap();
     }
@@ -120,6 +126,7 @@ async fn a_trusted_authors_change_brings_its_untrusted_dependencies_along() {
         .wiki_edit(
             id.clone(),
             PageEdit {
+                base: None,
                 body: "Written by Carol.\nImproved by Bob.\n".into(),
             },
         )

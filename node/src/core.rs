@@ -974,7 +974,18 @@ impl Core {
     pub fn wiki_edit(&mut self, name: &str, edit: &PageEdit) -> Result<PageView> {
         let page = self.wiki_resolve(name)?;
         let me = self.me();
-        let local = self.wiki.edit(&self.store, &me, &page, &edit.body)?;
+        let local = match &edit.base {
+            Some(base) => {
+                let base = base
+                    .iter()
+                    .map(|h| h.parse::<automerge::ChangeHash>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::InvalidInput(format!("bad base version: {e}")))?;
+                self.wiki
+                    .edit_since(&self.store, &me, &page, &base, &edit.body)?
+            }
+            None => self.wiki.edit(&self.store, &me, &page, &edit.body)?,
+        };
         self.wiki_commit(local)?;
         self.page_view(&page)
     }
@@ -1019,6 +1030,12 @@ impl Core {
             .meta(&self.store, page)?
             .ok_or_else(|| Error::NotFound(format!("no page {page}")))?;
         let body = self.wiki.text(&self.store, page)?;
+        let heads = self
+            .wiki
+            .heads(&self.store, page)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let mut backlinks = Vec::new();
         for source in self.wiki.backlinks(&self.store, &meta.title)? {
             if source == *page {
@@ -1052,6 +1069,7 @@ impl Core {
             changes: meta.changes,
             waiting: meta.waiting,
             rejected: meta.rejected,
+            heads,
         })
     }
 

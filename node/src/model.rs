@@ -218,6 +218,9 @@ pub struct PageView {
     /// Changes waiting for dependencies / refused as invalid.
     pub waiting: u64,
     pub rejected: u64,
+    /// The document's heads: pass them back as `base` when saving an edit
+    /// of this body, so edits made meanwhile are merged, not overwritten.
+    pub heads: Vec<String>,
 }
 
 /// A line of `kith wiki list`.
@@ -253,9 +256,13 @@ pub struct NewPage {
 }
 
 /// `kith wiki edit`: the page's new full body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PageEdit {
     pub body: String,
+    /// The heads of the version the edit started from (`PageView::heads`);
+    /// without them the edit applies to the current text.
+    #[serde(default)]
+    pub base: Option<Vec<String>>,
 }
 
 /// `kith wiki rename`.

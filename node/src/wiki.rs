@@ -666,6 +666,70 @@ impl Wiki {
         })
     }
 
+    /// Changes that turn the page body, as it was at `base` (the heads the
+    /// editor started from), into `new_body`, applied to the page as it is
+    /// now: the edit's splices are anchored to the characters they touched
+    /// at `base`, so changes made meanwhile (by peers, or in another window)
+    /// are kept rather than overwritten.
+    pub fn edit_since(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        base: &[ChangeHash],
+        new_body: &str,
+    ) -> Result<Local> {
+        check_size(new_body)?;
+        self.local(store, me, page, true, |doc| {
+            let body = body_obj(doc).ok_or_else(|| Error::Document("page has no body".into()))?;
+            if base.iter().any(|h| !has_change(doc, h)) {
+                return Err(Error::Invalid(
+                    "the edit starts from a version this node does not know".into(),
+                ));
+            }
+            let old = doc
+                .text_at(&body, base)
+                .map_err(|e| Error::Document(e.to_string()))?;
+            let old_len = old.chars().count();
+            let new_chars: Vec<char> = new_body.chars().collect();
+            let diff = similar::TextDiff::from_chars(old.as_str(), new_body);
+            let mut edits: Vec<(usize, usize, String)> = Vec::new();
+            for op in diff.ops() {
+                let (old_range, new_range) = (op.old_range(), op.new_range());
+                if op.tag() == similar::DiffTag::Equal {
+                    continue;
+                }
+                let ins: String = new_chars[new_range].iter().collect();
+                edits.push((old_range.start, old_range.len(), ins));
+            }
+            let position = |doc: &AutoCommit, base_pos: usize| -> Result<usize> {
+                if base_pos >= old_len {
+                    return Ok(doc.length(&body));
+                }
+                let cursor = doc
+                    .get_cursor_moving(&body, base_pos, Some(base), automerge::MoveCursor::After)
+                    .map_err(|e| Error::Document(e.to_string()))?;
+                doc.get_cursor_position(&body, &cursor, None)
+                    .map_err(|e| Error::Document(e.to_string()))
+            };
+            for (pos, del, ins) in edits.iter().rev() {
+                let start = position(doc, *pos)?;
+                let end = position(doc, pos + del)?.max(start);
+                doc.splice_text(&body, start, (end - start) as isize, ins)
+                    .map_err(|e| Error::Document(e.to_string()))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The page's current heads (the version an editor starts from).
+    pub fn heads(&mut self, store: &Store, page: &PageId) -> Result<Vec<ChangeHash>> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        Ok(open.doc.get_heads())
+    }
+
     /// Changes for a sequence of splices `(pos, delete, insert)` in code
     /// points, one Automerge change per splice (an editor's keystrokes).
     pub fn splices(

@@ -82,15 +82,20 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             println!("{}", page.id);
         }
         Command::Edit { page, file, stdin } => {
-            let body = match (file, stdin) {
-                (Some(f), _) if f.as_os_str() == "-" => read_stdin()?,
-                (Some(f), _) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
-                (None, Some(_)) => read_stdin()?,
+            let (body, base) = match (file, stdin) {
+                (Some(f), _) if f.as_os_str() == "-" => (read_stdin()?, None),
+                (Some(f), _) => (
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))?,
+                    None,
+                ),
+                (None, Some(_)) => (read_stdin()?, None),
                 (None, None) => {
+                    // Edits that arrive while the editor is open are merged,
+                    // not overwritten: the save names the version it started from.
                     let current = backend.wiki_show(&page)?;
                     match edit_in_editor(&current.body)? {
-                        Some(body) => body,
+                        Some(body) => (body, Some(current.heads)),
                         None => {
                             eprintln!("no changes");
                             return Ok(());
@@ -98,7 +103,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                     }
                 }
             };
-            let view = backend.wiki_edit(&page, &PageEdit { body })?;
+            let view = backend.wiki_edit(&page, &PageEdit { body, base })?;
             eprintln!("saved {:?}", view.title);
             println!("{}", view.id);
         }

@@ -374,6 +374,7 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
         .wiki_edit(
             "Release process",
             &crate::model::PageEdit {
+                base: None,
                 body: "Now with a changelog.\n".into(),
             },
         )

@@ -72,6 +72,7 @@ fn create_edit_show_history_rename_archive_restore() {
         .wiki_edit(
             "release CHECKLIST",
             &PageEdit {
+                base: None,
                 body: "1. Tag\n2. Build\n3. Announce\n".into(),
             },
         )
@@ -125,7 +126,13 @@ fn create_edit_show_history_rename_archive_restore() {
             .all(|p| p.id != page.id)
     );
     assert!(matches!(
-        alice.wiki_edit("Releasing", &PageEdit { body: "x".into() }),
+        alice.wiki_edit(
+            "Releasing",
+            &PageEdit {
+                base: None,
+                body: "x".into()
+            }
+        ),
         Err(crate::Error::Wiki(Error::Archived(_)))
     ));
     let restored = alice.wiki_archive("Releasing", false).unwrap();
@@ -150,6 +157,7 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
         .wiki_edit(
             &id,
             &PageEdit {
+                base: None,
                 body: base.replace("Intro", "Opening"),
             },
         )
@@ -158,6 +166,7 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
         .wiki_edit(
             &id,
             &PageEdit {
+                base: None,
                 body: base.replace("quick", "very quick"),
             },
         )
@@ -166,6 +175,7 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
         .wiki_edit(
             &id,
             &PageEdit {
+                base: None,
                 body: base.replace("jumps", "jumps high"),
             },
         )
@@ -371,6 +381,7 @@ fn the_automerge_export_loads_back_with_the_automerge_crate() {
         .wiki_edit(
             "Export me",
             &PageEdit {
+                base: None,
                 body: "Some *markdown*, edited\n".into(),
             },
         )
@@ -400,6 +411,7 @@ fn reindex_rebuilds_pages() {
         .wiki_edit(
             "Rebuild",
             &PageEdit {
+                base: None,
                 body: "one two [[Other]]".into(),
             },
         )
@@ -498,7 +510,7 @@ proptest! {
                         c.into_iter().collect::<String>()
                     }
                 };
-                core.wiki_edit(&page.to_string(), &PageEdit { body: new }).unwrap();
+                core.wiki_edit(&page.to_string(), &PageEdit { base: None, body: new }).unwrap();
             }
             // Partial sync: only a random pair exchanges.
             let (a, b) = ((seed as usize) % 3, (seed as usize + 1) % 3);
@@ -565,4 +577,56 @@ proptest! {
         let _ = wiki.text(&store, &page);
         let _ = wiki.meta(&store, &page);
     }
+}
+
+#[test]
+fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
+    let mut cores = circle(2);
+    let page = cores[0]
+        .wiki_new(&NewPage {
+            title: "Plan".into(),
+            body: "Monday: design.\nTuesday: build.\n".into(),
+        })
+        .unwrap();
+    let id = page.id.to_string();
+    all_to_all(&mut cores);
+    // Alice opens the editor (base = these heads)…
+    let base = cores[0].wiki_show(&id).unwrap().heads;
+    // …meanwhile Bob's edit arrives…
+    cores[1]
+        .wiki_edit(
+            &id,
+            &PageEdit {
+                body: "Monday: design.\nTuesday: build.\nWednesday: ship.\n".into(),
+                base: None,
+            },
+        )
+        .unwrap();
+    all_to_all(&mut cores);
+    // …and Alice saves the text she edited from the old version.
+    let saved = cores[0]
+        .wiki_edit(
+            &id,
+            &PageEdit {
+                body: "Monday: design review.\nTuesday: build.\n".into(),
+                base: Some(base.clone()),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        saved.body,
+        "Monday: design review.\nTuesday: build.\nWednesday: ship.\n"
+    );
+    // Without the base, Bob's line would have been deleted.
+    assert!(
+        cores[0]
+            .wiki_edit(
+                &id,
+                &PageEdit {
+                    body: "x".into(),
+                    base: Some(vec!["00".repeat(32)])
+                }
+            )
+            .is_err()
+    );
 }
