@@ -96,6 +96,16 @@ impl TestNode {
         self.config.data_dir.clone()
     }
 
+    /// The web app's sign-in URL.
+    pub fn web_url(&self) -> String {
+        self.node.as_ref().expect("running").web_url()
+    }
+
+    /// The base URL of the API and web app.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.node.as_ref().expect("running").api_addr())
+    }
+
     /// A dialable address of this node.
     pub fn addr(&self) -> Multiaddr {
         self.node.as_ref().expect("running").listen_addrs()[0].clone()

@@ -3,4 +3,5 @@
 
 mod knowledge;
 mod replication;
+mod web;
 mod wiki;

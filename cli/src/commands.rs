@@ -23,4 +23,5 @@ pub mod status;
 pub mod thread;
 pub mod trust;
 pub mod up;
+pub mod web;
 pub mod wiki;

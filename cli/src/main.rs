@@ -78,6 +78,8 @@ enum Command {
     Peers(commands::peers::Args),
     /// Show replication progress per author
     Status(commands::status::Args),
+    /// Print the web app's sign-in URL of the running node
+    Web(commands::web::Args),
     /// Shared wiki pages
     #[command(subcommand)]
     Wiki(commands::wiki::Command),
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Peers(args) => commands::peers::run(&data_dir, args),
         Command::Status(args) => commands::status::run(&data_dir, args),
         Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
+        Command::Web(args) => commands::web::run(&data_dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

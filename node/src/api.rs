@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use self::client::Client;
-pub(crate) use self::server::serve;
+pub(crate) use self::server::{constant_time_eq, serve};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The API path prefix.
@@ -68,4 +68,21 @@ pub(crate) fn write_endpoint(path: &Path, endpoint: &Endpoint) -> Result<()> {
 pub(crate) fn read_endpoint(path: &Path) -> Option<Endpoint> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// The web app's sign-in URL for an API address and token.
+pub fn web_url(addr: SocketAddr, token: &str) -> String {
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    format!("http://{host}/login?token={token}")
+}
+
+/// The sign-in URL of the node running on `data_dir`, if one runs.
+pub fn running_web_url(data_dir: &crate::config::DataDir) -> Option<String> {
+    let endpoint = read_endpoint(&data_dir.api_endpoint())?;
+    let token = std::fs::read_to_string(data_dir.api_token()).ok()?;
+    Some(web_url(endpoint.addr, token.trim()))
 }

@@ -27,6 +27,7 @@ pub mod net;
 mod node;
 pub mod search;
 pub mod store;
+pub mod web;
 pub mod wiki;
 
 pub use crate::config::{Config, DataDir};

@@ -23,6 +23,7 @@ use crate::net;
 pub struct Node {
     handle: Handle,
     api_addr: SocketAddr,
+    token: String,
     listen: Vec<Multiaddr>,
     config: Config,
     event_loop: JoinHandle<()>,
@@ -82,6 +83,7 @@ impl Node {
             .local_addr()
             .map_err(|e| Error::Network(e.to_string()))?;
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
+        let web_token = token.clone();
 
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
@@ -114,6 +116,7 @@ impl Node {
         Ok(Node {
             handle,
             api_addr,
+            token: web_token,
             listen,
             config,
             event_loop,
@@ -128,6 +131,11 @@ impl Node {
 
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// The URL that signs a browser in to the web app.
+    pub fn web_url(&self) -> String {
+        api::web_url(self.api_addr, &self.token)
     }
 
     /// The addresses libp2p reported when the node started.

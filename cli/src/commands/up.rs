@@ -72,6 +72,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
             println!("  listening  {addr}");
         }
         println!("  api        http://{}", node.api_addr());
+        println!("  web        {}", node.web_url());
         println!("  invite     {}", invite.code);
         println!("Press Ctrl-C to stop.");
         wait_for_signal().await?;

@@ -21,6 +21,7 @@ struct AppState {
     handle: Handle,
     token: Arc<String>,
     port: u16,
+    web: Arc<crate::web::Web>,
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -33,6 +34,7 @@ pub(crate) async fn serve(
     let port = listener.local_addr()?.port();
     let state = AppState {
         handle,
+        web: Arc::new(crate::web::Web::new(&token)),
         token: Arc::new(token),
         port,
     };
@@ -78,13 +80,15 @@ fn router(state: AppState) -> Router {
         .route("/wiki/{page}/restore", post(wiki_restore))
         .route("/wiki/{page}/automerge", get(wiki_automerge))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let web = crate::web::router(crate::web::WebState {
+        handle: state.handle.clone(),
+        web: state.web.clone(),
+    });
     Router::new()
         .nest(PREFIX, api)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_local_host,
-        ))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(web)
+        .layer(middleware::from_fn_with_state(state, require_local_host))
 }
 
 /// Errors as JSON with a fitting status code.

@@ -1,0 +1,1055 @@
+//! The web app: server-rendered pages served by the node on its API address.
+//!
+//! Security model (see `docs/SECURITY.md`):
+//! - Opening `/login?token=…` (the URL `kith up` prints) sets an HttpOnly,
+//!   SameSite=Strict session cookie derived from the API token; every other
+//!   page requires that cookie.
+//! - Every POST must carry the CSRF token (form field `csrf` or header
+//!   `X-CSRF-Token`), derived from the API token as well, and a same-origin
+//!   `Origin` if the browser sends one.
+//! - The Host check of the API (DNS rebinding) applies to the web app too.
+//! - User content is rendered by [`render`]: markdown, then sanitized.
+
+mod render;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use futures::Stream;
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::handle::{Event, Handle};
+use crate::model::{
+    AskParams, EndorseParams, EntryView, JoinParams, NewPage, NewPost, PageEdit, PageRename,
+    ProfileParams, QuestionParams, ReplyParams,
+};
+use crate::search::SearchParams;
+
+pub use self::render::markdown;
+
+const COOKIE: &str = "kith_session";
+/// Largest form body accepted.
+const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// Entries per feed page.
+pub const FEED_PAGE: usize = 50;
+
+/// Templates and the secrets derived from the API token.
+pub(crate) struct Web {
+    env: Environment<'static>,
+    token: String,
+    session: String,
+    csrf: String,
+}
+
+impl Web {
+    pub(crate) fn new(token: &str) -> Web {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("layout.html", include_str!("web/templates/layout.html")),
+            ("macros.html", include_str!("web/templates/macros.html")),
+            ("feed.html", include_str!("web/templates/feed.html")),
+            (
+                "questions.html",
+                include_str!("web/templates/questions.html"),
+            ),
+            ("ask.html", include_str!("web/templates/ask.html")),
+            ("thread.html", include_str!("web/templates/thread.html")),
+            (
+                "wiki_list.html",
+                include_str!("web/templates/wiki_list.html"),
+            ),
+            (
+                "wiki_page.html",
+                include_str!("web/templates/wiki_page.html"),
+            ),
+            (
+                "wiki_edit.html",
+                include_str!("web/templates/wiki_edit.html"),
+            ),
+            (
+                "wiki_history.html",
+                include_str!("web/templates/wiki_history.html"),
+            ),
+            (
+                "wiki_missing.html",
+                include_str!("web/templates/wiki_missing.html"),
+            ),
+            ("people.html", include_str!("web/templates/people.html")),
+            ("status.html", include_str!("web/templates/status.html")),
+            ("search.html", include_str!("web/templates/search.html")),
+            ("login.html", include_str!("web/templates/login.html")),
+        ] {
+            env.add_template(name, source).expect("templates are valid");
+        }
+        let key = *blake3::hash(token.as_bytes()).as_bytes();
+        Web {
+            env,
+            token: token.to_string(),
+            session: blake3::keyed_hash(&key, b"kith-web-session")
+                .to_hex()
+                .to_string(),
+            csrf: blake3::keyed_hash(&key, b"kith-web-csrf")
+                .to_hex()
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct WebState {
+    pub handle: Handle,
+    pub web: Arc<Web>,
+}
+
+/// The web routes (the caller adds the Host check).
+pub(crate) fn router(state: WebState) -> Router {
+    let pages = Router::new()
+        .route("/", get(feed))
+        .route("/post", post(new_post))
+        .route("/questions", get(questions))
+        .route("/ask", post(ask))
+        .route("/thread/{id}", get(thread))
+        .route("/thread/{id}/answer", post(answer))
+        .route("/thread/{id}/reply", post(reply))
+        .route("/entry/{id}/endorse", post(endorse))
+        .route("/entry/{id}/accept", post(accept))
+        .route("/entry/{id}/delete", post(delete))
+        .route("/wiki", get(wiki_list))
+        .route("/wiki/new", post(wiki_new))
+        .route("/wiki/by-title/{title}", get(wiki_by_title))
+        .route("/wiki/{id}", get(wiki_page))
+        .route("/wiki/{id}/edit", get(wiki_edit_form).post(wiki_edit))
+        .route("/wiki/{id}/history", get(wiki_history))
+        .route("/wiki/{id}/archive", post(wiki_archive))
+        .route("/wiki/{id}/restore", post(wiki_restore))
+        .route("/wiki/{id}/automerge", get(wiki_automerge))
+        .route("/people", get(people))
+        .route("/people/join", post(people_join))
+        .route("/people/{author}/remove", post(people_remove))
+        .route("/profile", post(profile_set))
+        .route("/status", get(status))
+        .route("/search", get(search))
+        .route("/events", get(events))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session,
+        ));
+    Router::new()
+        .merge(pages)
+        .route("/login", get(login))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .with_state(state)
+}
+
+// ----- authentication and CSRF -------------------------------------------------
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Requires the session cookie, and the CSRF token on every POST.
+async fn require_session(State(s): State<WebState>, request: Request, next: Next) -> Response {
+    let signed_in = cookie_value(request.headers(), COOKIE)
+        .is_some_and(|v| crate::api::constant_time_eq(v.as_bytes(), s.web.session.as_bytes()));
+    if !signed_in {
+        let page = s
+            .web
+            .env
+            .get_template("login.html")
+            .and_then(|t| t.render(()));
+        return (StatusCode::UNAUTHORIZED, Html(page.unwrap_or_default())).into_response();
+    }
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    // A browser always names the origin of a cross-site POST.
+    if let Some(origin) = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if origin != format!("http://{host}") {
+            return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+        }
+    }
+    let header_token = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+    };
+    let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+    let presented = header_token.or(form_token).unwrap_or_default();
+    if !crate::api::constant_time_eq(presented.as_bytes(), s.web.csrf.as_bytes()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "missing or wrong CSRF token; reload the page",
+        )
+            .into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    token: String,
+}
+
+/// The URL `kith up` prints: trades the token for a session cookie.
+async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+    if !crate::api::constant_time_eq(q.token.as_bytes(), s.web.token.as_bytes()) {
+        return (StatusCode::UNAUTHORIZED, "wrong token").into_response();
+    }
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        s.web.session
+    );
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
+    );
+    response
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("web/static/app.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("web/static/app.js"),
+    )
+}
+
+// ----- rendering -------------------------------------------------------------
+
+/// An error shown as a page.
+struct WebError(StatusCode, String);
+
+impl From<Error> for WebError {
+    fn from(e: Error) -> Self {
+        use crate::error::ErrorKind as K;
+        let status = match e.kind() {
+            K::InvalidInput => StatusCode::BAD_REQUEST,
+            K::NotFound => StatusCode::NOT_FOUND,
+            K::Conflict => StatusCode::CONFLICT,
+            K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            K::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        WebError(status, e.to_string())
+    }
+}
+
+impl From<minijinja::Error> for WebError {
+    fn from(e: minijinja::Error) -> Self {
+        WebError(StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}"))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · Kith</title>\
+             <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><h1>Something went wrong</h1>\
+             <p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Back to the feed</a></p></main></body></html>",
+            html_escape(&self.1)
+        );
+        (self.0, Html(body)).into_response()
+    }
+}
+
+type WebResult = Result<Response, WebError>;
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Renders `template` with `ctx` plus the common context; only the `live`
+/// block when the page's script asks for it.
+async fn page(
+    s: &WebState,
+    headers: &HeaderMap,
+    template: &str,
+    nav: &str,
+    ctx: Value,
+) -> WebResult {
+    let me = s.handle.whoami().await?;
+    let common = context! {
+        csrf => s.web.csrf.clone(),
+        me => me.author.to_string(),
+        me_short => me.author.short(),
+        me_name => me.name,
+        nav => nav,
+    };
+    let ctx = context! { ..common, ..ctx };
+    let template = s.web.env.get_template(template)?;
+    let html = if headers.get("x-kith-fragment").is_some_and(|v| v == "live") {
+        // Only the live region, for the page's script to swap in.
+        #[allow(deprecated)]
+        let mut state = template.eval_to_state(ctx)?;
+        state.render_block("live")?
+    } else {
+        template.render(ctx)?
+    };
+    Ok(Html(html).into_response())
+}
+
+/// Where to go after a POST: back where the form was, with a message.
+fn back(to: &str) -> WebResult {
+    Ok(Redirect::to(to).into_response())
+}
+
+/// An entry as templates see it.
+fn entry_ctx(e: &EntryView) -> Value {
+    Value::from_serialize(serde_json::json!({
+        "id": e.id.to_hex(),
+        "author": e.author.to_string(),
+        "author_name": e.author_name,
+        "kind": e.kind,
+        "tags": e.tags,
+        "reply_to": e.reply_to.map(|r| r.to_hex()),
+        "html": e.text.as_deref().map(markdown),
+        "ago": render::ago(e.timestamp),
+        "iso": humantime_iso(e.timestamp),
+    }))
+}
+
+fn humantime_iso(ms: u64) -> String {
+    // RFC 3339 without a dependency: seconds precision is enough here.
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A search snippet with `**match**` markers → escaped HTML with `<mark>`.
+fn snippet_html(snippet: &str) -> String {
+    let escaped = html_escape(snippet);
+    let mut out = String::new();
+    for (i, part) in escaped.split("**").enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<mark>");
+            out.push_str(part);
+            out.push_str("</mark>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+fn tags_of(text: &str) -> Vec<String> {
+    text.split([' ', ','])
+        .map(|t| t.trim().trim_start_matches('#'))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// ----- pages -----------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct FeedQuery {
+    tag: Option<String>,
+    kind: Option<String>,
+    author: Option<String>,
+}
+
+async fn feed(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<FeedQuery>,
+) -> WebResult {
+    let kind = match q.kind.as_deref() {
+        Some("") | None => None,
+        Some(k) => Some(k.parse().map_err(|e: kith_protocol::BodyError| {
+            WebError(StatusCode::BAD_REQUEST, e.to_string())
+        })?),
+    };
+    let tag = q.tag.clone().filter(|t| !t.is_empty());
+    let entries = s
+        .handle
+        .feed(crate::model::FeedParams {
+            limit: Some(FEED_PAGE),
+            before: None,
+            author: q.author.clone().filter(|a| !a.is_empty()),
+            kind,
+            tag: tag.clone(),
+        })
+        .await?;
+    let entries: Vec<Value> = entries.iter().map(entry_ctx).collect();
+    page(
+        &s,
+        &headers,
+        "feed.html",
+        "feed",
+        context! { entries, tag, kind => q.kind },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct PostForm {
+    text: String,
+    #[serde(default)]
+    tags: String,
+}
+
+async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
+    s.handle
+        .post(NewPost {
+            text: f.text,
+            kind: kith_protocol::PostKind::Note,
+            reply_to: None,
+            tags: tags_of(&f.tags),
+        })
+        .await?;
+    back("/")
+}
+
+#[derive(Deserialize, Default)]
+struct QuestionsQuery {
+    #[serde(default)]
+    unanswered: Option<String>,
+    tag: Option<String>,
+}
+
+async fn questions(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<QuestionsQuery>,
+) -> WebResult {
+    let list = s
+        .handle
+        .questions(QuestionParams {
+            unanswered: q.unanswered.is_some(),
+            tag: q.tag.filter(|t| !t.is_empty()),
+            limit: Some(100),
+        })
+        .await?;
+    let questions: Vec<Value> = list
+        .iter()
+        .map(|q| {
+            Value::from_serialize(serde_json::json!({
+                "id": q.entry.id.to_hex(),
+                "title": q.entry.text.as_deref().unwrap_or("").lines().next().unwrap_or(""),
+                "author": q.entry.author.to_string(),
+                "author_name": q.entry.author_name,
+                "ago": render::ago(q.entry.timestamp),
+                "answers": q.answers,
+                "accepted": q.accepted,
+            }))
+        })
+        .collect();
+    page(
+        &s,
+        &headers,
+        "questions.html",
+        "questions",
+        context! { questions },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct AskForm {
+    text: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn ask(State(s): State<WebState>, headers: HeaderMap, Form(f): Form<AskForm>) -> WebResult {
+    let outcome = s
+        .handle
+        .ask(AskParams {
+            text: f.text.clone(),
+            tags: tags_of(&f.tags),
+            yes: f.confirm.is_some(),
+        })
+        .await?;
+    match outcome.posted {
+        Some(posted) => back(&format!("/thread/{}", posted.id)),
+        None => {
+            let similar: Vec<Value> = outcome
+                .similar
+                .iter()
+                .map(|h| Value::from_serialize(serde_json::json!({ "id": h.id, "kind": h.kind, "snippet": snippet_html(&h.snippet) })))
+                .collect();
+            page(
+                &s,
+                &headers,
+                "ask.html",
+                "questions",
+                context! { similar, text => f.text, tags => f.tags },
+            )
+            .await
+        }
+    }
+}
+
+async fn thread(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let t = s.handle.thread(id).await?;
+    let me = s.handle.me();
+    fn endorsers(list: &[crate::model::Endorser]) -> serde_json::Value {
+        serde_json::Value::Array(
+            list.iter()
+                .map(|e| serde_json::json!({ "author": e.author.to_string(), "name": e.name, "weight": e.weight, "note": e.note }))
+                .collect(),
+        )
+    }
+    fn replies(list: &[crate::model::ReplyNode]) -> serde_json::Value {
+        serde_json::Value::Array(
+            list.iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "entry": entry_ctx(&r.entry),
+                        "endorsed_by": endorsers(&r.endorsed_by),
+                        "replies": replies(&r.replies),
+                    })
+                })
+                .collect(),
+        )
+    }
+    let answers: Vec<serde_json::Value> = t
+        .answers
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "entry": entry_ctx(&a.entry),
+                "score": a.score,
+                "accepted": a.accepted,
+                "mine": a.endorsed_by.iter().any(|e| e.author == me),
+                "endorsed_by": endorsers(&a.endorsed_by),
+                "replies": replies(&a.replies),
+            })
+        })
+        .collect();
+    let ctx = context! {
+        root => entry_ctx(&t.entry),
+        root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
+        root_replies => Value::from_serialize(replies(&t.replies)),
+        answers => Value::from_serialize(answers),
+    };
+    page(&s, &headers, "thread.html", "questions", ctx).await
+}
+
+#[derive(Deserialize)]
+struct TextForm {
+    text: String,
+}
+
+async fn answer(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<TextForm>,
+) -> WebResult {
+    s.handle
+        .answer(
+            id.clone(),
+            ReplyParams {
+                text: f.text,
+                tags: vec![],
+            },
+        )
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+async fn reply(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<TextForm>,
+) -> WebResult {
+    s.handle
+        .reply(
+            id.clone(),
+            ReplyParams {
+                text: f.text,
+                tags: vec![],
+            },
+        )
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+#[derive(Deserialize)]
+struct EndorseForm {
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    withdraw: Option<String>,
+}
+
+async fn endorse(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<EndorseForm>,
+) -> WebResult {
+    s.handle
+        .endorse(
+            id.clone(),
+            EndorseParams {
+                note: f.note.filter(|n| !n.trim().is_empty()),
+                withdraw: f.withdraw.is_some(),
+            },
+        )
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+#[derive(Deserialize)]
+struct WithdrawForm {
+    #[serde(default)]
+    withdraw: Option<String>,
+}
+
+async fn accept(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<WithdrawForm>,
+) -> WebResult {
+    s.handle.accept(id.clone(), f.withdraw.is_some()).await?;
+    back(&format!("/thread/{id}"))
+}
+
+async fn delete(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    s.handle.delete(id).await?;
+    back("/")
+}
+
+async fn wiki_list(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let pages: Vec<Value> = s
+        .handle
+        .wiki_list(false)
+        .await?
+        .iter()
+        .map(|p| {
+            Value::from_serialize(serde_json::json!({
+                "id": p.id.to_string(), "title": p.title, "chars": p.chars,
+                "ago": render::ago(p.updated), "archived": p.archived,
+            }))
+        })
+        .collect();
+    page(&s, &headers, "wiki_list.html", "wiki", context! { pages }).await
+}
+
+#[derive(Deserialize)]
+struct NewPageForm {
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+async fn wiki_new(State(s): State<WebState>, Form(f): Form<NewPageForm>) -> WebResult {
+    let page = s
+        .handle
+        .wiki_new(NewPage {
+            title: f.title,
+            body: f.body,
+        })
+        .await?;
+    back(&format!("/wiki/{}", page.id))
+}
+
+async fn wiki_by_title(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(title): Path<String>,
+) -> WebResult {
+    match s.handle.wiki_show(title.clone()).await {
+        Ok(p) => back(&format!("/wiki/{}", p.id)),
+        Err(Error::Wiki(crate::wiki::Error::NoPage(_))) => {
+            page(
+                &s,
+                &headers,
+                "wiki_missing.html",
+                "wiki",
+                context! { title },
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn wiki_page(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let p = s.handle.wiki_show(id).await?;
+    let authors: Vec<Value> = p
+        .authors
+        .iter()
+        .map(|a| {
+            let name = p
+                .author_names
+                .get(&a.to_string())
+                .cloned()
+                .unwrap_or_else(|| format!("…{}", a.short()));
+            Value::from_serialize(serde_json::json!({ "id": a.to_string(), "name": name }))
+        })
+        .collect();
+    let backlinks: Vec<Value> = p
+        .backlinks
+        .iter()
+        .map(|b| {
+            Value::from_serialize(serde_json::json!({ "id": b.id.to_string(), "title": b.title }))
+        })
+        .collect();
+    let ctx = context! {
+        html => markdown(&p.body),
+        updated => render::ago(p.updated),
+        authors, backlinks,
+        page => Value::from_serialize(&p),
+    };
+    page(&s, &headers, "wiki_page.html", "wiki", ctx).await
+}
+
+async fn wiki_edit_form(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let p = s.handle.wiki_show(id).await?;
+    let base = p.heads.join(" ");
+    page(
+        &s,
+        &headers,
+        "wiki_edit.html",
+        "wiki",
+        context! { page => Value::from_serialize(&p), base },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    title: String,
+    body: String,
+    #[serde(default)]
+    base: String,
+}
+
+async fn wiki_edit(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<EditForm>,
+) -> WebResult {
+    // Browsers send textarea text with CRLF line ends.
+    let body = f.body.replace("\r\n", "\n");
+    let base: Vec<String> = f.base.split_whitespace().map(str::to_string).collect();
+    let page = s
+        .handle
+        .wiki_edit(
+            id.clone(),
+            PageEdit {
+                body,
+                base: (!base.is_empty()).then_some(base),
+            },
+        )
+        .await?;
+    if page.title != f.title.trim() {
+        s.handle
+            .wiki_rename(id, PageRename { title: f.title })
+            .await?;
+    }
+    back(&format!("/wiki/{}", page.id))
+}
+
+async fn wiki_history(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let p = s.handle.wiki_show(id.clone()).await?;
+    let history: Vec<Value> = s
+        .handle
+        .wiki_history(id)
+        .await?
+        .iter()
+        .map(|h| {
+            let delta = h.chars_after as i64 - h.chars_before as i64;
+            Value::from_serialize(serde_json::json!({
+                "name": h.author_name.clone().unwrap_or_else(|| format!("…{}", h.author.short())),
+                "ago": render::ago(h.timestamp),
+                "delta": format!("{delta:+}"),
+                "chars_before": h.chars_before, "chars_after": h.chars_after, "ops": h.ops,
+            }))
+        })
+        .collect();
+    page(
+        &s,
+        &headers,
+        "wiki_history.html",
+        "wiki",
+        context! { history, title => p.title, id => p.id.to_string() },
+    )
+    .await
+}
+
+async fn wiki_archive(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    let p = s.handle.wiki_archive(id, true).await?;
+    back(&format!("/wiki/{}", p.id))
+}
+
+async fn wiki_restore(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    let p = s.handle.wiki_archive(id, false).await?;
+    back(&format!("/wiki/{}", p.id))
+}
+
+async fn wiki_automerge(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    let bytes = s.handle.wiki_automerge(id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn people(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let invite = s.handle.invite().await?;
+    let mut people = Vec::new();
+    for t in s.handle.trust_list().await? {
+        let profile = s.handle.profile(t.author.to_string()).await?;
+        people.push(serde_json::json!({
+            "author": t.author.to_string(), "petname": t.petname,
+            "profile_name": t.profile_name, "about": profile.about,
+        }));
+    }
+    let mine = s.handle.profile("me".into()).await?;
+    let ctx = context! {
+        invite => invite.code.clone(),
+        qr => render::qr_svg(&invite.code),
+        people => Value::from_serialize(people),
+        my_name => mine.name,
+        my_about => mine.about,
+    };
+    page(&s, &headers, "people.html", "people", ctx).await
+}
+
+#[derive(Deserialize)]
+struct JoinForm {
+    code: String,
+    #[serde(default)]
+    petname: String,
+}
+
+async fn people_join(State(s): State<WebState>, Form(f): Form<JoinForm>) -> WebResult {
+    let petname = Some(f.petname.trim().to_string()).filter(|p| !p.is_empty());
+    s.handle
+        .join(JoinParams {
+            code: f.code,
+            petname,
+        })
+        .await?;
+    back("/people")
+}
+
+async fn people_remove(State(s): State<WebState>, Path(author): Path<String>) -> WebResult {
+    s.handle.trust_remove(author).await?;
+    back("/people")
+}
+
+async fn profile_set(State(s): State<WebState>, Form(f): Form<ProfileParams>) -> WebResult {
+    if f.name.trim().is_empty() {
+        return Err(WebError(
+            StatusCode::BAD_REQUEST,
+            "the name is empty".into(),
+        ));
+    }
+    s.handle.profile_set(f).await?;
+    back("/people")
+}
+
+async fn status(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let st = s.handle.status().await?;
+    let peers: Vec<Value> = s
+        .handle
+        .peers()
+        .await?
+        .iter()
+        .map(|p| {
+            let state = match (&p.connection, &p.remote_addr) {
+                (Some(kind), Some(addr)) => format!("connected ({kind}) via {addr}"),
+                _ => p.last_seen.map_or("never connected".to_string(), |t| {
+                    format!("offline, seen {}", render::ago(t))
+                }),
+            };
+            Value::from_serialize(serde_json::json!({
+                "name": p.name.clone().unwrap_or_else(|| format!("…{}", p.author.short())),
+                "state": state,
+                "sync": p.last_sync.map_or("never".to_string(), render::ago),
+            }))
+        })
+        .collect();
+    let authors: Vec<Value> = st
+        .authors
+        .iter()
+        .map(|a| {
+            let state = if a.forked {
+                "forked: held"
+            } else if a.syncing {
+                "syncing"
+            } else {
+                ""
+            };
+            Value::from_serialize(serde_json::json!({
+                "name": a.name.clone().unwrap_or_else(|| format!("…{}", a.author.short())),
+                "local_seq": a.local_seq,
+                "seen": a.seen_seq.map_or("-".to_string(), |s| s.to_string()),
+                "state": state,
+            }))
+        })
+        .collect();
+    page(
+        &s,
+        &headers,
+        "status.html",
+        "status",
+        context! { status => Value::from_serialize(&st), peers, authors },
+    )
+    .await
+}
+
+async fn search(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> WebResult {
+    let q = p.q.clone();
+    let hits: Vec<Value> = if q.trim().is_empty() {
+        Vec::new()
+    } else {
+        s.handle
+            .search(p)
+            .await?
+            .iter()
+            .map(|h| {
+                Value::from_serialize(serde_json::json!({
+                    "kind": h.kind, "id": h.id, "title": h.title,
+                    "who": h.author_name.clone().or_else(|| h.author.map(|a| format!("…{}", a.short()))).unwrap_or_default(),
+                    "ago": render::ago(h.timestamp),
+                    "snippet": snippet_html(&h.snippet),
+                }))
+            })
+            .collect()
+    };
+    page(&s, &headers, "search.html", "", context! { hits, q }).await
+}
+
+/// Server-sent events: one message whenever the node stores an entry.
+async fn events(
+    State(s): State<WebState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.handle.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(Event::Entry { entry, .. }) => {
+                    return Some((
+                        Ok(SseEvent::default()
+                            .event("message")
+                            .data(entry.id().to_hex())),
+                        rx,
+                    ));
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    return Some((Ok(SseEvent::default().event("message").data("lagged")), rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_snippets() {
+        assert_eq!(humantime_iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(humantime_iso(1_700_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(snippet_html("a **b** <c>"), "a <mark>b</mark> &lt;c&gt;");
+        assert_eq!(tags_of("#rust, ops  crdt"), vec!["rust", "ops", "crdt"]);
+    }
+
+    #[test]
+    fn every_template_parses() {
+        let web = Web::new("t");
+        for name in [
+            "feed.html",
+            "thread.html",
+            "people.html",
+            "wiki_page.html",
+            "status.html",
+            "search.html",
+        ] {
+            web.env.get_template(name).unwrap();
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The web app over real HTTP: every page renders, and the security rules
+//! hold (session cookie, CSRF, Host check, inert user content).
+
+use kith_node::model::{AskParams, NewPage, NewPost, ReplyParams};
+use kith_protocol::PostKind;
+use kith_tests::{TestNode, connect};
+
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+impl Browser {
+    /// Signs in with the URL `kith up` prints.
+    fn sign_in(node: &TestNode) -> Browser {
+        let agent = agent();
+        let response = agent.get(&node.web_url()).call().unwrap();
+        assert_eq!(response.status(), 303);
+        let set_cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let mut b = Browser {
+            agent,
+            base: node.http_base(),
+            cookie,
+            csrf: String::new(),
+        };
+        let home = b.get("/");
+        let marker = "name=\"csrf-token\" content=\"";
+        let start = home.find(marker).unwrap() + marker.len();
+        b.csrf = home[start..start + 64].to_string();
+        b
+    }
+
+    fn get_status(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    fn get(&self, path: &str) -> String {
+        let (status, body) = self.get_status(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf", &self.csrf));
+        self.agent
+            .post(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send_form(fields)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_and_forms_work() {
+    let alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    connect(&alice, &bob).await;
+    let q = alice
+        .handle()
+        .ask(AskParams {
+            text: "How do we *deploy*?".into(),
+            tags: vec!["ops".into()],
+            yes: true,
+        })
+        .await
+        .unwrap()
+        .posted
+        .unwrap();
+    bob.wait_for_seq(alice.author(), q.seq).await;
+    bob.handle()
+        .answer(
+            q.id.to_hex(),
+            ReplyParams {
+                text: "With [[Runbook]]".into(),
+                tags: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let page = alice
+        .handle()
+        .wiki_new(NewPage {
+            title: "Runbook".into(),
+            body: "# Steps\n\n1. build\n".into(),
+        })
+        .await
+        .unwrap();
+    alice.wait_for_seq(bob.author(), 1).await;
+
+    let browser = tokio::task::block_in_place(|| Browser::sign_in(&alice));
+    tokio::task::block_in_place(|| {
+        assert!(browser.get("/").contains("What your circle is working on"));
+        let qs = browser.get("/questions");
+        assert!(qs.contains("How do we *deploy*?"), "{qs}");
+        let thread = browser.get(&format!("/thread/{}", q.id));
+        assert!(thread.contains("<em>deploy</em>"), "markdown rendered");
+        assert!(thread.contains("1 answer(s), best first"));
+        assert!(
+            thread.contains("href=\"/wiki/by-title/Runbook\""),
+            "wiki link"
+        );
+        let wiki = browser.get(&format!("/wiki/{}", page.id));
+        assert!(wiki.contains("<h1>Steps</h1>"));
+        assert!(
+            browser
+                .get(&format!("/wiki/{}/edit", page.id))
+                .contains("name=\"base\"")
+        );
+        assert!(
+            browser
+                .get(&format!("/wiki/{}/history", page.id))
+                .contains("Operations")
+        );
+        let people = browser.get("/people");
+        assert!(
+            people.contains("kith1") && people.contains("<svg"),
+            "invite code and QR"
+        );
+        assert!(browser.get("/status").contains("1 peer(s) connected"));
+        assert!(browser.get("/search?q=steps").contains("Runbook"));
+        assert!(browser.get("/wiki").contains("Runbook"));
+        // A [[link]] to a missing page offers to create it.
+        assert!(
+            browser
+                .get("/wiki/by-title/Nothing%20yet")
+                .contains("No page “Nothing yet” yet")
+        );
+        // The live region alone, for the page script.
+        let (status, fragment) = {
+            let mut r = browser
+                .agent
+                .get(&format!("{}/", browser.base))
+                .header("Cookie", &browser.cookie)
+                .header("X-Kith-Fragment", "live")
+                .call()
+                .unwrap();
+            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+        };
+        assert_eq!(status, 200);
+        assert!(!fragment.contains("<html"), "only the live block");
+
+        // Forms.
+        assert_eq!(
+            browser.post(
+                "/post",
+                &[("text", "posted from the browser"), ("tags", "web")]
+            ),
+            303
+        );
+        assert!(browser.get("/").contains("posted from the browser"));
+        assert_eq!(
+            browser.post(
+                &format!("/wiki/{}/edit", page.id),
+                &[
+                    ("title", "Runbook"),
+                    ("body", "# Steps\r\n\r\n1. build\r\n2. ship\r\n"),
+                    ("base", "")
+                ]
+            ),
+            303
+        );
+        assert!(browser.get(&format!("/wiki/{}", page.id)).contains("ship"));
+        let answer_id = browser.get(&format!("/thread/{}", q.id));
+        let marker = "data-answer=\"";
+        let start = answer_id.find(marker).unwrap() + marker.len();
+        let answer_id = answer_id[start..start + 64].to_string();
+        assert_eq!(
+            browser.post(&format!("/entry/{answer_id}/endorse"), &[("note", "works")]),
+            303
+        );
+        assert_eq!(
+            browser.post(&format!("/entry/{answer_id}/accept"), &[]),
+            303
+        );
+        let thread = browser.get(&format!("/thread/{}", q.id));
+        assert!(
+            thread.contains("✔ Accepted") && thread.contains("“works”"),
+            "{thread}"
+        );
+        // Errors are pages, not crashes.
+        assert_eq!(
+            browser.post(&format!("/entry/{answer_id}/endorse"), &[]),
+            400
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_refuses_what_it_must() {
+    let alice = TestNode::start("alice", 1).await;
+    alice
+        .handle()
+        .post(NewPost {
+            text: "look <script>alert('x')</script> [click](javascript:alert(1)) <a href=\"javascript:alert(2)\">a</a>".into(),
+            kind: PostKind::Note,
+            reply_to: None,
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        let base = alice.http_base();
+        let a = agent();
+        // No cookie, no token: refused.
+        let r = a.get(&format!("{base}/")).call().unwrap();
+        assert_eq!(r.status(), 401);
+        let r = a.get(&format!("{base}/api/v1/feed")).call().unwrap();
+        assert_eq!(r.status(), 401);
+        let r = a.get(&format!("{base}/login?token=wrong")).call().unwrap();
+        assert_eq!(r.status(), 401);
+        // A foreign Host (DNS rebinding) is refused even with the cookie.
+        let browser = Browser::sign_in(&alice);
+        let r = a
+            .get(&format!("{base}/"))
+            .header("Cookie", &browser.cookie)
+            .header("Host", "evil.example:80")
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 421);
+        // A form post without the CSRF token, or from another origin.
+        let r = a
+            .post(&format!("{base}/post"))
+            .header("Cookie", &browser.cookie)
+            .send_form([("text", "forged")])
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = a
+            .post(&format!("{base}/post"))
+            .header("Cookie", &browser.cookie)
+            .header("Origin", "http://evil.example")
+            .send_form([("text", "forged"), ("csrf", &browser.csrf)])
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(!browser.get("/").contains("forged"));
+        // User content is inert.
+        let feed = browser.get("/");
+        assert!(!feed.contains("<script>alert"), "script tag rendered");
+        assert!(feed.contains("&lt;script&gt;"), "shown as text");
+        for tag in feed.split('<').skip(1).filter(|t| t.starts_with("a ")) {
+            let tag = &tag[..tag.find('>').unwrap()];
+            assert!(
+                !tag.to_lowercase().contains("javascript:"),
+                "live javascript link: {tag}"
+            );
+        }
+    });
+}
