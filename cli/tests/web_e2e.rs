@@ -1,0 +1,46 @@
+//! The web app in real headless Chromium: runs `tests/e2e/web.mjs`
+//! (playwright-core) against two `kith up` processes. `.ci/run` installs
+//! Chromium and the npm package; screenshots land in
+//! `target/e2e-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn web_app_end_to_end_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let e2e = root.join("tests/e2e");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium not found at {chromium}: run .ci/run (installs Debian's chromium) or set CHROMIUM"
+    );
+    assert!(
+        e2e.join("node_modules/playwright-core").exists(),
+        "playwright-core missing: run `npm ci --prefix tests/e2e` (.ci/run does)"
+    );
+    let shots = root.join("target/e2e-screenshots");
+    let status = Command::new("node")
+        .arg(e2e.join("web.mjs"))
+        .env("KITH_BIN", env!("CARGO_BIN_EXE_kith"))
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", &chromium)
+        .status()
+        .expect("node (Node.js) must be installed to run the browser tests");
+    assert!(
+        status.success(),
+        "browser end-to-end test failed (screenshots in {})",
+        shots.display()
+    );
+    for name in [
+        "05-feed-live",
+        "06-thread-ranked",
+        "09-wiki-merged",
+        "02-people-invite",
+    ] {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "screenshot {name} missing"
+        );
+    }
+}

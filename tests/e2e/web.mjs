@@ -1,0 +1,205 @@
+// Browser end-to-end test of the Kith web app, in real headless Chromium.
+//
+// Two `kith up` processes on loopback; two browsers sign in with the URLs
+// the nodes print, trust each other through invite codes typed into the
+// People page, and then exercise the feed (live, without reloading), the
+// question/answer ranking, and offline wiki edits that merge. Screenshots of
+// every page go to $SCREENSHOT_DIR.
+//
+// Run by `cargo test` (cli/tests/web_e2e.rs), which sets KITH_BIN.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const KITH = process.env.KITH_BIN;
+const SHOTS = process.env.SCREENSHOT_DIR || "screenshots";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const TIMEOUT = 60_000;
+mkdirSync(SHOTS, { recursive: true });
+
+function fail(message) {
+  console.error(`FAIL: ${message}`);
+  process.exitCode = 1;
+  throw new Error(message);
+}
+
+/** Starts `kith up` and resolves with its printed web URL and invite code. */
+function startNode(name) {
+  const dir = mkdtempSync(join(tmpdir(), `kith-e2e-${name}-`));
+  const child = spawn(KITH, ["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"], {
+    env: { ...process.env, KITH_DATA_DIR: dir, RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    const info = { name, dir, child };
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      const [key, value] = line.trim().split(/\s+/, 2);
+      if (key === "web") info.url = value;
+      if (key === "invite") { info.invite = value; resolve(info); }
+    });
+    child.on("exit", (code) => reject(new Error(`${name}: kith up exited with ${code}`)));
+    setTimeout(() => reject(new Error(`${name}: kith up did not start`)), TIMEOUT).unref();
+  });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Reloads `path` until `predicate(page)` holds. */
+async function eventually(page, path, predicate, what) {
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    await page.goto(path);
+    if (await predicate(page)) return;
+    if (Date.now() > deadline) {
+      await shot(page, `failed-${what.replace(/[^a-z0-9]+/gi, "-")}`);
+      fail(`timed out: ${what}`);
+    }
+    await page.waitForTimeout(300);
+  }
+}
+
+async function joinCode(page, code, petname) {
+  await page.goto("/people");
+  await page.getByLabel("Their invite code", { exact: true }).fill(code);
+  await page.getByLabel("Your name for them", { exact: true }).fill(petname);
+  await page.getByRole("button", { name: "Trust and connect" }).click();
+  await page.waitForURL("**/people");
+}
+
+async function connected(page, who) {
+  await eventually(page, "/status", async (p) => (await p.textContent("main")).includes("1 peer(s) connected"), `${who} connected`);
+}
+
+const nodes = [];
+let browser;
+try {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  nodes.push(a, b);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const open = async (node) => {
+    const base = new URL(node.url).origin;
+    const context = await browser.newContext({ baseURL: base, viewport: { width: 420, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(node.url); // signs in and lands on the feed
+    if (!(await page.textContent("h1")).includes("What your circle is working on")) fail(`${node.name}: not signed in`);
+    return page;
+  };
+  const pa = await open(a);
+  const pb = await open(b);
+  await shot(pa, "01-feed-empty");
+
+  // Trust each other through invite codes entered in the UI.
+  await pa.goto("/people");
+  const codeA = await pa.inputValue("#invite");
+  await shot(pa, "02-people-invite");
+  await pb.goto("/people");
+  const codeB = await pb.inputValue("#invite");
+  await joinCode(pa, codeB, "Bea");
+  await joinCode(pb, codeA, "Abe");
+  await shot(pa, "03-people-trusted");
+  await connected(pa, "A");
+  await connected(pb, "B");
+  await shot(pa, "04-status");
+
+  // A note posted in A appears in B's open feed without a reload.
+  await pb.goto("/");
+  await pa.goto("/");
+  await pa.getByLabel("Write a note (markdown)", { exact: true }).fill("Working on the **sync** protocol today");
+  await pa.getByLabel("Tags (space separated)", { exact: true }).fill("kith");
+  await pa.getByRole("button", { name: "Post note" }).click();
+  await pb.locator("#live").getByText("Working on the").waitFor();
+  await shot(pb, "05-feed-live");
+
+  // A asks; B answers and endorses A's own answer; both show the ranking.
+  await pa.goto("/questions");
+  await pa.getByLabel(/Ask your circle/).fill("How do we back up the wiki?");
+  await pa.getByRole("button", { name: "Ask" }).click();
+  await pa.waitForURL("**/thread/*");
+  const threadPath = new URL(pa.url()).pathname;
+  await pa.getByLabel("Your answer", { exact: true }).fill("Export it nightly");
+  await pa.getByRole("button", { name: "Answer" }).click();
+  await pa.waitForURL("**/thread/*");
+  await eventually(pb, threadPath, async (p) => (await p.locator("li.answer").count()) === 1, "B sees the question and A's answer");
+  await pb.getByLabel("Your answer", { exact: true }).fill("Bundle files on a USB stick");
+  await pb.getByRole("button", { name: "Answer" }).click();
+  await pb.waitForURL("**/thread/*");
+  await eventually(pb, threadPath, async (p) => (await p.locator("li.answer").count()) === 2, "B sees both answers");
+  await pb.locator("li.answer", { hasText: "Export it nightly" }).getByRole("button", { name: "Endorse" }).click();
+  await pb.waitForURL("**/thread/*");
+  const ranking = async (p) => {
+    const first = p.locator("li.answer").first();
+    return (await first.textContent()).includes("Export it nightly") && parseFloat(await first.locator(".score").textContent()) === 1;
+  };
+  await eventually(pb, threadPath, ranking, "B ranks the endorsed answer first");
+  await eventually(pa, threadPath, ranking, "A ranks the endorsed answer first");
+  await shot(pa, "06-thread-ranked");
+  await pa.goto("/questions");
+  await shot(pa, "07-questions");
+
+  // A wiki page edited in both browsers while the nodes are apart.
+  await pa.goto("/wiki");
+  await pa.getByLabel("New page title", { exact: true }).fill("Trip");
+  await pa.getByLabel(/Text \(markdown/).fill("We leave on Friday.\n\nBring the tent.\n");
+  await pa.getByRole("button", { name: "Create page" }).click();
+  await pa.waitForURL("**/wiki/*");
+  const pagePath = new URL(pa.url()).pathname;
+  await eventually(pb, pagePath, async (p) => (await p.textContent("main")).includes("Bring the tent."), "B has the page");
+  // Apart: each stops trusting the other (connections close at once).
+  for (const p of [pa, pb]) {
+    await p.goto("/people");
+    p.once("dialog", (d) => d.accept());
+    await p.getByRole("button", { name: "Remove" }).click();
+    await p.waitForURL("**/people");
+  }
+  await eventually(pa, "/status", async (p) => (await p.textContent("main")).includes("0 peer(s) connected"), "A offline");
+  const edit = async (p, from, to) => {
+    await p.goto(`${pagePath}/edit`);
+    const body = await p.inputValue("#body");
+    await p.fill("#body", body.replace(from, to));
+    await p.getByRole("button", { name: "Save" }).click();
+    await p.waitForURL(`**${pagePath}`);
+  };
+  await edit(pa, "Friday", "Friday at 7");
+  await edit(pb, "the tent", "the big tent");
+  await shot(pb, "08-wiki-offline-edit");
+  if ((await pb.textContent("main")).includes("Friday at 7")) fail("B saw A's edit while apart");
+  // Together again.
+  await joinCode(pa, codeB, "Bea");
+  await joinCode(pb, codeA, "Abe");
+  const merged = async (p) => {
+    const text = await p.textContent(".page-body");
+    return text.includes("Friday at 7") && text.includes("the big tent");
+  };
+  await eventually(pa, pagePath, merged, "A shows both edits");
+  await eventually(pb, pagePath, merged, "B shows both edits");
+  await shot(pa, "09-wiki-merged");
+  await pa.goto(`${pagePath}/history`);
+  await shot(pa, "10-wiki-history");
+  await pa.goto("/wiki");
+  await shot(pa, "11-wiki-list");
+  await pa.goto("/search?q=tent");
+  if (!(await pa.textContent("main")).includes("Trip")) fail("search did not find the page");
+  await shot(pa, "12-search");
+  console.log("e2e: all browser scenarios passed");
+} finally {
+  if (browser) await browser.close();
+  for (const n of nodes) {
+    n.child.kill("SIGTERM");
+  }
+  for (const n of nodes) {
+    try { rmSync(n.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+}
