@@ -115,6 +115,30 @@ impl Backend {
         })
     }
 
+    pub fn frontier_file(&mut self) -> Result<kith_node::bundle::FrontierFile> {
+        Ok(match self {
+            Backend::Api(c) => c.frontier_file()?,
+            Backend::Direct(core) => core.frontier_file()?,
+        })
+    }
+
+    pub fn bundle(&mut self, params: &kith_node::model::BundleParams) -> Result<Vec<u8>> {
+        Ok(match self {
+            Backend::Api(c) => c.bundle(params)?,
+            Backend::Direct(core) => core.bundle(params)?,
+        })
+    }
+
+    pub fn import_entries(
+        &mut self,
+        entries: &[kith_protocol::Entry],
+    ) -> Result<kith_node::model::ImportEntriesReport> {
+        Ok(match self {
+            Backend::Api(c) => c.import_entries(entries)?,
+            Backend::Direct(core) => core.import_entries(entries),
+        })
+    }
+
     pub fn search(&mut self, params: &SearchParams) -> Result<Vec<SearchHit>> {
         Ok(match self {
             Backend::Api(c) => c.search(params)?,

@@ -3,10 +3,12 @@
 pub mod accept;
 pub mod answer;
 pub mod ask;
+pub mod bundle;
 pub mod delete;
 pub mod dial;
 pub mod endorse;
 pub mod feed;
+pub mod frontier;
 pub mod id;
 pub mod init;
 pub mod invite;

@@ -78,6 +78,12 @@ enum Command {
     Peers(commands::peers::Args),
     /// Show replication progress per author
     Status(commands::status::Args),
+    /// Carry entries by file between nodes that never connect
+    #[command(subcommand)]
+    Bundle(commands::bundle::Command),
+    /// Export this node's frontier, so a friend can bundle what it lacks
+    #[command(subcommand)]
+    Frontier(commands::frontier::Command),
     /// Print the web app's sign-in URL of the running node
     Web(commands::web::Args),
     /// Shared wiki pages
@@ -127,6 +133,8 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(&data_dir, args),
         Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
         Command::Web(args) => commands::web::run(&data_dir, args),
+        Command::Bundle(cmd) => commands::bundle::run(&data_dir, cmd),
+        Command::Frontier(cmd) => commands::frontier::run(&data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

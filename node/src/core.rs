@@ -19,6 +19,7 @@ use crate::model::{
     AnswerView, AskOutcome, AskParams, EndorseParams, Endorser, ProfileParams, ProfileView,
     QuestionParams, QuestionView, ReplyNode, ReplyParams, ThreadView,
 };
+use crate::model::{BundleParams, ImportEntriesReport, Rejected};
 use crate::model::{
     EntryView, FeedParams, HistoryView, IdView, ImportItem, ImportReport, NewPage, NewPost,
     PageEdit, PageRef, PageRename, PageSummary, PageView, TrustParams, TrustView,
@@ -271,8 +272,20 @@ impl Core {
                 entry.body().map(Body::decode),
                 Some(Ok(Body::WikiChange(_)))
             ) {
-                tracing::warn!(id = %entry.id(), "a fetched dependency is not a wiki change");
+                tracing::debug!(id = %entry.id(), "not a wiki change; not kept");
                 continue;
+            }
+            // Only what a waiting change of a trusted author depends on.
+            match self.wiki.is_wanted(&self.store, entry) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(id = %entry.id(), "no waiting change needs this entry; not kept");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check a wiki dependency");
+                    continue;
+                }
             }
             if self.scope.contains(&entry.author()) {
                 continue; // Replicated authors' entries come through their logs.
@@ -473,6 +486,103 @@ impl Core {
             profile_name,
             since: record.since_ms,
         })
+    }
+
+    // ----- bundles ---------------------------------------------------------------
+
+    /// This node's frontier as a file a friend can bundle against.
+    pub fn frontier_file(&self) -> Result<crate::bundle::FrontierFile> {
+        let frontier: std::collections::BTreeMap<AuthorId, Head> = self
+            .store
+            .frontier()?
+            .into_iter()
+            .filter(|(a, _)| self.scope.contains(a))
+            .collect();
+        Ok(crate::bundle::FrontierFile::new(
+            self.me(),
+            now_ms(),
+            &frontier,
+        ))
+    }
+
+    /// A bundle of the entries another node lacks: every author this node
+    /// replicates (or `authors`), after the recipient's frontier if given.
+    pub fn bundle(&self, params: &BundleParams) -> Result<Vec<u8>> {
+        let recipient = match &params.recipient {
+            Some(r) => {
+                let r = self.parse_author(r)?;
+                if r != self.me() && self.store.trust_get(&r)?.is_none() {
+                    return Err(Error::InvalidInput(format!(
+                        "you do not trust {r}; bundles carry your circle's entries only to people you trust"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let since = match &params.since {
+            Some(text) => crate::bundle::FrontierFile::parse(text)
+                .and_then(|f| f.seqs())
+                .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            None => Default::default(),
+        };
+        let authors: Vec<AuthorId> = if params.authors.is_empty() {
+            self.scope.authors().iter().copied().collect()
+        } else {
+            params
+                .authors
+                .iter()
+                .map(|a| self.parse_author(a))
+                .collect::<Result<_>>()?
+        };
+        let mut entries = Vec::new();
+        for author in authors {
+            let from = since.get(&author).copied().unwrap_or(0) + 1;
+            entries.extend(self.store.log(&author, from, usize::MAX)?);
+        }
+        let header = crate::bundle::Header {
+            created_ms: now_ms(),
+            from: self.me(),
+            recipient,
+            entries: entries.len() as u64,
+        };
+        Ok(crate::bundle::write(&header, &entries))
+    }
+
+    /// Imports entries from a bundle (or any source) exactly as if they came
+    /// from the network: per author, in log order, each one validated.
+    pub fn import_entries(&mut self, entries: &[Entry]) -> ImportEntriesReport {
+        let mut report = ImportEntriesReport::default();
+        let mut by_author: std::collections::BTreeMap<AuthorId, Vec<Entry>> = Default::default();
+        let mut outside = Vec::new();
+        for e in entries {
+            if self.scope.contains(&e.author()) {
+                by_author.entry(e.author()).or_default().push(e.clone());
+            } else {
+                outside.push(e.clone());
+            }
+        }
+        for (_, mut log) in by_author {
+            log.sort_by_key(Entry::seq);
+            log.dedup_by_key(|e| e.id());
+            let outcome = self.ingest(&log);
+            report.appended += outcome.appended.len() as u64;
+            report.duplicates += outcome.duplicates as u64;
+            if let Some(e) = outcome.error {
+                let done = outcome.appended.len() + outcome.duplicates;
+                let at = &log[done.min(log.len() - 1)];
+                report.rejected.push(Rejected {
+                    author: at.author(),
+                    seq: at.seq(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        // Entries of other authors count only as wiki dependencies we lack.
+        let kept = self.ingest_detached(&outside);
+        report.dependencies = kept as u64;
+        report.not_replicated = (outside.len() - kept) as u64;
+        report
     }
 
     // ----- knowledge: search, questions, answers, endorsements -----------------

@@ -260,6 +260,22 @@ impl Handle {
             .await?
     }
 
+    pub async fn frontier_file(&self) -> Result<crate::bundle::FrontierFile> {
+        self.with_core(|core| core.frontier_file()).await?
+    }
+
+    pub async fn bundle(&self, params: crate::model::BundleParams) -> Result<Vec<u8>> {
+        self.with_core(move |core| core.bundle(&params)).await?
+    }
+
+    pub async fn import_entries(
+        &self,
+        entries: Vec<kith_protocol::Entry>,
+    ) -> Result<crate::model::ImportEntriesReport> {
+        self.with_core(move |core| core.import_entries(&entries))
+            .await
+    }
+
     pub async fn dial(&self, addr: String) -> Result<()> {
         self.send(|reply| Command::Dial { addr, reply }).await?
     }

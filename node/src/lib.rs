@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod bundle;
 pub mod config;
 pub mod core;
 pub mod error;

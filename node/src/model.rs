@@ -413,3 +413,35 @@ pub struct ProfileView {
     pub display_name: Option<String>,
     pub trusted: bool,
 }
+
+/// `kith bundle export`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BundleParams {
+    /// Who the bundle is for (must be someone you trust).
+    pub recipient: Option<String>,
+    /// Only these authors (ids, or `me`).
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// The recipient's frontier file (JSON): only what it lacks.
+    pub since: Option<String>,
+}
+
+/// One entry refused by an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub author: AuthorId,
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// What importing entries did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportEntriesReport {
+    pub appended: u64,
+    pub duplicates: u64,
+    /// Entries by authors this node does not replicate.
+    pub not_replicated: u64,
+    /// Wiki dependencies kept apart from the logs.
+    pub dependencies: u64,
+    pub rejected: Vec<Rejected>,
+}

@@ -595,6 +595,36 @@ impl Wiki {
         Ok(out)
     }
 
+    /// Whether `entry` carries a change that a waiting change depends on
+    /// (single-part groups only: a dependency fetched from an author outside
+    /// the replication set must prove its worth on its own).
+    pub fn is_wanted(&self, store: &Store, entry: &Entry) -> Result<bool> {
+        let Some(Ok(Body::WikiChange(w))) = entry.body().map(Body::decode) else {
+            return Ok(false);
+        };
+        if w.parts != 1 || blake3::hash(&w.data).as_bytes() != &w.group_hash {
+            return Ok(false);
+        }
+        let mut wanted = BTreeSet::new();
+        for item in store.kv().scan_prefix(key(b'q', &[&w.page.0])) {
+            let (_, v) = item?;
+            if let Ok(waiting) = postcard::from_bytes::<Waiting>(&v)
+                && let Ok(change) = Change::from_bytes(waiting.change)
+            {
+                wanted.extend(change.deps().iter().map(|d| d.0));
+            }
+        }
+        for raw in split_group(&w.data)? {
+            let Ok(Ok(change)) = guarded("decoding a change", || Change::from_bytes(raw)) else {
+                continue;
+            };
+            if wanted.contains(&change.hash().0) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Ids of the entries that carry an Automerge change (all parts).
     pub fn entries_of_change(&self, store: &Store, hash: &[u8; 32]) -> Result<Vec<EntryId>> {
         match store.kv().get(key(b'c', &[hash]))? {

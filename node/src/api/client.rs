@@ -171,6 +171,54 @@ impl Client {
         self.get("/status", &[])
     }
 
+    pub fn frontier_file(&self) -> Result<crate::bundle::FrontierFile> {
+        self.get("/frontier", &[])
+    }
+
+    pub fn bundle(&self, params: &crate::model::BundleParams) -> Result<Vec<u8>> {
+        let request = self
+            .agent
+            .post(self.url("/bundle"))
+            .header("Authorization", format!("Bearer {}", self.token));
+        let mut response = request
+            .send_json(params)
+            .map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
+        if !response.status().is_success() {
+            return match response.body_mut().read_json::<ErrorBody>() {
+                Ok(body) => Err(Error::Remote {
+                    kind: body.kind,
+                    message: body.error,
+                }),
+                Err(_) => Err(Error::Remote {
+                    kind: ErrorKind::Internal,
+                    message: format!("the node answered {}", response.status()),
+                }),
+            };
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(4 * 1024 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| Error::Network(format!("bad API response: {e}")))
+    }
+
+    pub fn import_entries(
+        &self,
+        entries: &[kith_protocol::Entry],
+    ) -> Result<crate::model::ImportEntriesReport> {
+        let mut body = Vec::new();
+        for e in entries {
+            e.encode_into(&mut body);
+        }
+        let request = self
+            .agent
+            .post(self.url("/entries"))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/octet-stream");
+        self.finish(request.send(&body[..]))
+    }
+
     pub fn search(
         &self,
         params: &crate::search::SearchParams,

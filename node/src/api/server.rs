@@ -57,6 +57,12 @@ fn router(state: AppState) -> Router {
         .route("/dial", post(dial))
         .route("/peers", get(peers))
         .route("/status", get(status))
+        .route("/frontier", get(frontier))
+        .route("/bundle", post(bundle))
+        .route(
+            "/entries",
+            post(import_entries).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES)),
+        )
         .route("/search", get(search))
         .route("/ask", post(ask))
         .route("/questions", get(questions))
@@ -238,6 +244,38 @@ async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::model::PeerVie
 
 async fn status(State(s): State<AppState>) -> ApiResult<crate::model::StatusView> {
     Ok(Json(s.handle.status().await?))
+}
+
+/// Largest body of one `POST /entries` (the CLI sends bundles in chunks).
+const IMPORT_BYTES: usize = 16 * 1024 * 1024;
+
+async fn frontier(State(s): State<AppState>) -> ApiResult<crate::bundle::FrontierFile> {
+    Ok(Json(s.handle.frontier_file().await?))
+}
+
+async fn bundle(
+    State(s): State<AppState>,
+    Json(p): Json<crate::model::BundleParams>,
+) -> Result<Response, ApiError> {
+    let bytes = s.handle.bundle(p).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Concatenated entry envelopes, imported as if from the network.
+async fn import_entries(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<crate::model::ImportEntriesReport> {
+    let limits = kith_protocol::Limits::default();
+    let mut entries = Vec::new();
+    let mut rest = &body[..];
+    while !rest.is_empty() {
+        let (entry, after) = kith_protocol::Entry::decode_prefix(rest, &limits)
+            .map_err(|e| Error::InvalidInput(format!("entry {}: {e}", entries.len() + 1)))?;
+        entries.push(entry);
+        rest = after;
+    }
+    Ok(Json(s.handle.import_entries(entries).await?))
 }
 
 async fn search(

@@ -1,0 +1,107 @@
+//! `kith bundle`: carry entries between nodes that never connect.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use kith_node::DataDir;
+use kith_node::model::{BundleParams, ImportEntriesReport};
+
+use crate::backend::Backend;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write the entries another node lacks to FILE
+    Export {
+        file: PathBuf,
+        /// The person the bundle is for (must be someone you trust)
+        #[arg(long = "for", value_name = "AUTHOR")]
+        recipient: Option<String>,
+        /// Only these authors (comma separated ids, or `me`)
+        #[arg(long, value_delimiter = ',')]
+        authors: Vec<String>,
+        /// The recipient's frontier file (`kith frontier export`): only what it lacks
+        #[arg(long, value_name = "FRONTIER_FILE")]
+        since: Option<PathBuf>,
+    },
+    /// Verify and apply the entries of a bundle file
+    Import { file: PathBuf },
+}
+
+/// Entries sent to the node per request while importing.
+const CHUNK: usize = 512;
+
+pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
+    let mut backend = Backend::connect(data_dir)?;
+    match command {
+        Command::Export {
+            file,
+            recipient,
+            authors,
+            since,
+        } => {
+            let since = match since {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let bytes = backend.bundle(&BundleParams {
+                recipient,
+                authors,
+                since,
+            })?;
+            let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())?;
+            std::fs::write(&file, &bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "wrote {} entries ({} bytes) to {}",
+                read.entries.len(),
+                bytes.len(),
+                file.display()
+            );
+        }
+        Command::Import { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())
+                .with_context(|| format!("{} cannot be imported", file.display()))?;
+            let bar = indicatif::ProgressBar::new(read.entries.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries {msg}")
+                    .expect("valid template"),
+            );
+            let mut total = ImportEntriesReport::default();
+            // Chunks keep each author's entries in order: the bundle lists
+            // logs one after another, in log order.
+            for chunk in read.entries.chunks(CHUNK) {
+                let report = backend.import_entries(chunk)?;
+                total.appended += report.appended;
+                total.duplicates += report.duplicates;
+                total.not_replicated += report.not_replicated;
+                total.dependencies += report.dependencies;
+                total.rejected.extend(report.rejected);
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            println!(
+                "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
+                total.appended, total.duplicates, total.not_replicated, total.dependencies
+            );
+            for r in &total.rejected {
+                eprintln!("rejected {} seq {}: {}", r.author, r.seq, r.reason);
+            }
+            for p in &read.problems {
+                eprintln!("problem: {p}");
+            }
+            if !read.problems.is_empty() || !total.rejected.is_empty() {
+                bail!(
+                    "the bundle was damaged or held invalid entries: only entries that verified were applied ({} problem(s), {} rejected)",
+                    read.problems.len(),
+                    total.rejected.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! `kith frontier export FILE`: what this node holds, for a friend's bundle.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use kith_node::DataDir;
+
+use crate::backend::Backend;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write this node's frontier (latest seq per author) to FILE
+    Export { file: PathBuf },
+}
+
+pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
+    match command {
+        Command::Export { file } => {
+            let frontier = Backend::connect(data_dir)?.frontier_file()?;
+            let text = serde_json::to_string_pretty(&frontier)?;
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "wrote the frontier of {} author(s) to {}",
+                frontier.heads.len(),
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Bundles between two nodes that never connect.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use kith_node::{Config, Core, DataDir, identity};
+use kith_protocol::{Body, Post, PostKind};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn kith(dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::cargo_bin("kith").unwrap();
+    cmd.env("KITH_DATA_DIR", dir.path()).env_remove("RUST_LOG");
+    cmd
+}
+
+fn out(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+/// Appends `n` notes to the node's own log directly (fast, no process per post).
+fn posts(dir: &tempfile::TempDir, prefix: &str, n: usize) {
+    let data_dir = DataDir::new(dir.path());
+    let keypair = identity::load(&data_dir.identity()).unwrap();
+    let mut core = Core::open(Config::new(data_dir), keypair).unwrap();
+    let bodies: Vec<Body> = (0..n)
+        .map(|i| {
+            Body::Post(Post {
+                kind: PostKind::Note,
+                text: format!("{prefix} {i}"),
+                reply_to: None,
+                tags: vec![],
+            })
+        })
+        .collect();
+    core.append(&bodies).unwrap();
+    core.close().unwrap();
+}
+
+fn seq_of(dir: &tempfile::TempDir, author: &str) -> u64 {
+    let status: Value = serde_json::from_str(&out(kith(dir).args(["status", "--json"]))).unwrap();
+    status["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["author"] == author)
+        .map_or(0, |a| a["local_seq"].as_u64().unwrap())
+}
+
+/// Exports `to`'s frontier, bundles what `from` has that `to` lacks, imports it.
+fn exchange(
+    from: &tempfile::TempDir,
+    to: &tempfile::TempDir,
+    to_id: &str,
+    files: &tempfile::TempDir,
+    name: &str,
+) -> String {
+    let frontier = files.path().join(format!("{name}.frontier.json"));
+    let bundle = files.path().join(format!("{name}.kithbundle"));
+    kith(to)
+        .args(["frontier", "export"])
+        .arg(&frontier)
+        .assert()
+        .success();
+    let exported = out(kith(from)
+        .args(["bundle", "export"])
+        .arg(&bundle)
+        .args(["--for", to_id, "--since"])
+        .arg(&frontier));
+    out(kith(to).args(["bundle", "import"]).arg(&bundle));
+    exported
+}
+
+#[test]
+fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let a_id = out(kith(&a).args(["init", "--name", "Ann"]))
+        .trim()
+        .to_string();
+    let b_id = out(kith(&b).args(["init", "--name", "Ben"]))
+        .trim()
+        .to_string();
+    kith(&a).args(["trust", "add", &b_id]).assert().success();
+    kith(&b).args(["trust", "add", &a_id]).assert().success();
+    posts(&a, "from ann", 1000);
+    posts(&b, "from ben", 20);
+    kith(&a)
+        .args(["wiki", "new", "Field guide", "--file", "-"])
+        .write_stdin("Birds seen at the lake.\n")
+        .assert()
+        .success();
+
+    let first = exchange(&a, &b, &b_id, &files, "ab1");
+    assert!(first.contains("wrote 1002 entries"), "{first}"); // profile + 1000 posts + page
+    exchange(&b, &a, &a_id, &files, "ba1");
+    assert_eq!(seq_of(&b, &a_id), 1002);
+    assert_eq!(seq_of(&a, &b_id), 21);
+    let page: Value = serde_json::from_str(&out(kith(&b).args([
+        "wiki",
+        "show",
+        "Field guide",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(page["body"], "Birds seen at the lake.\n");
+    kith(&b).args(["log", "verify"]).assert().success();
+
+    // Incremental: the second bundle carries only what is new.
+    posts(&a, "more from ann", 10);
+    kith(&a)
+        .args(["wiki", "edit", "Field guide", "-"])
+        .write_stdin("Birds seen at the lake: herons.\n")
+        .assert()
+        .success();
+    let second = exchange(&a, &b, &b_id, &files, "ab2");
+    assert!(second.contains("wrote 11 entries"), "{second}");
+    let page: Value = serde_json::from_str(&out(kith(&b).args([
+        "wiki",
+        "show",
+        "Field guide",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(page["body"], "Birds seen at the lake: herons.\n");
+    // Importing the same bundle again changes nothing.
+    let again = out(kith(&b)
+        .args(["bundle", "import"])
+        .arg(files.path().join("ab2.kithbundle")));
+    assert!(again.contains("0 new, 11 already here"), "{again}");
+    // Only for people you trust.
+    kith(&a)
+        .args(["bundle", "export"])
+        .arg(files.path().join("x"))
+        .args([
+            "--for",
+            "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("you do not trust"));
+}
+
+#[test]
+fn tampered_and_truncated_bundles_apply_nothing_invalid_and_say_why() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let a_id = out(kith(&a).args(["init"])).trim().to_string();
+    let b_id = out(kith(&b).args(["init"])).trim().to_string();
+    kith(&b).args(["trust", "add", &a_id]).assert().success();
+    let _ = b_id;
+    posts(&a, "note", 50);
+    let bundle = files.path().join("a.kithbundle");
+    kith(&a)
+        .args(["bundle", "export"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&bundle).unwrap();
+
+    // One byte changed inside entry 30's body.
+    let mut tampered = bytes.clone();
+    let needle = b"note 29";
+    let at = tampered
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    tampered[at + 5] = b'X';
+    let path = files.path().join("tampered.kithbundle");
+    std::fs::write(&path, &tampered).unwrap();
+    kith(&b)
+        .args(["bundle", "import"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("checksum mismatch"))
+        .stderr(predicate::str::contains("body does not match"));
+    // Entries before the damaged one verified and were applied; nothing after it.
+    assert_eq!(seq_of(&b, &a_id), 29);
+    kith(&b).args(["log", "verify"]).assert().success();
+    let feed: Value =
+        serde_json::from_str(&out(kith(&b).args(["feed", "--json", "--limit", "100"]))).unwrap();
+    assert!(
+        feed.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["text"].as_str().unwrap().contains('X'))
+    );
+
+    // Truncated.
+    let b2 = tempfile::tempdir().unwrap();
+    kith(&b2).arg("init").assert().success();
+    kith(&b2).args(["trust", "add", &a_id]).assert().success();
+    let path = files.path().join("cut.kithbundle");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    kith(&b2)
+        .args(["bundle", "import"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("truncated"));
+    let got = seq_of(&b2, &a_id);
+    assert!(got > 0 && got < 51, "{got}");
+    kith(&b2).args(["log", "verify"]).assert().success();
+
+    // Not a bundle at all.
+    let path = files.path().join("junk");
+    std::fs::write(&path, b"hello").unwrap();
+    kith(&b2)
+        .args(["bundle", "import"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a Kith bundle"));
+}
