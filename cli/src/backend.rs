@@ -365,6 +365,9 @@ impl Backend {
                     listen: Vec::new(),
                     gossip: Default::default(),
                     refused_connections: 0,
+                    reachability: "unknown (no node running)".to_string(),
+                    relays: Vec::new(),
+                    relaying_for: Vec::new(),
                 })
             }
         }

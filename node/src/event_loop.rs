@@ -3,7 +3,9 @@
 //! the [`Handle`](crate::handle::Handle) sends commands, the swarm sends
 //! events, timers tick, and each arm of `run` calls one `handle_*` method.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod discovery;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -43,8 +45,26 @@ const REDIAL_MAX: Duration = Duration::from_secs(300);
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 
 struct Connected {
+    /// The address shown: a direct connection's if there is one.
     addr: Multiaddr,
+    /// The address we dialed it at, if we dialed.
+    dialed: Option<Multiaddr>,
+    /// Every open connection.
+    conns: Vec<(libp2p::swarm::ConnectionId, Multiaddr)>,
     since: Instant,
+}
+
+impl Connected {
+    fn refresh_addr(&mut self) {
+        if let Some((_, a)) = self
+            .conns
+            .iter()
+            .find(|(_, a)| !is_relayed(a))
+            .or(self.conns.first())
+        {
+            self.addr = a.clone();
+        }
+    }
 }
 
 struct Backoff {
@@ -79,6 +99,16 @@ pub(crate) struct EventLoop {
     subscribed: BTreeSet<AuthorId>,
     gossip_counts: GossipCounts,
     refused_connections: u64,
+    /// Peers whose direct connection came from hole punching.
+    holepunched: HashSet<PeerId>,
+    /// Peers that hold a relay slot on this node.
+    relayed_for: HashSet<PeerId>,
+    /// Relays this node reserved a slot on.
+    reservations: BTreeSet<PeerId>,
+    /// AutoNAT's view of our reachability.
+    nat: String,
+    /// When to (re)publish our address record in the DHT.
+    publish_at: Option<Instant>,
 }
 
 impl EventLoop {
@@ -110,6 +140,11 @@ impl EventLoop {
             subscribed: BTreeSet::new(),
             gossip_counts: GossipCounts::default(),
             refused_connections: 0,
+            holepunched: HashSet::new(),
+            relayed_for: HashSet::new(),
+            reservations: BTreeSet::new(),
+            nat: "unknown".to_string(),
+            publish_at: None,
         }
     }
 
@@ -124,7 +159,8 @@ impl EventLoop {
         let mut redial = interval(Duration::from_secs(2));
         let mut resync = interval(self.core.config().resync_interval);
         let mut publish = interval(Duration::from_millis(50));
-        for timer in [&mut redial, &mut resync, &mut publish] {
+        let mut discover = interval(Duration::from_secs(5));
+        for timer in [&mut redial, &mut resync, &mut publish, &mut discover] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
@@ -151,6 +187,7 @@ impl EventLoop {
                     self.core.search_tick();
                 }
                 _ = redial.tick() => self.redial(),
+                _ = discover.tick() => self.discover(),
                 _ = resync.tick() => self.resync_all(),
             }
         }
@@ -407,6 +444,8 @@ impl EventLoop {
                 connection: live.map(|c| {
                     if is_relayed(&c.addr) {
                         "relayed"
+                    } else if self.holepunched.contains(&net::peer_id(author)) {
+                        "hole-punched"
                     } else {
                         "direct"
                     }
@@ -445,6 +484,13 @@ impl EventLoop {
             listen: self.listen.iter().map(ToString::to_string).collect(),
             gossip: self.gossip_counts.clone(),
             refused_connections: self.refused_connections,
+            reachability: self.nat.clone(),
+            relays: self
+                .reservations
+                .iter()
+                .filter_map(net::author_of)
+                .collect(),
+            relaying_for: self.relayed_for.iter().filter_map(net::author_of).collect(),
         })
     }
 
@@ -595,18 +641,26 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { address, .. } => self.listen.retain(|a| a != &address),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
                 ..
-            } => self.on_connected(peer_id, endpoint, num_established.get()),
+            } => self.on_connected(peer_id, connection_id, endpoint, num_established.get()),
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
                 if num_established != 0 {
+                    if let Some(c) = self.connected.get_mut(&peer_id) {
+                        c.conns.retain(|(id, _)| *id != connection_id);
+                        c.refresh_addr();
+                    }
                     return;
                 }
+                self.holepunched.remove(&peer_id);
+                self.reservations.remove(&peer_id);
                 if let Some(gone) = self.connected.remove(&peer_id) {
                     tracing::info!(peer = %peer_id, "disconnected");
                     self.touch_peer(&peer_id, true, false);
@@ -660,16 +714,26 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if self.allowed(&peer_id) {
-                    self.remember_addrs(&peer_id, info.listen_addrs);
-                }
+            })) => self.on_identify(peer_id, info),
+            SwarmEvent::Behaviour(BehaviourEvent::Px(event)) => self.on_px(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                self.on_relay_client(event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.on_autonat(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             other => tracing::trace!(event = ?other, "unhandled swarm event"),
         }
     }
 
-    fn on_connected(&mut self, peer: PeerId, endpoint: ConnectedPoint, count: u32) {
+    fn on_connected(
+        &mut self,
+        peer: PeerId,
+        connection: libp2p::swarm::ConnectionId,
+        endpoint: ConnectedPoint,
+        count: u32,
+    ) {
         if !self.allowed(&peer) {
             // The allow list should have refused it; never talk to it.
             tracing::warn!(%peer, "closing connection from a peer outside the replication set");
@@ -681,12 +745,21 @@ impl EventLoop {
             self.remember_addrs(&peer, [addr.clone()]);
         }
         if count > 1 {
+            if let Some(c) = self.connected.get_mut(&peer) {
+                c.conns.push((connection, addr.clone()));
+                if endpoint.is_dialer() && !is_relayed(&addr) {
+                    c.dialed = Some(addr);
+                }
+                c.refresh_addr();
+            }
             return;
         }
         tracing::info!(%peer, %addr, "connected");
         self.connected.insert(
             peer,
             Connected {
+                dialed: (endpoint.is_dialer() && !is_relayed(&addr)).then(|| addr.clone()),
+                conns: vec![(connection, addr.clone())],
                 addr,
                 since: Instant::now(),
             },

@@ -156,6 +156,12 @@ pub struct StatusView {
     pub gossip: GossipCounts,
     /// Incoming connections refused since start (peers outside the replication set).
     pub refused_connections: u64,
+    /// AutoNAT's view: `public (addr)`, `private (…)` or `unknown`.
+    pub reachability: String,
+    /// Trusted peers this node reserved a relay slot on.
+    pub relays: Vec<AuthorId>,
+    /// Trusted peers holding a relay slot on this node.
+    pub relaying_for: Vec<AuthorId>,
 }
 
 /// Gossip validation outcomes since start.

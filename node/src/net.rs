@@ -21,8 +21,8 @@ use libp2p::gossipsub::{
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, identify, mdns, noise,
-    ping, request_response, tcp, yamux,
+    PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, identify,
+    kad, mdns, noise, ping, relay, request_response, tcp, yamux,
 };
 
 use crate::config::Config;
@@ -43,7 +43,39 @@ pub(crate) struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Peer exchange: "where can I reach these authors?"
+    pub px: request_response::Behaviour<PxCodec>,
+    /// Relays circuits for trusted peers (only they can connect at all).
+    pub relay: relay::Behaviour,
+    pub relay_client: relay::client::Behaviour,
+    /// Upgrades relayed connections to direct ones by hole punching.
+    pub dcutr: dcutr::Behaviour,
+    pub autonat: autonat::Behaviour,
+    /// Kith's DHT (its own protocol name) of signed address records.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
 }
+
+/// Protocol name of Kith's DHT.
+pub const KAD_PROTOCOL: &str = "/kith/kad/1.0.0";
+/// Protocol name of peer exchange.
+pub const PX_PROTOCOL: &str = "/kith/px/1";
+/// The circuit relay v2 hop protocol (a peer that offers relaying).
+pub const RELAY_HOP_PROTOCOL: &str = "/libp2p/circuit/relay/0.2.0/hop";
+
+/// Peer exchange request: the authors whose node addresses the asker wants.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PxRequest {
+    pub authors: Vec<AuthorId>,
+}
+
+/// Peer exchange answer: known addresses (binary multiaddrs) per author.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PxResponse {
+    pub peers: Vec<(AuthorId, Vec<serde_bytes::ByteBuf>)>,
+}
+
+/// Most authors asked about in one peer exchange.
+pub const PX_MAX_AUTHORS: usize = 64;
 
 /// Errors building the swarm.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +133,9 @@ pub(crate) fn build_swarm(keypair: &Keypair, config: &Config) -> Result<Swarm<Be
         .with_quic()
         .with_dns()
         .map_err(|e| err(&e))?
-        .with_behaviour(|key| Behaviour::new(key, config))
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| err(&e))?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, config))
         .map_err(|e| err(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -111,6 +145,7 @@ pub(crate) fn build_swarm(keypair: &Keypair, config: &Config) -> Result<Swarm<Be
 impl Behaviour {
     fn new(
         key: &libp2p::identity::Keypair,
+        relay_client: relay::client::Behaviour,
         config: &Config,
     ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
         let local = key.public().to_peer_id();
@@ -143,6 +178,44 @@ impl Behaviour {
                     .with_request_timeout(Duration::from_secs(30))
                     .with_max_concurrent_streams(64),
             ),
+            px: request_response::Behaviour::with_codec(
+                PxCodec,
+                [(
+                    StreamProtocol::new(PX_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+            ),
+            relay: relay::Behaviour::new(local, relay_config()),
+            relay_client,
+            dcutr: dcutr::Behaviour::new(local),
+            autonat: autonat::Behaviour::new(
+                local,
+                autonat::Config {
+                    // Probe only through peers we are connected to (trusted ones).
+                    use_connected: true,
+                    only_global_ips: false,
+                    ..Default::default()
+                },
+            ),
+            kad: {
+                let mut cfg = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+                // Records are checked (signature) before they are stored.
+                cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
+                cfg.set_record_ttl(Some(Duration::from_secs(24 * 3600)));
+                cfg.set_publication_interval(Some(Duration::from_secs(3600)));
+                let store = kad::store::MemoryStore::with_config(
+                    local,
+                    kad::store::MemoryStoreConfig {
+                        max_records: 4096,
+                        max_value_bytes: 8192,
+                        ..Default::default()
+                    },
+                );
+                let mut kad = kad::Behaviour::with_config(local, store, cfg);
+                kad.set_mode(Some(kad::Mode::Server));
+                kad
+            },
         })
     }
 }
@@ -180,6 +253,21 @@ fn gossip(
     };
     behaviour.with_peer_score(params, gossipsub::PeerScoreThresholds::default())?;
     Ok(behaviour)
+}
+
+/// Relay limits: generous for trusted peers (sync traffic may flow over a
+/// circuit), bounded all the same.
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: 128,
+        max_reservations_per_peer: 2,
+        reservation_duration: Duration::from_secs(3600),
+        max_circuits: 64,
+        max_circuits_per_peer: 8,
+        max_circuit_duration: Duration::from_secs(3600),
+        max_circuit_bytes: 1024 * 1024 * 1024,
+        ..Default::default()
+    }
 }
 
 /// Score parameters of an author's topic: only invalid messages count
@@ -281,6 +369,59 @@ impl request_response::Codec for SyncCodec {
         _: &StreamProtocol,
         io: &mut T,
         res: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &sync::encode(&res)).await
+    }
+}
+
+/// Length-prefixed postcard frames for peer exchange.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PxCodec;
+
+/// Largest peer-exchange frame.
+const PX_MAX_FRAME: usize = 64 * 1024;
+
+impl request_response::Codec for PxCodec {
+    type Protocol = StreamProtocol;
+    type Request = PxRequest;
+    type Response = PxResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<PxRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io, PX_MAX_FRAME).await?;
+        sync::decode(&bytes).map_err(invalid)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<PxResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io, PX_MAX_FRAME).await?;
+        sync::decode(&bytes).map_err(invalid)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: PxRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &sync::encode(&req)).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: PxResponse,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,

@@ -23,6 +23,7 @@
 //! assert_eq!(Body::decode(received.body().unwrap()).unwrap(), body);
 //! ```
 
+pub mod addr_record;
 pub mod body;
 pub mod entry;
 pub mod keys;
