@@ -67,7 +67,9 @@ impl EventLoop {
                         .cloned()
                 });
             if let Some(base) = base {
-                let circuit = base.with(Protocol::P2p(peer)).with(Protocol::P2pCircuit);
+                let circuit = super::strip_p2p(&base)
+                    .with(Protocol::P2p(peer))
+                    .with(Protocol::P2pCircuit);
                 match self.swarm.listen_on(circuit.clone()) {
                     Ok(_) => {
                         tracing::info!(relay = %peer, "reserving a relay slot");

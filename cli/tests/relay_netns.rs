@@ -1,0 +1,299 @@
+//! Relaying between hosts that cannot reach each other, in network
+//! namespaces made by the test (needs root, as in CI; `.ci/run` installs
+//! iproute2):
+//!
+//! ```text
+//!   A (10.201.1.2) ── B (10.201.1.1 | 10.201.2.1 | 10.201.3.1) ── C (10.201.2.2)
+//!                                   │
+//!                                   D (10.201.3.2, not trusted by B)
+//! ```
+//!
+//! B does not forward IP: A and C can each reach only B. B trusts A and C
+//! and relays for them; A finds C's relayed address through B (peer
+//! exchange), connects over the circuit, and A's posts reach C. D, whom B
+//! does not trust, gets no connection and so no relay slot.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const KITH: &str = env!("CARGO_BIN_EXE_kith");
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Namespaces and processes, removed on drop.
+struct Net {
+    tag: String,
+    children: Vec<Child>,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl Net {
+    fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.tag)
+    }
+
+    fn new() -> Net {
+        let tag = format!("k{}", std::process::id() % 100_000);
+        let net = Net {
+            tag,
+            children: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for host in ["a", "b", "c", "d"] {
+            sh(&["ip", "netns", "add", &net.ns(host)]);
+            sh(&["ip", "-n", &net.ns(host), "link", "set", "lo", "up"]);
+        }
+        for (host, subnet) in [("a", 1), ("c", 2), ("d", 3)] {
+            let (outer, inner) = (format!("{}{host}b", net.tag), format!("{}b{host}", net.tag));
+            sh(&[
+                "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ]);
+            sh(&["ip", "link", "set", &outer, "netns", &net.ns(host)]);
+            sh(&["ip", "link", "set", &inner, "netns", &net.ns("b")]);
+            sh(&[
+                "ip",
+                "-n",
+                &net.ns(host),
+                "addr",
+                "add",
+                &format!("10.201.{subnet}.2/24"),
+                "dev",
+                &outer,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &net.ns("b"),
+                "addr",
+                "add",
+                &format!("10.201.{subnet}.1/24"),
+                "dev",
+                &inner,
+            ]);
+            sh(&["ip", "-n", &net.ns(host), "link", "set", &outer, "up"]);
+            sh(&["ip", "-n", &net.ns("b"), "link", "set", &inner, "up"]);
+        }
+        // B must not route between A and C.
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &net.ns("b"),
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=0",
+        ]);
+        net
+    }
+
+    fn kith(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(host), KITH])
+            .env("KITH_DATA_DIR", dir)
+            .env_remove("RUST_LOG")
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> String {
+        let out = self.kith(host, dir, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{host} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts `kith up` in `host`, listening on `ips`; returns its data dir index.
+    fn up(&mut self, host: &str, ips: &[&str]) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "up".to_string(),
+            "--api".into(),
+            "127.0.0.1:0".into(),
+            "--no-mdns".into(),
+        ];
+        for ip in ips {
+            args.push("--listen".into());
+            args.push(format!("/ip4/{ip}/tcp/4001"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = self.kith(host, dir.path(), &args);
+        // KITH_TEST_LOG_DIR=dir keeps each node's log (RUST_LOG=kith_node=debug).
+        let stderr = match std::env::var("KITH_TEST_LOG_DIR") {
+            Ok(logs) => {
+                cmd.env(
+                    "RUST_LOG",
+                    "kith_node=debug,libp2p_relay=debug,libp2p_dcutr=debug",
+                );
+                Stdio::from(std::fs::File::create(format!("{logs}/{host}.log")).unwrap())
+            }
+            Err(_) => Stdio::null(),
+        };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("kith up exited").unwrap();
+            if line.trim_start().starts_with("invite") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        self.children.push(child);
+        self.dirs.push(dir);
+        self.dirs.len() - 1
+    }
+
+    fn dir(&self, i: usize) -> std::path::PathBuf {
+        self.dirs[i].path().to_path_buf()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for host in ["a", "b", "c", "d"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(host)])
+                .status();
+        }
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_slot() {
+    assert!(
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0")),
+        "this test creates network namespaces and must run as root (CI does)"
+    );
+    let mut net = Net::new();
+    let a = net.up("a", &["10.201.1.2"]);
+    let b = net.up("b", &["10.201.1.1", "10.201.2.1", "10.201.3.1"]);
+    let c = net.up("c", &["10.201.2.2"]);
+    let d = net.up("d", &["10.201.3.2"]);
+    let (da, db, dc, dd) = (net.dir(a), net.dir(b), net.dir(c), net.dir(d));
+    let id = |host: &str, dir: &std::path::Path| net.run(host, dir, &["id"]).trim().to_string();
+    let (ia, ib, ic) = (id("a", &da), id("b", &db), id("c", &dc));
+    for (host, dir, others) in [
+        ("a", &da, [&ib, &ic]),
+        ("c", &dc, [&ia, &ib]),
+        ("b", &db, [&ia, &ic]),
+    ] {
+        for other in others {
+            net.run(host, dir, &["trust", "add", other]);
+        }
+    }
+    net.run("d", &dd, &["trust", "add", &ib]);
+    net.run(
+        "a",
+        &da,
+        &["dial", &format!("/ip4/10.201.1.1/tcp/4001/p2p/{ib}")],
+    );
+    net.run(
+        "c",
+        &dc,
+        &["dial", &format!("/ip4/10.201.2.1/tcp/4001/p2p/{ib}")],
+    );
+    net.run(
+        "d",
+        &dd,
+        &["dial", &format!("/ip4/10.201.3.1/tcp/4001/p2p/{ib}")],
+    );
+
+    // A and C reach each other only through B's relay.
+    wait_for("A and C to connect through B", || {
+        let peers = json(&net.run("c", &dc, &["peers", "--json"]));
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["author"] == ia.as_str() && p["connected"] == true)
+    });
+    let peers = json(&net.run("c", &dc, &["peers", "--json"]));
+    let pa = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["author"] == ia.as_str())
+        .unwrap();
+    assert_eq!(pa["connection"], "relayed", "{pa}");
+    assert!(
+        pa["remote_addr"].as_str().unwrap().contains("/p2p-circuit"),
+        "{pa}"
+    );
+    let b_status = json(&net.run("b", &db, &["status", "--json"]));
+    let relaying: Vec<&str> = b_status["relaying_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        relaying.contains(&ic.as_str()),
+        "B relays for C: {b_status}"
+    );
+
+    // A's posts reach C over that connection.
+    let post = net.run("a", &da, &["post", "hello through the relay"]);
+    let post = post.trim().lines().last().unwrap().to_string();
+    wait_for("A's post at C", || {
+        let feed = json(&net.run("c", &dc, &["feed", "--json"]));
+        feed.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == post.as_str())
+    });
+
+    // D, untrusted by B, is refused: no connection, no relay slot.
+    wait_for("B to refuse D", || {
+        json(&net.run("b", &db, &["status", "--json"]))["refused_connections"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    });
+    let d_status = json(&net.run("d", &dd, &["status", "--json"]));
+    assert_eq!(d_status["connected_peers"], 0, "{d_status}");
+    assert!(
+        d_status["relays"].as_array().unwrap().is_empty(),
+        "{d_status}"
+    );
+    let b_status = json(&net.run("b", &db, &["status", "--json"]));
+    let id_d = net.run("d", &dd, &["id"]).trim().to_string();
+    assert!(
+        !b_status["relaying_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == id_d.as_str())
+    );
+}
