@@ -49,20 +49,19 @@ struct Connected {
     addr: Multiaddr,
     /// The address we dialed it at, if we dialed.
     dialed: Option<Multiaddr>,
-    /// Every open connection.
-    conns: Vec<(libp2p::swarm::ConnectionId, Multiaddr)>,
+    /// Whether the shown connection goes through a relay.
+    relayed: bool,
+    /// Every open connection: id, remote address, relayed.
+    conns: Vec<(libp2p::swarm::ConnectionId, Multiaddr, bool)>,
     since: Instant,
 }
 
 impl Connected {
+    /// Shows a direct connection if there is one.
     fn refresh_addr(&mut self) {
-        if let Some((_, a)) = self
-            .conns
-            .iter()
-            .find(|(_, a)| !is_relayed(a))
-            .or(self.conns.first())
-        {
+        if let Some((_, a, relayed)) = self.conns.iter().find(|c| !c.2).or(self.conns.first()) {
             self.addr = a.clone();
+            self.relayed = *relayed;
         }
     }
 }
@@ -442,7 +441,7 @@ impl EventLoop {
                 addrs: record.addrs,
                 connected: live.is_some(),
                 connection: live.map(|c| {
-                    if is_relayed(&c.addr) {
+                    if c.relayed {
                         "relayed"
                     } else if self.holepunched.contains(&net::peer_id(author)) {
                         "hole-punched"
@@ -654,7 +653,7 @@ impl EventLoop {
             } => {
                 if num_established != 0 {
                     if let Some(c) = self.connected.get_mut(&peer_id) {
-                        c.conns.retain(|(id, _)| *id != connection_id);
+                        c.conns.retain(|(id, _, _)| *id != connection_id);
                         c.refresh_addr();
                     }
                     return;
@@ -740,13 +739,19 @@ impl EventLoop {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
-        let addr = endpoint.get_remote_address().clone();
-        if endpoint.is_dialer() {
+        // The listening side of a circuit sees only `/p2p/<source>` as the
+        // remote address; its local address names the relay.
+        let relayed = endpoint.is_relayed() || is_relayed(endpoint.get_remote_address());
+        let addr = match &endpoint {
+            ConnectedPoint::Listener { local_addr, .. } if relayed => local_addr.clone(),
+            _ => endpoint.get_remote_address().clone(),
+        };
+        if endpoint.is_dialer() && !relayed {
             self.remember_addrs(&peer, [addr.clone()]);
         }
         if count > 1 {
             if let Some(c) = self.connected.get_mut(&peer) {
-                c.conns.push((connection, addr.clone()));
+                c.conns.push((connection, addr.clone(), relayed));
                 if endpoint.is_dialer() && !is_relayed(&addr) {
                     c.dialed = Some(addr);
                 }
@@ -759,7 +764,8 @@ impl EventLoop {
             peer,
             Connected {
                 dialed: (endpoint.is_dialer() && !is_relayed(&addr)).then(|| addr.clone()),
-                conns: vec![(connection, addr.clone())],
+                conns: vec![(connection, addr.clone(), relayed)],
+                relayed,
                 addr,
                 since: Instant::now(),
             },

@@ -29,6 +29,24 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
                 "up to date with connected peers"
             }
         );
+        println!("reachability: {}", status.reachability);
+        if !status.relays.is_empty() {
+            let relays: Vec<String> = status
+                .relays
+                .iter()
+                .map(|a| format!("…{}", a.short()))
+                .collect();
+            println!("reachable through the relays of: {}", relays.join(", "));
+        }
+        if !status.relaying_for.is_empty() {
+            println!("relaying for {} trusted peer(s)", status.relaying_for.len());
+        }
+        if status.refused_connections > 0 {
+            println!(
+                "refused {} connection(s) from peers you do not trust",
+                status.refused_connections
+            );
+        }
     } else {
         println!("no node running (start it with `kith up`); local logs:");
     }
