@@ -169,7 +169,7 @@ impl Behaviour {
             mdns: Toggle::from(mdns),
             gossipsub: gossip(key, &config.limits)?,
             sync: request_response::Behaviour::with_codec(
-                SyncCodec::new(&config.limits),
+                SyncCodec::for_limits(&config.limits),
                 [(
                     StreamProtocol::new(sync::PROTOCOL_NAME),
                     request_response::ProtocolSupport::Full,
@@ -179,7 +179,7 @@ impl Behaviour {
                     .with_max_concurrent_streams(64),
             ),
             px: request_response::Behaviour::with_codec(
-                PxCodec,
+                PxCodec::new(PX_MAX_FRAME, PX_MAX_FRAME),
                 [(
                     StreamProtocol::new(PX_PROTOCOL),
                     request_response::ProtocolSupport::Full,
@@ -285,22 +285,52 @@ pub(crate) fn topic_score_params() -> gossipsub::TopicScoreParams {
     }
 }
 
-/// Length-prefixed postcard frames for [`sync::Request`] and [`sync::Response`].
-#[derive(Debug, Clone)]
-pub(crate) struct SyncCodec {
+/// Length-prefixed postcard frames (`u32` big-endian length, then the
+/// message), bounded before they are read: the codec of Kith's own
+/// request-response protocols.
+pub(crate) struct PostcardCodec<Req, Resp> {
     max_request: usize,
     max_response: usize,
+    _messages: std::marker::PhantomData<fn() -> (Req, Resp)>,
 }
 
+impl<Req, Resp> Clone for PostcardCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        PostcardCodec {
+            max_request: self.max_request,
+            max_response: self.max_response,
+            _messages: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> PostcardCodec<Req, Resp> {
+    fn new(max_request: usize, max_response: usize) -> Self {
+        PostcardCodec {
+            max_request,
+            max_response,
+            _messages: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The sync protocol's codec.
+pub(crate) type SyncCodec = PostcardCodec<Request, Response>;
+/// The peer exchange protocol's codec.
+pub(crate) type PxCodec = PostcardCodec<PxRequest, PxResponse>;
+
+/// Largest peer-exchange frame.
+const PX_MAX_FRAME: usize = 64 * 1024;
+
 impl SyncCodec {
-    fn new(limits: &Limits) -> Self {
+    fn for_limits(limits: &Limits) -> Self {
         // A frontier item is at most 76 bytes; a batch is bounded by the
         // batch cap plus one oversized entry.
-        SyncCodec {
-            max_request: limits.max_frontier_authors * 80 + 64,
-            max_response: (limits.max_batch_bytes + limits.max_body_bytes + 1024)
-                .max(limits.max_frontier_authors * 80 + 64),
-        }
+        let frontier = limits.max_frontier_authors * 80 + 64;
+        PostcardCodec::new(
+            frontier,
+            (limits.max_batch_bytes + limits.max_body_bytes + 1024).max(frontier),
+        )
     }
 }
 
@@ -331,12 +361,16 @@ fn invalid(e: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl request_response::Codec for SyncCodec {
+impl<Req, Resp> request_response::Codec for PostcardCodec<Req, Resp>
+where
+    Req: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
     type Protocol = StreamProtocol;
-    type Request = Request;
-    type Response = Response;
+    type Request = Req;
+    type Response = Resp;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -344,7 +378,7 @@ impl request_response::Codec for SyncCodec {
         sync::decode(&bytes).map_err(invalid)
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -352,12 +386,7 @@ impl request_response::Codec for SyncCodec {
         sync::decode(&bytes).map_err(invalid)
     }
 
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Request,
-    ) -> io::Result<()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -368,60 +397,7 @@ impl request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: Response,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &sync::encode(&res)).await
-    }
-}
-
-/// Length-prefixed postcard frames for peer exchange.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PxCodec;
-
-/// Largest peer-exchange frame.
-const PX_MAX_FRAME: usize = 64 * 1024;
-
-impl request_response::Codec for PxCodec {
-    type Protocol = StreamProtocol;
-    type Request = PxRequest;
-    type Response = PxResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<PxRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let bytes = read_frame(io, PX_MAX_FRAME).await?;
-        sync::decode(&bytes).map_err(invalid)
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<PxResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let bytes = read_frame(io, PX_MAX_FRAME).await?;
-        sync::decode(&bytes).map_err(invalid)
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: PxRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &sync::encode(&req)).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: PxResponse,
+        res: Resp,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
@@ -452,10 +428,7 @@ mod tests {
     #[test]
     fn oversized_frames_are_refused() {
         futures::executor::block_on(async {
-            let mut codec = SyncCodec {
-                max_request: 8,
-                max_response: 8,
-            };
+            let mut codec = SyncCodec::new(8, 8);
             let mut bytes = Vec::new();
             bytes.extend_from_slice(&100u32.to_be_bytes());
             bytes.extend_from_slice(&[0; 100]);

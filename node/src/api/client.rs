@@ -64,18 +64,16 @@ impl Client {
         format!("{}{PREFIX}{path}", self.base)
     }
 
-    fn finish<T: DeserializeOwned>(
+    /// The response if it succeeded, else the node's error.
+    fn checked(
         &self,
         result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<T> {
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut response =
             result.map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .body_mut()
-                .read_json()
-                .map_err(|e| Error::Network(format!("bad API response: {e}")));
+            return Ok(response);
         }
         match response.body_mut().read_json::<ErrorBody>() {
             Ok(body) => Err(Error::Remote {
@@ -87,6 +85,30 @@ impl Client {
                 message: format!("the node answered {status}"),
             }),
         }
+    }
+
+    fn finish<T: DeserializeOwned>(
+        &self,
+        result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T> {
+        self.checked(result)?
+            .body_mut()
+            .read_json()
+            .map_err(|e| Error::Network(format!("bad API response: {e}")))
+    }
+
+    /// A binary answer of at most `limit` bytes.
+    fn finish_bytes(
+        &self,
+        result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        self.checked(result)?
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| Error::Network(format!("bad API response: {e}")))
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> Result<T> {
@@ -180,27 +202,7 @@ impl Client {
             .agent
             .post(self.url("/bundle"))
             .header("Authorization", format!("Bearer {}", self.token));
-        let mut response = request
-            .send_json(params)
-            .map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
-        if !response.status().is_success() {
-            return match response.body_mut().read_json::<ErrorBody>() {
-                Ok(body) => Err(Error::Remote {
-                    kind: body.kind,
-                    message: body.error,
-                }),
-                Err(_) => Err(Error::Remote {
-                    kind: ErrorKind::Internal,
-                    message: format!("the node answered {}", response.status()),
-                }),
-            };
-        }
-        response
-            .body_mut()
-            .with_config()
-            .limit(4 * 1024 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| Error::Network(format!("bad API response: {e}")))
+        self.finish_bytes(request.send_json(params), 4 << 30)
     }
 
     pub fn import_entries(
@@ -321,30 +323,11 @@ impl Client {
 
     /// The page as a binary `.automerge` document.
     pub fn wiki_automerge(&self, name: &str) -> Result<Vec<u8>> {
-        let mut response = self
+        let request = self
             .agent
             .get(self.url(&format!("/wiki/{}/automerge", encode_segment(name))))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .call()
-            .map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
-        if !response.status().is_success() {
-            return match response.body_mut().read_json::<ErrorBody>() {
-                Ok(body) => Err(Error::Remote {
-                    kind: body.kind,
-                    message: body.error,
-                }),
-                Err(_) => Err(Error::Remote {
-                    kind: ErrorKind::Internal,
-                    message: format!("the node answered {}", response.status()),
-                }),
-            };
-        }
-        response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| Error::Network(format!("bad API response: {e}")))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.finish_bytes(request.call(), 64 << 20)
     }
 }
 
