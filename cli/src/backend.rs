@@ -115,6 +115,20 @@ impl Backend {
         })
     }
 
+    pub fn forks(&mut self) -> Result<Vec<kith_node::model::ForkView>> {
+        Ok(match self {
+            Backend::Api(c) => c.forks()?,
+            Backend::Direct(core) => core.forks()?,
+        })
+    }
+
+    pub fn forks_clear(&mut self, author: &str) -> Result<usize> {
+        Ok(match self {
+            Backend::Api(c) => c.forks_clear(author)?,
+            Backend::Direct(core) => core.forks_clear(author)?,
+        })
+    }
+
     pub fn frontier_file(&mut self) -> Result<kith_node::bundle::FrontierFile> {
         Ok(match self {
             Backend::Api(c) => c.frontier_file()?,

@@ -8,6 +8,7 @@ pub mod delete;
 pub mod dial;
 pub mod endorse;
 pub mod feed;
+pub mod forks;
 pub mod frontier;
 pub mod id;
 pub mod init;

@@ -84,6 +84,9 @@ enum Command {
     /// Export this node's frontier, so a friend can bundle what it lacks
     #[command(subcommand)]
     Frontier(commands::frontier::Command),
+    /// Authors caught signing two entries at one seq (their logs are held)
+    #[command(subcommand)]
+    Forks(commands::forks::Command),
     /// Print the web app's sign-in URL of the running node
     Web(commands::web::Args),
     /// Shared wiki pages
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(&data_dir, args),
         Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
         Command::Web(args) => commands::web::run(&data_dir, args),
+        Command::Forks(cmd) => commands::forks::run(&data_dir, cmd),
         Command::Bundle(cmd) => commands::bundle::run(&data_dir, cmd),
         Command::Frontier(cmd) => commands::frontier::run(&data_dir, cmd),
     };

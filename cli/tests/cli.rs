@@ -417,3 +417,65 @@ fn ask_offers_the_matching_question_before_posting() {
         serde_json::from_str(&stdout_of(kith(&dir).args(["search", "certbot", "--json"]))).unwrap();
     assert!(hits.as_array().unwrap().is_empty());
 }
+
+#[test]
+fn forks_are_listed_and_can_be_cleared() {
+    use kith_protocol::{Body, Draft, Entry, Keypair, Post, PostKind};
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    let x = Keypair::from_secret(&[9; 32]);
+    kith(&dir)
+        .args(["trust", "add", &x.author().to_string()])
+        .assert()
+        .success();
+    {
+        let data_dir = kith_node::DataDir::new(dir.path());
+        let me = kith_node::identity::load(&data_dir.identity()).unwrap();
+        let mut core = kith_node::Core::open(kith_node::Config::new(data_dir), me).unwrap();
+        let entry = |text: &str| {
+            let body = Body::Post(Post {
+                kind: PostKind::Note,
+                text: text.into(),
+                reply_to: None,
+                tags: vec![],
+            });
+            Entry::sign(
+                &x,
+                Draft {
+                    seq: 1,
+                    prev: None,
+                    timestamp_ms: 1_700_000_000_000,
+                    body: body.encode(),
+                },
+            )
+        };
+        assert!(core.ingest(&[entry("one")]).error.is_none());
+        assert!(core.ingest(&[entry("two")]).error.is_some(), "a fork");
+        core.close().unwrap();
+    }
+    let forks: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["forks", "list", "--json"]))).unwrap();
+    assert_eq!(forks[0]["author"], x.author().to_string());
+    assert_eq!(forks[0]["seq"], 1);
+    let status: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["status", "--json"]))).unwrap();
+    assert!(
+        status["authors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["forked"] == true)
+    );
+    kith(&dir)
+        .args(["forks", "clear", &x.author().to_string()])
+        .assert()
+        .success();
+    let forks: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["forks", "list", "--json"]))).unwrap();
+    assert!(forks.as_array().unwrap().is_empty());
+    kith(&dir)
+        .args(["forks", "clear", &x.author().to_string()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no fork recorded"));
+}

@@ -19,7 +19,7 @@ use crate::model::{
     AnswerView, AskOutcome, AskParams, EndorseParams, Endorser, ProfileParams, ProfileView,
     QuestionParams, QuestionView, ReplyNode, ReplyParams, ThreadView,
 };
-use crate::model::{BundleParams, ImportEntriesReport, Rejected};
+use crate::model::{BundleParams, ForkView, ImportEntriesReport, Rejected};
 use crate::model::{
     EntryView, FeedParams, HistoryView, IdView, ImportItem, ImportReport, NewPage, NewPost,
     PageEdit, PageRef, PageRename, PageSummary, PageView, TrustParams, TrustView,
@@ -486,6 +486,35 @@ impl Core {
             profile_name,
             since: record.since_ms,
         })
+    }
+
+    // ----- forks -------------------------------------------------------------------
+
+    /// Authors caught signing two entries at one seq; their logs are held.
+    pub fn forks(&self) -> Result<Vec<ForkView>> {
+        self.store
+            .forks()?
+            .into_iter()
+            .map(|proof| {
+                Ok(ForkView {
+                    author: proof.author(),
+                    name: self.store.display_name(&proof.author())?,
+                    seq: proof.seq(),
+                    entries: [proof.first.id(), proof.second.id()],
+                })
+            })
+            .collect()
+    }
+
+    /// The user has decided (e.g. after talking to them): forget the fork
+    /// proofs of `author` so their log replicates again.
+    pub fn forks_clear(&mut self, author: &str) -> Result<usize> {
+        let author = self.parse_author(author)?;
+        let n = self.store.clear_fork(&author)?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("no fork recorded for {author}")));
+        }
+        Ok(n)
     }
 
     // ----- bundles ---------------------------------------------------------------

@@ -260,6 +260,15 @@ impl Handle {
             .await?
     }
 
+    pub async fn forks(&self) -> Result<Vec<crate::model::ForkView>> {
+        self.with_core(|core| core.forks()).await?
+    }
+
+    pub async fn forks_clear(&self, author: String) -> Result<usize> {
+        self.with_core(move |core| core.forks_clear(&author))
+            .await?
+    }
+
     pub async fn frontier_file(&self) -> Result<crate::bundle::FrontierFile> {
         self.with_core(|core| core.frontier_file()).await?
     }

@@ -451,3 +451,13 @@ pub struct ImportEntriesReport {
     pub dependencies: u64,
     pub rejected: Vec<Rejected>,
 }
+
+/// Proof that an author signed two entries at one seq (`kith forks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkView {
+    pub author: AuthorId,
+    pub name: Option<String>,
+    pub seq: u64,
+    /// The two conflicting entries (both validly signed).
+    pub entries: [EntryId; 2],
+}

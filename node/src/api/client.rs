@@ -193,6 +193,14 @@ impl Client {
         self.get("/status", &[])
     }
 
+    pub fn forks(&self) -> Result<Vec<crate::model::ForkView>> {
+        self.get("/forks", &[])
+    }
+
+    pub fn forks_clear(&self, author: &str) -> Result<usize> {
+        self.delete(&format!("/forks/{}", encode_segment(author)))
+    }
+
     pub fn frontier_file(&self) -> Result<crate::bundle::FrontierFile> {
         self.get("/frontier", &[])
     }

@@ -57,6 +57,8 @@ fn router(state: AppState) -> Router {
         .route("/dial", post(dial))
         .route("/peers", get(peers))
         .route("/status", get(status))
+        .route("/forks", get(forks))
+        .route("/forks/{author}", delete(forks_clear))
         .route("/frontier", get(frontier))
         .route("/bundle", post(bundle))
         .route(
@@ -248,6 +250,14 @@ async fn status(State(s): State<AppState>) -> ApiResult<crate::model::StatusView
 
 /// Largest body of one `POST /entries` (the CLI sends bundles in chunks).
 const IMPORT_BYTES: usize = 16 * 1024 * 1024;
+
+async fn forks(State(s): State<AppState>) -> ApiResult<Vec<crate::model::ForkView>> {
+    Ok(Json(s.handle.forks().await?))
+}
+
+async fn forks_clear(State(s): State<AppState>, Path(author): Path<String>) -> ApiResult<usize> {
+    Ok(Json(s.handle.forks_clear(author).await?))
+}
 
 async fn frontier(State(s): State<AppState>) -> ApiResult<crate::bundle::FrontierFile> {
     Ok(Json(s.handle.frontier_file().await?))
