@@ -1,5 +1,6 @@
 //! Finding trusted peers without a server.
 
+use kith_node::ops;
 use kith_tests::{TestNode, connect, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,11 +19,13 @@ async fn a_node_that_knows_only_one_peer_finds_another_and_connects_directly() {
         carol.handle(),
         || async move {
             c.handle()
-                .peers()
+                .call(ops::Peers {})
                 .await
                 .unwrap()
                 .iter()
-                .any(|p| p.author == a_id && p.connection.as_deref() == Some("direct"))
+                .any(|p| {
+                    p.author == a_id && p.connection == Some(kith_node::model::Connection::Direct)
+                })
         },
         || async { "carol never connected to alice directly".to_string() },
     )
@@ -31,9 +34,14 @@ async fn a_node_that_knows_only_one_peer_finds_another_and_connects_directly() {
     wait_until(
         carol.handle(),
         || async move {
-            c.handle().peers().await.unwrap().iter().any(|p| {
-                p.author == a_id && p.addrs.iter().any(|x| x.starts_with("/ip4/127.0.0.1/tcp/"))
-            })
+            c.handle()
+                .call(ops::Peers {})
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| {
+                    p.author == a_id && p.addrs.iter().any(|x| x.starts_with("/ip4/127.0.0.1/tcp/"))
+                })
         },
         || async { "carol did not remember alice's address".to_string() },
     )

@@ -1,12 +1,17 @@
 //! Questions, answers, endorsements, deletion and search across nodes.
 
-use kith_node::model::{AskParams, EndorseParams, NewPage, NewPost, ReplyParams, ThreadView};
-use kith_node::search::SearchParams;
+use kith_node::model::ThreadView;
+use kith_node::ops;
 use kith_protocol::PostKind;
 use kith_tests::{TestNode, connect, wait_until};
 
 async fn thread(node: &TestNode, id: &str) -> ThreadView {
-    node.handle().thread(id.to_string()).await.unwrap()
+    node.handle()
+        .call(ops::Thread {
+            id: id.to_string().parse().unwrap(),
+        })
+        .await
+        .unwrap()
 }
 
 /// Waits until `node`'s view of the thread satisfies `ok`.
@@ -15,7 +20,9 @@ async fn wait_thread(node: &TestNode, id: &str, ok: impl Fn(&ThreadView) -> bool
         node.handle(),
         || async {
             node.handle()
-                .thread(id.to_string())
+                .call(ops::Thread {
+                    id: id.to_string().parse().unwrap(),
+                })
                 .await
                 .is_ok_and(|t| ok(&t))
         },
@@ -24,7 +31,9 @@ async fn wait_thread(node: &TestNode, id: &str, ok: impl Fn(&ThreadView) -> bool
                 "{}: {:?}",
                 node.name,
                 node.handle()
-                    .thread(id.to_string())
+                    .call(ops::Thread {
+                        id: id.to_string().parse().unwrap()
+                    })
                     .await
                     .map(|t| t.answers)
             )
@@ -46,7 +55,7 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
     let [alice, bob, carol] = &nodes;
     let question = alice
         .handle()
-        .ask(AskParams {
+        .call(ops::Ask {
             text: "How should we back up the wiki?".into(),
             tags: vec!["ops".into()],
             yes: true,
@@ -61,24 +70,20 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
     }
     let b = bob
         .handle()
-        .answer(
-            q.clone(),
-            ReplyParams {
-                text: "Export nightly to the NAS".into(),
-                tags: vec![],
-            },
-        )
+        .call(ops::Answer {
+            id: q.clone().parse().unwrap(),
+            text: "Export nightly to the NAS".into(),
+            tags: vec![],
+        })
         .await
         .unwrap();
     let c = carol
         .handle()
-        .answer(
-            q.clone(),
-            ReplyParams {
-                text: "Bundle files on a USB stick".into(),
-                tags: vec![],
-            },
-        )
+        .call(ops::Answer {
+            id: q.clone().parse().unwrap(),
+            text: "Bundle files on a USB stick".into(),
+            tags: vec![],
+        })
         .await
         .unwrap();
     for n in &nodes {
@@ -86,13 +91,11 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
     }
     for n in [alice, carol] {
         n.handle()
-            .endorse(
-                b.id.to_hex(),
-                EndorseParams {
-                    note: Some("tried it".into()),
-                    withdraw: false,
-                },
-            )
+            .call(ops::Endorse {
+                id: b.id.to_hex().parse().unwrap(),
+                note: Some("tried it".into()),
+                withdraw: false,
+            })
             .await
             .unwrap();
     }
@@ -107,7 +110,14 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
         assert_eq!(t.answers[1].entry.id, c.id);
         assert_eq!(t.answers[1].score, 0.0);
     }
-    alice.handle().accept(c.id.to_hex(), false).await.unwrap();
+    alice
+        .handle()
+        .call(ops::Accept {
+            id: c.id.to_hex().parse().unwrap(),
+            withdraw: false,
+        })
+        .await
+        .unwrap();
     for n in &nodes {
         wait_thread(n, &q, |t| {
             t.answers[0].entry.id == c.id && t.answers[0].accepted
@@ -126,7 +136,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     connect(&alice, &bob).await;
     let post = bob
         .handle()
-        .post(NewPost {
+        .call(ops::Post {
             text: "Profiling showed the flamegraph hotspot in the tokenizer".into(),
             kind: PostKind::Note,
             reply_to: None,
@@ -137,7 +147,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     let search = |q: &'static str| {
         let h = alice.handle().clone();
         async move {
-            h.search(SearchParams {
+            h.call(ops::Search {
                 q: q.into(),
                 ..Default::default()
             })
@@ -155,7 +165,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     assert_eq!(search("flamegraph").await[0].id, post.id.to_hex());
     // A wiki page by a word in its body.
     bob.handle()
-        .wiki_new(NewPage {
+        .call(ops::WikiNew {
             title: "Runbook".into(),
             body: "Restart the indexer with systemctl.\n".into(),
         })
@@ -168,10 +178,15 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     )
     .await;
     let hit = &search("systemctl").await[0];
-    assert_eq!(hit.kind, "wiki");
+    assert_eq!(hit.kind, kith_node::search::SearchKind::Wiki);
     assert_eq!(hit.title.as_deref(), Some("Runbook"));
     // Deleted: gone from feed, thread and search on both nodes.
-    bob.handle().delete(post.id.to_hex()).await.unwrap();
+    bob.handle()
+        .call(ops::Delete {
+            id: post.id.to_hex().parse().unwrap(),
+        })
+        .await
+        .unwrap();
     for n in [&alice, &bob] {
         let h = n.handle().clone();
         let id = post.id;
@@ -180,14 +195,14 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
             || {
                 let h = h.clone();
                 async move {
-                    h.search(SearchParams {
+                    h.call(ops::Search {
                         q: "flamegraph".into(),
                         ..Default::default()
                     })
                     .await
                     .unwrap()
                     .is_empty()
-                        && h.feed(Default::default())
+                        && h.call(ops::Feed::default())
                             .await
                             .unwrap()
                             .iter()
@@ -197,7 +212,13 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
             || async { format!("{} still shows the deleted post", n.name) },
         )
         .await;
-        let t = n.handle().thread(post.id.to_hex()).await.unwrap();
+        let t = n
+            .handle()
+            .call(ops::Thread {
+                id: post.id.to_hex().parse().unwrap(),
+            })
+            .await
+            .unwrap();
         assert_eq!(t.entry.kind, "deleted");
         assert!(t.entry.text.is_none());
     }

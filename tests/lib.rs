@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use kith_node::model::{EntryView, FeedParams, NewPost};
-use kith_node::{Config, DataDir, Handle, Node, identity};
-use kith_protocol::{AuthorId, Head, Keypair, PostKind};
+use kith_node::model::EntryView;
+use kith_node::{Config, DataDir, Handle, Node, identity, ops};
+use kith_protocol::{AuthorId, Head, Keypair};
 use libp2p::Multiaddr;
 use tokio::time::{Instant, timeout_at};
 
@@ -36,6 +36,17 @@ impl TestNode {
         seed: u8,
         tweak: impl FnOnce(&mut Config),
     ) -> TestNode {
+        Self::prepared(name, seed, tweak, |_| {}).await
+    }
+
+    /// Starts a node after `prepare` has worked on its store directly
+    /// (to give it a long history without replicating it).
+    pub async fn prepared(
+        name: &'static str,
+        seed: u8,
+        tweak: impl FnOnce(&mut Config),
+        prepare: impl FnOnce(&mut kith_node::Core),
+    ) -> TestNode {
         // RUST_LOG=kith_node=debug shows what the nodes do.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -53,6 +64,11 @@ impl TestNode {
         // test times out.
         config.resync_interval = Duration::from_secs(3600);
         tweak(&mut config);
+        {
+            let mut core = kith_node::Core::open(config.clone(), keypair.clone()).unwrap();
+            prepare(&mut core);
+            core.close().unwrap();
+        }
         let mut node = TestNode {
             name,
             keypair,
@@ -112,22 +128,11 @@ impl TestNode {
     }
 
     pub async fn post(&self, text: &str) -> EntryView {
-        self.handle()
-            .post(NewPost {
-                text: text.to_string(),
-                kind: PostKind::Note,
-                reply_to: None,
-                tags: vec![],
-            })
-            .await
-            .unwrap()
+        self.handle().call(ops::Post::note(text)).await.unwrap()
     }
 
     pub async fn head(&self, author: AuthorId) -> Option<Head> {
-        self.handle()
-            .with_core(move |core| core.store().head(&author).unwrap())
-            .await
-            .unwrap()
+        self.handle().reader().store().head(&author).unwrap()
     }
 
     pub async fn seq(&self, author: AuthorId) -> u64 {
@@ -137,7 +142,7 @@ impl TestNode {
     /// Texts of the feed, newest first.
     pub async fn feed(&self, limit: usize) -> Vec<EntryView> {
         self.handle()
-            .feed(FeedParams {
+            .call(ops::Feed {
                 limit: Some(limit),
                 ..Default::default()
             })
@@ -148,8 +153,8 @@ impl TestNode {
     /// Trusts `other` (no petname).
     pub async fn trust(&self, other: &TestNode) {
         self.handle()
-            .trust_add(kith_node::model::TrustParams {
-                author: other.author().to_string(),
+            .call(ops::TrustAdd {
+                author: other.author().into(),
                 petname: None,
             })
             .await
@@ -158,7 +163,12 @@ impl TestNode {
 
     /// Dials `other`'s address.
     pub async fn dial(&self, other: &TestNode) {
-        self.handle().dial(other.addr().to_string()).await.unwrap();
+        self.handle()
+            .call(ops::Dial {
+                addr: other.addr().to_string(),
+            })
+            .await
+            .unwrap();
     }
 
     /// Waits until this node holds `author`'s log up to at least `seq`.
@@ -191,7 +201,7 @@ impl TestNode {
 
     pub async fn is_connected(&self, author: AuthorId) -> bool {
         self.handle()
-            .peers()
+            .call(ops::Peers {})
             .await
             .unwrap()
             .iter()

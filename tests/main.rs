@@ -1,8 +1,11 @@
 //! Multi-node integration tests: real libp2p nodes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contract;
 mod discovery;
 mod knowledge;
+mod long_jobs;
 mod replication;
+mod upgrade;
 mod web;
 mod wiki;

@@ -1,5 +1,6 @@
 //! Replication among trusted peers: gossip, catch-up, trust scoping.
 
+use kith_node::ops;
 use kith_protocol::{Body, Draft, Entry, Keypair, Post, PostKind};
 use kith_tests::{TestNode, connect, wait_until};
 
@@ -49,7 +50,7 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
             let handle = alice.handle().clone();
             tokio::spawn(async move {
                 handle
-                    .post(kith_node::model::NewPost {
+                    .call(ops::Post {
                         text: format!("offline post {i}"),
                         kind: PostKind::Note,
                         reply_to: None,
@@ -67,12 +68,7 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
 
     carol.restart().await; // Carol redials Alice at her remembered address.
     carol.wait_for_seq(alice.author(), 1001).await;
-    let report = carol
-        .handle()
-        .with_core(|c| c.verify())
-        .await
-        .unwrap()
-        .unwrap();
+    let report = carol.handle().call(ops::Verify {}).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.entries, 1001);
 }
@@ -95,7 +91,14 @@ async fn an_untrusted_node_gets_nothing_and_gives_nothing() {
         let a = &alice;
         wait_until(
             alice.handle(),
-            || async move { a.handle().status().await.unwrap().refused_connections >= attempt },
+            || async move {
+                a.handle()
+                    .call(ops::Status {})
+                    .await
+                    .unwrap()
+                    .refused_connections
+                    >= attempt
+            },
             || async { "alice never refused dave's connection".to_string() },
         )
         .await;
@@ -111,7 +114,7 @@ async fn an_untrusted_node_gets_nothing_and_gives_nothing() {
         "alice must accept nothing from dave"
     );
     assert!(!dave.is_connected(alice.author()).await);
-    let status = alice.handle().status().await.unwrap();
+    let status = alice.handle().call(ops::Status {}).await.unwrap();
     assert_eq!(status.connected_peers, 1, "only erin is connected to alice");
 }
 
@@ -173,19 +176,14 @@ async fn a_restarted_node_continues_its_log_without_a_fork() {
     let next = alice.post("after restart").await;
     assert_eq!(next.seq, 4);
     bob.wait_for_seq(alice.author(), 4).await;
-    let status = bob.handle().status().await.unwrap();
+    let status = bob.handle().call(ops::Status {}).await.unwrap();
     let a = status
         .authors
         .iter()
         .find(|a| a.author == alice.author())
         .unwrap();
     assert!(!a.forked);
-    let report = bob
-        .handle()
-        .with_core(|c| c.verify())
-        .await
-        .unwrap()
-        .unwrap();
+    let report = bob.handle().call(ops::Verify {}).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
@@ -237,7 +235,15 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     let c = &carol;
     wait_until(
         carol.handle(),
-        || async move { c.handle().status().await.unwrap().gossip.rejected >= 1 },
+        || async move {
+            c.handle()
+                .call(ops::Status {})
+                .await
+                .unwrap()
+                .gossip
+                .rejected
+                >= 1
+        },
         || async { "carol never rejected the forged entry".to_string() },
     )
     .await;
@@ -247,11 +253,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     dave.wait_for_seq(alice.author(), 2).await;
     let forged_id = forged.id();
     for n in [&carol, &dave] {
-        let stored = n
-            .handle()
-            .with_core(move |core| core.store().get(&forged_id).unwrap())
-            .await
-            .unwrap();
+        let stored = n.handle().reader().store().get(&forged_id).unwrap();
         assert!(stored.is_none(), "{} stored the forgery", n.name);
         let feed = n.feed(10).await;
         assert!(
@@ -261,7 +263,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
         );
         assert_eq!(feed[0].id, second.id);
     }
-    let dave_status = dave.handle().status().await.unwrap();
+    let dave_status = dave.handle().call(ops::Status {}).await.unwrap();
     assert_eq!(
         dave_status.gossip.rejected, 0,
         "carol must not forward the forgery to dave"

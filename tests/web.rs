@@ -1,7 +1,7 @@
 //! The web app over real HTTP: every page renders, and the security rules
 //! hold (session cookie, CSRF, Host check, inert user content).
 
-use kith_node::model::{AskParams, NewPage, NewPost, ReplyParams};
+use kith_node::ops;
 use kith_protocol::PostKind;
 use kith_tests::{TestNode, connect};
 
@@ -88,7 +88,7 @@ async fn every_page_renders_and_forms_work() {
     connect(&alice, &bob).await;
     let q = alice
         .handle()
-        .ask(AskParams {
+        .call(ops::Ask {
             text: "How do we *deploy*?".into(),
             tags: vec!["ops".into()],
             yes: true,
@@ -99,18 +99,16 @@ async fn every_page_renders_and_forms_work() {
         .unwrap();
     bob.wait_for_seq(alice.author(), q.seq).await;
     bob.handle()
-        .answer(
-            q.id.to_hex(),
-            ReplyParams {
-                text: "With [[Runbook]]".into(),
-                tags: vec![],
-            },
-        )
+        .call(ops::Answer {
+            id: q.id.to_hex().parse().unwrap(),
+            text: "With [[Runbook]]".into(),
+            tags: vec![],
+        })
         .await
         .unwrap();
     let page = alice
         .handle()
-        .wiki_new(NewPage {
+        .call(ops::WikiNew {
             title: "Runbook".into(),
             body: "# Steps\n\n1. build\n".into(),
         })
@@ -221,7 +219,7 @@ async fn the_web_app_refuses_what_it_must() {
     let alice = TestNode::start("alice", 1).await;
     alice
         .handle()
-        .post(NewPost {
+        .call(ops::Post {
             text: "look <script>alert('x')</script> [click](javascript:alert(1)) <a href=\"javascript:alert(2)\">a</a>".into(),
             kind: PostKind::Note,
             reply_to: None,

@@ -1,14 +1,16 @@
 //! Wiki pages across nodes: offline edits that merge, and dependencies
 //! fetched through a trusted author.
 
-use kith_node::model::{NewPage, PageEdit};
+use kith_node::ops;
 use kith_tests::{TestNode, connect, wait_until};
 
 const BASE: &str = "# Trip notes\n\nWe leave on Friday morning.\n\nBring the tent and two stoves.\n\nMeet at the station.\n";
 
 async fn body(node: &TestNode, page: &str) -> Option<String> {
     node.handle()
-        .wiki_show(page.to_string())
+        .call(ops::WikiShow {
+            page: page.to_string(),
+        })
         .await
         .ok()
         .map(|p| p.body)
@@ -35,7 +37,7 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
     connect(&nodes[0], &nodes[2]).await;
     let page = nodes[0]
         .handle()
-        .wiki_new(NewPage {
+        .call(ops::WikiNew {
             title: "Trip".into(),
             body: BASE.into(),
         })
@@ -62,19 +64,21 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
     ];
     for (n, edit) in nodes.iter().zip(&edits) {
         assert_eq!(
-            n.handle().status().await.unwrap().connected_peers,
+            n.handle()
+                .call(ops::Status {})
+                .await
+                .unwrap()
+                .connected_peers,
             0,
             "{} is not offline",
             n.name
         );
         n.handle()
-            .wiki_edit(
-                id.clone(),
-                PageEdit {
-                    base: None,
-                    body: edit.clone(),
-                },
-            )
+            .call(ops::WikiEdit {
+                page: id.clone(),
+                base: None,
+                body: edit.clone(),
+            })
             .await
             .unwrap();
     }
@@ -90,9 +94,17 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
     }
     let shown: Vec<_> = bodies(&nodes, &id).await;
     assert!(shown.windows(2).all(|w| w[0].as_bytes() == w[1].as_bytes()));
-    let view = nodes[2].handle().wiki_show(id.clone()).await.unwrap();
+    let view = nodes[2]
+        .handle()
+        .call(ops::WikiShow { page: id.clone() })
+        .await
+        .unwrap();
     assert_eq!(view.authors.len(), 3, "every editor is credited");
-    let history = nodes[2].handle().wiki_history(id).await.unwrap();
+    let history = nodes[2]
+        .handle()
+        .call(ops::WikiHistory { page: id })
+        .await
+        .unwrap();
     assert_eq!(history.len(), 4);
 }
 
@@ -114,7 +126,7 @@ async fn a_trusted_authors_change_brings_its_untrusted_dependencies_along() {
     connect(&bob, &carol).await;
     let page = carol
         .handle()
-        .wiki_new(NewPage {
+        .call(ops::WikiNew {
             title: "Carol's page".into(),
             body: "Written by Carol.\n".into(),
         })
@@ -123,13 +135,11 @@ async fn a_trusted_authors_change_brings_its_untrusted_dependencies_along() {
     let id = page.id.to_string();
     wait_for_body(&bob, &id, |b| b == "Written by Carol.\n").await;
     bob.handle()
-        .wiki_edit(
-            id.clone(),
-            PageEdit {
-                base: None,
-                body: "Written by Carol.\nImproved by Bob.\n".into(),
-            },
-        )
+        .call(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "Written by Carol.\nImproved by Bob.\n".into(),
+        })
         .await
         .unwrap();
     // Alice replicates Bob only, yet gets the page whole: Bob's change needs
@@ -138,7 +148,11 @@ async fn a_trusted_authors_change_brings_its_untrusted_dependencies_along() {
         b == "Written by Carol.\nImproved by Bob.\n"
     })
     .await;
-    let view = alice.handle().wiki_show(id).await.unwrap();
+    let view = alice
+        .handle()
+        .call(ops::WikiShow { page: id })
+        .await
+        .unwrap();
     assert_eq!(view.authors, vec![carol.author(), bob.author()]);
     assert_eq!(view.waiting, 0);
     // Carol's log itself is not replicated to Alice.

@@ -91,9 +91,9 @@ pub fn hit(hit: &kith_node::search::SearchHit) {
     };
     let what = match &hit.title {
         Some(title) => format!("wiki \"{title}\""),
-        None => hit.kind.clone(),
+        None => hit.kind.to_string(),
     };
-    let short = if hit.kind == "wiki" {
+    let short = if hit.kind == kith_node::search::SearchKind::Wiki {
         hit.id.clone()
     } else {
         hit.id.chars().take(12).collect()
@@ -102,4 +102,21 @@ pub fn hit(hit: &kith_node::search::SearchHit) {
     let snippet = hit.snippet.replace('\n', " ");
     println!("  {}", snippet.trim());
     println!();
+}
+
+/// One line about a running job.
+pub fn job(job: &kith_node::jobs::JobView) -> String {
+    let kind = match job.kind {
+        kith_node::jobs::JobKind::Reindex => "reindex",
+        kith_node::jobs::JobKind::Verify => "verify",
+        kith_node::jobs::JobKind::Import => "import",
+    };
+    if job.total > 0 {
+        format!(
+            "{kind} running: {} ({} of {} entries)",
+            job.phase, job.done, job.total
+        )
+    } else {
+        format!("{kind} running: {}", job.phase)
+    }
 }

@@ -12,8 +12,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use kith_node::model::TrustParams;
-use kith_node::search::SearchParams;
+use kith_node::ops;
 use kith_node::store::kv::KvConfig;
 use kith_node::store::{Scope, Store};
 use kith_node::{Config, Core, DataDir, identity};
@@ -130,8 +129,8 @@ fn main() {
     let me = identity::create_from_secret(&data_dir.identity(), &[1; 32]).unwrap();
     let mut core = Core::open(Config::new(data_dir), me).unwrap();
     for kp in &authors {
-        core.trust_add(&TrustParams {
-            author: kp.author().to_string(),
+        core.run(ops::TrustAdd {
+            author: kp.author().into(),
             petname: None,
         })
         .unwrap();
@@ -153,7 +152,7 @@ fn main() {
             let q: Vec<&str> = (0..n_words).map(|_| rng.pick(&words).as_str()).collect();
             let t = Instant::now();
             let hits = core
-                .search(&SearchParams {
+                .run(ops::Search {
                     q: q.join(" "),
                     limit: Some(10),
                     ..Default::default()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, TextEncoding};
-use kith_node::model::NewPage;
+use kith_node::ops;
 use kith_node::store::Store;
 use kith_node::store::kv::KvConfig;
 use kith_node::{Config, Core, DataDir};
@@ -113,7 +113,7 @@ fn main() {
     let mut core = Core::with_store(config.clone(), keypair.clone(), store).unwrap();
     let t = Instant::now();
     let page = core
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Paper".into(),
             body: String::new(),
         })
@@ -124,7 +124,11 @@ fn main() {
         entries += core.wiki_splices(&page, chunk).unwrap().len();
     }
     let kith = t.elapsed();
-    let shown = core.wiki_show(&page.to_string()).unwrap();
+    let shown = core
+        .run(ops::WikiShow {
+            page: page.to_string(),
+        })
+        .unwrap();
     assert_eq!(shown.body, trace.end_content);
     assert_eq!(shown.changes as usize, edits.len() + 1);
     let entry_bytes: usize = core
@@ -134,7 +138,13 @@ fn main() {
         .iter()
         .map(|e| e.encoded_len())
         .sum();
-    let exported = core.wiki_automerge("Paper").unwrap().len();
+    let exported = core
+        .run(ops::WikiAutomerge {
+            page: "Paper".into(),
+        })
+        .map(|b| b.0)
+        .unwrap()
+        .len();
     // As a node does when it stops.
     core.close().unwrap();
     drop(core);
@@ -144,7 +154,11 @@ fn main() {
     let store = Store::open(&data_dir.store(), &KvConfig::default(), Limits::default()).unwrap();
     let mut core = Core::with_store(config, keypair, store).unwrap();
     let t = Instant::now();
-    let reopened = core.wiki_show("Paper").unwrap();
+    let reopened = core
+        .run(ops::WikiShow {
+            page: "Paper".into(),
+        })
+        .unwrap();
     let open = t.elapsed();
     assert_eq!(reopened.body, trace.end_content);
 

@@ -1,4 +1,6 @@
 //! The local HTTP JSON API: how the CLI (and scripts) talk to a running node.
+//! Its routes are the operations of [`crate::ops`], one each, encoded by
+//! the rules of [`crate::ops::http`] (docs/API.md lists them).
 //!
 //! It listens on loopback by default and requires `Authorization: Bearer
 //! <token>`, where the token lives in `<data dir>/api.token` (mode 0600), so
@@ -16,7 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use self::client::Client;
-pub(crate) use self::server::{constant_time_eq, serve};
+pub(crate) use self::server::router;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The API path prefix.

@@ -19,6 +19,12 @@ pub enum Error {
     NotFound(String),
     #[error("the node has stopped")]
     NodeStopped,
+    /// The operation needs a running node and none runs.
+    #[error("no node is running on this data dir ({0}): start one with `kith up`")]
+    NoNode(String),
+    /// A long job holds what the operation needs; try again when it ends.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Network(String),
     #[error("{0}")]
@@ -44,10 +50,14 @@ impl Error {
         use crate::store::Error as S;
         match self {
             Error::Store(S::NotFound(_)) | Error::NotFound(_) => ErrorKind::NotFound,
-            Error::Store(S::Ambiguous(_) | S::Body(_) | S::Invalid(_) | S::NotReplicated(_))
+            Error::Store(
+                S::Ambiguous(_) | S::TooShort(_) | S::Body(_) | S::Invalid(_) | S::NotReplicated(_),
+            )
             | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Store(S::AuthorForked(_)) => ErrorKind::Conflict,
-            Error::NodeStopped | Error::Network(_) => ErrorKind::Unavailable,
+            Error::NodeStopped | Error::Network(_) | Error::NoNode(_) | Error::Busy(_) => {
+                ErrorKind::Unavailable
+            }
             Error::Wiki(w) => {
                 use crate::wiki::Error as W;
                 match w {

@@ -2,7 +2,7 @@
 //! these whether it talks to a running node or to the store directly, so both
 //! paths give scripts the same data.
 
-use kith_protocol::{AuthorId, Body, Entry, EntryId, PageId, PostKind};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, PageId};
 use serde::{Deserialize, Serialize};
 
 /// One entry as users and scripts see it.
@@ -52,36 +52,12 @@ impl EntryView {
     }
 }
 
-/// A new post.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewPost {
-    pub text: String,
-    #[serde(default = "default_kind")]
-    pub kind: PostKind,
-    #[serde(default)]
-    pub reply_to: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-fn default_kind() -> PostKind {
-    PostKind::Note
-}
-
-/// Filters for the feed. `before` is the `cursor` of the last item of the
-/// previous page.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FeedParams {
-    pub limit: Option<usize>,
-    pub before: Option<String>,
-    pub author: Option<String>,
-    pub kind: Option<PostKind>,
-    pub tag: Option<String>,
-}
-
 /// Pagination cursor for an entry: `<timestamp>-<id>`.
-pub fn cursor_of(view: &EntryView) -> String {
-    format!("{}-{}", view.timestamp, view.id)
+pub fn cursor_of(view: &EntryView) -> crate::refs::Cursor {
+    crate::refs::Cursor {
+        timestamp: view.timestamp,
+        id: view.id,
+    }
 }
 
 /// A trusted author.
@@ -93,13 +69,6 @@ pub struct TrustView {
     pub profile_name: Option<String>,
     /// When I started trusting them (ms since the epoch).
     pub since: u64,
-}
-
-/// Adding someone to the trust list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrustParams {
-    pub author: String,
-    pub petname: Option<String>,
 }
 
 /// Who this node is.
@@ -118,8 +87,8 @@ pub struct PeerView {
     /// Known dialable addresses.
     pub addrs: Vec<String>,
     pub connected: bool,
-    /// How we are connected: `direct`, `relayed`, or null when not connected.
-    pub connection: Option<String>,
+    /// How we are connected (null when not connected).
+    pub connection: Option<Connection>,
     /// Address of the live connection, if any.
     pub remote_addr: Option<String>,
     /// Last time connected (ms since the epoch).
@@ -142,10 +111,84 @@ pub struct AuthorStatus {
     pub forked: bool,
 }
 
+/// How a connection to a peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connection {
+    Direct,
+    /// Through a trusted peer's relay.
+    Relayed,
+    /// Direct, after hole punching through a relay.
+    HolePunched,
+}
+
+impl Connection {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Connection::Direct => "direct",
+            Connection::Relayed => "relayed",
+            Connection::HolePunched => "hole-punched",
+        }
+    }
+}
+
+/// Whether others can reach this node, as AutoNAT judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reachability {
+    Unknown,
+    /// Reachable at this address.
+    Public(String),
+    /// Behind a NAT or firewall.
+    Private,
+}
+
+impl std::fmt::Display for Reachability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reachability::Unknown => f.write_str("unknown"),
+            Reachability::Public(addr) => write!(f, "public ({addr})"),
+            Reachability::Private => f.write_str("private (behind NAT or firewall)"),
+        }
+    }
+}
+
+impl std::str::FromStr for Reachability {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(
+            if let Some(addr) = s.strip_prefix("public (").and_then(|a| a.strip_suffix(')')) {
+                Reachability::Public(addr.to_string())
+            } else if s.starts_with("private") {
+                Reachability::Private
+            } else {
+                Reachability::Unknown
+            },
+        )
+    }
+}
+
+/// In JSON: the same one-line text the CLI prints.
+impl Serialize for Reachability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reachability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(text.parse().unwrap_or(Reachability::Unknown))
+    }
+}
+
 /// `kith status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
     pub me: AuthorId,
+    /// Whether a node runs (false: read from the store directly).
+    #[serde(default)]
+    pub running: bool,
     /// Whether a catch-up is running.
     pub syncing: bool,
     pub connected_peers: usize,
@@ -157,11 +200,14 @@ pub struct StatusView {
     /// Incoming connections refused since start (peers outside the replication set).
     pub refused_connections: u64,
     /// AutoNAT's view: `public (addr)`, `private (…)` or `unknown`.
-    pub reachability: String,
+    pub reachability: Reachability,
     /// Trusted peers this node reserved a relay slot on.
     pub relays: Vec<AuthorId>,
     /// Trusted peers holding a relay slot on this node.
     pub relaying_for: Vec<AuthorId>,
+    /// Long jobs running (reindex, verify, import).
+    #[serde(default)]
+    pub jobs: Vec<crate::jobs::JobView>,
 }
 
 /// Gossip validation outcomes since start.
@@ -181,19 +227,6 @@ pub struct InviteView {
     pub code: String,
     pub author: AuthorId,
     pub addrs: Vec<String>,
-}
-
-/// `kith join`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JoinParams {
-    pub code: String,
-    pub petname: Option<String>,
-}
-
-/// `kith dial`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DialParams {
-    pub addr: String,
 }
 
 /// A wiki page reference.
@@ -253,32 +286,8 @@ pub struct HistoryView {
     pub chars_after: u64,
 }
 
-/// `kith wiki new`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewPage {
-    pub title: String,
-    #[serde(default)]
-    pub body: String,
-}
-
-/// `kith wiki edit`: the page's new full body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PageEdit {
-    pub body: String,
-    /// The heads of the version the edit started from (`PageView::heads`);
-    /// without them the edit applies to the current text.
-    #[serde(default)]
-    pub base: Option<Vec<String>>,
-}
-
-/// `kith wiki rename`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PageRename {
-    pub title: String,
-}
-
 /// One page of an import.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportItem {
     /// A page id from front matter, if any: that page is updated.
     pub id: Option<String>,
@@ -300,38 +309,11 @@ pub struct ExportedPage {
     pub page: PageView,
 }
 
-/// `kith ask`: a question, posted unless similar ones exist (or `yes`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AskParams {
-    pub text: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Post even if similar questions or answers exist.
-    #[serde(default)]
-    pub yes: bool,
-}
-
 /// What `ask` did: posted the question, or found similar ones first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskOutcome {
     pub posted: Option<EntryView>,
     pub similar: Vec<crate::search::SearchHit>,
-}
-
-/// A reply or answer to an entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplyParams {
-    pub text: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// `kith endorse`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EndorseParams {
-    pub note: Option<String>,
-    #[serde(default)]
-    pub withdraw: bool,
 }
 
 /// Who endorsed an entry, and how much that counts for this node.
@@ -389,23 +371,6 @@ pub struct QuestionView {
     pub accepted: bool,
 }
 
-/// Filters for `kith questions`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct QuestionParams {
-    #[serde(default)]
-    pub unanswered: bool,
-    pub tag: Option<String>,
-    pub limit: Option<usize>,
-}
-
-/// `kith profile set`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProfileParams {
-    pub name: String,
-    #[serde(default)]
-    pub about: String,
-}
-
 /// Someone's profile as this node sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileView {
@@ -418,18 +383,6 @@ pub struct ProfileView {
     /// What this node shows: petname, else name.
     pub display_name: Option<String>,
     pub trusted: bool,
-}
-
-/// `kith bundle export`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BundleParams {
-    /// Who the bundle is for (must be someone you trust).
-    pub recipient: Option<String>,
-    /// Only these authors (ids, or `me`).
-    #[serde(default)]
-    pub authors: Vec<String>,
-    /// The recipient's frontier file (JSON): only what it lacks.
-    pub since: Option<String>,
 }
 
 /// One entry refused by an import.

@@ -1,13 +1,16 @@
-//! Starting and stopping a node: the event loop task and the API server.
+//! Starting and stopping a node: the store actor's thread, the
+//! verification pool, the network loop, and the HTTP server (API and web
+//! app), wired together.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kith_protocol::Keypair;
 use libp2p::Multiaddr;
 use libp2p::swarm::SwarmEvent;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -15,9 +18,15 @@ use crate::api;
 use crate::config::Config;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
-use crate::handle::{COMMAND_CAPACITY, EVENT_CAPACITY, Handle};
+use crate::handle::{EVENT_CAPACITY, Handle, Parts};
+use crate::jobs::JobTable;
 use crate::net;
+use crate::network::{COMMAND_CAPACITY, NOTICE_CAPACITY, Network, Wiring};
+use crate::store_actor::{Outputs, STORE_INBOX, StoreActor, StoreMsg};
+use crate::verify_pool::VerifyPool;
+
+/// How often the store actor is reminded to commit the search index.
+const TICK: Duration = Duration::from_secs(1);
 
 /// A running node.
 pub struct Node {
@@ -26,9 +35,10 @@ pub struct Node {
     token: String,
     listen: Vec<Multiaddr>,
     config: Config,
-    event_loop: JoinHandle<()>,
-    api: JoinHandle<()>,
-    stop_api: Option<oneshot::Sender<()>>,
+    network: JoinHandle<()>,
+    store_actor: Option<std::thread::JoinHandle<()>>,
+    http: JoinHandle<()>,
+    stop_http: Option<oneshot::Sender<()>>,
 }
 
 impl Node {
@@ -37,42 +47,15 @@ impl Node {
     pub async fn start(config: Config, keypair: Keypair) -> Result<Node> {
         let me = keypair.author();
         let span = tracing::info_span!("node", id = %me.short());
-        let core = Core::open(config.clone(), keypair.clone())?;
-        let mut swarm =
-            net::build_swarm(&keypair, &config).map_err(|e| Error::Network(e.to_string()))?;
-        let mut listeners = 0;
-        for addr in &config.listen {
-            swarm
-                .listen_on(addr.clone())
-                .map_err(|e| Error::Network(format!("cannot listen on {addr}: {e}")))?;
-            listeners += 1;
-        }
-        // Wait until every listener reports an address (or fails), so that
-        // the caller can print where the node is reachable.
-        let mut listen = Vec::new();
-        let mut reported = std::collections::HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while reported.len() < listeners {
-            let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await;
-            match event {
-                Ok(SwarmEvent::NewListenAddr {
-                    listener_id,
-                    address,
-                }) => {
-                    reported.insert(listener_id);
-                    listen.push(address);
-                }
-                Ok(SwarmEvent::ListenerError { error, .. }) => {
-                    return Err(Error::Network(format!("listener failed: {error}")));
-                }
-                Ok(SwarmEvent::ListenerClosed { reason: Err(e), .. }) => {
-                    return Err(Error::Network(format!("listener closed: {e}")));
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-
+        let core = {
+            let (config, keypair) = (config.clone(), keypair.clone());
+            tokio::task::spawn_blocking(move || Core::open(config, keypair))
+                .await
+                .map_err(|e| Error::Io(format!("opening the store: {e}")))??
+        };
+        let store = core.store().clone();
+        let scope = Arc::new(core.scope().clone());
+        let (swarm, listen) = listen(&keypair, &config).await?;
         let listener = tokio::net::TcpListener::bind(config.api).await.map_err(|e| {
             Error::Network(format!(
                 "cannot open the API on {}: {e} (is another node running? choose another with --api)",
@@ -83,25 +66,85 @@ impl Node {
             .local_addr()
             .map_err(|e| Error::Network(e.to_string()))?;
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
-        let web_token = token.clone();
 
-        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
-        let handle = Handle::new(commands_tx, events_tx.clone(), me);
-        let event_loop = tokio::spawn(
-            EventLoop::new(swarm, core, commands_rx, events_tx, listen.clone())
-                .run()
-                .instrument(span.clone()),
+        let (store_tx, store_rx) = mpsc::channel(STORE_INBOX);
+        let (net_tx, net_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (notice_tx, notice_rx) = mpsc::channel(NOTICE_CAPACITY);
+        let (scope_tx, scope_rx) = watch::channel(scope);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let jobs = JobTable::default();
+        let verify = {
+            let _entered = span.enter();
+            VerifyPool::start(config.limits.clone(), 0, store_tx.clone())?
+        };
+
+        let actor = StoreActor::new(
+            core,
+            store_rx,
+            Outputs {
+                net: notice_tx,
+                scope: scope_tx,
+                events: events.clone(),
+                jobs: jobs.clone(),
+            },
         );
-        let (stop_api, stopped) = oneshot::channel::<()>();
-        let api_handle = handle.clone();
-        let api = tokio::spawn(
+        let actor_span = span.clone();
+        let store_actor = std::thread::Builder::new()
+            .name("kith-store".into())
+            .spawn(move || {
+                let _entered = actor_span.enter();
+                actor.run();
+            })
+            .map_err(|e| Error::Io(format!("cannot start the store thread: {e}")))?;
+        tokio::spawn(tick(store_tx.downgrade()));
+
+        let shared_config = Arc::new(config.clone());
+        let reader = crate::reader::Reader::new(
+            store.clone(),
+            me,
+            scope_rx.borrow().clone(),
+            shared_config.clone(),
+        );
+        let network = Network::new(
+            swarm,
+            reader,
+            keypair.clone(),
+            listen.clone(),
+            Wiring {
+                commands: net_rx,
+                notices: notice_rx,
+                scope: scope_rx.clone(),
+                store: store_tx.clone(),
+                verify: verify.clone(),
+                events: events.clone(),
+                jobs: jobs.clone(),
+            },
+        );
+        let network = tokio::spawn(network.run().instrument(span.clone()));
+        let handle = Handle::new(Parts {
+            me,
+            store_actor: store_tx,
+            network: net_tx,
+            verify,
+            store,
+            scope: scope_rx,
+            config: shared_config,
+            jobs,
+            events,
+        });
+
+        let (stop_http, stopped) = oneshot::channel::<()>();
+        let http_handle = handle.clone();
+        let http_token = token.clone();
+        let http = tokio::spawn(
             async move {
                 let shutdown = async {
                     let _ = stopped.await;
                 };
-                if let Err(e) = api::serve(listener, api_handle, token, shutdown).await {
-                    tracing::error!(error = %e, "API server failed");
+                if let Err(e) =
+                    crate::http::serve(listener, http_handle, http_token, shutdown).await
+                {
+                    tracing::error!(error = %e, "HTTP server failed");
                 }
             }
             .instrument(span),
@@ -116,12 +159,13 @@ impl Node {
         Ok(Node {
             handle,
             api_addr,
-            token: web_token,
+            token,
             listen,
             config,
-            event_loop,
-            api,
-            stop_api: Some(stop_api),
+            network,
+            store_actor: Some(store_actor),
+            http,
+            stop_http: Some(stop_http),
         })
     }
 
@@ -143,16 +187,73 @@ impl Node {
         &self.listen
     }
 
-    /// Stops the API, flushes the store, closes connections, and waits for
-    /// both tasks to end.
+    /// Stops the HTTP server, closes connections, flushes the store, and
+    /// waits for every part to end.
     pub async fn shutdown(mut self) -> Result<()> {
-        if let Some(stop) = self.stop_api.take() {
+        if let Some(stop) = self.stop_http.take() {
             let _ = stop.send(());
         }
         let _ = std::fs::remove_file(self.config.data_dir.api_endpoint());
         let _ = self.handle.shutdown().await;
-        let _ = (&mut self.api).await;
-        let _ = (&mut self.event_loop).await;
+        let _ = (&mut self.http).await;
+        let _ = (&mut self.network).await;
+        if let Some(thread) = self.store_actor.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         Ok(())
+    }
+}
+
+/// Builds the swarm and waits until every listener reports an address (or
+/// fails), so that the caller can print where the node is reachable.
+async fn listen(
+    keypair: &Keypair,
+    config: &Config,
+) -> Result<(libp2p::Swarm<net::Behaviour>, Vec<Multiaddr>)> {
+    let mut swarm = net::build_swarm(keypair, config).map_err(|e| Error::Network(e.to_string()))?;
+    let mut listeners = 0;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| Error::Network(format!("cannot listen on {addr}: {e}")))?;
+        listeners += 1;
+    }
+    let mut listen = Vec::new();
+    let mut reported = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while reported.len() < listeners {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await;
+        match event {
+            Ok(SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            }) => {
+                reported.insert(listener_id);
+                listen.push(address);
+            }
+            Ok(SwarmEvent::ListenerError { error, .. }) => {
+                return Err(Error::Network(format!("listener failed: {error}")));
+            }
+            Ok(SwarmEvent::ListenerClosed { reason: Err(e), .. }) => {
+                return Err(Error::Network(format!("listener closed: {e}")));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok((swarm, listen))
+}
+
+/// Reminds the store actor to commit the search index, until the node
+/// stops (it holds no sender, so it never keeps the actor alive).
+async fn tick(store: mpsc::WeakSender<StoreMsg>) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        if let Err(mpsc::error::TrySendError::Closed(_)) = store.try_send(StoreMsg::Tick) {
+            return;
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use kith_protocol::{AuthorId, EntryId, PageId, Post};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, QueryParser, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
 };
@@ -39,22 +39,65 @@ pub enum Error {
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What to look for.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SearchParams {
-    pub q: String,
-    pub author: Option<String>,
-    pub tag: Option<String>,
-    /// `note`, `question`, `answer` or `wiki`.
-    pub kind: Option<String>,
+/// What a search result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchKind {
+    Note,
+    Question,
+    Answer,
+    Wiki,
+}
+
+impl SearchKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SearchKind::Note => "note",
+            SearchKind::Question => "question",
+            SearchKind::Answer => "answer",
+            SearchKind::Wiki => "wiki",
+        }
+    }
+}
+
+impl std::fmt::Display for SearchKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SearchKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "note" => SearchKind::Note,
+            "question" => SearchKind::Question,
+            "answer" => SearchKind::Answer,
+            "wiki" | "page" => SearchKind::Wiki,
+            other => {
+                return Err(format!(
+                    "unknown kind {other:?} (expected note, question, answer or wiki)"
+                ));
+            }
+        })
+    }
+}
+
+/// A search, with its filters resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub text: &'a str,
+    pub author: Option<&'a AuthorId>,
+    pub tag: Option<&'a str>,
+    pub kind: Option<SearchKind>,
     pub limit: Option<usize>,
 }
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
-    /// `note`, `question`, `answer` or `wiki`.
-    pub kind: String,
+    pub kind: SearchKind,
     /// Entry id (posts) or page id (wiki).
     pub id: String,
     /// Page title (wiki).
@@ -269,19 +312,16 @@ impl Search {
 
     /// Ranked results with snippets. Author ids come back as strings to be
     /// resolved to names by the caller.
-    pub fn search(
-        &mut self,
-        params: &SearchParams,
-        author: Option<&AuthorId>,
-    ) -> Result<Vec<SearchHit>> {
+    pub fn search(&mut self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
         self.commit()?;
         let searcher = self.reader.searcher();
         let f = &self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
         parser.set_field_boost(f.title, 2.0);
         // Lenient: a stray quote or colon in what a user typed is not an error.
-        let (text_query, _) = parser.parse_query_lenient(&params.q);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
+        let (text_query, _) = parser.parse_query_lenient(params.text);
+        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
+            vec![(Occur::Must, text_query)];
         let mut filter = |field: Field, value: &str| {
             clauses.push((
                 Occur::Must,
@@ -291,14 +331,14 @@ impl Search {
                 )),
             ));
         };
-        if let Some(author) = author {
+        if let Some(author) = params.author {
             filter(f.author, &author.to_string());
         }
-        if let Some(tag) = &params.tag {
+        if let Some(tag) = params.tag.filter(|t| !t.trim().is_empty()) {
             filter(f.tag, &tag.trim_start_matches('#').to_lowercase());
         }
-        if let Some(kind) = &params.kind {
-            filter(f.kind, kind);
+        if let Some(kind) = params.kind {
+            filter(f.kind, kind.as_str());
         }
         let query = BooleanQuery::new(clauses);
         let limit = params.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
@@ -335,10 +375,13 @@ impl Search {
                     .take(SNIPPET_CHARS)
                     .collect();
             }
+            let Ok(kind) = kind.parse::<SearchKind>() else {
+                continue;
+            };
             out.push(SearchHit {
-                kind: kind.clone(),
+                kind,
                 id: key.get(2..).unwrap_or_default().to_string(),
-                title: (kind == "wiki").then(|| text(f.title)).flatten(),
+                title: (kind == SearchKind::Wiki).then(|| text(f.title)).flatten(),
                 author: text(f.author).and_then(|a| a.parse().ok()),
                 author_name: None,
                 timestamp: doc.get_first(f.time).and_then(|v| v.as_u64()).unwrap_or(0),

@@ -18,19 +18,25 @@
 //! | `D`    | entry id(32)            | detached entry (wiki dependency by an author outside the replication set) |
 //! | `v…`   | see [`views`]           | derived views                      |
 
+pub mod forks;
 pub mod kv;
+pub mod maintenance;
+pub mod peers;
+pub mod trust;
 pub mod views;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kith_protocol::{
-    AuthorId, Body, ChainStep, Draft, Entry, EntryId, ForkProof, Head, Keypair, Limits,
-    ValidationError, check_chain,
+    AuthorId, Body, ChainStep, Draft, Entry, EntryId, Head, Keypair, Limits, ValidationError,
+    Verified, check_chain,
 };
-use serde::{Deserialize, Serialize};
 
 use self::kv::{Batch, Kv, KvConfig, KvError};
+pub use self::maintenance::{Indexing, ReindexReport, VerifyReport};
+pub use self::peers::{MAX_PEER_ADDRS, PeerRecord};
+pub use self::trust::{Scope, TrustRecord};
 
 const ENTRY: u8 = b'E';
 const ID: u8 = b'I';
@@ -65,6 +71,8 @@ pub enum Error {
     Schema { found: u32 },
     #[error("no entry matches {0:?}")]
     NotFound(String),
+    #[error("{0:?} is too short to name an entry: give at least 4 hex characters")]
+    TooShort(String),
     #[error("{0:?} matches more than one entry; give more characters")]
     Ambiguous(String),
 }
@@ -83,76 +91,9 @@ pub enum Ingested {
 /// What ingesting a batch did. Processing stops at the first error.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
-    pub appended: Vec<Entry>,
+    pub appended: Vec<Verified>,
     pub duplicates: usize,
     pub error: Option<Error>,
-}
-
-/// A trusted author, as the user recorded them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrustRecord {
-    pub author: AuthorId,
-    /// The user's own name for this author; wins over the author's profile name.
-    pub petname: Option<String>,
-    pub since_ms: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredTrust {
-    petname: Option<String>,
-    since_ms: u64,
-}
-
-/// What a node remembers about a trusted peer's node between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerRecord {
-    /// Dialable multiaddrs, most recently learned first.
-    pub addrs: Vec<String>,
-    pub last_seen_ms: Option<u64>,
-    pub last_sync_ms: Option<u64>,
-}
-
-/// Most addresses remembered per peer.
-pub const MAX_PEER_ADDRS: usize = 8;
-
-/// The set of authors a node replicates: itself, the authors it trusts and,
-/// at two hops, the authors they vouch for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    authors: BTreeSet<AuthorId>,
-    direct: BTreeSet<AuthorId>,
-}
-
-impl Scope {
-    pub fn contains(&self, author: &AuthorId) -> bool {
-        self.authors.contains(author)
-    }
-
-    /// Trusted directly (or me).
-    pub fn is_direct(&self, author: &AuthorId) -> bool {
-        self.direct.contains(author)
-    }
-
-    pub fn authors(&self) -> &BTreeSet<AuthorId> {
-        &self.authors
-    }
-
-    pub fn len(&self) -> usize {
-        self.authors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.authors.is_empty()
-    }
-
-    /// A scope holding exactly these authors (tests, tools).
-    pub fn of(authors: impl IntoIterator<Item = AuthorId>) -> Scope {
-        let authors: BTreeSet<_> = authors.into_iter().collect();
-        Scope {
-            direct: authors.clone(),
-            authors,
-        }
-    }
 }
 
 /// Filters for [`Store::feed`].
@@ -166,23 +107,9 @@ pub struct FeedQuery {
     pub tag: Option<String>,
 }
 
-/// Result of [`Store::verify`].
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct VerifyReport {
-    pub entries: u64,
-    pub authors: u64,
-    pub bodies_dropped: u64,
-    pub problems: Vec<String>,
-}
-
-/// Result of [`Store::reindex`].
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ReindexReport {
-    pub entries: u64,
-    pub removed_view_keys: u64,
-}
-
-/// An author's log, trust and views on one key-value store.
+/// Every author's log, the trust list and the views on one key-value store.
+/// Cloning is cheap and clones share the store: one writer (the node's
+/// store actor) and any number of readers on other threads.
 #[derive(Clone)]
 pub struct Store {
     kv: Kv,
@@ -249,14 +176,30 @@ impl Store {
         Ok(entries.pop().expect("one body gives one entry"))
     }
 
-    /// Appends several entries with a single flush (group commit). Every body
-    /// is checked before anything is written.
+    /// Appends several entries with a single flush (see [`Store::append_signed`]).
     pub fn append_many(
         &self,
         keypair: &Keypair,
         bodies: &[Body],
         now_ms: u64,
     ) -> Result<Vec<Entry>> {
+        Ok(self
+            .append_signed(keypair, bodies, now_ms, Indexing::All)?
+            .into_iter()
+            .map(Verified::into_entry)
+            .collect())
+    }
+
+    /// Signs `bodies` as the next entries of `keypair`'s log and stores them
+    /// with a single flush (group commit), durable before this returns.
+    /// Every body is checked before anything is written.
+    pub fn append_signed(
+        &self,
+        keypair: &Keypair,
+        bodies: &[Body],
+        now_ms: u64,
+        indexing: Indexing,
+    ) -> Result<Vec<Verified>> {
         let author = keypair.author();
         let mut head = self.head(&author)?;
         let mut last_ts = match head {
@@ -281,14 +224,11 @@ impl Store {
                     body: body.encode(),
                 },
             );
-            if views::reads_store(&entry) {
-                self.kv.apply(std::mem::take(&mut batch))?;
-            }
-            self.write_entry(&entry, &mut batch)?;
-            views::index(self, &entry, &mut batch)?;
+            let entry = Verified::signed_here(entry, body.clone());
+            self.write(&entry, indexing, &mut batch)?;
             head = Some(Head {
-                seq: entry.seq(),
-                id: entry.id(),
+                seq: entry.entry().seq(),
+                id: entry.entry().id(),
             });
             last_ts = timestamp_ms;
             out.push(entry);
@@ -298,7 +238,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Validates and stores an entry from someone else.
+    /// Verifies and stores an entry from someone else (tests, tools; the
+    /// node verifies on its pool and calls [`Store::ingest_verified`]).
     pub fn ingest(&self, entry: &Entry, now_ms: u64, scope: &Scope) -> Result<Ingested> {
         let mut outcome = self.ingest_batch(std::slice::from_ref(entry), now_ms, scope);
         match outcome.error.take() {
@@ -308,9 +249,39 @@ impl Store {
         }
     }
 
-    /// Validates and stores entries in order, in one atomic write. Stops at
-    /// the first invalid entry; what came before it is stored.
+    /// Verifies, then stores, entries in order (see [`Store::ingest_verified`]).
     pub fn ingest_batch(&self, entries: &[Entry], now_ms: u64, scope: &Scope) -> BatchOutcome {
+        let mut verified = Vec::with_capacity(entries.len());
+        let mut failed = None;
+        for entry in entries {
+            match Verified::check(entry.clone(), &self.limits, now_ms) {
+                Ok(v) => verified.push(v),
+                Err(e) => {
+                    failed = Some(e.1);
+                    break;
+                }
+            }
+        }
+        let mut outcome = self.ingest_verified(verified, scope, Indexing::All);
+        if outcome.error.is_none()
+            && let Some(e) = failed
+        {
+            outcome.error = Some(Error::Invalid(e));
+        }
+        outcome
+    }
+
+    /// Stores verified entries in order, in one atomic write, after checking
+    /// that each author is replicated and not held for a fork and that each
+    /// entry continues its author's chain. Stops at the first entry that
+    /// does not fit; what came before it is stored. Not flushed: peers'
+    /// entries can be fetched again after a crash.
+    pub fn ingest_verified(
+        &self,
+        entries: Vec<Verified>,
+        scope: &Scope,
+        indexing: Indexing,
+    ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut batch = Batch::default();
         // Heads advanced by this batch but not yet written.
@@ -318,16 +289,17 @@ impl Store {
         let mut pending_entries: BTreeMap<(AuthorId, u64), Entry> = BTreeMap::new();
         for entry in entries {
             match self.ingest_one(
-                entry,
-                now_ms,
+                &entry,
                 scope,
+                indexing,
                 &mut pending,
                 &pending_entries,
                 &mut batch,
             ) {
                 Ok(Ingested::Appended) => {
-                    pending_entries.insert((entry.author(), entry.seq()), entry.clone());
-                    outcome.appended.push(entry.clone());
+                    let e = entry.entry();
+                    pending_entries.insert((e.author(), e.seq()), e.clone());
+                    outcome.appended.push(entry);
                 }
                 Ok(Ingested::Duplicate) => outcome.duplicates += 1,
                 Err(e) => {
@@ -345,13 +317,14 @@ impl Store {
 
     fn ingest_one(
         &self,
-        entry: &Entry,
-        now_ms: u64,
+        verified: &Verified,
         scope: &Scope,
+        indexing: Indexing,
         pending: &mut BTreeMap<AuthorId, Head>,
         pending_entries: &BTreeMap<(AuthorId, u64), Entry>,
         batch: &mut Batch,
     ) -> Result<Ingested> {
+        let entry = verified.entry();
         let author = entry.author();
         if !scope.contains(&author) {
             return Err(Error::NotReplicated(author));
@@ -359,7 +332,6 @@ impl Store {
         if self.is_flagged(&author)? {
             return Err(Error::AuthorForked(author));
         }
-        entry.verify(&self.limits, now_ms)?;
         let head = match pending.get(&author) {
             Some(h) => Some(*h),
             None => self.head(&author)?,
@@ -371,11 +343,7 @@ impl Store {
         match check_chain(head, existing.as_ref(), entry) {
             Ok(ChainStep::Duplicate) => Ok(Ingested::Duplicate),
             Ok(ChainStep::Append) => {
-                if views::reads_store(entry) {
-                    self.kv.apply(std::mem::take(batch))?;
-                }
-                self.write_entry(entry, batch)?;
-                views::index(self, entry, batch)?;
+                self.write(verified, indexing, batch)?;
                 pending.insert(
                     author,
                     Head {
@@ -386,18 +354,22 @@ impl Store {
                 Ok(Ingested::Appended)
             }
             Err(ValidationError::Fork(proof)) => {
-                // Keep both entries as proof, durably, whatever happens to the batch.
-                self.kv.insert(
-                    entry_key(&author, entry.seq()).with_prefix(FORK),
-                    encode_fork(&proof),
-                )?;
+                self.record_fork(&proof)?;
                 Err(Error::Invalid(ValidationError::Fork(proof)))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    fn write_entry(&self, entry: &Entry, batch: &mut Batch) -> Result<()> {
+    /// Adds an entry, its id, its author's new head and (if `indexing`
+    /// covers it) its views to `batch`.
+    fn write(&self, verified: &Verified, indexing: Indexing, batch: &mut Batch) -> Result<()> {
+        let entry = verified.entry();
+        let index = indexing.covers(&entry.author(), entry.seq());
+        if index && views::reads_store(verified) {
+            // Views of this entry read what came before it in the batch.
+            self.kv.apply(std::mem::take(batch))?;
+        }
         let key = entry_key(&entry.author(), entry.seq());
         batch.insert(key.with_prefix(ENTRY), entry.encode());
         let mut id_key = vec![ID];
@@ -407,6 +379,9 @@ impl Store {
         head.extend_from_slice(&entry.seq().to_be_bytes());
         head.extend_from_slice(entry.id().as_bytes());
         batch.insert(author_key(HEAD, &entry.author()), head);
+        if index {
+            views::index(self, verified, batch)?;
+        }
         Ok(())
     }
 
@@ -453,8 +428,11 @@ impl Store {
         if let Ok(id) = text.parse::<EntryId>() {
             return Ok(id);
         }
-        if text.len() < 4 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !text.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(Error::NotFound(text));
+        }
+        if text.len() < 4 {
+            return Err(Error::TooShort(text));
         }
         let even = &text[..text.len() & !1];
         let mut prefix = vec![ID];
@@ -543,325 +521,6 @@ impl Store {
         views::feed(self, query)
     }
 
-    /// How to show an author: my petname for them, else their profile name.
-    pub fn display_name(&self, author: &AuthorId) -> Result<Option<String>> {
-        if let Some(TrustRecord {
-            petname: Some(name),
-            ..
-        }) = self.trust_get(author)?
-        {
-            return Ok(Some(name));
-        }
-        views::profile_name(self, author)
-    }
-
-    // ----- trust -------------------------------------------------------------
-
-    pub fn trust_add(
-        &self,
-        author: AuthorId,
-        petname: Option<String>,
-        now_ms: u64,
-    ) -> Result<TrustRecord> {
-        let since_ms = match self.trust_get(&author)? {
-            Some(existing) => existing.since_ms,
-            None => now_ms,
-        };
-        let stored = StoredTrust { petname, since_ms };
-        self.kv.insert(
-            author_key(TRUST, &author),
-            postcard::to_stdvec(&stored).expect("encoding into a Vec cannot fail"),
-        )?;
-        self.kv.flush()?;
-        Ok(TrustRecord {
-            author,
-            petname: stored.petname,
-            since_ms,
-        })
-    }
-
-    /// Returns whether the author was trusted.
-    pub fn trust_remove(&self, author: &AuthorId) -> Result<bool> {
-        let key = author_key(TRUST, author);
-        let existed = self.kv.contains(&key)?;
-        self.kv.remove(&key)?;
-        self.kv.flush()?;
-        Ok(existed)
-    }
-
-    pub fn trust_get(&self, author: &AuthorId) -> Result<Option<TrustRecord>> {
-        match self.kv.get(author_key(TRUST, author))? {
-            None => Ok(None),
-            Some(v) => Ok(Some(decode_trust(author, &v)?)),
-        }
-    }
-
-    pub fn trust_list(&self) -> Result<Vec<TrustRecord>> {
-        let mut out = Vec::new();
-        for item in self.kv.scan_prefix([TRUST]) {
-            let (k, v) = item?;
-            out.push(decode_trust(&decode_author(&k[1..])?, &v)?);
-        }
-        Ok(out)
-    }
-
-    /// Me, the authors I trust, and at `hops >= 2` the authors they vouch for.
-    pub fn scope(&self, me: AuthorId, hops: u8) -> Result<Scope> {
-        let mut direct: BTreeSet<AuthorId> =
-            self.trust_list()?.into_iter().map(|t| t.author).collect();
-        direct.insert(me);
-        let mut authors = direct.clone();
-        if hops >= 2 {
-            for truster in &direct {
-                if *truster == me {
-                    continue;
-                }
-                authors.extend(views::vouched_by(self, truster)?);
-            }
-        }
-        Ok(Scope { authors, direct })
-    }
-
-    // ----- detached entries ------------------------------------------------
-
-    /// Keeps a verified entry outside the logs: a wiki change by an author
-    /// this node does not replicate, on which a trusted author's change
-    /// depends. Detached entries are served on request but not replicated.
-    pub fn detached_put(&self, entry: &Entry) -> Result<()> {
-        let mut key = vec![DETACHED];
-        key.extend_from_slice(entry.id().as_bytes());
-        self.kv.insert(key, entry.encode())?;
-        Ok(())
-    }
-
-    pub fn detached_get(&self, id: &EntryId) -> Result<Option<Entry>> {
-        let mut key = vec![DETACHED];
-        key.extend_from_slice(id.as_bytes());
-        match self.kv.get(key)? {
-            Some(bytes) => Ok(Some(self.decode_stored(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Every detached entry (for rebuilding views).
-    pub fn detached_all(&self) -> Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        for item in self.kv.scan_prefix([DETACHED]) {
-            out.push(self.decode_stored(&item?.1)?);
-        }
-        Ok(out)
-    }
-
-    // ----- peers -------------------------------------------------------------
-
-    pub fn peer_get(&self, author: &AuthorId) -> Result<Option<PeerRecord>> {
-        match self.kv.get(author_key(PEER, author))? {
-            None => Ok(None),
-            Some(v) => postcard::from_bytes(&v)
-                .map(Some)
-                .map_err(|e| Error::Corrupt(format!("peer record: {e}"))),
-        }
-    }
-
-    pub fn peer_put(&self, author: &AuthorId, record: &PeerRecord) -> Result<()> {
-        self.kv.insert(
-            author_key(PEER, author),
-            postcard::to_stdvec(record).expect("encoding into a Vec cannot fail"),
-        )?;
-        Ok(())
-    }
-
-    /// Remembers `addrs` for `author` (newest first, capped). Returns whether
-    /// anything changed.
-    pub fn peer_add_addrs(&self, author: &AuthorId, addrs: &[String]) -> Result<bool> {
-        let mut record = self.peer_get(author)?.unwrap_or_default();
-        let before = record.addrs.clone();
-        for addr in addrs.iter().rev() {
-            record.addrs.retain(|a| a != addr);
-            record.addrs.insert(0, addr.clone());
-        }
-        record.addrs.truncate(MAX_PEER_ADDRS);
-        if record.addrs == before {
-            return Ok(false);
-        }
-        self.peer_put(author, &record)?;
-        Ok(true)
-    }
-
-    pub fn peer_list(&self) -> Result<Vec<(AuthorId, PeerRecord)>> {
-        let mut out = Vec::new();
-        for item in self.kv.scan_prefix([PEER]) {
-            let (k, v) = item?;
-            let record = postcard::from_bytes(&v)
-                .map_err(|e| Error::Corrupt(format!("peer record: {e}")))?;
-            out.push((decode_author(&k[1..])?, record));
-        }
-        Ok(out)
-    }
-
-    // ----- forks -------------------------------------------------------------
-
-    pub fn is_flagged(&self, author: &AuthorId) -> Result<bool> {
-        Ok(self
-            .kv
-            .scan_prefix(author_key(FORK, author))
-            .next()
-            .is_some())
-    }
-
-    pub fn forks(&self) -> Result<Vec<ForkProof>> {
-        let mut out = Vec::new();
-        for item in self.kv.scan_prefix([FORK]) {
-            let (_, v) = item?;
-            out.push(self.decode_fork(&v)?);
-        }
-        Ok(out)
-    }
-
-    /// Forgets the fork proofs for `author`, so their entries replicate again
-    /// (the user decided, e.g. after talking to them).
-    pub fn clear_fork(&self, author: &AuthorId) -> Result<usize> {
-        Ok(self.kv.remove_prefix(&author_key(FORK, author))?)
-    }
-
-    fn decode_fork(&self, bytes: &[u8]) -> Result<ForkProof> {
-        let (first, rest) =
-            Entry::decode_prefix(bytes, &self.limits).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let second = self.decode_stored(rest)?;
-        Ok(ForkProof { first, second })
-    }
-
-    // ----- maintenance -------------------------------------------------------
-
-    /// Deletes every view and rebuilds it from the entries.
-    pub fn reindex(&self) -> Result<ReindexReport> {
-        let removed = self.kv.remove_prefix(&[VIEW])? as u64;
-        self.arrival.store(0, std::sync::atomic::Ordering::SeqCst);
-        let mut entries = 0u64;
-        let mut batch = Batch::default();
-        for item in self.kv.scan_prefix([ENTRY]) {
-            let (_, v) = item?;
-            let entry = self.decode_stored(&v)?;
-            views::index(self, &entry, &mut batch)?;
-            entries += 1;
-            // Views read earlier views (e.g. a deletion reads its target), so
-            // apply per entry to keep reads consistent with writes.
-            self.kv.apply(std::mem::take(&mut batch))?;
-        }
-        self.kv.flush()?;
-        Ok(ReindexReport {
-            entries,
-            removed_view_keys: removed,
-        })
-    }
-
-    /// Re-verifies every stored entry: signature, body hash, chain links,
-    /// indexes. Problems are collected, not fatal.
-    pub fn verify(&self) -> Result<VerifyReport> {
-        let mut report = VerifyReport::default();
-        let mut last: Option<(AuthorId, Head)> = None;
-        for item in self.kv.scan_prefix([ENTRY]) {
-            let (k, v) = item?;
-            report.entries += 1;
-            let key_author = decode_author(&k[1..33]).ok();
-            let key_seq = k
-                .get(33..41)
-                .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")));
-            let entry = match Entry::decode(&v, &self.limits) {
-                Ok(e) => e,
-                Err(e) => {
-                    report.problems.push(format!(
-                        "entry {:?} seq {:?}: cannot decode: {e}",
-                        key_author.map(|a| a.to_string()),
-                        key_seq
-                    ));
-                    continue;
-                }
-            };
-            let at = format!("{} seq {}", entry.author(), entry.seq());
-            if key_author != Some(entry.author()) || key_seq != Some(entry.seq()) {
-                report
-                    .problems
-                    .push(format!("{at}: stored under the wrong key"));
-            }
-            if let Err(e) = entry.verify_signature() {
-                report.problems.push(format!("{at}: {e}"));
-            }
-            if let Err(e) = entry.verify_body() {
-                report.problems.push(format!("{at}: {e}"));
-            }
-            if entry.body().is_none() {
-                report.bodies_dropped += 1;
-            }
-            let expected_prev = match last {
-                Some((a, h)) if a == entry.author() => {
-                    if h.seq + 1 != entry.seq() {
-                        report
-                            .problems
-                            .push(format!("{at}: gap after seq {}", h.seq));
-                    }
-                    Some(h.id)
-                }
-                _ => {
-                    report.authors += 1;
-                    if let Some((a, h)) = last {
-                        self.check_head(&a, h, &mut report)?;
-                    }
-                    if entry.seq() != 1 {
-                        report
-                            .problems
-                            .push(format!("{at}: log does not start at seq 1"));
-                    }
-                    None
-                }
-            };
-            if entry.header().prev != expected_prev && entry.seq() != 1 {
-                report
-                    .problems
-                    .push(format!("{at}: prev does not match the previous entry"));
-            }
-            match self.get_location(&entry.id())? {
-                Some((a, s)) if a == entry.author() && s == entry.seq() => {}
-                _ => report
-                    .problems
-                    .push(format!("{at}: id index is missing or wrong")),
-            }
-            last = Some((
-                entry.author(),
-                Head {
-                    seq: entry.seq(),
-                    id: entry.id(),
-                },
-            ));
-        }
-        if let Some((a, h)) = last {
-            self.check_head(&a, h, &mut report)?;
-        }
-        Ok(report)
-    }
-
-    fn check_head(&self, author: &AuthorId, last: Head, report: &mut VerifyReport) -> Result<()> {
-        if self.head(author)? != Some(last) {
-            report.problems.push(format!(
-                "{author}: head record does not match the last entry"
-            ));
-        }
-        Ok(())
-    }
-
-    fn get_location(&self, id: &EntryId) -> Result<Option<(AuthorId, u64)>> {
-        let mut key = vec![ID];
-        key.extend_from_slice(id.as_bytes());
-        match self.kv.get(&key)? {
-            None => Ok(None),
-            Some(v) if v.len() == 40 => Ok(Some((
-                decode_author(&v[..32])?,
-                u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
-            ))),
-            Some(_) => Err(Error::Corrupt("id index record".into())),
-        }
-    }
-
     /// The next arrival number (views number every stored entry in order).
     pub(crate) fn next_arrival(&self) -> u64 {
         self.arrival
@@ -874,9 +533,10 @@ impl Store {
         self.arrival.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Entries stored after arrival number `after`, in arrival order.
-    pub fn arrivals_after(&self, after: u64) -> Result<Vec<(u64, Entry)>> {
-        views::arrivals_after(self, after)
+    /// Up to `limit` entries stored after arrival number `after`, in
+    /// arrival order.
+    pub fn arrivals_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
+        views::arrivals_after(self, after, limit)
     }
 
     /// Replies to an entry, oldest first: (reply, is an answer).
@@ -965,22 +625,6 @@ fn decode_head(bytes: &[u8]) -> Result<Head> {
         seq: u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
         id: EntryId(bytes[8..].try_into().expect("32 bytes")),
     })
-}
-
-fn decode_trust(author: &AuthorId, bytes: &[u8]) -> Result<TrustRecord> {
-    let stored: StoredTrust =
-        postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(format!("trust record: {e}")))?;
-    Ok(TrustRecord {
-        author: *author,
-        petname: stored.petname,
-        since_ms: stored.since_ms,
-    })
-}
-
-fn encode_fork(proof: &ForkProof) -> Vec<u8> {
-    let mut out = proof.first.encode();
-    proof.second.encode_into(&mut out);
-    out
 }
 
 #[cfg(test)]

@@ -31,11 +31,10 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::handle::{Event, Handle};
-use crate::model::{
-    AskParams, EndorseParams, EntryView, JoinParams, NewPage, NewPost, PageEdit, PageRename,
-    ProfileParams, QuestionParams, ReplyParams,
-};
-use crate::search::SearchParams;
+use crate::http::constant_time_eq;
+use crate::model::EntryView;
+use crate::ops;
+use crate::refs::AuthorRef;
 
 pub use self::render::markdown;
 
@@ -108,13 +107,17 @@ impl Web {
 }
 
 #[derive(Clone)]
-pub(crate) struct WebState {
-    pub handle: Handle,
-    pub web: Arc<Web>,
+struct WebState {
+    handle: Handle,
+    web: Arc<Web>,
 }
 
 /// The web routes (the caller adds the Host check).
-pub(crate) fn router(state: WebState) -> Router {
+pub(crate) fn router(handle: Handle, token: &str) -> Router {
+    let state = WebState {
+        handle,
+        web: Arc::new(Web::new(token)),
+    };
     let pages = Router::new()
         .route("/", get(feed))
         .route("/post", post(new_post))
@@ -170,7 +173,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Requires the session cookie, and the CSRF token on every POST.
 async fn require_session(State(s): State<WebState>, request: Request, next: Next) -> Response {
     let signed_in = cookie_value(request.headers(), COOKIE)
-        .is_some_and(|v| crate::api::constant_time_eq(v.as_bytes(), s.web.session.as_bytes()));
+        .is_some_and(|v| constant_time_eq(v.as_bytes(), s.web.session.as_bytes()));
     if !signed_in {
         let page = s
             .web
@@ -210,7 +213,7 @@ async fn require_session(State(s): State<WebState>, request: Request, next: Next
         .ok()
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
     let presented = header_token.or(form_token).unwrap_or_default();
-    if !crate::api::constant_time_eq(presented.as_bytes(), s.web.csrf.as_bytes()) {
+    if !constant_time_eq(presented.as_bytes(), s.web.csrf.as_bytes()) {
         return (
             StatusCode::FORBIDDEN,
             "missing or wrong CSRF token; reload the page",
@@ -228,7 +231,7 @@ struct LoginQuery {
 
 /// The URL `kith up` prints: trades the token for a session cookie.
 async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
-    if !crate::api::constant_time_eq(q.token.as_bytes(), s.web.token.as_bytes()) {
+    if !constant_time_eq(q.token.as_bytes(), s.web.token.as_bytes()) {
         return (StatusCode::UNAUTHORIZED, "wrong token").into_response();
     }
     let cookie = format!(
@@ -312,7 +315,7 @@ async fn page(
     nav: &str,
     ctx: Value,
 ) -> WebResult {
-    let me = s.handle.whoami().await?;
+    let me = s.handle.call(ops::Whoami {}).await?;
     let common = context! {
         csrf => s.web.csrf.clone(),
         me => me.author.to_string(),
@@ -426,12 +429,16 @@ async fn feed(
         })?),
     };
     let tag = q.tag.clone().filter(|t| !t.is_empty());
+    let author = match q.author.as_deref() {
+        Some("") | None => None,
+        Some(a) => Some(a.parse::<AuthorRef>()?),
+    };
     let entries = s
         .handle
-        .feed(crate::model::FeedParams {
+        .call(ops::Feed {
             limit: Some(FEED_PAGE),
             before: None,
-            author: q.author.clone().filter(|a| !a.is_empty()),
+            author,
             kind,
             tag: tag.clone(),
         })
@@ -456,7 +463,7 @@ struct PostForm {
 
 async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
     s.handle
-        .post(NewPost {
+        .call(ops::Post {
             text: f.text,
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
@@ -480,7 +487,7 @@ async fn questions(
 ) -> WebResult {
     let list = s
         .handle
-        .questions(QuestionParams {
+        .call(ops::Questions {
             unanswered: q.unanswered.is_some(),
             tag: q.tag.filter(|t| !t.is_empty()),
             limit: Some(100),
@@ -522,7 +529,7 @@ struct AskForm {
 async fn ask(State(s): State<WebState>, headers: HeaderMap, Form(f): Form<AskForm>) -> WebResult {
     let outcome = s
         .handle
-        .ask(AskParams {
+        .call(ops::Ask {
             text: f.text.clone(),
             tags: tags_of(&f.tags),
             yes: f.confirm.is_some(),
@@ -553,7 +560,7 @@ async fn thread(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> WebResult {
-    let t = s.handle.thread(id).await?;
+    let t = s.handle.call(ops::Thread { id: id.parse()? }).await?;
     let me = s.handle.me();
     fn endorsers(list: &[crate::model::Endorser]) -> serde_json::Value {
         serde_json::Value::Array(
@@ -609,13 +616,11 @@ async fn answer(
     Form(f): Form<TextForm>,
 ) -> WebResult {
     s.handle
-        .answer(
-            id.clone(),
-            ReplyParams {
-                text: f.text,
-                tags: vec![],
-            },
-        )
+        .call(ops::Answer {
+            id: id.parse()?,
+            text: f.text,
+            tags: vec![],
+        })
         .await?;
     back(&format!("/thread/{id}"))
 }
@@ -626,13 +631,11 @@ async fn reply(
     Form(f): Form<TextForm>,
 ) -> WebResult {
     s.handle
-        .reply(
-            id.clone(),
-            ReplyParams {
-                text: f.text,
-                tags: vec![],
-            },
-        )
+        .call(ops::Reply {
+            id: id.parse()?,
+            text: f.text,
+            tags: vec![],
+        })
         .await?;
     back(&format!("/thread/{id}"))
 }
@@ -651,13 +654,11 @@ async fn endorse(
     Form(f): Form<EndorseForm>,
 ) -> WebResult {
     s.handle
-        .endorse(
-            id.clone(),
-            EndorseParams {
-                note: f.note.filter(|n| !n.trim().is_empty()),
-                withdraw: f.withdraw.is_some(),
-            },
-        )
+        .call(ops::Endorse {
+            id: id.parse()?,
+            note: f.note.filter(|n| !n.trim().is_empty()),
+            withdraw: f.withdraw.is_some(),
+        })
         .await?;
     back(&format!("/thread/{id}"))
 }
@@ -673,19 +674,24 @@ async fn accept(
     Path(id): Path<String>,
     Form(f): Form<WithdrawForm>,
 ) -> WebResult {
-    s.handle.accept(id.clone(), f.withdraw.is_some()).await?;
+    s.handle
+        .call(ops::Accept {
+            id: id.parse()?,
+            withdraw: f.withdraw.is_some(),
+        })
+        .await?;
     back(&format!("/thread/{id}"))
 }
 
 async fn delete(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
-    s.handle.delete(id).await?;
+    s.handle.call(ops::Delete { id: id.parse()? }).await?;
     back("/")
 }
 
 async fn wiki_list(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
     let pages: Vec<Value> = s
         .handle
-        .wiki_list(false)
+        .call(ops::WikiList { archived: false })
         .await?
         .iter()
         .map(|p| {
@@ -708,7 +714,7 @@ struct NewPageForm {
 async fn wiki_new(State(s): State<WebState>, Form(f): Form<NewPageForm>) -> WebResult {
     let page = s
         .handle
-        .wiki_new(NewPage {
+        .call(ops::WikiNew {
             title: f.title,
             body: f.body,
         })
@@ -721,9 +727,15 @@ async fn wiki_by_title(
     headers: HeaderMap,
     Path(title): Path<String>,
 ) -> WebResult {
-    match s.handle.wiki_show(title.clone()).await {
+    match s
+        .handle
+        .call(ops::WikiShow {
+            page: title.clone(),
+        })
+        .await
+    {
         Ok(p) => back(&format!("/wiki/{}", p.id)),
-        Err(Error::Wiki(crate::wiki::Error::NoPage(_))) => {
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => {
             page(
                 &s,
                 &headers,
@@ -742,7 +754,7 @@ async fn wiki_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> WebResult {
-    let p = s.handle.wiki_show(id).await?;
+    let p = s.handle.call(ops::WikiShow { page: id }).await?;
     let authors: Vec<Value> = p
         .authors
         .iter()
@@ -776,7 +788,7 @@ async fn wiki_edit_form(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> WebResult {
-    let p = s.handle.wiki_show(id).await?;
+    let p = s.handle.call(ops::WikiShow { page: id }).await?;
     let base = p.heads.join(" ");
     page(
         &s,
@@ -806,17 +818,18 @@ async fn wiki_edit(
     let base: Vec<String> = f.base.split_whitespace().map(str::to_string).collect();
     let page = s
         .handle
-        .wiki_edit(
-            id.clone(),
-            PageEdit {
-                body,
-                base: (!base.is_empty()).then_some(base),
-            },
-        )
+        .call(ops::WikiEdit {
+            page: id.clone(),
+            body,
+            base: (!base.is_empty()).then_some(base),
+        })
         .await?;
     if page.title != f.title.trim() {
         s.handle
-            .wiki_rename(id, PageRename { title: f.title })
+            .call(ops::WikiRename {
+                page: id,
+                title: f.title,
+            })
             .await?;
     }
     back(&format!("/wiki/{}", page.id))
@@ -827,10 +840,10 @@ async fn wiki_history(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> WebResult {
-    let p = s.handle.wiki_show(id.clone()).await?;
+    let p = s.handle.call(ops::WikiShow { page: id.clone() }).await?;
     let history: Vec<Value> = s
         .handle
-        .wiki_history(id)
+        .call(ops::WikiHistory { page: id })
         .await?
         .iter()
         .map(|h| {
@@ -854,31 +867,41 @@ async fn wiki_history(
 }
 
 async fn wiki_archive(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
-    let p = s.handle.wiki_archive(id, true).await?;
+    let p = s.handle.call(ops::WikiArchive { page: id }).await?;
     back(&format!("/wiki/{}", p.id))
 }
 
 async fn wiki_restore(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
-    let p = s.handle.wiki_archive(id, false).await?;
+    let p = s.handle.call(ops::WikiRestore { page: id }).await?;
     back(&format!("/wiki/{}", p.id))
 }
 
 async fn wiki_automerge(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
-    let bytes = s.handle.wiki_automerge(id).await?;
+    let bytes = s.handle.call(ops::WikiAutomerge { page: id }).await?.0;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 async fn people(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
-    let invite = s.handle.invite().await?;
+    let invite = s.handle.call(ops::Invite {}).await?;
     let mut people = Vec::new();
-    for t in s.handle.trust_list().await? {
-        let profile = s.handle.profile(t.author.to_string()).await?;
+    for t in s.handle.call(ops::TrustList {}).await? {
+        let profile = s
+            .handle
+            .call(ops::Profile {
+                author: t.author.into(),
+            })
+            .await?;
         people.push(serde_json::json!({
             "author": t.author.to_string(), "petname": t.petname,
             "profile_name": t.profile_name, "about": profile.about,
         }));
     }
-    let mine = s.handle.profile("me".into()).await?;
+    let mine = s
+        .handle
+        .call(ops::Profile {
+            author: AuthorRef::Me,
+        })
+        .await?;
     let ctx = context! {
         invite => invite.code.clone(),
         qr => render::qr_svg(&invite.code),
@@ -899,7 +922,7 @@ struct JoinForm {
 async fn people_join(State(s): State<WebState>, Form(f): Form<JoinForm>) -> WebResult {
     let petname = Some(f.petname.trim().to_string()).filter(|p| !p.is_empty());
     s.handle
-        .join(JoinParams {
+        .call(ops::Join {
             code: f.code,
             petname,
         })
@@ -908,31 +931,37 @@ async fn people_join(State(s): State<WebState>, Form(f): Form<JoinForm>) -> WebR
 }
 
 async fn people_remove(State(s): State<WebState>, Path(author): Path<String>) -> WebResult {
-    s.handle.trust_remove(author).await?;
+    s.handle
+        .call(ops::TrustRemove {
+            author: author.parse()?,
+        })
+        .await?;
     back("/people")
 }
 
-async fn profile_set(State(s): State<WebState>, Form(f): Form<ProfileParams>) -> WebResult {
+async fn profile_set(State(s): State<WebState>, Form(f): Form<ops::ProfileSet>) -> WebResult {
     if f.name.trim().is_empty() {
         return Err(WebError(
             StatusCode::BAD_REQUEST,
             "the name is empty".into(),
         ));
     }
-    s.handle.profile_set(f).await?;
+    s.handle.call(f).await?;
     back("/people")
 }
 
 async fn status(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
-    let st = s.handle.status().await?;
+    let st = s.handle.call(ops::Status {}).await?;
     let peers: Vec<Value> = s
         .handle
-        .peers()
+        .call(ops::Peers {})
         .await?
         .iter()
         .map(|p| {
             let state = match (&p.connection, &p.remote_addr) {
-                (Some(kind), Some(addr)) => format!("connected ({kind}) via {addr}"),
+                (Some(kind), Some(addr)) => {
+                    format!("connected ({}) via {addr}", kind.as_str())
+                }
                 _ => p.last_seen.map_or("never connected".to_string(), |t| {
                     format!("offline, seen {}", render::ago(t))
                 }),
@@ -973,17 +1002,31 @@ async fn status(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
     .await
 }
 
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    kind: Option<String>,
+    tag: Option<String>,
+}
+
 async fn search(
     State(s): State<WebState>,
     headers: HeaderMap,
-    Query(p): Query<SearchParams>,
+    Query(p): Query<SearchQuery>,
 ) -> WebResult {
     let q = p.q.clone();
     let hits: Vec<Value> = if q.trim().is_empty() {
         Vec::new()
     } else {
         s.handle
-            .search(p)
+            .call(ops::Search {
+                q: p.q,
+                kind: p.kind.as_deref().filter(|k| !k.is_empty()).map(str::parse).transpose()
+                    .map_err(|e: String| WebError(StatusCode::BAD_REQUEST, e))?,
+                tag: p.tag.filter(|t| !t.is_empty()),
+                ..Default::default()
+            })
             .await?
             .iter()
             .map(|h| {

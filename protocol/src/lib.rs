@@ -25,12 +25,14 @@
 
 pub mod addr_record;
 pub mod body;
+pub mod change_group;
 pub mod entry;
 pub mod keys;
 pub mod limits;
 pub mod sync;
 pub mod varint;
 pub mod vectors;
+pub mod verified;
 
 pub use body::{
     Accept, Body, BodyError, Deletion, Endorsement, PageId, Post, PostKind, Profile,
@@ -42,3 +44,4 @@ pub use entry::{
 };
 pub use keys::{AuthorId, KeyError, Keypair};
 pub use limits::Limits;
+pub use verified::{Decoded, Verified};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kith_node::api::Client;
 use kith_node::handle::{Event, Origin};
-use kith_node::model::{JoinParams, NewPost};
+use kith_node::ops;
 use kith_node::store::kv::KvConfig;
 use kith_node::store::{Scope, Store};
 use kith_node::{DataDir, identity};
@@ -93,7 +93,7 @@ async fn propagation() {
         let t = Instant::now();
         let view = author
             .handle()
-            .post(NewPost {
+            .call(ops::Post {
                 text: format!("propagation {i}"),
                 kind: PostKind::Note,
                 reply_to: None,
@@ -263,15 +263,15 @@ fn catch_up_and_memory() {
     let b = Up::start(sink_dir.path());
     let idle_empty = b.rss_kib();
     let (ca, cb) = (a.client(), b.client());
-    let code_a = ca.invite().unwrap().code;
-    let code_b = cb.invite().unwrap().code;
-    ca.join(&JoinParams {
+    let code_a = ca.call(ops::Invite {}).unwrap().code;
+    let code_b = cb.call(ops::Invite {}).unwrap().code;
+    ca.call(ops::Join {
         code: code_b,
         petname: None,
     })
     .unwrap();
     let t = Instant::now();
-    cb.join(&JoinParams {
+    cb.call(ops::Join {
         code: code_a,
         petname: None,
     })
@@ -279,7 +279,7 @@ fn catch_up_and_memory() {
     let mut peak = 0;
     loop {
         peak = peak.max(b.rss_kib());
-        let status = cb.status().unwrap();
+        let status = cb.call(ops::Status {}).unwrap();
         let have = status
             .authors
             .iter()

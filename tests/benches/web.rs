@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use kith_node::model::{NewPage, NewPost};
+use kith_node::ops;
 use kith_protocol::PostKind;
 use kith_tests::TestNode;
 
@@ -95,7 +95,7 @@ fn main() {
         for i in 0..ENTRIES {
             let h = node.handle().clone();
             tasks.push(tokio::spawn(async move {
-                h.post(NewPost {
+                h.call(ops::Post {
                     text: format!("Note {i}: working on **the web UI** and [[Runbook]] today, see https://example.org/{i}"),
                     kind: PostKind::Note,
                     reply_to: None,
@@ -109,7 +109,7 @@ fn main() {
             t.await.unwrap();
         }
         node.handle()
-            .wiki_new(NewPage { title: "Paper".into(), body: paper() })
+            .call(ops::WikiNew { title: "Paper".into(), body: paper() })
             .await
             .unwrap();
         node
@@ -145,7 +145,9 @@ fn main() {
         &[("Authorization", &bearer)],
     );
     let id = runtime
-        .block_on(node.handle().wiki_show("Paper".into()))
+        .block_on(node.handle().call(ops::WikiShow {
+            page: "Paper".into(),
+        }))
         .unwrap()
         .id;
     let web_page_direct = measure(&agent, &format!("{base}/wiki/{id}"), &[("Cookie", &cookie)]);

@@ -1,8 +1,8 @@
 //! `kith answer ID TEXT`: answer a question.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::model::ReplyParams;
+use kith_node::refs::EntryRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::commands::post::read_text;
@@ -10,7 +10,7 @@ use crate::commands::post::read_text;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The question (id or unique prefix)
-    id: String,
+    id: EntryRef,
     /// The answer (markdown); `-` reads stdin
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     text: Option<String>,
@@ -22,13 +22,11 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.text, args.file)?;
-    let view = Backend::connect(data_dir)?.answer(
-        &args.id,
-        &ReplyParams {
-            text,
-            tags: args.tags,
-        },
-    )?;
+    let view = Backend::connect(data_dir)?.call(ops::Answer {
+        id: args.id,
+        text,
+        tags: args.tags,
+    })?;
     println!("{}", view.id);
     Ok(())
 }

@@ -3,8 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Result, bail};
-use kith_node::DataDir;
-use kith_node::model::AskParams;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::commands::post::read_text;
@@ -31,12 +30,12 @@ pub struct Args {
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.text, args.file)?;
     let mut backend = Backend::connect(data_dir)?;
-    let mut params = AskParams {
+    let mut params = ops::Ask {
         text,
         tags: args.tags,
         yes: args.yes,
     };
-    let mut outcome = backend.ask(&params)?;
+    let mut outcome = backend.call(params.clone())?;
     if outcome.posted.is_none() {
         if args.json {
             output::json(&outcome)?;
@@ -62,7 +61,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
             return Ok(());
         }
         params.yes = true;
-        outcome = backend.ask(&params)?;
+        outcome = backend.call(params)?;
     }
     let posted = outcome.posted.expect("posted when yes");
     if args.json {

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use kith_node::DataDir;
-use kith_node::model::{BundleParams, ImportEntriesReport};
+use kith_node::model::ImportEntriesReport;
+use kith_node::refs::AuthorRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 
@@ -15,10 +16,10 @@ pub enum Command {
         file: PathBuf,
         /// The person the bundle is for (must be someone you trust)
         #[arg(long = "for", value_name = "AUTHOR")]
-        recipient: Option<String>,
+        recipient: Option<AuthorRef>,
         /// Only these authors (comma separated ids, or `me`)
         #[arg(long, value_delimiter = ',')]
-        authors: Vec<String>,
+        authors: Vec<AuthorRef>,
         /// The recipient's frontier file (`kith frontier export`): only what it lacks
         #[arg(long, value_name = "FRONTIER_FILE")]
         since: Option<PathBuf>,
@@ -46,11 +47,13 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 ),
                 None => None,
             };
-            let bytes = backend.bundle(&BundleParams {
-                recipient,
-                authors,
-                since,
-            })?;
+            let bytes = backend
+                .call(ops::Bundle {
+                    recipient,
+                    authors,
+                    since,
+                })?
+                .0;
             let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())?;
             std::fs::write(&file, &bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
@@ -75,7 +78,9 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             // Chunks keep each author's entries in order: the bundle lists
             // logs one after another, in log order.
             for chunk in read.entries.chunks(CHUNK) {
-                let report = backend.import_entries(chunk)?;
+                let report = backend.call(ops::ImportEntries {
+                    entries: chunk.to_vec(),
+                })?;
                 total.appended += report.appended;
                 total.duplicates += report.duplicates;
                 total.not_replicated += report.not_replicated;

@@ -1,7 +1,7 @@
 //! `kith dial MULTIADDR`: connect to a peer by address.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 
@@ -12,7 +12,9 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    Backend::running(data_dir)?.dial(&args.addr)?;
+    Backend::connect(data_dir)?.call(ops::Dial {
+        addr: args.addr.clone(),
+    })?;
     println!("dialing {} (only peers you trust are kept)", args.addr);
     Ok(())
 }

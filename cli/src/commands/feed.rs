@@ -1,8 +1,9 @@
 //! `kith feed`: the latest posts, newest first.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::model::{FeedParams, cursor_of};
+use kith_node::model::cursor_of;
+use kith_node::refs::{AuthorRef, Cursor};
+use kith_node::{DataDir, ops};
 use kith_protocol::PostKind;
 
 use crate::backend::Backend;
@@ -15,10 +16,10 @@ pub struct Args {
     limit: usize,
     /// Only posts older than this cursor (printed at the end of a page)
     #[arg(long, value_name = "CURSOR")]
-    before: Option<String>,
+    before: Option<Cursor>,
     /// Only posts by this author (id, or `me`)
     #[arg(long)]
-    author: Option<String>,
+    author: Option<AuthorRef>,
     /// Only posts with this tag
     #[arg(long)]
     tag: Option<String>,
@@ -32,7 +33,7 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let limit = args.limit;
-    let items = Backend::connect(data_dir)?.feed(&FeedParams {
+    let items = Backend::connect(data_dir)?.call(ops::Feed {
         limit: Some(limit),
         before: args.before,
         author: args.author,

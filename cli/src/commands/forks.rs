@@ -1,7 +1,8 @@
 //! `kith forks`: authors caught signing two entries at one seq.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::refs::AuthorRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -14,14 +15,14 @@ pub enum Command {
         json: bool,
     },
     /// Forget an author's fork proofs so their log replicates again
-    Clear { author: String },
+    Clear { author: AuthorRef },
 }
 
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
     match command {
         Command::List { json } => {
-            let forks = backend.forks()?;
+            let forks = backend.call(ops::Forks {})?;
             if json {
                 return output::json(&forks);
             }
@@ -40,7 +41,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
         }
         Command::Clear { author } => {
-            let n = backend.forks_clear(&author)?;
+            let n = backend.call(ops::ForksClear { author })?;
             println!("cleared {n} fork proof(s); {author} replicates again");
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 
@@ -16,7 +16,7 @@ pub enum Command {
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::Export { file } => {
-            let frontier = Backend::connect(data_dir)?.frontier_file()?;
+            let frontier = Backend::connect(data_dir)?.call(ops::Frontier {})?;
             let text = serde_json::to_string_pretty(&frontier)?;
             std::fs::write(&file, text)
                 .with_context(|| format!("cannot write {}", file.display()))?;

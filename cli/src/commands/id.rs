@@ -1,7 +1,7 @@
 //! `kith id`: who this node is.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let me = Backend::connect(data_dir)?.whoami()?;
+    let me = Backend::connect(data_dir)?.call(ops::Whoami {})?;
     if args.json {
         return output::json(&me);
     }

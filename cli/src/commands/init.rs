@@ -1,8 +1,7 @@
 //! `kith init`: create the identity.
 
 use anyhow::Result;
-use kith_node::{Config, Core, DataDir, identity};
-use kith_protocol::{Body, Profile};
+use kith_node::{Config, Core, DataDir, identity, ops};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,10 +14,10 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let keypair = identity::create(&data_dir.identity())?;
     if let Some(name) = args.name {
         let mut core = Core::open(Config::load(data_dir.clone())?, keypair.clone())?;
-        core.append(&[Body::Profile(Profile {
+        core.run(ops::ProfileSet {
             name,
             about: String::new(),
-        })])?;
+        })?;
     }
     eprintln!("created identity in {}", data_dir.identity().display());
     println!("{}", keypair.author());

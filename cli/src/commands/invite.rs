@@ -1,7 +1,7 @@
 //! `kith invite`: a code others can `kith join`.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let invite = Backend::connect(data_dir)?.invite()?;
+    let invite = Backend::connect(data_dir)?.call(ops::Invite {})?;
     if args.json {
         return output::json(&invite);
     }

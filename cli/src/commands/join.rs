@@ -1,8 +1,7 @@
 //! `kith join CODE`: trust the inviter and connect to them.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::model::JoinParams;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 
@@ -17,12 +16,12 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
-    let view = backend.join(&JoinParams {
+    let view = backend.call(ops::Join {
         code: args.code,
         petname: args.name,
     })?;
     println!("trusting {}", view.author);
-    if matches!(backend, Backend::Direct(_)) {
+    if !backend.is_running() {
         eprintln!("no node is running: it will connect when you start `kith up`");
     } else {
         eprintln!("connecting; they must trust you too (they join your invite code)");

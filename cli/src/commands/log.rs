@@ -1,7 +1,7 @@
 //! `kith log`: inspect the store's logs.
 
 use anyhow::{Result, bail};
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -18,7 +18,7 @@ pub enum Command {
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::Verify { json } => {
-            let report = Backend::connect(data_dir)?.verify()?;
+            let report = Backend::connect(data_dir)?.call(ops::Verify {})?;
             if json {
                 output::json(&report)?;
             } else {

@@ -1,7 +1,7 @@
 //! `kith peers`: the nodes of the people you trust.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let peers = Backend::connect(data_dir)?.peers()?;
+    let peers = Backend::connect(data_dir)?.call(ops::Peers {})?;
     if args.json {
         return output::json(&peers);
     }
@@ -23,7 +23,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     for p in peers {
         let name = p.name.clone().unwrap_or_default();
         let state = match (&p.connection, &p.remote_addr) {
-            (Some(kind), Some(addr)) => format!("connected ({kind}) via {addr}"),
+            (Some(kind), Some(addr)) => format!("connected ({}) via {addr}", kind.as_str()),
             _ => match p.last_seen {
                 Some(t) => format!("not connected, last seen {}", output::ago(t)),
                 None => "never connected".to_string(),

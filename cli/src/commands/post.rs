@@ -4,8 +4,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use kith_node::DataDir;
-use kith_node::model::NewPost;
+use kith_node::refs::EntryRef;
+use kith_node::{DataDir, ops};
 use kith_protocol::PostKind;
 
 use crate::backend::Backend;
@@ -27,7 +27,7 @@ pub struct Args {
     kind: PostKind,
     /// Reply to an entry (id or unique prefix)
     #[arg(long, value_name = "ID")]
-    reply_to: Option<String>,
+    reply_to: Option<EntryRef>,
     /// Print the new entry as JSON
     #[arg(long)]
     json: bool,
@@ -56,7 +56,7 @@ pub fn read_text(text: Option<String>, file: Option<PathBuf>) -> Result<String> 
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.text, args.file)?;
-    let view = Backend::connect(data_dir)?.post(&NewPost {
+    let view = Backend::connect(data_dir)?.call(ops::Post {
         text,
         kind: args.kind,
         reply_to: args.reply_to,

@@ -1,8 +1,8 @@
 //! `kith profile`: your name and description, and others'.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::model::ProfileParams;
+use kith_node::refs::AuthorRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -20,7 +20,7 @@ pub enum Command {
     Show {
         /// An author id, or `me`
         #[arg(default_value = "me")]
-        author: String,
+        author: AuthorRef,
         #[arg(long)]
         json: bool,
     },
@@ -33,12 +33,12 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if name.trim().is_empty() {
                 anyhow::bail!("the name is empty");
             }
-            let entry = backend.profile_set(&ProfileParams { name, about })?;
+            let entry = backend.call(ops::ProfileSet { name, about })?;
             eprintln!("profile published");
             println!("{}", entry.id);
         }
         Command::Show { author, json } => {
-            let p = backend.profile(&author)?;
+            let p = backend.call(ops::Profile { author })?;
             if json {
                 return output::json(&p);
             }

@@ -1,8 +1,7 @@
 //! `kith questions`: what people asked.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::model::QuestionParams;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -21,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let questions = Backend::connect(data_dir)?.questions(&QuestionParams {
+    let questions = Backend::connect(data_dir)?.call(ops::Questions {
         unanswered: args.unanswered,
         tag: args.tag,
         limit: Some(args.limit),

@@ -1,8 +1,9 @@
 //! `kith search QUERY`: full-text search over posts and wiki pages.
 
 use anyhow::Result;
-use kith_node::DataDir;
-use kith_node::search::SearchParams;
+use kith_node::refs::AuthorRef;
+use kith_node::search::SearchKind;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -14,12 +15,12 @@ pub struct Args {
     query: Vec<String>,
     /// Only by this author (id, or `me`)
     #[arg(long)]
-    author: Option<String>,
+    author: Option<AuthorRef>,
     #[arg(long)]
     tag: Option<String>,
     /// note, question, answer or wiki
     #[arg(long)]
-    kind: Option<String>,
+    kind: Option<SearchKind>,
     #[arg(long, short = 'n', default_value_t = 10)]
     limit: usize,
     #[arg(long)]
@@ -27,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let hits = Backend::connect(data_dir)?.search(&SearchParams {
+    let hits = Backend::connect(data_dir)?.call(ops::Search {
         q: args.query.join(" "),
         author: args.author,
         tag: args.tag,

@@ -1,7 +1,7 @@
 //! `kith status`: replication progress per author.
 
 use anyhow::Result;
-use kith_node::DataDir;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -14,8 +14,8 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
-    let running = matches!(backend, Backend::Api(_));
-    let status = backend.status()?;
+    let status = backend.call(ops::Status {})?;
+    let running = status.running;
     if args.json {
         return output::json(&status);
     }
@@ -40,6 +40,9 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         }
         if !status.relaying_for.is_empty() {
             println!("relaying for {} trusted peer(s)", status.relaying_for.len());
+        }
+        for job in &status.jobs {
+            println!("{}", output::job(job));
         }
         if status.refused_connections > 0 {
             println!(

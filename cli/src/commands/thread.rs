@@ -1,8 +1,9 @@
 //! `kith thread ID`: a post with its ranked answers and replies.
 
 use anyhow::Result;
-use kith_node::DataDir;
 use kith_node::model::{Endorser, ReplyNode};
+use kith_node::refs::EntryRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -10,7 +11,7 @@ use crate::output;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Any entry of the thread (id or unique prefix)
-    id: String,
+    id: EntryRef,
     /// Print JSON: the root entry with `answers` (ranked; `score`,
     /// `endorsed_by`, `accepted`, `replies`) and `replies`
     #[arg(long)]
@@ -18,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let thread = Backend::connect(data_dir)?.thread(&args.id)?;
+    let thread = Backend::connect(data_dir)?.call(ops::Thread { id: args.id })?;
     if args.json {
         return output::json(&thread);
     }

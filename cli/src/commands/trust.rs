@@ -1,8 +1,8 @@
 //! `kith trust`: the people whose logs this node replicates.
 
 use anyhow::{Result, bail};
-use kith_node::DataDir;
-use kith_node::model::TrustParams;
+use kith_node::refs::AuthorRef;
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -12,7 +12,7 @@ pub enum Command {
     /// Trust an author: replicate their log and let their node connect
     Add {
         /// Their author id (a peer id such as 12D3KooW…)
-        author: String,
+        author: AuthorRef,
         /// Your name for them (shown instead of their own)
         #[arg(long)]
         name: Option<String>,
@@ -23,21 +23,21 @@ pub enum Command {
         json: bool,
     },
     /// Stop trusting an author
-    Remove { author: String },
+    Remove { author: AuthorRef },
 }
 
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
     match command {
         Command::Add { author, name } => {
-            let view = backend.trust_add(&TrustParams {
+            let view = backend.call(ops::TrustAdd {
                 author,
                 petname: name,
             })?;
             println!("trusting {}", view.author);
         }
         Command::List { json } => {
-            let list = backend.trust_list()?;
+            let list = backend.call(ops::TrustList {})?;
             if json {
                 return output::json(&list);
             }
@@ -50,7 +50,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
         }
         Command::Remove { author } => {
-            if !backend.trust_remove(&author)? {
+            if !backend.call(ops::TrustRemove { author })? {
                 bail!("{author} was not in your trust list");
             }
             println!("no longer trusting {author}");

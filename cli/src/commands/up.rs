@@ -65,7 +65,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = Node::start(config, keypair.clone()).await?;
-        let invite = node.handle().invite().await?;
+        let invite = node.handle().call(kith_node::ops::Invite {}).await?;
         println!("kith node running");
         println!("  author id  {}", keypair.author());
         for addr in node.listen_addrs() {

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use kith_node::DataDir;
-use kith_node::model::{ImportItem, NewPage, PageEdit, PageRename, PageView};
+use kith_node::model::{ImportItem, PageView};
+use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
 use crate::commands::post::read_text;
@@ -78,7 +78,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 Some(f) => read_text(None, Some(f))?,
                 None => String::new(),
             };
-            let page = backend.wiki_new(&NewPage { title, body })?;
+            let page = backend.call(ops::WikiNew { title, body })?;
             println!("{}", page.id);
         }
         Command::Edit { page, file, stdin } => {
@@ -93,7 +93,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 (None, None) => {
                     // Edits that arrive while the editor is open are merged,
                     // not overwritten: the save names the version it started from.
-                    let current = backend.wiki_show(&page)?;
+                    let current = backend.call(ops::WikiShow { page: page.clone() })?;
                     match edit_in_editor(&current.body)? {
                         Some(body) => (body, Some(current.heads)),
                         None => {
@@ -103,19 +103,19 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                     }
                 }
             };
-            let view = backend.wiki_edit(&page, &PageEdit { body, base })?;
+            let view = backend.call(ops::WikiEdit { page, body, base })?;
             eprintln!("saved {:?}", view.title);
             println!("{}", view.id);
         }
         Command::Show { page, json } => {
-            let view = backend.wiki_show(&page)?;
+            let view = backend.call(ops::WikiShow { page })?;
             if json {
                 return output::json(&view);
             }
             print_page(&view);
         }
         Command::List { archived, json } => {
-            let pages = backend.wiki_list(archived)?;
+            let pages = backend.call(ops::WikiList { archived })?;
             if json {
                 return output::json(&pages);
             }
@@ -135,7 +135,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
         }
         Command::History { page, json } => {
-            let history = backend.wiki_history(&page)?;
+            let history = backend.call(ops::WikiHistory { page })?;
             if json {
                 return output::json(&history);
             }
@@ -157,30 +157,30 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
         }
         Command::Rename { page, title } => {
-            let view = backend.wiki_rename(&page, &PageRename { title })?;
+            let view = backend.call(ops::WikiRename { page, title })?;
             println!("renamed to {:?}", view.title);
         }
         Command::Delete { page } => {
-            let view = backend.wiki_archive(&page, true)?;
+            let view = backend.call(ops::WikiArchive { page })?;
             println!(
                 "archived {:?}; `kith wiki restore {}` brings it back",
                 view.title, view.id
             );
         }
         Command::Restore { page } => {
-            let view = backend.wiki_archive(&page, false)?;
+            let view = backend.call(ops::WikiRestore { page })?;
             println!("restored {:?}", view.title);
         }
         Command::Export { target, automerge } => match automerge {
             Some(file) => {
-                let bytes = backend.wiki_automerge(&target)?;
+                let bytes = backend.call(ops::WikiAutomerge { page: target })?.0;
                 std::fs::write(&file, &bytes)
                     .with_context(|| format!("cannot write {}", file.display()))?;
                 println!("wrote {} ({} bytes)", file.display(), bytes.len());
             }
             None => {
                 let dir = PathBuf::from(target);
-                let pages = backend.wiki_export()?;
+                let pages = backend.call(ops::WikiExport {})?;
                 export(&dir, &pages)?;
                 println!("exported {} page(s) to {}", pages.len(), dir.display());
             }
@@ -190,7 +190,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if items.is_empty() {
                 bail!("no .md files in {}", dir.display());
             }
-            let report = backend.wiki_import(&items)?;
+            let report = backend.call(ops::WikiImport(items))?;
             println!(
                 "{} created, {} updated, {} unchanged",
                 report.created.len(),

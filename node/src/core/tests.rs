@@ -1,15 +1,14 @@
 //! Knowledge exchange on in-process cores: questions, answers, ranking,
 //! deletion, search.
 
-use kith_protocol::{Keypair, PostKind};
+use kith_protocol::{EntryId, Keypair, PostKind};
 
 use super::*;
 use crate::config::DataDir;
-use crate::model::{
-    AskParams, EndorseParams, NewPage, NewPost, ProfileParams, QuestionParams, ReplyParams,
-    TrustParams,
-};
-use crate::search::SearchParams;
+use crate::model::EntryView;
+use crate::ops;
+use crate::refs::AuthorRef;
+use crate::search::SearchKind;
 
 fn core(seed: u8, hops: u8) -> Core {
     let mut config = Config::new(DataDir::new("/nonexistent"));
@@ -23,8 +22,8 @@ fn core(seed: u8, hops: u8) -> Core {
 }
 
 fn trust(a: &mut Core, b: &Core) {
-    a.trust_add(&TrustParams {
-        author: b.me().to_string(),
+    a.run(ops::TrustAdd {
+        author: b.me().into(),
         petname: None,
     })
     .unwrap();
@@ -40,7 +39,7 @@ fn sync(from: &Core, to: &mut Core) {
 }
 
 fn note(core: &mut Core, text: &str, tags: &[&str]) -> EntryView {
-    core.post(&NewPost {
+    core.run(ops::Post {
         text: text.into(),
         kind: PostKind::Note,
         reply_to: None,
@@ -68,7 +67,7 @@ fn endorsement_weights_follow_the_trust_graph() {
     assert!(alice.scope().contains(&carol.me()));
 
     let q = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "Which linker is fastest?".into(),
             tags: vec![],
             yes: true,
@@ -80,24 +79,30 @@ fn endorsement_weights_follow_the_trust_graph() {
         sync(&alice, c);
     }
     let answer = bob
-        .answer(
-            &q.id.to_hex(),
-            &ReplyParams {
-                text: "mold".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Answer {
+            id: q.id.into(),
+            text: "mold".into(),
+            tags: vec![],
+        })
         .unwrap();
     sync(&bob, &mut alice);
     for c in [&mut carol, &mut dave] {
         sync(&bob, c);
-        c.endorse(&answer.id.to_hex(), &EndorseParams::default())
-            .unwrap();
+        c.run(ops::Endorse {
+            id: answer.id.into(),
+            note: None,
+            withdraw: false,
+        })
+        .unwrap();
         sync(c, &mut alice);
     }
     // Dave was trusted when his endorsement arrived; now he is not.
-    alice.trust_remove(&dave.me().to_string()).unwrap();
-    let thread = alice.thread(&q.id.to_hex()).unwrap();
+    alice
+        .run(ops::TrustRemove {
+            author: dave.me().into(),
+        })
+        .unwrap();
+    let thread = alice.run(ops::Thread { id: q.id.into() }).unwrap();
     let a = &thread.answers[0];
     let weights: std::collections::BTreeMap<AuthorId, f64> =
         a.endorsed_by.iter().map(|e| (e.author, e.weight)).collect();
@@ -119,8 +124,8 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     for c in [&mut alice, &mut bob, &mut carol] {
         for a in all {
             if a != c.me() {
-                c.trust_add(&TrustParams {
-                    author: a.to_string(),
+                c.run(ops::TrustAdd {
+                    author: a.into(),
                     petname: None,
                 })
                 .unwrap();
@@ -128,7 +133,7 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
         }
     }
     let q = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "How to profile Rust?".into(),
             tags: vec!["rust".into()],
             yes: true,
@@ -139,28 +144,24 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     sync(&alice, &mut bob);
     sync(&alice, &mut carol);
     let b = bob
-        .answer(
-            &q.id.to_hex(),
-            &ReplyParams {
-                text: "perf record".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Answer {
+            id: q.id.into(),
+            text: "perf record".into(),
+            tags: vec![],
+        })
         .unwrap();
     let c = carol
-        .answer(
-            &q.id.to_hex(),
-            &ReplyParams {
-                text: "cargo flamegraph".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Answer {
+            id: q.id.into(),
+            text: "cargo flamegraph".into(),
+            tags: vec![],
+        })
         .unwrap();
     sync(&bob, &mut alice);
     sync(&carol, &mut alice);
     // No endorsements: oldest first.
     let order: Vec<EntryId> = alice
-        .thread(&q.id.to_hex())
+        .run(ops::Thread { id: q.id.into() })
         .unwrap()
         .answers
         .iter()
@@ -169,23 +170,29 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     assert_eq!(order, vec![b.id, c.id]);
     sync(&bob, &mut carol);
     carol
-        .endorse(
-            &b.id.to_hex(),
-            &EndorseParams {
-                note: Some("works".into()),
-                withdraw: false,
-            },
-        )
+        .run(ops::Endorse {
+            id: b.id.into(),
+            note: Some("works".into()),
+            withdraw: false,
+        })
         .unwrap();
     alice
-        .endorse(&c.id.to_hex(), &EndorseParams::default())
+        .run(ops::Endorse {
+            id: c.id.into(),
+            note: None,
+            withdraw: false,
+        })
         .unwrap();
     sync(&bob, &mut alice);
     sync(&carol, &mut alice);
     alice
-        .endorse(&b.id.to_hex(), &EndorseParams::default())
+        .run(ops::Endorse {
+            id: b.id.into(),
+            note: None,
+            withdraw: false,
+        })
         .unwrap();
-    let t = alice.thread(&q.id.to_hex()).unwrap();
+    let t = alice.run(ops::Thread { id: q.id.into() }).unwrap();
     assert_eq!(t.answers[0].entry.id, b.id);
     assert_eq!(t.answers[0].score, 2.0);
     assert_eq!(t.answers[1].score, 1.0);
@@ -202,38 +209,52 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     // One endorsement per author; withdrawing lowers the score.
     assert!(
         alice
-            .endorse(&b.id.to_hex(), &EndorseParams::default())
+            .run(ops::Endorse {
+                id: b.id.into(),
+                note: None,
+                withdraw: false
+            })
             .is_err()
     );
     alice
-        .endorse(
-            &b.id.to_hex(),
-            &EndorseParams {
-                note: None,
-                withdraw: true,
-            },
-        )
+        .run(ops::Endorse {
+            id: b.id.into(),
+            note: None,
+            withdraw: true,
+        })
         .unwrap();
-    assert_eq!(alice.thread(&q.id.to_hex()).unwrap().answers[0].score, 1.0);
+    assert_eq!(
+        alice.run(ops::Thread { id: q.id.into() }).unwrap().answers[0].score,
+        1.0
+    );
     // Accepting puts an answer first whatever its score.
     assert!(
-        bob.accept(&c.id.to_hex(), false).is_err(),
+        bob.run(ops::Accept {
+            id: c.id.into(),
+            withdraw: false
+        })
+        .is_err(),
         "only the asker accepts"
     );
-    alice.accept(&c.id.to_hex(), false).unwrap();
-    let t = alice.thread(&b.id.to_hex()).unwrap(); // any entry of the thread shows the thread
+    alice
+        .run(ops::Accept {
+            id: c.id.into(),
+            withdraw: false,
+        })
+        .unwrap();
+    let t = alice.run(ops::Thread { id: b.id.into() }).unwrap(); // any entry of the thread shows the thread
     assert_eq!(t.entry.id, q.id);
     assert_eq!(t.answers[0].entry.id, c.id);
     assert!(t.answers[0].accepted);
     assert!(!t.answers[1].accepted);
     // Questions list.
-    let qs = alice.questions(&QuestionParams::default()).unwrap();
+    let qs = alice.run(ops::Questions::default()).unwrap();
     assert_eq!(qs.len(), 1);
     assert_eq!(qs[0].answers, 2);
     assert!(qs[0].accepted);
     assert!(
         alice
-            .questions(&QuestionParams {
+            .run(ops::Questions {
                 unanswered: true,
                 ..Default::default()
             })
@@ -242,7 +263,7 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     );
     assert_eq!(
         alice
-            .questions(&QuestionParams {
+            .run(ops::Questions {
                 tag: Some("go".into()),
                 ..Default::default()
             })
@@ -258,34 +279,28 @@ fn replies_form_a_tree_and_answers_need_a_question() {
     let n = note(&mut alice, "Working on the sync protocol", &[]);
     assert!(
         alice
-            .answer(
-                &n.id.to_hex(),
-                &ReplyParams {
-                    text: "x".into(),
-                    tags: vec![]
-                }
-            )
+            .run(ops::Answer {
+                id: n.id.into(),
+                text: "x".into(),
+                tags: vec![]
+            })
             .is_err()
     );
     let r1 = alice
-        .reply(
-            &n.id.to_hex(),
-            &ReplyParams {
-                text: "first reply".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Reply {
+            id: n.id.into(),
+            text: "first reply".into(),
+            tags: vec![],
+        })
         .unwrap();
     let r2 = alice
-        .reply(
-            &r1.id.to_hex(),
-            &ReplyParams {
-                text: "nested".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Reply {
+            id: r1.id.into(),
+            text: "nested".into(),
+            tags: vec![],
+        })
         .unwrap();
-    let t = alice.thread(&r2.id.to_hex()).unwrap();
+    let t = alice.run(ops::Thread { id: r2.id.into() }).unwrap();
     assert_eq!(t.entry.id, n.id);
     assert_eq!(t.replies[0].entry.id, r1.id);
     assert_eq!(t.replies[0].replies[0].entry.id, r2.id);
@@ -301,40 +316,40 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
     );
     note(&mut alice, "Lunch was great", &[]);
     alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Release process".into(),
             body: "Tag, build, then announce on the mailing list.\n".into(),
         })
         .unwrap();
     let hits = alice
-        .search(&SearchParams {
+        .run(ops::Search {
             q: "sled".into(),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].kind, "note");
+    assert_eq!(hits[0].kind, SearchKind::Note);
     assert!(hits[0].snippet.contains("**sled**"), "{}", hits[0].snippet);
     assert_eq!(hits[0].tags, vec!["storage".to_string()]);
     let pages = alice
-        .search(&SearchParams {
+        .run(ops::Search {
             q: "mailing".into(),
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(pages[0].kind, "wiki");
+    assert_eq!(pages[0].kind, SearchKind::Wiki);
     assert_eq!(pages[0].title.as_deref(), Some("Release process"));
     let by_title = alice
-        .search(&SearchParams {
+        .run(ops::Search {
             q: "release".into(),
-            kind: Some("wiki".into()),
+            kind: Some(SearchKind::Wiki),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(by_title.len(), 1);
     assert!(
         alice
-            .search(&SearchParams {
+            .run(ops::Search {
                 q: "sled".into(),
                 tag: Some("other".into()),
                 ..Default::default()
@@ -344,44 +359,34 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
     );
     assert!(
         alice
-            .search(&SearchParams {
+            .run(ops::Search {
                 q: "sled".into(),
-                author: Some("me".into()),
+                author: Some(AuthorRef::Me),
                 ..Default::default()
             })
             .unwrap()
             .len()
             == 1
     );
-    assert!(
-        alice
-            .search(&SearchParams {
-                q: "sled".into(),
-                kind: Some("poem".into()),
-                ..Default::default()
-            })
-            .is_err()
-    );
+    assert!("poem".parse::<SearchKind>().is_err());
     // Odd syntax is not an error.
     alice
-        .search(&SearchParams {
+        .run(ops::Search {
             q: "sled\" AND (".into(),
             ..Default::default()
         })
         .unwrap();
     // A page edit is searchable at once.
     alice
-        .wiki_edit(
-            "Release process",
-            &crate::model::PageEdit {
-                base: None,
-                body: "Now with a changelog.\n".into(),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: "Release process".into(),
+            base: None,
+            body: "Now with a changelog.\n".into(),
+        })
         .unwrap();
     assert_eq!(
         alice
-            .search(&SearchParams {
+            .run(ops::Search {
                 q: "changelog".into(),
                 ..Default::default()
             })
@@ -391,7 +396,7 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
     );
     assert!(
         alice
-            .search(&SearchParams {
+            .run(ops::Search {
                 q: "mailing".into(),
                 ..Default::default()
             })
@@ -407,7 +412,7 @@ fn deletion_hides_a_post_everywhere() {
     trust(&mut alice, &bob);
     trust(&mut bob, &alice);
     let q = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "Where is the wiki backup?".into(),
             tags: vec![],
             yes: true,
@@ -417,18 +422,16 @@ fn deletion_hides_a_post_everywhere() {
         .unwrap();
     sync(&alice, &mut bob);
     let a = bob
-        .answer(
-            &q.id.to_hex(),
-            &ReplyParams {
-                text: "On the NAS, secret path xyzzy".into(),
-                tags: vec![],
-            },
-        )
+        .run(ops::Answer {
+            id: q.id.into(),
+            text: "On the NAS, secret path xyzzy".into(),
+            tags: vec![],
+        })
         .unwrap();
     sync(&bob, &mut alice);
     assert_eq!(
         alice
-            .search(&SearchParams {
+            .run(ops::Search {
                 q: "xyzzy".into(),
                 ..Default::default()
             })
@@ -437,24 +440,32 @@ fn deletion_hides_a_post_everywhere() {
         1
     );
     assert!(
-        alice.delete(&a.id.to_hex()).is_err(),
+        alice.run(ops::Delete { id: a.id.into() }).is_err(),
         "not alice's to delete"
     );
-    bob.delete(&a.id.to_hex()).unwrap();
-    assert!(bob.delete(&a.id.to_hex()).is_err(), "already deleted");
+    bob.run(ops::Delete { id: a.id.into() }).unwrap();
+    assert!(
+        bob.run(ops::Delete { id: a.id.into() }).is_err(),
+        "already deleted"
+    );
     sync(&bob, &mut alice);
     for c in [&mut alice, &mut bob] {
         assert!(
-            c.search(&SearchParams {
+            c.run(ops::Search {
                 q: "xyzzy".into(),
                 ..Default::default()
             })
             .unwrap()
             .is_empty()
         );
-        assert!(c.thread(&q.id.to_hex()).unwrap().answers.is_empty());
         assert!(
-            c.feed(&Default::default())
+            c.run(ops::Thread { id: q.id.into() })
+                .unwrap()
+                .answers
+                .is_empty()
+        );
+        assert!(
+            c.run(ops::Feed::default())
                 .unwrap()
                 .iter()
                 .all(|e| e.id != a.id)
@@ -470,24 +481,24 @@ fn deletion_hides_a_post_everywhere() {
 fn ask_offers_similar_questions_first() {
     let mut alice = core(1, 1);
     alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "How do I rotate the TLS certificates on the staging cluster?".into(),
             tags: vec![],
             yes: true,
         })
         .unwrap();
     let outcome = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "Rotating TLS certificates for staging?".into(),
             tags: vec![],
             yes: false,
         })
         .unwrap();
     assert!(outcome.posted.is_none());
-    assert_eq!(outcome.similar[0].kind, "question");
+    assert_eq!(outcome.similar[0].kind, SearchKind::Question);
     assert!(outcome.similar[0].snippet.contains("TLS"));
     let unrelated = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "What is the wifi password?".into(),
             tags: vec![],
             yes: false,
@@ -495,7 +506,7 @@ fn ask_offers_similar_questions_first() {
         .unwrap();
     assert!(unrelated.posted.is_some());
     let forced = alice
-        .ask(&AskParams {
+        .run(ops::Ask {
             text: "Rotating TLS certificates for staging?".into(),
             tags: vec![],
             yes: true,
@@ -519,7 +530,7 @@ fn the_search_index_catches_up_after_a_crash_and_rebuilds_on_reindex() {
     let mut c = Core::open(config, keypair).unwrap();
     for word in ["aardvark", "zebra"] {
         assert_eq!(
-            c.search(&SearchParams {
+            c.run(ops::Search {
                 q: word.into(),
                 ..Default::default()
             })
@@ -531,7 +542,7 @@ fn the_search_index_catches_up_after_a_crash_and_rebuilds_on_reindex() {
     }
     c.reindex().unwrap();
     assert_eq!(
-        c.search(&SearchParams {
+        c.run(ops::Search {
             q: "zebra".into(),
             ..Default::default()
         })
@@ -546,25 +557,31 @@ fn profiles_name_authors_unless_a_petname_wins() {
     let mut alice = core(1, 1);
     let mut bob = core(2, 1);
     trust(&mut alice, &bob);
-    bob.profile_set(&ProfileParams {
+    bob.run(ops::ProfileSet {
         name: "Robert".into(),
         about: "Rust, storage".into(),
     })
     .unwrap();
     sync(&bob, &mut alice);
-    let p = alice.profile(&bob.me().to_string()).unwrap();
+    let p = alice
+        .run(ops::Profile {
+            author: bob.me().into(),
+        })
+        .unwrap();
     assert_eq!(p.name.as_deref(), Some("Robert"));
     assert_eq!(p.about.as_deref(), Some("Rust, storage"));
     assert_eq!(p.display_name.as_deref(), Some("Robert"));
     alice
-        .trust_add(&TrustParams {
-            author: bob.me().to_string(),
+        .run(ops::TrustAdd {
+            author: bob.me().into(),
             petname: Some("Bobby".into()),
         })
         .unwrap();
     assert_eq!(
         alice
-            .profile(&bob.me().to_string())
+            .run(ops::Profile {
+                author: bob.me().into()
+            })
             .unwrap()
             .display_name
             .as_deref(),
@@ -574,7 +591,7 @@ fn profiles_name_authors_unless_a_petname_wins() {
     sync(&bob, &mut alice);
     assert_eq!(
         alice
-            .feed(&Default::default())
+            .run(ops::Feed::default())
             .unwrap()
             .iter()
             .find(|e| e.id == b.id)

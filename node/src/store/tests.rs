@@ -480,7 +480,7 @@ fn resolve_id_prefixes() {
     let hex = e.id().to_hex();
     assert_eq!(store.resolve_id(&hex[..8]).unwrap(), e.id());
     assert_eq!(store.resolve_id(&hex[..7]).unwrap(), e.id());
-    assert!(matches!(store.resolve_id("abc"), Err(Error::NotFound(_))));
+    assert!(matches!(store.resolve_id("abc"), Err(Error::TooShort(_))));
     assert!(matches!(
         store.resolve_id("zzzzzz"),
         Err(Error::NotFound(_))

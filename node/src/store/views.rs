@@ -14,7 +14,7 @@
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
 
-use kith_protocol::{AuthorId, Body, Entry, EntryId};
+use kith_protocol::{AuthorId, Body, Decoded, Entry, EntryId, Verified};
 
 use super::kv::Batch;
 use super::{Error, FeedQuery, Result, Store, VIEW};
@@ -37,24 +37,26 @@ pub struct Endorsed {
 
 /// Whether indexing `entry` reads other entries, so everything before it in
 /// the same write batch must be applied first.
-pub(crate) fn reads_store(entry: &Entry) -> bool {
-    // Bodies are small; a peek at the kind byte avoids decoding posts twice.
-    !matches!(entry.body().and_then(|b| b.first()), Some(&k) if k as u64 == kith_protocol::body::kind::POST)
+pub(crate) fn reads_store(entry: &Verified) -> bool {
+    matches!(entry.body(), Some(Body::Deletion(_)))
 }
 
 /// Adds the view records derived from `entry` to `batch`.
-pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<()> {
+pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Result<()> {
+    let entry = verified.entry();
     let n = store.next_arrival();
     let mut loc = Vec::with_capacity(40);
     loc.extend_from_slice(&super::entry_key(&entry.author(), entry.seq()).0);
     batch.insert(arrival_key(n), loc);
-    let Some(bytes) = entry.body() else {
-        return Ok(()); // Deleted: contributes nothing.
-    };
-    let Ok(body) = Body::decode(bytes) else {
-        // A peer's undecodable body stays in the log but feeds no view.
-        tracing::debug!(id = %entry.id(), "skipping undecodable body in views");
-        return Ok(());
+    let body = match verified.decoded() {
+        Decoded::Body(body) => body,
+        // Deleted: contributes nothing.
+        Decoded::Absent => return Ok(()),
+        Decoded::Malformed(_) => {
+            // A peer's undecodable body stays in the log but feeds no view.
+            tracing::debug!(id = %entry.id(), "skipping undecodable body in views");
+            return Ok(());
+        }
     };
     match body {
         Body::Post(post) => {
@@ -62,9 +64,9 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
                 feed_key(entry.header().timestamp_ms, &entry.id()),
                 entry.author().as_bytes(),
             );
-            if let Some(parent) = post.reply_to {
+            if let Some(parent) = &post.reply_to {
                 batch.insert(
-                    reply_key(&parent, entry.header().timestamp_ms, &entry.id()),
+                    reply_key(parent, entry.header().timestamp_ms, &entry.id()),
                     [post_kind_byte(post.kind)],
                 );
             }
@@ -77,7 +79,7 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
                 let value = Endorsed {
                     entry: entry.id(),
                     timestamp_ms: entry.header().timestamp_ms,
-                    note: e.note,
+                    note: e.note.clone(),
                 };
                 batch.insert(
                     key,
@@ -103,7 +105,7 @@ pub(crate) fn index(store: &Store, entry: &Entry, batch: &mut Batch) -> Result<(
         Body::Profile(profile) => {
             batch.insert(
                 profile_key(&entry.author()),
-                postcard::to_stdvec(&profile).expect("encoding into a Vec cannot fail"),
+                postcard::to_stdvec(profile).expect("encoding into a Vec cannot fail"),
             );
         }
         Body::Deletion(deletion) => {
@@ -231,12 +233,12 @@ pub(crate) fn accepted_by(
     }
 }
 
-/// Entries stored after arrival number `after`, in arrival order.
-pub(crate) fn arrivals_after(store: &Store, after: u64) -> Result<Vec<(u64, Entry)>> {
+/// Up to `limit` entries stored after arrival number `after`, in arrival order.
+pub(crate) fn arrivals_after(store: &Store, after: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
     let start = arrival_key(after.saturating_add(1));
     let end = vec![VIEW, ARRIVAL + 1];
     let mut out = Vec::new();
-    for item in store.kv().range(&start, &end) {
+    for item in store.kv().range(&start, &end).take(limit) {
         let (k, v) = item?;
         let n = u64::from_be_bytes(
             k[2..10]

@@ -2,10 +2,20 @@ use automerge::transaction::Transactable;
 use kith_protocol::{Draft, Keypair};
 use proptest::prelude::*;
 
+use super::doc::{actor_of, new_doc};
 use super::*;
 use crate::config::{Config, DataDir};
 use crate::core::Core;
-use crate::model::{NewPage, PageEdit, PageRename};
+use crate::ops;
+use crate::store::Store;
+use automerge::ROOT;
+use automerge::{AutoCommit, ObjType, ReadDoc, Value};
+use kith_protocol::change_group;
+use kith_protocol::{AuthorId, Body, Entry, EntryId, PageId, Verified, WikiChange};
+
+fn verified(entries: &[Entry]) -> Vec<Verified> {
+    entries.iter().cloned().map(Verified::from_store).collect()
+}
 
 fn replica(seed: u8) -> Core {
     let keypair = Keypair::from_secret(&[seed; 32]);
@@ -20,8 +30,8 @@ fn circle(n: u8) -> Vec<Core> {
     for core in &mut cores {
         for id in &ids {
             if *id != core.me() {
-                core.trust_add(&crate::model::TrustParams {
-                    author: id.to_string(),
+                core.run(ops::TrustAdd {
+                    author: (*id).into(),
                     petname: None,
                 })
                 .unwrap();
@@ -61,7 +71,7 @@ fn all_to_all(cores: &mut [Core]) {
 fn create_edit_show_history_rename_archive_restore() {
     let mut alice = replica(1);
     let page = alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Release checklist".into(),
             body: "1. Tag\n2. Build\n".into(),
         })
@@ -69,16 +79,18 @@ fn create_edit_show_history_rename_archive_restore() {
     assert_eq!(page.title, "Release checklist");
     assert_eq!(page.authors, vec![alice.me()]);
     let edited = alice
-        .wiki_edit(
-            "release CHECKLIST",
-            &PageEdit {
-                base: None,
-                body: "1. Tag\n2. Build\n3. Announce\n".into(),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: "release CHECKLIST".into(),
+            base: None,
+            body: "1. Tag\n2. Build\n3. Announce\n".into(),
+        })
         .unwrap();
     assert_eq!(edited.body, "1. Tag\n2. Build\n3. Announce\n");
-    let history = alice.wiki_history(&page.id.to_string()).unwrap();
+    let history = alice
+        .run(ops::WikiHistory {
+            page: page.id.to_string(),
+        })
+        .unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].chars_before, 16);
     assert_eq!(history[0].chars_after, 28);
@@ -87,18 +99,22 @@ fn create_edit_show_history_rename_archive_restore() {
 
     // Links and backlinks.
     alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Onboarding".into(),
             body: "Read the [[Release Checklist]] and [[Missing|a page]].".into(),
         })
         .unwrap();
-    let shown = alice.wiki_show("Release checklist").unwrap();
+    let shown = alice
+        .run(ops::WikiShow {
+            page: "Release checklist".into(),
+        })
+        .unwrap();
     assert_eq!(shown.backlinks.len(), 1);
     assert_eq!(shown.backlinks[0].title, "Onboarding");
 
     // Titles are unique among live pages.
     assert!(matches!(
-        alice.wiki_new(&NewPage {
+        alice.run(ops::WikiNew {
             title: "onboarding".into(),
             body: String::new()
         }),
@@ -106,36 +122,54 @@ fn create_edit_show_history_rename_archive_restore() {
     ));
 
     alice
-        .wiki_rename(
-            "Release checklist",
-            &PageRename {
-                title: "Releasing".into(),
-            },
-        )
+        .run(ops::WikiRename {
+            page: "Release checklist".into(),
+            title: "Releasing".into(),
+        })
         .unwrap();
-    assert!(alice.wiki_show("Release checklist").is_err());
-    assert_eq!(alice.wiki_show("releasing").unwrap().id, page.id);
+    assert!(
+        alice
+            .run(ops::WikiShow {
+                page: "Release checklist".into()
+            })
+            .is_err()
+    );
+    assert_eq!(
+        alice
+            .run(ops::WikiShow {
+                page: "releasing".into()
+            })
+            .unwrap()
+            .id,
+        page.id
+    );
 
-    let archived = alice.wiki_archive("Releasing", true).unwrap();
+    let archived = alice
+        .run(ops::WikiArchive {
+            page: "Releasing".into(),
+        })
+        .unwrap();
     assert!(archived.archived);
     assert!(
         alice
-            .wiki_list(false)
+            .run(ops::WikiList { archived: false })
             .unwrap()
             .iter()
             .all(|p| p.id != page.id)
     );
     assert!(matches!(
-        alice.wiki_edit(
-            "Releasing",
-            &PageEdit {
-                base: None,
-                body: "x".into()
-            }
-        ),
+        alice.run(ops::WikiEdit {
+            page: "Releasing".into(),
+            base: None,
+            body: "x".into()
+        }),
         Err(crate::Error::Wiki(Error::Archived(_)))
     ));
-    let restored = alice.wiki_archive("Releasing", false).unwrap();
+    let restored = alice
+        .run(ops::WikiRestore {
+            page: "Releasing".into(),
+        })
+        .unwrap();
     assert!(!restored.archived);
     assert_eq!(restored.body, "1. Tag\n2. Build\n3. Announce\n");
 }
@@ -145,7 +179,7 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
     let mut cores = circle(3);
     let base = "Intro paragraph.\n\nThe quick fox jumps.\n\nClosing paragraph.\n";
     let page = cores[0]
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Shared".into(),
             body: base.into(),
         })
@@ -154,36 +188,30 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
     // Offline, each edits.
     let id = page.id.to_string();
     cores[0]
-        .wiki_edit(
-            &id,
-            &PageEdit {
-                base: None,
-                body: base.replace("Intro", "Opening"),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: base.replace("Intro", "Opening"),
+        })
         .unwrap();
     cores[1]
-        .wiki_edit(
-            &id,
-            &PageEdit {
-                base: None,
-                body: base.replace("quick", "very quick"),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: base.replace("quick", "very quick"),
+        })
         .unwrap();
     cores[2]
-        .wiki_edit(
-            &id,
-            &PageEdit {
-                base: None,
-                body: base.replace("jumps", "jumps high"),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: base.replace("jumps", "jumps high"),
+        })
         .unwrap();
     all_to_all(&mut cores);
     let texts: Vec<String> = cores
         .iter_mut()
-        .map(|c| c.wiki_show(&id).unwrap().body)
+        .map(|c| c.run(ops::WikiShow { page: id.clone() }).unwrap().body)
         .collect();
     assert_eq!(texts[0], texts[1]);
     assert_eq!(texts[1], texts[2]);
@@ -191,13 +219,15 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
         texts[0],
         "Opening paragraph.\n\nThe very quick fox jumps high.\n\nClosing paragraph.\n"
     );
-    let view = cores[2].wiki_show(&id).unwrap();
+    let view = cores[2].run(ops::WikiShow { page: id.clone() }).unwrap();
     assert_eq!(view.authors.len(), 3);
 }
 
 /// An entry by `author` carrying `changes` (not chained: for `Wiki::apply`).
 fn entry_with(author: &Keypair, seq: u64, page: PageId, changes: &[Vec<u8>]) -> Vec<Entry> {
-    bodies_for(page, changes, 64 * 1024)
+    change_group::pack(page, changes, 64 * 1024)
+        .into_iter()
+        .map(|(b, _)| b)
         .into_iter()
         .enumerate()
         .map(|(i, body)| {
@@ -231,7 +261,7 @@ fn a_change_whose_actor_is_not_the_author_is_rejected() {
         .map(|c| c.raw_bytes().to_vec())
         .collect();
     let entries = entry_with(&mallory, 1, page, &changes);
-    let report = wiki.apply(&store, &entries).unwrap();
+    let report = wiki.apply(&store, &verified(&entries)).unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(report.rejected.len(), 1);
     assert!(
@@ -239,7 +269,7 @@ fn a_change_whose_actor_is_not_the_author_is_rejected() {
         "{:?}",
         report.rejected
     );
-    assert_eq!(wiki.meta(&store, &page).unwrap().unwrap().rejected, 1);
+    assert_eq!(meta(&store, &page).unwrap().unwrap().rejected, 1);
     assert!(wiki.text(&store, &page).is_err(), "no document was made");
 }
 
@@ -253,11 +283,13 @@ fn garbage_and_mismatched_groups_are_rejected_without_panicking() {
         // Not an Automerge change.
         WikiChange {
             page,
-            group_hash: *blake3::hash(&join_group(&[vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]]))
-                .as_bytes(),
+            group_hash: *blake3::hash(&change_group::frame(&[vec![
+                0x85, 0x6f, 0x4a, 0x83, 1, 2, 3,
+            ]]))
+            .as_bytes(),
             part: 0,
             parts: 1,
-            data: join_group(&[vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]]),
+            data: change_group::frame(&[vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]]),
         },
         // Hash does not match the data.
         WikiChange {
@@ -265,7 +297,7 @@ fn garbage_and_mismatched_groups_are_rejected_without_panicking() {
             group_hash: [9; 32],
             part: 0,
             parts: 1,
-            data: join_group(&[vec![1, 2, 3]]),
+            data: change_group::frame(&[vec![1, 2, 3]]),
         },
         // Truncated framing.
         WikiChange {
@@ -286,7 +318,7 @@ fn garbage_and_mismatched_groups_are_rejected_without_panicking() {
                 body: Body::WikiChange(body).encode(),
             },
         );
-        let report = wiki.apply(&store, &[entry]).unwrap();
+        let report = wiki.apply(&store, &verified(&[entry])).unwrap();
         assert_eq!(report.rejected.len(), 1, "body {i} was not rejected");
     }
 }
@@ -296,7 +328,7 @@ fn a_change_with_missing_dependencies_waits_and_applies_when_they_arrive() {
     let mut alice = replica(1);
     let mut bob = replica(2);
     let page = alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Deps".into(),
             body: "hello".into(),
         })
@@ -304,31 +336,34 @@ fn a_change_with_missing_dependencies_waits_and_applies_when_they_arrive() {
     // Bob gets the page, edits it.
     let create = alice.store().log(&alice.me(), 1, 10).unwrap();
     let bob_store = bob.store().clone();
-    bob.wiki.apply(&bob_store, &create).unwrap();
+    bob.wiki_mut()
+        .apply(&bob_store, &verified(&create))
+        .unwrap();
+    let bob_me = bob.me();
     let changes = bob
-        .wiki
-        .edit(&bob.store().clone(), &bob.me(), &page.id, "hello world")
+        .wiki_mut()
+        .edit(&bob_store, &bob_me, &page.id, "hello world")
         .unwrap();
     let edit = entry_with(bob.keypair(), 1, page.id, &changes.bytes());
 
     // Carol receives Bob's edit before Alice's creation.
     let store = Store::temporary().unwrap();
     let mut carol = Wiki::default();
-    let report = carol.apply(&store, &edit).unwrap();
+    let report = carol.apply(&store, &verified(&edit)).unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(report.waiting, 1);
     assert_eq!(report.missing.len(), 1, "the creation change is missing");
-    assert_eq!(carol.meta(&store, &page.id).unwrap().unwrap().waiting, 1);
-    let report = carol.apply(&store, &create).unwrap();
+    assert_eq!(meta(&store, &page.id).unwrap().unwrap().waiting, 1);
+    let report = carol.apply(&store, &verified(&create)).unwrap();
     assert_eq!(report.applied, 2);
     assert_eq!(report.waiting, 0);
     assert!(report.missing.is_empty());
     assert_eq!(carol.text(&store, &page.id).unwrap(), "hello world");
-    let meta = carol.meta(&store, &page.id).unwrap().unwrap();
+    let meta = meta(&store, &page.id).unwrap().unwrap();
     assert_eq!(meta.waiting, 0);
     assert_eq!(meta.title, "Deps");
     // The change index can serve both entries to others.
-    assert_eq!(carol.history(&store, &page.id).unwrap().len(), 2);
+    assert_eq!(history(&store, &page.id).unwrap().len(), 2);
 }
 
 #[test]
@@ -337,7 +372,7 @@ fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
     let big: String = (0..40_000).map(|i| format!("{} ", i % 1000)).collect();
     assert!(big.len() > 64 * 1024 * 2);
     let page = alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Big".into(),
             body: big.clone(),
         })
@@ -358,7 +393,9 @@ fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
     let store = Store::temporary().unwrap();
     let mut bob = Wiki::default();
     for (i, e) in entries.iter().rev().enumerate() {
-        let report = bob.apply(&store, std::slice::from_ref(e)).unwrap();
+        let report = bob
+            .apply(&store, &verified(std::slice::from_ref(e)))
+            .unwrap();
         if i + 1 < entries.len() {
             assert_eq!(report.applied, 0);
         } else {
@@ -372,21 +409,24 @@ fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
 fn the_automerge_export_loads_back_with_the_automerge_crate() {
     let mut alice = replica(1);
     alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Export me".into(),
             body: "Some *markdown*\n".into(),
         })
         .unwrap();
     alice
-        .wiki_edit(
-            "Export me",
-            &PageEdit {
-                base: None,
-                body: "Some *markdown*, edited\n".into(),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: "Export me".into(),
+            base: None,
+            body: "Some *markdown*, edited\n".into(),
+        })
         .unwrap();
-    let bytes = alice.wiki_automerge("Export me").unwrap();
+    let bytes = alice
+        .run(ops::WikiAutomerge {
+            page: "Export me".into(),
+        })
+        .map(|b| b.0)
+        .unwrap();
     let doc = AutoCommit::load(&bytes).unwrap();
     let Ok(Some((Value::Object(ObjType::Text), body))) = doc.get(ROOT, "body") else {
         panic!("no body text")
@@ -402,34 +442,48 @@ fn the_automerge_export_loads_back_with_the_automerge_crate() {
 fn reindex_rebuilds_pages() {
     let mut alice = replica(1);
     let page = alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Rebuild".into(),
             body: "one".into(),
         })
         .unwrap();
     alice
-        .wiki_edit(
-            "Rebuild",
-            &PageEdit {
-                base: None,
-                body: "one two [[Other]]".into(),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: "Rebuild".into(),
+            base: None,
+            body: "one two [[Other]]".into(),
+        })
         .unwrap();
-    let before = alice.wiki_show("Rebuild").unwrap();
-    let history = alice.wiki_history("Rebuild").unwrap();
+    let before = alice
+        .run(ops::WikiShow {
+            page: "Rebuild".into(),
+        })
+        .unwrap();
+    let history = alice
+        .run(ops::WikiHistory {
+            page: "Rebuild".into(),
+        })
+        .unwrap();
     alice.reindex().unwrap();
-    assert_eq!(alice.wiki_show(&page.id.to_string()).unwrap(), before);
-    let rebuilt = alice.wiki_history("Rebuild").unwrap();
+    assert_eq!(
+        alice
+            .run(ops::WikiShow {
+                page: page.id.to_string()
+            })
+            .unwrap(),
+        before
+    );
+    let rebuilt = alice
+        .run(ops::WikiHistory {
+            page: "Rebuild".into(),
+        })
+        .unwrap();
     assert_eq!(rebuilt.len(), history.len());
     assert_eq!(
         rebuilt.iter().map(|h| (h.entry, h.ops)).collect::<Vec<_>>(),
         history.iter().map(|h| (h.entry, h.ops)).collect::<Vec<_>>()
     );
-    assert_eq!(
-        alice.wiki.backlinks(alice.store(), "other").unwrap(),
-        vec![page.id]
-    );
+    assert_eq!(backlinks(alice.store(), "other").unwrap(), vec![page.id]);
 }
 
 #[test]
@@ -445,7 +499,7 @@ fn links_are_parsed() {
 fn many_small_changes_share_entries() {
     let mut alice = replica(1);
     let page = alice
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Typing".into(),
             body: String::new(),
         })
@@ -457,8 +511,24 @@ fn many_small_changes_share_entries() {
         "{} entries for 500 keystrokes",
         entries.len()
     );
-    assert_eq!(alice.wiki_show("Typing").unwrap().body, "x".repeat(500));
-    assert_eq!(alice.wiki_show("Typing").unwrap().changes, 501);
+    assert_eq!(
+        alice
+            .run(ops::WikiShow {
+                page: "Typing".into()
+            })
+            .unwrap()
+            .body,
+        "x".repeat(500)
+    );
+    assert_eq!(
+        alice
+            .run(ops::WikiShow {
+                page: "Typing".into()
+            })
+            .unwrap()
+            .changes,
+        501
+    );
 }
 
 // ----- convergence property ------------------------------------------------
@@ -487,12 +557,12 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let mut cores = circle(3);
-        let page = cores[0].wiki_new(&NewPage { title: "P".into(), body: "start".into() }).unwrap().id;
+        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start".into() }).unwrap().id;
         all_to_all(&mut cores);
         for round in rounds {
             for (who, op) in round {
                 let core = &mut cores[who];
-                let text = core.wiki_show(&page.to_string()).unwrap().body;
+                let text = core.run(ops::WikiShow { page: page.to_string() }).unwrap().body;
                 let chars: Vec<char> = text.chars().collect();
                 let new = match op {
                     Op::Insert { at, text: ins } => {
@@ -510,7 +580,7 @@ proptest! {
                         c.into_iter().collect::<String>()
                     }
                 };
-                core.wiki_edit(&page.to_string(), &PageEdit { base: None, body: new }).unwrap();
+                core.run(ops::WikiEdit { page: page.to_string().into(), base: None, body: new }).unwrap();
             }
             // Partial sync: only a random pair exchanges.
             let (a, b) = ((seed as usize) % 3, (seed as usize + 1) % 3);
@@ -518,7 +588,7 @@ proptest! {
             sync(x, y);
         }
         all_to_all(&mut cores);
-        let texts: Vec<String> = cores.iter_mut().map(|c| c.wiki_show(&page.to_string()).unwrap().body).collect();
+        let texts: Vec<String> = cores.iter_mut().map(|c| c.run(ops::WikiShow { page: page.to_string() }).unwrap().body).collect();
         prop_assert_eq!(&texts[0], &texts[1]);
         prop_assert_eq!(&texts[1], &texts[2]);
 
@@ -540,10 +610,10 @@ proptest! {
             let store = Store::temporary().unwrap();
             let mut wiki = Wiki::default();
             for e in &order {
-                wiki.apply(&store, std::slice::from_ref(e)).unwrap();
+                wiki.apply(&store, &verified(std::slice::from_ref(e))).unwrap();
             }
             prop_assert_eq!(wiki.text(&store, &page).unwrap(), texts[0].clone());
-            prop_assert_eq!(wiki.meta(&store, &page).unwrap().unwrap().waiting, 0);
+            prop_assert_eq!(meta(&store, &page).unwrap().unwrap().waiting, 0);
         }
     }
 }
@@ -571,11 +641,11 @@ proptest! {
         let entries = entry_with(&alice, 1, page, &[raw]);
         let store = Store::temporary().unwrap();
         let mut wiki = Wiki::default();
-        let report = wiki.apply(&store, &entries);
+        let report = wiki.apply(&store, &verified(&entries));
         prop_assert!(report.is_ok());
         // Whatever happened, reading the page does not panic.
         let _ = wiki.text(&store, &page);
-        let _ = wiki.meta(&store, &page);
+        let _ = meta(&store, &page);
     }
 }
 
@@ -583,7 +653,7 @@ proptest! {
 fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
     let mut cores = circle(2);
     let page = cores[0]
-        .wiki_new(&NewPage {
+        .run(ops::WikiNew {
             title: "Plan".into(),
             body: "Monday: design.\nTuesday: build.\n".into(),
         })
@@ -591,27 +661,26 @@ fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
     let id = page.id.to_string();
     all_to_all(&mut cores);
     // Alice opens the editor (base = these heads)…
-    let base = cores[0].wiki_show(&id).unwrap().heads;
+    let base = cores[0]
+        .run(ops::WikiShow { page: id.clone() })
+        .unwrap()
+        .heads;
     // …meanwhile Bob's edit arrives…
     cores[1]
-        .wiki_edit(
-            &id,
-            &PageEdit {
-                body: "Monday: design.\nTuesday: build.\nWednesday: ship.\n".into(),
-                base: None,
-            },
-        )
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            body: "Monday: design.\nTuesday: build.\nWednesday: ship.\n".into(),
+            base: None,
+        })
         .unwrap();
     all_to_all(&mut cores);
     // …and Alice saves the text she edited from the old version.
     let saved = cores[0]
-        .wiki_edit(
-            &id,
-            &PageEdit {
-                body: "Monday: design review.\nTuesday: build.\n".into(),
-                base: Some(base.clone()),
-            },
-        )
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            body: "Monday: design review.\nTuesday: build.\n".into(),
+            base: Some(base.clone()),
+        })
         .unwrap();
     assert_eq!(
         saved.body,
@@ -620,13 +689,11 @@ fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
     // Without the base, Bob's line would have been deleted.
     assert!(
         cores[0]
-            .wiki_edit(
-                &id,
-                &PageEdit {
-                    body: "x".into(),
-                    base: Some(vec!["00".repeat(32)])
-                }
-            )
+            .run(ops::WikiEdit {
+                page: id.clone(),
+                body: "x".into(),
+                base: Some(vec!["00".repeat(32)])
+            })
             .is_err()
     );
 }

@@ -11,8 +11,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, kad, relay, request_response};
 use tokio::time::Instant;
 
-use super::{EventLoop, is_loopback, is_relayed, is_unspecified};
+use super::{Network, is_loopback, is_relayed, is_unspecified};
 use crate::core::now_ms;
+use crate::model::Reachability;
 use crate::net::{self, PxRequest, PxResponse};
 
 /// Relays we reserve a slot on at most.
@@ -22,7 +23,7 @@ const ASK_EVERY: Duration = Duration::from_secs(20);
 /// How often our own address record is republished.
 const PUBLISH_EVERY: Duration = Duration::from_secs(600);
 
-impl EventLoop {
+impl Network {
     /// Identify from a trusted peer: remember its addresses, add it to the
     /// DHT's routing table, and reserve a relay slot on it if it relays.
     pub(super) fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
@@ -123,9 +124,9 @@ impl EventLoop {
         if let autonat::Event::StatusChanged { new, .. } = event {
             tracing::info!(status = ?new, "reachability");
             self.nat = match new {
-                autonat::NatStatus::Public(addr) => format!("public ({addr})"),
-                autonat::NatStatus::Private => "private (behind NAT or firewall)".to_string(),
-                autonat::NatStatus::Unknown => "unknown".to_string(),
+                autonat::NatStatus::Public(addr) => Reachability::Public(addr.to_string()),
+                autonat::NatStatus::Private => Reachability::Private,
+                autonat::NatStatus::Unknown => Reachability::Unknown,
             };
         }
     }
@@ -164,14 +165,14 @@ impl EventLoop {
     /// What we can tell a trusted peer about the authors it asks for: the
     /// addresses we know, and a circuit through us if we relay for them.
     fn px_answer(&self, asker: &PeerId, request: &PxRequest) -> PxResponse {
-        let me = net::peer_id(&self.core.me());
+        let me = net::peer_id(&self.me);
         let mut out = PxResponse::default();
         for author in request.authors.iter().take(net::PX_MAX_AUTHORS) {
             let peer = net::peer_id(author);
-            if peer == *asker || !self.scope.is_direct(author) || *author == self.core.me() {
+            if peer == *asker || !self.scope.is_direct(author) || *author == self.me {
                 continue;
             }
-            let mut addrs: Vec<Multiaddr> = match self.core.store().peer_get(author) {
+            let mut addrs: Vec<Multiaddr> = match self.reader.store().peer_get(author) {
                 Ok(Some(record)) => record.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
                 _ => Vec::new(),
             };
@@ -203,7 +204,7 @@ impl EventLoop {
 
     /// New addresses of a trusted author: remember them and dial.
     fn learned(&mut self, author: kith_protocol::AuthorId, addrs: Vec<Multiaddr>, how: &str) {
-        if !self.scope.is_direct(&author) || author == self.core.me() || addrs.is_empty() {
+        if !self.scope.is_direct(&author) || author == self.me || addrs.is_empty() {
             return;
         }
         let peer = net::peer_id(&author);
@@ -276,8 +277,8 @@ impl EventLoop {
         if addrs.is_empty() {
             return;
         }
-        let value = AddrRecord::sign(self.core.keypair(), &addrs, now_ms());
-        let record = kad::Record::new(addr_record::dht_key(&self.core.me()), value);
+        let value = AddrRecord::sign(&self.keypair, &addrs, now_ms());
+        let record = kad::Record::new(addr_record::dht_key(&self.me), value);
         if let Err(e) = self
             .swarm
             .behaviour_mut()
@@ -296,7 +297,7 @@ impl EventLoop {
             self.publish_addresses();
             self.publish_at = Some(now + PUBLISH_EVERY);
         }
-        let me = self.core.me();
+        let me = self.me;
         let missing: Vec<kith_protocol::AuthorId> = self
             .scope
             .authors()

@@ -1,0 +1,319 @@
+//! How entries get in: own appends (signed here, durable before they are
+//! acknowledged) and verified entries from peers, each followed by the
+//! views that are not in the store's batch: wiki pages and search.
+
+use std::collections::BTreeSet;
+
+use kith_protocol::{AuthorId, Body, Entry, PageId, Verified};
+
+use super::{Core, Effect, now_ms, search_error};
+use crate::error::Result;
+use crate::store;
+
+/// Entries re-indexed per step when the search index catches up.
+const SEARCH_CATCH_UP_CHUNK: usize = 1_000;
+
+/// What storing entries from a peer did, for the caller to act on.
+#[derive(Debug, Default)]
+pub struct IngestOutcome {
+    /// Entries now stored, in order.
+    pub appended: Vec<Entry>,
+    /// Entries that were already stored.
+    pub duplicates: usize,
+    /// Why storing stopped early (what came before is stored).
+    pub error: Option<store::Error>,
+    /// Wiki pages whose documents changed.
+    pub pages: BTreeSet<PageId>,
+    /// Automerge changes that waiting wiki changes depend on and that this
+    /// node lacks: ask the peer that sent them.
+    pub missing: BTreeSet<[u8; 32]>,
+    /// The replication set changed (a vouch, at two hops).
+    pub scope_changed: bool,
+}
+
+impl Core {
+    /// Signs and appends own entries in one durable write (group commit),
+    /// then indexes them; the outbox gets them for publishing.
+    pub fn append(&mut self, bodies: &[Body]) -> Result<Vec<Entry>> {
+        let entries = self
+            .store
+            .append_signed(&self.keypair, bodies, now_ms(), self.indexing())?;
+        if bodies.iter().any(|b| matches!(b, Body::Trust(_))) {
+            self.refresh_scope()?;
+        }
+        self.index_search(&entries);
+        self.cover_search();
+        let entries: Vec<Entry> = entries.into_iter().map(Verified::into_entry).collect();
+        self.outbox.push(Effect::Appended(entries.clone()));
+        Ok(entries)
+    }
+
+    /// Stores verified entries from a peer, in order, and brings the wiki
+    /// and search views up to date with them.
+    pub fn ingest_verified(&mut self, entries: Vec<Verified>) -> IngestOutcome {
+        let batch = self
+            .store
+            .ingest_verified(entries, &self.scope, self.indexing());
+        let mut outcome = IngestOutcome {
+            duplicates: batch.duplicates,
+            error: batch.error,
+            ..Default::default()
+        };
+        let appended = batch.appended;
+        self.index_search(&appended);
+        self.cover_search();
+        let wiki: Vec<Verified> = appended
+            .iter()
+            .filter(|v| matches!(v.body(), Some(Body::WikiChange(_))))
+            .filter(|v| self.wiki_covers(&v.entry().author()))
+            .cloned()
+            .collect();
+        if !wiki.is_empty() {
+            let report = self.apply_wiki(&wiki);
+            outcome.missing = report.0;
+            outcome.pages = report.1;
+        }
+        // A trusted author's vouch can widen a two-hop scope.
+        if self.config.hops >= 2
+            && appended
+                .iter()
+                .any(|v| matches!(v.body(), Some(Body::Trust(_))))
+        {
+            match self.refresh_scope() {
+                Ok(changed) => outcome.scope_changed = changed,
+                Err(e) => tracing::warn!(error = %e, "could not refresh the replication scope"),
+            }
+        }
+        outcome.appended = appended.into_iter().map(Verified::into_entry).collect();
+        outcome
+    }
+
+    /// Verifies (on this thread) and stores entries from a peer: for tests
+    /// and tools; a running node verifies on its pool.
+    pub fn ingest(&mut self, entries: &[Entry]) -> IngestOutcome {
+        let now = now_ms();
+        let mut verified = Vec::with_capacity(entries.len());
+        let mut failed = None;
+        for entry in entries {
+            match Verified::check(entry.clone(), self.store.limits(), now) {
+                Ok(v) => verified.push(v),
+                Err(e) => {
+                    failed = Some(e.1);
+                    break;
+                }
+            }
+        }
+        let mut outcome = self.ingest_verified(verified);
+        if outcome.error.is_none()
+            && let Some(e) = failed
+        {
+            outcome.error = Some(store::Error::Invalid(e));
+        }
+        outcome
+    }
+
+    /// Keeps verified wiki-change entries by authors outside the
+    /// replication set, fetched because a trusted author's waiting change
+    /// depends on them; they are kept apart from the logs and applied to
+    /// their pages. Returns the entries kept.
+    pub fn ingest_detached(&mut self, entries: Vec<Verified>) -> IngestOutcome {
+        let mut kept = Vec::new();
+        for verified in entries {
+            let entry = verified.entry();
+            if !matches!(verified.body(), Some(Body::WikiChange(_))) {
+                tracing::debug!(id = %entry.id(), "not a wiki change; not kept");
+                continue;
+            }
+            if self.scope.contains(&entry.author()) {
+                continue; // Replicated authors' entries come through their logs.
+            }
+            // Only what a waiting change of a trusted author depends on.
+            match crate::wiki::is_wanted(&self.store, &verified) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(id = %entry.id(), "no waiting change needs this entry; not kept");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check a wiki dependency");
+                    continue;
+                }
+            }
+            match self.store.detached_get(&entry.id()) {
+                Ok(None) => {}
+                Ok(Some(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store error");
+                    continue;
+                }
+            }
+            if let Err(e) = self.store.detached_put(entry) {
+                tracing::warn!(error = %e, "cannot keep a wiki dependency");
+                continue;
+            }
+            kept.push(verified);
+        }
+        let mut outcome = IngestOutcome::default();
+        if !kept.is_empty() && self.pages_ready().is_ok() {
+            let (missing, pages) = self.apply_wiki(&kept);
+            outcome.missing = missing;
+            outcome.pages = pages;
+        }
+        outcome.appended = kept.into_iter().map(Verified::into_entry).collect();
+        outcome
+    }
+
+    /// Materializes wiki changes among freshly stored entries. The entries
+    /// are stored whatever happens here: a refused change is logged and
+    /// counted on its page, never fatal. Returns (missing changes, pages).
+    pub(super) fn apply_wiki(
+        &mut self,
+        entries: &[Verified],
+    ) -> (BTreeSet<[u8; 32]>, BTreeSet<PageId>) {
+        match self.wiki.apply(&self.store, entries) {
+            Ok(report) => {
+                self.dirty_pages.extend(report.pages.iter().copied());
+                (report.missing, report.pages)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "materializing wiki changes failed; `kith reindex` rebuilds pages");
+                Default::default()
+            }
+        }
+    }
+
+    /// Whether `author`'s wiki changes are applied as they arrive (not
+    /// while a rebuild has yet to replay that author's log).
+    fn wiki_covers(&self, author: &AuthorId) -> bool {
+        self.rebuild.as_ref().is_none_or(|r| r.wiki_covers(author))
+    }
+
+    /// Brings the search index up to date with freshly stored entries
+    /// (pages are re-indexed at the next commit). Entries a rebuild has not
+    /// reached yet are left to it.
+    pub(super) fn index_search(&mut self, entries: &[Verified]) {
+        let indexing = self.indexing();
+        for verified in entries {
+            let entry = verified.entry();
+            if !indexing.covers(&entry.author(), entry.seq()) {
+                continue;
+            }
+            let result = match verified.body() {
+                Some(Body::Post(post)) => self.search.put_post(
+                    &entry.id(),
+                    &entry.author(),
+                    entry.header().timestamp_ms,
+                    post,
+                ),
+                Some(Body::Deletion(d)) => {
+                    // The store honoured it only for the author's own entries.
+                    if matches!(self.store.get(&d.target), Ok(Some(t)) if t.author() == entry.author() && t.body().is_none())
+                    {
+                        self.search.remove_post(&d.target);
+                    }
+                    Ok(())
+                }
+                Some(Body::WikiChange(w)) => {
+                    self.dirty_pages.insert(w.page);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "search indexing failed; `kith reindex` rebuilds the index");
+            }
+        }
+    }
+
+    /// Notes that the search index holds everything stored so far (a
+    /// rebuild notes it when it ends).
+    pub(super) fn cover_search(&mut self) {
+        if self.rebuild.is_none() {
+            self.search.cover(self.store.last_arrival());
+        }
+    }
+
+    /// Re-indexes stale pages and commits the search index.
+    pub fn search_flush(&mut self) -> Result<()> {
+        if self.pages_ready().is_ok() {
+            for page in std::mem::take(&mut self.dirty_pages) {
+                self.index_page(&page)?;
+            }
+        }
+        self.search.commit().map_err(search_error)
+    }
+
+    fn index_page(&mut self, page: &PageId) -> Result<()> {
+        let Some(meta) = crate::wiki::meta(&self.store, page)? else {
+            return Ok(());
+        };
+        let body = self.wiki.text(&self.store, page).unwrap_or_default();
+        let last = crate::wiki::history(&self.store, page)?
+            .first()
+            .map(|h| h.author);
+        self.search
+            .put_page(
+                page,
+                &meta.title,
+                &body,
+                last.as_ref(),
+                meta.updated_ms,
+                meta.archived,
+            )
+            .map_err(search_error)
+    }
+
+    /// Commits the search index if a second has passed since the last
+    /// commit (the store actor calls this when idle and between jobs).
+    pub fn search_tick(&mut self) {
+        let result = if self.dirty_pages.is_empty() || self.pages_ready().is_err() {
+            self.search
+                .commit_if_due(std::time::Duration::from_secs(1))
+                .map_err(search_error)
+        } else {
+            self.search_flush()
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "search commit failed");
+        }
+    }
+
+    /// At open: materializes wiki entries stored but not yet applied, and
+    /// indexes what was stored after the search index's last commit (a
+    /// crash between the writes). A rebuild left unfinished starts over.
+    pub(super) fn catch_up_views(&mut self) -> Result<()> {
+        if self.store.rebuild_pending()? {
+            tracing::warn!("a reindex was interrupted; it starts over");
+            self.start_rebuild()?;
+            return Ok(());
+        }
+        let report = self.wiki.catch_up(&self.store)?;
+        if report.applied > 0 {
+            tracing::info!(
+                changes = report.applied,
+                "wiki caught up with stored entries"
+            );
+        }
+        self.dirty_pages.extend(report.pages);
+        let mut behind = 0;
+        loop {
+            let chunk = self
+                .store
+                .arrivals_after(self.search.covered(), SEARCH_CATCH_UP_CHUNK)?;
+            let Some((last, _)) = chunk.last() else { break };
+            let last = *last;
+            behind += chunk.len();
+            let entries: Vec<Verified> = chunk
+                .into_iter()
+                .map(|(_, e)| Verified::from_store(e))
+                .collect();
+            self.index_search(&entries);
+            self.search.cover(last);
+        }
+        if behind > 0 {
+            tracing::info!(entries = behind, "search index caught up");
+            self.search_flush()?;
+        }
+        Ok(())
+    }
+}

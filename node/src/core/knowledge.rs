@@ -1,0 +1,188 @@
+//! Knowledge exchange, the writing side: search (which commits first, so a
+//! search sees what was just written), questions, answers, replies,
+//! endorsements and accepted answers. Ranking is read-time: see
+//! [`crate::reader`].
+
+use kith_protocol::{Accept, Body, Endorsement, EntryId, PostKind};
+
+use super::{Core, search_error};
+use crate::error::{Error, Result};
+use crate::model::{AskOutcome, EntryView};
+use crate::ops;
+use crate::reader::post_body;
+use crate::search::{Query, SearchHit, SearchKind};
+
+/// Words too common to say two questions are alike.
+const STOP_WORDS: &[&str] = &[
+    "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her", "was",
+    "one", "our", "out", "has", "have", "how", "why", "what", "when", "where", "who", "which",
+    "does", "did", "this", "that", "with", "from", "they", "them", "there", "their", "would",
+    "could", "should", "about", "into", "than", "then", "some", "your", "just", "get", "use",
+    "using", "way", "best",
+];
+
+impl Core {
+    /// Full-text search over posts and pages, ranked, with snippets.
+    pub fn search(&mut self, query: &ops::Search) -> Result<Vec<SearchHit>> {
+        if query.q.trim().is_empty() {
+            return Err(Error::InvalidInput("give some words to search for".into()));
+        }
+        let author = query.author.map(|a| a.resolve(self.me()));
+        // What was written since the last commit becomes searchable now.
+        self.search_flush()?;
+        let mut hits = self
+            .search
+            .search(&Query {
+                text: &query.q,
+                author: author.as_ref(),
+                tag: query.tag.as_deref(),
+                kind: query.kind,
+                limit: query.limit,
+            })
+            .map_err(search_error)?;
+        for hit in &mut hits {
+            if let Some(a) = hit.author {
+                hit.author_name = self.store.display_name(&a)?;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Asks a question, unless existing questions or answers look like it
+    /// (then they are returned instead; `yes` posts anyway).
+    pub fn ask(&mut self, ask: &ops::Ask) -> Result<AskOutcome> {
+        if !ask.yes {
+            let similar = self.similar_questions(&ask.text)?;
+            if !similar.is_empty() {
+                return Ok(AskOutcome {
+                    posted: None,
+                    similar,
+                });
+            }
+        }
+        let posted = self.post(&ops::Post {
+            text: ask.text.clone(),
+            kind: PostKind::Question,
+            reply_to: None,
+            tags: ask.tags.clone(),
+        })?;
+        Ok(AskOutcome {
+            posted: Some(posted),
+            similar: Vec::new(),
+        })
+    }
+
+    /// Questions and answers sharing significant words with `text`.
+    fn similar_questions(&mut self, text: &str) -> Result<Vec<SearchHit>> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = words.join(" ");
+        let mut hits = Vec::new();
+        for kind in [SearchKind::Question, SearchKind::Answer] {
+            hits.extend(self.search(&ops::Search {
+                q: q.clone(),
+                kind: Some(kind),
+                limit: Some(5),
+                ..Default::default()
+            })?);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(5);
+        Ok(hits)
+    }
+
+    /// Answers a question.
+    pub fn answer(&mut self, question: EntryId, text: &str, tags: &[String]) -> Result<EntryView> {
+        let (_, post) = post_body(&self.store, &question)?;
+        if post.kind != PostKind::Question {
+            return Err(Error::InvalidInput(format!(
+                "{question} is a {}, not a question; use `kith reply` to reply to it",
+                post.kind
+            )));
+        }
+        self.post(&ops::Post {
+            text: text.to_string(),
+            kind: PostKind::Answer,
+            reply_to: Some(question.into()),
+            tags: tags.to_vec(),
+        })
+    }
+
+    /// Replies to any post.
+    pub fn reply(&mut self, target: EntryId, text: &str, tags: &[String]) -> Result<EntryView> {
+        post_body(&self.store, &target)?;
+        self.post(&ops::Post {
+            text: text.to_string(),
+            kind: PostKind::Note,
+            reply_to: Some(target.into()),
+            tags: tags.to_vec(),
+        })
+    }
+
+    /// Endorses an entry (one endorsement per author per entry), or
+    /// withdraws an earlier endorsement.
+    pub fn endorse(
+        &mut self,
+        id: EntryId,
+        note: Option<&str>,
+        withdraw: bool,
+    ) -> Result<EntryView> {
+        let (entry, _) = post_body(&self.store, &id)?;
+        if entry.author() == self.me() && !withdraw {
+            return Err(Error::InvalidInput(
+                "you cannot endorse your own post".into(),
+            ));
+        }
+        let current = self
+            .store
+            .endorsements(&id)?
+            .into_iter()
+            .any(|(a, _)| a == self.me());
+        if withdraw && !current {
+            return Err(Error::InvalidInput(format!("you have not endorsed {id}")));
+        }
+        if !withdraw && current {
+            return Err(Error::InvalidInput(format!(
+                "you already endorsed {id} (withdraw with `kith endorse {} --withdraw`)",
+                &id.to_hex()[..12]
+            )));
+        }
+        let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        self.append_one(Body::Endorsement(Endorsement {
+            target: id,
+            note,
+            withdraw,
+        }))
+    }
+
+    /// Marks an answer to one's own question accepted (or withdraws that).
+    pub fn accept(&mut self, answer: EntryId, withdraw: bool) -> Result<EntryView> {
+        let (_, post) = post_body(&self.store, &answer)?;
+        let question = match (post.kind, post.reply_to) {
+            (PostKind::Answer, Some(q)) => q,
+            _ => return Err(Error::InvalidInput(format!("{answer} is not an answer"))),
+        };
+        let (q_entry, _) = post_body(&self.store, &question)?;
+        if q_entry.author() != self.me() {
+            return Err(Error::InvalidInput(
+                "only the question's author can accept an answer".into(),
+            ));
+        }
+        let current = self.store.accepted_by(&question, &self.me())?;
+        if withdraw && current != Some(answer) {
+            return Err(Error::InvalidInput(format!(
+                "{answer} is not the accepted answer"
+            )));
+        }
+        self.append_one(Body::Accept(Accept {
+            question,
+            answer: (!withdraw).then_some(answer),
+        }))
+    }
+}

@@ -1,0 +1,242 @@
+//! Wiki pages, the writing side: local edits become Automerge changes in
+//! signed wiki-change entries; pages are shown from the cached documents.
+
+use kith_protocol::{Body, Entry, PageId, change_group};
+
+use super::Core;
+use crate::error::{Error, Result};
+use crate::model::{ImportItem, ImportReport, PageRef, PageView};
+use crate::wiki::Local;
+
+impl Core {
+    /// A page by id, id prefix or title.
+    pub fn wiki_resolve(&self, name: &str) -> Result<PageId> {
+        self.pages_ready()?;
+        Ok(crate::wiki::resolve(&self.store, name)?)
+    }
+
+    /// Signs and stores locally made changes of a page, then records them
+    /// in the page's views. If storing fails the page's in-memory document is
+    /// dropped, so the unsaved changes vanish with it.
+    fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
+        if local.is_empty() {
+            return Ok(Vec::new());
+        }
+        let page = local.page;
+        let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) =
+            change_group::pack(page, &local.bytes(), self.store.limits().max_body_bytes)
+                .into_iter()
+                .unzip();
+        let entries = match self.append(&bodies) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.wiki.discard(&page);
+                return Err(e);
+            }
+        };
+        self.dirty_pages.insert(page);
+        if let Err(e) = self
+            .wiki
+            .record_local(&self.store, &local, &groups, &entries)
+        {
+            // The entries are stored; `reindex` (or the next start) rebuilds the page.
+            tracing::error!(error = %e, "recording a wiki edit failed");
+            self.wiki.discard(&page);
+        }
+        Ok(entries)
+    }
+
+    pub fn wiki_new(&mut self, title: &str, body: &str) -> Result<PageView> {
+        self.pages_ready()?;
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
+        let page = PageId(id);
+        let me = self.me();
+        let local = self.wiki.create(&self.store, &me, page, title, body)?;
+        self.wiki_commit(local)?;
+        self.page_view(&page)
+    }
+
+    pub fn wiki_edit(
+        &mut self,
+        name: &str,
+        body: &str,
+        base: Option<&[String]>,
+    ) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let local = match base {
+            Some(base) => {
+                let base = base
+                    .iter()
+                    .map(|h| h.parse::<automerge::ChangeHash>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::InvalidInput(format!("bad base version: {e}")))?;
+                self.wiki.edit_since(&self.store, &me, &page, &base, body)?
+            }
+            None => self.wiki.edit(&self.store, &me, &page, body)?,
+        };
+        self.wiki_commit(local)?;
+        self.page_view(&page)
+    }
+
+    /// Applies splices `(pos, delete, insert)` to a page's body, one
+    /// Automerge change each, stored in as few entries as fit.
+    pub fn wiki_splices(
+        &mut self,
+        page: &PageId,
+        splices: &[(usize, usize, String)],
+    ) -> Result<Vec<Entry>> {
+        let me = self.me();
+        let local = self.wiki.splices(&self.store, &me, page, splices)?;
+        self.wiki_commit(local)
+    }
+
+    pub fn wiki_rename(&mut self, name: &str, title: &str) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let local = self.wiki.rename(&self.store, &me, &page, title)?;
+        self.wiki_commit(local)?;
+        self.page_view(&page)
+    }
+
+    /// Archives (deletes, restorably) or restores a page.
+    pub fn wiki_archive(&mut self, name: &str, archived: bool) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let local = self.wiki.set_archived(&self.store, &me, &page, archived)?;
+        self.wiki_commit(local)?;
+        self.page_view(&page)
+    }
+
+    pub fn wiki_show(&mut self, name: &str) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        self.page_view(&page)
+    }
+
+    fn page_view(&mut self, page: &PageId) -> Result<PageView> {
+        let meta = crate::wiki::meta(&self.store, page)?
+            .ok_or_else(|| Error::NotFound(format!("no page {page}")))?;
+        let body = self.wiki.text(&self.store, page)?;
+        let heads = self
+            .wiki
+            .heads(&self.store, page)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut backlinks = Vec::new();
+        for source in crate::wiki::backlinks(&self.store, &meta.title)? {
+            if source == *page {
+                continue;
+            }
+            if let Some(m) = crate::wiki::meta(&self.store, &source)?
+                && !m.archived
+            {
+                backlinks.push(PageRef {
+                    id: source,
+                    title: m.title,
+                });
+            }
+        }
+        let mut author_names = std::collections::BTreeMap::new();
+        for a in &meta.authors {
+            if let Some(name) = self.store.display_name(a)? {
+                author_names.insert(a.to_string(), name);
+            }
+        }
+        Ok(PageView {
+            id: *page,
+            title: meta.title,
+            body,
+            authors: meta.authors,
+            author_names,
+            created: meta.created_ms,
+            updated: meta.updated_ms,
+            archived: meta.archived,
+            backlinks,
+            changes: meta.changes,
+            waiting: meta.waiting,
+            rejected: meta.rejected,
+            heads,
+        })
+    }
+
+    /// The page as a standard `.automerge` document.
+    pub fn wiki_automerge(&mut self, name: &str) -> Result<Vec<u8>> {
+        let page = self.wiki_resolve(name)?;
+        Ok(self.wiki.save(&self.store, &page)?)
+    }
+
+    /// Every live page, for export.
+    pub fn wiki_export(&mut self) -> Result<Vec<PageView>> {
+        self.pages_ready()?;
+        let pages: Vec<PageId> = crate::wiki::list(&self.store)?
+            .into_iter()
+            .filter(|(_, m)| !m.archived && !m.title.is_empty())
+            .map(|(p, _)| p)
+            .collect();
+        pages.iter().map(|p| self.page_view(p)).collect()
+    }
+
+    /// Creates or updates pages from imported markdown. A page is matched by
+    /// the id in its front matter, else by title; a match is updated in place
+    /// (by minimal splices), so importing twice changes nothing.
+    pub fn wiki_import(&mut self, items: &[ImportItem]) -> Result<ImportReport> {
+        self.pages_ready()?;
+        let mut report = ImportReport::default();
+        for item in items {
+            let by_id = item
+                .id
+                .as_deref()
+                .and_then(|id| id.parse::<PageId>().ok())
+                .filter(|p| crate::wiki::meta(&self.store, p).ok().flatten().is_some());
+            let existing = match by_id {
+                Some(p) => Some(p),
+                None => match crate::wiki::resolve(&self.store, &item.title) {
+                    Ok(p) => Some(p),
+                    Err(crate::wiki::Error::NoPage(_)) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            match existing {
+                None => {
+                    let view = self.wiki_new(&item.title, &item.body)?;
+                    report.created.push(PageRef {
+                        id: view.id,
+                        title: view.title,
+                    });
+                }
+                Some(page) => {
+                    let meta = crate::wiki::meta(&self.store, &page)?.unwrap_or_default();
+                    let me = self.me();
+                    let mut changed = false;
+                    if meta.archived {
+                        let local = self.wiki.set_archived(&self.store, &me, &page, false)?;
+                        self.wiki_commit(local)?;
+                        changed = true;
+                    }
+                    if meta.title != item.title.trim() {
+                        let local = self.wiki.rename(&self.store, &me, &page, &item.title)?;
+                        self.wiki_commit(local)?;
+                        changed = true;
+                    }
+                    if self.wiki.text(&self.store, &page)? != item.body {
+                        let local = self.wiki.edit(&self.store, &me, &page, &item.body)?;
+                        changed |= !local.is_empty();
+                        self.wiki_commit(local)?;
+                    }
+                    let entry = PageRef {
+                        id: page,
+                        title: item.title.trim().to_string(),
+                    };
+                    if changed {
+                        report.updated.push(entry);
+                    } else {
+                        report.unchanged.push(entry);
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

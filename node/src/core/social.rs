@@ -1,0 +1,213 @@
+//! Posts, trust, profiles and deletion: what a person writes about
+//! themselves and who they replicate with.
+
+use kith_protocol::{AuthorId, Body, Deletion, EntryId, Post, Profile, TrustStatement};
+use libp2p::Multiaddr;
+
+use super::{Core, Effect, now_ms};
+use crate::error::{Error, Result};
+use crate::model::{EntryView, TrustView};
+use crate::ops;
+use crate::reader::{entry_view, trust_view};
+
+impl Core {
+    /// Checks a new post and turns it into a body, without writing it.
+    pub fn prepare_post(&self, new: &ops::Post) -> Result<Body> {
+        let reply_to = match &new.reply_to {
+            Some(target) => {
+                let id = target.resolve(&self.store)?;
+                if self.store.get(&id)?.is_none() {
+                    return Err(Error::NotFound(format!("no entry {id} to reply to")));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        let body = Body::Post(Post {
+            kind: new.kind,
+            text: new.text.clone(),
+            reply_to,
+            tags: new
+                .tags
+                .iter()
+                .map(|t| t.trim().trim_start_matches('#').to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        });
+        body.check(self.store.limits())?;
+        Ok(body)
+    }
+
+    /// Writes posts with one flush (group commit); each gets its own result.
+    pub fn post_many(&mut self, posts: &[ops::Post]) -> Vec<Result<EntryView>> {
+        let mut results: Vec<Option<Result<EntryView>>> = Vec::with_capacity(posts.len());
+        let mut bodies = Vec::new();
+        for post in posts {
+            match self.prepare_post(post) {
+                Ok(body) => {
+                    bodies.push(body);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut appended = match self.append(&bodies) {
+            Ok(entries) => entries.into_iter(),
+            Err(e) => {
+                let (kind, message) = (e.kind(), e.to_string());
+                return results
+                    .into_iter()
+                    .map(|r| {
+                        r.unwrap_or_else(|| {
+                            Err(Error::Remote {
+                                kind,
+                                message: message.clone(),
+                            })
+                        })
+                    })
+                    .collect();
+            }
+        };
+        results
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => r,
+                None => {
+                    let entry = appended.next().expect("one entry per body");
+                    entry_view(&self.store, &entry)
+                }
+            })
+            .collect()
+    }
+
+    pub fn post(&mut self, post: &ops::Post) -> Result<EntryView> {
+        self.post_many(std::slice::from_ref(post))
+            .pop()
+            .expect("one result per post")
+    }
+
+    /// Appends one own entry and shows it.
+    pub(super) fn append_one(&mut self, body: Body) -> Result<EntryView> {
+        let entry = self.append(&[body])?.remove(0);
+        entry_view(&self.store, &entry)
+    }
+
+    pub fn trust_add(&mut self, author: AuthorId, petname: Option<String>) -> Result<TrustView> {
+        if author == self.me() {
+            return Err(Error::InvalidInput("you always trust yourself".into()));
+        }
+        let petname = petname
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty());
+        let record = self.store.trust_add(author, petname, now_ms())?;
+        self.refresh_scope()?;
+        trust_view(&self.store, record)
+    }
+
+    /// Returns whether the author was trusted.
+    pub fn trust_remove(&mut self, author: AuthorId) -> Result<bool> {
+        let removed = self.store.trust_remove(&author)?;
+        self.refresh_scope()?;
+        Ok(removed)
+    }
+
+    /// Trusts the inviter of an invite code and remembers where to reach
+    /// them; a running node dials them at once.
+    pub fn join(&mut self, code: &str, petname: Option<String>) -> Result<TrustView> {
+        let invite =
+            crate::invite::Invite::decode(code).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if invite.author == self.me() {
+            return Err(Error::InvalidInput("that is your own invite code".into()));
+        }
+        let view = self.trust_add(invite.author, petname)?;
+        let addrs: Vec<String> = invite.addrs.iter().map(ToString::to_string).collect();
+        self.store.peer_add_addrs(&invite.author, &addrs)?;
+        self.outbox.push(Effect::Dial {
+            author: invite.author,
+            addrs: invite.addrs,
+        });
+        Ok(view)
+    }
+
+    /// Remembers addresses and times of a peer's node (the network tells).
+    pub fn note_peer(&mut self, note: &PeerNote) {
+        let result = (|| -> Result<()> {
+            if !note.addrs.is_empty() {
+                let addrs: Vec<String> = note.addrs.iter().map(ToString::to_string).collect();
+                self.store.peer_add_addrs(&note.author, &addrs)?;
+            }
+            if note.seen || note.synced {
+                let mut record = self.store.peer_get(&note.author)?.unwrap_or_default();
+                if note.seen {
+                    record.last_seen_ms = Some(now_ms());
+                }
+                if note.synced {
+                    record.last_sync_ms = Some(now_ms());
+                }
+                self.store.peer_put(&note.author, &record)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot update a peer record");
+        }
+    }
+
+    /// Publicly vouches for (or withdraws from) an author with a signed entry.
+    pub fn vouch(&mut self, author: AuthorId, vouch: bool) -> Result<EntryView> {
+        self.append_one(Body::Trust(TrustStatement {
+            subject: author,
+            vouch,
+        }))
+    }
+
+    /// Publishes my profile; returns the profile entry.
+    pub fn profile_set(&mut self, name: &str, about: &str) -> Result<EntryView> {
+        self.append_one(Body::Profile(Profile {
+            name: name.trim().to_string(),
+            about: about.trim().to_string(),
+        }))
+    }
+
+    /// Publishes a deletion request for one of my own entries: every node
+    /// that replicates me drops its body and hides it.
+    pub fn delete(&mut self, id: EntryId) -> Result<EntryView> {
+        let entry = self
+            .store
+            .get(&id)?
+            .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
+        if entry.author() != self.me() {
+            return Err(Error::InvalidInput(
+                "you can only delete your own entries".into(),
+            ));
+        }
+        match entry.body().map(Body::decode) {
+            None => return Err(Error::InvalidInput(format!("{id} is already deleted"))),
+            Some(Ok(Body::WikiChange(_))) => {
+                return Err(Error::InvalidInput(
+                    "wiki edits cannot be deleted (pages would break); edit or archive the page"
+                        .into(),
+                ));
+            }
+            Some(Ok(Body::Deletion(_))) => {
+                return Err(Error::InvalidInput(
+                    "a deletion cannot itself be deleted".into(),
+                ));
+            }
+            _ => {}
+        }
+        self.append_one(Body::Deletion(Deletion { target: id }))
+    }
+}
+
+/// What the network learned about a trusted peer's node, to remember.
+#[derive(Debug, Clone)]
+pub struct PeerNote {
+    pub author: AuthorId,
+    /// Addresses it was reached at.
+    pub addrs: Vec<Multiaddr>,
+    /// Connected or disconnected just now.
+    pub seen: bool,
+    /// Entries were just pulled from it.
+    pub synced: bool,
+}

@@ -1,0 +1,435 @@
+//! The network loop: the one task that owns the swarm and the sync state
+//! machine, and nothing else. It never writes the store, renders or
+//! searches: it reads logs through a [`Reader`], hands incoming entries to
+//! the verification pool (which passes them on to the store actor), and
+//! acts on the outcome that comes back. Own entries to publish, a new
+//! replication set and peers to dial come from the store actor.
+//!
+//! `run` is one `select!` over shutdown and commands, notices from the
+//! store actor, ingest outcomes, swarm events and timers; each arm calls
+//! one `handle_*` method. Its parts: [`connections`] (dialling, the allow
+//! list, peer records), [`gossip`] (live entries), [`sync`] (catch-up),
+//! [`discovery`] (reaching peers away from the LAN) and [`views`] (what
+//! `peers`, `status` and `invite` show).
+
+mod connections;
+mod discovery;
+mod gossip;
+mod sync;
+mod views;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use kith_protocol::sync::Replicator;
+use kith_protocol::{AuthorId, Entry, Keypair};
+use libp2p::gossipsub::PublishError;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval};
+
+use self::connections::{Backoff, Connected};
+use self::sync::{Ingesting, Waiting};
+use crate::config::Config;
+use crate::core::{IngestOutcome, PeerNote};
+use crate::error::{Error, Result};
+use crate::handle::Event;
+use crate::jobs::JobTable;
+use crate::model::{GossipCounts, Reachability};
+use crate::net::{self, Behaviour};
+use crate::ops::NetRequest;
+use crate::reader::Reader;
+use crate::store::Scope;
+use crate::store_actor::StoreMsg;
+use crate::verify_pool::VerifyPool;
+
+/// Capacity of the command channel to the network loop.
+pub const COMMAND_CAPACITY: usize = 256;
+/// Capacity of the notice channel from the store actor.
+pub const NOTICE_CAPACITY: usize = 1_024;
+/// Most own entries waiting to be gossiped; older ones are dropped from the
+/// queue (peers still get them by catch-up: their heads are announced).
+const PUBLISH_QUEUE_CAPACITY: usize = 10_000;
+/// Most entries published per turn of the loop, so the swarm keeps running.
+const PUBLISH_PER_TURN: usize = 256;
+/// Most gossiped entries on their way to the store at once; beyond that,
+/// gossip is ignored (no penalty) and the entries come by catch-up.
+const MAX_GOSSIP_IN_FLIGHT: usize = 512;
+
+/// What the handle asks of the network loop.
+pub(crate) enum NetCommand {
+    Op(NetRequest),
+    /// Publish raw bytes on an author's gossip topic (tests of validation).
+    InjectGossip {
+        author: AuthorId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the store actor tells the network loop.
+#[derive(Debug)]
+pub(crate) enum NetNotice {
+    /// Own entries are durable: gossip them.
+    Publish(Vec<Entry>),
+    /// A newly trusted peer (from an invite): dial it at these addresses.
+    Dial {
+        author: AuthorId,
+        addrs: Vec<Multiaddr>,
+    },
+}
+
+/// The channels and shared state the network loop is started with.
+pub(crate) struct Wiring {
+    pub commands: mpsc::Receiver<NetCommand>,
+    pub notices: mpsc::Receiver<NetNotice>,
+    pub scope: watch::Receiver<Arc<Scope>>,
+    pub store: mpsc::Sender<StoreMsg>,
+    pub verify: VerifyPool,
+    pub events: broadcast::Sender<Event>,
+    pub jobs: JobTable,
+}
+
+pub(crate) struct Network {
+    swarm: Swarm<Behaviour>,
+    replicator: Replicator<PeerId>,
+    /// The logs as the store holds them, with the replication set applied
+    /// to the swarm (a new set makes a new reader).
+    reader: Reader,
+    scope: Arc<Scope>,
+    keypair: Keypair,
+    me: AuthorId,
+    config: Arc<Config>,
+    wiring: Wiring,
+    /// Outbound sync requests → the replicator's token.
+    pending: HashMap<OutboundRequestId, u64>,
+    /// Entries on their way through verification and the store.
+    ingesting: FuturesUnordered<Ingesting>,
+    gossip_in_flight: usize,
+    publish: VecDeque<Entry>,
+    connected: HashMap<PeerId, Connected>,
+    backoff: HashMap<PeerId, Backoff>,
+    listen: Vec<Multiaddr>,
+    /// Gossip messages per peer in the current one-second window.
+    gossip_window: HashMap<PeerId, (Instant, u32)>,
+    /// Peers whose subscriptions changed: re-run the frontier exchange.
+    resync_soon: BTreeSet<PeerId>,
+    /// Authors whose logs advanced by catch-up (or whose own entries could
+    /// not be queued for gossip) since the last tick: their heads are
+    /// announced to every connected peer.
+    announce: BTreeSet<AuthorId>,
+    /// Wiki dependencies and address records asked for recently.
+    asked: HashMap<[u8; 32], Instant>,
+    subscribed: BTreeSet<AuthorId>,
+    gossip_counts: GossipCounts,
+    refused_connections: u64,
+    /// Peers whose direct connection came from hole punching.
+    holepunched: HashSet<PeerId>,
+    /// Peers that hold a relay slot on this node.
+    relayed_for: HashSet<PeerId>,
+    /// Relays this node reserved a slot on.
+    reservations: BTreeSet<PeerId>,
+    /// AutoNAT's view of our reachability.
+    nat: Reachability,
+    /// When to (re)publish our address record in the DHT.
+    publish_at: Option<Instant>,
+}
+
+impl Network {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        reader: Reader,
+        keypair: Keypair,
+        listen: Vec<Multiaddr>,
+        wiring: Wiring,
+    ) -> Self {
+        let config = Arc::new(reader.config().clone());
+        Network {
+            swarm,
+            replicator: Replicator::new(config.limits.clone()),
+            scope: Arc::new(Scope::default()),
+            me: keypair.author(),
+            keypair,
+            config,
+            reader,
+            wiring,
+            pending: HashMap::new(),
+            ingesting: FuturesUnordered::new(),
+            gossip_in_flight: 0,
+            publish: VecDeque::new(),
+            connected: HashMap::new(),
+            backoff: HashMap::new(),
+            listen,
+            gossip_window: HashMap::new(),
+            resync_soon: BTreeSet::new(),
+            announce: BTreeSet::new(),
+            asked: HashMap::new(),
+            subscribed: BTreeSet::new(),
+            gossip_counts: GossipCounts::default(),
+            refused_connections: 0,
+            holepunched: HashSet::new(),
+            relayed_for: HashSet::new(),
+            reservations: BTreeSet::new(),
+            nat: Reachability::Unknown,
+            publish_at: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let scope = self.wiring.scope.borrow_and_update().clone();
+        self.apply_scope(scope);
+        for addr in self.config.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap address");
+            }
+        }
+        self.redial();
+        let mut redial = interval(Duration::from_secs(2));
+        let mut resync = interval(self.config.resync_interval);
+        let mut publish = interval(Duration::from_millis(50));
+        let mut discover = interval(Duration::from_secs(5));
+        for timer in [&mut redial, &mut resync, &mut publish, &mut discover] {
+            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                command = self.wiring.commands.recv() => match command {
+                    Some(NetCommand::Shutdown(reply)) => {
+                        self.close();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.handle_command(command),
+                    None => {
+                        // Every handle is gone.
+                        self.close();
+                        return;
+                    }
+                },
+                Some(notice) = self.wiring.notices.recv() => self.handle_notice(notice),
+                Ok(()) = self.wiring.scope.changed() => {
+                    let scope = self.wiring.scope.borrow_and_update().clone();
+                    self.apply_scope(scope);
+                }
+                Some((waiting, outcome)) = self.ingesting.next() => {
+                    self.handle_outcome(waiting, outcome);
+                }
+                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                _ = publish.tick() => {
+                    self.flush_publish();
+                    self.run_resync_soon();
+                }
+                _ = redial.tick() => self.redial(),
+                _ = discover.tick() => self.discover(),
+                _ = resync.tick() => self.resync_all(),
+            }
+        }
+    }
+
+    fn handle_command(&mut self, command: NetCommand) {
+        self.sync_scope();
+        match command {
+            NetCommand::Op(request) => request.run(self),
+            NetCommand::InjectGossip {
+                author,
+                data,
+                reply,
+            } => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(net::topic(&author), data)
+                    .map(|_| ())
+                    .map_err(|e| Error::Network(format!("publish failed: {e}")));
+                let _ = reply.send(result);
+            }
+            NetCommand::Shutdown(reply) => {
+                // Handled in `run`; here only for completeness.
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn handle_notice(&mut self, notice: NetNotice) {
+        self.sync_scope();
+        match notice {
+            NetNotice::Publish(entries) => {
+                for entry in entries {
+                    if self.publish.len() >= PUBLISH_QUEUE_CAPACITY {
+                        // Peers learn of it from the announced head instead.
+                        if let Some(dropped) = self.publish.pop_front() {
+                            self.announce.insert(dropped.author());
+                        }
+                    }
+                    self.publish.push_back(entry);
+                }
+                self.flush_publish();
+            }
+            NetNotice::Dial { author, addrs } => {
+                let peer = net::peer_id(&author);
+                for addr in &addrs {
+                    self.swarm.add_peer_address(peer, addr.clone());
+                }
+                self.backoff.remove(&peer);
+                self.dial_peer(peer);
+            }
+        }
+    }
+
+    /// Follows the store's replication set if it changed. The store actor
+    /// publishes a new set before it answers the request that changed it,
+    /// so commands sent after that answer always see the new set.
+    fn sync_scope(&mut self) {
+        if self.wiring.scope.has_changed().unwrap_or(false) {
+            let scope = self.wiring.scope.borrow_and_update().clone();
+            self.apply_scope(scope);
+        }
+    }
+
+    /// Makes the allow list and gossip subscriptions match the replication set.
+    fn apply_scope(&mut self, scope: Arc<Scope>) {
+        if Arc::ptr_eq(&scope, &self.scope) {
+            return;
+        }
+        let me = self.me;
+        let behaviour = self.swarm.behaviour_mut();
+        let want: BTreeSet<AuthorId> = scope.authors().iter().copied().collect();
+        for author in want.difference(self.scope.authors()) {
+            if *author != me {
+                behaviour.allow.allow_peer(net::peer_id(author));
+            }
+        }
+        for author in self.scope.authors().difference(&want) {
+            // Closes any connection at once.
+            behaviour.allow.disallow_peer(net::peer_id(author));
+        }
+        for author in &want {
+            if self.subscribed.insert(*author) {
+                let topic = net::topic(author);
+                if let Err(e) = behaviour.gossipsub.subscribe(&topic) {
+                    tracing::warn!(%author, error = %e, "cannot subscribe");
+                }
+                if let Err(e) = behaviour
+                    .gossipsub
+                    .set_topic_params(topic, net::topic_score_params())
+                {
+                    tracing::debug!(error = %e, "cannot set topic score params");
+                }
+            }
+        }
+        let gone: Vec<AuthorId> = self.subscribed.difference(&want).copied().collect();
+        for author in gone {
+            behaviour.gossipsub.unsubscribe(&net::topic(&author));
+            self.subscribed.remove(&author);
+        }
+        self.reader = Reader::new(
+            self.reader.store().clone(),
+            self.me,
+            scope.clone(),
+            self.config.clone(),
+        );
+        self.scope = scope;
+        self.redial();
+    }
+
+    fn flush_publish(&mut self) {
+        let mut sent = 0;
+        while let Some(entry) = self.publish.front() {
+            if sent >= PUBLISH_PER_TURN {
+                break;
+            }
+            let result = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(net::topic(&entry.author()), entry.encode());
+            match result {
+                Ok(_)
+                | Err(PublishError::Duplicate)
+                | Err(PublishError::NoPeersSubscribedToTopic) => {}
+                Err(PublishError::AllQueuesFull(_)) => break, // backpressure: retry next tick
+                Err(e) => tracing::warn!(id = %entry.id(), error = %e, "cannot gossip entry"),
+            }
+            self.publish.pop_front();
+            sent += 1;
+        }
+    }
+
+    /// Tells the store actor what we learned about a peer's node; dropped
+    /// if the store is busy (it is bookkeeping, redone on the next event).
+    fn note_peer(&self, note: PeerNote) {
+        if self.wiring.store.try_send(StoreMsg::Peer(note)).is_err() {
+            tracing::debug!("store busy: a peer note was dropped");
+        }
+    }
+
+    fn close(&mut self) {
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// What came back from verification and the store.
+    fn handle_outcome(
+        &mut self,
+        waiting: Waiting,
+        outcome: std::result::Result<IngestOutcome, oneshot::error::RecvError>,
+    ) {
+        // A dropped reply means the store is stopping: nothing was stored.
+        let outcome = outcome.unwrap_or_else(|_| IngestOutcome {
+            error: Some(crate::store::Error::Corrupt("the store is stopping".into())),
+            ..Default::default()
+        });
+        match waiting {
+            Waiting::Gossip {
+                source,
+                id,
+                author,
+                head,
+            } => {
+                self.gossip_in_flight = self.gossip_in_flight.saturating_sub(1);
+                self.gossip_outcome(source, id, author, head, outcome);
+            }
+            Waiting::Sync { peer, author } => self.sync_outcome(peer, author, outcome),
+            Waiting::Changes { peer } => self.changes_outcome(peer, outcome),
+        }
+    }
+}
+
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// The address without a trailing `/p2p/<peer id>`.
+fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
+    let mut addr = addr.clone();
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
+}

@@ -1,0 +1,113 @@
+//! What the network loop shows: invite codes, peers and status. These read
+//! the store through the loop's [`Reader`](crate::reader::Reader) and the
+//! loop's own state, so they answer at once whatever the store is doing.
+
+use libp2p::Multiaddr;
+
+use super::{Network, is_loopback, is_unspecified};
+use crate::core::now_ms;
+use crate::error::{Error, Result};
+use crate::invite::{self, Invite};
+use crate::model::{AuthorStatus, Connection, InviteView, PeerView, StatusView};
+use crate::net;
+
+impl Network {
+    pub(crate) fn invite(&self) -> InviteView {
+        let mut addrs: Vec<Multiaddr> = self
+            .swarm
+            .external_addresses()
+            .cloned()
+            .chain(self.listen.iter().cloned())
+            .filter(|a| !is_unspecified(a))
+            .collect();
+        addrs.dedup();
+        // Addresses others can reach first; loopback last.
+        addrs.sort_by_key(is_loopback);
+        addrs.truncate(invite::MAX_ADDRS);
+        let invite = Invite {
+            author: self.me,
+            addrs,
+        };
+        InviteView {
+            code: invite.encode(),
+            author: invite.author,
+            addrs: invite.addrs.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    pub(crate) fn dial_addr(&mut self, addr: &str) -> Result<()> {
+        let addr: Multiaddr = crate::config::parse_multiaddr("address", addr)?;
+        self.swarm
+            .dial(addr.clone())
+            .map_err(|e| Error::Network(format!("cannot dial {addr}: {e}")))
+    }
+
+    pub(crate) fn peers(&self) -> Result<Vec<PeerView>> {
+        let store = self.reader.store();
+        let mut out = Vec::new();
+        for author in self.scope.authors() {
+            if *author == self.me || !self.scope.is_direct(author) {
+                continue;
+            }
+            let record = store.peer_get(author)?.unwrap_or_default();
+            let peer = net::peer_id(author);
+            let live = self.connected.get(&peer);
+            out.push(PeerView {
+                author: *author,
+                name: store.display_name(author)?,
+                addrs: record.addrs,
+                connected: live.is_some(),
+                connection: live.map(|c| {
+                    if c.relayed {
+                        Connection::Relayed
+                    } else if self.holepunched.contains(&peer) {
+                        Connection::HolePunched
+                    } else {
+                        Connection::Direct
+                    }
+                }),
+                remote_addr: live.map(|c| c.addr.to_string()),
+                last_seen: if live.is_some() {
+                    Some(now_ms())
+                } else {
+                    record.last_seen_ms
+                },
+                last_sync: record.last_sync_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn status(&self) -> Result<StatusView> {
+        let store = self.reader.store();
+        let mut authors = Vec::new();
+        for author in self.scope.authors() {
+            authors.push(AuthorStatus {
+                author: *author,
+                name: store.display_name(author)?,
+                local_seq: store.head(author)?.map_or(0, |h| h.seq),
+                seen_seq: self.replicator.best_seen(author),
+                syncing: self.replicator.is_syncing_author(author),
+                forked: store.is_flagged(author)?,
+            });
+        }
+        Ok(StatusView {
+            me: self.me,
+            running: true,
+            syncing: self.replicator.is_syncing(),
+            connected_peers: self.connected.len(),
+            authors,
+            listen: self.listen.iter().map(ToString::to_string).collect(),
+            gossip: self.gossip_counts.clone(),
+            refused_connections: self.refused_connections,
+            reachability: self.nat.clone(),
+            relays: self
+                .reservations
+                .iter()
+                .filter_map(net::author_of)
+                .collect(),
+            relaying_for: self.relayed_for.iter().filter_map(net::author_of).collect(),
+            jobs: self.wiring.jobs.list(),
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! Every user-level operation, declared once: a request type, its response
+//! type, where it runs, and its HTTP route.
+//!
+//! The in-process [`Handle`](crate::Handle), the HTTP API (server routes
+//! and [`Client`](crate::api::Client)), the CLI's direct mode
+//! ([`Core::run`]) and the web app all reach an operation through the same
+//! [`Operation`] implementation, generated from the tables at the end of
+//! this file. Adding an operation means: a request type (in the seam's
+//! module below, next to its implementation), one line in a table, and the
+//! CLI command that exposes it.
+//!
+//! ```no_run
+//! # async fn demo(handle: kith_node::Handle) -> kith_node::Result<()> {
+//! use kith_node::ops;
+//! let view = handle.call(ops::Post::note("Reading about CRDTs")).await?;
+//! let feed = handle.call(ops::Feed::default()).await?;
+//! assert_eq!(feed[0].id, view.id);
+//! # Ok(()) }
+//! ```
+//!
+//! Where an operation runs ([`Owner`]):
+//! - `Store`: on the store actor, which owns [`Core`] and every write;
+//! - `Read`: on the read pool, from a read-only view of the store, so it
+//!   never waits behind writes or long jobs;
+//! - `Network`: on the network loop (what only it knows: connections);
+//! - `Pipeline`: through the verification pool, then the store actor.
+
+pub mod exchange;
+pub mod http;
+pub mod knowledge;
+pub mod maintenance;
+pub mod network;
+pub mod pages;
+pub mod social;
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
+pub use self::http::Binary;
+pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
+pub use self::maintenance::{Jobs, Reindex, Verify};
+pub use self::network::{Dial, Invite, Join, Peers, Status};
+pub use self::pages::{
+    WikiArchive, WikiAutomerge, WikiEdit, WikiExport, WikiHistory, WikiImport, WikiList, WikiNew,
+    WikiRename, WikiRestore, WikiShow,
+};
+pub use self::social::{
+    Delete, Feed, Post, Profile, ProfileSet, TrustAdd, TrustList, TrustRemove, Whoami,
+};
+use crate::core::Core;
+use crate::error::Result;
+use crate::jobs::JobTable;
+use crate::reader::Reader;
+
+/// Who runs an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    Store,
+    Read,
+    Network,
+    Pipeline,
+}
+
+/// HTTP methods of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// The contract of one operation, as the API documentation lists it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Info {
+    pub name: &'static str,
+    pub method: Method,
+    /// Under [`crate::api::PREFIX`]; `{field}` segments are request fields.
+    pub path: &'static str,
+    pub owner: Owner,
+    pub summary: &'static str,
+}
+
+/// Where an operation's result goes back to.
+pub type Respond<T> = oneshot::Sender<Result<T>>;
+
+/// One user-level operation: the implementing type is its request.
+pub trait Operation: http::Request + Send + Sized + 'static {
+    type Output: http::Response + Send + 'static;
+    const INFO: Info;
+
+    /// Packs the request for its owner (see [`crate::Handle::call`]).
+    #[doc(hidden)]
+    fn route(self, reply: Respond<Self::Output>) -> Routed;
+
+    /// Runs the request on a [`Core`] opened directly (no node running).
+    #[doc(hidden)]
+    fn direct(self, core: &mut Core) -> Result<Self::Output>;
+}
+
+/// An operation packed for its owner. Opaque outside this crate.
+pub struct Routed(pub(crate) Route);
+
+pub(crate) enum Route {
+    Store(StoreRequest),
+    Read(ReadRequest),
+    Network(NetRequest),
+    Import(exchange::ImportRequest),
+}
+
+/// Implementation of an operation the store actor runs.
+pub(crate) trait StoreOp: Operation {
+    fn run(self, core: &mut Core) -> Result<Self::Output>;
+}
+
+/// What a read operation has at hand.
+pub(crate) struct ReadCtx<'a> {
+    pub reader: &'a Reader,
+    pub jobs: &'a JobTable,
+}
+
+/// Implementation of an operation that runs on a read-only view.
+pub(crate) trait ReadOp: Operation {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Self::Output>;
+}
+
+/// Implementation of an operation the network loop runs, and what it does
+/// when no node runs.
+pub(crate) trait NetOp: Operation {
+    fn run(self, net: &mut crate::network::Network) -> Result<Self::Output>;
+    fn offline(self, core: &mut Core) -> Result<Self::Output>;
+}
+
+/// Declares a group of operations that share an owner: the owner's request
+/// enum, its dispatch, and each [`Operation`] implementation.
+macro_rules! operations {
+    (
+        $owner:ident, $request:ident, $ctx:ty, $trait:ident, $direct:expr;
+        $( $op:ident -> $out:ty, $method:ident $path:literal, $summary:literal; )*
+    ) => {
+        #[allow(clippy::large_enum_variant)]
+        pub(crate) enum $request {
+            $( $op($op, Respond<$out>), )*
+        }
+
+        impl $request {
+            /// Runs the request on its owner and sends the result back.
+            #[allow(dead_code)]
+            pub(crate) fn run(self, ctx: $ctx) {
+                match self {
+                    $( $request::$op(op, reply) => {
+                        let _ = reply.send($trait::run(op, ctx));
+                    } )*
+                }
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn info(&self) -> Info {
+                match self {
+                    $( $request::$op(..) => <$op as Operation>::INFO, )*
+                }
+            }
+        }
+
+        $(
+            impl Operation for $op {
+                type Output = $out;
+                const INFO: Info = Info {
+                    name: stringify!($op),
+                    method: Method::$method,
+                    path: $path,
+                    owner: Owner::$owner,
+                    summary: $summary,
+                };
+
+                fn route(self, reply: Respond<$out>) -> Routed {
+                    Routed(Route::$owner($request::$op(self, reply)))
+                }
+
+                fn direct(self, core: &mut Core) -> Result<$out> {
+                    #[allow(clippy::redundant_closure_call)]
+                    ($direct)(self, core)
+                }
+            }
+        )*
+
+        impl $request {
+            pub(crate) const INFOS: &'static [Info] = &[ $( <$op as Operation>::INFO, )* ];
+
+            fn visit(visitor: &mut impl Visit) {
+                $( visitor.visit::<$op>(); )*
+            }
+        }
+    };
+}
+
+operations! {
+    Store, StoreRequest, &mut Core, StoreOp,
+    |op, core: &mut Core| StoreOp::run(op, core);
+    Post -> crate::model::EntryView, Post "/posts", "write a note, question or answer";
+    TrustAdd -> crate::model::TrustView, Post "/trust", "trust an author (and replicate with them)";
+    TrustRemove -> bool, Delete "/trust/{author}", "stop trusting an author";
+    ProfileSet -> crate::model::EntryView, Post "/profile", "publish your name and about text";
+    Delete -> crate::model::EntryView, Delete "/entries/{id}", "delete one of your entries everywhere";
+    Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages";
+    Ask -> crate::model::AskOutcome, Post "/ask", "ask a question, unless similar ones exist";
+    Answer -> crate::model::EntryView, Post "/entries/{id}/answers", "answer a question";
+    Reply -> crate::model::EntryView, Post "/entries/{id}/replies", "reply to a post";
+    Endorse -> crate::model::EntryView, Post "/entries/{id}/endorse", "endorse a post (or withdraw)";
+    Accept -> crate::model::EntryView, Post "/entries/{id}/accept", "accept an answer to your question";
+    WikiNew -> crate::model::PageView, Post "/wiki", "create a wiki page";
+    WikiShow -> crate::model::PageView, Get "/wiki/{page}", "a page by id, id prefix or title";
+    WikiEdit -> crate::model::PageView, Put "/wiki/{page}", "replace a page's body (merged with edits since `base`)";
+    WikiRename -> crate::model::PageView, Post "/wiki/{page}/rename", "retitle a page";
+    WikiArchive -> crate::model::PageView, Delete "/wiki/{page}", "archive (delete, restorably) a page";
+    WikiRestore -> crate::model::PageView, Post "/wiki/{page}/restore", "restore an archived page";
+    WikiAutomerge -> Binary, Get "/wiki/{page}/automerge", "a page as a standard .automerge file";
+    WikiExport -> Vec<crate::model::PageView>, Get "/wiki/export", "every live page";
+    WikiImport -> crate::model::ImportReport, Post "/wiki/import", "create or update pages from markdown";
+    ForksClear -> usize, Delete "/forks/{author}", "forget an author's fork proofs and replicate them again";
+    Join -> crate::model::TrustView, Post "/join", "trust the inviter of a code and connect to them";
+    Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
+}
+
+operations! {
+    Read, ReadRequest, &ReadCtx<'_>, ReadOp,
+    |op, core: &mut Core| ReadOp::run(op, &ReadCtx { reader: &core.reader(), jobs: &JobTable::default() });
+    Whoami -> crate::model::IdView, Get "/id", "who this node is";
+    Feed -> Vec<crate::model::EntryView>, Get "/feed", "posts, newest first";
+    TrustList -> Vec<crate::model::TrustView>, Get "/trust", "the authors you trust";
+    Profile -> crate::model::ProfileView, Get "/profile/{author}", "an author's profile";
+    Questions -> Vec<crate::model::QuestionView>, Get "/questions", "questions, newest first";
+    Thread -> crate::model::ThreadView, Get "/entries/{id}/thread", "a post with its answers ranked and its replies";
+    WikiList -> Vec<crate::model::PageSummary>, Get "/wiki", "the wiki's pages";
+    WikiHistory -> Vec<crate::model::HistoryView>, Get "/wiki/{page}/history", "who changed a page, newest first";
+    Forks -> Vec<crate::model::ForkView>, Get "/forks", "authors caught signing two entries at one seq";
+    Frontier -> crate::bundle::FrontierFile, Get "/frontier", "this node's frontier, for bundling what it lacks";
+    Bundle -> Binary, Post "/bundle", "a bundle file of the entries another node lacks";
+    Verify -> crate::store::VerifyReport, Get "/verify", "re-verify every stored entry (a long job)";
+    Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
+}
+
+operations! {
+    Network, NetRequest, &mut crate::network::Network, NetOp,
+    |op, core: &mut Core| NetOp::offline(op, core);
+    Invite -> crate::model::InviteView, Get "/invite", "an invite code others can join";
+    Dial -> (), Post "/dial", "connect to a peer at a multiaddr";
+    Peers -> Vec<crate::model::PeerView>, Get "/peers", "trusted peers, connected and known";
+    Status -> crate::model::StatusView, Get "/status", "replication, connections and jobs";
+}
+
+impl Operation for ImportEntries {
+    type Output = crate::model::ImportEntriesReport;
+    const INFO: Info = Info {
+        name: "ImportEntries",
+        method: Method::Post,
+        path: "/entries",
+        owner: Owner::Pipeline,
+        summary: "verify and store entries (concatenated envelopes), as if from the network",
+    };
+
+    fn route(self, reply: Respond<Self::Output>) -> Routed {
+        Routed(Route::Import(exchange::ImportRequest { op: self, reply }))
+    }
+
+    fn direct(self, core: &mut Core) -> Result<Self::Output> {
+        Ok(core.import_entries(self.entries))
+    }
+}
+
+/// Something done for every operation type (the HTTP router is built this
+/// way; tests check that each operation is covered).
+pub trait Visit {
+    fn visit<O: Operation>(&mut self);
+}
+
+/// Calls `visitor` once for every operation.
+pub fn visit_all(visitor: &mut impl Visit) {
+    StoreRequest::visit(visitor);
+    ReadRequest::visit(visitor);
+    NetRequest::visit(visitor);
+    visitor.visit::<ImportEntries>();
+}
+
+/// Every operation's contract, for documentation and tests.
+pub fn all() -> Vec<Info> {
+    let mut out = Vec::new();
+    out.extend_from_slice(StoreRequest::INFOS);
+    out.extend_from_slice(ReadRequest::INFOS);
+    out.extend_from_slice(NetRequest::INFOS);
+    out.push(ImportEntries::INFO);
+    out
+}

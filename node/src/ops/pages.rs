@@ -1,0 +1,139 @@
+//! Wiki pages. A page is named by its id, a unique id prefix, or its title.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Binary, ReadCtx, ReadOp, StoreOp};
+use crate::core::Core;
+use crate::error::Result;
+use crate::model::{HistoryView, ImportItem, ImportReport, PageSummary, PageView};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiList {
+    /// Include archived pages.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+impl ReadOp for WikiList {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Vec<PageSummary>> {
+        ctx.reader.wiki_list(self.archived)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiNew {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+impl StoreOp for WikiNew {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_new(&self.title, &self.body)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiShow {
+    pub page: String,
+}
+
+impl StoreOp for WikiShow {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_show(&self.page)
+    }
+}
+
+/// The page's new full body. `base` holds the heads of the version the
+/// edit started from (`PageView::heads`), so that edits made meanwhile are
+/// merged, not overwritten; without it the edit applies to the current text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiEdit {
+    pub page: String,
+    pub body: String,
+    #[serde(default)]
+    pub base: Option<Vec<String>>,
+}
+
+impl StoreOp for WikiEdit {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_edit(&self.page, &self.body, self.base.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiRename {
+    pub page: String,
+    pub title: String,
+}
+
+impl StoreOp for WikiRename {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_rename(&self.page, &self.title)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiArchive {
+    pub page: String,
+}
+
+impl StoreOp for WikiArchive {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_archive(&self.page, true)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiRestore {
+    pub page: String,
+}
+
+impl StoreOp for WikiRestore {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_archive(&self.page, false)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiHistory {
+    pub page: String,
+}
+
+impl ReadOp for WikiHistory {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Vec<HistoryView>> {
+        ctx.reader.wiki_history(&self.page)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiAutomerge {
+    pub page: String,
+}
+
+impl StoreOp for WikiAutomerge {
+    fn run(self, core: &mut Core) -> Result<Binary> {
+        core.wiki_automerge(&self.page).map(Binary)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiExport {}
+
+impl StoreOp for WikiExport {
+    fn run(self, core: &mut Core) -> Result<Vec<PageView>> {
+        core.wiki_export()
+    }
+}
+
+/// Pages from markdown: a page is matched by the id in its front matter,
+/// else by title, and updated in place; importing twice changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WikiImport(pub Vec<ImportItem>);
+
+impl StoreOp for WikiImport {
+    fn run(self, core: &mut Core) -> Result<ImportReport> {
+        core.wiki_import(&self.0)
+    }
+}

@@ -1,0 +1,323 @@
+//! `Reader`: a read-only view of the store, cheap to clone and safe on any
+//! thread. Reads that must stay fast while the store actor is busy (feed,
+//! threads, profiles, trust, exports, `verify`) run on it, on the node's
+//! read pool; the network loop reads logs through it for the sync machine.
+//! It never writes.
+
+mod threads;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kith_protocol::sync::{FrontierItem, Logs};
+use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Post};
+
+use crate::bundle::FrontierFile;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{EntryView, ForkView, HistoryView, IdView, PageSummary, ProfileView, TrustView};
+use crate::ops;
+use crate::store::{Scope, Store, TrustRecord, VerifyReport};
+
+/// Default page size of the feed.
+pub const DEFAULT_FEED_LIMIT: usize = 20;
+/// Largest page of the feed.
+pub const MAX_FEED_LIMIT: usize = 1_000;
+
+/// A read-only view of one node's store, with the replication set as it
+/// was when the view was made.
+#[derive(Clone)]
+pub struct Reader {
+    store: Store,
+    me: AuthorId,
+    scope: Arc<Scope>,
+    config: Arc<Config>,
+}
+
+impl Reader {
+    pub fn new(store: Store, me: AuthorId, scope: Arc<Scope>, config: Arc<Config>) -> Reader {
+        Reader {
+            store,
+            me,
+            scope,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn me(&self) -> AuthorId {
+        self.me
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn whoami(&self) -> Result<IdView> {
+        Ok(IdView {
+            author: self.me,
+            name: self.store.display_name(&self.me)?,
+            entries: self.store.head(&self.me)?.map_or(0, |h| h.seq),
+        })
+    }
+
+    pub fn feed(&self, params: &ops::Feed) -> Result<Vec<EntryView>> {
+        let query = crate::store::FeedQuery {
+            limit: params
+                .limit
+                .unwrap_or(DEFAULT_FEED_LIMIT)
+                .clamp(1, MAX_FEED_LIMIT),
+            before: params.before.map(|c| (c.timestamp, c.id)),
+            author: params.author.map(|a| a.resolve(self.me)),
+            kind: params.kind,
+            tag: params.tag.clone().filter(|t| !t.trim().is_empty()),
+        };
+        let mut names = std::collections::HashMap::new();
+        self.store
+            .feed(&query)?
+            .iter()
+            .map(|e| {
+                let name = match names.get(&e.author()) {
+                    Some(n) => Clone::clone(n),
+                    None => {
+                        let n = self.store.display_name(&e.author())?;
+                        names.insert(e.author(), n.clone());
+                        n
+                    }
+                };
+                Ok(EntryView::new(e, name))
+            })
+            .collect()
+    }
+
+    pub fn trust_list(&self) -> Result<Vec<TrustView>> {
+        self.store
+            .trust_list()?
+            .into_iter()
+            .map(|r| trust_view(&self.store, r))
+            .collect()
+    }
+
+    pub fn profile(&self, author: AuthorId) -> Result<ProfileView> {
+        let profile = crate::store::views::profile(&self.store, &author)?;
+        let trust = self.store.trust_get(&author)?;
+        Ok(ProfileView {
+            author,
+            name: profile.as_ref().map(|p| p.name.clone()),
+            about: profile.map(|p| p.about).filter(|a| !a.is_empty()),
+            petname: trust.as_ref().and_then(|t| t.petname.clone()),
+            display_name: self.store.display_name(&author)?,
+            trusted: trust.is_some() || author == self.me,
+        })
+    }
+
+    /// Authors caught signing two entries at one seq; their logs are held.
+    pub fn forks(&self) -> Result<Vec<ForkView>> {
+        self.store
+            .forks()?
+            .into_iter()
+            .map(|proof| {
+                Ok(ForkView {
+                    author: proof.author(),
+                    name: self.store.display_name(&proof.author())?,
+                    seq: proof.seq(),
+                    entries: [proof.first.id(), proof.second.id()],
+                })
+            })
+            .collect()
+    }
+
+    /// This node's frontier as a file a friend can bundle against.
+    pub fn frontier_file(&self) -> Result<FrontierFile> {
+        let frontier: BTreeMap<AuthorId, Head> = self
+            .store
+            .frontier()?
+            .into_iter()
+            .filter(|(a, _)| self.scope.contains(a))
+            .collect();
+        Ok(FrontierFile::new(self.me, crate::core::now_ms(), &frontier))
+    }
+
+    /// A bundle of the entries another node lacks: every author this node
+    /// replicates (or `authors`), after the recipient's frontier if given.
+    pub fn bundle(&self, params: &ops::Bundle) -> Result<Vec<u8>> {
+        let recipient = match params.recipient {
+            Some(r) => {
+                let r = r.resolve(self.me);
+                if r != self.me && self.store.trust_get(&r)?.is_none() {
+                    return Err(Error::InvalidInput(format!(
+                        "you do not trust {r}; bundles carry your circle's entries only to people you trust"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let since = match &params.since {
+            Some(text) => FrontierFile::parse(text)
+                .and_then(|f| f.seqs())
+                .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            None => Default::default(),
+        };
+        let authors: Vec<AuthorId> = if params.authors.is_empty() {
+            self.scope.authors().iter().copied().collect()
+        } else {
+            params.authors.iter().map(|a| a.resolve(self.me)).collect()
+        };
+        let mut entries = Vec::new();
+        for author in authors {
+            let from = since.get(&author).copied().unwrap_or(0) + 1;
+            entries.extend(self.store.log(&author, from, usize::MAX)?);
+        }
+        let header = crate::bundle::Header {
+            created_ms: crate::core::now_ms(),
+            from: self.me,
+            recipient,
+            entries: entries.len() as u64,
+        };
+        Ok(crate::bundle::write(&header, &entries))
+    }
+
+    pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {
+        Ok(crate::wiki::list(&self.store)?
+            .into_iter()
+            .filter(|(_, m)| include_archived || !m.archived)
+            .filter(|(_, m)| !m.title.is_empty())
+            .map(|(id, m)| PageSummary {
+                id,
+                title: m.title,
+                archived: m.archived,
+                updated: m.updated_ms,
+                authors: m.authors,
+                chars: m.chars,
+            })
+            .collect())
+    }
+
+    pub fn wiki_history(&self, name: &str) -> Result<Vec<HistoryView>> {
+        let page = crate::wiki::resolve(&self.store, name)?;
+        crate::wiki::history(&self.store, &page)?
+            .into_iter()
+            .map(|h| {
+                Ok(HistoryView {
+                    entry: h.entry,
+                    author: h.author,
+                    author_name: self.store.display_name(&h.author)?,
+                    timestamp: h.timestamp_ms,
+                    ops: h.ops,
+                    chars_before: h.chars_before,
+                    chars_after: h.chars_after,
+                })
+            })
+            .collect()
+    }
+
+    /// Re-verifies every stored entry, calling `progress` as it goes.
+    pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport> {
+        Ok(self.store.verify_with(progress)?)
+    }
+}
+
+/// An entry as users see it.
+pub fn entry_view(store: &Store, entry: &Entry) -> Result<EntryView> {
+    Ok(EntryView::new(entry, store.display_name(&entry.author())?))
+}
+
+pub fn trust_view(store: &Store, record: TrustRecord) -> Result<TrustView> {
+    let profile_name = crate::store::views::profile_name(store, &record.author)?;
+    Ok(TrustView {
+        author: record.author,
+        petname: record.petname,
+        profile_name,
+        since: record.since_ms,
+    })
+}
+
+/// A stored post and its body; an error if it is missing, deleted or not a post.
+pub fn post_body(store: &Store, id: &EntryId) -> Result<(Entry, Post)> {
+    let entry = store
+        .get(id)?
+        .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
+    match entry.body().map(Body::decode) {
+        Some(Ok(Body::Post(post))) => Ok((entry, post)),
+        None => Err(Error::NotFound(format!("entry {id} was deleted"))),
+        _ => Err(Error::InvalidInput(format!("entry {id} is not a post"))),
+    }
+}
+
+/// The sync machine's view of the logs. Authors flagged for a fork are not
+/// replicated until the user decides.
+impl Logs for Reader {
+    fn replicates(&self, author: &AuthorId) -> bool {
+        self.scope.contains(author) && !self.store.is_flagged(author).unwrap_or(true)
+    }
+
+    fn frontier(&self) -> Vec<FrontierItem> {
+        self.scope
+            .authors()
+            .iter()
+            .filter(|a| self.replicates(a))
+            .map(|a| FrontierItem {
+                author: *a,
+                head: self.head(a),
+            })
+            .collect()
+    }
+
+    fn head(&self, author: &AuthorId) -> Option<Head> {
+        self.store.head(author).ok().flatten()
+    }
+
+    fn id_at(&self, author: &AuthorId, seq: u64) -> Option<EntryId> {
+        self.store
+            .entry_at(author, seq)
+            .ok()
+            .flatten()
+            .map(|e| e.id())
+    }
+
+    fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        let mut bytes = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        for hash in hashes {
+            let ids = crate::wiki::entries_of_change(&self.store, hash).unwrap_or_default();
+            for id in ids {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let entry = match self.store.get(&id) {
+                    Ok(Some(e)) => Some(e),
+                    _ => self.store.detached_get(&id).ok().flatten(),
+                };
+                let Some(entry) = entry.filter(|e| e.body().is_some()) else {
+                    continue;
+                };
+                if bytes + entry.encoded_len() > max_bytes && !out.is_empty() {
+                    return out;
+                }
+                bytes += entry.encoded_len();
+                out.push(entry);
+            }
+        }
+        out
+    }
+
+    fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
+        let limit = self.store.limits().max_batch_entries;
+        match self.store.log_batch(author, after_seq, max_bytes, limit) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!(%author, error = %e, "cannot read log for a peer");
+                Vec::new()
+            }
+        }
+    }
+}

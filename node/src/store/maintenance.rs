@@ -1,0 +1,280 @@
+//! Rebuilding the views from the entries (`reindex`), in slices so that a
+//! running node keeps storing and serving while it runs, and re-verifying
+//! every stored entry (`verify`).
+
+use kith_protocol::{AuthorId, Entry, EntryId, Head, Verified};
+use serde::{Deserialize, Serialize};
+
+use super::kv::Batch;
+use super::{ENTRY, ID, Result, Store, VIEW, decode_author, entry_key, views};
+use crate::store::Error;
+
+/// Which entries get their views as they are stored. While a rebuild runs,
+/// entries it has not reached yet are left to it, so that every author's
+/// entries are indexed in log order exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Indexing {
+    /// Normal operation: every entry is indexed as it is stored.
+    #[default]
+    All,
+    /// A rebuild runs and has indexed every entry up to this (author, seq)
+    /// key (`None`: none yet).
+    Through(Option<(AuthorId, u64)>),
+}
+
+impl Indexing {
+    /// Whether an entry stored now gets its views now.
+    pub fn covers(&self, author: &AuthorId, seq: u64) -> bool {
+        match self {
+            Indexing::All => true,
+            Indexing::Through(None) => false,
+            Indexing::Through(Some(cursor)) => (*author, seq) <= *cursor,
+        }
+    }
+}
+
+/// Result of [`Store::verify`].
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub authors: u64,
+    pub bodies_dropped: u64,
+    pub problems: Vec<String>,
+}
+
+/// Result of a reindex.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct ReindexReport {
+    pub entries: u64,
+    pub removed_view_keys: u64,
+}
+
+impl Store {
+    /// Deletes every view and rebuilds it from the entries, in one go
+    /// (a running node rebuilds in slices instead: see `core::maintenance`).
+    pub fn reindex(&self) -> Result<ReindexReport> {
+        let mut report = ReindexReport::default();
+        loop {
+            let removed = self.clear_views_step(10_000)?;
+            if removed == 0 {
+                break;
+            }
+            report.removed_view_keys += removed as u64;
+        }
+        self.reset_arrivals();
+        let mut cursor = None;
+        loop {
+            let entries = self.entries_after_key(cursor, 1_000)?;
+            let Some(last) = entries.last() else { break };
+            cursor = Some((last.author(), last.seq()));
+            for entry in entries {
+                self.index_views(&Verified::from_store(entry))?;
+                report.entries += 1;
+            }
+        }
+        self.kv.flush()?;
+        Ok(report)
+    }
+
+    /// Removes up to `max` view keys; 0 when none are left.
+    pub fn clear_views_step(&self, max: usize) -> Result<usize> {
+        let mut batch = Batch::default();
+        let mut n = 0;
+        for item in self.kv.scan_prefix([VIEW]).take(max) {
+            batch.remove(item?.0);
+            n += 1;
+        }
+        self.kv.apply(batch)?;
+        Ok(n)
+    }
+
+    /// Starts arrival numbering over (the arrival view was cleared).
+    pub fn reset_arrivals(&self) {
+        self.arrival.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Up to `max` entries after the (author, seq) key `after`, in key order
+    /// (author by author, each in log order).
+    pub fn entries_after_key(
+        &self,
+        after: Option<(AuthorId, u64)>,
+        max: usize,
+    ) -> Result<Vec<Entry>> {
+        let start = match after {
+            None => vec![ENTRY],
+            Some((author, seq)) => match seq.checked_add(1) {
+                Some(next) => entry_key(&author, next).with_prefix(ENTRY),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::new();
+        for item in self.kv.range(&start, &[ENTRY + 1]).take(max) {
+            out.push(self.decode_stored(&item?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// Indexes one stored entry's views (views read earlier views, e.g. a
+    /// deletion reads its target, so each entry is applied on its own).
+    pub fn index_views(&self, entry: &Verified) -> Result<()> {
+        let mut batch = Batch::default();
+        views::index(self, entry, &mut batch)?;
+        self.kv.apply(batch)?;
+        Ok(())
+    }
+
+    /// Records that a rebuild of the views is running (or has ended), so
+    /// that one a crash interrupted starts over at the next open.
+    pub fn set_rebuild_pending(&self, pending: bool) -> Result<()> {
+        let key = super::meta_key("rebuild");
+        if pending {
+            self.kv.insert(&key, [1])?;
+        } else {
+            self.kv.remove(&key)?;
+        }
+        self.kv.flush()?;
+        Ok(())
+    }
+
+    pub fn rebuild_pending(&self) -> Result<bool> {
+        Ok(self.kv.contains(super::meta_key("rebuild"))?)
+    }
+
+    /// The first author with a log after `after` (in key order).
+    pub fn next_author_after(&self, after: Option<&AuthorId>) -> Result<Option<AuthorId>> {
+        let start = match after {
+            None => vec![super::HEAD],
+            Some(a) => {
+                let mut k = super::author_key(super::HEAD, a);
+                k.push(0);
+                k
+            }
+        };
+        match self.kv.range(&start, &[super::HEAD + 1]).next() {
+            Some(item) => Ok(Some(decode_author(&item?.0[1..])?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of stored entries, from the heads (cheap).
+    pub fn count_entries(&self) -> Result<u64> {
+        Ok(self.frontier()?.values().map(|h| h.seq).sum())
+    }
+
+    /// Re-verifies every stored entry: signature, body hash, chain links,
+    /// indexes. Problems are collected, not fatal.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with(|_| {})
+    }
+
+    /// [`Store::verify`], calling `progress` with the entries checked so far
+    /// every thousand entries.
+    pub fn verify_with(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let mut last: Option<(AuthorId, Head)> = None;
+        for item in self.kv.scan_prefix([ENTRY]) {
+            let (k, v) = item?;
+            report.entries += 1;
+            if report.entries % 1_000 == 0 {
+                progress(report.entries);
+            }
+            let key_author = decode_author(&k[1..33]).ok();
+            let key_seq = k
+                .get(33..41)
+                .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")));
+            let entry = match Entry::decode(&v, &self.limits) {
+                Ok(e) => e,
+                Err(e) => {
+                    report.problems.push(format!(
+                        "entry {:?} seq {:?}: cannot decode: {e}",
+                        key_author.map(|a| a.to_string()),
+                        key_seq
+                    ));
+                    continue;
+                }
+            };
+            let at = format!("{} seq {}", entry.author(), entry.seq());
+            if key_author != Some(entry.author()) || key_seq != Some(entry.seq()) {
+                report
+                    .problems
+                    .push(format!("{at}: stored under the wrong key"));
+            }
+            if let Err(e) = entry.verify_signature() {
+                report.problems.push(format!("{at}: {e}"));
+            }
+            if let Err(e) = entry.verify_body() {
+                report.problems.push(format!("{at}: {e}"));
+            }
+            if entry.body().is_none() {
+                report.bodies_dropped += 1;
+            }
+            let expected_prev = match last {
+                Some((a, h)) if a == entry.author() => {
+                    if h.seq + 1 != entry.seq() {
+                        report
+                            .problems
+                            .push(format!("{at}: gap after seq {}", h.seq));
+                    }
+                    Some(h.id)
+                }
+                _ => {
+                    report.authors += 1;
+                    if let Some((a, h)) = last {
+                        self.check_head(&a, h, &mut report)?;
+                    }
+                    if entry.seq() != 1 {
+                        report
+                            .problems
+                            .push(format!("{at}: log does not start at seq 1"));
+                    }
+                    None
+                }
+            };
+            if entry.header().prev != expected_prev && entry.seq() != 1 {
+                report
+                    .problems
+                    .push(format!("{at}: prev does not match the previous entry"));
+            }
+            match self.get_location(&entry.id())? {
+                Some((a, s)) if a == entry.author() && s == entry.seq() => {}
+                _ => report
+                    .problems
+                    .push(format!("{at}: id index is missing or wrong")),
+            }
+            last = Some((
+                entry.author(),
+                Head {
+                    seq: entry.seq(),
+                    id: entry.id(),
+                },
+            ));
+        }
+        if let Some((a, h)) = last {
+            self.check_head(&a, h, &mut report)?;
+        }
+        progress(report.entries);
+        Ok(report)
+    }
+
+    fn check_head(&self, author: &AuthorId, last: Head, report: &mut VerifyReport) -> Result<()> {
+        if self.head(author)? != Some(last) {
+            report.problems.push(format!(
+                "{author}: head record does not match the last entry"
+            ));
+        }
+        Ok(())
+    }
+
+    fn get_location(&self, id: &EntryId) -> Result<Option<(AuthorId, u64)>> {
+        let mut key = vec![ID];
+        key.extend_from_slice(id.as_bytes());
+        match self.kv.get(&key)? {
+            None => Ok(None),
+            Some(v) if v.len() == 40 => Ok(Some((
+                decode_author(&v[..32])?,
+                u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
+            ))),
+            Some(_) => Err(Error::Corrupt("id index record".into())),
+        }
+    }
+}

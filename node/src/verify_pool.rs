@@ -1,0 +1,189 @@
+//! Signature checks on every core, between the network (or an import) and
+//! the store actor.
+//!
+//! A coordinator thread takes jobs in the order they were submitted,
+//! gathers what is queued (up to [`MAX_ROUND_ENTRIES`]), verifies all of
+//! it at once on a rayon pool (`verify_strict`, as everywhere), and hands
+//! each job to the store actor in submission order, so every author's
+//! entries reach the store in the order they came. While the store actor
+//! writes one round, the pool verifies the next.
+
+use std::sync::Arc;
+
+use kith_protocol::{Entry, Limits, ValidationError, Verified};
+use rayon::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::{IngestOutcome, now_ms};
+use crate::error::{Error, Result};
+use crate::handle::Origin;
+use crate::store_actor::StoreMsg;
+
+/// Jobs waiting for verification; beyond this, submitters are told no
+/// (gossip is ignored and comes again by catch-up) or wait (imports).
+pub const VERIFY_QUEUE: usize = 256;
+/// Most entries verified in one round.
+pub const MAX_ROUND_ENTRIES: usize = 4_096;
+
+/// Entries to verify and what to do with them then.
+pub(crate) struct Job {
+    pub entries: Vec<Entry>,
+    pub origin: Origin,
+    pub then: Then,
+}
+
+pub(crate) enum Then {
+    /// Store in the logs; the outcome goes back here.
+    Ingest(oneshot::Sender<IngestOutcome>),
+    /// Keep as wiki dependencies of authors outside the replication set.
+    Detached(oneshot::Sender<IngestOutcome>),
+}
+
+/// A job's entries after verification: the verified prefix, and the first
+/// entry that failed, if one did (entries after it are dropped: they could
+/// not continue their author's chain anyway).
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub verified: Vec<Verified>,
+    pub failed: Option<Box<(Entry, ValidationError)>>,
+}
+
+/// Verifies `entries` on every core (the global rayon pool), keeping
+/// their order.
+pub fn verify_all(entries: Vec<Entry>, limits: &Limits, now_ms: u64) -> Checked {
+    let results: Vec<_> = entries
+        .into_par_iter()
+        .map(|e| Verified::check(e, limits, now_ms))
+        .collect();
+    collect(results)
+}
+
+fn collect(results: Vec<std::result::Result<Verified, Box<(Entry, ValidationError)>>>) -> Checked {
+    let mut checked = Checked::default();
+    for result in results {
+        match result {
+            Ok(v) => checked.verified.push(v),
+            Err(e) => {
+                checked.failed = Some(e);
+                break;
+            }
+        }
+    }
+    checked
+}
+
+/// The submitting side of the pool (cheap to clone).
+#[derive(Clone)]
+pub(crate) struct VerifyPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl VerifyPool {
+    /// Starts the coordinator thread and a rayon pool of `threads` (0: one
+    /// per core), handing verified jobs to `store`.
+    pub(crate) fn start(
+        limits: Limits,
+        threads: usize,
+        store: mpsc::Sender<StoreMsg>,
+    ) -> Result<VerifyPool> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("kith-verify-{i}"))
+            .build()
+            .map_err(|e| Error::Io(format!("cannot start the verification pool: {e}")))?;
+        let (tx, rx) = mpsc::channel(VERIFY_QUEUE);
+        let limits = Arc::new(limits);
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("kith-verify".into())
+            .spawn(move || {
+                let _guard = span.enter();
+                coordinate(rx, &pool, &limits, &store);
+            })
+            .map_err(|e| Error::Io(format!("cannot start the verification thread: {e}")))?;
+        Ok(VerifyPool { jobs: tx })
+    }
+
+    /// Queues a job if there is room; gives it back if not.
+    pub(crate) fn try_submit(&self, job: Job) -> std::result::Result<(), Job> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => job,
+        })
+    }
+
+    /// Queues a job, waiting for room (imports).
+    pub(crate) async fn submit(&self, job: Job) -> Result<()> {
+        self.jobs.send(job).await.map_err(|_| Error::NodeStopped)
+    }
+}
+
+/// The coordinator: rounds of verification, results handed on in order.
+fn coordinate(
+    mut rx: mpsc::Receiver<Job>,
+    pool: &rayon::ThreadPool,
+    limits: &Limits,
+    store: &mpsc::Sender<StoreMsg>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut round = vec![first];
+        let mut entries: usize = round[0].entries.len();
+        while entries < MAX_ROUND_ENTRIES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    entries += job.entries.len();
+                    round.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = now_ms();
+        // Verify everything of the round at once, remembering each job's share.
+        let mut sizes = Vec::with_capacity(round.len());
+        let mut all = Vec::with_capacity(entries);
+        let mut jobs = Vec::with_capacity(round.len());
+        for job in round {
+            sizes.push(job.entries.len());
+            all.extend(job.entries);
+            jobs.push((job.origin, job.then));
+        }
+        let mut rest = pool.install(|| {
+            all.into_par_iter()
+                .map(|e| Verified::check(e, limits, now))
+                .collect::<Vec<_>>()
+        });
+        for ((origin, then), size) in jobs.into_iter().zip(sizes) {
+            let tail = rest.split_off(size);
+            let checked = collect(std::mem::replace(&mut rest, tail));
+            if checked.verified.is_empty() {
+                // Nothing to store: answer without bothering the store.
+                let error = checked.failed.map(|f| crate::store::Error::Invalid(f.1));
+                reply(
+                    then,
+                    IngestOutcome {
+                        error,
+                        ..Default::default()
+                    },
+                );
+                continue;
+            }
+            if store
+                .blocking_send(StoreMsg::Ingest {
+                    checked,
+                    origin,
+                    then,
+                })
+                .is_err()
+            {
+                return; // The store actor stopped.
+            }
+        }
+    }
+}
+
+fn reply(then: Then, outcome: IngestOutcome) {
+    match then {
+        Then::Ingest(tx) | Then::Detached(tx) => {
+            let _ = tx.send(outcome);
+        }
+    }
+}

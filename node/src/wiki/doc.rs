@@ -1,0 +1,142 @@
+//! Reading and writing the parts of a page document: title, body text,
+//! archived flag, links; the actor bound to an author; and the guard that
+//! turns an Automerge panic on hostile input into an error.
+
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::{
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+    TextEncoding, Value,
+};
+use kith_protocol::AuthorId;
+
+use super::{Error, MAX_PAGE_BYTES, Result};
+
+pub(super) fn new_doc() -> AutoCommit {
+    AutoCommit::new_with_encoding(TextEncoding::UnicodeCodePoint)
+}
+
+pub(super) fn actor_of(author: &AuthorId) -> ActorId {
+    ActorId::from(&author.as_bytes()[..])
+}
+
+/// Runs Automerge code on untrusted data, turning a panic into an error.
+pub(super) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|_| Error::Document(format!("automerge panicked while {what}")))
+}
+
+/// Splits a stream of Automerge chunks (`magic(4) checksum(4) type(1)
+/// uleb128(len) data`) into chunks; None if it is not one.
+pub(super) fn split_chunks(mut data: &[u8]) -> Option<Vec<&[u8]>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.len() < 9 || data[..4] != MAGIC {
+            return None;
+        }
+        let (len, rest) = uleb128(&data[9..])?;
+        let header = data.len() - rest.len();
+        let end = header.checked_add(usize::try_from(len).ok()?)?;
+        if end > data.len() {
+            return None;
+        }
+        out.push(&data[..end]);
+        data = &data[end..];
+    }
+    Some(out)
+}
+
+/// An unsigned LEB128 as Automerge writes it (not necessarily minimal).
+fn uleb128(data: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &data[i + 1..]));
+        }
+    }
+    None
+}
+
+pub(super) fn new_changes(doc: &mut AutoCommit, before: &[ChangeHash]) -> Vec<Change> {
+    doc.get_changes(before)
+}
+
+/// Whether the document holds the change (cheap: no change is rebuilt).
+pub(super) fn has_change(doc: &mut AutoCommit, hash: &ChangeHash) -> bool {
+    doc.get_missing_deps(std::slice::from_ref(hash)).is_empty()
+}
+
+pub(super) fn check_size(body: &str) -> Result<()> {
+    if body.len() > MAX_PAGE_BYTES {
+        return Err(Error::Invalid(format!(
+            "a page body is at most {MAX_PAGE_BYTES} bytes; this one is {}",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn clean_title(title: &str) -> Result<String> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(Error::Invalid("a page needs a title".into()));
+    }
+    if title.len() > 200 || title.contains(['\n', '\r']) {
+        return Err(Error::Invalid(
+            "a title is one line of at most 200 bytes".into(),
+        ));
+    }
+    Ok(title.to_string())
+}
+
+pub(super) fn body_obj(doc: &AutoCommit) -> Option<ObjId> {
+    match doc.get(ROOT, "body") {
+        Ok(Some((Value::Object(ObjType::Text), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// The body text of a document (empty if it has none).
+pub fn body_text(doc: &AutoCommit) -> String {
+    body_obj(doc)
+        .and_then(|id| doc.text(&id).ok())
+        .unwrap_or_default()
+}
+
+pub(super) fn text_len(doc: &AutoCommit) -> u64 {
+    body_obj(doc).map_or(0, |id| doc.length(&id) as u64)
+}
+
+pub(super) fn title_of(doc: &AutoCommit) -> String {
+    match doc.get(ROOT, "title") {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Str(t) => t.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+pub(super) fn is_archived(doc: &AutoCommit) -> bool {
+    matches!(doc.get(ROOT, "archived"), Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true)))
+}
+
+/// Lowercased targets of `[[Title]]` and `[[Title|label]]` links.
+pub fn links_in(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("[[") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find("]]") else { break };
+        let inner = &rest[..end];
+        let target = inner.split('|').next().unwrap_or("").trim();
+        if !target.is_empty() && !target.contains('\n') && target.len() <= 200 {
+            out.insert(target.to_lowercase());
+        }
+        rest = &rest[end + 2..];
+    }
+    out
+}
