@@ -36,7 +36,7 @@ impl TestNode {
         seed: u8,
         tweak: impl FnOnce(&mut Config),
     ) -> TestNode {
-        Self::prepared(name, seed, tweak, |_| {}).await
+        Self::make(name, seed, tweak, None).await
     }
 
     /// Starts a node after `prepare` has worked on its store directly
@@ -46,6 +46,16 @@ impl TestNode {
         seed: u8,
         tweak: impl FnOnce(&mut Config),
         prepare: impl FnOnce(&mut kith_node::Core),
+    ) -> TestNode {
+        Self::make(name, seed, tweak, Some(Box::new(prepare))).await
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn make(
+        name: &'static str,
+        seed: u8,
+        tweak: impl FnOnce(&mut Config),
+        prepare: Option<Box<dyn FnOnce(&mut kith_node::Core) + '_>>,
     ) -> TestNode {
         // RUST_LOG=kith_node=debug shows what the nodes do.
         let _ = tracing_subscriber::fmt()
@@ -64,7 +74,7 @@ impl TestNode {
         // test times out.
         config.resync_interval = Duration::from_secs(3600);
         tweak(&mut config);
-        {
+        if let Some(prepare) = prepare {
             let mut core = kith_node::Core::open(config.clone(), keypair.clone()).unwrap();
             prepare(&mut core);
             core.close().unwrap();

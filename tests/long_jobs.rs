@@ -64,6 +64,13 @@ async fn gossip_keeps_flowing_while_a_long_reindex_runs() {
     }
     let took = started.elapsed();
     let report = reindex.await.unwrap().unwrap();
+    eprintln!(
+        "reindex of {} entries took {took:?}; {} posts arrived meanwhile, slowest {:?}; slowest status {:?}",
+        report.entries,
+        delays.len(),
+        delays.iter().max(),
+        status_times.iter().max()
+    );
     assert!(report.entries >= HISTORY as u64, "{report:?}");
     assert!(
         delays.len() >= 3,

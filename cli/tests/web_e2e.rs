@@ -1,7 +1,8 @@
 //! The web app in real headless Chromium: runs `tests/e2e/web.mjs`
-//! (playwright-core) against two `kith up` processes. `.ci/run` installs
-//! Chromium and the npm package; screenshots land in
-//! `target/e2e-screenshots/`.
+//! (playwright-core) against two `kith up` processes. The test installs
+//! the npm package itself (`npm ci`, no browser download: it drives the
+//! system Chromium); if Node.js or Chromium is missing it fails with the
+//! command that installs them. Screenshots land in `target/e2e-screenshots/`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,12 +14,25 @@ fn web_app_end_to_end_in_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
-        "Chromium not found at {chromium}: run .ci/run (installs Debian's chromium) or set CHROMIUM"
+        "Chromium not found at {chromium}: install it with `sudo apt-get install -y chromium` (or set CHROMIUM to its path)"
     );
+    let node = Command::new("node").arg("--version").output();
     assert!(
-        e2e.join("node_modules/playwright-core").exists(),
-        "playwright-core missing: run `npm ci --prefix tests/e2e` (.ci/run does)"
+        node.is_ok_and(|o| o.status.success()),
+        "Node.js not found: install it with `sudo apt-get install -y nodejs npm`"
     );
+    if !e2e.join("node_modules/playwright-core").exists() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&e2e)
+            .output()
+            .expect("npm comes with Node.js: `sudo apt-get install -y nodejs npm`");
+        assert!(
+            out.status.success(),
+            "`npm ci --prefix tests/e2e` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let shots = root.join("target/e2e-screenshots");
     let status = Command::new("node")
         .arg(e2e.join("web.mjs"))

@@ -79,7 +79,7 @@ fn main() {
                 let len = 8 + (rng.next() % 30) as usize;
                 let text: Vec<&str> = (0..len).map(|_| rng.pick(&words).as_str()).collect();
                 Body::Post(Post {
-                    kind: if rng.next() % 4 == 0 {
+                    kind: if rng.next().is_multiple_of(4) {
                         PostKind::Question
                     } else {
                         PostKind::Note

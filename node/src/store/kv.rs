@@ -75,19 +75,31 @@ impl Batch {
     }
 }
 
+/// How long opening waits for a lock held by a process that is closing
+/// (sled releases its file lock when its last background thread ends,
+/// shortly after the store is dropped).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Kv {
     pub fn open(path: &Path, config: &KvConfig) -> Result<Kv, KvError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_bytes)
-            .temporary(config.temporary)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    KvError::Locked(path.display().to_string())
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(config.cache_bytes)
+                .temporary(config.temporary)
+                .open();
+            match opened {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(KvError::Locked(path.display().to_string()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                other => KvError::from(other),
-            })?;
+                Err(other) => return Err(KvError::from(other)),
+            }
+        };
         let tree = db.open_tree("kith")?;
         Ok(Kv { db, tree })
     }

@@ -228,7 +228,6 @@ fn entry_with(author: &Keypair, seq: u64, page: PageId, changes: &[Vec<u8>]) -> 
     change_group::pack(page, changes, 64 * 1024)
         .into_iter()
         .map(|(b, _)| b)
-        .into_iter()
         .enumerate()
         .map(|(i, body)| {
             Entry::sign(
@@ -580,7 +579,7 @@ proptest! {
                         c.into_iter().collect::<String>()
                     }
                 };
-                core.run(ops::WikiEdit { page: page.to_string().into(), base: None, body: new }).unwrap();
+                core.run(ops::WikiEdit { page: page.to_string(), base: None, body: new }).unwrap();
             }
             // Partial sync: only a random pair exchanges.
             let (a, b) = ((seed as usize) % 3, (seed as usize + 1) % 3);
