@@ -120,7 +120,7 @@ impl Config {
             bootstrap: Vec::new(),
             hops: 1,
             limits: Limits::default(),
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: 16 * 1024 * 1024,
             max_connections: 128,
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,

@@ -162,6 +162,11 @@ impl Core {
         )
     }
 
+    /// A reader of the search index for other threads.
+    pub fn search_reader(&self) -> crate::search::SearchReader {
+        self.search.reader()
+    }
+
     /// What the owner must do after the last calls (clears the outbox).
     pub fn drain_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.outbox)
@@ -199,7 +204,7 @@ impl Core {
     }
 }
 
-fn search_error(e: crate::search::Error) -> Error {
+pub(crate) fn search_error(e: crate::search::Error) -> Error {
     Error::Io(e.to_string())
 }
 

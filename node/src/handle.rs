@@ -14,14 +14,18 @@ use crate::jobs::JobTable;
 use crate::network::NetCommand;
 use crate::ops::{Operation, ReadCtx, Route};
 use crate::reader::Reader;
+use crate::search::SearchReader;
 use crate::store::{Scope, Store};
-use crate::store_actor::StoreMsg;
+use crate::store_actor::{CommitSearch, StoreMsg};
 use crate::verify_pool::VerifyPool;
 
 /// Capacity of the event channel: slow subscribers miss events beyond it.
 pub const EVENT_CAPACITY: usize = 4096;
 /// Most read operations running at once on the blocking pool.
 pub const READ_CONCURRENCY: usize = 8;
+/// Of those, most heavy ones (search, verify, bundle export) at once, so
+/// that they cannot take every core from the rest.
+pub const HEAVY_READS: usize = 1;
 
 /// Where a stored entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +62,13 @@ pub struct Handle {
     network: mpsc::Sender<NetCommand>,
     verify: VerifyPool,
     reads: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
     store: Store,
     scope: watch::Receiver<Arc<Scope>>,
     config: Arc<Config>,
     jobs: JobTable,
     events: broadcast::Sender<Event>,
+    search: SearchReader,
 }
 
 /// The parts a handle is made of (see `Node::start`).
@@ -76,6 +82,7 @@ pub(crate) struct Parts {
     pub config: Arc<Config>,
     pub jobs: JobTable,
     pub events: broadcast::Sender<Event>,
+    pub search: SearchReader,
 }
 
 impl Handle {
@@ -86,11 +93,13 @@ impl Handle {
             network: parts.network,
             verify: parts.verify,
             reads: Arc::new(Semaphore::new(READ_CONCURRENCY)),
+            heavy: Arc::new(Semaphore::new(HEAVY_READS)),
             store: parts.store,
             scope: parts.scope,
             config: parts.config,
             jobs: parts.jobs,
             events: parts.events,
+            search: parts.search,
         }
     }
 
@@ -128,19 +137,27 @@ impl Handle {
                 .await
                 .map_err(|_| Error::NodeStopped)?,
             Route::Read(request) => {
-                let permit = self
-                    .reads
+                let lane = if request.is_heavy() {
+                    &self.heavy
+                } else {
+                    &self.reads
+                };
+                let permit = lane
                     .clone()
                     .acquire_owned()
                     .await
                     .map_err(|_| Error::NodeStopped)?;
                 let reader = self.reader();
                 let jobs = self.jobs.clone();
+                let search = self.search.clone();
+                let commit = CommitSearch(self.store_actor.clone());
                 tokio::task::spawn_blocking(move || {
                     let _permit = permit;
                     request.run(&ReadCtx {
                         reader: &reader,
                         jobs: &jobs,
+                        search: &search,
+                        commit: Some(&commit),
                     });
                 });
             }

@@ -45,3 +45,4 @@ pub use crate::handle::{Event, Handle, Origin};
 pub use crate::node::Node;
 pub use crate::ops::Operation;
 pub use crate::reader::Reader;
+pub use crate::verify_pool::{Checked, verify_all};

@@ -22,8 +22,8 @@ use crate::handle::{EVENT_CAPACITY, Handle, Parts};
 use crate::jobs::JobTable;
 use crate::net;
 use crate::network::{COMMAND_CAPACITY, NOTICE_CAPACITY, Network, Wiring};
-use crate::store_actor::{Outputs, STORE_INBOX, StoreActor, StoreMsg};
-use crate::verify_pool::VerifyPool;
+use crate::store_actor::{BULK_INBOX, Outputs, STORE_INBOX, StoreActor, StoreMsg};
+use crate::verify_pool::{Lanes, VerifyPool};
 
 /// How often the store actor is reminded to commit the search index.
 const TICK: Duration = Duration::from_secs(1);
@@ -55,6 +55,7 @@ impl Node {
         };
         let store = core.store().clone();
         let scope = Arc::new(core.scope().clone());
+        let search = core.search_reader();
         let (swarm, listen) = listen(&keypair, &config).await?;
         let listener = tokio::net::TcpListener::bind(config.api).await.map_err(|e| {
             Error::Network(format!(
@@ -68,6 +69,7 @@ impl Node {
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
 
         let (store_tx, store_rx) = mpsc::channel(STORE_INBOX);
+        let (bulk_tx, bulk_rx) = mpsc::channel(BULK_INBOX);
         let (net_tx, net_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_CAPACITY);
         let (scope_tx, scope_rx) = watch::channel(scope);
@@ -75,12 +77,20 @@ impl Node {
         let jobs = JobTable::default();
         let verify = {
             let _entered = span.enter();
-            VerifyPool::start(config.limits.clone(), 0, store_tx.clone())?
+            VerifyPool::start(
+                config.limits.clone(),
+                0,
+                Lanes {
+                    live: store_tx.clone(),
+                    bulk: bulk_tx,
+                },
+            )?
         };
 
         let actor = StoreActor::new(
             core,
             store_rx,
+            bulk_rx,
             Outputs {
                 net: notice_tx,
                 scope: scope_tx,
@@ -131,6 +141,7 @@ impl Node {
             config: shared_config,
             jobs,
             events,
+            search,
         });
 
         let (stop_http, stopped) = oneshot::channel::<()>();

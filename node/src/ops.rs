@@ -52,6 +52,7 @@ use crate::core::Core;
 use crate::error::Result;
 use crate::jobs::JobTable;
 use crate::reader::Reader;
+use crate::search::SearchReader;
 
 /// Who runs an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -131,6 +132,22 @@ pub(crate) trait StoreOp: Operation {
 pub(crate) struct ReadCtx<'a> {
     pub reader: &'a Reader,
     pub jobs: &'a JobTable,
+    pub search: &'a SearchReader,
+    /// Asks the store actor to commit what the search index does not show
+    /// yet (`None` in direct mode, where it is committed before reading).
+    pub commit: Option<&'a crate::store_actor::CommitSearch>,
+}
+
+impl ReadCtx<'_> {
+    /// The search index, with everything written so far committed.
+    pub fn fresh_search(&self) -> &SearchReader {
+        if let Some(commit) = self.commit
+            && self.search.is_behind()
+        {
+            commit.request();
+        }
+        self.search
+    }
 }
 
 /// Implementation of an operation that runs on a read-only view.
@@ -216,7 +233,6 @@ operations! {
     TrustRemove -> bool, Delete "/trust/{author}", "stop trusting an author";
     ProfileSet -> crate::model::EntryView, Post "/profile", "publish your name and about text";
     Delete -> crate::model::EntryView, Delete "/entries/{id}", "delete one of your entries everywhere";
-    Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages";
     Ask -> crate::model::AskOutcome, Post "/ask", "ask a question, unless similar ones exist";
     Answer -> crate::model::EntryView, Post "/entries/{id}/answers", "answer a question";
     Reply -> crate::model::EntryView, Post "/entries/{id}/replies", "reply to a post";
@@ -238,11 +254,20 @@ operations! {
 
 operations! {
     Read, ReadRequest, &ReadCtx<'_>, ReadOp,
-    |op, core: &mut Core| ReadOp::run(op, &ReadCtx { reader: &core.reader(), jobs: &JobTable::default() });
+    |op, core: &mut Core| {
+        core.search_flush()?;
+        ReadOp::run(op, &ReadCtx {
+            reader: &core.reader(),
+            jobs: &JobTable::default(),
+            search: &core.search_reader(),
+            commit: None,
+        })
+    };
     Whoami -> crate::model::IdView, Get "/id", "who this node is";
     Feed -> Vec<crate::model::EntryView>, Get "/feed", "posts, newest first";
     TrustList -> Vec<crate::model::TrustView>, Get "/trust", "the authors you trust";
     Profile -> crate::model::ProfileView, Get "/profile/{author}", "an author's profile";
+    Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages";
     Questions -> Vec<crate::model::QuestionView>, Get "/questions", "questions, newest first";
     Thread -> crate::model::ThreadView, Get "/entries/{id}/thread", "a post with its answers ranked and its replies";
     WikiList -> Vec<crate::model::PageSummary>, Get "/wiki", "the wiki's pages";
@@ -296,6 +321,16 @@ pub fn visit_all(visitor: &mut impl Visit) {
     visitor.visit::<ImportEntries>();
 }
 
+impl ReadRequest {
+    /// Reads that keep a core busy for long: they run one at a time.
+    pub(crate) fn is_heavy(&self) -> bool {
+        matches!(
+            self,
+            ReadRequest::Search(..) | ReadRequest::Verify(..) | ReadRequest::Bundle(..)
+        )
+    }
+}
+
 /// Every operation's contract, for documentation and tests.
 pub fn all() -> Vec<Info> {
     let mut out = Vec::new();
@@ -304,4 +339,23 @@ pub fn all() -> Vec<Info> {
     out.extend_from_slice(NetRequest::INFOS);
     out.push(ImportEntries::INFO);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_api_documentation_lists_every_operation() {
+        let doc = include_str!("../../docs/API.md");
+        for info in super::all() {
+            let row = format!(
+                "| `{}` | `/api/v1{}` | `{}` |",
+                info.method.as_str(),
+                info.path,
+                info.name
+            );
+            assert!(doc.contains(&row), "docs/API.md lacks {row}");
+        }
+    }
 }

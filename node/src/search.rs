@@ -22,7 +22,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 /// Memory the index writer may use before it flushes a segment.
-const WRITER_BYTES: usize = 32 * 1024 * 1024;
+const WRITER_BYTES: usize = 16 * 1024 * 1024;
 /// Most results of one search.
 pub const MAX_LIMIT: usize = 100;
 /// Longest snippet, in bytes.
@@ -112,6 +112,7 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+#[derive(Clone, Copy)]
 struct Fields {
     key: Field,
     kind: Field,
@@ -123,9 +124,8 @@ struct Fields {
 }
 
 pub struct Search {
-    index: Index,
     writer: IndexWriter,
-    reader: IndexReader,
+    reader: SearchReader,
     fields: Fields,
     /// Arrival number covered by the documents added so far.
     covered: u64,
@@ -189,9 +189,13 @@ impl Search {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
         Ok(Search {
-            index,
             writer,
-            reader,
+            reader: SearchReader {
+                index,
+                reader,
+                fields,
+                pending: Default::default(),
+            },
             fields,
             covered,
             dirty: false,
@@ -210,6 +214,19 @@ impl Search {
             self.covered = n;
             self.dirty = true;
         }
+    }
+
+    /// A reader that any thread can search with (it sees what was last
+    /// committed).
+    pub fn reader(&self) -> SearchReader {
+        self.reader.clone()
+    }
+
+    fn touched(&mut self) {
+        self.dirty = true;
+        self.reader
+            .pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn key_term(&self, key: &str) -> Term {
@@ -238,14 +255,14 @@ impl Search {
             doc.add_text(f.tag, tag.to_lowercase());
         }
         self.writer.add_document(doc)?;
-        self.dirty = true;
+        self.touched();
         Ok(())
     }
 
     /// Removes a post (deleted).
     pub fn remove_post(&mut self, id: &EntryId) {
         self.writer.delete_term(self.key_term(&format!("e:{id}")));
-        self.dirty = true;
+        self.touched();
     }
 
     /// Adds (or replaces) a page; archived pages are removed.
@@ -260,7 +277,7 @@ impl Search {
     ) -> Result<()> {
         let key = format!("p:{page}");
         self.writer.delete_term(self.key_term(&key));
-        self.dirty = true;
+        self.touched();
         if archived {
             return Ok(());
         }
@@ -283,7 +300,7 @@ impl Search {
     pub fn clear(&mut self) -> Result<()> {
         self.writer.delete_all_documents()?;
         self.covered = 0;
-        self.dirty = true;
+        self.touched();
         Ok(())
     }
 
@@ -295,10 +312,18 @@ impl Search {
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&self.covered.to_string());
         prepared.commit()?;
-        self.reader.reload()?;
+        self.reader.reader.reload()?;
         self.dirty = false;
+        self.reader
+            .pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// Time since the last commit.
+    pub fn since_commit(&self) -> Duration {
+        self.last_commit.elapsed()
     }
 
     /// Commits if there is something to commit and the last commit is at
@@ -310,10 +335,48 @@ impl Search {
         Ok(())
     }
 
-    /// Ranked results with snippets. Author ids come back as strings to be
-    /// resolved to names by the caller.
+    /// Commits, then searches (see [`SearchReader::search`]).
     pub fn search(&mut self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
         self.commit()?;
+        self.reader.search(params)
+    }
+
+    /// Number of searchable documents (after the last commit).
+    pub fn len(&self) -> u64 {
+        self.reader.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The searching side of the index: cheap to clone, usable from any
+/// thread. It sees what the writer last committed; `is_behind` says
+/// whether the writer holds changes not committed yet.
+#[derive(Clone)]
+pub struct SearchReader {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for SearchReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchReader").finish()
+    }
+}
+
+impl SearchReader {
+    /// Whether the writer has changes a search would not see yet.
+    pub fn is_behind(&self) -> bool {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ranked results with snippets. Author ids come back as strings to be
+    /// resolved to names by the caller.
+    pub fn search(&self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
         let searcher = self.reader.searcher();
         let f = &self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
@@ -394,14 +457,5 @@ impl Search {
             });
         }
         Ok(out)
-    }
-
-    /// Number of searchable documents (after the last commit).
-    pub fn len(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

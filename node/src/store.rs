@@ -287,6 +287,8 @@ impl Store {
         // Heads advanced by this batch but not yet written.
         let mut pending: BTreeMap<AuthorId, Head> = BTreeMap::new();
         let mut pending_entries: BTreeMap<(AuthorId, u64), Entry> = BTreeMap::new();
+        // Authors checked for a fork hold in this batch.
+        let mut checked: BTreeMap<AuthorId, bool> = BTreeMap::new();
         for entry in entries {
             match self.ingest_one(
                 &entry,
@@ -294,6 +296,7 @@ impl Store {
                 indexing,
                 &mut pending,
                 &pending_entries,
+                &mut checked,
                 &mut batch,
             ) {
                 Ok(Ingested::Appended) => {
@@ -322,6 +325,7 @@ impl Store {
         indexing: Indexing,
         pending: &mut BTreeMap<AuthorId, Head>,
         pending_entries: &BTreeMap<(AuthorId, u64), Entry>,
+        checked: &mut BTreeMap<AuthorId, bool>,
         batch: &mut Batch,
     ) -> Result<Ingested> {
         let entry = verified.entry();
@@ -329,16 +333,29 @@ impl Store {
         if !scope.contains(&author) {
             return Err(Error::NotReplicated(author));
         }
-        if self.is_flagged(&author)? {
+        let flagged = match checked.get(&author) {
+            Some(f) => *f,
+            None => {
+                let f = self.is_flagged(&author)?;
+                checked.insert(author, f);
+                f
+            }
+        };
+        if flagged {
             return Err(Error::AuthorForked(author));
         }
         let head = match pending.get(&author) {
             Some(h) => Some(*h),
             None => self.head(&author)?,
         };
-        let existing = match pending_entries.get(&(author, entry.seq())) {
-            Some(e) => Some(e.clone()),
-            None => self.entry_at(&author, entry.seq())?,
+        // Only an entry at or below the head can already be stored.
+        let existing = if entry.seq() <= head.map_or(0, |h| h.seq) {
+            match pending_entries.get(&(author, entry.seq())) {
+                Some(e) => Some(e.clone()),
+                None => self.entry_at(&author, entry.seq())?,
+            }
+        } else {
+            None
         };
         match check_chain(head, existing.as_ref(), entry) {
             Ok(ChainStep::Duplicate) => Ok(Ingested::Duplicate),

@@ -1,8 +1,9 @@
 //! The store actor: one thread that owns [`Core`], and with it every write
 //! to the store, the wiki and the search index.
 //!
-//! Its inbox carries user operations, verified entries from the pool, peer
-//! notes from the network and ticks. Consecutive posts are committed
+//! Its live inbox carries user operations, verified gossip, peer notes and
+//! ticks; its bulk inbox the batches of catch-up and imports. Live work goes
+//! first; bulk work and the long job take turns after it. Consecutive posts are committed
 //! together (one flush). A long job (a reindex) runs in slices of
 //! [`JOB_SLICE`] between messages, so writes, gossip and short requests
 //! keep flowing while it runs. After every message, what `Core` put in its
@@ -23,14 +24,17 @@ use crate::ops::{Respond, StoreRequest};
 use crate::store::{ReindexReport, Scope};
 use crate::verify_pool::{Checked, Then};
 
-/// Capacity of the store actor's inbox.
+/// Capacity of the store actor's live inbox.
 pub const STORE_INBOX: usize = 1_024;
+/// Capacity of its bulk inbox (batches of up to `Limits::max_batch_bytes`).
+pub const BULK_INBOX: usize = 16;
 /// Most posts committed with one flush.
 pub const GROUP_COMMIT_MAX: usize = 256;
 /// Work on a long job before the inbox is looked at again.
 pub const JOB_SLICE: Duration = Duration::from_millis(20);
-/// Most messages handled between two slices of a long job.
-pub const MESSAGES_PER_SLICE: usize = 64;
+/// Time spent on waiting messages between two slices of a long job, so
+/// that a busy inbox slows the job down at most by half.
+pub const MESSAGES_SLICE: Duration = Duration::from_millis(20);
 
 pub(crate) enum StoreMsg {
     Op(StoreRequest),
@@ -44,8 +48,25 @@ pub(crate) enum StoreMsg {
     Peer(PeerNote),
     /// Time passed: commit the search index if it is due.
     Tick,
+    /// A search is about to run: commit what the index does not show yet.
+    CommitSearch(oneshot::Sender<()>),
     /// Flush everything and stop.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// How a reader asks the store actor to commit the search index.
+#[derive(Clone)]
+pub(crate) struct CommitSearch(pub mpsc::Sender<StoreMsg>);
+
+impl CommitSearch {
+    /// Asks for a commit and waits for it (from a blocking thread). If the
+    /// node is stopping, searches see what was committed.
+    pub(crate) fn request(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.0.blocking_send(StoreMsg::CommitSearch(reply)).is_ok() {
+            let _ = done.blocking_recv();
+        }
+    }
 }
 
 /// The actor's outputs.
@@ -56,14 +77,12 @@ pub(crate) struct Outputs {
     pub jobs: JobTable,
 }
 
-enum Flow {
-    Continue,
-    Stop(Option<oneshot::Sender<()>>),
-}
-
 pub(crate) struct StoreActor {
     core: Core,
+    /// Live work: user operations, gossip, peer notes, ticks.
     inbox: mpsc::Receiver<StoreMsg>,
+    /// Bulk work: catch-up and import batches, one per turn.
+    bulk: mpsc::Receiver<StoreMsg>,
     /// A message taken off the inbox while grouping posts, handled next.
     deferred: Option<StoreMsg>,
     out: Outputs,
@@ -72,10 +91,16 @@ pub(crate) struct StoreActor {
 }
 
 impl StoreActor {
-    pub(crate) fn new(core: Core, inbox: mpsc::Receiver<StoreMsg>, out: Outputs) -> StoreActor {
+    pub(crate) fn new(
+        core: Core,
+        inbox: mpsc::Receiver<StoreMsg>,
+        bulk: mpsc::Receiver<StoreMsg>,
+        out: Outputs,
+    ) -> StoreActor {
         let mut actor = StoreActor {
             core,
             inbox,
+            bulk,
             deferred: None,
             out,
             reindex: None,
@@ -87,27 +112,72 @@ impl StoreActor {
         actor
     }
 
-    /// Runs until shutdown or until every sender is gone.
+    /// Runs until shutdown or until every sender is gone. Each turn:
+    /// waiting live messages (for up to `MESSAGES_SLICE`), then one bulk
+    /// message, then a slice of the long job if one runs; with nothing to
+    /// do, it waits for either lane.
     pub(crate) fn run(mut self) {
+        let mut bulk_open = true;
         loop {
-            if self.reindex.is_some() {
-                match self.serve_then_step() {
-                    Flow::Continue => continue,
-                    Flow::Stop(reply) => {
-                        self.close();
-                        if let Some(reply) = reply {
-                            let _ = reply.send(());
+            let until = std::time::Instant::now() + MESSAGES_SLICE;
+            loop {
+                let msg = match self.deferred.take() {
+                    Some(m) => m,
+                    None => match self.inbox.try_recv() {
+                        Ok(m) => m,
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            self.finish_reindex_now();
+                            self.close();
+                            return;
                         }
-                        return;
-                    }
+                    },
+                };
+                if let StoreMsg::Shutdown(reply) = msg {
+                    self.close();
+                    let _ = reply.send(());
+                    return;
+                }
+                self.handle(msg);
+                if std::time::Instant::now() >= until {
+                    break;
                 }
             }
-            let next = self.deferred.take().or_else(|| self.inbox.blocking_recv());
+            let mut worked = false;
+            if bulk_open {
+                match self.bulk.try_recv() {
+                    Ok(msg) => {
+                        self.handle(msg);
+                        worked = true;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Err(mpsc::error::TryRecvError::Disconnected) => bulk_open = false,
+                }
+            }
+            if self.reindex.is_some() {
+                self.reindex_slice();
+                continue;
+            }
+            if worked || self.deferred.is_some() {
+                continue;
+            }
+            let (live, next) = futures::executor::block_on(async {
+                if bulk_open {
+                    tokio::select! {
+                        biased;
+                        m = self.inbox.recv() => (true, m),
+                        m = self.bulk.recv() => (false, m),
+                    }
+                } else {
+                    (true, self.inbox.recv().await)
+                }
+            });
             match next {
-                None => {
+                None if live => {
                     self.close();
                     return;
                 }
+                None => bulk_open = false,
                 Some(StoreMsg::Shutdown(reply)) => {
                     self.close();
                     let _ = reply.send(());
@@ -116,30 +186,6 @@ impl StoreActor {
                 Some(msg) => self.handle(msg),
             }
         }
-    }
-
-    /// With a job running: handles what is waiting (a bounded number of
-    /// messages), then one slice of the job.
-    fn serve_then_step(&mut self) -> Flow {
-        for _ in 0..MESSAGES_PER_SLICE {
-            let msg = match self.deferred.take() {
-                Some(m) => m,
-                None => match self.inbox.try_recv() {
-                    Ok(m) => m,
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        self.finish_reindex_now();
-                        return Flow::Stop(None);
-                    }
-                },
-            };
-            if let StoreMsg::Shutdown(reply) = msg {
-                return Flow::Stop(Some(reply));
-            }
-            self.handle(msg);
-        }
-        self.reindex_slice();
-        Flow::Continue
     }
 
     fn handle(&mut self, msg: StoreMsg) {
@@ -158,6 +204,16 @@ impl StoreActor {
             } => self.handle_ingest(checked, origin, then),
             StoreMsg::Peer(note) => self.core.note_peer(&note),
             StoreMsg::Tick => self.core.search_tick(),
+            StoreMsg::CommitSearch(reply) => {
+                // During a rebuild the index is partial anyway; the tick
+                // commits it every second.
+                if self.core.rebuilding().is_none()
+                    && let Err(e) = self.core.search_commit_for_reader()
+                {
+                    tracing::warn!(error = %e, "search commit failed");
+                }
+                let _ = reply.send(());
+            }
             StoreMsg::Shutdown(reply) => {
                 // Handled by `run`.
                 let _ = reply.send(());

@@ -19,11 +19,15 @@ use crate::error::{Error, Result};
 use crate::handle::Origin;
 use crate::store_actor::StoreMsg;
 
-/// Jobs waiting for verification; beyond this, submitters are told no
-/// (gossip is ignored and comes again by catch-up) or wait (imports).
+/// Live jobs (gossip) waiting for verification; beyond this gossip is
+/// ignored (it comes again by catch-up).
 pub const VERIFY_QUEUE: usize = 256;
-/// Most entries verified in one round.
-pub const MAX_ROUND_ENTRIES: usize = 4_096;
+/// Bulk jobs (catch-up and import batches) waiting; beyond this a catch-up
+/// batch is fetched again later and an import waits.
+pub const BULK_QUEUE: usize = 32;
+/// Most entries verified in one round (all waiting live jobs, then bulk
+/// jobs up to this).
+pub const MAX_ROUND_ENTRIES: usize = 1_024;
 
 /// Entries to verify and what to do with them then.
 pub(crate) struct Job {
@@ -72,63 +76,98 @@ fn collect(results: Vec<std::result::Result<Verified, Box<(Entry, ValidationErro
     checked
 }
 
+impl Job {
+    /// Gossip is live; catch-up and imports are bulk, and wait behind it.
+    fn is_live(&self) -> bool {
+        matches!(self.origin, Origin::Gossip | Origin::Local)
+    }
+}
+
 /// The submitting side of the pool (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct VerifyPool {
-    jobs: mpsc::Sender<Job>,
+    live: mpsc::Sender<Job>,
+    bulk: mpsc::Sender<Job>,
+}
+
+/// Where verified jobs go: the store actor's two lanes.
+pub(crate) struct Lanes {
+    pub live: mpsc::Sender<StoreMsg>,
+    pub bulk: mpsc::Sender<StoreMsg>,
 }
 
 impl VerifyPool {
     /// Starts the coordinator thread and a rayon pool of `threads` (0: one
     /// per core), handing verified jobs to `store`.
-    pub(crate) fn start(
-        limits: Limits,
-        threads: usize,
-        store: mpsc::Sender<StoreMsg>,
-    ) -> Result<VerifyPool> {
+    pub(crate) fn start(limits: Limits, threads: usize, store: Lanes) -> Result<VerifyPool> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("kith-verify-{i}"))
             .build()
             .map_err(|e| Error::Io(format!("cannot start the verification pool: {e}")))?;
-        let (tx, rx) = mpsc::channel(VERIFY_QUEUE);
+        let (live, live_rx) = mpsc::channel(VERIFY_QUEUE);
+        let (bulk, bulk_rx) = mpsc::channel(BULK_QUEUE);
         let limits = Arc::new(limits);
         let span = tracing::Span::current();
         std::thread::Builder::new()
             .name("kith-verify".into())
             .spawn(move || {
                 let _guard = span.enter();
-                coordinate(rx, &pool, &limits, &store);
+                coordinate(live_rx, bulk_rx, &pool, &limits, &store);
             })
             .map_err(|e| Error::Io(format!("cannot start the verification thread: {e}")))?;
-        Ok(VerifyPool { jobs: tx })
+        Ok(VerifyPool { live, bulk })
+    }
+
+    fn lane(&self, job: &Job) -> &mpsc::Sender<Job> {
+        if job.is_live() {
+            &self.live
+        } else {
+            &self.bulk
+        }
     }
 
     /// Queues a job if there is room; gives it back if not.
     pub(crate) fn try_submit(&self, job: Job) -> std::result::Result<(), Job> {
-        self.jobs.try_send(job).map_err(|e| match e {
+        self.lane(&job).clone().try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => job,
         })
     }
 
     /// Queues a job, waiting for room (imports).
     pub(crate) async fn submit(&self, job: Job) -> Result<()> {
-        self.jobs.send(job).await.map_err(|_| Error::NodeStopped)
+        let lane = self.lane(&job).clone();
+        lane.send(job).await.map_err(|_| Error::NodeStopped)
     }
 }
 
-/// The coordinator: rounds of verification, results handed on in order.
+/// The coordinator: rounds of verification, results handed on in order
+/// within each lane.
 fn coordinate(
-    mut rx: mpsc::Receiver<Job>,
+    mut live: mpsc::Receiver<Job>,
+    mut bulk: mpsc::Receiver<Job>,
     pool: &rayon::ThreadPool,
     limits: &Limits,
-    store: &mpsc::Sender<StoreMsg>,
+    store: &Lanes,
 ) {
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        let first = futures::executor::block_on(async {
+            tokio::select! {
+                biased;
+                Some(job) = live.recv() => Some(job),
+                Some(job) = bulk.recv() => Some(job),
+                else => None,
+            }
+        });
+        let Some(first) = first else { return };
         let mut round = vec![first];
         let mut entries: usize = round[0].entries.len();
+        while let Ok(job) = live.try_recv() {
+            entries += job.entries.len();
+            round.push(job);
+        }
         while entries < MAX_ROUND_ENTRIES {
-            match rx.try_recv() {
+            match bulk.try_recv() {
                 Ok(job) => {
                     entries += job.entries.len();
                     round.push(job);
@@ -143,15 +182,20 @@ fn coordinate(
         let mut jobs = Vec::with_capacity(round.len());
         for job in round {
             sizes.push(job.entries.len());
+            let lane = if job.is_live() {
+                &store.live
+            } else {
+                &store.bulk
+            };
             all.extend(job.entries);
-            jobs.push((job.origin, job.then));
+            jobs.push((job.origin, job.then, lane));
         }
         let mut rest = pool.install(|| {
             all.into_par_iter()
                 .map(|e| Verified::check(e, limits, now))
                 .collect::<Vec<_>>()
         });
-        for ((origin, then), size) in jobs.into_iter().zip(sizes) {
+        for ((origin, then, lane), size) in jobs.into_iter().zip(sizes) {
             let tail = rest.split_off(size);
             let checked = collect(std::mem::replace(&mut rest, tail));
             if checked.verified.is_empty() {
@@ -166,7 +210,7 @@ fn coordinate(
                 );
                 continue;
             }
-            if store
+            if lane
                 .blocking_send(StoreMsg::Ingest {
                     checked,
                     origin,

@@ -131,6 +131,9 @@ async fn propagation() {
 }
 
 fn kith_binary() -> PathBuf {
+    if let Ok(bin) = std::env::var("KITH_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("kith");
@@ -182,11 +185,17 @@ impl Up {
     }
 
     fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// A `/proc/PID/status` field in KiB (`RssAnon:` is the heap, `RssFile:`
+    /// mapped files such as the search index).
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
@@ -277,8 +286,10 @@ fn catch_up_and_memory() {
     })
     .unwrap();
     let mut peak = 0;
+    let mut peak_anon = 0;
     loop {
         peak = peak.max(b.rss_kib());
+        peak_anon = peak_anon.max(b.status_kib("RssAnon:"));
         let status = cb.call(ops::Status {}).unwrap();
         let have = status
             .authors
@@ -298,6 +309,7 @@ fn catch_up_and_memory() {
     let rate = n as f64 / elapsed.as_secs_f64();
     std::thread::sleep(Duration::from_secs(3));
     let idle_full = b.rss_kib();
+    let idle_anon = b.status_kib("RssAnon:");
     let a_idle = a.rss_kib();
 
     println!("## catch-up: fresh node pulls {n} entries from one peer (separate processes)");
@@ -306,10 +318,15 @@ fn catch_up_and_memory() {
     println!("ratio:                   {:.2}", rate / baseline);
     println!("## memory (VmRSS)");
     println!("fresh node, empty, idle:         {} MiB", idle_empty / 1024);
-    println!("during catch-up, peak:           {} MiB", peak / 1024);
     println!(
-        "after catch-up, {n} entries, idle: {} MiB",
-        idle_full / 1024
+        "during catch-up, peak:           {} MiB ({} MiB of it heap, RssAnon)",
+        peak / 1024,
+        peak_anon / 1024
+    );
+    println!(
+        "after catch-up, {n} entries, idle: {} MiB ({} MiB heap)",
+        idle_full / 1024,
+        idle_anon / 1024
     );
     println!("serving node, {n} entries, idle:   {} MiB", a_idle / 1024);
 }

@@ -29,7 +29,7 @@ pub enum Command {
 }
 
 /// Entries sent to the node per request while importing.
-const CHUNK: usize = 512;
+const CHUNK: usize = 4096;
 
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;

@@ -32,15 +32,29 @@ impl Core {
         let plan = ImportPlan::new(&self.scope, entries);
         let mut tally = ImportTally::default();
         let limits = self.store.limits().clone();
-        for batch in plan.batches {
+        let verify = |batch: Vec<Entry>| {
             let checked = crate::verify_pool::verify_all(batch.clone(), &limits, super::now_ms());
-            let mut outcome = self.ingest_verified(checked.verified);
-            if outcome.error.is_none()
-                && let Some(failed) = checked.failed
-            {
-                outcome.error = Some(crate::store::Error::Invalid(failed.1));
-            }
+            (checked, batch)
+        };
+        let mut batches = plan.batches.into_iter();
+        let mut next = batches.next().map(verify);
+        // Each batch is stored while the next one is verified.
+        while let Some((checked, batch)) = next.take() {
+            let following = batches.next();
+            let (outcome, verified) = rayon::join(
+                || {
+                    let mut outcome = self.ingest_verified(checked.verified);
+                    if outcome.error.is_none()
+                        && let Some(failed) = checked.failed
+                    {
+                        outcome.error = Some(crate::store::Error::Invalid(failed.1));
+                    }
+                    outcome
+                },
+                || following.map(verify),
+            );
             tally.add(&batch, &outcome);
+            next = verified;
         }
         let checked =
             crate::verify_pool::verify_all(plan.outside.clone(), &limits, super::now_ms());

@@ -10,6 +10,9 @@ use super::{Core, Effect, now_ms, search_error};
 use crate::error::Result;
 use crate::store;
 
+/// Most often a search makes the index commit.
+const READER_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Entries re-indexed per step when the search index catches up.
 const SEARCH_CATCH_UP_CHUNK: usize = 1_000;
 
@@ -154,7 +157,8 @@ impl Core {
             kept.push(verified);
         }
         let mut outcome = IngestOutcome::default();
-        if !kept.is_empty() && self.pages_ready().is_ok() {
+        let covered = self.rebuild.as_ref().is_none_or(|r| r.detached_covered());
+        if !kept.is_empty() && covered {
             let (missing, pages) = self.apply_wiki(&kept);
             outcome.missing = missing;
             outcome.pages = pages;
@@ -261,6 +265,16 @@ impl Core {
                 meta.archived,
             )
             .map_err(search_error)
+    }
+
+    /// Commits what a search would not see yet, at most every
+    /// `READER_COMMIT_EVERY` (a search may see writes that much stale
+    /// under a constant stream of writes).
+    pub fn search_commit_for_reader(&mut self) -> Result<()> {
+        if self.search.since_commit() >= READER_COMMIT_EVERY {
+            self.search_flush()?;
+        }
+        Ok(())
     }
 
     /// Commits the search index if a second has passed since the last

@@ -9,8 +9,9 @@ use super::{Core, search_error};
 use crate::error::{Error, Result};
 use crate::model::{AskOutcome, EntryView};
 use crate::ops;
+use crate::reader::Reader;
 use crate::reader::post_body;
-use crate::search::{Query, SearchHit, SearchKind};
+use crate::search::{Query, SearchHit, SearchKind, SearchReader};
 
 /// Words too common to say two questions are alike.
 const STOP_WORDS: &[&str] = &[
@@ -21,31 +22,39 @@ const STOP_WORDS: &[&str] = &[
     "using", "way", "best",
 ];
 
+/// Full-text search over posts and pages with a reader of the index.
+pub fn search(
+    query: &ops::Search,
+    index: &SearchReader,
+    reader: &Reader,
+) -> Result<Vec<SearchHit>> {
+    if query.q.trim().is_empty() {
+        return Err(Error::InvalidInput("give some words to search for".into()));
+    }
+    let author = query.author.map(|a| a.resolve(reader.me()));
+    let mut hits = index
+        .search(&Query {
+            text: &query.q,
+            author: author.as_ref(),
+            tag: query.tag.as_deref(),
+            kind: query.kind,
+            limit: query.limit,
+        })
+        .map_err(search_error)?;
+    for hit in &mut hits {
+        if let Some(a) = hit.author {
+            hit.author_name = reader.store().display_name(&a)?;
+        }
+    }
+    Ok(hits)
+}
+
 impl Core {
-    /// Full-text search over posts and pages, ranked, with snippets.
+    /// Full-text search over posts and pages, ranked, with snippets (what
+    /// was written since the last commit is committed first).
     pub fn search(&mut self, query: &ops::Search) -> Result<Vec<SearchHit>> {
-        if query.q.trim().is_empty() {
-            return Err(Error::InvalidInput("give some words to search for".into()));
-        }
-        let author = query.author.map(|a| a.resolve(self.me()));
-        // What was written since the last commit becomes searchable now.
         self.search_flush()?;
-        let mut hits = self
-            .search
-            .search(&Query {
-                text: &query.q,
-                author: author.as_ref(),
-                tag: query.tag.as_deref(),
-                kind: query.kind,
-                limit: query.limit,
-            })
-            .map_err(search_error)?;
-        for hit in &mut hits {
-            if let Some(a) = hit.author {
-                hit.author_name = self.store.display_name(&a)?;
-            }
-        }
-        Ok(hits)
+        search(query, &self.search.reader(), &self.reader())
     }
 
     /// Asks a question, unless existing questions or answers look like it

@@ -69,6 +69,12 @@ impl Rebuild {
         }
     }
 
+    /// Whether wiki dependencies kept now can be applied at once (the
+    /// rebuild applies those kept before its *Pages* phase).
+    pub fn detached_covered(&self) -> bool {
+        matches!(self.phase, Phase::Pages { .. } | Phase::Finish)
+    }
+
     /// Whether wiki pages can be read and edited.
     pub fn pages_ready(&self) -> bool {
         self.phase == Phase::Finish

@@ -19,9 +19,12 @@ pub struct Search {
     pub limit: Option<usize>,
 }
 
-impl StoreOp for Search {
-    fn run(self, core: &mut Core) -> Result<Vec<SearchHit>> {
-        core.search(&self)
+/// Runs on the read pool: searching never waits behind writes or a
+/// reindex (only, when something was written since the last commit, for
+/// the store actor to commit it).
+impl ReadOp for Search {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Vec<SearchHit>> {
+        crate::core::knowledge::search(&self, ctx.fresh_search(), ctx.reader)
     }
 }
 
