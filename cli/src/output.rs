@@ -110,6 +110,7 @@ pub fn job(job: &kith_node::jobs::JobView) -> String {
         kith_node::jobs::JobKind::Reindex => "reindex",
         kith_node::jobs::JobKind::Verify => "verify",
         kith_node::jobs::JobKind::Import => "import",
+        kith_node::jobs::JobKind::Export => "export",
     };
     if job.total > 0 {
         format!(

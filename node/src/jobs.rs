@@ -1,4 +1,4 @@
-//! Long jobs (reindex, verify, import) and their progress, as `kith status`,
+//! Long jobs (reindex, verify, import, export) and their progress, as `kith status`,
 //! `GET /jobs` and the web app show them. The table is shared by whoever
 //! runs a job and whoever asks; its lock is held only to copy a row.
 
@@ -14,6 +14,7 @@ pub enum JobKind {
     Reindex,
     Verify,
     Import,
+    Export,
 }
 
 /// A running job.

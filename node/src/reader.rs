@@ -147,7 +147,12 @@ impl Reader {
 
     /// A bundle of the entries another node lacks: every author this node
     /// replicates (or `authors`), after the recipient's frontier if given.
-    pub fn bundle(&self, params: &ops::Bundle) -> Result<Vec<u8>> {
+    /// `progress` hears (entries read, entries in all) after each author.
+    pub fn bundle(
+        &self,
+        params: &ops::Bundle,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Vec<u8>> {
         let recipient = match params.recipient {
             Some(r) => {
                 let r = r.resolve(self.me);
@@ -171,10 +176,16 @@ impl Reader {
         } else {
             params.authors.iter().map(|a| a.resolve(self.me)).collect()
         };
+        let mut total = 0;
+        for author in &authors {
+            let from = since.get(author).copied().unwrap_or(0);
+            total += self.store.head(author)?.map_or(0, |h| h.seq.saturating_sub(from));
+        }
         let mut entries = Vec::new();
         for author in authors {
             let from = since.get(&author).copied().unwrap_or(0) + 1;
             entries.extend(self.store.log(&author, from, usize::MAX)?);
+            progress(entries.len() as u64, total);
         }
         let header = crate::bundle::Header {
             created_ms: crate::core::now_ms(),

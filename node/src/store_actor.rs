@@ -205,8 +205,8 @@ impl StoreActor {
             StoreMsg::Peer(note) => self.core.note_peer(&note),
             StoreMsg::Tick => self.core.search_tick(),
             StoreMsg::CommitSearch(reply) => {
-                // During a rebuild the index is partial anyway; the tick
-                // commits it every second.
+                // During a rebuild searches see the index as it was; the
+                // rebuild commits the new one when it ends.
                 if self.core.rebuilding().is_none()
                     && let Err(e) = self.core.search_commit_for_reader()
                 {
@@ -310,7 +310,6 @@ impl StoreActor {
             }
         }
         self.carry_out_effects();
-        self.core.search_tick();
     }
 
     fn answer_reindex(&mut self, result: impl Fn() -> Result<ReindexReport>) {

@@ -12,7 +12,7 @@ use crate::model::{ImportEntriesReport, Rejected};
 use crate::store::Scope;
 
 /// Entries per batch of an import (each batch is verified, then stored).
-pub const IMPORT_BATCH: usize = 256;
+pub const IMPORT_BATCH: usize = 128;
 
 impl Core {
     /// The user has decided (e.g. after talking to them): forget the fork

@@ -280,6 +280,11 @@ impl Core {
     /// Commits the search index if a second has passed since the last
     /// commit (the store actor calls this when idle and between jobs).
     pub fn search_tick(&mut self) {
+        if self.rebuild.is_some() {
+            // Searches keep seeing the index as it was until the rebuild
+            // commits the new one at its end.
+            return;
+        }
         let result = if self.dirty_pages.is_empty() || self.pages_ready().is_err() {
             self.search
                 .commit_if_due(std::time::Duration::from_secs(1))

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::store::{Indexing, ReindexReport};
 
 /// View keys deleted per step of the *Clear* phase.
-const CLEAR_CHUNK: usize = 5_000;
+const CLEAR_CHUNK: usize = 1_000;
 /// Entries read per step of the *Entries* phase.
-const ENTRIES_CHUNK: usize = 256;
+const ENTRIES_CHUNK: usize = 64;
 
 /// A rebuild in progress.
 #[derive(Debug)]

@@ -55,7 +55,12 @@ pub struct Bundle {
 
 impl ReadOp for Bundle {
     fn run(self, ctx: &ReadCtx<'_>) -> Result<Binary> {
-        ctx.reader.bundle(&self).map(Binary)
+        let job = ctx.jobs.start(crate::jobs::JobKind::Export, 0);
+        ctx.reader
+            .bundle(&self, |done, total| {
+                job.progress(done, total, "reading entries")
+            })
+            .map(Binary)
     }
 }
 

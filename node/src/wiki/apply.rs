@@ -20,7 +20,7 @@ use crate::store::Store;
 use crate::store::kv::Batch;
 
 /// Entries read per step of a catch-up.
-const CATCH_UP_CHUNK: usize = 1024;
+const CATCH_UP_CHUNK: usize = 256;
 
 /// What applying a batch of entries did.
 #[derive(Debug, Default)]

@@ -1,0 +1,170 @@
+//! People (trust, invites, profile), status and search.
+
+use super::*;
+
+pub(super) async fn people(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let invite = s.handle.call(ops::Invite {}).await?;
+    let mut people = Vec::new();
+    for t in s.handle.call(ops::TrustList {}).await? {
+        let profile = s
+            .handle
+            .call(ops::Profile {
+                author: t.author.into(),
+            })
+            .await?;
+        people.push(serde_json::json!({
+            "author": t.author.to_string(), "petname": t.petname,
+            "profile_name": t.profile_name, "about": profile.about,
+        }));
+    }
+    let mine = s
+        .handle
+        .call(ops::Profile {
+            author: AuthorRef::Me,
+        })
+        .await?;
+    let ctx = context! {
+        invite => invite.code.clone(),
+        qr => render::qr_svg(&invite.code),
+        people => Value::from_serialize(people),
+        my_name => mine.name,
+        my_about => mine.about,
+    };
+    page(&s, &headers, "people.html", "people", ctx).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct JoinForm {
+    code: String,
+    #[serde(default)]
+    petname: String,
+}
+
+pub(super) async fn people_join(State(s): State<WebState>, Form(f): Form<JoinForm>) -> WebResult {
+    let petname = Some(f.petname.trim().to_string()).filter(|p| !p.is_empty());
+    s.handle
+        .call(ops::Join {
+            code: f.code,
+            petname,
+        })
+        .await?;
+    back("/people")
+}
+
+pub(super) async fn people_remove(
+    State(s): State<WebState>,
+    Path(author): Path<String>,
+) -> WebResult {
+    s.handle
+        .call(ops::TrustRemove {
+            author: author.parse()?,
+        })
+        .await?;
+    back("/people")
+}
+
+pub(super) async fn profile_set(
+    State(s): State<WebState>,
+    Form(f): Form<ops::ProfileSet>,
+) -> WebResult {
+    if f.name.trim().is_empty() {
+        return Err(WebError(
+            StatusCode::BAD_REQUEST,
+            "the name is empty".into(),
+        ));
+    }
+    s.handle.call(f).await?;
+    back("/people")
+}
+
+pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let st = s.handle.call(ops::Status {}).await?;
+    let peers: Vec<Value> = s
+        .handle
+        .call(ops::Peers {})
+        .await?
+        .iter()
+        .map(|p| {
+            let state = match (&p.connection, &p.remote_addr) {
+                (Some(kind), Some(addr)) => {
+                    format!("connected ({}) via {addr}", kind.as_str())
+                }
+                _ => p.last_seen.map_or("never connected".to_string(), |t| {
+                    format!("offline, seen {}", render::ago(t))
+                }),
+            };
+            Value::from_serialize(serde_json::json!({
+                "name": p.name.clone().unwrap_or_else(|| format!("…{}", p.author.short())),
+                "state": state,
+                "sync": p.last_sync.map_or("never".to_string(), render::ago),
+            }))
+        })
+        .collect();
+    let authors: Vec<Value> = st
+        .authors
+        .iter()
+        .map(|a| {
+            let state = if a.forked {
+                "forked: held"
+            } else if a.syncing {
+                "syncing"
+            } else {
+                ""
+            };
+            Value::from_serialize(serde_json::json!({
+                "name": a.name.clone().unwrap_or_else(|| format!("…{}", a.author.short())),
+                "local_seq": a.local_seq,
+                "seen": a.seen_seq.map_or("-".to_string(), |s| s.to_string()),
+                "state": state,
+            }))
+        })
+        .collect();
+    page(
+        &s,
+        &headers,
+        "status.html",
+        "status",
+        context! { status => Value::from_serialize(&st), peers, authors },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    kind: Option<String>,
+    tag: Option<String>,
+}
+
+pub(super) async fn search(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(p): Query<SearchQuery>,
+) -> WebResult {
+    let q = p.q.clone();
+    let hits: Vec<Value> = if q.trim().is_empty() {
+        Vec::new()
+    } else {
+        s.handle
+            .call(ops::Search {
+                q: p.q,
+                kind: p.kind.as_deref().filter(|k| !k.is_empty()).map(str::parse).transpose()
+                    .map_err(|e: String| WebError(StatusCode::BAD_REQUEST, e))?,
+                tag: p.tag.filter(|t| !t.is_empty()),
+                ..Default::default()
+            })
+            .await?
+            .iter()
+            .map(|h| {
+                Value::from_serialize(serde_json::json!({
+                    "kind": h.kind, "id": h.id, "title": h.title,
+                    "who": h.author_name.clone().or_else(|| h.author.map(|a| format!("…{}", a.short()))).unwrap_or_default(),
+                    "ago": render::ago(h.timestamp),
+                    "snippet": snippet_html(&h.snippet),
+                }))
+            })
+            .collect()
+    };
+    page(&s, &headers, "search.html", "", context! { hits, q }).await
+}

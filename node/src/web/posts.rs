@@ -1,0 +1,286 @@
+//! Pages of the feed and of questions, answers and threads, and the forms
+//! that write posts, answers, replies, endorsements and deletions.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(super) struct FeedQuery {
+    tag: Option<String>,
+    kind: Option<String>,
+    author: Option<String>,
+}
+
+pub(super) async fn feed(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<FeedQuery>,
+) -> WebResult {
+    let kind = match q.kind.as_deref() {
+        Some("") | None => None,
+        Some(k) => Some(k.parse().map_err(|e: kith_protocol::BodyError| {
+            WebError(StatusCode::BAD_REQUEST, e.to_string())
+        })?),
+    };
+    let tag = q.tag.clone().filter(|t| !t.is_empty());
+    let author = match q.author.as_deref() {
+        Some("") | None => None,
+        Some(a) => Some(a.parse::<AuthorRef>()?),
+    };
+    let entries = s
+        .handle
+        .call(ops::Feed {
+            limit: Some(FEED_PAGE),
+            before: None,
+            author,
+            kind,
+            tag: tag.clone(),
+        })
+        .await?;
+    let entries: Vec<Value> = entries.iter().map(entry_ctx).collect();
+    page(
+        &s,
+        &headers,
+        "feed.html",
+        "feed",
+        context! { entries, tag, kind => q.kind },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct PostForm {
+    text: String,
+    #[serde(default)]
+    tags: String,
+}
+
+pub(super) async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
+    s.handle
+        .call(ops::Post {
+            text: f.text,
+            kind: kith_protocol::PostKind::Note,
+            reply_to: None,
+            tags: tags_of(&f.tags),
+        })
+        .await?;
+    back("/")
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct QuestionsQuery {
+    #[serde(default)]
+    unanswered: Option<String>,
+    tag: Option<String>,
+}
+
+pub(super) async fn questions(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<QuestionsQuery>,
+) -> WebResult {
+    let list = s
+        .handle
+        .call(ops::Questions {
+            unanswered: q.unanswered.is_some(),
+            tag: q.tag.filter(|t| !t.is_empty()),
+            limit: Some(100),
+        })
+        .await?;
+    let questions: Vec<Value> = list
+        .iter()
+        .map(|q| {
+            Value::from_serialize(serde_json::json!({
+                "id": q.entry.id.to_hex(),
+                "title": q.entry.text.as_deref().unwrap_or("").lines().next().unwrap_or(""),
+                "author": q.entry.author.to_string(),
+                "author_name": q.entry.author_name,
+                "ago": render::ago(q.entry.timestamp),
+                "answers": q.answers,
+                "accepted": q.accepted,
+            }))
+        })
+        .collect();
+    page(
+        &s,
+        &headers,
+        "questions.html",
+        "questions",
+        context! { questions },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct AskForm {
+    text: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+pub(super) async fn ask(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<AskForm>,
+) -> WebResult {
+    let outcome = s
+        .handle
+        .call(ops::Ask {
+            text: f.text.clone(),
+            tags: tags_of(&f.tags),
+            yes: f.confirm.is_some(),
+        })
+        .await?;
+    match outcome.posted {
+        Some(posted) => back(&format!("/thread/{}", posted.id)),
+        None => {
+            let similar: Vec<Value> = outcome
+                .similar
+                .iter()
+                .map(|h| Value::from_serialize(serde_json::json!({ "id": h.id, "kind": h.kind, "snippet": snippet_html(&h.snippet) })))
+                .collect();
+            page(
+                &s,
+                &headers,
+                "ask.html",
+                "questions",
+                context! { similar, text => f.text, tags => f.tags },
+            )
+            .await
+        }
+    }
+}
+
+pub(super) async fn thread(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let t = s.handle.call(ops::Thread { id: id.parse()? }).await?;
+    let me = s.handle.me();
+    fn endorsers(list: &[crate::model::Endorser]) -> serde_json::Value {
+        serde_json::Value::Array(
+            list.iter()
+                .map(|e| serde_json::json!({ "author": e.author.to_string(), "name": e.name, "weight": e.weight, "note": e.note }))
+                .collect(),
+        )
+    }
+    fn replies(list: &[crate::model::ReplyNode]) -> serde_json::Value {
+        serde_json::Value::Array(
+            list.iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "entry": entry_ctx(&r.entry),
+                        "endorsed_by": endorsers(&r.endorsed_by),
+                        "replies": replies(&r.replies),
+                    })
+                })
+                .collect(),
+        )
+    }
+    let answers: Vec<serde_json::Value> = t
+        .answers
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "entry": entry_ctx(&a.entry),
+                "score": a.score,
+                "accepted": a.accepted,
+                "mine": a.endorsed_by.iter().any(|e| e.author == me),
+                "endorsed_by": endorsers(&a.endorsed_by),
+                "replies": replies(&a.replies),
+            })
+        })
+        .collect();
+    let ctx = context! {
+        root => entry_ctx(&t.entry),
+        root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
+        root_replies => Value::from_serialize(replies(&t.replies)),
+        answers => Value::from_serialize(answers),
+    };
+    page(&s, &headers, "thread.html", "questions", ctx).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct TextForm {
+    text: String,
+}
+
+pub(super) async fn answer(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<TextForm>,
+) -> WebResult {
+    s.handle
+        .call(ops::Answer {
+            id: id.parse()?,
+            text: f.text,
+            tags: vec![],
+        })
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+pub(super) async fn reply(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<TextForm>,
+) -> WebResult {
+    s.handle
+        .call(ops::Reply {
+            id: id.parse()?,
+            text: f.text,
+            tags: vec![],
+        })
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct EndorseForm {
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    withdraw: Option<String>,
+}
+
+pub(super) async fn endorse(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<EndorseForm>,
+) -> WebResult {
+    s.handle
+        .call(ops::Endorse {
+            id: id.parse()?,
+            note: f.note.filter(|n| !n.trim().is_empty()),
+            withdraw: f.withdraw.is_some(),
+        })
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct WithdrawForm {
+    #[serde(default)]
+    withdraw: Option<String>,
+}
+
+pub(super) async fn accept(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<WithdrawForm>,
+) -> WebResult {
+    s.handle
+        .call(ops::Accept {
+            id: id.parse()?,
+            withdraw: f.withdraw.is_some(),
+        })
+        .await?;
+    back(&format!("/thread/{id}"))
+}
+
+pub(super) async fn delete(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    s.handle.call(ops::Delete { id: id.parse()? }).await?;
+    back("/")
+}
