@@ -13,6 +13,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc, not the system allocator: a node's store, index and network
+/// threads allocate and free across threads, which glibc's per-thread
+/// arenas turn into lasting fragmentation (docs/BENCHMARKS.md, memory).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A peer-to-peer knowledge-sharing node: notes, questions and answers, and
 /// wiki pages, shared only with the people you trust.
 #[derive(Debug, Parser)]
@@ -95,6 +101,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Return freed memory to the system in the background, not only when
+    // the next allocation happens to trigger it.
+    let _ = tikv_jemalloc_ctl::background_thread::write(true);
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -31,6 +31,48 @@ fn rss() -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("core", String::as_str).to_string();
+    if mode == "bundle" {
+        // `memprobe bundle FILE N`: N notes by 10 authors, as a bundle file;
+        // prints the authors' ids.
+        let path = args.get(2).expect("a file");
+        let n: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let mut all = Vec::new();
+        for a in 0..10u8 {
+            let key = kith_protocol::Keypair::from_secret(&[50 + a; 32]);
+            println!("{}", key.author());
+            let mut prev = None;
+            for i in 0..n / 10 {
+                let body = Body::Post(Post {
+                    kind: PostKind::Note,
+                    text: format!(
+                        "Note {i} by {a}: working on sync, gossip and the wiki today, {}.",
+                        i * 7919 % 1000
+                    ),
+                    reply_to: None,
+                    tags: vec![format!("t{}", i % 5)],
+                });
+                let e = kith_protocol::Entry::sign(
+                    &key,
+                    kith_protocol::Draft {
+                        seq: i as u64 + 1,
+                        prev,
+                        timestamp_ms: 1_700_000_000_000 + i as u64,
+                        body: body.encode(),
+                    },
+                );
+                prev = Some(e.id());
+                all.push(e);
+            }
+        }
+        let header = kith_node::bundle::Header {
+            created_ms: 1_700_000_000_000,
+            from: all[0].author(),
+            recipient: None,
+            entries: all.len() as u64,
+        };
+        std::fs::write(path, kith_node::bundle::write(&header, &all)).unwrap();
+        return;
+    }
     let n: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let cache_mib: u64 = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(64);
     let author = kith_protocol::Keypair::from_secret(&[9; 32]);

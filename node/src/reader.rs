@@ -179,7 +179,10 @@ impl Reader {
         let mut total = 0;
         for author in &authors {
             let from = since.get(author).copied().unwrap_or(0);
-            total += self.store.head(author)?.map_or(0, |h| h.seq.saturating_sub(from));
+            total += self
+                .store
+                .head(author)?
+                .map_or(0, |h| h.seq.saturating_sub(from));
         }
         let mut entries = Vec::new();
         for author in authors {

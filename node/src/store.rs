@@ -283,25 +283,12 @@ impl Store {
         indexing: Indexing,
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
-        let mut batch = Batch::default();
-        // Heads advanced by this batch but not yet written.
-        let mut pending: BTreeMap<AuthorId, Head> = BTreeMap::new();
-        let mut pending_entries: BTreeMap<(AuthorId, u64), Entry> = BTreeMap::new();
-        // Authors checked for a fork hold in this batch.
-        let mut checked: BTreeMap<AuthorId, bool> = BTreeMap::new();
+        let mut state = IngestState::default();
         for entry in entries {
-            match self.ingest_one(
-                &entry,
-                scope,
-                indexing,
-                &mut pending,
-                &pending_entries,
-                &mut checked,
-                &mut batch,
-            ) {
+            match self.ingest_one(&entry, scope, indexing, &mut state) {
                 Ok(Ingested::Appended) => {
                     let e = entry.entry();
-                    pending_entries.insert((e.author(), e.seq()), e.clone());
+                    state.entries.insert((e.author(), e.seq()), e.clone());
                     outcome.appended.push(entry);
                 }
                 Ok(Ingested::Duplicate) => outcome.duplicates += 1,
@@ -311,7 +298,7 @@ impl Store {
                 }
             }
         }
-        if let Err(e) = self.kv.apply(batch) {
+        if let Err(e) = self.kv.apply(state.batch) {
             outcome.appended.clear();
             outcome.error = Some(e.into());
         }
@@ -323,34 +310,31 @@ impl Store {
         verified: &Verified,
         scope: &Scope,
         indexing: Indexing,
-        pending: &mut BTreeMap<AuthorId, Head>,
-        pending_entries: &BTreeMap<(AuthorId, u64), Entry>,
-        checked: &mut BTreeMap<AuthorId, bool>,
-        batch: &mut Batch,
+        state: &mut IngestState,
     ) -> Result<Ingested> {
         let entry = verified.entry();
         let author = entry.author();
         if !scope.contains(&author) {
             return Err(Error::NotReplicated(author));
         }
-        let flagged = match checked.get(&author) {
+        let flagged = match state.flagged.get(&author) {
             Some(f) => *f,
             None => {
                 let f = self.is_flagged(&author)?;
-                checked.insert(author, f);
+                state.flagged.insert(author, f);
                 f
             }
         };
         if flagged {
             return Err(Error::AuthorForked(author));
         }
-        let head = match pending.get(&author) {
+        let head = match state.heads.get(&author) {
             Some(h) => Some(*h),
             None => self.head(&author)?,
         };
         // Only an entry at or below the head can already be stored.
         let existing = if entry.seq() <= head.map_or(0, |h| h.seq) {
-            match pending_entries.get(&(author, entry.seq())) {
+            match state.entries.get(&(author, entry.seq())) {
                 Some(e) => Some(e.clone()),
                 None => self.entry_at(&author, entry.seq())?,
             }
@@ -360,8 +344,8 @@ impl Store {
         match check_chain(head, existing.as_ref(), entry) {
             Ok(ChainStep::Duplicate) => Ok(Ingested::Duplicate),
             Ok(ChainStep::Append) => {
-                self.write(verified, indexing, batch)?;
-                pending.insert(
+                self.write(verified, indexing, &mut state.batch)?;
+                state.heads.insert(
                     author,
                     Head {
                         seq: entry.seq(),
@@ -642,6 +626,18 @@ fn decode_head(bytes: &[u8]) -> Result<Head> {
         seq: u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
         id: EntryId(bytes[8..].try_into().expect("32 bytes")),
     })
+}
+
+/// What one [`Store::ingest_verified`] call has written but not yet applied.
+#[derive(Default)]
+struct IngestState {
+    /// Heads advanced by this batch.
+    heads: BTreeMap<AuthorId, Head>,
+    /// Entries appended by this batch, by author and seq.
+    entries: BTreeMap<(AuthorId, u64), Entry>,
+    /// Authors checked for a fork hold, and the answer.
+    flagged: BTreeMap<AuthorId, bool>,
+    batch: Batch,
 }
 
 #[cfg(test)]

@@ -86,7 +86,8 @@ const WORDS: &[&str] = &[
 
 /// A ~150-byte note, different for every (author, i).
 fn note(author: usize, i: usize) -> Body {
-    let mut x = (author as u64 + 1) * 0x9e37_79b9_7f4a_7c15 ^ (i as u64).wrapping_mul(0xbf58_476d);
+    let mut x =
+        ((author as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ (i as u64).wrapping_mul(0xbf58_476d);
     let mut text = format!("Note {i} by author {author}:");
     while text.len() < 140 {
         x ^= x << 13;
