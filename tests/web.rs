@@ -274,3 +274,110 @@ async fn the_web_app_refuses_what_it_must() {
         }
     });
 }
+
+/// What a product review found broken (issue 12), each fixed and held here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_product_review_found_stays_fixed() {
+    let alice = TestNode::start("alice", 1).await;
+    let q = alice
+        .handle()
+        .call(ops::Ask {
+            text: "Which merge strategy?".into(),
+            tags: vec!["crdt".into()],
+            yes: true,
+        })
+        .await
+        .unwrap()
+        .posted
+        .unwrap();
+    alice.post("A note about **merging** pages").await;
+    let page = alice
+        .handle()
+        .call(ops::WikiNew {
+            title: "Trip".into(),
+            body: "# Trip\n\n- [x] tent\n- [ ] stove\n\nSee [[Packing list]] and [[Trip]].\n"
+                .into(),
+        })
+        .await
+        .unwrap();
+    // A search right after writing sees what was written (the index may
+    // have committed a moment ago: the search waits for the next commit).
+    let hits = alice
+        .handle()
+        .call(ops::Search {
+            q: "strategy".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    tokio::task::block_in_place(|| {
+        let browser = Browser::sign_in(&alice);
+        // The feed's filters start empty, and filtering by kind works.
+        let feed = browser.get("/");
+        assert!(feed.contains("name=\"tag\" value=\"\""), "empty tag filter");
+        assert!(!feed.to_lowercase().contains("value=\"none\""), "no None");
+        let questions = browser.get("/?kind=question&tag=");
+        assert!(questions.contains("Which merge strategy?"), "{questions}");
+        assert!(!questions.contains("A note about"), "only questions");
+        assert!(questions.contains(&q.id.to_hex()));
+        // Search highlights the word that matched, and prefixes match.
+        let found = browser.get("/search?q=merg");
+        assert!(found.contains("<mark>merge</mark>"), "{found}");
+        assert!(found.contains("**<mark>merging</mark>**"), "{found}");
+        // The icon.
+        let (status, icon) = browser.get_status("/favicon.ico");
+        assert_eq!(status, 200);
+        assert!(icon.starts_with("<svg"), "{icon}");
+        assert!(feed.contains("rel=\"icon\""));
+        // A wiki page: the title once, task lists with boxes, missing
+        // pages marked.
+        let html = browser.get(&format!("/wiki/{}", page.id));
+        let main = &html[html.find("<main").unwrap()..];
+        assert_eq!(main.matches(">Trip</h1>").count(), 1, "title once: {main}");
+        assert_eq!(main.matches("type=\"checkbox\"").count(), 2, "{main}");
+        assert!(
+            main.contains("class=\"missing\"") && main.contains("Packing%20list"),
+            "{main}"
+        );
+        assert_eq!(main.matches("class=\"missing\"").count(), 1, "Trip exists");
+        // A bad invite: words a person understands, and a way on.
+        let (status, page) = {
+            let mut fields = vec![("code", "kith1garbage"), ("petname", "x")];
+            fields.push(("csrf", &browser.csrf));
+            let mut r = browser
+                .agent
+                .post(&format!("{}/people/join", browser.base))
+                .header("Cookie", &browser.cookie)
+                .send_form(fields)
+                .unwrap();
+            (r.status(), r.body_mut().read_to_string().unwrap())
+        };
+        assert_eq!(status, 400);
+        assert!(page.contains("damaged or incomplete"), "{page}");
+        assert!(!page.contains("buffer"), "{page}");
+        assert!(
+            page.contains("<nav") && page.contains("href=\"/people\""),
+            "{page}"
+        );
+        // Alone: the status page says so and where the invite is.
+        let status = browser.get("/status");
+        assert!(status.contains("no peers connected"), "{status}");
+        assert!(!status.contains("up to date with"), "{status}");
+        assert!(status.contains("<td>yours</td>"), "{status}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_its_port_and_invite_code() {
+    let mut alice = TestNode::start("alice", 1).await;
+    let before = alice.addr();
+    let code = alice.handle().call(ops::Invite {}).await.unwrap();
+    assert!(code.addrs.len() <= 3, "{:?}", code.addrs);
+    assert!(code.code.len() < 120, "short: {}", code.code);
+    alice.stop().await;
+    alice.restart().await;
+    assert_eq!(alice.addr(), before);
+    let again = alice.handle().call(ops::Invite {}).await.unwrap();
+    assert_eq!(again.code, code.code);
+}

@@ -100,6 +100,13 @@ enum Command {
     Wiki(commands::wiki::Command),
 }
 
+/// Whether log lines may carry colour: stderr is a terminal and `NO_COLOR`
+/// (https://no-color.org) is unset or empty.
+fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     // Return freed memory to the system in the background, not only when
     // the next allocation happens to trigger it.
@@ -108,9 +115,15 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Kademlia warns when it knows no peers to bootstrap from,
+                // the normal state of a fresh node: not worth a warning.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,libp2p_kad::behaviour=error")
+                }),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal, and never when NO_COLOR is set.
+        .with_ansi(log_colour())
         .init();
     let data_dir = match cli.data_dir {
         Some(dir) => kith_node::DataDir::new(dir),

@@ -98,10 +98,37 @@ pub fn hit(hit: &kith_node::search::SearchHit) {
     } else {
         hit.id.chars().take(12).collect()
     };
-    println!("{short}  {what}  {who}  {}", ago(hit.timestamp));
-    let snippet = hit.snippet.replace('\n', " ");
-    println!("  {}", snippet.trim());
+    anstream::println!(
+        "{DIM}{short}{DIM:#}  {BOLD}{what}{BOLD:#}  {who}  {DIM}{}{DIM:#}",
+        ago(hit.timestamp)
+    );
+    anstream::println!("  {}", highlighted(&hit.snippet));
     println!();
+}
+
+const BOLD: anstyle::Style = anstyle::Style::new().bold();
+const DIM: anstyle::Style = anstyle::Style::new().dimmed();
+const MATCH: anstyle::Style = anstyle::Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Yellow)));
+
+/// A snippet on one line with its matches in bold yellow (plain text when
+/// the output is not a terminal or `NO_COLOR` is set: `anstream` strips
+/// the styles).
+pub fn highlighted(snippet: &kith_node::search::Snippet) -> String {
+    let text = &snippet.text;
+    let mut out = String::new();
+    let mut from = 0;
+    for &[start, end] in &snippet.matches {
+        let (Some(before), Some(word)) = (text.get(from..start), text.get(start..end)) else {
+            continue;
+        };
+        out.push_str(before);
+        out.push_str(&format!("{MATCH}{word}{MATCH:#}"));
+        from = end;
+    }
+    out.push_str(text.get(from..).unwrap_or_default());
+    out.replace('\n', " ").trim().to_string()
 }
 
 /// One line about a running job.

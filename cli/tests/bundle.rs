@@ -96,6 +96,14 @@ fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
     exchange(&b, &a, &a_id, &files, "ba1");
     assert_eq!(seq_of(&b, &a_id), 1002);
     assert_eq!(seq_of(&a, &b_id), 21);
+    // More than a node's page (1,000): the CLI pages, nothing is cut.
+    let all: Value =
+        serde_json::from_str(&out(kith(&b).args(["feed", "--json", "--limit", "1000000"])))
+            .unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1020, "1,000 + 20 posts");
+    let some: Value =
+        serde_json::from_str(&out(kith(&b).args(["feed", "--json", "--limit", "1010"]))).unwrap();
+    assert_eq!(some.as_array().unwrap().len(), 1010);
     let page: Value = serde_json::from_str(&out(kith(&b).args([
         "wiki",
         "show",

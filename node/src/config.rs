@@ -75,6 +75,12 @@ impl DataDir {
     pub fn api_token(&self) -> PathBuf {
         self.0.join("api.token")
     }
+
+    /// The ports a node was given for its `.../0` listen addresses, so
+    /// that it listens (and its invite code stays) the same after a restart.
+    pub fn listen_ports(&self) -> PathBuf {
+        self.0.join("ports.json")
+    }
 }
 
 /// Everything a node needs to run.

@@ -51,7 +51,11 @@ impl Error {
         match self {
             Error::Store(S::NotFound(_)) | Error::NotFound(_) => ErrorKind::NotFound,
             Error::Store(
-                S::Ambiguous(_) | S::TooShort(_) | S::Body(_) | S::Invalid(_) | S::NotReplicated(_),
+                S::Ambiguous(..)
+                | S::TooShort(_)
+                | S::Body(_)
+                | S::Invalid(_)
+                | S::NotReplicated(_),
             )
             | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Store(S::AuthorForked(_)) => ErrorKind::Conflict,

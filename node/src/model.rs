@@ -210,6 +210,56 @@ pub struct StatusView {
     pub jobs: Vec<crate::jobs::JobView>,
 }
 
+impl StatusView {
+    /// A name to show for `author`: their name, or the end of their id.
+    pub fn name_of(&self, author: &AuthorId) -> String {
+        self.authors
+            .iter()
+            .find(|a| a.author == *author)
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| format!("…{}", author.short()))
+    }
+
+    /// One honest line about the node's connections and sync.
+    pub fn summary(&self) -> String {
+        if !self.running {
+            return "no node running (start it with `kith up`)".into();
+        }
+        match (self.connected_peers, self.syncing) {
+            (0, _) => "no peers connected: share your invite code (`kith invite`, or the \
+                       People page) with someone you trust, or wait for them to come online"
+                .into(),
+            (n, true) => format!("{n} peer(s) connected, catching up"),
+            (n, false) => format!("{n} peer(s) connected, up to date with them"),
+        }
+    }
+}
+
+impl AuthorStatus {
+    /// Where this log stands, in words (`me`: this node's author).
+    pub fn state(&self, me: &AuthorId) -> String {
+        if self.author == *me {
+            return "yours".into();
+        }
+        if self.forked {
+            return "forked: held".into();
+        }
+        match self.seen_seq {
+            Some(seen) if seen > self.local_seq => {
+                let behind = seen - self.local_seq;
+                if self.syncing {
+                    format!("catching up: {behind} to go")
+                } else {
+                    format!("{behind} behind")
+                }
+            }
+            Some(_) => "up to date".into(),
+            None if self.syncing => "catching up".into(),
+            None => "not seen on a peer yet".into(),
+        }
+    }
+}
+
 /// Gossip validation outcomes since start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GossipCounts {

@@ -2,6 +2,7 @@
 //! verification pool, the network loop, and the HTTP server (API and web
 //! app), wired together.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,24 +223,45 @@ async fn listen(
     config: &Config,
 ) -> Result<(libp2p::Swarm<net::Behaviour>, Vec<Multiaddr>)> {
     let mut swarm = net::build_swarm(keypair, config).map_err(|e| Error::Network(e.to_string()))?;
-    let mut listeners = 0;
+    let ports_file = config.data_dir.listen_ports();
+    let mut ports: BTreeMap<String, u16> = std::fs::read(&ports_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut listeners = Vec::new();
     for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| Error::Network(format!("cannot listen on {addr}: {e}")))?;
-        listeners += 1;
+        // A port the system chose last time, if it is free again.
+        let remembered = ports
+            .get(&addr.to_string())
+            .and_then(|port| with_port(addr, *port))
+            .and_then(|again| swarm.listen_on(again).ok());
+        let id = match remembered {
+            Some(id) => id,
+            None => swarm
+                .listen_on(addr.clone())
+                .map_err(|e| Error::Network(format!("cannot listen on {addr}: {e}")))?,
+        };
+        listeners.push((id, addr));
     }
+    let listeners_count = listeners.len();
     let mut listen = Vec::new();
     let mut reported = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while reported.len() < listeners {
+    while reported.len() < listeners_count {
         let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await;
         match event {
             Ok(SwarmEvent::NewListenAddr {
                 listener_id,
                 address,
             }) => {
-                reported.insert(listener_id);
+                if reported.insert(listener_id)
+                    && let Some((_, configured)) =
+                        listeners.iter().find(|(id, _)| *id == listener_id)
+                    && port_of(configured) == Some(0)
+                    && let Some(port) = port_of(&address)
+                {
+                    ports.insert(configured.to_string(), port);
+                }
                 listen.push(address);
             }
             Ok(SwarmEvent::ListenerError { error, .. }) => {
@@ -252,7 +274,39 @@ async fn listen(
             Err(_) => break,
         }
     }
+    if let Ok(json) = serde_json::to_vec(&ports)
+        && let Err(e) = std::fs::write(&ports_file, json)
+    {
+        tracing::debug!(error = %e, "could not remember the listen ports");
+    }
     Ok((swarm, listen))
+}
+
+/// The TCP or UDP port of an address.
+fn port_of(addr: &Multiaddr) -> Option<u16> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Tcp(port) | libp2p::multiaddr::Protocol::Udp(port) => {
+            Some(port)
+        }
+        _ => None,
+    })
+}
+
+/// `addr` with its port 0 replaced by `port` (None if it has a fixed port).
+fn with_port(addr: &Multiaddr, port: u16) -> Option<Multiaddr> {
+    use libp2p::multiaddr::Protocol;
+    if port_of(addr) != Some(0) || port == 0 {
+        return None;
+    }
+    Some(
+        addr.iter()
+            .map(|p| match p {
+                Protocol::Tcp(0) => Protocol::Tcp(port),
+                Protocol::Udp(0) => Protocol::Udp(port),
+                other => other,
+            })
+            .collect(),
+    )
 }
 
 /// Reminds the store actor to commit the search index, until the node

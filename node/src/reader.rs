@@ -69,11 +69,16 @@ impl Reader {
     }
 
     pub fn feed(&self, params: &ops::Feed) -> Result<Vec<EntryView>> {
+        let limit = params.limit.unwrap_or(DEFAULT_FEED_LIMIT);
+        if limit > MAX_FEED_LIMIT {
+            // Said, never silently cut: the caller pages with `before`.
+            return Err(Error::InvalidInput(format!(
+                "a page of the feed holds at most {MAX_FEED_LIMIT} posts (asked for {limit}): \
+                 ask for the next page with `before` set to the last post's cursor"
+            )));
+        }
         let query = crate::store::FeedQuery {
-            limit: params
-                .limit
-                .unwrap_or(DEFAULT_FEED_LIMIT)
-                .clamp(1, MAX_FEED_LIMIT),
+            limit: limit.max(1),
             before: params.before.map(|c| (c.timestamp, c.id)),
             author: params.author.map(|a| a.resolve(self.me)),
             kind: params.kind,

@@ -21,6 +21,10 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
+mod matching;
+
+pub use matching::Snippet;
+
 /// Memory the index writer may use before it flushes a segment.
 const WRITER_BYTES: usize = 16 * 1024 * 1024;
 /// Most results of one search.
@@ -107,8 +111,10 @@ pub struct SearchHit {
     pub author_name: Option<String>,
     pub timestamp: u64,
     pub tags: Vec<String>,
-    /// A fragment of the text around the matches, with matches in `**bold**`.
-    pub snippet: String,
+    /// A fragment of the text around the matches (JSON: `snippet`, the
+    /// text, and `matches`, byte ranges of it).
+    #[serde(flatten)]
+    pub snippet: Snippet,
     pub score: f32,
 }
 
@@ -382,7 +388,9 @@ impl SearchReader {
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
         parser.set_field_boost(f.title, 2.0);
         // Lenient: a stray quote or colon in what a user typed is not an error.
-        let (text_query, _) = parser.parse_query_lenient(params.text);
+        let (exact, _) = parser.parse_query_lenient(params.text);
+        let words = matching::Words::of(&self.index, &searcher, f, params.text)?;
+        let text_query = words.query(exact, f);
         let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
             vec![(Occur::Must, text_query)];
         let mut filter = |field: Field, value: &str| {
@@ -406,7 +414,8 @@ impl SearchReader {
         let query = BooleanQuery::new(clauses);
         let limit = params.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
         let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut body_snippets = SnippetGenerator::create(&searcher, &query, f.body)?;
+        let mut body_snippets =
+            SnippetGenerator::create(&searcher, &words.highlight(f.body), f.body)?;
         body_snippets.set_max_num_chars(SNIPPET_CHARS);
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -418,26 +427,8 @@ impl SearchReader {
             };
             let key = text(f.key).unwrap_or_default();
             let kind = text(f.kind).unwrap_or_default();
-            let snippet = body_snippets.snippet_from_doc(&doc);
-            let mut rendered = String::new();
-            let mut from = 0;
-            let fragment = snippet.fragment();
-            for range in snippet.highlighted() {
-                rendered.push_str(&fragment[from..range.start]);
-                rendered.push_str("**");
-                rendered.push_str(&fragment[range.clone()]);
-                rendered.push_str("**");
-                from = range.end;
-            }
-            rendered.push_str(&fragment[from..]);
-            if rendered.is_empty() {
-                // Only the title matched: start of the body.
-                rendered = text(f.body)
-                    .unwrap_or_default()
-                    .chars()
-                    .take(SNIPPET_CHARS)
-                    .collect();
-            }
+            let body = text(f.body).unwrap_or_default();
+            let snippet = matching::snippet(&body_snippets, &doc, &body, SNIPPET_CHARS);
             let Ok(kind) = kind.parse::<SearchKind>() else {
                 continue;
             };
@@ -452,7 +443,7 @@ impl SearchReader {
                     .get_all(f.tag)
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect(),
-                snippet: rendered,
+                snippet,
                 score,
             });
         }

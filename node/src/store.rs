@@ -73,8 +73,8 @@ pub enum Error {
     NotFound(String),
     #[error("{0:?} is too short to name an entry: give at least 4 hex characters")]
     TooShort(String),
-    #[error("{0:?} matches more than one entry; give more characters")]
-    Ambiguous(String),
+    #[error("{0:?} matches more than one entry ({1}); give more characters")]
+    Ambiguous(String, String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -438,7 +438,7 @@ impl Store {
         let even = &text[..text.len() & !1];
         let mut prefix = vec![ID];
         prefix.extend_from_slice(&hex::decode(even).expect("checked hex digits"));
-        let mut found = None;
+        let mut found = Vec::new();
         for item in self.kv.scan_prefix(&prefix) {
             let (key, _) = item?;
             let id = EntryId(
@@ -449,12 +449,26 @@ impl Store {
             if !id.to_hex().starts_with(&text) {
                 continue;
             }
-            if found.is_some() {
-                return Err(Error::Ambiguous(text));
+            found.push(id);
+            if found.len() > 5 {
+                break;
             }
-            found = Some(id);
         }
-        found.ok_or(Error::NotFound(text))
+        match found.as_slice() {
+            [] => Err(Error::NotFound(text)),
+            [id] => Ok(*id),
+            many => {
+                let mut names: Vec<String> = many
+                    .iter()
+                    .take(5)
+                    .map(|id| id.to_hex()[..12].to_string())
+                    .collect();
+                if many.len() > 5 {
+                    names.push("…".into());
+                }
+                Err(Error::Ambiguous(text, names.join(", ")))
+            }
+        }
     }
 
     pub fn entry_at(&self, author: &AuthorId, seq: u64) -> Result<Option<Entry>> {

@@ -49,7 +49,9 @@ pub(crate) enum StoreMsg {
     /// Time passed: commit the search index if it is due.
     Tick,
     /// A search is about to run: commit what the index does not show yet.
-    CommitSearch(oneshot::Sender<()>),
+    /// The answer is `Some(wait)` when the index committed too recently:
+    /// ask again after `wait`.
+    CommitSearch(oneshot::Sender<Option<std::time::Duration>>),
     /// Flush everything and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -62,9 +64,15 @@ impl CommitSearch {
     /// Asks for a commit and waits for it (from a blocking thread). If the
     /// node is stopping, searches see what was committed.
     pub(crate) fn request(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.0.blocking_send(StoreMsg::CommitSearch(reply)).is_ok() {
-            let _ = done.blocking_recv();
+        for _ in 0..10 {
+            let (reply, done) = oneshot::channel();
+            if self.0.blocking_send(StoreMsg::CommitSearch(reply)).is_err() {
+                return;
+            }
+            match done.blocking_recv() {
+                Ok(Some(wait)) => std::thread::sleep(wait),
+                _ => return,
+            }
         }
     }
 }
@@ -207,12 +215,15 @@ impl StoreActor {
             StoreMsg::CommitSearch(reply) => {
                 // During a rebuild searches see the index as it was; the
                 // rebuild commits the new one when it ends.
-                if self.core.rebuilding().is_none()
-                    && let Err(e) = self.core.search_commit_for_reader()
-                {
-                    tracing::warn!(error = %e, "search commit failed");
-                }
-                let _ = reply.send(());
+                let wait = if self.core.rebuilding().is_some() {
+                    None
+                } else {
+                    self.core.search_commit_for_reader().unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "search commit failed");
+                        None
+                    })
+                };
+                let _ = reply.send(wait);
             }
             StoreMsg::Shutdown(reply) => {
                 // Handled by `run`.

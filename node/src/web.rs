@@ -58,6 +58,14 @@ pub(crate) struct Web {
 impl Web {
     pub(crate) fn new(token: &str) -> Web {
         let mut env = Environment::new();
+        // A missing value (`None`) prints as nothing, never as "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() || value.is_undefined() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         for (name, source) in [
             ("layout.html", include_str!("web/templates/layout.html")),
             ("macros.html", include_str!("web/templates/macros.html")),
@@ -160,6 +168,8 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/login", get(login))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .with_state(state)
 }
 
@@ -259,6 +269,17 @@ async fn css() -> impl IntoResponse {
     )
 }
 
+/// The icon (SVG; browsers that ask for `/favicon.ico` take it too).
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("web/static/favicon.svg"),
+    )
+}
+
 async fn js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -293,17 +314,46 @@ impl From<minijinja::Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let (heading, hint) = match self.0 {
+            StatusCode::NOT_FOUND => (
+                "Not found",
+                "It may have been deleted, or not reached this node yet.",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "Busy for a moment",
+                "A long job holds what this needs: try again shortly.",
+            ),
+            s if s.is_client_error() => ("That did not work", "Go back, correct it and try again."),
+            _ => (
+                "Something went wrong",
+                "The node's log (where `kith up` runs) says more.",
+            ),
+        };
         let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · Kith</title>\
-             <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><h1>Something went wrong</h1>\
-             <p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Back to the feed</a></p></main></body></html>",
-            html_escape(&self.1)
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{heading} · Kith</title><link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
+             <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body>\
+             <header><nav aria-label=\"Main\"><a href=\"/\">Feed</a> <a href=\"/questions\">Questions</a> \
+             <a href=\"/wiki\">Wiki</a> <a href=\"/people\">People</a> <a href=\"/status\">Status</a></nav></header>\
+             <main id=\"main\"><h1>{heading}</h1><p class=\"error\" role=\"alert\">{}</p><p>{hint}</p>\
+             <p><a href=\"/\">Back to the feed</a></p></main></body></html>",
+            html_escape(&capitalize(&self.1))
         );
         (self.0, Html(body)).into_response()
     }
 }
 
 type WebResult = Result<Response, WebError>;
+
+/// "that is…" → "That is…".
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
 
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -347,8 +397,14 @@ fn back(to: &str) -> WebResult {
     Ok(Redirect::to(to).into_response())
 }
 
+/// The wiki's page titles, for rendering `[[links]]`.
+async fn titles(s: &WebState) -> Result<render::Titles, WebError> {
+    let pages = s.handle.call(ops::WikiList { archived: false }).await?;
+    Ok(render::Titles::of(pages.iter().map(|p| p.title.as_str())))
+}
+
 /// An entry as templates see it.
-fn entry_ctx(e: &EntryView) -> Value {
+fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
     Value::from_serialize(serde_json::json!({
         "id": e.id.to_hex(),
         "author": e.author.to_string(),
@@ -356,7 +412,7 @@ fn entry_ctx(e: &EntryView) -> Value {
         "kind": e.kind,
         "tags": e.tags,
         "reply_to": e.reply_to.map(|r| r.to_hex()),
-        "html": e.text.as_deref().map(markdown),
+        "html": e.text.as_deref().map(|t| render::markdown_with(t, titles)),
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),
     }))
@@ -390,19 +446,22 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// A search snippet with `**match**` markers → escaped HTML with `<mark>`.
-fn snippet_html(snippet: &str) -> String {
-    let escaped = html_escape(snippet);
+/// A search snippet → escaped HTML with its matches in `<mark>`.
+fn snippet_html(snippet: &crate::search::Snippet) -> String {
+    let text = &snippet.text;
     let mut out = String::new();
-    for (i, part) in escaped.split("**").enumerate() {
-        if i % 2 == 1 {
-            out.push_str("<mark>");
-            out.push_str(part);
-            out.push_str("</mark>");
-        } else {
-            out.push_str(part);
-        }
+    let mut from = 0;
+    for &[start, end] in &snippet.matches {
+        let (Some(before), Some(word)) = (text.get(from..start), text.get(start..end)) else {
+            continue;
+        };
+        out.push_str(&html_escape(before));
+        out.push_str("<mark>");
+        out.push_str(&html_escape(word));
+        out.push_str("</mark>");
+        from = end;
     }
+    out.push_str(&html_escape(text.get(from..).unwrap_or_default()));
     out
 }
 
@@ -449,7 +508,11 @@ mod tests {
     fn dates_and_snippets() {
         assert_eq!(humantime_iso(0), "1970-01-01T00:00:00Z");
         assert_eq!(humantime_iso(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(snippet_html("a **b** <c>"), "a <mark>b</mark> &lt;c&gt;");
+        let snippet = crate::search::Snippet {
+            text: "a **b** <c>".into(),
+            matches: vec![[4, 5]],
+        };
+        assert_eq!(snippet_html(&snippet), "a **<mark>b</mark>** &lt;c&gt;");
         assert_eq!(tags_of("#rust, ops  crdt"), vec!["rust", "ops", "crdt"]);
     }
 

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use kith_node::model::cursor_of;
+use kith_node::reader::MAX_FEED_LIMIT;
 use kith_node::refs::{AuthorRef, Cursor};
 use kith_node::{DataDir, ops};
 use kith_protocol::PostKind;
@@ -33,13 +34,27 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let limit = args.limit;
-    let items = Backend::connect(data_dir)?.call(ops::Feed {
-        limit: Some(limit),
-        before: args.before,
-        author: args.author,
-        kind: args.kind,
-        tag: args.tag,
-    })?;
+    let mut backend = Backend::connect(data_dir)?;
+    // A node answers at most MAX_FEED_LIMIT posts a call: ask page by page
+    // until `limit` posts or the end of the feed.
+    let mut items = Vec::new();
+    let mut before = args.before;
+    while items.len() < limit {
+        let page = (limit - items.len()).min(MAX_FEED_LIMIT);
+        let got = backend.call(ops::Feed {
+            limit: Some(page),
+            before,
+            author: args.author,
+            kind: args.kind,
+            tag: args.tag.clone(),
+        })?;
+        let done = got.len() < page;
+        items.extend(got);
+        match items.last() {
+            Some(last) if !done => before = Some(cursor_of(last)),
+            _ => break,
+        }
+    }
     if args.json {
         return output::json(&items);
     }

@@ -19,27 +19,20 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&status);
     }
+    println!("{}", status.summary());
     if running {
-        println!(
-            "node running, {} peer(s) connected, {}",
-            status.connected_peers,
-            if status.syncing {
-                "catching up"
-            } else {
-                "up to date with connected peers"
-            }
-        );
         println!("reachability: {}", status.reachability);
         if !status.relays.is_empty() {
-            let relays: Vec<String> = status
-                .relays
-                .iter()
-                .map(|a| format!("…{}", a.short()))
-                .collect();
+            let relays: Vec<String> = status.relays.iter().map(|a| status.name_of(a)).collect();
             println!("reachable through the relays of: {}", relays.join(", "));
         }
         if !status.relaying_for.is_empty() {
-            println!("relaying for {} trusted peer(s)", status.relaying_for.len());
+            let names: Vec<String> = status
+                .relaying_for
+                .iter()
+                .map(|a| status.name_of(a))
+                .collect();
+            println!("relaying for: {}", names.join(", "));
         }
         for job in &status.jobs {
             println!("{}", output::job(job));
@@ -51,21 +44,19 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
             );
         }
     } else {
-        println!("no node running (start it with `kith up`); local logs:");
+        println!("local logs:");
     }
     for a in &status.authors {
-        let me = if a.author == status.me { " (me)" } else { "" };
+        let name = a
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("…{}", a.author.short()));
         let seen = a.seen_seq.map_or("-".to_string(), |s| s.to_string());
-        let flags = match (a.syncing, a.forked) {
-            (_, true) => "  FORKED: held",
-            (true, _) => "  syncing",
-            _ => "",
-        };
         println!(
-            "{}{me}  {}  local {}  seen {seen}{flags}",
-            a.author,
-            a.name.clone().unwrap_or_default(),
-            a.local_seq
+            "{name:<20}  local {:>7}  seen {seen:>7}  {}  {}",
+            a.local_seq,
+            a.state(&status.me),
+            a.author
         );
     }
     Ok(())

@@ -267,14 +267,18 @@ impl Core {
             .map_err(search_error)
     }
 
-    /// Commits what a search would not see yet, at most every
-    /// `READER_COMMIT_EVERY` (a search may see writes that much stale
-    /// under a constant stream of writes).
-    pub fn search_commit_for_reader(&mut self) -> Result<()> {
-        if self.search.since_commit() >= READER_COMMIT_EVERY {
-            self.search_flush()?;
+    /// Commits what a search would not see yet, at most once every
+    /// `READER_COMMIT_EVERY`: if the last commit is more recent, answers
+    /// how long the search should wait before it asks again (so that a
+    /// stream of searches cannot make the store commit all the time, and a
+    /// search never misses what was written before it).
+    pub fn search_commit_for_reader(&mut self) -> Result<Option<std::time::Duration>> {
+        let since = self.search.since_commit();
+        if since < READER_COMMIT_EVERY {
+            return Ok(Some(READER_COMMIT_EVERY - since));
         }
-        Ok(())
+        self.search_flush()?;
+        Ok(None)
     }
 
     /// Commits the search index if a second has passed since the last

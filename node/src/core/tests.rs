@@ -307,6 +307,56 @@ fn replies_form_a_tree_and_answers_need_a_question() {
 }
 
 #[test]
+fn search_matches_prefixes_and_typos_below_exact_hits() {
+    let mut alice = core(1, 1);
+    note(&mut alice, "We merge the pages with Automerge.", &[]);
+    note(
+        &mut alice,
+        "Merging **conflicts** is what a CRDT is for.",
+        &[],
+    );
+    note(&mut alice, "Notes on the sync protocol.", &[]);
+    note(&mut alice, "Lunch was great", &[]);
+    let search = |alice: &mut Core, q: &str| {
+        alice
+            .run(ops::Search {
+                q: q.into(),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    // A word begun: "merg" finds "merge" and "merging".
+    let hits = search(&mut alice, "merg");
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for hit in &hits {
+        let [start, end] = hit.snippet.matches[0];
+        let word = hit.snippet.text[start..end].to_lowercase();
+        assert!(word.starts_with("merg"), "highlights {word}");
+    }
+    // One typo.
+    let hits = search(&mut alice, "protocl");
+    assert_eq!(hits.len(), 1);
+    let [start, end] = hits[0].snippet.matches[0];
+    assert_eq!(&hits[0].snippet.text[start..end], "protocol");
+    // Exact hits rank above prefix hits, even when the prefix hit is newer
+    // and its word is in a shorter text.
+    note(&mut alice, "Merged.", &[]);
+    let hits = search(&mut alice, "merge");
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert!(hits[0].snippet.text.starts_with("We merge"), "{hits:?}");
+    assert_eq!(hits[1].snippet.text, "Merged.");
+    // Markdown in a snippet stays as written; nothing is cut off the end.
+    let hits = search(&mut alice, "conflicts");
+    assert_eq!(
+        hits[0].snippet.text,
+        "Merging **conflicts** is what a CRDT is for."
+    );
+    assert_eq!(hits[0].snippet.matches, vec![[10, 19]]);
+    // Short words are not expanded to everything.
+    assert!(search(&mut alice, "w").is_empty());
+}
+
+#[test]
 fn search_finds_posts_and_pages_with_filters_and_snippets() {
     let mut alice = core(1, 1);
     note(
@@ -329,7 +379,9 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
         .unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, SearchKind::Note);
-    assert!(hits[0].snippet.contains("**sled**"), "{}", hits[0].snippet);
+    let snippet = &hits[0].snippet;
+    assert_eq!(snippet.text, "Benchmarking sled against redb for the store");
+    assert_eq!(snippet.matches, vec![[13, 17]], "the range of \"sled\"");
     assert_eq!(hits[0].tags, vec!["storage".to_string()]);
     let pages = alice
         .run(ops::Search {
@@ -496,7 +548,7 @@ fn ask_offers_similar_questions_first() {
         .unwrap();
     assert!(outcome.posted.is_none());
     assert_eq!(outcome.similar[0].kind, SearchKind::Question);
-    assert!(outcome.similar[0].snippet.contains("TLS"));
+    assert!(outcome.similar[0].snippet.text.contains("TLS"));
     let unrelated = alice
         .run(ops::Ask {
             text: "What is the wifi password?".into(),

@@ -4,7 +4,7 @@
 
 use libp2p::Multiaddr;
 
-use super::{Network, is_loopback, is_unspecified};
+use super::Network;
 use crate::core::now_ms;
 use crate::error::{Error, Result};
 use crate::invite::{self, Invite};
@@ -13,17 +13,13 @@ use crate::net;
 
 impl Network {
     pub(crate) fn invite(&self) -> InviteView {
-        let mut addrs: Vec<Multiaddr> = self
-            .swarm
-            .external_addresses()
-            .cloned()
-            .chain(self.listen.iter().cloned())
-            .filter(|a| !is_unspecified(a))
-            .collect();
-        addrs.dedup();
-        // Addresses others can reach first; loopback last.
-        addrs.sort_by_key(is_loopback);
-        addrs.truncate(invite::MAX_ADDRS);
+        let addrs = invite::pick_addrs(
+            &crate::net::peer_id(&self.me),
+            self.swarm
+                .external_addresses()
+                .cloned()
+                .chain(self.listen.iter().cloned()),
+        );
         let invite = Invite {
             author: self.me,
             addrs,

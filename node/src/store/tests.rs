@@ -485,4 +485,25 @@ fn resolve_id_prefixes() {
         store.resolve_id("zzzzzz"),
         Err(Error::NotFound(_))
     ));
+    // Two entries sharing a 4-character prefix: both are listed.
+    let kp = keypair(1);
+    let mut entries = vec![e];
+    let (a, b) = loop {
+        let next = store
+            .append(&kp, &note(&format!("n{}", entries.len())), NOW)
+            .unwrap();
+        let p = next.id().to_hex()[..4].to_string();
+        if let Some(other) = entries.iter().find(|o| o.id().to_hex().starts_with(&p)) {
+            break (other.id(), next.id());
+        }
+        entries.push(next);
+    };
+    let prefix = &a.to_hex()[..4];
+    let err = store.resolve_id(prefix).unwrap_err().to_string();
+    assert!(
+        err.contains(&a.to_hex()[..12])
+            && err.contains(&b.to_hex()[..12])
+            && err.contains("give more characters"),
+        "{err}"
+    );
 }

@@ -90,7 +90,7 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
                     format!("connected ({}) via {addr}", kind.as_str())
                 }
                 _ => p.last_seen.map_or("never connected".to_string(), |t| {
-                    format!("offline, seen {}", render::ago(t))
+                    format!("not connected (last connected {})", render::ago(t))
                 }),
             };
             Value::from_serialize(serde_json::json!({
@@ -104,13 +104,7 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
         .authors
         .iter()
         .map(|a| {
-            let state = if a.forked {
-                "forked: held"
-            } else if a.syncing {
-                "syncing"
-            } else {
-                ""
-            };
+            let state = a.state(&st.me);
             Value::from_serialize(serde_json::json!({
                 "name": a.name.clone().unwrap_or_else(|| format!("…{}", a.author.short())),
                 "local_seq": a.local_seq,
@@ -124,7 +118,13 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
         &headers,
         "status.html",
         "status",
-        context! { status => Value::from_serialize(&st), peers, authors },
+        context! {
+            status => Value::from_serialize(&st),
+            summary => st.summary(),
+            relays => st.relays.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
+            relaying_for => st.relaying_for.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
+            peers, authors,
+        },
     )
     .await
 }

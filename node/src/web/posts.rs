@@ -36,7 +36,8 @@ pub(super) async fn feed(
             tag: tag.clone(),
         })
         .await?;
-    let entries: Vec<Value> = entries.iter().map(entry_ctx).collect();
+    let titles = titles(&s).await?;
+    let entries: Vec<Value> = entries.iter().map(|e| entry_ctx(e, &titles)).collect();
     page(
         &s,
         &headers,
@@ -159,6 +160,7 @@ pub(super) async fn thread(
 ) -> WebResult {
     let t = s.handle.call(ops::Thread { id: id.parse()? }).await?;
     let me = s.handle.me();
+    let titles = titles(&s).await?;
     fn endorsers(list: &[crate::model::Endorser]) -> serde_json::Value {
         serde_json::Value::Array(
             list.iter()
@@ -166,14 +168,14 @@ pub(super) async fn thread(
                 .collect(),
         )
     }
-    fn replies(list: &[crate::model::ReplyNode]) -> serde_json::Value {
+    fn replies(list: &[crate::model::ReplyNode], titles: &render::Titles) -> serde_json::Value {
         serde_json::Value::Array(
             list.iter()
                 .map(|r| {
                     serde_json::json!({
-                        "entry": entry_ctx(&r.entry),
+                        "entry": entry_ctx(&r.entry, titles),
                         "endorsed_by": endorsers(&r.endorsed_by),
-                        "replies": replies(&r.replies),
+                        "replies": replies(&r.replies, titles),
                     })
                 })
                 .collect(),
@@ -184,19 +186,19 @@ pub(super) async fn thread(
         .iter()
         .map(|a| {
             serde_json::json!({
-                "entry": entry_ctx(&a.entry),
+                "entry": entry_ctx(&a.entry, &titles),
                 "score": a.score,
                 "accepted": a.accepted,
                 "mine": a.endorsed_by.iter().any(|e| e.author == me),
                 "endorsed_by": endorsers(&a.endorsed_by),
-                "replies": replies(&a.replies),
+                "replies": replies(&a.replies, &titles),
             })
         })
         .collect();
     let ctx = context! {
-        root => entry_ctx(&t.entry),
+        root => entry_ctx(&t.entry, &titles),
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
-        root_replies => Value::from_serialize(replies(&t.replies)),
+        root_replies => Value::from_serialize(replies(&t.replies, &titles)),
         answers => Value::from_serialize(answers),
     };
     page(&s, &headers, "thread.html", "questions", ctx).await

@@ -8,16 +8,62 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pulldown_cmark::{Event, Options, Parser, html};
+use std::collections::HashSet;
 
-/// Markdown → sanitized HTML.
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
+
+/// Where `[[links]]` point.
+const WIKI_LINK: &str = "/wiki/by-title/";
+
+/// The titles of the wiki's pages (case-insensitive), so that links to
+/// pages not written yet can look different.
+#[derive(Debug, Default)]
+pub struct Titles(Option<HashSet<String>>);
+
+impl Titles {
+    pub fn of<'a>(titles: impl IntoIterator<Item = &'a str>) -> Titles {
+        Titles(Some(titles.into_iter().map(str::to_lowercase).collect()))
+    }
+
+    /// Whether a page with this title exists (unknown titles count as
+    /// existing when the list was not read).
+    fn has(&self, title: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|t| t.contains(&title.to_lowercase()))
+    }
+}
+
+/// Markdown → sanitized HTML, every `[[link]]` shown as an existing page.
 pub fn markdown(text: &str) -> String {
+    markdown_with(text, &Titles::default())
+}
+
+/// Markdown → sanitized HTML. `[[links]]` to pages not in `titles` get
+/// the class `missing`; GFM task lists keep their (read-only) checkboxes.
+pub fn markdown_with(text: &str, titles: &Titles) -> String {
     let text = wiki_links(text);
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    // Raw HTML in the source is escaped, not interpreted.
+    let mut missing_open = false;
     let parser = Parser::new_ext(&text, options).map(|event| match event {
+        // Raw HTML in the source is escaped, not interpreted.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Link { dest_url, .. })
+            if dest_url
+                .strip_prefix(WIKI_LINK)
+                .is_some_and(|t| !titles.has(&percent_decode(t))) =>
+        {
+            missing_open = true;
+            Event::InlineHtml(CowStr::from(format!(
+                "<a class=\"missing\" title=\"No such page yet: follow to create it\" href=\"{}\">",
+                html_attr(&dest_url)
+            )))
+        }
+        Event::End(TagEnd::Link) if missing_open => {
+            missing_open = false;
+            Event::InlineHtml(CowStr::from("</a>"))
+        }
         other => other,
     });
     let mut out = String::new();
@@ -25,8 +71,51 @@ pub fn markdown(text: &str) -> String {
     ammonia::Builder::default()
         .url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("noopener noreferrer nofollow"))
+        .add_allowed_classes("a", ["missing"])
+        .add_tags(["input"])
+        .set_tag_attribute_value("input", "type", "checkbox")
+        .set_tag_attribute_value("input", "disabled", "")
+        .add_tag_attribute_values("input", "checked", [""])
         .clean(&out)
         .to_string()
+}
+
+/// A page body without a first `# Heading` that repeats the page's title
+/// (the page shows its title already).
+pub fn without_title<'a>(body: &'a str, title: &str) -> &'a str {
+    let trimmed = body.trim_start();
+    let (first, rest) = trimmed.split_once('\n').unwrap_or((trimmed, ""));
+    match first.trim_end().strip_prefix("# ") {
+        Some(heading) if heading.trim().to_lowercase() == title.trim().to_lowercase() => rest,
+        _ => body,
+    }
+}
+
+fn html_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+}
+
+/// Undoes [`percent_encode`].
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `[[Title]]` and `[[Title|label]]` → markdown links to `/wiki/by-title/Title`.
@@ -50,7 +139,8 @@ fn wiki_links(text: &str) -> String {
         out.push_str(&rest[..start]);
         out.push('[');
         out.push_str(&escape_markdown(label));
-        out.push_str("](/wiki/by-title/");
+        out.push_str("](");
+        out.push_str(WIKI_LINK);
         out.push_str(&percent_encode(target));
         out.push(')');
         rest = &rest[start + 2 + len + 2..];
@@ -143,6 +233,41 @@ mod tests {
         assert!(html.contains(">Release Checklist</a>"), "{html}");
         assert!(html.contains("href=\"/wiki/by-title/a%2Fb\""), "{html}");
         assert!(html.contains(">the b page</a>"), "{html}");
+    }
+
+    #[test]
+    fn links_to_missing_pages_look_missing() {
+        let titles = Titles::of(["Release checklist"]);
+        let html = markdown_with("[[release Checklist]] and [[Nowhere yet]]", &titles);
+        assert!(
+            html.contains("<a href=\"/wiki/by-title/release%20Checklist\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"missing\"")
+                && html.contains("href=\"/wiki/by-title/Nowhere%20yet\""),
+            "{html}"
+        );
+        assert_eq!(html.matches("class=\"missing\"").count(), 1, "{html}");
+        assert!(html.contains(">Nowhere yet</a>"), "{html}");
+    }
+
+    #[test]
+    fn task_lists_keep_read_only_checkboxes() {
+        let html = markdown("- [x] done\n- [ ] to do\n\n<input type=\"text\" name=\"evil\">");
+        assert_eq!(html.matches("<input").count(), 2, "{html}");
+        assert!(html.contains("checked"), "{html}");
+        assert_eq!(html.matches("type=\"checkbox\"").count(), 2, "{html}");
+        assert_eq!(html.matches("disabled").count(), 2, "{html}");
+        assert!(html.contains("&lt;input"), "raw HTML stays text: {html}");
+    }
+
+    #[test]
+    fn a_heading_that_repeats_the_title_is_dropped() {
+        assert_eq!(without_title("# Trip\n\nWe leave", "trip"), "\nWe leave");
+        assert_eq!(without_title("\n# Trip", "Trip"), "");
+        assert_eq!(without_title("# Steps\n1. go", "Runbook"), "# Steps\n1. go");
+        assert_eq!(without_title("## Trip\n", "Trip"), "## Trip\n");
     }
 
     #[test]

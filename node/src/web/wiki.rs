@@ -89,8 +89,9 @@ pub(super) async fn wiki_page(
             Value::from_serialize(serde_json::json!({ "id": b.id.to_string(), "title": b.title }))
         })
         .collect();
+    let titles = titles(&s).await?;
     let ctx = context! {
-        html => markdown(&p.body),
+        html => render::markdown_with(render::without_title(&p.body, &p.title), &titles),
         updated => render::ago(p.updated),
         authors, backlinks,
         page => Value::from_serialize(&p),

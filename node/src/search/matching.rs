@@ -1,0 +1,253 @@
+//! What a search matches, and the snippet shown for each hit.
+//!
+//! A search matches the words typed (through tantivy's query parser, so
+//! quotes, `+` and `-` keep their meaning), and, ranked below those, the
+//! indexed words that a typed word begins (`merg` → `merge`, `merging`) and
+//! the indexed words one typo away from it (`protocl` → `protocol`). The
+//! expansions are read from the index's own term dictionaries with
+//! tantivy's Levenshtein automata, so the snippet can highlight them too.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{Index, Searcher, TantivyDocument, Term};
+
+use super::{Error, Fields, Result};
+
+/// Shortest typed word whose prefixes are searched.
+const PREFIX_MIN_CHARS: usize = 2;
+/// Shortest typed word searched with one typo.
+const TYPO_MIN_CHARS: usize = 4;
+/// Most expansions kept per typed word (the most frequent ones).
+const EXPANSIONS_PER_WORD: usize = 32;
+/// How much an exact hit outweighs an expansion.
+const EXACT_BOOST: f32 = 4.0;
+/// Most typed words expanded.
+const MAX_WORDS: usize = 16;
+
+/// A fragment of a hit's text around what matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snippet {
+    /// Plain text (markdown as written), with `…` where it was cut.
+    pub text: String,
+    /// Byte ranges `[start, end)` of `text` that matched, in order.
+    pub matches: Vec<[usize; 2]>,
+}
+
+/// The words of a search, typed and expanded.
+pub(super) struct Words {
+    /// Typed words, as the index tokenizes them.
+    typed: Vec<String>,
+    /// Indexed words that a typed word begins or is one typo from.
+    expanded: Vec<String>,
+}
+
+impl Words {
+    /// Tokenizes `text` the way the index does, and expands each word that
+    /// is not quoted or excluded.
+    pub(super) fn of(index: &Index, searcher: &Searcher, f: &Fields, text: &str) -> Result<Words> {
+        let mut analyzer = index.tokenizer_for_field(f.body)?;
+        let mut typed = Vec::new();
+        let mut expandable = Vec::new();
+        for (i, part) in text.split('"').enumerate() {
+            let quoted = i % 2 == 1;
+            for word in part.split_whitespace() {
+                let excluded = word.starts_with('-');
+                let mut stream = analyzer.token_stream(word);
+                while stream.advance() {
+                    let t = stream.token().text.clone();
+                    if excluded {
+                        continue;
+                    }
+                    if !quoted && !expandable.contains(&t) {
+                        expandable.push(t.clone());
+                    }
+                    if !typed.contains(&t) {
+                        typed.push(t);
+                    }
+                }
+            }
+        }
+        expandable.truncate(MAX_WORDS);
+        let mut expanded = Vec::new();
+        for word in &expandable {
+            for term in expansions(searcher, f, word)? {
+                if !typed.contains(&term) && !expanded.contains(&term) {
+                    expanded.push(term);
+                }
+            }
+        }
+        Ok(Words { typed, expanded })
+    }
+
+    /// `exact` (the parsed query), or else one of the expansions, ranked
+    /// below exact hits.
+    pub(super) fn query(&self, exact: Box<dyn Query>, f: &Fields) -> Box<dyn Query> {
+        if self.expanded.is_empty() {
+            return exact;
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, Box::new(BoostQuery::new(exact, EXACT_BOOST)))];
+        for word in &self.expanded {
+            for (field, boost) in [(f.title, 2.0), (f.body, 1.0)] {
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(term_query(field, word), boost)),
+                ));
+            }
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// Every word to highlight in `field`.
+    pub(super) fn highlight(&self, field: Field) -> BooleanQuery {
+        BooleanQuery::new(
+            self.typed
+                .iter()
+                .chain(&self.expanded)
+                .map(|w| (Occur::Should, term_query(field, w)))
+                .collect(),
+        )
+    }
+}
+
+fn term_query(field: Field, word: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, word),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+/// Indexed words of the title and body that `word` begins, or that are one
+/// edit from it, most frequent first.
+fn expansions(searcher: &Searcher, f: &Fields, word: &str) -> Result<Vec<String>> {
+    let chars = word.chars().count();
+    let mut automata = Vec::new();
+    if chars >= PREFIX_MIN_CHARS {
+        automata.push(FuzzyTermQuery::new_prefix(
+            Term::from_field_text(f.body, word),
+            0,
+            false,
+        ));
+    }
+    if chars >= TYPO_MIN_CHARS {
+        automata.push(FuzzyTermQuery::new(
+            Term::from_field_text(f.body, word),
+            1,
+            true,
+        ));
+    }
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for query in automata {
+        for segment in searcher.segment_readers() {
+            for field in [f.title, f.body] {
+                let index = segment.inverted_index(field)?;
+                let mut stream = index
+                    .terms()
+                    .search(query.automaton()?)
+                    .into_stream()
+                    .map_err(io)?;
+                while stream.advance() {
+                    if let Ok(term) = std::str::from_utf8(stream.key()) {
+                        *found.entry(term.to_string()).or_default() +=
+                            u64::from(stream.value().doc_freq);
+                    }
+                }
+            }
+        }
+    }
+    found.remove(word);
+    let mut found: Vec<(String, u64)> = found.into_iter().collect();
+    found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    found.truncate(EXPANSIONS_PER_WORD);
+    Ok(found.into_iter().map(|(w, _)| w).collect())
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Index(e.into())
+}
+
+/// The snippet of `doc`'s `body`: the best fragment tantivy finds for the
+/// highlighted words, widened to whole words, with `…` where it was cut;
+/// or the start of the body when only the title matched.
+pub(super) fn snippet(
+    generator: &SnippetGenerator,
+    doc: &TantivyDocument,
+    body: &str,
+    max_chars: usize,
+) -> Snippet {
+    let found = generator.snippet_from_doc(doc);
+    let fragment = found.fragment();
+    if fragment.is_empty() {
+        return head(body, max_chars);
+    }
+    // tantivy's fragment ends with the last token it kept: widen it to the
+    // end of that word (punctuation included) so nothing is cut mid-word.
+    let Some(start) = body.find(fragment) else {
+        return Snippet {
+            text: fragment.to_string(),
+            matches: found
+                .highlighted()
+                .iter()
+                .map(|r| [r.start, r.end])
+                .collect(),
+        };
+    };
+    let mut end = start + fragment.len();
+    end += body[end..]
+        .find(char::is_whitespace)
+        .unwrap_or(body.len() - end);
+    let mut text = String::new();
+    let mut shift = 0;
+    if start > 0 {
+        text.push('…');
+        shift = '…'.len_utf8();
+    }
+    text.push_str(&body[start..end]);
+    if end < body.len() {
+        text.push('…');
+    }
+    Snippet {
+        text,
+        matches: found
+            .highlighted()
+            .iter()
+            .map(|r| [r.start + shift, r.end + shift])
+            .collect(),
+    }
+}
+
+/// The first `max_chars` characters of `body`, cut at a word boundary.
+fn head(body: &str, max_chars: usize) -> Snippet {
+    let body = body.trim();
+    if body.chars().count() <= max_chars {
+        return Snippet {
+            text: body.to_string(),
+            matches: vec![],
+        };
+    }
+    let cut = body
+        .char_indices()
+        .nth(max_chars)
+        .map_or(body.len(), |(i, _)| i);
+    let cut = body[..cut].rfind(char::is_whitespace).unwrap_or(cut);
+    Snippet {
+        text: format!("{}…", body[..cut].trim_end()),
+        matches: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_of_a_body_is_cut_between_words() {
+        let s = head("alpha beta gamma", 8);
+        assert_eq!(s.text, "alpha…");
+        assert_eq!(head("short", 8).text, "short");
+    }
+}
