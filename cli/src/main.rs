@@ -98,6 +98,12 @@ enum Command {
     /// Shared wiki pages
     #[command(subcommand)]
     Wiki(commands::wiki::Command),
+    /// Print a shell completion script, e.g.
+    /// `kith completions bash > ~/.local/share/bash-completion/completions/kith`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Whether log lines may carry colour: stderr is a terminal and `NO_COLOR`
@@ -125,6 +131,11 @@ fn main() -> ExitCode {
         // Colour only on a terminal, and never when NO_COLOR is set.
         .with_ansi(log_colour())
         .init();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "kith", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let data_dir = match cli.data_dir {
         Some(dir) => kith_node::DataDir::new(dir),
         None => match kith_node::DataDir::platform_default() {
@@ -157,6 +168,8 @@ fn main() -> ExitCode {
         Command::Peers(args) => commands::peers::run(&data_dir, args),
         Command::Status(args) => commands::status::run(&data_dir, args),
         Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
+        // Printed above, before the data dir is read.
+        Command::Completions { .. } => Ok(()),
         Command::Web(args) => commands::web::run(&data_dir, args),
         Command::Forks(cmd) => commands::forks::run(&data_dir, cmd),
         Command::Bundle(cmd) => commands::bundle::run(&data_dir, cmd),

@@ -201,6 +201,34 @@ fn bad_flags_are_usage_errors() {
         .args(["post", "x", "--kind", "poem"])
         .assert()
         .code(2);
+    kith(&dir).args(["completions", "tcsh"]).assert().code(2);
+}
+
+#[test]
+fn shell_completions_cover_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef kith"),
+        ("fish", "complete -c kith"),
+    ] {
+        let script = String::from_utf8(
+            kith(&dir)
+                .args(["completions", shell])
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone(),
+        )
+        .unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        for command in ["feed", "wiki", "bundle", "completions"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+    }
+    // Nothing was written to the data dir.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -362,7 +390,10 @@ fn ask_offers_the_matching_question_before_posting() {
         .assert()
         .failure()
         .stdout(predicate::str::contains(&first[..12]))
-        .stdout(predicate::str::contains("**TLS**"))
+        // Plain text in a pipe: no markers, no colour codes.
+        .stdout(predicate::str::contains("rotate the TLS certificates on staging?"))
+        .stdout(predicate::str::contains("**").not())
+        .stdout(predicate::str::contains("\u{1b}").not())
         .stderr(predicate::str::contains("--yes"));
     let questions: Value =
         serde_json::from_str(&stdout_of(kith(&dir).args(["questions", "--json"]))).unwrap();

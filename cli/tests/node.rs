@@ -6,6 +6,7 @@ use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 
 struct Up {
@@ -27,7 +28,7 @@ impl Up {
                 "--no-mdns",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("up.log")).unwrap())
             .spawn()
             .unwrap();
         // Ready once it has printed its invite code.
@@ -66,7 +67,8 @@ impl Up {
         String::from_utf8(out).unwrap()
     }
 
-    fn stop(mut self) {
+    /// Stops the node; returns what it logged.
+    fn stop(mut self) -> String {
         #[cfg(unix)]
         {
             let pid = self.child.id().to_string();
@@ -81,6 +83,7 @@ impl Up {
             !self.dir.path().join("api.json").exists(),
             "api.json left behind"
         );
+        std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default()
     }
 }
 
@@ -164,5 +167,44 @@ fn network_commands_without_a_node_say_so() {
         .args(["join", "kith1garbage"])
         .assert()
         .failure()
-        .stderr(predicates::str::contains("not a valid invite code"));
+        .stderr(predicates::str::contains("not a usable invite code"))
+        .stderr(predicates::str::contains("damaged or incomplete"))
+        .stderr(predicates::str::contains("buffer").not());
+}
+
+#[test]
+fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
+    let up = Up::start();
+    // Alone: said plainly, with what to do.
+    let status = up.stdout(&["status"]);
+    assert!(status.contains("no peers connected"), "{status}");
+    assert!(status.contains("kith invite"), "{status}");
+    assert!(!status.contains("up to date with"), "{status}");
+    // A prefix too short to name an entry says so.
+    up.kith()
+        .args(["thread", "e2"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("too short"));
+    std::thread::sleep(Duration::from_secs(2));
+    let dir = tempfile::tempdir().unwrap();
+    let log = up.stop();
+    assert!(!log.contains("WARN"), "a fresh node warns: {log}");
+    // Logs into a pipe carry no colour codes.
+    Command::cargo_bin("kith")
+        .unwrap()
+        .env("KITH_DATA_DIR", dir.path())
+        .arg("init")
+        .assert()
+        .success();
+    let out = Command::cargo_bin("kith")
+        .unwrap()
+        .env("KITH_DATA_DIR", dir.path())
+        .env("RUST_LOG", "debug")
+        .args(["status"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("DEBUG"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log}");
 }
