@@ -16,9 +16,14 @@ struct Up {
 
 impl Up {
     fn start() -> Up {
+        Up::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Up {
         let dir = tempfile::tempdir().unwrap();
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"))
             .env("KITH_DATA_DIR", dir.path())
+            .envs(env.iter().copied())
             .args([
                 "up",
                 "--listen",
@@ -173,6 +178,15 @@ fn network_commands_without_a_node_say_so() {
 }
 
 #[test]
+fn the_first_up_takes_a_name() {
+    let up = Up::start_with(&[("KITH_NAME", "Ada")]);
+    let id: Value = serde_json::from_str(&up.stdout(&["id", "--json"])).unwrap();
+    assert_eq!(id["name"], "Ada", "{id}");
+    let log = up.stop();
+    assert!(log.contains("your name is \"Ada\""), "{log}");
+}
+
+#[test]
 fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
     let up = Up::start();
     // Alone: said plainly, with what to do.
@@ -190,6 +204,7 @@ fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let log = up.stop();
     assert!(!log.contains("WARN"), "a fresh node warns: {log}");
+    assert!(log.contains("no display name yet"), "{log}");
     // Logs into a pipe carry no colour codes.
     Command::cargo_bin("kith")
         .unwrap()

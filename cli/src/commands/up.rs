@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use kith_node::config::{parse_api_addr, parse_multiaddr};
-use kith_node::{Config, DataDir, Node, identity};
+use kith_node::{Config, DataDir, Node, identity, ops};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,6 +22,10 @@ pub struct Args {
     /// Replicate the authors your trusted authors vouch for (2) or not (1)
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     hops: Option<u8>,
+    /// Your display name, if you have none yet (otherwise `kith up` asks
+    /// for one on a terminal)
+    #[arg(long, env = "KITH_NAME", value_name = "NAME")]
+    name: Option<String>,
 }
 
 /// The config file's settings, overridden by the flags.
@@ -51,7 +55,8 @@ fn config(data_dir: &DataDir, args: Args) -> Result<Config> {
     Ok(config)
 }
 
-pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
+pub fn run(data_dir: &DataDir, mut args: Args) -> Result<()> {
+    let name = args.name.take().filter(|n| !n.trim().is_empty());
     let config = config(data_dir, args)?;
     std::fs::create_dir_all(data_dir.path())
         .with_context(|| format!("cannot create {}", data_dir.path().display()))?;
@@ -65,6 +70,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = Node::start(config, keypair.clone()).await?;
+        name_first(&node.handle(), name).await?;
         let invite = node.handle().call(kith_node::ops::Invite {}).await?;
         println!("kith node running");
         println!("  author id  {}", keypair.author());
@@ -80,6 +86,42 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         node.shutdown().await?;
         Ok(())
     })
+}
+
+/// Friends see a name, not a key: a node without a display name takes
+/// the one given (`--name`, `KITH_NAME`), or asks on a terminal.
+async fn name_first(handle: &kith_node::Handle, given: Option<String>) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if handle.call(ops::Whoami {}).await?.name.is_some() {
+        return Ok(());
+    }
+    let name = match given {
+        Some(name) => Some(name),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("What name should the people you trust see? ");
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            tokio::task::block_in_place(|| std::io::stdin().lock().read_line(&mut line))?;
+            Some(line.trim().to_string()).filter(|n| !n.is_empty())
+        }
+        None => None,
+    };
+    match name {
+        Some(name) => {
+            handle
+                .call(ops::ProfileSet {
+                    name: name.clone(),
+                    about: String::new(),
+                })
+                .await?;
+            eprintln!("your name is {name:?} (change it with `kith profile set`)");
+        }
+        None => eprintln!(
+            "you have no display name yet: friends see a key. Set one with `kith profile set --name NAME` \
+             or `kith up --name NAME`"
+        ),
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() -> Result<()> {

@@ -310,7 +310,15 @@ fn export(dir: &Path, pages: &[PageView]) -> Result<()> {
         text.push_str(&format!("title: {}\n", serde_json::to_string(&page.title)?));
         text.push_str("authors:\n");
         for a in &page.authors {
-            text.push_str(&format!("  - {a}\n"));
+            let name = page
+                .author_names
+                .get(&a.to_string())
+                .cloned()
+                .unwrap_or_else(|| format!("…{}", a.short()));
+            text.push_str(&format!(
+                "  - name: {}\n    id: {a}\n",
+                serde_json::to_string(&name)?
+            ));
         }
         text.push_str(&format!("updated: {}\n", output::rfc3339(page.updated)));
         text.push_str("---\n");
