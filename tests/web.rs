@@ -123,7 +123,11 @@ async fn every_page_renders_and_forms_work() {
         assert!(qs.contains("How do we *deploy*?"), "{qs}");
         let thread = browser.get(&format!("/thread/{}", q.id));
         assert!(thread.contains("<em>deploy</em>"), "markdown rendered");
-        assert!(thread.contains("1 answer(s), best first"));
+        assert!(thread.contains("<h2>1 answer</h2>"), "{thread}");
+        assert!(
+            thread.contains("<h1 class=\"thread-title\">How do we deploy?</h1>"),
+            "the question is the heading"
+        );
         assert!(
             thread.contains("href=\"/wiki/by-title/Runbook\""),
             "wiki link"
@@ -380,4 +384,109 @@ async fn a_restarted_node_keeps_its_port_and_invite_code() {
     assert_eq!(alice.addr(), before);
     let again = alice.handle().call(ops::Invite {}).await.unwrap();
     assert_eq!(again.code, code.code);
+}
+
+/// Threads read like a Q&A site; the feed shows what a reply answers and
+/// what is new since the last visit; compose boxes preview markdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_and_the_feed_read_like_a_product() {
+    let alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    connect(&alice, &bob).await;
+    let q = alice
+        .handle()
+        .call(ops::Ask {
+            text: "How should we *name* releases?\n\nDetails follow.".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .await
+        .unwrap()
+        .posted
+        .unwrap();
+    bob.wait_for_seq(alice.author(), q.seq).await;
+    let answer = bob
+        .handle()
+        .call(ops::Answer {
+            id: q.id.into(),
+            text: "After rivers".into(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    let reply = bob
+        .handle()
+        .call(ops::Post {
+            text: "Or after birds".into(),
+            kind: PostKind::Note,
+            reply_to: Some(answer.id.into()),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    alice.wait_for_seq(bob.author(), reply.seq).await;
+    tokio::task::block_in_place(|| {
+        let browser = Browser::sign_in(&alice);
+        let thread = browser.get(&format!("/thread/{}", q.id));
+        assert!(
+            thread.contains("<h1 class=\"thread-title\">How should we name releases?</h1>"),
+            "{thread}"
+        );
+        assert!(
+            thread.contains("<summary>1 reply</summary>"),
+            "replies folded: {thread}"
+        );
+        assert!(!thread.contains("↳"), "no reply-to lines inside a thread");
+        assert!(thread.contains("class=\"avatar\""), "identicons");
+        assert!(thread.contains("title=\"20"), "exact time on hover");
+        // The feed: a reply shows what it answers.
+        let feed = browser.get("/");
+        assert!(feed.contains("replying to"), "{feed}");
+        assert!(feed.contains("“After rivers”"), "{feed}");
+        // New since the last visit: Bob's posts after a cookie from before.
+        let mut r = browser
+            .agent
+            .get(&format!("{}/", browser.base))
+            .header("Cookie", format!("{}; kith_seen=1", browser.cookie))
+            .call()
+            .unwrap();
+        let set = r
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert_eq!(
+            body.matches("new-badge").count(),
+            2,
+            "Bob's answer and reply are new: {body}"
+        );
+        assert!(set.starts_with("kith_seen="), "{set}");
+        let seen = set
+            .trim_start_matches("kith_seen=")
+            .split(';')
+            .next()
+            .unwrap();
+        let mut r = browser
+            .agent
+            .get(&format!("{}/", browser.base))
+            .header("Cookie", format!("{}; kith_seen={seen}", browser.cookie))
+            .call()
+            .unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert!(!body.contains("new-badge"), "nothing new the second time");
+        // The preview renders like a post, sanitized.
+        let mut r = browser
+            .agent
+            .post(&format!("{}/preview", browser.base))
+            .header("Cookie", &browser.cookie)
+            .header("X-CSRF-Token", &browser.csrf)
+            .send_form([("text", "**bold** <script>x</script> [[Nope]]")])
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.body_mut().read_to_string().unwrap();
+        assert!(html.contains("<strong>bold</strong>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("class=\"missing\""), "{html}");
+    });
 }

@@ -391,7 +391,9 @@ fn ask_offers_the_matching_question_before_posting() {
         .failure()
         .stdout(predicate::str::contains(&first[..12]))
         // Plain text in a pipe: no markers, no colour codes.
-        .stdout(predicate::str::contains("rotate the TLS certificates on staging?"))
+        .stdout(predicate::str::contains(
+            "rotate the TLS certificates on staging?",
+        ))
         .stdout(predicate::str::contains("**").not())
         .stdout(predicate::str::contains("\u{1b}").not())
         .stderr(predicate::str::contains("--yes"));

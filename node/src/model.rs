@@ -22,6 +22,42 @@ pub struct EntryView {
     pub text: Option<String>,
     pub tags: Vec<String>,
     pub reply_to: Option<EntryId>,
+    /// For a reply in the feed: who wrote the post it answers, and how
+    /// that post begins (absent elsewhere, and when the parent is not here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentExcerpt>,
+}
+
+/// The start of the post a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentExcerpt {
+    pub author: AuthorId,
+    pub author_name: Option<String>,
+    /// The first line of its text, at most ~100 characters.
+    pub excerpt: String,
+}
+
+impl ParentExcerpt {
+    /// Longest excerpt, in characters.
+    pub const CHARS: usize = 100;
+
+    /// The first non-empty line of `text`, cut at a word near `CHARS`.
+    pub fn excerpt_of(text: &str) -> String {
+        let line = text
+            .lines()
+            .map(|l| l.trim().trim_start_matches('#').trim())
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        if line.chars().count() <= Self::CHARS {
+            return line.to_string();
+        }
+        let cut = line
+            .char_indices()
+            .nth(Self::CHARS)
+            .map_or(line.len(), |(i, _)| i);
+        let cut = line[..cut].rfind(' ').unwrap_or(cut);
+        format!("{}…", line[..cut].trim_end())
+    }
 }
 
 impl EntryView {
@@ -48,6 +84,7 @@ impl EntryView {
             text,
             tags,
             reply_to,
+            parent: None,
         }
     }
 }

@@ -97,9 +97,42 @@ impl Reader {
                         n
                     }
                 };
-                Ok(EntryView::new(e, name))
+                let mut view = EntryView::new(e, name);
+                if let Some(parent) = view.reply_to {
+                    view.parent = self.parent_excerpt(&parent, &mut names)?;
+                }
+                Ok(view)
             })
             .collect()
+    }
+
+    fn parent_excerpt(
+        &self,
+        parent: &kith_protocol::EntryId,
+        names: &mut std::collections::HashMap<kith_protocol::AuthorId, Option<String>>,
+    ) -> Result<Option<crate::model::ParentExcerpt>> {
+        let Some(entry) = self.store.get(parent)? else {
+            return Ok(None);
+        };
+        let Some(Ok(kith_protocol::Body::Post(post))) =
+            entry.body().map(kith_protocol::Body::decode)
+        else {
+            return Ok(None);
+        };
+        let author = entry.author();
+        let author_name = match names.get(&author) {
+            Some(n) => n.clone(),
+            None => {
+                let n = self.store.display_name(&author)?;
+                names.insert(author, n.clone());
+                n
+            }
+        };
+        Ok(Some(crate::model::ParentExcerpt {
+            author,
+            author_name,
+            excerpt: crate::model::ParentExcerpt::excerpt_of(&post.text),
+        }))
     }
 
     pub fn trust_list(&self) -> Result<Vec<TrustView>> {

@@ -159,6 +159,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/status", get(people::status))
         .route("/search", get(people::search))
         .route("/events", get(events))
+        .route("/preview", post(preview))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,
@@ -267,6 +268,19 @@ async fn css() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("web/static/app.css"),
     )
+}
+
+#[derive(Deserialize)]
+struct PreviewForm {
+    #[serde(default)]
+    text: String,
+}
+
+/// What a text being written will look like (the compose boxes' preview:
+/// the same rendering and sanitizing as the published post).
+async fn preview(State(s): State<WebState>, Form(f): Form<PreviewForm>) -> WebResult {
+    let titles = titles(&s).await?;
+    Ok(Html(render::markdown_with(&f.text, &titles)).into_response())
 }
 
 /// The icon (SVG; browsers that ask for `/favicon.ico` take it too).
@@ -405,16 +419,24 @@ async fn titles(s: &WebState) -> Result<render::Titles, WebError> {
 
 /// An entry as templates see it.
 fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
+    let author = e.author.to_string();
     Value::from_serialize(serde_json::json!({
         "id": e.id.to_hex(),
-        "author": e.author.to_string(),
+        "avatar": render::identicon(&author),
+        "author": author,
         "author_name": e.author_name,
         "kind": e.kind,
         "tags": e.tags,
         "reply_to": e.reply_to.map(|r| r.to_hex()),
+        "parent": e.parent.as_ref().map(|p| serde_json::json!({
+            "name": p.author_name.clone().unwrap_or_else(|| format!("…{}", p.author.short())),
+            "excerpt": p.excerpt,
+        })),
         "html": e.text.as_deref().map(|t| render::markdown_with(t, titles)),
+        "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),
+        "exact": humantime_iso(e.timestamp).replace('T', " ").replace('Z', " UTC"),
     }))
 }
 

@@ -37,15 +37,45 @@ pub(super) async fn feed(
         })
         .await?;
     let titles = titles(&s).await?;
-    let entries: Vec<Value> = entries.iter().map(|e| entry_ctx(e, &titles)).collect();
-    page(
+    // New since the last visit: newer than the newest post shown then (a
+    // cookie), and not written here.
+    let seen: u64 = cookie_value(&headers, SEEN_COOKIE)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    let me = s.handle.me();
+    let newest = entries.iter().map(|e| e.timestamp).max();
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let new = e.timestamp > seen && e.author != me;
+            merge_new(entry_ctx(e, &titles), new)
+        })
+        .collect();
+    let mut response = page(
         &s,
         &headers,
         "feed.html",
         "feed",
         context! { entries, tag, kind => q.kind },
     )
-    .await
+    .await?;
+    let fragment = headers.get("x-kith-fragment").is_some();
+    if let Some(newest) = newest.filter(|n| !fragment && (seen == u64::MAX || *n > seen))
+        && let Ok(cookie) = HeaderValue::from_str(&format!(
+            "{SEEN_COOKIE}={newest}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"
+        ))
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// The newest post the feed showed at the last full visit.
+const SEEN_COOKIE: &str = "kith_seen";
+
+/// `ctx` with `new` set.
+fn merge_new(ctx: Value, new: bool) -> Value {
+    context! { new, ..ctx }
 }
 
 #[derive(Deserialize)]
@@ -181,11 +211,15 @@ pub(super) async fn thread(
                 .collect(),
         )
     }
+    fn count(list: &[crate::model::ReplyNode]) -> usize {
+        list.iter().map(|r| 1 + count(&r.replies)).sum()
+    }
     let answers: Vec<serde_json::Value> = t
         .answers
         .iter()
         .map(|a| {
             serde_json::json!({
+                "reply_count": count(&a.replies),
                 "entry": entry_ctx(&a.entry, &titles),
                 "score": a.score,
                 "accepted": a.accepted,
@@ -195,7 +229,17 @@ pub(super) async fn thread(
             })
         })
         .collect();
+    let title = t.entry.text.as_deref().map_or_else(
+        || "(deleted)".to_string(),
+        |t| {
+            // Emphasis and code marks mean nothing in a heading.
+            crate::model::ParentExcerpt::excerpt_of(t).replace(['*', '`'], "")
+        },
+    );
     let ctx = context! {
+        title,
+        score => t.score,
+        reply_count => count(&t.replies),
         root => entry_ctx(&t.entry, &titles),
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
         root_replies => Value::from_serialize(replies(&t.replies, &titles)),

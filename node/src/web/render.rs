@@ -187,6 +187,36 @@ pub fn ago(timestamp_ms: u64) -> String {
     }
 }
 
+/// A small symmetric 5×5 picture drawn from an author id (SVG), so that
+/// people can tell authors apart at a glance; the same id always gives
+/// the same picture. Not a security feature: names and ids are what count.
+pub fn identicon(author: &str) -> String {
+    let hash = blake3::hash(author.as_bytes());
+    let bytes = hash.as_bytes();
+    let hue = u16::from_be_bytes([bytes[0], bytes[1]]) % 360;
+    let mut cells = String::new();
+    for row in 0..5u8 {
+        for col in 0..3u8 {
+            let bit = row * 3 + col;
+            if bytes[2 + usize::from(bit / 8)] >> (bit % 8) & 1 == 1 {
+                for x in [col, 4 - col] {
+                    cells.push_str(&format!(
+                        "<rect x=\"{x}\" y=\"{row}\" width=\"1\" height=\"1\"/>"
+                    ));
+                    if col == 2 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    format!(
+        "<svg class=\"avatar\" viewBox=\"-0.5 -0.5 6 6\" width=\"28\" height=\"28\" aria-hidden=\"true\">\
+         <rect x=\"-0.5\" y=\"-0.5\" width=\"6\" height=\"6\" rx=\"1\" fill=\"hsl({hue} 45% 92%)\"/>\
+         <g fill=\"hsl({hue} 55% 40%)\">{cells}</g></svg>"
+    )
+}
+
 /// The invite code as an SVG QR code.
 pub fn qr_svg(code: &str) -> String {
     match qrcode::QrCode::new(code.as_bytes()) {
@@ -268,6 +298,14 @@ mod tests {
         assert_eq!(without_title("\n# Trip", "Trip"), "");
         assert_eq!(without_title("# Steps\n1. go", "Runbook"), "# Steps\n1. go");
         assert_eq!(without_title("## Trip\n", "Trip"), "## Trip\n");
+    }
+
+    #[test]
+    fn identicons_are_stable_and_differ() {
+        let a = identicon("12D3KooWA");
+        assert_eq!(a, identicon("12D3KooWA"));
+        assert_ne!(a, identicon("12D3KooWB"));
+        assert!(a.starts_with("<svg") && a.contains("<rect"));
     }
 
     #[test]
