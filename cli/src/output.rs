@@ -148,3 +148,60 @@ pub fn job(job: &kith_node::jobs::JobView) -> String {
         format!("{kind} running: {}", job.phase)
     }
 }
+
+/// A progress bar of a long job on the running node (on stderr, shown only
+/// on a terminal), polled until the command's call returns.
+pub struct JobWatch {
+    bar: indicatif::ProgressBar,
+    stop: std::sync::mpsc::Sender<()>,
+}
+
+impl JobWatch {
+    /// Watches the node's job of `kind`, if a node runs on `data_dir`.
+    pub fn start(
+        data_dir: &kith_node::DataDir,
+        kind: kith_node::jobs::JobKind,
+    ) -> Option<JobWatch> {
+        let client = kith_node::api::Client::discover(data_dir).ok()??;
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:40} {pos}/{len} entries  {msg}",
+            )
+            .expect("valid template"),
+        );
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let shown = bar.clone();
+        std::thread::spawn(move || {
+            while rx.recv_timeout(Duration::from_millis(250)).is_err() {
+                let Ok(jobs) = client.call(kith_node::ops::Jobs {}) else {
+                    return;
+                };
+                if let Some(job) = jobs.iter().find(|j| j.kind == kind) {
+                    shown.set_length(job.total);
+                    shown.set_position(job.done);
+                    shown.set_message(job.phase.clone());
+                }
+                shown.tick();
+            }
+        });
+        Some(JobWatch { bar, stop })
+    }
+}
+
+impl Drop for JobWatch {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A progress bar over `len` entries (on stderr, shown only on a terminal).
+pub fn entries_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries  {msg}")
+            .expect("valid template"),
+    );
+    bar
+}

@@ -147,6 +147,12 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
 
     let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
     assert_eq!(status["connected_peers"], 1);
+    // `--watch` returns once the node is up to date with its peers.
+    let watched = b.stdout(&["status", "--watch"]);
+    assert!(
+        watched.contains("1 peer(s) connected, up to date"),
+        "{watched}"
+    );
     a.stop();
     b.stop();
 }

@@ -8,6 +8,7 @@ use kith_node::refs::AuthorRef;
 use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
+use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -47,13 +48,14 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 ),
                 None => None,
             };
-            let bytes = backend
-                .call(ops::Bundle {
-                    recipient,
-                    authors,
-                    since,
-                })?
-                .0;
+            let watch = output::JobWatch::start(data_dir, kith_node::jobs::JobKind::Export);
+            let bytes = backend.call(ops::Bundle {
+                recipient,
+                authors,
+                since,
+            });
+            drop(watch);
+            let bytes = bytes?.0;
             let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())?;
             std::fs::write(&file, &bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
@@ -69,11 +71,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())
                 .with_context(|| format!("{} cannot be imported", file.display()))?;
-            let bar = indicatif::ProgressBar::new(read.entries.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries {msg}")
-                    .expect("valid template"),
-            );
+            let bar = output::entries_bar(read.entries.len() as u64);
             let mut total = ImportEntriesReport::default();
             // Chunks keep each author's entries in order: the bundle lists
             // logs one after another, in log order.

@@ -18,7 +18,11 @@ pub enum Command {
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::Verify { json } => {
-            let report = Backend::connect(data_dir)?.call(ops::Verify {})?;
+            let mut backend = Backend::connect(data_dir)?;
+            let watch = output::JobWatch::start(data_dir, kith_node::jobs::JobKind::Verify);
+            let report = backend.call(ops::Verify {});
+            drop(watch);
+            let report = report?;
             if json {
                 output::json(&report)?;
             } else {

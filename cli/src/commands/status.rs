@@ -10,10 +10,17 @@ use crate::output;
 pub struct Args {
     #[arg(long)]
     json: bool,
+    /// Show a progress bar while the running node catches up, and return
+    /// when it is up to date with its peers
+    #[arg(long, conflicts_with = "json")]
+    watch: bool,
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
+    if args.watch {
+        return watch(&mut backend);
+    }
     let status = backend.call(ops::Status {})?;
     let running = status.running;
     if args.json {
@@ -60,4 +67,37 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Entries held and entries known to exist, over the logs being caught up.
+fn behind(status: &kith_node::model::StatusView) -> (u64, u64) {
+    status
+        .authors
+        .iter()
+        .filter_map(|a| {
+            a.seen_seq
+                .filter(|s| *s > a.local_seq)
+                .map(|s| (a.local_seq, s))
+        })
+        .fold((0, 0), |(h, t), (local, seen)| (h + local, t + seen))
+}
+
+fn watch(backend: &mut Backend) -> Result<()> {
+    if !backend.is_running() {
+        anyhow::bail!("no node is running: start it with `kith up`, then watch it catch up");
+    }
+    let bar = output::entries_bar(0);
+    loop {
+        let status = backend.call(ops::Status {})?;
+        let (held, known) = behind(&status);
+        if !status.syncing && known == 0 {
+            bar.finish_and_clear();
+            println!("{}", status.summary());
+            return Ok(());
+        }
+        bar.set_length(known);
+        bar.set_position(held);
+        bar.set_message(format!("{} peer(s) connected", status.connected_peers));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

@@ -85,17 +85,22 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
         .await?
         .iter()
         .map(|p| {
-            let state = match (&p.connection, &p.remote_addr) {
-                (Some(kind), Some(addr)) => {
-                    format!("connected ({}) via {addr}", kind.as_str())
-                }
-                _ => p.last_seen.map_or("never connected".to_string(), |t| {
-                    format!("not connected (last connected {})", render::ago(t))
-                }),
+            let (connected, how, via) = match (&p.connection, &p.remote_addr) {
+                (Some(kind), Some(addr)) => (true, kind.as_str().to_string(), addr.clone()),
+                _ => (false, String::new(), String::new()),
+            };
+            let seen = if connected {
+                "now".to_string()
+            } else {
+                p.last_seen.map_or("never".to_string(), render::ago)
             };
             Value::from_serialize(serde_json::json!({
                 "name": p.name.clone().unwrap_or_else(|| format!("…{}", p.author.short())),
-                "state": state,
+                "avatar": render::identicon(&p.author.to_string()),
+                "connected": connected,
+                "how": how,
+                "via": via,
+                "seen": seen,
                 "sync": p.last_sync.map_or("never".to_string(), render::ago),
             }))
         })
@@ -110,6 +115,9 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
                 "local_seq": a.local_seq,
                 "seen": a.seen_seq.map_or("-".to_string(), |s| s.to_string()),
                 "state": state,
+                "avatar": render::identicon(&a.author.to_string()),
+                "behind": a.seen_seq.is_some_and(|s| s > a.local_seq),
+                "max": a.seen_seq.unwrap_or(a.local_seq).max(a.local_seq),
             }))
         })
         .collect();
