@@ -24,7 +24,7 @@ pub fn ago(timestamp_ms: u64) -> String {
         60..=3599 => plural(secs / 60, "minute"),
         3600..=86_399 => plural(secs / 3600, "hour"),
         86_400..=2_591_999 => plural(secs / 86_400, "day"),
-        _ => format!("on day {} of the epoch", secs / 86_400),
+        _ => format!("on {}", &rfc3339(timestamp_ms)[..10]),
     }
 }
 
@@ -45,10 +45,11 @@ pub fn who(view: &EntryView) -> String {
     }
 }
 
-/// One entry as a block of text.
+/// One entry as a block of text: id, author and time in columns (styled on
+/// a terminal), what it replies to, then the text.
 pub fn entry(view: &EntryView) {
     let mut head = format!(
-        "{}  {}  {}  {}",
+        "{DIM}{}{DIM:#}  {BOLD}{}{BOLD:#}  {}  {DIM}{}{DIM:#}",
         &view.id.to_hex()[..12],
         who(view),
         view.kind,
@@ -60,14 +61,24 @@ pub fn entry(view: &EntryView) {
             &view
                 .tags
                 .iter()
-                .map(|t| format!("#{t}"))
+                .map(|t| format!("{TAG}#{t}{TAG:#}"))
                 .collect::<Vec<_>>()
                 .join(" "),
         );
     }
-    println!("{head}");
+    anstream::println!("{head}");
     if let Some(reply_to) = &view.reply_to {
-        println!("  ↳ reply to {}", &reply_to.to_hex()[..12]);
+        match &view.parent {
+            Some(p) => anstream::println!(
+                "  {DIM}↳ replying to {}: “{}” ({}){DIM:#}",
+                p.author_name
+                    .clone()
+                    .unwrap_or_else(|| format!("…{}", p.author.short())),
+                p.excerpt,
+                &reply_to.to_hex()[..12]
+            ),
+            None => anstream::println!("  {DIM}↳ reply to {}{DIM:#}", &reply_to.to_hex()[..12]),
+        }
     }
     if let Some(text) = &view.text {
         for line in text.lines() {
@@ -76,6 +87,9 @@ pub fn entry(view: &EntryView) {
     }
     println!();
 }
+
+const TAG: anstyle::Style =
+    anstyle::Style::new().fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Cyan)));
 
 /// `2026-11-25T19:00:00.000Z`.
 pub fn rfc3339(timestamp_ms: u64) -> String {

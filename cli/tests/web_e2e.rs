@@ -51,6 +51,9 @@ fn web_app_end_to_end_in_chromium() {
         "06-thread-ranked",
         "09-wiki-merged",
         "02-people-invite",
+        "desktop-feed",
+        "phone-thread",
+        "phone-status",
     ] {
         assert!(
             shots.join(format!("{name}.png")).exists(),

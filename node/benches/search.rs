@@ -145,11 +145,39 @@ fn main() {
     core.search_flush().unwrap();
     let indexed = t.elapsed();
 
-    let mut latency = |n_words: usize| {
+    // How a query is typed: whole words, words begun (all but the last two
+    // letters), or words with one letter dropped (a typo).
+    #[derive(Clone, Copy)]
+    enum Typed {
+        /// In quotes: exact words only, no expansion (the baseline).
+        Quoted,
+        Whole,
+        Begun,
+        Typo,
+    }
+    let mut latency = |n_words: usize, typed: Typed| {
         let mut times = Vec::new();
         let mut found = 0;
         for _ in 0..1000 {
-            let q: Vec<&str> = (0..n_words).map(|_| rng.pick(&words).as_str()).collect();
+            let q: Vec<String> = (0..n_words)
+                .map(|_| {
+                    let w = rng.pick(&words).as_str();
+                    let chars: Vec<char> = w.chars().collect();
+                    match typed {
+                        Typed::Quoted => format!("\"{w}\""),
+                        Typed::Whole => w.to_string(),
+                        Typed::Begun => chars[..chars.len().saturating_sub(2).max(2)]
+                            .iter()
+                            .collect(),
+                        Typed::Typo => chars
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != chars.len() / 2)
+                            .map(|(_, c)| c)
+                            .collect(),
+                    }
+                })
+                .collect();
             let t = Instant::now();
             let hits = core
                 .run(ops::Search {
@@ -164,8 +192,12 @@ fn main() {
         times.sort();
         (percentile(&times, 0.5), percentile(&times, 0.99), found)
     };
-    let one = latency(1);
-    let three = latency(3);
+    let quoted = latency(1, Typed::Quoted);
+    let quoted3 = latency(3, Typed::Quoted);
+    let one = latency(1, Typed::Whole);
+    let three = latency(3, Typed::Whole);
+    let begun = latency(1, Typed::Begun);
+    let typo = latency(1, Typed::Typo);
 
     let rate = |d: Duration| POSTS as f64 / d.as_secs_f64();
     println!("## indexing {POSTS} posts ({AUTHORS} authors)");
@@ -180,11 +212,39 @@ fn main() {
     println!("ratio: {:.2}", rate(indexed) / rate(plain));
     println!("## search latency (top 10 with snippets, 1,000 queries each)");
     println!(
-        "one word:    p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)",
-        one.0, one.1, one.2
+        "one word in quotes, exact only (baseline): p50 {:.2?}  p99 {:.2?}",
+        quoted.0, quoted.1
     );
     println!(
-        "three words: p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)",
-        three.0, three.1, three.2
+        "three words in quotes, exact only (baseline): p50 {:.2?}  p99 {:.2?}",
+        quoted3.0, quoted3.1
+    );
+    println!(
+        "one word:    p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)  ratio to quoted p50 {:.2}",
+        one.0,
+        one.1,
+        one.2,
+        one.0.as_secs_f64() / quoted.0.as_secs_f64()
+    );
+    println!(
+        "three words: p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)  ratio to quoted p50 {:.2}",
+        three.0,
+        three.1,
+        three.2,
+        three.0.as_secs_f64() / quoted3.0.as_secs_f64()
+    );
+    println!(
+        "one word begun (prefix):    p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)  ratio to quoted p50 {:.2}",
+        begun.0,
+        begun.1,
+        begun.2,
+        begun.0.as_secs_f64() / quoted.0.as_secs_f64()
+    );
+    println!(
+        "one word, one letter dropped: p50 {:.2?}  p99 {:.2?}  ({} of 1000 found something)  ratio to quoted p50 {:.2}",
+        typo.0,
+        typo.1,
+        typo.2,
+        typo.0.as_secs_f64() / quoted.0.as_secs_f64()
     );
 }

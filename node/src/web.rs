@@ -432,7 +432,7 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
             "name": p.author_name.clone().unwrap_or_else(|| format!("…{}", p.author.short())),
             "excerpt": p.excerpt,
         })),
-        "html": e.text.as_deref().map(|t| render::markdown_with(t, titles)),
+        "html": e.text.as_deref().map(|t| render::entry_markdown(&e.id, t, titles)),
         "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),

@@ -59,6 +59,37 @@ fn measure(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Timing {
     }
 }
 
+/// Walks the feed page by page through its "Older posts" links: every
+/// request renders 50 entries never rendered before (nothing cached).
+fn measure_cold_pages(agent: &ureq::Agent, base: &str, cookie: &str) -> Timing {
+    let mut ttfb = Vec::new();
+    let mut full = Vec::new();
+    let mut bytes = 0;
+    let mut path = "/".to_string();
+    for _ in 0..RUNS - 1 {
+        let t = Instant::now();
+        let mut response = agent
+            .get(&format!("{base}{path}"))
+            .header("Cookie", cookie)
+            .call()
+            .unwrap();
+        ttfb.push(t.elapsed());
+        let body = response.body_mut().read_to_string().unwrap();
+        full.push(t.elapsed());
+        bytes = body.len();
+        let marker = "class=\"pager\"><a href=\"";
+        let start = body.find(marker).expect("an older page") + marker.len();
+        path = body[start..start + body[start..].find('"').unwrap()].replace("&amp;", "&");
+    }
+    ttfb.sort();
+    full.sort();
+    Timing {
+        ttfb: (percentile(&ttfb, 0.5), percentile(&ttfb, 0.99)),
+        full: (percentile(&full, 0.5), percentile(&full, 0.99)),
+        bytes,
+    }
+}
+
 fn print(name: &str, t: &Timing, base: &Timing) {
     println!(
         "{name:<34} TTFB p50 {:>9.2?} p99 {:>9.2?} | full p50 {:>9.2?} p99 {:>9.2?} | {:>8} bytes | full p50 ratio {:.2}",
@@ -138,6 +169,8 @@ fn main() {
         &format!("{base}/api/v1/feed?limit=50"),
         &[("Authorization", &bearer)],
     );
+    // First the pages never rendered, then the first page again and again.
+    let web_feed_cold = measure_cold_pages(&agent, &base, &cookie);
     let web_feed = measure(&agent, &format!("{base}/"), &[("Cookie", &cookie)]);
     let api_page = measure(
         &agent,
@@ -157,6 +190,7 @@ fn main() {
     );
     print("JSON API feed, 50 entries (baseline)", &api_feed, &api_feed);
     print("web feed page, 50 entries", &web_feed, &api_feed);
+    print("web feed, 199 pages never shown", &web_feed_cold, &api_feed);
     print("JSON API wiki page (baseline)", &api_page, &api_page);
     print("web wiki page, 104,852 chars", &web_page_direct, &api_page);
     // Full render in a real browser, when Chromium and playwright-core are installed.

@@ -4,7 +4,8 @@
 // the nodes print, trust each other through invite codes typed into the
 // People page, and then exercise the feed (live, without reloading), the
 // question/answer ranking, and offline wiki edits that merge. Screenshots of
-// every page go to $SCREENSHOT_DIR.
+// every page go to $SCREENSHOT_DIR, at desktop (1280×900, light) and phone
+// (390×844, dark) width.
 //
 // Run by `cargo test` (cli/tests/web_e2e.rs), which sets KITH_BIN.
 
@@ -31,7 +32,7 @@ function fail(message) {
 function startNode(name) {
   const dir = mkdtempSync(join(tmpdir(), `kith-e2e-${name}-`));
   const child = spawn(KITH, ["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"], {
-    env: { ...process.env, KITH_DATA_DIR: dir, RUST_LOG: "warn" },
+    env: { ...process.env, KITH_DATA_DIR: dir, RUST_LOG: "warn", KITH_NAME: name === "a" ? "Abe" : "Bea" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -193,6 +194,62 @@ try {
   await pa.goto("/search?q=tent");
   if (!(await pa.textContent("main")).includes("Trip")) fail("search did not find the page");
   await shot(pa, "12-search");
+
+  // What the product review found broken stays fixed, in a real browser.
+  await pa.goto("/");
+  if ((await pa.inputValue('input[name="tag"]')) !== "") fail("the feed's tag filter is not empty");
+  await pa.selectOption('select[name="kind"]', "question");
+  await pa.getByRole("button", { name: "Filter" }).click();
+  await pa.waitForURL("**/?kind=question*");
+  if (!(await pa.textContent("#live")).includes("How do we back up the wiki?")) fail("filtering by kind shows no questions");
+  await pa.goto("/search?q=nightl");
+  if ((await pa.locator("mark").first().textContent()) !== "nightly") fail("prefix search does not highlight the word");
+  const icon = await pa.request.get("/favicon.ico");
+  if (icon.status() !== 200) fail("no favicon");
+  await pa.goto(`${pagePath}/edit`);
+  await pa.fill("#body", "# Trip\n\n- [x] tent\n- [ ] stove\n\nSee [[Packing list]].\n");
+  await pa.getByRole("button", { name: "Save" }).click();
+  await pa.waitForURL(`**${pagePath}`);
+  if ((await pa.locator("main h1").count()) !== 1) fail("the page title shows twice");
+  if ((await pa.locator('.page-body input[type="checkbox"]').count()) !== 2) fail("task list boxes lost");
+  if ((await pa.locator(".page-body a.missing").count()) !== 1) fail("a link to a missing page looks like any link");
+
+  // Every page at desktop and phone width: screenshots, no horizontal
+  // scrolling, the page budget (HTML + CSS + JS ≤ 100 KB, wiki bodies
+  // aside), nothing loaded from anywhere but the node.
+  const pages = [
+    ["feed", "/"], ["questions", "/questions"], ["thread", threadPath], ["wiki-list", "/wiki"],
+    ["wiki-page", pagePath], ["wiki-history", `${pagePath}/history`], ["wiki-edit", `${pagePath}/edit`],
+    ["people", "/people"], ["status", "/status"], ["search", "/search?q=tent"],
+  ];
+  const origin = new URL(a.url).origin;
+  for (const [width, height, label] of [[1280, 900, "desktop"], [390, 844, "phone"]]) {
+    const context = await browser.newContext({ baseURL: origin, viewport: { width, height }, colorScheme: label === "phone" ? "dark" : "light" });
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    const foreign = [];
+    page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:")) foreign.push(r.url()); });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(a.url);
+    for (const [name, path] of pages) {
+      await page.goto(path, { waitUntil: "load" });
+      const { bytes, overflow } = await page.evaluate(() => {
+        const nav = performance.getEntriesByType("navigation")[0];
+        const res = performance.getEntriesByType("resource").filter((r) => /\.(css|js)$/.test(r.name));
+        return {
+          bytes: nav.decodedBodySize + res.reduce((n, r) => n + r.decodedBodySize, 0),
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+        };
+      });
+      if (bytes > 100 * 1024) fail(`${name}: ${bytes} bytes, over the 100 KB page budget`);
+      if (overflow > 1) fail(`${name} at ${width}px scrolls sideways by ${overflow}px`);
+      await shot(page, `${label}-${name}`);
+    }
+    if (foreign.length) fail(`loaded from outside the node: ${foreign.join(", ")}`);
+    if (errors.length) fail(`script errors: ${errors.join("; ")}`);
+    await context.close();
+  }
   console.log("e2e: all browser scenarios passed");
 } finally {
   if (browser) await browser.close();

@@ -8,6 +8,8 @@ pub(super) struct FeedQuery {
     tag: Option<String>,
     kind: Option<String>,
     author: Option<String>,
+    /// The cursor of the last post of the page before (older posts).
+    before: Option<String>,
 }
 
 pub(super) async fn feed(
@@ -26,11 +28,15 @@ pub(super) async fn feed(
         Some("") | None => None,
         Some(a) => Some(a.parse::<AuthorRef>()?),
     };
+    let before = match q.before.as_deref() {
+        Some("") | None => None,
+        Some(c) => Some(c.parse::<crate::refs::Cursor>()?),
+    };
     let entries = s
         .handle
         .call(ops::Feed {
             limit: Some(FEED_PAGE),
-            before: None,
+            before,
             author,
             kind,
             tag: tag.clone(),
@@ -44,6 +50,13 @@ pub(super) async fn feed(
         .unwrap_or(u64::MAX);
     let me = s.handle.me();
     let newest = entries.iter().map(|e| e.timestamp).max();
+    let older = (entries.len() == FEED_PAGE)
+        .then(|| {
+            entries
+                .last()
+                .map(|e| crate::model::cursor_of(e).to_string())
+        })
+        .flatten();
     let entries: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -56,7 +69,7 @@ pub(super) async fn feed(
         &headers,
         "feed.html",
         "feed",
-        context! { entries, tag, kind => q.kind },
+        context! { entries, tag, kind => q.kind, author => q.author, older },
     )
     .await?;
     let fragment = headers.get("x-kith-fragment").is_some();
@@ -68,6 +81,16 @@ pub(super) async fn feed(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// A score as people write it: `2`, `1.5`.
+fn score_text(score: f64) -> String {
+    let rounded = (score * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    }
 }
 
 /// The newest post the feed showed at the last full visit.
@@ -220,6 +243,7 @@ pub(super) async fn thread(
         .map(|a| {
             serde_json::json!({
                 "reply_count": count(&a.replies),
+                "score_text": score_text(a.score),
                 "entry": entry_ctx(&a.entry, &titles),
                 "score": a.score,
                 "accepted": a.accepted,
@@ -238,7 +262,7 @@ pub(super) async fn thread(
     );
     let ctx = context! {
         title,
-        score => t.score,
+        score => score_text(t.score),
         reply_count => count(&t.replies),
         root => entry_ctx(&t.entry, &titles),
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),

@@ -18,20 +18,68 @@ const WIKI_LINK: &str = "/wiki/by-title/";
 /// The titles of the wiki's pages (case-insensitive), so that links to
 /// pages not written yet can look different.
 #[derive(Debug, Default)]
-pub struct Titles(Option<HashSet<String>>);
+pub struct Titles {
+    titles: Option<HashSet<String>>,
+    /// Changes whenever the set does (a hash of it), for caching.
+    generation: u64,
+}
 
 impl Titles {
     pub fn of<'a>(titles: impl IntoIterator<Item = &'a str>) -> Titles {
-        Titles(Some(titles.into_iter().map(str::to_lowercase).collect()))
+        let titles: HashSet<String> = titles.into_iter().map(str::to_lowercase).collect();
+        let mut sorted: Vec<&String> = titles.iter().collect();
+        sorted.sort();
+        let mut hasher = blake3::Hasher::new();
+        for t in sorted {
+            hasher.update(t.as_bytes());
+            hasher.update(&[0]);
+        }
+        let generation = u64::from_le_bytes(
+            hasher.finalize().as_bytes()[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        Titles {
+            titles: Some(titles),
+            generation,
+        }
     }
 
     /// Whether a page with this title exists (unknown titles count as
     /// existing when the list was not read).
     fn has(&self, title: &str) -> bool {
-        self.0
+        self.titles
             .as_ref()
             .is_none_or(|t| t.contains(&title.to_lowercase()))
     }
+}
+
+/// [`markdown_with`] for an entry's text, remembered: an entry's text
+/// never changes, so its HTML only changes with the wiki's titles.
+pub fn entry_markdown(id: &kith_protocol::EntryId, text: &str, titles: &Titles) -> String {
+    type Cache = std::collections::HashMap<(kith_protocol::EntryId, u64), String>;
+    static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+    /// Entries remembered (a few MiB at most).
+    const CACHED: usize = 4096;
+    let key = (*id, titles.generation);
+    if let Some(html) = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|c| c.get(&key))
+    {
+        return html.clone();
+    }
+    let html = markdown_with(text, titles);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(Default::default);
+    if cache.len() >= CACHED {
+        cache.clear();
+    }
+    cache.insert(key, html.clone());
+    html
 }
 
 /// Markdown → sanitized HTML, every `[[link]]` shown as an existing page.
@@ -68,17 +116,21 @@ pub fn markdown_with(text: &str, titles: &Titles) -> String {
     });
     let mut out = String::new();
     html::push_html(&mut out, parser);
-    ammonia::Builder::default()
-        .url_schemes(["http", "https", "mailto"].into())
+    SANITIZER.clean(&out).to_string()
+}
+
+/// What survives of rendered HTML (built once: a builder is a dozen sets).
+static SANITIZER: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
+    let mut b = ammonia::Builder::default();
+    b.url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("noopener noreferrer nofollow"))
         .add_allowed_classes("a", ["missing"])
         .add_tags(["input"])
         .set_tag_attribute_value("input", "type", "checkbox")
         .set_tag_attribute_value("input", "disabled", "")
-        .add_tag_attribute_values("input", "checked", [""])
-        .clean(&out)
-        .to_string()
-}
+        .add_tag_attribute_values("input", "checked", [""]);
+    b
+});
 
 /// A page body without a first `# Heading` that repeats the page's title
 /// (the page shows its title already).
@@ -190,30 +242,44 @@ pub fn ago(timestamp_ms: u64) -> String {
 /// A small symmetric 5×5 picture drawn from an author id (SVG), so that
 /// people can tell authors apart at a glance; the same id always gives
 /// the same picture. Not a security feature: names and ids are what count.
+/// Remembered per author (a page shows the same few authors many times).
 pub fn identicon(author: &str) -> String {
+    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<String, String>>> =
+        std::sync::Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(Default::default);
+    if let Some(svg) = cache.get(author) {
+        return svg.clone();
+    }
+    let svg = draw_identicon(author);
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    cache.insert(author.to_string(), svg.clone());
+    svg
+}
+
+fn draw_identicon(author: &str) -> String {
     let hash = blake3::hash(author.as_bytes());
     let bytes = hash.as_bytes();
     let hue = u16::from_be_bytes([bytes[0], bytes[1]]) % 360;
-    let mut cells = String::new();
+    let mut path = String::new();
     for row in 0..5u8 {
         for col in 0..3u8 {
             let bit = row * 3 + col;
             if bytes[2 + usize::from(bit / 8)] >> (bit % 8) & 1 == 1 {
-                for x in [col, 4 - col] {
-                    cells.push_str(&format!(
-                        "<rect x=\"{x}\" y=\"{row}\" width=\"1\" height=\"1\"/>"
-                    ));
-                    if col == 2 {
-                        break;
-                    }
+                path.push_str(&format!("M{col} {row}h1v1h-1z"));
+                if col < 2 {
+                    path.push_str(&format!("M{} {row}h1v1h-1z", 4 - col));
                 }
             }
         }
     }
     format!(
-        "<svg class=\"avatar\" viewBox=\"-0.5 -0.5 6 6\" width=\"28\" height=\"28\" aria-hidden=\"true\">\
-         <rect x=\"-0.5\" y=\"-0.5\" width=\"6\" height=\"6\" rx=\"1\" fill=\"hsl({hue} 45% 92%)\"/>\
-         <g fill=\"hsl({hue} 55% 40%)\">{cells}</g></svg>"
+        "<svg class=\"avatar\" viewBox=\"-1 -1 7 7\" width=\"28\" height=\"28\" aria-hidden=\"true\" \
+         style=\"background:hsl({hue} 45% 90%)\"><path fill=\"hsl({hue} 55% 40%)\" d=\"{path}\"/></svg>"
     )
 }
 
@@ -305,7 +371,7 @@ mod tests {
         let a = identicon("12D3KooWA");
         assert_eq!(a, identicon("12D3KooWA"));
         assert_ne!(a, identicon("12D3KooWB"));
-        assert!(a.starts_with("<svg") && a.contains("<rect"));
+        assert!(a.starts_with("<svg") && a.contains("<path"));
     }
 
     #[test]
