@@ -150,6 +150,8 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
             tags: vec![],
         })
         .unwrap();
+    // Oldest first is by the authors' clocks: one millisecond apart at least.
+    std::thread::sleep(std::time::Duration::from_millis(3));
     let c = carol
         .run(ops::Answer {
             id: q.id.into(),
