@@ -101,6 +101,14 @@ impl TestNode {
         self.node = Some(node);
     }
 
+    /// Starts the node again (after [`TestNode::stop`]) on a port it never
+    /// had, as a laptop that moved to another network: the addresses its
+    /// peers remember lead nowhere.
+    pub async fn restart_elsewhere(&mut self) {
+        let _ = std::fs::remove_file(self.config.data_dir.listen_ports());
+        self.restart().await;
+    }
+
     /// Stops the node gracefully, keeping its data dir.
     pub async fn stop(&mut self) {
         let node = self.node.take().expect("running");

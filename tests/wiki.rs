@@ -48,13 +48,13 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
         wait_for_body(n, &id, |b| b == BASE).await;
     }
 
-    // Everyone goes offline: restarted nodes listen on new ports, so the
+    // Everyone goes offline: restarted elsewhere (new ports), so the
     // addresses their peers remember lead nowhere.
     for n in nodes.iter_mut() {
         n.stop().await;
     }
     for n in nodes.iter_mut() {
-        n.restart().await;
+        n.restart_elsewhere().await;
     }
     let edits = [
         // Alice: the first paragraph. Bob and Carol: the same sentence.
