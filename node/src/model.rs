@@ -132,6 +132,9 @@ pub struct PeerView {
     pub last_seen: Option<u64>,
     /// Last time entries were pulled from this peer (ms since the epoch).
     pub last_sync: Option<u64>,
+    /// Sync requests to this peer awaiting an answer.
+    #[serde(default)]
+    pub in_flight: usize,
 }
 
 /// Replication progress of one author.

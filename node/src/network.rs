@@ -108,7 +108,7 @@ pub(crate) struct Network {
     config: Arc<Config>,
     wiring: Wiring,
     /// Outbound sync requests → the replicator's token.
-    pending: HashMap<OutboundRequestId, u64>,
+    pending: HashMap<OutboundRequestId, (PeerId, u64)>,
     /// Entries on their way through verification and the store.
     ingesting: FuturesUnordered<Ingesting>,
     gossip_in_flight: usize,

@@ -33,6 +33,9 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         if let Some(t) = p.last_sync {
             println!("    last sync {}", output::ago(t));
         }
+        if p.in_flight > 0 {
+            println!("    {} sync request(s) in flight", p.in_flight);
+        }
         for a in &p.addrs {
             println!("    {a}");
         }

@@ -100,7 +100,7 @@ impl Network {
                     request_id,
                     response,
                 } => {
-                    let Some(token) = self.pending.remove(&request_id) else {
+                    let Some((_, token)) = self.pending.remove(&request_id) else {
                         return;
                     };
                     let outputs =
@@ -116,7 +116,7 @@ impl Network {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                if let Some(token) = self.pending.remove(&request_id) {
+                if let Some((_, token)) = self.pending.remove(&request_id) {
                     let outputs = self.replicator.request_failed(&peer, token, &self.reader);
                     self.run_outputs(outputs);
                 }
@@ -141,7 +141,7 @@ impl Network {
                 } => {
                     if self.connected.contains_key(&peer) {
                         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                        self.pending.insert(id, token);
+                        self.pending.insert(id, (peer, token));
                     } else {
                         work.extend(self.replicator.request_failed(&peer, token, &self.reader));
                     }

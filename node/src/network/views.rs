@@ -69,6 +69,7 @@ impl Network {
                     record.last_seen_ms
                 },
                 last_sync: record.last_sync_ms,
+                in_flight: self.pending.values().filter(|(p, _)| *p == peer).count(),
             });
         }
         Ok(out)

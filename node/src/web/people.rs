@@ -102,6 +102,7 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
                 "via": via,
                 "seen": seen,
                 "sync": p.last_sync.map_or("never".to_string(), render::ago),
+                "in_flight": p.in_flight,
             }))
         })
         .collect();
