@@ -357,6 +357,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         id: None,
         title: "Imported".into(),
         body: "From a folder of markdown.\n".into(),
+        source: None,
     }]))
     .await;
     pair.same(ops::ForksClear { author: bob_ref }).await;

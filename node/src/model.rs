@@ -248,6 +248,19 @@ pub struct StatusView {
     /// Long jobs running (reindex, verify, import).
     #[serde(default)]
     pub jobs: Vec<crate::jobs::JobView>,
+    /// Pages with changes this node refused (they will never show here).
+    #[serde(default)]
+    pub refused_wiki_changes: Vec<RefusedPage>,
+}
+
+/// A page some of whose changes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedPage {
+    pub page: kith_protocol::PageId,
+    /// Its title, if any change of it applied here.
+    pub title: Option<String>,
+    /// Changes refused.
+    pub refused: u64,
 }
 
 impl StatusView {
@@ -383,6 +396,9 @@ pub struct ImportItem {
     pub id: Option<String>,
     pub title: String,
     pub body: String,
+    /// Where it came from (a file name), to name it in errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What an import did.

@@ -253,6 +253,20 @@ impl Reader {
             .collect())
     }
 
+    /// Pages some of whose changes this node refused (invalid or over the
+    /// limits): what status shows, since those edits will never appear.
+    pub fn refused_wiki_changes(&self) -> Result<Vec<crate::model::RefusedPage>> {
+        Ok(crate::wiki::list(&self.store)?
+            .into_iter()
+            .filter(|(_, m)| m.rejected > 0)
+            .map(|(id, m)| crate::model::RefusedPage {
+                page: id,
+                title: Some(m.title).filter(|t| !t.is_empty()),
+                refused: m.rejected,
+            })
+            .collect())
+    }
+
     pub fn wiki_history(&self, name: &str) -> Result<Vec<HistoryView>> {
         let page = crate::wiki::resolve(&self.store, name)?;
         crate::wiki::history(&self.store, &page)?

@@ -171,7 +171,31 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/static/app.js", get(js))
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
+        .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Only this node's own scripts, styles and images, no framing: a post
+/// cannot make readers' browsers fetch anything from elsewhere (remote
+/// images become links to click, see `render`).
+const CSP: &str = "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 // ----- authentication and CSRF -------------------------------------------------
@@ -395,13 +419,22 @@ async fn page(
     };
     let ctx = context! { ..common, ..ctx };
     let template = s.web.env.get_template(template)?;
-    let html = if headers.get("x-kith-fragment").is_some_and(|v| v == "live") {
-        // Only the live region, for the page's script to swap in.
+    let live = if headers.get("x-kith-fragment").is_some_and(|v| v == "live") {
+        // Only the live region, for the page's script to swap in (pages
+        // without one answer whole).
         #[allow(deprecated)]
-        let mut state = template.eval_to_state(ctx)?;
-        state.render_block("live")?
+        let mut state = template.eval_to_state(ctx.clone())?;
+        match state.render_block("live") {
+            Ok(html) => Some(html),
+            Err(e) if e.kind() == minijinja::ErrorKind::UnknownBlock => None,
+            Err(e) => return Err(e.into()),
+        }
     } else {
-        template.render(ctx)?
+        None
+    };
+    let html = match live {
+        Some(html) => html,
+        None => template.render(ctx)?,
     };
     Ok(Html(html).into_response())
 }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::apply::{ApplyReport, processed_through};
 use self::cache::Open;
-pub use self::doc::{body_text, links_in};
+pub use self::doc::{body_text, check_page, links_in};
 pub use self::local::{Local, LocalChange};
 pub use self::read::{backlinks, entries_of_change, history, is_wanted, list, meta, resolve};
 use crate::store::{self, VIEW};

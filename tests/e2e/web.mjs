@@ -231,6 +231,7 @@ try {
     page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:")) foreign.push(r.url()); });
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) errors.push(m.text()); });
     await page.goto(a.url);
     for (const [name, path] of pages) {
       await page.goto(path, { waitUntil: "load" });
@@ -246,6 +247,18 @@ try {
       if (overflow > 1) fail(`${name} at ${width}px scrolls sideways by ${overflow}px`);
       await shot(page, `${label}-${name}`);
     }
+    // Live streams do not pile up: after many page changes (back and
+    // forth, which keeps pages in the back/forward cache) a page still
+    // loads at once.
+    for (let i = 0; i < 4; i++) {
+      await page.goto("/questions");
+      await page.goto("/");
+      await page.goBack();
+      await page.goForward();
+    }
+    const t0 = Date.now();
+    await page.goto("/wiki", { waitUntil: "load" });
+    if (Date.now() - t0 > 5000) fail(`a page took ${Date.now() - t0} ms to load after many page changes`);
     if (foreign.length) fail(`loaded from outside the node: ${foreign.join(", ")}`);
     if (errors.length) fail(`script errors: ${errors.join("; ")}`);
     await context.close();

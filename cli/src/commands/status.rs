@@ -53,6 +53,13 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     } else {
         println!("local logs:");
     }
+    for r in &status.refused_wiki_changes {
+        println!(
+            "wiki page {}: {} change(s) refused as invalid or over the limits (the node's log says why)",
+            r.title.clone().unwrap_or_else(|| r.page.to_string()),
+            r.refused
+        );
+    }
     for a in &status.authors {
         let name = a
             .name

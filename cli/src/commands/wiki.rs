@@ -291,10 +291,17 @@ fn file_name(title: &str, id: &str, taken: &mut std::collections::HashSet<String
     if name.is_empty() {
         name = id.to_string();
     }
+    // Unique whatever the titles: another page may already hold the plain
+    // name, or even the name with this id's prefix.
     let mut candidate = format!("{name}.md");
-    if !taken.insert(candidate.to_lowercase()) {
-        candidate = format!("{name} ({}).md", &id[..8]);
-        taken.insert(candidate.to_lowercase());
+    let mut n = 1;
+    while !taken.insert(candidate.to_lowercase()) {
+        candidate = if n == 1 {
+            format!("{name} ({}).md", &id[..8.min(id.len())])
+        } else {
+            format!("{name} ({} {n}).md", &id[..8.min(id.len())])
+        };
+        n += 1;
     }
     candidate
 }
@@ -329,7 +336,9 @@ fn export(dir: &Path, pages: &[PageView]) -> Result<()> {
     Ok(())
 }
 
-/// Every `.md` file under `dir` (hidden directories skipped).
+/// Every `.md` file under `dir` (hidden files and directories skipped).
+/// Symbolic links are never followed (no loops, nothing from outside the
+/// folder); a file over the page size limit is refused by name.
 fn read_markdown_dir(dir: &Path) -> Result<Vec<ImportItem>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -344,19 +353,39 @@ fn read_markdown_dir(dir: &Path) -> Result<Vec<ImportItem>> {
             if name.starts_with('.') {
                 continue;
             }
-            if path.is_dir() {
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if kind.is_symlink() {
+                eprintln!("skipped {}: links are not followed", path.display());
+            } else if kind.is_dir() {
                 stack.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+            } else if kind.is_file()
+                && path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("md"))
             {
+                let shown = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > kith_node::wiki::MAX_PAGE_BYTES as u64 {
+                    bail!(
+                        "{shown}: {len} bytes, over the page size limit of {} bytes",
+                        kith_node::wiki::MAX_PAGE_BYTES
+                    );
+                }
                 let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                    .with_context(|| format!("{shown}: cannot read it as UTF-8 text"))?;
                 let stem = path
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
-                out.push(parse_markdown(&text, &stem));
+                let mut item = parse_markdown(&text, &stem);
+                item.source = Some(shown);
+                out.push(item);
             }
         }
     }
@@ -398,6 +427,7 @@ fn parse_markdown(text: &str, stem: &str) -> ImportItem {
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| stem.to_string()),
         body: body.to_string(),
+        source: None,
     }
 }
 

@@ -183,6 +183,19 @@ impl Core {
     /// (by minimal splices), so importing twice changes nothing.
     pub fn wiki_import(&mut self, items: &[ImportItem]) -> Result<ImportReport> {
         self.pages_ready()?;
+        // Every item is checked before any is written: an import applies
+        // whole or not at all, and names what is wrong.
+        for item in items {
+            let name = item.source.as_deref().unwrap_or(item.title.as_str());
+            crate::wiki::check_page(&item.title, &item.body)
+                .map_err(|e| Error::InvalidInput(format!("{name}: {e}")))?;
+            if item.id.is_none()
+                && let Err(e @ crate::wiki::Error::Ambiguous(..)) =
+                    crate::wiki::resolve(&self.store, &item.title)
+            {
+                return Err(Error::InvalidInput(format!("{name}: {e}")));
+            }
+        }
         let mut report = ImportReport::default();
         for item in items {
             let by_id = item

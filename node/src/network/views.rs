@@ -105,6 +105,7 @@ impl Network {
                 .collect(),
             relaying_for: self.relayed_for.iter().filter_map(net::author_of).collect(),
             jobs: self.wiring.jobs.list(),
+            refused_wiki_changes: self.reader.refused_wiki_changes()?,
         })
     }
 }

@@ -263,6 +263,7 @@ mod tests {
             id: None,
             title: "A".into(),
             body: "b".into(),
+            source: None,
         }]));
     }
 

@@ -121,6 +121,7 @@ impl NetOp for Status {
             relays: Vec::new(),
             relaying_for: Vec::new(),
             jobs: Vec::new(),
+            refused_wiki_changes: core.reader().refused_wiki_changes()?,
         })
     }
 }

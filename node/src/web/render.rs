@@ -94,7 +94,21 @@ pub fn markdown_with(text: &str, titles: &Titles) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut missing_open = false;
+    let mut remote_image = false;
     let parser = Parser::new_ext(&text, options).map(|event| match event {
+        // An image from elsewhere would be fetched by every reader's
+        // browser (a tracking beacon): it becomes a link to click instead.
+        Event::Start(Tag::Image { dest_url, .. }) if is_remote(&dest_url) => {
+            remote_image = true;
+            Event::InlineHtml(CowStr::from(format!(
+                "<a class=\"remote-image\" title=\"An image on another site: follow to load it\" href=\"{}\">🖼 ",
+                html_attr(&dest_url)
+            )))
+        }
+        Event::End(TagEnd::Image) if remote_image => {
+            remote_image = false;
+            Event::InlineHtml(CowStr::from("</a>"))
+        }
         // Raw HTML in the source is escaped, not interpreted.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         Event::Start(Tag::Link { dest_url, .. })
@@ -124,7 +138,7 @@ static SANITIZER: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::La
     let mut b = ammonia::Builder::default();
     b.url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("noopener noreferrer nofollow"))
-        .add_allowed_classes("a", ["missing"])
+        .add_allowed_classes("a", ["missing", "remote-image"])
         .add_tags(["input"])
         .set_tag_attribute_value("input", "type", "checkbox")
         .set_tag_attribute_value("input", "disabled", "")
@@ -141,6 +155,11 @@ pub fn without_title<'a>(body: &'a str, title: &str) -> &'a str {
         Some(heading) if heading.trim().to_lowercase() == title.trim().to_lowercase() => rest,
         _ => body,
     }
+}
+
+/// Whether a URL points away from this node (scheme or `//host`).
+fn is_remote(url: &str) -> bool {
+    url.contains(':') || url.starts_with("//")
 }
 
 fn html_attr(text: &str) -> String {
@@ -278,8 +297,9 @@ fn draw_identicon(author: &str) -> String {
         }
     }
     format!(
-        "<svg class=\"avatar\" viewBox=\"-1 -1 7 7\" width=\"28\" height=\"28\" aria-hidden=\"true\" \
-         style=\"background:hsl({hue} 45% 90%)\"><path fill=\"hsl({hue} 55% 40%)\" d=\"{path}\"/></svg>"
+        "<svg class=\"avatar\" viewBox=\"-1 -1 7 7\" width=\"28\" height=\"28\" aria-hidden=\"true\">\
+         <rect x=\"-1\" y=\"-1\" width=\"7\" height=\"7\" fill=\"hsl({hue} 45% 90%)\"/>\
+         <path fill=\"hsl({hue} 55% 40%)\" d=\"{path}\"/></svg>"
     )
 }
 
@@ -372,6 +392,19 @@ mod tests {
         assert_eq!(a, identicon("12D3KooWA"));
         assert_ne!(a, identicon("12D3KooWB"));
         assert!(a.starts_with("<svg") && a.contains("<path"));
+    }
+
+    #[test]
+    fn remote_images_become_links() {
+        let html = markdown("![pixel](http://elsewhere.example/p.png) ![local](/favicon.svg)");
+        assert!(!html.contains("<img src=\"http"), "{html}");
+        assert!(
+            html.contains("class=\"remote-image\"")
+                && html.contains("href=\"http://elsewhere.example/p.png\""),
+            "{html}"
+        );
+        assert!(html.contains(">🖼 pixel</a>"), "{html}");
+        assert!(html.contains("<img src=\"/favicon.svg\""), "{html}");
     }
 
     #[test]

@@ -79,6 +79,40 @@ pub(super) fn check_size(body: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a page with this title and body can be written: a valid
+/// title, a body within the size limit, and (counting one operation per
+/// character, what a new page takes) within the operations peers accept in
+/// one change. Imports check every file with this before writing any.
+pub fn check_page(title: &str, body: &str) -> Result<()> {
+    clean_title(title)?;
+    check_size(body)?;
+    let chars = body.chars().count();
+    if chars + 8 > super::MAX_CHANGE_OPS {
+        return Err(Error::Invalid(format!(
+            "{chars} characters make at least as many operations in one change, and peers \
+             accept at most {}: split the page, or write it in several edits",
+            super::MAX_CHANGE_OPS
+        )));
+    }
+    Ok(())
+}
+
+/// The limit every receiver applies to one change ([`MAX_CHANGE_OPS`]),
+/// checked here before a change of ours is committed and signed: a node
+/// never makes a change its peers would refuse.
+pub(super) fn check_pending_ops(doc: &AutoCommit) -> Result<()> {
+    use automerge::transaction::Transactable;
+    let ops = doc.pending_ops();
+    if ops > super::MAX_CHANGE_OPS {
+        return Err(Error::Invalid(format!(
+            "this edit is {ops} operations in one change, and peers accept at most {}: \
+             make the page smaller, or write it in several edits",
+            super::MAX_CHANGE_OPS
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn clean_title(title: &str) -> Result<String> {
     let title = title.trim();
     if title.is_empty() {

@@ -9,8 +9,8 @@ use kith_protocol::{AuthorId, Entry, EntryId, PageId};
 
 use super::apply::index_change;
 use super::doc::{
-    actor_of, body_obj, check_size, clean_title, guarded, has_change, is_archived, new_changes,
-    split_chunks, text_len, title_of,
+    actor_of, body_obj, check_pending_ops, check_size, clean_title, guarded, has_change,
+    is_archived, new_changes, split_chunks, text_len, title_of,
 };
 use super::read::{meta, pages_titled};
 use super::{Error, HistoryItem, Result, Wiki, key};
@@ -76,7 +76,8 @@ impl Wiki {
         body: &str,
     ) -> Result<Local> {
         let title = clean_title(title)?;
-        check_size(body)?;
+        // One operation per character at least: refused before any work.
+        super::doc::check_page(&title, body)?;
         if let Some(existing) = pages_titled(store, &title)?
             .into_iter()
             .find(|p| meta(store, p).ok().flatten().is_some_and(|m| !m.archived))
@@ -96,6 +97,10 @@ impl Wiki {
         if let Err(e) = result {
             self.discard(&page);
             return Err(Error::Document(e.to_string()));
+        }
+        if let Err(e) = check_pending_ops(&open.doc) {
+            self.discard(&page);
+            return Err(e);
         }
         open.doc.commit();
         let after = text_len(&open.doc);
@@ -212,6 +217,10 @@ impl Wiki {
                 self.discard(page);
                 return Err(Error::Invalid(format!("splice at {pos}: {e}")));
             }
+            if let Err(e) = check_pending_ops(&open.doc) {
+                self.discard(page);
+                return Err(e);
+            }
             if let Some(hash) = open.doc.commit() {
                 let inserted = ins.chars().count() as u64;
                 let after = chars - *del as u64 + inserted;
@@ -300,7 +309,7 @@ impl Wiki {
         open.doc.set_actor(actor_of(me));
         let before = open.doc.get_heads();
         let chars_before = text_len(&open.doc);
-        if let Err(e) = f(&mut open.doc) {
+        if let Err(e) = f(&mut open.doc).and_then(|()| check_pending_ops(&open.doc)) {
             open.doc.rollback();
             return Err(e);
         }

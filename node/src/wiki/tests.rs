@@ -696,3 +696,51 @@ fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
             .is_err()
     );
 }
+
+#[test]
+fn a_change_peers_would_refuse_is_never_made_and_refusals_show_in_status() {
+    let mut alice = replica(1);
+    let before = alice.run(ops::Whoami {}).unwrap().entries;
+    // 1,000,000 characters: within the page size, but over the operations
+    // every receiver accepts in one change.
+    let big = "w".repeat(1_000_000);
+    let err = alice
+        .run(ops::WikiNew {
+            title: "Big".into(),
+            body: big.clone(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("peers accept at most"), "{err}");
+    assert!(alice.run(ops::WikiList::default()).unwrap().is_empty());
+    assert_eq!(
+        alice.run(ops::Whoami {}).unwrap().entries,
+        before,
+        "nothing signed"
+    );
+    // (Edits are checked the same way, on the exact operation count of the
+    // change, before it is committed: `check_pending_ops`.)
+    // A change this node refuses shows in status, not only in the log.
+    let mallory = Keypair::from_secret(&[6; 32]);
+    alice
+        .run(ops::TrustAdd {
+            author: mallory.author().into(),
+            petname: None,
+        })
+        .unwrap();
+    let forged_page = PageId([7; 16]);
+    let mut doc = new_doc().with_actor(actor_of(&alice.me()));
+    doc.put(ROOT, "title", "Forged").unwrap();
+    doc.commit();
+    let changes: Vec<Vec<u8>> = doc
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let outcome = alice.ingest(&entry_with(&mallory, 1, forged_page, &changes));
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let status = alice.run(ops::Status {}).unwrap();
+    assert_eq!(status.refused_wiki_changes.len(), 1, "{status:?}");
+    assert_eq!(status.refused_wiki_changes[0].page, forged_page);
+    assert_eq!(status.refused_wiki_changes[0].refused, 1);
+}

@@ -65,8 +65,21 @@
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) { if (html !== null) { live.innerHTML = html; } });
   }
-  var events = new EventSource("/events");
-  events.onmessage = function () {
-    if (!pending) { pending = setTimeout(refresh, 200); }
-  };
+  // One live stream per tab, and none for pages kept in the back/forward
+  // cache: browsers allow only 6 connections per host, and cached pages
+  // holding theirs made the next page load wait.
+  var events = null;
+  function open() {
+    if (events) { return; }
+    events = new EventSource("/events");
+    events.onmessage = function () {
+      if (!pending) { pending = setTimeout(refresh, 200); }
+    };
+  }
+  function close() {
+    if (events) { events.close(); events = null; }
+  }
+  window.addEventListener("pagehide", close);
+  window.addEventListener("pageshow", function (e) { if (e.persisted) { refresh(); } open(); });
+  open();
 })();
