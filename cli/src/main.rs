@@ -6,6 +6,7 @@
 
 mod backend;
 mod commands;
+mod input;
 mod output;
 
 use std::path::PathBuf;

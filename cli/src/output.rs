@@ -6,6 +6,30 @@ use anyhow::Result;
 use kith_node::model::EntryView;
 use serde::Serialize;
 
+/// `value` with every string made safe to print on a terminal: what other
+/// people wrote (names, titles, posts) may hold escape sequences that would
+/// recolour, retitle or rewrite the terminal (see `kith_node::text`).
+/// For human output only: `--json` prints data as it is, escaped by JSON.
+pub fn inert<T: Serialize + serde::de::DeserializeOwned>(value: T) -> T {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let std::borrow::Cow::Owned(clean) = kith_node::text::for_terminal(s) {
+                    *s = clean;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut json) = serde_json::to_value(&value) else {
+        return value;
+    };
+    walk(&mut json);
+    serde_json::from_value(json).unwrap_or(value)
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

@@ -147,6 +147,14 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
 
     let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
     assert_eq!(status["connected_peers"], 1);
+    // A dial without a host or a port is an error, not a silent success.
+    for bad in ["", "/ip4/127.0.0.1"] {
+        a.kith()
+            .args(["dial", bad])
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("not an address to dial"));
+    }
     // `--watch` returns once the node is up to date with its peers.
     let watched = b.stdout(&["status", "--watch"]);
     assert!(

@@ -34,6 +34,7 @@ pub mod refs;
 pub mod search;
 pub mod store;
 mod store_actor;
+pub mod text;
 mod verify_pool;
 pub mod web;
 pub mod wiki;

@@ -41,8 +41,8 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
             output::json(&outcome)?;
         } else {
             println!("Someone may have asked this already:\n");
-            for hit in &outcome.similar {
-                output::hit(hit);
+            for hit in output::inert(outcome.similar.clone()) {
+                output::hit(&hit);
             }
         }
         let interactive =

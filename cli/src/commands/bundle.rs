@@ -29,6 +29,9 @@ pub enum Command {
     Import { file: PathBuf },
 }
 
+/// Largest bundle file imported at once (about 4 million notes).
+const MAX_BUNDLE_FILE: u64 = 1 << 30;
+
 /// Entries sent to the node per request while importing.
 const CHUNK: usize = 4096;
 
@@ -42,10 +45,11 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             since,
         } => {
             let since = match since {
-                Some(path) => Some(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?,
-                ),
+                Some(path) => Some(crate::input::read_text_limited(
+                    Some(&path),
+                    16 << 20,
+                    "a frontier file",
+                )?),
                 None => None,
             };
             let watch = output::JobWatch::start(data_dir, kith_node::jobs::JobKind::Export);
@@ -67,8 +71,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             );
         }
         Command::Import { file } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes = crate::input::read_limited(Some(&file), MAX_BUNDLE_FILE, "a bundle file")?;
             let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())
                 .with_context(|| format!("{} cannot be imported", file.display()))?;
             let bar = output::entries_bar(read.entries.len() as u64);

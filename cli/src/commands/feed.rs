@@ -58,6 +58,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&items);
     }
+    let items = output::inert(items);
     if items.is_empty() {
         eprintln!(
             "nothing yet: write with `kith post TEXT`, or trust someone with `kith trust add`"

@@ -17,6 +17,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&peers);
     }
+    let peers = output::inert(peers);
     if peers.is_empty() {
         eprintln!("no trusted peers yet: `kith join CODE` or `kith trust add AUTHOR`");
     }

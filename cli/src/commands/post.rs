@@ -1,9 +1,8 @@
 //! `kith post`: write a note, question or answer.
 
-use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use kith_node::refs::EntryRef;
 use kith_node::{DataDir, ops};
 use kith_protocol::PostKind;
@@ -33,18 +32,27 @@ pub struct Args {
     json: bool,
 }
 
-/// Reads the text argument, `-` (stdin) or `--file`.
+/// Reads the text argument, `-` (stdin) or `--file`, for a post.
 pub fn read_text(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
+    read_text_for(
+        text,
+        file,
+        kith_protocol::limits::DEFAULT_MAX_BODY_BYTES as u64,
+        "a post",
+    )
+}
+
+/// Reads the text argument, `-` (stdin) or `--file`: at most `max` bytes
+/// for `what`.
+pub fn read_text_for(
+    text: Option<String>,
+    file: Option<PathBuf>,
+    max: u64,
+    what: &str,
+) -> Result<String> {
     let text = match (text.as_deref(), file) {
-        (_, Some(path)) => std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-        (Some("-"), None) => {
-            let mut buf = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buf)
-                .context("cannot read stdin")?;
-            buf
-        }
+        (_, Some(path)) => crate::input::read_text_limited(Some(&path), max, what)?,
+        (Some("-"), None) => crate::input::read_text_limited(None, max, what)?,
         (Some(t), None) => t.to_string(),
         (None, None) => bail!("give the text, `-` for stdin, or --file FILE"),
     };

@@ -42,6 +42,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if json {
                 return output::json(&p);
             }
+            let p = output::inert(p);
             println!("{}", p.author);
             println!(
                 "name:    {}",

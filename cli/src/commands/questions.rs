@@ -28,6 +28,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&questions);
     }
+    let questions = output::inert(questions);
     if questions.is_empty() {
         eprintln!("no questions: ask one with `kith ask TEXT`");
     }

@@ -38,6 +38,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&hits);
     }
+    let hits = output::inert(hits);
     if hits.is_empty() {
         eprintln!("no matches");
     }

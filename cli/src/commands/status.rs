@@ -26,6 +26,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&status);
     }
+    let status = output::inert(status);
     println!("{}", status.summary());
     if running {
         println!("reachability: {}", status.reachability);

@@ -23,6 +23,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     if args.json {
         return output::json(&thread);
     }
+    let thread = output::inert(thread);
     output::entry(&thread.entry);
     endorsements(&thread.endorsed_by, thread.score, "  ");
     print_replies(&thread.replies, 1);

@@ -41,6 +41,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if json {
                 return output::json(&list);
             }
+            let list = output::inert(list);
             if list.is_empty() {
                 eprintln!("you trust no one yet: `kith trust add AUTHOR --name NAME`");
             }

@@ -7,7 +7,7 @@ use kith_node::model::{ImportItem, PageView};
 use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
-use crate::commands::post::read_text;
+use crate::commands::post::read_text_for;
 use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
@@ -74,8 +74,13 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::New { title, file } => {
             let body = match file {
-                Some(f) if f.as_os_str() == "-" => read_text(Some("-".into()), None)?,
-                Some(f) => read_text(None, Some(f))?,
+                Some(f) if f.as_os_str() == "-" => read_stdin()?,
+                Some(f) => read_text_for(
+                    None,
+                    Some(f),
+                    kith_node::wiki::MAX_PAGE_BYTES as u64,
+                    "a page",
+                )?,
                 None => String::new(),
             };
             let page = backend.call(ops::WikiNew { title, body })?;
@@ -85,8 +90,11 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             let (body, base) = match (file, stdin) {
                 (Some(f), _) if f.as_os_str() == "-" => (read_stdin()?, None),
                 (Some(f), _) => (
-                    std::fs::read_to_string(&f)
-                        .with_context(|| format!("cannot read {}", f.display()))?,
+                    crate::input::read_text_limited(
+                        Some(&f),
+                        kith_node::wiki::MAX_PAGE_BYTES as u64,
+                        "a page",
+                    )?,
                     None,
                 ),
                 (None, Some(_)) => (read_stdin()?, None),
@@ -112,6 +120,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if json {
                 return output::json(&view);
             }
+            let view = output::inert(view);
             print_page(&view);
         }
         Command::List { archived, json } => {
@@ -119,6 +128,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if json {
                 return output::json(&pages);
             }
+            let pages = output::inert(pages);
             if pages.is_empty() {
                 eprintln!("no pages yet: `kith wiki new TITLE`");
             }
@@ -139,6 +149,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             if json {
                 return output::json(&history);
             }
+            let history = output::inert(history);
             for h in history {
                 let who = h
                     .author_name
@@ -204,7 +215,11 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
 
 fn read_stdin() -> Result<String> {
     let mut buf = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).context("cannot read stdin")?;
+    buf.push_str(&crate::input::read_text_limited(
+        None,
+        kith_node::wiki::MAX_PAGE_BYTES as u64,
+        "a page",
+    )?);
     Ok(buf)
 }
 

@@ -23,16 +23,21 @@ impl Core {
             }
             None => None,
         };
+        let tags: Vec<String> = new
+            .tags
+            .iter()
+            .map(|t| t.trim().trim_start_matches('#').to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        for tag in &tags {
+            crate::text::check_label("a tag", tag, crate::text::MAX_TAG_CHARS)
+                .map_err(Error::InvalidInput)?;
+        }
         let body = Body::Post(Post {
             kind: new.kind,
             text: new.text.clone(),
             reply_to,
-            tags: new
-                .tags
-                .iter()
-                .map(|t| t.trim().trim_start_matches('#').to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            tags,
         });
         body.check(self.store.limits())?;
         Ok(body)
@@ -99,6 +104,10 @@ impl Core {
         let petname = petname
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty());
+        if let Some(p) = &petname {
+            crate::text::check_label("a name", p, crate::text::MAX_NAME_CHARS)
+                .map_err(Error::InvalidInput)?;
+        }
         let record = self.store.trust_add(author, petname, now_ms())?;
         self.refresh_scope()?;
         trust_view(&self.store, record)
@@ -163,6 +172,13 @@ impl Core {
 
     /// Publishes my profile; returns the profile entry.
     pub fn profile_set(&mut self, name: &str, about: &str) -> Result<EntryView> {
+        use crate::text::{MAX_ABOUT_CHARS, MAX_NAME_CHARS, check_label};
+        if name.trim().is_empty() {
+            return Err(Error::InvalidInput("the name is empty".into()));
+        }
+        check_label("a name", name.trim(), MAX_NAME_CHARS).map_err(Error::InvalidInput)?;
+        check_label("the about line", about.trim(), MAX_ABOUT_CHARS)
+            .map_err(Error::InvalidInput)?;
         self.append_one(Body::Profile(Profile {
             name: name.trim().to_string(),
             about: about.trim().to_string(),

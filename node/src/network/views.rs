@@ -32,7 +32,30 @@ impl Network {
     }
 
     pub(crate) fn dial_addr(&mut self, addr: &str) -> Result<()> {
+        use libp2p::multiaddr::Protocol;
         let addr: Multiaddr = crate::config::parse_multiaddr("address", addr)?;
+        let host = addr.iter().any(|p| {
+            matches!(
+                p,
+                Protocol::Ip4(_)
+                    | Protocol::Ip6(_)
+                    | Protocol::Dns(_)
+                    | Protocol::Dns4(_)
+                    | Protocol::Dns6(_)
+            )
+        });
+        let port = addr.iter().any(|p| {
+            matches!(
+                p,
+                Protocol::Tcp(_) | Protocol::Udp(_) | Protocol::P2pCircuit
+            )
+        });
+        if !host || !port {
+            return Err(Error::InvalidInput(format!(
+                "{addr:?} is not an address to dial: give a host and a port, \
+                 e.g. /ip4/192.0.2.7/tcp/4001"
+            )));
+        }
         self.swarm
             .dial(addr.clone())
             .map_err(|e| Error::Network(format!("cannot dial {addr}: {e}")))

@@ -123,6 +123,7 @@ pub(super) fn clean_title(title: &str) -> Result<String> {
             "a title is one line of at most 200 bytes".into(),
         ));
     }
+    crate::text::check_label("a title", title, 200).map_err(Error::Invalid)?;
     Ok(title.to_string())
 }
 
