@@ -346,7 +346,7 @@ async fn what_the_product_review_found_stays_fixed() {
         );
         assert_eq!(main.matches("class=\"missing\"").count(), 1, "Trip exists");
         // A bad invite: words a person understands, and a way on.
-        let (status, page) = {
+        let (status, bad) = {
             let mut fields = vec![("code", "kith1garbage"), ("petname", "x")];
             fields.push(("csrf", &browser.csrf));
             let mut r = browser
@@ -358,12 +358,36 @@ async fn what_the_product_review_found_stays_fixed() {
             (r.status(), r.body_mut().read_to_string().unwrap())
         };
         assert_eq!(status, 400);
-        assert!(page.contains("damaged or incomplete"), "{page}");
-        assert!(!page.contains("buffer"), "{page}");
+        assert!(bad.contains("damaged or incomplete"), "{bad}");
+        assert!(!bad.contains("buffer"), "{bad}");
         assert!(
-            page.contains("<nav") && page.contains("href=\"/people\""),
-            "{page}"
+            bad.contains("<nav") && bad.contains("href=\"/people\""),
+            "{bad}"
         );
+        // A live-fragment request on a page without a live region answers
+        // the whole page (it used to answer 500); every page sends a CSP
+        // that keeps readers' browsers from fetching anything elsewhere.
+        for path in [
+            format!("/wiki/{}/edit", page.id),
+            format!("/wiki/{}/history", page.id),
+        ] {
+            let r = browser
+                .agent
+                .get(&format!("{}{path}", browser.base))
+                .header("Cookie", &browser.cookie)
+                .header("X-Kith-Fragment", "live")
+                .call()
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let csp = r
+                .headers()
+                .get("content-security-policy")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(csp.contains("img-src 'self' data:"), "{csp}");
+        }
         // Alone: the status page says so and where the invite is.
         let status = browser.get("/status");
         assert!(status.contains("no peers connected"), "{status}");

@@ -512,3 +512,86 @@ fn forks_are_listed_and_can_be_cleared() {
         .failure()
         .stderr(predicate::str::contains("no fork recorded"));
 }
+
+/// What an adversarial probe found (issue 11), each held by a test.
+#[test]
+fn hostile_text_and_files_are_refused_or_made_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir)
+        .args(["init", "--name", "Ada"])
+        .assert()
+        .success();
+    // Labels with escape sequences, bidi overrides or no end are refused.
+    for name in ["Ada\u{1b}]0;pwned\u{7}", "evil\u{202E}gnp.exe"] {
+        kith(&dir)
+            .args(["profile", "set", "--name", name])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("control character"));
+    }
+    kith(&dir)
+        .args(["profile", "set", "--name", &"x".repeat(10_000)])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("at most 64 characters"));
+    // Text others wrote reaches the terminal inert.
+    kith(&dir)
+        .args(["post", "hello \u{1b}[2J\u{1b}]8;;http://x\u{7}world"])
+        .assert()
+        .success();
+    let feed = stdout_of(kith(&dir).args(["feed"]));
+    assert!(!feed.contains('\u{1b}'), "{feed:?}");
+    assert!(feed.contains("hello \u{FFFD}[2J"), "{feed:?}");
+    // `--json` keeps the text as written (JSON escapes it).
+    let json = stdout_of(kith(&dir).args(["feed", "--json"]));
+    assert!(json.contains("\\u001b[2J"), "{json}");
+    // Oversized input is refused by name, never read whole.
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; 200 * 1024]).unwrap();
+    kith(&dir)
+        .args(["post", "--file", big.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("a post is at most 64 KiB"));
+    kith(&dir)
+        .args(["bundle", "import", "/dev/zero"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a Kith bundle"));
+}
+
+#[test]
+fn wiki_import_never_follows_links_and_checks_every_file_first() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).args(["init"]).assert().success();
+    let pages = tempfile::tempdir().unwrap();
+    let d = pages.path();
+    std::fs::write(d.join("Good.md"), "fine\n").unwrap();
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("passwd.md"), "root:x:0:0\n").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(secret.path().join("passwd.md"), d.join("passwd.md")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("loop1")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("loop2")).unwrap();
+    }
+    kith(&dir)
+        .args(["wiki", "import", d.to_str().unwrap()])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("links are not followed"));
+    let list = stdout_of(kith(&dir).args(["wiki", "list", "--json"]));
+    assert!(list.contains("Good") && !list.contains("passwd"), "{list}");
+    // A bad file among good ones: nothing is written, the file is named.
+    std::fs::write(d.join("Another.md"), "also fine\n").unwrap();
+    std::fs::write(d.join("Bad.md"), "---\ntitle: \"two\\nlines\"\n---\nbody\n").unwrap();
+    kith(&dir)
+        .args(["wiki", "import", d.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("Bad.md"));
+    let list = stdout_of(kith(&dir).args(["wiki", "list", "--json"]));
+    assert!(!list.contains("Another"), "nothing applied: {list}");
+}

@@ -71,6 +71,20 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             );
         }
         Command::Import { file } => {
+            // The magic bytes first: anything else is refused before it is read.
+            let mut head = [0u8; 8];
+            std::io::Read::read_exact(
+                &mut std::fs::File::open(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+                &mut head,
+            )
+            .ok();
+            if &head != kith_node::bundle::MAGIC {
+                bail!(
+                    "{} is not a Kith bundle (it does not start with KITHBNDL)",
+                    file.display()
+                );
+            }
             let bytes = crate::input::read_limited(Some(&file), MAX_BUNDLE_FILE, "a bundle file")?;
             let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())
                 .with_context(|| format!("{} cannot be imported", file.display()))?;
