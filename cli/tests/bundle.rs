@@ -177,13 +177,19 @@ fn tampered_and_truncated_bundles_apply_nothing_invalid_and_say_why() {
     tampered[at + 5] = b'X';
     let path = files.path().join("tampered.kithbundle");
     std::fs::write(&path, &tampered).unwrap();
-    kith(&b)
+    let err = kith(&b)
         .args(["bundle", "import"])
         .arg(&path)
         .assert()
         .failure()
         .stderr(predicate::str::contains("checksum mismatch"))
-        .stderr(predicate::str::contains("body does not match"));
+        .stderr(predicate::str::contains("body does not match"))
+        .get_output()
+        .stderr
+        .clone();
+    // One line, as every error (the progress bar draws only on a terminal).
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     // Entries before the damaged one verified and were applied; nothing after it.
     assert_eq!(seq_of(&b, &a_id), 29);
     kith(&b).args(["log", "verify"]).assert().success();

@@ -108,17 +108,27 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
                 total.appended, total.duplicates, total.not_replicated, total.dependencies
             );
-            for r in &total.rejected {
-                eprintln!("rejected {} seq {}: {}", r.author, r.seq, r.reason);
-            }
-            for p in &read.problems {
-                eprintln!("problem: {p}");
-            }
-            if !read.problems.is_empty() || !total.rejected.is_empty() {
+            // One line, whatever went wrong: what, then how much.
+            let mut what: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
+            what.extend(total.rejected.iter().map(|r| {
+                format!(
+                    "seq {} of …{} rejected: {}",
+                    r.seq,
+                    r.author.short(),
+                    r.reason
+                )
+            }));
+            if !what.is_empty() {
+                let count = what.len();
+                what.truncate(3);
+                let more = if count > 3 {
+                    format!(" and {} more", count - 3)
+                } else {
+                    String::new()
+                };
                 bail!(
-                    "the bundle was damaged or held invalid entries: only entries that verified were applied ({} problem(s), {} rejected)",
-                    read.problems.len(),
-                    total.rejected.len()
+                    "the bundle was damaged or held invalid entries ({}{more}); only entries that verified were applied",
+                    what.join("; ").replace('\n', " ")
                 );
             }
         }

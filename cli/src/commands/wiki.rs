@@ -474,5 +474,16 @@ mod tests {
             "A-B- C (abcdef01).md"
         );
         assert_eq!(file_name("..", "abcdef0123", &mut taken), "abcdef0123.md");
+        // A title that already looks like a disambiguated name cannot make
+        // two pages share a file.
+        let mut taken = std::collections::HashSet::new();
+        let names = [
+            file_name("X (abcdef01)", "1111111111", &mut taken),
+            file_name("X", "abcdef0199", &mut taken),
+            file_name("X", "abcdef0123", &mut taken),
+        ];
+        let unique: std::collections::HashSet<String> =
+            names.iter().map(|n| n.to_lowercase()).collect();
+        assert_eq!(unique.len(), 3, "{names:?}");
     }
 }
