@@ -20,10 +20,20 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// `kith --version`: the release and the wire protocol it speaks.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (protocol {}, bundle format {})",
+        env!("CARGO_PKG_VERSION"),
+        kith_protocol::PROTOCOL_VERSION,
+        kith_node::bundle::VERSION
+    )
+});
+
 /// A peer-to-peer knowledge-sharing node: notes, questions and answers, and
 /// wiki pages, shared only with the people you trust.
 #[derive(Debug, Parser)]
-#[command(name = "kith", version, about, long_about = None)]
+#[command(name = "kith", version = VERSION.as_str(), about, long_about = None)]
 pub struct Cli {
     /// Where the node keeps its identity, store and config
     /// [default: the platform's data directory, e.g. ~/.local/share/kith]

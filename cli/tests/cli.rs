@@ -205,6 +205,14 @@ fn bad_flags_are_usage_errors() {
 }
 
 #[test]
+fn version_names_the_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout_of(kith(&dir).arg("--version"));
+    assert!(out.starts_with("kith 0."), "{out}");
+    assert!(out.contains("(protocol 1, bundle format 1)"), "{out}");
+}
+
+#[test]
 fn shell_completions_cover_the_commands() {
     let dir = tempfile::tempdir().unwrap();
     for (shell, marker) in [
