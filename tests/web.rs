@@ -68,16 +68,54 @@ impl Browser {
         body
     }
 
-    fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
+    /// A GET with more cookies and headers than the session's; answers the
+    /// status, the named response headers and the body.
+    fn get_with(
+        &self,
+        path: &str,
+        cookies: &str,
+        headers: &[(&str, &str)],
+        want: &[&str],
+    ) -> (u16, Vec<String>, String) {
+        let mut req = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .header("Cookie", format!("{}{cookies}", self.cookie));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut r = req.call().unwrap();
+        let got = want
+            .iter()
+            .map(|h| {
+                r.headers()
+                    .get(*h)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (r.status().as_u16(), got, body)
+    }
+
+    /// A form POST with the CSRF token: status and body.
+    fn post_answer(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.push(("csrf", &self.csrf));
-        self.agent
+        let mut r = self
+            .agent
             .post(&format!("{}{path}", self.base))
             .header("Cookie", &self.cookie)
             .send_form(fields)
-            .unwrap()
-            .status()
-            .as_u16()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
+        self.post_answer(path, form).0
     }
 }
 
@@ -159,16 +197,7 @@ async fn every_page_renders_and_forms_work() {
                 .contains("No page “Nothing yet” yet")
         );
         // The live region alone, for the page script.
-        let (status, fragment) = {
-            let mut r = browser
-                .agent
-                .get(&format!("{}/", browser.base))
-                .header("Cookie", &browser.cookie)
-                .header("X-Kith-Fragment", "live")
-                .call()
-                .unwrap();
-            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
-        };
+        let (status, _, fragment) = browser.get_with("/", "", &[("X-Kith-Fragment", "live")], &[]);
         assert_eq!(status, 200);
         assert!(!fragment.contains("<html"), "only the live block");
 
@@ -346,17 +375,10 @@ async fn what_the_product_review_found_stays_fixed() {
         );
         assert_eq!(main.matches("class=\"missing\"").count(), 1, "Trip exists");
         // A bad invite: words a person understands, and a way on.
-        let (status, bad) = {
-            let mut fields = vec![("code", "kith1garbage"), ("petname", "x")];
-            fields.push(("csrf", &browser.csrf));
-            let mut r = browser
-                .agent
-                .post(&format!("{}/people/join", browser.base))
-                .header("Cookie", &browser.cookie)
-                .send_form(fields)
-                .unwrap();
-            (r.status(), r.body_mut().read_to_string().unwrap())
-        };
+        let (status, bad) = browser.post_answer(
+            "/people/join",
+            &[("code", "kith1garbage"), ("petname", "x")],
+        );
         assert_eq!(status, 400);
         assert!(bad.contains("damaged or incomplete"), "{bad}");
         assert!(!bad.contains("buffer"), "{bad}");
@@ -371,21 +393,14 @@ async fn what_the_product_review_found_stays_fixed() {
             format!("/wiki/{}/edit", page.id),
             format!("/wiki/{}/history", page.id),
         ] {
-            let r = browser
-                .agent
-                .get(&format!("{}{path}", browser.base))
-                .header("Cookie", &browser.cookie)
-                .header("X-Kith-Fragment", "live")
-                .call()
-                .unwrap();
-            assert_eq!(r.status(), 200, "{path}");
-            let csp = r
-                .headers()
-                .get("content-security-policy")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_string();
+            let (status, headers, _) = browser.get_with(
+                &path,
+                "",
+                &[("X-Kith-Fragment", "live")],
+                &["content-security-policy"],
+            );
+            assert_eq!(status, 200, "{path}");
+            let csp = &headers[0];
             assert!(csp.contains("img-src 'self' data:"), "{csp}");
         }
         // Alone: the status page says so and where the invite is.
@@ -468,18 +483,8 @@ async fn threads_and_the_feed_read_like_a_product() {
         assert!(feed.contains("replying to"), "{feed}");
         assert!(feed.contains("“After rivers”"), "{feed}");
         // New since the last visit: Bob's posts after a cookie from before.
-        let mut r = browser
-            .agent
-            .get(&format!("{}/", browser.base))
-            .header("Cookie", format!("{}; kith_seen=1", browser.cookie))
-            .call()
-            .unwrap();
-        let set = r
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let body = r.body_mut().read_to_string().unwrap();
+        let (_, headers, body) = browser.get_with("/", "; kith_seen=1", &[], &["set-cookie"]);
+        let set = &headers[0];
         assert_eq!(
             body.matches("new-badge").count(),
             2,
@@ -491,24 +496,14 @@ async fn threads_and_the_feed_read_like_a_product() {
             .split(';')
             .next()
             .unwrap();
-        let mut r = browser
-            .agent
-            .get(&format!("{}/", browser.base))
-            .header("Cookie", format!("{}; kith_seen={seen}", browser.cookie))
-            .call()
-            .unwrap();
-        let body = r.body_mut().read_to_string().unwrap();
+        let (_, _, body) = browser.get_with("/", &format!("; kith_seen={seen}"), &[], &[]);
         assert!(!body.contains("new-badge"), "nothing new the second time");
         // The preview renders like a post, sanitized.
-        let mut r = browser
-            .agent
-            .post(&format!("{}/preview", browser.base))
-            .header("Cookie", &browser.cookie)
-            .header("X-CSRF-Token", &browser.csrf)
-            .send_form([("text", "**bold** <script>x</script> [[Nope]]")])
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let html = r.body_mut().read_to_string().unwrap();
+        let (status, html) = browser.post_answer(
+            "/preview",
+            &[("text", "**bold** <script>x</script> [[Nope]]")],
+        );
+        assert_eq!(status, 200);
         assert!(html.contains("<strong>bold</strong>"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("class=\"missing\""), "{html}");

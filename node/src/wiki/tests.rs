@@ -243,6 +243,17 @@ fn entry_with(author: &Keypair, seq: u64, page: PageId, changes: &[Vec<u8>]) -> 
         .collect()
 }
 
+/// The changes of a page titled "Forged" made under `actor`'s id.
+fn changes_as(actor: &AuthorId) -> Vec<Vec<u8>> {
+    let mut doc = new_doc().with_actor(actor_of(actor));
+    doc.put(ROOT, "title", "Forged").unwrap();
+    doc.commit();
+    doc.get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
 #[test]
 fn a_change_whose_actor_is_not_the_author_is_rejected() {
     let store = Store::temporary().unwrap();
@@ -251,15 +262,7 @@ fn a_change_whose_actor_is_not_the_author_is_rejected() {
     let alice = Keypair::from_secret(&[1; 32]);
     let page = PageId([1; 16]);
     // Mallory makes a change with Alice's actor id and signs the entry herself.
-    let mut doc = new_doc().with_actor(actor_of(&alice.author()));
-    doc.put(ROOT, "title", "Forged").unwrap();
-    doc.commit();
-    let changes: Vec<Vec<u8>> = doc
-        .get_changes(&[])
-        .iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
-    let entries = entry_with(&mallory, 1, page, &changes);
+    let entries = entry_with(&mallory, 1, page, &changes_as(&alice.author()));
     let report = wiki.apply(&store, &verified(&entries)).unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(report.rejected.len(), 1);
@@ -729,15 +732,12 @@ fn a_change_peers_would_refuse_is_never_made_and_refusals_show_in_status() {
         })
         .unwrap();
     let forged_page = PageId([7; 16]);
-    let mut doc = new_doc().with_actor(actor_of(&alice.me()));
-    doc.put(ROOT, "title", "Forged").unwrap();
-    doc.commit();
-    let changes: Vec<Vec<u8>> = doc
-        .get_changes(&[])
-        .iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
-    let outcome = alice.ingest(&entry_with(&mallory, 1, forged_page, &changes));
+    let outcome = alice.ingest(&entry_with(
+        &mallory,
+        1,
+        forged_page,
+        &changes_as(&alice.me()),
+    ));
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     let status = alice.run(ops::Status {}).unwrap();
     assert_eq!(status.refused_wiki_changes.len(), 1, "{status:?}");
