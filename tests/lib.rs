@@ -262,3 +262,15 @@ where
         }
     }
 }
+
+#[path = "process.rs"]
+pub mod process;
+
+/// Whole scenarios, shared by the integration tests (short runs that check
+/// behaviour) and the benches (full runs that report figures).
+pub mod scenarios {
+    #[path = "flood.rs"]
+    pub mod flood;
+    #[path = "partition.rs"]
+    pub mod partition;
+}

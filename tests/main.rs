@@ -6,6 +6,7 @@ mod discovery;
 mod knowledge;
 mod long_jobs;
 mod replication;
+mod resilience;
 mod upgrade;
 mod web;
 mod wiki;

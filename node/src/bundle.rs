@@ -64,10 +64,40 @@ pub fn write(header: &Header, entries: &[Entry]) -> Vec<u8> {
 pub struct Read {
     pub header: Header,
     pub entries: Vec<Entry>,
-    /// Damage found (truncation, checksum, malformed entries). Entries read
-    /// before the damage are still returned: each is signed, and the
-    /// importer checks every one of them.
+    /// Damage found (truncation, checksum, malformed entries), one line
+    /// each. Entries read before the damage are still returned: each is
+    /// signed, and the importer checks every one of them.
     pub problems: Vec<String>,
+    /// The malformed entries, by where they sit among `entries`.
+    pub malformed: Vec<Malformed>,
+}
+
+/// An entry of the file that did not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Its number in the file, from 1.
+    pub number: usize,
+    /// Index in [`Read::entries`] of the well-formed entry that follows it.
+    pub before: usize,
+}
+
+impl Read {
+    /// Why the entry at `index` in [`Read::entries`] may not continue its
+    /// author's chain: the file entry just before it was malformed. A
+    /// sequence gap there is a consequence of that damage, not its own cause.
+    pub fn malformed_before(&self, index: usize) -> Option<usize> {
+        self.malformed
+            .iter()
+            .find(|m| m.before == index)
+            .map(|m| m.number)
+    }
+
+    /// Index in [`Read::entries`] of `author`'s entry at `seq`.
+    pub fn position(&self, author: &AuthorId, seq: u64) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.author() == *author && e.seq() == seq)
+    }
 }
 
 /// Splits a bundle into entries. Fails only if the file is not a bundle.
@@ -88,33 +118,54 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Read, Error> {
     let mut cursor = &rest[len..];
     let mut entries = Vec::new();
     let mut problems = Vec::new();
-    while (entries.len() as u64) < header.entries {
-        let n = entries.len() + 1;
-        let Ok((len, after)) = varint::decode(cursor) else {
-            problems.push(format!(
+    let mut malformed = Vec::new();
+    // Whether the framing broke, so the checksum cannot be found.
+    let mut lost = false;
+    let mut n = 0;
+    while (n as u64) < header.entries {
+        n += 1;
+        let truncated = |entries: &Vec<Entry>| {
+            format!(
                 "truncated: {} of {} entries present",
-                entries.len(),
+                entries.len() + malformed.len(),
                 header.entries
-            ));
-            break;
+            )
         };
-        let len = len as usize;
+        let (len, after) = match varint::decode(cursor) {
+            Ok(v) => v,
+            Err(_) if cursor.len() < 10 && cursor.iter().all(|b| b & 0x80 != 0) => {
+                problems.push(truncated(&entries));
+                lost = true;
+                break;
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "entry {n}: its length prefix is malformed ({e}), so the rest of the file cannot be read"
+                ));
+                lost = true;
+                break;
+            }
+        };
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
         if after.len() < len {
-            problems.push(format!(
-                "truncated: {} of {} entries present",
-                entries.len(),
-                header.entries
-            ));
+            problems.push(truncated(&entries));
+            lost = true;
             break;
         }
         match Entry::decode(&after[..len], limits) {
             Ok(entry) => entries.push(entry),
-            Err(e) => problems.push(format!("entry {n} is malformed: {e}")),
+            Err(e) => {
+                problems.push(format!("entry {n} is malformed: {e}"));
+                malformed.push(Malformed {
+                    number: n,
+                    before: entries.len(),
+                });
+            }
         }
         cursor = &after[len..];
     }
     let body_len = bytes.len() - cursor.len();
-    if problems.iter().all(|p| !p.starts_with("truncated")) {
+    if !lost {
         if cursor.len() < 32 {
             problems.push("truncated: the checksum at the end is missing".into());
         } else {
@@ -134,6 +185,7 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Read, Error> {
         header,
         entries,
         problems,
+        malformed,
     })
 }
 
@@ -278,6 +330,120 @@ mod tests {
             read(&v2, &Limits::default()),
             Err(Error::Version(2))
         ));
+    }
+
+    /// Re-frames entry `i` of a written bundle with an overlong header
+    /// length varint (the framing length stays right), or overlong framing.
+    fn with_overlong(entries: &[Entry], i: usize, in_framing: bool) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.push(VERSION);
+        let h = postcard::to_stdvec(&header(entries.len())).unwrap();
+        varint::encode(h.len() as u64, &mut out);
+        out.extend_from_slice(&h);
+        for (n, entry) in entries.iter().enumerate() {
+            let mut wire = entry.encode();
+            if n == i && !in_framing {
+                wire[0] |= 0x80;
+                wire.insert(1, 0);
+            }
+            if n == i && in_framing {
+                let mut prefix = Vec::new();
+                varint::encode(wire.len() as u64, &mut prefix);
+                *prefix.last_mut().unwrap() |= 0x80;
+                prefix.push(0);
+                out.extend_from_slice(&prefix);
+            } else {
+                varint::encode(wire.len() as u64, &mut out);
+            }
+            out.extend_from_slice(&wire);
+        }
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        out
+    }
+
+    #[test]
+    fn each_damaged_entry_is_reported_with_its_own_cause() {
+        let e = entries(4);
+        assert!(e.iter().all(|e| e.header_bytes().len() < 0x80));
+        let r = read(&with_overlong(&e, 1, false), &Limits::default()).unwrap();
+        assert_eq!(
+            r.problems,
+            ["entry 2 is malformed: malformed entry: overlong varint"]
+        );
+        assert_eq!(r.entries.len(), 3);
+        assert_eq!(
+            r.malformed,
+            [Malformed {
+                number: 2,
+                before: 1
+            }]
+        );
+        // Entry 3 (seq 3) follows the damage: the importer says so.
+        let at = r.position(&e[2].author(), 3).unwrap();
+        assert_eq!(r.malformed_before(at), Some(2));
+        assert_eq!(r.malformed_before(0), None);
+
+        let r = read(&with_overlong(&e, 1, true), &Limits::default()).unwrap();
+        assert_eq!(
+            r.problems,
+            [
+                "entry 2: its length prefix is malformed (overlong varint), so the rest of the file cannot be read"
+            ]
+        );
+        assert_eq!(r.entries.len(), 1);
+    }
+
+    /// The bundle vector of docs/PROTOCOL.md §9.
+    fn vector_block() -> String {
+        use kith_protocol::vectors;
+        let log = vectors::entries();
+        let header = Header {
+            created_ms: vectors::NOW_MS,
+            from: log[0].author(),
+            recipient: None,
+            entries: log.len() as u64,
+        };
+        let bytes = write(&header, &log);
+        let mut out = String::from("```text\n");
+        for chunk in hex::encode(&bytes).as_bytes().chunks(96) {
+            out.push_str(std::str::from_utf8(chunk).unwrap());
+            out.push('\n');
+        }
+        out.push_str("```\n");
+        out
+    }
+
+    #[test]
+    fn protocol_md_bundle_vector_matches() {
+        const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+        let start = DOC.find("<!-- bundle-vector:begin -->\n").unwrap() + 29;
+        let end = DOC.find("<!-- bundle-vector:end -->").unwrap();
+        let block = vector_block();
+        if std::env::var_os("KITH_WRITE_VECTORS").is_some() {
+            let doc = format!("{}{block}{}", &DOC[..start], &DOC[end..]);
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"),
+                doc,
+            )
+            .unwrap();
+            return;
+        }
+        assert_eq!(
+            &DOC[start..end],
+            block,
+            "docs/PROTOCOL.md's bundle vector is stale (KITH_WRITE_VECTORS=1 rewrites it)"
+        );
+        let bytes = hex::decode(
+            block
+                .lines()
+                .filter(|l| !l.starts_with("```"))
+                .collect::<String>(),
+        )
+        .unwrap();
+        let r = read(&bytes, &Limits::default()).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.entries, kith_protocol::vectors::entries());
     }
 
     #[test]

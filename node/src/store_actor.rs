@@ -273,6 +273,15 @@ impl StoreActor {
                 let _ = reply.send(outcome);
             }
             Then::Detached(reply) => {
+                if let Some(failed) = &checked.failed {
+                    let (entry, cause) = &**failed;
+                    tracing::warn!(
+                        author = %entry.author(),
+                        seq = entry.seq(),
+                        error = %cause,
+                        "refused an entry a peer sent for a wiki change's dependencies"
+                    );
+                }
                 let outcome = self.core.ingest_detached(checked.verified);
                 let _ = reply.send(outcome);
             }

@@ -1,8 +1,13 @@
-//! Test vectors for `docs/PROTOCOL.md`: three entries by a fixed-seed key.
+//! Test vectors for `docs/PROTOCOL.md`: one log by a fixed-seed key with
+//! every body kind (and an unknown one), a deleted entry, a wiki change
+//! group, and negative vectors with the error each must produce.
 //! `cargo run -p kith-protocol --example vectors` prints them; a unit test
 //! checks that the document and the code agree.
 
-use crate::{Body, Draft, Entry, Keypair, Post, PostKind, Profile, TrustStatement};
+use crate::{
+    Accept, Body, Deletion, Draft, Endorsement, Entry, Keypair, Limits, PageId, Post, PostKind,
+    Profile, TrustStatement, ValidationError, WikiChange, change_group, varint,
+};
 
 /// The secret seed of the vector key: bytes 0x00, 0x01, …, 0x1f.
 pub fn seed() -> [u8; 32] {
@@ -13,26 +18,84 @@ pub fn seed() -> [u8; 32] {
     seed
 }
 
-/// The three vector entries, in log order.
-pub fn entries() -> Vec<Entry> {
-    let keypair = Keypair::from_secret(&seed());
+/// First timestamp of the vector log; entry `n` is `n - 1` seconds later.
+pub const TIMESTAMP_MS: u64 = 1_700_000_000_000;
+
+/// "Now" for checking the vectors (ten minutes after the first entry).
+pub const NOW_MS: u64 = TIMESTAMP_MS + 600_000;
+
+/// An Automerge change (binary change format) by the vector key's actor:
+/// it sets `title` to "Hi" in a new document. Opaque at the entry layer.
+pub const AUTOMERGE_CHANGE: &str = "856f4a830b3aec710144002003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b80101000000061507340142025602570270027f057469746c65017f017f2648697f00";
+
+/// The vector log's bodies, in log order.
+pub fn bodies() -> Vec<Body> {
     let other = Keypair::from_secret(&[0x42; 32]).author();
-    let bodies = [
-        Body::Profile(Profile {
-            name: "Vector".into(),
-            about: "test key".into(),
-        }),
-        Body::Post(Post {
-            kind: PostKind::Question,
-            text: "Hello, Kith?".into(),
-            reply_to: None,
-            tags: vec!["intro".into()],
-        }),
+    let group = change_group::frame(&[hex::decode(AUTOMERGE_CHANGE).expect("hex constant")]);
+    // Later bodies name earlier entries: their ids are known because the
+    // log is fixed.
+    let mut out = vec![
+        profile(),
+        question(),
         Body::Trust(TrustStatement {
             subject: other,
             vouch: true,
         }),
     ];
+    let question_id = entries_of(&out)[1].id();
+    let answer = Body::Post(Post {
+        kind: PostKind::Answer,
+        text: "Yes.".into(),
+        reply_to: Some(question_id),
+        tags: vec![],
+    });
+    out.push(answer.clone());
+    let answer_id = entries_of(&out)[3].id();
+    out.push(Body::Endorsement(Endorsement {
+        target: answer_id,
+        note: Some("clear".into()),
+        withdraw: false,
+    }));
+    out.push(Body::Accept(Accept {
+        question: question_id,
+        answer: Some(answer_id),
+    }));
+    out.push(Body::WikiChange(WikiChange {
+        page: PageId([0xab; 16]),
+        group_hash: *blake3::hash(&group).as_bytes(),
+        part: 0,
+        parts: 1,
+        data: group,
+    }));
+    let endorsement_id = entries_of(&out)[4].id();
+    out.push(Body::Deletion(Deletion {
+        target: endorsement_id,
+    }));
+    out.push(Body::Unknown {
+        kind: 99,
+        payload: vec![1, 2, 3],
+    });
+    out
+}
+
+fn profile() -> Body {
+    Body::Profile(Profile {
+        name: "Vector".into(),
+        about: "test key".into(),
+    })
+}
+
+fn question() -> Body {
+    Body::Post(Post {
+        kind: PostKind::Question,
+        text: "Hello, Kith?".into(),
+        reply_to: None,
+        tags: vec!["intro".into()],
+    })
+}
+
+fn entries_of(bodies: &[Body]) -> Vec<Entry> {
+    let keypair = Keypair::from_secret(&seed());
     let mut out: Vec<Entry> = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
         let entry = Entry::sign(
@@ -40,13 +103,194 @@ pub fn entries() -> Vec<Entry> {
             Draft {
                 seq: i as u64 + 1,
                 prev: out.last().map(Entry::id),
-                timestamp_ms: 1_700_000_000_000 + i as u64 * 1000,
+                timestamp_ms: TIMESTAMP_MS + i as u64 * 1000,
                 body: body.encode(),
             },
         );
         out.push(entry);
     }
     out
+}
+
+/// The vector log, in order.
+pub fn entries() -> Vec<Entry> {
+    entries_of(&bodies())
+}
+
+/// The seq of the entry the log's deletion targets: its wire form without
+/// the body is the deleted-entry vector.
+pub const DELETED_SEQ: u64 = 5;
+
+/// Every vector entry, and the deleted form of entry [`DELETED_SEQ`].
+pub fn all_entries() -> Vec<Entry> {
+    let mut out = entries();
+    let deleted = out[DELETED_SEQ as usize - 1].without_body();
+    out.push(deleted);
+    out
+}
+
+/// What a decoder must answer for a negative vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negative {
+    pub name: &'static str,
+    pub wire: Vec<u8>,
+    /// The error class (`malformed`, `unsupported version`, …) and message.
+    pub error: ValidationError,
+}
+
+/// The error an entry's wire bytes produce when decoded and verified at
+/// [`NOW_MS`], if any.
+pub fn check(wire: &[u8]) -> Result<Entry, ValidationError> {
+    let limits = Limits::default();
+    let entry = Entry::decode(wire, &limits)?;
+    entry.verify(&limits, NOW_MS)?;
+    Ok(entry)
+}
+
+/// Re-frames a header into an envelope with the given signature and body.
+fn envelope(header: &[u8], signature: &[u8; 64], body: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint::encode(header.len() as u64, &mut out);
+    out.extend_from_slice(header);
+    out.extend_from_slice(signature);
+    match body {
+        None => out.push(0),
+        Some(body) => {
+            out.push(1);
+            varint::encode(body.len() as u64, &mut out);
+            out.extend_from_slice(body);
+        }
+    }
+    out
+}
+
+/// Signs arbitrary header bytes with the vector key.
+fn signed(header: &[u8], body: Option<&[u8]>) -> Vec<u8> {
+    let keypair = Keypair::from_secret(&seed());
+    let mut message = crate::SIGNING_DOMAIN.to_vec();
+    message.extend_from_slice(header);
+    envelope(header, &keypair.sign(&message), body)
+}
+
+/// Negative vectors: wire bytes every implementation must refuse, each
+/// with the error this one gives. All are derived from entry 1 or 2.
+pub fn negative() -> Vec<Negative> {
+    let log = entries();
+    let first = &log[0];
+    let second = &log[1];
+    let body1 = first.body().expect("vectors have bodies");
+    let wire1 = first.encode();
+    let mut out = Vec::new();
+    let mut push = |name: &'static str, wire: Vec<u8>| {
+        let error = check(&wire).expect_err("a negative vector is refused");
+        out.push(Negative { name, wire, error });
+    };
+
+    // The header length as a two-byte varint (0xca 0x00 for 0x4a).
+    let mut overlong = vec![wire1[0] | 0x80, 0x00];
+    overlong.extend_from_slice(&wire1[1..]);
+    push("overlong varint (header length)", overlong);
+
+    let mut trailing = wire1.clone();
+    trailing.push(0);
+    push("trailing byte after the entry", trailing);
+
+    let header = first.header_bytes();
+    let body_start = wire1.len() - body1.len();
+    let mut flag = wire1[..body_start - 2].to_vec();
+    flag.push(2);
+    flag.extend_from_slice(&wire1[body_start - 1..]);
+    push("body flag 2", flag);
+
+    let mut version = header.to_vec();
+    version[0] = 2;
+    push("header version 2", signed(&version, Some(body1)));
+
+    // seq 0: the seq varint is the byte after version (1) and author (32).
+    let mut seq0 = header.to_vec();
+    seq0[33] = 0;
+    push("seq 0", signed(&seq0, Some(body1)));
+
+    // seq 1 with a prev: entry 2's header with seq set to 1.
+    let mut prev_at_1 = second.header_bytes().to_vec();
+    prev_at_1[33] = 1;
+    push("prev present at seq 1", signed(&prev_at_1, second.body()));
+
+    // s + L, where L is the order of the ed25519 group: the same signature
+    // in a non-canonical form, which verify_strict refuses.
+    let mut high_s = *first.signature();
+    add_group_order(&mut high_s[32..]);
+    push(
+        "signature with s >= L",
+        envelope(header, &high_s, Some(body1)),
+    );
+
+    let mut flipped = *first.signature();
+    flipped[0] ^= 1;
+    push(
+        "signature with one bit flipped",
+        envelope(header, &flipped, Some(body1)),
+    );
+
+    // The identity point (order 1) as the author key.
+    let mut weak = header.to_vec();
+    weak[1..33].copy_from_slice(&{
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        point
+    });
+    push("small-order author key", signed(&weak, Some(body1)));
+
+    let mut body = body1.to_vec();
+    body[1] ^= 1;
+    push(
+        "body does not match its hash",
+        envelope(header, first.signature(), Some(&body)),
+    );
+
+    // A header whose timestamp is eleven minutes after NOW_MS.
+    let future = Entry::sign(
+        &Keypair::from_secret(&seed()),
+        Draft {
+            seq: 1,
+            prev: None,
+            timestamp_ms: NOW_MS + 11 * 60_000,
+            body: body1.to_vec(),
+        },
+    );
+    push("timestamp 11 minutes in the future", future.encode());
+    out
+}
+
+/// Adds L = 2^252 + 27742317777372353535851937790883648493 to a 32-byte
+/// little-endian scalar.
+fn add_group_order(s: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (byte, l) in s.iter_mut().zip(L) {
+        let sum = u16::from(*byte) + u16::from(l) + carry;
+        *byte = sum as u8;
+        carry = sum >> 8;
+    }
+}
+
+/// Short name of an error's class, as PROTOCOL.md §6 names it.
+pub fn error_class(error: &ValidationError) -> &'static str {
+    match error {
+        ValidationError::Malformed(_) => "malformed",
+        ValidationError::UnsupportedVersion(_) => "unsupported version",
+        ValidationError::BadKey(_) => "bad key",
+        ValidationError::BadSignature => "bad signature",
+        ValidationError::BodyHashMismatch => "body hash mismatch",
+        ValidationError::TooLarge { .. } => "too large",
+        ValidationError::FutureTimestamp { .. } => "future timestamp",
+        ValidationError::SeqGap { .. } => "seq gap",
+        ValidationError::PrevMismatch { .. } => "prev mismatch",
+        ValidationError::Fork(_) => "fork",
+    }
 }
 
 /// The vectors as the markdown block in `docs/PROTOCOL.md`.
@@ -59,13 +303,24 @@ pub fn markdown() -> String {
         hex::encode(keypair.author().as_bytes())
     ));
     out.push_str(&format!("author    {}\n", keypair.author()));
-    for entry in entries() {
+    out.push_str(&format!("now       {NOW_MS}\n"));
+    let log = entries();
+    for entry in &log {
+        let body = entry.body().expect("vectors have bodies");
+        let decoded = Body::decode(body).expect("vector bodies decode");
         out.push('\n');
         out.push_str(&format!("seq       {}\n", entry.seq()));
+        out.push_str(&format!("timestamp {}\n", entry.header().timestamp_ms));
         out.push_str(&format!(
-            "body      {}\n",
-            hex::encode(entry.body().expect("vectors have bodies"))
+            "kind      {} ({})\n",
+            decoded.kind(),
+            decoded.kind_name()
         ));
+        if let Body::WikiChange(change) = &decoded {
+            out.push_str(&format!("group     {}\n", hex::encode(&change.data)));
+            out.push_str(&format!("grouphash {}\n", hex::encode(change.group_hash)));
+        }
+        out.push_str(&format!("body      {}\n", hex::encode(body)));
         out.push_str(&format!(
             "header    {}\n",
             hex::encode(entry.header_bytes())
@@ -74,13 +329,27 @@ pub fn markdown() -> String {
         out.push_str(&format!("id        {}\n", entry.id()));
         out.push_str(&format!("wire      {}\n", hex::encode(entry.encode())));
     }
+    let deleted = log[DELETED_SEQ as usize - 1].without_body();
+    out.push_str(&format!(
+        "\ndeleted form of seq {DELETED_SEQ} (flag 00, no body)\nwire      {}\n",
+        hex::encode(deleted.encode())
+    ));
+    out.push_str("\nnegative vectors (decode, then verify at `now`)\n");
+    for negative in negative() {
+        out.push_str(&format!("\ncase      {}\n", negative.name));
+        out.push_str(&format!("wire      {}\n", hex::encode(&negative.wire)));
+        out.push_str(&format!(
+            "error     {}: {}\n",
+            error_class(&negative.error),
+            negative.error
+        ));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Limits;
 
     const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 
@@ -101,16 +370,72 @@ mod tests {
 
     #[test]
     fn vectors_decode_and_verify_from_their_hex() {
-        let now = 1_700_000_000_000 + 10_000;
+        let text = markdown();
+        let (log, rest) = text.split_once("\ndeleted form").unwrap();
         let mut prev = None;
-        for line in markdown().lines().filter(|l| l.starts_with("wire")) {
+        let mut kinds = Vec::new();
+        for line in log.lines().filter(|l| l.starts_with("wire")) {
             let bytes = hex::decode(line.split_whitespace().nth(1).unwrap()).unwrap();
-            let entry = Entry::decode(&bytes, &Limits::default()).unwrap();
-            entry.verify(&Limits::default(), now).unwrap();
+            let entry = check(&bytes).unwrap();
             assert_eq!(entry.header().prev, prev);
-            Body::decode(entry.body().unwrap()).unwrap();
+            kinds.push(Body::decode(entry.body().unwrap()).unwrap().kind());
             prev = Some(entry.id());
         }
-        assert!(prev.is_some());
+        assert_eq!(
+            kinds,
+            [4, 1, 5, 1, 2, 7, 3, 6, 99],
+            "every body kind, and an unknown one"
+        );
+        let (deleted, negatives) = rest.split_once("negative vectors").unwrap();
+        let wire = deleted.lines().find(|l| l.starts_with("wire")).unwrap();
+        let entry = check(&hex::decode(wire.split_whitespace().nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!((entry.seq(), entry.body()), (DELETED_SEQ, None));
+        let wires: Vec<_> = negatives
+            .lines()
+            .filter(|l| l.starts_with("wire"))
+            .collect();
+        assert_eq!(wires.len(), negative().len());
+        for (line, negative) in wires.iter().zip(negative()) {
+            let bytes = hex::decode(line.split_whitespace().nth(1).unwrap()).unwrap();
+            assert_eq!(
+                check(&bytes).unwrap_err(),
+                negative.error,
+                "{}",
+                negative.name
+            );
+        }
+    }
+
+    #[test]
+    fn negative_vectors_fail_for_their_stated_reason() {
+        let classes: Vec<_> = negative()
+            .iter()
+            .map(|n| (n.name, error_class(&n.error)))
+            .collect();
+        let expect = [
+            ("overlong varint (header length)", "malformed"),
+            ("trailing byte after the entry", "malformed"),
+            ("body flag 2", "malformed"),
+            ("header version 2", "unsupported version"),
+            ("seq 0", "malformed"),
+            ("prev present at seq 1", "malformed"),
+            ("signature with s >= L", "bad signature"),
+            ("signature with one bit flipped", "bad signature"),
+            ("small-order author key", "bad key"),
+            ("body does not match its hash", "body hash mismatch"),
+            ("timestamp 11 minutes in the future", "future timestamp"),
+        ];
+        assert_eq!(classes, expect);
+    }
+
+    #[test]
+    fn the_wiki_vector_holds_a_well_framed_group() {
+        let log = entries();
+        let Ok(Body::WikiChange(change)) = Body::decode(log[6].body().unwrap()) else {
+            panic!("entry 7 is a wiki change");
+        };
+        change_group::check_part(&change).unwrap();
+        let parts = change_group::split(&change.data).unwrap();
+        assert_eq!(parts, [hex::decode(AUTOMERGE_CHANGE).unwrap().as_slice()]);
     }
 }

@@ -18,17 +18,16 @@
 //!    status every 10 ms) and A's `status` and `feed` latency p99.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kith_node::api::Client;
 use kith_node::store::Store;
 use kith_node::{Config, Core, DataDir, identity, ops};
 use kith_protocol::{AuthorId, Body, Entry, Keypair, Limits, Post, PostKind};
+use kith_tests::process::Up;
 
 const AUTHORS: usize = 10;
 const PER_AUTHOR: usize = 10_000;
@@ -179,67 +178,6 @@ fn ingest_scaling(keys: &[Keypair], entries: &[Entry]) -> f64 {
         in_process / single
     );
     single
-}
-
-struct Up {
-    child: Child,
-    data_dir: DataDir,
-}
-
-impl Up {
-    fn start(bin: &Path, dir: &Path) -> Up {
-        let mut child = Command::new(bin)
-            .env("KITH_DATA_DIR", dir)
-            .args([
-                "up",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("kith up exited").unwrap();
-            if line.trim_start().starts_with("invite") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Up {
-            child,
-            data_dir: DataDir::new(dir),
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::discover(&self.data_dir).unwrap().expect("node API")
-    }
-
-    fn rss_mib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            / 1024
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 fn kith(bin: &Path, dir: &Path, args: &[&str]) -> Duration {
@@ -405,8 +343,8 @@ fn network_under_load(
     write_bundle(&first, keys[0].author(), &parts[0]);
     write_bundle(&second, keys[0].author(), &parts[1]);
 
-    let a = Up::start(bin, &a_dir);
-    let b = Up::start(bin, &b_dir);
+    let a = Up::start_binary(bin, &a_dir);
+    let b = Up::start_binary(bin, &b_dir);
     let import = kith(bin, &a_dir, &["bundle", "import", first.to_str().unwrap()]);
     let product = rate(parts[0].len(), import);
     let (ca, cb) = (a.client(), b.client());
@@ -493,7 +431,7 @@ fn network_under_load(
     let (reindex_took, import_took) = watcher.join().unwrap();
     let searched: usize = searches.into_iter().map(|s| s.join().unwrap()).sum();
     let window = started.elapsed();
-    *peak.lock().unwrap() = a.rss_mib();
+    *peak.lock().unwrap() = a.rss_kib() / 1024;
 
     println!("## {label}: {}", bin.display());
     println!(

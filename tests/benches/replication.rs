@@ -15,12 +15,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kith_node::api::Client;
 use kith_node::handle::{Event, Origin};
 use kith_node::ops;
 use kith_node::store::kv::KvConfig;
@@ -28,6 +24,7 @@ use kith_node::store::{Scope, Store};
 use kith_node::{DataDir, identity};
 use kith_protocol::{Body, Entry, EntryId, Limits, Post, PostKind};
 use kith_tests::TestNode;
+use kith_tests::process::Up;
 
 fn note(i: usize) -> Body {
     Body::Post(Post {
@@ -127,87 +124,6 @@ async fn propagation() {
     println!("wall time: {total:?}");
     for mut n in nodes {
         n.stop().await;
-    }
-}
-
-fn kith_binary() -> PathBuf {
-    if let Ok(bin) = std::env::var("KITH_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("kith");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --release -p kith-cli` first",
-        bin.display()
-    );
-    bin
-}
-
-struct Up {
-    child: Child,
-    data_dir: DataDir,
-}
-
-impl Up {
-    fn start(dir: &Path) -> Up {
-        let mut child = Command::new(kith_binary())
-            .env("KITH_DATA_DIR", dir)
-            .args([
-                "up",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("kith up exited").unwrap();
-            if line.trim_start().starts_with("invite") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Up {
-            child,
-            data_dir: DataDir::new(dir),
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::discover(&self.data_dir).unwrap().expect("node API")
-    }
-
-    fn rss_kib(&self) -> u64 {
-        self.status_kib("VmRSS:")
-    }
-
-    /// A `/proc/PID/status` field in KiB (`RssAnon:` is the heap, `RssFile:`
-    /// mapped files such as the search index).
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 

@@ -111,12 +111,24 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             // One line, whatever went wrong: what, then how much.
             let mut what: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
             what.extend(total.rejected.iter().map(|r| {
-                format!(
-                    "seq {} of …{} rejected: {}",
-                    r.seq,
-                    r.author.short(),
-                    r.reason
-                )
+                // An entry right after a malformed one fails the chain rule
+                // only because of that damage: say so, not "seq gap".
+                let after_damage = read
+                    .position(&r.author, r.seq)
+                    .and_then(|i| read.malformed_before(i));
+                match after_damage {
+                    Some(n) => format!(
+                        "seq {} of …{} not applied: entry {n} before it is malformed",
+                        r.seq,
+                        r.author.short()
+                    ),
+                    None => format!(
+                        "seq {} of …{} rejected: {}",
+                        r.seq,
+                        r.author.short(),
+                        r.reason
+                    ),
+                }
             }));
             if !what.is_empty() {
                 let count = what.len();

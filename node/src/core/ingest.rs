@@ -124,7 +124,12 @@ impl Core {
         for verified in entries {
             let entry = verified.entry();
             if !matches!(verified.body(), Some(Body::WikiChange(_))) {
-                tracing::debug!(id = %entry.id(), "not a wiki change; not kept");
+                tracing::debug!(
+                    id = %entry.id(),
+                    author = %entry.author(),
+                    kind = verified.body().map_or("undecodable", Body::kind_name),
+                    "an entry by an author you do not replicate, and not a wiki change: not kept"
+                );
                 continue;
             }
             if self.scope.contains(&entry.author()) {
