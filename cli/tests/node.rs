@@ -147,6 +147,45 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
 
     let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
     assert_eq!(status["connected_peers"], 1);
+    // Dialing a connected peer by its address says so at once.
+    let b_addr = {
+        let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
+        let listen = status["listen"].as_array().unwrap().clone();
+        let tcp = listen
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+            .unwrap()
+            .to_string();
+        format!("{tcp}/p2p/{}", b_id.trim())
+    };
+    let said = a.stdout(&["dial", &b_addr]);
+    assert!(said.starts_with("connected to B"), "{said}");
+    // A node that does not trust A refuses the connection: the dial fails.
+    let c = Up::start();
+    let c_status: Value = serde_json::from_str(&c.stdout(&["status", "--json"])).unwrap();
+    let c_addr = c_status["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+        .unwrap()
+        .to_string();
+    let c_id = c.stdout(&["id"]);
+    a.stdout(&["trust", "add", c_id.trim()]);
+    a.kith()
+        .args([
+            "dial",
+            &format!("{c_addr}/p2p/{}", c_id.trim()),
+            "--wait",
+            "3",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no connection to"))
+        .stderr(predicates::str::contains("must trust each other"));
+    c.stop();
     // A dial without a host or a port is an error, not a silent success.
     for bad in ["", "/ip4/127.0.0.1"] {
         a.kith()

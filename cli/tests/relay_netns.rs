@@ -224,10 +224,16 @@ fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_s
         &dc,
         &["dial", &format!("/ip4/10.201.2.1/tcp/4001/p2p/{ib}")],
     );
+    // B does not trust D: the dial starts, and D does not wait for it.
     net.run(
         "d",
         &dd,
-        &["dial", &format!("/ip4/10.201.3.1/tcp/4001/p2p/{ib}")],
+        &[
+            "dial",
+            "--wait",
+            "0",
+            &format!("/ip4/10.201.3.1/tcp/4001/p2p/{ib}"),
+        ],
     );
 
     // A and C reach each other only through B's relay.

@@ -260,6 +260,8 @@ impl WikiBench {
 
 thread_local! {
     static WIKI: RefCell<Option<WikiBench>> = const { RefCell::new(None) };
+    /// The input being checked, for the panic hook.
+    static CURRENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Pages of the wiki bench: a few, so changes meet each other.
@@ -273,6 +275,28 @@ fn page(n: u8) -> PageId {
 /// Automerge change that the check frames; either way it is signed by the
 /// friend and ingested, and every page is read back afterwards.
 pub fn wiki_change(data: &[u8]) {
+    // The node runs Automerge on peers' data inside `catch_unwind` (a
+    // panic there refuses the change). libFuzzer's hook would abort on
+    // such a caught panic; print it instead: a panic that escapes still
+    // aborts the run (libfuzzer-sys catches it and aborts).
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!(
+                "kith-fuzz: panic (the node's guard catches it unless the run aborts): {info}"
+            );
+            // KITH_FUZZ_SAVE_CAUGHT=dir keeps each input that made
+            // Automerge panic, to add to regressions/.
+            if let Some(dir) = std::env::var_os("KITH_FUZZ_SAVE_CAUGHT") {
+                CURRENT.with(|c| {
+                    let data = c.borrow();
+                    let name = format!("caught-{}", &blake3::hash(&data).to_hex()[..16]);
+                    let _ = std::fs::write(std::path::Path::new(&dir).join(name), &*data);
+                });
+            }
+        }));
+    });
+    CURRENT.with(|c| *c.borrow_mut() = data.to_vec());
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };

@@ -109,6 +109,8 @@ pub(crate) struct Network {
     wiring: Wiring,
     /// Outbound sync requests → the replicator's token.
     pending: HashMap<OutboundRequestId, (PeerId, u64)>,
+    /// Answers to peers' sync requests not yet written out (bytes).
+    serving: self::sync::Serving,
     /// Entries on their way through verification and the store.
     ingesting: FuturesUnordered<Ingesting>,
     gossip_in_flight: usize,
@@ -160,6 +162,7 @@ impl Network {
             reader,
             wiring,
             pending: HashMap::new(),
+            serving: self::sync::Serving::default(),
             ingesting: FuturesUnordered::new(),
             gossip_in_flight: 0,
             publish: VecDeque::new(),

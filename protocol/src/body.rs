@@ -271,6 +271,17 @@ impl Body {
                 payload: payload.to_vec(),
             },
         })
+        .and_then(|body| {
+            // Postcard reads overlong varints inside the payload; the
+            // protocol allows only the shortest form (found by fuzzing:
+            // fuzz/regressions/entry/overlong-varint-in-wiki-body).
+            if body.encode() != bytes {
+                return Err(BodyError::Malformed(
+                    "body is not canonically encoded".to_string(),
+                ));
+            }
+            Ok(body)
+        })
     }
 
     /// Checks the content rules a node applies to what its own user writes
@@ -330,6 +341,25 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_varints_inside_a_payload_are_malformed() {
+        let body = Body::Profile(Profile {
+            name: "x".repeat(200),
+            about: String::new(),
+        });
+        let canonical = body.encode();
+        assert_eq!(Body::decode(&canonical).unwrap(), body);
+        // The name's length (200 = c8 01) as three bytes: c8 81 00.
+        let mut overlong = canonical.clone();
+        overlong.splice(2..3, [0x81, 0x00]);
+        assert_eq!(
+            Body::decode(&overlong),
+            Err(BodyError::Malformed(
+                "body is not canonically encoded".into()
+            ))
+        );
+    }
 
     fn samples() -> Vec<Body> {
         vec![

@@ -582,11 +582,16 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     postcard::to_stdvec(message).expect("encoding into a Vec cannot fail")
 }
 
-/// Decodes a sync message, rejecting trailing bytes.
-pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+/// Decodes a sync message, rejecting trailing bytes and any encoding but
+/// the canonical one (postcard itself reads overlong varints; found by
+/// fuzzing: fuzz/regressions/sync_message/).
+pub fn decode<'a, T: Deserialize<'a> + Serialize>(bytes: &'a [u8]) -> Result<T, String> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
     if !rest.is_empty() {
         return Err("trailing bytes".to_string());
+    }
+    if encode(&value) != bytes {
+        return Err("not canonically encoded (overlong varint)".to_string());
     }
     Ok(value)
 }

@@ -109,7 +109,7 @@ async fn bench() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_base = up.rss_kib();
 
-    let full = Plan {
+    let mut full = Plan {
         strangers: 1_000,
         gossip: 50_000,
         fetches: 500,
@@ -118,6 +118,29 @@ async fn bench() {
         unread_downloads: 8,
         ..quiet.clone()
     };
+    // KITH_FLOOD_ONLY=fetches,stalled runs only those parts (to find
+    // which one costs what).
+    if let Ok(only) = std::env::var("KITH_FLOOD_ONLY") {
+        let on = |part: &str| only.split(',').any(|p| p.trim() == part);
+        if !on("strangers") {
+            full.strangers = 0;
+        }
+        if !on("gossip") {
+            full.gossip = 0;
+        }
+        if !on("fetches") {
+            full.fetches = 0;
+        }
+        if !on("stalled") {
+            full.stalled = 0;
+        }
+        if !on("oversized") {
+            full.oversized = 0;
+        }
+        if !on("unread") {
+            full.unread_downloads = 0;
+        }
+    }
     let peak = Arc::new(AtomicU64::new(rss_base));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {

@@ -22,6 +22,19 @@ use crate::ops::{self, Method, Operation, Visit};
 /// Largest request body (an import chunk of entries, a wiki import).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest body an operation reads: only imports carry bulk; a page is at
+/// most 1 MiB of text (up to six bytes each once JSON-escaped); everything
+/// else is a small JSON object. A larger body is refused (413) after this
+/// many bytes, so a flood of oversized requests costs little memory.
+fn body_limit(info: &ops::Info) -> usize {
+    match info.name {
+        "ImportEntries" | "WikiImport" => MAX_BODY_BYTES,
+        "WikiNew" | "WikiEdit" => 7 * 1024 * 1024,
+        "Bundle" => 4 * 1024 * 1024,
+        _ => 512 * 1024,
+    }
+}
+
 #[derive(Clone)]
 struct ApiState {
     handle: Handle,
@@ -38,7 +51,6 @@ pub(crate) fn router(handle: Handle, token: String) -> Router {
     ops::visit_all(&mut routes);
     routes
         .0
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -54,7 +66,8 @@ impl Visit for Routes {
             Method::Delete => MethodFilter::DELETE,
         };
         let router = std::mem::take(&mut self.0);
-        self.0 = router.route(O::INFO.path, on(filter, serve::<O>));
+        let limit = axum::extract::DefaultBodyLimit::max(body_limit(&O::INFO));
+        self.0 = router.route(O::INFO.path, on(filter, serve::<O>).layer(limit));
     }
 }
 

@@ -3,13 +3,13 @@
 //! go through the verification pool to the store actor, and the
 //! replicator hears how that went when the outcome comes back.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use kith_protocol::sync::Output;
+use kith_protocol::sync::{Output, Request, Response};
 use kith_protocol::{AuthorId, Head, ValidationError};
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
@@ -70,6 +70,74 @@ impl Future for Ingesting {
     }
 }
 
+/// Most bytes of sync answers one peer may have on their way at once, and
+/// all peers together. A peer that asks faster than it reads (or never
+/// reads) gets small batches beyond that, so its requests cannot pile up
+/// answers in memory; an honest peer's catch-up (8 fetches of 1 MiB, read
+/// as they come) stays within it.
+const SERVING_PER_PEER: usize = 8 << 20;
+const SERVING_TOTAL: usize = 16 << 20;
+/// The batch a peer over its budget still gets (at least one entry).
+const SERVING_SMALL: usize = 64 << 10;
+
+/// Sync answers on their way to peers, by request.
+#[derive(Default)]
+pub(crate) struct Serving {
+    answers: HashMap<request_response::InboundRequestId, (PeerId, usize)>,
+    per_peer: HashMap<PeerId, usize>,
+    total: usize,
+}
+
+impl Serving {
+    /// `request` with its batch size cut to what the budgets allow.
+    fn fit(&self, peer: &PeerId, request: Request) -> Request {
+        let Request::Fetch {
+            author,
+            after_seq,
+            max_bytes,
+        } = request
+        else {
+            return request;
+        };
+        let mine = self.per_peer.get(peer).copied().unwrap_or(0);
+        let room = SERVING_PER_PEER
+            .saturating_sub(mine)
+            .min(SERVING_TOTAL.saturating_sub(self.total))
+            .max(SERVING_SMALL);
+        Request::Fetch {
+            author,
+            after_seq,
+            max_bytes: max_bytes.min(u32::try_from(room).unwrap_or(u32::MAX)),
+        }
+    }
+
+    fn size_of(response: &Response) -> usize {
+        match response {
+            Response::Entries { entries, .. } | Response::Changes { entries } => entries.len(),
+            Response::Frontier(items) => items.len() * 80,
+        }
+    }
+
+    fn started(&mut self, id: request_response::InboundRequestId, peer: PeerId, size: usize) {
+        self.answers.insert(id, (peer, size));
+        *self.per_peer.entry(peer).or_default() += size;
+        self.total += size;
+    }
+
+    fn done(&mut self, id: request_response::InboundRequestId) {
+        let Some((peer, size)) = self.answers.remove(&id) else {
+            return;
+        };
+        self.total -= size;
+        if let Some(mine) = self.per_peer.get_mut(&peer) {
+            *mine -= size;
+            if *mine == 0 {
+                self.per_peer.remove(&peer);
+            }
+        }
+    }
+}
+
 impl Network {
     pub(super) fn handle_sync(
         &mut self,
@@ -78,13 +146,17 @@ impl Network {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request_id,
+                    request,
+                    channel,
                 } => {
                     if !self.allowed(&peer) {
                         return; // Dropping the channel closes the stream unanswered.
                     }
+                    let request = self.serving.fit(&peer, request);
                     let (response, outputs) =
                         self.replicator.handle_request(peer, request, &self.reader);
+                    let size = Serving::size_of(&response);
                     if self
                         .swarm
                         .behaviour_mut()
@@ -93,6 +165,8 @@ impl Network {
                         .is_err()
                     {
                         tracing::debug!(%peer, "sync response not sent: stream closed");
+                    } else {
+                        self.serving.started(request_id, peer, size);
                     }
                     self.run_outputs(outputs);
                 }
@@ -121,10 +195,18 @@ impl Network {
                     self.run_outputs(outputs);
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure {
+                peer,
+                error,
+                request_id,
+                ..
+            } => {
                 tracing::debug!(%peer, %error, "inbound sync request failed");
+                self.serving.done(request_id);
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.serving.done(request_id);
+            }
         }
     }
 

@@ -674,3 +674,24 @@ fn simulated_networks_converge_under_partitions_reordering_duplication_and_resta
         }
     }
 }
+
+#[test]
+fn sync_messages_must_be_canonically_encoded() {
+    let request = Request::Fetch {
+        author: Keypair::from_secret(&[1; 32]).author(),
+        after_seq: 5,
+        max_bytes: 1000,
+    };
+    let bytes = encode(&request);
+    assert_eq!(decode::<Request>(&bytes).unwrap(), request);
+    // after_seq 5 as `85 00`.
+    let mut overlong = bytes.clone();
+    let at = 1 + 32;
+    assert_eq!(overlong[at], 5);
+    overlong.splice(at..at + 1, [0x85, 0x00]);
+    assert!(
+        decode::<Request>(&overlong)
+            .unwrap_err()
+            .contains("not canonically encoded")
+    );
+}
