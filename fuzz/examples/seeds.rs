@@ -128,7 +128,7 @@ fn main() {
     let mut raw = vec![0];
     raw.extend(AddrRecord::sign(
         &record_key,
-        &[addr.clone()],
+        std::slice::from_ref(&addr),
         1_700_000_000_000,
     ));
     write("addr_record", "signed", &raw);

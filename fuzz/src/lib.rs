@@ -396,8 +396,11 @@ impl Visit for Decode<'_> {
     }
 }
 
+/// A check: takes any bytes, panics if a property fails.
+pub type Check = fn(&[u8]);
+
 /// Every check by name, for the regression tests.
-pub const CHECKS: &[(&str, fn(&[u8]))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("entry", entry),
     ("body", body),
     ("sync_message", sync_message),

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let backend = Backend::connect(data_dir)?;
+    let mut backend = Backend::connect(data_dir)?;
     let target = peer_in(&args.addr)?;
     backend.call(ops::Dial {
         addr: args.addr.clone(),
