@@ -14,10 +14,14 @@ use crate::backend::Backend;
 pub struct Args {
     /// e.g. /ip4/192.168.1.5/tcp/4001 (add /p2p/<peer id> to name the peer)
     addr: String,
-    /// Seconds to wait for the connection to hold (0: start the dial and return)
+    /// Seconds to wait for the connection to hold for 2 s (0: start the
+    /// dial and return)
     #[arg(long, default_value_t = 10)]
     wait: u64,
 }
+
+/// How long a connection must stay up to count as accepted.
+const HOLD: Duration = Duration::from_secs(2);
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
@@ -30,12 +34,21 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         return Ok(());
     }
     let deadline = Instant::now() + Duration::from_secs(args.wait);
+    // A peer that does not trust us lets the connection open and closes it
+    // at once: only a connection seen throughout `HOLD` counts.
+    let mut since: Option<Instant> = None;
     loop {
         let peers = backend.call(ops::Peers {})?;
-        if let Some(peer) = peers.iter().find(|p| reached(p, target, &args.addr)) {
-            let who = peer.name.clone().unwrap_or_else(|| peer.author.to_string());
-            println!("connected to {}", kith_node::text::for_terminal(&who));
-            return Ok(());
+        match peers.iter().find(|p| reached(p, target, &args.addr)) {
+            Some(peer) => {
+                let first = *since.get_or_insert_with(Instant::now);
+                if first.elapsed() >= HOLD {
+                    let who = peer.name.clone().unwrap_or_else(|| peer.author.to_string());
+                    println!("connected to {}", kith_node::text::for_terminal(&who));
+                    return Ok(());
+                }
+            }
+            None => since = None,
         }
         if Instant::now() >= deadline {
             bail!(
@@ -47,7 +60,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
                 backend.call(ops::Whoami {})?.author
             );
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
