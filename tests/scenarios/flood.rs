@@ -292,7 +292,7 @@ struct Rogue {
     stall: request_response::Behaviour<Frames>,
 }
 
-fn rogue(key: &libp2p::identity::Keypair) -> Rogue {
+fn rogue(_: &libp2p::identity::Keypair) -> Rogue {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
@@ -304,7 +304,6 @@ fn rogue(key: &libp2p::identity::Keypair) -> Rogue {
         .heartbeat_interval(Duration::from_millis(700))
         .build()
         .unwrap();
-    let _ = key;
     let protocol = || {
         [(
             StreamProtocol::new(sync::PROTOCOL_NAME),
