@@ -32,6 +32,7 @@ mod cache;
 mod doc;
 mod local;
 mod read;
+pub mod words;
 
 use std::collections::{HashMap, VecDeque};
 

@@ -13,7 +13,7 @@ use super::doc::{
     is_archived, new_changes, split_chunks, text_len, title_of,
 };
 use super::read::{meta, pages_titled};
-use super::{Error, HistoryItem, Result, Wiki, key};
+use super::{Error, HistoryItem, Result, Wiki, key, words};
 use crate::store::Store;
 use crate::store::kv::Batch;
 
@@ -111,7 +111,8 @@ impl Wiki {
         ))
     }
 
-    /// Changes that turn the page body into `new_body` by minimal splices.
+    /// Changes that turn the page body into `new_body` by splices of whole
+    /// words (see [`words`]).
     pub fn edit(
         &mut self,
         store: &Store,
@@ -122,8 +123,14 @@ impl Wiki {
         check_size(new_body)?;
         self.local(store, me, page, true, |doc| {
             let body = body_obj(doc).ok_or_else(|| Error::Document("page has no body".into()))?;
-            doc.update_text(&body, new_body)
-                .map_err(|e| Error::Document(e.to_string()))
+            let old = doc
+                .text(&body)
+                .map_err(|e| Error::Document(e.to_string()))?;
+            for (pos, del, ins) in words::splices(&old, new_body).iter().rev() {
+                doc.splice_text(&body, *pos, *del as isize, ins)
+                    .map_err(|e| Error::Document(e.to_string()))?;
+            }
+            Ok(())
         })
     }
 
@@ -152,17 +159,7 @@ impl Wiki {
                 .text_at(&body, base)
                 .map_err(|e| Error::Document(e.to_string()))?;
             let old_len = old.chars().count();
-            let new_chars: Vec<char> = new_body.chars().collect();
-            let diff = similar::TextDiff::from_chars(old.as_str(), new_body);
-            let mut edits: Vec<(usize, usize, String)> = Vec::new();
-            for op in diff.ops() {
-                let (old_range, new_range) = (op.old_range(), op.new_range());
-                if op.tag() == similar::DiffTag::Equal {
-                    continue;
-                }
-                let ins: String = new_chars[new_range].iter().collect();
-                edits.push((old_range.start, old_range.len(), ins));
-            }
+            let edits = words::splices(&old, new_body);
             let position = |doc: &AutoCommit, base_pos: usize| -> Result<usize> {
                 if base_pos >= old_len {
                     return Ok(doc.length(&body));

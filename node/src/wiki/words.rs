@@ -1,0 +1,240 @@
+//! Word-level text differences: the splices an edit becomes, and the diffs
+//! history shows.
+//!
+//! Text is cut into *tokens*: a run of letters and digits (a word), a run of
+//! whitespace, or any other single character. Differences are computed on
+//! tokens, never inside one, so a splice deletes and inserts whole words.
+//! That is what keeps concurrent rewrites of one passage readable: each
+//! side's inserted run is one Automerge insertion chain, which a merge keeps
+//! contiguous, and a word is never stitched together from letters that
+//! happened to be shared with the old text (the character-level diff did
+//! that, and concurrent splices in one region then interleaved letters).
+
+use std::time::{Duration, Instant};
+
+use similar::{Algorithm, DiffOp};
+
+/// How long a diff may search for the smallest edit before it settles for
+/// a larger one (a correct but coarser edit).
+const DEADLINE: Duration = Duration::from_secs(2);
+
+/// Splits text into tokens (see the module docs). Concatenated, the tokens
+/// are the text.
+pub fn tokens(text: &str) -> Vec<&str> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Word,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphanumeric() || c == '_' {
+            Class::Word
+        } else if c.is_whitespace() {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut current: Option<Class> = None;
+    for (i, c) in text.char_indices() {
+        let k = class(c);
+        if let Some(prev) = current
+            && (prev != k || k == Class::Other)
+        {
+            out.push(&text[start..i]);
+            start = i;
+        }
+        current = Some(k);
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+fn is_word(token: &str) -> bool {
+    token.chars().any(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// One difference between two texts, in tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Same(String),
+    Removed(String),
+    Added(String),
+}
+
+/// A word-level diff of `old` into `new`, with changes next to each other
+/// merged (removed text first, then added text).
+pub fn diff(old: &str, new: &str) -> Vec<Piece> {
+    let a = tokens(old);
+    let b = tokens(new);
+    let mut out: Vec<Piece> = Vec::new();
+    for (old_range, new_range, equal) in hunks(&a, &b) {
+        let removed: String = a[old_range.clone()].concat();
+        let added: String = b[new_range].concat();
+        if equal {
+            out.push(Piece::Same(removed));
+            continue;
+        }
+        if !removed.is_empty() {
+            out.push(Piece::Removed(removed));
+        }
+        if !added.is_empty() {
+            out.push(Piece::Added(added));
+        }
+    }
+    out
+}
+
+/// The splices `(position, deleted, inserted)` (positions and lengths in
+/// code points of `old`, in increasing order) that turn `old` into `new`,
+/// each covering whole tokens. Applied from last to first, positions stay
+/// valid.
+pub fn splices(old: &str, new: &str) -> Vec<(usize, usize, String)> {
+    let a = tokens(old);
+    let b = tokens(new);
+    let mut starts = Vec::with_capacity(a.len() + 1);
+    let mut pos = 0;
+    for t in &a {
+        starts.push(pos);
+        pos += t.chars().count();
+    }
+    starts.push(pos);
+    hunks(&a, &b)
+        .into_iter()
+        .filter(|(_, _, equal)| !equal)
+        .map(|(old_range, new_range, _)| {
+            let at = starts[old_range.start];
+            (at, starts[old_range.end] - at, b[new_range].concat())
+        })
+        .collect()
+}
+
+type Hunk = (std::ops::Range<usize>, std::ops::Range<usize>, bool);
+
+/// Token ranges `(old, new, equal)` covering both sequences. An unchanged
+/// stretch between two changes that holds no word (a space, a comma) is
+/// folded into the change around it, so a rewritten passage becomes one
+/// replacement instead of many small ones anchored between its words.
+fn hunks(a: &[&str], b: &[&str]) -> Vec<Hunk> {
+    let ops = similar::capture_diff_slices_deadline(
+        Algorithm::Myers,
+        a,
+        b,
+        Some(Instant::now() + DEADLINE),
+    );
+    let mut raw: Vec<Hunk> = Vec::new();
+    // Ranges from running positions: the `new_index` similar reports for a
+    // deletion is not always where it falls in `b`.
+    let (mut at_a, mut at_b) = (0, 0);
+    for op in ops {
+        let equal = matches!(op, DiffOp::Equal { .. });
+        let (o, n) = (
+            at_a..at_a + op.old_range().len(),
+            at_b..at_b + op.new_range().len(),
+        );
+        (at_a, at_b) = (o.end, n.end);
+        match raw.last_mut() {
+            Some(last) if last.2 == equal => {
+                last.0.end = o.end;
+                last.1.end = n.end;
+            }
+            _ => raw.push((o, n, equal)),
+        }
+    }
+    let mut out: Vec<Hunk> = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let (o, n, equal) = raw[i].clone();
+        let between_changes = equal && i > 0 && i + 1 < raw.len();
+        if between_changes
+            && !a[o.clone()].iter().any(|t| is_word(t))
+            && let Some(last) = out.last_mut()
+        {
+            // Fold this stretch and the next change into the previous one.
+            let (next_o, next_n, _) = raw[i + 1].clone();
+            last.0.end = next_o.end;
+            last.1.end = next_n.end;
+            i += 2;
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if !equal && !last.2 => {
+                last.0.end = o.end;
+                last.1.end = n.end;
+            }
+            _ => out.push((o, n, equal)),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn apply(old: &str, splices: &[(usize, usize, String)]) -> String {
+        let mut chars: Vec<char> = old.chars().collect();
+        for (at, del, ins) in splices.iter().rev() {
+            chars.splice(*at..at + del, ins.chars());
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn tokens_are_words_spaces_and_single_marks() {
+        assert_eq!(
+            tokens("A CRDT merges,  ok?"),
+            vec!["A", " ", "CRDT", " ", "merges", ",", "  ", "ok", "?"]
+        );
+        assert_eq!(tokens("héllo wörld"), vec!["héllo", " ", "wörld"]);
+        assert_eq!(tokens(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_rewrite_is_one_splice_of_whole_words() {
+        let old = "A CRDT merges without conflicts.";
+        let new = "A CRDT merges concurrent edits (alice wording).";
+        assert_eq!(
+            splices(old, new),
+            vec![(
+                14,
+                "without conflicts".len(),
+                "concurrent edits (alice wording)".into()
+            )]
+        );
+        assert_eq!(
+            diff(old, new),
+            vec![
+                Piece::Same("A CRDT merges ".into()),
+                Piece::Removed("without conflicts".into()),
+                Piece::Added("concurrent edits (alice wording)".into()),
+                Piece::Same(".".into()),
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn splices_turn_old_into_new(old in "[a-c .\n]{0,40}", new in "[a-c .\n]{0,40}") {
+            let s = splices(&old, &new);
+            prop_assert_eq!(apply(&old, &s), new.clone());
+            let mut last_end = 0;
+            for (at, del, _) in &s {
+                prop_assert!(*at >= last_end, "splices overlap or are out of order");
+                last_end = at + del;
+            }
+            let rebuilt_old: String = diff(&old, &new).iter().filter_map(|p| match p {
+                Piece::Same(t) | Piece::Removed(t) => Some(t.as_str()),
+                Piece::Added(_) => None,
+            }).collect();
+            prop_assert_eq!(rebuilt_old, old);
+        }
+    }
+}
