@@ -351,6 +351,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     .await;
     pair.same(ops::WikiRestore {
         page: "Glossary".into(),
+        at: None,
     })
     .await;
     pair.same(ops::WikiImport(vec![kith_node::model::ImportItem {

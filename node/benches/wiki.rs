@@ -183,5 +183,15 @@ fn main() {
         "signed entries (source of truth):      {entry_bytes} bytes ({:.2}x automerge save)",
         entry_bytes as f64 / raw_saved as f64
     );
-    println!("whole store on disk (entries, views, sled overhead): {on_disk} bytes");
+    println!(
+        "whole store on disk (entries, views, sled overhead): {on_disk} bytes ({:.2}x automerge save)",
+        on_disk as f64 / raw_saved as f64
+    );
+    println!(
+        "wiki-storage: entries_ratio={:.2} store_ratio={:.2} path_ratio={:.2} open_ratio={:.2}",
+        entry_bytes as f64 / raw_saved as f64,
+        on_disk as f64 / raw_saved as f64,
+        kith.as_secs_f64() / raw_each.as_secs_f64(),
+        open.as_secs_f64() / raw_load.as_secs_f64(),
+    );
 }

@@ -22,6 +22,7 @@ pub mod knowledge;
 pub mod maintenance;
 pub mod pages;
 pub mod social;
+pub mod versions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

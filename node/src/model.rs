@@ -389,6 +389,47 @@ pub struct HistoryView {
     pub chars_after: u64,
 }
 
+/// A line of `kith wiki blame`: the change that last wrote in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlameLine {
+    /// 1-based.
+    pub line: usize,
+    pub text: String,
+    /// Absent only for text whose change this node cannot place.
+    pub author: Option<AuthorId>,
+    pub author_name: Option<String>,
+    /// The signed entry that carried the change.
+    pub entry: Option<EntryId>,
+    pub timestamp: u64,
+}
+
+/// `kith wiki blame`: every line of a page with who last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlameView {
+    pub id: PageId,
+    pub title: String,
+    pub lines: Vec<BlameLine>,
+}
+
+/// What one history item changed, word by word, as its author saw the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeDiff {
+    pub id: PageId,
+    pub change: HistoryView,
+    pub title_before: String,
+    pub title_after: String,
+    pub pieces: Vec<crate::wiki::Piece>,
+}
+
+/// A page as it was right after one history item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageVersion {
+    pub id: PageId,
+    pub change: HistoryView,
+    pub title: String,
+    pub body: String,
+}
+
 /// One page of an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportItem {

@@ -42,8 +42,8 @@ pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search
 pub use self::maintenance::{Jobs, Reindex, Verify};
 pub use self::network::{Dial, Invite, Join, Peers, Status};
 pub use self::pages::{
-    WikiArchive, WikiAutomerge, WikiEdit, WikiExport, WikiHistory, WikiImport, WikiList, WikiNew,
-    WikiRename, WikiRestore, WikiShow,
+    WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
+    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiShow,
 };
 pub use self::social::{
     Delete, Feed, Post, Profile, ProfileSet, TrustAdd, TrustList, TrustRemove, Whoami,
@@ -243,7 +243,11 @@ operations! {
     WikiEdit -> crate::model::PageView, Put "/wiki/{page}", "replace a page's body (merged with edits since `base`)";
     WikiRename -> crate::model::PageView, Post "/wiki/{page}/rename", "retitle a page";
     WikiArchive -> crate::model::PageView, Delete "/wiki/{page}", "archive (delete, restorably) a page";
-    WikiRestore -> crate::model::PageView, Post "/wiki/{page}/restore", "restore an archived page";
+    WikiRestore -> crate::model::PageView, Post "/wiki/{page}/restore", "restore an archived page, or (`at`) the page as it was after a change";
+    WikiBlame -> crate::model::BlameView, Get "/wiki/{page}/blame", "every line of a page with who last wrote it";
+    WikiDiff -> crate::model::ChangeDiff, Get "/wiki/{page}/diff/{change}", "what one change of a page did, word by word";
+    WikiAt -> crate::model::PageVersion, Get "/wiki/{page}/at/{change}", "a page as it was right after a change";
+    WikiRevert -> crate::model::PageView, Post "/wiki/{page}/revert/{change}", "undo one change of a page (later edits stay)";
     WikiAutomerge -> Binary, Get "/wiki/{page}/automerge", "a page as a standard .automerge file";
     WikiExport -> Vec<crate::model::PageView>, Get "/wiki/export", "every live page";
     WikiImport -> crate::model::ImportReport, Post "/wiki/import", "create or update pages from markdown";

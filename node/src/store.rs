@@ -34,7 +34,7 @@ use kith_protocol::{
 };
 
 use self::kv::{Batch, Kv, KvConfig, KvError};
-pub use self::maintenance::{Indexing, ReindexReport, VerifyReport};
+pub use self::maintenance::{Indexing, ReindexReport, VIEWS_VERSION, VerifyReport};
 pub use self::peers::{MAX_PEER_ADDRS, PeerRecord};
 pub use self::trust::{Scope, TrustRecord};
 

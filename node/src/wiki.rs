@@ -26,12 +26,15 @@
 //! | `q` page change hash(32)         | a change waiting for its dependencies  |
 //! | `c` change hash(32)              | ids of the entries carrying the change |
 //! | `a` author                       | last seq the wiki has processed        |
+//! | `g` page author seq_to(8)        | `Span`: the history item holding the author's change seqs up to `seq_to` |
 
 mod apply;
 mod cache;
 mod doc;
+mod group;
 mod local;
 mod read;
+mod versions;
 pub mod words;
 
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +46,8 @@ pub use self::apply::{ApplyReport, processed_through};
 use self::cache::Open;
 pub use self::doc::{body_text, check_page, links_in};
 pub use self::local::{Local, LocalChange};
+pub use self::versions::{Attribution, Blamed};
+pub use self::words::Piece;
 pub use self::read::{backlinks, entries_of_change, history, is_wanted, list, meta, resolve};
 use crate::store::{self, VIEW};
 
@@ -115,6 +120,12 @@ pub struct HistoryItem {
     pub ops: u64,
     pub chars_before: u64,
     pub chars_after: u64,
+    /// The first and last Automerge change the entry carried, and their
+    /// numbers among its author's changes to the page (Automerge's `seq`).
+    pub first: [u8; 32],
+    pub last: [u8; 32],
+    pub seq_from: u64,
+    pub seq_to: u64,
 }
 
 /// A change that waits for its dependencies.

@@ -25,6 +25,7 @@ pub mod kind {
     pub const TRUST: u64 = 5;
     pub const DELETION: u64 = 6;
     pub const ACCEPT: u64 = 7;
+    pub const WIKI_BUNDLE: u64 = 8;
 }
 
 /// Why a body could not be decoded or built.
@@ -46,6 +47,9 @@ pub enum Body {
     Trust(TrustStatement),
     Deletion(Deletion),
     Accept(Accept),
+    /// Kind 8: a wiki change group in compact form, the DEFLATE of an
+    /// Automerge change bundle (PROTOCOL.md §7). Same fields as kind 3.
+    WikiBundle(WikiChange),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -200,7 +204,25 @@ pub struct Accept {
     pub answer: Option<EntryId>,
 }
 
+/// How the data of a wiki change group is encoded (PROTOCOL.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupForm {
+    /// Kind 3: `varint(len) || change` per Automerge change.
+    Framed,
+    /// Kind 8: raw DEFLATE of one Automerge change bundle.
+    Bundle,
+}
+
 impl Body {
+    /// The wiki change part this body carries, and its group's form.
+    pub fn wiki_part(&self) -> Option<(&WikiChange, GroupForm)> {
+        match self {
+            Body::WikiChange(w) => Some((w, GroupForm::Framed)),
+            Body::WikiBundle(w) => Some((w, GroupForm::Bundle)),
+            _ => None,
+        }
+    }
+
     /// Wire kind number.
     pub fn kind(&self) -> u64 {
         match self {
@@ -211,6 +233,7 @@ impl Body {
             Body::Trust(_) => kind::TRUST,
             Body::Deletion(_) => kind::DELETION,
             Body::Accept(_) => kind::ACCEPT,
+            Body::WikiBundle(_) => kind::WIKI_BUNDLE,
             Body::Unknown { kind, .. } => *kind,
         }
     }
@@ -220,7 +243,7 @@ impl Body {
         match self {
             Body::Post(p) => p.kind.as_str(),
             Body::Endorsement(_) => "endorsement",
-            Body::WikiChange(_) => "wiki",
+            Body::WikiChange(_) | Body::WikiBundle(_) => "wiki",
             Body::Profile(_) => "profile",
             Body::Trust(_) => "trust",
             Body::Deletion(_) => "deletion",
@@ -235,7 +258,7 @@ impl Body {
         let payload = match self {
             Body::Post(p) => postcard::to_stdvec(p),
             Body::Endorsement(e) => postcard::to_stdvec(e),
-            Body::WikiChange(w) => postcard::to_stdvec(w),
+            Body::WikiChange(w) | Body::WikiBundle(w) => postcard::to_stdvec(w),
             Body::Profile(p) => postcard::to_stdvec(p),
             Body::Trust(t) => postcard::to_stdvec(t),
             Body::Deletion(d) => postcard::to_stdvec(d),
@@ -266,6 +289,7 @@ impl Body {
             kind::TRUST => Body::Trust(strict(payload)?),
             kind::DELETION => Body::Deletion(strict(payload)?),
             kind::ACCEPT => Body::Accept(strict(payload)?),
+            kind::WIKI_BUNDLE => Body::WikiBundle(strict(payload)?),
             kind => Body::Unknown {
                 kind,
                 payload: payload.to_vec(),
@@ -319,7 +343,7 @@ impl Body {
             Body::Profile(profile) if profile.name.trim().is_empty() => {
                 return Err(BodyError::Invalid("profile name is empty".to_string()));
             }
-            Body::WikiChange(w) if w.parts == 0 || w.part >= w.parts => {
+            Body::WikiChange(w) | Body::WikiBundle(w) if w.parts == 0 || w.part >= w.parts => {
                 return Err(BodyError::Invalid(format!(
                     "wiki change part {} of {} is out of range",
                     w.part, w.parts

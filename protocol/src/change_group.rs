@@ -1,8 +1,12 @@
 //! Change groups (PROTOCOL.md §7): how the Automerge changes of one wiki
 //! edit travel in wiki-change entries.
 //!
-//! A group is a sequence of changes, each framed as `varint(len) || change`.
-//! `group_hash` is blake3 of the whole group. A group larger than one body
+//! A group comes in one of two forms: *framed* (kind 3), a sequence of
+//! changes each framed as `varint(len) || change`, or *bundle* (kind 8),
+//! the raw DEFLATE (RFC 1951) of one Automerge change bundle, which stores
+//! the changes of a save column-wise, as Automerge's document format does,
+//! and recomputes their hashes on loading. `group_hash` is blake3 of the
+//! whole group as sent (for a bundle, of the compressed bytes). A group larger than one body
 //! is split into `parts` entries whose `data` concatenate in part order; a
 //! receiver assembles the parts (all from one author), checks the hash, and
 //! only then reads the changes.
@@ -26,6 +30,8 @@ use crate::varint;
 pub const MAX_PARTS: u32 = 128;
 /// Largest change group (all parts together).
 pub const MAX_GROUP_BYTES: usize = 4 * 1024 * 1024;
+/// Largest bundle a compressed group may expand to.
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes of a wiki-change body besides its data (page id, hash, part
 /// numbers, framing), reserved when packing.
 pub const BODY_OVERHEAD: usize = 128;
@@ -43,6 +49,91 @@ pub enum Error {
     HashMismatch,
     #[error("malformed change framing: {0}")]
     Framing(&'static str),
+    #[error("the compressed group is not valid DEFLATE data")]
+    Deflate,
+    #[error("the compressed group expands beyond {MAX_BUNDLE_BYTES} bytes")]
+    BundleTooLarge,
+}
+
+/// Compresses a bundle into a group's data (raw DEFLATE, best compression).
+pub fn compress(bundle: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(bundle)
+        .and_then(|()| encoder.finish())
+        .expect("compressing into a Vec cannot fail")
+}
+
+/// The bundle a compressed group holds. Refuses data that is not a complete
+/// raw DEFLATE stream, has bytes after its end, or expands beyond
+/// [`MAX_BUNDLE_BYTES`].
+pub fn decompress(data: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut inflater = flate2::Decompress::new(false);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() >= MAX_BUNDLE_BYTES {
+                return Err(Error::BundleTooLarge);
+            }
+            let more = out
+                .len()
+                .max(data.len() * 4)
+                .clamp(4096, MAX_BUNDLE_BYTES - out.len());
+            out.reserve_exact(more);
+        }
+        let (in_before, out_before) = (inflater.total_in(), out.len());
+        let consumed = usize::try_from(in_before).map_err(|_| Error::Deflate)?;
+        let status = inflater
+            .decompress_vec(&data[consumed..], &mut out, flate2::FlushDecompress::None)
+            .map_err(|_| Error::Deflate)?;
+        if status == flate2::Status::StreamEnd {
+            break;
+        }
+        let stuck = inflater.total_in() == in_before && out.len() == out_before;
+        if stuck && out.len() < out.capacity() {
+            return Err(Error::Deflate); // Truncated: the input ended first.
+        }
+    }
+    if inflater.total_in() != data.len() as u64 {
+        return Err(Error::Deflate); // Bytes after the end of the stream.
+    }
+    Ok(out)
+}
+
+/// Bodies (kind 8) carrying one compressed bundle group, split into parts
+/// if it is larger than one body. `None` if the group is larger than
+/// [`MAX_GROUP_BYTES`] (send the framed form instead).
+pub fn pack_bundle(page: PageId, group: &[u8], max_body: usize) -> Option<Vec<Body>> {
+    if group.len() > MAX_GROUP_BYTES {
+        return None;
+    }
+    let cap = max_body.saturating_sub(BODY_OVERHEAD).max(1024);
+    let group_hash = *blake3::hash(group).as_bytes();
+    let chunks: Vec<&[u8]> = if group.is_empty() {
+        vec![group]
+    } else {
+        group.chunks(cap).collect()
+    };
+    let parts = chunks.len() as u32;
+    if parts > MAX_PARTS {
+        return None;
+    }
+    Some(
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                Body::WikiBundle(WikiChange {
+                    page,
+                    group_hash,
+                    part: i as u32,
+                    parts,
+                    data: chunk.to_vec(),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Checks the part numbers of one wiki-change body.
@@ -198,6 +289,54 @@ mod tests {
             all.extend(split(&data).unwrap().into_iter().map(<[u8]>::to_vec));
         }
         assert_eq!(all, changes);
+    }
+
+    #[test]
+    fn bundles_compress_split_and_come_back() {
+        let repetitive: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        assert!(compress(&repetitive).len() < repetitive.len() / 4);
+        // Incompressible, so that it needs several parts.
+        let mut bundle = vec![0u8; 20_000];
+        blake3::Hasher::new()
+            .update(b"bundle")
+            .finalize_xof()
+            .fill(&mut bundle);
+        let group = compress(&bundle);
+        assert_eq!(decompress(&group).unwrap(), bundle);
+        let bodies = pack_bundle(PageId([2; 16]), &group, 4096).unwrap();
+        assert!(bodies.len() > 1);
+        let parts: Vec<WikiChange> = bodies
+            .into_iter()
+            .map(|b| match b {
+                Body::WikiBundle(w) => w,
+                _ => panic!("not a bundle part"),
+            })
+            .collect();
+        let views: Vec<Part<'_>> = parts
+            .iter()
+            .map(|w| Part {
+                parts: w.parts,
+                data: &w.data,
+            })
+            .collect();
+        let data = assemble(&views, &parts[0].group_hash).unwrap();
+        assert_eq!(decompress(&data).unwrap(), bundle);
+    }
+
+    #[test]
+    fn bad_deflate_data_is_refused() {
+        let group = compress(b"some bundle bytes, some bundle bytes");
+        assert_eq!(decompress(&group[..group.len() - 2]), Err(Error::Deflate));
+        let mut trailing = group.clone();
+        trailing.push(0);
+        assert_eq!(decompress(&trailing), Err(Error::Deflate));
+        assert_eq!(decompress(&[0xff, 0xff, 0xff]), Err(Error::Deflate));
+        assert_eq!(decompress(&[]), Err(Error::Deflate));
+        // A bomb: 64 MiB of zeros compresses to ~64 KiB.
+        let bomb = compress(&vec![0u8; 64 * 1024 * 1024]);
+        assert_eq!(decompress(&bomb), Err(Error::BundleTooLarge));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod vectors;
 pub mod verified;
 
 pub use body::{
-    Accept, Body, BodyError, Deletion, Endorsement, PageId, Post, PostKind, Profile,
+    Accept, Body, BodyError, Deletion, Endorsement, GroupForm, PageId, Post, PostKind, Profile,
     TrustStatement, WikiChange,
 };
 pub use entry::{

@@ -1,6 +1,6 @@
 //! Test vectors for `docs/PROTOCOL.md`: one log by a fixed-seed key with
-//! every body kind (and an unknown one), a deleted entry, a wiki change
-//! group, and negative vectors with the error each must produce.
+//! every body kind (and an unknown one), a deleted entry, wiki change
+//! groups in both forms, and negative vectors with the error each must produce.
 //! `cargo run -p kith-protocol --example vectors` prints them; a unit test
 //! checks that the document and the code agree.
 
@@ -27,6 +27,11 @@ pub const NOW_MS: u64 = TIMESTAMP_MS + 600_000;
 /// An Automerge change (binary change format) by the vector key's actor:
 /// it sets `title` to "Hi" in a new document. Opaque at the entry layer.
 pub const AUTOMERGE_CHANGE: &str = "856f4a830b3aec710144002003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b80101000000061507340142025602570270027f057469746c65017f017f2648697f00";
+
+/// A compact wiki group (kind 8): the raw DEFLATE of an Automerge change
+/// bundle of two changes by the vector key's actor, which set `title` to
+/// "Hi" and then `body` to the text "Hello" (commit times 0).
+pub const AUTOMERGE_BUNDLE: &str = "6bcdf76abefbe9e13ee6c58c0c8c0acc0bd9f77f3e27b04fb6e0aec473ef0333d39f5c3398bd94375ef64e5b8a50a8e10e4e4626662661266566632657a600e660a604262606264626c63a4636260606a63a06c67a0626061e4616663641166176513e45261326279630d670f602a6cd8c6c0c4cac4065f54c2c0c0ccc2c600dcccc8c752c49f92995ac25992539a90cacec4035f52c6c8c750c6aac621e991ea93939f9ec0cb58c404d8c00";
 
 /// The vector log's bodies, in log order.
 pub fn bodies() -> Vec<Body> {
@@ -75,6 +80,14 @@ pub fn bodies() -> Vec<Body> {
         kind: 99,
         payload: vec![1, 2, 3],
     });
+    let bundle = hex::decode(AUTOMERGE_BUNDLE).expect("hex constant");
+    out.push(Body::WikiBundle(WikiChange {
+        page: PageId([0xab; 16]),
+        group_hash: *blake3::hash(&bundle).as_bytes(),
+        part: 0,
+        parts: 1,
+        data: bundle,
+    }));
     out
 }
 
@@ -316,9 +329,13 @@ pub fn markdown() -> String {
             decoded.kind(),
             decoded.kind_name()
         ));
-        if let Body::WikiChange(change) = &decoded {
+        if let Some((change, form)) = decoded.wiki_part() {
             out.push_str(&format!("group     {}\n", hex::encode(&change.data)));
             out.push_str(&format!("grouphash {}\n", hex::encode(change.group_hash)));
+            if form == crate::GroupForm::Bundle {
+                let bundle = change_group::decompress(&change.data).expect("vector bundle inflates");
+                out.push_str(&format!("bundle    {}\n", hex::encode(bundle)));
+            }
         }
         out.push_str(&format!("body      {}\n", hex::encode(body)));
         out.push_str(&format!(
@@ -383,7 +400,7 @@ mod tests {
         }
         assert_eq!(
             kinds,
-            [4, 1, 5, 1, 2, 7, 3, 6, 99],
+            [4, 1, 5, 1, 2, 7, 3, 6, 99, 8],
             "every body kind, and an unknown one"
         );
         let (deleted, negatives) = rest.split_once("negative vectors").unwrap();
@@ -437,5 +454,17 @@ mod tests {
         change_group::check_part(&change).unwrap();
         let parts = change_group::split(&change.data).unwrap();
         assert_eq!(parts, [hex::decode(AUTOMERGE_CHANGE).unwrap().as_slice()]);
+    }
+
+    #[test]
+    fn the_compact_wiki_vector_inflates_to_an_automerge_bundle() {
+        let log = entries();
+        let Ok(Body::WikiBundle(change)) = Body::decode(log[9].body().unwrap()) else {
+            panic!("entry 10 is a compact wiki change");
+        };
+        change_group::check_part(&change).unwrap();
+        let bundle = change_group::decompress(&change.data).unwrap();
+        // Automerge's chunk magic, then a checksum and the bundle chunk type.
+        assert_eq!(&bundle[..4], &[0x85, 0x6f, 0x4a, 0x83]);
     }
 }

@@ -2,6 +2,7 @@
 //! acknowledged) and verified entries from peers, each followed by the
 //! views that are not in the store's batch: wiki pages and search.
 
+use crate::store::VIEWS_VERSION;
 use std::collections::BTreeSet;
 
 use kith_protocol::{AuthorId, Body, Entry, PageId, Verified};
@@ -67,7 +68,7 @@ impl Core {
         self.cover_search();
         let wiki: Vec<Verified> = appended
             .iter()
-            .filter(|v| matches!(v.body(), Some(Body::WikiChange(_))))
+            .filter(|v| matches!(v.body(), Some(Body::WikiChange(_) | Body::WikiBundle(_))))
             .filter(|v| self.wiki_covers(&v.entry().author()))
             .cloned()
             .collect();
@@ -123,7 +124,10 @@ impl Core {
         let mut kept = Vec::new();
         for verified in entries {
             let entry = verified.entry();
-            if !matches!(verified.body(), Some(Body::WikiChange(_))) {
+            if !matches!(
+                verified.body(),
+                Some(Body::WikiChange(_) | Body::WikiBundle(_))
+            ) {
                 tracing::debug!(
                     id = %entry.id(),
                     author = %entry.author(),
@@ -222,7 +226,7 @@ impl Core {
                     }
                     Ok(())
                 }
-                Some(Body::WikiChange(w)) => {
+                Some(Body::WikiChange(w) | Body::WikiBundle(w)) => {
                     self.dirty_pages.insert(w.page);
                     Ok(())
                 }
@@ -314,6 +318,20 @@ impl Core {
             tracing::warn!("a reindex was interrupted; it starts over");
             self.start_rebuild()?;
             return Ok(());
+        }
+        let views = self.store.views_version()?;
+        if views < VIEWS_VERSION {
+            if self.store.count_entries()? == 0 {
+                self.store.set_views_version(VIEWS_VERSION)?;
+            } else {
+                tracing::info!(
+                    from = views,
+                    to = VIEWS_VERSION,
+                    "views were built by an older version; rebuilding them from the entries"
+                );
+                self.start_rebuild()?;
+                return Ok(());
+            }
         }
         let report = self.wiki.catch_up(&self.store)?;
         if report.applied > 0 {

@@ -11,6 +11,7 @@
 //! that a crash interrupted starts over at the next open (the store
 //! records that one is running).
 
+use crate::store::VIEWS_VERSION;
 use std::time::{Duration, Instant};
 
 use kith_protocol::{AuthorId, PageId, Verified};
@@ -254,6 +255,7 @@ impl Core {
         self.search_flush()?;
         self.refresh_scope()?;
         self.store.flush()?;
+        self.store.set_views_version(VIEWS_VERSION)?;
         self.store.set_rebuild_pending(false)?;
         Ok(ReindexReport {
             entries: rebuild.done,

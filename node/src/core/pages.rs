@@ -18,15 +18,31 @@ impl Core {
     /// Signs and stores locally made changes of a page, then records them
     /// in the page's views. If storing fails the page's in-memory document is
     /// dropped, so the unsaved changes vanish with it.
-    fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
+    pub(super) fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
         if local.is_empty() {
             return Ok(Vec::new());
         }
         let page = local.page;
-        let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) =
-            change_group::pack(page, &local.bytes(), self.store.limits().max_body_bytes)
+        let max_body = self.store.limits().max_body_bytes;
+        // The compact form (one bundle per save); the framed form if the
+        // bundle cannot be made or is too large for one group.
+        let compact = match self.wiki.bundle_of(&self.store, &local) {
+            Ok(group) => change_group::pack_bundle(page, &group, max_body),
+            Err(e) => {
+                tracing::warn!(error = %e, "bundling a wiki edit failed; sending its changes framed");
+                None
+            }
+        };
+        let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) = match compact {
+            Some(bodies) => {
+                let all: Vec<usize> = (0..local.changes.len()).collect();
+                let groups = vec![all; bodies.len()];
+                (bodies, groups)
+            }
+            None => change_group::pack(page, &local.bytes(), max_body)
                 .into_iter()
-                .unzip();
+                .unzip(),
+        };
         let entries = match self.append(&bodies) {
             Ok(entries) => entries,
             Err(e) => {
@@ -114,7 +130,7 @@ impl Core {
         self.page_view(&page)
     }
 
-    fn page_view(&mut self, page: &PageId) -> Result<PageView> {
+    pub(super) fn page_view(&mut self, page: &PageId) -> Result<PageView> {
         let meta = crate::wiki::meta(&self.store, page)?
             .ok_or_else(|| Error::NotFound(format!("no page {page}")))?;
         let body = self.wiki.text(&self.store, page)?;

@@ -199,7 +199,7 @@ impl Core {
         }
         match entry.body().map(Body::decode) {
             None => return Err(Error::InvalidInput(format!("{id} is already deleted"))),
-            Some(Ok(Body::WikiChange(_))) => {
+            Some(Ok(Body::WikiChange(_) | Body::WikiBundle(_))) => {
                 return Err(Error::InvalidInput(
                     "wiki edits cannot be deleted (pages would break); edit or archive the page"
                         .into(),

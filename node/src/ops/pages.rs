@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::{Binary, ReadCtx, ReadOp, StoreOp};
 use crate::core::Core;
 use crate::error::Result;
-use crate::model::{HistoryView, ImportItem, ImportReport, PageSummary, PageView};
+use crate::model::{
+    BlameView, ChangeDiff, HistoryView, ImportItem, ImportReport, PageSummary, PageVersion,
+    PageView,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WikiList {
@@ -84,14 +87,71 @@ impl StoreOp for WikiArchive {
     }
 }
 
+/// Restores an archived page; with `at` (a change of its history, by entry
+/// id or prefix), makes the page read as it did right after that change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WikiRestore {
     pub page: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 impl StoreOp for WikiRestore {
     fn run(self, core: &mut Core) -> Result<PageView> {
-        core.wiki_archive(&self.page, false)
+        match &self.at {
+            None => core.wiki_archive(&self.page, false),
+            Some(change) => core.wiki_restore_version(&self.page, change),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiBlame {
+    pub page: String,
+}
+
+impl StoreOp for WikiBlame {
+    fn run(self, core: &mut Core) -> Result<BlameView> {
+        core.wiki_blame(&self.page)
+    }
+}
+
+/// One change of a page's history (entry id or prefix), word by word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiDiff {
+    pub page: String,
+    pub change: String,
+}
+
+impl StoreOp for WikiDiff {
+    fn run(self, core: &mut Core) -> Result<ChangeDiff> {
+        core.wiki_diff(&self.page, &self.change)
+    }
+}
+
+/// The page as it was right after one change of its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiAt {
+    pub page: String,
+    pub change: String,
+}
+
+impl StoreOp for WikiAt {
+    fn run(self, core: &mut Core) -> Result<PageVersion> {
+        core.wiki_at(&self.page, &self.change)
+    }
+}
+
+/// Undoes one change of a page's history as a new change, keeping later edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiRevert {
+    pub page: String,
+    pub change: String,
+}
+
+impl StoreOp for WikiRevert {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        core.wiki_revert(&self.page, &self.change)
     }
 }
 

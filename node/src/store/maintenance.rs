@@ -49,6 +49,12 @@ pub struct ReindexReport {
     pub removed_view_keys: u64,
 }
 
+/// The rules views are built by. A store whose views are older is rebuilt
+/// from its entries on open: 1 = wiki groups in framed form only; 2 = also
+/// compact groups (body kind 8), which an older node stored as unknown
+/// kinds and left out of its pages.
+pub const VIEWS_VERSION: u32 = 2;
+
 impl Store {
     /// Deletes every view and rebuilds it from the entries, in one go
     /// (a running node rebuilds in slices instead: see `core::maintenance`).
@@ -138,6 +144,20 @@ impl Store {
 
     pub fn rebuild_pending(&self) -> Result<bool> {
         Ok(self.kv.contains(super::meta_key("rebuild"))?)
+    }
+
+    /// The version of the rules the views were built by (0: before
+    /// versions were recorded). See [`VIEWS_VERSION`].
+    pub fn views_version(&self) -> Result<u32> {
+        Ok(match self.kv.get(super::meta_key("views"))? {
+            Some(v) => u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])),
+            None => 0,
+        })
+    }
+
+    pub fn set_views_version(&self, version: u32) -> Result<()> {
+        self.kv.insert(&super::meta_key("views"), version.to_be_bytes())?;
+        Ok(())
     }
 
     /// The first author with a log after `after` (in key order).

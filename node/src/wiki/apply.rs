@@ -7,14 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Change, ChangeHash};
 use kith_protocol::change_group::{self, Part as GroupPart};
-use kith_protocol::{AuthorId, Body, EntryId, PageId, Verified, WikiChange};
+use kith_protocol::{AuthorId, Body, EntryId, GroupForm, PageId, Verified, WikiChange};
 use serde::{Deserialize, Serialize};
 
 use super::cache::{Open, reload};
 use super::doc::{
     actor_of, body_text, guarded, has_change, is_archived, links_in, text_len, title_of,
 };
+use super::group;
 use super::read::meta;
+use super::versions::write_history;
 use super::{Error, HistoryItem, MAX_CHANGE_OPS, PageMeta, Result, Waiting, Wiki, key};
 use crate::store::Store;
 use crate::store::kv::Batch;
@@ -79,10 +81,10 @@ impl Wiki {
         for verified in entries {
             let entry = verified.entry();
             progress.insert(entry.author(), entry.seq());
-            let Some(Body::WikiChange(change)) = verified.body() else {
+            let Some((change, form)) = verified.body().and_then(Body::wiki_part) else {
                 continue;
             };
-            match self.collect(store, verified, change, &mut batch) {
+            match self.collect(store, verified, change, form, &mut batch) {
                 Ok(Some((page, list))) => incoming.entry(page).or_default().extend(list),
                 Ok(None) => {}
                 Err(e) => {
@@ -111,6 +113,7 @@ impl Wiki {
         store: &Store,
         verified: &Verified,
         w: &WikiChange,
+        form: GroupForm,
         batch: &mut Batch,
     ) -> Result<Option<(PageId, Vec<Incoming>)>> {
         let entry = verified.entry();
@@ -166,9 +169,7 @@ impl Wiki {
             (data, parts.iter().map(|p| p.entry).collect())
         };
         let mut out = Vec::new();
-        for raw in change_group::split(&data).map_err(|e| Error::BadChange(e.to_string()))? {
-            let change = guarded("decoding a change", || Change::from_bytes(raw.to_vec()))?
-                .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))?;
+        for change in group::changes(form, &data)? {
             if change.actor_id() != &actor_of(&entry.author()) {
                 return Err(Error::BadChange(format!(
                     "change actor {} is not the entry's author {}",
@@ -229,7 +230,7 @@ impl Wiki {
             }
         };
         park_waiting(open, &page, still_waiting, &mut meta, report, batch);
-        history.write(&page, batch);
+        history.write(store, &page, batch)?;
         meta.chars = text_len(&open.doc);
         let changed = !history.items.is_empty();
         self.finish_page(store, &page, meta, changed, batch)
@@ -332,6 +333,7 @@ struct History {
 
 impl History {
     fn record(&mut self, item: &Incoming, before: u64, after: u64, meta: &mut PageMeta) {
+        let (hash, seq) = (item.change.hash().0, item.change.seq());
         let (_, h) = self.items.entry(item.entry).or_insert((
             item.seq,
             HistoryItem {
@@ -341,10 +343,20 @@ impl History {
                 ops: 0,
                 chars_before: before,
                 chars_after: after,
+                first: hash,
+                last: hash,
+                seq_from: seq,
+                seq_to: seq,
             },
         ));
         h.ops += item.change.len() as u64;
         h.chars_after = after;
+        if seq < h.seq_from {
+            (h.first, h.seq_from) = (hash, seq);
+        }
+        if seq > h.seq_to {
+            (h.last, h.seq_to) = (hash, seq);
+        }
         if !meta.authors.contains(&item.author) {
             meta.authors.push(item.author);
         }
@@ -357,22 +369,11 @@ impl History {
 
     /// Keyed by time, then author and seq: a stable order even for entries
     /// written in the same millisecond.
-    fn write(&self, page: &PageId, batch: &mut Batch) {
+    fn write(&self, store: &Store, page: &PageId, batch: &mut Batch) -> Result<()> {
         for (seq, h) in self.items.values() {
-            let k = key(
-                b'h',
-                &[
-                    &page.0,
-                    &h.timestamp_ms.to_be_bytes(),
-                    h.author.as_bytes(),
-                    &seq.to_be_bytes(),
-                ],
-            );
-            batch.insert(
-                k,
-                postcard::to_stdvec(h).expect("encoding into a Vec cannot fail"),
-            );
+            write_history(store, page, *seq, h.clone(), batch)?;
         }
+        Ok(())
     }
 }
 

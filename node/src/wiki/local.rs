@@ -8,12 +8,13 @@ use automerge::{AutoCommit, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use kith_protocol::{AuthorId, Entry, EntryId, PageId};
 
 use super::apply::index_change;
+use super::versions::write_history;
 use super::doc::{
     actor_of, body_obj, check_pending_ops, check_size, clean_title, guarded, has_change,
     is_archived, new_changes, split_chunks, text_len, title_of,
 };
 use super::read::{meta, pages_titled};
-use super::{Error, HistoryItem, Result, Wiki, key, words};
+use super::{Error, HistoryItem, Result, Wiki, group, key, words};
 use crate::store::Store;
 use crate::store::kv::Batch;
 
@@ -25,6 +26,8 @@ pub struct LocalChange {
     pub ops: u64,
     pub chars_before: u64,
     pub chars_after: u64,
+    /// The change's number among its author's changes to the page.
+    pub seq: u64,
 }
 
 /// Changes made on this node to one page.
@@ -49,6 +52,7 @@ impl Local {
                     ops: c.len() as u64,
                     chars_before: before,
                     chars_after: after,
+                    seq: c.seq(),
                 }
             })
             .collect();
@@ -180,6 +184,16 @@ impl Wiki {
         })
     }
 
+    /// The group a local edit is sent as: the compressed bundle of its
+    /// changes (PROTOCOL.md §7, kind 8).
+    pub fn bundle_of(&mut self, store: &Store, local: &Local) -> Result<Vec<u8>> {
+        let open = self
+            .doc(store, &local.page)?
+            .ok_or_else(|| Error::NoPage(local.page.to_string()))?;
+        let hashes: Vec<ChangeHash> = local.changes.iter().map(|c| c.hash).collect();
+        group::bundle(&open.doc, &hashes)
+    }
+
     /// The page's current heads (the version an editor starts from).
     pub fn heads(&mut self, store: &Store, page: &PageId) -> Result<Vec<ChangeHash>> {
         let open = self
@@ -228,19 +242,26 @@ impl Wiki {
         // One incremental save yields every new change, already encoded:
         // it becomes both the entries' data and the page cache's increment.
         let stream = guarded("saving a page", || open.doc.save_incremental())?;
+        // Our changes are consecutive: their seqs follow the first one's.
+        let first_seq = match made.first() {
+            Some(m) => open.doc.get_change_meta_by_hash(&m.0).map_or(0, |c| c.seq),
+            None => 0,
+        };
         let local = match split_chunks(&stream) {
             Some(chunks) if chunks.len() == made.len() => Local {
                 page: *page,
                 changes: chunks
                     .into_iter()
                     .zip(&made)
+                    .enumerate()
                     .map(
-                        |(bytes, &(hash, ops, chars_before, chars_after))| LocalChange {
+                        |(i, (bytes, &(hash, ops, chars_before, chars_after)))| LocalChange {
                             bytes: bytes.to_vec(),
                             hash,
                             ops,
                             chars_before,
                             chars_after,
+                            seq: first_seq + i as u64,
                         },
                     )
                     .collect(),
@@ -289,7 +310,7 @@ impl Wiki {
         })
     }
 
-    fn local(
+    pub(super) fn local(
         &mut self,
         store: &Store,
         me: &AuthorId,
@@ -348,27 +369,23 @@ impl Wiki {
             if let Some(c) = changes.last() {
                 index_change(&mut batch, &c.hash, &group_entries);
             }
+            let (Some(first_change), Some(last_change)) = (changes.first(), changes.last()) else {
+                i = j;
+                continue;
+            };
             let item = HistoryItem {
                 entry: last.id(),
                 author: last.author(),
                 timestamp_ms: last.header().timestamp_ms,
                 ops: changes.iter().map(|c| c.ops).sum(),
-                chars_before: changes.first().map_or(0, |c| c.chars_before),
-                chars_after: changes.last().map_or(0, |c| c.chars_after),
+                chars_before: first_change.chars_before,
+                chars_after: last_change.chars_after,
+                first: first_change.hash.0,
+                last: last_change.hash.0,
+                seq_from: first_change.seq,
+                seq_to: last_change.seq,
             };
-            let k = key(
-                b'h',
-                &[
-                    &page.0,
-                    &item.timestamp_ms.to_be_bytes(),
-                    item.author.as_bytes(),
-                    &last.seq().to_be_bytes(),
-                ],
-            );
-            batch.insert(
-                k,
-                postcard::to_stdvec(&item).expect("encoding into a Vec cannot fail"),
-            );
+            write_history(store, &page, last.seq(), item.clone(), &mut batch)?;
             if !meta.authors.contains(&item.author) {
                 meta.authors.push(item.author);
             }

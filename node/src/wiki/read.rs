@@ -5,9 +5,8 @@
 use std::collections::BTreeSet;
 
 use automerge::Change;
-use kith_protocol::{Body, EntryId, PageId, Verified, change_group};
+use kith_protocol::{Body, EntryId, PageId, Verified};
 
-use super::doc::guarded;
 use super::{Error, HistoryItem, PageMeta, Result, Waiting, key};
 use crate::store::Store;
 
@@ -114,7 +113,7 @@ pub fn backlinks(store: &Store, title: &str) -> Result<Vec<PageId>> {
 /// (single-part groups only: a dependency fetched from an author outside
 /// the replication set must prove its worth on its own).
 pub fn is_wanted(store: &Store, entry: &Verified) -> Result<bool> {
-    let Some(Body::WikiChange(w)) = entry.body() else {
+    let Some((w, form)) = entry.body().and_then(Body::wiki_part) else {
         return Ok(false);
     };
     if w.parts != 1 || blake3::hash(&w.data).as_bytes() != &w.group_hash {
@@ -129,14 +128,10 @@ pub fn is_wanted(store: &Store, entry: &Verified) -> Result<bool> {
             wanted.extend(change.deps().iter().map(|d| d.0));
         }
     }
-    let Ok(changes) = change_group::split(&w.data) else {
+    let Ok(changes) = super::group::changes(form, &w.data) else {
         return Ok(false);
     };
-    for raw in changes {
-        let Ok(Ok(change)) = guarded("decoding a change", || Change::from_bytes(raw.to_vec()))
-        else {
-            continue;
-        };
+    for change in changes {
         if wanted.contains(&change.hash().0) {
             return Ok(true);
         }

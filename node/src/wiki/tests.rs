@@ -168,6 +168,7 @@ fn create_edit_show_history_rename_archive_restore() {
     let restored = alice
         .run(ops::WikiRestore {
             page: "Releasing".into(),
+            at: None,
         })
         .unwrap();
     assert!(!restored.archived);
@@ -371,8 +372,11 @@ fn a_change_with_missing_dependencies_waits_and_applies_when_they_arrive() {
 #[test]
 fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
     let mut alice = replica(1);
-    let big: String = (0..40_000).map(|i| format!("{} ", i % 1000)).collect();
-    assert!(big.len() > 64 * 1024 * 2);
+    // Words that do not compress, so the bundle needs several entries.
+    let big: String = (0..40_000u32)
+        .map(|i| format!("{} ", &blake3::hash(&i.to_le_bytes()).to_hex()[..12]))
+        .collect();
+    assert!(big.len() > 64 * 1024 * 4);
     let page = alice
         .run(ops::WikiNew {
             title: "Big".into(),
@@ -386,8 +390,8 @@ fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
         entries.len()
     );
     for e in &entries {
-        let Some(Ok(Body::WikiChange(w))) = e.body().map(Body::decode) else {
-            panic!("not a wiki change")
+        let Some(Ok(Body::WikiBundle(w))) = e.body().map(Body::decode) else {
+            panic!("not a compact wiki change")
         };
         assert_eq!(w.parts as usize, entries.len());
     }

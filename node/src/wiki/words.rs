@@ -59,8 +59,10 @@ fn is_word(token: &str) -> bool {
     token.chars().any(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// One difference between two texts, in tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One difference between two texts, in tokens. In JSON:
+/// `{"op": "same" | "removed" | "added", "text": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "text", rename_all = "lowercase")]
 pub enum Piece {
     Same(String),
     Removed(String),

@@ -1,0 +1,113 @@
+//! Going back through a page's history: blame, the diff of one change,
+//! the page at a change, reverting a change, restoring a version.
+
+use kith_protocol::PageId;
+
+use super::Core;
+use crate::error::Result;
+use crate::model::{BlameLine, BlameView, ChangeDiff, HistoryView, PageVersion, PageView};
+use crate::wiki::{HistoryItem, Wiki};
+
+impl Core {
+    fn history_view(&self, item: &HistoryItem) -> Result<HistoryView> {
+        Ok(HistoryView {
+            entry: item.entry,
+            author: item.author,
+            author_name: self.store.display_name(&item.author)?,
+            timestamp: item.timestamp_ms,
+            ops: item.ops,
+            chars_before: item.chars_before,
+            chars_after: item.chars_after,
+        })
+    }
+
+    fn page_and_item(&self, name: &str, change: &str) -> Result<(PageId, HistoryItem)> {
+        let page = self.wiki_resolve(name)?;
+        let item = Wiki::history_item(&self.store, &page, change)?;
+        Ok((page, item))
+    }
+
+    pub fn wiki_blame(&mut self, name: &str) -> Result<BlameView> {
+        let page = self.wiki_resolve(name)?;
+        let title = crate::wiki::meta(&self.store, &page)?
+            .map(|m| m.title)
+            .unwrap_or_default();
+        let blamed = self.wiki.blame(&self.store, &page)?;
+        let mut names = std::collections::BTreeMap::new();
+        let mut lines = Vec::with_capacity(blamed.len());
+        for (i, b) in blamed.into_iter().enumerate() {
+            let author_name = match &b.by {
+                Some(by) => {
+                    if !names.contains_key(&by.author) {
+                        names.insert(by.author, self.store.display_name(&by.author)?);
+                    }
+                    names[&by.author].clone()
+                }
+                None => None,
+            };
+            lines.push(BlameLine {
+                line: i + 1,
+                text: b.text,
+                author: b.by.as_ref().map(|by| by.author),
+                author_name,
+                entry: b.by.as_ref().and_then(|by| by.entry),
+                timestamp: b.by.map_or(0, |by| by.timestamp_ms),
+            });
+        }
+        Ok(BlameView {
+            id: page,
+            title,
+            lines,
+        })
+    }
+
+    pub fn wiki_diff(&mut self, name: &str, change: &str) -> Result<ChangeDiff> {
+        let (page, item) = self.page_and_item(name, change)?;
+        let (title_before, title_after, pieces) = self.wiki.diff(&self.store, &page, &item)?;
+        Ok(ChangeDiff {
+            id: page,
+            change: self.history_view(&item)?,
+            title_before,
+            title_after,
+            pieces,
+        })
+    }
+
+    pub fn wiki_at(&mut self, name: &str, change: &str) -> Result<PageVersion> {
+        let (page, item) = self.page_and_item(name, change)?;
+        let (title, body) = self.wiki.at(&self.store, &page, &item)?;
+        Ok(PageVersion {
+            id: page,
+            change: self.history_view(&item)?,
+            title,
+            body,
+        })
+    }
+
+    /// Undoes one change as a new change by this node's author.
+    pub fn wiki_revert(&mut self, name: &str, change: &str) -> Result<PageView> {
+        let (page, item) = self.page_and_item(name, change)?;
+        let me = self.me();
+        let local = self.wiki.revert(&self.store, &me, &page, &item)?;
+        self.wiki_commit(local)?;
+        self.page_view(&page)
+    }
+
+    /// Makes the page read as it did right after `change` (title and body),
+    /// as a new change; history stays.
+    pub fn wiki_restore_version(&mut self, name: &str, change: &str) -> Result<PageView> {
+        let (page, item) = self.page_and_item(name, change)?;
+        let (title, body) = self.wiki.at(&self.store, &page, &item)?;
+        let me = self.me();
+        let local = self.wiki.edit(&self.store, &me, &page, &body)?;
+        self.wiki_commit(local)?;
+        let current = crate::wiki::meta(&self.store, &page)?
+            .map(|m| m.title)
+            .unwrap_or_default();
+        if !title.is_empty() && title != current {
+            let local = self.wiki.rename(&self.store, &me, &page, &title)?;
+            self.wiki_commit(local)?;
+        }
+        self.page_view(&page)
+    }
+}

@@ -1,0 +1,110 @@
+//! The two forms of a change group (PROTOCOL.md §7) as Automerge changes:
+//! reading either form, and writing the compact one.
+//!
+//! A save's changes are sent as one *bundle* (kind 8): Automerge's
+//! column-wise encoding of a set of changes, which leaves out what the
+//! changes repeat (actor, the hash of the previous change, the header) and
+//! recomputes each change's bytes and hash on loading, then raw DEFLATE.
+//! Every change read from a bundle is checked like a framed one (actor =
+//! the entry's author, op cap) before it touches a page. Automerge's bundle
+//! format is experimental upstream, so the crate is pinned (`=0.12.0`) and
+//! `tests::the_bundle_format_is_pinned` decodes a bundle written by it.
+
+use automerge::{AutoCommit, Bundle, Change, ChangeHash};
+use kith_protocol::{GroupForm, change_group};
+
+use super::doc::guarded;
+use super::{Error, Result};
+
+/// The changes a group holds, in order, not yet checked against its author.
+pub(super) fn changes(form: GroupForm, data: &[u8]) -> Result<Vec<Change>> {
+    match form {
+        GroupForm::Framed => {
+            let mut out = Vec::new();
+            for raw in change_group::split(data).map_err(|e| Error::BadChange(e.to_string()))? {
+                out.push(
+                    guarded("decoding a change", || Change::from_bytes(raw.to_vec()))?
+                        .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))?,
+                );
+            }
+            Ok(out)
+        }
+        GroupForm::Bundle => {
+            let bytes =
+                change_group::decompress(data).map_err(|e| Error::BadChange(e.to_string()))?;
+            guarded("decoding a bundle", || {
+                let bundle = Bundle::try_from(&bytes[..])
+                    .map_err(|e| Error::BadChange(format!("not an Automerge bundle: {e}")))?;
+                bundle
+                    .to_changes()
+                    .map_err(|e| Error::BadChange(format!("bundle changes: {e}")))
+            })?
+        }
+    }
+}
+
+/// The compressed bundle of `hashes` (changes the document holds).
+pub(super) fn bundle(doc: &AutoCommit, hashes: &[ChangeHash]) -> Result<Vec<u8>> {
+    let bundle = guarded("bundling changes", || doc.bundle(hashes.iter().copied()))?
+        .map_err(|e| Error::Document(format!("bundling changes: {e}")))?;
+    Ok(change_group::compress(bundle.bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, ObjType, ROOT};
+
+    use super::*;
+
+    /// The bundle of `kith_protocol::vectors::AUTOMERGE_BUNDLE`, made again
+    /// by this automerge: if an upgrade changes the bundle format, decoding
+    /// the vector written by 0.12.0 fails here before peers notice.
+    #[test]
+    fn the_bundle_format_is_pinned() {
+        let (doc, hashes) = vector_changes();
+        let group = bundle(&doc, &hashes).unwrap();
+        let back = changes(GroupForm::Bundle, &group).unwrap();
+        assert_eq!(back.iter().map(Change::hash).collect::<Vec<_>>(), hashes);
+        let fixed = hex::decode(kith_protocol::vectors::AUTOMERGE_BUNDLE).unwrap();
+        let decoded = changes(GroupForm::Bundle, &fixed);
+        assert_eq!(
+            decoded.map(|d| d.iter().map(Change::hash).collect::<Vec<_>>()).ok(),
+            Some(hashes),
+            "made now: {}",
+            hex::encode(&group)
+        );
+        let mut page = crate::wiki::doc::new_doc();
+        page.apply_changes(back).unwrap();
+        assert_eq!(crate::wiki::doc::title_of(&page), "Hi");
+        assert_eq!(crate::wiki::doc::body_text(&page), "Hello");
+    }
+
+    /// The vector's two changes: `title` = "Hi", then `body` = "Hello".
+    fn vector_changes() -> (AutoCommit, Vec<ChangeHash>) {
+        let author = kith_protocol::Keypair::from_secret(&kith_protocol::vectors::seed()).author();
+        let mut doc = crate::wiki::doc::new_doc();
+        doc.set_actor(ActorId::from(author.as_bytes().to_vec()));
+        let at_zero = || automerge::transaction::CommitOptions::default().with_time(0);
+        doc.put(ROOT, "title", "Hi").unwrap();
+        doc.commit_with(at_zero());
+        let mut hashes = doc.get_heads();
+        let text = doc.put_object(ROOT, "body", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, "Hello").unwrap();
+        doc.commit_with(at_zero());
+        hashes.extend(doc.get_heads());
+        (doc, hashes)
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panicking() {
+        for data in [
+            &b""[..],
+            b"\x00\x00\x00",
+            &change_group::compress(b"not a bundle"),
+            &change_group::compress(&[0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 3, 0]),
+        ] {
+            assert!(changes(GroupForm::Bundle, data).is_err());
+        }
+    }
+}
