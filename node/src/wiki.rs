@@ -46,9 +46,9 @@ pub use self::apply::{ApplyReport, processed_through};
 use self::cache::Open;
 pub use self::doc::{body_text, check_page, links_in};
 pub use self::local::{Local, LocalChange};
+pub use self::read::{backlinks, entries_of_change, history, is_wanted, list, meta, resolve};
 pub use self::versions::{Attribution, Blamed};
 pub use self::words::Piece;
-pub use self::read::{backlinks, entries_of_change, history, is_wanted, list, meta, resolve};
 use crate::store::{self, VIEW};
 
 pub use kith_protocol::change_group::{MAX_GROUP_BYTES, MAX_PARTS};

@@ -333,7 +333,8 @@ pub fn markdown() -> String {
             out.push_str(&format!("group     {}\n", hex::encode(&change.data)));
             out.push_str(&format!("grouphash {}\n", hex::encode(change.group_hash)));
             if form == crate::GroupForm::Bundle {
-                let bundle = change_group::decompress(&change.data).expect("vector bundle inflates");
+                let bundle =
+                    change_group::decompress(&change.data).expect("vector bundle inflates");
                 out.push_str(&format!("bundle    {}\n", hex::encode(bundle)));
             }
         }

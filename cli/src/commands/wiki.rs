@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use kith_node::model::{ImportItem, PageView};
+use kith_node::model::{BlameLine, ChangeDiff, HistoryView, ImportItem, PageView};
+use kith_node::wiki::Piece;
 use kith_node::{DataDir, ops};
 
 use crate::backend::Backend;
@@ -33,8 +34,32 @@ pub enum Command {
     /// Show a page with its authors and backlinks
     Show {
         page: String,
+        /// Show the page as it was right after this change (an entry id
+        /// or prefix from `kith wiki history`)
+        #[arg(long, value_name = "CHANGE")]
+        at: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Who last wrote each line of a page, and when
+    Blame {
+        page: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What one change did to a page, word by word
+    Diff {
+        page: String,
+        /// An entry id or prefix from `kith wiki history`
+        change: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo one change of a page as a new change of yours; later edits stay
+    Revert {
+        page: String,
+        /// An entry id or prefix from `kith wiki history`
+        change: String,
     },
     /// List pages
     List {
@@ -44,9 +69,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Who changed a page, when, and how much
+    /// Who changed a page, when, and what (word diffs of the newest changes)
     History {
         page: String,
+        /// How many of the newest changes to show with their word diff
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        diffs: usize,
         #[arg(long)]
         json: bool,
     },
@@ -54,8 +82,14 @@ pub enum Command {
     Rename { page: String, title: String },
     /// Archive a page (restorable with `kith wiki restore`)
     Delete { page: String },
-    /// Bring an archived page back
-    Restore { page: String },
+    /// Bring an archived page back, or (--at) make the page read as it did
+    /// right after a change; history keeps everything
+    Restore {
+        page: String,
+        /// An entry id or prefix from `kith wiki history`
+        #[arg(long, value_name = "CHANGE")]
+        at: Option<String>,
+    },
     /// Export every page as markdown into DIR, or one page as an .automerge file
     Export {
         /// A directory, or with --automerge a page
@@ -115,7 +149,84 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             eprintln!("saved {:?}", view.title);
             println!("{}", view.id);
         }
-        Command::Show { page, json } => {
+        Command::Show {
+            page,
+            at: Some(change),
+            json,
+        } => {
+            let version = backend.call(ops::WikiAt { page, change })?;
+            if json {
+                return output::json(&version);
+            }
+            let version = output::inert(version);
+            println!("# {}", version.title);
+            println!(
+                "(as of {} by {}, {})",
+                &version.change.entry.to_hex()[..12],
+                who(&version.change),
+                output::ago(version.change.timestamp)
+            );
+            println!();
+            print!("{}", version.body);
+            if !version.body.ends_with('\n') {
+                println!();
+            }
+        }
+        Command::Blame { page, json } => {
+            let blame = backend.call(ops::WikiBlame { page })?;
+            if json {
+                return output::json(&blame);
+            }
+            let blame = output::inert(blame);
+            let width = blame
+                .lines
+                .iter()
+                .map(|l| blame_who(l).chars().count())
+                .max()
+                .unwrap_or(0);
+            let mut last: Option<(Option<kith_node::EntryId>, String)> = None;
+            for line in &blame.lines {
+                let who = blame_who(line);
+                let same = last
+                    .as_ref()
+                    .is_some_and(|(entry, w)| *entry == line.entry && *w == who);
+                let label = if same {
+                    format!("{:12}  {:width$}  {:>14}", "", "", "")
+                } else {
+                    format!(
+                        "{:12}  {who:width$}  {:>14}",
+                        line.entry
+                            .map(|e| e.to_hex()[..12].to_string())
+                            .unwrap_or_else(|| "?".into()),
+                        output::ago(line.timestamp)
+                    )
+                };
+                anstream::println!("{DIM}{label} {:>4} │{DIM:#} {}", line.line, line.text);
+                last = Some((line.entry, who));
+            }
+        }
+        Command::Diff { page, change, json } => {
+            let diff = backend.call(ops::WikiDiff { page, change })?;
+            if json {
+                return output::json(&diff);
+            }
+            let diff = output::inert(diff);
+            print_history_line(&diff.change);
+            print_diff(&diff);
+        }
+        Command::Revert { page, change } => {
+            let view = backend.call(ops::WikiRevert { page, change })?;
+            println!(
+                "reverted; {:?} now has {} chars",
+                view.title,
+                view.body.chars().count()
+            );
+        }
+        Command::Show {
+            page,
+            at: None,
+            json,
+        } => {
             let view = backend.call(ops::WikiShow { page })?;
             if json {
                 return output::json(&view);
@@ -144,26 +255,26 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 );
             }
         }
-        Command::History { page, json } => {
-            let history = backend.call(ops::WikiHistory { page })?;
+        Command::History { page, diffs, json } => {
+            let history = backend.call(ops::WikiHistory { page: page.clone() })?;
             if json {
                 return output::json(&history);
             }
             let history = output::inert(history);
-            for h in history {
-                let who = h
-                    .author_name
-                    .clone()
-                    .unwrap_or_else(|| format!("…{}", h.author.short()));
-                let delta = h.chars_after as i64 - h.chars_before as i64;
-                println!(
-                    "{}  {who}  {}  {:+} chars ({} → {}), {} ops",
-                    &h.entry.to_hex()[..12],
-                    output::ago(h.timestamp),
-                    delta,
-                    h.chars_before,
-                    h.chars_after,
-                    h.ops
+            for (i, h) in history.iter().enumerate() {
+                print_history_line(h);
+                if i < diffs {
+                    let diff = backend.call(ops::WikiDiff {
+                        page: page.clone(),
+                        change: h.entry.to_hex(),
+                    })?;
+                    print_diff(&output::inert(diff));
+                    println!();
+                }
+            }
+            if history.len() > diffs && diffs > 0 {
+                eprintln!(
+                    "(diffs of the newest {diffs}; `kith wiki diff {page} CHANGE` shows any other)"
                 );
             }
         }
@@ -178,9 +289,17 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 view.title, view.id
             );
         }
-        Command::Restore { page } => {
-            let view = backend.call(ops::WikiRestore { page })?;
-            println!("restored {:?}", view.title);
+        Command::Restore { page, at } => {
+            let version = at.is_some();
+            let view = backend.call(ops::WikiRestore { page, at })?;
+            if version {
+                println!(
+                    "{:?} restored to that version (a new change; history keeps the rest)",
+                    view.title
+                );
+            } else {
+                println!("restored {:?}", view.title);
+            }
         }
         Command::Export { target, automerge } => match automerge {
             Some(file) => {
@@ -221,6 +340,91 @@ fn read_stdin() -> Result<String> {
         "a page",
     )?);
     Ok(buf)
+}
+
+const DIM: anstyle::Style = anstyle::Style::new().dimmed();
+const REMOVED: anstyle::Style = anstyle::Style::new()
+    .strikethrough()
+    .fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Red)));
+const ADDED: anstyle::Style = anstyle::Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Green)));
+/// Unchanged text longer than this is cut down to its ends in diffs.
+const CONTEXT: usize = 40;
+
+fn who(h: &HistoryView) -> String {
+    h.author_name
+        .clone()
+        .unwrap_or_else(|| format!("…{}", h.author.short()))
+}
+
+fn blame_who(line: &BlameLine) -> String {
+    match (&line.author_name, &line.author) {
+        (Some(name), _) => name.clone(),
+        (None, Some(a)) => format!("…{}", a.short()),
+        (None, None) => "?".into(),
+    }
+}
+
+fn print_history_line(h: &HistoryView) {
+    let delta = h.chars_after as i64 - h.chars_before as i64;
+    println!(
+        "{}  {}  {}  {:+} chars ({} → {}), {} ops",
+        &h.entry.to_hex()[..12],
+        who(h),
+        output::ago(h.timestamp),
+        delta,
+        h.chars_before,
+        h.chars_after,
+        h.ops
+    );
+}
+
+/// A word diff: removed text struck through in red (`[-…-]` without
+/// colour), added text in green (`{+…+}`), long unchanged stretches cut.
+fn print_diff(diff: &ChangeDiff) {
+    if diff.title_before != diff.title_after {
+        anstream::println!(
+            "    title: {REMOVED}[-{}-]{REMOVED:#} {ADDED}{{+{}+}}{ADDED:#}",
+            diff.title_before,
+            diff.title_after
+        );
+    }
+    let color = anstream::stdout().current_choice() != anstream::ColorChoice::Never;
+    let mut out = String::new();
+    let n = diff.pieces.len();
+    for (i, piece) in diff.pieces.iter().enumerate() {
+        match piece {
+            Piece::Same(text) => {
+                let chars: Vec<char> = text.chars().collect();
+                if chars.len() <= CONTEXT * 2 {
+                    out.push_str(text);
+                    continue;
+                }
+                let head: String = chars[..CONTEXT].iter().collect();
+                let tail: String = chars[chars.len() - CONTEXT..].iter().collect();
+                match (i == 0, i + 1 == n) {
+                    (true, true) => {}
+                    (true, false) => out.push_str(&format!("…{tail}")),
+                    (false, true) => out.push_str(&format!("{head}…")),
+                    (false, false) => out.push_str(&format!("{head} … {tail}")),
+                }
+            }
+            Piece::Removed(text) if color => out.push_str(&format!("{REMOVED}{text}{REMOVED:#}")),
+            Piece::Added(text) if color => out.push_str(&format!("{ADDED}{text}{ADDED:#}")),
+            Piece::Removed(text) => out.push_str(&format!("[-{text}-]")),
+            Piece::Added(text) => out.push_str(&format!("{{+{text}+}}")),
+        }
+    }
+    if diff.pieces.iter().all(|p| matches!(p, Piece::Same(_)))
+        && diff.title_before == diff.title_after
+    {
+        anstream::println!("    {DIM}(no change to the text){DIM:#}");
+        return;
+    }
+    for line in out.trim_end_matches('\n').lines() {
+        anstream::println!("    {line}");
+    }
 }
 
 fn print_page(view: &PageView) {

@@ -26,13 +26,16 @@ impl Core {
         let max_body = self.store.limits().max_body_bytes;
         // The compact form (one bundle per save); the framed form if the
         // bundle cannot be made or is too large for one group.
-        let compact = match self.wiki.bundle_of(&self.store, &local) {
-            Ok(group) => change_group::pack_bundle(page, &group, max_body),
-            Err(e) => {
+        let bundle = self
+            .wiki
+            .bundle_of(&self.store, &local)
+            .inspect_err(|e| {
                 tracing::warn!(error = %e, "bundling a wiki edit failed; sending its changes framed");
-                None
-            }
-        };
+            })
+            .ok();
+        let compact = bundle
+            .as_ref()
+            .and_then(|b| change_group::pack_bundle(page, &change_group::compress(b), max_body));
         let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) = match compact {
             Some(bodies) => {
                 let all: Vec<usize> = (0..local.changes.len()).collect();
@@ -53,7 +56,7 @@ impl Core {
         self.dirty_pages.insert(page);
         if let Err(e) = self
             .wiki
-            .record_local(&self.store, &local, &groups, &entries)
+            .record_local(&self.store, &local, &groups, &entries, bundle)
         {
             // The entries are stored; `reindex` (or the next start) rebuilds the page.
             tracing::error!(error = %e, "recording a wiki edit failed");

@@ -156,7 +156,8 @@ impl Store {
     }
 
     pub fn set_views_version(&self, version: u32) -> Result<()> {
-        self.kv.insert(&super::meta_key("views"), version.to_be_bytes())?;
+        self.kv
+            .insert(&super::meta_key("views"), version.to_be_bytes())?;
         Ok(())
     }
 

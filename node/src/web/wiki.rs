@@ -188,7 +188,10 @@ pub(super) async fn wiki_archive(State(s): State<WebState>, Path(id): Path<Strin
 }
 
 pub(super) async fn wiki_restore(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
-    let p = s.handle.call(ops::WikiRestore { page: id, at: None }).await?;
+    let p = s
+        .handle
+        .call(ops::WikiRestore { page: id, at: None })
+        .await?;
     back(&format!("/wiki/{}", p.id))
 }
 

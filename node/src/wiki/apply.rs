@@ -211,6 +211,7 @@ impl Wiki {
         let mut meta = meta(store, &page)?.unwrap_or_default();
         self.doc_or_new(store, &page)?;
         let open = self.open.get_mut(&page).expect("loaded above");
+        let queued = open.unsaved.len();
         let mut history = History::default();
         let result = apply_queue(
             store,
@@ -229,6 +230,13 @@ impl Wiki {
                 return Err(e);
             }
         };
+        // One increment for the changes applied now, not one per change.
+        if history.applied.len() > 1
+            && let Ok(bundle) = group::bundle_raw(&open.doc, &history.applied)
+        {
+            open.unsaved.truncate(queued);
+            open.unsaved.push(bundle);
+        }
         park_waiting(open, &page, still_waiting, &mut meta, report, batch);
         history.write(store, &page, batch)?;
         meta.chars = text_len(&open.doc);
@@ -329,6 +337,8 @@ pub fn processed_through(store: &Store, author: &AuthorId) -> Result<u64> {
 #[derive(Default)]
 struct History {
     items: BTreeMap<EntryId, (u64, HistoryItem)>,
+    /// Changes applied to the document, in order.
+    applied: Vec<ChangeHash>,
 }
 
 impl History {
@@ -445,6 +455,7 @@ fn apply_queue(
             }
             progressed = true;
             report.applied += 1;
+            history.applied.push(hash);
             index_change(batch, &hash, &item.entries);
             let after = text_len(&open.doc);
             history.record(&item, chars, after, meta);
@@ -475,8 +486,9 @@ fn apply_one(
             .map(|()| open.doc.save_incremental())
     });
     match applied {
-        Ok(Ok(saved)) => {
-            open.unsaved.push(saved);
+        Ok(Ok(_)) => {
+            // `apply_page` bundles the changes of one application.
+            open.unsaved.push(item.change.raw_bytes().to_vec());
             Ok(true)
         }
         Ok(Err(e)) => {

@@ -15,7 +15,8 @@ pub(super) struct Open {
     pub(super) increments: u64,
     /// Changes in the stored snapshot.
     pub(super) snapshot_changes: u64,
-    /// Incremental saves of peers' changes applied since the last persist.
+    /// Changes added since the last persist, in forms `load_incremental`
+    /// reads (bundles, change chunks): the next increment.
     pub(super) unsaved: Vec<Vec<u8>>,
 }
 
@@ -63,9 +64,10 @@ impl Wiki {
         let Some(open) = self.open.get_mut(page) else {
             return Ok(());
         };
-        let mut data = std::mem::take(&mut open.unsaved).concat();
-        // Own edits made on this document since the last save.
-        data.extend(guarded("saving a page", || open.doc.save_incremental())?);
+        // Every change reaches the document with its increment queued: own
+        // edits as their bundle (`record_local`), peers' as one bundle per
+        // application (`apply_page`).
+        let data = std::mem::take(&mut open.unsaved).concat();
         let changes = open.doc.stats().num_changes;
         let since = changes.saturating_sub(open.snapshot_changes);
         if open.increments >= COMPACT_AFTER

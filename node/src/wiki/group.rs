@@ -43,11 +43,18 @@ pub(super) fn changes(form: GroupForm, data: &[u8]) -> Result<Vec<Change>> {
     }
 }
 
-/// The compressed bundle of `hashes` (changes the document holds).
-pub(super) fn bundle(doc: &AutoCommit, hashes: &[ChangeHash]) -> Result<Vec<u8>> {
+/// The bundle of `hashes` (changes the document holds), uncompressed: what
+/// `load_incremental` reads back.
+pub(super) fn bundle_raw(doc: &AutoCommit, hashes: &[ChangeHash]) -> Result<Vec<u8>> {
     let bundle = guarded("bundling changes", || doc.bundle(hashes.iter().copied()))?
         .map_err(|e| Error::Document(format!("bundling changes: {e}")))?;
-    Ok(change_group::compress(bundle.bytes()))
+    Ok(bundle.bytes().to_vec())
+}
+
+/// The compact group of `hashes`: their bundle, compressed.
+#[cfg(test)]
+pub(super) fn bundle(doc: &AutoCommit, hashes: &[ChangeHash]) -> Result<Vec<u8>> {
+    Ok(change_group::compress(&bundle_raw(doc, hashes)?))
 }
 
 #[cfg(test)]
@@ -69,7 +76,9 @@ mod tests {
         let fixed = hex::decode(kith_protocol::vectors::AUTOMERGE_BUNDLE).unwrap();
         let decoded = changes(GroupForm::Bundle, &fixed);
         assert_eq!(
-            decoded.map(|d| d.iter().map(Change::hash).collect::<Vec<_>>()).ok(),
+            decoded
+                .map(|d| d.iter().map(Change::hash).collect::<Vec<_>>())
+                .ok(),
             Some(hashes),
             "made now: {}",
             hex::encode(&group)

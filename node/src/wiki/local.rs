@@ -8,12 +8,12 @@ use automerge::{AutoCommit, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use kith_protocol::{AuthorId, Entry, EntryId, PageId};
 
 use super::apply::index_change;
-use super::versions::write_history;
 use super::doc::{
     actor_of, body_obj, check_pending_ops, check_size, clean_title, guarded, has_change,
     is_archived, new_changes, split_chunks, text_len, title_of,
 };
 use super::read::{meta, pages_titled};
+use super::versions::write_history;
 use super::{Error, HistoryItem, Result, Wiki, group, key, words};
 use crate::store::Store;
 use crate::store::kv::Batch;
@@ -184,14 +184,15 @@ impl Wiki {
         })
     }
 
-    /// The group a local edit is sent as: the compressed bundle of its
-    /// changes (PROTOCOL.md §7, kind 8).
+    /// The bundle of a local edit's changes, uncompressed: compressed, it
+    /// is the group the edit is sent as (PROTOCOL.md §7, kind 8); as it is,
+    /// the page cache's increment.
     pub fn bundle_of(&mut self, store: &Store, local: &Local) -> Result<Vec<u8>> {
         let open = self
             .doc(store, &local.page)?
             .ok_or_else(|| Error::NoPage(local.page.to_string()))?;
         let hashes: Vec<ChangeHash> = local.changes.iter().map(|c| c.hash).collect();
-        group::bundle(&open.doc, &hashes)
+        group::bundle_raw(&open.doc, &hashes)
     }
 
     /// The page's current heads (the version an editor starts from).
@@ -273,7 +274,7 @@ impl Wiki {
                 Local::new(*page, new_changes(&mut open.doc, &before), &sizes)
             }
         };
-        open.unsaved.push(stream);
+        // `record_local` queues the increment (the edit's bundle).
         Ok(local)
     }
 
@@ -343,14 +344,21 @@ impl Wiki {
     /// Records own changes once their entries are stored: the document
     /// already holds them, so this is bookkeeping (history, metadata, change
     /// index, links) plus an incremental save, without re-parsing changes.
+    /// `bundle` is the changes' bundle if one was made (it becomes the page
+    /// cache's increment; else the changes themselves do).
     pub fn record_local(
         &mut self,
         store: &Store,
         local: &Local,
         groups: &[Vec<usize>],
         entries: &[Entry],
+        bundle: Option<Vec<u8>>,
     ) -> Result<()> {
         let page = local.page;
+        if let Some(open) = self.open.get_mut(&page) {
+            open.unsaved
+                .push(bundle.unwrap_or_else(|| local.bytes().concat()));
+        }
         let mut batch = Batch::default();
         let mut meta = meta(store, &page)?.unwrap_or_default();
         // Bodies (and so entries) come in group order; parts of a group share

@@ -849,3 +849,269 @@ proptest! {
         }
     }
 }
+
+fn history_of(core: &mut Core, page: &str) -> Vec<crate::model::HistoryView> {
+    core.run(ops::WikiHistory { page: page.into() }).unwrap()
+}
+
+fn body_of(core: &mut Core, page: &str) -> String {
+    core.run(ops::WikiShow { page: page.into() }).unwrap().body
+}
+
+#[test]
+fn blame_names_who_last_wrote_each_line_on_every_node() {
+    let mut cores = circle(2);
+    let page = cores[0]
+        .run(ops::WikiNew {
+            title: "Notes".into(),
+            body: "line one\nline two\n\nline four".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let id = page.id.to_string();
+    cores[1]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "line one\nline two by bob\n\nline four".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let (alice, bob) = (cores[0].me(), cores[1].me());
+    let bob_entry = history_of(&mut cores[1], &id)[0].entry;
+    for core in &mut cores {
+        let blame = core.run(ops::WikiBlame { page: id.clone() }).unwrap();
+        let got: Vec<(usize, &str, Option<AuthorId>)> = blame
+            .lines
+            .iter()
+            .map(|l| (l.line, l.text.as_str(), l.author))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "line one", Some(alice)),
+                (2, "line two by bob", Some(bob)),
+                (3, "", Some(alice)),
+                (4, "line four", Some(alice)),
+            ]
+        );
+        assert_eq!(blame.lines[1].entry, Some(bob_entry));
+        assert!(
+            blame
+                .lines
+                .iter()
+                .all(|l| l.timestamp > 0 && l.entry.is_some())
+        );
+    }
+}
+
+#[test]
+fn a_change_shows_as_a_word_diff_and_the_page_as_it_was() {
+    let mut alice = replica(1);
+    let page = alice
+        .run(ops::WikiNew {
+            title: "Plan".into(),
+            body: "We ship on Monday.\n".into(),
+        })
+        .unwrap();
+    let id = page.id.to_string();
+    alice
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "We ship on Friday, after review.\n".into(),
+        })
+        .unwrap();
+    let history = history_of(&mut alice, &id);
+    assert_eq!(history.len(), 2);
+    let change = history[0].entry.to_string()[..12].to_string();
+    let diff = alice
+        .run(ops::WikiDiff {
+            page: id.clone(),
+            change: change.clone(),
+        })
+        .unwrap();
+    assert_eq!(
+        diff.pieces,
+        vec![
+            Piece::Same("We ship on ".into()),
+            Piece::Removed("Monday".into()),
+            Piece::Added("Friday, after review".into()),
+            Piece::Same(".\n".into()),
+        ]
+    );
+    let first = history[1].entry.to_string();
+    let then = alice
+        .run(ops::WikiAt {
+            page: id.clone(),
+            change: first.clone(),
+        })
+        .unwrap();
+    assert_eq!(
+        (then.title.as_str(), then.body.as_str()),
+        ("Plan", "We ship on Monday.\n")
+    );
+    // Names that match nothing, or everything, are refused clearly.
+    let err = alice
+        .run(ops::WikiDiff {
+            page: id.clone(),
+            change: "zzzz".into(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no change"), "{err}");
+    // Restoring that version is a new change; history keeps everything.
+    let restored = alice
+        .run(ops::WikiRestore {
+            page: id.clone(),
+            at: Some(first),
+        })
+        .unwrap();
+    assert_eq!(restored.body, "We ship on Monday.\n");
+    assert_eq!(history_of(&mut alice, &id).len(), 3);
+}
+
+#[test]
+fn reverting_a_change_keeps_later_edits_and_converges() {
+    let mut cores = circle(3);
+    let page = cores[0]
+        .run(ops::WikiNew {
+            title: "Guide".into(),
+            body: "Install it.\nRun it.\nEnjoy.\n".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let id = page.id.to_string();
+    // Bob rewrites the first line and deletes the last; later Carol edits
+    // the middle one.
+    cores[1]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "Install it with cargo.\nRun it.\n".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    cores[2]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "Install it with cargo.\nRun it daily.\n".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let bob = cores[1].me();
+    let bobs = history_of(&mut cores[0], &id)
+        .into_iter()
+        .find(|h| h.author == bob)
+        .unwrap();
+    // Alice reverts Bob's change.
+    let reverted = cores[0]
+        .run(ops::WikiRevert {
+            page: id.clone(),
+            change: bobs.entry.to_string(),
+        })
+        .unwrap();
+    assert_eq!(reverted.body, "Install it.\nRun it daily.\nEnjoy.\n");
+    all_to_all(&mut cores);
+    for core in &mut cores {
+        assert_eq!(body_of(core, &id), "Install it.\nRun it daily.\nEnjoy.\n");
+    }
+    let newest = &history_of(&mut cores[2], &id)[0];
+    assert_eq!(
+        newest.author,
+        cores[0].me(),
+        "the revert is the reverter's change"
+    );
+}
+
+#[test]
+fn reverting_a_rename_restores_the_title_unless_retitled_since() {
+    let mut alice = replica(1);
+    let page = alice
+        .run(ops::WikiNew {
+            title: "Old name".into(),
+            body: "text".into(),
+        })
+        .unwrap();
+    let id = page.id.to_string();
+    alice
+        .run(ops::WikiRename {
+            page: id.clone(),
+            title: "New name".into(),
+        })
+        .unwrap();
+    let rename = history_of(&mut alice, &id)[0].entry.to_string();
+    let view = alice
+        .run(ops::WikiRevert {
+            page: id.clone(),
+            change: rename,
+        })
+        .unwrap();
+    assert_eq!(view.title, "Old name");
+}
+
+#[derive(Debug, Clone)]
+enum PageOp {
+    Rewrite(String),
+    Revert(usize),
+}
+
+fn page_op() -> impl Strategy<Value = PageOp> {
+    prop_oneof![
+        3 => proptest::collection::vec(
+            proptest::sample::select(&["alpha", "beta", "gamma", "delta", "\n", "x"][..]),
+            0..8
+        )
+        .prop_map(|w| PageOp::Rewrite(w.join(" "))),
+        1 => (0usize..100).prop_map(PageOp::Revert),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// Three nodes edit and revert offline in rounds, syncing between
+    /// rounds: all converge to the same text, blame attributes every line
+    /// with text to one of the page's authors, and reverts never break
+    /// convergence.
+    #[test]
+    fn random_edits_and_reverts_on_three_nodes_converge_and_blame_covers_every_line(
+        rounds in proptest::collection::vec(proptest::collection::vec((0usize..3, page_op()), 1..4), 1..4),
+    ) {
+        let mut cores = circle(3);
+        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start text\nsecond".into() }).unwrap();
+        all_to_all(&mut cores);
+        let id = page.id.to_string();
+        for round in rounds {
+            for (who, op) in round {
+                match op {
+                    PageOp::Rewrite(body) => {
+                        cores[who].run(ops::WikiEdit { page: id.clone(), base: None, body }).unwrap();
+                    }
+                    PageOp::Revert(n) => {
+                        let history = history_of(&mut cores[who], &id);
+                        let item = &history[n % history.len()];
+                        // A revert may find nothing left to undo; it must not fail otherwise.
+                        cores[who].run(ops::WikiRevert { page: id.clone(), change: item.entry.to_string() }).unwrap();
+                    }
+                }
+            }
+            all_to_all(&mut cores);
+        }
+        let texts: Vec<String> = cores.iter_mut().map(|c| body_of(c, &id)).collect();
+        prop_assert_eq!(&texts[0], &texts[1]);
+        prop_assert_eq!(&texts[1], &texts[2]);
+        let authors = cores[0].run(ops::WikiShow { page: id.clone() }).unwrap().authors;
+        for core in &mut cores {
+            let blame = core.run(ops::WikiBlame { page: id.clone() }).unwrap();
+            let joined: Vec<&str> = blame.lines.iter().map(|l| l.text.as_str()).collect();
+            let text = texts[0].strip_suffix('\n').unwrap_or(&texts[0]);
+            prop_assert_eq!(joined.join("\n"), text.to_string());
+            for line in &blame.lines {
+                if !line.text.is_empty() {
+                    prop_assert!(line.author.is_some_and(|a| authors.contains(&a)), "{:?}", line);
+                    prop_assert!(line.entry.is_some(), "{:?}", line);
+                }
+            }
+        }
+    }
+}

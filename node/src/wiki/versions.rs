@@ -8,11 +8,11 @@
 //! author's change seqs to the item that carried them). So attribution is
 //! exact, not guessed from text.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use automerge::ObjId as ExId;
-use automerge::{AutoCommit, ChangeHash, MoveCursor, ObjId, ROOT, ReadDoc, ScalarValue, Value};
 use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, ScalarValue, Value};
 use kith_protocol::{AuthorId, EntryId, PageId};
 use serde::{Deserialize, Serialize};
 
@@ -59,9 +59,14 @@ pub(super) fn write_history(
         && let Ok(old) = postcard::from_bytes::<HistoryItem>(&old)
     {
         let disjoint = old.seq_to < item.seq_from || old.seq_from > item.seq_to;
-        item.ops = if disjoint { item.ops + old.ops } else { item.ops.max(old.ops) };
+        item.ops = if disjoint {
+            item.ops + old.ops
+        } else {
+            item.ops.max(old.ops)
+        };
         if old.seq_from < item.seq_from {
-            (item.first, item.seq_from, item.chars_before) = (old.first, old.seq_from, old.chars_before);
+            (item.first, item.seq_from, item.chars_before) =
+                (old.first, old.seq_from, old.chars_before);
         }
         if old.seq_to > item.seq_to {
             (item.last, item.seq_to) = (old.last, old.seq_to);
@@ -77,7 +82,10 @@ pub(super) fn write_history(
         span_key(page, &item.author, item.seq_to),
         postcard::to_stdvec(&span).expect("encoding into a Vec cannot fail"),
     );
-    batch.insert(k, postcard::to_stdvec(&item).expect("encoding into a Vec cannot fail"));
+    batch.insert(
+        k,
+        postcard::to_stdvec(&item).expect("encoding into a Vec cannot fail"),
+    );
     Ok(())
 }
 
@@ -111,7 +119,11 @@ pub struct Attribution {
 
 /// The characters of a text object with the id of the operation that
 /// inserted each.
-fn chars_with_ids(doc: &AutoCommit, obj: &ObjId, heads: Option<&[ChangeHash]>) -> Vec<(String, ExId)> {
+fn chars_with_ids(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    heads: Option<&[ChangeHash]>,
+) -> Vec<(String, ExId)> {
     let items: Vec<_> = match heads {
         Some(h) => doc.list_range_at(obj, .., h).collect(),
         None => doc.list_range(obj, ..).collect(),
@@ -215,7 +227,12 @@ impl Wiki {
     }
 
     /// Title and body of the page as they were at `heads`.
-    fn version_at(&mut self, store: &Store, page: &PageId, heads: &[ChangeHash]) -> Result<(String, String)> {
+    fn version_at(
+        &mut self,
+        store: &Store,
+        page: &PageId,
+        heads: &[ChangeHash],
+    ) -> Result<(String, String)> {
         let open = self
             .doc(store, page)?
             .ok_or_else(|| Error::NoPage(page.to_string()))?;
@@ -237,7 +254,12 @@ impl Wiki {
     }
 
     /// The page as it was right after a history item: (title, body).
-    pub fn at(&mut self, store: &Store, page: &PageId, item: &HistoryItem) -> Result<(String, String)> {
+    pub fn at(
+        &mut self,
+        store: &Store,
+        page: &PageId,
+        item: &HistoryItem,
+    ) -> Result<(String, String)> {
         let (_, after) = self.item_heads(store, page, item)?;
         self.version_at(store, page, &after)
     }
@@ -260,7 +282,13 @@ impl Wiki {
     /// characters it inserted that are still there are deleted, the ones it
     /// deleted are inserted again where they were, and a title it set is
     /// set back if nobody retitled the page since. Later edits stay.
-    pub fn revert(&mut self, store: &Store, me: &AuthorId, page: &PageId, item: &HistoryItem) -> Result<Local> {
+    pub fn revert(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        item: &HistoryItem,
+    ) -> Result<Local> {
         let (before, after) = self.item_heads(store, page, item)?;
         let (title_before, _) = self.version_at(store, page, &before)?;
         let (title_after, _) = self.version_at(store, page, &after)?;
@@ -298,13 +326,16 @@ impl Wiki {
                 }
             }
             runs.extend(run);
+            // A run goes back right after the nearest character before it
+            // that is still there (or at the start).
+            let index_now: HashMap<&ExId, usize> =
+                now.iter().enumerate().map(|(i, (_, id))| (id, i)).collect();
             for (pos, text) in runs {
-                let cursor = doc
-                    .get_cursor_moving(&body, pos, Some(&before), MoveCursor::After)
-                    .map_err(|e| Error::Document(e.to_string()))?;
-                let at = doc
-                    .get_cursor_position(&body, &cursor, None)
-                    .map_err(|e| Error::Document(e.to_string()))?;
+                let at = then[..pos]
+                    .iter()
+                    .rev()
+                    .find_map(|(_, id)| index_now.get(id))
+                    .map_or(0, |i| i + 1);
                 edits.push((at, 0, text));
             }
             // From the end; at one position the deletion goes first, so the
@@ -314,7 +345,10 @@ impl Wiki {
                 doc.splice_text(&body, at, del as isize, &ins)
                     .map_err(|e| Error::Document(e.to_string()))?;
             }
-            check_size(&doc.text(&body).map_err(|e| Error::Document(e.to_string()))?)?;
+            check_size(
+                &doc.text(&body)
+                    .map_err(|e| Error::Document(e.to_string()))?,
+            )?;
             let title_now = super::doc::title_of(doc);
             if title_before != title_after && title_now == title_after && !title_before.is_empty() {
                 doc.put(ROOT, "title", title_before.as_str())
@@ -328,7 +362,9 @@ impl Wiki {
     pub fn history_item(store: &Store, page: &PageId, name: &str) -> Result<HistoryItem> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(Error::Invalid("name a change by its entry id (see `kith wiki history`)".into()));
+            return Err(Error::Invalid(
+                "name a change by its entry id (see `kith wiki history`)".into(),
+            ));
         }
         let matching: Vec<HistoryItem> = history(store, page)?
             .into_iter()

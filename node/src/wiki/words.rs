@@ -148,6 +148,7 @@ fn hunks(a: &[&str], b: &[&str]) -> Vec<Hunk> {
             _ => raw.push((o, n, equal)),
         }
     }
+    slide(&mut raw, a, b);
     let mut out: Vec<Hunk> = Vec::new();
     let mut i = 0;
     while i < raw.len() {
@@ -176,6 +177,90 @@ fn hunks(a: &[&str], b: &[&str]) -> Vec<Hunk> {
     out
 }
 
+/// Moves each pure insertion or deletion to the best of the places it
+/// could equally be (`a b| a b` vs `|a b a b`), as diff tools do: ending
+/// at a line break if it can, else starting at a word. Deleting the last
+/// line of "x.\ny.\n" is then "y.\n", not ".\ny".
+fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
+    let score = |side: &[&str], range: &std::ops::Range<usize>| -> u8 {
+        let ends_line = side[range.end - 1].ends_with('\n');
+        let starts_word =
+            is_word(side[range.start]) && (range.start == 0 || !is_word(side[range.start - 1]));
+        u8::from(ends_line) * 2 + u8::from(starts_word)
+    };
+    for i in 0..hunks.len() {
+        let (o, n, equal) = hunks[i].clone();
+        if equal || (!o.is_empty() && !n.is_empty()) {
+            continue;
+        }
+        let deletion = !o.is_empty();
+        let side = if deletion { a } else { b };
+        let range = if deletion { o.clone() } else { n.clone() };
+        // How far it may move up and down within its equal neighbours.
+        let before = if i > 0 && hunks[i - 1].2 {
+            hunks[i - 1].0.len()
+        } else {
+            0
+        };
+        let after = if i + 1 < hunks.len() && hunks[i + 1].2 {
+            hunks[i + 1].0.len()
+        } else {
+            0
+        };
+        let mut up = 0;
+        while up < before && side[range.start - up - 1] == side[range.end - up - 1] {
+            up += 1;
+        }
+        let mut down = 0;
+        while down < after && side[range.start + down] == side[range.end + down] {
+            down += 1;
+        }
+        if up == 0 && down == 0 {
+            continue;
+        }
+        let mut best = (score(side, &range), 0isize);
+        for shift in -(up as isize)..=(down as isize) {
+            let r = (range.start as isize + shift) as usize..(range.end as isize + shift) as usize;
+            let sc = score(side, &r);
+            if sc >= best.0 {
+                best = (sc, shift);
+            }
+        }
+        let shift = best.1;
+        if shift == 0 {
+            continue;
+        }
+        let moved = |r: &std::ops::Range<usize>| {
+            (r.start as isize + shift) as usize..(r.end as isize + shift) as usize
+        };
+        hunks[i].0 = moved(&o);
+        hunks[i].1 = moved(&n);
+        if i > 0 && hunks[i - 1].2 {
+            hunks[i - 1].0.end = (hunks[i - 1].0.end as isize + shift) as usize;
+            hunks[i - 1].1.end = (hunks[i - 1].1.end as isize + shift) as usize;
+        }
+        if i + 1 < hunks.len() && hunks[i + 1].2 {
+            hunks[i + 1].0.start = (hunks[i + 1].0.start as isize + shift) as usize;
+            hunks[i + 1].1.start = (hunks[i + 1].1.start as isize + shift) as usize;
+        }
+    }
+    // A neighbour emptied by the move: merge what now touches.
+    let mut merged: Vec<Hunk> = Vec::with_capacity(hunks.len());
+    for h in hunks.drain(..) {
+        if h.2 && h.0.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some(last) if last.2 == h.2 => {
+                last.0.end = h.0.end;
+                last.1.end = h.1.end;
+            }
+            _ => merged.push(h),
+        }
+    }
+    *hunks = merged;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +282,21 @@ mod tests {
         );
         assert_eq!(tokens("héllo wörld"), vec!["héllo", " ", "wörld"]);
         assert_eq!(tokens(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_deleted_line_is_the_line_not_its_neighbours_end() {
+        let old = "Install it.\nRun it.\nEnjoy.\n";
+        let new = "Install it.\nRun it.\n";
+        assert_eq!(splices(old, new), vec![(20, 7, String::new())]);
+        let added = "Install it.\nRun it.\nRun it.\n";
+        assert_eq!(
+            diff("Install it.\nRun it.\n", added),
+            vec![
+                Piece::Same("Install it.\nRun it.\n".into()),
+                Piece::Added("Run it.\n".into()),
+            ]
+        );
     }
 
     #[test]
