@@ -251,6 +251,9 @@ pub struct StatusView {
     /// Pages with changes this node refused (they will never show here).
     #[serde(default)]
     pub refused_wiki_changes: Vec<RefusedPage>,
+    /// Pages where concurrent edits by different authors were merged within
+    /// a paragraph and nobody has reviewed them yet.
+    pub pages_to_review: Vec<PageRef>,
 }
 
 /// A page some of whose changes were refused.
@@ -363,6 +366,40 @@ pub struct PageView {
     /// The document's heads: pass them back as `base` when saving an edit
     /// of this body, so edits made meanwhile are merged, not overwritten.
     pub heads: Vec<String>,
+    /// Former titles: links to them and lookups by them reach this page.
+    pub aliases: Vec<String>,
+    /// `[[Targets]]` in the body that name no live page (yet).
+    pub missing_links: Vec<String>,
+    /// Other live pages with the same title (created concurrently).
+    pub namesakes: Vec<PageRef>,
+    /// Concurrent edits merged within paragraphs, to review.
+    pub merged: Option<MergeNotice>,
+}
+
+/// Concurrent edits by different authors merged within paragraphs: shown
+/// until someone edits the page or marks it reviewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeNotice {
+    pub authors: Vec<AuthorId>,
+    /// Display names, in the order of `authors` (short ids where unnamed).
+    pub names: Vec<String>,
+    /// The paragraphs where they met: index (0-based, blank-line separated
+    /// blocks) and the paragraph's first words.
+    pub paragraphs: Vec<MergedParagraph>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedParagraph {
+    pub index: u32,
+    pub start: String,
+}
+
+/// What `kith wiki rename` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameOutcome {
+    pub page: PageView,
+    /// Pages whose `[[links]]` to the old title were rewritten.
+    pub relinked: Vec<PageRef>,
 }
 
 /// A line of `kith wiki list`.
@@ -374,6 +411,11 @@ pub struct PageSummary {
     pub updated: u64,
     pub authors: Vec<AuthorId>,
     pub chars: u64,
+    /// Former titles.
+    pub aliases: Vec<String>,
+    /// Live pages sharing this title (1 when the title is unique).
+    pub namesakes: usize,
+    pub merged: Option<MergeNotice>,
 }
 
 /// One entry's contribution to a page (`kith wiki history`).

@@ -43,7 +43,7 @@ pub use self::maintenance::{Jobs, Reindex, Verify};
 pub use self::network::{Dial, Invite, Join, Peers, Status};
 pub use self::pages::{
     WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
-    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiShow,
+    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiReviewed, WikiShow,
 };
 pub use self::social::{
     Delete, Feed, Post, Profile, ProfileSet, TrustAdd, TrustList, TrustRemove, Whoami,
@@ -241,7 +241,8 @@ operations! {
     WikiNew -> crate::model::PageView, Post "/wiki", "create a wiki page";
     WikiShow -> crate::model::PageView, Get "/wiki/{page}", "a page by id, id prefix or title";
     WikiEdit -> crate::model::PageView, Put "/wiki/{page}", "replace a page's body (merged with edits since `base`)";
-    WikiRename -> crate::model::PageView, Post "/wiki/{page}/rename", "retitle a page";
+    WikiRename -> crate::model::RenameOutcome, Post "/wiki/{page}/rename", "retitle a page (the old title stays an alias; `update_links` rewrites links to it)";
+    WikiReviewed -> crate::model::PageView, Post "/wiki/{page}/reviewed", "mark a page's merged concurrent edits as reviewed";
     WikiArchive -> crate::model::PageView, Delete "/wiki/{page}", "archive (delete, restorably) a page";
     WikiRestore -> crate::model::PageView, Post "/wiki/{page}/restore", "restore an archived page, or (`at`) the page as it was after a change";
     WikiBlame -> crate::model::BlameView, Get "/wiki/{page}/blame", "every line of a page with who last wrote it";

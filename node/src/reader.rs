@@ -238,18 +238,44 @@ impl Reader {
     }
 
     pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {
-        Ok(crate::wiki::list(&self.store)?
+        let pages = crate::wiki::list(&self.store)?;
+        let mut live_titles: std::collections::HashMap<String, usize> = Default::default();
+        for (_, m) in pages.iter().filter(|(_, m)| !m.archived) {
+            *live_titles.entry(m.title.to_lowercase()).or_default() += 1;
+        }
+        pages
             .into_iter()
             .filter(|(_, m)| include_archived || !m.archived)
             .filter(|(_, m)| !m.title.is_empty())
-            .map(|(id, m)| PageSummary {
-                id,
-                title: m.title,
-                archived: m.archived,
-                updated: m.updated_ms,
-                authors: m.authors,
-                chars: m.chars,
+            .map(|(id, m)| {
+                Ok(PageSummary {
+                    id,
+                    namesakes: live_titles
+                        .get(&m.title.to_lowercase())
+                        .copied()
+                        .unwrap_or(0),
+                    merged: m
+                        .merged
+                        .as_ref()
+                        .map(|mark| merge_notice(&self.store, mark))
+                        .transpose()?,
+                    title: m.title,
+                    archived: m.archived,
+                    updated: m.updated_ms,
+                    authors: m.authors,
+                    chars: m.chars,
+                    aliases: m.aliases,
+                })
             })
+            .collect()
+    }
+
+    /// Pages with concurrent edits merged within a paragraph, to review.
+    pub fn pages_to_review(&self) -> Result<Vec<crate::model::PageRef>> {
+        Ok(crate::wiki::list(&self.store)?
+            .into_iter()
+            .filter(|(_, m)| m.merged.is_some() && !m.archived)
+            .map(|(id, m)| crate::model::PageRef { id, title: m.title })
             .collect())
     }
 
@@ -289,6 +315,33 @@ impl Reader {
     pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport> {
         Ok(self.store.verify_with(progress)?)
     }
+}
+
+/// A merge mark as users see it, with names.
+pub fn merge_notice(
+    store: &Store,
+    mark: &crate::wiki::MergeMark,
+) -> Result<crate::model::MergeNotice> {
+    let mut names = Vec::with_capacity(mark.authors.len());
+    for a in &mark.authors {
+        names.push(
+            store
+                .display_name(a)?
+                .unwrap_or_else(|| format!("…{}", a.short())),
+        );
+    }
+    Ok(crate::model::MergeNotice {
+        authors: mark.authors.clone(),
+        names,
+        paragraphs: mark
+            .paragraphs
+            .iter()
+            .map(|(index, start)| crate::model::MergedParagraph {
+                index: *index,
+                start: start.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// An entry as users see it.

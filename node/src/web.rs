@@ -96,6 +96,14 @@ impl Web {
                 "wiki_missing.html",
                 include_str!("web/templates/wiki_missing.html"),
             ),
+            (
+                "wiki_blame.html",
+                include_str!("web/templates/wiki_blame.html"),
+            ),
+            (
+                "wiki_version.html",
+                include_str!("web/templates/wiki_version.html"),
+            ),
             ("people.html", include_str!("web/templates/people.html")),
             ("status.html", include_str!("web/templates/status.html")),
             ("search.html", include_str!("web/templates/search.html")),
@@ -149,6 +157,15 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
             get(wiki::wiki_edit_form).post(wiki::wiki_edit),
         )
         .route("/wiki/{id}/history", get(wiki::wiki_history))
+        .route("/wiki/{id}/blame", get(wiki::wiki_blame))
+        .route("/wiki/{id}/reviewed", post(wiki::wiki_reviewed))
+        .route("/wiki/{id}/diff/{change}", get(wiki::wiki_diff))
+        .route("/wiki/{id}/at/{change}", get(wiki::wiki_version))
+        .route("/wiki/{id}/revert/{change}", post(wiki::wiki_revert))
+        .route(
+            "/wiki/{id}/restore-version/{change}",
+            post(wiki::wiki_restore_version),
+        )
         .route("/wiki/{id}/archive", post(wiki::wiki_archive))
         .route("/wiki/{id}/restore", post(wiki::wiki_restore))
         .route("/wiki/{id}/automerge", get(wiki::wiki_automerge))
@@ -447,7 +464,10 @@ fn back(to: &str) -> WebResult {
 /// The wiki's page titles, for rendering `[[links]]`.
 async fn titles(s: &WebState) -> Result<render::Titles, WebError> {
     let pages = s.handle.call(ops::WikiList { archived: false }).await?;
-    Ok(render::Titles::of(pages.iter().map(|p| p.title.as_str())))
+    // Former titles still lead to their pages: links to them work.
+    Ok(render::Titles::of(pages.iter().flat_map(|p| {
+        std::iter::once(p.title.as_str()).chain(p.aliases.iter().map(String::as_str))
+    })))
 }
 
 /// An entry as templates see it.

@@ -19,6 +19,7 @@
 //! | `i` page n(8)                    | incremental saves since the snapshot   |
 //! | `m` page                         | `PageMeta`                             |
 //! | `t` title(lowercase) 0 page      | title index                            |
+//! | `A` title(lowercase) 0 page      | former titles (aliases)                |
 //! | `h` page ts(8) author seq(8)     | `HistoryItem`                          |
 //! | `b` target title 0 source page   | backlink                               |
 //! | `l` page                         | the page's outgoing link titles        |
@@ -33,6 +34,7 @@ mod cache;
 mod doc;
 mod group;
 mod local;
+mod merges;
 mod read;
 mod versions;
 pub mod words;
@@ -44,9 +46,12 @@ use serde::{Deserialize, Serialize};
 
 pub use self::apply::{ApplyReport, processed_through};
 use self::cache::Open;
-pub use self::doc::{body_text, check_page, links_in};
+pub use self::doc::{body_text, check_page, link_targets, links_in, relink};
 pub use self::local::{Local, LocalChange};
-pub use self::read::{backlinks, entries_of_change, history, is_wanted, list, meta, resolve};
+pub use self::read::{
+    backlinks, entries_of_change, history, is_wanted, list, meta, pages_aliased, pages_titled,
+    resolve,
+};
 pub use self::versions::{Attribution, Blamed};
 pub use self::words::Piece;
 use crate::store::{self, VIEW};
@@ -63,7 +68,9 @@ const CACHE_PAGES: usize = 16;
 /// once the increments hold more than a quarter of the page's changes (and
 /// at least `COMPACT_MIN_CHANGES`): loading changes one by one is far slower
 /// than loading a snapshot, and this keeps the rewrites' cost amortized.
-const COMPACT_AFTER: u64 = 64;
+/// Increments are bundles (a few hundred bytes for a save of a hundred
+/// keystrokes), so the count only bounds the keys read on opening.
+const COMPACT_AFTER: u64 = 1024;
 const COMPACT_MIN_CHANGES: u64 = 2_000;
 
 const WIKI: u8 = b'w';
@@ -108,6 +115,21 @@ pub struct PageMeta {
     /// Changes waiting for dependencies.
     pub waiting: u64,
     pub chars: u64,
+    /// Titles the page had before, oldest first: `[[links]]` to them and
+    /// lookups by them still reach the page.
+    pub aliases: Vec<String>,
+    /// Set while concurrent edits by different authors are merged within
+    /// one paragraph, until someone edits the page or marks it reviewed.
+    pub merged: Option<MergeMark>,
+}
+
+/// Concurrent edits by different authors merged within paragraphs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeMark {
+    pub authors: Vec<AuthorId>,
+    /// The paragraphs (blank-line separated blocks of the body, 0-based)
+    /// where they met, and the start of each.
+    pub paragraphs: Vec<(u32, String)>,
 }
 
 /// One entry's contribution to a page.

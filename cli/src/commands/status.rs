@@ -54,6 +54,13 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     } else {
         println!("local logs:");
     }
+    for p in &status.pages_to_review {
+        println!(
+            "wiki page {:?}: concurrent edits were merged within a paragraph; review it (`kith wiki show {}`)",
+            kith_node::text::for_terminal(&p.title),
+            p.id
+        );
+    }
     for r in &status.refused_wiki_changes {
         println!(
             "wiki page {}: {} change(s) refused as invalid or over the limits (the node's log says why)",

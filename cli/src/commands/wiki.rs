@@ -78,8 +78,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Give a page a new title
-    Rename { page: String, title: String },
+    /// Give a page a new title (the old one stays an alias: links and
+    /// lookups by it still reach the page)
+    Rename {
+        page: String,
+        title: String,
+        /// Also rewrite `[[old title]]` links in other pages to the new title
+        #[arg(long)]
+        update_links: bool,
+    },
+    /// Mark a page's merged concurrent edits as reviewed
+    Reviewed { page: String },
     /// Archive a page (restorable with `kith wiki restore`)
     Delete { page: String },
     /// Bring an archived page back, or (--at) make the page read as it did
@@ -184,7 +193,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 .map(|l| blame_who(l).chars().count())
                 .max()
                 .unwrap_or(0);
-            let mut last: Option<(Option<kith_node::EntryId>, String)> = None;
+            let mut last: Option<(Option<kith_protocol::EntryId>, String)> = None;
             for line in &blame.lines {
                 let who = blame_who(line);
                 let same = last
@@ -244,7 +253,19 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 eprintln!("no pages yet: `kith wiki new TITLE`");
             }
             for p in pages {
-                let flag = if p.archived { "  (archived)" } else { "" };
+                let mut flag = String::new();
+                if p.archived {
+                    flag.push_str("  (archived)");
+                }
+                if p.namesakes > 1 {
+                    flag.push_str(&format!("  ({} pages have this title)", p.namesakes));
+                }
+                if let Some(m) = &p.merged {
+                    flag.push_str(&format!(
+                        "  ! merged concurrent edits by {} — review",
+                        m.names.join(" and ")
+                    ));
+                }
                 println!(
                     "{}  {}  {} chars, {} author(s), updated {}{flag}",
                     p.id,
@@ -278,9 +299,33 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 );
             }
         }
-        Command::Rename { page, title } => {
-            let view = backend.call(ops::WikiRename { page, title })?;
-            println!("renamed to {:?}", view.title);
+        Command::Rename {
+            page,
+            title,
+            update_links,
+        } => {
+            let outcome = output::inert(backend.call(ops::WikiRename {
+                page,
+                title,
+                update_links,
+            })?);
+            println!("renamed to {:?}", outcome.page.title);
+            if update_links {
+                let titles: Vec<&str> = outcome.relinked.iter().map(|p| p.title.as_str()).collect();
+                match titles.len() {
+                    0 => println!("no other page linked to the old title"),
+                    n => println!("links updated in {n} page(s): {}", titles.join(", ")),
+                }
+            } else if let Some(old) = outcome.page.aliases.last() {
+                println!("[[{old}]] links keep working; --update-links rewrites them");
+            }
+        }
+        Command::Reviewed { page } => {
+            let view = backend.call(ops::WikiReviewed { page })?;
+            println!(
+                "{:?} marked reviewed",
+                kith_node::text::for_terminal(&view.title)
+            );
         }
         Command::Delete { page } => {
             let view = backend.call(ops::WikiArchive { page })?;
@@ -454,6 +499,32 @@ fn print_page(view: &PageView) {
         output::ago(view.updated),
         authors.join(", ")
     );
+    if !view.aliases.is_empty() {
+        println!("also known as: {}", view.aliases.join(", "));
+    }
+    if !view.missing_links.is_empty() {
+        println!(
+            "links to missing pages: {} (create one with `kith wiki new TITLE`)",
+            view.missing_links
+                .iter()
+                .map(|t| format!("[[{t}]]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for n in &view.namesakes {
+        println!("another page has this title: {} ({})", n.title, n.id);
+    }
+    if let Some(m) = &view.merged {
+        println!(
+            "merged concurrent edits by {} — review (`kith wiki edit` or `kith wiki reviewed {}`):",
+            m.names.join(" and "),
+            view.id
+        );
+        for p in &m.paragraphs {
+            println!("  paragraph {}: {}…", p.index + 1, p.start);
+        }
+    }
     if !view.backlinks.is_empty() {
         let links: Vec<&str> = view.backlinks.iter().map(|b| b.title.as_str()).collect();
         println!("linked from: {}", links.join(", "));

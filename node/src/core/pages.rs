@@ -5,7 +5,7 @@ use kith_protocol::{Body, Entry, PageId, change_group};
 
 use super::Core;
 use crate::error::{Error, Result};
-use crate::model::{ImportItem, ImportReport, PageRef, PageView};
+use crate::model::{ImportItem, ImportReport, PageRef, PageView, RenameOutcome};
 use crate::wiki::Local;
 
 impl Core {
@@ -111,10 +111,75 @@ impl Core {
         self.wiki_commit(local)
     }
 
-    pub fn wiki_rename(&mut self, name: &str, title: &str) -> Result<PageView> {
+    /// Retitles a page; the old title stays an alias. With `update_links`,
+    /// `[[old title]]` links in other live pages are rewritten (each such
+    /// page gets an edit by this node's author).
+    pub fn wiki_rename(
+        &mut self,
+        name: &str,
+        title: &str,
+        update_links: bool,
+    ) -> Result<RenameOutcome> {
         let page = self.wiki_resolve(name)?;
+        let (old_title, aliases) = crate::wiki::meta(&self.store, &page)?
+            .map(|m| (m.title, m.aliases))
+            .unwrap_or_default();
         let me = self.me();
         let local = self.wiki.rename(&self.store, &me, &page, title)?;
+        self.wiki_commit(local)?;
+        let mut relinked = Vec::new();
+        if update_links {
+            let new_title = crate::wiki::meta(&self.store, &page)?
+                .map(|m| m.title)
+                .unwrap_or_default();
+            // Links by the old title or any earlier one.
+            let old_titles: Vec<String> = std::iter::once(old_title).chain(aliases).collect();
+            let mut sources = Vec::new();
+            for t in &old_titles {
+                for source in crate::wiki::backlinks(&self.store, t)? {
+                    if source != page && !sources.contains(&source) {
+                        sources.push(source);
+                    }
+                }
+            }
+            for source in sources {
+                let Some(m) = crate::wiki::meta(&self.store, &source)? else {
+                    continue;
+                };
+                if m.archived {
+                    continue;
+                }
+                let mut text = self.wiki.text(&self.store, &source)?;
+                let mut changed = false;
+                for t in &old_titles {
+                    if let Some(updated) = crate::wiki::relink(&text, t, &new_title) {
+                        text = updated;
+                        changed = true;
+                    }
+                }
+                if changed {
+                    let updated = text;
+                    let local = self.wiki.edit(&self.store, &me, &source, &updated)?;
+                    self.wiki_commit(local)?;
+                    relinked.push(PageRef {
+                        id: source,
+                        title: m.title,
+                    });
+                }
+            }
+        }
+        Ok(RenameOutcome {
+            page: self.page_view(&page)?,
+            relinked,
+        })
+    }
+
+    /// Marks the page's merged concurrent edits as reviewed.
+    pub fn wiki_reviewed(&mut self, name: &str) -> Result<PageView> {
+        let page = self.wiki_resolve(name)?;
+        let me = self.me();
+        let now = super::now_ms();
+        let local = self.wiki.mark_reviewed(&self.store, &me, &page, now)?;
         self.wiki_commit(local)?;
         self.page_view(&page)
     }
@@ -144,7 +209,15 @@ impl Core {
             .map(ToString::to_string)
             .collect();
         let mut backlinks = Vec::new();
-        for source in crate::wiki::backlinks(&self.store, &meta.title)? {
+        let mut sources = Vec::new();
+        for title in std::iter::once(&meta.title).chain(&meta.aliases) {
+            for source in crate::wiki::backlinks(&self.store, title)? {
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+        }
+        for source in sources {
             if source == *page {
                 continue;
             }
@@ -163,8 +236,41 @@ impl Core {
                 author_names.insert(a.to_string(), name);
             }
         }
+        let mut missing_links = Vec::new();
+        for target in crate::wiki::link_targets(&body) {
+            let mut found = crate::wiki::resolve(&self.store, &target).is_ok();
+            if !found {
+                // Several pages may share it: that is not missing.
+                found = !crate::wiki::pages_aliased(&self.store, &target)?.is_empty()
+                    || matches!(
+                        crate::wiki::resolve(&self.store, &target),
+                        Err(crate::wiki::Error::Ambiguous(..))
+                    );
+            }
+            if !found {
+                missing_links.push(target);
+            }
+        }
+        let mut namesakes = Vec::new();
+        for id in crate::wiki::pages_titled(&self.store, &meta.title)? {
+            if id != *page
+                && let Some(m) = crate::wiki::meta(&self.store, &id)?
+                && !m.archived
+            {
+                namesakes.push(PageRef { id, title: m.title });
+            }
+        }
+        let merged = meta
+            .merged
+            .as_ref()
+            .map(|mark| crate::reader::merge_notice(&self.store, mark))
+            .transpose()?;
         Ok(PageView {
             id: *page,
+            aliases: meta.aliases.clone(),
+            missing_links,
+            namesakes,
+            merged,
             title: meta.title,
             body,
             authors: meta.authors,

@@ -129,6 +129,7 @@ impl Network {
             relaying_for: self.relayed_for.iter().filter_map(net::author_of).collect(),
             jobs: self.wiring.jobs.list(),
             refused_wiki_changes: self.reader.refused_wiki_changes()?,
+            pages_to_review: self.reader.pages_to_review()?,
         })
     }
 }

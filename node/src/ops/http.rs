@@ -253,6 +253,7 @@ mod tests {
         });
         round_trip(ops::WikiRename {
             page: "Runbook / deploy?".into(),
+            update_links: false,
             title: "Deploying".into(),
         });
         round_trip(ops::WikiList { archived: true });

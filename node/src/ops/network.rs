@@ -122,6 +122,7 @@ impl NetOp for Status {
             relaying_for: Vec::new(),
             jobs: Vec::new(),
             refused_wiki_changes: core.reader().refused_wiki_changes()?,
+            pages_to_review: core.reader().pages_to_review()?,
         })
     }
 }

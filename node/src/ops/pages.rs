@@ -7,7 +7,7 @@ use crate::core::Core;
 use crate::error::Result;
 use crate::model::{
     BlameView, ChangeDiff, HistoryView, ImportItem, ImportReport, PageSummary, PageVersion,
-    PageView,
+    PageView, RenameOutcome,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,14 +65,31 @@ impl StoreOp for WikiEdit {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Retitles a page. The old title stays an alias; with `update_links`,
+/// `[[Old title]]` links in other live pages are rewritten to the new one.
 pub struct WikiRename {
     pub page: String,
     pub title: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update_links: bool,
 }
 
 impl StoreOp for WikiRename {
+    fn run(self, core: &mut Core) -> Result<RenameOutcome> {
+        core.wiki_rename(&self.page, &self.title, self.update_links)
+    }
+}
+
+/// Marks a page's merged concurrent edits as reviewed (a small change of
+/// its own, so every node sees the page reviewed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiReviewed {
+    pub page: String,
+}
+
+impl StoreOp for WikiReviewed {
     fn run(self, core: &mut Core) -> Result<PageView> {
-        core.wiki_rename(&self.page, &self.title)
+        core.wiki_reviewed(&self.page)
     }
 }
 

@@ -1,5 +1,8 @@
 //! Wiki pages: list, show, edit (with the version the edit started
-//! from), history, archive and restore, `.automerge` download.
+//! from), history with word diffs, blame, a past version, revert and
+//! restore a version, archive and restore, `.automerge` download.
+
+use kith_protocol::EntryId;
 
 use super::*;
 
@@ -13,6 +16,7 @@ pub(super) async fn wiki_list(State(s): State<WebState>, headers: HeaderMap) -> 
             Value::from_serialize(serde_json::json!({
                 "id": p.id.to_string(), "title": p.title, "chars": p.chars,
                 "ago": render::ago(p.updated), "archived": p.archived,
+                "namesakes": p.namesakes, "merged": p.merged,
             }))
         })
         .collect();
@@ -50,6 +54,34 @@ pub(super) async fn wiki_by_title(
         .await
     {
         Ok(p) => back(&format!("/wiki/{}", p.id)),
+        Err(e) if matches!(&e, crate::Error::Wiki(crate::wiki::Error::Ambiguous(..))) => {
+            // Pages created concurrently with one title: both are kept.
+            let lower = title.to_lowercase();
+            let pages: Vec<Value> = s
+                .handle
+                .call(ops::WikiList { archived: false })
+                .await?
+                .into_iter()
+                .filter(|p| {
+                    p.title.to_lowercase() == lower
+                        || p.aliases.iter().any(|a| a.to_lowercase() == lower)
+                })
+                .map(|p| {
+                    Value::from_serialize(serde_json::json!({
+                        "id": p.id.to_string(), "title": p.title, "chars": p.chars,
+                        "ago": render::ago(p.updated),
+                    }))
+                })
+                .collect();
+            page(
+                &s,
+                &headers,
+                "wiki_missing.html",
+                "wiki",
+                context! { title, pages },
+            )
+            .await
+        }
         Err(e) if e.kind() == crate::ErrorKind::NotFound => {
             page(
                 &s,
@@ -145,10 +177,34 @@ pub(super) async fn wiki_edit(
             .call(ops::WikiRename {
                 page: id,
                 title: f.title,
+                update_links: false,
             })
             .await?;
     }
     back(&format!("/wiki/{}", page.id))
+}
+
+/// Changes shown with their diff on the history page (older ones link to theirs).
+const HISTORY_DIFFS: usize = 10;
+
+fn history_item(h: &crate::model::HistoryView) -> serde_json::Value {
+    let delta = h.chars_after as i64 - h.chars_before as i64;
+    serde_json::json!({
+        "entry": h.entry.to_string(), "short": &h.entry.to_hex()[..12],
+        "name": h.author_name.clone().unwrap_or_else(|| format!("…{}", h.author.short())),
+        "ago": render::ago(h.timestamp),
+        "delta": format!("{delta:+}"),
+        "chars_before": h.chars_before, "chars_after": h.chars_after, "ops": h.ops,
+    })
+}
+
+fn diff_json(d: &crate::model::ChangeDiff) -> serde_json::Value {
+    serde_json::json!({
+        "pieces": d.pieces,
+        "title_before": d.title_before, "title_after": d.title_after,
+        "unchanged": d.title_before == d.title_after
+            && d.pieces.iter().all(|p| matches!(p, crate::wiki::Piece::Same(_))),
+    })
 }
 
 pub(super) async fn wiki_history(
@@ -157,29 +213,139 @@ pub(super) async fn wiki_history(
     Path(id): Path<String>,
 ) -> WebResult {
     let p = s.handle.call(ops::WikiShow { page: id.clone() }).await?;
-    let history: Vec<Value> = s
+    let mut history = Vec::new();
+    for (i, h) in s
         .handle
-        .call(ops::WikiHistory { page: id })
+        .call(ops::WikiHistory { page: id.clone() })
         .await?
         .iter()
-        .map(|h| {
-            let delta = h.chars_after as i64 - h.chars_before as i64;
-            Value::from_serialize(serde_json::json!({
-                "name": h.author_name.clone().unwrap_or_else(|| format!("…{}", h.author.short())),
-                "ago": render::ago(h.timestamp),
-                "delta": format!("{delta:+}"),
-                "chars_before": h.chars_before, "chars_after": h.chars_after, "ops": h.ops,
-            }))
-        })
-        .collect();
+        .enumerate()
+    {
+        let mut item = history_item(h);
+        if i < HISTORY_DIFFS {
+            let diff = s
+                .handle
+                .call(ops::WikiDiff {
+                    page: id.clone(),
+                    change: h.entry.to_string(),
+                })
+                .await?;
+            item["diff"] = diff_json(&diff);
+        }
+        history.push(Value::from_serialize(item));
+    }
     page(
         &s,
         &headers,
         "wiki_history.html",
         "wiki",
-        context! { history, title => p.title, id => p.id.to_string() },
+        context! { history, title => p.title, id => p.id.to_string(), archived => p.archived },
     )
     .await
+}
+
+pub(super) async fn wiki_diff(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path((id, change)): Path<(String, String)>,
+) -> WebResult {
+    let p = s.handle.call(ops::WikiShow { page: id.clone() }).await?;
+    let diff = s.handle.call(ops::WikiDiff { page: id, change }).await?;
+    let mut item = history_item(&diff.change);
+    item["diff"] = diff_json(&diff);
+    page(
+        &s,
+        &headers,
+        "wiki_history.html",
+        "wiki",
+        context! {
+            history => vec![Value::from_serialize(item)],
+            title => p.title, id => p.id.to_string(), archived => p.archived, single => true,
+        },
+    )
+    .await
+}
+
+pub(super) async fn wiki_version(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path((id, change)): Path<(String, String)>,
+) -> WebResult {
+    let version = s.handle.call(ops::WikiAt { page: id, change }).await?;
+    let titles = titles(&s).await?;
+    let ctx = context! {
+        html => render::markdown_with(render::without_title(&version.body, &version.title), &titles),
+        change => Value::from_serialize(history_item(&version.change)),
+        title => version.title, id => version.id.to_string(),
+    };
+    page(&s, &headers, "wiki_version.html", "wiki", ctx).await
+}
+
+pub(super) async fn wiki_blame(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let blame = s.handle.call(ops::WikiBlame { page: id }).await?;
+    // Consecutive lines from one change form one block.
+    let mut blocks: Vec<serde_json::Value> = Vec::new();
+    let mut last: Option<Option<EntryId>> = None;
+    for line in &blame.lines {
+        if last != Some(line.entry) || blocks.is_empty() {
+            let name = match (&line.author_name, &line.author) {
+                (Some(n), _) => n.clone(),
+                (None, Some(a)) => format!("…{}", a.short()),
+                (None, None) => "?".into(),
+            };
+            blocks.push(serde_json::json!({
+                "name": name,
+                "author": line.author.map(|a| a.to_string()),
+                "entry": line.entry.map(|e| e.to_string()),
+                "ago": render::ago(line.timestamp),
+                "lines": [],
+            }));
+            last = Some(line.entry);
+        }
+        if let Some(serde_json::Value::Array(lines)) = blocks.last_mut().map(|b| &mut b["lines"]) {
+            lines.push(serde_json::json!({ "n": line.line, "text": line.text }));
+        }
+    }
+    let blocks: Vec<Value> = blocks.into_iter().map(Value::from_serialize).collect();
+    page(
+        &s,
+        &headers,
+        "wiki_blame.html",
+        "wiki",
+        context! { blocks, title => blame.title, id => blame.id.to_string() },
+    )
+    .await
+}
+
+pub(super) async fn wiki_reviewed(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    let p = s.handle.call(ops::WikiReviewed { page: id }).await?;
+    back(&format!("/wiki/{}", p.id))
+}
+
+pub(super) async fn wiki_revert(
+    State(s): State<WebState>,
+    Path((id, change)): Path<(String, String)>,
+) -> WebResult {
+    let p = s.handle.call(ops::WikiRevert { page: id, change }).await?;
+    back(&format!("/wiki/{}", p.id))
+}
+
+pub(super) async fn wiki_restore_version(
+    State(s): State<WebState>,
+    Path((id, change)): Path<(String, String)>,
+) -> WebResult {
+    let p = s
+        .handle
+        .call(ops::WikiRestore {
+            page: id,
+            at: Some(change),
+        })
+        .await?;
+    back(&format!("/wiki/{}", p.id))
 }
 
 pub(super) async fn wiki_archive(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {

@@ -254,25 +254,41 @@ impl Wiki {
         body_changed: bool,
         batch: &mut Batch,
     ) -> Result<()> {
-        let Some(open) = self.open.get(page) else {
+        let Some(open) = self.open.get_mut(page) else {
             return Ok(());
         };
+        meta.merged = super::merges::mark(&mut open.doc);
         let old_title = std::mem::take(&mut meta.title);
         meta.title = title_of(&open.doc);
         meta.archived = is_archived(&open.doc);
         meta.chars = text_len(&open.doc);
         let links = body_changed.then(|| links_in(&body_text(&open.doc)));
-        if old_title != meta.title && !old_title.is_empty() {
-            let mut k = key(b't', &[old_title.to_lowercase().as_bytes()]);
+        let title_key = |index: u8, title: &str| {
+            let mut k = key(index, &[title.to_lowercase().as_bytes()]);
             k.push(0);
             k.extend_from_slice(&page.0);
-            batch.remove(k);
+            k
+        };
+        if old_title != meta.title && !old_title.is_empty() {
+            batch.remove(title_key(b't', &old_title));
+            note_alias(&mut meta, &old_title);
+        }
+        // Every title the page ever had is an alias, except the current one
+        // (a title taken back is not).
+        if meta
+            .aliases
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&meta.title))
+        {
+            meta.aliases
+                .retain(|a| !a.eq_ignore_ascii_case(&meta.title));
+            batch.remove(title_key(b'A', &meta.title));
+        }
+        for alias in &meta.aliases {
+            batch.insert(title_key(b'A', alias), []);
         }
         if !meta.title.is_empty() {
-            let mut k = key(b't', &[meta.title.to_lowercase().as_bytes()]);
-            k.push(0);
-            k.extend_from_slice(&page.0);
-            batch.insert(k, []);
+            batch.insert(title_key(b't', &meta.title), []);
         }
         if let Some(links) = links {
             set_links(store, page, links, batch)?;
@@ -456,6 +472,11 @@ fn apply_queue(
             progressed = true;
             report.applied += 1;
             history.applied.push(hash);
+            // Every value the title register ever held becomes an alias
+            // (concurrent ones included), whatever order changes come in.
+            for title in super::doc::all_titles(&open.doc) {
+                note_alias(meta, &title);
+            }
             index_change(batch, &hash, &item.entries);
             let after = text_len(&open.doc);
             history.record(&item, chars, after, meta);
@@ -539,6 +560,13 @@ fn park_waiting(
             key(b'q', &[&page.0, &item.change.hash().0]),
             postcard::to_stdvec(&w).expect("encoding into a Vec cannot fail"),
         );
+    }
+}
+
+/// Adds a title to the page's aliases (once, case-insensitively).
+fn note_alias(meta: &mut PageMeta, title: &str) {
+    if !title.is_empty() && !meta.aliases.iter().any(|a| a.eq_ignore_ascii_case(title)) {
+        meta.aliases.push(title.to_string());
     }
 }
 

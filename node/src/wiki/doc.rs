@@ -155,23 +155,106 @@ pub(super) fn title_of(doc: &AutoCommit) -> String {
     }
 }
 
+/// Every value of the title register now (several after concurrent
+/// retitles).
+pub(super) fn all_titles(doc: &AutoCommit) -> Vec<String> {
+    doc.get_all(ROOT, "title")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            automerge::Value::Scalar(s) => match s.as_ref() {
+                automerge::ScalarValue::Str(t) => Some(t.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn is_archived(doc: &AutoCommit) -> bool {
     matches!(doc.get(ROOT, "archived"), Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true)))
 }
 
 /// Lowercased targets of `[[Title]]` and `[[Title|label]]` links.
 pub fn links_in(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    link_targets(text)
+        .into_iter()
+        .map(|t| t.to_lowercase())
+        .collect()
+}
+
+/// Targets of `[[Title]]` and `[[Title|label]]` links as written, each
+/// once (the first spelling of titles that differ only in case).
+pub fn link_targets(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("[[") {
         rest = &rest[start + 2..];
         let Some(end) = rest.find("]]") else { break };
         let inner = &rest[..end];
         let target = inner.split('|').next().unwrap_or("").trim();
-        if !target.is_empty() && !target.contains('\n') && target.len() <= 200 {
-            out.insert(target.to_lowercase());
+        if !target.is_empty()
+            && !target.contains('\n')
+            && target.len() <= 200
+            && !out
+                .iter()
+                .any(|t| t.to_lowercase() == target.to_lowercase())
+        {
+            out.push(target.to_string());
         }
         rest = &rest[end + 2..];
     }
     out
+}
+
+/// `text` with its `[[old]]` and `[[old|label]]` links (target compared
+/// case-insensitively) pointing at `new`; None if it has none.
+pub fn relink(text: &str, old: &str, new: &str) -> Option<String> {
+    let old = old.trim().to_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(start) = rest.find("[[") {
+        let Some(len) = rest[start + 2..].find("]]") else {
+            break;
+        };
+        let inner = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start + 2]);
+        let (target, label) = match inner.split_once('|') {
+            Some((t, l)) => (t, Some(l)),
+            None => (inner, None),
+        };
+        if !inner.contains('\n') && target.trim().to_lowercase() == old {
+            out.push_str(new);
+            if let Some(label) = label {
+                out.push('|');
+                out.push_str(label);
+            }
+            changed = true;
+        } else {
+            out.push_str(inner);
+        }
+        out.push_str("]]");
+        rest = &rest[start + 2 + len + 2..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod relink_tests {
+    use super::relink;
+
+    #[test]
+    fn links_to_the_old_title_point_at_the_new_one() {
+        assert_eq!(
+            relink(
+                "See [[Old Name]], [[old name|here]] and [[Other]].",
+                "Old name",
+                "New"
+            ),
+            Some("See [[New]], [[New|here]] and [[Other]].".into())
+        );
+        assert_eq!(relink("No [[Other]] link, [[unclosed", "Old", "New"), None);
+    }
 }

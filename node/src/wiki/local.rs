@@ -298,6 +298,21 @@ impl Wiki {
         })
     }
 
+    /// A change that marks the page reviewed (`reviewed` = `at_ms` in the
+    /// root map): it depends on every head, so merge marks end everywhere.
+    pub fn mark_reviewed(
+        &mut self,
+        store: &Store,
+        me: &AuthorId,
+        page: &PageId,
+        at_ms: u64,
+    ) -> Result<Local> {
+        self.local(store, me, page, false, |doc| {
+            doc.put(ROOT, "reviewed", at_ms as i64)
+                .map_err(|e| Error::Document(e.to_string()))
+        })
+    }
+
     pub fn set_archived(
         &mut self,
         store: &Store,

@@ -46,6 +46,10 @@ pub fn resolve(store: &Store, name: &str) -> Result<PageId> {
         return Ok(page);
     }
     let mut found: Vec<PageId> = pages_titled(store, name)?;
+    if found.is_empty() {
+        // A former title still reaches its page.
+        found = pages_aliased(store, name)?;
+    }
     if found.is_empty() && name.len() >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
         found = list(store)?
             .into_iter()
@@ -72,8 +76,18 @@ pub fn resolve(store: &Store, name: &str) -> Result<PageId> {
     }
 }
 
-pub(super) fn pages_titled(store: &Store, title: &str) -> Result<Vec<PageId>> {
-    let mut prefix = key(b't', &[title.to_lowercase().as_bytes()]);
+/// Pages that had `title` before they were renamed.
+pub fn pages_aliased(store: &Store, title: &str) -> Result<Vec<PageId>> {
+    pages_under(store, b'A', title)
+}
+
+/// Pages with this title now (case-insensitive).
+pub fn pages_titled(store: &Store, title: &str) -> Result<Vec<PageId>> {
+    pages_under(store, b't', title)
+}
+
+fn pages_under(store: &Store, index: u8, title: &str) -> Result<Vec<PageId>> {
+    let mut prefix = key(index, &[title.to_lowercase().as_bytes()]);
     prefix.push(0);
     let mut out = Vec::new();
     for item in store.kv().scan_prefix(&prefix) {

@@ -124,15 +124,19 @@ fn create_edit_show_history_rename_archive_restore() {
     alice
         .run(ops::WikiRename {
             page: "Release checklist".into(),
+            update_links: false,
             title: "Releasing".into(),
         })
         .unwrap();
-    assert!(
+    // The old title is an alias now.
+    assert_eq!(
         alice
             .run(ops::WikiShow {
                 page: "Release checklist".into()
             })
-            .is_err()
+            .unwrap()
+            .title,
+        "Releasing"
     );
     assert_eq!(
         alice
@@ -1037,6 +1041,7 @@ fn reverting_a_rename_restores_the_title_unless_retitled_since() {
     alice
         .run(ops::WikiRename {
             page: id.clone(),
+            update_links: false,
             title: "New name".into(),
         })
         .unwrap();
@@ -1114,4 +1119,202 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn renamed_pages_keep_their_links_and_can_rewrite_them() {
+    let mut cores = circle(2);
+    let glossary = cores[0]
+        .run(ops::WikiNew {
+            title: "Glossary".into(),
+            body: "Terms.".into(),
+        })
+        .unwrap();
+    let guide = cores[0]
+        .run(ops::WikiNew {
+            title: "Guide".into(),
+            body: "See [[Glossary]] and [[glossary|the terms]]; [[Nowhere Yet]] is to come.".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let renamed = cores[1]
+        .run(ops::WikiRename {
+            page: "Glossary".into(),
+            title: "Terms".into(),
+            update_links: false,
+        })
+        .unwrap();
+    assert!(renamed.relinked.is_empty());
+    assert_eq!(renamed.page.aliases, vec!["Glossary".to_string()]);
+    all_to_all(&mut cores);
+    for core in &mut cores {
+        // The old title still finds the page, and links to it still count.
+        let by_old = core
+            .run(ops::WikiShow {
+                page: "glossary".into(),
+            })
+            .unwrap();
+        assert_eq!((by_old.id, by_old.title.as_str()), (glossary.id, "Terms"));
+        assert_eq!(by_old.backlinks.len(), 1, "{:?}", by_old.backlinks);
+        assert_eq!(by_old.backlinks[0].id, guide.id);
+        let g = core
+            .run(ops::WikiShow {
+                page: "Guide".into(),
+            })
+            .unwrap();
+        assert_eq!(g.missing_links, vec!["Nowhere Yet".to_string()]);
+    }
+    // Rewriting the links: both spellings, the label kept.
+    let outcome = cores[0]
+        .run(ops::WikiRename {
+            page: "Terms".into(),
+            title: "Vocabulary".into(),
+            update_links: true,
+        })
+        .unwrap();
+    assert_eq!(outcome.relinked.len(), 1);
+    assert_eq!(
+        outcome.page.aliases,
+        vec!["Glossary".to_string(), "Terms".into()]
+    );
+    let g = cores[0]
+        .run(ops::WikiShow {
+            page: "Guide".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        g.body,
+        "See [[Vocabulary]] and [[Vocabulary|the terms]]; [[Nowhere Yet]] is to come."
+    );
+    // Aliases are a view: a reindex rebuilds them from the entries.
+    cores[0].reindex().unwrap();
+    let again = cores[0]
+        .run(ops::WikiShow {
+            page: "Glossary".into(),
+        })
+        .unwrap();
+    assert_eq!(again.id, glossary.id);
+    assert_eq!(again.aliases, vec!["Glossary".to_string(), "Terms".into()]);
+}
+
+#[test]
+fn pages_created_concurrently_with_one_title_are_both_kept() {
+    let mut cores = circle(2);
+    let a = cores[0]
+        .run(ops::WikiNew {
+            title: "Meeting notes".into(),
+            body: "Alice's notes".into(),
+        })
+        .unwrap();
+    let b = cores[1]
+        .run(ops::WikiNew {
+            title: "meeting notes".into(),
+            body: "Bob's notes".into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    for core in &mut cores {
+        let list = core.run(ops::WikiList { archived: false }).unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|p| p.namesakes == 2));
+        let err = core
+            .run(ops::WikiShow {
+                page: "Meeting Notes".into(),
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("names several pages"), "{err}");
+        let shown = core
+            .run(ops::WikiShow {
+                page: a.id.to_string(),
+            })
+            .unwrap();
+        assert_eq!(shown.body, "Alice's notes");
+        assert_eq!(shown.namesakes.len(), 1);
+        assert_eq!(shown.namesakes[0].id, b.id);
+    }
+}
+
+/// Three nodes edit offline: Alice and Bob rewrite one paragraph, Carol
+/// another. The merge is marked on every node until someone edits.
+#[test]
+fn merged_concurrent_edits_of_one_paragraph_are_marked_until_edited_or_reviewed() {
+    let mut cores = circle(3);
+    let base = "A CRDT merges without conflicts.\n\nSecond paragraph stays.\n";
+    let page = cores[0]
+        .run(ops::WikiNew {
+            title: "CRDTs".into(),
+            body: base.into(),
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let id = page.id.to_string();
+    let edits = [
+        base.replace("merges without conflicts", "merges concurrent edits"),
+        base.replace("merges without conflicts", "always converges"),
+        base.replace("stays", "stays here"),
+    ];
+    for (core, body) in cores.iter_mut().zip(&edits) {
+        core.run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: body.clone(),
+        })
+        .unwrap();
+    }
+    all_to_all(&mut cores);
+    let (alice, bob) = (cores[0].me(), cores[1].me());
+    for core in &mut cores {
+        let view = core.run(ops::WikiShow { page: id.clone() }).unwrap();
+        let merged = view.merged.expect("the merge is marked");
+        let mut authors = merged.authors.clone();
+        authors.sort();
+        let mut expect = vec![alice, bob];
+        expect.sort();
+        assert_eq!(
+            authors, expect,
+            "Carol's separate paragraph is not part of it"
+        );
+        assert_eq!(merged.paragraphs.len(), 1);
+        assert_eq!(merged.paragraphs[0].index, 0);
+        assert!(merged.paragraphs[0].start.starts_with("A CRDT"));
+        let list = core.run(ops::WikiList { archived: false }).unwrap();
+        assert!(list[0].merged.is_some());
+        assert_eq!(
+            core.reader().pages_to_review().unwrap(),
+            vec![crate::model::PageRef {
+                id: page.id,
+                title: "CRDTs".into()
+            }]
+        );
+    }
+    // Carol reviews it: the mark ends everywhere.
+    cores[2]
+        .run(ops::WikiReviewed { page: id.clone() })
+        .unwrap();
+    all_to_all(&mut cores);
+    for core in &mut cores {
+        let view = core.run(ops::WikiShow { page: id.clone() }).unwrap();
+        assert!(view.merged.is_none());
+        assert!(core.reader().pages_to_review().unwrap().is_empty());
+    }
+    // Concurrent edits of different paragraphs are no merge to review.
+    let a = body_of(&mut cores[0], &id).replace("A CRDT", "Any CRDT");
+    cores[0]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: a,
+        })
+        .unwrap();
+    let b = body_of(&mut cores[1], &id).replace("here", "there");
+    cores[1]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: b,
+        })
+        .unwrap();
+    all_to_all(&mut cores);
+    let view = cores[2].run(ops::WikiShow { page: id.clone() }).unwrap();
+    assert!(view.merged.is_none(), "{:?}", view.merged);
 }

@@ -188,24 +188,26 @@ fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
             is_word(side[range.start]) && (range.start == 0 || !is_word(side[range.start - 1]));
         u8::from(ends_line) * 2 + u8::from(starts_word)
     };
+    let shifted = |r: &std::ops::Range<usize>, by: isize| {
+        r.start.saturating_add_signed(by)..r.end.saturating_add_signed(by)
+    };
+    let mut out: Vec<Hunk> = Vec::with_capacity(hunks.len() + 2);
     for i in 0..hunks.len() {
         let (o, n, equal) = hunks[i].clone();
         if equal || (!o.is_empty() && !n.is_empty()) {
+            out.push((o, n, equal));
             continue;
         }
-        let deletion = !o.is_empty();
-        let side = if deletion { a } else { b };
-        let range = if deletion { o.clone() } else { n.clone() };
+        let side = if o.is_empty() { b } else { a };
+        let range = if o.is_empty() { n.clone() } else { o.clone() };
         // How far it may move up and down within its equal neighbours.
-        let before = if i > 0 && hunks[i - 1].2 {
-            hunks[i - 1].0.len()
-        } else {
-            0
+        let before = match out.last() {
+            Some(h) if h.2 => h.0.len(),
+            _ => 0,
         };
-        let after = if i + 1 < hunks.len() && hunks[i + 1].2 {
-            hunks[i + 1].0.len()
-        } else {
-            0
+        let after = match hunks.get(i + 1) {
+            Some(h) if h.2 => h.0.len(),
+            _ => 0,
         };
         let mut up = 0;
         while up < before && side[range.start - up - 1] == side[range.end - up - 1] {
@@ -215,39 +217,52 @@ fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
         while down < after && side[range.start + down] == side[range.end + down] {
             down += 1;
         }
-        if up == 0 && down == 0 {
-            continue;
-        }
         let mut best = (score(side, &range), 0isize);
         for shift in -(up as isize)..=(down as isize) {
-            let r = (range.start as isize + shift) as usize..(range.end as isize + shift) as usize;
-            let sc = score(side, &r);
-            if sc >= best.0 {
+            let sc = score(side, &shifted(&range, shift));
+            if sc > best.0 || (sc == best.0 && shift > best.1) {
                 best = (sc, shift);
             }
         }
         let shift = best.1;
-        if shift == 0 {
-            continue;
-        }
-        let moved = |r: &std::ops::Range<usize>| {
-            (r.start as isize + shift) as usize..(r.end as isize + shift) as usize
-        };
-        hunks[i].0 = moved(&o);
-        hunks[i].1 = moved(&n);
-        if i > 0 && hunks[i - 1].2 {
-            hunks[i - 1].0.end = (hunks[i - 1].0.end as isize + shift) as usize;
-            hunks[i - 1].1.end = (hunks[i - 1].1.end as isize + shift) as usize;
-        }
-        if i + 1 < hunks.len() && hunks[i + 1].2 {
-            hunks[i + 1].0.start = (hunks[i + 1].0.start as isize + shift) as usize;
-            hunks[i + 1].1.start = (hunks[i + 1].1.start as isize + shift) as usize;
+        let (mo, mn) = (shifted(&o, shift), shifted(&n, shift));
+        if shift < 0 {
+            // The tokens it moved above now follow it, unchanged.
+            let prev = out.last_mut().expect("an equal stretch above");
+            prev.0.end = mo.start;
+            prev.1.end = mn.start;
+            if prev.0.is_empty() {
+                out.pop();
+            }
+            out.push((mo.clone(), mn.clone(), false));
+            match hunks.get_mut(i + 1) {
+                Some(next) if next.2 => {
+                    next.0.start = mo.end;
+                    next.1.start = mn.end;
+                }
+                _ => out.push((mo.end..o.end, mn.end..n.end, true)),
+            }
+        } else if shift > 0 {
+            // The tokens it moved below now precede it, unchanged.
+            match out.last_mut() {
+                Some(prev) if prev.2 => {
+                    prev.0.end = mo.start;
+                    prev.1.end = mn.start;
+                }
+                _ => out.push((o.start..mo.start, n.start..mn.start, true)),
+            }
+            out.push((mo.clone(), mn.clone(), false));
+            let next = hunks.get_mut(i + 1).expect("an equal stretch below");
+            next.0.start = mo.end;
+            next.1.start = mn.end;
+        } else {
+            out.push((o, n, false));
         }
     }
-    // A neighbour emptied by the move: merge what now touches.
-    let mut merged: Vec<Hunk> = Vec::with_capacity(hunks.len());
-    for h in hunks.drain(..) {
-        if h.2 && h.0.is_empty() {
+    // A neighbour emptied by a move: merge what now touches.
+    let mut merged: Vec<Hunk> = Vec::with_capacity(out.len());
+    for h in out {
+        if h.0.is_empty() && h.1.is_empty() {
             continue;
         }
         match merged.last_mut() {

@@ -1,0 +1,92 @@
+//! Visible merges: finding paragraphs where concurrent edits by different
+//! authors were merged.
+//!
+//! While a page has several heads, its latest changes are concurrent: each
+//! head has changes no other head includes (its *branch*). A character
+//! inserted by a branch's change belongs to that branch. A paragraph
+//! (blank-line separated block of the body) holding characters of two
+//! branches by different authors is a merge nobody has looked at yet. The
+//! next edit (which depends on every head) or an explicit review ends it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
+use kith_protocol::AuthorId;
+
+use super::MergeMark;
+use super::doc::body_obj;
+
+/// Characters of a paragraph's start shown in notices.
+const EXCERPT: usize = 60;
+
+/// The merge mark of the document as it is, if any.
+pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
+    let heads = doc.get_heads();
+    if heads.len() < 2 {
+        return None;
+    }
+    let body = body_obj(doc)?;
+    // Per actor: (first op, last op, branch, author) of each branch change.
+    let mut ranges: HashMap<Vec<u8>, Vec<(u64, u64, usize)>> = HashMap::new();
+    for (branch, head) in heads.iter().enumerate() {
+        let others: Vec<ChangeHash> = heads.iter().filter(|h| *h != head).copied().collect();
+        for change in doc.get_changes(&others) {
+            if change.is_empty() {
+                continue;
+            }
+            let start = change.start_op().get();
+            ranges
+                .entry(change.actor_id().to_bytes().to_vec())
+                .or_default()
+                .push((start, start + change.len() as u64 - 1, branch));
+        }
+    }
+    if ranges.is_empty() {
+        return None;
+    }
+    let branch_of = |actor: &[u8], counter: u64| {
+        ranges
+            .get(actor)?
+            .iter()
+            .find(|(lo, hi, _)| (*lo..=*hi).contains(&counter))
+            .map(|r| r.2)
+    };
+    let mut paragraphs: Vec<(String, BTreeSet<usize>, BTreeSet<AuthorId>)> =
+        vec![(String::new(), BTreeSet::new(), BTreeSet::new())];
+    let mut previous_newline = false;
+    for item in doc.list_range(&body, ..) {
+        let text = match &item.value {
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
+            _ => String::new(),
+        };
+        if text == "\n" && previous_newline {
+            paragraphs.push((String::new(), BTreeSet::new(), BTreeSet::new()));
+            previous_newline = false;
+            continue;
+        }
+        previous_newline = text == "\n";
+        let current = paragraphs.last_mut().expect("never empty");
+        if current.0.chars().count() < EXCERPT {
+            current.0.push_str(&text);
+        }
+        if let automerge::ObjId::Id(counter, actor, _) = item.id()
+            && let Some(branch) = branch_of(actor.to_bytes(), counter)
+            && let Ok(bytes) = <[u8; 32]>::try_from(actor.to_bytes())
+        {
+            current.1.insert(branch);
+            current.2.insert(AuthorId::from_bytes(bytes));
+        }
+    }
+    let mut authors: BTreeSet<AuthorId> = BTreeSet::new();
+    let mut marked = Vec::new();
+    for (i, (start, branches, by)) in paragraphs.into_iter().enumerate() {
+        if branches.len() >= 2 && by.len() >= 2 {
+            authors.extend(by);
+            marked.push((i as u32, start.trim().to_string()));
+        }
+    }
+    (!marked.is_empty()).then(|| MergeMark {
+        authors: authors.into_iter().collect(),
+        paragraphs: marked,
+    })
+}
