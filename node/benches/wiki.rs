@@ -149,6 +149,21 @@ fn main() {
     core.close().unwrap();
     drop(core);
     let on_disk = dir_size(&data_dir.store());
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(data_dir.store())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let size = if e.metadata().unwrap().is_dir() {
+                dir_size(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            };
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.1));
+    let files: Vec<String> = files.iter().map(|(n, s)| format!("{n} {s}")).collect();
+    println!("store files: {}", files.join(", "));
 
     // Opening the page from the store in a fresh process-like state: the
     // store, the node's core (which catches views up), then the page.
