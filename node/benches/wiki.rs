@@ -67,18 +67,28 @@ fn raw(trace: &Trace, commit_each: bool) -> (Duration, AutoCommit) {
     (elapsed, doc)
 }
 
+/// Bytes the files under `path` take on disk (allocated blocks: sled's
+/// file has holes where it freed segments), and their apparent length.
 fn dir_size(path: &std::path::Path) -> u64 {
-    let mut total = 0;
+    dir_sizes(path).0
+}
+
+fn dir_sizes(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let (mut allocated, mut apparent) = (0, 0);
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();
-        total += if meta.is_dir() {
-            dir_size(&entry.path())
+        if meta.is_dir() {
+            let (a, b) = dir_sizes(&entry.path());
+            allocated += a;
+            apparent += b;
         } else {
-            meta.len()
-        };
+            allocated += meta.blocks() * 512;
+            apparent += meta.len();
+        }
     }
-    total
+    (allocated, apparent)
 }
 
 fn main() {
@@ -149,21 +159,8 @@ fn main() {
     core.close().unwrap();
     drop(core);
     let on_disk = dir_size(&data_dir.store());
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(data_dir.store())
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let size = if e.metadata().unwrap().is_dir() {
-                dir_size(&e.path())
-            } else {
-                e.metadata().unwrap().len()
-            };
-            (e.file_name().to_string_lossy().into_owned(), size)
-        })
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.1));
-    let files: Vec<String> = files.iter().map(|(n, s)| format!("{n} {s}")).collect();
-    println!("store files: {}", files.join(", "));
+    let (_, apparent) = dir_sizes(&data_dir.store());
+    println!("store files: {on_disk} bytes allocated, {apparent} bytes apparent length");
 
     // Opening the page from the store in a fresh process-like state: the
     // store, the node's core (which catches views up), then the page.
@@ -178,6 +175,17 @@ fn main() {
         .unwrap();
     let open = t.elapsed();
     println!("(of which opening the store and the core: {started:.2?})");
+    // Live data by key prefix (what sled's file holds besides garbage).
+    let live = core.store().usage().unwrap();
+    let total: u64 = live.values().map(|v| v.1).sum();
+    let parts: Vec<String> = live
+        .iter()
+        .map(|(t, (n, b))| format!("{t}:{n}/{b}"))
+        .collect();
+    println!(
+        "live keys and bytes by prefix ({total} bytes): {}",
+        parts.join(" ")
+    );
     assert_eq!(reopened.body, trace.end_content);
 
     println!("## editing trace (save every {save_every} edits)");

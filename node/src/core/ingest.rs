@@ -256,11 +256,28 @@ impl Core {
         self.search.commit().map_err(search_error)
     }
 
+    /// Brings the links of changed pages up to date now (backlinks read
+    /// right after an edit need them); the pages stay due for search.
+    pub(crate) fn links_flush(&mut self) -> Result<()> {
+        if self.pages_ready().is_err() {
+            return Ok(());
+        }
+        for page in self.dirty_pages.clone() {
+            if let Ok(body) = self.wiki.text(&self.store, &page) {
+                self.wiki.refresh_links(&self.store, &page, &body)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-indexes a changed page for search, and its links with it (one
+    /// reading of the text serves both).
     fn index_page(&mut self, page: &PageId) -> Result<()> {
         let Some(meta) = crate::wiki::meta(&self.store, page)? else {
             return Ok(());
         };
         let body = self.wiki.text(&self.store, page).unwrap_or_default();
+        self.wiki.refresh_links(&self.store, page, &body)?;
         let last = crate::wiki::history(&self.store, page)?
             .first()
             .map(|h| h.author);

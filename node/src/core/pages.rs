@@ -129,6 +129,7 @@ impl Core {
         self.wiki_commit(local)?;
         let mut relinked = Vec::new();
         if update_links {
+            self.links_flush()?;
             let new_title = crate::wiki::meta(&self.store, &page)?
                 .map(|m| m.title)
                 .unwrap_or_default();
@@ -199,6 +200,7 @@ impl Core {
     }
 
     pub(super) fn page_view(&mut self, page: &PageId) -> Result<PageView> {
+        self.links_flush()?;
         let meta = crate::wiki::meta(&self.store, page)?
             .ok_or_else(|| Error::NotFound(format!("no page {page}")))?;
         let body = self.wiki.text(&self.store, page)?;

@@ -146,6 +146,29 @@ impl Store {
         Ok(self.kv.contains(super::meta_key("rebuild"))?)
     }
 
+    /// Keys and bytes (keys plus values) stored, by keyspace: the first
+    /// byte of the key, or the first three for views (`vw` + the view).
+    /// What the store's file holds besides sled's own overhead.
+    pub fn usage(&self) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
+        let mut out: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for item in self.kv.scan_prefix([]) {
+            let (k, v) = item?;
+            let n = if k.first() == Some(&super::VIEW) {
+                3
+            } else {
+                1
+            };
+            let tag: String = k[..n.min(k.len())]
+                .iter()
+                .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+                .collect();
+            let e = out.entry(tag).or_default();
+            e.0 += 1;
+            e.1 += (k.len() + v.len()) as u64;
+        }
+        Ok(out)
+    }
+
     /// The version of the rules the views were built by (0: before
     /// versions were recorded). See [`VIEWS_VERSION`].
     pub fn views_version(&self) -> Result<u32> {

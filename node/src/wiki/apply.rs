@@ -11,9 +11,7 @@ use kith_protocol::{AuthorId, Body, EntryId, GroupForm, PageId, Verified, WikiCh
 use serde::{Deserialize, Serialize};
 
 use super::cache::{Open, reload};
-use super::doc::{
-    actor_of, body_text, guarded, has_change, is_archived, links_in, text_len, title_of,
-};
+use super::doc::{actor_of, guarded, has_change, is_archived, links_in, text_len, title_of};
 use super::group;
 use super::read::meta;
 use super::versions::write_history;
@@ -240,18 +238,17 @@ impl Wiki {
         park_waiting(open, &page, still_waiting, &mut meta, report, batch);
         history.write(store, &page, batch)?;
         meta.chars = text_len(&open.doc);
-        let changed = !history.items.is_empty();
-        self.finish_page(store, &page, meta, changed, batch)
+        self.finish_page(&page, meta, batch)
     }
 
-    /// Title index, links, metadata and an incremental save of a page whose
-    /// document changed (`body_changed`: recompute its links).
+    /// Title index, aliases, merge mark, metadata and an incremental save of
+    /// a page whose document changed. Its links are not read here (that
+    /// takes the whole text): the owner refreshes them in batches with
+    /// [`Wiki::refresh_links`], when it re-indexes the page for search.
     pub(super) fn finish_page(
         &mut self,
-        store: &Store,
         page: &PageId,
         mut meta: PageMeta,
-        body_changed: bool,
         batch: &mut Batch,
     ) -> Result<()> {
         let Some(open) = self.open.get_mut(page) else {
@@ -262,7 +259,6 @@ impl Wiki {
         meta.title = title_of(&open.doc);
         meta.archived = is_archived(&open.doc);
         meta.chars = text_len(&open.doc);
-        let links = body_changed.then(|| links_in(&body_text(&open.doc)));
         let title_key = |index: u8, title: &str| {
             let mut k = key(index, &[title.to_lowercase().as_bytes()]);
             k.push(0);
@@ -290,9 +286,6 @@ impl Wiki {
         if !meta.title.is_empty() {
             batch.insert(title_key(b't', &meta.title), []);
         }
-        if let Some(links) = links {
-            set_links(store, page, links, batch)?;
-        }
         batch.insert(
             key(b'm', &[&page.0]),
             postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
@@ -301,6 +294,15 @@ impl Wiki {
             self.discard(page);
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Brings the page's outgoing links (and so others' backlinks) up to
+    /// date with `body`, its current text.
+    pub fn refresh_links(&mut self, store: &Store, page: &PageId, body: &str) -> Result<()> {
+        let mut batch = Batch::default();
+        set_links(store, page, links_in(body), &mut batch)?;
+        store.kv().apply(batch)?;
         Ok(())
     }
 

@@ -423,7 +423,7 @@ impl Wiki {
             );
             i = j;
         }
-        self.finish_page(store, &page, meta, true, &mut batch)?;
+        self.finish_page(&page, meta, &mut batch)?;
         store.kv().apply(batch)?;
         Ok(())
     }
