@@ -188,15 +188,31 @@ fn main() {
         .log(&friend.author(), 1, usize::MAX)
         .expect("log");
     for (i, entry) in log.iter().enumerate() {
-        if let Some(Ok(Body::WikiChange(change))) = entry.body().map(Body::decode) {
-            let mut seed = vec![0x80];
-            seed.extend(&change.data);
-            write("wiki_change", &format!("group-{i}"), &seed);
-            if let Ok(changes) = kith_protocol::change_group::split(&change.data) {
-                let mut seed = vec![0];
-                seed.extend(changes[0]);
-                write("wiki_change", &format!("change-{i}"), &seed);
+        let Some(Ok(body)) = entry.body().map(Body::decode) else {
+            continue;
+        };
+        match body.wiki_part() {
+            Some((change, kith_protocol::GroupForm::Framed)) => {
+                let mut seed = vec![0x80];
+                seed.extend(&change.data);
+                write("wiki_change", &format!("group-{i}"), &seed);
+                if let Ok(changes) = kith_protocol::change_group::split(&change.data) {
+                    let mut seed = vec![0];
+                    seed.extend(changes[0]);
+                    write("wiki_change", &format!("change-{i}"), &seed);
+                }
             }
+            Some((change, kith_protocol::GroupForm::Bundle)) => {
+                let mut seed = vec![0xc0];
+                seed.extend(&change.data);
+                write("wiki_change", &format!("compact-{i}"), &seed);
+                if let Ok(bundle) = kith_protocol::change_group::decompress(&change.data) {
+                    let mut seed = vec![0x40];
+                    seed.extend(bundle);
+                    write("wiki_change", &format!("bundle-{i}"), &seed);
+                }
+            }
+            None => {}
         }
     }
 

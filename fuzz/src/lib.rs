@@ -77,13 +77,24 @@ fn body_roundtrip(data: &[u8]) {
         data,
         "an accepted body re-encodes differently"
     );
-    if let Body::WikiChange(change) = &body {
-        wiki_parts(change);
+    if let Some((change, form)) = body.wiki_part() {
+        wiki_parts(change, form);
     }
 }
 
-fn wiki_parts(change: &WikiChange) {
+fn wiki_parts(change: &WikiChange, form: kith_protocol::GroupForm) {
     if change_group::check_part(change).is_err() {
+        return;
+    }
+    if form == kith_protocol::GroupForm::Bundle {
+        // The inflater: bounded, and exact about where the stream ends.
+        if let Ok(bundle) = change_group::decompress(&change.data) {
+            assert!(bundle.len() <= change_group::MAX_BUNDLE_BYTES);
+            assert_eq!(
+                change_group::decompress(&change_group::compress(&bundle)).ok(),
+                Some(bundle)
+            );
+        }
         return;
     }
     if change.parts == 1
@@ -300,18 +311,26 @@ pub fn wiki_change(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let group = if mode & 0x80 == 0 {
-        change_group::frame(&[rest.to_vec()])
-    } else {
-        rest.to_vec()
+    // Bit 0x40: the compact form (kind 8); bit 0x80: `rest` is the group
+    // as sent, else one change (framed) or one bundle (compressed here).
+    let compact = mode & 0x40 != 0;
+    let group = match (compact, mode & 0x80 == 0) {
+        (false, true) => change_group::frame(&[rest.to_vec()]),
+        (true, true) => change_group::compress(rest),
+        (_, false) => rest.to_vec(),
     };
-    let body = Body::WikiChange(WikiChange {
+    let part = WikiChange {
         page: page(mode),
         group_hash: *blake3::hash(&group).as_bytes(),
         part: 0,
         parts: 1,
         data: group,
-    });
+    };
+    let body = if compact {
+        Body::WikiBundle(part)
+    } else {
+        Body::WikiChange(part)
+    };
     if body.encode().len() > Limits::default().max_body_bytes {
         return;
     }

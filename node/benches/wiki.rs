@@ -18,10 +18,8 @@ use std::time::{Duration, Instant};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, TextEncoding};
 use kith_node::ops;
-use kith_node::store::Store;
-use kith_node::store::kv::KvConfig;
 use kith_node::{Config, Core, DataDir};
-use kith_protocol::{Keypair, Limits};
+use kith_protocol::Keypair;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -119,8 +117,8 @@ fn main() {
     let data_dir = DataDir::new(dir.path());
     let keypair = Keypair::from_secret(&[1; 32]);
     let config = Config::new(data_dir.clone());
-    let store = Store::open(&data_dir.store(), &KvConfig::default(), Limits::default()).unwrap();
-    let mut core = Core::with_store(config.clone(), keypair.clone(), store).unwrap();
+    // As a node does: the store and the search index on disk.
+    let mut core = Core::open(config.clone(), keypair.clone()).unwrap();
     let t = Instant::now();
     let page = core
         .run(ops::WikiNew {
@@ -165,8 +163,7 @@ fn main() {
     // Opening the page from the store in a fresh process-like state: the
     // store, the node's core (which catches views up), then the page.
     let t = Instant::now();
-    let store = Store::open(&data_dir.store(), &KvConfig::default(), Limits::default()).unwrap();
-    let mut core = Core::with_store(config, keypair, store).unwrap();
+    let mut core = Core::open(config, keypair).unwrap();
     let started = t.elapsed();
     let reopened = core
         .run(ops::WikiShow {
