@@ -603,3 +603,130 @@ fn wiki_import_never_follows_links_and_checks_every_file_first() {
     let list = stdout_of(kith(&dir).args(["wiki", "list", "--json"]));
     assert!(!list.contains("Another"), "nothing applied: {list}");
 }
+
+#[test]
+fn wiki_history_shows_word_diffs_blame_revert_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir)
+        .args(["init", "--name", "Alice"])
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "new", "Plan", "--file", "-"])
+        .write_stdin("We ship on Monday.\nThen we rest.\n")
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "edit", "Plan", "-"])
+        .write_stdin("We ship on Friday, after review.\nThen we rest.\n")
+        .assert()
+        .success();
+    // Not a terminal: the diff is plain [-removed-] {+added+}.
+    let history = stdout_of(kith(&dir).args(["wiki", "history", "Plan"]));
+    assert!(
+        history.contains("We ship on [-Monday-]{+Friday, after review+}."),
+        "{history}"
+    );
+    let items: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["wiki", "history", "Plan", "--json"]),
+    ))
+    .unwrap();
+    let edit = items[0]["entry"].as_str().unwrap()[..12].to_string();
+    let created = items[1]["entry"].as_str().unwrap().to_string();
+    let diff = stdout_of(kith(&dir).args(["wiki", "diff", "Plan", &edit]));
+    assert!(diff.contains("{+Friday, after review+}"), "{diff}");
+    let blame = stdout_of(kith(&dir).args(["wiki", "blame", "Plan"]));
+    assert!(
+        blame.contains("Alice") && blame.contains("Then we rest."),
+        "{blame}"
+    );
+    let blame: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["wiki", "blame", "Plan", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        blame["lines"][0]["text"],
+        "We ship on Friday, after review."
+    );
+    assert_eq!(blame["lines"][0]["author_name"], "Alice");
+    let then = stdout_of(kith(&dir).args(["wiki", "show", "Plan", "--at", &created]));
+    assert!(then.contains("We ship on Monday."), "{then}");
+    kith(&dir)
+        .args(["wiki", "revert", "Plan", &edit])
+        .assert()
+        .success();
+    let shown: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["wiki", "show", "Plan", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(shown["body"], "We ship on Monday.\nThen we rest.\n");
+    kith(&dir)
+        .args(["wiki", "edit", "Plan", "-"])
+        .write_stdin("Gone.\n")
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "restore", "Plan", "--at", &edit])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restored to that version"));
+    let shown: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["wiki", "show", "Plan", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        shown["body"],
+        "We ship on Friday, after review.\nThen we rest.\n"
+    );
+    kith(&dir)
+        .args(["wiki", "diff", "Plan", "nope"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no change \"nope\""));
+}
+
+#[test]
+fn wiki_rename_keeps_old_links_and_can_update_them() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    kith(&dir)
+        .args(["wiki", "new", "Glossary"])
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "new", "Guide", "--file", "-"])
+        .write_stdin("See [[Glossary]] and [[Missing Page]].\n")
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "show", "Guide"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "links to missing pages: [[Missing Page]]",
+        ));
+    kith(&dir)
+        .args(["wiki", "rename", "Glossary", "Terms"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[[Glossary]] links keep working"));
+    kith(&dir)
+        .args(["wiki", "show", "Glossary"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("# Terms").and(predicate::str::contains("linked from: Guide")),
+        );
+    kith(&dir)
+        .args(["wiki", "rename", "Terms", "Vocabulary", "--update-links"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "links updated in 1 page(s): Guide",
+        ));
+    kith(&dir)
+        .args(["wiki", "show", "Guide"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("See [[Vocabulary]]"));
+}
