@@ -355,6 +355,45 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         at: None,
     })
     .await;
+    // A change both copies hold: the page's first, from before the copy.
+    let first = pair
+        .core
+        .run(ops::WikiHistory {
+            page: "Deploy runbook".into(),
+        })
+        .unwrap()
+        .last()
+        .unwrap()
+        .entry
+        .to_string();
+    pair.same(ops::WikiBlame {
+        page: "Deploy runbook".into(),
+    })
+    .await;
+    pair.same(ops::WikiDiff {
+        page: "Deploy runbook".into(),
+        change: first.clone(),
+    })
+    .await;
+    pair.same(ops::WikiAt {
+        page: "Deploy runbook".into(),
+        change: first.clone(),
+    })
+    .await;
+    pair.same(ops::WikiRestore {
+        page: "Deploy runbook".into(),
+        at: Some(first.clone()),
+    })
+    .await;
+    pair.same(ops::WikiRevert {
+        page: "Deploy runbook".into(),
+        change: first,
+    })
+    .await;
+    pair.same(ops::WikiReviewed {
+        page: "Deploy runbook".into(),
+    })
+    .await;
     pair.same(ops::WikiImport(vec![kith_node::model::ImportItem {
         id: None,
         title: "Imported".into(),

@@ -177,10 +177,15 @@ async fn every_page_renders_and_forms_work() {
                 .get(&format!("/wiki/{}/edit", page.id))
                 .contains("name=\"base\"")
         );
+        let history = browser.get(&format!("/wiki/{}/history", page.id));
         assert!(
-            browser
-                .get(&format!("/wiki/{}/history", page.id))
-                .contains("Operations")
+            history.contains("Revert this change") && history.contains("View this version"),
+            "{history}"
+        );
+        let blame = browser.get(&format!("/wiki/{}/blame", page.id));
+        assert!(
+            blame.contains("Who wrote") && blame.contains("Steps"),
+            "{blame}"
         );
         let people = browser.get("/people");
         assert!(
@@ -222,6 +227,36 @@ async fn every_page_renders_and_forms_work() {
             303
         );
         assert!(browser.get(&format!("/wiki/{}", page.id)).contains("ship"));
+        // History: the edit as an inline word diff; a past version; revert
+        // and restore by form.
+        let history = browser.get(&format!("/wiki/{}/history", page.id));
+        assert!(history.contains("<ins>2. ship\n</ins>"), "{history}");
+        let marker = "/revert/";
+        let start = history.find(marker).unwrap() + marker.len();
+        let edit = history[start..start + 64].to_string();
+        let diff = browser.get(&format!("/wiki/{}/diff/{edit}", page.id));
+        assert!(diff.contains("<ins>2. ship\n</ins>"), "{diff}");
+        let then = history.rfind("/at/").unwrap() + 4;
+        let first = history[then..then + 64].to_string();
+        let version = browser.get(&format!("/wiki/{}/at/{first}", page.id));
+        assert!(
+            version.contains("build") && !version.contains("ship"),
+            "{version}"
+        );
+        assert_eq!(
+            browser.post(&format!("/wiki/{}/revert/{edit}", page.id), &[]),
+            303
+        );
+        assert!(!browser.get(&format!("/wiki/{}", page.id)).contains("ship"));
+        assert_eq!(
+            browser.post(&format!("/wiki/{}/restore-version/{edit}", page.id), &[]),
+            303
+        );
+        assert!(browser.get(&format!("/wiki/{}", page.id)).contains("ship"));
+        assert_eq!(
+            browser.post(&format!("/wiki/{}/reviewed", page.id), &[]),
+            303
+        );
         let answer_id = browser.get(&format!("/thread/{}", q.id));
         let marker = "data-answer=\"";
         let start = answer_id.find(marker).unwrap() + marker.len();

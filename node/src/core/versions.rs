@@ -33,16 +33,17 @@ impl Core {
             .map(|m| m.title)
             .unwrap_or_default();
         let blamed = self.wiki.blame(&self.store, &page)?;
-        let mut names = std::collections::BTreeMap::new();
+        let mut names: std::collections::BTreeMap<kith_protocol::AuthorId, Option<String>> =
+            std::collections::BTreeMap::new();
         let mut lines = Vec::with_capacity(blamed.len());
         for (i, b) in blamed.into_iter().enumerate() {
             let author_name = match &b.by {
-                Some(by) => {
-                    if !names.contains_key(&by.author) {
-                        names.insert(by.author, self.store.display_name(&by.author)?);
+                Some(by) => match names.entry(by.author) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(self.store.display_name(&by.author)?).clone()
                     }
-                    names[&by.author].clone()
-                }
+                },
                 None => None,
             };
             lines.push(BlameLine {

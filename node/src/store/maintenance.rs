@@ -180,7 +180,7 @@ impl Store {
 
     pub fn set_views_version(&self, version: u32) -> Result<()> {
         self.kv
-            .insert(&super::meta_key("views"), version.to_be_bytes())?;
+            .insert(super::meta_key("views"), version.to_be_bytes())?;
         Ok(())
     }
 
