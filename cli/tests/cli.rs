@@ -730,3 +730,49 @@ fn wiki_rename_keeps_old_links_and_can_update_them() {
         .success()
         .stdout(predicate::str::contains("See [[Vocabulary]]"));
 }
+
+#[test]
+fn compact_gives_space_back_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir)
+        .arg("compact")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no store"));
+    kith(&dir)
+        .args(["init", "--name", "Alice"])
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["post", "kept through compaction"])
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["wiki", "new", "Notes", "--file", "-"])
+        .write_stdin("one\n")
+        .assert()
+        .success();
+    for i in 0..20 {
+        kith(&dir)
+            .args(["wiki", "edit", "Notes", "-"])
+            .write_stdin(format!("line {i}\n"))
+            .assert()
+            .success();
+    }
+    kith(&dir)
+        .arg("compact")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("store compacted:"));
+    kith(&dir)
+        .arg("feed")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kept through compaction"));
+    let page: Value = serde_json::from_str(&stdout_of(
+        kith(&dir).args(["wiki", "show", "Notes", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(page["body"], "line 19\n");
+    kith(&dir).args(["log", "verify"]).assert().success();
+}

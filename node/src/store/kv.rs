@@ -80,8 +80,115 @@ impl Batch {
 /// shortly after the store is dropped).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What compaction did, in bytes on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    pub before: u64,
+    pub after: u64,
+}
+
+/// Keys copied per batch while compacting.
+const COMPACT_BATCH: usize = 4096;
+
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Bytes the files under `path` occupy on disk.
+fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 impl Kv {
+    /// Rewrites the store at `path` into a fresh file holding only its live
+    /// data: sled's log-structured file keeps the space of overwritten
+    /// values and never shrinks. The store must be closed. Crash-safe: the
+    /// copy is made beside it (`…compacting`) and swapped in by renames;
+    /// [`Kv::open`] finishes or undoes an interrupted swap.
+    pub fn compact(path: &Path, config: &KvConfig) -> Result<Compacted, KvError> {
+        let before = disk_usage(path);
+        let fresh = sibling(path, ".compacting");
+        let old = sibling(path, ".old");
+        let io = |e: std::io::Error| KvError::Engine(format!("compacting: {e}"));
+        {
+            let source = Kv::open(path, config)?;
+            if fresh.exists() {
+                std::fs::remove_dir_all(&fresh).map_err(io)?;
+            }
+            let target = Kv::open_engine(&fresh, config)?;
+            let mut batch = Batch::default();
+            for item in source.tree.iter() {
+                let (k, v) = item?;
+                batch.insert(k, v);
+                if batch.len >= COMPACT_BATCH {
+                    target.apply(std::mem::take(&mut batch))?;
+                }
+            }
+            target.apply(batch)?;
+            if target.tree.len() != source.tree.len() {
+                return Err(KvError::Engine(
+                    "compacting: the copy does not hold every key; the store is unchanged".into(),
+                ));
+            }
+            target.flush()?;
+        }
+        // Both are closed: sled releases a file once its threads end, so
+        // wait for the lock as `open` does, then swap.
+        drop(Kv::open_engine(path, config)?);
+        drop(Kv::open_engine(&fresh, config)?);
+        std::fs::rename(path, &old).map_err(io)?;
+        std::fs::rename(&fresh, path).map_err(io)?;
+        std::fs::remove_dir_all(&old).map_err(io)?;
+        Ok(Compacted {
+            before,
+            after: disk_usage(path),
+        })
+    }
+
+    /// Finishes or undoes a compaction a crash interrupted.
+    fn recover_compaction(path: &Path) -> Result<(), KvError> {
+        let fresh = sibling(path, ".compacting");
+        let old = sibling(path, ".old");
+        let io = |e: std::io::Error| KvError::Engine(format!("recovering a compaction: {e}"));
+        if old.exists() {
+            if path.exists() {
+                // The copy was swapped in: the old store is garbage.
+                std::fs::remove_dir_all(&old).map_err(io)?;
+            } else {
+                // Interrupted between the two renames: the old store is
+                // complete; the copy may be too, but keep what was there.
+                std::fs::rename(&old, path).map_err(io)?;
+            }
+        }
+        if fresh.exists() && path.exists() {
+            std::fs::remove_dir_all(&fresh).map_err(io)?;
+        }
+        Ok(())
+    }
+
     pub fn open(path: &Path, config: &KvConfig) -> Result<Kv, KvError> {
+        if !config.temporary {
+            Kv::recover_compaction(path)?;
+        }
+        Kv::open_engine(path, config)
+    }
+
+    /// Opens sled at `path`, waiting a little for a lock a closing process
+    /// still holds.
+    fn open_engine(path: &Path, config: &KvConfig) -> Result<Kv, KvError> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
             let opened = sled::Config::new()
@@ -184,5 +291,72 @@ impl Kv {
     /// Bytes the engine occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, KvError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fill(kv: &Kv, round: u8) {
+        let mut batch = Batch::default();
+        for i in 0u32..2000 {
+            batch.insert(i.to_be_bytes(), vec![round; 1024]);
+        }
+        kv.apply(batch).unwrap();
+        kv.flush().unwrap();
+    }
+
+    #[test]
+    fn compaction_gives_space_back_and_keeps_every_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = KvConfig::default();
+        {
+            let kv = Kv::open(&path, &config).unwrap();
+            for round in 0..8 {
+                fill(&kv, round);
+            }
+            kv.remove(5u32.to_be_bytes()).unwrap();
+            kv.flush().unwrap();
+        }
+        let done = Kv::compact(&path, &config).unwrap();
+        assert!(
+            done.after * 2 < done.before,
+            "{} → {} bytes",
+            done.before,
+            done.after
+        );
+        let kv = Kv::open(&path, &config).unwrap();
+        assert_eq!(kv.tree.len(), 1999);
+        assert_eq!(
+            kv.get(7u32.to_be_bytes()).unwrap().unwrap(),
+            vec![7u8; 1024]
+        );
+        assert!(kv.get(5u32.to_be_bytes()).unwrap().is_none());
+        assert!(!sibling(&path, ".compacting").exists() && !sibling(&path, ".old").exists());
+    }
+
+    #[test]
+    fn an_interrupted_compaction_is_finished_or_undone_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = KvConfig::default();
+        {
+            let kv = Kv::open(&path, &config).unwrap();
+            fill(&kv, 1);
+        }
+        // Crashed between the renames: only the old store is left.
+        std::fs::rename(&path, sibling(&path, ".old")).unwrap();
+        let kv = Kv::open(&path, &config).unwrap();
+        assert_eq!(kv.tree.len(), 2000);
+        drop(kv);
+        // Crashed while copying: a partial copy beside the store.
+        std::fs::create_dir(sibling(&path, ".compacting")).unwrap();
+        std::fs::write(sibling(&path, ".compacting").join("db"), b"partial").unwrap();
+        let kv = Kv::open(&path, &config).unwrap();
+        assert_eq!(kv.tree.len(), 2000);
+        assert!(!sibling(&path, ".compacting").exists());
     }
 }
