@@ -4,7 +4,6 @@ pub mod accept;
 pub mod answer;
 pub mod ask;
 pub mod bundle;
-pub mod compact;
 pub mod delete;
 pub mod dial;
 pub mod endorse;

@@ -85,8 +85,6 @@ enum Command {
     Log(commands::log::Command),
     /// Rebuild every derived view (feed, pages, search) from the entries
     Reindex(commands::reindex::Args),
-    /// Give back disk space the store kept of overwritten data (node stopped)
-    Compact(commands::compact::Args),
     /// Print an invite code others can `kith join`
     Invite(commands::invite::Args),
     /// Trust the inviter of CODE and connect to them
@@ -175,7 +173,6 @@ fn main() -> ExitCode {
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),
-        Command::Compact(args) => commands::compact::run(&data_dir, args),
         Command::Invite(args) => commands::invite::run(&data_dir, args),
         Command::Join(args) => commands::join::run(&data_dir, args),
         Command::Dial(args) => commands::dial::run(&data_dir, args),

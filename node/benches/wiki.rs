@@ -159,15 +159,6 @@ fn main() {
     let on_disk = dir_size(&data_dir.store());
     let (_, apparent) = dir_sizes(&data_dir.store());
     println!("store files: {on_disk} bytes allocated, {apparent} bytes apparent length");
-    // What `kith compact` gives back (sled keeps overwritten data's space).
-    let t = Instant::now();
-    let compacted = kith_node::store::Store::compact(
-        &data_dir.store(),
-        &kith_node::store::kv::KvConfig::default(),
-    )
-    .unwrap()
-    .after;
-    let compact_time = t.elapsed();
 
     // Opening the page from the store in a fresh process-like state: the
     // store, the node's core (which catches views up), then the page.
@@ -220,15 +211,10 @@ fn main() {
         on_disk as f64 / raw_saved as f64
     );
     println!(
-        "store on disk after `kith compact` ({compact_time:.2?}): {compacted} bytes ({:.2}x automerge save)",
-        compacted as f64 / raw_saved as f64
-    );
-    println!(
-        "wiki-storage: entries_ratio={:.2} store_ratio={:.2} path_ratio={:.2} open_ratio={:.2} compacted_store_ratio={:.2}",
+        "wiki-storage: entries_ratio={:.2} store_ratio={:.2} path_ratio={:.2} open_ratio={:.2}",
         entry_bytes as f64 / raw_saved as f64,
         on_disk as f64 / raw_saved as f64,
         kith.as_secs_f64() / raw_each.as_secs_f64(),
         open.as_secs_f64() / raw_load.as_secs_f64(),
-        compacted as f64 / raw_saved as f64,
     );
 }

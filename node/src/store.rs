@@ -120,13 +120,6 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `path`.
-    /// Rewrites the closed store at `path` to its live data (see
-    /// [`Kv::compact`]): the space sled kept of overwritten and deleted
-    /// values comes back. Entries and views are copied as they are.
-    pub fn compact(path: &Path, config: &KvConfig) -> Result<kv::Compacted> {
-        Ok(Kv::compact(path, config)?)
-    }
-
     pub fn open(path: &Path, config: &KvConfig, limits: Limits) -> Result<Store> {
         let store = Store {
             kv: Kv::open(path, config)?,
