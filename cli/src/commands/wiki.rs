@@ -428,7 +428,9 @@ fn print_history_line(h: &HistoryView) {
 /// A word diff: removed text struck through in red (`[-…-]` without
 /// colour), added text in green (`{+…+}`), long unchanged stretches cut.
 fn print_diff(diff: &ChangeDiff) {
-    if diff.title_before != diff.title_after {
+    if diff.title_before.is_empty() && !diff.title_after.is_empty() {
+        println!("    new page {:?}", diff.title_after);
+    } else if diff.title_before != diff.title_after {
         anstream::println!(
             "    title: {REMOVED}[-{}-]{REMOVED:#} {ADDED}{{+{}+}}{ADDED:#}",
             diff.title_before,

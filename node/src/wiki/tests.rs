@@ -795,6 +795,14 @@ fn concurrent_rewrites_of_one_sentence_keep_each_sides_words_whole() {
         texts[0]
     );
     assert!(texts[0].starts_with("A CRDT "), "{}", texts[0]);
+    // Each side's replacement keeps the space before it: the two stay apart.
+    assert!(
+        texts[0] == "A CRDT always converges (bob wording) concurrent edits (alice wording)."
+            || texts[0]
+                == "A CRDT concurrent edits (alice wording) always converges (bob wording).",
+        "{}",
+        texts[0]
+    );
 }
 
 fn sentence(pool: &'static [&'static str]) -> impl Strategy<Value = String> {

@@ -106,14 +106,31 @@ pub fn splices(old: &str, new: &str) -> Vec<(usize, usize, String)> {
         pos += t.chars().count();
     }
     starts.push(pos);
-    hunks(&a, &b)
-        .into_iter()
-        .filter(|(_, _, equal)| !equal)
-        .map(|(old_range, new_range, _)| {
-            let at = starts[old_range.start];
-            (at, starts[old_range.end] - at, b[new_range].concat())
-        })
-        .collect()
+    let mut out: Vec<(usize, usize, String)> = Vec::new();
+    for (old_range, new_range, equal) in hunks(&a, &b) {
+        if equal {
+            continue;
+        }
+        let mut from = old_range.start;
+        let mut inserted = b[new_range].concat();
+        // A replacement takes the space before it along (deleted and
+        // written again in front of the new words): two concurrent
+        // replacements of one passage then stay apart ("… (bob wording)
+        // concurrent edits …", not "…wording)concurrent…").
+        let replaces = old_range.start < old_range.end && !inserted.is_empty();
+        let space_before = from > 0
+            && a[from - 1].chars().all(char::is_whitespace)
+            && out
+                .last()
+                .is_none_or(|last| last.0 + last.1 <= starts[from - 1]);
+        if replaces && space_before {
+            from -= 1;
+            inserted.insert_str(0, a[from]);
+        }
+        let at = starts[from];
+        out.push((at, starts[old_range.end] - at, inserted));
+    }
+    out
 }
 
 type Hunk = (std::ops::Range<usize>, std::ops::Range<usize>, bool);
@@ -321,9 +338,9 @@ mod tests {
         assert_eq!(
             splices(old, new),
             vec![(
-                14,
-                "without conflicts".len(),
-                "concurrent edits (alice wording)".into()
+                13,
+                " without conflicts".len(),
+                " concurrent edits (alice wording)".into()
             )]
         );
         assert_eq!(
