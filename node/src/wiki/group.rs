@@ -105,6 +105,31 @@ mod tests {
         (doc, hashes)
     }
 
+    /// Bundles on which Automerge 0.12 itself panics (found by fuzzing the
+    /// wiki_change target; `fuzz/regressions/wiki_change/`): refused as bad
+    /// changes, the panic caught by the guard.
+    #[test]
+    fn bundles_automerge_panics_on_are_refused() {
+        for input in [
+            &include_bytes!(
+                "../../../fuzz/regressions/wiki_change/caught-automerge-bundle-builder827"
+            )[..],
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/caught-automerge-bundle-hexane-lib354"
+            ),
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/caught-automerge-bundle-hexane-lib696"
+            ),
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/caught-automerge-bundle-hexane-lib702"
+            ),
+        ] {
+            // The fuzz input: a mode byte, then the bundle the target compresses.
+            let group = change_group::compress(&input[1..]);
+            assert!(changes(GroupForm::Bundle, &group).is_err());
+        }
+    }
+
     #[test]
     fn garbage_is_refused_without_panicking() {
         for data in [
