@@ -296,18 +296,8 @@ impl Reader {
     pub fn wiki_history(&self, name: &str) -> Result<Vec<HistoryView>> {
         let page = crate::wiki::resolve(&self.store, name)?;
         crate::wiki::history(&self.store, &page)?
-            .into_iter()
-            .map(|h| {
-                Ok(HistoryView {
-                    entry: h.entry,
-                    author: h.author,
-                    author_name: self.store.display_name(&h.author)?,
-                    timestamp: h.timestamp_ms,
-                    ops: h.ops,
-                    chars_before: h.chars_before,
-                    chars_after: h.chars_after,
-                })
-            })
+            .iter()
+            .map(|h| history_view(&self.store, h))
             .collect()
     }
 
@@ -315,6 +305,19 @@ impl Reader {
     pub fn verify(&self, progress: impl FnMut(u64)) -> Result<VerifyReport> {
         Ok(self.store.verify_with(progress)?)
     }
+}
+
+/// A page's history item as users see it.
+pub fn history_view(store: &Store, h: &crate::wiki::HistoryItem) -> Result<HistoryView> {
+    Ok(HistoryView {
+        entry: h.entry,
+        author: h.author,
+        author_name: store.display_name(&h.author)?,
+        timestamp: h.timestamp_ms,
+        ops: h.ops,
+        chars_before: h.chars_before,
+        chars_after: h.chars_after,
+    })
 }
 
 /// A merge mark as users see it, with names.

@@ -169,6 +169,8 @@ struct Waiting {
 pub struct Wiki {
     open: HashMap<PageId, Open>,
     lru: VecDeque<PageId>,
+    /// Pages whose body changed since their links were last read.
+    links_stale: std::collections::BTreeSet<PageId>,
 }
 
 impl std::fmt::Debug for Wiki {

@@ -262,7 +262,7 @@ impl Core {
         if self.pages_ready().is_err() {
             return Ok(());
         }
-        for page in self.dirty_pages.clone() {
+        for page in self.wiki.stale_links() {
             if let Ok(body) = self.wiki.text(&self.store, &page) {
                 self.wiki.refresh_links(&self.store, &page, &body)?;
             }

@@ -5,22 +5,10 @@ use kith_protocol::PageId;
 
 use super::Core;
 use crate::error::Result;
-use crate::model::{BlameLine, BlameView, ChangeDiff, HistoryView, PageVersion, PageView};
+use crate::model::{BlameLine, BlameView, ChangeDiff, PageVersion, PageView};
 use crate::wiki::{HistoryItem, Wiki};
 
 impl Core {
-    fn history_view(&self, item: &HistoryItem) -> Result<HistoryView> {
-        Ok(HistoryView {
-            entry: item.entry,
-            author: item.author,
-            author_name: self.store.display_name(&item.author)?,
-            timestamp: item.timestamp_ms,
-            ops: item.ops,
-            chars_before: item.chars_before,
-            chars_after: item.chars_after,
-        })
-    }
-
     fn page_and_item(&self, name: &str, change: &str) -> Result<(PageId, HistoryItem)> {
         let page = self.wiki_resolve(name)?;
         let item = Wiki::history_item(&self.store, &page, change)?;
@@ -67,7 +55,7 @@ impl Core {
         let (title_before, title_after, pieces) = self.wiki.diff(&self.store, &page, &item)?;
         Ok(ChangeDiff {
             id: page,
-            change: self.history_view(&item)?,
+            change: crate::reader::history_view(&self.store, &item)?,
             title_before,
             title_after,
             pieces,
@@ -79,7 +67,7 @@ impl Core {
         let (title, body) = self.wiki.at(&self.store, &page, &item)?;
         Ok(PageVersion {
             id: page,
-            change: self.history_view(&item)?,
+            change: crate::reader::history_view(&self.store, &item)?,
             title,
             body,
         })

@@ -255,6 +255,7 @@ impl Wiki {
             return Ok(());
         };
         meta.merged = super::merges::mark(&mut open.doc);
+        self.links_stale.insert(*page);
         let old_title = std::mem::take(&mut meta.title);
         meta.title = title_of(&open.doc);
         meta.archived = is_archived(&open.doc);
@@ -303,7 +304,13 @@ impl Wiki {
         let mut batch = Batch::default();
         set_links(store, page, links_in(body), &mut batch)?;
         store.kv().apply(batch)?;
+        self.links_stale.remove(page);
         Ok(())
+    }
+
+    /// Pages whose links have not been read since their body changed.
+    pub fn stale_links(&self) -> Vec<PageId> {
+        self.links_stale.iter().copied().collect()
     }
 
     /// Replays the wiki entries each author wrote after the last one the

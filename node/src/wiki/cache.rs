@@ -114,6 +114,7 @@ impl Wiki {
     pub fn clear(&mut self) {
         self.open.clear();
         self.lru.clear();
+        self.links_stale.clear();
     }
 
     /// The page's current body text.

@@ -241,6 +241,40 @@ pub fn relink(text: &str, old: &str, new: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// The characters of a text object, each with the id of the operation that
+/// inserted it (`counter@actor`), as of `heads` or now.
+pub(super) fn chars_with_ids(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    heads: Option<&[ChangeHash]>,
+) -> Vec<(String, ObjId)> {
+    let items: Vec<_> = match heads {
+        Some(h) => doc.list_range_at(obj, .., h).collect(),
+        None => doc.list_range(obj, ..).collect(),
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let text = match &item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
+                _ => String::new(),
+            };
+            (text, item.id())
+        })
+        .collect()
+}
+
+/// The author (actor) and counter of an operation id.
+pub(super) fn author_of(id: &ObjId) -> Option<(AuthorId, u64)> {
+    match id {
+        ObjId::Id(counter, actor, _) => {
+            let bytes: [u8; 32] = actor.to_bytes().try_into().ok()?;
+            Some((AuthorId::from_bytes(bytes), *counter))
+        }
+        ObjId::Root => None,
+    }
+}
+
 #[cfg(test)]
 mod relink_tests {
     use super::relink;

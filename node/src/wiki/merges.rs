@@ -10,11 +10,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::{AutoCommit, ChangeHash, ReadDoc};
+use automerge::{AutoCommit, ChangeHash};
 use kith_protocol::AuthorId;
 
 use super::MergeMark;
-use super::doc::body_obj;
+use super::doc::{author_of, body_obj, chars_with_ids};
 
 /// Characters of a paragraph's start shown in notices.
 const EXCERPT: usize = 60;
@@ -26,17 +26,20 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
         return None;
     }
     let body = body_obj(doc)?;
-    // Per actor: (first op, last op, branch, author) of each branch change.
-    let mut ranges: HashMap<Vec<u8>, Vec<(u64, u64, usize)>> = HashMap::new();
+    // Per author (= actor): (first op, last op, branch) of each branch change.
+    let mut ranges: HashMap<AuthorId, Vec<(u64, u64, usize)>> = HashMap::new();
     for (branch, head) in heads.iter().enumerate() {
         let others: Vec<ChangeHash> = heads.iter().filter(|h| *h != head).copied().collect();
         for change in doc.get_changes(&others) {
+            let Ok(actor) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) else {
+                continue;
+            };
             if change.is_empty() {
                 continue;
             }
             let start = change.start_op().get();
             ranges
-                .entry(change.actor_id().to_bytes().to_vec())
+                .entry(AuthorId::from_bytes(actor))
                 .or_default()
                 .push((start, start + change.len() as u64 - 1, branch));
         }
@@ -44,9 +47,9 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
     if ranges.is_empty() {
         return None;
     }
-    let branch_of = |actor: &[u8], counter: u64| {
+    let branch_of = |author: &AuthorId, counter: u64| {
         ranges
-            .get(actor)?
+            .get(author)?
             .iter()
             .find(|(lo, hi, _)| (*lo..=*hi).contains(&counter))
             .map(|r| r.2)
@@ -54,11 +57,7 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
     let mut paragraphs: Vec<(String, BTreeSet<usize>, BTreeSet<AuthorId>)> =
         vec![(String::new(), BTreeSet::new(), BTreeSet::new())];
     let mut previous_newline = false;
-    for item in doc.list_range(&body, ..) {
-        let text = match &item.value {
-            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
-            _ => String::new(),
-        };
+    for (text, id) in chars_with_ids(doc, &body, None) {
         if text == "\n" && previous_newline {
             paragraphs.push((String::new(), BTreeSet::new(), BTreeSet::new()));
             previous_newline = false;
@@ -69,12 +68,11 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
         if current.0.chars().count() < EXCERPT {
             current.0.push_str(&text);
         }
-        if let automerge::ObjId::Id(counter, actor, _) = item.id()
-            && let Some(branch) = branch_of(actor.to_bytes(), counter)
-            && let Ok(bytes) = <[u8; 32]>::try_from(actor.to_bytes())
+        if let Some((author, counter)) = author_of(&id)
+            && let Some(branch) = branch_of(&author, counter)
         {
             current.1.insert(branch);
-            current.2.insert(AuthorId::from_bytes(bytes));
+            current.2.insert(author);
         }
     }
     let mut authors: BTreeSet<AuthorId> = BTreeSet::new();

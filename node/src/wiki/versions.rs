@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::ObjId as ExId;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use kith_protocol::{AuthorId, EntryId, PageId};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{body_obj, check_size};
+use super::doc::{author_of, body_obj, chars_with_ids, check_size};
 use super::read::history;
 use super::words::{self, Piece};
 use super::{Error, HistoryItem, Local, Result, Wiki, key};
@@ -115,39 +115,6 @@ pub struct Attribution {
     pub author: AuthorId,
     pub entry: Option<EntryId>,
     pub timestamp_ms: u64,
-}
-
-/// The characters of a text object with the id of the operation that
-/// inserted each.
-fn chars_with_ids(
-    doc: &AutoCommit,
-    obj: &ObjId,
-    heads: Option<&[ChangeHash]>,
-) -> Vec<(String, ExId)> {
-    let items: Vec<_> = match heads {
-        Some(h) => doc.list_range_at(obj, .., h).collect(),
-        None => doc.list_range(obj, ..).collect(),
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let text = match &item.value {
-                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
-                _ => String::new(),
-            };
-            (text, item.id())
-        })
-        .collect()
-}
-
-fn author_of(id: &ExId) -> Option<(AuthorId, u64)> {
-    match id {
-        ExId::Id(counter, actor, _) => {
-            let bytes: [u8; 32] = actor.to_bytes().try_into().ok()?;
-            Some((AuthorId::from_bytes(bytes), *counter))
-        }
-        ExId::Root => None,
-    }
 }
 
 impl Wiki {
