@@ -110,6 +110,7 @@ impl Core {
             rebuild: None,
         };
         core.catch_up_views()?;
+        core.enforce_revocations()?;
         Ok(core)
     }
 
@@ -181,7 +182,26 @@ impl Core {
         }
         self.scope = scope.clone();
         self.outbox.push(Effect::Scope(scope));
+        self.enforce_revocations()?;
         Ok(true)
+    }
+
+    /// Drops what revoked or rotated-away keys wrote after their last valid
+    /// entry (stored before the certificate that ended them arrived), and
+    /// rebuilds the views without it.
+    fn enforce_revocations(&mut self) -> Result<()> {
+        let mut removed = 0;
+        for (author, last_seq) in self.scope.ended() {
+            if self.store.head(&author)?.is_some_and(|h| h.seq > last_seq) {
+                let n = self.store.truncate_log(&author, last_seq)?;
+                tracing::warn!(%author, last_seq, removed = n, "dropped entries a revocation ended");
+                removed += n;
+            }
+        }
+        if removed > 0 && self.rebuild.is_none() {
+            self.start_rebuild()?;
+        }
+        Ok(())
     }
 
     /// Which entries get their views as they are stored (all of them,

@@ -305,12 +305,24 @@ impl Network {
         let me = self.me;
         let behaviour = self.swarm.behaviour_mut();
         let want: BTreeSet<AuthorId> = scope.authors().iter().copied().collect();
-        for author in want.difference(self.scope.authors()) {
-            if *author != me {
-                behaviour.allow.allow_peer(net::peer_id(author));
-            }
+        // Peers: replicated keys that may still write (a revoked device
+        // is neither let in nor dialled).
+        let peers: BTreeSet<AuthorId> = want
+            .iter()
+            .filter(|a| scope.is_peer(a) && **a != me)
+            .copied()
+            .collect();
+        let had: BTreeSet<AuthorId> = self
+            .scope
+            .authors()
+            .iter()
+            .filter(|a| self.scope.is_peer(a) && **a != me)
+            .copied()
+            .collect();
+        for author in peers.difference(&had) {
+            behaviour.allow.allow_peer(net::peer_id(author));
         }
-        for author in self.scope.authors().difference(&want) {
+        for author in had.difference(&peers) {
             // Closes any connection at once.
             behaviour.allow.disallow_peer(net::peer_id(author));
         }

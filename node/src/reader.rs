@@ -378,7 +378,15 @@ pub fn post_body(store: &Store, id: &EntryId) -> Result<(Entry, Post)> {
 /// replicated until the user decides.
 impl Logs for Reader {
     fn replicates(&self, author: &AuthorId) -> bool {
-        self.scope.contains(author) && !self.store.is_flagged(author).unwrap_or(true)
+        if !self.scope.contains(author) || self.store.is_flagged(author).unwrap_or(true) {
+            return false;
+        }
+        // A revoked device's log is complete once it reaches its last
+        // valid entry: nothing more is asked for (or served).
+        match self.scope.last_seq(author) {
+            Some(last) => self.head(author).is_none_or(|h| h.seq < last),
+            None => true,
+        }
     }
 
     fn frontier(&self) -> Vec<FrontierItem> {

@@ -63,6 +63,12 @@ pub enum Error {
     NotReplicated(AuthorId),
     #[error("author {0} is flagged for a fork; their entries are held until you decide")]
     AuthorForked(AuthorId),
+    #[error("device {author} was revoked after its entry {last_seq}; entry {seq} is not accepted")]
+    Revoked {
+        author: AuthorId,
+        last_seq: u64,
+        seq: u64,
+    },
     #[error("invalid body: {0}")]
     Body(#[from] kith_protocol::BodyError),
     #[error("corrupt store record: {0}")]
@@ -317,6 +323,15 @@ impl Store {
         if !scope.contains(&author) {
             return Err(Error::NotReplicated(author));
         }
+        if let Some(last_seq) = scope.last_seq(&author)
+            && entry.seq() > last_seq
+        {
+            return Err(Error::Revoked {
+                author,
+                last_seq,
+                seq: entry.seq(),
+            });
+        }
         let flagged = match state.flagged.get(&author) {
             Some(f) => *f,
             None => {
@@ -512,6 +527,40 @@ impl Store {
             out.push(self.decode_stored(&v)?);
         }
         Ok(out)
+    }
+
+    /// Removes `author`'s entries after `last_seq` (a revoked device's,
+    /// PROTOCOL.md §8), with their ids and the head. Views still show them
+    /// until the caller rebuilds the views. Returns how many were removed.
+    pub fn truncate_log(&self, author: &AuthorId, last_seq: u64) -> Result<usize> {
+        let start = entry_key(author, last_seq.saturating_add(1)).with_prefix(ENTRY);
+        let end = entry_key(author, u64::MAX).with_prefix(ENTRY);
+        let mut batch = Batch::default();
+        let mut removed = 0;
+        for item in self.kv.range(&start, &end) {
+            let (k, v) = item?;
+            let entry = self.decode_stored(&v)?;
+            let mut id_key = vec![ID];
+            id_key.extend_from_slice(entry.id().as_bytes());
+            batch.remove(id_key);
+            batch.remove(k.to_vec());
+            removed += 1;
+        }
+        if removed == 0 {
+            return Ok(0);
+        }
+        match self.entry_at(author, last_seq)? {
+            Some(last) if last_seq > 0 => {
+                let mut head = Vec::with_capacity(40);
+                head.extend_from_slice(&last_seq.to_be_bytes());
+                head.extend_from_slice(last.id().as_bytes());
+                batch.insert(author_key(HEAD, author), head);
+            }
+            _ => batch.remove(author_key(HEAD, author)),
+        }
+        self.kv.apply(batch)?;
+        self.kv.flush()?;
+        Ok(removed)
     }
 
     pub fn head(&self, author: &AuthorId) -> Result<Option<Head>> {

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::entry::EntryId;
+use crate::identity::{DeviceLink, DeviceRevoke, MAX_DEVICE_NAME, Rotate};
 use crate::keys::AuthorId;
 use crate::limits::Limits;
 use crate::varint;
@@ -26,6 +27,9 @@ pub mod kind {
     pub const DELETION: u64 = 6;
     pub const ACCEPT: u64 = 7;
     pub const WIKI_BUNDLE: u64 = 8;
+    pub const DEVICE_LINK: u64 = 9;
+    pub const DEVICE_REVOKE: u64 = 10;
+    pub const ROTATE: u64 = 11;
 }
 
 /// Why a body could not be decoded or built.
@@ -50,6 +54,12 @@ pub enum Body {
     /// Kind 8: a wiki change group in compact form, the DEFLATE of an
     /// Automerge change bundle (PROTOCOL.md §7). Same fields as kind 3.
     WikiBundle(WikiChange),
+    /// Kind 9: the author, an identity key, links a device (PROTOCOL.md §8).
+    DeviceLink(DeviceLink),
+    /// Kind 10: the author, an identity key, revokes a device.
+    DeviceRevoke(DeviceRevoke),
+    /// Kind 11: the author hands the person's identity to a new key.
+    Rotate(Rotate),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -234,6 +244,9 @@ impl Body {
             Body::Deletion(_) => kind::DELETION,
             Body::Accept(_) => kind::ACCEPT,
             Body::WikiBundle(_) => kind::WIKI_BUNDLE,
+            Body::DeviceLink(_) => kind::DEVICE_LINK,
+            Body::DeviceRevoke(_) => kind::DEVICE_REVOKE,
+            Body::Rotate(_) => kind::ROTATE,
             Body::Unknown { kind, .. } => *kind,
         }
     }
@@ -248,6 +261,9 @@ impl Body {
             Body::Trust(_) => "trust",
             Body::Deletion(_) => "deletion",
             Body::Accept(_) => "accept",
+            Body::DeviceLink(_) => "device link",
+            Body::DeviceRevoke(_) => "device revoke",
+            Body::Rotate(_) => "rotate",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -263,6 +279,9 @@ impl Body {
             Body::Trust(t) => postcard::to_stdvec(t),
             Body::Deletion(d) => postcard::to_stdvec(d),
             Body::Accept(a) => postcard::to_stdvec(a),
+            Body::DeviceLink(l) => postcard::to_stdvec(l),
+            Body::DeviceRevoke(r) => postcard::to_stdvec(r),
+            Body::Rotate(r) => postcard::to_stdvec(r),
             Body::Unknown { payload, .. } => Ok(payload.clone()),
         }
         .expect("encoding into a Vec cannot fail");
@@ -290,6 +309,9 @@ impl Body {
             kind::DELETION => Body::Deletion(strict(payload)?),
             kind::ACCEPT => Body::Accept(strict(payload)?),
             kind::WIKI_BUNDLE => Body::WikiBundle(strict(payload)?),
+            kind::DEVICE_LINK => Body::DeviceLink(strict(payload)?),
+            kind::DEVICE_REVOKE => Body::DeviceRevoke(strict(payload)?),
+            kind::ROTATE => Body::Rotate(strict(payload)?),
             kind => Body::Unknown {
                 kind,
                 payload: payload.to_vec(),
@@ -342,6 +364,12 @@ impl Body {
             }
             Body::Profile(profile) if profile.name.trim().is_empty() => {
                 return Err(BodyError::Invalid("profile name is empty".to_string()));
+            }
+            Body::DeviceLink(link) if link.name.len() > MAX_DEVICE_NAME => {
+                return Err(BodyError::Invalid(format!(
+                    "device name is {} bytes, limit {MAX_DEVICE_NAME}",
+                    link.name.len()
+                )));
             }
             Body::WikiChange(w) | Body::WikiBundle(w) if w.parts == 0 || w.part >= w.parts => {
                 return Err(BodyError::Invalid(format!(

@@ -27,6 +27,7 @@ pub mod addr_record;
 pub mod body;
 pub mod change_group;
 pub mod entry;
+pub mod identity;
 pub mod keys;
 pub mod limits;
 pub mod sync;
@@ -42,6 +43,7 @@ pub use entry::{
     BodyHash, ChainStep, Draft, Entry, EntryId, ForkProof, Head, Header, PROTOCOL_VERSION,
     SIGNING_DOMAIN, ValidationError, check_chain,
 };
+pub use identity::{CertBody, DeviceLink, DeviceRevoke, Person, Registry, Rotate};
 pub use keys::{AuthorId, KeyError, Keypair};
 pub use limits::Limits;
 pub use verified::{Decoded, Verified};

@@ -42,7 +42,12 @@ impl Core {
         let entries = self
             .store
             .append_signed(&self.keypair, bodies, now_ms(), self.indexing())?;
-        if bodies.iter().any(|b| matches!(b, Body::Trust(_))) {
+        if bodies.iter().any(|b| {
+            matches!(
+                b,
+                Body::Trust(_) | Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)
+            )
+        }) {
             self.refresh_scope()?;
         }
         self.index_search(&entries);
@@ -77,12 +82,13 @@ impl Core {
             outcome.missing = report.0;
             outcome.pages = report.1;
         }
-        // A trusted author's vouch can widen a two-hop scope.
-        if self.config.hops >= 2
-            && appended
-                .iter()
-                .any(|v| matches!(v.body(), Some(Body::Trust(_))))
-        {
+        // A certificate changes a person's keys; a vouch can widen a
+        // two-hop scope, or, by one of my own devices, my own trust.
+        if appended.iter().any(|v| match v.body() {
+            Some(Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)) => true,
+            Some(Body::Trust(_)) => true,
+            _ => false,
+        }) {
             match self.refresh_scope() {
                 Ok(changed) => outcome.scope_changed = changed,
                 Err(e) => tracing::warn!(error = %e, "could not refresh the replication scope"),

@@ -200,7 +200,7 @@ impl Network {
 
     pub(super) fn allowed(&self, peer: &PeerId) -> bool {
         match net::author_of(peer) {
-            Some(author) => author != self.me && self.scope.contains(&author),
+            Some(author) => author != self.me && self.scope.is_peer(&author),
             None => false,
         }
     }
@@ -233,7 +233,7 @@ impl Network {
             .scope
             .authors()
             .iter()
-            .filter(|a| **a != me && self.scope.is_direct(a))
+            .filter(|a| **a != me && self.scope.is_direct(a) && self.scope.is_peer(a))
             .map(net::peer_id)
             .filter(|p| !self.connected.contains_key(p))
             .collect();

@@ -48,7 +48,10 @@ impl Reader {
         id: &EntryId,
         weight: &impl Fn(&AuthorId) -> f64,
     ) -> Result<(f64, Vec<Endorser>)> {
-        let mut out = Vec::new();
+        let mut out: Vec<Endorser> = Vec::new();
+        // One endorsement per person: the latest of their devices' counts.
+        let registry = self.store.registry()?;
+        let mut by_person: std::collections::BTreeMap<AuthorId, usize> = Default::default();
         for (author, e) in self.store.endorsements(id)? {
             // An endorsement whose entry was deleted no longer counts.
             if self
@@ -58,13 +61,22 @@ impl Reader {
             {
                 continue;
             }
-            out.push(Endorser {
+            let endorser = Endorser {
                 author,
                 name: self.store.display_name(&author)?,
                 weight: weight(&author),
                 note: e.note,
                 timestamp: e.timestamp_ms,
-            });
+            };
+            let person = registry.person_of(&author).root;
+            match by_person.get(&person) {
+                Some(&i) if out[i].timestamp >= endorser.timestamp => {}
+                Some(&i) => out[i] = endorser,
+                None => {
+                    by_person.insert(person, out.len());
+                    out.push(endorser);
+                }
+            }
         }
         out.sort_by(|a, b| {
             b.weight

@@ -24,6 +24,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Where each flagged author's log forked: (author, seq), lowest seq
+    /// per author first.
+    pub fn fork_points(&self) -> Result<Vec<(AuthorId, u64)>> {
+        let mut out: Vec<(AuthorId, u64)> = Vec::new();
+        for item in self.kv.scan_prefix([FORK]) {
+            let (k, _) = item?;
+            if k.len() < 1 + 32 + 8 {
+                return Err(Error::Corrupt("fork proof key".into()));
+            }
+            let author = super::decode_author(&k[1..33])?;
+            let seq = u64::from_be_bytes(k[33..41].try_into().expect("8 bytes"));
+            if out.last().is_none_or(|(a, _)| *a != author) {
+                out.push((author, seq));
+            }
+        }
+        Ok(out)
+    }
+
     /// Forgets the fork proofs for `author`, so their entries replicate again
     /// (the user decided, e.g. after talking to them).
     pub fn clear_fork(&self, author: &AuthorId) -> Result<usize> {

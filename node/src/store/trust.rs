@@ -1,8 +1,9 @@
 //! The trust list (local, with petnames) and the replication scope derived
 //! from it: me, the authors I trust and, at two hops, whom they vouch for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use kith_protocol::identity::{Person, Registry};
 use kith_protocol::AuthorId;
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +25,17 @@ struct StoredTrust {
     since_ms: u64,
 }
 
-/// The set of authors a node replicates: itself, the authors it trusts and,
-/// at two hops, the authors they vouch for.
+/// The set of authors a node replicates: my person's keys, the persons I
+/// trust (each with every key it has or had, PROTOCOL.md §8) and, at two
+/// hops, the persons they vouch for. Keys that were revoked or rotated away
+/// stay replicated up to their last valid entry, but are no peers: never
+/// dialled, never let in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     authors: BTreeSet<AuthorId>,
     direct: BTreeSet<AuthorId>,
+    /// Ended keys: their last valid sequence number.
+    ended: BTreeMap<AuthorId, u64>,
 }
 
 impl Scope {
@@ -37,9 +43,24 @@ impl Scope {
         self.authors.contains(author)
     }
 
-    /// Trusted directly (or me).
+    /// Trusted directly (or me, or one of my person's keys).
     pub fn is_direct(&self, author: &AuthorId) -> bool {
         self.direct.contains(author)
+    }
+
+    /// Replicated and still writing: a peer to dial and let in.
+    pub fn is_peer(&self, author: &AuthorId) -> bool {
+        self.contains(author) && !self.ended.contains_key(author)
+    }
+
+    /// The last valid sequence number of a revoked or rotated-away key.
+    pub fn last_seq(&self, author: &AuthorId) -> Option<u64> {
+        self.ended.get(author).copied()
+    }
+
+    /// Ended keys and their last valid sequence numbers.
+    pub fn ended(&self) -> Vec<(AuthorId, u64)> {
+        self.ended.iter().map(|(a, s)| (*a, *s)).collect()
     }
 
     pub fn authors(&self) -> &BTreeSet<AuthorId> {
@@ -60,6 +81,20 @@ impl Scope {
         Scope {
             direct: authors.clone(),
             authors,
+            ended: BTreeMap::new(),
+        }
+    }
+
+    /// Adds every key of `person`.
+    fn add_person(&mut self, person: &Person, direct: bool) {
+        for k in &person.keys {
+            self.authors.insert(k.key);
+            if direct {
+                self.direct.insert(k.key);
+            }
+            if let Some(last) = k.last_seq {
+                self.ended.insert(k.key, last);
+            }
         }
     }
 }
@@ -113,25 +148,77 @@ impl Store {
         Ok(out)
     }
 
-    /// Me, the authors I trust, and at `hops >= 2` the authors they vouch for.
+    /// My person's keys, the persons I trust (and whom my person's keys
+    /// vouch for), and at `hops >= 2` the persons they vouch for.
     pub fn scope(&self, me: AuthorId, hops: u8) -> Result<Scope> {
-        let mut direct: BTreeSet<AuthorId> =
+        let registry = views::registry(self)?;
+        let mut scope = Scope::default();
+        let mine = registry.person_of(&me);
+        scope.add_person(&mine, true);
+        // My other devices' public vouches are my own trust.
+        let mut trusted: BTreeSet<AuthorId> =
             self.trust_list()?.into_iter().map(|t| t.author).collect();
-        direct.insert(me);
-        let mut authors = direct.clone();
-        if hops >= 2 {
-            for truster in &direct {
-                if *truster == me {
-                    continue;
-                }
-                authors.extend(views::vouched_by(self, truster)?);
+        for k in &mine.keys {
+            if k.key != me {
+                trusted.extend(views::vouched_by(self, &k.key)?);
             }
         }
-        Ok(Scope { authors, direct })
+        for author in &trusted {
+            scope.add_person(&registry.person_of(author), true);
+        }
+        if hops >= 2 {
+            let direct: Vec<AuthorId> = scope
+                .direct
+                .iter()
+                .filter(|a| mine.key(a).is_none())
+                .copied()
+                .collect();
+            for truster in direct {
+                for subject in views::vouched_by(self, &truster)? {
+                    if !scope.contains(&subject) {
+                        scope.add_person(&registry.person_of(&subject), false);
+                    }
+                }
+            }
+        }
+        Ok(scope)
     }
 
-    /// How to show an author: my petname for them, else their profile name.
+    /// Every identity certificate in the logs, as a registry.
+    pub fn registry(&self) -> Result<Registry> {
+        views::registry(self)
+    }
+
+    /// How to show an author: my petname for their person, else the
+    /// person's profile name (a device shows as the person it belongs to).
     pub fn display_name(&self, author: &AuthorId) -> Result<Option<String>> {
+        let registry = views::registry(self)?;
+        if registry.is_empty() {
+            return self.key_name(author);
+        }
+        let person = registry.person_of(author);
+        let mut keys = vec![person.identity, person.root];
+        keys.extend(person.keys.iter().rev().map(|k| k.key));
+        keys.dedup();
+        for key in &keys {
+            if let Some(TrustRecord {
+                petname: Some(name),
+                ..
+            }) = self.trust_get(key)?
+            {
+                return Ok(Some(name));
+            }
+        }
+        for key in &keys {
+            if let Some(name) = views::profile_name(self, key)? {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+
+    /// My petname for this key, else its own profile name.
+    fn key_name(&self, author: &AuthorId) -> Result<Option<String>> {
         if let Some(TrustRecord {
             petname: Some(name),
             ..

@@ -10,10 +10,12 @@
 //! | `ve` target(32) endorser(32)          | `Endorsed`   | current endorsements       |
 //! | `vx` question(32) accepter(32)        | answer(32)   | accepted answers           |
 //! | `va` n(8)                             | author seq   | arrival order (search sync)|
+//! | `vc` author(32) seq(8)                | body         | identity certificates      |
 //!
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
 
+use kith_protocol::identity::{CertBody, Registry};
 use kith_protocol::{AuthorId, Body, Decoded, Entry, EntryId, Verified};
 
 use super::kv::Batch;
@@ -26,6 +28,7 @@ const REPLY: u8 = b'r';
 const ENDORSE: u8 = b'e';
 const ACCEPT: u8 = b'x';
 pub(crate) const ARRIVAL: u8 = b'a';
+const CERT: u8 = b'c';
 
 /// An endorsement as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,10 +111,22 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 postcard::to_stdvec(profile).expect("encoding into a Vec cannot fail"),
             );
         }
+        Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_) => {
+            let mut key = vec![VIEW, CERT];
+            key.extend_from_slice(entry.author().as_bytes());
+            key.extend_from_slice(&entry.seq().to_be_bytes());
+            batch.insert(key, body.encode());
+        }
         Body::Deletion(deletion) => {
             if let Some(target) = store.get(&deletion.target)? {
-                // Only an author may delete their own entries.
-                if target.author() == entry.author() && target.body().is_some() {
+                // Only an author may delete their own entries; a
+                // certificate's body stays (PROTOCOL.md §8: persons are
+                // resolved from every certificate ever made).
+                let is_cert = target
+                    .body()
+                    .and_then(|b| Body::decode(b).ok())
+                    .is_some_and(|b| CertBody::of(&b).is_some());
+                if target.author() == entry.author() && target.body().is_some() && !is_cert {
                     unindex(store, &target, batch);
                     store.drop_body(&target, batch);
                 }
@@ -365,4 +380,25 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
         out.push(entry);
     }
     Ok(out)
+}
+
+/// Every identity certificate in the logs (PROTOCOL.md §8), as a registry.
+pub(crate) fn registry(store: &Store) -> Result<Registry> {
+    let mut registry = Registry::new();
+    for item in store.kv.scan_prefix([VIEW, CERT]) {
+        let (k, v) = item?;
+        if k.len() != 2 + 32 + 8 {
+            return Err(Error::Corrupt("certificate view key".into()));
+        }
+        let author = super::decode_author(&k[2..34])?;
+        let seq = u64::from_be_bytes(k[34..42].try_into().expect("8 bytes"));
+        let body = Body::decode(&v).map_err(|e| Error::Corrupt(format!("certificate: {e}")))?;
+        if let Some(cert) = CertBody::of(&body) {
+            registry.add(author, seq, cert);
+        }
+    }
+    for (author, seq) in store.fork_points()? {
+        registry.add_fork(author, seq);
+    }
+    Ok(registry)
 }

@@ -1,0 +1,409 @@
+//! Persons and their devices (PROTOCOL.md §8): certificates, and the one
+//! way every node resolves a set of them into persons.
+//!
+//! A person starts as one key, their *root*: today's single-key identity.
+//! The key that may sign certificates is the person's *identity key*; at
+//! first that is the root. Every device keeps its own log under its own key.
+//!
+//! - A [`DeviceLink`] in the identity key's log says "this device key is
+//!   mine"; the device's own signature over the pair (its consent) is inside,
+//!   so nobody can claim another person's key.
+//! - A [`DeviceRevoke`] ends a device at a sequence number: its entries up to
+//!   there stay valid, later ones are invalid everywhere. A revoked key is
+//!   never linked again.
+//! - A [`Rotate`] hands the identity to a new key (which consents). The old
+//!   key's log stays valid up to and including the rotation; after it the
+//!   old key can neither write nor certify.
+//!
+//! The outcome depends only on the *set* of certificates (each at its
+//! author and sequence number), never on the order they arrived in:
+//! certificates of one key are read in log order, and each identity key has
+//! one log. Two certificates at one sequence number of one key (a forked
+//! identity log) freeze the person at that key: nothing it certified from
+//! that point on counts, and the conflict is reported for the user to settle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ed25519_dalek::Signature;
+use serde::{Deserialize, Serialize};
+
+use crate::body::Body;
+use crate::keys::{AuthorId, Keypair};
+
+/// Prefix of the message a device signs to consent to a link:
+/// `LINK_DOMAIN || identity key (32) || device key (32)`.
+pub const LINK_DOMAIN: &[u8] = b"kith-device-link-v1";
+/// Prefix of the message a new identity key signs to accept a rotation:
+/// `ROTATE_DOMAIN || old identity key (32) || new identity key (32)`.
+pub const ROTATE_DOMAIN: &[u8] = b"kith-rotate-v1";
+/// Longest device name, in bytes.
+pub const MAX_DEVICE_NAME: usize = 64;
+
+/// Body kind 9: the author (an identity key) links a device key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceLink {
+    pub device: AuthorId,
+    /// What the person calls the device ("laptop"); may be empty.
+    pub name: String,
+    /// The device's signature over `LINK_DOMAIN || author || device`.
+    #[serde(with = "serde_bytes")]
+    pub consent: [u8; 64],
+}
+
+/// Body kind 10: the author (an identity key) revokes a device key. The
+/// device's entries with `seq <= last_seq` stay valid; 0 revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRevoke {
+    pub device: AuthorId,
+    pub last_seq: u64,
+}
+
+/// Body kind 11: the author (an identity key) hands the identity to `new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotate {
+    pub new: AuthorId,
+    /// The new key's signature over `ROTATE_DOMAIN || author || new`.
+    #[serde(with = "serde_bytes")]
+    pub consent: [u8; 64],
+}
+
+fn pair_message(domain: &[u8], a: &AuthorId, b: &AuthorId) -> Vec<u8> {
+    let mut m = Vec::with_capacity(domain.len() + 64);
+    m.extend_from_slice(domain);
+    m.extend_from_slice(a.as_bytes());
+    m.extend_from_slice(b.as_bytes());
+    m
+}
+
+fn signed_by(key: &AuthorId, message: &[u8], signature: &[u8; 64]) -> bool {
+    match key.verifying_key() {
+        Ok(k) => k
+            .verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl DeviceLink {
+    /// The link a device consents to: signed by the device's keypair.
+    pub fn new(identity: &AuthorId, device: &Keypair, name: &str) -> DeviceLink {
+        let consent = device.sign(&pair_message(LINK_DOMAIN, identity, &device.author()));
+        DeviceLink {
+            device: device.author(),
+            name: name.to_string(),
+            consent,
+        }
+    }
+
+    /// Whether the device consented to being linked by `identity`.
+    pub fn consented(&self, identity: &AuthorId) -> bool {
+        signed_by(
+            &self.device,
+            &pair_message(LINK_DOMAIN, identity, &self.device),
+            &self.consent,
+        )
+    }
+}
+
+impl Rotate {
+    /// A rotation from `old` that the new keypair accepts.
+    pub fn new(old: &AuthorId, new: &Keypair) -> Rotate {
+        Rotate {
+            new: new.author(),
+            consent: new.sign(&pair_message(ROTATE_DOMAIN, old, &new.author())),
+        }
+    }
+
+    /// Whether the new key accepted the rotation from `old`.
+    pub fn consented(&self, old: &AuthorId) -> bool {
+        signed_by(
+            &self.new,
+            &pair_message(ROTATE_DOMAIN, old, &self.new),
+            &self.consent,
+        )
+    }
+}
+
+/// The certificate part of a body, if it is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertBody {
+    Link(DeviceLink),
+    Revoke(DeviceRevoke),
+    Rotate(Rotate),
+}
+
+impl CertBody {
+    pub fn of(body: &Body) -> Option<CertBody> {
+        match body {
+            Body::DeviceLink(l) => Some(CertBody::Link(l.clone())),
+            Body::DeviceRevoke(r) => Some(CertBody::Revoke(r.clone())),
+            Body::Rotate(r) => Some(CertBody::Rotate(r.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// What a key is to its person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The current identity key (also a device: it has its own log).
+    Identity,
+    /// A key that was the identity before a rotation.
+    FormerIdentity,
+    /// A linked device.
+    Device,
+}
+
+/// One key of a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub key: AuthorId,
+    pub role: Role,
+    /// The name the link gave it.
+    pub name: String,
+    /// The certificate that made it the person's: (author, seq); `None` for
+    /// the root.
+    pub since: Option<(AuthorId, u64)>,
+    /// Last valid sequence number of its log, if it was revoked or rotated
+    /// away; `None` while it may still write.
+    pub last_seq: Option<u64>,
+    /// The certificate that ended it: (author, seq).
+    pub ended_by: Option<(AuthorId, u64)>,
+}
+
+impl KeyState {
+    /// Whether an entry of this key at `seq` counts.
+    pub fn accepts(&self, seq: u64) -> bool {
+        self.last_seq.is_none_or(|last| seq <= last)
+    }
+
+    /// Still writing: neither revoked nor rotated away.
+    pub fn active(&self) -> bool {
+        self.last_seq.is_none()
+    }
+}
+
+/// Why a person's identity is frozen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// This identity key's log forked: two entries at one sequence number.
+    /// Certificates of that key from `seq` on do not count.
+    Fork { key: AuthorId, seq: u64 },
+}
+
+/// A person as resolved from certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub root: AuthorId,
+    /// The key that may certify now.
+    pub identity: AuthorId,
+    /// Every key that is or was the person's, root first, then in the
+    /// order the certificates made them.
+    pub keys: Vec<KeyState>,
+    pub conflict: Option<Conflict>,
+}
+
+impl Person {
+    pub fn key(&self, key: &AuthorId) -> Option<&KeyState> {
+        self.keys.iter().find(|k| k.key == *key)
+    }
+
+    /// Keys that may still write.
+    pub fn active_keys(&self) -> impl Iterator<Item = &KeyState> {
+        self.keys.iter().filter(|k| k.active())
+    }
+
+    /// A person with one key and no certificates: today's identity.
+    pub fn single(root: AuthorId) -> Person {
+        Person {
+            root,
+            identity: root,
+            keys: vec![KeyState {
+                key: root,
+                role: Role::Identity,
+                name: String::new(),
+                since: None,
+                last_seq: None,
+                ended_by: None,
+            }],
+            conflict: None,
+        }
+    }
+}
+
+/// Every certificate a node holds, and the persons they make.
+///
+/// Certificates are kept per author and sequence number; a second,
+/// different certificate at one (author, seq) marks that author's log as
+/// forked there.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    certs: BTreeMap<AuthorId, BTreeMap<u64, CertBody>>,
+    forks: BTreeMap<AuthorId, u64>,
+    /// Reverse links: device or new identity key → keys whose certificate
+    /// (with a valid consent) names it.
+    named_by: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Adds a certificate found at `author`'s `seq`. Returns whether it was
+    /// new (a caller re-resolves persons then).
+    pub fn add(&mut self, author: AuthorId, seq: u64, cert: CertBody) -> bool {
+        let log = self.certs.entry(author).or_default();
+        match log.get(&seq) {
+            Some(existing) if *existing == cert => return false,
+            Some(_) => {
+                let at = self.forks.entry(author).or_insert(seq);
+                *at = (*at).min(seq);
+                return true;
+            }
+            None => {}
+        }
+        let named = match &cert {
+            CertBody::Link(l) if l.consented(&author) => Some(l.device),
+            CertBody::Rotate(r) if r.consented(&author) => Some(r.new),
+            _ => None,
+        };
+        if let Some(named) = named {
+            self.named_by.entry(named).or_default().insert(author);
+        }
+        log.insert(seq, cert);
+        true
+    }
+
+    /// Marks `author`'s log as forked at `seq` (a fork proof from elsewhere).
+    pub fn add_fork(&mut self, author: AuthorId, seq: u64) {
+        let at = self.forks.entry(author).or_insert(seq);
+        *at = (*at).min(seq);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// The person a key belongs to. A key that no certificate names is a
+    /// person of its own. A key claimed by two persons belongs to neither:
+    /// it stands alone, so neither can borrow the other's entries.
+    pub fn person_of(&self, key: &AuthorId) -> Person {
+        let roots = self.roots_of(key);
+        let mut owners: Vec<Person> = roots
+            .into_iter()
+            .map(|root| self.resolve(root))
+            .filter(|p| p.key(key).is_some())
+            .collect();
+        if owners.len() == 1 {
+            owners.remove(0)
+        } else {
+            Person::single(*key)
+        }
+    }
+
+    /// Candidate roots of a key: walk back along the certificates that name
+    /// it until a key no certificate names.
+    fn roots_of(&self, key: &AuthorId) -> BTreeSet<AuthorId> {
+        let mut roots = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![*key];
+        while let Some(k) = todo.pop() {
+            if !seen.insert(k) || seen.len() > 4096 {
+                continue;
+            }
+            match self.named_by.get(&k) {
+                Some(by) if !by.is_empty() => todo.extend(by.iter().copied()),
+                _ => {
+                    roots.insert(k);
+                }
+            }
+        }
+        roots
+    }
+
+    /// Resolves the person whose root is `root` (PROTOCOL.md §8.3).
+    pub fn resolve(&self, root: AuthorId) -> Person {
+        let mut person = Person::single(root);
+        let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
+        let mut identity = root;
+        'chain: loop {
+            let fork_at = self.forks.get(&identity).copied();
+            if let Some(seq) = fork_at {
+                person.conflict = Some(Conflict::Fork { key: identity, seq });
+            }
+            let Some(log) = self.certs.get(&identity) else {
+                break;
+            };
+            for (&seq, cert) in log {
+                if fork_at.is_some_and(|f| seq >= f) {
+                    break 'chain;
+                }
+                match cert {
+                    CertBody::Link(link) => {
+                        if !link.consented(&identity)
+                            || revoked.contains(&link.device)
+                            || person.key(&link.device).is_some()
+                        {
+                            continue;
+                        }
+                        person.keys.push(KeyState {
+                            key: link.device,
+                            role: Role::Device,
+                            name: link.name.clone(),
+                            since: Some((identity, seq)),
+                            last_seq: None,
+                            ended_by: None,
+                        });
+                    }
+                    CertBody::Revoke(r) => {
+                        if r.device == identity {
+                            continue;
+                        }
+                        if let Some(k) = person.keys.iter_mut().find(|k| k.key == r.device)
+                            && k.active()
+                        {
+                            k.last_seq = Some(r.last_seq);
+                            k.ended_by = Some((identity, seq));
+                            revoked.insert(r.device);
+                        }
+                    }
+                    CertBody::Rotate(r) => {
+                        if !r.consented(&identity)
+                            || revoked.contains(&r.new)
+                            || person.keys.iter().any(|k| k.key == r.new && k.role != Role::Device)
+                        {
+                            continue;
+                        }
+                        if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
+                            old.role = Role::FormerIdentity;
+                            old.last_seq = Some(seq);
+                            old.ended_by = Some((identity, seq));
+                        }
+                        // A linked device may become the identity key.
+                        match person.keys.iter_mut().find(|k| k.key == r.new) {
+                            Some(k) => k.role = Role::Identity,
+                            None => person.keys.push(KeyState {
+                                key: r.new,
+                                role: Role::Identity,
+                                name: String::new(),
+                                since: Some((identity, seq)),
+                                last_seq: None,
+                                ended_by: None,
+                            }),
+                        }
+                        identity = r.new;
+                        continue 'chain;
+                    }
+                }
+            }
+            break;
+        }
+        person.identity = identity;
+        person
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn kp(n: u8) -> Keypair {
+    Keypair::from_secret(&[n; 32])
+}
+
+#[test]
+fn consent_binds_the_pair() {
+    let (alice, laptop, bob) = (kp(1), kp(2), kp(3));
+    let link = DeviceLink::new(&alice.author(), &laptop, "laptop");
+    assert!(link.consented(&alice.author()));
+    // The same consent does not let Bob claim the laptop.
+    assert!(!link.consented(&bob.author()));
+    let mut forged = link.clone();
+    forged.device = bob.author();
+    assert!(!forged.consented(&alice.author()));
+    let rotate = Rotate::new(&alice.author(), &kp(4));
+    assert!(rotate.consented(&alice.author()));
+    assert!(!rotate.consented(&bob.author()));
+}
+
+#[test]
+fn link_revoke_rotate() {
+    let (alice, laptop, phone, new) = (kp(1), kp(2), kp(3), kp(4));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(
+        a,
+        2,
+        CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")),
+    );
+    reg.add(a, 3, CertBody::Link(DeviceLink::new(&a, &phone, "phone")));
+    reg.add(
+        a,
+        5,
+        CertBody::Revoke(DeviceRevoke {
+            device: phone.author(),
+            last_seq: 7,
+        }),
+    );
+    reg.add(a, 6, CertBody::Rotate(Rotate::new(&a, &new)));
+    // After the rotation the old key certifies nothing.
+    reg.add(a, 7, CertBody::Link(DeviceLink::new(&a, &kp(9), "late")));
+
+    for key in [a, laptop.author(), phone.author(), new.author()] {
+        let p = reg.person_of(&key);
+        assert_eq!(p.root, a, "{key}");
+        assert_eq!(p.identity, new.author());
+    }
+    let p = reg.person_of(&a);
+    assert_eq!(p.keys.len(), 4);
+    let old = p.key(&a).unwrap();
+    assert_eq!((old.role, old.last_seq), (Role::FormerIdentity, Some(6)));
+    assert!(old.accepts(6) && !old.accepts(7));
+    let ph = p.key(&phone.author()).unwrap();
+    assert!(ph.accepts(7) && !ph.accepts(8) && !ph.active());
+    assert!(p.key(&laptop.author()).unwrap().active());
+    assert_eq!(reg.person_of(&kp(9).author()), Person::single(kp(9).author()));
+}
+
+#[test]
+fn a_revoked_key_is_never_linked_again_and_forged_links_do_not_count() {
+    let (alice, laptop) = (kp(1), kp(2));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "")));
+    reg.add(
+        a,
+        2,
+        CertBody::Revoke(DeviceRevoke {
+            device: laptop.author(),
+            last_seq: 0,
+        }),
+    );
+    reg.add(a, 3, CertBody::Link(DeviceLink::new(&a, &laptop, "")));
+    let mut forged = DeviceLink::new(&a, &kp(5), "");
+    forged.device = kp(6).author();
+    reg.add(a, 4, CertBody::Link(forged));
+    let p = reg.person_of(&a);
+    assert_eq!(p.key(&laptop.author()).unwrap().last_seq, Some(0));
+    assert!(p.key(&kp(6).author()).is_none());
+}
+
+#[test]
+fn a_forked_identity_log_freezes_the_person() {
+    let (alice, laptop, thief) = (kp(1), kp(2), kp(3));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "")));
+    // Two rotations signed by the same old key at one sequence number.
+    reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &kp(4))));
+    reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &thief)));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, a);
+    assert_eq!(p.conflict, Some(Conflict::Fork { key: a, seq: 2 }));
+    assert!(p.key(&laptop.author()).unwrap().active());
+    // Neither new key is the person's.
+    assert_eq!(reg.person_of(&thief.author()).root, thief.author());
+}
+
+#[test]
+fn a_key_claimed_by_two_persons_stands_alone() {
+    let (alice, bob, shared) = (kp(1), kp(2), kp(3));
+    let mut reg = Registry::new();
+    let (a, b) = (alice.author(), bob.author());
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &shared, "")));
+    reg.add(b, 1, CertBody::Link(DeviceLink::new(&b, &shared, "")));
+    assert_eq!(reg.person_of(&shared.author()).root, shared.author());
+}
+
+/// One step a person takes with their identity.
+#[derive(Debug, Clone)]
+enum Step {
+    Link(u8),
+    Revoke(u8, u64),
+    Rotate(u8),
+    ForgedLink(u8),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (10u8..30).prop_map(Step::Link),
+        2 => (10u8..30, 0u64..20).prop_map(|(d, s)| Step::Revoke(d, s)),
+        1 => (20u8..40).prop_map(Step::Rotate),
+        1 => (10u8..30).prop_map(Step::ForgedLink),
+    ]
+}
+
+proptest! {
+    /// Any history of link / revoke / rotate, delivered to nodes in any
+    /// order, resolves the same on every node, and as the person meant it.
+    #[test]
+    fn every_order_gives_one_view(steps in prop::collection::vec(step(), 1..24), seed in any::<u64>()) {
+        let root = kp(1).author();
+        let mut identity = root;
+        let mut seq_of: BTreeMap<AuthorId, u64> = BTreeMap::new();
+        let mut certs = Vec::new();
+        // The model: what the person meant.
+        let mut active: BTreeSet<AuthorId> = BTreeSet::from([root]);
+        let mut gone: BTreeSet<AuthorId> = BTreeSet::new();
+        for s in &steps {
+            let seq = seq_of.entry(identity).or_insert(0);
+            *seq += 1;
+            let cert = match *s {
+                Step::Link(d) => {
+                    let k = kp(d).author();
+                    if !gone.contains(&k) && !active.contains(&k) { active.insert(k); }
+                    CertBody::Link(DeviceLink::new(&identity, &kp(d), "d"))
+                }
+                Step::Revoke(d, last) => {
+                    let k = kp(d).author();
+                    if active.contains(&k) && k != identity { active.remove(&k); gone.insert(k); }
+                    CertBody::Revoke(DeviceRevoke { device: k, last_seq: last })
+                }
+                Step::Rotate(n) => {
+                    let k = kp(n).author();
+                    if gone.contains(&k) || k == identity {
+                        CertBody::Rotate(Rotate::new(&identity, &kp(n)))
+                    } else {
+                        active.remove(&identity);
+                        gone.insert(identity);
+                        active.insert(k);
+                        let c = CertBody::Rotate(Rotate::new(&identity, &kp(n)));
+                        certs.push((identity, *seq, c));
+                        identity = k;
+                        continue;
+                    }
+                }
+                Step::ForgedLink(d) => {
+                    let mut l = DeviceLink::new(&identity, &kp(d), "");
+                    l.device = kp(d + 100).author();
+                    CertBody::Link(l)
+                }
+            };
+            certs.push((identity, *seq, cert));
+        }
+        // Two nodes, two delivery orders.
+        let mut shuffled = certs.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let (mut one, mut two) = (Registry::new(), Registry::new());
+        for (a, s, c) in certs { one.add(a, s, c); }
+        for (a, s, c) in shuffled { two.add(a, s, c); }
+        let p1 = one.person_of(&root);
+        prop_assert_eq!(&p1, &two.person_of(&root));
+        prop_assert_eq!(p1.identity, identity);
+        let resolved: BTreeSet<AuthorId> = p1.active_keys().map(|k| k.key).collect();
+        // Rotating to a key that was revoked or retired is refused by both.
+        prop_assert_eq!(resolved, active.clone());
+        for k in &active {
+            prop_assert_eq!(&one.person_of(k), &p1);
+        }
+    }
+}
