@@ -5,6 +5,7 @@ pub mod answer;
 pub mod ask;
 pub mod bundle;
 pub mod delete;
+pub mod device;
 pub mod dial;
 pub mod endorse;
 pub mod feed;

@@ -80,6 +80,9 @@ enum Command {
     /// Manage the people you trust (and replicate with)
     #[command(subcommand)]
     Trust(commands::trust::Command),
+    /// Your devices: link another machine, list, revoke a lost one
+    #[command(subcommand)]
+    Device(commands::device::Command),
     /// Inspect your store's logs
     #[command(subcommand)]
     Log(commands::log::Command),
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
         Command::Search(args) => commands::search::run(&data_dir, args),
         Command::Profile(cmd) => commands::profile::run(&data_dir, cmd),
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
+        Command::Device(cmd) => commands::device::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),
         Command::Invite(args) => commands::invite::run(&data_dir, args),

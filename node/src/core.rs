@@ -16,6 +16,7 @@
 //! (search, questions and answers), [`pages`] (the wiki), [`exchange`]
 //! (bundles, imports, forks) and [`maintenance`] (reindex, shutdown).
 
+pub mod devices;
 pub mod exchange;
 pub mod ingest;
 pub mod knowledge;

@@ -17,6 +17,9 @@ pub enum Error {
     InvalidInput(String),
     #[error("{0}")]
     NotFound(String),
+    /// What the operation would change is in dispute (a forked log).
+    #[error("{0}")]
+    Conflict(String),
     #[error("the node has stopped")]
     NodeStopped,
     /// The operation needs a running node and none runs.
@@ -55,10 +58,11 @@ impl Error {
                 | S::TooShort(_)
                 | S::Body(_)
                 | S::Invalid(_)
-                | S::NotReplicated(_),
+                | S::NotReplicated(_)
+                | S::Revoked { .. },
             )
             | Error::InvalidInput(_) => ErrorKind::InvalidInput,
-            Error::Store(S::AuthorForked(_)) => ErrorKind::Conflict,
+            Error::Store(S::AuthorForked(_)) | Error::Conflict(_) => ErrorKind::Conflict,
             Error::NodeStopped | Error::Network(_) | Error::NoNode(_) | Error::Busy(_) => {
                 ErrorKind::Unavailable
             }

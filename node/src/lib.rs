@@ -24,6 +24,7 @@ mod http;
 pub mod identity;
 pub mod invite;
 pub mod jobs;
+pub mod link;
 pub mod model;
 pub mod net;
 mod network;

@@ -603,3 +603,40 @@ pub struct ForkView {
     /// The two conflicting entries (both validly signed).
     pub entries: [EntryId; 2],
 }
+
+/// A person and their keys, as `kith device list` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonView {
+    /// The person's first key: what friends trust and invite codes name.
+    pub root: AuthorId,
+    /// The key that may link and revoke devices now.
+    pub identity: AuthorId,
+    pub name: Option<String>,
+    pub devices: Vec<DeviceView>,
+    /// Why the person's identity is frozen (a forked identity log), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+}
+
+/// One key of a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub key: AuthorId,
+    /// `identity`, `former_identity` or `device`.
+    pub role: kith_protocol::identity::Role,
+    pub name: String,
+    /// This node's own key.
+    pub this_device: bool,
+    /// Revoked or rotated away: entries after `last_seq` are refused.
+    pub revoked: bool,
+    pub last_seq: Option<u64>,
+    /// The latest entry of its log this node holds.
+    pub head_seq: u64,
+}
+
+/// A one-time device link code (`kith device link`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCodeView {
+    pub code: String,
+    pub expires_in_secs: u64,
+}

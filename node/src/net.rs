@@ -45,6 +45,8 @@ pub(crate) struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Peer exchange: "where can I reach these authors?"
     pub px: request_response::Behaviour<PxCodec>,
+    /// Device linking (`crate::link`): served to link codes' ephemeral keys.
+    pub link: crate::link::Behaviour,
     /// Relays circuits for trusted peers (only they can connect at all).
     pub relay: relay::Behaviour,
     pub relay_client: relay::client::Behaviour,
@@ -186,6 +188,7 @@ impl Behaviour {
                 )],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
             ),
+            link: crate::link::behaviour(true),
             relay: relay::Behaviour::new(local, relay_config()),
             relay_client,
             dcutr: dcutr::Behaviour::new(local),

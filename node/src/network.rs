@@ -15,6 +15,7 @@
 mod connections;
 mod discovery;
 mod gossip;
+mod link;
 mod sync;
 mod views;
 
@@ -141,6 +142,10 @@ pub(crate) struct Network {
     nat: Reachability,
     /// When to (re)publish our address record in the DHT.
     publish_at: Option<Instant>,
+    /// Device link codes waiting for their device.
+    links: self::link::Links,
+    /// Device certificates being written for a link handshake.
+    linking: FuturesUnordered<self::link::Linking>,
 }
 
 impl Network {
@@ -181,6 +186,8 @@ impl Network {
             reservations: BTreeSet::new(),
             nat: Reachability::Unknown,
             publish_at: None,
+            links: Default::default(),
+            linking: FuturesUnordered::new(),
         }
     }
 
@@ -224,12 +231,16 @@ impl Network {
                 Some((waiting, outcome)) = self.ingesting.next() => {
                     self.handle_outcome(waiting, outcome);
                 }
+                Some((channel, result)) = self.linking.next() => self.linked(channel, result),
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = publish.tick() => {
                     self.flush_publish();
                     self.run_resync_soon();
                 }
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.redial();
+                    self.expire_links();
+                }
                 _ = discover.tick() => self.discover(),
                 _ = resync.tick() => self.resync_all(),
             }

@@ -25,6 +25,7 @@
 //! - `Network`: on the network loop (what only it knows: connections);
 //! - `Pipeline`: through the verification pool, then the store actor.
 
+pub mod devices;
 pub mod exchange;
 pub mod http;
 pub mod knowledge;
@@ -36,6 +37,7 @@ pub mod social;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use self::devices::{DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices};
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
 pub use self::http::Binary;
 pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
@@ -254,6 +256,9 @@ operations! {
     WikiImport -> crate::model::ImportReport, Post "/wiki/import", "create or update pages from markdown";
     ForksClear -> usize, Delete "/forks/{author}", "forget an author's fork proofs and replicate them again";
     Join -> crate::model::TrustView, Post "/join", "trust the inviter of a code and connect to them";
+    DeviceAdd -> crate::model::PersonView, Post "/devices", "link a device that consented (on the device holding the identity key)";
+    DeviceRevoke -> crate::model::PersonView, Delete "/devices/{device}", "revoke one of your devices: its later entries are refused everywhere";
+    DeviceJoined -> crate::model::PersonView, Post "/devices/joined", "on a new device: replicate the person whose link code was used";
     Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
 }
 
@@ -282,6 +287,7 @@ operations! {
     Bundle -> Binary, Post "/bundle", "a bundle file of the entries another node lacks";
     Verify -> crate::store::VerifyReport, Get "/verify", "re-verify every stored entry (a long job)";
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
+    Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";
 }
 
 operations! {
@@ -291,6 +297,7 @@ operations! {
     Dial -> (), Post "/dial", "connect to a peer at a multiaddr";
     Peers -> Vec<crate::model::PeerView>, Get "/peers", "trusted peers, connected and known";
     Status -> crate::model::StatusView, Get "/status", "replication, connections and jobs";
+    DeviceLinkCode -> crate::model::LinkCodeView, Post "/devices/link-code", "a one-time code that makes another machine your device";
 }
 
 impl Operation for ImportEntries {

@@ -451,3 +451,31 @@ impl Logs for Reader {
         }
     }
 }
+
+/// The person `key` belongs to, with every key it has or had.
+pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonView> {
+    let person = store.registry()?.person_of(&key);
+    let mut devices = Vec::with_capacity(person.keys.len());
+    for k in &person.keys {
+        devices.push(crate::model::DeviceView {
+            key: k.key,
+            role: k.role,
+            name: k.name.clone(),
+            this_device: k.key == key,
+            revoked: !k.active(),
+            last_seq: k.last_seq,
+            head_seq: store.head(&k.key)?.map_or(0, |h| h.seq),
+        });
+    }
+    Ok(crate::model::PersonView {
+        root: person.root,
+        identity: person.identity,
+        name: store.display_name(&key)?,
+        devices,
+        conflict: person.conflict.map(|c| match c {
+            kith_protocol::identity::Conflict::Fork { key, seq } => format!(
+                "the identity key {key} signed two entries at seq {seq}: certificates from there on do not count until you decide"
+            ),
+        }),
+    })
+}

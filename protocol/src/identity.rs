@@ -372,7 +372,10 @@ impl Registry {
                     CertBody::Rotate(r) => {
                         if !r.consented(&identity)
                             || revoked.contains(&r.new)
-                            || person.keys.iter().any(|k| k.key == r.new && k.role != Role::Device)
+                            || person
+                                .keys
+                                .iter()
+                                .any(|k| k.key == r.new && k.role != Role::Device)
                         {
                             continue;
                         }

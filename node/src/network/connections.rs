@@ -119,6 +119,7 @@ impl Network {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Link(event)) => self.on_link(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     if self.allowed(&peer) {
@@ -153,6 +154,11 @@ impl Network {
         endpoint: ConnectedPoint,
         count: u32,
     ) {
+        if self.is_link_peer(&peer) {
+            // A new device with a link code: it may only ask to be linked.
+            tracing::info!(%peer, "a device with a link code connected");
+            return;
+        }
         if !self.allowed(&peer) {
             // The allow list should have refused it; never talk to it.
             tracing::warn!(%peer, "closing connection from a peer outside the replication set");

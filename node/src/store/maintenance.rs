@@ -143,6 +143,25 @@ impl Store {
         Ok(())
     }
 
+    /// The person this device joined (`kith device join`): its identity
+    /// key, replicated as my own person's.
+    pub fn set_joined_person(&self, identity: Option<AuthorId>) -> Result<()> {
+        let key = super::meta_key("person");
+        match identity {
+            Some(id) => self.kv.insert(&key, id.as_bytes())?,
+            None => self.kv.remove(&key)?,
+        }
+        self.kv.flush()?;
+        Ok(())
+    }
+
+    pub fn joined_person(&self) -> Result<Option<AuthorId>> {
+        match self.kv.get(super::meta_key("person"))? {
+            Some(v) => Ok(Some(super::decode_author(&v)?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn rebuild_pending(&self) -> Result<bool> {
         Ok(self.kv.contains(super::meta_key("rebuild"))?)
     }

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kith_protocol::identity::{Person, Registry};
 use kith_protocol::AuthorId;
+use kith_protocol::identity::{Person, Registry};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, TRUST, author_key, decode_author, views};
@@ -155,6 +155,13 @@ impl Store {
         let mut scope = Scope::default();
         let mine = registry.person_of(&me);
         scope.add_person(&mine, true);
+        // A device that joined a person replicates the person's keys as
+        // its own, before and after the certificate linking it arrives.
+        if let Some(identity) = self.joined_person()?
+            && mine.key(&identity).is_none()
+        {
+            scope.add_person(&registry.person_of(&identity), true);
+        }
         // My other devices' public vouches are my own trust.
         let mut trusted: BTreeSet<AuthorId> =
             self.trust_list()?.into_iter().map(|t| t.author).collect();

@@ -26,11 +26,7 @@ fn link_revoke_rotate() {
     let (alice, laptop, phone, new) = (kp(1), kp(2), kp(3), kp(4));
     let a = alice.author();
     let mut reg = Registry::new();
-    reg.add(
-        a,
-        2,
-        CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")),
-    );
+    reg.add(a, 2, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
     reg.add(a, 3, CertBody::Link(DeviceLink::new(&a, &phone, "phone")));
     reg.add(
         a,
@@ -57,7 +53,10 @@ fn link_revoke_rotate() {
     let ph = p.key(&phone.author()).unwrap();
     assert!(ph.accepts(7) && !ph.accepts(8) && !ph.active());
     assert!(p.key(&laptop.author()).unwrap().active());
-    assert_eq!(reg.person_of(&kp(9).author()), Person::single(kp(9).author()));
+    assert_eq!(
+        reg.person_of(&kp(9).author()),
+        Person::single(kp(9).author())
+    );
 }
 
 #[test]

@@ -1,0 +1,258 @@
+//! A person's devices (PROTOCOL.md §8): linking a device that consented,
+//! revoking one, and remembering which person this device joined.
+//!
+//! Only the node holding the person's identity key writes certificates;
+//! every node resolves them the same way (`kith_protocol::identity`).
+
+use kith_protocol::identity::{DeviceLink, DeviceRevoke, Role};
+use kith_protocol::{AuthorId, Body};
+
+use super::Core;
+use crate::error::{Error, Result};
+use crate::model::PersonView;
+use crate::reader::person_view;
+
+impl Core {
+    /// Refuses unless this device holds its person's identity key.
+    fn require_identity(&self, what: &str) -> Result<()> {
+        let person = self.store.registry()?.person_of(&self.me());
+        if person.identity != self.me() {
+            return Err(Error::InvalidInput(format!(
+                "only the device holding your identity key ({}) can {what}; run it there",
+                person.identity
+            )));
+        }
+        if person.conflict.is_some() {
+            return Err(Error::Conflict(
+                "your identity log is forked; settle that first (`kith forks`)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Links a device that consented (its signature inside `link`).
+    pub fn device_add(&mut self, link: DeviceLink) -> Result<PersonView> {
+        self.require_identity("link devices")?;
+        if !link.consented(&self.me()) {
+            return Err(Error::InvalidInput(
+                "the device's consent does not verify: it was not made for this identity".into(),
+            ));
+        }
+        if !link.name.is_empty() {
+            crate::text::check_label("a device name", &link.name, crate::text::MAX_NAME_CHARS)
+                .map_err(Error::InvalidInput)?;
+        }
+        let person = self.store.registry()?.person_of(&self.me());
+        if let Some(k) = person.key(&link.device) {
+            return Err(Error::InvalidInput(if k.active() {
+                format!("{} is already one of your devices", link.device)
+            } else {
+                format!(
+                    "{} was revoked; a revoked key is never linked again",
+                    link.device
+                )
+            }));
+        }
+        self.append_one(Body::DeviceLink(link))?;
+        self.person()
+    }
+
+    /// Revokes one of my person's devices: what it wrote up to its latest
+    /// entry this node holds stays valid; anything later is refused everywhere.
+    pub fn device_revoke(&mut self, device: AuthorId) -> Result<PersonView> {
+        self.require_identity("revoke devices")?;
+        if device == self.me() {
+            return Err(Error::InvalidInput(
+                "this device holds the identity key; it cannot revoke itself".into(),
+            ));
+        }
+        let person = self.store.registry()?.person_of(&self.me());
+        match person.key(&device) {
+            None => {
+                return Err(Error::NotFound(format!(
+                    "{device} is not one of your devices (`kith device list`)"
+                )));
+            }
+            Some(k) if !k.active() || k.role != Role::Device => {
+                return Err(Error::InvalidInput(format!(
+                    "{device} is no longer one of your active devices"
+                )));
+            }
+            Some(_) => {}
+        }
+        let last_seq = self.store.head(&device)?.map_or(0, |h| h.seq);
+        self.append_one(Body::DeviceRevoke(DeviceRevoke { device, last_seq }))?;
+        self.person()
+    }
+
+    /// Remembers that this device joined `identity`'s person, so it
+    /// replicates that log (where the certificate that links it is).
+    pub fn device_joined(&mut self, identity: AuthorId, addrs: &[String]) -> Result<()> {
+        self.store.set_joined_person(Some(identity))?;
+        self.store.peer_add_addrs(&identity, addrs)?;
+        self.refresh_scope()?;
+        Ok(())
+    }
+
+    /// My person, as `kith device list` shows it.
+    pub fn person(&self) -> Result<PersonView> {
+        person_view(&self.store, self.me())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_protocol::Keypair;
+    use kith_protocol::identity::DeviceLink;
+
+    use super::*;
+    use crate::config::{Config, DataDir};
+    use crate::ops;
+    use crate::store::Store;
+
+    fn core(seed: u8) -> Core {
+        Core::with_store(
+            Config::new(DataDir::new("/nonexistent")),
+            Keypair::from_secret(&[seed; 32]),
+            Store::temporary().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Copies `author`'s entries that `to` lacks from `from`.
+    fn sync(from: &Core, to: &mut Core, author: AuthorId) -> Option<crate::store::Error> {
+        let have = to.store().head(&author).unwrap().map_or(0, |h| h.seq);
+        let entries = from.store().log(&author, have + 1, usize::MAX).unwrap();
+        to.ingest(&entries).error
+    }
+
+    fn post(core: &mut Core, text: &str) {
+        core.run(ops::Post::note(text)).unwrap();
+    }
+
+    #[test]
+    fn a_friend_sees_one_person_and_a_revocation_cuts_the_device_off() {
+        let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
+        let laptop_key = Keypair::from_secret(&[2; 32]);
+        alice
+            .run(ops::ProfileSet {
+                name: "Alice".into(),
+                about: String::new(),
+            })
+            .unwrap();
+        bob.run(ops::TrustAdd {
+            author: alice.me().into(),
+            petname: None,
+        })
+        .unwrap();
+        // A consent made for someone else does not link.
+        let wrong = DeviceLink::new(&bob.me(), &laptop_key, "laptop");
+        let e = alice.run(ops::DeviceAdd { link: wrong }).unwrap_err();
+        assert!(e.to_string().contains("consent"), "{e}");
+        let link = DeviceLink::new(&alice.me(), &laptop_key, "laptop");
+        let person = alice.run(ops::DeviceAdd { link }).unwrap();
+        assert_eq!(person.devices.len(), 2);
+        // The laptop joins: it replicates alice's log and learns it is hers.
+        laptop.device_joined(alice.me(), &[]).unwrap();
+        assert!(sync(&alice, &mut laptop, alice.me()).is_none());
+        let mine = laptop.person().unwrap();
+        assert_eq!((mine.root, mine.identity), (alice.me(), alice.me()));
+        assert!(
+            mine.devices
+                .iter()
+                .any(|d| d.this_device && d.key == laptop.me())
+        );
+        // Only the identity holder links.
+        let other = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[9; 32]), "");
+        let e = laptop.run(ops::DeviceAdd { link: other }).unwrap_err();
+        assert!(e.to_string().contains("only the device holding"), "{e}");
+        post(&mut laptop, "one");
+        post(&mut laptop, "two");
+        post(&mut laptop, "three");
+        // Before bob has the certificate, the laptop is a stranger to him.
+        assert!(matches!(
+            sync(&laptop, &mut bob, laptop.me()),
+            Some(crate::store::Error::NotReplicated(_))
+        ));
+        assert!(sync(&alice, &mut bob, alice.me()).is_none());
+        assert!(sync(&laptop, &mut bob, laptop.me()).is_none());
+        let feed = bob.run(ops::Feed::default()).unwrap();
+        assert_eq!(feed.len(), 3);
+        assert!(
+            feed.iter()
+                .all(|e| e.author_name.as_deref() == Some("Alice"))
+        );
+        let seen = crate::reader::person_view(bob.store(), laptop.me()).unwrap();
+        assert_eq!(seen.root, alice.me());
+
+        // Alice saw only the first post when the laptop was stolen.
+        assert!(sync(&laptop, &mut alice, laptop.me()).is_none());
+        alice.store().truncate_log(&laptop.me(), 1).unwrap();
+        let person = alice
+            .run(ops::DeviceRevoke {
+                device: laptop.me().into(),
+            })
+            .unwrap();
+        let d = person
+            .devices
+            .iter()
+            .find(|d| d.key == laptop.me())
+            .unwrap();
+        assert!(d.revoked && d.last_seq == Some(1));
+        // Bob drops what the laptop wrote after that, and refuses more.
+        assert!(sync(&alice, &mut bob, alice.me()).is_none());
+        assert_eq!(bob.store().head(&laptop.me()).unwrap().unwrap().seq, 1);
+        let feed = bob.run(ops::Feed::default()).unwrap();
+        assert_eq!(feed.len(), 1);
+        assert_eq!(feed[0].text.as_deref(), Some("one"));
+        post(&mut laptop, "four");
+        let later = laptop.store().log(&laptop.me(), 2, usize::MAX).unwrap();
+        let outcome = bob.ingest(&later[..1]);
+        assert!(
+            matches!(
+                outcome.error,
+                Some(crate::store::Error::Revoked { last_seq: 1, .. })
+            ),
+            "{:?}",
+            outcome.error
+        );
+        assert!(!bob.scope().is_peer(&laptop.me()));
+        assert!(bob.scope().contains(&laptop.me()));
+        // A revoked key is never linked again.
+        let again = DeviceLink::new(&alice.me(), &laptop_key, "laptop");
+        assert!(alice.run(ops::DeviceAdd { link: again }).is_err());
+    }
+
+    #[test]
+    fn one_endorsement_per_person() {
+        let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
+        let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[2; 32]), "");
+        alice.run(ops::DeviceAdd { link }).unwrap();
+        let q = bob
+            .run(ops::Post::note("a question worth endorsing"))
+            .unwrap();
+        for c in [&mut alice, &mut laptop] {
+            c.run(ops::TrustAdd {
+                author: bob.me().into(),
+                petname: None,
+            })
+            .unwrap();
+            assert!(sync(&bob, c, bob.me()).is_none());
+            c.run(ops::Endorse {
+                id: q.id.into(),
+                note: None,
+                withdraw: false,
+            })
+            .unwrap();
+        }
+        bob.run(ops::TrustAdd {
+            author: alice.me().into(),
+            petname: None,
+        })
+        .unwrap();
+        assert!(sync(&alice, &mut bob, alice.me()).is_none());
+        assert!(sync(&laptop, &mut bob, laptop.me()).is_none());
+        let thread = bob.run(ops::Thread { id: q.id.into() }).unwrap();
+        assert_eq!(thread.endorsed_by.len(), 1, "{:?}", thread.endorsed_by);
+    }
+}

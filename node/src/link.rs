@@ -1,0 +1,253 @@
+//! Linking a device (PROTOCOL.md §8.4): the one-time link code and the
+//! handshake that turns it into a device certificate.
+//!
+//! The node holding the identity key makes a code: its identity, a few
+//! addresses and a fresh 32-byte secret. Both sides derive an *ephemeral*
+//! keypair from the secret; for ten minutes the identity node lets in that
+//! one ephemeral PeerId, which may speak only `/kith/link/1`. The new
+//! device dials as the ephemeral key and sends its consent (a
+//! [`DeviceLink`] signed by its own device key); the identity node checks
+//! it, appends the certificate and answers. The code works once.
+//!
+//! Whoever holds an unused code can link a device, so it is shown only to
+//! the person, expires, and a device linked by mistake is revoked.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kith_protocol::identity::DeviceLink;
+use kith_protocol::{AuthorId, Keypair};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, StreamProtocol, noise, tcp, yamux};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The handshake's protocol name.
+pub const PROTOCOL: &str = "/kith/link/1";
+/// How long a link code can be used.
+pub const LINK_TTL: Duration = Duration::from_secs(600);
+/// Key derivation context of the ephemeral key (BLAKE3 `derive_key`).
+pub const EPHEMERAL_CONTEXT: &str = "kith 2026-11 device link ephemeral key v1";
+
+const PREFIX: &str = "kithd1";
+
+/// A decoded link code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkCode {
+    /// The identity key of the person (and the node to dial).
+    pub identity: AuthorId,
+    pub addrs: Vec<Multiaddr>,
+    pub secret: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    identity: AuthorId,
+    addrs: Vec<serde_bytes::ByteBuf>,
+    secret: [u8; 32],
+}
+
+impl LinkCode {
+    pub fn encode(&self) -> String {
+        let wire = Wire {
+            identity: self.identity,
+            addrs: self
+                .addrs
+                .iter()
+                .take(crate::invite::MAX_ADDRS)
+                .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+                .collect(),
+            secret: self.secret,
+        };
+        let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
+        format!("{PREFIX}{}", bs58::encode(bytes).into_string())
+    }
+
+    pub fn decode(code: &str) -> Result<LinkCode> {
+        let damaged = || {
+            Error::InvalidInput(
+                "that link code is damaged or incomplete: copy the whole line starting with \
+                 \"kithd1\", or make a new one with `kith device link`"
+                    .into(),
+            )
+        };
+        let code = code.trim();
+        let Some(body) = code.strip_prefix(PREFIX) else {
+            return Err(Error::InvalidInput(if code.starts_with("kith1") {
+                "that is an invite code (to trust someone); a device link code starts with \
+                 \"kithd1\": run `kith device link` on your device that holds your identity"
+                    .into()
+            } else {
+                "a device link code starts with \"kithd1\": run `kith device link` on your \
+                 device that holds your identity"
+                    .into()
+            }));
+        };
+        let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
+        let wire: Wire = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+        wire.identity.verifying_key().map_err(|_| damaged())?;
+        if wire.addrs.len() > crate::invite::MAX_ADDRS {
+            return Err(damaged());
+        }
+        let addrs = wire
+            .addrs
+            .into_iter()
+            .map(|b| Multiaddr::try_from(b.into_vec()).map_err(|_| damaged()))
+            .collect::<Result<_>>()?;
+        Ok(LinkCode {
+            identity: wire.identity,
+            addrs,
+            secret: wire.secret,
+        })
+    }
+
+    /// The ephemeral keypair both sides derive from the secret.
+    pub fn ephemeral(&self) -> Keypair {
+        ephemeral(&self.secret)
+    }
+}
+
+/// The ephemeral keypair of a link secret.
+pub fn ephemeral(secret: &[u8; 32]) -> Keypair {
+    Keypair::from_secret(&blake3::derive_key(EPHEMERAL_CONTEXT, secret))
+}
+
+/// The new device's request: its consent to be linked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub link: DeviceLink,
+}
+
+/// The identity node's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LinkResponse {
+    /// Linked: the person's root and current identity key.
+    Linked {
+        root: AuthorId,
+        identity: AuthorId,
+    },
+    Refused(String),
+}
+
+pub(crate) type Behaviour = request_response::json::Behaviour<LinkRequest, LinkResponse>;
+
+/// The link behaviour: `serve` on the identity node, ask on a joining one.
+pub(crate) fn behaviour(serve: bool) -> Behaviour {
+    let support = if serve {
+        ProtocolSupport::Inbound
+    } else {
+        ProtocolSupport::Outbound
+    };
+    request_response::json::Behaviour::new(
+        [(StreamProtocol::new(PROTOCOL), support)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+    )
+}
+
+/// Asks the identity node of `code` to link `device`, as the code's
+/// ephemeral key. Returns the person's root key.
+pub async fn join(
+    code: &LinkCode,
+    device: &Keypair,
+    name: &str,
+    wait: Duration,
+) -> Result<AuthorId> {
+    let err = |e: &dyn std::fmt::Display| Error::Network(format!("cannot start the link: {e}"));
+    let ephemeral = code.ephemeral();
+    let mut swarm =
+        libp2p::SwarmBuilder::with_existing_identity(crate::net::libp2p_keypair(&ephemeral))
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| err(&e))?
+            .with_quic()
+            .with_behaviour(|_| behaviour(false))
+            .map_err(|e| err(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(5)))
+            .build();
+    let peer = crate::net::peer_id(&code.identity);
+    if code.addrs.is_empty() {
+        return Err(Error::InvalidInput(
+            "the link code holds no address to reach your other device at".into(),
+        ));
+    }
+    swarm
+        .dial(
+            DialOpts::peer_id(peer)
+                .addresses(code.addrs.clone())
+                .build(),
+        )
+        .map_err(|e| Error::Network(format!("cannot dial your other device: {e}")))?;
+    let request = LinkRequest {
+        link: DeviceLink::new(&code.identity, device, name),
+    };
+    swarm.behaviour_mut().send_request(&peer, request);
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                return Err(Error::Network(format!(
+                    "no answer from your other device within {}s: is `kith up` running there, \
+                     and reachable at {}?",
+                    wait.as_secs(),
+                    code.addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                }) => {
+                    return match response {
+                        LinkResponse::Linked { root, .. } => Ok(root),
+                        LinkResponse::Refused(why) => Err(Error::InvalidInput(format!(
+                            "your other device refused the link: {why}"
+                        ))),
+                    };
+                }
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                    return Err(Error::Network(format!(
+                        "the link failed: {error} (the code may have expired or been used: make a new one)"
+                    )));
+                }
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    tracing::debug!(%error, "link dial failed");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_say_what_is_wrong() {
+        let code = LinkCode {
+            identity: Keypair::from_secret(&[1; 32]).author(),
+            addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
+            secret: [7; 32],
+        };
+        let text = code.encode();
+        assert!(text.starts_with("kithd1"));
+        assert_eq!(LinkCode::decode(&text).unwrap(), code);
+        let e = LinkCode::decode("kith1abc").unwrap_err().to_string();
+        assert!(e.contains("invite code"), "{e}");
+        let e = LinkCode::decode(&text[..text.len() - 5])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("damaged"), "{e}");
+        // Both sides derive one ephemeral key, and it is not the secret.
+        assert_eq!(code.ephemeral().author(), ephemeral(&[7; 32]).author());
+        assert_ne!(code.ephemeral().secret_bytes(), [7; 32]);
+    }
+}

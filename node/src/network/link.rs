@@ -1,0 +1,152 @@
+//! The identity node's side of linking a device (`crate::link`): one-time
+//! codes, letting in each code's ephemeral key for ten minutes, and turning
+//! a consent that arrives into a certificate through the store actor.
+
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
+use kith_protocol::identity::DeviceLink;
+use libp2p::PeerId;
+use libp2p::request_response::{self, ResponseChannel};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Network;
+use crate::error::{Error, Result};
+use crate::link::{LINK_TTL, LinkCode, LinkRequest, LinkResponse};
+use crate::model::{LinkCodeView, PersonView};
+use crate::net;
+use crate::ops::{Operation, Route};
+use crate::store_actor::StoreMsg;
+
+/// Link codes waiting for their device: ephemeral peer → expiry.
+#[derive(Default)]
+pub(super) struct Links {
+    pending: HashMap<PeerId, Instant>,
+}
+
+/// A certificate being written, and where its answer goes.
+pub(super) type Linking = BoxFuture<'static, (ResponseChannel<LinkResponse>, Result<PersonView>)>;
+
+impl Links {
+    pub(super) fn admits(&self, peer: &PeerId) -> bool {
+        self.pending
+            .get(peer)
+            .is_some_and(|expiry| *expiry > Instant::now())
+    }
+}
+
+impl Network {
+    /// Makes a one-time link code and lets its ephemeral key in.
+    pub(crate) fn link_code(&mut self) -> Result<LinkCodeView> {
+        let person = self.reader.store().registry()?.person_of(&self.me);
+        if person.identity != self.me {
+            return Err(Error::InvalidInput(format!(
+                "only the device holding your identity key ({}) can link devices; run it there",
+                person.identity
+            )));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Network(format!("no randomness for a link secret: {e}")))?;
+        let invite = self.invite();
+        let code = LinkCode {
+            identity: self.me,
+            addrs: invite.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
+            secret,
+        };
+        let peer = net::peer_id(&code.ephemeral().author());
+        self.expire_links();
+        self.links.pending.insert(peer, Instant::now() + LINK_TTL);
+        self.swarm.behaviour_mut().allow.allow_peer(peer);
+        Ok(LinkCodeView {
+            code: code.encode(),
+            expires_in_secs: LINK_TTL.as_secs(),
+        })
+    }
+
+    /// Forgets expired codes and closes their door.
+    pub(super) fn expire_links(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .links
+            .pending
+            .iter()
+            .filter(|(_, e)| **e <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.close_link(&peer);
+        }
+    }
+
+    fn close_link(&mut self, peer: &PeerId) {
+        self.links.pending.remove(peer);
+        self.swarm.behaviour_mut().allow.disallow_peer(*peer);
+    }
+
+    pub(super) fn is_link_peer(&self, peer: &PeerId) -> bool {
+        self.links.admits(peer)
+    }
+
+    pub(super) fn on_link(&mut self, event: request_response::Event<LinkRequest, LinkResponse>) {
+        let request_response::Event::Message {
+            peer,
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        } = event
+        else {
+            return;
+        };
+        if !self.links.admits(&peer) {
+            let _ = self.swarm.behaviour_mut().link.send_response(
+                channel,
+                LinkResponse::Refused("this link code expired or was used".into()),
+            );
+            return;
+        }
+        // One use: the door closes once the consent is in.
+        self.links.pending.remove(&peer);
+        tracing::info!(device = %request.link.device, "a new device asks to be linked");
+        self.linking.push(self.add_device(request.link, channel));
+    }
+
+    /// Sends the consent to the store actor as the `DeviceAdd` operation.
+    fn add_device(&self, link: DeviceLink, channel: ResponseChannel<LinkResponse>) -> Linking {
+        let store = self.wiring.store.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let Route::Store(request) = crate::ops::DeviceAdd { link }.route(reply).0 else {
+                unreachable!("DeviceAdd runs on the store actor")
+            };
+            if store.send(StoreMsg::Op(request)).await.is_err() {
+                return (channel, Err(Error::NodeStopped));
+            }
+            let result = answer.await.unwrap_or(Err(Error::NodeStopped));
+            (channel, result)
+        })
+    }
+
+    /// The certificate was written (or refused): answer the device.
+    pub(super) fn linked(
+        &mut self,
+        channel: ResponseChannel<LinkResponse>,
+        result: Result<PersonView>,
+    ) {
+        let response = match result {
+            Ok(person) => LinkResponse::Linked {
+                root: person.root,
+                identity: person.identity,
+            },
+            Err(e) => LinkResponse::Refused(e.to_string()),
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .link
+            .send_response(channel, response);
+    }
+}

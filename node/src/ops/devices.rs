@@ -1,0 +1,79 @@
+//! A person's devices (PROTOCOL.md §8): list, link, revoke, and the two
+//! ends of the link handshake (`crate::link`).
+
+use kith_protocol::identity::DeviceLink;
+use serde::{Deserialize, Serialize};
+
+use super::{NetOp, ReadCtx, ReadOp, StoreOp};
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::model::{LinkCodeView, PersonView};
+use crate::network::Network;
+use crate::reader::person_view;
+use crate::refs::AuthorRef;
+
+/// My person: every key it has or had, this device marked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Devices {}
+
+impl ReadOp for Devices {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<PersonView> {
+        person_view(ctx.reader.store(), ctx.reader.me())
+    }
+}
+
+/// Links a device that consented (on the device holding the identity key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAdd {
+    pub link: DeviceLink,
+}
+
+impl StoreOp for DeviceAdd {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        core.device_add(self.link)
+    }
+}
+
+/// Revokes one of my person's devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRevoke {
+    pub device: AuthorRef,
+}
+
+impl StoreOp for DeviceRevoke {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        let device = self.device.resolve(core.me());
+        core.device_revoke(device)
+    }
+}
+
+/// Records, on a new device, the person it joined (after the handshake).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceJoined {
+    pub code: String,
+}
+
+impl StoreOp for DeviceJoined {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        let code = crate::link::LinkCode::decode(&self.code)?;
+        let addrs: Vec<String> = code.addrs.iter().map(ToString::to_string).collect();
+        core.device_joined(code.identity, &addrs)?;
+        core.person()
+    }
+}
+
+/// A one-time code that makes another machine a device of this person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceLinkCode {}
+
+impl NetOp for DeviceLinkCode {
+    fn run(self, net: &mut Network) -> Result<LinkCodeView> {
+        net.link_code()
+    }
+
+    fn offline(self, _core: &mut Core) -> Result<LinkCodeView> {
+        Err(Error::NoNode(
+            "the new device connects to this node to be linked".into(),
+        ))
+    }
+}
