@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contract;
+mod devices;
 mod discovery;
 mod knowledge;
 mod long_jobs;

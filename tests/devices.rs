@@ -1,0 +1,106 @@
+//! One person, two devices, a friend: the link handshake over libp2p,
+//! posts from the new device reaching the friend as the person's, and a
+//! revocation that shuts the device out.
+
+use std::time::Duration;
+
+use kith_node::link::{LinkCode, join};
+use kith_node::ops;
+use kith_tests::{TestNode, connect, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
+    let alice = TestNode::start("alice", 1).await;
+    let laptop = TestNode::start("laptop", 2).await;
+    let bob = TestNode::start("bob", 3).await;
+    connect(&alice, &bob).await;
+    alice
+        .handle()
+        .call(ops::ProfileSet {
+            name: "Alice".into(),
+            about: String::new(),
+        })
+        .await
+        .unwrap();
+
+    // The handshake: a code from alice's node, used once by the laptop.
+    let code = alice.handle().call(ops::DeviceLinkCode {}).await.unwrap().code;
+    let parsed = LinkCode::decode(&code).unwrap();
+    let root = join(&parsed, &laptop.keypair, "laptop", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(root, alice.author());
+    let again = join(&parsed, &laptop.keypair, "laptop", Duration::from_secs(10)).await;
+    assert!(again.is_err(), "a link code works once");
+    laptop
+        .handle()
+        .call(ops::DeviceJoined { code })
+        .await
+        .unwrap();
+    // The laptop dials alice's node and fetches the certificate naming it.
+    let laptop_handle = laptop.handle().clone();
+    let alice_author = alice.author();
+    wait_until(
+        laptop.handle(),
+        || {
+            let h = laptop_handle.clone();
+            async move { h.call(ops::Devices {}).await.unwrap().root == alice_author }
+        },
+        || async { "the laptop never learned it is alice's device".to_string() },
+    )
+    .await;
+
+    // The laptop posts; bob, who trusts only alice, gets it as Alice's.
+    let post = laptop.post("written on the laptop").await;
+    bob.wait_for_seq(laptop.author(), post.seq).await;
+    let feed = bob.feed(10).await;
+    let seen = feed.iter().find(|e| e.id == post.id).unwrap();
+    assert_eq!(seen.author_name.as_deref(), Some("Alice"));
+    let devices = laptop.handle().call(ops::Devices {}).await.unwrap();
+    assert_eq!(devices.root, alice.author());
+    assert_eq!(devices.devices.len(), 2);
+
+    // Alice revokes the laptop; bob learns it and refuses what follows.
+    alice.wait_for_seq(laptop.author(), post.seq).await;
+    alice
+        .handle()
+        .call(ops::DeviceRevoke {
+            device: laptop.author().into(),
+        })
+        .await
+        .unwrap();
+    let alice_head = alice.seq(alice.author()).await;
+    bob.wait_for_seq(alice.author(), alice_head).await;
+    let bob_handle = bob.handle().clone();
+    let laptop_author = laptop.author();
+    wait_until(
+        bob.handle(),
+        || {
+            let h = bob_handle.clone();
+            async move {
+                !h.call(ops::Peers {})
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.author == laptop_author && p.connected)
+            }
+        },
+        || async { "bob still connected to the revoked laptop".to_string() },
+    )
+    .await;
+    laptop.post("written after the revocation").await;
+    let later = laptop
+        .handle()
+        .reader()
+        .store()
+        .log(&laptop.author(), post.seq + 1, 10)
+        .unwrap();
+    let report = bob
+        .handle()
+        .call(ops::ImportEntries { entries: later })
+        .await
+        .unwrap();
+    assert_eq!(report.appended, 0);
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(bob.seq(laptop.author()).await, post.seq);
+}
