@@ -24,7 +24,12 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         .unwrap();
 
     // The handshake: a code from alice's node, used once by the laptop.
-    let code = alice.handle().call(ops::DeviceLinkCode {}).await.unwrap().code;
+    let code = alice
+        .handle()
+        .call(ops::DeviceLinkCode {})
+        .await
+        .unwrap()
+        .code;
     let parsed = LinkCode::decode(&code).unwrap();
     let root = join(&parsed, &laptop.keypair, "laptop", Duration::from_secs(30))
         .await

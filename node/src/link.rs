@@ -1,4 +1,4 @@
-//! Linking a device (PROTOCOL.md §8.4): the one-time link code and the
+//! Linking a device (PROTOCOL.md §11.4): the one-time link code and the
 //! handshake that turns it into a device certificate.
 //!
 //! The node holding the identity key makes a code: its identity, a few
@@ -249,5 +249,14 @@ mod tests {
         // Both sides derive one ephemeral key, and it is not the secret.
         assert_eq!(code.ephemeral().author(), ephemeral(&[7; 32]).author());
         assert_ne!(code.ephemeral().secret_bytes(), [7; 32]);
+        // The vector of PROTOCOL.md §11.4.
+        assert_eq!(
+            hex::encode(code.ephemeral().secret_bytes()),
+            "ae48660cb3a6ecb983097d8a0843dd9775380a67c989dba63feac6eab236f96d"
+        );
+        assert_eq!(
+            hex::encode(code.ephemeral().author().as_bytes()),
+            "54e2debf8a2f34d4c1174f3d9bffb91ccb4a6b0236b360de28a9c0db5aedf0b6"
+        );
     }
 }

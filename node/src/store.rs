@@ -530,7 +530,7 @@ impl Store {
     }
 
     /// Removes `author`'s entries after `last_seq` (a revoked device's,
-    /// PROTOCOL.md §8), with their ids and the head. Views still show them
+    /// PROTOCOL.md §11), with their ids and the head. Views still show them
     /// until the caller rebuilds the views. Returns how many were removed.
     pub fn truncate_log(&self, author: &AuthorId, last_seq: u64) -> Result<usize> {
         let start = entry_key(author, last_seq.saturating_add(1)).with_prefix(ENTRY);
@@ -543,7 +543,7 @@ impl Store {
             let mut id_key = vec![ID];
             id_key.extend_from_slice(entry.id().as_bytes());
             batch.remove(id_key);
-            batch.remove(k.to_vec());
+            batch.remove(&k);
             removed += 1;
         }
         if removed == 0 {

@@ -54,7 +54,7 @@ pub enum Body {
     /// Kind 8: a wiki change group in compact form, the DEFLATE of an
     /// Automerge change bundle (PROTOCOL.md §7). Same fields as kind 3.
     WikiBundle(WikiChange),
-    /// Kind 9: the author, an identity key, links a device (PROTOCOL.md §8).
+    /// Kind 9: the author, an identity key, links a device (PROTOCOL.md §11).
     DeviceLink(DeviceLink),
     /// Kind 10: the author, an identity key, revokes a device.
     DeviceRevoke(DeviceRevoke),

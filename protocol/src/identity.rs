@@ -1,4 +1,4 @@
-//! Persons and their devices (PROTOCOL.md §8): certificates, and the one
+//! Persons and their devices (PROTOCOL.md §11): certificates, and the one
 //! way every node resolves a set of them into persons.
 //!
 //! A person starts as one key, their *root*: today's single-key identity.
@@ -73,6 +73,16 @@ fn pair_message(domain: &[u8], a: &AuthorId, b: &AuthorId) -> Vec<u8> {
     m.extend_from_slice(a.as_bytes());
     m.extend_from_slice(b.as_bytes());
     m
+}
+
+/// The message a device signs to consent to being linked by `identity`.
+pub fn link_message(identity: &AuthorId, device: &AuthorId) -> Vec<u8> {
+    pair_message(LINK_DOMAIN, identity, device)
+}
+
+/// The message a new identity key signs to accept a rotation from `old`.
+pub fn rotate_message(old: &AuthorId, new: &AuthorId) -> Vec<u8> {
+    pair_message(ROTATE_DOMAIN, old, new)
 }
 
 fn signed_by(key: &AuthorId, message: &[u8], signature: &[u8; 64]) -> bool {
@@ -323,7 +333,7 @@ impl Registry {
         roots
     }
 
-    /// Resolves the person whose root is `root` (PROTOCOL.md §8.3).
+    /// Resolves the person whose root is `root` (PROTOCOL.md §11.3).
     pub fn resolve(&self, root: AuthorId) -> Person {
         let mut person = Person::single(root);
         let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();

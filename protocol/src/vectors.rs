@@ -88,6 +88,21 @@ pub fn bodies() -> Vec<Body> {
         parts: 1,
         data: bundle,
     }));
+    // Entries 11-13: a device certificate, its revocation, a rotation
+    // (PROTOCOL.md §11), the device and the new key from fixed seeds.
+    let device = Keypair::from_secret(&[0x42; 32]);
+    let author = Keypair::from_secret(&seed()).author();
+    out.push(Body::DeviceLink(crate::identity::DeviceLink::new(
+        &author, &device, "phone",
+    )));
+    out.push(Body::DeviceRevoke(crate::identity::DeviceRevoke {
+        device: device.author(),
+        last_seq: 3,
+    }));
+    out.push(Body::Rotate(crate::identity::Rotate::new(
+        &author,
+        &Keypair::from_secret(&[0x43; 32]),
+    )));
     out
 }
 
@@ -338,6 +353,20 @@ pub fn markdown() -> String {
                 out.push_str(&format!("bundle    {}\n", hex::encode(bundle)));
             }
         }
+        let author = entry.author();
+        match &decoded {
+            Body::DeviceLink(l) => out.push_str(&format!(
+                "consent   by {} over {}\n",
+                hex::encode(l.device.as_bytes()),
+                hex::encode(crate::identity::link_message(&author, &l.device))
+            )),
+            Body::Rotate(r) => out.push_str(&format!(
+                "consent   by {} over {}\n",
+                hex::encode(r.new.as_bytes()),
+                hex::encode(crate::identity::rotate_message(&author, &r.new))
+            )),
+            _ => {}
+        }
         out.push_str(&format!("body      {}\n", hex::encode(body)));
         out.push_str(&format!(
             "header    {}\n",
@@ -387,6 +416,24 @@ mod tests {
     }
 
     #[test]
+    fn the_certificate_vectors_resolve_to_one_person() {
+        let mut registry = crate::identity::Registry::new();
+        for entry in entries() {
+            let body = Body::decode(entry.body().unwrap()).unwrap();
+            if let Some(cert) = crate::identity::CertBody::of(&body) {
+                registry.add(entry.author(), entry.seq(), cert);
+            }
+        }
+        let author = Keypair::from_secret(&seed()).author();
+        let phone = Keypair::from_secret(&[0x42; 32]).author();
+        let new = Keypair::from_secret(&[0x43; 32]).author();
+        let person = registry.person_of(&phone);
+        assert_eq!((person.root, person.identity), (author, new));
+        assert_eq!(person.key(&phone).unwrap().last_seq, Some(3));
+        assert_eq!(person.key(&author).unwrap().last_seq, Some(13));
+    }
+
+    #[test]
     fn vectors_decode_and_verify_from_their_hex() {
         let text = markdown();
         let (log, rest) = text.split_once("\ndeleted form").unwrap();
@@ -401,7 +448,7 @@ mod tests {
         }
         assert_eq!(
             kinds,
-            [4, 1, 5, 1, 2, 7, 3, 6, 99, 8],
+            [4, 1, 5, 1, 2, 7, 3, 6, 99, 8, 9, 10, 11],
             "every body kind, and an unknown one"
         );
         let (deleted, negatives) = rest.split_once("negative vectors").unwrap();

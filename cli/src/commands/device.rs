@@ -1,4 +1,4 @@
-//! `kith device`: one person, several devices (PROTOCOL.md §8). Each
+//! `kith device`: one person, several devices (PROTOCOL.md §11). Each
 //! device keeps its own log under its own key; the device holding the
 //! identity key links and revokes the others.
 

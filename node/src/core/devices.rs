@@ -1,4 +1,4 @@
-//! A person's devices (PROTOCOL.md §8): linking a device that consented,
+//! A person's devices (PROTOCOL.md §11): linking a device that consented,
 //! revoking one, and remembering which person this device joined.
 //!
 //! Only the node holding the person's identity key writes certificates;

@@ -84,10 +84,13 @@ impl Core {
         }
         // A certificate changes a person's keys; a vouch can widen a
         // two-hop scope, or, by one of my own devices, my own trust.
-        if appended.iter().any(|v| match v.body() {
-            Some(Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)) => true,
-            Some(Body::Trust(_)) => true,
-            _ => false,
+        if appended.iter().any(|v| {
+            matches!(
+                v.body(),
+                Some(
+                    Body::Trust(_) | Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)
+                )
+            )
         }) {
             match self.refresh_scope() {
                 Ok(changed) => outcome.scope_changed = changed,

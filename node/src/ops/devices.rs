@@ -1,4 +1,4 @@
-//! A person's devices (PROTOCOL.md §8): list, link, revoke, and the two
+//! A person's devices (PROTOCOL.md §11): list, link, revoke, and the two
 //! ends of the link handshake (`crate::link`).
 
 use kith_protocol::identity::DeviceLink;

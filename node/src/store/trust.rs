@@ -26,7 +26,7 @@ struct StoredTrust {
 }
 
 /// The set of authors a node replicates: my person's keys, the persons I
-/// trust (each with every key it has or had, PROTOCOL.md §8) and, at two
+/// trust (each with every key it has or had, PROTOCOL.md §11) and, at two
 /// hops, the persons they vouch for. Keys that were revoked or rotated away
 /// stay replicated up to their last valid entry, but are no peers: never
 /// dialled, never let in.

@@ -120,7 +120,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
         Body::Deletion(deletion) => {
             if let Some(target) = store.get(&deletion.target)? {
                 // Only an author may delete their own entries; a
-                // certificate's body stays (PROTOCOL.md §8: persons are
+                // certificate's body stays (PROTOCOL.md §11: persons are
                 // resolved from every certificate ever made).
                 let is_cert = target
                     .body()
@@ -382,7 +382,7 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// Every identity certificate in the logs (PROTOCOL.md §8), as a registry.
+/// Every identity certificate in the logs (PROTOCOL.md §11), as a registry.
 pub(crate) fn registry(store: &Store) -> Result<Registry> {
     let mut registry = Registry::new();
     for item in store.kv.scan_prefix([VIEW, CERT]) {
