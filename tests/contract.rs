@@ -458,6 +458,40 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         assert!(offline.is_none());
     })
     .await;
+    // A person's devices.
+    pair.same(ops::Devices {}).await;
+    let phone = kith_protocol::Keypair::from_secret(&[0x55; 32]);
+    let elsewhere = kith_protocol::Keypair::from_secret(&[0x56; 32]).author();
+    pair.same(ops::DeviceAdd {
+        link: kith_protocol::DeviceLink::new(&elsewhere, &phone, "phone"),
+    })
+    .await;
+    pair.same(ops::DeviceAdd {
+        link: kith_protocol::DeviceLink::new(&me, &phone, "phone"),
+    })
+    .await;
+    pair.same(ops::DeviceRevoke {
+        device: phone.author().into(),
+    })
+    .await;
+    pair.same(ops::Devices {}).await;
+    pair.online_only(ops::DeviceLinkCode {}, |online, offline| {
+        let code = kith_node::link::LinkCode::decode(&online.code).unwrap();
+        assert_eq!(code.identity, me);
+        assert!(offline.is_none());
+    })
+    .await;
+    let code = kith_node::link::LinkCode {
+        identity: elsewhere,
+        addrs: vec![],
+        secret: [9; 32],
+    }
+    .encode();
+    pair.same(ops::DeviceJoined { code }).await;
+    pair.same(ops::DeviceJoined {
+        code: "kith1notalinkcode".into(),
+    })
+    .await;
     pair.online_only(
         ops::Dial {
             addr: "/ip4/127.0.0.1/tcp/9".into(),

@@ -102,6 +102,40 @@ fn trust_add_list_remove() {
 }
 
 #[test]
+fn device_commands_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    let person: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["device", "list", "--json"]))).unwrap();
+    assert_eq!(person["root"], person["identity"]);
+    assert_eq!(person["devices"][0]["this_device"], true);
+    assert_eq!(person["devices"][0]["role"], "identity");
+    // A link code needs the running node the new device connects to.
+    kith(&dir)
+        .args(["device", "link"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("kith up"));
+    // An invite code is not a link code.
+    kith(&dir)
+        .args(["device", "join", "kith1abcdef"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invite code"));
+    kith(&dir)
+        .args(["device", "join", "kithd1zzzz"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("damaged"));
+    let stranger = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+    kith(&dir)
+        .args(["device", "revoke", stranger])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not one of your devices"));
+}
+
+#[test]
 fn no_identity_yet() {
     let dir = tempfile::tempdir().unwrap();
     kith(&dir)
