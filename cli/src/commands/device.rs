@@ -114,11 +114,12 @@ fn print_person(person: &PersonView) {
             notes.push(format!("revoked after entry {}", d.last_seq.unwrap_or(0)));
         }
         println!(
-            "  {}  {:<15} {:<12} {} entries{}",
+            "  {}  {:<15} {:<12} {} {}{}",
             d.key,
             role,
             if d.name.is_empty() { "-" } else { &d.name },
             d.head_seq,
+            if d.head_seq == 1 { "entry" } else { "entries" },
             if notes.is_empty() {
                 String::new()
             } else {
