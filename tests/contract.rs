@@ -483,6 +483,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     .await;
     let code = kith_node::link::LinkCode {
         identity: elsewhere,
+        node: elsewhere,
         addrs: vec![],
         secret: [9; 32],
     }
@@ -492,6 +493,20 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         code: "kith1notalinkcode".into(),
     })
     .await;
+    // Rotation makes a random key on each side: compare the shape.
+    {
+        let client = pair.client.clone();
+        let http = tokio::task::spawn_blocking(move || client.call(ops::IdentityRotate {}))
+            .await
+            .unwrap()
+            .unwrap();
+        let direct = pair.core.run(ops::IdentityRotate {}).unwrap();
+        pair.seen
+            .insert(<ops::IdentityRotate as Operation>::INFO.name);
+        assert_eq!(http.root, direct.root);
+        assert!(http.identity != me && direct.identity != me);
+        assert_eq!(http.devices.len(), direct.devices.len());
+    }
     pair.online_only(
         ops::Dial {
             addr: "/ip4/127.0.0.1/tcp/9".into(),

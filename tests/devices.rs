@@ -109,3 +109,53 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
     assert_eq!(report.rejected.len(), 1, "{report:?}");
     assert_eq!(bob.seq(laptop.author()).await, post.seq);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_follow_a_rotation_and_devices_link_under_the_new_key() {
+    let alice = TestNode::start("alice", 1).await;
+    let phone = TestNode::start("phone", 4).await;
+    let bob = TestNode::start("bob", 3).await;
+    connect(&alice, &bob).await;
+    let person = alice.handle().call(ops::IdentityRotate {}).await.unwrap();
+    let new = person.identity;
+    assert_ne!(new, alice.author());
+    // Bob follows the rotation without doing anything.
+    let bob_handle = bob.handle().clone();
+    wait_until(
+        bob.handle(),
+        || {
+            let h = bob_handle.clone();
+            async move { h.reader().scope().is_direct(&new) }
+        },
+        || async { "bob never followed alice's rotation".to_string() },
+    )
+    .await;
+
+    // A device linked by the new key: the code names the new identity
+    // and alice's node to dial.
+    let code = alice
+        .handle()
+        .call(ops::DeviceLinkCode {})
+        .await
+        .unwrap()
+        .code;
+    let parsed = LinkCode::decode(&code).unwrap();
+    assert_eq!((parsed.identity, parsed.node), (new, alice.author()));
+    join(&parsed, &phone.keypair, "phone", Duration::from_secs(30))
+        .await
+        .unwrap();
+    phone
+        .handle()
+        .call(ops::DeviceJoined { code })
+        .await
+        .unwrap();
+    // The certificate (in the new key's log) reaches bob, then the post.
+    bob.wait_for_seq(new, 1).await;
+    let post = phone.post("from the phone, after the rotation").await;
+    bob.wait_for_seq(phone.author(), post.seq).await;
+    let seen = bob.handle().call(ops::Devices {}).await.unwrap();
+    assert_eq!(seen.root, bob.author(), "bob is still his own person");
+    let view =
+        kith_node::reader::person_view(bob.handle().reader().store(), phone.author()).unwrap();
+    assert_eq!((view.root, view.identity), (alice.author(), new));
+}

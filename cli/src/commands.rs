@@ -12,6 +12,7 @@ pub mod feed;
 pub mod forks;
 pub mod frontier;
 pub mod id;
+pub mod identity;
 pub mod init;
 pub mod invite;
 pub mod join;

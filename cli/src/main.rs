@@ -83,6 +83,9 @@ enum Command {
     /// Your devices: link another machine, list, revoke a lost one
     #[command(subcommand)]
     Device(commands::device::Command),
+    /// Your identity key: rotate it
+    #[command(subcommand)]
+    Identity(commands::identity::Command),
     /// Inspect your store's logs
     #[command(subcommand)]
     Log(commands::log::Command),
@@ -175,6 +178,7 @@ fn main() -> ExitCode {
         Command::Profile(cmd) => commands::profile::run(&data_dir, cmd),
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Device(cmd) => commands::device::run(&data_dir, cmd),
+        Command::Identity(cmd) => commands::identity::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),
         Command::Invite(args) => commands::invite::run(&data_dir, args),

@@ -37,8 +37,11 @@ const PREFIX: &str = "kithd1";
 /// A decoded link code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkCode {
-    /// The identity key of the person (and the node to dial).
+    /// The identity key of the person: what the consent is made for.
     pub identity: AuthorId,
+    /// The node holding it, to dial (the identity key itself unless the
+    /// identity was rotated).
+    pub node: AuthorId,
     pub addrs: Vec<Multiaddr>,
     pub secret: [u8; 32],
 }
@@ -46,6 +49,7 @@ pub struct LinkCode {
 #[derive(Serialize, Deserialize)]
 struct Wire {
     identity: AuthorId,
+    node: AuthorId,
     addrs: Vec<serde_bytes::ByteBuf>,
     secret: [u8; 32],
 }
@@ -54,6 +58,7 @@ impl LinkCode {
     pub fn encode(&self) -> String {
         let wire = Wire {
             identity: self.identity,
+            node: self.node,
             addrs: self
                 .addrs
                 .iter()
@@ -89,6 +94,7 @@ impl LinkCode {
         let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
         let wire: Wire = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
         wire.identity.verifying_key().map_err(|_| damaged())?;
+        wire.node.verifying_key().map_err(|_| damaged())?;
         if wire.addrs.len() > crate::invite::MAX_ADDRS {
             return Err(damaged());
         }
@@ -99,6 +105,7 @@ impl LinkCode {
             .collect::<Result<_>>()?;
         Ok(LinkCode {
             identity: wire.identity,
+            node: wire.node,
             addrs,
             secret: wire.secret,
         })
@@ -171,7 +178,7 @@ pub async fn join(
             .map_err(|e| err(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(5)))
             .build();
-    let peer = crate::net::peer_id(&code.identity);
+    let peer = crate::net::peer_id(&code.node);
     if code.addrs.is_empty() {
         return Err(Error::InvalidInput(
             "the link code holds no address to reach your other device at".into(),
@@ -234,6 +241,7 @@ mod tests {
     fn codes_round_trip_and_say_what_is_wrong() {
         let code = LinkCode {
             identity: Keypair::from_secret(&[1; 32]).author(),
+            node: Keypair::from_secret(&[1; 32]).author(),
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
             secret: [7; 32],
         };

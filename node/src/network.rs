@@ -378,9 +378,15 @@ impl Network {
                 .gossipsub
                 .publish(net::topic(&entry.author()), entry.encode());
             match result {
-                Ok(_)
-                | Err(PublishError::Duplicate)
-                | Err(PublishError::NoPeersSubscribedToTopic) => {}
+                Ok(_) | Err(PublishError::Duplicate) => {}
+                // Nobody listens on that log's topic yet (a key whose
+                // subscribers are still arriving, e.g. a new identity key):
+                // its head is announced instead, and peers fetch it.
+                Err(PublishError::NoPeersSubscribedToTopic) => {
+                    if !self.connected.is_empty() {
+                        self.announce.insert(entry.author());
+                    }
+                }
                 Err(PublishError::AllQueuesFull(_)) => break, // backpressure: retry next tick
                 Err(e) => tracing::warn!(id = %entry.id(), error = %e, "cannot gossip entry"),
             }

@@ -37,7 +37,9 @@ pub mod social;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-pub use self::devices::{DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices};
+pub use self::devices::{
+    DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices, IdentityRotate,
+};
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
 pub use self::http::Binary;
 pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
@@ -259,6 +261,7 @@ operations! {
     DeviceAdd -> crate::model::PersonView, Post "/devices", "link a device that consented (on the device holding the identity key)";
     DeviceRevoke -> crate::model::PersonView, Delete "/devices/{device}", "revoke one of your devices: its later entries are refused everywhere";
     DeviceJoined -> crate::model::PersonView, Post "/devices/joined", "on a new device: replicate the person whose link code was used";
+    IdentityRotate -> crate::model::PersonView, Post "/identity/rotate", "replace your identity key with a new one (friends follow; the old key stays a device)";
     Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
 }
 

@@ -12,8 +12,8 @@
 //!   there stay valid, later ones are invalid everywhere. A revoked key is
 //!   never linked again.
 //! - A [`Rotate`] hands the identity to a new key (which consents). The old
-//!   key's log stays valid up to and including the rotation; after it the
-//!   old key can neither write nor certify.
+//!   key can no longer certify; it stays one of the person's devices (its
+//!   log goes on) unless the new identity revokes it.
 //!
 //! The outcome depends only on the *set* of certificates (each at its
 //! author and sequence number), never on the order they arrived in:
@@ -159,7 +159,7 @@ impl CertBody {
 pub enum Role {
     /// The current identity key (also a device: it has its own log).
     Identity,
-    /// A key that was the identity before a rotation.
+    /// A key that was the identity before a rotation: a device now.
     FormerIdentity,
     /// A linked device.
     Device,
@@ -391,8 +391,6 @@ impl Registry {
                         }
                         if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
                             old.role = Role::FormerIdentity;
-                            old.last_seq = Some(seq);
-                            old.ended_by = Some((identity, seq));
                         }
                         // A linked device may become the identity key.
                         match person.keys.iter_mut().find(|k| k.key == r.new) {

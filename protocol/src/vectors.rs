@@ -430,7 +430,11 @@ mod tests {
         let person = registry.person_of(&phone);
         assert_eq!((person.root, person.identity), (author, new));
         assert_eq!(person.key(&phone).unwrap().last_seq, Some(3));
-        assert_eq!(person.key(&author).unwrap().last_seq, Some(13));
+        assert_eq!(person.key(&author).unwrap().last_seq, None);
+        assert_eq!(
+            person.key(&author).unwrap().role,
+            crate::identity::Role::FormerIdentity
+        );
     }
 
     #[test]

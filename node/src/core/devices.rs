@@ -4,36 +4,50 @@
 //! Only the node holding the person's identity key writes certificates;
 //! every node resolves them the same way (`kith_protocol::identity`).
 
-use kith_protocol::identity::{DeviceLink, DeviceRevoke, Role};
-use kith_protocol::{AuthorId, Body};
+use kith_protocol::identity::{DeviceLink, DeviceRevoke, Role, Rotate};
+use kith_protocol::{AuthorId, Body, Keypair};
 
 use super::Core;
 use crate::error::{Error, Result};
 use crate::model::PersonView;
 use crate::reader::person_view;
+use crate::store::Store;
+
+/// The keypair that certifies for `me`'s person now, if this node holds it:
+/// `me` itself, or the identity key kept since a rotation.
+pub(crate) fn certifier(store: &Store, me: &Keypair, what: &str) -> Result<Keypair> {
+    let person = store.registry()?.person_of(&me.author());
+    if person.conflict.is_some() {
+        return Err(Error::Conflict(
+            "your identity log is forked; settle that first (`kith forks`)".into(),
+        ));
+    }
+    if person.identity == me.author() {
+        return Ok(me.clone());
+    }
+    if let Some(secret) = store.cert_key()? {
+        let held = Keypair::from_secret(&secret);
+        if held.author() == person.identity {
+            return Ok(held);
+        }
+    }
+    Err(Error::InvalidInput(format!(
+        "only the device holding your identity key ({}) can {what}; run it there",
+        person.identity
+    )))
+}
 
 impl Core {
-    /// Refuses unless this device holds its person's identity key.
-    fn require_identity(&self, what: &str) -> Result<()> {
-        let person = self.store.registry()?.person_of(&self.me());
-        if person.identity != self.me() {
-            return Err(Error::InvalidInput(format!(
-                "only the device holding your identity key ({}) can {what}; run it there",
-                person.identity
-            )));
-        }
-        if person.conflict.is_some() {
-            return Err(Error::Conflict(
-                "your identity log is forked; settle that first (`kith forks`)".into(),
-            ));
-        }
-        Ok(())
+    /// The keypair that certifies for my person now: this node's own key,
+    /// or the identity key it holds since a rotation. Refuses otherwise.
+    fn certifier(&self, what: &str) -> Result<Keypair> {
+        certifier(&self.store, &self.keypair, what)
     }
 
     /// Links a device that consented (its signature inside `link`).
     pub fn device_add(&mut self, link: DeviceLink) -> Result<PersonView> {
-        self.require_identity("link devices")?;
-        if !link.consented(&self.me()) {
+        let certifier = self.certifier("link devices")?;
+        if !link.consented(&certifier.author()) {
             return Err(Error::InvalidInput(
                 "the device's consent does not verify: it was not made for this identity".into(),
             ));
@@ -53,17 +67,17 @@ impl Core {
                 )
             }));
         }
-        self.append_one(Body::DeviceLink(link))?;
+        self.append_as(&certifier, &[Body::DeviceLink(link)])?;
         self.person()
     }
 
     /// Revokes one of my person's devices: what it wrote up to its latest
     /// entry this node holds stays valid; anything later is refused everywhere.
     pub fn device_revoke(&mut self, device: AuthorId) -> Result<PersonView> {
-        self.require_identity("revoke devices")?;
-        if device == self.me() {
+        let certifier = self.certifier("revoke devices")?;
+        if device == self.me() || device == certifier.author() {
             return Err(Error::InvalidInput(
-                "this device holds the identity key; it cannot revoke itself".into(),
+                "a device cannot revoke itself, nor the identity key".into(),
             ));
         }
         let person = self.store.registry()?.person_of(&self.me());
@@ -73,7 +87,7 @@ impl Core {
                     "{device} is not one of your devices (`kith device list`)"
                 )));
             }
-            Some(k) if !k.active() || k.role != Role::Device => {
+            Some(k) if !k.active() || k.role == Role::Identity => {
                 return Err(Error::InvalidInput(format!(
                     "{device} is no longer one of your active devices"
                 )));
@@ -81,15 +95,41 @@ impl Core {
             Some(_) => {}
         }
         let last_seq = self.store.head(&device)?.map_or(0, |h| h.seq);
-        self.append_one(Body::DeviceRevoke(DeviceRevoke { device, last_seq }))?;
+        self.append_as(
+            &certifier,
+            &[Body::DeviceRevoke(DeviceRevoke { device, last_seq })],
+        )?;
+        self.person()
+    }
+
+    /// Replaces the person's identity key with a fresh one, kept by this
+    /// node: friends follow by the rotation certificate; the old key can no
+    /// longer certify, and stays a device.
+    pub fn identity_rotate(&mut self) -> Result<PersonView> {
+        let current = self.certifier("rotate your identity key")?;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
+        let new = Keypair::from_secret(&secret);
+        // Durable before any certificate names it.
+        self.store.set_cert_key(Some(&secret))?;
+        self.append_as(
+            &current,
+            &[Body::Rotate(Rotate::new(&current.author(), &new))],
+        )?;
         self.person()
     }
 
     /// Remembers that this device joined `identity`'s person, so it
     /// replicates that log (where the certificate that links it is).
-    pub fn device_joined(&mut self, identity: AuthorId, addrs: &[String]) -> Result<()> {
-        self.store.set_joined_person(Some(identity))?;
-        self.store.peer_add_addrs(&identity, addrs)?;
+    pub fn device_joined(
+        &mut self,
+        identity: AuthorId,
+        node: AuthorId,
+        addrs: &[String],
+    ) -> Result<()> {
+        self.store.set_joined_person(&[identity, node])?;
+        self.store.peer_add_addrs(&node, addrs)?;
         self.refresh_scope()?;
         Ok(())
     }
@@ -153,7 +193,7 @@ mod tests {
         let person = alice.run(ops::DeviceAdd { link }).unwrap();
         assert_eq!(person.devices.len(), 2);
         // The laptop joins: it replicates alice's log and learns it is hers.
-        laptop.device_joined(alice.me(), &[]).unwrap();
+        laptop.device_joined(alice.me(), alice.me(), &[]).unwrap();
         assert!(sync(&alice, &mut laptop, alice.me()).is_none());
         let mine = laptop.person().unwrap();
         assert_eq!((mine.root, mine.identity), (alice.me(), alice.me()));
@@ -221,6 +261,47 @@ mod tests {
         // A revoked key is never linked again.
         let again = DeviceLink::new(&alice.me(), &laptop_key, "laptop");
         assert!(alice.run(ops::DeviceAdd { link: again }).is_err());
+    }
+
+    #[test]
+    fn friends_follow_a_rotation_and_the_new_key_links() {
+        let (mut alice, mut bob) = (core(1), core(3));
+        let old = alice.me();
+        bob.run(ops::TrustAdd {
+            author: old.into(),
+            petname: Some("Al".into()),
+        })
+        .unwrap();
+        let person = alice.run(ops::IdentityRotate {}).unwrap();
+        let new = person.identity;
+        assert_ne!(new, old);
+        let me = person.devices.iter().find(|d| d.this_device).unwrap();
+        assert_eq!(me.role, Role::FormerIdentity);
+        assert!(!me.revoked, "the old key stays a device");
+        // The new key certifies: a phone linked now is in its log.
+        let phone = Keypair::from_secret(&[7; 32]);
+        alice
+            .run(ops::DeviceAdd {
+                link: DeviceLink::new(&new, &phone, "phone"),
+            })
+            .unwrap();
+        assert_eq!(alice.store().head(&new).unwrap().unwrap().seq, 1);
+        // A consent made for the old key no longer links.
+        let stale = DeviceLink::new(&old, &Keypair::from_secret(&[8; 32]), "");
+        assert!(alice.run(ops::DeviceAdd { link: stale }).is_err());
+
+        // Bob follows with no decision of his own.
+        assert!(sync(&alice, &mut bob, old).is_none());
+        assert!(bob.scope().is_direct(&new));
+        assert!(sync(&alice, &mut bob, new).is_none());
+        let seen = crate::reader::person_view(bob.store(), phone.author()).unwrap();
+        assert_eq!((seen.root, seen.identity), (old, new));
+        assert_eq!(seen.name.as_deref(), Some("Al"), "his petname carries over");
+        assert!(bob.scope().is_direct(&phone.author()));
+        // A second rotation works from the new key.
+        let again = alice.run(ops::IdentityRotate {}).unwrap();
+        assert_ne!(again.identity, new);
+        assert_eq!(alice.store().head(&new).unwrap().unwrap().seq, 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::store::VIEWS_VERSION;
 use std::collections::BTreeSet;
 
-use kith_protocol::{AuthorId, Body, Entry, PageId, Verified};
+use kith_protocol::{AuthorId, Body, Entry, Keypair, PageId, Verified};
 
 use super::{Core, Effect, now_ms, search_error};
 use crate::error::Result;
@@ -39,9 +39,16 @@ impl Core {
     /// Signs and appends own entries in one durable write (group commit),
     /// then indexes them; the outbox gets them for publishing.
     pub fn append(&mut self, bodies: &[Body]) -> Result<Vec<Entry>> {
+        let keypair = self.keypair.clone();
+        self.append_as(&keypair, bodies)
+    }
+
+    /// Appends to `keypair`'s log: this device's, or the identity key's
+    /// that this node holds since a rotation (certificates only).
+    pub(super) fn append_as(&mut self, keypair: &Keypair, bodies: &[Body]) -> Result<Vec<Entry>> {
         let entries = self
             .store
-            .append_signed(&self.keypair, bodies, now_ms(), self.indexing())?;
+            .append_signed(keypair, bodies, now_ms(), self.indexing())?;
         if bodies.iter().any(|b| {
             matches!(
                 b,

@@ -39,19 +39,16 @@ impl Links {
 impl Network {
     /// Makes a one-time link code and lets its ephemeral key in.
     pub(crate) fn link_code(&mut self) -> Result<LinkCodeView> {
-        let person = self.reader.store().registry()?.person_of(&self.me);
-        if person.identity != self.me {
-            return Err(Error::InvalidInput(format!(
-                "only the device holding your identity key ({}) can link devices; run it there",
-                person.identity
-            )));
-        }
+        let identity =
+            crate::core::devices::certifier(self.reader.store(), &self.keypair, "link devices")?
+                .author();
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| Error::Network(format!("no randomness for a link secret: {e}")))?;
         let invite = self.invite();
         let code = LinkCode {
-            identity: self.me,
+            identity,
+            node: self.me,
             addrs: invite.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
             secret,
         };

@@ -57,7 +57,7 @@ impl StoreOp for DeviceJoined {
     fn run(self, core: &mut Core) -> Result<PersonView> {
         let code = crate::link::LinkCode::decode(&self.code)?;
         let addrs: Vec<String> = code.addrs.iter().map(ToString::to_string).collect();
-        core.device_joined(code.identity, &addrs)?;
+        core.device_joined(code.identity, code.node, &addrs)?;
         core.person()
     }
 }
@@ -75,5 +75,15 @@ impl NetOp for DeviceLinkCode {
         Err(Error::NoNode(
             "the new device connects to this node to be linked".into(),
         ))
+    }
+}
+
+/// Replaces the person's identity key with a new one, kept by this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRotate {}
+
+impl StoreOp for IdentityRotate {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        core.identity_rotate()
     }
 }

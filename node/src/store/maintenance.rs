@@ -143,22 +143,45 @@ impl Store {
         Ok(())
     }
 
-    /// The person this device joined (`kith device join`): its identity
-    /// key, replicated as my own person's.
-    pub fn set_joined_person(&self, identity: Option<AuthorId>) -> Result<()> {
+    /// The person this device joined (`kith device join`): keys of it (the
+    /// identity key and the node that linked this device), replicated as
+    /// my own person's.
+    pub fn set_joined_person(&self, keys: &[AuthorId]) -> Result<()> {
         let key = super::meta_key("person");
-        match identity {
-            Some(id) => self.kv.insert(&key, id.as_bytes())?,
+        let value: Vec<u8> = keys.iter().flat_map(|k| *k.as_bytes()).collect();
+        self.kv.insert(&key, value)?;
+        self.kv.flush()?;
+        Ok(())
+    }
+
+    /// The secret of the identity key this node holds since a rotation
+    /// (`kith identity rotate`), when it is not the node's own key.
+    pub fn set_cert_key(&self, secret: Option<&[u8; 32]>) -> Result<()> {
+        let key = super::meta_key("cert-key");
+        match secret {
+            Some(s) => self.kv.insert(&key, s)?,
             None => self.kv.remove(&key)?,
         }
         self.kv.flush()?;
         Ok(())
     }
 
-    pub fn joined_person(&self) -> Result<Option<AuthorId>> {
-        match self.kv.get(super::meta_key("person"))? {
-            Some(v) => Ok(Some(super::decode_author(&v)?)),
+    pub fn cert_key(&self) -> Result<Option<[u8; 32]>> {
+        match self.kv.get(super::meta_key("cert-key"))? {
+            Some(v) => {
+                Ok(Some(v.as_ref().try_into().map_err(|_| {
+                    Error::Corrupt("identity key record".into())
+                })?))
+            }
             None => Ok(None),
+        }
+    }
+
+    pub fn joined_person(&self) -> Result<Vec<AuthorId>> {
+        match self.kv.get(super::meta_key("person"))? {
+            Some(v) if v.len() % 32 == 0 => v.chunks(32).map(decode_author).collect(),
+            Some(_) => Err(Error::Corrupt("joined person record".into())),
+            None => Ok(Vec::new()),
         }
     }
 

@@ -157,10 +157,10 @@ impl Store {
         scope.add_person(&mine, true);
         // A device that joined a person replicates the person's keys as
         // its own, before and after the certificate linking it arrives.
-        if let Some(identity) = self.joined_person()?
-            && mine.key(&identity).is_none()
-        {
-            scope.add_person(&registry.person_of(&identity), true);
+        for key in self.joined_person()? {
+            if mine.key(&key).is_none() {
+                scope.add_person(&registry.person_of(&key), true);
+            }
         }
         // My other devices' public vouches are my own trust.
         let mut trusted: BTreeSet<AuthorId> =
