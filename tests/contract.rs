@@ -493,6 +493,29 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         code: "kith1notalinkcode".into(),
     })
     .await;
+    pair.same(ops::RecoverySet {
+        threshold: 1,
+        contacts: vec![elsewhere.into()],
+    })
+    .await;
+    pair.same(ops::RecoverySet {
+        threshold: 2,
+        contacts: vec![elsewhere.into()],
+    })
+    .await;
+    // This device has linked another: it cannot ask for recovery.
+    pair.same(ops::RecoveryRequest {
+        old: elsewhere.into(),
+    })
+    .await;
+    let request = kith_node::link::RecoveryCode {
+        old: elsewhere,
+        new: phone.author(),
+        consent: kith_protocol::RecoveryApproval::request(&elsewhere, &phone),
+        device: phone.author(),
+    }
+    .encode();
+    pair.same(ops::RecoveryApprove { code: request }).await;
     // Rotation makes a random key on each side: compare the shape.
     {
         let client = pair.client.clone();

@@ -21,6 +21,7 @@ pub mod peers;
 pub mod post;
 pub mod profile;
 pub mod questions;
+pub mod recovery;
 pub mod reindex;
 pub mod reply;
 pub mod search;

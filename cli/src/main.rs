@@ -86,6 +86,9 @@ enum Command {
     /// Your identity key: rotate it
     #[command(subcommand)]
     Identity(commands::identity::Command),
+    /// Social recovery: name contacts, ask them to vouch, vouch for someone
+    #[command(subcommand)]
+    Recovery(commands::recovery::Command),
     /// Inspect your store's logs
     #[command(subcommand)]
     Log(commands::log::Command),
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Device(cmd) => commands::device::run(&data_dir, cmd),
         Command::Identity(cmd) => commands::identity::run(&data_dir, cmd),
+        Command::Recovery(cmd) => commands::recovery::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),
         Command::Reindex(args) => commands::reindex::run(&data_dir, args),
         Command::Invite(args) => commands::invite::run(&data_dir, args),

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod maintenance;
 pub mod pages;
+pub mod recovery;
 pub mod social;
 pub mod versions;
 

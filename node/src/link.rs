@@ -268,3 +268,53 @@ mod tests {
         );
     }
 }
+
+/// A recovery request (`kith recovery request`): shown to each recovery
+/// contact, who approves it with `kith recovery approve CODE`.
+///
+/// Format: `kithr1` + base58btc of postcard `{old: [u8;32], new: [u8;32],
+/// consent: [u8;64], device: [u8;32]}` (PROTOCOL.md §11.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    /// The identity key that was lost.
+    pub old: AuthorId,
+    /// The new identity key asking to replace it.
+    pub new: AuthorId,
+    /// `new`'s signature over `RECOVER_DOMAIN || old || new`.
+    #[serde(with = "serde_bytes")]
+    pub consent: [u8; 64],
+    /// The device asking (linked by `new`): contacts let it connect.
+    pub device: AuthorId,
+}
+
+const RECOVERY_PREFIX: &str = "kithr1";
+
+impl RecoveryCode {
+    pub fn encode(&self) -> String {
+        let bytes = postcard::to_stdvec(self).expect("encoding into a Vec cannot fail");
+        format!("{RECOVERY_PREFIX}{}", bs58::encode(bytes).into_string())
+    }
+
+    pub fn decode(code: &str) -> Result<RecoveryCode> {
+        let damaged = || {
+            Error::InvalidInput(
+                "that recovery code is damaged or incomplete: copy the whole line starting \
+                 with \"kithr1\""
+                    .into(),
+            )
+        };
+        let body = code.trim().strip_prefix(RECOVERY_PREFIX).ok_or_else(|| {
+            Error::InvalidInput(
+                "a recovery code starts with \"kithr1\": the person recovering makes it with \
+                 `kith recovery request`"
+                    .into(),
+            )
+        })?;
+        let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
+        let code: RecoveryCode = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+        for key in [code.old, code.new, code.device] {
+            key.verifying_key().map_err(|_| damaged())?;
+        }
+        Ok(code)
+    }
+}

@@ -616,6 +616,36 @@ pub struct PersonView {
     /// Why the person's identity is frozen (a forked identity log), if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
+    /// Recovery contacts the person named, and how many must vouch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryView>,
+    /// If the identity was recovered: the contacts who vouched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered_by: Vec<Named>,
+}
+
+/// A key and how this node shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub key: AuthorId,
+    pub name: Option<String>,
+}
+
+/// A person's recovery contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryView {
+    pub threshold: u8,
+    pub contacts: Vec<Named>,
+}
+
+/// A recovery request for the person's contacts to approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCodeView {
+    pub code: String,
+    /// The identity key that was lost.
+    pub old: AuthorId,
+    /// The new identity key, kept on this device.
+    pub new: AuthorId,
 }
 
 /// One key of a person.

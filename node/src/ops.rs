@@ -39,6 +39,7 @@ use tokio::sync::oneshot;
 
 pub use self::devices::{
     DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices, IdentityRotate,
+    RecoveryApprove, RecoveryRequest, RecoverySet,
 };
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
 pub use self::http::Binary;
@@ -261,6 +262,9 @@ operations! {
     DeviceAdd -> crate::model::PersonView, Post "/devices", "link a device that consented (on the device holding the identity key)";
     DeviceRevoke -> crate::model::PersonView, Delete "/devices/{device}", "revoke one of your devices: its later entries are refused everywhere";
     DeviceJoined -> crate::model::PersonView, Post "/devices/joined", "on a new device: replicate the person whose link code was used";
+    RecoverySet -> crate::model::PersonView, Post "/recovery/contacts", "name who may vouch for a new identity key if every key is lost, and how many must";
+    RecoveryRequest -> crate::model::RecoveryCodeView, Post "/recovery/request", "on a fresh install: a new identity key, and the code your recovery contacts approve";
+    RecoveryApprove -> crate::model::PersonView, Post "/recovery/approve", "vouch, as a recovery contact, for the new key of a recovery code";
     IdentityRotate -> crate::model::PersonView, Post "/identity/rotate", "replace your identity key with a new one (friends follow; the old key stays a device)";
     Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
 }

@@ -454,7 +454,8 @@ impl Logs for Reader {
 
 /// The person `key` belongs to, with every key it has or had.
 pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonView> {
-    let person = store.registry()?.person_of(&key);
+    let registry = store.registry()?;
+    let person = registry.person_of(&key);
     let mut devices = Vec::with_capacity(person.keys.len());
     for k in &person.keys {
         devices.push(crate::model::DeviceView {
@@ -467,6 +468,19 @@ pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonV
             head_seq: store.head(&k.key)?.map_or(0, |h| h.seq),
         });
     }
+    let named = |key: AuthorId| -> Result<crate::model::Named> {
+        Ok(crate::model::Named {
+            key,
+            name: store.display_name(&key)?,
+        })
+    };
+    let recovery = match registry.recovery_contacts(&person) {
+        Some(c) => Some(crate::model::RecoveryView {
+            threshold: c.threshold,
+            contacts: c.contacts.into_iter().map(named).collect::<Result<_>>()?,
+        }),
+        None => None,
+    };
     Ok(crate::model::PersonView {
         root: person.root,
         identity: person.identity,
@@ -476,6 +490,16 @@ pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonV
             kith_protocol::identity::Conflict::Fork { key, seq } => format!(
                 "the identity key {key} signed two entries at seq {seq}: certificates from there on do not count until you decide"
             ),
+            kith_protocol::identity::Conflict::Recovery { key, candidates } => format!(
+                "recovery contacts vouched for {} different new keys replacing {key}: nothing changes until you decide",
+                candidates.len()
+            ),
         }),
+        recovery,
+        recovered_by: person
+            .recovered_by
+            .into_iter()
+            .map(named)
+            .collect::<Result<_>>()?,
     })
 }

@@ -12,7 +12,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::entry::EntryId;
-use crate::identity::{DeviceLink, DeviceRevoke, MAX_DEVICE_NAME, Rotate};
+use crate::identity::{
+    DeviceLink, DeviceRevoke, MAX_DEVICE_NAME, MAX_RECOVERY_CONTACTS, RecoveryApproval,
+    RecoveryContacts, Rotate,
+};
 use crate::keys::AuthorId;
 use crate::limits::Limits;
 use crate::varint;
@@ -30,6 +33,8 @@ pub mod kind {
     pub const DEVICE_LINK: u64 = 9;
     pub const DEVICE_REVOKE: u64 = 10;
     pub const ROTATE: u64 = 11;
+    pub const RECOVERY_CONTACTS: u64 = 12;
+    pub const RECOVERY_APPROVAL: u64 = 13;
 }
 
 /// Why a body could not be decoded or built.
@@ -60,6 +65,10 @@ pub enum Body {
     DeviceRevoke(DeviceRevoke),
     /// Kind 11: the author hands the person's identity to a new key.
     Rotate(Rotate),
+    /// Kind 12: the author, an identity key, names its recovery contacts.
+    RecoveryContacts(RecoveryContacts),
+    /// Kind 13: the author, a recovery contact, vouches for a new key.
+    RecoveryApproval(RecoveryApproval),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -247,6 +256,8 @@ impl Body {
             Body::DeviceLink(_) => kind::DEVICE_LINK,
             Body::DeviceRevoke(_) => kind::DEVICE_REVOKE,
             Body::Rotate(_) => kind::ROTATE,
+            Body::RecoveryContacts(_) => kind::RECOVERY_CONTACTS,
+            Body::RecoveryApproval(_) => kind::RECOVERY_APPROVAL,
             Body::Unknown { kind, .. } => *kind,
         }
     }
@@ -264,6 +275,8 @@ impl Body {
             Body::DeviceLink(_) => "device link",
             Body::DeviceRevoke(_) => "device revoke",
             Body::Rotate(_) => "rotate",
+            Body::RecoveryContacts(_) => "recovery contacts",
+            Body::RecoveryApproval(_) => "recovery approval",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -282,6 +295,8 @@ impl Body {
             Body::DeviceLink(l) => postcard::to_stdvec(l),
             Body::DeviceRevoke(r) => postcard::to_stdvec(r),
             Body::Rotate(r) => postcard::to_stdvec(r),
+            Body::RecoveryContacts(c) => postcard::to_stdvec(c),
+            Body::RecoveryApproval(a) => postcard::to_stdvec(a),
             Body::Unknown { payload, .. } => Ok(payload.clone()),
         }
         .expect("encoding into a Vec cannot fail");
@@ -312,6 +327,8 @@ impl Body {
             kind::DEVICE_LINK => Body::DeviceLink(strict(payload)?),
             kind::DEVICE_REVOKE => Body::DeviceRevoke(strict(payload)?),
             kind::ROTATE => Body::Rotate(strict(payload)?),
+            kind::RECOVERY_CONTACTS => Body::RecoveryContacts(strict(payload)?),
+            kind::RECOVERY_APPROVAL => Body::RecoveryApproval(strict(payload)?),
             kind => Body::Unknown {
                 kind,
                 payload: payload.to_vec(),
@@ -369,6 +386,17 @@ impl Body {
                 return Err(BodyError::Invalid(format!(
                     "device name is {} bytes, limit {MAX_DEVICE_NAME}",
                     link.name.len()
+                )));
+            }
+            Body::RecoveryContacts(c)
+                if c.contacts.len() > MAX_RECOVERY_CONTACTS
+                    || c.threshold == 0
+                    || usize::from(c.threshold) > c.contacts.len() =>
+            {
+                return Err(BodyError::Invalid(format!(
+                    "recovery needs 1 to {MAX_RECOVERY_CONTACTS} contacts and a threshold between 1 and their number (got {} of {})",
+                    c.threshold,
+                    c.contacts.len()
                 )));
             }
             Body::WikiChange(w) | Body::WikiBundle(w) if w.parts == 0 || w.part >= w.parts => {

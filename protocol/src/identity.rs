@@ -36,6 +36,12 @@ pub const LINK_DOMAIN: &[u8] = b"kith-device-link-v1";
 /// Prefix of the message a new identity key signs to accept a rotation:
 /// `ROTATE_DOMAIN || old identity key (32) || new identity key (32)`.
 pub const ROTATE_DOMAIN: &[u8] = b"kith-rotate-v1";
+/// Prefix of the message a new identity key signs to ask its person's
+/// recovery contacts to vouch for it:
+/// `RECOVER_DOMAIN || lost identity key (32) || new identity key (32)`.
+pub const RECOVER_DOMAIN: &[u8] = b"kith-recover-v1";
+/// Most recovery contacts a person may name.
+pub const MAX_RECOVERY_CONTACTS: usize = 16;
 /// Longest device name, in bytes.
 pub const MAX_DEVICE_NAME: usize = 64;
 
@@ -65,6 +71,48 @@ pub struct Rotate {
     /// The new key's signature over `ROTATE_DOMAIN || author || new`.
     #[serde(with = "serde_bytes")]
     pub consent: [u8; 64],
+}
+
+/// Body kind 12: the author (an identity key) names who may vouch for a
+/// new identity key if every key of theirs is lost, and how many must.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryContacts {
+    pub threshold: u8,
+    pub contacts: Vec<AuthorId>,
+}
+
+/// Body kind 13: the author, a recovery contact, vouches that `new` is
+/// the person whose identity key `old` was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryApproval {
+    pub old: AuthorId,
+    pub new: AuthorId,
+    /// The new key's signature over `RECOVER_DOMAIN || old || new`.
+    #[serde(with = "serde_bytes")]
+    pub consent: [u8; 64],
+    /// The latest entry of `old`'s log the contact held: certificates of
+    /// `old` after it do not count once the recovery holds.
+    pub seen_seq: u64,
+}
+
+impl RecoveryApproval {
+    /// The new key's request consent for recovering `old`.
+    pub fn request(old: &AuthorId, new: &Keypair) -> [u8; 64] {
+        new.sign(&recover_message(old, &new.author()))
+    }
+
+    pub fn consented(&self) -> bool {
+        signed_by(
+            &self.new,
+            &recover_message(&self.old, &self.new),
+            &self.consent,
+        )
+    }
+}
+
+/// The message a new identity key signs to ask to recover `old`.
+pub fn recover_message(old: &AuthorId, new: &AuthorId) -> Vec<u8> {
+    pair_message(RECOVER_DOMAIN, old, new)
 }
 
 fn pair_message(domain: &[u8], a: &AuthorId, b: &AuthorId) -> Vec<u8> {
@@ -140,6 +188,8 @@ pub enum CertBody {
     Link(DeviceLink),
     Revoke(DeviceRevoke),
     Rotate(Rotate),
+    Contacts(RecoveryContacts),
+    Approval(RecoveryApproval),
 }
 
 impl CertBody {
@@ -148,6 +198,8 @@ impl CertBody {
             Body::DeviceLink(l) => Some(CertBody::Link(l.clone())),
             Body::DeviceRevoke(r) => Some(CertBody::Revoke(r.clone())),
             Body::Rotate(r) => Some(CertBody::Rotate(r.clone())),
+            Body::RecoveryContacts(c) => Some(CertBody::Contacts(c.clone())),
+            Body::RecoveryApproval(a) => Some(CertBody::Approval(a.clone())),
             _ => None,
         }
     }
@@ -200,6 +252,12 @@ pub enum Conflict {
     /// This identity key's log forked: two entries at one sequence number.
     /// Certificates of that key from `seq` on do not count.
     Fork { key: AuthorId, seq: u64 },
+    /// Recovery contacts vouched, each set up to the threshold, for two
+    /// different new keys: the person stays at `key` until the user decides.
+    Recovery {
+        key: AuthorId,
+        candidates: Vec<AuthorId>,
+    },
 }
 
 /// A person as resolved from certificates.
@@ -212,6 +270,9 @@ pub struct Person {
     /// order the certificates made them.
     pub keys: Vec<KeyState>,
     pub conflict: Option<Conflict>,
+    /// If the identity was recovered: the contacts whose approvals made it
+    /// (the last recovery), in key order.
+    pub recovered_by: Vec<AuthorId>,
 }
 
 impl Person {
@@ -238,6 +299,7 @@ impl Person {
                 ended_by: None,
             }],
             conflict: None,
+            recovered_by: Vec::new(),
         }
     }
 }
@@ -252,8 +314,20 @@ pub struct Registry {
     certs: BTreeMap<AuthorId, BTreeMap<u64, CertBody>>,
     forks: BTreeMap<AuthorId, u64>,
     /// Reverse links: device or new identity key → keys whose certificate
-    /// (with a valid consent) names it.
+    /// (with a valid consent) names it, or whose recovery asks for it.
     named_by: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+    /// Recovery approvals with a valid consent, by the key they recover:
+    /// (approver, approver's seq, approval).
+    approvals: BTreeMap<AuthorId, Vec<(AuthorId, u64, RecoveryApproval)>>,
+}
+
+/// A recovery that holds: contacts up to the threshold vouched for `new`.
+#[derive(Debug, Clone)]
+struct Recovered {
+    new: AuthorId,
+    /// Certificates of the lost key after this seq do not count.
+    point: u64,
+    by: Vec<AuthorId>,
 }
 
 impl Registry {
@@ -275,12 +349,19 @@ impl Registry {
             None => {}
         }
         let named = match &cert {
-            CertBody::Link(l) if l.consented(&author) => Some(l.device),
-            CertBody::Rotate(r) if r.consented(&author) => Some(r.new),
+            CertBody::Link(l) if l.consented(&author) => Some((l.device, author)),
+            CertBody::Rotate(r) if r.consented(&author) => Some((r.new, author)),
+            CertBody::Approval(a) if a.consented() => {
+                self.approvals
+                    .entry(a.old)
+                    .or_default()
+                    .push((author, seq, a.clone()));
+                Some((a.new, a.old))
+            }
             _ => None,
         };
-        if let Some(named) = named {
-            self.named_by.entry(named).or_default().insert(author);
+        if let Some((named, by)) = named {
+            self.named_by.entry(named).or_default().insert(by);
         }
         log.insert(seq, cert);
         true
@@ -300,10 +381,14 @@ impl Registry {
     /// person of its own. A key claimed by two persons belongs to neither:
     /// it stands alone, so neither can borrow the other's entries.
     pub fn person_of(&self, key: &AuthorId) -> Person {
+        self.person_of_with(key, true)
+    }
+
+    fn person_of_with(&self, key: &AuthorId, recovery: bool) -> Person {
         let roots = self.roots_of(key);
         let mut owners: Vec<Person> = roots
             .into_iter()
-            .map(|root| self.resolve(root))
+            .map(|root| self.resolve_with(root, recovery))
             .filter(|p| p.key(key).is_some())
             .collect();
         if owners.len() == 1 {
@@ -333,24 +418,69 @@ impl Registry {
         roots
     }
 
+    /// The recovery contacts a person named last: in its identity key's
+    /// log, else in the logs of the keys that were its identity before.
+    pub fn recovery_contacts(&self, person: &Person) -> Option<RecoveryContacts> {
+        let mut chain: Vec<AuthorId> = vec![person.identity];
+        chain.extend(
+            person
+                .keys
+                .iter()
+                .rev()
+                .filter(|k| k.role == Role::FormerIdentity)
+                .map(|k| k.key),
+        );
+        chain.iter().find_map(|key| {
+            self.certs.get(key)?.values().rev().find_map(|c| match c {
+                CertBody::Contacts(c) => Some(c.clone()),
+                _ => None,
+            })
+        })
+    }
+
     /// Resolves the person whose root is `root` (PROTOCOL.md §11.3).
     pub fn resolve(&self, root: AuthorId) -> Person {
+        self.resolve_with(root, true)
+    }
+
+    /// `recovery: false` resolves without recoveries (how a recovery
+    /// contact's own devices are found, so resolution never recurses).
+    fn resolve_with(&self, root: AuthorId, recovery: bool) -> Person {
         let mut person = Person::single(root);
         let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
         let mut identity = root;
+        let mut visited: BTreeSet<AuthorId> = BTreeSet::new();
+        let empty = BTreeMap::new();
         'chain: loop {
+            if !visited.insert(identity) {
+                break;
+            }
             let fork_at = self.forks.get(&identity).copied();
             if let Some(seq) = fork_at {
                 person.conflict = Some(Conflict::Fork { key: identity, seq });
             }
-            let Some(log) = self.certs.get(&identity) else {
-                break;
+            let recovered = match recovery.then(|| self.recovery(identity)) {
+                Some(Ok(r)) => r.filter(|r| {
+                    !revoked.contains(&r.new)
+                        && person.key(&r.new).is_none_or(|k| k.role == Role::Device)
+                }),
+                Some(Err(conflict)) => {
+                    person.conflict.get_or_insert(conflict);
+                    None
+                }
+                None => None,
             };
+            let cut = recovered.as_ref().map(|r| r.point);
+            let log = self.certs.get(&identity).unwrap_or(&empty);
             for (&seq, cert) in log {
                 if fork_at.is_some_and(|f| seq >= f) {
                     break 'chain;
                 }
+                if cut.is_some_and(|p| seq > p) {
+                    break;
+                }
                 match cert {
+                    CertBody::Contacts(_) | CertBody::Approval(_) => {}
                     CertBody::Link(link) => {
                         if !link.consented(&identity)
                             || revoked.contains(&link.device)
@@ -409,10 +539,90 @@ impl Registry {
                     }
                 }
             }
+            if let Some(r) = recovered {
+                // The lost key ends where the contacts last saw it.
+                if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
+                    old.role = Role::FormerIdentity;
+                    old.last_seq = Some(r.point);
+                }
+                match person.keys.iter_mut().find(|k| k.key == r.new) {
+                    Some(k) => k.role = Role::Identity,
+                    None => person.keys.push(KeyState {
+                        key: r.new,
+                        role: Role::Identity,
+                        name: String::new(),
+                        since: Some((identity, r.point)),
+                        last_seq: None,
+                        ended_by: None,
+                    }),
+                }
+                person.recovered_by = r.by;
+                identity = r.new;
+                continue 'chain;
+            }
             break;
         }
         person.identity = identity;
         person
+    }
+
+    /// Whether `key`'s recovery contacts vouched, up to their threshold,
+    /// for one new key (PROTOCOL.md §11.5). Two such keys are a conflict.
+    fn recovery(&self, key: AuthorId) -> Result<Option<Recovered>, Conflict> {
+        let Some(approvals) = self.approvals.get(&key) else {
+            return Ok(None);
+        };
+        let empty = BTreeMap::new();
+        let log = self.certs.get(&key).unwrap_or(&empty);
+        let candidates: BTreeSet<AuthorId> = approvals.iter().map(|a| a.2.new).collect();
+        let mut holds = Vec::new();
+        for new in candidates {
+            let of_new: Vec<_> = approvals.iter().filter(|a| a.2.new == new).collect();
+            let seen = of_new.iter().map(|a| a.2.seen_seq).max().unwrap_or(0);
+            // The contacts the person named at or before what was seen.
+            let Some(named) = log.range(..=seen).rev().find_map(|(_, c)| match c {
+                CertBody::Contacts(c) => Some(c),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let mut counted: BTreeMap<AuthorId, u64> = BTreeMap::new();
+            for (author, seq, approval) in &of_new {
+                for contact in named.contacts.iter().filter(|c| **c != key) {
+                    if self.speaks_for(author, *seq, contact) {
+                        let at = counted.entry(*contact).or_insert(0);
+                        *at = (*at).max(approval.seen_seq);
+                    }
+                }
+            }
+            if named.threshold >= 1 && counted.len() >= usize::from(named.threshold) {
+                holds.push(Recovered {
+                    new,
+                    point: counted.values().copied().max().unwrap_or(0),
+                    by: counted.into_keys().collect(),
+                });
+            }
+        }
+        match holds.len() {
+            0 => Ok(None),
+            1 => Ok(holds.pop()),
+            _ => Err(Conflict::Recovery {
+                key,
+                candidates: holds.into_iter().map(|r| r.new).collect(),
+            }),
+        }
+    }
+
+    /// Whether `author`'s entry at `seq` speaks for `contact`: the contact's
+    /// key itself, or a key of the contact's person (resolved without
+    /// recoveries) that was valid at that entry.
+    fn speaks_for(&self, author: &AuthorId, seq: u64, contact: &AuthorId) -> bool {
+        if author == contact {
+            return true;
+        }
+        self.person_of_with(contact, false)
+            .key(author)
+            .is_some_and(|k| k.accepts(seq))
     }
 }
 

@@ -43,7 +43,10 @@ pub use entry::{
     BodyHash, ChainStep, Draft, Entry, EntryId, ForkProof, Head, Header, PROTOCOL_VERSION,
     SIGNING_DOMAIN, ValidationError, check_chain,
 };
-pub use identity::{CertBody, DeviceLink, DeviceRevoke, Person, Registry, Rotate};
+pub use identity::{
+    CertBody, DeviceLink, DeviceRevoke, Person, RecoveryApproval, RecoveryContacts, Registry,
+    Rotate,
+};
 pub use keys::{AuthorId, KeyError, Keypair};
 pub use limits::Limits;
 pub use verified::{Decoded, Verified};

@@ -100,6 +100,21 @@ fn print_person(person: &PersonView) {
     if let Some(conflict) = &person.conflict {
         println!("  CONFLICT: {conflict}");
     }
+    if !person.recovered_by.is_empty() {
+        let names: Vec<String> = person
+            .recovered_by
+            .iter()
+            .map(|n| n.name.clone().unwrap_or_else(|| n.key.to_string()))
+            .collect();
+        println!("  identity recovered; vouched for by {}", names.join(", "));
+    }
+    if let Some(r) = &person.recovery {
+        println!(
+            "  recovery: {} of {} contacts must vouch",
+            r.threshold,
+            r.contacts.len()
+        );
+    }
     for d in &person.devices {
         let role = match d.role {
             kith_protocol::identity::Role::Identity => "identity",

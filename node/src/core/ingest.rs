@@ -52,7 +52,12 @@ impl Core {
         if bodies.iter().any(|b| {
             matches!(
                 b,
-                Body::Trust(_) | Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)
+                Body::Trust(_)
+                    | Body::DeviceLink(_)
+                    | Body::DeviceRevoke(_)
+                    | Body::Rotate(_)
+                    | Body::RecoveryContacts(_)
+                    | Body::RecoveryApproval(_)
             )
         }) {
             self.refresh_scope()?;
@@ -95,7 +100,12 @@ impl Core {
             matches!(
                 v.body(),
                 Some(
-                    Body::Trust(_) | Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_)
+                    Body::Trust(_)
+                        | Body::DeviceLink(_)
+                        | Body::DeviceRevoke(_)
+                        | Body::Rotate(_)
+                        | Body::RecoveryContacts(_)
+                        | Body::RecoveryApproval(_)
                 )
             )
         }) {

@@ -87,3 +87,43 @@ impl StoreOp for IdentityRotate {
         core.identity_rotate()
     }
 }
+
+/// Names recovery contacts (on the device holding the identity key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoverySet {
+    pub threshold: u8,
+    pub contacts: Vec<AuthorRef>,
+}
+
+impl StoreOp for RecoverySet {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        let me = core.me();
+        let contacts = self.contacts.iter().map(|c| c.resolve(me)).collect();
+        core.recovery_set(self.threshold, contacts)
+    }
+}
+
+/// On a fresh install: asks the lost identity's contacts to vouch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryRequest {
+    pub old: AuthorRef,
+}
+
+impl StoreOp for RecoveryRequest {
+    fn run(self, core: &mut Core) -> Result<crate::model::RecoveryCodeView> {
+        let old = self.old.resolve(core.me());
+        core.recovery_request(old)
+    }
+}
+
+/// A recovery contact vouches for the new key of a recovery code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryApprove {
+    pub code: String,
+}
+
+impl StoreOp for RecoveryApprove {
+    fn run(self, core: &mut Core) -> Result<PersonView> {
+        core.recovery_approve(&self.code)
+    }
+}

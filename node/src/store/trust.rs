@@ -157,9 +157,12 @@ impl Store {
         scope.add_person(&mine, true);
         // A device that joined a person replicates the person's keys as
         // its own, before and after the certificate linking it arrives.
+        let mut persons = vec![mine.clone()];
         for key in self.joined_person()? {
             if mine.key(&key).is_none() {
-                scope.add_person(&registry.person_of(&key), true);
+                let joined = registry.person_of(&key);
+                scope.add_person(&joined, true);
+                persons.push(joined);
             }
         }
         // My other devices' public vouches are my own trust.
@@ -171,7 +174,20 @@ impl Store {
             }
         }
         for author in &trusted {
-            scope.add_person(&registry.person_of(author), true);
+            let person = registry.person_of(author);
+            scope.add_person(&person, true);
+            persons.push(person);
+        }
+        // Each person's recovery contacts: their approvals decide where
+        // the person's identity goes if every key of theirs is lost.
+        for person in &persons {
+            if let Some(named) = registry.recovery_contacts(person) {
+                for contact in named.contacts {
+                    if !scope.is_direct(&contact) {
+                        scope.add_person(&registry.person_of(&contact), true);
+                    }
+                }
+            }
         }
         if hops >= 2 {
             let direct: Vec<AuthorId> = scope

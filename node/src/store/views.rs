@@ -111,7 +111,11 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 postcard::to_stdvec(profile).expect("encoding into a Vec cannot fail"),
             );
         }
-        Body::DeviceLink(_) | Body::DeviceRevoke(_) | Body::Rotate(_) => {
+        Body::DeviceLink(_)
+        | Body::DeviceRevoke(_)
+        | Body::Rotate(_)
+        | Body::RecoveryContacts(_)
+        | Body::RecoveryApproval(_) => {
             let mut key = vec![VIEW, CERT];
             key.extend_from_slice(entry.author().as_bytes());
             key.extend_from_slice(&entry.seq().to_be_bytes());

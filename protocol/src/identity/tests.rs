@@ -198,3 +198,98 @@ proptest! {
         }
     }
 }
+
+fn contacts(threshold: u8, keys: &[&Keypair]) -> CertBody {
+    CertBody::Contacts(RecoveryContacts {
+        threshold,
+        contacts: keys.iter().map(|k| k.author()).collect(),
+    })
+}
+
+fn approval(old: &AuthorId, new: &Keypair, seen_seq: u64) -> CertBody {
+    CertBody::Approval(RecoveryApproval {
+        old: *old,
+        new: new.author(),
+        consent: RecoveryApproval::request(old, new),
+        seen_seq,
+    })
+}
+
+#[test]
+fn two_of_three_contacts_recover_one_does_not_and_forgeries_do_not_count() {
+    let (alice, bob, carol, dave, eve) = (kp(1), kp(2), kp(3), kp(4), kp(5));
+    let (laptop, fresh) = (kp(6), kp(7));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
+    reg.add(a, 2, contacts(2, &[&bob, &carol, &dave]));
+    // One contact, and someone who is not one.
+    reg.add(bob.author(), 10, approval(&a, &fresh, 2));
+    reg.add(eve.author(), 3, approval(&a, &fresh, 2));
+    // A forged approval: the consent is not the new key's.
+    let mut forged = RecoveryApproval {
+        old: a,
+        new: fresh.author(),
+        consent: RecoveryApproval::request(&a, &eve),
+        seen_seq: 2,
+    };
+    reg.add(dave.author(), 4, CertBody::Approval(forged.clone()));
+    assert_eq!(
+        reg.person_of(&a).identity,
+        a,
+        "one real approval is not enough"
+    );
+    // Bob's second device approving is still Bob.
+    let bob_phone = kp(8);
+    let b = bob.author();
+    reg.add(b, 1, CertBody::Link(DeviceLink::new(&b, &bob_phone, "")));
+    reg.add(bob_phone.author(), 1, approval(&a, &fresh, 2));
+    assert_eq!(reg.person_of(&a).identity, a, "one person, one vote");
+
+    forged.consent = RecoveryApproval::request(&a, &fresh);
+    reg.add(carol.author(), 7, CertBody::Approval(forged));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, fresh.author());
+    assert_eq!(p.recovered_by, {
+        let mut v = vec![b, carol.author()];
+        v.sort();
+        v
+    });
+    // The lost key ends where the contacts saw it; the laptop stays.
+    assert_eq!(p.key(&a).unwrap().last_seq, Some(2));
+    assert!(p.key(&laptop.author()).unwrap().active());
+    assert_eq!(reg.person_of(&fresh.author()).root, a);
+    // What the lost key certifies after that point does not count.
+    reg.add(a, 3, CertBody::Link(DeviceLink::new(&a, &kp(9), "thief")));
+    assert!(reg.person_of(&a).key(&kp(9).author()).is_none());
+}
+
+#[test]
+fn two_recoveries_each_at_threshold_are_a_conflict() {
+    let (alice, bob, carol) = (kp(1), kp(2), kp(3));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, contacts(1, &[&bob, &carol]));
+    reg.add(bob.author(), 1, approval(&a, &kp(6), 1));
+    reg.add(carol.author(), 1, approval(&a, &kp(7), 1));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, a);
+    assert!(matches!(p.conflict, Some(Conflict::Recovery { .. })));
+}
+
+#[test]
+fn a_rotation_the_contacts_saw_wins_over_their_recovery() {
+    let (alice, bob, new) = (kp(1), kp(2), kp(5));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, contacts(1, &[&bob]));
+    reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &new)));
+    reg.add(bob.author(), 1, approval(&a, &kp(6), 2));
+    assert_eq!(reg.person_of(&a).identity, new.author());
+    // Delivered in another order, the same.
+    let mut other = Registry::new();
+    other.add(bob.author(), 1, approval(&a, &kp(6), 2));
+    other.add(a, 2, CertBody::Rotate(Rotate::new(&a, &new)));
+    other.add(a, 1, contacts(1, &[&bob]));
+    assert_eq!(other.person_of(&a), reg.person_of(&a));
+}

@@ -1,0 +1,252 @@
+//! Social recovery (PROTOCOL.md §11.5): naming recovery contacts, asking
+//! them to vouch for a new identity key after every key was lost, and
+//! vouching for someone.
+
+use kith_protocol::identity::{DeviceLink, RecoveryApproval, RecoveryContacts};
+use kith_protocol::{AuthorId, Body, Keypair};
+
+use super::Core;
+use super::devices::certifier;
+use crate::error::{Error, Result};
+use crate::link::RecoveryCode;
+use crate::model::{PersonView, RecoveryCodeView};
+use crate::reader::person_view;
+
+impl Core {
+    /// Names who may vouch for a new identity key, and how many must.
+    pub fn recovery_set(&mut self, threshold: u8, contacts: Vec<AuthorId>) -> Result<PersonView> {
+        let certifier = certifier(&self.store, &self.keypair, "name recovery contacts")?;
+        let registry = self.store.registry()?;
+        let mine = registry.person_of(&self.me());
+        let mut unique: Vec<AuthorId> = Vec::new();
+        for c in contacts {
+            if mine.key(&c).is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "{c} is one of your own keys: recovery contacts are other people"
+                )));
+            }
+            // One entry per person, by the key given.
+            let root = registry.person_of(&c).root;
+            if unique.iter().any(|u| registry.person_of(u).root == root) {
+                return Err(Error::InvalidInput(format!("{c} is named twice")));
+            }
+            unique.push(c);
+        }
+        let body = Body::RecoveryContacts(RecoveryContacts {
+            threshold,
+            contacts: unique,
+        });
+        body.check(self.store.limits())?;
+        self.append_as(&certifier, &[body])?;
+        self.person()
+    }
+
+    /// On a fresh install, after every key of the person `old` was lost:
+    /// makes a new identity key (kept here) that links this device, and the
+    /// code its recovery contacts approve.
+    pub fn recovery_request(&mut self, old: AuthorId) -> Result<RecoveryCodeView> {
+        let registry = self.store.registry()?;
+        if registry.person_of(&self.me()).keys.len() > 1 {
+            return Err(Error::InvalidInput(
+                "this device already belongs to a person with several keys; recover from a \
+                 fresh install (`kith init` with a new data directory)"
+                    .into(),
+            ));
+        }
+        if old == self.me() {
+            return Err(Error::InvalidInput(
+                "that is this device's own key: give the identity key that was lost".into(),
+            ));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
+        let new = Keypair::from_secret(&secret);
+        self.store.set_cert_key(Some(&secret))?;
+        let link = DeviceLink::new(&new.author(), &self.keypair, "recovered");
+        if self.store.head(&new.author())?.is_none() {
+            self.append_as(&new, &[Body::DeviceLink(link)])?;
+        }
+        self.store.set_joined_person(&[old, new.author()])?;
+        self.refresh_scope()?;
+        let code = RecoveryCode {
+            old,
+            new: new.author(),
+            consent: RecoveryApproval::request(&old, &new),
+            device: self.me(),
+        };
+        Ok(RecoveryCodeView {
+            code: code.encode(),
+            old,
+            new: new.author(),
+        })
+    }
+
+    /// A recovery contact vouches for the new key in `code`, after checking
+    /// that the person named this node's person as a contact.
+    pub fn recovery_approve(&mut self, code: &str) -> Result<PersonView> {
+        let code = RecoveryCode::decode(code)?;
+        let approval = RecoveryApproval {
+            old: code.old,
+            new: code.new,
+            consent: code.consent,
+            seen_seq: self.store.head(&code.old)?.map_or(0, |h| h.seq),
+        };
+        if !approval.consented() {
+            return Err(Error::InvalidInput(
+                "the recovery code's signature does not verify: it was altered".into(),
+            ));
+        }
+        let registry = self.store.registry()?;
+        let person = registry.person_of(&code.old);
+        if person.identity != code.old {
+            return Err(Error::InvalidInput(format!(
+                "{} is no longer that person's identity key (it is {}); ask for a new code",
+                code.old, person.identity
+            )));
+        }
+        let mine = registry.person_of(&self.me());
+        let named = registry.recovery_contacts(&person).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{} named no recovery contacts (or you do not have their log yet)",
+                code.old
+            ))
+        })?;
+        if !named.contacts.iter().any(|c| mine.key(c).is_some()) {
+            return Err(Error::InvalidInput(format!(
+                "you are not one of {}'s recovery contacts",
+                code.old
+            )));
+        }
+        self.append_one(Body::RecoveryApproval(approval))?;
+        // Let the recovering device connect, to fetch the approvals.
+        if self.store.trust_get(&code.device)?.is_none() {
+            self.store.trust_add(code.device, None, super::now_ms())?;
+            self.refresh_scope()?;
+        }
+        person_view(&self.store, code.old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_protocol::Keypair;
+
+    use super::*;
+    use crate::config::{Config, DataDir};
+    use crate::ops;
+    use crate::store::Store;
+
+    fn core(seed: u8) -> Core {
+        Core::with_store(
+            Config::new(DataDir::new("/nonexistent")),
+            Keypair::from_secret(&[seed; 32]),
+            Store::temporary().unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn sync(from: &Core, to: &mut Core, author: AuthorId) {
+        let have = to.store().head(&author).unwrap().map_or(0, |h| h.seq);
+        let entries = from.store().log(&author, have + 1, usize::MAX).unwrap();
+        let outcome = to.ingest(&entries);
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    }
+
+    fn trust(core: &mut Core, author: AuthorId) {
+        core.run(ops::TrustAdd {
+            author: author.into(),
+            petname: None,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn two_of_three_contacts_bring_friends_to_the_new_key() {
+        let mut alice = core(1);
+        let (mut bob, mut carol, mut dave, mut eve) = (core(2), core(3), core(4), core(5));
+        let mut frank = core(6);
+        let a = alice.me();
+        alice
+            .run(ops::ProfileSet {
+                name: "Alice".into(),
+                about: String::new(),
+            })
+            .unwrap();
+        let person = alice
+            .run(ops::RecoverySet {
+                threshold: 2,
+                contacts: vec![bob.me().into(), carol.me().into(), dave.me().into()],
+            })
+            .unwrap();
+        assert_eq!(person.recovery.unwrap().threshold, 2);
+        for c in [&mut bob, &mut carol, &mut dave, &mut eve, &mut frank] {
+            trust(c, a);
+            sync(&alice, c, a);
+        }
+        // Frank replicates alice's contacts: their approvals matter to him.
+        assert!(frank.scope().is_direct(&bob.me()));
+
+        // Every key of alice's is lost; a fresh install asks.
+        let mut fresh = core(9);
+        let request = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        let new = request.new;
+        let e = eve
+            .run(ops::RecoveryApprove {
+                code: request.code.clone(),
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("not one of"), "{e}");
+        let mut tampered = RecoveryCode::decode(&request.code).unwrap();
+        tampered.new = eve.me();
+        let e = dave
+            .run(ops::RecoveryApprove {
+                code: tampered.encode(),
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
+
+        bob.run(ops::RecoveryApprove {
+            code: request.code.clone(),
+        })
+        .unwrap();
+        assert!(bob.scope().is_direct(&fresh.me()), "bob lets the device in");
+        sync(&bob, &mut frank, bob.me());
+        let seen = crate::reader::person_view(frank.store(), a).unwrap();
+        assert_eq!(seen.identity, a, "one approval of two is not enough");
+
+        carol
+            .run(ops::RecoveryApprove {
+                code: request.code.clone(),
+            })
+            .unwrap();
+        sync(&carol, &mut frank, carol.me());
+        let seen = crate::reader::person_view(frank.store(), a).unwrap();
+        assert_eq!(seen.identity, new);
+        let by: Vec<AuthorId> = seen.recovered_by.iter().map(|n| n.key).collect();
+        let mut expected = vec![bob.me(), carol.me()];
+        expected.sort();
+        assert_eq!(by, expected);
+        // Frank follows: the new key's log and the fresh device are alice's.
+        assert!(frank.scope().is_direct(&new));
+        sync(&fresh, &mut frank, new);
+        assert!(frank.scope().is_direct(&fresh.me()));
+        fresh.run(ops::Post::note("back again")).unwrap();
+        sync(&fresh, &mut frank, fresh.me());
+        let feed = frank.run(ops::Feed::default()).unwrap();
+        assert_eq!(feed[0].author_name.as_deref(), Some("Alice"));
+        // The fresh device sees itself as alice's once it has the approvals.
+        for from in [&alice, &bob, &carol] {
+            sync(from, &mut fresh, from.me());
+        }
+        let mine = fresh.person().unwrap();
+        assert_eq!((mine.root, mine.identity), (a, new));
+        // And it certifies now: it can name new contacts.
+        fresh
+            .run(ops::RecoverySet {
+                threshold: 1,
+                contacts: vec![bob.me().into()],
+            })
+            .unwrap();
+    }
+}
