@@ -459,7 +459,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     })
     .await;
     // A person's devices.
-    pair.same(ops::Devices {}).await;
+    pair.same(ops::Devices::default()).await;
     let phone = kith_protocol::Keypair::from_secret(&[0x55; 32]);
     let elsewhere = kith_protocol::Keypair::from_secret(&[0x56; 32]).author();
     pair.same(ops::DeviceAdd {
@@ -474,7 +474,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         device: phone.author().into(),
     })
     .await;
-    pair.same(ops::Devices {}).await;
+    pair.same(ops::Devices::default()).await;
     pair.online_only(ops::DeviceLinkCode {}, |online, offline| {
         let code = kith_node::link::LinkCode::decode(&online.code).unwrap();
         assert_eq!(code.identity, me);

@@ -49,7 +49,7 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         laptop.handle(),
         || {
             let h = laptop_handle.clone();
-            async move { h.call(ops::Devices {}).await.unwrap().root == alice_author }
+            async move { h.call(ops::Devices::default()).await.unwrap().root == alice_author }
         },
         || async { "the laptop never learned it is alice's device".to_string() },
     )
@@ -61,7 +61,7 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
     let feed = bob.feed(10).await;
     let seen = feed.iter().find(|e| e.id == post.id).unwrap();
     assert_eq!(seen.author_name.as_deref(), Some("Alice"));
-    let devices = laptop.handle().call(ops::Devices {}).await.unwrap();
+    let devices = laptop.handle().call(ops::Devices::default()).await.unwrap();
     assert_eq!(devices.root, alice.author());
     assert_eq!(devices.devices.len(), 2);
 
@@ -153,7 +153,7 @@ async fn friends_follow_a_rotation_and_devices_link_under_the_new_key() {
     bob.wait_for_seq(new, 1).await;
     let post = phone.post("from the phone, after the rotation").await;
     bob.wait_for_seq(phone.author(), post.seq).await;
-    let seen = bob.handle().call(ops::Devices {}).await.unwrap();
+    let seen = bob.handle().call(ops::Devices::default()).await.unwrap();
     assert_eq!(seen.root, bob.author(), "bob is still his own person");
     let view =
         kith_node::reader::person_view(bob.handle().reader().store(), phone.author()).unwrap();

@@ -192,6 +192,17 @@ async fn every_page_renders_and_forms_work() {
             people.contains("kith1") && people.contains("<svg"),
             "invite code and QR"
         );
+        assert!(
+            people.contains("Your devices") && people.contains("this device"),
+            "{people}"
+        );
+        // Linking a device shows a one-time code and its QR code.
+        let (status, linked) = browser.post_answer("/people/devices/link", &[]);
+        assert_eq!(status, 200);
+        assert!(
+            linked.contains("kithd1") && linked.contains("<svg"),
+            "{linked}"
+        );
         assert!(browser.get("/status").contains("1 peer(s) connected"));
         assert!(browser.get("/search?q=steps").contains("Runbook"));
         assert!(browser.get("/wiki").contains("Runbook"));

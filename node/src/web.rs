@@ -105,6 +105,10 @@ impl Web {
                 include_str!("web/templates/wiki_version.html"),
             ),
             ("people.html", include_str!("web/templates/people.html")),
+            (
+                "device_link.html",
+                include_str!("web/templates/device_link.html"),
+            ),
             ("status.html", include_str!("web/templates/status.html")),
             ("search.html", include_str!("web/templates/search.html")),
             ("login.html", include_str!("web/templates/login.html")),
@@ -172,6 +176,11 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/people", get(people::people))
         .route("/people/join", post(people::people_join))
         .route("/people/{author}/remove", post(people::people_remove))
+        .route("/people/devices/link", post(people::device_link))
+        .route(
+            "/people/devices/{device}/revoke",
+            post(people::device_revoke),
+        )
         .route("/profile", post(people::profile_set))
         .route("/status", get(people::status))
         .route("/search", get(people::search))

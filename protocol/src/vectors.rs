@@ -103,6 +103,26 @@ pub fn bodies() -> Vec<Body> {
         &author,
         &Keypair::from_secret(&[0x43; 32]),
     )));
+    // Entries 14-15: recovery contacts (written before the rotation would
+    // be read; here they only show the encoding), and this key vouching
+    // for the key with seed 0x45 as the new identity of the key with seed
+    // 0x44.
+    out.push(Body::RecoveryContacts(crate::identity::RecoveryContacts {
+        threshold: 2,
+        contacts: vec![
+            Keypair::from_secret(&[0x42; 32]).author(),
+            Keypair::from_secret(&[0x44; 32]).author(),
+            Keypair::from_secret(&[0x45; 32]).author(),
+        ],
+    }));
+    let lost = Keypair::from_secret(&[0x44; 32]).author();
+    let new = Keypair::from_secret(&[0x45; 32]);
+    out.push(Body::RecoveryApproval(crate::identity::RecoveryApproval {
+        old: lost,
+        new: new.author(),
+        consent: crate::identity::RecoveryApproval::request(&lost, &new),
+        seen_seq: 7,
+    }));
     out
 }
 
@@ -365,6 +385,11 @@ pub fn markdown() -> String {
                 hex::encode(r.new.as_bytes()),
                 hex::encode(crate::identity::rotate_message(&author, &r.new))
             )),
+            Body::RecoveryApproval(a) => out.push_str(&format!(
+                "consent   by {} over {}\n",
+                hex::encode(a.new.as_bytes()),
+                hex::encode(crate::identity::recover_message(&a.old, &a.new))
+            )),
             _ => {}
         }
         out.push_str(&format!("body      {}\n", hex::encode(body)));
@@ -452,7 +477,7 @@ mod tests {
         }
         assert_eq!(
             kinds,
-            [4, 1, 5, 1, 2, 7, 3, 6, 99, 8, 9, 10, 11],
+            [4, 1, 5, 1, 2, 7, 3, 6, 99, 8, 9, 10, 11, 12, 13],
             "every body kind, and an unknown one"
         );
         let (deleted, negatives) = rest.split_once("negative vectors").unwrap();

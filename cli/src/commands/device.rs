@@ -75,7 +75,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
         }
         Command::List { json } => {
             let mut backend = Backend::connect(data_dir)?;
-            let person = backend.call(ops::Devices {})?;
+            let person = backend.call(ops::Devices::default())?;
             if json {
                 return output::json(&person);
             }

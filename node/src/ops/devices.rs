@@ -12,13 +12,23 @@ use crate::network::Network;
 use crate::reader::person_view;
 use crate::refs::AuthorRef;
 
-/// My person: every key it has or had, this device marked.
+/// A person (mine unless `of` names another key): every key it has or
+/// had, this device marked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Devices {}
+pub struct Devices {
+    #[serde(default)]
+    pub of: Option<AuthorRef>,
+}
 
 impl ReadOp for Devices {
     fn run(self, ctx: &ReadCtx<'_>) -> Result<PersonView> {
-        person_view(ctx.reader.store(), ctx.reader.me())
+        let me = ctx.reader.me();
+        let key = self.of.map_or(me, |a| a.resolve(me));
+        let mut view = person_view(ctx.reader.store(), key)?;
+        for d in &mut view.devices {
+            d.this_device = d.key == me;
+        }
+        Ok(view)
     }
 }
 

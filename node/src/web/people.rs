@@ -23,7 +23,22 @@ pub(super) async fn people(State(s): State<WebState>, headers: HeaderMap) -> Web
             author: AuthorRef::Me,
         })
         .await?;
+    let person = s.handle.call(ops::Devices::default()).await?;
+    let mut vouched = Vec::new();
+    for t in s.handle.call(ops::TrustList {}).await? {
+        let theirs = s
+            .handle
+            .call(ops::Devices {
+                of: Some(t.author.into()),
+            })
+            .await?;
+        if !theirs.recovered_by.is_empty() || theirs.conflict.is_some() {
+            vouched.push(theirs);
+        }
+    }
     let ctx = context! {
+        person => Value::from_serialize(&person),
+        recovered => Value::from_serialize(&vouched),
         invite => invite.code.clone(),
         qr => render::qr_svg(&invite.code),
         people => Value::from_serialize(people),
@@ -58,6 +73,29 @@ pub(super) async fn people_remove(
     s.handle
         .call(ops::TrustRemove {
             author: author.parse()?,
+        })
+        .await?;
+    back("/people")
+}
+
+/// Makes a one-time device link code and shows it with its QR code.
+pub(super) async fn device_link(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
+    let code = s.handle.call(ops::DeviceLinkCode {}).await?;
+    let ctx = context! {
+        code => code.code.clone(),
+        qr => render::qr_svg(&code.code),
+        minutes => code.expires_in_secs / 60,
+    };
+    page(&s, &headers, "device_link.html", "people", ctx).await
+}
+
+pub(super) async fn device_revoke(
+    State(s): State<WebState>,
+    Path(device): Path<String>,
+) -> WebResult {
+    s.handle
+        .call(ops::DeviceRevoke {
+            device: device.parse()?,
         })
         .await?;
     back("/people")
