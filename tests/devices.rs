@@ -159,3 +159,111 @@ async fn friends_follow_a_rotation_and_devices_link_under_the_new_key() {
         kith_node::reader::person_view(bob.handle().reader().store(), phone.author()).unwrap();
     assert_eq!((view.root, view.identity), (alice.author(), new));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
+    let mut alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    let carol = TestNode::start("carol", 3).await;
+    let dave = TestNode::start("dave", 4).await;
+    let frank = TestNode::start("frank", 6).await;
+    let a = alice.author();
+    for other in [&bob, &carol, &dave, &frank] {
+        connect(&alice, other).await;
+    }
+    alice
+        .handle()
+        .call(ops::ProfileSet {
+            name: "Alice".into(),
+            about: String::new(),
+        })
+        .await
+        .unwrap();
+    alice
+        .handle()
+        .call(ops::RecoverySet {
+            threshold: 2,
+            contacts: vec![
+                bob.author().into(),
+                carol.author().into(),
+                dave.author().into(),
+            ],
+        })
+        .await
+        .unwrap();
+    let head = alice.seq(a).await;
+    for other in [&bob, &carol, &dave, &frank] {
+        other.wait_for_seq(a, head).await;
+    }
+    // Frank now replicates alice's contacts; he meets bob and carol.
+    for c in [&bob, &carol] {
+        c.trust(&frank).await;
+        frank.dial(c).await;
+        frank.wait_connected(c).await;
+    }
+    // Every key of alice's is lost.
+    alice.stop().await;
+
+    let fresh = TestNode::start("fresh", 9).await;
+    let request = fresh
+        .handle()
+        .call(ops::RecoveryRequest { old: a.into() })
+        .await
+        .unwrap();
+    for c in [&bob, &carol] {
+        fresh.trust(c).await;
+    }
+    // One approval is not enough.
+    bob.handle()
+        .call(ops::RecoveryApprove {
+            code: request.code.clone(),
+        })
+        .await
+        .unwrap();
+    frank
+        .wait_for_seq(bob.author(), bob.seq(bob.author()).await)
+        .await;
+    let seen = frank
+        .handle()
+        .call(ops::Devices { of: Some(a.into()) })
+        .await
+        .unwrap();
+    assert_eq!(seen.identity, a);
+    carol
+        .handle()
+        .call(ops::RecoveryApprove {
+            code: request.code.clone(),
+        })
+        .await
+        .unwrap();
+    let frank_handle = frank.handle().clone();
+    let new = request.new;
+    wait_until(
+        frank.handle(),
+        || {
+            let h = frank_handle.clone();
+            async move {
+                h.call(ops::Devices { of: Some(a.into()) })
+                    .await
+                    .unwrap()
+                    .identity
+                    == new
+            }
+        },
+        || async { "frank never followed alice's recovery".to_string() },
+    )
+    .await;
+    let seen = frank
+        .handle()
+        .call(ops::Devices { of: Some(a.into()) })
+        .await
+        .unwrap();
+    assert_eq!(seen.recovered_by.len(), 2);
+    // The recovered person posts from the fresh install; frank sees Alice.
+    fresh.dial(&bob).await;
+    let post = fresh.post("I am back").await;
+    frank.wait_for_seq(fresh.author(), post.seq).await;
+    let feed = frank.feed(10).await;
+    let seen = feed.iter().find(|e| e.id == post.id).unwrap();
+    assert_eq!(seen.author_name.as_deref(), Some("Alice"));
+}
