@@ -267,3 +267,47 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
     let seen = feed.iter().find(|e| e.id == post.id).unwrap();
     assert_eq!(seen.author_name.as_deref(), Some("Alice"));
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_restored_from_an_old_backup_does_not_fork_its_log() {
+    let mut alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    connect(&alice, &bob).await;
+    alice.post("one").await;
+    bob.wait_for_seq(alice.author(), 1).await;
+    // A backup, taken with the node stopped.
+    alice.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(alice.dir.path(), backup.path());
+    alice.restart().await;
+    alice.wait_connected(&bob).await;
+    alice.post("two").await;
+    alice.post("three").await;
+    bob.wait_for_seq(alice.author(), 3).await;
+    alice.stop().await;
+
+    // The disk dies; the old backup comes back.
+    std::fs::remove_dir_all(alice.dir.path()).unwrap();
+    copy_dir(backup.path(), alice.dir.path());
+    alice.restart().await;
+    assert_eq!(alice.seq(alice.author()).await, 1, "the backup is old");
+    // Written at once: it waits until bob has told alice where her log is.
+    let post = alice.post("after the restore").await;
+    assert_eq!(post.seq, 4, "no second entry at seq 2");
+    bob.wait_for_seq(alice.author(), 4).await;
+    let forks = bob.handle().call(ops::Forks {}).await.unwrap();
+    assert!(forks.is_empty(), "{forks:?}");
+}

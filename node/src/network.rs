@@ -16,6 +16,7 @@ mod connections;
 mod discovery;
 mod gossip;
 mod link;
+mod own_head;
 mod sync;
 mod views;
 
@@ -146,6 +147,8 @@ pub(crate) struct Network {
     links: self::link::Links,
     /// Device certificates being written for a link handshake.
     linking: FuturesUnordered<self::link::Linking>,
+    /// Whether this node's own log head is confirmed since it started.
+    own_head: self::own_head::OwnHead,
 }
 
 impl Network {
@@ -188,6 +191,7 @@ impl Network {
             publish_at: None,
             links: Default::default(),
             linking: FuturesUnordered::new(),
+            own_head: self::own_head::OwnHead::new(),
         }
     }
 
@@ -234,6 +238,7 @@ impl Network {
                 Some((channel, result)) = self.linking.next() => self.linked(channel, result),
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = publish.tick() => {
+                    self.check_own_head();
                     self.flush_publish();
                     self.run_resync_soon();
                 }

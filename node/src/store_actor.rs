@@ -48,6 +48,9 @@ pub(crate) enum StoreMsg {
     Peer(PeerNote),
     /// Time passed: commit the search index if it is due.
     Tick,
+    /// The network learned this node's own log head (or that it cannot):
+    /// own writes held since start may go on.
+    OwnHeadKnown,
     /// A search is about to run: commit what the index does not show yet.
     /// The answer is `Some(wait)` when the index committed too recently:
     /// ask again after `wait`.
@@ -96,6 +99,9 @@ pub(crate) struct StoreActor {
     out: Outputs,
     /// The running reindex: its progress row and who waits for it.
     reindex: Option<(Job, Vec<Respond<ReindexReport>>)>,
+    /// User operations waiting until this node's own log head is known
+    /// (`None` once it is, or when there is no peer to ask).
+    held: Option<Vec<StoreRequest>>,
 }
 
 impl StoreActor {
@@ -105,6 +111,7 @@ impl StoreActor {
         bulk: mpsc::Receiver<StoreMsg>,
         out: Outputs,
     ) -> StoreActor {
+        let held = core.has_peers_to_ask().then(Vec::new);
         let mut actor = StoreActor {
             core,
             inbox,
@@ -112,6 +119,7 @@ impl StoreActor {
             deferred: None,
             out,
             reindex: None,
+            held,
         };
         // A reindex a crash interrupted resumes as a job.
         if actor.core.rebuilding().is_some() {
@@ -197,7 +205,26 @@ impl StoreActor {
     }
 
     fn handle(&mut self, msg: StoreMsg) {
+        let msg = match (msg, self.held.as_mut()) {
+            // Own writes wait until the log's head is known (restore
+            // without forking, PROTOCOL.md §11.6).
+            (StoreMsg::Op(request), Some(held)) => {
+                held.push(request);
+                return;
+            }
+            (msg, _) => msg,
+        };
         match msg {
+            StoreMsg::OwnHeadKnown => {
+                if let Some(held) = self.held.take() {
+                    if !held.is_empty() {
+                        tracing::debug!(ops = held.len(), "own writes go on");
+                    }
+                    for request in held {
+                        self.handle(StoreMsg::Op(request));
+                    }
+                }
+            }
             StoreMsg::Op(StoreRequest::Post(post, reply)) => self.handle_posts(post, reply),
             StoreMsg::Op(StoreRequest::Reindex(_, reply)) => self.start_reindex(reply),
             StoreMsg::Op(request) => {

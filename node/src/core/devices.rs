@@ -134,6 +134,16 @@ impl Core {
         Ok(())
     }
 
+    /// Whether some peer could tell this node its own log's head: a
+    /// trusted key other than this one that may still write.
+    pub fn has_peers_to_ask(&self) -> bool {
+        let me = self.me();
+        self.scope
+            .authors()
+            .iter()
+            .any(|a| *a != me && self.scope.is_direct(a) && self.scope.is_peer(a))
+    }
+
     /// My person, as `kith device list` shows it.
     pub fn person(&self) -> Result<PersonView> {
         person_view(&self.store, self.me())

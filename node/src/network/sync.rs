@@ -153,6 +153,9 @@ impl Network {
                     if !self.allowed(&peer) {
                         return; // Dropping the channel closes the stream unanswered.
                     }
+                    if let kith_protocol::sync::Request::Frontier(items) = &request {
+                        self.note_own_head(items);
+                    }
                     let request = self.serving.fit(&peer, request);
                     let (response, outputs) =
                         self.replicator.handle_request(peer, request, &self.reader);
@@ -177,6 +180,9 @@ impl Network {
                     let Some((_, token)) = self.pending.remove(&request_id) else {
                         return;
                     };
+                    if let kith_protocol::sync::Response::Frontier(items) = &response {
+                        self.note_own_head(items);
+                    }
                     let outputs =
                         self.replicator
                             .handle_response(peer, token, response, &self.reader);
