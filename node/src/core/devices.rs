@@ -314,6 +314,114 @@ mod tests {
         assert_eq!(alice.store().head(&new).unwrap().unwrap().seq, 2);
     }
 
+    /// One step of the person's history, by the node holding the identity.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Link(u8),
+        Revoke(u8),
+        Rotate,
+        Post(u8),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (20u8..24).prop_map(Step::Link),
+            1 => (20u8..24).prop_map(Step::Revoke),
+            1 => Just(Step::Rotate),
+            3 => (20u8..24).prop_map(Step::Post),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Random link / revoke / rotate histories, with devices writing in
+        /// between, delivered log by log in random orders to two friends:
+        /// both reach the identity node's view of the person, and keep the
+        /// same entries.
+        #[test]
+        fn friends_reach_one_view_whatever_the_delivery_order(
+            steps in proptest::collection::vec(step(), 1..14),
+            order_one in proptest::collection::vec(proptest::prelude::any::<u16>(), 16),
+            order_two in proptest::collection::vec(proptest::prelude::any::<u16>(), 16),
+        ) {
+            let mut alice = core(1);
+            let mut devices: std::collections::BTreeMap<u8, Core> = Default::default();
+            for step in &steps {
+                match step {
+                    Step::Link(d) => {
+                        let key = Keypair::from_secret(&[*d; 32]);
+                        let identity = alice.person().unwrap().identity;
+                        let _ = alice.run(ops::DeviceAdd { link: DeviceLink::new(&identity, &key, "") });
+                        devices.entry(*d).or_insert_with(|| core(*d));
+                    }
+                    Step::Revoke(d) => {
+                        let key = Keypair::from_secret(&[*d; 32]).author();
+                        let _ = alice.run(ops::DeviceRevoke { device: key.into() });
+                    }
+                    Step::Rotate => {
+                        alice.run(ops::IdentityRotate {}).unwrap();
+                    }
+                    Step::Post(d) => {
+                        if let Some(dev) = devices.get_mut(d) {
+                            dev.run(ops::Post::note("from a device")).unwrap();
+                        }
+                    }
+                }
+            }
+            // Every log there is, and who holds it.
+            let mut logs: Vec<(AuthorId, Vec<kith_protocol::Entry>)> = Vec::new();
+            for (author, _) in alice.store().frontier().unwrap() {
+                logs.push((author, alice.store().log(&author, 1, usize::MAX).unwrap()));
+            }
+            for dev in devices.values() {
+                logs.push((dev.me(), dev.store().log(&dev.me(), 1, usize::MAX).unwrap()));
+            }
+            let deliver = |order: &[u16]| {
+                let mut friend = core(3);
+                friend.run(ops::TrustAdd { author: alice.me().into(), petname: None }).unwrap();
+                let mut idx: Vec<usize> = (0..logs.len()).collect();
+                idx.sort_by_key(|i| order[i % order.len()].wrapping_mul(*i as u16 + 1));
+                // Like catch-up: keep offering what was refused until
+                // nothing changes.
+                loop {
+                    let before = friend.store().frontier().unwrap();
+                    for &i in &idx {
+                        let (author, entries) = &logs[i];
+                        let have = friend.store().head(author).unwrap().map_or(0, |h| h.seq);
+                        let rest: Vec<_> = entries.iter().filter(|e| e.seq() > have).cloned().collect();
+                        let _ = friend.ingest(&rest);
+                    }
+                    if friend.store().frontier().unwrap() == before {
+                        break;
+                    }
+                }
+                friend
+            };
+            let one = deliver(&order_one);
+            let two = deliver(&order_two);
+            let seen = |c: &Core| {
+                let mut v = crate::reader::person_view(c.store(), alice.me()).unwrap();
+                v.name = None;
+                for d in &mut v.devices {
+                    d.this_device = false;
+                }
+                v
+            };
+            let resolved = |c: &Core| {
+                let mut v = seen(c);
+                for d in &mut v.devices {
+                    d.head_seq = 0; // what each node holds, not the person
+                }
+                v
+            };
+            proptest::prop_assert_eq!(&seen(&one), &seen(&two));
+            proptest::prop_assert_eq!(&resolved(&one), &resolved(&alice));
+            proptest::prop_assert_eq!(one.store().frontier().unwrap(), two.store().frontier().unwrap());
+            proptest::prop_assert_eq!(one.scope().authors(), two.scope().authors());
+        }
+    }
+
     #[test]
     fn one_endorsement_per_person() {
         let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
