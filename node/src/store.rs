@@ -613,6 +613,26 @@ impl Store {
         views::endorsements(self, target)
     }
 
+    /// The answer the person of `author` accepted for `question`, from
+    /// whichever of the person's keys accepted one (root first, then in
+    /// the order the certificates made them).
+    pub fn accepted_by_person(
+        &self,
+        question: &EntryId,
+        author: &AuthorId,
+    ) -> Result<Option<EntryId>> {
+        let registry = self.registry()?;
+        if registry.is_empty() {
+            return self.accepted_by(question, author);
+        }
+        for key in registry.person_of(author).keys {
+            if let Some(answer) = self.accepted_by(question, &key.key)? {
+                return Ok(Some(answer));
+            }
+        }
+        Ok(None)
+    }
+
     /// The answer `accepter` accepted for `question`.
     pub fn accepted_by(&self, question: &EntryId, accepter: &AuthorId) -> Result<Option<EntryId>> {
         views::accepted_by(self, question, accepter)

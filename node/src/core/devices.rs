@@ -423,6 +423,51 @@ mod tests {
     }
 
     #[test]
+    fn a_question_asked_on_one_device_is_accepted_on_another() {
+        let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
+        let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[2; 32]), "");
+        alice.run(ops::DeviceAdd { link }).unwrap();
+        laptop.device_joined(alice.me(), alice.me(), &[]).unwrap();
+        bob.run(ops::TrustAdd {
+            author: alice.me().into(),
+            petname: None,
+        })
+        .unwrap();
+        let q = alice
+            .run(ops::Ask {
+                text: "How do devices work?".into(),
+                tags: vec![],
+                yes: true,
+            })
+            .unwrap()
+            .posted
+            .unwrap();
+        // Alice's public vouch for bob is her laptop's trust too.
+        alice.vouch(bob.me(), true).unwrap();
+        for c in [&mut laptop, &mut bob] {
+            assert!(sync(&alice, c, alice.me()).is_none());
+        }
+        assert!(laptop.scope().is_direct(&bob.me()));
+        let answer = bob
+            .run(ops::Answer {
+                id: q.id.into(),
+                text: "Each has its own log.".into(),
+                tags: vec![],
+            })
+            .unwrap();
+        assert!(sync(&bob, &mut laptop, bob.me()).is_none());
+        laptop
+            .run(ops::Accept {
+                id: answer.id.into(),
+                withdraw: false,
+            })
+            .unwrap();
+        assert!(sync(&laptop, &mut bob, laptop.me()).is_none());
+        let thread = bob.run(ops::Thread { id: q.id.into() }).unwrap();
+        assert!(thread.answers[0].accepted, "{:?}", thread.answers);
+    }
+
+    #[test]
     fn one_endorsement_per_person() {
         let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
         let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[2; 32]), "");

@@ -178,12 +178,13 @@ impl Core {
             _ => return Err(Error::InvalidInput(format!("{answer} is not an answer"))),
         };
         let (q_entry, _) = post_body(&self.store, &question)?;
-        if q_entry.author() != self.me() {
+        let mine = self.store.registry()?.person_of(&self.me());
+        if mine.key(&q_entry.author()).is_none() {
             return Err(Error::InvalidInput(
-                "only the question's author can accept an answer".into(),
+                "only the question's author (on any of their devices) can accept an answer".into(),
             ));
         }
-        let current = self.store.accepted_by(&question, &self.me())?;
+        let current = self.store.accepted_by_person(&question, &self.me())?;
         if withdraw && current != Some(answer) {
             return Err(Error::InvalidInput(format!(
                 "{answer} is not the accepted answer"

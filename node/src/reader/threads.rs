@@ -138,7 +138,7 @@ impl Reader {
             root = up;
         }
         let weight = self.weights()?;
-        let accepted = self.store.accepted_by(&id, &root.author())?;
+        let accepted = self.store.accepted_by_person(&id, &root.author())?;
         let mut answers = Vec::new();
         for (child, is_answer) in self.store.replies(&id)? {
             if !is_answer {
@@ -204,7 +204,7 @@ impl Reader {
                 }
                 let accepted = self
                     .store
-                    .accepted_by(&entry.id(), &entry.author())?
+                    .accepted_by_person(&entry.id(), &entry.author())?
                     .is_some();
                 out.push(QuestionView {
                     entry: entry_view(&self.store, entry)?,
