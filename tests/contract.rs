@@ -409,6 +409,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     let code = kith_node::invite::Invite {
         author: carol,
         addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()],
+        person: None,
     }
     .encode();
     pair.same(ops::Join {

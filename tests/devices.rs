@@ -65,6 +65,41 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
     assert_eq!(devices.root, alice.author());
     assert_eq!(devices.devices.len(), 2);
 
+    // Carol meets alice through the laptop's invite: it names the person,
+    // so carol gets alice's certificates and sees the laptop as alice's.
+    let carol = TestNode::start("carol", 5).await;
+    let invite = laptop.handle().call(ops::Invite {}).await.unwrap();
+    assert_eq!(invite.person, Some(alice.author()));
+    carol
+        .handle()
+        .call(ops::Join {
+            code: invite.code,
+            petname: None,
+        })
+        .await
+        .unwrap();
+    laptop.trust(&carol).await;
+    carol.wait_for_seq(laptop.author(), post.seq).await;
+    let carol_handle = carol.handle().clone();
+    let laptop_author = laptop.author();
+    wait_until(
+        carol.handle(),
+        || {
+            let h = carol_handle.clone();
+            async move {
+                h.call(ops::Devices {
+                    of: Some(laptop_author.into()),
+                })
+                .await
+                .unwrap()
+                .root
+                    == alice_author
+            }
+        },
+        || async { "carol never learned the laptop is alice's".to_string() },
+    )
+    .await;
+
     // Alice revokes the laptop; bob learns it and refuses what follows.
     alice.wait_for_seq(laptop.author(), post.seq).await;
     alice

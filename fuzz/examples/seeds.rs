@@ -158,8 +158,14 @@ fn main() {
     let invite = Invite {
         author,
         addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().expect("address")],
+        person: None,
     };
     write("invite", "code", invite.encode().as_bytes());
+    let device = Invite {
+        person: Some(Keypair::from_secret(&[0x42; 32]).author()),
+        ..invite
+    };
+    write("invite", "device-code", device.encode().as_bytes());
 
     // Real page edits by the wiki bench's friend (seed 2), one seed per group.
     let config = Config::new(DataDir::new("/nonexistent"));

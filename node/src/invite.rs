@@ -2,7 +2,8 @@
 //!
 //! Format: `kith1` followed by base58btc of the postcard encoding of
 //! `{author: [u8; 32], addrs: Vec<bytes>}` where each address is a binary
-//! multiaddr. Documented in `docs/PROTOCOL.md`.
+//! multiaddr, followed by `person: [u8; 32]` when the inviter is a device
+//! of a person whose root is another key. Documented in `docs/PROTOCOL.md`.
 
 use kith_protocol::AuthorId;
 use libp2p::Multiaddr;
@@ -20,12 +21,23 @@ pub const INVITE_ADDRS: usize = 3;
 pub struct Invite {
     pub author: AuthorId,
     pub addrs: Vec<Multiaddr>,
+    /// The inviter's person (its root key), when that is not `author`.
+    pub person: Option<AuthorId>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Wire {
     author: AuthorId,
     addrs: Vec<serde_bytes::ByteBuf>,
+}
+
+/// The form naming the person too; nodes that know only [`Wire`] read its
+/// first two fields and ignore the rest.
+#[derive(Serialize, Deserialize)]
+struct WireWithPerson {
+    author: AuthorId,
+    addrs: Vec<serde_bytes::ByteBuf>,
+    person: AuthorId,
 }
 
 /// Why a string is not an invite code.
@@ -35,16 +47,24 @@ pub struct Error(String);
 
 impl Invite {
     pub fn encode(&self) -> String {
-        let wire = Wire {
-            author: self.author,
-            addrs: self
-                .addrs
-                .iter()
-                .take(MAX_ADDRS)
-                .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
-                .collect(),
-        };
-        let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
+        let addrs: Vec<_> = self
+            .addrs
+            .iter()
+            .take(MAX_ADDRS)
+            .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+            .collect();
+        let bytes = match self.person.filter(|p| *p != self.author) {
+            Some(person) => postcard::to_stdvec(&WireWithPerson {
+                author: self.author,
+                addrs,
+                person,
+            }),
+            None => postcard::to_stdvec(&Wire {
+                author: self.author,
+                addrs,
+            }),
+        }
+        .expect("encoding into a Vec cannot fail");
         format!("{PREFIX}{}", bs58::encode(bytes).into_string())
     }
 
@@ -61,8 +81,23 @@ impl Invite {
             Error("an invite code starts with \"kith1\". Ask the person for theirs: `kith invite` shows it".into())
         })?;
         let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
-        let wire: Wire = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+        let (wire, person) = match postcard::take_from_bytes::<WireWithPerson>(&bytes) {
+            Ok((w, rest)) if rest.is_empty() => (
+                Wire {
+                    author: w.author,
+                    addrs: w.addrs,
+                },
+                Some(w.person),
+            ),
+            _ => (
+                postcard::from_bytes::<Wire>(&bytes).map_err(|_| damaged())?,
+                None,
+            ),
+        };
         wire.author.verifying_key().map_err(|_| damaged())?;
+        if let Some(p) = person {
+            p.verifying_key().map_err(|_| damaged())?;
+        }
         if wire.addrs.len() > MAX_ADDRS {
             return Err(Error(format!(
                 "it holds more than {MAX_ADDRS} addresses. Ask for a new one"
@@ -76,6 +111,7 @@ impl Invite {
         Ok(Invite {
             author: wire.author,
             addrs,
+            person: person.filter(|p| *p != wire.author),
         })
     }
 }
@@ -152,8 +188,21 @@ mod tests {
                 "/ip4/127.0.0.1/tcp/4001".parse().unwrap(),
                 "/ip4/192.168.1.5/udp/4001/quic-v1".parse().unwrap(),
             ],
+            person: None,
         };
         let code = invite.encode();
+        // A device's code names its person; a node that knows only the
+        // first form still reads the author and addresses from it.
+        let device = Invite {
+            person: Some(kith_protocol::Keypair::from_secret(&[4; 32]).author()),
+            ..invite.clone()
+        };
+        let with_person = device.encode();
+        assert_eq!(Invite::decode(&with_person).unwrap(), device);
+        let bytes = bs58::decode(&with_person[5..]).into_vec().unwrap();
+        let old: Wire = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(old.author, invite.author);
+        assert_eq!(old.addrs.len(), 2);
         assert!(code.starts_with("kith1"));
         assert!(!code.contains(char::is_whitespace));
         assert_eq!(Invite::decode(&format!(" {code}\n")).unwrap(), invite);

@@ -333,6 +333,10 @@ pub struct InviteView {
     pub code: String,
     pub author: AuthorId,
     pub addrs: Vec<String>,
+    /// The inviter's person (root key), when the inviter is one of its
+    /// devices other than the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<AuthorId>,
 }
 
 /// A wiki page reference.

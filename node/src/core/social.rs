@@ -128,6 +128,11 @@ impl Core {
         if invite.author == self.me() {
             return Err(Error::InvalidInput("that is your own invite code".into()));
         }
+        // A device's invite names its person: trusting the person's root
+        // too brings its certificates, and so every device of it.
+        if let Some(person) = invite.person.filter(|p| *p != self.me()) {
+            self.trust_add(person, petname.clone())?;
+        }
         let view = self.trust_add(invite.author, petname)?;
         let addrs: Vec<String> = invite.addrs.iter().map(ToString::to_string).collect();
         self.store.peer_add_addrs(&invite.author, &addrs)?;

@@ -20,14 +20,23 @@ impl Network {
                 .cloned()
                 .chain(self.listen.iter().cloned()),
         );
+        let person = self
+            .reader
+            .store()
+            .registry()
+            .map(|r| r.person_of(&self.me).root)
+            .ok()
+            .filter(|root| *root != self.me);
         let invite = Invite {
             author: self.me,
             addrs,
+            person,
         };
         InviteView {
             code: invite.encode(),
             author: invite.author,
             addrs: invite.addrs.iter().map(ToString::to_string).collect(),
+            person: invite.person,
         }
     }
 
