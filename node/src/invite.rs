@@ -82,7 +82,7 @@ impl Invite {
         })?;
         let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
         let (wire, person) = match postcard::take_from_bytes::<WireWithPerson>(&bytes) {
-            Ok((w, rest)) if rest.is_empty() => (
+            Ok((w, [])) => (
                 Wire {
                     author: w.author,
                     addrs: w.addrs,
