@@ -166,6 +166,22 @@ fn main() {
         ..invite
     };
     write("invite", "device-code", device.encode().as_bytes());
+    let person = Keypair::from_secret(&[0x42; 32]);
+    let link = kith_node::link::LinkCode {
+        identity: person.author(),
+        node: author,
+        addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().expect("address")],
+        secret: [7; 32],
+    };
+    write("invite", "link-code", link.encode().as_bytes());
+    let new = Keypair::from_secret(&[0x45; 32]);
+    let recovery = kith_node::link::RecoveryCode {
+        old: person.author(),
+        new: new.author(),
+        consent: kith_protocol::RecoveryApproval::request(&person.author(), &new),
+        device: author,
+    };
+    write("invite", "recovery-code", recovery.encode().as_bytes());
 
     // Real page edits by the wiki bench's friend (seed 2), one seed per group.
     let config = Config::new(DataDir::new("/nonexistent"));

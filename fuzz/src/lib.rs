@@ -204,7 +204,8 @@ pub fn bundle(data: &[u8]) {
     }
 }
 
-/// Invite codes as pasted (any text).
+/// Codes people paste (any text): invite codes, device link codes and
+/// recovery codes; each that decodes encodes to a code that decodes to it.
 pub fn invite(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -212,6 +213,16 @@ pub fn invite(data: &[u8]) {
     if let Ok(invite) = Invite::decode(text) {
         let again = Invite::decode(&invite.encode()).expect("an encoded invite decodes");
         assert_eq!(again, invite);
+    }
+    if let Ok(code) = kith_node::link::LinkCode::decode(text) {
+        let again = kith_node::link::LinkCode::decode(&code.encode()).expect("a link code decodes");
+        assert_eq!(again, code);
+        let _ = code.ephemeral();
+    }
+    if let Ok(code) = kith_node::link::RecoveryCode::decode(text) {
+        let again =
+            kith_node::link::RecoveryCode::decode(&code.encode()).expect("a recovery code decodes");
+        assert_eq!(again, code);
     }
 }
 

@@ -193,7 +193,13 @@ impl Core {
     /// rebuilds the views without it.
     fn enforce_revocations(&mut self) -> Result<()> {
         let mut removed = 0;
+        let me = self.me();
         for (author, last_seq) in self.scope.ended() {
+            // A device revoked by its person keeps its own log; others
+            // refuse it anyway.
+            if author == me {
+                continue;
+            }
             if self.store.head(&author)?.is_some_and(|h| h.seq > last_seq) {
                 let n = self.store.truncate_log(&author, last_seq)?;
                 tracing::warn!(%author, last_seq, removed = n, "dropped entries a revocation ended");
