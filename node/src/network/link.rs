@@ -19,11 +19,16 @@ use crate::net;
 use crate::ops::{Operation, Route};
 use crate::store_actor::StoreMsg;
 
-/// Link codes waiting for their device: ephemeral peer → expiry.
+/// Link codes waiting for their device: ephemeral peer → expiry; and
+/// used ones, whose door closes once the answer had time to leave.
 #[derive(Default)]
 pub(super) struct Links {
     pending: HashMap<PeerId, Instant>,
+    spent: HashMap<PeerId, Instant>,
 }
+
+/// How long a used code's ephemeral peer stays admitted for its answer.
+const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A certificate being written, and where its answer goes.
 pub(super) type Linking = BoxFuture<'static, (ResponseChannel<LinkResponse>, Result<PersonView>)>;
@@ -69,6 +74,7 @@ impl Network {
             .links
             .pending
             .iter()
+            .chain(self.links.spent.iter())
             .filter(|(_, e)| **e <= now)
             .map(|(p, _)| *p)
             .collect();
@@ -79,6 +85,7 @@ impl Network {
 
     fn close_link(&mut self, peer: &PeerId) {
         self.links.pending.remove(peer);
+        self.links.spent.remove(peer);
         self.swarm.behaviour_mut().allow.disallow_peer(*peer);
     }
 
@@ -105,8 +112,9 @@ impl Network {
             );
             return;
         }
-        // One use: the door closes once the consent is in.
+        // One use: the door closes once the answer had time to leave.
         self.links.pending.remove(&peer);
+        self.links.spent.insert(peer, Instant::now() + ANSWER_GRACE);
         tracing::info!(device = %request.link.device, "a new device asks to be linked");
         self.linking.push(self.add_device(request.link, channel));
     }

@@ -26,9 +26,10 @@ struct StoredTrust {
 }
 
 /// The set of authors a node replicates: my person's keys, the persons I
-/// trust (each with every key it has or had, PROTOCOL.md §11) and, at two
-/// hops, the persons they vouch for. Keys that were revoked or rotated away
-/// stay replicated up to their last valid entry, but are no peers: never
+/// trust (each with every key it has or had, PROTOCOL.md §11) and the
+/// recovery contacts they named, and, at two hops, the persons they vouch
+/// for. Keys that ended (revoked, or lost and replaced by a recovery) stay
+/// replicated up to their last valid entry, but are no peers: never
 /// dialled, never let in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
