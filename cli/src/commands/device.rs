@@ -28,6 +28,10 @@ pub enum Command {
     },
     /// Your devices: keys, names, which one this is, which were revoked
     List {
+        /// Another person's devices (any key of theirs), e.g. to see who
+        /// vouched for a recovery
+        #[arg(long)]
+        of: Option<AuthorRef>,
         #[arg(long)]
         json: bool,
     },
@@ -73,9 +77,9 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 eprintln!("start `kith up`: it fetches your person's logs from your other device");
             }
         }
-        Command::List { json } => {
+        Command::List { of, json } => {
             let mut backend = Backend::connect(data_dir)?;
-            let person = backend.call(ops::Devices::default())?;
+            let person = backend.call(ops::Devices { of })?;
             if json {
                 return output::json(&person);
             }

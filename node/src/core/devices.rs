@@ -138,10 +138,16 @@ impl Core {
     /// trusted key other than this one that may still write.
     pub fn has_peers_to_ask(&self) -> bool {
         let me = self.me();
-        self.scope
-            .authors()
-            .iter()
-            .any(|a| *a != me && self.scope.is_direct(a) && self.scope.is_peer(a))
+        // The identity key this node keeps runs no node of its own.
+        let kept = self
+            .store
+            .cert_key()
+            .ok()
+            .flatten()
+            .map(|s| Keypair::from_secret(&s).author());
+        self.scope.authors().iter().any(|a| {
+            *a != me && Some(*a) != kept && self.scope.is_direct(a) && self.scope.is_peer(a)
+        })
     }
 
     /// My person, as `kith device list` shows it.
