@@ -444,9 +444,29 @@ pub struct BlameLine {
     /// Absent only for text whose change this node cannot place.
     pub author: Option<AuthorId>,
     pub author_name: Option<String>,
+    /// Which of the person's devices wrote it (its name, or its role),
+    /// when the person has more than one key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The signed entry that carried the change.
     pub entry: Option<EntryId>,
     pub timestamp: u64,
+}
+
+impl BlameLine {
+    /// Who wrote the line, as shown: the person's name (or a short id),
+    /// and the device in parentheses when the person has several.
+    pub fn who(&self) -> String {
+        let who = match (&self.author_name, &self.author) {
+            (Some(name), _) => name.clone(),
+            (None, Some(a)) => format!("…{}", a.short()),
+            (None, None) => "?".into(),
+        };
+        match &self.device {
+            Some(device) => format!("{who} ({device})"),
+            None => who,
+        }
+    }
 }
 
 /// `kith wiki blame`: every line of a page with who last wrote it.

@@ -404,11 +404,7 @@ fn who(h: &HistoryView) -> String {
 }
 
 fn blame_who(line: &BlameLine) -> String {
-    match (&line.author_name, &line.author) {
-        (Some(name), _) => name.clone(),
-        (None, Some(a)) => format!("…{}", a.short()),
-        (None, None) => "?".into(),
-    }
+    line.who()
 }
 
 fn print_history_line(h: &HistoryView) {

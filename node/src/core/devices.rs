@@ -474,6 +474,38 @@ mod tests {
     }
 
     #[test]
+    fn blame_names_the_person_and_the_device() {
+        let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
+        alice
+            .run(ops::ProfileSet {
+                name: "Alice".into(),
+                about: String::new(),
+            })
+            .unwrap();
+        let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[2; 32]), "laptop");
+        alice.run(ops::DeviceAdd { link }).unwrap();
+        bob.run(ops::TrustAdd {
+            author: alice.me().into(),
+            petname: None,
+        })
+        .unwrap();
+        let page = laptop
+            .run(ops::WikiNew {
+                title: "Runbook".into(),
+                body: "Restart the node.".into(),
+            })
+            .unwrap();
+        assert!(sync(&alice, &mut bob, alice.me()).is_none());
+        assert!(sync(&laptop, &mut bob, laptop.me()).is_none());
+        let blame = bob
+            .run(ops::WikiBlame {
+                page: page.id.to_string(),
+            })
+            .unwrap();
+        assert_eq!(blame.lines[0].who(), "Alice (laptop)");
+    }
+
+    #[test]
     fn one_endorsement_per_person() {
         let (mut alice, mut laptop, mut bob) = (core(1), core(2), core(3));
         let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[2; 32]), "");

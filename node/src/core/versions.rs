@@ -21,24 +21,40 @@ impl Core {
             .map(|m| m.title)
             .unwrap_or_default();
         let blamed = self.wiki.blame(&self.store, &page)?;
-        let mut names: std::collections::BTreeMap<kith_protocol::AuthorId, Option<String>> =
+        type Who = (Option<String>, Option<String>);
+        let mut names: std::collections::BTreeMap<kith_protocol::AuthorId, Who> =
             std::collections::BTreeMap::new();
+        let registry = self.store.registry()?;
         let mut lines = Vec::with_capacity(blamed.len());
         for (i, b) in blamed.into_iter().enumerate() {
-            let author_name = match &b.by {
+            let (author_name, device) = match &b.by {
                 Some(by) => match names.entry(by.author) {
                     std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(self.store.display_name(&by.author)?).clone()
+                        // The person, and which of their devices.
+                        let person = registry.person_of(&by.author);
+                        let device = (person.keys.len() > 1)
+                            .then(|| person.key(&by.author))
+                            .flatten()
+                            .map(|k| {
+                                if k.name.is_empty() {
+                                    format!("…{}", k.key.short())
+                                } else {
+                                    k.name.clone()
+                                }
+                            });
+                        e.insert((self.store.display_name(&by.author)?, device))
+                            .clone()
                     }
                 },
-                None => None,
+                None => (None, None),
             };
             lines.push(BlameLine {
                 line: i + 1,
                 text: b.text,
                 author: b.by.as_ref().map(|by| by.author),
                 author_name,
+                device,
                 entry: b.by.as_ref().and_then(|by| by.entry),
                 timestamp: b.by.map_or(0, |by| by.timestamp_ms),
             });

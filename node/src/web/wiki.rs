@@ -292,11 +292,7 @@ pub(super) async fn wiki_blame(
     let mut last: Option<Option<EntryId>> = None;
     for line in &blame.lines {
         if last != Some(line.entry) || blocks.is_empty() {
-            let name = match (&line.author_name, &line.author) {
-                (Some(n), _) => n.clone(),
-                (None, Some(a)) => format!("…{}", a.short()),
-                (None, None) => "?".into(),
-            };
+            let name = line.who();
             blocks.push(serde_json::json!({
                 "name": name,
                 "author": line.author.map(|a| a.to_string()),
