@@ -46,7 +46,9 @@ impl Core {
     /// code its recovery contacts approve.
     pub fn recovery_request(&mut self, old: AuthorId) -> Result<RecoveryCodeView> {
         let registry = self.store.registry()?;
-        if registry.person_of(&self.me()).keys.len() > 1 {
+        let pending = self.store.joined_person()?;
+        let asked_before = pending.first() == Some(&old) && self.store.cert_key()?.is_some();
+        if !asked_before && registry.person_of(&self.me()).keys.len() > 1 {
             return Err(Error::InvalidInput(
                 "this device already belongs to a person with several keys; recover from a \
                  fresh install (`kith init` with a new data directory)"
@@ -58,11 +60,18 @@ impl Core {
                 "that is this device's own key: give the identity key that was lost".into(),
             ));
         }
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
-        let new = Keypair::from_secret(&secret);
-        self.store.set_cert_key(Some(&secret))?;
+        // Asking again gives the same code: the contacts may already have
+        // approved the key made the first time.
+        let new = match self.store.cert_key()? {
+            Some(secret) if asked_before => Keypair::from_secret(&secret),
+            _ => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)
+                    .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
+                self.store.set_cert_key(Some(&secret))?;
+                Keypair::from_secret(&secret)
+            }
+        };
         let link = DeviceLink::new(&new.author(), &self.keypair, "recovered");
         if self.store.head(&new.author())?.is_none() {
             self.append_as(&new, &[Body::DeviceLink(link)])?;
@@ -191,6 +200,9 @@ mod tests {
         let mut fresh = core(9);
         let request = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
         let new = request.new;
+        // Asking again gives the same code.
+        let again = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        assert_eq!(again, request);
         let e = eve
             .run(ops::RecoveryApprove {
                 code: request.code.clone(),
