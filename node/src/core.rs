@@ -178,6 +178,11 @@ impl Core {
 
     /// Recomputes the replication set; notes a change in the outbox.
     fn refresh_scope(&mut self) -> Result<bool> {
+        // While a rebuild runs, the certificate view is partial: the scope
+        // stays as it was until the rebuild ends (which refreshes it).
+        if self.rebuild.is_some() {
+            return Ok(false);
+        }
         let scope = self.store.scope(self.me(), self.config.hops)?;
         if scope == self.scope {
             return Ok(false);
@@ -192,6 +197,10 @@ impl Core {
     /// entry (stored before the certificate that ended them arrived), and
     /// rebuilds the views without it.
     fn enforce_revocations(&mut self) -> Result<()> {
+        if self.rebuild.is_some() {
+            // Done when the rebuild ends, from the whole certificate view.
+            return Ok(());
+        }
         let mut removed = 0;
         let me = self.me();
         for (author, last_seq) in self.scope.ended() {
@@ -206,7 +215,7 @@ impl Core {
                 removed += n;
             }
         }
-        if removed > 0 && self.rebuild.is_none() {
+        if removed > 0 {
             self.start_rebuild()?;
         }
         Ok(())

@@ -257,6 +257,7 @@ impl StoreActor {
                 let _ = reply.send(());
             }
         }
+        self.adopt_rebuild();
         self.carry_out_effects();
     }
 
@@ -356,7 +357,17 @@ impl StoreActor {
                 });
             }
         }
+        self.adopt_rebuild();
         self.carry_out_effects();
+    }
+
+    /// A rebuild `Core` started by itself (a revocation that dropped
+    /// stored entries) runs as a job in slices like a requested reindex.
+    fn adopt_rebuild(&mut self) {
+        if self.reindex.is_none() && self.core.rebuilding().is_some() {
+            tracing::info!("rebuilding the views");
+            self.reindex = Some((self.out.jobs.start(JobKind::Reindex, 0), Vec::new()));
+        }
     }
 
     fn answer_reindex(&mut self, result: impl Fn() -> Result<ReindexReport>) {

@@ -392,10 +392,21 @@ impl Registry {
             .filter(|p| p.key(key).is_some())
             .collect();
         if owners.len() == 1 {
-            owners.remove(0)
-        } else {
-            Person::single(*key)
+            return owners.remove(0);
         }
+        // Claimed by several persons: a person of its own, but an end any
+        // of them gave it stays (a revoked device cannot escape its
+        // revocation by consenting to a second person).
+        let mut alone = Person::single(*key);
+        let ended = owners
+            .iter()
+            .filter_map(|p| p.key(key).and_then(|k| k.last_seq.map(|l| (l, k.ended_by))))
+            .min_by_key(|(l, _)| *l);
+        if let Some((last, by)) = ended {
+            alone.keys[0].last_seq = Some(last);
+            alone.keys[0].ended_by = by;
+        }
+        alone
     }
 
     /// Candidate roots of a key: walk back along the certificates that name
@@ -539,7 +550,9 @@ impl Registry {
                     }
                 }
             }
-            if let Some(r) = recovered {
+            // A key revoked in the lost key's log up to the point cannot
+            // become the identity.
+            if let Some(r) = recovered.filter(|r| !revoked.contains(&r.new)) {
                 // The lost key ends where the contacts last saw it.
                 if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
                     old.role = Role::FormerIdentity;
@@ -574,32 +587,47 @@ impl Registry {
         };
         let empty = BTreeMap::new();
         let log = self.certs.get(&key).unwrap_or(&empty);
+        // The contacts the person named last (below a fork of its log): a
+        // contact removed since cannot vouch.
+        let below = self.forks.get(&key).copied().unwrap_or(u64::MAX);
+        let Some(named) = log.range(..below).rev().find_map(|(_, c)| match c {
+            CertBody::Contacts(c) => Some(c),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        // Each named contact counts once per person (resolved without
+        // recoveries, so resolution never recurses).
+        let contacts: Vec<(AuthorId, AuthorId)> = named
+            .contacts
+            .iter()
+            .filter(|c| **c != key)
+            .map(|c| (*c, self.person_of_with(c, false).root))
+            .collect();
         let candidates: BTreeSet<AuthorId> = approvals.iter().map(|a| a.2.new).collect();
         let mut holds = Vec::new();
         for new in candidates {
-            let of_new: Vec<_> = approvals.iter().filter(|a| a.2.new == new).collect();
-            let seen = of_new.iter().map(|a| a.2.seen_seq).max().unwrap_or(0);
-            // The contacts the person named at or before what was seen.
-            let Some(named) = log.range(..=seen).rev().find_map(|(_, c)| match c {
-                CertBody::Contacts(c) => Some(c),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let mut counted: BTreeMap<AuthorId, u64> = BTreeMap::new();
-            for (author, seq, approval) in &of_new {
-                for contact in named.contacts.iter().filter(|c| **c != key) {
+            let mut counted: BTreeMap<AuthorId, (AuthorId, u64)> = BTreeMap::new();
+            for (author, seq, approval) in approvals.iter().filter(|a| a.2.new == new) {
+                // An approval at or after a fork of its author's log is in
+                // dispute: it does not count.
+                if self.forks.get(author).is_some_and(|f| seq >= f) {
+                    continue;
+                }
+                for (contact, person) in &contacts {
                     if self.speaks_for(author, *seq, contact) {
-                        let at = counted.entry(*contact).or_insert(0);
-                        *at = (*at).max(approval.seen_seq);
+                        let at = counted.entry(*person).or_insert((*contact, 0));
+                        at.1 = at.1.max(approval.seen_seq);
                     }
                 }
             }
             if named.threshold >= 1 && counted.len() >= usize::from(named.threshold) {
+                let mut by: Vec<AuthorId> = counted.values().map(|(c, _)| *c).collect();
+                by.sort();
                 holds.push(Recovered {
                     new,
-                    point: counted.values().copied().max().unwrap_or(0),
-                    by: counted.into_keys().collect(),
+                    point: counted.values().map(|(_, s)| *s).max().unwrap_or(0),
+                    by,
                 });
             }
         }

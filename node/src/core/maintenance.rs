@@ -257,6 +257,8 @@ impl Core {
         self.store.flush()?;
         self.store.set_views_version(VIEWS_VERSION)?;
         self.store.set_rebuild_pending(false)?;
+        // Revocations that arrived during the rebuild (it may start another).
+        self.enforce_revocations()?;
         Ok(ReindexReport {
             entries: rebuild.done,
             removed_view_keys: rebuild.removed_view_keys,

@@ -60,7 +60,10 @@ impl Network {
         let peer = net::peer_id(&code.ephemeral().author());
         self.expire_links();
         self.links.pending.insert(peer, Instant::now() + LINK_TTL);
-        self.swarm.behaviour_mut().allow.allow_peer(peer);
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.allow.allow_peer(peer);
+        // It may only ask to be linked: no gossip reaches it.
+        behaviour.gossipsub.blacklist_peer(&peer);
         Ok(LinkCodeView {
             code: code.encode(),
             expires_in_secs: LINK_TTL.as_secs(),
@@ -86,7 +89,9 @@ impl Network {
     fn close_link(&mut self, peer: &PeerId) {
         self.links.pending.remove(peer);
         self.links.spent.remove(peer);
-        self.swarm.behaviour_mut().allow.disallow_peer(*peer);
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.allow.disallow_peer(*peer);
+        behaviour.gossipsub.remove_blacklisted_peer(peer);
     }
 
     pub(super) fn is_link_peer(&self, peer: &PeerId) -> bool {

@@ -22,14 +22,21 @@ pub(super) struct OwnHead {
     /// The highest head of this node's own log a peer reported; `Some(0)`
     /// when a peer replicates it but holds none of it.
     heard: Option<u64>,
+    /// When the first peer answered: others get a moment to answer too, so
+    /// one lagging peer cannot confirm a head that is behind.
+    first_answer: Option<Instant>,
     since: Instant,
 }
+
+/// How long, after the first answer, other peers may still answer.
+const MORE_ANSWERS: Duration = Duration::from_secs(1);
 
 impl OwnHead {
     pub(super) fn new() -> OwnHead {
         OwnHead {
             confirmed: false,
             heard: None,
+            first_answer: None,
             since: Instant::now(),
         }
     }
@@ -41,6 +48,7 @@ impl Network {
         if let Some(item) = items.iter().find(|i| i.author == self.me) {
             let seq = item.head.map_or(0, |h| h.seq);
             self.own_head.heard = Some(self.own_head.heard.map_or(seq, |h| h.max(seq)));
+            self.own_head.first_answer.get_or_insert_with(Instant::now);
         }
     }
 
@@ -58,6 +66,14 @@ impl Network {
         };
         let waited = self.own_head.since.elapsed();
         let open = match self.own_head.heard {
+            Some(_)
+                if self
+                    .own_head
+                    .first_answer
+                    .is_some_and(|t| t.elapsed() < MORE_ANSWERS) =>
+            {
+                false
+            }
             Some(heard) if local >= heard => {
                 tracing::debug!(local, heard, "own log head confirmed by a peer");
                 true
