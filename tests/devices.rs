@@ -346,3 +346,82 @@ async fn a_store_restored_from_an_old_backup_does_not_fork_its_log() {
     let forks = bob.handle().call(ops::Forks {}).await.unwrap();
     assert!(forks.is_empty(), "{forks:?}");
 }
+
+/// An in-memory core (no network), to write logs a running node imports.
+fn offline_core(seed: u8) -> kith_node::Core {
+    kith_node::Core::with_store(
+        kith_node::Config::new(kith_node::DataDir::new("/nonexistent")),
+        kith_protocol::Keypair::from_secret(&[seed; 32]),
+        kith_node::store::Store::temporary().unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
+    // Alice's node saw only the laptop's first post when she revoked it;
+    // bob had all three.
+    let mut alice = offline_core(1);
+    let mut laptop = offline_core(2);
+    let a = alice.me();
+    alice
+        .run(ops::DeviceAdd {
+            link: kith_protocol::DeviceLink::new(
+                &a,
+                &kith_protocol::Keypair::from_secret(&[2; 32]),
+                "laptop",
+            ),
+        })
+        .unwrap();
+    for text in ["one", "two", "three"] {
+        laptop.run(ops::Post::note(text)).unwrap();
+    }
+    let laptop_log = laptop.store().log(&laptop.me(), 1, 10).unwrap();
+    let linked = alice.store().log(&a, 1, 10).unwrap();
+    let bob = TestNode::start("bob", 3).await;
+    bob.handle()
+        .call(ops::TrustAdd {
+            author: a.into(),
+            petname: None,
+        })
+        .await
+        .unwrap();
+    for entries in [linked, laptop_log.clone()] {
+        let report = bob
+            .handle()
+            .call(ops::ImportEntries { entries })
+            .await
+            .unwrap();
+        assert!(report.rejected.is_empty(), "{report:?}");
+    }
+    assert_eq!(bob.feed(10).await.len(), 3);
+    alice.ingest(&laptop_log[..1]);
+    alice
+        .run(ops::DeviceRevoke {
+            device: laptop.me().into(),
+        })
+        .unwrap();
+    let revocation = alice.store().log(&a, 2, 10).unwrap();
+    bob.handle()
+        .call(ops::ImportEntries {
+            entries: revocation,
+        })
+        .await
+        .unwrap();
+    // The node drops entries 2 and 3 and rebuilds its views as a job.
+    let handle = bob.handle().clone();
+    wait_until(
+        bob.handle(),
+        || {
+            let h = handle.clone();
+            async move {
+                h.call(ops::Feed::default())
+                    .await
+                    .is_ok_and(|f| f.len() == 1 && f[0].text.as_deref() == Some("one"))
+            }
+        },
+        || async { "bob still shows what the laptop wrote after its end".to_string() },
+    )
+    .await;
+    assert_eq!(bob.seq(laptop.me()).await, 1);
+}
