@@ -394,7 +394,20 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
             .unwrap();
         assert!(report.rejected.is_empty(), "{report:?}");
     }
-    assert_eq!(bob.feed(10).await.len(), 3);
+    let handle = bob.handle().clone();
+    wait_until(
+        bob.handle(),
+        || {
+            let h = handle.clone();
+            async move {
+                h.call(ops::Feed::default())
+                    .await
+                    .is_ok_and(|f| f.len() == 3)
+            }
+        },
+        || async { "bob never showed the laptop's three posts".to_string() },
+    )
+    .await;
     alice.ingest(&laptop_log[..1]);
     alice
         .run(ops::DeviceRevoke {
@@ -409,7 +422,6 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
         .await
         .unwrap();
     // The node drops entries 2 and 3 and rebuilds its views as a job.
-    let handle = bob.handle().clone();
     wait_until(
         bob.handle(),
         || {
