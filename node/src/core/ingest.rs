@@ -139,6 +139,13 @@ impl Core {
         {
             outcome.error = Some(store::Error::Invalid(e));
         }
+        // With no store actor to run it in slices, a rebuild this started
+        // (a revocation that dropped stored entries) runs to the end here.
+        if self.rebuild.is_some()
+            && let Err(e) = self.finish_pending_rebuild()
+        {
+            tracing::error!(error = %e, "rebuilding the views failed");
+        }
         outcome
     }
 
