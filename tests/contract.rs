@@ -6,7 +6,6 @@
 //! before comparing; everything else must be equal.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use kith_node::api::Client;
 use kith_node::model::EntryView;
@@ -127,19 +126,6 @@ impl Pair {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn post(text: &str) -> ops::Post {
     ops::Post {
         text: text.into(),
@@ -223,7 +209,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         alice.close().unwrap();
     }
     let b_dir = root.path().join("b");
-    copy_dir(&a_dir, &b_dir);
+    kith_tests::copy_dir(&a_dir, &b_dir);
 
     let node = Node::start(config, alice_key.clone()).await.unwrap();
     let token = std::fs::read_to_string(data_dir.api_token()).unwrap();

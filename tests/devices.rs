@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kith_node::link::{LinkCode, join};
 use kith_node::ops;
-use kith_tests::{TestNode, connect, wait_until};
+use kith_tests::{TestNode, connect, copy_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
@@ -43,17 +43,13 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         .await
         .unwrap();
     // The laptop dials alice's node and fetches the certificate naming it.
-    let laptop_handle = laptop.handle().clone();
     let alice_author = alice.author();
-    wait_until(
-        laptop.handle(),
-        || {
-            let h = laptop_handle.clone();
-            async move { h.call(ops::Devices::default()).await.unwrap().root == alice_author }
-        },
-        || async { "the laptop never learned it is alice's device".to_string() },
-    )
-    .await;
+    laptop
+        .wait_for(
+            "the laptop never learned it is alice's device",
+            |h| async move { h.call(ops::Devices::default()).await.unwrap().root == alice_author },
+        )
+        .await;
 
     // The laptop posts; bob, who trusts only alice, gets it as Alice's.
     let post = laptop.post("written on the laptop").await;
@@ -80,13 +76,11 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         .unwrap();
     laptop.trust(&carol).await;
     carol.wait_for_seq(laptop.author(), post.seq).await;
-    let carol_handle = carol.handle().clone();
     let laptop_author = laptop.author();
-    wait_until(
-        carol.handle(),
-        || {
-            let h = carol_handle.clone();
-            async move {
+    carol
+        .wait_for(
+            "carol never learned the laptop is alice's",
+            |h| async move {
                 h.call(ops::Devices {
                     of: Some(laptop_author.into()),
                 })
@@ -94,11 +88,9 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
                 .unwrap()
                 .root
                     == alice_author
-            }
-        },
-        || async { "carol never learned the laptop is alice's".to_string() },
-    )
-    .await;
+            },
+        )
+        .await;
 
     // Alice revokes the laptop; bob learns it and refuses what follows.
     alice.wait_for_seq(laptop.author(), post.seq).await;
@@ -111,21 +103,16 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         .unwrap();
     let alice_head = alice.seq(alice.author()).await;
     bob.wait_for_seq(alice.author(), alice_head).await;
-    let bob_handle = bob.handle().clone();
     let laptop_author = laptop.author();
-    wait_until(
-        bob.handle(),
-        || {
-            let h = bob_handle.clone();
-            async move {
-                !h.call(ops::Peers {})
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|p| p.author == laptop_author && p.connected)
-            }
+    bob.wait_for(
+        "bob still connected to the revoked laptop",
+        |h| async move {
+            !h.call(ops::Peers {})
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| p.author == laptop_author && p.connected)
         },
-        || async { "bob still connected to the revoked laptop".to_string() },
     )
     .await;
     laptop.post("written after the revocation").await;
@@ -155,15 +142,9 @@ async fn friends_follow_a_rotation_and_devices_link_under_the_new_key() {
     let new = person.identity;
     assert_ne!(new, alice.author());
     // Bob follows the rotation without doing anything.
-    let bob_handle = bob.handle().clone();
-    wait_until(
-        bob.handle(),
-        || {
-            let h = bob_handle.clone();
-            async move { h.reader().scope().is_direct(&new) }
-        },
-        || async { "bob never followed alice's rotation".to_string() },
-    )
+    bob.wait_for("bob never followed alice's rotation", |h| async move {
+        h.reader().scope().is_direct(&new)
+    })
     .await;
 
     // A device linked by the new key: the code names the new identity
@@ -271,23 +252,16 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
         })
         .await
         .unwrap();
-    let frank_handle = frank.handle().clone();
     let new = request.new;
-    wait_until(
-        frank.handle(),
-        || {
-            let h = frank_handle.clone();
-            async move {
-                h.call(ops::Devices { of: Some(a.into()) })
-                    .await
-                    .unwrap()
-                    .identity
-                    == new
-            }
-        },
-        || async { "frank never followed alice's recovery".to_string() },
-    )
-    .await;
+    frank
+        .wait_for("frank never followed alice's recovery", |h| async move {
+            h.call(ops::Devices { of: Some(a.into()) })
+                .await
+                .unwrap()
+                .identity
+                == new
+        })
+        .await;
     let seen = frank
         .handle()
         .call(ops::Devices { of: Some(a.into()) })
@@ -301,19 +275,6 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
     let feed = frank.feed(10).await;
     let seen = feed.iter().find(|e| e.id == post.id).unwrap();
     assert_eq!(seen.author_name.as_deref(), Some("Alice"));
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,18 +355,13 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
             .unwrap();
         assert!(report.rejected.is_empty(), "{report:?}");
     }
-    let handle = bob.handle().clone();
-    wait_until(
-        bob.handle(),
-        || {
-            let h = handle.clone();
-            async move {
-                h.call(ops::Feed::default())
-                    .await
-                    .is_ok_and(|f| f.len() == 3)
-            }
+    bob.wait_for(
+        "bob never showed the laptop's three posts",
+        |h| async move {
+            h.call(ops::Feed::default())
+                .await
+                .is_ok_and(|f| f.len() == 3)
         },
-        || async { "bob never showed the laptop's three posts".to_string() },
     )
     .await;
     alice.ingest(&laptop_log[..1]);
@@ -422,17 +378,13 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
         .await
         .unwrap();
     // The node drops entries 2 and 3 and rebuilds its views as a job.
-    wait_until(
-        bob.handle(),
-        || {
-            let h = handle.clone();
-            async move {
-                h.call(ops::Feed::default())
-                    .await
-                    .is_ok_and(|f| f.len() == 1 && f[0].text.as_deref() == Some("one"))
-            }
+    bob.wait_for(
+        "bob still shows what the laptop wrote after its end",
+        |h| async move {
+            h.call(ops::Feed::default())
+                .await
+                .is_ok_and(|f| f.len() == 1 && f[0].text.as_deref() == Some("one"))
         },
-        || async { "bob still shows what the laptop wrote after its end".to_string() },
     )
     .await;
     assert_eq!(bob.seq(laptop.me()).await, 1);

@@ -227,6 +227,24 @@ impl TestNode {
     }
 }
 
+impl TestNode {
+    /// Waits until `check` (given this node's handle) holds, failing with
+    /// `what` after [`WAIT`].
+    pub async fn wait_for<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn(Handle) -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let handle = self.handle().clone();
+        wait_until(
+            self.handle(),
+            || check(handle.clone()),
+            || async { what.to_string() },
+        )
+        .await;
+    }
+}
+
 /// Trust both ways, then dial.
 pub async fn connect(a: &TestNode, b: &TestNode) {
     a.trust(b).await;
@@ -273,4 +291,18 @@ pub mod scenarios {
     pub mod flood;
     #[path = "partition.rs"]
     pub mod partition;
+}
+
+/// Copies a directory tree (a store's backup, a second copy of a store).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

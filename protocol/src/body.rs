@@ -242,6 +242,18 @@ impl Body {
         }
     }
 
+    /// A certificate of persons and devices (kinds 9–13, PROTOCOL.md §11).
+    pub fn is_certificate(&self) -> bool {
+        matches!(
+            self,
+            Body::DeviceLink(_)
+                | Body::DeviceRevoke(_)
+                | Body::Rotate(_)
+                | Body::RecoveryContacts(_)
+                | Body::RecoveryApproval(_)
+        )
+    }
+
     /// Wire kind number.
     pub fn kind(&self) -> u64 {
         match self {

@@ -285,6 +285,34 @@ impl Person {
         self.keys.iter().filter(|k| k.active())
     }
 
+    /// Hands the identity from `old` to `new` (a linked device may be
+    /// chosen); `old` stays a key of the person, ended at `old_ends` if set.
+    fn promote(
+        &mut self,
+        old: AuthorId,
+        new: AuthorId,
+        since: (AuthorId, u64),
+        old_ends: Option<u64>,
+    ) {
+        if let Some(k) = self.keys.iter_mut().find(|k| k.key == old) {
+            k.role = Role::FormerIdentity;
+            if old_ends.is_some() {
+                k.last_seq = old_ends;
+            }
+        }
+        match self.keys.iter_mut().find(|k| k.key == new) {
+            Some(k) => k.role = Role::Identity,
+            None => self.keys.push(KeyState {
+                key: new,
+                role: Role::Identity,
+                name: String::new(),
+                since: Some(since),
+                last_seq: None,
+                ended_by: None,
+            }),
+        }
+    }
+
     /// A person with one key and no certificates: today's identity.
     pub fn single(root: AuthorId) -> Person {
         Person {
@@ -530,21 +558,7 @@ impl Registry {
                         {
                             continue;
                         }
-                        if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
-                            old.role = Role::FormerIdentity;
-                        }
-                        // A linked device may become the identity key.
-                        match person.keys.iter_mut().find(|k| k.key == r.new) {
-                            Some(k) => k.role = Role::Identity,
-                            None => person.keys.push(KeyState {
-                                key: r.new,
-                                role: Role::Identity,
-                                name: String::new(),
-                                since: Some((identity, seq)),
-                                last_seq: None,
-                                ended_by: None,
-                            }),
-                        }
+                        person.promote(identity, r.new, (identity, seq), None);
                         identity = r.new;
                         continue 'chain;
                     }
@@ -554,21 +568,7 @@ impl Registry {
             // become the identity.
             if let Some(r) = recovered.filter(|r| !revoked.contains(&r.new)) {
                 // The lost key ends where the contacts last saw it.
-                if let Some(old) = person.keys.iter_mut().find(|k| k.key == identity) {
-                    old.role = Role::FormerIdentity;
-                    old.last_seq = Some(r.point);
-                }
-                match person.keys.iter_mut().find(|k| k.key == r.new) {
-                    Some(k) => k.role = Role::Identity,
-                    None => person.keys.push(KeyState {
-                        key: r.new,
-                        role: Role::Identity,
-                        name: String::new(),
-                        since: Some((identity, r.point)),
-                        last_seq: None,
-                        ended_by: None,
-                    }),
-                }
+                person.promote(identity, r.new, (identity, r.point), Some(r.point));
                 person.recovered_by = r.by;
                 identity = r.new;
                 continue 'chain;

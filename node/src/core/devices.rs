@@ -162,25 +162,8 @@ mod tests {
     use kith_protocol::identity::DeviceLink;
 
     use super::*;
-    use crate::config::{Config, DataDir};
+    use crate::core::testing::{core, sync};
     use crate::ops;
-    use crate::store::Store;
-
-    fn core(seed: u8) -> Core {
-        Core::with_store(
-            Config::new(DataDir::new("/nonexistent")),
-            Keypair::from_secret(&[seed; 32]),
-            Store::temporary().unwrap(),
-        )
-        .unwrap()
-    }
-
-    /// Copies `author`'s entries that `to` lacks from `from`.
-    fn sync(from: &Core, to: &mut Core, author: AuthorId) -> Option<crate::store::Error> {
-        let have = to.store().head(&author).unwrap().map_or(0, |h| h.seq);
-        let entries = from.store().log(&author, have + 1, usize::MAX).unwrap();
-        to.ingest(&entries).error
-    }
 
     fn post(core: &mut Core, text: &str) {
         core.run(ops::Post::note(text)).unwrap();

@@ -49,17 +49,7 @@ impl Core {
         let entries = self
             .store
             .append_signed(keypair, bodies, now_ms(), self.indexing())?;
-        if bodies.iter().any(|b| {
-            matches!(
-                b,
-                Body::Trust(_)
-                    | Body::DeviceLink(_)
-                    | Body::DeviceRevoke(_)
-                    | Body::Rotate(_)
-                    | Body::RecoveryContacts(_)
-                    | Body::RecoveryApproval(_)
-            )
-        }) {
+        if bodies.iter().any(changes_scope) {
             self.refresh_scope()?;
         }
         self.index_search(&entries);
@@ -96,19 +86,7 @@ impl Core {
         }
         // A certificate changes a person's keys; a vouch can widen a
         // two-hop scope, or, by one of my own devices, my own trust.
-        if appended.iter().any(|v| {
-            matches!(
-                v.body(),
-                Some(
-                    Body::Trust(_)
-                        | Body::DeviceLink(_)
-                        | Body::DeviceRevoke(_)
-                        | Body::Rotate(_)
-                        | Body::RecoveryContacts(_)
-                        | Body::RecoveryApproval(_)
-                )
-            )
-        }) {
+        if appended.iter().any(|v| v.body().is_some_and(changes_scope)) {
             match self.refresh_scope() {
                 Ok(changed) => outcome.scope_changed = changed,
                 Err(e) => tracing::warn!(error = %e, "could not refresh the replication scope"),
@@ -412,4 +390,10 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Whether storing this body can change the replication set: a vouch, or a
+/// certificate of persons and devices.
+fn changes_scope(body: &Body) -> bool {
+    matches!(body, Body::Trust(_)) || body.is_certificate()
 }

@@ -139,27 +139,14 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use kith_protocol::Keypair;
 
     use super::*;
-    use crate::config::{Config, DataDir};
+    use crate::core::testing::core;
     use crate::ops;
-    use crate::store::Store;
-
-    fn core(seed: u8) -> Core {
-        Core::with_store(
-            Config::new(DataDir::new("/nonexistent")),
-            Keypair::from_secret(&[seed; 32]),
-            Store::temporary().unwrap(),
-        )
-        .unwrap()
-    }
 
     fn sync(from: &Core, to: &mut Core, author: AuthorId) {
-        let have = to.store().head(&author).unwrap().map_or(0, |h| h.seq);
-        let entries = from.store().log(&author, have + 1, usize::MAX).unwrap();
-        let outcome = to.ingest(&entries);
-        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        let error = crate::core::testing::sync(from, to, author);
+        assert!(error.is_none(), "{error:?}");
     }
 
     fn trust(core: &mut Core, author: AuthorId) {

@@ -111,11 +111,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 postcard::to_stdvec(profile).expect("encoding into a Vec cannot fail"),
             );
         }
-        Body::DeviceLink(_)
-        | Body::DeviceRevoke(_)
-        | Body::Rotate(_)
-        | Body::RecoveryContacts(_)
-        | Body::RecoveryApproval(_) => {
+        body if body.is_certificate() => {
             let mut key = vec![VIEW, CERT];
             key.extend_from_slice(entry.author().as_bytes());
             key.extend_from_slice(&entry.seq().to_be_bytes());
@@ -129,7 +125,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 let is_cert = target
                     .body()
                     .and_then(|b| Body::decode(b).ok())
-                    .is_some_and(|b| CertBody::of(&b).is_some());
+                    .is_some_and(|b| b.is_certificate());
                 if target.author() == entry.author() && target.body().is_some() && !is_cert {
                     unindex(store, &target, batch);
                     store.drop_body(&target, batch);
