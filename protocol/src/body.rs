@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::entry::EntryId;
 use crate::identity::{
     DeviceLink, DeviceRevoke, MAX_DEVICE_NAME, MAX_RECOVERY_CONTACTS, RecoveryApproval,
-    RecoveryContacts, Rotate,
+    RecoveryContacts, Rotate, Succession,
 };
 use crate::keys::AuthorId;
 use crate::limits::Limits;
@@ -35,6 +35,7 @@ pub mod kind {
     pub const ROTATE: u64 = 11;
     pub const RECOVERY_CONTACTS: u64 = 12;
     pub const RECOVERY_APPROVAL: u64 = 13;
+    pub const SUCCESSION: u64 = 14;
 }
 
 /// Why a body could not be decoded or built.
@@ -69,6 +70,9 @@ pub enum Body {
     RecoveryContacts(RecoveryContacts),
     /// Kind 13: the author, a recovery contact, vouches for a new key.
     RecoveryApproval(RecoveryApproval),
+    /// Kind 14: the first entry of the author's log, taking over from a key
+    /// of the same person that signed the handover.
+    Succession(Succession),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -251,6 +255,7 @@ impl Body {
                 | Body::Rotate(_)
                 | Body::RecoveryContacts(_)
                 | Body::RecoveryApproval(_)
+                | Body::Succession(_)
         )
     }
 
@@ -270,6 +275,7 @@ impl Body {
             Body::Rotate(_) => kind::ROTATE,
             Body::RecoveryContacts(_) => kind::RECOVERY_CONTACTS,
             Body::RecoveryApproval(_) => kind::RECOVERY_APPROVAL,
+            Body::Succession(_) => kind::SUCCESSION,
             Body::Unknown { kind, .. } => *kind,
         }
     }
@@ -289,6 +295,7 @@ impl Body {
             Body::Rotate(_) => "rotate",
             Body::RecoveryContacts(_) => "recovery contacts",
             Body::RecoveryApproval(_) => "recovery approval",
+            Body::Succession(_) => "succession",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -309,6 +316,7 @@ impl Body {
             Body::Rotate(r) => postcard::to_stdvec(r),
             Body::RecoveryContacts(c) => postcard::to_stdvec(c),
             Body::RecoveryApproval(a) => postcard::to_stdvec(a),
+            Body::Succession(s) => postcard::to_stdvec(s),
             Body::Unknown { payload, .. } => Ok(payload.clone()),
         }
         .expect("encoding into a Vec cannot fail");
@@ -341,6 +349,7 @@ impl Body {
             kind::ROTATE => Body::Rotate(strict(payload)?),
             kind::RECOVERY_CONTACTS => Body::RecoveryContacts(strict(payload)?),
             kind::RECOVERY_APPROVAL => Body::RecoveryApproval(strict(payload)?),
+            kind::SUCCESSION => Body::Succession(strict(payload)?),
             kind => Body::Unknown {
                 kind,
                 payload: payload.to_vec(),

@@ -14,6 +14,11 @@
 //! - A [`Rotate`] hands the identity to a new key (which consents). The old
 //!   key can no longer certify; it stays one of the person's devices (its
 //!   log goes on) unless the new identity revokes it.
+//! - A [`Succession`] is the first entry of a new key's log, carrying the
+//!   signature of a key it takes over from: a node that cannot be sure of
+//!   its own log's head (a restored backup, nobody to ask) goes on under a
+//!   new key instead of risking a fork. The new key takes the old one's
+//!   place: the identity if the old key was the identity, else a device.
 //!
 //! The outcome depends only on the *set* of certificates (each at its
 //! author and sequence number), never on the order they arrived in:
@@ -40,6 +45,9 @@ pub const ROTATE_DOMAIN: &[u8] = b"kith-rotate-v1";
 /// recovery contacts to vouch for it:
 /// `RECOVER_DOMAIN || lost identity key (32) || new identity key (32)`.
 pub const RECOVER_DOMAIN: &[u8] = b"kith-recover-v1";
+/// Prefix of the message a key signs to hand over to a successor key:
+/// `SUCCEED_DOMAIN || old key (32) || new key (32) || identity (1 byte, 0/1)`.
+pub const SUCCEED_DOMAIN: &[u8] = b"kith-succeed-v1";
 /// Most recovery contacts a person may name.
 pub const MAX_RECOVERY_CONTACTS: usize = 16;
 /// Longest device name, in bytes.
@@ -71,6 +79,48 @@ pub struct Rotate {
     /// The new key's signature over `ROTATE_DOMAIN || author || new`.
     #[serde(with = "serde_bytes")]
     pub consent: [u8; 64],
+}
+
+/// Body kind 14: the first entry of the author's log: the author, a new
+/// key, takes over from `from`, a key of the same person, which signed the
+/// handover. `identity` says what it hands over: the person's identity
+/// (`from` was the identity key), or a device's place. Only valid at seq 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Succession {
+    pub from: AuthorId,
+    pub identity: bool,
+    /// `from`'s signature over `SUCCEED_DOMAIN || from || author || identity`.
+    #[serde(with = "serde_bytes")]
+    pub consent: [u8; 64],
+}
+
+impl Succession {
+    /// `old` hands over to the key `new`: its identity role if `identity`,
+    /// else its place as a device.
+    pub fn new(old: &Keypair, new: &AuthorId, identity: bool) -> Succession {
+        Succession {
+            from: old.author(),
+            identity,
+            consent: old.sign(&succeed_message(&old.author(), new, identity)),
+        }
+    }
+
+    /// Whether `from` signed this handover to `new` (the entry's author).
+    pub fn consented(&self, new: &AuthorId) -> bool {
+        self.from != *new
+            && signed_by(
+                &self.from,
+                &succeed_message(&self.from, new, self.identity),
+                &self.consent,
+            )
+    }
+}
+
+/// The message an old key signs to hand over to `new`.
+pub fn succeed_message(old: &AuthorId, new: &AuthorId, identity: bool) -> Vec<u8> {
+    let mut m = pair_message(SUCCEED_DOMAIN, old, new);
+    m.push(u8::from(identity));
+    m
 }
 
 /// Body kind 12: the author (an identity key) names who may vouch for a
@@ -190,6 +240,7 @@ pub enum CertBody {
     Rotate(Rotate),
     Contacts(RecoveryContacts),
     Approval(RecoveryApproval),
+    Succession(Succession),
 }
 
 impl CertBody {
@@ -200,6 +251,7 @@ impl CertBody {
             Body::Rotate(r) => Some(CertBody::Rotate(r.clone())),
             Body::RecoveryContacts(c) => Some(CertBody::Contacts(c.clone())),
             Body::RecoveryApproval(a) => Some(CertBody::Approval(a.clone())),
+            Body::Succession(s) => Some(CertBody::Succession(s.clone())),
             _ => None,
         }
     }
@@ -255,6 +307,13 @@ pub enum Conflict {
     /// Recovery contacts vouched, each set up to the threshold, for two
     /// different new keys: the person stays at `key` until the user decides.
     Recovery {
+        key: AuthorId,
+        candidates: Vec<AuthorId>,
+    },
+    /// The identity key handed over (kind 14) to a key while it also
+    /// rotated, was recovered, or handed over again, to different keys: the
+    /// person stays at `key` until the user decides.
+    Succession {
         key: AuthorId,
         candidates: Vec<AuthorId>,
     },
@@ -347,6 +406,10 @@ pub struct Registry {
     /// Recovery approvals with a valid consent, by the key they recover:
     /// (approver, approver's seq, approval).
     approvals: BTreeMap<AuthorId, Vec<(AuthorId, u64, RecoveryApproval)>>,
+    /// Valid handovers of an identity (kind 14 at seq 1): old key → new keys.
+    handovers: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+    /// Valid handovers of a device's place: old key → new keys.
+    successors: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
 }
 
 /// A recovery that holds: contacts up to the threshold vouched for `new`.
@@ -385,6 +448,15 @@ impl Registry {
                     .or_default()
                     .push((author, seq, a.clone()));
                 Some((a.new, a.old))
+            }
+            CertBody::Succession(s) if seq == 1 && s.consented(&author) => {
+                let map = if s.identity {
+                    &mut self.handovers
+                } else {
+                    &mut self.successors
+                };
+                map.entry(s.from).or_default().insert(author);
+                Some((author, s.from))
             }
             _ => None,
         };
@@ -487,6 +559,7 @@ impl Registry {
     fn resolve_with(&self, root: AuthorId, recovery: bool) -> Person {
         let mut person = Person::single(root);
         let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
+        self.add_successors(&mut person, root, &revoked);
         let mut identity = root;
         let mut visited: BTreeSet<AuthorId> = BTreeSet::new();
         let empty = BTreeMap::new();
@@ -519,7 +592,7 @@ impl Registry {
                     break;
                 }
                 match cert {
-                    CertBody::Contacts(_) | CertBody::Approval(_) => {}
+                    CertBody::Contacts(_) | CertBody::Approval(_) | CertBody::Succession(_) => {}
                     CertBody::Link(link) => {
                         if !link.consented(&identity)
                             || revoked.contains(&link.device)
@@ -535,6 +608,7 @@ impl Registry {
                             last_seq: None,
                             ended_by: None,
                         });
+                        self.add_successors(&mut person, link.device, &revoked);
                     }
                     CertBody::Revoke(r) => {
                         if r.device == identity {
@@ -546,6 +620,7 @@ impl Registry {
                             k.last_seq = Some(r.last_seq);
                             k.ended_by = Some((identity, seq));
                             revoked.insert(r.device);
+                            self.end_successors(&mut person, r.device, (identity, seq), &mut revoked);
                         }
                     }
                     CertBody::Rotate(r) => {
@@ -558,17 +633,53 @@ impl Registry {
                         {
                             continue;
                         }
+                        let handed = self.successors_of(identity, &person, &revoked);
+                        if !handed.is_empty() {
+                            let mut candidates = handed;
+                            candidates.push(r.new);
+                            candidates.sort();
+                            person.conflict.get_or_insert(Conflict::Succession {
+                                key: identity,
+                                candidates,
+                            });
+                            break 'chain;
+                        }
                         person.promote(identity, r.new, (identity, seq), None);
+                        self.add_successors(&mut person, r.new, &revoked);
                         identity = r.new;
                         continue 'chain;
                     }
                 }
             }
+            // A handover (kind 14) of the identity key: the new key becomes
+            // the identity, like a rotation placed after the key's
+            // certificates. Competing with a recovery or another handover,
+            // it freezes the person.
+            let handed = self.successors_of(identity, &person, &revoked);
+            let recovered = recovered.filter(|r| !revoked.contains(&r.new));
+            if !handed.is_empty() {
+                if handed.len() == 1 && recovered.is_none() {
+                    let new = handed[0];
+                    person.promote(identity, new, (new, 1), None);
+                    self.add_successors(&mut person, new, &revoked);
+                    identity = new;
+                    continue 'chain;
+                }
+                let mut candidates = handed;
+                candidates.extend(recovered.map(|r| r.new));
+                candidates.sort();
+                person.conflict.get_or_insert(Conflict::Succession {
+                    key: identity,
+                    candidates,
+                });
+                break;
+            }
             // A key revoked in the lost key's log up to the point cannot
             // become the identity.
-            if let Some(r) = recovered.filter(|r| !revoked.contains(&r.new)) {
+            if let Some(r) = recovered {
                 // The lost key ends where the contacts last saw it.
                 person.promote(identity, r.new, (identity, r.point), Some(r.point));
+                self.add_successors(&mut person, r.new, &revoked);
                 person.recovered_by = r.by;
                 identity = r.new;
                 continue 'chain;
@@ -577,6 +688,75 @@ impl Registry {
         }
         person.identity = identity;
         person
+    }
+
+    /// Keys that the identity key `old` validly handed its role to and that
+    /// may take it in `person` (not revoked, not already one of its non-device keys).
+    fn successors_of(
+        &self,
+        old: AuthorId,
+        person: &Person,
+        revoked: &BTreeSet<AuthorId>,
+    ) -> Vec<AuthorId> {
+        self.handovers
+            .get(&old)
+            .into_iter()
+            .flatten()
+            .filter(|n| !revoked.contains(n))
+            .filter(|n| person.key(n).is_none_or(|k| k.role == Role::Device))
+            .copied()
+            .collect()
+    }
+
+    /// Adds the keys that a key of the person handed its device's place to
+    /// (and theirs, in turn) as devices of the person, under its name.
+    fn add_successors(&self, person: &mut Person, device: AuthorId, revoked: &BTreeSet<AuthorId>) {
+        let mut todo = vec![device];
+        while let Some(old) = todo.pop() {
+            let Some(name) = person.key(&old).map(|k| k.name.clone()) else {
+                continue;
+            };
+            for new in self.successors.get(&old).into_iter().flatten() {
+                if revoked.contains(new) || person.key(new).is_some() {
+                    continue;
+                }
+                person.keys.push(KeyState {
+                    key: *new,
+                    role: Role::Device,
+                    name: name.clone(),
+                    since: Some((*new, 1)),
+                    last_seq: None,
+                    ended_by: None,
+                });
+                todo.push(*new);
+            }
+        }
+    }
+
+    /// A revoked device's successors were vouched for only by it: they end
+    /// too, from their first entry.
+    fn end_successors(
+        &self,
+        person: &mut Person,
+        device: AuthorId,
+        by: (AuthorId, u64),
+        revoked: &mut BTreeSet<AuthorId>,
+    ) {
+        let mut todo = vec![device];
+        while let Some(old) = todo.pop() {
+            for new in self.successors.get(&old).into_iter().flatten() {
+                if let Some(k) = person.keys.iter_mut().find(|k| k.key == *new)
+                    && k.active()
+                    && k.role == Role::Device
+                    && k.since == Some((*new, 1))
+                {
+                    k.last_seq = Some(0);
+                    k.ended_by = Some(by);
+                    revoked.insert(*new);
+                    todo.push(*new);
+                }
+            }
+        }
     }
 
     /// Whether `key`'s recovery contacts vouched, up to their threshold,

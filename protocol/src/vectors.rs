@@ -165,6 +165,23 @@ pub fn entries() -> Vec<Entry> {
     entries_of(&bodies())
 }
 
+/// The key with seed `0x46` takes over the vector key's place as a device
+/// (kind 14, the first entry of its own log).
+pub fn succession_entry() -> Entry {
+    let old = Keypair::from_secret(&seed());
+    let new = Keypair::from_secret(&[0x46; 32]);
+    let body = Body::Succession(crate::identity::Succession::new(&old, &new.author(), false));
+    Entry::sign(
+        &new,
+        Draft {
+            seq: 1,
+            prev: None,
+            timestamp_ms: TIMESTAMP_MS + 60_000,
+            body: body.encode(),
+        },
+    )
+}
+
 /// The seq of the entry the log's deletion targets: its wire form without
 /// the body is the deleted-entry vector.
 pub const DELETED_SEQ: u64 = 5;
@@ -401,6 +418,31 @@ pub fn markdown() -> String {
         out.push_str(&format!("id        {}\n", entry.id()));
         out.push_str(&format!("wire      {}\n", hex::encode(entry.encode())));
     }
+    let succession = succession_entry();
+    let Ok(Body::Succession(handover)) = Body::decode(succession.body().expect("a body")) else {
+        unreachable!("the succession vector is kind 14")
+    };
+    out.push_str("\nsuccession: the key with seed 4646…46 takes the vector key's place as a device\n");
+    out.push_str(&format!(
+        "author    {}\n",
+        hex::encode(succession.author().as_bytes())
+    ));
+    out.push_str(&format!("seq       {}\n", succession.seq()));
+    out.push_str(&format!(
+        "consent   by {} over {}\n",
+        hex::encode(handover.from.as_bytes()),
+        hex::encode(crate::identity::succeed_message(
+            &handover.from,
+            &succession.author(),
+            handover.identity
+        ))
+    ));
+    out.push_str(&format!(
+        "body      {}\n",
+        hex::encode(succession.body().expect("a body"))
+    ));
+    out.push_str(&format!("id        {}\n", succession.id()));
+    out.push_str(&format!("wire      {}\n", hex::encode(succession.encode())));
     let deleted = log[DELETED_SEQ as usize - 1].without_body();
     out.push_str(&format!(
         "\ndeleted form of seq {DELETED_SEQ} (flag 00, no body)\nwire      {}\n",
@@ -449,6 +491,14 @@ mod tests {
                 registry.add(entry.author(), entry.seq(), cert);
             }
         }
+        let succession = succession_entry();
+        assert!(succession.verify(&Limits::default(), NOW_MS).is_ok());
+        let body = Body::decode(succession.body().unwrap()).unwrap();
+        registry.add(
+            succession.author(),
+            succession.seq(),
+            crate::identity::CertBody::of(&body).unwrap(),
+        );
         let author = Keypair::from_secret(&seed()).author();
         let phone = Keypair::from_secret(&[0x42; 32]).author();
         let new = Keypair::from_secret(&[0x43; 32]).author();
@@ -460,12 +510,20 @@ mod tests {
             person.key(&author).unwrap().role,
             crate::identity::Role::FormerIdentity
         );
+        let restored = person.key(&succession.author()).expect("the successor is a key");
+        assert_eq!(restored.role, crate::identity::Role::Device);
+        assert!(restored.active());
     }
 
     #[test]
     fn vectors_decode_and_verify_from_their_hex() {
         let text = markdown();
         let (log, rest) = text.split_once("\ndeleted form").unwrap();
+        let (log, succession) = log.split_once("\nsuccession:").unwrap();
+        let wire = succession.lines().find(|l| l.starts_with("wire")).unwrap();
+        let entry = check(&hex::decode(wire.split_whitespace().nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!((entry.seq(), entry.header().prev), (1, None));
+        assert_eq!(Body::decode(entry.body().unwrap()).unwrap().kind(), 14);
         let mut prev = None;
         let mut kinds = Vec::new();
         for line in log.lines().filter(|l| l.starts_with("wire")) {
@@ -478,7 +536,7 @@ mod tests {
         assert_eq!(
             kinds,
             [4, 1, 5, 1, 2, 7, 3, 6, 99, 8, 9, 10, 11, 12, 13],
-            "every body kind, and an unknown one"
+            "every body kind (14 is the succession vector), and an unknown one"
         );
         let (deleted, negatives) = rest.split_once("negative vectors").unwrap();
         let wire = deleted.lines().find(|l| l.starts_with("wire")).unwrap();

@@ -110,6 +110,133 @@ fn a_key_claimed_by_two_persons_stands_alone() {
     assert_eq!(reg.person_of(&shared.author()).root, shared.author());
 }
 
+fn succeed(old: &Keypair, new: &Keypair) -> CertBody {
+    CertBody::Succession(Succession::new(old, &new.author(), true))
+}
+
+fn succeed_device(old: &Keypair, new: &Keypair) -> CertBody {
+    CertBody::Succession(Succession::new(old, &new.author(), false))
+}
+
+#[test]
+fn a_handover_of_the_identity_key_makes_the_new_key_the_identity() {
+    let (alice, laptop, new, phone) = (kp(1), kp(2), kp(5), kp(6));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 2, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
+    reg.add(new.author(), 1, succeed(&alice, &new));
+    // The new key certifies from now on.
+    reg.add(
+        new.author(),
+        2,
+        CertBody::Link(DeviceLink::new(&new.author(), &phone, "phone")),
+    );
+    let p = reg.person_of(&new.author());
+    assert_eq!((p.root, p.identity, p.conflict.clone()), (a, new.author(), None));
+    assert_eq!(p.key(&a).unwrap().role, Role::FormerIdentity);
+    assert!(p.key(&a).unwrap().active(), "the old key may still write");
+    assert_eq!(p.key(&new.author()).unwrap().since, Some((new.author(), 1)));
+    assert_eq!(reg.person_of(&phone.author()), p);
+    assert_eq!(reg.person_of(&laptop.author()), p);
+}
+
+#[test]
+fn a_forged_or_misplaced_handover_counts_for_nothing() {
+    let (alice, mallory, new) = (kp(1), kp(3), kp(5));
+    let mut reg = Registry::new();
+    // Signed by someone else than the key it claims to take over from.
+    let mut forged = Succession::new(&mallory, &new.author(), true);
+    forged.from = alice.author();
+    reg.add(new.author(), 1, CertBody::Succession(forged));
+    // Valid signature, but not the first entry of the new log.
+    reg.add(kp(7).author(), 2, succeed(&alice, &kp(7)));
+    // The flag is signed: a device handover cannot be replayed as an
+    // identity handover.
+    let mut flipped = Succession::new(&alice, &kp(8).author(), false);
+    flipped.identity = true;
+    reg.add(kp(8).author(), 1, CertBody::Succession(flipped));
+    // A handover to the signing key itself.
+    reg.add(alice.author(), 1, succeed(&alice, &alice));
+    assert_eq!(reg.person_of(&alice.author()), Person::single(alice.author()));
+    assert_eq!(reg.person_of(&new.author()), Person::single(new.author()));
+    assert_eq!(reg.person_of(&kp(7).author()), Person::single(kp(7).author()));
+    assert_eq!(reg.person_of(&kp(8).author()), Person::single(kp(8).author()));
+}
+
+#[test]
+fn a_former_identity_hands_over_its_device_place_without_a_conflict() {
+    let (alice, rotated, restored) = (kp(1), kp(4), kp(5));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Rotate(Rotate::new(&a, &rotated)));
+    reg.add(restored.author(), 1, succeed_device(&alice, &restored));
+    let p = reg.person_of(&restored.author());
+    assert_eq!((p.root, p.identity, p.conflict.clone()), (a, rotated.author(), None));
+    assert_eq!(p.key(&restored.author()).unwrap().role, Role::Device);
+}
+
+#[test]
+fn a_handover_competing_with_a_rotation_or_another_handover_is_a_conflict() {
+    let (alice, rotated, one, two) = (kp(1), kp(4), kp(5), kp(6));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &rotated)));
+    reg.add(one.author(), 1, succeed(&alice, &one));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, a, "frozen at the key that handed over twice");
+    // The candidates are not the person's keys until the user decides.
+    assert_eq!(reg.person_of(&one.author()).root, one.author());
+    assert_eq!(
+        p.conflict,
+        Some(Conflict::Succession {
+            key: a,
+            candidates: {
+                let mut c = vec![rotated.author(), one.author()];
+                c.sort();
+                c
+            }
+        })
+    );
+    let mut reg = Registry::new();
+    reg.add(one.author(), 1, succeed(&alice, &one));
+    reg.add(two.author(), 1, succeed(&alice, &two));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, a);
+    assert!(matches!(p.conflict, Some(Conflict::Succession { .. })));
+}
+
+#[test]
+fn a_device_hands_over_to_a_device_and_a_revocation_takes_both() {
+    let (alice, laptop, restored, again) = (kp(1), kp(2), kp(5), kp(6));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
+    reg.add(restored.author(), 1, succeed_device(&laptop, &restored));
+    reg.add(again.author(), 1, succeed_device(&restored, &again));
+    let p = reg.person_of(&again.author());
+    assert_eq!((p.root, p.identity), (a, a));
+    for k in [laptop.author(), restored.author(), again.author()] {
+        let key = p.key(&k).unwrap();
+        assert_eq!((key.role, key.name.as_str(), key.active()), (Role::Device, "laptop", true));
+    }
+    // Revoking the laptop ends the keys it vouched for, from their start.
+    reg.add(
+        a,
+        2,
+        CertBody::Revoke(DeviceRevoke {
+            device: laptop.author(),
+            last_seq: 9,
+        }),
+    );
+    let p = reg.person_of(&a);
+    assert!(p.key(&laptop.author()).unwrap().accepts(9));
+    for k in [restored.author(), again.author()] {
+        let key = p.key(&k).unwrap();
+        assert!(!key.accepts(1), "{k}");
+        assert_eq!(key.ended_by, Some((a, 2)));
+    }
+}
+
 /// One step a person takes with their identity.
 #[derive(Debug, Clone)]
 enum Step {
@@ -117,6 +244,8 @@ enum Step {
     Revoke(u8, u64),
     Rotate(u8),
     ForgedLink(u8),
+    /// The identity key hands over (kind 14) to a fresh key.
+    Succeed(u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -125,6 +254,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (10u8..30, 0u64..20).prop_map(|(d, s)| Step::Revoke(d, s)),
         1 => (20u8..40).prop_map(Step::Rotate),
         1 => (10u8..30).prop_map(Step::ForgedLink),
+        1 => (40u8..60).prop_map(Step::Succeed),
     ]
 }
 
@@ -135,6 +265,7 @@ proptest! {
     fn every_order_gives_one_view(steps in prop::collection::vec(step(), 1..24), seed in any::<u64>()) {
         let root = kp(1).author();
         let mut identity = root;
+        let mut identity_seed = 1u8;
         let mut seq_of: BTreeMap<AuthorId, u64> = BTreeMap::new();
         let mut certs = Vec::new();
         // The model: what the person meant.
@@ -166,8 +297,23 @@ proptest! {
                         let c = CertBody::Rotate(Rotate::new(&identity, &kp(n)));
                         certs.push((identity, *seq, c));
                         identity = k;
+                        identity_seed = n;
                         continue;
                     }
+                }
+                Step::Succeed(n) => {
+                    *seq -= 1;
+                    let k = kp(n).author();
+                    if seq_of.contains_key(&k) || active.contains(&k) || gone.contains(&k) {
+                        continue; // The new key's log must start with it.
+                    }
+                    seq_of.insert(k, 1);
+                    former.insert(identity);
+                    active.insert(k);
+                    certs.push((k, 1, succeed(&kp(identity_seed), &kp(n))));
+                    identity = k;
+                    identity_seed = n;
+                    continue;
                 }
                 Step::ForgedLink(d) => {
                     let mut l = DeviceLink::new(&identity, &kp(d), "");
