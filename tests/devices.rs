@@ -308,6 +308,90 @@ async fn a_store_restored_from_an_old_backup_does_not_fork_its_log() {
     assert!(forks.is_empty(), "{forks:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
+    let mut alice = TestNode::start("alice", 1).await;
+    let mut bob = TestNode::start("bob", 2).await;
+    alice
+        .handle()
+        .call(ops::ProfileSet {
+            name: "Alice".into(),
+            about: String::new(),
+        })
+        .await
+        .unwrap();
+    connect(&alice, &bob).await;
+    alice.post("one").await;
+    bob.wait_for_seq(alice.author(), 2).await;
+    alice.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(alice.dir.path(), backup.path());
+
+    // An ordinary restart with nobody online: the witness says this store
+    // is where this machine left it, so it writes at once, same key.
+    bob.stop().await;
+    alice.restart().await;
+    let two = alice.post("two").await;
+    assert_eq!((two.author, two.seq), (alice.author(), 3));
+    alice.post("three").await;
+    bob.restart().await;
+    alice.dial(&bob).await;
+    bob.wait_for_seq(alice.author(), 4).await;
+    alice.stop().await;
+    bob.stop().await;
+
+    // The disk dies; the old backup comes back while bob is away. The
+    // store is behind what this machine signed and nobody can say where
+    // the log is: the node goes on under a new key instead of re-signing
+    // seq 3.
+    std::fs::remove_dir_all(alice.dir.path()).unwrap();
+    copy_dir(backup.path(), alice.dir.path());
+    alice.restart().await;
+    assert_eq!(alice.seq(alice.author()).await, 2, "the backup is old");
+    alice.restart_wanted().await;
+    let refused = alice.handle().call(ops::Post::note("too early")).await;
+    assert!(refused.is_err(), "writes wait for the restart");
+    alice.stop().await;
+    alice.restart().await;
+    let new = alice.log_key().await;
+    assert_ne!(new, alice.author());
+    let after = alice.post("after the restore").await;
+    assert_eq!((after.author, after.seq), (new, 2), "seq 1 is the handover");
+    assert_eq!(
+        alice.seq(alice.author()).await,
+        2,
+        "nothing new under the old key"
+    );
+
+    // Bob comes back: he follows alice to the new key without a trust
+    // decision, and alice gets back what the backup lacked. No fork.
+    bob.restart().await;
+    alice.dial(&bob).await;
+    bob.wait_for_seq(new, 2).await;
+    alice.wait_for_seq(alice.author(), 4).await;
+    let person = bob
+        .handle()
+        .call(ops::Devices {
+            of: Some(new.into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!((person.root, person.identity), (alice.author(), new));
+    let feed = bob.feed(10).await;
+    let seen = feed
+        .iter()
+        .find(|e| e.id == after.id)
+        .expect("the new post");
+    assert_eq!(seen.author_name.as_deref(), Some("Alice"));
+    for node in [&alice, &bob] {
+        let forks = node.handle().call(ops::Forks {}).await.unwrap();
+        assert!(forks.is_empty(), "{}: {forks:?}", node.name);
+    }
+    // New posts reach bob live.
+    let live = alice.post("live").await;
+    bob.wait_for_seq(new, live.seq).await;
+}
+
 /// An in-memory core (no network), to write logs a running node imports.
 fn offline_core(seed: u8) -> kith_node::Core {
     kith_node::Core::with_store(

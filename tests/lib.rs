@@ -20,6 +20,9 @@ pub struct TestNode {
     pub name: &'static str,
     pub keypair: Keypair,
     pub dir: tempfile::TempDir,
+    /// The head witness's directory, outside the data dir (as `kith up`
+    /// keeps it): a data dir restored from a backup does not bring it back.
+    pub state: tempfile::TempDir,
     node: Option<Node>,
     handle: Option<Handle>,
     config: Config,
@@ -65,7 +68,9 @@ impl TestNode {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = DataDir::new(dir.path());
         let keypair = identity::create_from_secret(&data_dir.identity(), &[seed; 32]).unwrap();
+        let state = tempfile::tempdir().unwrap();
         let mut config = Config::new(data_dir);
+        config.witness_dir = Some(state.path().to_path_buf());
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         config.api = "127.0.0.1:0".parse().unwrap();
         config.mdns = false;
@@ -83,6 +88,7 @@ impl TestNode {
             name,
             keypair,
             dir,
+            state,
             node: None,
             handle: None,
             config,
@@ -114,6 +120,20 @@ impl TestNode {
         let node = self.node.take().expect("running");
         self.handle = None;
         node.shutdown().await.unwrap();
+    }
+
+    /// Waits until the node asks to be restarted: it went on under a new
+    /// log key (a restore it could not confirm).
+    pub async fn restart_wanted(&self) {
+        let node = self.node.as_ref().expect("running");
+        tokio::time::timeout(WAIT, node.restart_wanted())
+            .await
+            .unwrap_or_else(|_| panic!("{} never asked to restart", self.name));
+    }
+
+    /// The key the node signs its log with now.
+    pub async fn log_key(&self) -> AuthorId {
+        self.handle().call(ops::Whoami {}).await.unwrap().author
     }
 
     pub fn handle(&self) -> &Handle {

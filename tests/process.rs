@@ -40,6 +40,7 @@ impl Up {
     pub fn start_binary(bin: &Path, dir: &Path) -> Up {
         let mut child = Command::new(bin)
             .env("KITH_DATA_DIR", dir)
+            .env("KITH_STATE_DIR", std::path::Path::new(dir).join("witness"))
             .args([
                 "up",
                 "--listen",

@@ -23,13 +23,21 @@ impl Drop for Backend {
     }
 }
 
+/// The data directory's config, keeping the head witness in its default
+/// place (`kith up --witness-dir` overrides it).
+pub fn load_config(data_dir: &DataDir) -> Result<Config> {
+    let mut config = Config::load(data_dir.clone())?;
+    config.witness_dir = kith_node::witness::Witness::default_dir();
+    Ok(config)
+}
+
 impl Backend {
     /// Connects to the node of `data_dir`: its API if it runs, else the store.
     pub fn connect(data_dir: &DataDir) -> Result<Backend> {
         if let Some(client) = Client::discover(data_dir)? {
             return Ok(Backend::Api(client));
         }
-        let config = Config::load(data_dir.clone())?;
+        let config = load_config(data_dir)?;
         let keypair = identity::load(&data_dir.identity())?;
         let core = Core::open(config, keypair)
             .with_context(|| format!("opening the store in {}", data_dir.path().display()))?;

@@ -7,7 +7,12 @@ use serde_json::Value;
 
 fn kith(dir: &tempfile::TempDir) -> Command {
     let mut cmd = Command::cargo_bin("kith").unwrap();
-    cmd.env("KITH_DATA_DIR", dir.path()).env_remove("RUST_LOG");
+    cmd.env("KITH_DATA_DIR", dir.path())
+        .env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(dir.path()).join("witness"),
+        )
+        .env_remove("RUST_LOG");
     cmd
 }
 

@@ -21,7 +21,9 @@ use serde_json::Value;
 
 fn kith(dir: &std::path::Path) -> StdCommand {
     let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"));
-    cmd.env("KITH_DATA_DIR", dir).env("RUST_LOG", "error");
+    cmd.env("KITH_DATA_DIR", dir)
+        .env("KITH_STATE_DIR", std::path::Path::new(dir).join("witness"))
+        .env("RUST_LOG", "error");
     cmd
 }
 

@@ -23,6 +23,10 @@ impl Up {
         let dir = tempfile::tempdir().unwrap();
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"))
             .env("KITH_DATA_DIR", dir.path())
+            .env(
+                "KITH_STATE_DIR",
+                std::path::Path::new(dir.path()).join("witness"),
+            )
             .envs(env.iter().copied())
             .args([
                 "up",
@@ -56,7 +60,10 @@ impl Up {
 
     fn kith(&self) -> Command {
         let mut cmd = Command::cargo_bin("kith").unwrap();
-        cmd.env("KITH_DATA_DIR", self.dir.path());
+        cmd.env("KITH_DATA_DIR", self.dir.path()).env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(self.dir.path()).join("witness"),
+        );
         cmd
     }
 
@@ -209,12 +216,20 @@ fn network_commands_without_a_node_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let mut init = Command::cargo_bin("kith").unwrap();
     init.env("KITH_DATA_DIR", dir.path())
+        .env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(dir.path()).join("witness"),
+        )
         .arg("init")
         .assert()
         .success();
     for args in [vec!["invite"], vec!["dial", "/ip4/127.0.0.1/tcp/1"]] {
         let mut cmd = Command::cargo_bin("kith").unwrap();
         cmd.env("KITH_DATA_DIR", dir.path())
+            .env(
+                "KITH_STATE_DIR",
+                std::path::Path::new(dir.path()).join("witness"),
+            )
             .args(&args)
             .assert()
             .failure()
@@ -222,6 +237,10 @@ fn network_commands_without_a_node_say_so() {
     }
     let mut cmd = Command::cargo_bin("kith").unwrap();
     cmd.env("KITH_DATA_DIR", dir.path())
+        .env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(dir.path()).join("witness"),
+        )
         .args(["join", "kith1garbage"])
         .assert()
         .failure()
@@ -262,12 +281,20 @@ fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
     Command::cargo_bin("kith")
         .unwrap()
         .env("KITH_DATA_DIR", dir.path())
+        .env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(dir.path()).join("witness"),
+        )
         .arg("init")
         .assert()
         .success();
     let out = Command::cargo_bin("kith")
         .unwrap()
         .env("KITH_DATA_DIR", dir.path())
+        .env(
+            "KITH_STATE_DIR",
+            std::path::Path::new(dir.path()).join("witness"),
+        )
         .env("RUST_LOG", "debug")
         .args(["status"])
         .output()

@@ -101,6 +101,7 @@ impl Net {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns(host), KITH])
             .env("KITH_DATA_DIR", dir)
+            .env("KITH_STATE_DIR", std::path::Path::new(dir).join("witness"))
             .env_remove("RUST_LOG")
             .args(args);
         cmd

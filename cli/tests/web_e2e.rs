@@ -49,6 +49,10 @@ fn the_automerge_export_opens_in_automerge_js() {
     let kith = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = assert_cmd::Command::cargo_bin("kith").unwrap();
         cmd.env("KITH_DATA_DIR", dir.path())
+            .env(
+                "KITH_STATE_DIR",
+                std::path::Path::new(dir.path()).join("witness"),
+            )
             .env_remove("RUST_LOG")
             .args(args);
         if let Some(input) = stdin {

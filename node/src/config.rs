@@ -108,6 +108,10 @@ pub struct Config {
     /// Most entries a peer may push to us per second before we drop its
     /// gossip (catch-up is pulled, so not limited by this).
     pub gossip_rate_per_peer: u32,
+    /// Where the head witness is kept, outside the data directory
+    /// ([`crate::witness`]); `None` keeps none (a restored backup is then
+    /// found only by asking peers).
+    pub witness_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -130,6 +134,7 @@ impl Config {
             max_connections: 128,
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,
+            witness_dir: None,
         }
     }
 

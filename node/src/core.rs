@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod pages;
 pub mod recovery;
 pub mod social;
+pub mod succession;
 pub mod versions;
 
 use std::collections::BTreeSet;
@@ -68,7 +69,13 @@ pub enum Effect {
 
 pub struct Core {
     store: Store,
+    /// The key this node signs its log with ([`Core::me`]).
     keypair: Keypair,
+    /// The node's libp2p key; differs from `keypair` once the node went on
+    /// under a new log key (PROTOCOL.md §11.6).
+    node_key: AuthorId,
+    /// Whether the store is marked as keeping a head witness.
+    witnessed: bool,
     config: Config,
     scope: Scope,
     wiki: Wiki,
@@ -81,7 +88,9 @@ pub struct Core {
 }
 
 impl Core {
-    /// Opens the store of `config.data_dir` as `keypair`.
+    /// Opens the store of `config.data_dir` for the node whose libp2p key is
+    /// `keypair` (it signs its log with it, or with the key it took over
+    /// with, PROTOCOL.md §11.6).
     pub fn open(config: Config, keypair: Keypair) -> Result<Core> {
         let kv = crate::store::kv::KvConfig {
             cache_bytes: config.cache_bytes,
@@ -99,10 +108,15 @@ impl Core {
     }
 
     fn with_parts(config: Config, keypair: Keypair, store: Store, search: Search) -> Result<Core> {
+        let node_key = keypair.author();
+        let keypair = succession::log_keypair(&store, keypair)?;
         let scope = store.scope(keypair.author(), config.hops)?;
+        let witnessed = store.witnessed()?;
         let mut core = Core {
             store,
             keypair,
+            node_key,
+            witnessed,
             config,
             scope,
             wiki: Wiki::default(),

@@ -39,6 +39,7 @@ pub mod text;
 mod verify_pool;
 pub mod web;
 pub mod wiki;
+pub mod witness;
 
 pub use crate::config::{Config, DataDir};
 pub use crate::core::Core;

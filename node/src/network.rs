@@ -105,8 +105,12 @@ pub(crate) struct Network {
     /// to the swarm (a new set makes a new reader).
     reader: Reader,
     scope: Arc<Scope>,
+    /// The node's libp2p key (its PeerId).
     keypair: Keypair,
     me: AuthorId,
+    /// The key the node signs its log with: `keypair`, or the key it took
+    /// over with after a restore it could not confirm (PROTOCOL.md §11.6).
+    log: Keypair,
     config: Arc<Config>,
     wiring: Wiring,
     /// Outbound sync requests → the replicator's token.
@@ -156,6 +160,8 @@ impl Network {
         swarm: Swarm<Behaviour>,
         reader: Reader,
         keypair: Keypair,
+        log: Keypair,
+        start: crate::witness::Start,
         listen: Vec<Multiaddr>,
         wiring: Wiring,
     ) -> Self {
@@ -166,6 +172,7 @@ impl Network {
             scope: Arc::new(Scope::default()),
             me: keypair.author(),
             keypair,
+            log,
             config,
             reader,
             wiring,
@@ -191,8 +198,13 @@ impl Network {
             publish_at: None,
             links: Default::default(),
             linking: FuturesUnordered::new(),
-            own_head: self::own_head::OwnHead::new(),
+            own_head: self::own_head::OwnHead::new(start),
         }
+    }
+
+    /// This node: its libp2p key, or the key it signs its log with.
+    fn is_self(&self, author: &AuthorId) -> bool {
+        *author == self.me || *author == self.log.author()
     }
 
     pub(crate) async fn run(mut self) {
@@ -318,21 +330,21 @@ impl Network {
         if Arc::ptr_eq(&scope, &self.scope) {
             return;
         }
-        let me = self.me;
+        let (me, log) = (self.me, self.log.author());
         let behaviour = self.swarm.behaviour_mut();
         let want: BTreeSet<AuthorId> = scope.authors().iter().copied().collect();
         // Peers: replicated keys that may still write (a revoked device
         // is neither let in nor dialled).
         let peers: BTreeSet<AuthorId> = want
             .iter()
-            .filter(|a| scope.is_peer(a) && **a != me)
+            .filter(|a| scope.is_peer(a) && **a != me && **a != log)
             .copied()
             .collect();
         let had: BTreeSet<AuthorId> = self
             .scope
             .authors()
             .iter()
-            .filter(|a| self.scope.is_peer(a) && **a != me)
+            .filter(|a| self.scope.is_peer(a) && **a != me && **a != log)
             .copied()
             .collect();
         for author in peers.difference(&had) {
@@ -363,11 +375,16 @@ impl Network {
         }
         self.reader = Reader::new(
             self.reader.store().clone(),
-            self.me,
+            log,
             scope.clone(),
             self.config.clone(),
         );
+        // Newly replicated authors: ask the connected peers for them.
+        let grew = want.iter().any(|a| !self.scope.contains(a));
         self.scope = scope;
+        if grew {
+            self.resync_soon.extend(self.connected.keys().copied());
+        }
         self.redial();
     }
 
@@ -438,6 +455,14 @@ impl Network {
             }
             Waiting::Sync { peer, author } => self.sync_outcome(peer, author, outcome),
             Waiting::Changes { peer } => self.changes_outcome(peer, outcome),
+            // A key took over from one this node replicates: the scope
+            // follows on its watch; the peer that offered it holds its log.
+            // Once the scope has followed, connected peers are asked for it.
+            Waiting::Offered { peer } => {
+                for entry in &outcome.appended {
+                    tracing::debug!(%peer, new = %entry.author(), "kept a handover a peer offered");
+                }
+            }
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Node {
     config: Config,
     network: JoinHandle<()>,
     store_actor: Option<std::thread::JoinHandle<()>>,
+    /// Set when the node went on under a new log key: restart it.
+    restart: watch::Receiver<bool>,
     http: JoinHandle<()>,
     stop_http: Option<oneshot::Sender<()>>,
 }
@@ -46,14 +48,18 @@ impl Node {
     /// Opens the store, starts libp2p and the API, and returns once the node
     /// is listening.
     pub async fn start(config: Config, keypair: Keypair) -> Result<Node> {
-        let me = keypair.author();
-        let span = tracing::info_span!("node", id = %me.short());
+        let span = tracing::info_span!("node", id = %keypair.author().short());
         let core = {
             let (config, keypair) = (config.clone(), keypair.clone());
             tokio::task::spawn_blocking(move || Core::open(config, keypair))
                 .await
                 .map_err(|e| Error::Io(format!("opening the store: {e}")))??
         };
+        // The key the node signs its log with (its own, or the one it took
+        // over with, PROTOCOL.md §11.6), and how its own writes start.
+        let log = core.keypair().clone();
+        let me = log.author();
+        let start = core.start_check()?;
         let store = core.store().clone();
         let scope = Arc::new(core.scope().clone());
         let search = core.search_reader();
@@ -75,6 +81,7 @@ impl Node {
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_CAPACITY);
         let (scope_tx, scope_rx) = watch::channel(scope);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (restart_tx, restart) = watch::channel(false);
         let jobs = JobTable::default();
         let verify = {
             let _entered = span.enter();
@@ -90,6 +97,7 @@ impl Node {
 
         let actor = StoreActor::new(
             core,
+            start,
             store_rx,
             bulk_rx,
             Outputs {
@@ -97,6 +105,7 @@ impl Node {
                 scope: scope_tx,
                 events: events.clone(),
                 jobs: jobs.clone(),
+                restart: restart_tx,
             },
         );
         let actor_span = span.clone();
@@ -120,6 +129,8 @@ impl Node {
             swarm,
             reader,
             keypair.clone(),
+            log,
+            start,
             listen.clone(),
             Wiring {
                 commands: net_rx,
@@ -176,9 +187,19 @@ impl Node {
             config,
             network,
             store_actor: Some(store_actor),
+            restart,
             http,
             stop_http: Some(stop_http),
         })
+    }
+
+    /// Resolves when the node must be restarted: it could not confirm its
+    /// own log's head (a restored backup) and went on under a new key
+    /// (PROTOCOL.md §11.6), which it signs with from its next start. Own
+    /// writes are refused meanwhile. `kith up` restarts at once.
+    pub async fn restart_wanted(&self) {
+        let mut restart = self.restart.clone();
+        let _ = restart.wait_for(|wanted| *wanted).await;
     }
 
     pub fn handle(&self) -> Handle {

@@ -190,6 +190,16 @@ macro_rules! operations {
                 }
             }
 
+            /// Answers the request with an error instead of running it.
+            #[allow(dead_code)]
+            pub(crate) fn refuse(self, error: impl FnOnce() -> crate::error::Error) {
+                match self {
+                    $( $request::$op(_, reply) => {
+                        let _ = reply.send(Err(error()));
+                    } )*
+                }
+            }
+
             #[allow(dead_code)]
             pub(crate) fn info(&self) -> Info {
                 match self {

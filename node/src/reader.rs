@@ -413,6 +413,16 @@ impl Logs for Reader {
             .map(|e| e.id())
     }
 
+    fn handovers(&self, from: &AuthorId) -> Vec<Entry> {
+        match self.store.handovers(from) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read handovers");
+                Vec::new()
+            }
+        }
+    }
+
     fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         let mut bytes = 0;
@@ -492,6 +502,11 @@ pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonV
             ),
             kith_protocol::identity::Conflict::Recovery { key, candidates } => format!(
                 "recovery contacts vouched for {} different new keys replacing {key}: nothing changes until you decide",
+                candidates.len()
+            ),
+            kith_protocol::identity::Conflict::Succession { key, candidates } => format!(
+                "the identity key {key} was handed to {} different keys (a rotation, a recovery, or a \
+                 restored backup going on under a new key): nothing changes until you decide",
                 candidates.len()
             ),
         }),

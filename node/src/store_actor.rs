@@ -51,12 +51,23 @@ pub(crate) enum StoreMsg {
     /// The network learned this node's own log head (or that it cannot):
     /// own writes held since start may go on.
     OwnHeadKnown,
+    /// The network could not confirm this node's own log head: go on under
+    /// a new log key and have the node restarted.
+    OwnHeadUnsure,
     /// A search is about to run: commit what the index does not show yet.
     /// The answer is `Some(wait)` when the index committed too recently:
     /// ask again after `wait`.
     CommitSearch(oneshot::Sender<Option<std::time::Duration>>),
     /// Flush everything and stop.
     Shutdown(oneshot::Sender<()>),
+}
+
+fn restarting() -> Error {
+    Error::Busy(
+        "this node is restarting under a new key (its store may be behind its own log, \
+         e.g. restored from a backup): try again in a few seconds"
+            .into(),
+    )
 }
 
 /// How a reader asks the store actor to commit the search index.
@@ -86,6 +97,8 @@ pub(crate) struct Outputs {
     pub scope: watch::Sender<Arc<Scope>>,
     pub events: broadcast::Sender<Event>,
     pub jobs: JobTable,
+    /// Set once the node must restart (it took over with a new log key).
+    pub restart: watch::Sender<bool>,
 }
 
 pub(crate) struct StoreActor {
@@ -102,16 +115,20 @@ pub(crate) struct StoreActor {
     /// User operations waiting until this node's own log head is known
     /// (`None` once it is, or when there is no peer to ask).
     held: Option<Vec<StoreRequest>>,
+    /// The node went on under a new log key: operations are refused until
+    /// it restarts.
+    restarting: bool,
 }
 
 impl StoreActor {
     pub(crate) fn new(
         core: Core,
+        start: crate::witness::Start,
         inbox: mpsc::Receiver<StoreMsg>,
         bulk: mpsc::Receiver<StoreMsg>,
         out: Outputs,
     ) -> StoreActor {
-        let held = core.has_peers_to_ask().then(Vec::new);
+        let held = (start != crate::witness::Start::Sure).then(Vec::new);
         let mut actor = StoreActor {
             core,
             inbox,
@@ -120,6 +137,7 @@ impl StoreActor {
             out,
             reindex: None,
             held,
+            restarting: false,
         };
         // A reindex a crash interrupted resumes as a job.
         if actor.core.rebuilding().is_some() {
@@ -205,6 +223,12 @@ impl StoreActor {
     }
 
     fn handle(&mut self, msg: StoreMsg) {
+        if self.restarting
+            && let StoreMsg::Op(request) = msg
+        {
+            request.refuse(restarting);
+            return;
+        }
         let msg = match (msg, self.held.as_mut()) {
             // Own writes wait until the log's head is known (restore
             // without forking, PROTOCOL.md §11.6).
@@ -215,6 +239,19 @@ impl StoreActor {
             (msg, _) => msg,
         };
         match msg {
+            StoreMsg::OwnHeadUnsure => match self.core.succeed() {
+                Ok(_) => {
+                    self.restarting = true;
+                    for request in self.held.take().unwrap_or_default() {
+                        request.refuse(restarting);
+                    }
+                    let _ = self.out.restart.send(true);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot go on under a new key; writing under the old one");
+                    self.handle(StoreMsg::OwnHeadKnown);
+                }
+            },
             StoreMsg::OwnHeadKnown => {
                 if let Some(held) = self.held.take() {
                     if !held.is_empty() {
@@ -311,6 +348,10 @@ impl StoreActor {
                     );
                 }
                 let outcome = self.core.ingest_detached(checked.verified);
+                let _ = reply.send(outcome);
+            }
+            Then::Offered(reply) => {
+                let outcome = self.core.ingest_offered(checked.verified);
                 let _ = reply.send(outcome);
             }
         }

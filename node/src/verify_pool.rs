@@ -41,6 +41,8 @@ pub(crate) enum Then {
     Ingest(oneshot::Sender<IngestOutcome>),
     /// Keep as wiki dependencies of authors outside the replication set.
     Detached(oneshot::Sender<IngestOutcome>),
+    /// Handovers a peer offered (kind 14 first entries), to check and keep.
+    Offered(oneshot::Sender<IngestOutcome>),
 }
 
 /// A job's entries after verification: the verified prefix, and the first
@@ -226,7 +228,7 @@ fn coordinate(
 
 fn reply(then: Then, outcome: IngestOutcome) {
     match then {
-        Then::Ingest(tx) | Then::Detached(tx) => {
+        Then::Ingest(tx) | Then::Detached(tx) | Then::Offered(tx) => {
             let _ = tx.send(outcome);
         }
     }

@@ -620,7 +620,12 @@ impl Registry {
                             k.last_seq = Some(r.last_seq);
                             k.ended_by = Some((identity, seq));
                             revoked.insert(r.device);
-                            self.end_successors(&mut person, r.device, (identity, seq), &mut revoked);
+                            self.end_successors(
+                                &mut person,
+                                r.device,
+                                (identity, seq),
+                                &mut revoked,
+                            );
                         }
                     }
                     CertBody::Rotate(r) => {

@@ -51,7 +51,18 @@ pub enum Request {
     /// these Automerge changes, by any author: the dependencies of a change
     /// a trusted author made, which the requester is missing.
     Changes { hashes: Vec<[u8; 32]> },
+    /// Concatenated entry envelopes the sender offers unasked: the first
+    /// entries of keys that took over (kind 14) from an author the
+    /// receiver's frontier lists, when its frontier does not list them.
+    /// The receiver checks each and answers with an empty frontier.
+    Offer {
+        #[serde(with = "serde_bytes")]
+        entries: Vec<u8>,
+    },
 }
+
+/// Most entries in one [`Request::Offer`].
+pub const MAX_OFFER_ENTRIES: usize = 16;
 
 /// A sync response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +95,10 @@ pub trait Logs {
     /// The wiki-change entries holding these Automerge change hashes (all
     /// parts of each group), within `max_bytes`.
     fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry>;
+    /// The first entries (kind 14) of the logs that took over from `from`.
+    fn handovers(&self, _from: &AuthorId) -> Vec<Entry> {
+        Vec::new()
+    }
 }
 
 /// Something the caller must do.
@@ -106,6 +121,9 @@ pub enum Output<P> {
     /// any author, to be checked against the missing changes and kept apart
     /// from the replicated logs.
     IngestChanges { peer: P, entries: Vec<Entry> },
+    /// Entries a peer offered ([`Request::Offer`]): check each as a
+    /// handover from a replicated author before keeping it.
+    Offered { peer: P, entries: Vec<Entry> },
 }
 
 /// Most change hashes asked for in one request.
@@ -230,7 +248,9 @@ impl<P: Clone + Ord> Replicator<P> {
                     .collect();
                 let outputs = if self.peers.contains_key(&peer) {
                     self.learn_frontier(&peer, &items, logs);
-                    self.plan(logs)
+                    let mut outputs = self.plan(logs);
+                    outputs.extend(self.offer(peer, &items, logs));
+                    outputs
                 } else {
                     Vec::new()
                 };
@@ -269,7 +289,55 @@ impl<P: Clone + Ord> Replicator<P> {
                 }
                 (Response::Changes { entries: bytes }, Vec::new())
             }
+            Request::Offer { entries } => {
+                let outputs = match decode_any_entries(&entries, &self.limits) {
+                    Ok(list) if self.peers.contains_key(&peer) && !list.is_empty() => {
+                        let mut list = list;
+                        list.truncate(MAX_OFFER_ENTRIES);
+                        vec![Output::Offered {
+                            peer,
+                            entries: list,
+                        }]
+                    }
+                    _ => Vec::new(),
+                };
+                (Response::Frontier(Vec::new()), outputs)
+            }
         }
+    }
+
+    /// The handovers to offer a peer whose frontier lists `items`: first
+    /// entries of keys that took over from a listed author (and from
+    /// those, in turn) that the frontier does not list.
+    fn offer(&mut self, peer: P, items: &[FrontierItem], logs: &impl Logs) -> Option<Output<P>> {
+        let listed: std::collections::BTreeSet<AuthorId> = items
+            .iter()
+            .take(self.limits.max_frontier_authors)
+            .map(|i| i.author)
+            .collect();
+        let mut todo: Vec<AuthorId> = listed.iter().copied().collect();
+        let mut offered = std::collections::BTreeSet::new();
+        let mut bytes = Vec::new();
+        while let Some(from) = todo.pop() {
+            for entry in logs.handovers(&from) {
+                let new = entry.author();
+                if listed.contains(&new) || offered.len() >= MAX_OFFER_ENTRIES {
+                    continue;
+                }
+                if offered.insert(new) {
+                    entry.encode_into(&mut bytes);
+                    todo.push(new);
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return None;
+        }
+        Some(Output::Send {
+            peer,
+            token: self.token(),
+            request: Request::Offer { entries: bytes },
+        })
     }
 
     /// Asks `peer` for the entries holding Automerge changes we miss (the
@@ -299,10 +367,15 @@ impl<P: Clone + Ord> Replicator<P> {
     ) -> Vec<Output<P>> {
         match response {
             Response::Frontier(items) => {
+                let mut outputs = Vec::new();
                 if self.peers.contains_key(&peer) {
                     self.learn_frontier(&peer, &items, logs);
+                    // The peer answered for the authors both replicate;
+                    // handovers from them that it lacks are offered.
+                    outputs.extend(self.offer(peer, &items, logs));
                 }
-                self.plan(logs)
+                outputs.extend(self.plan(logs));
+                outputs
             }
             Response::Changes { entries } => {
                 if self.changes.remove(&token).is_none() {

@@ -422,7 +422,9 @@ pub fn markdown() -> String {
     let Ok(Body::Succession(handover)) = Body::decode(succession.body().expect("a body")) else {
         unreachable!("the succession vector is kind 14")
     };
-    out.push_str("\nsuccession: the key with seed 4646…46 takes the vector key's place as a device\n");
+    out.push_str(
+        "\nsuccession: the key with seed 4646…46 takes the vector key's place as a device\n",
+    );
     out.push_str(&format!(
         "author    {}\n",
         hex::encode(succession.author().as_bytes())
@@ -510,7 +512,9 @@ mod tests {
             person.key(&author).unwrap().role,
             crate::identity::Role::FormerIdentity
         );
-        let restored = person.key(&succession.author()).expect("the successor is a key");
+        let restored = person
+            .key(&succession.author())
+            .expect("the successor is a key");
         assert_eq!(restored.role, crate::identity::Role::Device);
         assert!(restored.active());
     }

@@ -32,7 +32,7 @@ function fail(message) {
 function startNode(name) {
   const dir = mkdtempSync(join(tmpdir(), `kith-e2e-${name}-`));
   const child = spawn(KITH, ["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"], {
-    env: { ...process.env, KITH_DATA_DIR: dir, RUST_LOG: "warn", KITH_NAME: name === "a" ? "Abe" : "Bea" },
+    env: { ...process.env, KITH_DATA_DIR: dir, KITH_STATE_DIR: `${dir}/witness`, RUST_LOG: "warn", KITH_NAME: name === "a" ? "Abe" : "Bea" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

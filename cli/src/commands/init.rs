@@ -1,7 +1,7 @@
 //! `kith init`: create the identity.
 
 use anyhow::Result;
-use kith_node::{Config, Core, DataDir, identity, ops};
+use kith_node::{Core, DataDir, identity, ops};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,7 +13,7 @@ pub struct Args {
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let keypair = identity::create(&data_dir.identity())?;
     if let Some(name) = args.name {
-        let mut core = Core::open(Config::load(data_dir.clone())?, keypair.clone())?;
+        let mut core = Core::open(crate::backend::load_config(data_dir)?, keypair.clone())?;
         core.run(ops::ProfileSet {
             name,
             about: String::new(),

@@ -26,11 +26,17 @@ pub struct Args {
     /// for one on a terminal)
     #[arg(long, env = "KITH_NAME", value_name = "NAME")]
     name: Option<String>,
+    /// Where to keep the head witness, outside the data directory: how far
+    /// this machine signed its log, so a store restored from an old backup
+    /// never signs a sequence number twice [default: $KITH_STATE_DIR,
+    /// $XDG_STATE_HOME/kith or ~/.local/state/kith]
+    #[arg(long, value_name = "DIR")]
+    witness_dir: Option<std::path::PathBuf>,
 }
 
 /// The config file's settings, overridden by the flags.
 fn config(data_dir: &DataDir, args: Args) -> Result<Config> {
-    let mut config = Config::load(data_dir.clone())?;
+    let mut config = crate::backend::load_config(data_dir)?;
     if !args.listen.is_empty() {
         config.listen = args
             .listen
@@ -52,6 +58,9 @@ fn config(data_dir: &DataDir, args: Args) -> Result<Config> {
     if let Some(hops) = args.hops {
         config.hops = hops;
     }
+    if let Some(dir) = args.witness_dir {
+        config.witness_dir = Some(dir);
+    }
     Ok(config)
 }
 
@@ -69,22 +78,40 @@ pub fn run(data_dir: &DataDir, mut args: Args) -> Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let node = Node::start(config, keypair.clone()).await?;
-        name_first(&node.handle(), name).await?;
-        let invite = node.handle().call(kith_node::ops::Invite {}).await?;
-        println!("kith node running");
-        println!("  author id  {}", keypair.author());
-        for addr in node.listen_addrs() {
-            println!("  listening  {addr}");
+        let mut name = name;
+        loop {
+            let node = Node::start(config.clone(), keypair.clone()).await?;
+            name_first(&node.handle(), name.take()).await?;
+            let invite = node.handle().call(kith_node::ops::Invite {}).await?;
+            let me = node.handle().call(ops::Whoami {}).await?;
+            println!("kith node running");
+            println!("  author id  {}", me.author);
+            if me.author != keypair.author() {
+                println!("  peer id    {}", keypair.author());
+            }
+            for addr in node.listen_addrs() {
+                println!("  listening  {addr}");
+            }
+            println!("  api        http://{}", node.api_addr());
+            println!("  web        {}", node.web_url());
+            println!("  invite     {}", invite.code);
+            println!("Press Ctrl-C to stop.");
+            tokio::select! {
+                signal = wait_for_signal() => {
+                    signal?;
+                    eprintln!("stopping: flushing the store and closing connections");
+                    node.shutdown().await?;
+                    return Ok(());
+                }
+                () = node.restart_wanted() => {
+                    eprintln!(
+                        "this store may be behind its own log (restored from a backup?) and no peer \
+                         could say: restarting to go on under a new key that takes over from the old one"
+                    );
+                    node.shutdown().await?;
+                }
+            }
         }
-        println!("  api        http://{}", node.api_addr());
-        println!("  web        {}", node.web_url());
-        println!("  invite     {}", invite.code);
-        println!("Press Ctrl-C to stop.");
-        wait_for_signal().await?;
-        eprintln!("stopping: flushing the store and closing connections");
-        node.shutdown().await?;
-        Ok(())
     })
 }
 

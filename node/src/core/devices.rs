@@ -145,8 +145,13 @@ impl Core {
             .ok()
             .flatten()
             .map(|s| Keypair::from_secret(&s).author());
+        let node = self.node_key();
         self.scope.authors().iter().any(|a| {
-            *a != me && Some(*a) != kept && self.scope.is_direct(a) && self.scope.is_peer(a)
+            *a != me
+                && *a != node
+                && Some(*a) != kept
+                && self.scope.is_direct(a)
+                && self.scope.is_peer(a)
         })
     }
 

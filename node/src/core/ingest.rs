@@ -49,6 +49,12 @@ impl Core {
         let entries = self
             .store
             .append_signed(keypair, bodies, now_ms(), self.indexing())?;
+        if keypair.author() == self.me()
+            && let Some(last) = entries.last()
+        {
+            let seq = last.entry().seq();
+            self.witness_own(&keypair.author(), seq);
+        }
         if bodies.iter().any(changes_scope) {
             self.refresh_scope()?;
         }

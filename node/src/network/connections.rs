@@ -206,7 +206,7 @@ impl Network {
 
     pub(super) fn allowed(&self, peer: &PeerId) -> bool {
         match net::author_of(peer) {
-            Some(author) => author != self.me && self.scope.is_peer(&author),
+            Some(author) => !self.is_self(&author) && self.scope.is_peer(&author),
             None => false,
         }
     }
@@ -234,12 +234,11 @@ impl Network {
     /// Dials trusted peers we are not connected to, with exponential backoff.
     pub(super) fn redial(&mut self) {
         let now = Instant::now();
-        let me = self.me;
         let candidates: Vec<PeerId> = self
             .scope
             .authors()
             .iter()
-            .filter(|a| **a != me && self.scope.is_direct(a) && self.scope.is_peer(a))
+            .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_peer(a))
             .map(net::peer_id)
             .filter(|p| !self.connected.contains_key(p))
             .collect();

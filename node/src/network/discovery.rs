@@ -169,7 +169,7 @@ impl Network {
         let mut out = PxResponse::default();
         for author in request.authors.iter().take(net::PX_MAX_AUTHORS) {
             let peer = net::peer_id(author);
-            if peer == *asker || !self.scope.is_direct(author) || *author == self.me {
+            if peer == *asker || !self.scope.is_direct(author) || self.is_self(author) {
                 continue;
             }
             let mut addrs: Vec<Multiaddr> = match self.reader.store().peer_get(author) {
@@ -204,7 +204,7 @@ impl Network {
 
     /// New addresses of a trusted author: remember them and dial.
     fn learned(&mut self, author: kith_protocol::AuthorId, addrs: Vec<Multiaddr>, how: &str) {
-        if !self.scope.is_direct(&author) || author == self.me || addrs.is_empty() {
+        if !self.scope.is_direct(&author) || self.is_self(&author) || addrs.is_empty() {
             return;
         }
         let peer = net::peer_id(&author);
@@ -297,12 +297,11 @@ impl Network {
             self.publish_addresses();
             self.publish_at = Some(now + PUBLISH_EVERY);
         }
-        let me = self.me;
         let missing: Vec<kith_protocol::AuthorId> = self
             .scope
             .authors()
             .iter()
-            .filter(|a| **a != me && self.scope.is_direct(a))
+            .filter(|a| !self.is_self(a) && self.scope.is_direct(a))
             .filter(|a| !self.connected.contains_key(&net::peer_id(a)))
             .filter(|a| {
                 self.asked

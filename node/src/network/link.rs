@@ -45,7 +45,7 @@ impl Network {
     /// Makes a one-time link code and lets its ephemeral key in.
     pub(crate) fn link_code(&mut self) -> Result<LinkCodeView> {
         let identity =
-            crate::core::devices::certifier(self.reader.store(), &self.keypair, "link devices")?
+            crate::core::devices::certifier(self.reader.store(), &self.log, "link devices")?
                 .author();
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)

@@ -35,6 +35,9 @@ pub(crate) enum Waiting {
         peer: PeerId,
         author: AuthorId,
     },
+    Offered {
+        peer: PeerId,
+    },
     Changes {
         peer: PeerId,
     },
@@ -263,6 +266,18 @@ impl Network {
                     if self.wiring.verify.try_submit(job).is_ok() {
                         self.ingesting
                             .push(Ingesting::new(Waiting::Changes { peer }, outcome));
+                    }
+                }
+                Output::Offered { peer, entries } => {
+                    let (reply, outcome) = oneshot::channel();
+                    let job = Job {
+                        entries,
+                        origin: Origin::Sync,
+                        then: Then::Offered(reply),
+                    };
+                    if self.wiring.verify.try_submit(job).is_ok() {
+                        self.ingesting
+                            .push(Ingesting::new(Waiting::Offered { peer }, outcome));
                     }
                 }
             }

@@ -74,7 +74,7 @@ impl Network {
         let store = self.reader.store();
         let mut out = Vec::new();
         for author in self.scope.authors() {
-            if *author == self.me || !self.scope.is_direct(author) {
+            if self.is_self(author) || !self.scope.is_direct(author) {
                 continue;
             }
             let record = store.peer_get(author)?.unwrap_or_default();
@@ -121,7 +121,7 @@ impl Network {
             });
         }
         Ok(StatusView {
-            me: self.me,
+            me: self.log.author(),
             running: true,
             syncing: self.replicator.is_syncing(),
             connected_peers: self.connected.len(),

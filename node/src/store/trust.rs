@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kith_protocol::AuthorId;
 use kith_protocol::identity::{Person, Registry};
+use kith_protocol::{AuthorId, Entry};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, TRUST, author_key, decode_author, views};
@@ -74,6 +74,14 @@ impl Scope {
 
     pub fn is_empty(&self) -> bool {
         self.authors.is_empty()
+    }
+
+    /// This scope, also admitting `author` (to store one entry a peer
+    /// offered, before the registry says whose key it is).
+    pub(crate) fn with(&self, author: AuthorId) -> Scope {
+        let mut scope = self.clone();
+        scope.authors.insert(author);
+        scope
     }
 
     /// A scope holding exactly these authors (tests, tools).
@@ -211,6 +219,11 @@ impl Store {
     /// Every identity certificate in the logs, as a registry.
     pub fn registry(&self) -> Result<Registry> {
         views::registry(self)
+    }
+
+    /// The first entries (kind 14) of the logs that took over from `from`.
+    pub fn handovers(&self, from: &AuthorId) -> Result<Vec<Entry>> {
+        views::handovers(self, from)
     }
 
     /// How to show an author: my petname for their person, else the

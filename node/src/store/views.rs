@@ -29,6 +29,8 @@ const ENDORSE: u8 = b'e';
 const ACCEPT: u8 = b'x';
 pub(crate) const ARRIVAL: u8 = b'a';
 const CERT: u8 = b'c';
+/// Handovers (kind 14): old key (32) || new key (32) → nothing.
+const HANDOVER: u8 = b'h';
 
 /// An endorsement as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +118,14 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             key.extend_from_slice(entry.author().as_bytes());
             key.extend_from_slice(&entry.seq().to_be_bytes());
             batch.insert(key, body.encode());
+            if let Body::Succession(s) = body
+                && entry.seq() == 1
+            {
+                let mut key = vec![VIEW, HANDOVER];
+                key.extend_from_slice(s.from.as_bytes());
+                key.extend_from_slice(entry.author().as_bytes());
+                batch.insert(key, []);
+            }
         }
         Body::Deletion(deletion) => {
             if let Some(target) = store.get(&deletion.target)? {
@@ -378,6 +388,21 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
             }
         }
         out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The first entries of the logs that took over from `from` (kind 14).
+pub(crate) fn handovers(store: &Store, from: &AuthorId) -> Result<Vec<Entry>> {
+    let mut prefix = vec![VIEW, HANDOVER];
+    prefix.extend_from_slice(from.as_bytes());
+    let mut out = Vec::new();
+    for item in store.kv.scan_prefix(&prefix) {
+        let (k, _) = item?;
+        let new = super::decode_author(&k[prefix.len()..])?;
+        if let Some(entry) = store.entry_at(&new, 1)? {
+            out.push(entry);
+        }
     }
     Ok(out)
 }

@@ -132,7 +132,10 @@ fn a_handover_of_the_identity_key_makes_the_new_key_the_identity() {
         CertBody::Link(DeviceLink::new(&new.author(), &phone, "phone")),
     );
     let p = reg.person_of(&new.author());
-    assert_eq!((p.root, p.identity, p.conflict.clone()), (a, new.author(), None));
+    assert_eq!(
+        (p.root, p.identity, p.conflict.clone()),
+        (a, new.author(), None)
+    );
     assert_eq!(p.key(&a).unwrap().role, Role::FormerIdentity);
     assert!(p.key(&a).unwrap().active(), "the old key may still write");
     assert_eq!(p.key(&new.author()).unwrap().since, Some((new.author(), 1)));
@@ -157,10 +160,19 @@ fn a_forged_or_misplaced_handover_counts_for_nothing() {
     reg.add(kp(8).author(), 1, CertBody::Succession(flipped));
     // A handover to the signing key itself.
     reg.add(alice.author(), 1, succeed(&alice, &alice));
-    assert_eq!(reg.person_of(&alice.author()), Person::single(alice.author()));
+    assert_eq!(
+        reg.person_of(&alice.author()),
+        Person::single(alice.author())
+    );
     assert_eq!(reg.person_of(&new.author()), Person::single(new.author()));
-    assert_eq!(reg.person_of(&kp(7).author()), Person::single(kp(7).author()));
-    assert_eq!(reg.person_of(&kp(8).author()), Person::single(kp(8).author()));
+    assert_eq!(
+        reg.person_of(&kp(7).author()),
+        Person::single(kp(7).author())
+    );
+    assert_eq!(
+        reg.person_of(&kp(8).author()),
+        Person::single(kp(8).author())
+    );
 }
 
 #[test]
@@ -171,7 +183,10 @@ fn a_former_identity_hands_over_its_device_place_without_a_conflict() {
     reg.add(a, 1, CertBody::Rotate(Rotate::new(&a, &rotated)));
     reg.add(restored.author(), 1, succeed_device(&alice, &restored));
     let p = reg.person_of(&restored.author());
-    assert_eq!((p.root, p.identity, p.conflict.clone()), (a, rotated.author(), None));
+    assert_eq!(
+        (p.root, p.identity, p.conflict.clone()),
+        (a, rotated.author(), None)
+    );
     assert_eq!(p.key(&restored.author()).unwrap().role, Role::Device);
 }
 
@@ -217,7 +232,10 @@ fn a_device_hands_over_to_a_device_and_a_revocation_takes_both() {
     assert_eq!((p.root, p.identity), (a, a));
     for k in [laptop.author(), restored.author(), again.author()] {
         let key = p.key(&k).unwrap();
-        assert_eq!((key.role, key.name.as_str(), key.active()), (Role::Device, "laptop", true));
+        assert_eq!(
+            (key.role, key.name.as_str(), key.active()),
+            (Role::Device, "laptop", true)
+        );
     }
     // Revoking the laptop ends the keys it vouched for, from their start.
     reg.add(

@@ -1,0 +1,149 @@
+//! Restore without forking (PROTOCOL.md §11.6): which key this node signs
+//! its log with, how it starts writing, and going on under a new key that
+//! takes over from the old one (body kind 14) when it cannot be sure where
+//! its own log is. Also keeping such handovers when a peer offers them.
+
+use kith_protocol::identity::Succession;
+use kith_protocol::{AuthorId, Body, Keypair, Verified};
+
+use super::{Core, IngestOutcome};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::witness::{self, Start, Witness};
+
+/// The key this node signs its log with: the node's own (libp2p) key, or
+/// the key it took over with. A new key whose first entry a crash kept
+/// from being stored is forgotten (the handover is made again).
+pub(super) fn log_keypair(store: &Store, node_key: Keypair) -> Result<Keypair> {
+    if let Some(pending) = store.pending_log_key()? {
+        let new = Keypair::from_secret(&pending);
+        if store.head(&new.author())?.is_some() {
+            store.adopt_log_key(&pending)?;
+        } else {
+            store.set_pending_log_key(None)?;
+        }
+    }
+    Ok(match store.log_key()? {
+        Some(secret) => Keypair::from_secret(&secret),
+        None => node_key,
+    })
+}
+
+impl Core {
+    /// The key of this node's libp2p identity (its PeerId); the same as
+    /// [`Core::me`] unless the node went on under a new log key.
+    pub fn node_key(&self) -> AuthorId {
+        self.node_key
+    }
+
+    fn witness(&self) -> Option<Witness> {
+        self.config.witness_dir.as_ref().map(Witness::new)
+    }
+
+    /// How own writes start after the node starts (PROTOCOL.md §11.6).
+    pub fn start_check(&self) -> Result<Start> {
+        let me = self.me();
+        let local = self.store.head(&me)?.map_or(0, |h| h.seq);
+        let recorded = match self.witness().map(|w| w.read(&me)) {
+            None => None,
+            Some(Ok(head)) => Some(head),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the head witness; asking peers only");
+                None
+            }
+        };
+        Ok(witness::start(
+            local,
+            recorded,
+            self.store.witnessed()?,
+            self.has_peers_to_ask(),
+        ))
+    }
+
+    /// Records own appends in the head witness.
+    pub(super) fn witness_own(&mut self, author: &AuthorId, seq: u64) {
+        let Some(witness) = self.witness() else {
+            return;
+        };
+        if let Err(e) = witness.record(author, seq) {
+            tracing::warn!(error = %e, "cannot record the head witness");
+            return;
+        }
+        if !self.witnessed {
+            match self.store.set_witnessed() {
+                Ok(()) => self.witnessed = true,
+                Err(e) => tracing::warn!(error = %e, "cannot mark the store as witnessed"),
+            }
+        }
+    }
+
+    /// Goes on under a new key that takes over from this node's log key:
+    /// its first entry (kind 14) carries the old key's signature, for the
+    /// identity if the old key is the person's identity, else for its place
+    /// as a device. The node must restart to sign with it. Returns the new
+    /// key.
+    pub fn succeed(&mut self) -> Result<AuthorId> {
+        let old = self.keypair.clone();
+        let person = self.store.registry()?.person_of(&old.author());
+        let identity = person.identity == old.author();
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
+        let new = Keypair::from_secret(&secret);
+        // Durable before the first entry is signed with it.
+        self.store.set_pending_log_key(Some(&secret))?;
+        let body = Body::Succession(Succession::new(&old, &new.author(), identity));
+        self.append_as(&new, &[body])?;
+        self.store.adopt_log_key(&secret)?;
+        self.witness_own(&new.author(), 1);
+        tracing::warn!(
+            old = %old.author(),
+            new = %new.author(),
+            identity,
+            "this store may be behind its own log (restored from a backup?) and no peer could \
+             say: going on under a new key that takes over from the old one"
+        );
+        Ok(new.author())
+    }
+
+    /// Keeps handovers a peer offered (PROTOCOL.md §8.2): the first entry
+    /// (kind 14) of a key taking over from a key this node replicates and
+    /// that may still write. The registry then decides whether the new key
+    /// is the person's; if so it is replicated from now on.
+    pub fn ingest_offered(&mut self, entries: Vec<Verified>) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        for verified in entries {
+            let entry = verified.entry();
+            let author = entry.author();
+            let taken_over = match verified.body() {
+                Some(Body::Succession(s)) if entry.seq() == 1 && s.consented(&author) => s.from,
+                _ => {
+                    tracing::debug!(%author, seq = entry.seq(), "an offered entry that is no handover: not kept");
+                    continue;
+                }
+            };
+            if self.scope.contains(&author) || !self.scope.is_peer(&taken_over) {
+                continue;
+            }
+            let scope = self.scope.with(author);
+            let batch = self
+                .store
+                .ingest_verified(vec![verified], &scope, self.indexing());
+            if let Some(e) = batch.error {
+                tracing::warn!(%author, error = %e, "an offered handover was refused");
+                continue;
+            }
+            tracing::info!(old = %taken_over, new = %author, "a key took over from a key you replicate");
+            outcome
+                .appended
+                .extend(batch.appended.into_iter().map(Verified::into_entry));
+        }
+        if !outcome.appended.is_empty() {
+            match self.refresh_scope() {
+                Ok(changed) => outcome.scope_changed = changed,
+                Err(e) => tracing::warn!(error = %e, "could not refresh the replication scope"),
+            }
+        }
+        outcome
+    }
+}
