@@ -377,6 +377,8 @@ async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
         .await
         .unwrap();
     assert_eq!((person.root, person.identity), (alice.author(), new));
+    let device = person.devices.iter().find(|d| d.key == new).unwrap();
+    assert_eq!(device.took_over_from, Some(alice.author()));
     let feed = bob.feed(10).await;
     let seen = feed
         .iter()

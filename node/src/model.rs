@@ -686,6 +686,10 @@ pub struct DeviceView {
     pub last_seq: Option<u64>,
     /// The latest entry of its log this node holds.
     pub head_seq: u64,
+    /// The key it took over from (a restore that could not confirm its
+    /// log's head went on under this key, PROTOCOL.md §11.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_over_from: Option<AuthorId>,
 }
 
 /// A one-time device link code (`kith device link`).

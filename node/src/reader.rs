@@ -476,6 +476,7 @@ pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonV
             revoked: !k.active(),
             last_seq: k.last_seq,
             head_seq: store.head(&k.key)?.map_or(0, |h| h.seq),
+            took_over_from: registry.predecessor(&k.key),
         });
     }
     let named = |key: AuthorId| -> Result<crate::model::Named> {

@@ -477,6 +477,14 @@ impl Registry {
         self.certs.is_empty()
     }
 
+    /// The key `key` took over from (its first entry is a valid kind 14).
+    pub fn predecessor(&self, key: &AuthorId) -> Option<AuthorId> {
+        match self.certs.get(key)?.get(&1)? {
+            CertBody::Succession(s) if s.consented(key) => Some(s.from),
+            _ => None,
+        }
+    }
+
     /// The person a key belongs to. A key that no certificate names is a
     /// person of its own. A key claimed by two persons belongs to neither:
     /// it stands alone, so neither can borrow the other's entries.

@@ -132,6 +132,9 @@ fn print_person(person: &PersonView) {
         if d.revoked {
             notes.push(format!("revoked after entry {}", d.last_seq.unwrap_or(0)));
         }
+        if let Some(old) = d.took_over_from {
+            notes.push(format!("took over from {old}"));
+        }
         println!(
             "  {}  {:<15} {:<12} {} {}{}",
             d.key,

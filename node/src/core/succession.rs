@@ -147,3 +147,147 @@ impl Core {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kith_protocol::identity::Role;
+
+    use super::*;
+    use crate::config::{Config, DataDir};
+    use crate::core::now_ms;
+    use crate::core::testing::{core, sync};
+    use crate::ops;
+    use crate::witness::Silent;
+
+    fn open(data: &std::path::Path, state: &std::path::Path) -> Core {
+        let mut config = Config::new(DataDir::new(data));
+        config.witness_dir = Some(state.to_path_buf());
+        Core::open(config, Keypair::from_secret(&[1; 32])).unwrap()
+    }
+
+    fn checked(entry: kith_protocol::Entry) -> Verified {
+        Verified::check(entry, &Default::default(), now_ms()).unwrap()
+    }
+
+    #[test]
+    fn a_store_behind_its_witness_goes_on_under_a_new_key_that_friends_follow() {
+        let (data, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let old = Keypair::from_secret(&[1; 32]).author();
+        let mut alice = open(data.path(), state.path());
+        assert_eq!(alice.start_check().unwrap(), Start::Sure, "a fresh store");
+        alice.run(ops::Post::note("one")).unwrap();
+        alice.run(ops::Post::note("two")).unwrap();
+        alice.close().unwrap();
+        drop(alice);
+        let alice = open(data.path(), state.path());
+        assert_eq!(
+            alice.start_check().unwrap(),
+            Start::Sure,
+            "where it left off"
+        );
+        drop(alice);
+
+        // This machine signed up to 5; the store (a restored backup) has 2.
+        Witness::new(state.path()).record(&old, 5).unwrap();
+        let mut alice = open(data.path(), state.path());
+        assert_eq!(
+            alice.start_check().unwrap(),
+            Start::Ask {
+                floor: 5,
+                if_silent: Silent::Succeed
+            }
+        );
+        let new = alice.succeed().unwrap();
+        alice.close().unwrap();
+        drop(alice);
+
+        let mut alice = open(data.path(), state.path());
+        assert_eq!((alice.me(), alice.node_key()), (new, old));
+        assert_eq!(alice.start_check().unwrap(), Start::Sure);
+        let person = alice.person().unwrap();
+        assert_eq!((person.root, person.identity), (old, new));
+        let former = person.devices.iter().find(|d| d.key == old).unwrap();
+        assert_eq!(former.role, Role::FormerIdentity);
+        let post = alice.run(ops::Post::note("after")).unwrap();
+        assert_eq!((post.author, post.seq), (new, 2));
+        assert_eq!(alice.store().head(&old).unwrap().unwrap().seq, 2);
+
+        // A friend who trusts the old key keeps the handover when it is
+        // offered, and then replicates the new key's log.
+        let mut bob = core(2);
+        bob.run(ops::TrustAdd {
+            author: old.into(),
+            petname: None,
+        })
+        .unwrap();
+        assert!(sync(&alice, &mut bob, old).is_none());
+        assert!(!bob.scope().contains(&new));
+        let handover = alice.store().entry_at(&new, 1).unwrap().unwrap();
+        let outcome = bob.ingest_offered(vec![checked(handover.clone())]);
+        assert_eq!(outcome.appended.len(), 1);
+        assert!(outcome.scope_changed && bob.scope().contains(&new));
+        assert!(sync(&alice, &mut bob, new).is_none());
+        assert_eq!(bob.store().head(&new).unwrap().unwrap().seq, 2);
+        assert_eq!(bob.store().handovers(&old).unwrap(), vec![handover]);
+    }
+
+    #[test]
+    fn offers_that_are_no_handover_from_a_replicated_key_are_not_kept() {
+        let mut bob = core(2);
+        let trusted = Keypair::from_secret(&[1; 32]);
+        bob.run(ops::TrustAdd {
+            author: trusted.author().into(),
+            petname: None,
+        })
+        .unwrap();
+        let sign = |key: &Keypair, seq: u64, body: Body| {
+            checked(kith_protocol::Entry::sign(
+                key,
+                kith_protocol::Draft {
+                    seq,
+                    prev: None,
+                    timestamp_ms: now_ms(),
+                    body: body.encode(),
+                },
+            ))
+        };
+        let (new, stranger) = (
+            Keypair::from_secret(&[7; 32]),
+            Keypair::from_secret(&[8; 32]),
+        );
+        let from_stranger = Body::Succession(Succession::new(&stranger, &new.author(), true));
+        let mut forged = Succession::new(&stranger, &new.author(), true);
+        forged.from = trusted.author();
+        let offers = vec![
+            // A handover from a key bob does not replicate.
+            sign(&new, 1, from_stranger),
+            // A consent the trusted key never gave.
+            sign(&new, 1, Body::Succession(forged)),
+            // Not a handover at all.
+            sign(
+                &new,
+                1,
+                Body::Profile(kith_protocol::Profile {
+                    name: "Mallory".into(),
+                    about: String::new(),
+                }),
+            ),
+        ];
+        let outcome = bob.ingest_offered(offers);
+        assert!(outcome.appended.is_empty());
+        assert!(!bob.scope().contains(&new.author()));
+        assert!(bob.store().head(&new.author()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_new_key_whose_first_entry_was_never_stored_is_forgotten() {
+        let (data, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = open(data.path(), state.path());
+        // A crash right after the new key was saved.
+        alice.store().set_pending_log_key(Some(&[9; 32])).unwrap();
+        drop(alice);
+        let alice = open(data.path(), state.path());
+        assert_eq!(alice.me(), alice.node_key());
+        assert!(alice.store().pending_log_key().unwrap().is_none());
+    }
+}

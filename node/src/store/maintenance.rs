@@ -184,7 +184,7 @@ impl Store {
     /// Makes the pending log key the log key, in one durable write.
     pub fn adopt_log_key(&self, secret: &[u8; 32]) -> Result<()> {
         let mut batch = super::kv::Batch::default();
-        batch.insert(super::meta_key("log-key"), secret.to_vec());
+        batch.insert(super::meta_key("log-key"), secret);
         batch.remove(super::meta_key("log-key-pending"));
         self.kv.apply(batch)?;
         self.kv.flush()?;
@@ -198,7 +198,7 @@ impl Store {
     }
 
     pub fn set_witnessed(&self) -> Result<()> {
-        self.kv.insert(&super::meta_key("witnessed"), [])?;
+        self.kv.insert(super::meta_key("witnessed"), [])?;
         self.kv.flush()?;
         Ok(())
     }
