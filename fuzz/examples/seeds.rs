@@ -40,6 +40,11 @@ fn main() {
             write("body", &format!("vector-{i}"), body);
         }
     }
+    let succession = vectors::succession_entry();
+    write("entry", "vector-succession", &succession.encode());
+    if let Some(body) = succession.body() {
+        write("body", "vector-succession", body);
+    }
     for (i, bytes) in vectors::negative().iter().enumerate() {
         write("entry", &format!("negative-{i}"), &bytes.wire);
     }
@@ -80,6 +85,12 @@ fn main() {
             "request-changes",
             sync::encode(&Request::Changes {
                 hashes: vec![[9; 32]],
+            }),
+        ),
+        (
+            "request-offer",
+            sync::encode(&Request::Offer {
+                entries: vectors::succession_entry().encode(),
             }),
         ),
         (

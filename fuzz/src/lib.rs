@@ -121,6 +121,20 @@ pub fn sync_message(data: &[u8]) {
     let limits = Limits::default();
     if let Ok(request) = sync::decode::<Request>(data) {
         assert_eq!(sync::encode(&request), data);
+        // An offer is checked as the node checks one: each entry verified,
+        // and a handover's consent.
+        if let Request::Offer { entries } = request
+            && let Ok(batch) = sync::decode_any_entries(&entries, &limits)
+        {
+            for entry in batch {
+                let author = entry.author();
+                if let Ok(verified) = kith_protocol::Verified::check(entry, &limits, u64::MAX / 2)
+                    && let Some(kith_protocol::Body::Succession(s)) = verified.body()
+                {
+                    let _ = s.consented(&author);
+                }
+            }
+        }
     }
     if let Ok(response) = sync::decode::<Response>(data) {
         assert_eq!(sync::encode(&response), data);

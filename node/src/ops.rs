@@ -190,6 +190,21 @@ macro_rules! operations {
                 }
             }
 
+            /// Runs the request on its owner; the returned closure sends
+            /// the result, so the owner can first publish what the
+            /// operation changed (a caller's next request then sees it).
+            #[allow(dead_code)]
+            pub(crate) fn run_deferred(self, ctx: $ctx) -> Box<dyn FnOnce()> {
+                match self {
+                    $( $request::$op(op, reply) => {
+                        let result = $trait::run(op, ctx);
+                        Box::new(move || {
+                            let _ = reply.send(result);
+                        })
+                    } )*
+                }
+            }
+
             /// Answers the request with an error instead of running it.
             #[allow(dead_code)]
             pub(crate) fn refuse(self, error: impl FnOnce() -> crate::error::Error) {

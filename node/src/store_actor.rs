@@ -267,7 +267,12 @@ impl StoreActor {
             StoreMsg::Op(request) => {
                 let info = request.info();
                 tracing::trace!(op = info.name, "store op");
-                request.run(&mut self.core);
+                let reply = request.run_deferred(&mut self.core);
+                // What the operation changed (the replication set above
+                // all) is published before its caller hears back.
+                self.adopt_rebuild();
+                self.carry_out_effects();
+                reply();
             }
             StoreMsg::Ingest {
                 checked,
@@ -335,6 +340,9 @@ impl StoreActor {
                         origin,
                     });
                 }
+                // A certificate or vouch may have widened the replication
+                // set: published before the next import batch is planned.
+                self.carry_out_effects();
                 let _ = reply.send(outcome);
             }
             Then::Detached(reply) => {
@@ -352,6 +360,7 @@ impl StoreActor {
             }
             Then::Offered(reply) => {
                 let outcome = self.core.ingest_offered(checked.verified);
+                self.carry_out_effects();
                 let _ = reply.send(outcome);
             }
         }

@@ -97,6 +97,20 @@ impl Logs for MemLogs {
         Vec::new()
     }
 
+    fn handovers(&self, from: &AuthorId) -> Vec<Entry> {
+        self.logs
+            .values()
+            .filter_map(|log| log.first())
+            .filter(|e| {
+                matches!(
+                    e.body().and_then(|b| Body::decode(b).ok()),
+                    Some(Body::Succession(s)) if s.from == *from
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
     fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
         let Some(log) = self.logs.get(author) else {
             return Vec::new();
@@ -160,6 +174,22 @@ fn settle(
                 queue.extend(more.into_iter().map(|o| (origin, o)));
             }
             Output::IngestChanges { .. } => unreachable!("no wiki changes here"),
+            // As the node does: a handover from a replicated key, at seq 1
+            // with a valid consent, brings its new key into the scope.
+            Output::Offered { peer, entries } => {
+                for e in &entries {
+                    let Some(Body::Succession(s)) = e.body().and_then(|b| Body::decode(b).ok())
+                    else {
+                        continue;
+                    };
+                    if e.seq() == 1 && s.consented(&e.author()) && me.1.replicates(&s.from) {
+                        me.1.scope.insert(e.author());
+                        me.1.ingest(e).unwrap();
+                    }
+                }
+                let more = me.0.resync(peer, &me.1);
+                queue.extend(more.into_iter().map(|o| (origin, o)));
+            }
         }
     }
 }
@@ -199,6 +229,66 @@ fn frontier_exchange_then_batched_fetch_until_level() {
     assert_eq!(b.1.logs[&alice.author()].len(), 500);
     assert!(!b.0.is_syncing());
     assert_eq!(b.0.best_seen(&alice.author()), Some(500));
+}
+
+#[test]
+fn a_handover_is_offered_to_a_peer_that_replicates_the_old_key_and_its_log_follows() {
+    let (old, new, carol) = (keypair(0), keypair(5), keypair(2));
+    let mut a = node(&[old.author(), new.author()]);
+    let mut b = node(&[old.author()]);
+    a.1.append(&old, "before");
+    let handover = Entry::sign(
+        &new,
+        Draft {
+            seq: 1,
+            prev: None,
+            timestamp_ms: NOW,
+            body: Body::Succession(crate::identity::Succession::new(&old, &new.author(), true))
+                .encode(),
+        },
+    );
+    a.1.logs.insert(new.author(), vec![handover.clone()]);
+    a.1.append(&new, "after");
+    // A handover from a key b does not replicate is not offered to it.
+    let forged = Entry::sign(
+        &keypair(6),
+        Draft {
+            seq: 1,
+            prev: None,
+            timestamp_ms: NOW,
+            body: Body::Succession(crate::identity::Succession::new(
+                &carol,
+                &keypair(6).author(),
+                true,
+            ))
+            .encode(),
+        },
+    );
+    a.1.logs.insert(keypair(6).author(), vec![forged]);
+    a.1.scope.insert(keypair(6).author());
+    a.0.connected(1, &a.1);
+    let first = b.0.connected(0, &b.1);
+    settle(&mut a, &mut b, first, 1);
+    assert_eq!(b.1.logs[&old.author()].len(), 1);
+    assert_eq!(
+        b.1.logs[&new.author()].len(),
+        2,
+        "the new key's log followed"
+    );
+    assert!(!b.1.logs.contains_key(&keypair(6).author()));
+    // Once b lists the new key, nothing more is offered.
+    let (_, outputs) =
+        a.0.handle_request(1, Request::Frontier(b.1.frontier()), &a.1);
+    assert!(
+        !outputs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                request: Request::Offer { .. },
+                ..
+            }
+        )),
+        "{outputs:?}"
+    );
 }
 
 #[test]
@@ -474,6 +564,7 @@ impl Sim {
                     }
                 }
                 Output::IngestChanges { .. } => unreachable!("no wiki changes here"),
+                Output::Offered { .. } => unreachable!("no handovers here"),
             }
         }
     }
