@@ -226,6 +226,10 @@ mod tests {
         let outcome = bob.ingest_offered(vec![checked(handover.clone())]);
         assert_eq!(outcome.appended.len(), 1);
         assert!(outcome.scope_changed && bob.scope().contains(&new));
+        // Replicated and let in, but never dialled: alice's node keeps the
+        // old key as its PeerId.
+        assert!(bob.scope().is_peer(&new) && !bob.scope().is_dialled(&new));
+        assert!(bob.scope().is_dialled(&old));
         assert!(sync(&alice, &mut bob, new).is_none());
         assert_eq!(bob.store().head(&new).unwrap().unwrap().seq, 2);
         assert_eq!(bob.store().handovers(&old).unwrap(), vec![handover]);

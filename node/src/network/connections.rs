@@ -238,7 +238,7 @@ impl Network {
             .scope
             .authors()
             .iter()
-            .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_peer(a))
+            .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
             .map(net::peer_id)
             .filter(|p| !self.connected.contains_key(p))
             .collect();

@@ -301,7 +301,7 @@ impl Network {
             .scope
             .authors()
             .iter()
-            .filter(|a| !self.is_self(a) && self.scope.is_direct(a))
+            .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
             .filter(|a| !self.connected.contains_key(&net::peer_id(a)))
             .filter(|a| {
                 self.asked

@@ -37,6 +37,10 @@ pub struct Scope {
     direct: BTreeSet<AuthorId>,
     /// Ended keys: their last valid sequence number.
     ended: BTreeMap<AuthorId, u64>,
+    /// Keys that took over from another by a succession: their node keeps
+    /// the earlier key as its PeerId (PROTOCOL.md §11.6), so nobody dials
+    /// them.
+    no_node: BTreeSet<AuthorId>,
 }
 
 impl Scope {
@@ -52,6 +56,11 @@ impl Scope {
     /// Replicated and still writing: a peer to dial and let in.
     pub fn is_peer(&self, author: &AuthorId) -> bool {
         self.contains(author) && !self.ended.contains_key(author)
+    }
+
+    /// A peer worth dialling: one that runs a node under its own key.
+    pub fn is_dialled(&self, author: &AuthorId) -> bool {
+        self.is_peer(author) && !self.no_node.contains(author)
     }
 
     /// The last valid sequence number of a revoked or rotated-away key.
@@ -91,6 +100,7 @@ impl Scope {
             direct: authors.clone(),
             authors,
             ended: BTreeMap::new(),
+            no_node: BTreeSet::new(),
         }
     }
 
@@ -103,6 +113,9 @@ impl Scope {
             }
             if let Some(last) = k.last_seq {
                 self.ended.insert(k.key, last);
+            }
+            if k.since == Some((k.key, 1)) {
+                self.no_node.insert(k.key);
             }
         }
     }
