@@ -228,7 +228,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     )
     .unwrap();
     bob.handle()
-        .inject_gossip(alice.author(), forged.encode())
+        .inject_gossip(forged.encode())
         .await
         .unwrap();
 

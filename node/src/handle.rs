@@ -175,14 +175,10 @@ impl Handle {
     }
 
     #[doc(hidden)]
-    pub async fn inject_gossip(&self, author: AuthorId, data: Vec<u8>) -> Result<()> {
+    pub async fn inject_gossip(&self, data: Vec<u8>) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.network
-            .send(NetCommand::InjectGossip {
-                author,
-                data,
-                reply,
-            })
+            .send(NetCommand::InjectGossip { data, reply })
             .await
             .map_err(|_| Error::NodeStopped)?;
         answer.await.map_err(|_| Error::NodeStopped)?

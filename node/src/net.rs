@@ -28,7 +28,7 @@ use libp2p::{
 use crate::config::Config;
 
 /// The identify protocol version string of Kith nodes.
-pub const IDENTIFY_PROTOCOL: &str = "/kith/1.0.0";
+pub const IDENTIFY_PROTOCOL: &str = "/kith/1.1.0";
 
 /// How long an idle connection to a trusted peer is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -101,14 +101,19 @@ pub fn author_of(peer: &PeerId) -> Option<AuthorId> {
     AuthorId::from_peer_id_bytes(&peer.to_bytes()).ok()
 }
 
-/// The gossip topic carrying `author`'s entries.
-pub fn topic(author: &AuthorId) -> IdentTopic {
-    IdentTopic::new(format!("kith/1/log/{author}"))
+/// The name of the one gossip topic every node's entries travel on
+/// (PROTOCOL.md §8.1): one topic, whatever the number of authors a node
+/// replicates, so gossipsub's work does not grow with them.
+pub const ENTRIES_TOPIC: &str = "kith/2/entries";
+
+/// The gossip topic carrying entries.
+pub fn topic() -> IdentTopic {
+    IdentTopic::new(ENTRIES_TOPIC)
 }
 
-/// The author whose topic this is.
-pub fn topic_author(topic: &TopicHash) -> Option<AuthorId> {
-    topic.as_str().strip_prefix("kith/1/log/")?.parse().ok()
+/// Whether a message came on the entries topic.
+pub fn is_entries_topic(topic: &TopicHash) -> bool {
+    *topic == self::topic().hash()
 }
 
 /// Gossip message id: the entry id, so replays of an entry collapse. Data
@@ -207,6 +212,9 @@ impl Behaviour {
                 cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
                 cfg.set_record_ttl(Some(Duration::from_secs(24 * 3600)));
                 cfg.set_publication_interval(Some(Duration::from_secs(3600)));
+                // Lookups of members who are offline find nothing: do not
+                // keep them running for the default minute.
+                cfg.set_query_timeout(Duration::from_secs(20));
                 let store = kad::store::MemoryStore::with_config(
                     local,
                     kad::store::MemoryStoreConfig {
@@ -423,9 +431,15 @@ mod tests {
     }
 
     #[test]
-    fn topics_name_their_author() {
-        let a = Keypair::from_secret(&[5; 32]).author();
-        assert_eq!(topic_author(&topic(&a).hash()), Some(a));
+    fn entries_travel_on_one_topic() {
+        assert!(is_entries_topic(&topic().hash()));
+        assert!(!is_entries_topic(
+            &IdentTopic::new(format!(
+                "kith/1/log/{}",
+                Keypair::from_secret(&[5; 32]).author()
+            ))
+            .hash()
+        ));
     }
 
     #[test]

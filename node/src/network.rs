@@ -66,9 +66,8 @@ const MAX_GOSSIP_IN_FLIGHT: usize = 512;
 /// What the handle asks of the network loop.
 pub(crate) enum NetCommand {
     Op(NetRequest),
-    /// Publish raw bytes on an author's gossip topic (tests of validation).
+    /// Publish raw bytes on the entries topic (tests of validation).
     InjectGossip {
-        author: AuthorId,
         data: Vec<u8>,
         reply: oneshot::Sender<Result<()>>,
     },
@@ -132,9 +131,10 @@ pub(crate) struct Network {
     /// not be queued for gossip) since the last tick: their heads are
     /// announced to every connected peer.
     announce: BTreeSet<AuthorId>,
-    /// Wiki dependencies and address records asked for recently.
+    /// Wiki dependencies asked for recently.
     asked: HashMap<[u8; 32], Instant>,
-    subscribed: BTreeSet<AuthorId>,
+    /// When to look up each unreachable trusted author's addresses next.
+    lookups: self::discovery::Lookups,
     gossip_counts: GossipCounts,
     refused_connections: u64,
     /// Peers whose direct connection came from hole punching.
@@ -188,7 +188,7 @@ impl Network {
             resync_soon: BTreeSet::new(),
             announce: BTreeSet::new(),
             asked: HashMap::new(),
-            subscribed: BTreeSet::new(),
+            lookups: Default::default(),
             gossip_counts: GossipCounts::default(),
             refused_connections: 0,
             holepunched: HashSet::new(),
@@ -208,6 +208,14 @@ impl Network {
     }
 
     pub(crate) async fn run(mut self) {
+        // One topic for every author's entries (PROTOCOL.md §8.1).
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        if let Err(e) = gossipsub.subscribe(&net::topic()) {
+            tracing::warn!(error = %e, "cannot subscribe to the entries topic");
+        }
+        if let Err(e) = gossipsub.set_topic_params(net::topic(), net::topic_score_params()) {
+            tracing::debug!(error = %e, "cannot set topic score params");
+        }
         let scope = self.wiring.scope.borrow_and_update().clone();
         self.apply_scope(scope);
         for addr in self.config.bootstrap.clone() {
@@ -268,16 +276,12 @@ impl Network {
         self.sync_scope();
         match command {
             NetCommand::Op(request) => request.run(self),
-            NetCommand::InjectGossip {
-                author,
-                data,
-                reply,
-            } => {
+            NetCommand::InjectGossip { data, reply } => {
                 let result = self
                     .swarm
                     .behaviour_mut()
                     .gossipsub
-                    .publish(net::topic(&author), data)
+                    .publish(net::topic(), data)
                     .map(|_| ())
                     .map_err(|e| Error::Network(format!("publish failed: {e}")));
                 let _ = reply.send(result);
@@ -354,25 +358,6 @@ impl Network {
             // Closes any connection at once.
             behaviour.allow.disallow_peer(net::peer_id(author));
         }
-        for author in &want {
-            if self.subscribed.insert(*author) {
-                let topic = net::topic(author);
-                if let Err(e) = behaviour.gossipsub.subscribe(&topic) {
-                    tracing::warn!(%author, error = %e, "cannot subscribe");
-                }
-                if let Err(e) = behaviour
-                    .gossipsub
-                    .set_topic_params(topic, net::topic_score_params())
-                {
-                    tracing::debug!(error = %e, "cannot set topic score params");
-                }
-            }
-        }
-        let gone: Vec<AuthorId> = self.subscribed.difference(&want).copied().collect();
-        for author in gone {
-            behaviour.gossipsub.unsubscribe(&net::topic(&author));
-            self.subscribed.remove(&author);
-        }
         self.reader = Reader::new(
             self.reader.store().clone(),
             log,
@@ -398,7 +383,7 @@ impl Network {
                 .swarm
                 .behaviour_mut()
                 .gossipsub
-                .publish(net::topic(&entry.author()), entry.encode());
+                .publish(net::topic(), entry.encode());
             match result {
                 Ok(_) | Err(PublishError::Duplicate) => {}
                 // Nobody listens on that log's topic yet (a key whose

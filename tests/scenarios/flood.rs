@@ -403,7 +403,7 @@ async fn mallory(
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    let topic = kith_node::net::topic(&friend);
+    let topic = kith_node::net::topic();
     swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     swarm.dial(target).unwrap();
     let victim = loop {

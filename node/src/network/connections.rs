@@ -198,6 +198,7 @@ impl Network {
         );
         self.touch_peer(&peer, true, false);
         if let Some(author) = net::author_of(&peer) {
+            self.lookups.reset(&author);
             let _ = self.wiring.events.send(Event::PeerConnected(author));
         }
         let outputs = self.replicator.connected(peer, &self.reader);
@@ -234,23 +235,26 @@ impl Network {
     /// Dials trusted peers we are not connected to, with exponential backoff.
     pub(super) fn redial(&mut self) {
         let now = Instant::now();
-        let candidates: Vec<PeerId> = self
-            .scope
-            .authors()
-            .iter()
+        // Only authors whose addresses we know (a few records, however many
+        // authors are trusted); the others are found by discovery first.
+        let known = match self.reader.store().peer_list() {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read peer records");
+                return;
+            }
+        };
+        let candidates: Vec<PeerId> = known
+            .into_iter()
+            .filter(|(_, record)| !record.addrs.is_empty())
+            .map(|(a, _)| a)
             .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
-            .map(net::peer_id)
+            .map(|a| net::peer_id(&a))
             .filter(|p| !self.connected.contains_key(p))
             .collect();
         for peer in candidates {
             let due = self.backoff.get(&peer).is_none_or(|b| b.next <= now);
             if !due {
-                continue;
-            }
-            let has_addrs = net::author_of(&peer)
-                .and_then(|a| self.reader.store().peer_get(&a).ok().flatten())
-                .is_some_and(|r| !r.addrs.is_empty());
-            if !has_addrs {
                 continue;
             }
             let entry = self.backoff.entry(peer).or_insert(Backoff {

@@ -3,6 +3,7 @@
 //! Kith's DHT, relay reservations on trusted peers, hole punching, and
 //! AutoNAT's view of our reachability.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kith_protocol::addr_record::{self, AddrRecord};
@@ -19,7 +20,41 @@ use crate::net::{self, PxRequest, PxResponse};
 /// Relays we reserve a slot on at most.
 const MAX_RESERVATIONS: usize = 2;
 /// How often we ask about one unreachable peer (peer exchange, DHT).
-const ASK_EVERY: Duration = Duration::from_secs(20);
+/// First delay before an unreachable author is looked up again; it doubles
+/// while the author stays unreachable, up to [`LOOKUP_MAX`].
+const LOOKUP_MIN: Duration = Duration::from_secs(20);
+const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
+/// DHT lookups started per discovery tick (every 5 s), whatever the number
+/// of unreachable trusted authors: background work stays bounded.
+const DHT_LOOKUPS_PER_TICK: usize = 8;
+
+/// When each unreachable trusted author is looked up next, and the delay
+/// after that.
+#[derive(Default)]
+pub(super) struct Lookups {
+    next: HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
+}
+
+impl Lookups {
+    /// `author` is reachable (connected): look it up at once if it goes.
+    pub(super) fn reset(&mut self, author: &kith_protocol::AuthorId) {
+        self.next.remove(author);
+    }
+
+    fn due(&self, author: &kith_protocol::AuthorId, now: Instant) -> Option<Instant> {
+        match self.next.get(author) {
+            None => Some(now),
+            Some((at, _)) if *at <= now => Some(*at),
+            Some(_) => None,
+        }
+    }
+
+    fn asked(&mut self, author: kith_protocol::AuthorId, now: Instant) {
+        let delay = self.next.get(&author).map_or(LOOKUP_MIN, |(_, d)| *d);
+        self.next
+            .insert(author, (now + delay, (delay * 2).min(LOOKUP_MAX)));
+    }
+}
 /// How often our own address record is republished.
 const PUBLISH_EVERY: Duration = Duration::from_secs(600);
 
@@ -297,24 +332,30 @@ impl Network {
             self.publish_addresses();
             self.publish_at = Some(now + PUBLISH_EVERY);
         }
-        let missing: Vec<kith_protocol::AuthorId> = self
+        if self.connected.is_empty() {
+            return;
+        }
+        // The trusted authors we cannot reach whose lookup is due, longest
+        // waiting first: one peer-exchange request per connected peer asks
+        // about up to 64 of them, the DHT about the first few.
+        let mut due: Vec<(Instant, kith_protocol::AuthorId)> = self
             .scope
             .authors()
             .iter()
             .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
             .filter(|a| !self.connected.contains_key(&net::peer_id(a)))
-            .filter(|a| {
-                self.asked
-                    .get(&addr_key(a))
-                    .is_none_or(|t| now.duration_since(*t) >= ASK_EVERY)
-            })
-            .copied()
+            .filter_map(|a| self.lookups.due(a, now).map(|t| (t, *a)))
             .collect();
-        if missing.is_empty() || self.connected.is_empty() {
+        if due.is_empty() {
             return;
         }
-        for author in &missing {
-            self.asked.insert(addr_key(author), now);
+        due.sort();
+        due.truncate(net::PX_MAX_AUTHORS);
+        let authors: Vec<kith_protocol::AuthorId> = due.into_iter().map(|(_, a)| a).collect();
+        for author in &authors {
+            self.lookups.asked(*author, now);
+        }
+        for author in authors.iter().take(DHT_LOOKUPS_PER_TICK) {
             self.swarm
                 .behaviour_mut()
                 .kad
@@ -322,11 +363,12 @@ impl Network {
         }
         let peers: Vec<PeerId> = self.connected.keys().copied().collect();
         for peer in peers {
-            let authors: Vec<_> = missing.iter().take(net::PX_MAX_AUTHORS).copied().collect();
-            self.swarm
-                .behaviour_mut()
-                .px
-                .send_request(&peer, PxRequest { authors });
+            self.swarm.behaviour_mut().px.send_request(
+                &peer,
+                PxRequest {
+                    authors: authors.clone(),
+                },
+            );
         }
     }
 }
@@ -337,8 +379,3 @@ fn author_of_key(key: &[u8]) -> Option<kith_protocol::AuthorId> {
     Some(kith_protocol::AuthorId::from_bytes(bytes))
 }
 
-/// Key of the "asked recently" map for address lookups of `author`
-/// (shares the map with wiki dependency requests, which use change hashes).
-fn addr_key(author: &kith_protocol::AuthorId) -> [u8; 32] {
-    *blake3::hash(&addr_record::dht_key(author)).as_bytes()
-}

@@ -86,7 +86,7 @@ impl Network {
                 return Some(MessageAcceptance::Reject);
             }
         };
-        if net::topic_author(&message.topic) != Some(entry.author()) {
+        if !net::is_entries_topic(&message.topic) {
             tracing::warn!(peer = %source, "rejected gossip on the wrong topic");
             return Some(MessageAcceptance::Reject);
         }
