@@ -227,10 +227,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
         &Default::default(),
     )
     .unwrap();
-    bob.handle()
-        .inject_gossip(forged.encode())
-        .await
-        .unwrap();
+    bob.handle().inject_gossip(forged.encode()).await.unwrap();
 
     let c = &carol;
     wait_until(

@@ -112,14 +112,20 @@ fn run(n: usize, posts: usize) -> Figures {
         if feed.first().is_some_and(|e| e.id == probe.id) {
             break;
         }
-        assert!(Instant::now() < deadline, "N = {n}: the nodes never connected");
+        assert!(
+            Instant::now() < deadline,
+            "N = {n}: the nodes never connected"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
     // Idle: let start-up work settle, then measure.
     std::thread::sleep(Duration::from_secs(5));
     // KITH_SCALE_HOLD=SECS: time to attach a profiler to the idle pair.
-    if let Some(secs) = std::env::var("KITH_SCALE_HOLD").ok().and_then(|s| s.parse().ok()) {
+    if let Some(secs) = std::env::var("KITH_SCALE_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         eprintln!(
             "N = {n}: idle nodes are pids {} and {} (data dirs {} and {})",
             a.pid(),

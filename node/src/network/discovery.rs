@@ -378,4 +378,3 @@ fn author_of_key(key: &[u8]) -> Option<kith_protocol::AuthorId> {
     let bytes: [u8; 32] = key.strip_prefix(b"/kith/addr/")?.try_into().ok()?;
     Some(kith_protocol::AuthorId::from_bytes(bytes))
 }
-
