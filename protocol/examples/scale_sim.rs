@@ -28,10 +28,12 @@
 //!   exchange, fetches), with signed entries and the same link delays.
 //! - **Control traffic**: IHAVE/IWANT per node and minute from the run,
 //!   and the periodic frontier exchange (every 60 s with each connected
-//!   peer, both ways) from the encoded size of a real frontier.
+//!   peer, both ways) from the encoded size of a real frontier: whole, and
+//!   as the node sends it — the heads that advanced (at the simulated
+//!   posting rate) plus a whole frontier every 10th time.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use kith_protocol::sync::{self, FrontierItem, Logs, Output, Replicator, Request, Response};
 use kith_protocol::{AuthorId, Body, Draft, Entry, EntryId, Head, Keypair, Limits, Post, PostKind};
@@ -144,8 +146,8 @@ impl Gossip {
 /// without signature checks: the entries were made here).
 #[derive(Default, Clone)]
 struct Mem {
-    scope: HashSet<AuthorId>,
-    logs: HashMap<AuthorId, Vec<Entry>>,
+    scope: BTreeSet<AuthorId>,
+    logs: BTreeMap<AuthorId, Vec<Entry>>,
 }
 
 impl Logs for Mem {
@@ -225,7 +227,7 @@ fn main() {
     for &i in order.iter().take((n as f64 * CHURN) as usize) {
         online[i] = false;
     }
-    let mut mesh: Vec<HashSet<u32>> = vec![HashSet::new(); n];
+    let mut mesh: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n];
     for i in 0..n {
         let peers: Vec<u32> = adj[i]
             .iter()
@@ -404,7 +406,25 @@ fn main() {
     };
     let mean_degree = adj.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
     let fb = frontier_bytes(0) as f64;
-    let resync_per_min = mean_degree * 0.9 * 2.0 * fb;
+    let resync_full_per_min = mean_degree * 0.9 * 2.0 * fb;
+    // With deltas (PROTOCOL.md §8.2): per minute, the heads in a node's
+    // replication set that advanced, and a full frontier every 10th time.
+    let item = fb / scope[0].len() as f64;
+    let minute_share = 60_000.0 / (posts as f64 * POST_EVERY_MS as f64);
+    let changed: f64 = (0..n)
+        .filter(|&i| online[i])
+        .map(|i| {
+            let authors: HashSet<u32> = post_author
+                .iter()
+                .copied()
+                .filter(|&a| in_scope(i as u32, a))
+                .collect();
+            authors.len() as f64 * minute_share
+        })
+        .sum::<f64>()
+        / online_n;
+    let resync_per_min =
+        mean_degree * 0.9 * 2.0 * (changed.min(scope[0].len() as f64) * item + fb / 10.0);
 
     println!("## simulation: {n} nodes, hops {hops}, {posts} posts, seed {seed}");
     println!(
@@ -426,10 +446,12 @@ fn main() {
         all.len()
     );
     println!(
-        "control per online node and minute: {:.1} IHAVE, {:.1} IWANT; frontier exchange every 60 s: {:.0} KiB (frontier {:.0} bytes × {:.0} peers × 2)",
+        "control per online node and minute: {:.1} IHAVE, {:.1} IWANT; frontier exchange every 60 s: {:.0} KiB with deltas ({:.0} changed heads a minute), {:.0} KiB if whole (frontier {:.0} bytes × {:.0} peers × 2)",
         ihave as f64 / online_n / sim_minutes,
         iwant as f64 / online_n / sim_minutes,
         resync_per_min / 1024.0,
+        changed,
+        resync_full_per_min / 1024.0,
         fb,
         mean_degree * 0.9
     );

@@ -135,7 +135,16 @@ struct PeerState {
     heads: BTreeMap<AuthorId, Head>,
     /// Fetches in flight to this peer.
     fetches: usize,
+    /// The heads we last told the peer, per author: a periodic resync
+    /// sends only those that changed since.
+    sent: BTreeMap<AuthorId, Option<Head>>,
+    /// Periodic resyncs with this peer so far.
+    resyncs: u32,
 }
+
+/// Every this many periodic resyncs with a peer, the whole frontier is
+/// sent again (in between, only the heads that changed).
+pub const FULL_FRONTIER_EVERY: u32 = 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Fetching<P> {
@@ -179,12 +188,35 @@ impl<P: Clone + Ord> Replicator<P> {
     }
 
     /// Re-run the frontier exchange with a connected peer (a periodic
-    /// safety net behind gossip).
+    /// safety net behind gossip): the heads that changed since we last told
+    /// this peer (nothing if none did), and every
+    /// [`FULL_FRONTIER_EVERY`]th time, or after a request to it failed,
+    /// the whole frontier.
     pub fn resync(&mut self, peer: P, logs: &impl Logs) -> Vec<Output<P>> {
-        if !self.peers.contains_key(&peer) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Vec::new();
+        };
+        state.resyncs += 1;
+        if state.resyncs % FULL_FRONTIER_EVERY == 0 || state.sent.is_empty() {
+            return vec![self.frontier_request(peer, logs)];
+        }
+        let mut items: Vec<FrontierItem> = logs
+            .frontier()
+            .into_iter()
+            .filter(|i| state.sent.get(&i.author) != Some(&i.head))
+            .collect();
+        items.truncate(self.limits.max_frontier_authors);
+        if items.is_empty() {
             return Vec::new();
         }
-        vec![self.frontier_request(peer, logs)]
+        for i in &items {
+            state.sent.insert(i.author, i.head);
+        }
+        vec![Output::Send {
+            peer,
+            token: self.token(),
+            request: Request::Frontier(items),
+        }]
     }
 
     /// Tells a connected peer our heads for `authors` (a partial frontier),
@@ -205,6 +237,11 @@ impl<P: Clone + Ord> Replicator<P> {
             .collect();
         if items.is_empty() {
             return Vec::new();
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            for i in &items {
+                state.sent.insert(i.author, i.head);
+            }
         }
         vec![Output::Send {
             peer,
@@ -419,6 +456,11 @@ impl<P: Clone + Ord> Replicator<P> {
     /// A request sent with `token` failed (timeout, connection closed).
     pub fn request_failed(&mut self, peer: &P, token: u64, logs: &impl Logs) -> Vec<Output<P>> {
         self.changes.remove(&token);
+        // What we told the peer may not have arrived: the next resync
+        // sends the whole frontier.
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.sent.clear();
+        }
         let author = self
             .fetching
             .iter()
@@ -496,6 +538,9 @@ impl<P: Clone + Ord> Replicator<P> {
     fn frontier_request(&mut self, peer: P, logs: &impl Logs) -> Output<P> {
         let mut items = logs.frontier();
         items.truncate(self.limits.max_frontier_authors);
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.sent = items.iter().map(|i| (i.author, i.head)).collect();
+        }
         Output::Send {
             peer,
             token: self.token(),

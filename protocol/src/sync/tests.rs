@@ -292,6 +292,57 @@ fn a_handover_is_offered_to_a_peer_that_replicates_the_old_key_and_its_log_follo
 }
 
 #[test]
+fn a_periodic_resync_sends_only_the_heads_that_changed_and_sometimes_all() {
+    let (alice, carol) = (keypair(0), keypair(2));
+    let scope = [alice.author(), keypair(1).author(), carol.author()];
+    let mut a = node(&scope);
+    let mut b = node(&scope);
+    a.1.append(&alice, "one");
+    a.1.append(&carol, "carol's");
+    a.0.connected(1, &a.1);
+    let first = b.0.connected(0, &b.1);
+    settle(&mut a, &mut b, first, 1);
+    let frontier = |outputs: &[Output<u8>]| -> Vec<AuthorId> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    request: Request::Frontier(items),
+                    ..
+                } => Some(items.iter().map(|i| i.author).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    // Nothing changed since the connection's full frontier: nothing sent.
+    let a_connected = a.0.connected(1, &a.1);
+    assert_eq!(
+        frontier(&a_connected).len(),
+        3,
+        "a full frontier on connecting"
+    );
+    assert!(a.0.resync(1, &a.1).is_empty());
+    // One author advanced: only that head goes.
+    a.1.append(&alice, "two");
+    let out = a.0.resync(1, &a.1);
+    assert_eq!(frontier(&out), vec![alice.author()]);
+    settle(&mut a, &mut b, out, 0);
+    assert_eq!(b.1.logs[&alice.author()].len(), 2, "and b fetches it");
+    // Every FULL_FRONTIER_EVERY-th resync sends everything again.
+    let mut full = 0;
+    for _ in 0..FULL_FRONTIER_EVERY {
+        if frontier(&a.0.resync(1, &a.1)).len() == 3 {
+            full += 1;
+        }
+    }
+    assert_eq!(full, 1);
+    // After a failed request, the next resync is whole.
+    a.0.request_failed(&1, 999, &a.1);
+    assert_eq!(frontier(&a.0.resync(1, &a.1)).len(), 3);
+}
+
+#[test]
 fn authors_outside_the_scope_are_neither_served_nor_fetched() {
     let alice = keypair(0);
     let carol = keypair(2);
