@@ -445,6 +445,13 @@ pub fn markdown() -> String {
     ));
     out.push_str(&format!("id        {}\n", succession.id()));
     out.push_str(&format!("wire      {}\n", hex::encode(succession.encode())));
+    let offer = crate::sync::encode(&crate::sync::Request::Offer {
+        entries: succession.encode(),
+    });
+    out.push_str(&format!(
+        "offer     {} (sync message: Request::Offer with this entry; framed as u32 BE length || message)\n",
+        hex::encode(offer)
+    ));
     let deleted = log[DELETED_SEQ as usize - 1].without_body();
     out.push_str(&format!(
         "\ndeleted form of seq {DELETED_SEQ} (flag 00, no body)\nwire      {}\n",
@@ -528,6 +535,15 @@ mod tests {
         let entry = check(&hex::decode(wire.split_whitespace().nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!((entry.seq(), entry.header().prev), (1, None));
         assert_eq!(Body::decode(entry.body().unwrap()).unwrap().kind(), 14);
+        let offer = succession.lines().find(|l| l.starts_with("offer")).unwrap();
+        let bytes = hex::decode(offer.split_whitespace().nth(1).unwrap()).unwrap();
+        match crate::sync::decode::<crate::sync::Request>(&bytes).unwrap() {
+            crate::sync::Request::Offer { entries } => {
+                let list = crate::sync::decode_any_entries(&entries, &Limits::default()).unwrap();
+                assert_eq!(list, vec![entry]);
+            }
+            other => panic!("not an offer: {other:?}"),
+        }
         let mut prev = None;
         let mut kinds = Vec::new();
         for line in log.lines().filter(|l| l.starts_with("wire")) {
