@@ -131,7 +131,7 @@ impl Config {
             hops: 1,
             limits: Limits::default(),
             cache_bytes: 16 * 1024 * 1024,
-            max_connections: 128,
+            max_connections: 512,
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,
             witness_dir: None,

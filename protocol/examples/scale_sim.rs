@@ -31,6 +31,7 @@
 //!   peer, both ways) from the encoded size of a real frontier: whole, and
 //!   as the node sends it — the heads that advanced (at the simulated
 //!   posting rate) plus a whole frontier every 10th time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};

@@ -13,6 +13,13 @@
 //! core, mean of both nodes over 20 s once connected), RSS, and the delay
 //! from a post on one node to its arrival in the other's feed (p50/p99
 //! over the posts, polled every 2 ms).
+//!
+//! Then connected peers: the same pair, one of them with P more trusted
+//! peers connected (`KITH_SCALE_PEERS`, default 0,50,200): light libp2p
+//! nodes in this process that speak the entries topic (gossipsub) and
+//! nothing else, so the node keeps a mesh and gossips with all of them.
+//! Figures for that node: idle CPU and RSS, and propagation to and from
+//! its friend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -22,6 +29,8 @@ use kith_node::store::kv::KvConfig;
 use kith_node::{DataDir, identity, ops};
 use kith_protocol::{AuthorId, Keypair, Limits};
 use kith_tests::process::Up;
+use libp2p::futures::StreamExt;
+use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
 
 fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(name)
@@ -148,7 +157,7 @@ fn run(n: usize, posts: usize) -> Figures {
     for i in 0..posts {
         let (from, to) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
         let t = Instant::now();
-        let post = from.call(ops::Post::note(&format!("post {i}"))).unwrap();
+        let post = from.call(ops::Post::note(format!("post {i}"))).unwrap();
         let deadline = t + Duration::from_secs(60);
         loop {
             let feed = to
@@ -181,6 +190,135 @@ fn run(n: usize, posts: usize) -> Figures {
     };
     drop((a, b));
     figures
+}
+
+/// A trusted peer that only speaks gossip, connected to `target` until the
+/// runtime stops.
+fn light_peer(i: usize, target: Multiaddr) {
+    let key = kith_node::net::libp2p_keypair(&light_key(i));
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .max_transmit_size(64 * 1024 + 512)
+        .heartbeat_interval(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            let gossip: gossipsub::Behaviour =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                    .unwrap();
+            gossip
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    swarm
+        .behaviour_mut()
+        .subscribe(&kith_node::net::topic())
+        .unwrap();
+    swarm.dial(target).unwrap();
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+}
+
+fn light_key(i: usize) -> Keypair {
+    let seed = blake3::hash(format!("kith scale bench light peer {i}").as_bytes());
+    Keypair::from_secret(seed.as_bytes())
+}
+
+/// Idle CPU and RSS of the node with `peers` light peers, and propagation.
+fn run_peers(peers: usize, posts: usize) -> (usize, f64, f64, Duration, Duration) {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a_key = Keypair::from_secret(&[1; 32]).author();
+    let b_key = Keypair::from_secret(&[2; 32]).author();
+    prepare(a_dir.path(), 1, b_key, 0);
+    prepare(b_dir.path(), 2, a_key, 0);
+    {
+        let store = Store::open(
+            &DataDir::new(a_dir.path()).store(),
+            &KvConfig::default(),
+            Limits::default(),
+        )
+        .unwrap();
+        for i in 0..peers {
+            store.trust_add(light_key(i).author(), None, 1).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let a = Up::start(a_dir.path());
+    let b = Up::start(b_dir.path());
+    let (ca, cb) = (a.client(), b.client());
+    let addr: Multiaddr = ca.call(ops::Invite {}).unwrap().addrs[0].parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    {
+        let _entered = runtime.enter();
+        for i in 0..peers {
+            light_peer(i, addr.clone());
+        }
+    }
+    let invite = cb.call(ops::Invite {}).unwrap();
+    ca.call(ops::Dial {
+        addr: invite.addrs[0].clone(),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let connected = loop {
+        let status = ca.call(ops::Status {}).unwrap();
+        if status.connected_peers > peers || Instant::now() > deadline {
+            break status.connected_peers;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    let window = Duration::from_secs(20);
+    let a0 = cpu_time(a.pid());
+    std::thread::sleep(window);
+    let idle = (cpu_time(a.pid()) - a0).as_secs_f64() / window.as_secs_f64() * 100.0;
+    let rss = a.rss_kib() as f64 / 1024.0;
+    let mut delays = Vec::new();
+    for i in 0..posts {
+        let (from, to) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
+        let t = Instant::now();
+        let post = from.call(ops::Post::note(format!("post {i}"))).unwrap();
+        loop {
+            let feed = to
+                .call(ops::Feed {
+                    limit: Some(1),
+                    ..Default::default()
+                })
+                .unwrap();
+            if feed.first().is_some_and(|e| e.id == post.id) {
+                delays.push(t.elapsed());
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "post {i} never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    delays.sort();
+    drop((a, b));
+    runtime.shutdown_background();
+    (
+        connected,
+        idle,
+        rss,
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+    )
 }
 
 fn main() {
@@ -219,5 +357,21 @@ fn main() {
         } else {
             base = Some(f);
         }
+    }
+
+    let peer_counts = env_list("KITH_SCALE_PEERS", &[0, 50, 200]);
+    println!();
+    println!(
+        "## scale: one node with P more trusted peers connected (gossip only), {posts} posts to and from its friend"
+    );
+    println!("| P | connected | idle CPU (% of a core) | RSS (MiB) | propagation p50 | p99 |");
+    println!("|---|---|---|---|---|---|");
+    for p in peer_counts {
+        let (connected, idle, rss, p50, p99) = run_peers(p, posts);
+        println!(
+            "| {p} | {connected} | {idle:.2} | {rss:.0} | {:.1} ms | {:.1} ms |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
     }
 }

@@ -27,12 +27,16 @@ const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
 /// DHT lookups started per discovery tick (every 5 s), whatever the number
 /// of unreachable trusted authors: background work stays bounded.
 const DHT_LOOKUPS_PER_TICK: usize = 8;
+/// Connected peers asked per tick (in turn), whatever their number.
+const PX_PEERS_PER_TICK: usize = 4;
 
 /// When each unreachable trusted author is looked up next, and the delay
 /// after that.
 #[derive(Default)]
 pub(super) struct Lookups {
     next: HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
+    /// Which connected peers the next peer-exchange requests go to.
+    turn: usize,
 }
 
 impl Lookups {
@@ -361,8 +365,18 @@ impl Network {
                 .kad
                 .get_record(kad::RecordKey::new(&addr_record::dht_key(author)));
         }
-        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
-        for peer in peers {
+        let mut peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        peers.sort();
+        let start = self.lookups.turn % peers.len();
+        self.lookups.turn = self.lookups.turn.wrapping_add(PX_PEERS_PER_TICK);
+        let chosen: Vec<PeerId> = peers
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(PX_PEERS_PER_TICK.min(peers.len()))
+            .copied()
+            .collect();
+        for peer in chosen {
             self.swarm.behaviour_mut().px.send_request(
                 &peer,
                 PxRequest {
