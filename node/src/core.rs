@@ -132,6 +132,24 @@ impl Core {
 
     /// Runs an operation here, on this core (the CLI's direct mode, tests).
     pub fn run<O: Operation>(&mut self, op: O) -> Result<O::Output> {
+        // With no node running, nobody can say where this store's own log
+        // is: if the witness says it is behind, writing here could re-sign
+        // a sequence number (PROTOCOL.md §11.6).
+        if O::INFO.owner == crate::ops::Owner::Store
+            && matches!(
+                self.start_check()?,
+                crate::witness::Start::Ask {
+                    if_silent: crate::witness::Silent::Succeed,
+                    ..
+                }
+            )
+        {
+            return Err(Error::Conflict(
+                "this store may be behind its own log (restored from a backup?): start the node \
+                 (`kith up`) so it can catch up from your peers, or go on under a new key"
+                    .into(),
+            ));
+        }
         if self.rebuild.is_some() {
             // A reindex a crash interrupted: finish it before anything else.
             self.finish_pending_rebuild()?;

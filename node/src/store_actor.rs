@@ -248,8 +248,13 @@ impl StoreActor {
                     let _ = self.out.restart.send(true);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot go on under a new key; writing under the old one");
-                    self.handle(StoreMsg::OwnHeadKnown);
+                    // Writing under the old key could fork it: refuse own
+                    // writes until a restart tries again.
+                    tracing::error!(error = %e, "cannot go on under a new key; own writes are refused until the node restarts");
+                    self.restarting = true;
+                    for request in self.held.take().unwrap_or_default() {
+                        request.refuse(restarting);
+                    }
                 }
             },
             StoreMsg::OwnHeadKnown => {

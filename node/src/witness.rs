@@ -81,8 +81,18 @@ impl Witness {
     }
 
     /// Records that `author`'s log reached `seq` (durably: written to a
-    /// temporary file, synced, then renamed over the old one).
+    /// temporary file, synced, then renamed over the old one). Never
+    /// lowers what is recorded: a store that is behind cannot erase the
+    /// evidence.
     pub fn record(&self, author: &AuthorId, seq: u64) -> io::Result<()> {
+        if self
+            .read(author)
+            .ok()
+            .flatten()
+            .is_some_and(|had| had >= seq)
+        {
+            return Ok(());
+        }
         fs::create_dir_all(&self.dir)?;
         let path = self.path(author);
         let tmp = path.with_extension("head.tmp");
@@ -102,31 +112,35 @@ pub fn start(
     witnessed: bool,
     peers_to_ask: bool,
 ) -> Start {
-    let ask_or_write = if peers_to_ask {
-        Start::Ask {
-            floor: 0,
-            if_silent: Silent::Write,
+    // Peers are asked even when the witness agrees: a backup of the whole
+    // home directory brings the witness back with the store.
+    let ask_or_write = |floor| {
+        if peers_to_ask {
+            Start::Ask {
+                floor,
+                if_silent: Silent::Write,
+            }
+        } else {
+            Start::Sure
         }
-    } else {
-        Start::Sure
     };
     match witness {
         // No witness kept: as before witnesses existed.
-        None => ask_or_write,
-        Some(Some(head)) if head <= local => Start::Sure,
+        None => ask_or_write(0),
+        Some(Some(head)) if head <= local => ask_or_write(head),
         Some(Some(head)) => Start::Ask {
             floor: head,
             if_silent: Silent::Succeed,
         },
         // Nothing signed yet, and no witness ever kept: a fresh store.
-        Some(None) if local == 0 && !witnessed => Start::Sure,
+        Some(None) if local == 0 && !witnessed => ask_or_write(0),
         // A store that kept a witness, without it: moved or restored.
         Some(None) if witnessed => Start::Ask {
             floor: 0,
             if_silent: Silent::Succeed,
         },
         // A store from before witnesses: it starts keeping one now.
-        Some(None) => ask_or_write,
+        Some(None) => ask_or_write(0),
     }
 }
 
@@ -145,8 +159,15 @@ mod tests {
             if_silent: Silent::Write,
         };
         // Where this machine left it, or ahead after a crash between the
-        // store's write and the witness's.
-        assert_eq!(start(7, Some(Some(7)), true, true), Start::Sure);
+        // store's write and the witness's: peers are still asked (the
+        // witness may have come back with a backup), silence means write.
+        assert_eq!(
+            start(7, Some(Some(7)), true, true),
+            Start::Ask {
+                floor: 7,
+                if_silent: Silent::Write
+            }
+        );
         assert_eq!(start(8, Some(Some(7)), true, false), Start::Sure);
         // A restored backup: behind what this machine signed.
         assert_eq!(start(3, Some(Some(7)), true, true), succeed(7));
@@ -154,7 +175,7 @@ mod tests {
         // A store that kept a witness, on a machine without it.
         assert_eq!(start(3, Some(None), true, true), succeed(0));
         // Fresh, or from before witnesses, or no witness directory.
-        assert_eq!(start(0, Some(None), false, true), Start::Sure);
+        assert_eq!(start(0, Some(None), false, false), Start::Sure);
         assert_eq!(start(3, Some(None), false, true), ask);
         assert_eq!(start(3, Some(None), false, false), Start::Sure);
         assert_eq!(start(3, None, true, true), ask);
@@ -168,7 +189,8 @@ mod tests {
         assert_eq!(w.read(&a).unwrap(), None);
         w.record(&a, 5).unwrap();
         w.record(&a, 6).unwrap();
-        assert_eq!(w.read(&a).unwrap(), Some(6));
+        w.record(&a, 3).unwrap();
+        assert_eq!(w.read(&a).unwrap(), Some(6), "never lowered");
         fs::write(w.path(&a), "six").unwrap();
         assert!(w.read(&a).is_err());
     }

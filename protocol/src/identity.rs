@@ -46,8 +46,11 @@ pub const ROTATE_DOMAIN: &[u8] = b"kith-rotate-v1";
 /// `RECOVER_DOMAIN || lost identity key (32) || new identity key (32)`.
 pub const RECOVER_DOMAIN: &[u8] = b"kith-recover-v1";
 /// Prefix of the message a key signs to hand over to a successor key:
-/// `SUCCEED_DOMAIN || old key (32) || new key (32) || identity (1 byte, 0/1)`.
+/// `SUCCEED_DOMAIN || old key (32) || new key (32) || identity (1 byte, 0/1)
+/// || at (8 bytes, big-endian)`.
 pub const SUCCEED_DOMAIN: &[u8] = b"kith-succeed-v1";
+/// Longest chain of device successions that counts (PROTOCOL.md §11.3).
+pub const MAX_SUCCESSION_CHAIN: usize = 8;
 /// Most recovery contacts a person may name.
 pub const MAX_RECOVERY_CONTACTS: usize = 16;
 /// Longest device name, in bytes.
@@ -84,24 +87,30 @@ pub struct Rotate {
 /// Body kind 14: the first entry of the author's log: the author, a new
 /// key, takes over from `from`, a key of the same person, which signed the
 /// handover. `identity` says what it hands over: the person's identity
-/// (`from` was the identity key), or a device's place. Only valid at seq 1.
+/// (`from` was the identity key), or a device's place. `at` is how far the
+/// old key's log went as far as its signer knew: an identity handover
+/// counts like a rotation at `at` (the old key's certificates after it do
+/// not count). Only valid at seq 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Succession {
     pub from: AuthorId,
     pub identity: bool,
-    /// `from`'s signature over `SUCCEED_DOMAIN || from || author || identity`.
+    pub at: u64,
+    /// `from`'s signature over
+    /// `SUCCEED_DOMAIN || from || author || identity || at (u64 BE)`.
     #[serde(with = "serde_bytes")]
     pub consent: [u8; 64],
 }
 
 impl Succession {
-    /// `old` hands over to the key `new`: its identity role if `identity`,
-    /// else its place as a device.
-    pub fn new(old: &Keypair, new: &AuthorId, identity: bool) -> Succession {
+    /// `old`, whose log reached `at`, hands over to the key `new`: its
+    /// identity role if `identity`, else its place as a device.
+    pub fn new(old: &Keypair, new: &AuthorId, identity: bool, at: u64) -> Succession {
         Succession {
             from: old.author(),
             identity,
-            consent: old.sign(&succeed_message(&old.author(), new, identity)),
+            at,
+            consent: old.sign(&succeed_message(&old.author(), new, identity, at)),
         }
     }
 
@@ -110,16 +119,17 @@ impl Succession {
         self.from != *new
             && signed_by(
                 &self.from,
-                &succeed_message(&self.from, new, self.identity),
+                &succeed_message(&self.from, new, self.identity, self.at),
                 &self.consent,
             )
     }
 }
 
 /// The message an old key signs to hand over to `new`.
-pub fn succeed_message(old: &AuthorId, new: &AuthorId, identity: bool) -> Vec<u8> {
+pub fn succeed_message(old: &AuthorId, new: &AuthorId, identity: bool, at: u64) -> Vec<u8> {
     let mut m = pair_message(SUCCEED_DOMAIN, old, new);
     m.push(u8::from(identity));
+    m.extend_from_slice(&at.to_be_bytes());
     m
 }
 
@@ -406,8 +416,9 @@ pub struct Registry {
     /// Recovery approvals with a valid consent, by the key they recover:
     /// (approver, approver's seq, approval).
     approvals: BTreeMap<AuthorId, Vec<(AuthorId, u64, RecoveryApproval)>>,
-    /// Valid handovers of an identity (kind 14 at seq 1): old key → new keys.
-    handovers: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+    /// Valid handovers of an identity (kind 14 at seq 1): old key → new
+    /// key → how far the old key's log went (`at`).
+    handovers: BTreeMap<AuthorId, BTreeMap<AuthorId, u64>>,
     /// Valid handovers of a device's place: old key → new keys.
     successors: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
 }
@@ -450,12 +461,14 @@ impl Registry {
                 Some((a.new, a.old))
             }
             CertBody::Succession(s) if seq == 1 && s.consented(&author) => {
-                let map = if s.identity {
-                    &mut self.handovers
+                if s.identity {
+                    self.handovers
+                        .entry(s.from)
+                        .or_default()
+                        .insert(author, s.at);
                 } else {
-                    &mut self.successors
-                };
-                map.entry(s.from).or_default().insert(author);
+                    self.successors.entry(s.from).or_default().insert(author);
+                }
                 Some((author, s.from))
             }
             _ => None,
@@ -591,12 +604,24 @@ impl Registry {
                 None => None,
             };
             let cut = recovered.as_ref().map(|r| r.point);
+            // Identity handovers (kind 14) of this key. A recovery that
+            // holds wins over them (a thief with the lost key cannot block
+            // it); one handover counts like a rotation at its `at`.
+            let handed = if recovered.is_some() {
+                Vec::new()
+            } else {
+                self.successors_of(identity, &person, &revoked)
+            };
+            let handover_at = match handed.as_slice() {
+                [(_, at)] => Some(*at),
+                _ => None,
+            };
             let log = self.certs.get(&identity).unwrap_or(&empty);
             for (&seq, cert) in log {
                 if fork_at.is_some_and(|f| seq >= f) {
                     break 'chain;
                 }
-                if cut.is_some_and(|p| seq > p) {
+                if cut.is_some_and(|p| seq > p) || handover_at.is_some_and(|a| seq > a) {
                     break;
                 }
                 match cert {
@@ -646,9 +671,9 @@ impl Registry {
                         {
                             continue;
                         }
-                        let handed = self.successors_of(identity, &person, &revoked);
                         if !handed.is_empty() {
-                            let mut candidates = handed;
+                            let mut candidates: Vec<AuthorId> =
+                                handed.iter().map(|(k, _)| *k).collect();
                             candidates.push(r.new);
                             candidates.sort();
                             person.conflict.get_or_insert(Conflict::Succession {
@@ -664,22 +689,18 @@ impl Registry {
                     }
                 }
             }
-            // A handover (kind 14) of the identity key: the new key becomes
-            // the identity, like a rotation placed after the key's
-            // certificates. Competing with a recovery or another handover,
-            // it freezes the person.
-            let handed = self.successors_of(identity, &person, &revoked);
+            // One identity handover: the new key becomes the identity, like
+            // a rotation at `at`. Two or more freeze the person.
             let recovered = recovered.filter(|r| !revoked.contains(&r.new));
             if !handed.is_empty() {
-                if handed.len() == 1 && recovered.is_none() {
-                    let new = handed[0];
+                if let [(new, _)] = handed.as_slice() {
+                    let new = *new;
                     person.promote(identity, new, (new, 1), None);
                     self.add_successors(&mut person, new, &revoked);
                     identity = new;
                     continue 'chain;
                 }
-                let mut candidates = handed;
-                candidates.extend(recovered.map(|r| r.new));
+                let mut candidates: Vec<AuthorId> = handed.iter().map(|(k, _)| *k).collect();
                 candidates.sort();
                 person.conflict.get_or_insert(Conflict::Succession {
                     key: identity,
@@ -710,39 +731,48 @@ impl Registry {
         old: AuthorId,
         person: &Person,
         revoked: &BTreeSet<AuthorId>,
-    ) -> Vec<AuthorId> {
+    ) -> Vec<(AuthorId, u64)> {
         self.handovers
             .get(&old)
             .into_iter()
             .flatten()
-            .filter(|n| !revoked.contains(n))
-            .filter(|n| person.key(n).is_none_or(|k| k.role == Role::Device))
-            .copied()
+            .filter(|(n, _)| !revoked.contains(n))
+            .filter(|(n, _)| person.key(n).is_none_or(|k| k.role == Role::Device))
+            .map(|(n, at)| (*n, *at))
             .collect()
     }
 
-    /// Adds the keys that a key of the person handed its device's place to
-    /// (and theirs, in turn) as devices of the person, under its name.
+    /// Adds the key that a key of the person handed its device's place to
+    /// (and its, in turn) as a device of the person, under its name. A key
+    /// has at most one successor (the lowest key, if it handed over more
+    /// than once), and a chain is at most [`MAX_SUCCESSION_CHAIN`] long, so a
+    /// device cannot fill its friends' replication sets with keys.
     fn add_successors(&self, person: &mut Person, device: AuthorId, revoked: &BTreeSet<AuthorId>) {
-        let mut todo = vec![device];
-        while let Some(old) = todo.pop() {
+        let mut old = device;
+        for _ in 0..MAX_SUCCESSION_CHAIN {
             let Some(name) = person.key(&old).map(|k| k.name.clone()) else {
-                continue;
+                return;
             };
-            for new in self.successors.get(&old).into_iter().flatten() {
-                if revoked.contains(new) || person.key(new).is_some() {
-                    continue;
-                }
-                person.keys.push(KeyState {
-                    key: *new,
-                    role: Role::Device,
-                    name: name.clone(),
-                    since: Some((*new, 1)),
-                    last_seq: None,
-                    ended_by: None,
-                });
-                todo.push(*new);
-            }
+            let Some(new) = self
+                .successors
+                .get(&old)
+                .and_then(|s| {
+                    s.iter()
+                        .find(|n| !revoked.contains(n) && person.key(n).is_none())
+                })
+                .copied()
+            else {
+                return;
+            };
+            person.keys.push(KeyState {
+                key: new,
+                role: Role::Device,
+                name,
+                since: Some((new, 1)),
+                last_seq: None,
+                ended_by: None,
+            });
+            old = new;
         }
     }
 

@@ -574,6 +574,9 @@ impl<P: Clone + Ord> Replicator<P> {
     fn forget_head(&mut self, peer: &P, author: &AuthorId) {
         if let Some(state) = self.peers.get_mut(peer) {
             state.heads.remove(author);
+            // The next resync names this author again, so the peer says
+            // anew what it holds.
+            state.sent.remove(author);
         }
     }
 

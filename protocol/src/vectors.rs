@@ -170,7 +170,13 @@ pub fn entries() -> Vec<Entry> {
 pub fn succession_entry() -> Entry {
     let old = Keypair::from_secret(&seed());
     let new = Keypair::from_secret(&[0x46; 32]);
-    let body = Body::Succession(crate::identity::Succession::new(&old, &new.author(), false));
+    let at = entries().len() as u64;
+    let body = Body::Succession(crate::identity::Succession::new(
+        &old,
+        &new.author(),
+        false,
+        at,
+    ));
     Entry::sign(
         &new,
         Draft {
@@ -436,7 +442,8 @@ pub fn markdown() -> String {
         hex::encode(crate::identity::succeed_message(
             &handover.from,
             &succession.author(),
-            handover.identity
+            handover.identity,
+            handover.at
         ))
     ));
     out.push_str(&format!(

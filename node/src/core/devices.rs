@@ -80,6 +80,13 @@ impl Core {
                 "a device cannot revoke itself, nor the identity key".into(),
             ));
         }
+        if device == self.node_key() {
+            return Err(Error::InvalidInput(
+                "that key is this node's network identity (its log went on under a new key): \
+                 revoking it would cut this node off"
+                    .into(),
+            ));
+        }
         let person = self.store.registry()?.person_of(&self.me());
         match person.key(&device) {
             None => {

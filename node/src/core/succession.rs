@@ -46,6 +46,9 @@ impl Core {
         let local = self.store.head(&me)?.map_or(0, |h| h.seq);
         let recorded = match self.witness().map(|w| w.read(&me)) {
             None => None,
+            // A key this store took over with, holding only the handover:
+            // nothing else was ever signed with it.
+            Some(Ok(None)) if local == 1 && me != self.node_key => Some(Some(1)),
             Some(Ok(head)) => Some(head),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the head witness; asking peers only");
@@ -86,16 +89,29 @@ impl Core {
         let old = self.keypair.clone();
         let person = self.store.registry()?.person_of(&old.author());
         let identity = person.identity == old.author();
+        // How far the old log went, as far as this machine knows: its
+        // certificates after that point do not count once handed over.
+        let local = self.store.head(&old.author())?.map_or(0, |h| h.seq);
+        let signed = self
+            .witness()
+            .and_then(|w| w.read(&old.author()).ok().flatten())
+            .unwrap_or(0);
+        let at = local.max(signed);
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
         let new = Keypair::from_secret(&secret);
-        // Durable before the first entry is signed with it.
+        // Durable before the first entry is signed with it; the witness
+        // first, so a crash cannot leave a witnessed store without it.
         self.store.set_pending_log_key(Some(&secret))?;
-        let body = Body::Succession(Succession::new(&old, &new.author(), identity));
+        if let Some(witness) = self.witness() {
+            witness
+                .record(&new.author(), 1)
+                .map_err(|e| Error::Io(format!("cannot record the head witness: {e}")))?;
+        }
+        let body = Body::Succession(Succession::new(&old, &new.author(), identity, at));
         self.append_as(&new, &[body])?;
         self.store.adopt_log_key(&secret)?;
-        self.witness_own(&new.author(), 1);
         tracing::warn!(
             old = %old.author(),
             new = %new.author(),
@@ -197,7 +213,16 @@ mod tests {
                 if_silent: Silent::Succeed
             }
         );
+        // With no node running, own writes are refused: nobody can say
+        // where the log is.
+        let refused = alice.run(ops::Post::note("offline")).unwrap_err();
+        assert!(matches!(refused, Error::Conflict(_)), "{refused}");
         let new = alice.succeed().unwrap();
+        let handover = alice.store().entry_at(&new, 1).unwrap().unwrap();
+        match Body::decode(handover.body().unwrap()).unwrap() {
+            Body::Succession(s) => assert_eq!((s.from, s.identity, s.at), (old, true, 5)),
+            other => panic!("{other:?}"),
+        }
         alice.close().unwrap();
         drop(alice);
 
@@ -208,6 +233,11 @@ mod tests {
         assert_eq!((person.root, person.identity), (old, new));
         let former = person.devices.iter().find(|d| d.key == old).unwrap();
         assert_eq!(former.role, Role::FormerIdentity);
+        // The old key is this node's network identity: not revocable here.
+        let refused = alice
+            .run(ops::DeviceRevoke { device: old.into() })
+            .unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{refused}");
         let post = alice.run(ops::Post::note("after")).unwrap();
         assert_eq!((post.author, post.seq), (new, 2));
         assert_eq!(alice.store().head(&old).unwrap().unwrap().seq, 2);
@@ -259,8 +289,8 @@ mod tests {
             Keypair::from_secret(&[7; 32]),
             Keypair::from_secret(&[8; 32]),
         );
-        let from_stranger = Body::Succession(Succession::new(&stranger, &new.author(), true));
-        let mut forged = Succession::new(&stranger, &new.author(), true);
+        let from_stranger = Body::Succession(Succession::new(&stranger, &new.author(), true, 0));
+        let mut forged = Succession::new(&stranger, &new.author(), true, 0);
         forged.from = trusted.author();
         let offers = vec![
             // A handover from a key bob does not replicate.

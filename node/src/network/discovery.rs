@@ -34,7 +34,10 @@ const PX_PEERS_PER_TICK: usize = 4;
 /// after that.
 #[derive(Default)]
 pub(super) struct Lookups {
+    /// Peer-exchange schedule.
     next: HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
+    /// DHT schedule (fewer per tick, so its own turn).
+    dht: HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
     /// Which connected peers the next peer-exchange requests go to.
     turn: usize,
 }
@@ -43,20 +46,28 @@ impl Lookups {
     /// `author` is reachable (connected): look it up at once if it goes.
     pub(super) fn reset(&mut self, author: &kith_protocol::AuthorId) {
         self.next.remove(author);
+        self.dht.remove(author);
     }
 
-    fn due(&self, author: &kith_protocol::AuthorId, now: Instant) -> Option<Instant> {
-        match self.next.get(author) {
+    fn due(
+        schedule: &HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
+        author: &kith_protocol::AuthorId,
+        now: Instant,
+    ) -> Option<Instant> {
+        match schedule.get(author) {
             None => Some(now),
             Some((at, _)) if *at <= now => Some(*at),
             Some(_) => None,
         }
     }
 
-    fn asked(&mut self, author: kith_protocol::AuthorId, now: Instant) {
-        let delay = self.next.get(&author).map_or(LOOKUP_MIN, |(_, d)| *d);
-        self.next
-            .insert(author, (now + delay, (delay * 2).min(LOOKUP_MAX)));
+    fn asked(
+        schedule: &mut HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
+        author: kith_protocol::AuthorId,
+        now: Instant,
+    ) {
+        let delay = schedule.get(&author).map_or(LOOKUP_MIN, |(_, d)| *d);
+        schedule.insert(author, (now + delay, (delay * 2).min(LOOKUP_MAX)));
     }
 }
 /// How often our own address record is republished.
@@ -340,30 +351,40 @@ impl Network {
             return;
         }
         // The trusted authors we cannot reach whose lookup is due, longest
-        // waiting first: one peer-exchange request per connected peer asks
-        // about up to 64 of them, the DHT about the first few.
-        let mut due: Vec<(Instant, kith_protocol::AuthorId)> = self
+        // waiting first: a peer-exchange request to a few connected peers
+        // asks about up to 64 of them, the DHT (on its own schedule) about
+        // a few.
+        let unreachable: Vec<kith_protocol::AuthorId> = self
             .scope
             .authors()
             .iter()
             .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
             .filter(|a| !self.connected.contains_key(&net::peer_id(a)))
-            .filter_map(|a| self.lookups.due(a, now).map(|t| (t, *a)))
+            .copied()
             .collect();
-        if due.is_empty() {
-            return;
-        }
-        due.sort();
-        due.truncate(net::PX_MAX_AUTHORS);
-        let authors: Vec<kith_protocol::AuthorId> = due.into_iter().map(|(_, a)| a).collect();
-        for author in &authors {
-            self.lookups.asked(*author, now);
-        }
-        for author in authors.iter().take(DHT_LOOKUPS_PER_TICK) {
+        let pick = |schedule, max| {
+            let mut due: Vec<(Instant, kith_protocol::AuthorId)> = unreachable
+                .iter()
+                .filter_map(|a| Lookups::due(schedule, a, now).map(|t| (t, *a)))
+                .collect();
+            due.sort();
+            due.truncate(max);
+            due.into_iter().map(|(_, a)| a).collect::<Vec<_>>()
+        };
+        let by_dht = pick(&self.lookups.dht, DHT_LOOKUPS_PER_TICK);
+        let authors = pick(&self.lookups.next, net::PX_MAX_AUTHORS);
+        for author in &by_dht {
+            Lookups::asked(&mut self.lookups.dht, *author, now);
             self.swarm
                 .behaviour_mut()
                 .kad
                 .get_record(kad::RecordKey::new(&addr_record::dht_key(author)));
+        }
+        if authors.is_empty() {
+            return;
+        }
+        for author in &authors {
+            Lookups::asked(&mut self.lookups.next, *author, now);
         }
         let mut peers: Vec<PeerId> = self.connected.keys().copied().collect();
         peers.sort();

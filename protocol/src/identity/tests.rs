@@ -110,12 +110,13 @@ fn a_key_claimed_by_two_persons_stands_alone() {
     assert_eq!(reg.person_of(&shared.author()).root, shared.author());
 }
 
-fn succeed(old: &Keypair, new: &Keypair) -> CertBody {
-    CertBody::Succession(Succession::new(old, &new.author(), true))
+/// An identity handover by `old`, whose log reached `at`.
+fn succeed(old: &Keypair, new: &Keypair, at: u64) -> CertBody {
+    CertBody::Succession(Succession::new(old, &new.author(), true, at))
 }
 
 fn succeed_device(old: &Keypair, new: &Keypair) -> CertBody {
-    CertBody::Succession(Succession::new(old, &new.author(), false))
+    CertBody::Succession(Succession::new(old, &new.author(), false, 0))
 }
 
 #[test]
@@ -124,7 +125,7 @@ fn a_handover_of_the_identity_key_makes_the_new_key_the_identity() {
     let a = alice.author();
     let mut reg = Registry::new();
     reg.add(a, 2, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
-    reg.add(new.author(), 1, succeed(&alice, &new));
+    reg.add(new.author(), 1, succeed(&alice, &new, 2));
     // The new key certifies from now on.
     reg.add(
         new.author(),
@@ -148,18 +149,18 @@ fn a_forged_or_misplaced_handover_counts_for_nothing() {
     let (alice, mallory, new) = (kp(1), kp(3), kp(5));
     let mut reg = Registry::new();
     // Signed by someone else than the key it claims to take over from.
-    let mut forged = Succession::new(&mallory, &new.author(), true);
+    let mut forged = Succession::new(&mallory, &new.author(), true, 0);
     forged.from = alice.author();
     reg.add(new.author(), 1, CertBody::Succession(forged));
     // Valid signature, but not the first entry of the new log.
-    reg.add(kp(7).author(), 2, succeed(&alice, &kp(7)));
+    reg.add(kp(7).author(), 2, succeed(&alice, &kp(7), 0));
     // The flag is signed: a device handover cannot be replayed as an
     // identity handover.
-    let mut flipped = Succession::new(&alice, &kp(8).author(), false);
+    let mut flipped = Succession::new(&alice, &kp(8).author(), false, 0);
     flipped.identity = true;
     reg.add(kp(8).author(), 1, CertBody::Succession(flipped));
     // A handover to the signing key itself.
-    reg.add(alice.author(), 1, succeed(&alice, &alice));
+    reg.add(alice.author(), 1, succeed(&alice, &alice, 0));
     assert_eq!(
         reg.person_of(&alice.author()),
         Person::single(alice.author())
@@ -173,6 +174,61 @@ fn a_forged_or_misplaced_handover_counts_for_nothing() {
         reg.person_of(&kp(8).author()),
         Person::single(kp(8).author())
     );
+}
+
+#[test]
+fn an_identity_handover_counts_like_a_rotation_at_its_point() {
+    let (alice, new, late, rotated) = (kp(1), kp(5), kp(6), kp(4));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(new.author(), 1, succeed(&alice, &new, 2));
+    // Whoever still holds the old key certifies nothing after the point,
+    // and a rotation it signs there is ignored, not a conflict.
+    reg.add(a, 3, CertBody::Link(DeviceLink::new(&a, &late, "late")));
+    reg.add(a, 4, CertBody::Rotate(Rotate::new(&a, &rotated)));
+    let p = reg.person_of(&a);
+    assert_eq!((p.identity, p.conflict.clone()), (new.author(), None));
+    assert!(p.key(&late.author()).is_none());
+    assert!(p.key(&rotated.author()).is_none());
+}
+
+#[test]
+fn a_recovery_that_holds_wins_over_a_handover_by_the_lost_key() {
+    let (alice, bob, carol, thief_key, recovered) = (kp(1), kp(2), kp(3), kp(6), kp(7));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, contacts(2, &[&bob, &carol]));
+    reg.add(bob.author(), 1, approval(&a, &recovered, 1));
+    reg.add(carol.author(), 1, approval(&a, &recovered, 1));
+    // A thief with the lost key hands the identity to a key of theirs.
+    reg.add(thief_key.author(), 1, succeed(&alice, &thief_key, 1));
+    let p = reg.person_of(&a);
+    assert_eq!((p.identity, p.conflict.clone()), (recovered.author(), None));
+    assert!(p.key(&thief_key.author()).is_none());
+}
+
+#[test]
+fn a_device_has_at_most_one_successor_and_chains_are_short() {
+    let (alice, laptop) = (kp(1), kp(2));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
+    reg.add(kp(40).author(), 1, succeed_device(&laptop, &kp(40)));
+    reg.add(kp(41).author(), 1, succeed_device(&laptop, &kp(41)));
+    let p = reg.person_of(&a);
+    let lowest = kp(40).author().min(kp(41).author());
+    let highest = kp(40).author().max(kp(41).author());
+    assert!(p.key(&lowest).is_some() && p.key(&highest).is_none());
+    // A chain of handovers counts up to MAX_SUCCESSION_CHAIN keys.
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &laptop, "laptop")));
+    let mut old = kp(2);
+    for i in 0..(MAX_SUCCESSION_CHAIN as u8 + 3) {
+        let new = kp(60 + i);
+        reg.add(new.author(), 1, succeed_device(&old, &new));
+        old = new;
+    }
+    assert_eq!(reg.person_of(&a).keys.len(), 2 + MAX_SUCCESSION_CHAIN);
 }
 
 #[test]
@@ -196,7 +252,7 @@ fn a_handover_competing_with_a_rotation_or_another_handover_is_a_conflict() {
     let a = alice.author();
     let mut reg = Registry::new();
     reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &rotated)));
-    reg.add(one.author(), 1, succeed(&alice, &one));
+    reg.add(one.author(), 1, succeed(&alice, &one, 5));
     let p = reg.person_of(&a);
     assert_eq!(p.identity, a, "frozen at the key that handed over twice");
     // The candidates are not the person's keys until the user decides.
@@ -213,8 +269,8 @@ fn a_handover_competing_with_a_rotation_or_another_handover_is_a_conflict() {
         })
     );
     let mut reg = Registry::new();
-    reg.add(one.author(), 1, succeed(&alice, &one));
-    reg.add(two.author(), 1, succeed(&alice, &two));
+    reg.add(one.author(), 1, succeed(&alice, &one, 5));
+    reg.add(two.author(), 1, succeed(&alice, &two, 5));
     let p = reg.person_of(&a);
     assert_eq!(p.identity, a);
     assert!(matches!(p.conflict, Some(Conflict::Succession { .. })));
@@ -321,6 +377,7 @@ proptest! {
                 }
                 Step::Succeed(n) => {
                     *seq -= 1;
+                    let at = *seq;
                     let k = kp(n).author();
                     if seq_of.contains_key(&k) || active.contains(&k) || gone.contains(&k) {
                         continue; // The new key's log must start with it.
@@ -328,7 +385,7 @@ proptest! {
                     seq_of.insert(k, 1);
                     former.insert(identity);
                     active.insert(k);
-                    certs.push((k, 1, succeed(&kp(identity_seed), &kp(n))));
+                    certs.push((k, 1, succeed(&kp(identity_seed), &kp(n), at)));
                     identity = k;
                     identity_seed = n;
                     continue;

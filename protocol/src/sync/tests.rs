@@ -243,8 +243,13 @@ fn a_handover_is_offered_to_a_peer_that_replicates_the_old_key_and_its_log_follo
             seq: 1,
             prev: None,
             timestamp_ms: NOW,
-            body: Body::Succession(crate::identity::Succession::new(&old, &new.author(), true))
-                .encode(),
+            body: Body::Succession(crate::identity::Succession::new(
+                &old,
+                &new.author(),
+                true,
+                1,
+            ))
+            .encode(),
         },
     );
     a.1.logs.insert(new.author(), vec![handover.clone()]);
@@ -260,6 +265,7 @@ fn a_handover_is_offered_to_a_peer_that_replicates_the_old_key_and_its_log_follo
                 &carol,
                 &keypair(6).author(),
                 true,
+                0,
             ))
             .encode(),
         },
