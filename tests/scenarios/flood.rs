@@ -415,6 +415,26 @@ async fn mallory(
             _ => {}
         }
     };
+    // Gossip goes to peers known to be subscribed: wait until the target's
+    // subscription has arrived (publishing earlier finds nobody, and the
+    // whole gossip flood would be dropped on Mallory's side).
+    let subscribed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let SwarmEvent::Behaviour(RogueEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
+                ..
+            })) = swarm.select_next_some().await
+                && peer_id == victim
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        subscribed.is_ok(),
+        "the target never joined the entries topic"
+    );
     // The oversized and the stalled requests go first.
     let oversized = (0..20_000u32)
         .map(|i| FrontierItem {

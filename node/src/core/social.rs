@@ -125,7 +125,14 @@ impl Core {
     pub fn join(&mut self, code: &str, petname: Option<String>) -> Result<TrustView> {
         let invite =
             crate::invite::Invite::decode(code).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        if invite.author == self.me() {
+        // Mine: my log key, or this node's network key (its PeerId, which
+        // its invites name after it went on under a new log key), or any
+        // other key of my person.
+        let mine = self.store.registry()?.person_of(&self.me());
+        if invite.author == self.me()
+            || invite.author == self.node_key()
+            || mine.key(&invite.author).is_some()
+        {
             return Err(Error::InvalidInput("that is your own invite code".into()));
         }
         // A device's invite names its person: trusting the person's root

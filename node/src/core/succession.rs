@@ -233,6 +233,15 @@ mod tests {
         assert_eq!((person.root, person.identity), (old, new));
         let former = person.devices.iter().find(|d| d.key == old).unwrap();
         assert_eq!(former.role, Role::FormerIdentity);
+        // This node's own invite names its network key: joining it is
+        // refused, not a trust in itself.
+        let own = crate::invite::Invite {
+            author: old,
+            addrs: Vec::new(),
+            person: None,
+        }
+        .encode();
+        assert!(alice.join(&own, None).is_err());
         // The old key is this node's network identity: not revocable here.
         let refused = alice
             .run(ops::DeviceRevoke { device: old.into() })
