@@ -135,15 +135,7 @@ impl Core {
         // With no node running, nobody can say where this store's own log
         // is: if the witness says it is behind, writing here could re-sign
         // a sequence number (PROTOCOL.md §11.6).
-        if O::INFO.owner == crate::ops::Owner::Store
-            && matches!(
-                self.start_check()?,
-                crate::witness::Start::Ask {
-                    if_silent: crate::witness::Silent::Succeed,
-                    ..
-                }
-            )
-        {
+        if O::INFO.owner == crate::ops::Owner::Store && self.behind_witness()? {
             return Err(Error::Conflict(
                 "this store may be behind its own log (restored from a backup?): start the node \
                  (`kith up`) so it can catch up from your peers, or go on under a new key"

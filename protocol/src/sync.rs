@@ -206,17 +206,7 @@ impl<P: Clone + Ord> Replicator<P> {
             .filter(|i| state.sent.get(&i.author) != Some(&i.head))
             .collect();
         items.truncate(self.limits.max_frontier_authors);
-        if items.is_empty() {
-            return Vec::new();
-        }
-        for i in &items {
-            state.sent.insert(i.author, i.head);
-        }
-        vec![Output::Send {
-            peer,
-            token: self.token(),
-            request: Request::Frontier(items),
-        }]
+        self.send_frontier(peer, items).into_iter().collect()
     }
 
     /// Tells a connected peer our heads for `authors` (a partial frontier),
@@ -235,19 +225,7 @@ impl<P: Clone + Ord> Replicator<P> {
                 head: logs.head(a),
             })
             .collect();
-        if items.is_empty() {
-            return Vec::new();
-        }
-        if let Some(state) = self.peers.get_mut(&peer) {
-            for i in &items {
-                state.sent.insert(i.author, i.head);
-            }
-        }
-        vec![Output::Send {
-            peer,
-            token: self.token(),
-            request: Request::Frontier(items),
-        }]
+        self.send_frontier(peer, items).into_iter().collect()
     }
 
     /// The peer is gone: forget what it told us and re-plan its fetches.
@@ -535,12 +513,29 @@ impl<P: Clone + Ord> Replicator<P> {
         self.peers.keys()
     }
 
+    /// Our whole frontier, for a new connection or a full resync.
     fn frontier_request(&mut self, peer: P, logs: &impl Logs) -> Output<P> {
         let mut items = logs.frontier();
         items.truncate(self.limits.max_frontier_authors);
         if let Some(state) = self.peers.get_mut(&peer) {
             state.sent = items.iter().map(|i| (i.author, i.head)).collect();
         }
+        self.frontier_to(peer, items)
+    }
+
+    /// Part of our frontier (changed or advanced heads), remembering what
+    /// the peer was told; nothing if there is nothing to tell.
+    fn send_frontier(&mut self, peer: P, items: Vec<FrontierItem>) -> Option<Output<P>> {
+        if items.is_empty() {
+            return None;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.sent.extend(items.iter().map(|i| (i.author, i.head)));
+        }
+        Some(self.frontier_to(peer, items))
+    }
+
+    fn frontier_to(&mut self, peer: P, items: Vec<FrontierItem>) -> Output<P> {
         Output::Send {
             peer,
             token: self.token(),

@@ -24,10 +24,11 @@
 
 use std::time::{Duration, Instant};
 
+use kith_node::api::Client;
 use kith_node::store::Store;
 use kith_node::store::kv::KvConfig;
 use kith_node::{DataDir, identity, ops};
-use kith_protocol::{AuthorId, Keypair, Limits};
+use kith_protocol::{AuthorId, EntryId, Keypair, Limits};
 use kith_tests::process::Up;
 use libp2p::futures::StreamExt;
 use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
@@ -76,6 +77,47 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Whether entry `id` reaches the top of `client`'s feed within `within`
+/// (polled every 2 ms).
+fn arrives(client: &Client, id: EntryId, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let feed = client
+            .call(ops::Feed {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
+        if feed.first().is_some_and(|e| e.id == id) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Delays from a post to its arrival on the other node, alternating
+/// directions, 100 ms apart: (sorted delays, posts lost after 60 s).
+fn propagation(a: &Client, b: &Client, posts: usize) -> (Vec<Duration>, usize) {
+    let mut delays = Vec::new();
+    let mut lost = 0;
+    for i in 0..posts {
+        let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        let t = Instant::now();
+        let post = from.call(ops::Post::note(format!("post {i}"))).unwrap();
+        if arrives(to, post.id, Duration::from_secs(60)) {
+            delays.push(t.elapsed());
+        } else {
+            lost += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    delays.sort();
+    (delays, lost)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -110,23 +152,10 @@ fn run(n: usize, posts: usize) -> Figures {
     .unwrap();
     // Connected once a post gets through.
     let probe = ca.call(ops::Post::note("hello")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let feed = cb
-            .call(ops::Feed {
-                limit: Some(1),
-                ..Default::default()
-            })
-            .unwrap();
-        if feed.first().is_some_and(|e| e.id == probe.id) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "N = {n}: the nodes never connected"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        arrives(&cb, probe.id, Duration::from_secs(120)),
+        "N = {n}: the nodes never connected"
+    );
 
     // Idle: let start-up work settle, then measure.
     std::thread::sleep(Duration::from_secs(5));
@@ -151,34 +180,7 @@ fn run(n: usize, posts: usize) -> Figures {
     let idle_cpu = ((a1 - a0) + (b1 - b0)).as_secs_f64() / 2.0 / window.as_secs_f64() * 100.0;
     let rss_mib = (a.rss_kib() + b.rss_kib()) as f64 / 2.0 / 1024.0;
 
-    // Propagation, alternating directions.
-    let mut delays = Vec::new();
-    let mut lost = 0;
-    for i in 0..posts {
-        let (from, to) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
-        let t = Instant::now();
-        let post = from.call(ops::Post::note(format!("post {i}"))).unwrap();
-        let deadline = t + Duration::from_secs(60);
-        loop {
-            let feed = to
-                .call(ops::Feed {
-                    limit: Some(1),
-                    ..Default::default()
-                })
-                .unwrap();
-            if feed.first().is_some_and(|e| e.id == post.id) {
-                delays.push(t.elapsed());
-                break;
-            }
-            if Instant::now() > deadline {
-                lost += 1;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    delays.sort();
+    let (delays, lost) = propagation(&ca, &cb, posts);
     let figures = Figures {
         n,
         startup,
@@ -285,31 +287,8 @@ fn run_peers(peers: usize, posts: usize) -> (usize, f64, f64, Duration, Duration
     std::thread::sleep(window);
     let idle = (cpu_time(a.pid()) - a0).as_secs_f64() / window.as_secs_f64() * 100.0;
     let rss = a.rss_kib() as f64 / 1024.0;
-    let mut delays = Vec::new();
-    for i in 0..posts {
-        let (from, to) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
-        let t = Instant::now();
-        let post = from.call(ops::Post::note(format!("post {i}"))).unwrap();
-        loop {
-            let feed = to
-                .call(ops::Feed {
-                    limit: Some(1),
-                    ..Default::default()
-                })
-                .unwrap();
-            if feed.first().is_some_and(|e| e.id == post.id) {
-                delays.push(t.elapsed());
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(60),
-                "post {i} never arrived"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    delays.sort();
+    let (delays, lost) = propagation(&ca, &cb, posts);
+    assert_eq!(lost, 0, "posts never arrived");
     drop((a, b));
     runtime.shutdown_background();
     (

@@ -63,6 +63,23 @@ impl Core {
         ))
     }
 
+    /// Whether the head witness says this store cannot be sure of its own
+    /// log (the start check would go on under a new key if no peer could
+    /// say): what the CLI, with no node to ask, refuses to write on. Reads
+    /// nothing when no witness is kept.
+    pub(super) fn behind_witness(&self) -> Result<bool> {
+        if self.witness().is_none() {
+            return Ok(false);
+        }
+        Ok(matches!(
+            self.start_check()?,
+            Start::Ask {
+                if_silent: witness::Silent::Succeed,
+                ..
+            }
+        ))
+    }
+
     /// Records own appends in the head witness.
     pub(super) fn witness_own(&mut self, author: &AuthorId, seq: u64) {
         let Some(witness) = self.witness() else {

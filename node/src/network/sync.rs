@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use kith_protocol::sync::{Output, Request, Response};
-use kith_protocol::{AuthorId, Head, ValidationError};
+use kith_protocol::{AuthorId, Entry, Head, ValidationError};
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
 use libp2p::request_response;
@@ -257,30 +257,32 @@ impl Network {
                         .push(Ingesting::new(Waiting::Sync { peer, author }, outcome));
                 }
                 Output::IngestChanges { peer, entries } => {
-                    let (reply, outcome) = oneshot::channel();
-                    let job = Job {
-                        entries,
-                        origin: Origin::Sync,
-                        then: Then::Detached(reply),
-                    };
-                    if self.wiring.verify.try_submit(job).is_ok() {
-                        self.ingesting
-                            .push(Ingesting::new(Waiting::Changes { peer }, outcome));
-                    }
+                    self.verify_then(entries, Then::Detached, Waiting::Changes { peer });
                 }
                 Output::Offered { peer, entries } => {
-                    let (reply, outcome) = oneshot::channel();
-                    let job = Job {
-                        entries,
-                        origin: Origin::Sync,
-                        then: Then::Offered(reply),
-                    };
-                    if self.wiring.verify.try_submit(job).is_ok() {
-                        self.ingesting
-                            .push(Ingesting::new(Waiting::Offered { peer }, outcome));
-                    }
+                    self.verify_then(entries, Then::Offered, Waiting::Offered { peer });
                 }
             }
+        }
+    }
+
+    /// Sends entries that are not a log's next batch to the verification
+    /// pool; if its queue is full they are dropped (a later exchange asks
+    /// again).
+    fn verify_then(
+        &mut self,
+        entries: Vec<Entry>,
+        then: fn(oneshot::Sender<IngestOutcome>) -> Then,
+        waiting: Waiting,
+    ) {
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            entries,
+            origin: Origin::Sync,
+            then: then(reply),
+        };
+        if self.wiring.verify.try_submit(job).is_ok() {
+            self.ingesting.push(Ingesting::new(waiting, outcome));
         }
     }
 

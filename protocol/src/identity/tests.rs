@@ -1,5 +1,7 @@
 use proptest::prelude::*;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
 
 fn kp(n: u8) -> Keypair {

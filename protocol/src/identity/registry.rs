@@ -1,0 +1,486 @@
+//! The registry: every certificate a node holds, and the one way every
+//! node resolves them into persons (PROTOCOL.md §11.2–11.5).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    CertBody, Conflict, KeyState, MAX_SUCCESSION_CHAIN, Person, RecoveryApproval, RecoveryContacts,
+    Role,
+};
+use crate::keys::AuthorId;
+
+/// Every certificate a node holds, and the persons they make.
+///
+/// Certificates are kept per author and sequence number; a second,
+/// different certificate at one (author, seq) marks that author's log as
+/// forked there.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    certs: BTreeMap<AuthorId, BTreeMap<u64, CertBody>>,
+    forks: BTreeMap<AuthorId, u64>,
+    /// Reverse links: device or new identity key → keys whose certificate
+    /// (with a valid consent) names it, or whose recovery asks for it.
+    named_by: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+    /// Recovery approvals with a valid consent, by the key they recover:
+    /// (approver, approver's seq, approval).
+    approvals: BTreeMap<AuthorId, Vec<(AuthorId, u64, RecoveryApproval)>>,
+    /// Valid handovers of an identity (kind 14 at seq 1): old key → new
+    /// key → how far the old key's log went (`at`).
+    handovers: BTreeMap<AuthorId, BTreeMap<AuthorId, u64>>,
+    /// Valid handovers of a device's place: old key → new keys.
+    successors: BTreeMap<AuthorId, BTreeSet<AuthorId>>,
+}
+
+/// A recovery that holds: contacts up to the threshold vouched for `new`.
+#[derive(Debug, Clone)]
+struct Recovered {
+    new: AuthorId,
+    /// Certificates of the lost key after this seq do not count.
+    point: u64,
+    by: Vec<AuthorId>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Adds a certificate found at `author`'s `seq`. Returns whether it was
+    /// new (a caller re-resolves persons then).
+    pub fn add(&mut self, author: AuthorId, seq: u64, cert: CertBody) -> bool {
+        let log = self.certs.entry(author).or_default();
+        match log.get(&seq) {
+            Some(existing) if *existing == cert => return false,
+            Some(_) => {
+                let at = self.forks.entry(author).or_insert(seq);
+                *at = (*at).min(seq);
+                return true;
+            }
+            None => {}
+        }
+        let named = match &cert {
+            CertBody::Link(l) if l.consented(&author) => Some((l.device, author)),
+            CertBody::Rotate(r) if r.consented(&author) => Some((r.new, author)),
+            CertBody::Approval(a) if a.consented() => {
+                self.approvals
+                    .entry(a.old)
+                    .or_default()
+                    .push((author, seq, a.clone()));
+                Some((a.new, a.old))
+            }
+            CertBody::Succession(s) if seq == 1 && s.consented(&author) => {
+                if s.identity {
+                    self.handovers
+                        .entry(s.from)
+                        .or_default()
+                        .insert(author, s.at);
+                } else {
+                    self.successors.entry(s.from).or_default().insert(author);
+                }
+                Some((author, s.from))
+            }
+            _ => None,
+        };
+        if let Some((named, by)) = named {
+            self.named_by.entry(named).or_default().insert(by);
+        }
+        log.insert(seq, cert);
+        true
+    }
+
+    /// Marks `author`'s log as forked at `seq` (a fork proof from elsewhere).
+    pub fn add_fork(&mut self, author: AuthorId, seq: u64) {
+        let at = self.forks.entry(author).or_insert(seq);
+        *at = (*at).min(seq);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// The key `key` took over from (its first entry is a valid kind 14).
+    pub fn predecessor(&self, key: &AuthorId) -> Option<AuthorId> {
+        match self.certs.get(key)?.get(&1)? {
+            CertBody::Succession(s) if s.consented(key) => Some(s.from),
+            _ => None,
+        }
+    }
+
+    /// The person a key belongs to. A key that no certificate names is a
+    /// person of its own. A key claimed by two persons belongs to neither:
+    /// it stands alone, so neither can borrow the other's entries.
+    pub fn person_of(&self, key: &AuthorId) -> Person {
+        self.person_of_with(key, true)
+    }
+
+    fn person_of_with(&self, key: &AuthorId, recovery: bool) -> Person {
+        let roots = self.roots_of(key);
+        let mut owners: Vec<Person> = roots
+            .into_iter()
+            .map(|root| self.resolve_with(root, recovery))
+            .filter(|p| p.key(key).is_some())
+            .collect();
+        if owners.len() == 1 {
+            return owners.remove(0);
+        }
+        // Claimed by several persons: a person of its own, but an end any
+        // of them gave it stays (a revoked device cannot escape its
+        // revocation by consenting to a second person).
+        let mut alone = Person::single(*key);
+        let ended = owners
+            .iter()
+            .filter_map(|p| p.key(key).and_then(|k| k.last_seq.map(|l| (l, k.ended_by))))
+            .min_by_key(|(l, _)| *l);
+        if let Some((last, by)) = ended {
+            alone.keys[0].last_seq = Some(last);
+            alone.keys[0].ended_by = by;
+        }
+        alone
+    }
+
+    /// Candidate roots of a key: walk back along the certificates that name
+    /// it until a key no certificate names.
+    fn roots_of(&self, key: &AuthorId) -> BTreeSet<AuthorId> {
+        let mut roots = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![*key];
+        while let Some(k) = todo.pop() {
+            if !seen.insert(k) || seen.len() > 4096 {
+                continue;
+            }
+            match self.named_by.get(&k) {
+                Some(by) if !by.is_empty() => todo.extend(by.iter().copied()),
+                _ => {
+                    roots.insert(k);
+                }
+            }
+        }
+        roots
+    }
+
+    /// The recovery contacts a person named last: in its identity key's
+    /// log, else in the logs of the keys that were its identity before.
+    pub fn recovery_contacts(&self, person: &Person) -> Option<RecoveryContacts> {
+        let mut chain: Vec<AuthorId> = vec![person.identity];
+        chain.extend(
+            person
+                .keys
+                .iter()
+                .rev()
+                .filter(|k| k.role == Role::FormerIdentity)
+                .map(|k| k.key),
+        );
+        chain.iter().find_map(|key| {
+            self.certs.get(key)?.values().rev().find_map(|c| match c {
+                CertBody::Contacts(c) => Some(c.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    /// Resolves the person whose root is `root` (PROTOCOL.md §11.3).
+    pub fn resolve(&self, root: AuthorId) -> Person {
+        self.resolve_with(root, true)
+    }
+
+    /// `recovery: false` resolves without recoveries (how a recovery
+    /// contact's own devices are found, so resolution never recurses).
+    fn resolve_with(&self, root: AuthorId, recovery: bool) -> Person {
+        let mut person = Person::single(root);
+        let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
+        self.add_successors(&mut person, root, &revoked);
+        let mut identity = root;
+        let mut visited: BTreeSet<AuthorId> = BTreeSet::new();
+        let empty = BTreeMap::new();
+        'chain: loop {
+            if !visited.insert(identity) {
+                break;
+            }
+            let fork_at = self.forks.get(&identity).copied();
+            if let Some(seq) = fork_at {
+                person.conflict = Some(Conflict::Fork { key: identity, seq });
+            }
+            let recovered = match recovery.then(|| self.recovery(identity)) {
+                Some(Ok(r)) => r.filter(|r| {
+                    !revoked.contains(&r.new)
+                        && person.key(&r.new).is_none_or(|k| k.role == Role::Device)
+                }),
+                Some(Err(conflict)) => {
+                    person.conflict.get_or_insert(conflict);
+                    None
+                }
+                None => None,
+            };
+            let cut = recovered.as_ref().map(|r| r.point);
+            // Identity handovers (kind 14) of this key. A recovery that
+            // holds wins over them (a thief with the lost key cannot block
+            // it); one handover counts like a rotation at its `at`.
+            let handed = if recovered.is_some() {
+                Vec::new()
+            } else {
+                self.successors_of(identity, &person, &revoked)
+            };
+            let handover_at = match handed.as_slice() {
+                [(_, at)] => Some(*at),
+                _ => None,
+            };
+            let log = self.certs.get(&identity).unwrap_or(&empty);
+            for (&seq, cert) in log {
+                if fork_at.is_some_and(|f| seq >= f) {
+                    break 'chain;
+                }
+                if cut.is_some_and(|p| seq > p) || handover_at.is_some_and(|a| seq > a) {
+                    break;
+                }
+                match cert {
+                    CertBody::Contacts(_) | CertBody::Approval(_) | CertBody::Succession(_) => {}
+                    CertBody::Link(link) => {
+                        if !link.consented(&identity)
+                            || revoked.contains(&link.device)
+                            || person.key(&link.device).is_some()
+                        {
+                            continue;
+                        }
+                        person.keys.push(KeyState {
+                            key: link.device,
+                            role: Role::Device,
+                            name: link.name.clone(),
+                            since: Some((identity, seq)),
+                            last_seq: None,
+                            ended_by: None,
+                        });
+                        self.add_successors(&mut person, link.device, &revoked);
+                    }
+                    CertBody::Revoke(r) => {
+                        if r.device == identity {
+                            continue;
+                        }
+                        if let Some(k) = person.keys.iter_mut().find(|k| k.key == r.device)
+                            && k.active()
+                        {
+                            k.last_seq = Some(r.last_seq);
+                            k.ended_by = Some((identity, seq));
+                            revoked.insert(r.device);
+                            self.end_successors(
+                                &mut person,
+                                r.device,
+                                (identity, seq),
+                                &mut revoked,
+                            );
+                        }
+                    }
+                    CertBody::Rotate(r) => {
+                        if !r.consented(&identity)
+                            || revoked.contains(&r.new)
+                            || person
+                                .keys
+                                .iter()
+                                .any(|k| k.key == r.new && k.role != Role::Device)
+                        {
+                            continue;
+                        }
+                        if !handed.is_empty() {
+                            let mut candidates: Vec<AuthorId> =
+                                handed.iter().map(|(k, _)| *k).collect();
+                            candidates.push(r.new);
+                            candidates.sort();
+                            person.conflict.get_or_insert(Conflict::Succession {
+                                key: identity,
+                                candidates,
+                            });
+                            break 'chain;
+                        }
+                        person.promote(identity, r.new, (identity, seq), None);
+                        self.add_successors(&mut person, r.new, &revoked);
+                        identity = r.new;
+                        continue 'chain;
+                    }
+                }
+            }
+            // One identity handover: the new key becomes the identity, like
+            // a rotation at `at`. Two or more freeze the person.
+            let recovered = recovered.filter(|r| !revoked.contains(&r.new));
+            if !handed.is_empty() {
+                if let [(new, _)] = handed.as_slice() {
+                    let new = *new;
+                    person.promote(identity, new, (new, 1), None);
+                    self.add_successors(&mut person, new, &revoked);
+                    identity = new;
+                    continue 'chain;
+                }
+                let mut candidates: Vec<AuthorId> = handed.iter().map(|(k, _)| *k).collect();
+                candidates.sort();
+                person.conflict.get_or_insert(Conflict::Succession {
+                    key: identity,
+                    candidates,
+                });
+                break;
+            }
+            // A key revoked in the lost key's log up to the point cannot
+            // become the identity.
+            if let Some(r) = recovered {
+                // The lost key ends where the contacts last saw it.
+                person.promote(identity, r.new, (identity, r.point), Some(r.point));
+                self.add_successors(&mut person, r.new, &revoked);
+                person.recovered_by = r.by;
+                identity = r.new;
+                continue 'chain;
+            }
+            break;
+        }
+        person.identity = identity;
+        person
+    }
+
+    /// Keys that the identity key `old` validly handed its role to and that
+    /// may take it in `person` (not revoked, not already one of its non-device keys).
+    fn successors_of(
+        &self,
+        old: AuthorId,
+        person: &Person,
+        revoked: &BTreeSet<AuthorId>,
+    ) -> Vec<(AuthorId, u64)> {
+        self.handovers
+            .get(&old)
+            .into_iter()
+            .flatten()
+            .filter(|(n, _)| !revoked.contains(n))
+            .filter(|(n, _)| person.key(n).is_none_or(|k| k.role == Role::Device))
+            .map(|(n, at)| (*n, *at))
+            .collect()
+    }
+
+    /// Adds the key that a key of the person handed its device's place to
+    /// (and its, in turn) as a device of the person, under its name. A key
+    /// has at most one successor (the lowest key, if it handed over more
+    /// than once), and a chain is at most [`MAX_SUCCESSION_CHAIN`] long, so a
+    /// device cannot fill its friends' replication sets with keys.
+    fn add_successors(&self, person: &mut Person, device: AuthorId, revoked: &BTreeSet<AuthorId>) {
+        let mut old = device;
+        for _ in 0..MAX_SUCCESSION_CHAIN {
+            let Some(name) = person.key(&old).map(|k| k.name.clone()) else {
+                return;
+            };
+            let Some(new) = self
+                .successors
+                .get(&old)
+                .and_then(|s| {
+                    s.iter()
+                        .find(|n| !revoked.contains(n) && person.key(n).is_none())
+                })
+                .copied()
+            else {
+                return;
+            };
+            person.keys.push(KeyState {
+                key: new,
+                role: Role::Device,
+                name,
+                since: Some((new, 1)),
+                last_seq: None,
+                ended_by: None,
+            });
+            old = new;
+        }
+    }
+
+    /// A revoked device's successors were vouched for only by it: they end
+    /// too, from their first entry.
+    fn end_successors(
+        &self,
+        person: &mut Person,
+        device: AuthorId,
+        by: (AuthorId, u64),
+        revoked: &mut BTreeSet<AuthorId>,
+    ) {
+        let mut todo = vec![device];
+        while let Some(old) = todo.pop() {
+            for new in self.successors.get(&old).into_iter().flatten() {
+                if let Some(k) = person.keys.iter_mut().find(|k| k.key == *new)
+                    && k.active()
+                    && k.role == Role::Device
+                    && k.since == Some((*new, 1))
+                {
+                    k.last_seq = Some(0);
+                    k.ended_by = Some(by);
+                    revoked.insert(*new);
+                    todo.push(*new);
+                }
+            }
+        }
+    }
+
+    /// Whether `key`'s recovery contacts vouched, up to their threshold,
+    /// for one new key (PROTOCOL.md §11.5). Two such keys are a conflict.
+    fn recovery(&self, key: AuthorId) -> Result<Option<Recovered>, Conflict> {
+        let Some(approvals) = self.approvals.get(&key) else {
+            return Ok(None);
+        };
+        let empty = BTreeMap::new();
+        let log = self.certs.get(&key).unwrap_or(&empty);
+        // The contacts the person named last (below a fork of its log): a
+        // contact removed since cannot vouch.
+        let below = self.forks.get(&key).copied().unwrap_or(u64::MAX);
+        let Some(named) = log.range(..below).rev().find_map(|(_, c)| match c {
+            CertBody::Contacts(c) => Some(c),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        // Each named contact counts once per person (resolved without
+        // recoveries, so resolution never recurses).
+        let contacts: Vec<(AuthorId, AuthorId)> = named
+            .contacts
+            .iter()
+            .filter(|c| **c != key)
+            .map(|c| (*c, self.person_of_with(c, false).root))
+            .collect();
+        let candidates: BTreeSet<AuthorId> = approvals.iter().map(|a| a.2.new).collect();
+        let mut holds = Vec::new();
+        for new in candidates {
+            let mut counted: BTreeMap<AuthorId, (AuthorId, u64)> = BTreeMap::new();
+            for (author, seq, approval) in approvals.iter().filter(|a| a.2.new == new) {
+                // An approval at or after a fork of its author's log is in
+                // dispute: it does not count.
+                if self.forks.get(author).is_some_and(|f| seq >= f) {
+                    continue;
+                }
+                for (contact, person) in &contacts {
+                    if self.speaks_for(author, *seq, contact) {
+                        let at = counted.entry(*person).or_insert((*contact, 0));
+                        at.1 = at.1.max(approval.seen_seq);
+                    }
+                }
+            }
+            if named.threshold >= 1 && counted.len() >= usize::from(named.threshold) {
+                let mut by: Vec<AuthorId> = counted.values().map(|(c, _)| *c).collect();
+                by.sort();
+                holds.push(Recovered {
+                    new,
+                    point: counted.values().map(|(_, s)| *s).max().unwrap_or(0),
+                    by,
+                });
+            }
+        }
+        match holds.len() {
+            0 => Ok(None),
+            1 => Ok(holds.pop()),
+            _ => Err(Conflict::Recovery {
+                key,
+                candidates: holds.into_iter().map(|r| r.new).collect(),
+            }),
+        }
+    }
+
+    /// Whether `author`'s entry at `seq` speaks for `contact`: the contact's
+    /// key itself, or a key of the contact's person (resolved without
+    /// recoveries) that was valid at that entry.
+    fn speaks_for(&self, author: &AuthorId, seq: u64, contact: &AuthorId) -> bool {
+        if author == contact {
+            return true;
+        }
+        self.person_of_with(contact, false)
+            .key(author)
+            .is_some_and(|k| k.accepts(seq))
+    }
+}
