@@ -128,6 +128,7 @@ impl Pair {
 
 fn post(text: &str) -> ops::Post {
     ops::Post {
+        circle: None,
         text: text.into(),
         kind: PostKind::Note,
         reply_to: None,
@@ -168,6 +169,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         note = alice.run(post("Working on the contract test")).unwrap();
         question = alice
             .run(ops::Ask {
+                circle: None,
                 text: "Which linker is fastest?".into(),
                 tags: vec![],
                 yes: true,
@@ -177,6 +179,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
             .unwrap();
         alice
             .run(ops::WikiNew {
+                circle: None,
                 title: "Runbook".into(),
                 body: "Deploy: build, tag, announce.\n".into(),
             })
@@ -285,6 +288,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     })
     .await;
     pair.same(ops::Ask {
+        circle: None,
         text: "Which linker is the fastest one?".into(),
         tags: vec![],
         yes: false,
@@ -316,6 +320,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     pair.same(ops::Thread { id: q.clone() }).await;
     pair.same(ops::Delete { id: note.id.into() }).await;
     pair.same(ops::WikiNew {
+        circle: None,
         title: "Glossary".into(),
         body: "CRDT: a data type that merges.\n".into(),
     })

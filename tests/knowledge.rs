@@ -56,6 +56,7 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
     let question = alice
         .handle()
         .call(ops::Ask {
+            circle: None,
             text: "How should we back up the wiki?".into(),
             tags: vec!["ops".into()],
             yes: true,
@@ -137,6 +138,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     let post = bob
         .handle()
         .call(ops::Post {
+            circle: None,
             text: "Profiling showed the flamegraph hotspot in the tokenizer".into(),
             kind: PostKind::Note,
             reply_to: None,
@@ -166,6 +168,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
     // A wiki page by a word in its body.
     bob.handle()
         .call(ops::WikiNew {
+            circle: None,
             title: "Runbook".into(),
             body: "Restart the indexer with systemctl.\n".into(),
         })

@@ -51,6 +51,7 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
             tokio::spawn(async move {
                 handle
                     .call(ops::Post {
+                        circle: None,
                         text: format!("offline post {i}"),
                         kind: PostKind::Note,
                         reply_to: None,

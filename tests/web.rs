@@ -127,6 +127,7 @@ async fn every_page_renders_and_forms_work() {
     let q = alice
         .handle()
         .call(ops::Ask {
+            circle: None,
             text: "How do we *deploy*?".into(),
             tags: vec!["ops".into()],
             yes: true,
@@ -147,6 +148,7 @@ async fn every_page_renders_and_forms_work() {
     let page = alice
         .handle()
         .call(ops::WikiNew {
+            circle: None,
             title: "Runbook".into(),
             body: "# Steps\n\n1. build\n".into(),
         })
@@ -299,6 +301,7 @@ async fn the_web_app_refuses_what_it_must() {
     alice
         .handle()
         .call(ops::Post {
+            circle: None,
             text: "look <script>alert('x')</script> [click](javascript:alert(1)) <a href=\"javascript:alert(2)\">a</a>".into(),
             kind: PostKind::Note,
             reply_to: None,
@@ -361,6 +364,7 @@ async fn what_the_product_review_found_stays_fixed() {
     let q = alice
         .handle()
         .call(ops::Ask {
+            circle: None,
             text: "Which merge strategy?".into(),
             tags: vec!["crdt".into()],
             yes: true,
@@ -373,6 +377,7 @@ async fn what_the_product_review_found_stays_fixed() {
     let page = alice
         .handle()
         .call(ops::WikiNew {
+            circle: None,
             title: "Trip".into(),
             body: "# Trip\n\n- [x] tent\n- [ ] stove\n\nSee [[Packing list]] and [[Trip]].\n"
                 .into(),
@@ -481,6 +486,7 @@ async fn threads_and_the_feed_read_like_a_product() {
     let q = alice
         .handle()
         .call(ops::Ask {
+            circle: None,
             text: "How should we *name* releases?\n\nDetails follow.".into(),
             tags: vec![],
             yes: true,
@@ -502,6 +508,7 @@ async fn threads_and_the_feed_read_like_a_product() {
     let reply = bob
         .handle()
         .call(ops::Post {
+            circle: None,
             text: "Or after birds".into(),
             kind: PostKind::Note,
             reply_to: Some(answer.id.into()),

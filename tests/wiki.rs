@@ -38,6 +38,7 @@ async fn three_nodes_editing_offline_converge_to_identical_text() {
     let page = nodes[0]
         .handle()
         .call(ops::WikiNew {
+            circle: None,
             title: "Trip".into(),
             body: BASE.into(),
         })
@@ -127,6 +128,7 @@ async fn a_trusted_authors_change_brings_its_untrusted_dependencies_along() {
     let page = carol
         .handle()
         .call(ops::WikiNew {
+            circle: None,
             title: "Carol's page".into(),
             body: "Written by Carol.\n".into(),
         })

@@ -4,6 +4,7 @@ pub mod accept;
 pub mod answer;
 pub mod ask;
 pub mod bundle;
+pub mod circle;
 pub mod delete;
 pub mod device;
 pub mod dial;

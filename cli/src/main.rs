@@ -83,6 +83,9 @@ enum Command {
     /// Your devices: link another machine, list, revoke a lost one
     #[command(subcommand)]
     Device(commands::device::Command),
+    /// Private circles: posts, questions and pages only their members read
+    #[command(subcommand)]
+    Circle(commands::circle::Command),
     /// Your identity key: rotate it
     #[command(subcommand)]
     Identity(commands::identity::Command),
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
         Command::Profile(cmd) => commands::profile::run(&data_dir, cmd),
         Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
         Command::Device(cmd) => commands::device::run(&data_dir, cmd),
+        Command::Circle(cmd) => commands::circle::run(&data_dir, cmd),
         Command::Identity(cmd) => commands::identity::run(&data_dir, cmd),
         Command::Recovery(cmd) => commands::recovery::run(&data_dir, cmd),
         Command::Log(cmd) => commands::log::run(&data_dir, cmd),

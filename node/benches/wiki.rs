@@ -122,6 +122,7 @@ fn main() {
     let t = Instant::now();
     let page = core
         .run(ops::WikiNew {
+            circle: None,
             title: "Paper".into(),
             body: String::new(),
         })

@@ -16,6 +16,7 @@
 //! (search, questions and answers), [`pages`] (the wiki), [`exchange`]
 //! (bundles, imports, forks) and [`maintenance`] (reindex, shutdown).
 
+pub mod circles;
 pub mod devices;
 pub mod exchange;
 pub mod ingest;
@@ -74,6 +75,9 @@ pub struct Core {
     /// The node's libp2p key; differs from `keypair` once the node went on
     /// under a new log key (PROTOCOL.md §11.6).
     node_key: AuthorId,
+    /// Its key pair (circle epochs from before a succession were wrapped
+    /// to its X25519 key).
+    node_keypair: Keypair,
     /// Whether the store is marked as keeping a head witness.
     witnessed: bool,
     config: Config,
@@ -109,6 +113,7 @@ impl Core {
 
     fn with_parts(config: Config, keypair: Keypair, store: Store, search: Search) -> Result<Core> {
         let node_key = keypair.author();
+        let node_keypair = keypair.clone();
         let keypair = succession::log_keypair(&store, keypair)?;
         let scope = store.scope(keypair.author(), config.hops)?;
         let witnessed = store.witnessed()?;
@@ -116,6 +121,7 @@ impl Core {
             store,
             keypair,
             node_key,
+            node_keypair,
             witnessed,
             config,
             scope,

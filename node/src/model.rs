@@ -26,6 +26,10 @@ pub struct EntryView {
     /// that post begins (absent elsewhere, and when the parent is not here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentExcerpt>,
+    /// The private circle it was written in (its name, or its id if this
+    /// node cannot read the circle); absent for public entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circle: Option<String>,
 }
 
 /// The start of the post a reply answers.
@@ -61,8 +65,12 @@ impl ParentExcerpt {
 }
 
 impl EntryView {
-    pub fn new(entry: &Entry, author_name: Option<String>) -> Self {
-        let body = entry.body().map(Body::decode);
+    /// `body` as the node reads it (`Store::open_body`).
+    pub fn new(
+        entry: &Entry,
+        body: Option<Result<Body, kith_protocol::BodyError>>,
+        author_name: Option<String>,
+    ) -> Self {
         let (kind, text, tags, reply_to) = match body {
             None => ("deleted".to_string(), None, Vec::new(), None),
             Some(Err(_)) => ("unknown".to_string(), None, Vec::new(), None),
@@ -85,6 +93,7 @@ impl EntryView {
             tags,
             reply_to,
             parent: None,
+            circle: None,
         }
     }
 }
@@ -697,4 +706,50 @@ pub struct DeviceView {
 pub struct LinkCodeView {
     pub code: String,
     pub expires_in_secs: u64,
+}
+
+/// A private circle as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleView {
+    pub id: kith_protocol::circle::CircleId,
+    /// `None` if this node cannot read the circle.
+    pub name: Option<String>,
+    /// Whether you are a member now.
+    pub member: bool,
+    pub members: Vec<CircleMemberView>,
+    /// The epoch new content goes to.
+    pub epoch: Option<kith_protocol::circle::EpochId>,
+    /// Epochs that count.
+    pub epochs: usize,
+    /// Epochs of this circle this node cannot read (after you were
+    /// removed, or not yet given their key).
+    pub unreadable: usize,
+    /// The next write starts a new epoch first (concurrent changes to
+    /// merge, or a member's devices changed).
+    pub needs_new_epoch: bool,
+    /// Who changed what, oldest first (only in `circle show`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<CircleChangeView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleMemberView {
+    pub person: AuthorId,
+    pub name: Option<String>,
+    pub devices: usize,
+    /// Devices that published no encryption key: they cannot read.
+    pub devices_without_key: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleChangeView {
+    pub entry: EntryId,
+    pub by: AuthorId,
+    pub by_name: Option<String>,
+    pub timestamp: u64,
+    pub change: String,
+    /// Whether the change counts (see `why_not` otherwise).
+    pub counted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
 }

@@ -25,6 +25,7 @@
 //! - `Network`: on the network loop (what only it knows: connections);
 //! - `Pipeline`: through the verification pool, then the store actor.
 
+pub mod circles;
 pub mod devices;
 pub mod exchange;
 pub mod http;
@@ -37,6 +38,7 @@ pub mod social;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use self::circles::{CircleAdd, CircleCreate, CircleList, CircleRemove, CircleShow};
 pub use self::devices::{
     DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices, IdentityRotate,
     RecoveryApprove, RecoveryRequest, RecoverySet,
@@ -292,6 +294,11 @@ operations! {
     RecoveryApprove -> crate::model::PersonView, Post "/recovery/approve", "vouch, as a recovery contact, for the new key of a recovery code";
     IdentityRotate -> crate::model::PersonView, Post "/identity/rotate", "replace your identity key with a new one (friends follow; the old key stays a device)";
     Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
+    CircleCreate -> crate::model::CircleView, Post "/circles", "start a private circle with chosen members";
+    CircleList -> Vec<crate::model::CircleView>, Get "/circles", "your private circles";
+    CircleShow -> crate::model::CircleView, Get "/circles/{circle}", "a circle's members, epoch and changes";
+    CircleAdd -> crate::model::CircleView, Post "/circles/{circle}/members", "add a member to a circle (from now on, or with `history`)";
+    CircleRemove -> crate::model::CircleView, Delete "/circles/{circle}/members/{member}", "remove a member (yourself: leave); they read nothing written after";
 }
 
 operations! {

@@ -97,7 +97,7 @@ impl Reader {
                         n
                     }
                 };
-                let mut view = EntryView::new(e, name);
+                let mut view = entry_view_named(&self.store, e, name)?;
                 if let Some(parent) = view.reply_to {
                     view.parent = self.parent_excerpt(&parent, &mut names)?;
                 }
@@ -114,9 +114,7 @@ impl Reader {
         let Some(entry) = self.store.get(parent)? else {
             return Ok(None);
         };
-        let Some(Ok(kith_protocol::Body::Post(post))) =
-            entry.body().map(kith_protocol::Body::decode)
-        else {
+        let Some(Ok(kith_protocol::Body::Post(post))) = self.store.open_body(&entry) else {
             return Ok(None);
         };
         let author = entry.author();
@@ -349,7 +347,7 @@ pub fn merge_notice(
 
 /// An entry as users see it.
 pub fn entry_view(store: &Store, entry: &Entry) -> Result<EntryView> {
-    Ok(EntryView::new(entry, store.display_name(&entry.author())?))
+    entry_view_named(store, entry, store.display_name(&entry.author())?)
 }
 
 pub fn trust_view(store: &Store, record: TrustRecord) -> Result<TrustView> {
@@ -362,12 +360,32 @@ pub fn trust_view(store: &Store, record: TrustRecord) -> Result<TrustView> {
     })
 }
 
+/// How an entry is shown, given its author's name: opened if it is a
+/// circle entry this node can read, with its circle's name.
+pub fn entry_view_named(store: &Store, entry: &Entry, name: Option<String>) -> Result<EntryView> {
+    let mut view = EntryView::new(entry, store.open_body(entry), name);
+    view.circle = circle_label(store, &entry.id())?;
+    Ok(view)
+}
+
+/// The name of the circle an entry belongs to (its id if unreadable here).
+pub fn circle_label(store: &Store, id: &EntryId) -> Result<Option<String>> {
+    Ok(match store.circle_of_entry(id)? {
+        Some(circle) => Some(
+            store
+                .circle_name(&circle)?
+                .unwrap_or_else(|| circle.to_string()),
+        ),
+        None => None,
+    })
+}
+
 /// A stored post and its body; an error if it is missing, deleted or not a post.
 pub fn post_body(store: &Store, id: &EntryId) -> Result<(Entry, Post)> {
     let entry = store
         .get(id)?
         .ok_or_else(|| Error::NotFound(format!("no entry {id}")))?;
-    match entry.body().map(Body::decode) {
+    match store.open_body(&entry) {
         Some(Ok(Body::Post(post))) => Ok((entry, post)),
         None => Err(Error::NotFound(format!("entry {id} was deleted"))),
         _ => Err(Error::InvalidInput(format!("entry {id} is not a post"))),

@@ -143,7 +143,19 @@ impl StoreActor {
         if actor.core.rebuilding().is_some() {
             actor.reindex = Some((actor.out.jobs.start(JobKind::Reindex, 0), Vec::new()));
         }
+        if actor.held.is_none() {
+            actor.writes_open();
+        }
         actor
+    }
+
+    /// Own writes may go on: publish this device's encryption key if its
+    /// log lacks it (friends need it to add this person to circles).
+    fn writes_open(&mut self) {
+        if let Err(e) = self.core.ensure_encryption_key() {
+            tracing::warn!(error = %e, "could not publish this device's encryption key");
+        }
+        self.carry_out_effects();
     }
 
     /// Runs until shutdown or until every sender is gone. Each turn:
@@ -259,6 +271,7 @@ impl StoreActor {
             },
             StoreMsg::OwnHeadKnown => {
                 if let Some(held) = self.held.take() {
+                    self.writes_open();
                     if !held.is_empty() {
                         tracing::debug!(ops = held.len(), "own writes go on");
                     }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::circle::{CircleEpoch, EncryptionKey, MAX_RECIPIENTS, Sealed};
 use crate::entry::EntryId;
 use crate::identity::{
     DeviceLink, DeviceRevoke, MAX_DEVICE_NAME, MAX_RECOVERY_CONTACTS, RecoveryApproval,
@@ -36,6 +37,9 @@ pub mod kind {
     pub const RECOVERY_CONTACTS: u64 = 12;
     pub const RECOVERY_APPROVAL: u64 = 13;
     pub const SUCCESSION: u64 = 14;
+    pub const ENCRYPTION_KEY: u64 = 15;
+    pub const CIRCLE_EPOCH: u64 = 16;
+    pub const SEALED: u64 = 17;
 }
 
 /// Why a body could not be decoded or built.
@@ -73,6 +77,12 @@ pub enum Body {
     /// Kind 14: the first entry of the author's log, taking over from a key
     /// of the same person that signed the handover.
     Succession(Succession),
+    /// Kind 15: the author's X25519 key for circle wraps (PROTOCOL.md §12).
+    EncryptionKey(EncryptionKey),
+    /// Kind 16: a circle membership change starting a new key epoch.
+    CircleEpoch(CircleEpoch),
+    /// Kind 17: circle content, encrypted for the circle's members.
+    Sealed(Sealed),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -276,6 +286,9 @@ impl Body {
             Body::RecoveryContacts(_) => kind::RECOVERY_CONTACTS,
             Body::RecoveryApproval(_) => kind::RECOVERY_APPROVAL,
             Body::Succession(_) => kind::SUCCESSION,
+            Body::EncryptionKey(_) => kind::ENCRYPTION_KEY,
+            Body::CircleEpoch(_) => kind::CIRCLE_EPOCH,
+            Body::Sealed(_) => kind::SEALED,
             Body::Unknown { kind, .. } => *kind,
         }
     }
@@ -296,6 +309,9 @@ impl Body {
             Body::RecoveryContacts(_) => "recovery contacts",
             Body::RecoveryApproval(_) => "recovery approval",
             Body::Succession(_) => "succession",
+            Body::EncryptionKey(_) => "encryption key",
+            Body::CircleEpoch(_) => "circle change",
+            Body::Sealed(_) => "circle entry",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -317,6 +333,9 @@ impl Body {
             Body::RecoveryContacts(c) => postcard::to_stdvec(c),
             Body::RecoveryApproval(a) => postcard::to_stdvec(a),
             Body::Succession(s) => postcard::to_stdvec(s),
+            Body::EncryptionKey(k) => postcard::to_stdvec(k),
+            Body::CircleEpoch(e) => postcard::to_stdvec(e),
+            Body::Sealed(s) => postcard::to_stdvec(s),
             Body::Unknown { payload, .. } => Ok(payload.clone()),
         }
         .expect("encoding into a Vec cannot fail");
@@ -350,6 +369,9 @@ impl Body {
             kind::RECOVERY_CONTACTS => Body::RecoveryContacts(strict(payload)?),
             kind::RECOVERY_APPROVAL => Body::RecoveryApproval(strict(payload)?),
             kind::SUCCESSION => Body::Succession(strict(payload)?),
+            kind::ENCRYPTION_KEY => Body::EncryptionKey(strict(payload)?),
+            kind::CIRCLE_EPOCH => Body::CircleEpoch(strict(payload)?),
+            kind::SEALED => Body::Sealed(strict(payload)?),
             kind => Body::Unknown {
                 kind,
                 payload: payload.to_vec(),
@@ -418,6 +440,12 @@ impl Body {
                     "recovery needs 1 to {MAX_RECOVERY_CONTACTS} contacts and a threshold between 1 and their number (got {} of {})",
                     c.threshold,
                     c.contacts.len()
+                )));
+            }
+            Body::CircleEpoch(e) if e.wraps.is_empty() || e.wraps.len() > MAX_RECIPIENTS => {
+                return Err(BodyError::Invalid(format!(
+                    "a circle epoch has 1 to {MAX_RECIPIENTS} wraps (got {})",
+                    e.wraps.len()
                 )));
             }
             Body::WikiChange(w) | Body::WikiBundle(w) if w.parts == 0 || w.part >= w.parts => {

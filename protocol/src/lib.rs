@@ -26,6 +26,7 @@
 pub mod addr_record;
 pub mod body;
 pub mod change_group;
+pub mod circle;
 pub mod entry;
 pub mod identity;
 pub mod keys;

@@ -4,6 +4,7 @@
 //! decoded again on the way to the views.
 
 use crate::body::{Body, BodyError};
+use crate::circle::CircleId;
 use crate::entry::{Entry, ValidationError};
 use crate::limits::Limits;
 
@@ -12,6 +13,9 @@ use crate::limits::Limits;
 pub struct Verified {
     entry: Entry,
     body: Decoded,
+    /// Set when `body` is the inner body of a circle entry, read with the
+    /// circle's key (the entry itself still carries the ciphertext).
+    circle: Option<CircleId>,
 }
 
 /// An entry's body as decoded once.
@@ -46,7 +50,11 @@ impl Verified {
             return Err(Box::new((entry, e)));
         }
         let body = Decoded::of(&entry);
-        Ok(Verified { entry, body })
+        Ok(Verified {
+            entry,
+            body,
+            circle: None,
+        })
     }
 
     /// An entry this process has just signed with its own key: nothing to
@@ -55,6 +63,7 @@ impl Verified {
         Verified {
             entry,
             body: Decoded::Body(body),
+            circle: None,
         }
     }
 
@@ -63,7 +72,26 @@ impl Verified {
     /// re-checked: `kith log verify` does that).
     pub fn from_store(entry: Entry) -> Verified {
         let body = Decoded::of(&entry);
-        Verified { entry, body }
+        Verified {
+            entry,
+            body,
+            circle: None,
+        }
+    }
+
+    /// The same entry read through its circle's key: `body` is the inner
+    /// body the circle entry carries (PROTOCOL.md §12).
+    pub fn unsealed(self, circle: CircleId, body: Body) -> Verified {
+        Verified {
+            entry: self.entry,
+            body: Decoded::Body(body),
+            circle: Some(circle),
+        }
+    }
+
+    /// The circle whose key opened this entry's body, if any.
+    pub fn circle(&self) -> Option<CircleId> {
+        self.circle
     }
 
     pub fn entry(&self) -> &Entry {

@@ -91,6 +91,7 @@ async fn propagation() {
         let view = author
             .handle()
             .call(ops::Post {
+                circle: None,
                 text: format!("propagation {i}"),
                 kind: PostKind::Note,
                 reply_to: None,

@@ -127,6 +127,7 @@ fn main() {
             let h = node.handle().clone();
             tasks.push(tokio::spawn(async move {
                 h.call(ops::Post {
+                    circle: None,
                     text: format!("Note {i}: working on **the web UI** and [[Runbook]] today, see https://example.org/{i}"),
                     kind: PostKind::Note,
                     reply_to: None,
@@ -140,7 +141,7 @@ fn main() {
             t.await.unwrap();
         }
         node.handle()
-            .call(ops::WikiNew { title: "Paper".into(), body: paper() })
+            .call(ops::WikiNew { title: "Paper".into(), body: paper(), circle: None })
             .await
             .unwrap();
         node

@@ -66,6 +66,7 @@ pub async fn run(plan: &Plan) -> Outcome {
         let page = nodes[0]
             .handle()
             .call(ops::WikiNew {
+                circle: None,
                 title: format!("Plan {p}"),
                 body: "status: draft\n\nnotes:\n".into(),
             })

@@ -22,6 +22,9 @@ pub struct Args {
     /// Ask even if similar questions or answers exist
     #[arg(long, short = 'y')]
     yes: bool,
+    /// Ask in a private circle (name or id): only its members read it
+    #[arg(long, value_name = "CIRCLE")]
+    circle: Option<String>,
     /// Print the outcome as JSON ({posted, similar})
     #[arg(long)]
     json: bool,
@@ -31,6 +34,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.text, args.file)?;
     let mut backend = Backend::connect(data_dir)?;
     let mut params = ops::Ask {
+        circle: args.circle.clone(),
         text,
         tags: args.tags,
         yes: args.yes,

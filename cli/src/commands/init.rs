@@ -12,8 +12,10 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let keypair = identity::create(&data_dir.identity())?;
+    let mut core = Core::open(crate::backend::load_config(data_dir)?, keypair.clone())?;
+    // The X25519 key friends wrap circle keys to (PROTOCOL.md §12).
+    core.ensure_encryption_key()?;
     if let Some(name) = args.name {
-        let mut core = Core::open(crate::backend::load_config(data_dir)?, keypair.clone())?;
         core.run(ops::ProfileSet {
             name,
             about: String::new(),

@@ -27,6 +27,9 @@ pub struct Args {
     /// Reply to an entry (id or unique prefix)
     #[arg(long, value_name = "ID")]
     reply_to: Option<EntryRef>,
+    /// Write it in a private circle (name or id): only its members read it
+    #[arg(long, value_name = "CIRCLE")]
+    circle: Option<String>,
     /// Print the new entry as JSON
     #[arg(long)]
     json: bool,
@@ -65,6 +68,7 @@ pub fn read_text_for(
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.text, args.file)?;
     let view = Backend::connect(data_dir)?.call(ops::Post {
+        circle: args.circle,
         text,
         kind: args.kind,
         reply_to: args.reply_to,

@@ -19,6 +19,10 @@ pub enum Command {
         /// Initial body (markdown); `-` reads stdin
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Make it a page of a private circle (name or id): only its
+        /// members read and edit it
+        #[arg(long, value_name = "CIRCLE")]
+        circle: Option<String>,
     },
     /// Replace a page's body (merged by minimal splices); no file opens $EDITOR
     Edit {
@@ -115,7 +119,11 @@ pub enum Command {
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
     match command {
-        Command::New { title, file } => {
+        Command::New {
+            title,
+            file,
+            circle,
+        } => {
             let body = match file {
                 Some(f) if f.as_os_str() == "-" => read_stdin()?,
                 Some(f) => read_text_for(
@@ -126,7 +134,11 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 )?,
                 None => String::new(),
             };
-            let page = backend.call(ops::WikiNew { title, body })?;
+            let page = backend.call(ops::WikiNew {
+                title,
+                body,
+                circle,
+            })?;
             println!("{}", page.id);
         }
         Command::Edit { page, file, stdin } => {

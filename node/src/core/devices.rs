@@ -436,6 +436,7 @@ mod tests {
         .unwrap();
         let q = alice
             .run(ops::Ask {
+                circle: None,
                 text: "How do devices work?".into(),
                 tags: vec![],
                 yes: true,
@@ -486,6 +487,7 @@ mod tests {
         .unwrap();
         let page = laptop
             .run(ops::WikiNew {
+                circle: None,
                 title: "Runbook".into(),
                 body: "Restart the node.".into(),
             })

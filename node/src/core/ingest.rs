@@ -38,7 +38,14 @@ pub struct IngestOutcome {
 impl Core {
     /// Signs and appends own entries in one durable write (group commit),
     /// then indexes them; the outbox gets them for publishing.
+    /// A body that answers, endorses or accepts a circle entry, or edits
+    /// a circle's page, is sealed for that circle (PROTOCOL.md §12).
     pub fn append(&mut self, bodies: &[Body]) -> Result<Vec<Entry>> {
+        self.append_placed(bodies.iter().map(|b| (b.clone(), None)).collect())
+    }
+
+    /// Appends exactly these bodies to this device's log.
+    pub(super) fn append_raw(&mut self, bodies: &[Body]) -> Result<Vec<Entry>> {
         let keypair = self.keypair.clone();
         self.append_as(&keypair, bodies)
     }
@@ -58,7 +65,9 @@ impl Core {
         if bodies.iter().any(changes_scope) {
             self.refresh_scope()?;
         }
+        let opened = self.circles_after(&entries);
         self.index_search(&entries);
+        self.index_search(&opened);
         self.cover_search();
         let entries: Vec<Entry> = entries.into_iter().map(Verified::into_entry).collect();
         self.outbox.push(Effect::Appended(entries.clone()));
@@ -77,10 +86,13 @@ impl Core {
             ..Default::default()
         };
         let appended = batch.appended;
+        let opened = self.circles_after(&appended);
         self.index_search(&appended);
+        self.index_search(&opened);
         self.cover_search();
         let wiki: Vec<Verified> = appended
             .iter()
+            .chain(&opened)
             .filter(|v| matches!(v.body(), Some(Body::WikiChange(_) | Body::WikiBundle(_))))
             .filter(|v| self.wiki_covers(&v.entry().author()))
             .cloned()
@@ -385,7 +397,7 @@ impl Core {
             behind += chunk.len();
             let entries: Vec<Verified> = chunk
                 .into_iter()
-                .map(|(_, e)| Verified::from_store(e))
+                .map(|(_, e)| self.store.verified(e))
                 .collect();
             self.index_search(&entries);
             self.search.cover(last);

@@ -74,6 +74,7 @@ impl Core {
             kind: PostKind::Question,
             reply_to: None,
             tags: ask.tags.clone(),
+            circle: ask.circle.clone(),
         })?;
         Ok(AskOutcome {
             posted: Some(posted),
@@ -116,6 +117,7 @@ impl Core {
             )));
         }
         self.post(&ops::Post {
+            circle: None,
             text: text.to_string(),
             kind: PostKind::Answer,
             reply_to: Some(question.into()),
@@ -127,6 +129,7 @@ impl Core {
     pub fn reply(&mut self, target: EntryId, text: &str, tags: &[String]) -> Result<EntryView> {
         post_body(&self.store, &target)?;
         self.post(&ops::Post {
+            circle: None,
             text: text.to_string(),
             kind: PostKind::Note,
             reply_to: Some(target.into()),

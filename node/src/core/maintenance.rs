@@ -192,6 +192,9 @@ impl Core {
                 .map(Verified::from_store)
                 .collect();
             self.wiki.apply(&self.store, &detached)?;
+            // Circle entries open once every epoch is back in the views.
+            let opened = self.circles_reopen_all()?;
+            self.index_search(&opened);
             self.rebuild_mut().phase = Phase::Pages {
                 done: None,
                 current: None,

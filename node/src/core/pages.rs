@@ -19,11 +19,24 @@ impl Core {
     /// in the page's views. If storing fails the page's in-memory document is
     /// dropped, so the unsaved changes vanish with it.
     pub(super) fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
+        let circle = self.store.page_circle(&local.page)?;
+        self.wiki_commit_in(local, circle)
+    }
+
+    /// [`Core::wiki_commit`] for a page of `circle` (sealed for it).
+    fn wiki_commit_in(
+        &mut self,
+        local: Local,
+        circle: Option<kith_protocol::circle::CircleId>,
+    ) -> Result<Vec<Entry>> {
         if local.is_empty() {
             return Ok(Vec::new());
         }
         let page = local.page;
-        let max_body = self.store.limits().max_body_bytes;
+        let mut max_body = self.store.limits().max_body_bytes;
+        if circle.is_some() {
+            max_body -= kith_protocol::circle::SEAL_OVERHEAD;
+        }
         // The compact form (one bundle per save); the framed form if the
         // bundle cannot be made or is too large for one group.
         let bundle = self
@@ -46,7 +59,7 @@ impl Core {
                 .into_iter()
                 .unzip(),
         };
-        let entries = match self.append(&bodies) {
+        let entries = match self.append_placed(bodies.into_iter().map(|b| (b, circle)).collect()) {
             Ok(entries) => entries,
             Err(e) => {
                 self.wiki.discard(&page);
@@ -65,14 +78,19 @@ impl Core {
         Ok(entries)
     }
 
-    pub fn wiki_new(&mut self, title: &str, body: &str) -> Result<PageView> {
+    pub fn wiki_new(
+        &mut self,
+        title: &str,
+        body: &str,
+        circle: Option<kith_protocol::circle::CircleId>,
+    ) -> Result<PageView> {
         self.pages_ready()?;
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
         let page = PageId(id);
         let me = self.me();
         let local = self.wiki.create(&self.store, &me, page, title, body)?;
-        self.wiki_commit(local)?;
+        self.wiki_commit_in(local, circle)?;
         self.page_view(&page)
     }
 
@@ -340,7 +358,7 @@ impl Core {
             };
             match existing {
                 None => {
-                    let view = self.wiki_new(&item.title, &item.body)?;
+                    let view = self.wiki_new(&item.title, &item.body, None)?;
                     report.created.push(PageRef {
                         id: view.id,
                         title: view.title,

@@ -48,15 +48,19 @@ impl Core {
         let mut results: Vec<Option<Result<EntryView>>> = Vec::with_capacity(posts.len());
         let mut bodies = Vec::new();
         for post in posts {
-            match self.prepare_post(post) {
-                Ok(body) => {
-                    bodies.push(body);
+            let circle = match &post.circle {
+                Some(c) => self.circle_named(c).map(Some),
+                None => Ok(None),
+            };
+            match self.prepare_post(post).and_then(|b| Ok((b, circle?))) {
+                Ok(placed) => {
+                    bodies.push(placed);
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let mut appended = match self.append(&bodies) {
+        let mut appended = match self.append_placed(bodies) {
             Ok(entries) => entries.into_iter(),
             Err(e) => {
                 let (kind, message) = (e.kind(), e.to_string());
@@ -209,7 +213,7 @@ impl Core {
                 "you can only delete your own entries".into(),
             ));
         }
-        match entry.body().map(Body::decode) {
+        match self.store.open_body(&entry) {
             None => return Err(Error::InvalidInput(format!("{id} is already deleted"))),
             Some(Ok(Body::WikiChange(_) | Body::WikiBundle(_))) => {
                 return Err(Error::InvalidInput(

@@ -40,6 +40,7 @@ fn sync(from: &Core, to: &mut Core) {
 
 fn note(core: &mut Core, text: &str, tags: &[&str]) -> EntryView {
     core.run(ops::Post {
+        circle: None,
         text: text.into(),
         kind: PostKind::Note,
         reply_to: None,
@@ -68,6 +69,7 @@ fn endorsement_weights_follow_the_trust_graph() {
 
     let q = alice
         .run(ops::Ask {
+            circle: None,
             text: "Which linker is fastest?".into(),
             tags: vec![],
             yes: true,
@@ -134,6 +136,7 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
     }
     let q = alice
         .run(ops::Ask {
+            circle: None,
             text: "How to profile Rust?".into(),
             tags: vec!["rust".into()],
             yes: true,
@@ -369,6 +372,7 @@ fn search_finds_posts_and_pages_with_filters_and_snippets() {
     note(&mut alice, "Lunch was great", &[]);
     alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Release process".into(),
             body: "Tag, build, then announce on the mailing list.\n".into(),
         })
@@ -467,6 +471,7 @@ fn deletion_hides_a_post_everywhere() {
     trust(&mut bob, &alice);
     let q = alice
         .run(ops::Ask {
+            circle: None,
             text: "Where is the wiki backup?".into(),
             tags: vec![],
             yes: true,
@@ -536,6 +541,7 @@ fn ask_offers_similar_questions_first() {
     let mut alice = core(1, 1);
     alice
         .run(ops::Ask {
+            circle: None,
             text: "How do I rotate the TLS certificates on the staging cluster?".into(),
             tags: vec![],
             yes: true,
@@ -543,6 +549,7 @@ fn ask_offers_similar_questions_first() {
         .unwrap();
     let outcome = alice
         .run(ops::Ask {
+            circle: None,
             text: "Rotating TLS certificates for staging?".into(),
             tags: vec![],
             yes: false,
@@ -553,6 +560,7 @@ fn ask_offers_similar_questions_first() {
     assert!(outcome.similar[0].snippet.text.contains("TLS"));
     let unrelated = alice
         .run(ops::Ask {
+            circle: None,
             text: "What is the wifi password?".into(),
             tags: vec![],
             yes: false,
@@ -561,6 +569,7 @@ fn ask_offers_similar_questions_first() {
     assert!(unrelated.posted.is_some());
     let forced = alice
         .run(ops::Ask {
+            circle: None,
             text: "Rotating TLS certificates for staging?".into(),
             tags: vec![],
             yes: true,

@@ -37,6 +37,9 @@ pub struct Ask {
     /// Post even if similar questions or answers exist.
     #[serde(default)]
     pub yes: bool,
+    /// The private circle to ask in (name or id).
+    #[serde(default)]
+    pub circle: Option<String>,
 }
 
 impl StoreOp for Ask {

@@ -28,11 +28,19 @@ pub struct WikiNew {
     pub title: String,
     #[serde(default)]
     pub body: String,
+    /// The private circle the page belongs to (name or id): only its
+    /// members can read and edit it.
+    #[serde(default)]
+    pub circle: Option<String>,
 }
 
 impl StoreOp for WikiNew {
     fn run(self, core: &mut Core) -> Result<PageView> {
-        core.wiki_new(&self.title, &self.body)
+        let circle = match &self.circle {
+            Some(c) => Some(core.circle_named(c)?),
+            None => None,
+        };
+        core.wiki_new(&self.title, &self.body, circle)
     }
 }
 

@@ -29,6 +29,10 @@ pub struct Post {
     pub reply_to: Option<EntryRef>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The private circle to write it in (name or id); a reply stays in
+    /// the circle of the post it answers.
+    #[serde(default)]
+    pub circle: Option<String>,
 }
 
 fn note() -> PostKind {
@@ -43,6 +47,7 @@ impl Post {
             kind: PostKind::Note,
             reply_to: None,
             tags: Vec::new(),
+            circle: None,
         }
     }
 }

@@ -127,7 +127,7 @@ impl Reader {
             let Some(Ok(Body::Post(Post {
                 reply_to: Some(parent),
                 ..
-            }))) = root.body().map(Body::decode)
+            }))) = self.store.open_body(&root)
             else {
                 break;
             };

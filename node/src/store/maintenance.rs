@@ -75,7 +75,7 @@ impl Store {
             let Some(last) = entries.last() else { break };
             cursor = Some((last.author(), last.seq()));
             for entry in entries {
-                self.index_views(&Verified::from_store(entry))?;
+                self.index_views(&self.verified(entry))?;
                 report.entries += 1;
             }
         }

@@ -11,6 +11,7 @@
 //! | `vx` question(32) accepter(32)        | answer(32)   | accepted answers           |
 //! | `va` n(8)                             | author seq   | arrival order (search sync)|
 //! | `vc` author(32) seq(8)                | body         | identity certificates      |
+//! | `vk` `vo` `vs` `vu` `vK` `vn` `vw`    | see [`circles`](super::circles) | private circles |
 //!
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
@@ -63,7 +64,13 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             return Ok(());
         }
     };
+    if let Some(circle) = verified.circle() {
+        super::circles::index_opened(entry, circle, body, batch);
+    }
     match body {
+        Body::EncryptionKey(_) | Body::CircleEpoch(_) | Body::Sealed(_) => {
+            super::circles::index_raw(entry, body, batch);
+        }
         Body::Post(post) => {
             batch.insert(
                 feed_key(entry.header().timestamp_ms, &entry.id()),
@@ -138,6 +145,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                     .is_some_and(|b| b.is_certificate());
                 if target.author() == entry.author() && target.body().is_some() && !is_cert {
                     unindex(store, &target, batch);
+                    super::circles::forget_opened(&target, batch);
                     store.drop_body(&target, batch);
                 }
             }
@@ -149,7 +157,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
 
 /// Removes the view records `index` made for `entry`.
 fn unindex(store: &Store, entry: &Entry, batch: &mut Batch) {
-    let Some(Ok(body)) = entry.body().map(Body::decode) else {
+    let Some(Ok(body)) = store.open_body(entry) else {
         return;
     };
     match body {
@@ -375,7 +383,7 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
             return Err(Error::Corrupt(format!("feed points at missing entry {id}")));
         };
         if query.kind.is_some() || query.tag.is_some() {
-            let Some(Ok(Body::Post(post))) = entry.body().map(Body::decode) else {
+            let Some(Ok(Body::Post(post))) = store.open_body(&entry) else {
                 continue;
             };
             if query.kind.is_some_and(|k| k != post.kind) {

@@ -111,6 +111,7 @@ pub(super) struct PostForm {
 pub(super) async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
     s.handle
         .call(ops::Post {
+            circle: None,
             text: f.text,
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
@@ -181,6 +182,7 @@ pub(super) async fn ask(
     let outcome = s
         .handle
         .call(ops::Ask {
+            circle: None,
             text: f.text.clone(),
             tags: tags_of(&f.tags),
             yes: f.confirm.is_some(),

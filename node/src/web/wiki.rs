@@ -34,6 +34,7 @@ pub(super) async fn wiki_new(State(s): State<WebState>, Form(f): Form<NewPageFor
     let page = s
         .handle
         .call(ops::WikiNew {
+            circle: None,
             title: f.title,
             body: f.body,
         })

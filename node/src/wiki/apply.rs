@@ -341,7 +341,7 @@ impl Wiki {
         let entries: Vec<Verified> = store
             .log(author, done + 1, CATCH_UP_CHUNK)?
             .into_iter()
-            .map(Verified::from_store)
+            .map(|e| store.verified(e))
             .collect();
         if entries.is_empty() {
             return Ok(None);

@@ -72,6 +72,7 @@ fn create_edit_show_history_rename_archive_restore() {
     let mut alice = replica(1);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Release checklist".into(),
             body: "1. Tag\n2. Build\n".into(),
         })
@@ -100,6 +101,7 @@ fn create_edit_show_history_rename_archive_restore() {
     // Links and backlinks.
     alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Onboarding".into(),
             body: "Read the [[Release Checklist]] and [[Missing|a page]].".into(),
         })
@@ -115,6 +117,7 @@ fn create_edit_show_history_rename_archive_restore() {
     // Titles are unique among live pages.
     assert!(matches!(
         alice.run(ops::WikiNew {
+            circle: None,
             title: "onboarding".into(),
             body: String::new()
         }),
@@ -185,6 +188,7 @@ fn concurrent_edits_of_different_paragraphs_and_one_sentence_keep_every_word() {
     let base = "Intro paragraph.\n\nThe quick fox jumps.\n\nClosing paragraph.\n";
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Shared".into(),
             body: base.into(),
         })
@@ -336,6 +340,7 @@ fn a_change_with_missing_dependencies_waits_and_applies_when_they_arrive() {
     let mut bob = replica(2);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Deps".into(),
             body: "hello".into(),
         })
@@ -383,6 +388,7 @@ fn a_change_larger_than_an_entry_is_split_and_applied_once_complete() {
     assert!(big.len() > 64 * 1024 * 4);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Big".into(),
             body: big.clone(),
         })
@@ -420,6 +426,7 @@ fn the_automerge_export_loads_back_with_the_automerge_crate() {
     let mut alice = replica(1);
     alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Export me".into(),
             body: "Some *markdown*\n".into(),
         })
@@ -453,6 +460,7 @@ fn reindex_rebuilds_pages() {
     let mut alice = replica(1);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Rebuild".into(),
             body: "one".into(),
         })
@@ -510,6 +518,7 @@ fn many_small_changes_share_entries() {
     let mut alice = replica(1);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Typing".into(),
             body: String::new(),
         })
@@ -567,7 +576,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let mut cores = circle(3);
-        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start".into() }).unwrap().id;
+        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start".into(), circle: None }).unwrap().id;
         all_to_all(&mut cores);
         for round in rounds {
             for (who, op) in round {
@@ -664,6 +673,7 @@ fn an_edit_from_an_older_version_keeps_what_changed_meanwhile() {
     let mut cores = circle(2);
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Plan".into(),
             body: "Monday: design.\nTuesday: build.\n".into(),
         })
@@ -717,6 +727,7 @@ fn a_change_peers_would_refuse_is_never_made_and_refusals_show_in_status() {
     let big = "w".repeat(1_000_000);
     let err = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Big".into(),
             body: big.clone(),
         })
@@ -761,6 +772,7 @@ fn concurrent_rewrites_of_one_sentence_keep_each_sides_words_whole() {
     let mut cores = circle(2);
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "CRDT".into(),
             body: "A CRDT merges without conflicts.".into(),
         })
@@ -836,7 +848,7 @@ proptest! {
         versions in (sentence(SIDE_WORDS[0]), sentence(SIDE_WORDS[1]), sentence(SIDE_WORDS[2])),
     ) {
         let mut cores = circle(n as u8);
-        let page = cores[0].run(ops::WikiNew { title: "S".into(), body: base.clone() }).unwrap();
+        let page = cores[0].run(ops::WikiNew { title: "S".into(), body: base.clone(), circle: None }).unwrap();
         all_to_all(&mut cores);
         let id = page.id.to_string();
         let versions = [versions.0, versions.1, versions.2];
@@ -875,6 +887,7 @@ fn blame_names_who_last_wrote_each_line_on_every_node() {
     let mut cores = circle(2);
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Notes".into(),
             body: "line one\nline two\n\nline four".into(),
         })
@@ -922,6 +935,7 @@ fn a_change_shows_as_a_word_diff_and_the_page_as_it_was() {
     let mut alice = replica(1);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Plan".into(),
             body: "We ship on Monday.\n".into(),
         })
@@ -987,6 +1001,7 @@ fn reverting_a_change_keeps_later_edits_and_converges() {
     let mut cores = circle(3);
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Guide".into(),
             body: "Install it.\nRun it.\nEnjoy.\n".into(),
         })
@@ -1041,6 +1056,7 @@ fn reverting_a_rename_restores_the_title_unless_retitled_since() {
     let mut alice = replica(1);
     let page = alice
         .run(ops::WikiNew {
+            circle: None,
             title: "Old name".into(),
             body: "text".into(),
         })
@@ -1091,7 +1107,7 @@ proptest! {
         rounds in proptest::collection::vec(proptest::collection::vec((0usize..3, page_op()), 1..4), 1..4),
     ) {
         let mut cores = circle(3);
-        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start text\nsecond".into() }).unwrap();
+        let page = cores[0].run(ops::WikiNew { title: "P".into(), body: "start text\nsecond".into(), circle: None }).unwrap();
         all_to_all(&mut cores);
         let id = page.id.to_string();
         for round in rounds {
@@ -1134,12 +1150,14 @@ fn renamed_pages_keep_their_links_and_can_rewrite_them() {
     let mut cores = circle(2);
     let glossary = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Glossary".into(),
             body: "Terms.".into(),
         })
         .unwrap();
     let guide = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Guide".into(),
             body: "See [[Glossary]] and [[glossary|the terms]]; [[Nowhere Yet]] is to come.".into(),
         })
@@ -1210,12 +1228,14 @@ fn pages_created_concurrently_with_one_title_are_both_kept() {
     let mut cores = circle(2);
     let a = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "Meeting notes".into(),
             body: "Alice's notes".into(),
         })
         .unwrap();
     let b = cores[1]
         .run(ops::WikiNew {
+            circle: None,
             title: "meeting notes".into(),
             body: "Bob's notes".into(),
         })
@@ -1250,6 +1270,7 @@ fn merged_concurrent_edits_of_one_paragraph_are_marked_until_edited_or_reviewed(
     let base = "A CRDT merges without conflicts.\n\nSecond paragraph stays.\n";
     let page = cores[0]
         .run(ops::WikiNew {
+            circle: None,
             title: "CRDTs".into(),
             body: base.into(),
         })
@@ -1371,6 +1392,7 @@ fn a_store_from_before_compact_groups_upgrades_without_losing_a_change() {
     // Bob, on a new node, writes a page: compact groups.
     let page = bob
         .run(ops::WikiNew {
+            circle: None,
             title: "Shared".into(),
             body: "Bob's line.\n".into(),
         })

@@ -1,0 +1,833 @@
+//! Private circles on the node (PROTOCOL.md §12): learning epoch keys,
+//! opening circle entries into the ordinary views, and writing into a
+//! circle (sealing, and starting a new epoch when the members' devices
+//! changed or concurrent epochs need merging).
+//!
+//! Circle entries are stored sealed like any other entry. After every
+//! write, [`Core::circles_after`] learns the keys of new epochs (trying
+//! this device's X25519 keys on their wraps, then following each readable
+//! epoch's parents), resolves the circle, and opens the content that
+//! belongs to it: its inner body goes into the views, search and the wiki
+//! as if it were public, marked with its circle. If a new epoch makes
+//! content already opened no longer belong (a removal that cuts off a
+//! member's writes), the views are rebuilt.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kith_protocol::circle::{
+    self, Change, CircleEpoch, CircleId, ContentKey, DeviceSecret, EpochId, EpochKeys, EpochState,
+    Op, ParentKey, Randomness, Resolved, Seen,
+};
+use kith_protocol::identity::Registry;
+use kith_protocol::{AuthorId, Body, Entry, Verified};
+
+use super::Core;
+use crate::error::{Error, Result};
+use crate::model::{CircleChangeView, CircleMemberView, CircleView};
+use crate::store::Indexing;
+
+/// A circle as this node can read it.
+pub(crate) struct CircleState {
+    pub id: CircleId,
+    pub resolved: Resolved,
+    /// Readable epochs: their entry and state.
+    pub readable: BTreeMap<EpochId, (Entry, EpochState)>,
+    /// Epoch entries of this circle this node cannot read.
+    pub unreadable: usize,
+}
+
+fn randomness() -> Result<Randomness> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
+    Ok(Randomness::from_seed(seed))
+}
+
+fn decode_epoch(entry: &Entry) -> Option<CircleEpoch> {
+    match entry.body().map(Body::decode) {
+        Some(Ok(Body::CircleEpoch(e))) => Some(e),
+        _ => None,
+    }
+}
+
+impl Core {
+    /// This node's X25519 keys: its log key's, and its network key's if it
+    /// went on under a new log key (epochs before that were wrapped to it).
+    fn device_secrets(&self) -> Vec<DeviceSecret> {
+        let mut out = vec![DeviceSecret::of(&self.keypair)];
+        if self.node_keypair.author() != self.keypair.author() {
+            out.push(DeviceSecret::of(&self.node_keypair));
+        }
+        out
+    }
+
+    /// Publishes this device's X25519 key (kind 15) unless its log already
+    /// carries it, so friends can add this person to circles.
+    pub fn ensure_encryption_key(&mut self) -> Result<()> {
+        let mine = DeviceSecret::of(&self.keypair);
+        if self.store.encryption_key(&self.me())? == Some(mine.public()) {
+            return Ok(());
+        }
+        self.append_raw(&[Body::EncryptionKey(mine.announcement())])?;
+        Ok(())
+    }
+
+    /// Learns the keys of a circle's epochs and resolves it.
+    pub(crate) fn circle_state(&self, id: &CircleId, registry: &Registry) -> Result<CircleState> {
+        let epochs: Vec<(Entry, CircleEpoch)> = self
+            .store
+            .circle_epochs(id)?
+            .into_iter()
+            .filter_map(|e| decode_epoch(&e).map(|c| (e, c)))
+            .collect();
+        let secrets = self.device_secrets();
+        let mut readable: BTreeMap<EpochId, (Entry, EpochState)> = BTreeMap::new();
+        // Until nothing new: wraps for this device, then what readable
+        // states reveal (their parents' state keys, history content keys).
+        loop {
+            let mut progress = false;
+            for (entry, epoch) in &epochs {
+                if readable.contains_key(&epoch.epoch) {
+                    continue;
+                }
+                let known = self.store.epoch_keys(&epoch.epoch)?;
+                let state_key = match &known {
+                    Some(k) if k.content.is_some() || k.tried => k.state,
+                    _ => {
+                        let unwrapped = secrets
+                            .iter()
+                            .find_map(|s| epoch.unwrap_keys(&entry.author(), s));
+                        match &unwrapped {
+                            Some(keys) => {
+                                self.store.learn_epoch_keys(
+                                    id,
+                                    &epoch.epoch,
+                                    Some(&keys.state),
+                                    Some(&keys.content),
+                                    true,
+                                )?;
+                                Some(keys.state)
+                            }
+                            None => {
+                                let state = known.as_ref().and_then(|k| k.state);
+                                self.store
+                                    .learn_epoch_keys(id, &epoch.epoch, None, None, true)?;
+                                state
+                            }
+                        }
+                    }
+                };
+                let Some(state_key) = state_key else {
+                    continue;
+                };
+                let state = match epoch.open_state(&entry.author(), &state_key) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(id = %entry.id(), error = %e, "a circle epoch's state does not open");
+                        continue;
+                    }
+                };
+                for p in &state.parents {
+                    self.store
+                        .learn_epoch_keys(id, &p.epoch, Some(&p.state_key), None, false)?;
+                }
+                for h in &state.history {
+                    self.store
+                        .learn_epoch_keys(id, &h.epoch, None, Some(&h.key), false)?;
+                }
+                readable.insert(epoch.epoch, (entry.clone(), state));
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        let ops = readable
+            .iter()
+            .map(|(epoch, (entry, state))| Op {
+                id: entry.id(),
+                person: registry.person_of(&entry.author()).root,
+                device: entry.author(),
+                seq: entry.seq(),
+                epoch: *epoch,
+                state: state.clone(),
+            })
+            .collect();
+        let resolved = circle::resolve(ops);
+        let unreadable = epochs.len() - readable.len();
+        Ok(CircleState {
+            id: *id,
+            resolved,
+            readable,
+            unreadable,
+        })
+    }
+
+    /// Opens the circle entries among `entries` that belong to the circle.
+    fn open_content(
+        &self,
+        state: &CircleState,
+        registry: &Registry,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Verified>> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let Some(Ok(Body::Sealed(sealed))) = entry.body().map(Body::decode) else {
+                continue;
+            };
+            let person = registry.person_of(&entry.author()).root;
+            if !state
+                .resolved
+                .accepts(&person, &entry.author(), entry.seq(), &sealed.epoch)
+            {
+                continue;
+            }
+            let Some(content) = self
+                .store
+                .epoch_keys(&sealed.epoch)?
+                .and_then(|k| k.content)
+            else {
+                continue;
+            };
+            match sealed.open(&entry.author(), &content) {
+                Ok(body) => out.push(Verified::from_store(entry).unsealed(state.id, body)),
+                Err(e) => {
+                    tracing::debug!(id = %entry.id(), error = %e, "a circle entry does not open")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// After entries are stored: learns new epochs' keys and opens the
+    /// circle content that now can be read. Returns the opened entries
+    /// (their views are written), for search and the wiki.
+    pub(super) fn circles_after(&mut self, stored: &[Verified]) -> Vec<Verified> {
+        // A rebuild that has not finished its walk opens every circle at
+        // the walk's end.
+        if self.indexing() != Indexing::All {
+            return Vec::new();
+        }
+        let mut full: BTreeSet<CircleId> = BTreeSet::new();
+        let mut content: BTreeMap<CircleId, Vec<Entry>> = BTreeMap::new();
+        for v in stored {
+            match v.body() {
+                Some(Body::CircleEpoch(e)) => {
+                    full.insert(e.circle);
+                }
+                Some(Body::Sealed(s)) => {
+                    content.entry(s.circle).or_default().push(v.entry().clone())
+                }
+                _ => {}
+            }
+        }
+        if full.is_empty() && content.is_empty() {
+            return Vec::new();
+        }
+        let result = (|| -> Result<Vec<Verified>> {
+            let registry = self.store.registry()?;
+            let mut opened = Vec::new();
+            for (circle, entries) in content {
+                if !full.contains(&circle) {
+                    opened.extend(self.circle_open(&circle, &registry, Some(entries), true)?);
+                }
+            }
+            for circle in full {
+                opened.extend(self.circle_open(&circle, &registry, None, true)?);
+            }
+            Ok(opened)
+        })();
+        result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "opening circle entries failed; `kith reindex` retries");
+            Vec::new()
+        })
+    }
+
+    /// Opens a circle's content (`only` these entries, or all of it) and
+    /// writes the views of what opened. With all of it, content opened
+    /// before that no longer belongs starts a rebuild (if `may_rebuild`).
+    fn circle_open(
+        &mut self,
+        circle: &CircleId,
+        registry: &Registry,
+        only: Option<Vec<Entry>>,
+        may_rebuild: bool,
+    ) -> Result<Vec<Verified>> {
+        let state = self.circle_state(circle, registry)?;
+        if let Some(name) = &state.resolved.name
+            && self.store.circle_name(circle)?.as_ref() != Some(name)
+        {
+            self.store.put_circle_name(circle, name)?;
+        }
+        let whole = only.is_none();
+        let entries = match only {
+            Some(e) => e,
+            None => self.store.circle_content(circle, None)?,
+        };
+        let mut before = BTreeSet::new();
+        let mut fresh = Vec::new();
+        for e in entries {
+            if self.store.opened(&e.id())?.is_some() {
+                before.insert(e.id());
+            } else {
+                fresh.push(e);
+            }
+        }
+        if whole && !before.is_empty() {
+            let still: Vec<Entry> = before
+                .iter()
+                .filter_map(|id| self.store.get(id).ok().flatten())
+                .collect();
+            let kept = self.open_content(&state, registry, still)?.len();
+            if kept < before.len() && may_rebuild && self.rebuild.is_none() {
+                tracing::info!(circle = %circle, "a membership change cuts off circle entries already shown; rebuilding the views");
+                self.start_rebuild()?;
+                return Ok(Vec::new());
+            }
+        }
+        let opened = self.open_content(&state, registry, fresh)?;
+        self.store.index_opened(&opened)?;
+        Ok(opened)
+    }
+
+    /// At the end of a rebuild's walk: opens every circle again.
+    pub(super) fn circles_reopen_all(&mut self) -> Result<Vec<Verified>> {
+        let registry = self.store.registry()?;
+        let mut opened = Vec::new();
+        for circle in self.store.circle_ids()? {
+            opened.extend(self.circle_open(&circle, &registry, None, false)?);
+        }
+        Ok(opened)
+    }
+
+    // ---- writing ----
+
+    /// The person a user means: `me`, a key of theirs, or the petname or
+    /// profile name of someone trusted.
+    pub fn person_named(&self, text: &str) -> Result<AuthorId> {
+        let registry = self.store.registry()?;
+        let text = text.trim();
+        if text == "me" {
+            return Ok(registry.person_of(&self.me()).root);
+        }
+        if let Ok(id) = text.parse::<AuthorId>() {
+            return Ok(registry.person_of(&id).root);
+        }
+        let mut found = BTreeSet::new();
+        for record in self.store.trust_list()? {
+            let name = match &record.petname {
+                Some(p) => Some(p.clone()),
+                None => self.store.display_name(&record.author)?,
+            };
+            if name.is_some_and(|n| n.eq_ignore_ascii_case(text)) {
+                found.insert(registry.person_of(&record.author).root);
+            }
+        }
+        match found.len() {
+            1 => Ok(found.pop_first().expect("one")),
+            0 => Err(Error::NotFound(format!(
+                "nobody you trust is called {text:?} (give their author id, or `kith trust add` them first)"
+            ))),
+            _ => Err(Error::InvalidInput(format!(
+                "{text:?} names {} people you trust; give an author id",
+                found.len()
+            ))),
+        }
+    }
+
+    /// A circle by id, id prefix (4+ hex characters) or name.
+    pub fn circle_named(&self, text: &str) -> Result<CircleId> {
+        let text = text.trim();
+        let ids = self.store.circle_ids()?;
+        let mut found = Vec::new();
+        for id in &ids {
+            let hex = id.to_string();
+            let name = self.store.circle_name(id)?;
+            if hex == text
+                || (text.len() >= 4 && hex.starts_with(&text.to_ascii_lowercase()))
+                || name.is_some_and(|n| n.eq_ignore_ascii_case(text))
+            {
+                found.push(*id);
+            }
+        }
+        match found.len() {
+            1 => Ok(found[0]),
+            0 => Err(Error::NotFound(format!(
+                "no circle {text:?} (see `kith circle list`)"
+            ))),
+            _ => Err(Error::InvalidInput(format!(
+                "{text:?} names {} circles; give its id",
+                found.len()
+            ))),
+        }
+    }
+
+    /// Every device of `persons` with a published X25519 key, and the
+    /// persons none of whose devices has one.
+    fn recipients(
+        &self,
+        persons: &BTreeSet<AuthorId>,
+        registry: &Registry,
+    ) -> Result<(BTreeMap<AuthorId, [u8; 32]>, Vec<AuthorId>)> {
+        let mut out = BTreeMap::new();
+        let mut missing = Vec::new();
+        for person in persons {
+            let resolved = registry.resolve(*person);
+            let mut any = false;
+            for key in resolved.active_keys() {
+                if let Some(pk) = self.store.encryption_key(&key.key)? {
+                    out.insert(key.key, pk);
+                    any = true;
+                }
+            }
+            if !any {
+                missing.push(*person);
+            }
+        }
+        Ok((out, missing))
+    }
+
+    fn name_of(&self, person: &AuthorId) -> String {
+        self.store
+            .display_name(person)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| person.short())
+    }
+
+    /// Signs a new epoch of `circle` for `members` (their devices with
+    /// keys), following the circle's heads. Keeps its keys.
+    fn new_epoch(
+        &mut self,
+        circle: CircleId,
+        heads: &[EpochId],
+        change: Change,
+        members: &BTreeSet<AuthorId>,
+        history: Vec<ContentKey>,
+        registry: &Registry,
+    ) -> Result<Body> {
+        let (recipients, missing) = self.recipients(members, registry)?;
+        if let Some(p) = missing.first() {
+            return Err(Error::InvalidInput(format!(
+                "{} has no encryption key yet: their node must run a Kith with circles, and yours must have their log (trust them, then sync)",
+                self.name_of(p)
+            )));
+        }
+        let mut parents = Vec::new();
+        for h in heads {
+            let state_key = self
+                .store
+                .epoch_keys(h)?
+                .and_then(|k| k.state)
+                .ok_or_else(|| {
+                    Error::Store(crate::store::Error::Corrupt(format!(
+                        "no state key for epoch {h}"
+                    )))
+                })?;
+            parents.push(ParentKey {
+                epoch: *h,
+                state_key,
+            });
+        }
+        let state = EpochState {
+            parents,
+            change,
+            recipients: recipients.keys().copied().collect(),
+            history,
+        };
+        let pks: Vec<[u8; 32]> = recipients.values().copied().collect();
+        let (epoch, keys): (CircleEpoch, EpochKeys) =
+            circle::seal_epoch(circle, &self.me(), &state, &pks, &mut randomness()?)
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.store.learn_epoch_keys(
+            &circle,
+            &epoch.epoch,
+            Some(&keys.state),
+            Some(&keys.content),
+            true,
+        )?;
+        Ok(Body::CircleEpoch(epoch))
+    }
+
+    fn check_member(&self, state: &CircleState, registry: &Registry) -> Result<AuthorId> {
+        let me = registry.person_of(&self.me()).root;
+        if !state.resolved.members.contains(&me) {
+            return Err(Error::InvalidInput(format!(
+                "you are not a member of circle {}",
+                self.store
+                    .circle_name(&state.id)?
+                    .unwrap_or_else(|| state.id.to_string())
+            )));
+        }
+        Ok(me)
+    }
+
+    /// The epoch to write `circle`'s content in, and a new epoch to sign
+    /// first when the current one no longer fits (concurrent epochs to
+    /// merge, a member's device joined or left, or its key is unknown).
+    fn writing_epoch(
+        &mut self,
+        circle: CircleId,
+        registry: &Registry,
+    ) -> Result<(EpochId, [u8; 32], Option<Body>)> {
+        let state = self.circle_state(&circle, registry)?;
+        self.check_member(&state, registry)?;
+        if state.unreadable > 0 {
+            // Epochs not wrapped to any of my devices and not followed by
+            // one that is: most likely I was removed. Members would not
+            // accept what I write.
+            return Err(Error::InvalidInput(format!(
+                "circle {} has {} change(s) you cannot read: you were probably removed, and members would not accept what you write",
+                state.resolved.name.as_deref().unwrap_or("?"),
+                state.unreadable
+            )));
+        }
+        let (wanted, _) = self.recipients(&state.resolved.members, registry)?;
+        let current = *state.resolved.current().ok_or_else(|| {
+            Error::Store(crate::store::Error::Corrupt(
+                "a circle with members has an epoch".into(),
+            ))
+        })?;
+        let info = &state.resolved.epochs[&current];
+        let fits = state.resolved.heads.len() == 1
+            && info.recipients.iter().copied().collect::<BTreeSet<_>>()
+                == wanted.keys().copied().collect::<BTreeSet<_>>();
+        let content = self.store.epoch_keys(&current)?.and_then(|k| k.content);
+        if fits && let Some(content) = content {
+            return Ok((current, content, None));
+        }
+        let heads = state.resolved.heads.clone();
+        let body = self.new_epoch(
+            circle,
+            &heads,
+            Change::Rekey,
+            &state.resolved.members,
+            Vec::new(),
+            registry,
+        )?;
+        let Body::CircleEpoch(e) = &body else {
+            unreachable!("new_epoch makes an epoch")
+        };
+        let content = self
+            .store
+            .epoch_keys(&e.epoch)?
+            .and_then(|k| k.content)
+            .ok_or_else(|| {
+                Error::Store(crate::store::Error::Corrupt(
+                    "a new epoch's keys were not kept".into(),
+                ))
+            })?;
+        Ok((e.epoch, content, Some(body)))
+    }
+
+    /// The circle a body belongs in when nobody says: that of the entry it
+    /// answers, endorses or accepts, or of the page it edits.
+    pub(super) fn implied_circle(&self, body: &Body) -> Result<Option<CircleId>> {
+        let target = match body {
+            Body::Post(p) => p.reply_to,
+            Body::Endorsement(e) => Some(e.target),
+            Body::Accept(a) => Some(a.question),
+            Body::WikiChange(w) | Body::WikiBundle(w) => {
+                return Ok(self.store.page_circle(&w.page)?);
+            }
+            _ => None,
+        };
+        match target {
+            Some(t) => Ok(self.store.circle_of_entry(&t)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends own entries, each in the circle given, or else in the
+    /// circle its target is in (sealed), or public. Returns one entry per
+    /// body (new epochs it had to sign first are not among them).
+    pub(super) fn append_placed(
+        &mut self,
+        items: Vec<(Body, Option<CircleId>)>,
+    ) -> Result<Vec<Entry>> {
+        let mut bodies = Vec::with_capacity(items.len());
+        let mut mine = Vec::with_capacity(items.len());
+        let mut epochs: BTreeMap<CircleId, (EpochId, [u8; 32])> = BTreeMap::new();
+        let mut registry = None;
+        let mut rng = None;
+        for (body, explicit) in items {
+            let implied = self.implied_circle(&body)?;
+            if let (Some(a), Some(b)) = (explicit, implied)
+                && a != b
+            {
+                return Err(Error::InvalidInput(
+                    "it answers an entry of another circle; it stays in that one".into(),
+                ));
+            }
+            let Some(circle) = explicit.or(implied) else {
+                mine.push(bodies.len());
+                bodies.push(body);
+                continue;
+            };
+            if registry.is_none() {
+                registry = Some(self.store.registry()?);
+            }
+            let registry = registry.as_ref().expect("set above");
+            if !epochs.contains_key(&circle) {
+                let (epoch, key, first) = self.writing_epoch(circle, registry)?;
+                if let Some(first) = first {
+                    bodies.push(first);
+                }
+                epochs.insert(circle, (epoch, key));
+            }
+            let (epoch, key) = epochs[&circle];
+            if rng.is_none() {
+                rng = Some(randomness()?);
+            }
+            let sealed = circle::seal(
+                &body,
+                circle,
+                epoch,
+                &self.me(),
+                &key,
+                rng.as_mut().expect("set above"),
+            )
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let sealed = Body::Sealed(sealed);
+            sealed.check(self.store.limits())?;
+            mine.push(bodies.len());
+            bodies.push(sealed);
+        }
+        let entries = self.append_raw(&bodies)?;
+        Ok(mine.into_iter().map(|i| entries[i].clone()).collect())
+    }
+
+    // ---- membership ----
+
+    fn check_replicated(&self, person: &AuthorId, registry: &Registry) -> Result<()> {
+        let p = registry.resolve(*person);
+        if p.keys.iter().any(|k| self.scope.contains(&k.key)) {
+            return Ok(());
+        }
+        Err(Error::InvalidInput(format!(
+            "you do not replicate {}: trust them first (`kith trust add`), so their circle entries reach you",
+            self.name_of(person)
+        )))
+    }
+
+    /// Starts a circle of me and `members`.
+    pub fn circle_create(&mut self, name: &str, members: &[String]) -> Result<CircleView> {
+        crate::text::check_label("a circle name", name.trim(), circle::MAX_CIRCLE_NAME)
+            .map_err(Error::InvalidInput)?;
+        let name = name.trim().to_string();
+        if self.circle_named(&name).is_ok() {
+            return Err(Error::InvalidInput(format!(
+                "you already have a circle called {name:?}"
+            )));
+        }
+        self.ensure_encryption_key()?;
+        let registry = self.store.registry()?;
+        let me = registry.person_of(&self.me()).root;
+        let mut persons = BTreeSet::new();
+        for m in members {
+            let p = self.person_named(m)?;
+            if p != me {
+                self.check_replicated(&p, &registry)?;
+                persons.insert(p);
+            }
+        }
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
+        let circle = CircleId(id);
+        let mut all = persons.clone();
+        all.insert(me);
+        let body = self.new_epoch(
+            circle,
+            &[],
+            Change::Create {
+                name: name.clone(),
+                members: persons.into_iter().collect(),
+            },
+            &all,
+            Vec::new(),
+            &registry,
+        )?;
+        self.append_raw(&[body])?;
+        self.circle_show(&circle.to_string())
+    }
+
+    /// Adds a person; `history` also gives them every earlier epoch's
+    /// content key this node holds.
+    pub fn circle_add(&mut self, circle: &str, member: &str, history: bool) -> Result<CircleView> {
+        let circle = self.circle_named(circle)?;
+        self.ensure_encryption_key()?;
+        let registry = self.store.registry()?;
+        let state = self.circle_state(&circle, &registry)?;
+        self.check_member(&state, &registry)?;
+        let person = self.person_named(member)?;
+        if state.resolved.members.contains(&person) {
+            return Err(Error::InvalidInput(format!(
+                "{} is already a member",
+                self.name_of(&person)
+            )));
+        }
+        self.check_replicated(&person, &registry)?;
+        let mut keys = Vec::new();
+        if history {
+            for epoch in &state.resolved.order {
+                if let Some(key) = self.store.epoch_keys(epoch)?.and_then(|k| k.content) {
+                    keys.push(ContentKey { epoch: *epoch, key });
+                }
+            }
+        }
+        let mut members = state.resolved.members.clone();
+        members.insert(person);
+        let body = self.new_epoch(
+            circle,
+            &state.resolved.heads,
+            Change::Add { person, history },
+            &members,
+            keys,
+            &registry,
+        )?;
+        self.append_raw(&[body])?;
+        self.circle_show(&circle.to_string())
+    }
+
+    /// Removes a person (yourself: leave): a new epoch they cannot read.
+    pub fn circle_remove(&mut self, circle: &str, member: &str) -> Result<CircleView> {
+        let circle = self.circle_named(circle)?;
+        let registry = self.store.registry()?;
+        let state = self.circle_state(&circle, &registry)?;
+        self.check_member(&state, &registry)?;
+        let person = self.person_named(member)?;
+        if !state.resolved.members.contains(&person) {
+            return Err(Error::InvalidInput(format!(
+                "{} is not a member",
+                self.name_of(&person)
+            )));
+        }
+        let mut seen = Vec::new();
+        for key in &registry.resolve(person).keys {
+            if let Some(head) = self.store.head(&key.key)? {
+                seen.push(Seen {
+                    key: key.key,
+                    seq: head.seq,
+                });
+            }
+        }
+        let mut members = state.resolved.members.clone();
+        members.remove(&person);
+        if members.is_empty() {
+            return Err(Error::InvalidInput(
+                "the last member cannot leave a circle".into(),
+            ));
+        }
+        let body = self.new_epoch(
+            circle,
+            &state.resolved.heads,
+            Change::Remove { person, seen },
+            &members,
+            Vec::new(),
+            &registry,
+        )?;
+        self.append_raw(&[body])?;
+        self.circle_show(&circle.to_string())
+    }
+
+    pub fn circle_list(&self) -> Result<Vec<CircleView>> {
+        let registry = self.store.registry()?;
+        let mut out = Vec::new();
+        for id in self.store.circle_ids()? {
+            out.push(self.circle_view(&id, &registry, false)?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn circle_show(&self, circle: &str) -> Result<CircleView> {
+        let id = self.circle_named(circle)?;
+        let registry = self.store.registry()?;
+        self.circle_view(&id, &registry, true)
+    }
+
+    fn circle_view(&self, id: &CircleId, registry: &Registry, changes: bool) -> Result<CircleView> {
+        let state = self.circle_state(id, registry)?;
+        let me = registry.person_of(&self.me()).root;
+        let (wanted, _) = self.recipients(&state.resolved.members, registry)?;
+        let mut members = Vec::new();
+        for person in &state.resolved.members {
+            let p = registry.resolve(*person);
+            let devices = p.active_keys().count();
+            let with_keys = p
+                .active_keys()
+                .filter(|k| wanted.contains_key(&k.key))
+                .count();
+            members.push(CircleMemberView {
+                person: *person,
+                name: self.store.display_name(person)?,
+                devices,
+                devices_without_key: devices - with_keys,
+            });
+        }
+        let current = state.resolved.current().copied();
+        let needs_new_epoch = match current {
+            Some(c) => {
+                state.resolved.heads.len() > 1
+                    || state.resolved.epochs[&c]
+                        .recipients
+                        .iter()
+                        .copied()
+                        .collect::<BTreeSet<_>>()
+                        != wanted.keys().copied().collect::<BTreeSet<_>>()
+            }
+            None => false,
+        };
+        let mut list = Vec::new();
+        if changes {
+            let rejected: BTreeMap<_, _> = state
+                .resolved
+                .rejected
+                .iter()
+                .map(|r| (r.op, r.reason.clone()))
+                .collect();
+            for (entry, st) in state.readable.values() {
+                let by = registry.person_of(&entry.author()).root;
+                list.push(CircleChangeView {
+                    entry: entry.id(),
+                    by,
+                    by_name: self.store.display_name(&by)?,
+                    timestamp: entry.header().timestamp_ms,
+                    change: self.describe(&st.change),
+                    counted: state.resolved.epochs.values().any(|i| i.op == entry.id()),
+                    why_not: rejected.get(&entry.id()).cloned(),
+                });
+            }
+            list.sort_by_key(|c| c.timestamp);
+        }
+        Ok(CircleView {
+            id: *id,
+            name: state.resolved.name.clone().or(self.store.circle_name(id)?),
+            member: state.resolved.members.contains(&me),
+            members,
+            epoch: current,
+            epochs: state.resolved.order.len(),
+            unreadable: state.unreadable,
+            needs_new_epoch,
+            changes: list,
+        })
+    }
+
+    fn describe(&self, change: &Change) -> String {
+        match change {
+            Change::Create { name, members } => {
+                let names: Vec<String> = members.iter().map(|m| self.name_of(m)).collect();
+                format!("created {name:?} with {}", names.join(", "))
+            }
+            Change::Add { person, history } => format!(
+                "added {}{}",
+                self.name_of(person),
+                if *history { " (with history)" } else { "" }
+            ),
+            Change::Remove { person, .. } => format!("removed {}", self.name_of(person)),
+            Change::Rekey => "new key for the same members".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

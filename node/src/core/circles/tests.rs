@@ -1,0 +1,446 @@
+//! Circles on in-process cores: who reads what, removal, concurrent
+//! membership changes, circle pages and circle Q&A.
+
+use kith_protocol::{Body, Keypair, PostKind};
+
+use super::*;
+use crate::config::{Config, DataDir};
+use crate::model::EntryView;
+use crate::ops;
+use crate::store::Store;
+
+const NAMES: [&str; 5] = ["alice", "bob", "carol", "dave", "eve"];
+
+fn node(seed: u8) -> Core {
+    let config = Config::new(DataDir::new("/nonexistent"));
+    let mut core = Core::with_store(
+        config,
+        Keypair::from_secret(&[seed; 32]),
+        Store::temporary().unwrap(),
+    )
+    .unwrap();
+    core.run(ops::ProfileSet {
+        name: NAMES[usize::from(seed - 1)].into(),
+        about: String::new(),
+    })
+    .unwrap();
+    core.ensure_encryption_key().unwrap();
+    core
+}
+
+/// `n` people who all trust each other, each holding the others' logs.
+fn people(n: u8) -> Vec<Core> {
+    let mut cores: Vec<Core> = (1..=n).map(node).collect();
+    let ids: Vec<AuthorId> = cores.iter().map(Core::me).collect();
+    for core in &mut cores {
+        for id in &ids {
+            if *id != core.me() {
+                core.run(ops::TrustAdd {
+                    author: (*id).into(),
+                    petname: None,
+                })
+                .unwrap();
+            }
+        }
+    }
+    everyone(&mut cores);
+    cores
+}
+
+/// Everything `from` wrote that `to` lacks.
+fn sync(cores: &mut [Core], from: usize, to: usize) {
+    let me = cores[from].me();
+    let have = cores[to].store().head(&me).unwrap().map_or(0, |h| h.seq);
+    let entries = cores[from].store().log(&me, have + 1, usize::MAX).unwrap();
+    let outcome = cores[to].ingest(&entries);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+}
+
+fn everyone(cores: &mut [Core]) {
+    for from in 0..cores.len() {
+        for to in 0..cores.len() {
+            if from != to {
+                sync(cores, from, to);
+            }
+        }
+    }
+}
+
+fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryView {
+    core.run(ops::Post {
+        circle: circle.map(String::from),
+        text: text.into(),
+        kind: PostKind::Note,
+        reply_to: None,
+        tags: vec![],
+    })
+    .unwrap()
+}
+
+fn feed_texts(core: &mut Core) -> Vec<Option<String>> {
+    core.run(ops::Feed::default())
+        .unwrap()
+        .into_iter()
+        .map(|v| v.text)
+        .collect()
+}
+
+fn reads(core: &mut Core, text: &str) -> bool {
+    feed_texts(core).iter().any(|t| t.as_deref() == Some(text))
+}
+
+fn finds(core: &mut Core, word: &str) -> bool {
+    !core
+        .run(ops::Search {
+            q: word.into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .is_empty()
+}
+
+/// Whether any value in the store holds `needle` (the plaintext check).
+fn store_holds(core: &Core, needle: &[u8]) -> bool {
+    core.store()
+        .kv()
+        .scan_prefix(b"")
+        .any(|kv| kv.is_ok_and(|(_, v)| v.windows(needle.len()).any(|w| w == needle)))
+}
+
+#[test]
+fn members_read_and_search_a_circle_and_a_trusted_non_member_carries_only_ciphertext() {
+    let mut p = people(4);
+    let view = p[0]
+        .run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec!["bob".into(), "dave".into()],
+        })
+        .unwrap();
+    assert_eq!(view.members.len(), 3);
+    let secret = post(&mut p[0], "the launch moves to friday", Some("team"));
+    assert_eq!(secret.circle.as_deref(), Some("team"));
+    everyone(&mut p);
+
+    assert!(reads(&mut p[1], "the launch moves to friday"));
+    assert!(finds(&mut p[1], "friday"));
+    let bobs = p[1].run(ops::Feed::default()).unwrap();
+    assert_eq!(bobs[0].circle.as_deref(), Some("team"));
+    // Carol holds the entry (she replicates Alice) but cannot read it.
+    let carols = p[2].run(ops::Feed::default()).unwrap();
+    assert!(
+        carols.iter().all(|v| v.id != secret.id),
+        "an unreadable entry is not a post"
+    );
+    assert!(p[2].store().get(&secret.id).unwrap().is_some());
+    assert!(!finds(&mut p[2], "friday"));
+    assert!(!store_holds(&p[2], b"friday"));
+    assert!(store_holds(&p[1], b"friday"));
+    let list = p[2].run(ops::CircleList {}).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(!list[0].member && list[0].name.is_none());
+
+    // A reply stays in the circle without being told.
+    let reply = p[1]
+        .run(ops::Reply {
+            id: secret.id.into(),
+            text: "friday works for me".into(),
+            tags: vec![],
+        })
+        .unwrap();
+    let raw = p[1].store().get(&reply.id).unwrap().unwrap();
+    assert!(matches!(
+        Body::decode(raw.body().unwrap()),
+        Ok(Body::Sealed(_))
+    ));
+    everyone(&mut p);
+    let thread = p[0]
+        .run(ops::Thread {
+            id: secret.id.into(),
+        })
+        .unwrap();
+    assert_eq!(thread.replies.len(), 1);
+    assert!(!store_holds(&p[2], b"works for me"));
+
+    // Public posts are untouched.
+    post(&mut p[0], "public hello", None);
+    everyone(&mut p);
+    assert!(reads(&mut p[2], "public hello"));
+}
+
+#[test]
+fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
+    let mut p = people(3);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into(), "carol".into()],
+    })
+    .unwrap();
+    post(&mut p[0], "before the removal", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[2], "before the removal"));
+
+    let view = p[0]
+        .run(ops::CircleRemove {
+            circle: "team".into(),
+            member: "carol".into(),
+        })
+        .unwrap();
+    assert_eq!(view.members.len(), 2);
+    post(&mut p[0], "after the removal", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[1], "after the removal"));
+    assert!(
+        reads(&mut p[2], "before the removal"),
+        "she keeps what she had"
+    );
+    assert!(!reads(&mut p[2], "after the removal"));
+    assert!(!store_holds(&p[2], b"after the removal"));
+    let carol = p[2]
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    assert!(carol.unreadable >= 1, "{carol:?}");
+    // She can no longer write into it either.
+    let refused = p[2].run(ops::Post {
+        circle: Some("team".into()),
+        text: "still here?".into(),
+        kind: PostKind::Note,
+        reply_to: None,
+        tags: vec![],
+    });
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("probably removed")),
+        "{refused:?}"
+    );
+    // A reindex on Bob rebuilds the circle's views from the entries.
+    p[1].run(ops::Reindex {}).unwrap();
+    assert!(reads(&mut p[1], "after the removal"));
+    assert!(finds(&mut p[1], "removal"));
+}
+
+#[test]
+fn concurrent_offline_membership_changes_converge_and_cut_off_the_removed() {
+    let mut p = people(4);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into(), "carol".into(), "dave".into()],
+    })
+    .unwrap();
+    everyone(&mut p);
+    // Offline at once: Alice removes Carol, Bob removes Dave, and Carol,
+    // not knowing, posts.
+    p[0].run(ops::CircleRemove {
+        circle: "team".into(),
+        member: "carol".into(),
+    })
+    .unwrap();
+    p[1].run(ops::CircleRemove {
+        circle: "team".into(),
+        member: "dave".into(),
+    })
+    .unwrap();
+    post(&mut p[2], "carol was not told", Some("team"));
+    // Different delivery orders.
+    for (from, to) in [(2, 0), (1, 0), (0, 1), (2, 1), (0, 3), (1, 3), (2, 3)] {
+        sync(&mut p, from, to);
+    }
+    let a = p[0]
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    let b = p[1]
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    let names = |v: &CircleView| -> Vec<Option<String>> {
+        v.members.iter().map(|m| m.name.clone()).collect()
+    };
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(a.members.len(), 2, "{a:?}");
+    assert_eq!(a.epoch, b.epoch);
+    assert!(a.needs_new_epoch, "two concurrent epochs to merge");
+    assert!(!reads(&mut p[0], "carol was not told"));
+    assert!(!reads(&mut p[1], "carol was not told"));
+    // The next write merges: only Alice and Bob read it.
+    post(&mut p[1], "just us two", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[0], "just us two"));
+    assert!(!reads(&mut p[2], "just us two"));
+    assert!(!reads(&mut p[3], "just us two"));
+    let a = p[0]
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    assert!(!a.needs_new_epoch);
+}
+
+#[test]
+fn an_added_member_reads_from_the_join_on_unless_given_history() {
+    let mut p = people(3);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    post(&mut p[0], "old news", Some("team"));
+    p[0].run(ops::CircleAdd {
+        circle: "team".into(),
+        member: "carol".into(),
+        history: false,
+    })
+    .unwrap();
+    post(&mut p[0], "fresh news", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[2], "fresh news"));
+    assert!(!reads(&mut p[2], "old news"));
+    let c = p[2]
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    assert!(c.member);
+    assert_eq!(
+        c.changes.len(),
+        2,
+        "she reads every membership change: {c:?}"
+    );
+
+    let mut q = people(3);
+    q[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    post(&mut q[0], "old news", Some("team"));
+    q[0].run(ops::CircleAdd {
+        circle: "team".into(),
+        member: "carol".into(),
+        history: true,
+    })
+    .unwrap();
+    everyone(&mut q);
+    assert!(reads(&mut q[2], "old news"));
+}
+
+#[test]
+fn circle_pages_merge_concurrent_edits_and_stay_in_the_circle() {
+    let mut p = people(3);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    let page = p[0]
+        .run(ops::WikiNew {
+            title: "Plan".into(),
+            body: "We ship on Monday.\n\nThe demo is at noon.\n".into(),
+            circle: Some("team".into()),
+        })
+        .unwrap();
+    everyone(&mut p);
+    let id = page.id.to_string();
+    // Offline at once: both rewrite the same sentence and Bob another one.
+    p[0].run(ops::WikiEdit {
+        page: id.clone(),
+        body: "We ship on Friday.\n\nThe demo is at noon.\n".into(),
+        base: None,
+    })
+    .unwrap();
+    p[1].run(ops::WikiEdit {
+        page: id.clone(),
+        body: "We ship on Tuesday.\n\nThe demo is at three.\n".into(),
+        base: None,
+    })
+    .unwrap();
+    everyone(&mut p);
+    let a = p[0].run(ops::WikiShow { page: id.clone() }).unwrap();
+    let b = p[1].run(ops::WikiShow { page: id.clone() }).unwrap();
+    assert_eq!(a.body, b.body);
+    assert!(a.body.contains("three"), "{}", a.body);
+    assert!(
+        a.body.contains("Friday") || a.body.contains("Tuesday"),
+        "{}",
+        a.body
+    );
+    // Every edit was sealed; Carol has no page and no plaintext.
+    for e in p[1].store().log(&p[1].me(), 1, usize::MAX).unwrap() {
+        if let Some(Ok(body)) = e.body().map(Body::decode) {
+            assert!(
+                body.wiki_part().is_none(),
+                "a circle page's edit went out in the clear"
+            );
+        }
+    }
+    assert!(p[2].run(ops::WikiShow { page: id }).is_err());
+    assert!(!store_holds(&p[2], b"demo is at"));
+}
+
+#[test]
+fn circle_questions_rank_their_answers() {
+    let mut p = people(3);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into(), "carol".into()],
+    })
+    .unwrap();
+    let asked = p[0]
+        .run(ops::Ask {
+            circle: Some("team".into()),
+            text: "which database for the cache?".into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap()
+        .posted
+        .unwrap();
+    everyone(&mut p);
+    let bob = p[1]
+        .run(ops::Answer {
+            id: asked.id.into(),
+            text: "sled, it is embedded".into(),
+            tags: vec![],
+        })
+        .unwrap();
+    let carol = p[2]
+        .run(ops::Answer {
+            id: asked.id.into(),
+            text: "redis".into(),
+            tags: vec![],
+        })
+        .unwrap();
+    everyone(&mut p);
+    p[0].run(ops::Endorse {
+        id: bob.id.into(),
+        note: None,
+        withdraw: false,
+    })
+    .unwrap();
+    p[2].run(ops::Endorse {
+        id: bob.id.into(),
+        note: None,
+        withdraw: false,
+    })
+    .unwrap();
+    p[0].run(ops::Accept {
+        id: carol.id.into(),
+        withdraw: false,
+    })
+    .unwrap();
+    everyone(&mut p);
+    let thread = p[1]
+        .run(ops::Thread {
+            id: asked.id.into(),
+        })
+        .unwrap();
+    assert_eq!(thread.answers.len(), 2);
+    assert_eq!(thread.answers[0].entry.id, carol.id, "accepted first");
+    assert!(thread.answers[0].accepted);
+    assert_eq!(thread.answers[1].endorsed_by.len(), 2);
+    assert!(thread.answers[1].score > 0.0);
+}
