@@ -522,6 +522,42 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         assert!(http.identity != me && direct.identity != me);
         assert_eq!(http.devices.len(), direct.devices.len());
     }
+    // Private circles: the same answers, errors included.
+    pair.same(ops::CircleCreate {
+        name: "team".into(),
+        members: vec![],
+    })
+    .await;
+    pair.same(ops::CircleCreate {
+        name: "team".into(),
+        members: vec![],
+    })
+    .await;
+    pair.same(ops::CircleAdd {
+        circle: "team".into(),
+        member: "Bobby".into(),
+        history: true,
+    })
+    .await;
+    pair.same(ops::Post {
+        circle: Some("team".into()),
+        ..post("only the team reads this")
+    })
+    .await;
+    pair.same(ops::CircleShow {
+        circle: "team".into(),
+    })
+    .await;
+    pair.same(ops::CircleList {}).await;
+    pair.same(ops::CircleRemove {
+        circle: "team".into(),
+        member: bob_key.author().to_string(),
+    })
+    .await;
+    pair.same(ops::CircleShow {
+        circle: "nowhere".into(),
+    })
+    .await;
     pair.online_only(
         ops::Dial {
             addr: "/ip4/127.0.0.1/tcp/9".into(),

@@ -282,8 +282,9 @@ async fn a_store_restored_from_an_old_backup_does_not_fork_its_log() {
     let mut alice = TestNode::start("alice", 1).await;
     let bob = TestNode::start("bob", 2).await;
     connect(&alice, &bob).await;
+    // Seq 1 is the encryption key each node publishes at its first start.
     alice.post("one").await;
-    bob.wait_for_seq(alice.author(), 1).await;
+    bob.wait_for_seq(alice.author(), 2).await;
     // A backup, taken with the node stopped.
     alice.stop().await;
     let backup = tempfile::tempdir().unwrap();
@@ -292,18 +293,18 @@ async fn a_store_restored_from_an_old_backup_does_not_fork_its_log() {
     alice.wait_connected(&bob).await;
     alice.post("two").await;
     alice.post("three").await;
-    bob.wait_for_seq(alice.author(), 3).await;
+    bob.wait_for_seq(alice.author(), 4).await;
     alice.stop().await;
 
     // The disk dies; the old backup comes back.
     std::fs::remove_dir_all(alice.dir.path()).unwrap();
     copy_dir(backup.path(), alice.dir.path());
     alice.restart().await;
-    assert_eq!(alice.seq(alice.author()).await, 1, "the backup is old");
+    assert_eq!(alice.seq(alice.author()).await, 2, "the backup is old");
     // Written at once: it waits until bob has told alice where her log is.
     let post = alice.post("after the restore").await;
-    assert_eq!(post.seq, 4, "no second entry at seq 2");
-    bob.wait_for_seq(alice.author(), 4).await;
+    assert_eq!(post.seq, 5, "no second entry at seq 3");
+    bob.wait_for_seq(alice.author(), 5).await;
     let forks = bob.handle().call(ops::Forks {}).await.unwrap();
     assert!(forks.is_empty(), "{forks:?}");
 }
@@ -321,8 +322,9 @@ async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
         .await
         .unwrap();
     connect(&alice, &bob).await;
+    // Seq 1: the encryption key; 2: the profile.
     alice.post("one").await;
-    bob.wait_for_seq(alice.author(), 2).await;
+    bob.wait_for_seq(alice.author(), 3).await;
     alice.stop().await;
     let backup = tempfile::tempdir().unwrap();
     copy_dir(alice.dir.path(), backup.path());
@@ -332,22 +334,22 @@ async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
     bob.stop().await;
     alice.restart().await;
     let two = alice.post("two").await;
-    assert_eq!((two.author, two.seq), (alice.author(), 3));
+    assert_eq!((two.author, two.seq), (alice.author(), 4));
     alice.post("three").await;
     bob.restart().await;
     alice.dial(&bob).await;
-    bob.wait_for_seq(alice.author(), 4).await;
+    bob.wait_for_seq(alice.author(), 5).await;
     alice.stop().await;
     bob.stop().await;
 
     // The disk dies; the old backup comes back while bob is away. The
     // store is behind what this machine signed and nobody can say where
     // the log is: the node goes on under a new key instead of re-signing
-    // seq 3.
+    // seq 4.
     std::fs::remove_dir_all(alice.dir.path()).unwrap();
     copy_dir(backup.path(), alice.dir.path());
     alice.restart().await;
-    assert_eq!(alice.seq(alice.author()).await, 2, "the backup is old");
+    assert_eq!(alice.seq(alice.author()).await, 3, "the backup is old");
     alice.restart_wanted().await;
     let refused = alice.handle().call(ops::Post::note("too early")).await;
     assert!(refused.is_err(), "writes wait for the restart");
@@ -356,10 +358,14 @@ async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
     let new = alice.log_key().await;
     assert_ne!(new, alice.author());
     let after = alice.post("after the restore").await;
-    assert_eq!((after.author, after.seq), (new, 2), "seq 1 is the handover");
+    assert_eq!(
+        (after.author, after.seq),
+        (new, 3),
+        "seq 1 is the handover, 2 the new key's encryption key"
+    );
     assert_eq!(
         alice.seq(alice.author()).await,
-        2,
+        3,
         "nothing new under the old key"
     );
 
@@ -367,8 +373,8 @@ async fn an_old_backup_restored_with_nobody_to_ask_goes_on_under_a_new_key() {
     // decision, and alice gets back what the backup lacked. No fork.
     bob.restart().await;
     alice.dial(&bob).await;
-    bob.wait_for_seq(new, 2).await;
-    alice.wait_for_seq(alice.author(), 4).await;
+    bob.wait_for_seq(new, 3).await;
+    alice.wait_for_seq(alice.author(), 5).await;
     let person = bob
         .handle()
         .call(ops::Devices {
@@ -450,7 +456,7 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
         },
     )
     .await;
-    alice.ingest(&laptop_log[..1]);
+    alice.ingest(&laptop_log[..2]); // its encryption key and "one"
     alice
         .run(ops::DeviceRevoke {
             device: laptop.me().into(),

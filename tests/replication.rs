@@ -41,8 +41,8 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
     let alice = TestNode::start("alice", 1).await;
     let mut carol = TestNode::start("carol", 3).await;
     connect(&alice, &carol).await;
-    alice.post("before").await;
-    carol.wait_for_seq(alice.author(), 1).await;
+    alice.post("before").await; // seq 2, after the encryption key
+    carol.wait_for_seq(alice.author(), 2).await;
     carol.stop().await;
 
     let posts: Vec<_> = (0..1000)
@@ -65,13 +65,14 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
     for p in posts {
         p.await.unwrap();
     }
-    assert_eq!(alice.seq(alice.author()).await, 1001);
+    assert_eq!(alice.seq(alice.author()).await, 1002);
 
     carol.restart().await; // Carol redials Alice at her remembered address.
-    carol.wait_for_seq(alice.author(), 1001).await;
+    carol.wait_for_seq(alice.author(), 1002).await;
     let report = carol.handle().call(ops::Verify {}).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.entries, 1001);
+    // Alice's 1,002 and Carol's own encryption key.
+    assert_eq!(report.entries, 1003);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,12 +172,12 @@ async fn a_restarted_node_continues_its_log_without_a_fork() {
     for i in 0..3 {
         alice.post(&format!("before {i}")).await;
     }
-    bob.wait_for_seq(alice.author(), 3).await;
+    bob.wait_for_seq(alice.author(), 4).await; // after the encryption key
     alice.stop().await;
     alice.restart().await;
     let next = alice.post("after restart").await;
-    assert_eq!(next.seq, 4);
-    bob.wait_for_seq(alice.author(), 4).await;
+    assert_eq!(next.seq, 5);
+    bob.wait_for_seq(alice.author(), 5).await;
     let status = bob.handle().call(ops::Status {}).await.unwrap();
     let a = status
         .authors
@@ -201,8 +202,8 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     connect(&alice, &bob).await;
     connect(&bob, &carol).await;
     connect(&carol, &dave).await;
-    let first = alice.post("genuine 1").await;
-    dave.wait_for_seq(alice.author(), 1).await;
+    let first = alice.post("genuine 1").await; // seq 2, after the encryption key
+    dave.wait_for_seq(alice.author(), 2).await;
 
     // Bob forges Alice's next entry, signed with his own key.
     let body = Body::Post(Post {
@@ -214,7 +215,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     let genuine = Entry::sign(
         &alice.keypair,
         Draft {
-            seq: 2,
+            seq: 3,
             prev: Some(first.id),
             timestamp_ms: first.timestamp + 1,
             body: body.encode(),
@@ -248,7 +249,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     // A genuine second entry still flows all the way to Dave: the chain and
     // Alice's standing are intact.
     let second = alice.post("genuine 2").await;
-    dave.wait_for_seq(alice.author(), 2).await;
+    dave.wait_for_seq(alice.author(), 3).await;
     let forged_id = forged.id();
     for n in [&carol, &dave] {
         let stored = n.handle().reader().store().get(&forged_id).unwrap();

@@ -100,6 +100,7 @@ async fn a_store_of_the_previous_layout_runs_as_a_node() {
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     config.api = "127.0.0.1:0".parse().unwrap();
     config.mdns = false;
+    let me = keypair.author();
     let node = Node::start(config, keypair).await.unwrap();
     let h = node.handle();
     // The views of an older layout are rebuilt as a job after start: the
@@ -115,6 +116,17 @@ async fn a_store_of_the_previous_layout_runs_as_a_node() {
             }
         },
         || async { "the profile name never came back after the rebuild".to_string() },
+    )
+    .await;
+    // A store from before circles gets this device's encryption key once
+    // its own writes may go on.
+    kith_tests::wait_until(
+        &h,
+        || {
+            let h = h.clone();
+            async move { h.reader().store().encryption_key(&me).unwrap().is_some() }
+        },
+        || async { "the node never published its encryption key".to_string() },
     )
     .await;
     let before = h.call(ops::Whoami {}).await.unwrap();

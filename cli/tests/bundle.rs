@@ -97,10 +97,11 @@ fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
         .success();
 
     let first = exchange(&a, &b, &b_id, &files, "ab1");
-    assert!(first.contains("wrote 1002 entries"), "{first}"); // profile + 1000 posts + page
+    // encryption key + profile + 1000 posts + page
+    assert!(first.contains("wrote 1003 entries"), "{first}");
     exchange(&b, &a, &a_id, &files, "ba1");
-    assert_eq!(seq_of(&b, &a_id), 1002);
-    assert_eq!(seq_of(&a, &b_id), 21);
+    assert_eq!(seq_of(&b, &a_id), 1003);
+    assert_eq!(seq_of(&a, &b_id), 22);
     // More than a node's page (1,000): the CLI pages, nothing is cut.
     let all: Value =
         serde_json::from_str(&out(kith(&b).args(["feed", "--json", "--limit", "1000000"])))
@@ -196,7 +197,7 @@ fn tampered_and_truncated_bundles_apply_nothing_invalid_and_say_why() {
     let err = String::from_utf8(err).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     // Entries before the damaged one verified and were applied; nothing after it.
-    assert_eq!(seq_of(&b, &a_id), 29);
+    assert_eq!(seq_of(&b, &a_id), 30); // the encryption key and notes 0-28
     kith(&b).args(["log", "verify"]).assert().success();
     let feed: Value =
         serde_json::from_str(&out(kith(&b).args(["feed", "--json", "--limit", "100"]))).unwrap();
@@ -220,7 +221,7 @@ fn tampered_and_truncated_bundles_apply_nothing_invalid_and_say_why() {
         .failure()
         .stderr(predicate::str::contains("truncated"));
     let got = seq_of(&b2, &a_id);
-    assert!(got > 0 && got < 51, "{got}");
+    assert!(got > 0 && got < 52, "{got}");
     kith(&b2).args(["log", "verify"]).assert().success();
 
     // Not a bundle at all.

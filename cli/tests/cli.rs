@@ -59,7 +59,10 @@ fn init_post_feed_json_round_trip() {
     assert_eq!(first["id"], id1.trim());
     assert_eq!(first["author"], author);
     assert_eq!(first["author_name"], "Alice");
-    assert_eq!(first["seq"], 2, "seq 1 is the profile entry");
+    assert_eq!(
+        first["seq"], 3,
+        "seq 1 is the encryption key, 2 the profile"
+    );
     assert_eq!(first["text"], "first *note*");
     assert_eq!(first["tags"], serde_json::json!(["rust", "p2p"]));
     assert!(first["reply_to"].is_null());
@@ -78,7 +81,7 @@ fn init_post_feed_json_round_trip() {
         .args(["log", "verify"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("5 entries"));
+        .stdout(predicate::str::contains("6 entries"));
     kith(&dir).arg("reindex").assert().success();
     let again: Value =
         serde_json::from_str(&stdout_of(kith(&dir).args(["feed", "--json"]))).unwrap();

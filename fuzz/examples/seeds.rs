@@ -201,6 +201,7 @@ fn main() {
         Core::with_store(config, friend.clone(), Store::temporary().expect("store")).expect("core");
     let page = core
         .run(ops::WikiNew {
+            circle: None,
             title: "Release checklist".into(),
             body: "1. Tag\n2. Build\n".into(),
         })

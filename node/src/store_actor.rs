@@ -143,9 +143,6 @@ impl StoreActor {
         if actor.core.rebuilding().is_some() {
             actor.reindex = Some((actor.out.jobs.start(JobKind::Reindex, 0), Vec::new()));
         }
-        if actor.held.is_none() {
-            actor.writes_open();
-        }
         actor
     }
 
@@ -163,6 +160,9 @@ impl StoreActor {
     /// message, then a slice of the long job if one runs; with nothing to
     /// do, it waits for either lane.
     pub(crate) fn run(mut self) {
+        if self.held.is_none() {
+            self.writes_open();
+        }
         let mut bulk_open = true;
         loop {
             let until = std::time::Instant::now() + MESSAGES_SLICE;

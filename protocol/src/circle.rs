@@ -389,7 +389,7 @@ pub fn seal_epoch(
         e.copy_from_slice(&enc.to_bytes());
         wraps.push(Wrap { enc: e, ct });
     }
-    wraps.sort_by(|a, b| a.enc.cmp(&b.enc));
+    wraps.sort_by_key(|w| w.enc);
     let keys = EpochKeys::derive(&secret, &circle, &epoch);
     let nonce: [u8; 24] = rng.bytes();
     let plain = postcard::to_stdvec(state).expect("encoding into a Vec cannot fail");

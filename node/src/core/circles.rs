@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::model::{CircleChangeView, CircleMemberView, CircleView};
 use crate::store::Indexing;
 
+/// Member devices and their X25519 keys.
+type Recipients = BTreeMap<AuthorId, [u8; 32]>;
+
 /// A circle as this node can read it.
 pub(crate) struct CircleState {
     pub id: CircleId,
@@ -367,7 +370,7 @@ impl Core {
         &self,
         persons: &BTreeSet<AuthorId>,
         registry: &Registry,
-    ) -> Result<(BTreeMap<AuthorId, [u8; 32]>, Vec<AuthorId>)> {
+    ) -> Result<(Recipients, Vec<AuthorId>)> {
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
         for person in persons {
@@ -544,8 +547,14 @@ impl Core {
         &mut self,
         items: Vec<(Body, Option<CircleId>)>,
     ) -> Result<Vec<Entry>> {
-        let mut bodies = Vec::with_capacity(items.len());
+        let mut bodies = Vec::with_capacity(items.len() + 1);
         let mut mine = Vec::with_capacity(items.len());
+        // A log without this device's encryption key gets it first (a node
+        // publishes it when it starts; the CLI without a node, here).
+        let device = DeviceSecret::of(&self.keypair);
+        if !items.is_empty() && self.store.encryption_key(&self.me())? != Some(device.public()) {
+            bodies.push(Body::EncryptionKey(device.announcement()));
+        }
         let mut epochs: BTreeMap<CircleId, (EpochId, [u8; 32])> = BTreeMap::new();
         let mut registry = None;
         let mut rng = None;
@@ -567,14 +576,17 @@ impl Core {
                 registry = Some(self.store.registry()?);
             }
             let registry = registry.as_ref().expect("set above");
-            if !epochs.contains_key(&circle) {
-                let (epoch, key, first) = self.writing_epoch(circle, registry)?;
-                if let Some(first) = first {
-                    bodies.push(first);
+            let (epoch, key) = match epochs.get(&circle) {
+                Some(known) => *known,
+                None => {
+                    let (epoch, key, first) = self.writing_epoch(circle, registry)?;
+                    if let Some(first) = first {
+                        bodies.push(first);
+                    }
+                    epochs.insert(circle, (epoch, key));
+                    (epoch, key)
                 }
-                epochs.insert(circle, (epoch, key));
-            }
-            let (epoch, key) = epochs[&circle];
+            };
             if rng.is_none() {
                 rng = Some(randomness()?);
             }

@@ -117,7 +117,7 @@ impl Store {
 
     /// The circle and inner body of an opened circle entry.
     pub fn opened(&self, id: &EntryId) -> Result<Option<(CircleId, Body)>> {
-        let Some(v) = self.kv.get(&key(OPENED, &[id.as_bytes()]))? else {
+        let Some(v) = self.kv.get(key(OPENED, &[id.as_bytes()]))? else {
             return Ok(None);
         };
         let circle = circle_of(&v)?;
@@ -128,7 +128,7 @@ impl Store {
 
     /// The circle an entry belongs to: opened here, or sealed for one.
     pub fn circle_of_entry(&self, id: &EntryId) -> Result<Option<CircleId>> {
-        if let Some(v) = self.kv.get(&key(OPENED, &[id.as_bytes()]))? {
+        if let Some(v) = self.kv.get(key(OPENED, &[id.as_bytes()]))? {
             return Ok(Some(circle_of(&v)?));
         }
         Ok(
@@ -142,7 +142,7 @@ impl Store {
     /// The circle a wiki page belongs to.
     pub fn page_circle(&self, page: &PageId) -> Result<Option<CircleId>> {
         self.kv
-            .get(&key(PAGE, &[&page.0]))?
+            .get(key(PAGE, &[&page.0]))?
             .map(|v| circle_of(&v))
             .transpose()
     }
@@ -151,7 +151,7 @@ impl Store {
     pub fn encryption_key(&self, device: &AuthorId) -> Result<Option<[u8; 32]>> {
         Ok(self
             .kv
-            .get(&key(DEVICE_KEY, &[device.as_bytes()]))?
+            .get(key(DEVICE_KEY, &[device.as_bytes()]))?
             .and_then(|v| <[u8; 32]>::try_from(&v[..]).ok()))
     }
 
@@ -199,7 +199,7 @@ impl Store {
 
     /// What this node learned of an epoch's keys.
     pub fn epoch_keys(&self, epoch: &EpochId) -> Result<Option<KnownKeys>> {
-        let Some(v) = self.kv.get(&key(KEYS, &[&epoch.0]))? else {
+        let Some(v) = self.kv.get(key(KEYS, &[&epoch.0]))? else {
             return Ok(None);
         };
         if v.len() != 81 {
@@ -257,12 +257,12 @@ impl Store {
     pub fn circle_name(&self, circle: &CircleId) -> Result<Option<String>> {
         Ok(self
             .kv
-            .get(&key(NAME, &[&circle.0]))?
+            .get(key(NAME, &[&circle.0]))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub(crate) fn put_circle_name(&self, circle: &CircleId, name: &str) -> Result<()> {
-        self.kv.insert(&key(NAME, &[&circle.0]), name.as_bytes())?;
+        self.kv.insert(key(NAME, &[&circle.0]), name.as_bytes())?;
         Ok(())
     }
 
