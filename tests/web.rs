@@ -228,6 +228,43 @@ async fn every_page_renders_and_forms_work() {
             303
         );
         assert!(browser.get("/").contains("posted from the browser"));
+        // A private circle: made, written in and shown on the web.
+        let bob_id = bob.author().to_string();
+        assert_eq!(
+            browser.post(
+                "/circles/new",
+                &[("name", "Ops team"), ("members", &bob_id)]
+            ),
+            303
+        );
+        let circles = browser.get("/circles");
+        assert!(
+            circles.contains("🔒 Ops team") && circles.contains("Add someone you trust"),
+            "{circles}"
+        );
+        let feed = browser.get("/");
+        assert!(
+            feed.contains("Who reads it") && feed.contains("🔒 Ops team</option>"),
+            "{feed}"
+        );
+        let id_at = circles.find("id=\"c-").unwrap() + "id=\"c-".len();
+        let circle_id = &circles[id_at..id_at + 32];
+        assert_eq!(
+            browser.post(
+                "/post",
+                &[
+                    ("text", "only for the ops team"),
+                    ("tags", ""),
+                    ("circle", circle_id)
+                ]
+            ),
+            303
+        );
+        let feed = browser.get("/");
+        assert!(
+            feed.contains("only for the ops team") && feed.contains("class=\"circle-badge\""),
+            "{feed}"
+        );
         assert_eq!(
             browser.post(
                 &format!("/wiki/{}/edit", page.id),

@@ -45,6 +45,34 @@ fn main() {
     if let Some(body) = succession.body() {
         write("body", "vector-succession", body);
     }
+    // Circles: the vector epoch and post, their states and plaintexts,
+    // and a few epoch states joined by 0xff (the resolution check).
+    {
+        use kith_protocol::circle::{Change, EpochState, ParentKey, vectors as cv};
+        let (epoch, state, _, _, sealed, inner) = cv::build();
+        write(
+            "circle",
+            "epoch",
+            &Body::CircleEpoch(epoch.clone()).encode(),
+        );
+        write("circle", "sealed", &Body::Sealed(sealed).encode());
+        write("circle", "inner", &inner.encode());
+        let plain = postcard::to_stdvec(&state).expect("encodes");
+        write("circle", "state", &plain);
+        let child = EpochState {
+            parents: vec![ParentKey {
+                epoch: epoch.epoch,
+                state_key: [0; 32],
+            }],
+            change: Change::Rekey,
+            recipients: vec![],
+            history: vec![],
+        };
+        let mut joined = plain.clone();
+        joined.push(0xff);
+        joined.extend(postcard::to_stdvec(&child).expect("encodes"));
+        write("circle", "states", &joined);
+    }
     for (i, bytes) in vectors::negative().iter().enumerate() {
         write("entry", &format!("negative-{i}"), &bytes.wire);
     }

@@ -453,7 +453,84 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("invite", invite),
     ("wiki_change", wiki_change),
     ("api_request", api_request),
+    ("circle", circle),
 ];
+
+/// Private circles (PROTOCOL.md §12): the decryption path with malformed
+/// ciphertexts (as bodies: wraps tried with real device keys, states and
+/// content opened with the vector keys), the plaintext parsers behind a
+/// valid seal (what a member decrypts, whatever a member sealed), and the
+/// membership resolution over epochs built from the bytes.
+pub fn circle(data: &[u8]) {
+    use kith_protocol::circle::{self as c, DeviceSecret, EpochState, Op, vectors};
+    let (epoch, _, _, keys, sealed, _) = vectors::build();
+    let devices = vectors::devices();
+    let author = devices[0].author();
+    match Body::decode(data) {
+        Ok(Body::CircleEpoch(e)) => {
+            for d in &devices {
+                if let Some(k) = e.unwrap_keys(&author, &DeviceSecret::of(d)) {
+                    let _ = e.open_state(&author, &k.state);
+                }
+            }
+            let _ = e.open_state(&author, &keys.state);
+        }
+        Ok(Body::Sealed(s)) => {
+            let _ = s.open(&author, &keys.content);
+        }
+        _ => {}
+    }
+    // Behind a valid seal.
+    if let Ok(state) = epoch
+        .with_state_plaintext(&author, &keys.state, data)
+        .open_state(&author, &keys.state)
+    {
+        assert_eq!(
+            postcard::to_stdvec(&state).ok().as_deref(),
+            Some(data),
+            "an accepted epoch state re-encodes differently"
+        );
+    }
+    if let Ok(body) = sealed
+        .with_plaintext(&author, &keys.content, data)
+        .open(&author, &keys.content)
+    {
+        assert!(c::may_seal(&body));
+        assert_eq!(body.encode(), data);
+    }
+    // Resolution: epochs whose states are pieces of the input.
+    let people: Vec<_> = (1u8..=4)
+        .map(|s| Keypair::from_secret(&[s; 32]).author())
+        .collect();
+    let mut ops = Vec::new();
+    for (i, piece) in data.split(|b| *b == 0xff).take(16).enumerate() {
+        let Ok((state, _)) = postcard::take_from_bytes::<EpochState>(piece) else {
+            continue;
+        };
+        let who = people[piece.first().map_or(0, |b| usize::from(*b) % people.len())];
+        let hash = blake3::hash(piece);
+        let mut epoch = [0u8; 16];
+        epoch.copy_from_slice(&hash.as_bytes()[..16]);
+        ops.push(Op {
+            id: EntryId(*blake3::hash(&[piece, &[i as u8]].concat()).as_bytes()),
+            person: who,
+            device: who,
+            seq: piece.len() as u64,
+            epoch: c::EpochId(epoch),
+            state,
+        });
+    }
+    let one = c::resolve(ops.clone());
+    ops.reverse();
+    let two = c::resolve(ops);
+    assert_eq!(one.members, two.members, "resolution depends on order");
+    assert_eq!(one.order, two.order, "resolution depends on order");
+    for e in &one.order {
+        for p in &people {
+            let _ = one.accepts(p, p, 1, e);
+        }
+    }
+}
 
 /// A JSON value's text, for seeds.
 pub fn json(value: &serde_json::Value) -> Vec<u8> {

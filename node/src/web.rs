@@ -10,6 +10,7 @@
 //! - The Host check of the API (DNS rebinding) applies to the web app too.
 //! - User content is rendered by [`render`]: markdown, then sanitized.
 
+mod circles;
 mod people;
 mod posts;
 mod render;
@@ -105,6 +106,7 @@ impl Web {
                 include_str!("web/templates/wiki_version.html"),
             ),
             ("people.html", include_str!("web/templates/people.html")),
+            ("circles.html", include_str!("web/templates/circles.html")),
             (
                 "device_link.html",
                 include_str!("web/templates/device_link.html"),
@@ -173,6 +175,10 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/wiki/{id}/archive", post(wiki::wiki_archive))
         .route("/wiki/{id}/restore", post(wiki::wiki_restore))
         .route("/wiki/{id}/automerge", get(wiki::wiki_automerge))
+        .route("/circles", get(circles::circles))
+        .route("/circles/new", post(circles::circle_create))
+        .route("/circles/{id}/add", post(circles::circle_add))
+        .route("/circles/{id}/remove", post(circles::circle_remove))
         .route("/people", get(people::people))
         .route("/people/join", post(people::people_join))
         .route("/people/{author}/remove", post(people::people_remove))
@@ -436,8 +442,20 @@ async fn page(
     ctx: Value,
 ) -> WebResult {
     let me = s.handle.call(ops::Whoami {}).await?;
+    // The circles one may write in, for the compose forms.
+    let my_circles: Vec<serde_json::Value> = s
+        .handle
+        .call(ops::CircleList {})
+        .await?
+        .into_iter()
+        .filter(|c| c.member)
+        .map(|c| serde_json::json!({ "id": c.id.to_string(), "name": c.name }))
+        .collect();
+    let me_person = s.handle.call(ops::Devices::default()).await?.root;
     let common = context! {
         csrf => s.web.csrf.clone(),
+        my_circles => Value::from_serialize(my_circles),
+        me_person => me_person.to_string(),
         me => me.author.to_string(),
         me_short => me.author.short(),
         me_name => me.name,
@@ -495,6 +513,7 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
             "excerpt": p.excerpt,
         })),
         "html": e.text.as_deref().map(|t| render::entry_markdown(&e.id, t, titles)),
+        "circle": e.circle,
         "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),

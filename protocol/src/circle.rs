@@ -28,6 +28,7 @@
 //! ([`Randomness`]), so test vectors are reproducible.
 
 mod resolve;
+pub mod vectors;
 
 use std::fmt;
 use std::str::FromStr;
@@ -451,6 +452,47 @@ impl CircleEpoch {
         }
         state.check()?;
         Ok(state)
+    }
+}
+
+impl CircleEpoch {
+    /// This epoch with `plain` sealed as its state (fuzzing: what a member
+    /// decrypts, whatever the bytes).
+    #[doc(hidden)]
+    pub fn with_state_plaintext(
+        &self,
+        author: &AuthorId,
+        state_key: &[u8; 32],
+        plain: &[u8],
+    ) -> CircleEpoch {
+        let mut out = self.clone();
+        out.state = xseal(
+            state_key,
+            &self.nonce,
+            plain,
+            &context(STATE_AAD, &self.circle, &self.epoch, author),
+        );
+        out
+    }
+}
+
+impl Sealed {
+    /// This entry with `plain` sealed as its inner body (fuzzing).
+    #[doc(hidden)]
+    pub fn with_plaintext(
+        &self,
+        author: &AuthorId,
+        content_key: &[u8; 32],
+        plain: &[u8],
+    ) -> Sealed {
+        let mut out = self.clone();
+        out.ct = xseal(
+            content_key,
+            &self.nonce,
+            plain,
+            &context(CONTENT_AAD, &self.circle, &self.epoch, author),
+        );
+        out
     }
 }
 

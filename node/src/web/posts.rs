@@ -106,12 +106,20 @@ pub(super) struct PostForm {
     text: String,
     #[serde(default)]
     tags: String,
+    /// A circle's id, or empty for everyone trusted.
+    #[serde(default)]
+    circle: String,
+}
+
+/// The circle a form chose, if any.
+pub(super) fn chosen(circle: &str) -> Option<String> {
+    Some(circle.trim().to_string()).filter(|c| !c.is_empty())
 }
 
 pub(super) async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
     s.handle
         .call(ops::Post {
-            circle: None,
+            circle: chosen(&f.circle),
             text: f.text,
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
@@ -172,6 +180,8 @@ pub(super) struct AskForm {
     tags: String,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    circle: String,
 }
 
 pub(super) async fn ask(
@@ -182,7 +192,7 @@ pub(super) async fn ask(
     let outcome = s
         .handle
         .call(ops::Ask {
-            circle: None,
+            circle: chosen(&f.circle),
             text: f.text.clone(),
             tags: tags_of(&f.tags),
             yes: f.confirm.is_some(),
@@ -201,7 +211,7 @@ pub(super) async fn ask(
                 &headers,
                 "ask.html",
                 "questions",
-                context! { similar, text => f.text, tags => f.tags },
+                context! { similar, text => f.text, tags => f.tags, circle => f.circle },
             )
             .await
         }

@@ -28,13 +28,15 @@ pub(super) struct NewPageForm {
     title: String,
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    circle: String,
 }
 
 pub(super) async fn wiki_new(State(s): State<WebState>, Form(f): Form<NewPageForm>) -> WebResult {
     let page = s
         .handle
         .call(ops::WikiNew {
-            circle: None,
+            circle: super::posts::chosen(&f.circle),
             title: f.title,
             body: f.body,
         })
