@@ -7,6 +7,8 @@
 //! `cargo run --release -p kith-protocol --example circle_bench`
 //! (`KITH_BENCH_ROUNDS`, default 7: the median round is reported).
 
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::time::Instant;
 
