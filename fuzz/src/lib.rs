@@ -468,6 +468,7 @@ pub fn circle(data: &[u8]) {
     let author = devices[0].author();
     match Body::decode(data) {
         Ok(Body::CircleEpoch(e)) => {
+            let _ = e.ids_hold(&author, true);
             for d in &devices {
                 if let Some(k) = e.unwrap_keys(&author, &DeviceSecret::of(d)) {
                     let _ = e.open_state(&author, &k.state);
@@ -520,9 +521,12 @@ pub fn circle(data: &[u8]) {
             state,
         });
     }
-    let one = c::resolve(ops.clone());
+    let circle = ops
+        .first()
+        .map_or(c::CircleId([0; 16]), |o| c::circle_id(&o.epoch));
+    let one = c::resolve(&circle, ops.clone());
     ops.reverse();
-    let two = c::resolve(ops);
+    let two = c::resolve(&circle, ops);
     assert_eq!(one.members, two.members, "resolution depends on order");
     assert_eq!(one.order, two.order, "resolution depends on order");
     for e in &one.order {

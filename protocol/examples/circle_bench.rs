@@ -161,10 +161,10 @@ fn main() {
         };
         let iters = 20;
         let rotate = time(rounds, iters, |_| {
-            let (e, _) = circle::seal_epoch(circle, &author, &state, &pks, &mut rng).unwrap();
+            let (e, _) = circle::seal_epoch(Some(circle), &author, &state, &pks, &mut rng).unwrap();
             black_box(Entry::sign(&alice, draft(Body::CircleEpoch(e).encode(), 0)));
         });
-        let (e, _) = circle::seal_epoch(circle, &author, &state, &pks, &mut rng).unwrap();
+        let (e, _) = circle::seal_epoch(Some(circle), &author, &state, &pks, &mut rng).unwrap();
         let size = Body::CircleEpoch(e.clone()).encode().len();
         // A member tries the wraps in order: on average half, at worst all
         // (wraps are sorted by their random `enc`, so which one is ours is
@@ -254,8 +254,11 @@ fn main() {
             },
         });
     }
+    let big = circle::circle_id(&EpochId([0; 16]));
+    let resolved = circle::resolve(&big, ops.clone());
+    assert_eq!(resolved.order.len(), 200, "every change counts");
     let resolve = time(rounds, 20, |_| {
-        black_box(circle::resolve(ops.clone()));
+        black_box(circle::resolve(&big, ops.clone()));
     });
     println!("resolving 200 epochs of a 50-member circle");
     println!(

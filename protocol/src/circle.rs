@@ -218,7 +218,7 @@ pub enum Change {
         history: bool,
     },
     /// `seen`: the removed person's device heads the remover held. Their
-    /// writes past these, in epochs the removal does not follow, are not
+    /// writes past these, in epochs that do not follow the removal, are not
     /// accepted into the circle.
     Remove {
         person: AuthorId,
@@ -354,11 +354,40 @@ fn xopen(key: &[u8; 32], nonce: &[u8; 24], ct: &[u8], aad: &[u8]) -> Result<Vec<
         .map_err(|_| CircleError::Decrypt)
 }
 
-/// A new epoch of `circle`, written by `author`: a fresh secret wrapped to
-/// each of `recipients` (X25519 public keys) and `state` sealed under its
-/// state key. Returns the body and the epoch's keys.
+/// blake3 `derive_key` context of an epoch id.
+pub const EPOCH_ID_CONTEXT: &str = "kith 2026-11 circle epoch id v1";
+/// blake3 `derive_key` context of a circle id.
+pub const CIRCLE_ID_CONTEXT: &str = "kith 2026-11 circle id v1";
+
+/// An epoch's id: the first 16 bytes of blake3::derive_key(
+/// [`EPOCH_ID_CONTEXT`], author || nonce). Bound to the key that signs the
+/// epoch, so nobody else can publish an epoch under the same id.
+pub fn epoch_id(author: &AuthorId, nonce: &[u8; 24]) -> EpochId {
+    let mut material = [0u8; 56];
+    material[..32].copy_from_slice(author.as_bytes());
+    material[32..].copy_from_slice(nonce);
+    let hash = blake3::derive_key(EPOCH_ID_CONTEXT, &material);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    EpochId(id)
+}
+
+/// A circle's id: the first 16 bytes of blake3::derive_key(
+/// [`CIRCLE_ID_CONTEXT`], id of its creating epoch). Only its creator's
+/// `Create` can count for it.
+pub fn circle_id(create: &EpochId) -> CircleId {
+    let hash = blake3::derive_key(CIRCLE_ID_CONTEXT, &create.0);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    CircleId(id)
+}
+
+/// A new epoch written by `author`: a fresh secret wrapped to each of
+/// `recipients` (X25519 public keys) and `state` sealed under its state
+/// key. `circle` is `None` for a `Create` (the circle's id follows from the
+/// epoch's). Returns the body and the epoch's keys.
 pub fn seal_epoch(
-    circle: CircleId,
+    circle: Option<CircleId>,
     author: &AuthorId,
     state: &EpochState,
     recipients: &[[u8; 32]],
@@ -370,7 +399,15 @@ pub fn seal_epoch(
             recipients.len()
         )));
     }
-    let epoch = EpochId(rng.bytes());
+    let creates = matches!(state.change, Change::Create { .. });
+    if creates != circle.is_none() {
+        return Err(CircleError::Invalid(
+            "a circle's id is given for every change but its creation".into(),
+        ));
+    }
+    let nonce: [u8; 24] = rng.bytes();
+    let epoch = epoch_id(author, &nonce);
+    let circle = circle.unwrap_or_else(|| circle_id(&epoch));
     let secret: [u8; 32] = rng.bytes();
     let info = wrap_info(&circle, &epoch);
     let mut wraps = Vec::with_capacity(recipients.len());
@@ -392,7 +429,6 @@ pub fn seal_epoch(
     }
     wraps.sort_by_key(|w| w.enc);
     let keys = EpochKeys::derive(&secret, &circle, &epoch);
-    let nonce: [u8; 24] = rng.bytes();
     let plain = postcard::to_stdvec(state).expect("encoding into a Vec cannot fail");
     let sealed = xseal(
         &keys.state,
@@ -413,6 +449,15 @@ pub fn seal_epoch(
 }
 
 impl CircleEpoch {
+    /// Whether its ids are its own: the epoch id follows from `author` and
+    /// the nonce, and a creation's circle id from the epoch id. Nodes
+    /// ignore epochs that fail this (anyone who carries a circle's entries
+    /// sees its ids; nobody else can reuse them).
+    pub fn ids_hold(&self, author: &AuthorId, creates: bool) -> bool {
+        self.epoch == epoch_id(author, &self.nonce)
+            && (!creates || self.circle == circle_id(&self.epoch))
+    }
+
     /// The epoch's keys, if one of the wraps is for `device` (tries each:
     /// wraps do not name their recipient).
     pub fn unwrap_keys(&self, author: &AuthorId, device: &DeviceSecret) -> Option<EpochKeys> {
@@ -449,6 +494,13 @@ impl CircleEpoch {
             .map_err(|e| CircleError::Malformed(format!("epoch state: {e}")))?;
         if !rest.is_empty() {
             return Err(CircleError::Malformed("epoch state: trailing bytes".into()));
+        }
+        // One spelling per state, as for bodies (postcard reads overlong
+        // varints).
+        if postcard::to_stdvec(&state).ok().as_deref() != Some(&plain[..]) {
+            return Err(CircleError::Malformed(
+                "epoch state is not canonically encoded".into(),
+            ));
         }
         state.check()?;
         Ok(state)

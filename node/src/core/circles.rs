@@ -81,6 +81,9 @@ impl Core {
             .circle_epochs(id)?
             .into_iter()
             .filter_map(|e| decode_epoch(&e).map(|c| (e, c)))
+            // Epochs whose ids are not their author's are nobody's
+            // (PROTOCOL.md §12.2): ignored, not even counted as unreadable.
+            .filter(|(e, c)| c.ids_hold(&e.author(), false))
             .collect();
         let secrets = self.device_secrets();
         let mut readable: BTreeMap<EpochId, (Entry, EpochState)> = BTreeMap::new();
@@ -155,8 +158,18 @@ impl Core {
                 state: state.clone(),
             })
             .collect();
-        let resolved = circle::resolve(ops);
-        let unreadable = epochs.len() - readable.len();
+        let resolved = circle::resolve(id, ops);
+        // Epochs I cannot read by people who were members: most likely
+        // written after I was removed (strangers' epochs do not count).
+        let unreadable = epochs
+            .iter()
+            .filter(|(e, c)| {
+                !readable.contains_key(&c.epoch)
+                    && resolved
+                        .ever
+                        .contains(&registry.person_of(&e.author()).root)
+            })
+            .count();
         Ok(CircleState {
             id: *id,
             resolved,
@@ -401,7 +414,7 @@ impl Core {
     /// keys), following the circle's heads. Keeps its keys.
     fn new_epoch(
         &mut self,
-        circle: CircleId,
+        circle: Option<CircleId>,
         heads: &[EpochId],
         change: Change,
         members: &BTreeSet<AuthorId>,
@@ -442,7 +455,7 @@ impl Core {
             circle::seal_epoch(circle, &self.me(), &state, &pks, &mut randomness()?)
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
         self.store.learn_epoch_keys(
-            &circle,
+            &epoch.circle,
             &epoch.epoch,
             Some(&keys.state),
             Some(&keys.content),
@@ -451,14 +464,25 @@ impl Core {
         Ok(Body::CircleEpoch(epoch))
     }
 
+    /// I am a member, as far as I can tell: members would accept what I
+    /// write.
     fn check_member(&self, state: &CircleState, registry: &Registry) -> Result<AuthorId> {
         let me = registry.person_of(&self.me()).root;
+        let name = self
+            .store
+            .circle_name(&state.id)?
+            .unwrap_or_else(|| state.id.to_string());
         if !state.resolved.members.contains(&me) {
             return Err(Error::InvalidInput(format!(
-                "you are not a member of circle {}",
-                self.store
-                    .circle_name(&state.id)?
-                    .unwrap_or_else(|| state.id.to_string())
+                "you are not a member of circle {name}"
+            )));
+        }
+        if state.unreadable > 0 {
+            // Epochs by members not wrapped to any of my devices and not
+            // followed by one that is: most likely I was removed.
+            return Err(Error::InvalidInput(format!(
+                "circle {name} has {} change(s) you cannot read: you were probably removed, and members would not accept what you write",
+                state.unreadable
             )));
         }
         Ok(me)
@@ -474,16 +498,6 @@ impl Core {
     ) -> Result<(EpochId, [u8; 32], Option<Body>)> {
         let state = self.circle_state(&circle, registry)?;
         self.check_member(&state, registry)?;
-        if state.unreadable > 0 {
-            // Epochs not wrapped to any of my devices and not followed by
-            // one that is: most likely I was removed. Members would not
-            // accept what I write.
-            return Err(Error::InvalidInput(format!(
-                "circle {} has {} change(s) you cannot read: you were probably removed, and members would not accept what you write",
-                state.resolved.name.as_deref().unwrap_or("?"),
-                state.unreadable
-            )));
-        }
         let (wanted, _) = self.recipients(&state.resolved.members, registry)?;
         let current = *state.resolved.current().ok_or_else(|| {
             Error::Store(crate::store::Error::Corrupt(
@@ -500,7 +514,7 @@ impl Core {
         }
         let heads = state.resolved.heads.clone();
         let body = self.new_epoch(
-            circle,
+            Some(circle),
             &heads,
             Change::Rekey,
             &state.resolved.members,
@@ -642,13 +656,10 @@ impl Core {
                 persons.insert(p);
             }
         }
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
-        let circle = CircleId(id);
         let mut all = persons.clone();
         all.insert(me);
         let body = self.new_epoch(
-            circle,
+            None,
             &[],
             Change::Create {
                 name: name.clone(),
@@ -658,6 +669,10 @@ impl Core {
             Vec::new(),
             &registry,
         )?;
+        let Body::CircleEpoch(created) = &body else {
+            unreachable!("new_epoch makes an epoch")
+        };
+        let circle = created.circle;
         self.append_raw(&[body])?;
         self.circle_show(&circle.to_string())
     }
@@ -689,7 +704,7 @@ impl Core {
         let mut members = state.resolved.members.clone();
         members.insert(person);
         let body = self.new_epoch(
-            circle,
+            Some(circle),
             &state.resolved.heads,
             Change::Add { person, history },
             &members,
@@ -730,7 +745,7 @@ impl Core {
             ));
         }
         let body = self.new_epoch(
-            circle,
+            Some(circle),
             &state.resolved.heads,
             Change::Remove { person, seen },
             &members,

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Change, EpochId, EpochState};
+use super::{Change, CircleId, EpochId, EpochState, circle_id};
 use crate::entry::EntryId;
 use crate::keys::AuthorId;
 
@@ -76,6 +76,8 @@ pub struct Resolved {
     pub rejected: Vec<Rejected>,
     /// Changes waiting for an epoch they follow.
     pub waiting: Vec<EntryId>,
+    /// Everyone who was a member at some epoch that counts.
+    pub ever: BTreeSet<AuthorId>,
     removals: Vec<Removal>,
 }
 
@@ -112,8 +114,9 @@ fn cut_off(
     })
 }
 
-/// Resolves a circle from its readable epochs.
-pub fn resolve(mut ops: Vec<Op>) -> Resolved {
+/// Resolves circle `circle` from its readable epochs (whose ids hold:
+/// [`super::CircleEpoch::ids_hold`]).
+pub fn resolve(circle: &CircleId, mut ops: Vec<Op>) -> Resolved {
     let mut out = Resolved::default();
     ops.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
     // One op per epoch id: the lowest entry id.
@@ -143,7 +146,7 @@ pub fn resolve(mut ops: Vec<Op>) -> Resolved {
             let verdict = if forced.contains(&i) {
                 Err("written after its author was removed".to_string())
             } else {
-                run.check(op, &past[i])
+                run.check(circle, op, &past[i])
             };
             if let Err(reason) = verdict {
                 run.rejected.push(Rejected { op: op.id, reason });
@@ -187,6 +190,7 @@ pub fn resolve(mut ops: Vec<Op>) -> Resolved {
         out.creator = run.creator;
         out.members = run.members;
         out.removals = run.removals;
+        out.ever = run.members_at.values().flatten().copied().collect();
         out.rejected.extend(run.rejected);
         let mut parents_of_counted = BTreeSet::new();
         for &i in &run.accepted {
@@ -288,8 +292,11 @@ struct Replay {
 }
 
 impl Replay {
-    fn check(&self, op: &Op, past: &BTreeSet<EpochId>) -> Result<(), String> {
+    fn check(&self, circle: &CircleId, op: &Op, past: &BTreeSet<EpochId>) -> Result<(), String> {
         if let Change::Create { .. } = op.state.change {
+            if circle_id(&op.epoch) != *circle {
+                return Err("it creates another circle".into());
+            }
             if !op.state.parents.is_empty() {
                 return Err("a circle's creation follows no earlier epoch".into());
             }

@@ -36,7 +36,6 @@ fn a_recipient_opens_an_epoch_and_its_content_and_nobody_else_does() {
         DeviceSecret::of(&bob),
         DeviceSecret::of(&carol),
     );
-    let circle = CircleId([7; 16]);
     let mut rng = Randomness::from_seed([9; 32]);
     let st = state(
         Change::Create {
@@ -46,13 +45,19 @@ fn a_recipient_opens_an_epoch_and_its_content_and_nobody_else_does() {
         vec![],
     );
     let (epoch, keys) = seal_epoch(
-        circle,
+        None,
         &alice.author(),
         &st,
         &[da.public(), db.public()],
         &mut rng,
     )
     .unwrap();
+    let circle = epoch.circle;
+    assert!(epoch.ids_hold(&alice.author(), true));
+    assert!(
+        !epoch.ids_hold(&carol.author(), true),
+        "ids are bound to the author"
+    );
     // Round trip through the wire encoding.
     let body = Body::CircleEpoch(epoch.clone());
     assert_eq!(Body::decode(&body.encode()).unwrap(), body);
@@ -127,7 +132,7 @@ fn the_same_seed_gives_the_same_bytes() {
     let da = DeviceSecret::of(&alice);
     let st = state(Change::Rekey, vec![]);
     let one = seal_epoch(
-        CircleId([1; 16]),
+        Some(CircleId([1; 16])),
         &alice.author(),
         &st,
         &[da.public()],
@@ -135,7 +140,7 @@ fn the_same_seed_gives_the_same_bytes() {
     )
     .unwrap();
     let two = seal_epoch(
-        CircleId([1; 16]),
+        Some(CircleId([1; 16])),
         &alice.author(),
         &st,
         &[da.public()],
@@ -188,6 +193,11 @@ impl Sim {
     }
 }
 
+/// Resolves the circle the first op creates.
+fn res(ops: &[Op]) -> Resolved {
+    resolve(&circle_id(&ops[0].epoch), ops.to_vec())
+}
+
 fn person(n: u8) -> AuthorId {
     key(n).author()
 }
@@ -230,7 +240,7 @@ fn concurrent_removals_both_count_and_a_removed_members_later_writes_do_not() {
         },
         &[e0],
     );
-    let r = resolve(s.ops.clone());
+    let r = res(&s.ops);
     assert_eq!(members(&r), [1, 2].map(person).into_iter().collect());
     assert_eq!(
         r.heads.len(),
@@ -246,7 +256,7 @@ fn concurrent_removals_both_count_and_a_removed_members_later_writes_do_not() {
     assert!(r.accepts(&person(2), &person(2), 9, &e0));
     // A merge epoch by Bob settles it.
     let m = s.op(2, 2, Change::Rekey, &[a, b]);
-    let r = resolve(s.ops.clone());
+    let r = res(&s.ops);
     assert_eq!(r.heads, vec![m]);
     assert_eq!(r.current(), Some(&m));
 }
@@ -257,7 +267,7 @@ fn mutual_removal_is_settled_by_entry_id_and_not_by_arrival() {
     let e0 = s.op(1, 1, create(&[2]), &[]);
     let x = s.op(1, 2, remove(2, 0), &[e0]);
     let y = s.op(2, 3, remove(1, 1), &[e0]);
-    let r = resolve(s.ops.clone());
+    let r = res(&s.ops);
     assert_eq!(
         r.members.len(),
         1,
@@ -281,7 +291,7 @@ fn a_removed_member_readded_later_writes_again() {
         },
         &[e1],
     );
-    let r = resolve(s.ops.clone());
+    let r = res(&s.ops);
     assert!(r.members.contains(&person(2)));
     assert!(
         r.accepts(&person(2), &person(2), 10, &e2),
@@ -317,7 +327,7 @@ fn changes_without_their_parents_wait_and_strangers_cannot_change_a_circle() {
         &[e0],
     );
     s.op(2, 1, create(&[9]), &[]);
-    let r = resolve(s.ops.clone());
+    let r = res(&s.ops);
     assert_eq!(r.waiting.len(), 1);
     assert_eq!(r.rejected.len(), 2, "{:?}", r.rejected);
     assert_eq!(r.creator, Some(person(1)));
@@ -352,14 +362,14 @@ proptest! {
             };
             epochs.push(s.op(who, seq[who_i], change, &[parent]));
         }
-        let first = resolve(s.ops.clone());
+        let first = res(&s.ops);
         let mut shuffled = s.ops.clone();
         let mut x = seed;
         for i in (1..shuffled.len()).rev() {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             shuffled.swap(i, (x >> 33) as usize % (i + 1));
         }
-        let second = resolve(shuffled);
+        let second = resolve(&circle_id(&s.ops[0].epoch), shuffled);
         prop_assert_eq!(&first.members, &second.members);
         prop_assert_eq!(&first.order, &second.order);
         prop_assert_eq!(&first.heads, &second.heads);

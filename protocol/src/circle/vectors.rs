@@ -8,8 +8,6 @@
 use super::*;
 use crate::body::{Post, PostKind};
 
-/// The circle of the vectors.
-pub const CIRCLE: CircleId = CircleId([0xc1; 16]);
 /// The seed of the randomness the epoch and the sealed post use.
 pub const RANDOM_SEED: [u8; 32] = [0x77; 32];
 
@@ -29,9 +27,10 @@ pub fn devices() -> [Keypair; 2] {
 pub fn build() -> (CircleEpoch, EpochState, [u8; 32], EpochKeys, Sealed, Body) {
     let [alice, bob] = devices();
     let mut rng = Randomness::from_seed(RANDOM_SEED);
-    // seal_epoch draws the epoch id, then the secret, first.
+    // seal_epoch draws the nonce (which makes the epoch id), then the
+    // secret, first.
     let mut peek = Randomness::from_seed(RANDOM_SEED);
-    let _epoch: [u8; 16] = peek.bytes();
+    let _nonce: [u8; 24] = peek.bytes();
     let secret: [u8; 32] = peek.bytes();
     let state = EpochState {
         parents: vec![],
@@ -47,7 +46,7 @@ pub fn build() -> (CircleEpoch, EpochState, [u8; 32], EpochKeys, Sealed, Body) {
         DeviceSecret::of(&bob).public(),
     ];
     let (epoch, keys) =
-        seal_epoch(CIRCLE, &alice.author(), &state, &pks, &mut rng).expect("vector epoch");
+        seal_epoch(None, &alice.author(), &state, &pks, &mut rng).expect("vector epoch");
     let inner = Body::Post(Post {
         kind: PostKind::Note,
         text: "Meet at noon.".into(),
@@ -56,7 +55,7 @@ pub fn build() -> (CircleEpoch, EpochState, [u8; 32], EpochKeys, Sealed, Body) {
     });
     let sealed = seal(
         &inner,
-        CIRCLE,
+        epoch.circle,
         epoch.epoch,
         &alice.author(),
         &keys.content,
@@ -80,17 +79,19 @@ pub fn markdown() -> String {
     }
     let (epoch, state, secret, keys, sealed, inner) = build();
     let author = devices()[0].author();
-    out.push_str("\nepoch (kind 16) by device A, for A and B\n");
-    hexline(&mut out, "  circle", &CIRCLE.0);
+    let circle = epoch.circle;
+    out.push_str("\nepoch (kind 16) by device A, for A and B: the circle's creation\n");
+    hexline(&mut out, "  nonce", &epoch.nonce);
     hexline(&mut out, "  epoch", &epoch.epoch.0);
+    hexline(&mut out, "  circle", &circle.0);
     hexline(&mut out, "  secret", &secret);
     hexline(&mut out, "  state key", &keys.state);
     hexline(&mut out, "  content key", &keys.content);
-    hexline(&mut out, "  wrap info", &wrap_info(&CIRCLE, &epoch.epoch));
+    hexline(&mut out, "  wrap info", &wrap_info(&circle, &epoch.epoch));
     hexline(
         &mut out,
         "  state aad",
-        &context(STATE_AAD, &CIRCLE, &epoch.epoch, &author),
+        &context(STATE_AAD, &circle, &epoch.epoch, &author),
     );
     hexline(
         &mut out,
@@ -107,7 +108,7 @@ pub fn markdown() -> String {
     hexline(
         &mut out,
         "  aad",
-        &context(CONTENT_AAD, &CIRCLE, &epoch.epoch, &author),
+        &context(CONTENT_AAD, &circle, &epoch.epoch, &author),
     );
     hexline(&mut out, "  body", &Body::Sealed(sealed).encode());
     out
@@ -143,7 +144,11 @@ mod tests {
     fn both_devices_open_the_vector_epoch_and_post_from_its_bytes() {
         let (epoch, state, secret, keys, sealed, inner) = build();
         let author = devices()[0].author();
-        assert_eq!(EpochKeys::derive(&secret, &CIRCLE, &epoch.epoch), keys);
+        assert!(epoch.ids_hold(&author, true));
+        assert_eq!(
+            EpochKeys::derive(&secret, &epoch.circle, &epoch.epoch),
+            keys
+        );
         let body = Body::decode(&Body::CircleEpoch(epoch).encode()).unwrap();
         let Body::CircleEpoch(epoch) = body else {
             panic!()

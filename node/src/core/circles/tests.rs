@@ -444,3 +444,65 @@ fn circle_questions_rank_their_answers() {
     assert_eq!(thread.answers[1].endorsed_by.len(), 2);
     assert!(thread.answers[1].score > 0.0);
 }
+
+#[test]
+fn a_trusted_non_member_can_neither_take_over_a_circle_nor_block_it() {
+    let mut p = people(3);
+    let view = p[0]
+        .run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec!["bob".into()],
+        })
+        .unwrap();
+    post(&mut p[0], "first words", Some("team"));
+    everyone(&mut p);
+    // Carol sees the circle's id on the entries she carries. She signs a
+    // creation of her own, relabelled with that id and wrapped to the
+    // members, listing herself; and an epoch of that circle wrapped to
+    // nobody but herself.
+    let keys: Vec<[u8; 32]> = [0, 1, 2]
+        .iter()
+        .map(|i| p[*i].store().encryption_key(&p[*i].me()).unwrap().unwrap())
+        .collect();
+    let carol = p[2].me();
+    let mut rng = Randomness::from_seed([4; 32]);
+    let fake = EpochState {
+        parents: vec![],
+        change: Change::Create {
+            name: "team".into(),
+            members: vec![p[0].me(), p[1].me()],
+        },
+        recipients: vec![],
+        history: vec![],
+    };
+    let (mut takeover, _) = circle::seal_epoch(None, &carol, &fake, &keys, &mut rng).unwrap();
+    takeover.circle = view.id;
+    let junk = EpochState {
+        parents: vec![],
+        change: Change::Rekey,
+        recipients: vec![],
+        history: vec![],
+    };
+    let (noise, _) =
+        circle::seal_epoch(Some(view.id), &carol, &junk, &keys[2..], &mut rng).unwrap();
+    p[2].append_raw(&[Body::CircleEpoch(takeover), Body::CircleEpoch(noise)])
+        .unwrap();
+    everyone(&mut p);
+    for i in [0, 1] {
+        let v = p[i]
+            .run(ops::CircleShow {
+                circle: "team".into(),
+            })
+            .unwrap();
+        assert_eq!(v.members.len(), 2, "{v:?}");
+        assert_eq!(
+            v.unreadable, 0,
+            "a stranger's epoch is not a sign of removal"
+        );
+        assert!(reads(&mut p[i], "first words"));
+    }
+    post(&mut p[1], "still ours", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[0], "still ours"));
+    assert!(!reads(&mut p[2], "still ours"));
+}
