@@ -79,6 +79,9 @@ pub fn entry(view: &EntryView) {
         view.kind,
         ago(view.timestamp)
     );
+    if let Some(circle) = &view.circle {
+        head.push_str(&format!("  [circle {circle}]"));
+    }
     if !view.tags.is_empty() {
         head.push_str("  ");
         head.push_str(
