@@ -463,28 +463,41 @@ pub const CHECKS: &[(&str, Check)] = &[
 /// membership resolution over epochs built from the bytes.
 pub fn circle(data: &[u8]) {
     use kith_protocol::circle::{self as c, DeviceSecret, EpochState, Op, vectors};
-    let (epoch, _, _, keys, sealed, _) = vectors::build();
-    let devices = vectors::devices();
-    let author = devices[0].author();
+    // Built once: sealing and deriving keys per input would cost more than
+    // what is checked.
+    type Fixture = (
+        c::CircleEpoch,
+        c::EpochKeys,
+        c::Sealed,
+        Vec<DeviceSecret>,
+        kith_protocol::AuthorId,
+    );
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    let (epoch, keys, sealed, secrets, author) = FIXTURE.get_or_init(|| {
+        let (epoch, _, _, keys, sealed, _) = vectors::build();
+        let devices = vectors::devices();
+        let secrets = devices.iter().map(DeviceSecret::of).collect();
+        (epoch, keys, sealed, secrets, devices[0].author())
+    });
     match Body::decode(data) {
         Ok(Body::CircleEpoch(e)) => {
-            let _ = e.ids_hold(&author, true);
-            for d in &devices {
-                if let Some(k) = e.unwrap_keys(&author, &DeviceSecret::of(d)) {
-                    let _ = e.open_state(&author, &k.state);
+            let _ = e.ids_hold(author, true);
+            for d in secrets {
+                if let Some(k) = e.unwrap_keys(author, d) {
+                    let _ = e.open_state(author, &k.state);
                 }
             }
-            let _ = e.open_state(&author, &keys.state);
+            let _ = e.open_state(author, &keys.state);
         }
         Ok(Body::Sealed(s)) => {
-            let _ = s.open(&author, &keys.content);
+            let _ = s.open(author, &keys.content);
         }
         _ => {}
     }
     // Behind a valid seal.
     if let Ok(state) = epoch
-        .with_state_plaintext(&author, &keys.state, data)
-        .open_state(&author, &keys.state)
+        .with_state_plaintext(author, &keys.state, data)
+        .open_state(author, &keys.state)
     {
         assert_eq!(
             postcard::to_stdvec(&state).ok().as_deref(),
@@ -493,16 +506,19 @@ pub fn circle(data: &[u8]) {
         );
     }
     if let Ok(body) = sealed
-        .with_plaintext(&author, &keys.content, data)
-        .open(&author, &keys.content)
+        .with_plaintext(author, &keys.content, data)
+        .open(author, &keys.content)
     {
         assert!(c::may_seal(&body));
         assert_eq!(body.encode(), data);
     }
     // Resolution: epochs whose states are pieces of the input.
-    let people: Vec<_> = (1u8..=4)
-        .map(|s| Keypair::from_secret(&[s; 32]).author())
-        .collect();
+    static PEOPLE: std::sync::OnceLock<Vec<kith_protocol::AuthorId>> = std::sync::OnceLock::new();
+    let people = PEOPLE.get_or_init(|| {
+        (1u8..=4)
+            .map(|s| Keypair::from_secret(&[s; 32]).author())
+            .collect()
+    });
     let mut ops = Vec::new();
     for (i, piece) in data.split(|b| *b == 0xff).take(16).enumerate() {
         let Ok((state, _)) = postcard::take_from_bytes::<EpochState>(piece) else {
@@ -530,7 +546,7 @@ pub fn circle(data: &[u8]) {
     assert_eq!(one.members, two.members, "resolution depends on order");
     assert_eq!(one.order, two.order, "resolution depends on order");
     for e in &one.order {
-        for p in &people {
+        for p in people {
             let _ = one.accepts(p, p, 1, e);
         }
     }

@@ -78,11 +78,16 @@ fn main() {
         alice.run(post(format!("public note {i}"), None)).unwrap();
     });
     let sealed = per_post(rounds, n, |i| {
-        alice.run(post(format!("circle note {i}"), Some("big"))).unwrap();
+        alice
+            .run(post(format!("circle note {i}"), Some("big")))
+            .unwrap();
     });
     println!("writing a post (Core::run(Post), group of one, flushed), 50-member circle");
     println!("  public (baseline)        {plain:8.0} µs");
-    println!("  in the circle            {sealed:8.0} µs   {:.2}× public", sealed / plain);
+    println!(
+        "  in the circle            {sealed:8.0} µs   {:.2}× public",
+        sealed / plain
+    );
 
     // Bob, a member, ingests Alice's log: public and circle posts.
     let bob = &mut others[0];
@@ -115,10 +120,18 @@ fn main() {
             np += chunk.len();
         }
     }
-    let feed = bob.run(ops::Feed { limit: Some(5), ..Default::default() }).unwrap();
+    let feed = bob
+        .run(ops::Feed {
+            limit: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
     assert!(feed[0].text.as_deref().unwrap().starts_with("circle note"));
     println!("a member ingests them (verify, store, views, search; batches of 50)");
-    println!("  public (baseline)        {:8.0} µs per entry", public_us / np as f64);
+    println!(
+        "  public (baseline)        {:8.0} µs per entry",
+        public_us / np as f64
+    );
     println!(
         "  circle entries           {:8.0} µs per entry   {:.2}× public",
         circle_us / nc as f64,
@@ -135,5 +148,8 @@ fn main() {
         .unwrap();
     let remove = t.elapsed().as_secs_f64() * 1e6;
     println!("removing one member of 50 (new epoch, 49 wraps, stored)");
-    println!("  circle remove            {remove:8.0} µs   {:.0}× a public post", remove / plain);
+    println!(
+        "  circle remove            {remove:8.0} µs   {:.0}× a public post",
+        remove / plain
+    );
 }

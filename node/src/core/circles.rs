@@ -236,6 +236,17 @@ impl Core {
                 _ => {}
             }
         }
+        // A certificate can make a device a member's (or end one): every
+        // circle is read again.
+        let certificates = stored
+            .iter()
+            .any(|v| v.body().is_some_and(Body::is_certificate));
+        if certificates {
+            match self.store.circle_ids() {
+                Ok(ids) => full.extend(ids),
+                Err(e) => tracing::warn!(error = %e, "cannot list circles"),
+            }
+        }
         if full.is_empty() && content.is_empty() {
             return Vec::new();
         }

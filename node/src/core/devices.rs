@@ -238,7 +238,8 @@ mod tests {
 
         // Alice saw only the first post when the laptop was stolen.
         assert!(sync(&laptop, &mut alice, laptop.me()).is_none());
-        alice.store().truncate_log(&laptop.me(), 1).unwrap();
+        // Seq 1 is the laptop's encryption key, 2 the post "one".
+        alice.store().truncate_log(&laptop.me(), 2).unwrap();
         let person = alice
             .run(ops::DeviceRevoke {
                 device: laptop.me().into(),
@@ -249,20 +250,20 @@ mod tests {
             .iter()
             .find(|d| d.key == laptop.me())
             .unwrap();
-        assert!(d.revoked && d.last_seq == Some(1));
+        assert!(d.revoked && d.last_seq == Some(2));
         // Bob drops what the laptop wrote after that, and refuses more.
         assert!(sync(&alice, &mut bob, alice.me()).is_none());
-        assert_eq!(bob.store().head(&laptop.me()).unwrap().unwrap().seq, 1);
+        assert_eq!(bob.store().head(&laptop.me()).unwrap().unwrap().seq, 2);
         let feed = bob.run(ops::Feed::default()).unwrap();
         assert_eq!(feed.len(), 1);
         assert_eq!(feed[0].text.as_deref(), Some("one"));
         post(&mut laptop, "four");
-        let later = laptop.store().log(&laptop.me(), 2, usize::MAX).unwrap();
+        let later = laptop.store().log(&laptop.me(), 3, usize::MAX).unwrap();
         let outcome = bob.ingest(&later[..1]);
         assert!(
             matches!(
                 outcome.error,
-                Some(crate::store::Error::Revoked { last_seq: 1, .. })
+                Some(crate::store::Error::Revoked { last_seq: 2, .. })
             ),
             "{:?}",
             outcome.error

@@ -265,8 +265,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(refused, Error::InvalidInput(_)), "{refused}");
         let post = alice.run(ops::Post::note("after")).unwrap();
-        assert_eq!((post.author, post.seq), (new, 2));
-        assert_eq!(alice.store().head(&old).unwrap().unwrap().seq, 2);
+        // Seq 1 the handover, 2 the new key's encryption key.
+        assert_eq!((post.author, post.seq), (new, 3));
+        // The restored backup's head (its encryption key, then two posts):
+        // nothing new under the old key.
+        assert_eq!(alice.store().head(&old).unwrap().unwrap().seq, 3);
 
         // A friend who trusts the old key keeps the handover when it is
         // offered, and then replicates the new key's log.
@@ -287,7 +290,7 @@ mod tests {
         assert!(bob.scope().is_peer(&new) && !bob.scope().is_dialled(&new));
         assert!(bob.scope().is_dialled(&old));
         assert!(sync(&alice, &mut bob, new).is_none());
-        assert_eq!(bob.store().head(&new).unwrap().unwrap().seq, 2);
+        assert_eq!(bob.store().head(&new).unwrap().unwrap().seq, 3);
         assert_eq!(bob.store().handovers(&old).unwrap(), vec![handover]);
     }
 
