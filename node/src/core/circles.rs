@@ -25,6 +25,7 @@ use super::Core;
 use crate::error::{Error, Result};
 use crate::model::{CircleChangeView, CircleMemberView, CircleView};
 use crate::store::Indexing;
+use crate::store::circles::Wrapped;
 
 /// Member devices and their X25519 keys.
 type Recipients = BTreeMap<AuthorId, [u8; 32]>;
@@ -33,10 +34,32 @@ type Recipients = BTreeMap<AuthorId, [u8; 32]>;
 pub(crate) struct CircleState {
     pub id: CircleId,
     pub resolved: Resolved,
-    /// Readable epochs: their entry and state.
-    pub readable: BTreeMap<EpochId, (Entry, EpochState)>,
-    /// Epoch entries of this circle this node cannot read.
+    /// Readable epochs: their entry, state and state key.
+    pub readable: BTreeMap<EpochId, (Entry, EpochState, [u8; 32])>,
+    /// Content keys per epoch: this device's wrap's first, then those
+    /// given as history by epochs that count (each is tried; AEAD tells).
+    pub content_keys: BTreeMap<EpochId, Vec<[u8; 32]>>,
+    /// Epoch entries of this circle by current members that this node
+    /// cannot read.
     pub unreadable: usize,
+    /// What this device's own wraps gave.
+    pub own: BTreeMap<EpochId, Wrapped>,
+}
+
+impl CircleState {
+    /// The heads, with their state keys, for a new epoch to follow.
+    fn parents(&self) -> Vec<ParentKey> {
+        self.resolved
+            .heads
+            .iter()
+            .filter_map(|h| {
+                self.readable.get(h).map(|(_, _, key)| ParentKey {
+                    epoch: *h,
+                    state_key: *key,
+                })
+            })
+            .collect()
+    }
 }
 
 fn randomness() -> Result<Randomness> {
@@ -66,6 +89,11 @@ impl Core {
     /// Publishes this device's X25519 key (kind 15) unless its log already
     /// carries it, so friends can add this person to circles.
     pub fn ensure_encryption_key(&mut self) -> Result<()> {
+        // While a rebuild walks, the view that says it is published may
+        // not be back yet.
+        if self.indexing() != Indexing::All {
+            return Ok(());
+        }
         let mine = DeviceSecret::of(&self.keypair);
         if self.store.encryption_key(&self.me())? == Some(mine.public()) {
             return Ok(());
@@ -75,6 +103,13 @@ impl Core {
     }
 
     /// Learns the keys of a circle's epochs and resolves it.
+    ///
+    /// Keys are believed only when they open something: this device's
+    /// wraps (tried once per epoch, the outcome kept), state keys that
+    /// readable epochs name for their parents (each opens that parent's
+    /// state or is dropped), and content keys given as history by epochs
+    /// that count (tried on content). Nothing another author says about
+    /// keys is stored.
     pub(crate) fn circle_state(&self, id: &CircleId, registry: &Registry) -> Result<CircleState> {
         let epochs: Vec<(Entry, CircleEpoch)> = self
             .store
@@ -82,65 +117,36 @@ impl Core {
             .into_iter()
             .filter_map(|e| decode_epoch(&e).map(|c| (e, c)))
             // Epochs whose ids are not their author's are nobody's
-            // (PROTOCOL.md §12.2): ignored, not even counted as unreadable.
+            // (PROTOCOL.md §12): ignored, not even counted as unreadable.
             .filter(|(e, c)| c.ids_hold(&e.author(), false))
             .collect();
-        let secrets = self.device_secrets();
-        let mut readable: BTreeMap<EpochId, (Entry, EpochState)> = BTreeMap::new();
-        // Until nothing new: wraps for this device, then what readable
-        // states reveal (their parents' state keys, history content keys).
+        let wrapped = self.wrapped(id, &epochs)?;
+        let mut readable: BTreeMap<EpochId, (Entry, EpochState, [u8; 32])> = BTreeMap::new();
+        let mut hints: BTreeMap<EpochId, Vec<[u8; 32]>> = BTreeMap::new();
         loop {
             let mut progress = false;
             for (entry, epoch) in &epochs {
                 if readable.contains_key(&epoch.epoch) {
                     continue;
                 }
-                let known = self.store.epoch_keys(&epoch.epoch)?;
-                let state_key = match &known {
-                    Some(k) if k.content.is_some() || k.tried => k.state,
-                    _ => {
-                        let unwrapped = secrets
-                            .iter()
-                            .find_map(|s| epoch.unwrap_keys(&entry.author(), s));
-                        match &unwrapped {
-                            Some(keys) => {
-                                self.store.learn_epoch_keys(
-                                    id,
-                                    &epoch.epoch,
-                                    Some(&keys.state),
-                                    Some(&keys.content),
-                                    true,
-                                )?;
-                                Some(keys.state)
-                            }
-                            None => {
-                                let state = known.as_ref().and_then(|k| k.state);
-                                self.store
-                                    .learn_epoch_keys(id, &epoch.epoch, None, None, true)?;
-                                state
-                            }
-                        }
-                    }
-                };
-                let Some(state_key) = state_key else {
+                let candidates = wrapped
+                    .get(&epoch.epoch)
+                    .map(|w| w.state)
+                    .into_iter()
+                    .chain(hints.get(&epoch.epoch).into_iter().flatten().copied());
+                let opened = candidates.into_iter().find_map(|key| {
+                    epoch
+                        .open_state(&entry.author(), &key)
+                        .ok()
+                        .map(|state| (state, key))
+                });
+                let Some((state, key)) = opened else {
                     continue;
                 };
-                let state = match epoch.open_state(&entry.author(), &state_key) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::debug!(id = %entry.id(), error = %e, "a circle epoch's state does not open");
-                        continue;
-                    }
-                };
                 for p in &state.parents {
-                    self.store
-                        .learn_epoch_keys(id, &p.epoch, Some(&p.state_key), None, false)?;
+                    hints.entry(p.epoch).or_default().push(p.state_key);
                 }
-                for h in &state.history {
-                    self.store
-                        .learn_epoch_keys(id, &h.epoch, None, Some(&h.key), false)?;
-                }
-                readable.insert(epoch.epoch, (entry.clone(), state));
+                readable.insert(epoch.epoch, (entry.clone(), state, key));
                 progress = true;
             }
             if !progress {
@@ -149,7 +155,7 @@ impl Core {
         }
         let ops = readable
             .iter()
-            .map(|(epoch, (entry, state))| Op {
+            .map(|(epoch, (entry, state, _))| Op {
                 id: entry.id(),
                 person: registry.person_of(&entry.author()).root,
                 device: entry.author(),
@@ -159,14 +165,26 @@ impl Core {
             })
             .collect();
         let resolved = circle::resolve(id, ops);
-        // Epochs I cannot read by people who were members: most likely
-        // written after I was removed (strangers' epochs do not count).
+        let mut content_keys: BTreeMap<EpochId, Vec<[u8; 32]>> =
+            wrapped.iter().map(|(e, w)| (*e, vec![w.content])).collect();
+        for epoch in &resolved.order {
+            if let Some((_, state, _)) = readable.get(epoch) {
+                for h in &state.history {
+                    let keys = content_keys.entry(h.epoch).or_default();
+                    if !keys.contains(&h.key) {
+                        keys.push(h.key);
+                    }
+                }
+            }
+        }
+        // Epochs I cannot read by people who are members: most likely
+        // written after I was removed (others' epochs do not count).
         let unreadable = epochs
             .iter()
             .filter(|(e, c)| {
                 !readable.contains_key(&c.epoch)
                     && resolved
-                        .ever
+                        .members
                         .contains(&registry.person_of(&e.author()).root)
             })
             .count();
@@ -174,8 +192,44 @@ impl Core {
             id: *id,
             resolved,
             readable,
+            content_keys,
             unreadable,
+            own: wrapped,
         })
+    }
+
+    /// What this device's wraps of each epoch give, trying those not
+    /// tried yet (and keeping the outcome).
+    fn wrapped(
+        &self,
+        id: &CircleId,
+        epochs: &[(Entry, CircleEpoch)],
+    ) -> Result<BTreeMap<EpochId, Wrapped>> {
+        let mut out = BTreeMap::new();
+        let mut secrets = None;
+        for (entry, epoch) in epochs {
+            let known = match self.store.wrapped_keys(id, &epoch.epoch)? {
+                Some(known) => known,
+                None => {
+                    let secrets = secrets.get_or_insert_with(|| self.device_secrets());
+                    let found = secrets
+                        .iter()
+                        .find_map(|s| epoch.unwrap_keys(&entry.author(), s))
+                        // Only keys that open the epoch's own state.
+                        .filter(|k| epoch.open_state(&entry.author(), &k.state).is_ok())
+                        .map(|k| Wrapped {
+                            state: k.state,
+                            content: k.content,
+                        });
+                    self.store.put_wrapped(id, &epoch.epoch, found.as_ref())?;
+                    found
+                }
+            };
+            if let Some(k) = known {
+                out.insert(epoch.epoch, k);
+            }
+        }
+        Ok(out)
     }
 
     /// Opens the circle entries among `entries` that belong to the circle.
@@ -197,19 +251,26 @@ impl Core {
             {
                 continue;
             }
-            let Some(content) = self
-                .store
-                .epoch_keys(&sealed.epoch)?
-                .and_then(|k| k.content)
-            else {
+            let keys = state.content_keys.get(&sealed.epoch);
+            let opened = keys
+                .into_iter()
+                .flatten()
+                .find_map(|k| sealed.open(&entry.author(), k).ok());
+            let Some(body) = opened else {
+                tracing::debug!(id = %entry.id(), "a circle entry does not open with the keys this node holds");
                 continue;
             };
-            match sealed.open(&entry.author(), &content) {
-                Ok(body) => out.push(Verified::from_store(entry).unsealed(state.id, body)),
-                Err(e) => {
-                    tracing::debug!(id = %entry.id(), error = %e, "a circle entry does not open")
-                }
+            // A page belongs to one circle: a change of it sealed for
+            // another is not opened (it would carry later edits there).
+            if let Some((w, _)) = body.wiki_part()
+                && self
+                    .store
+                    .page_circle(&w.page)?
+                    .is_some_and(|c| c != state.id)
+            {
+                continue;
             }
+            out.push(Verified::from_store(entry).unsealed(state.id, body));
         }
         Ok(out)
     }
@@ -426,34 +487,18 @@ impl Core {
     fn new_epoch(
         &mut self,
         circle: Option<CircleId>,
-        heads: &[EpochId],
+        parents: Vec<ParentKey>,
         change: Change,
         members: &BTreeSet<AuthorId>,
         history: Vec<ContentKey>,
         registry: &Registry,
-    ) -> Result<Body> {
+    ) -> Result<(Body, EpochId, [u8; 32])> {
         let (recipients, missing) = self.recipients(members, registry)?;
         if let Some(p) = missing.first() {
             return Err(Error::InvalidInput(format!(
                 "{} has no encryption key yet: their node must run a Kith with circles, and yours must have their log (trust them, then sync)",
                 self.name_of(p)
             )));
-        }
-        let mut parents = Vec::new();
-        for h in heads {
-            let state_key = self
-                .store
-                .epoch_keys(h)?
-                .and_then(|k| k.state)
-                .ok_or_else(|| {
-                    Error::Store(crate::store::Error::Corrupt(format!(
-                        "no state key for epoch {h}"
-                    )))
-                })?;
-            parents.push(ParentKey {
-                epoch: *h,
-                state_key,
-            });
         }
         let state = EpochState {
             parents,
@@ -465,14 +510,28 @@ impl Core {
         let (epoch, keys): (CircleEpoch, EpochKeys) =
             circle::seal_epoch(circle, &self.me(), &state, &pks, &mut randomness()?)
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        self.store.learn_epoch_keys(
+        self.store.put_wrapped(
             &epoch.circle,
             &epoch.epoch,
-            Some(&keys.state),
-            Some(&keys.content),
-            true,
+            Some(&Wrapped {
+                state: keys.state,
+                content: keys.content,
+            }),
         )?;
-        Ok(Body::CircleEpoch(epoch))
+        let id = epoch.epoch;
+        Ok((Body::CircleEpoch(epoch), id, keys.content))
+    }
+
+    /// Circle writes wait while a rebuild has not read every circle again
+    /// (what it has read so far could be missing a removal).
+    fn circles_ready(&self) -> Result<()> {
+        if self.indexing() != Indexing::All {
+            return Err(Error::Busy(
+                "a reindex is running; circle writes wait until it has read every circle again"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// I am a member, as far as I can tell: members would accept what I
@@ -507,6 +566,7 @@ impl Core {
         circle: CircleId,
         registry: &Registry,
     ) -> Result<(EpochId, [u8; 32], Option<Body>)> {
+        self.circles_ready()?;
         let state = self.circle_state(&circle, registry)?;
         self.check_member(&state, registry)?;
         let (wanted, _) = self.recipients(&state.resolved.members, registry)?;
@@ -516,35 +576,25 @@ impl Core {
             ))
         })?;
         let info = &state.resolved.epochs[&current];
+        // The current epoch fits if it is the only head, was wrapped to
+        // exactly the members' devices now, and its author is still a
+        // member (whoever left knows the key of the epoch that says so).
         let fits = state.resolved.heads.len() == 1
+            && info.members.contains(&info.person)
             && info.recipients.iter().copied().collect::<BTreeSet<_>>()
                 == wanted.keys().copied().collect::<BTreeSet<_>>();
-        let content = self.store.epoch_keys(&current)?.and_then(|k| k.content);
-        if fits && let Some(content) = content {
-            return Ok((current, content, None));
+        if fits && let Some(own) = state.own.get(&current) {
+            return Ok((current, own.content, None));
         }
-        let heads = state.resolved.heads.clone();
-        let body = self.new_epoch(
+        let (body, epoch, content) = self.new_epoch(
             Some(circle),
-            &heads,
+            state.parents(),
             Change::Rekey,
             &state.resolved.members,
             Vec::new(),
             registry,
         )?;
-        let Body::CircleEpoch(e) = &body else {
-            unreachable!("new_epoch makes an epoch")
-        };
-        let content = self
-            .store
-            .epoch_keys(&e.epoch)?
-            .and_then(|k| k.content)
-            .ok_or_else(|| {
-                Error::Store(crate::store::Error::Corrupt(
-                    "a new epoch's keys were not kept".into(),
-                ))
-            })?;
-        Ok((e.epoch, content, Some(body)))
+        Ok((epoch, content, Some(body)))
     }
 
     /// The circle a body belongs in when nobody says: that of the entry it
@@ -559,10 +609,15 @@ impl Core {
             }
             _ => None,
         };
-        match target {
-            Some(t) => Ok(self.store.circle_of_entry(&t)?),
-            None => Ok(None),
+        let Some(t) = target else {
+            return Ok(None);
+        };
+        // A deleted entry no longer says which circle it was in: nothing
+        // answers it (else the answer could go out in the clear).
+        if self.store.get(&t)?.is_some_and(|e| e.body().is_none()) {
+            return Err(Error::InvalidInput(format!("entry {t} was deleted")));
         }
+        Ok(self.store.circle_of_entry(&t)?)
     }
 
     /// Appends own entries, each in the circle given, or else in the
@@ -577,7 +632,10 @@ impl Core {
         // A log without this device's encryption key gets it first (a node
         // publishes it when it starts; the CLI without a node, here).
         let device = DeviceSecret::of(&self.keypair);
-        if !items.is_empty() && self.store.encryption_key(&self.me())? != Some(device.public()) {
+        if !items.is_empty()
+            && self.indexing() == Indexing::All
+            && self.store.encryption_key(&self.me())? != Some(device.public())
+        {
             bodies.push(Body::EncryptionKey(device.announcement()));
         }
         let mut epochs: BTreeMap<CircleId, (EpochId, [u8; 32])> = BTreeMap::new();
@@ -651,6 +709,7 @@ impl Core {
         crate::text::check_label("a circle name", name.trim(), circle::MAX_CIRCLE_NAME)
             .map_err(Error::InvalidInput)?;
         let name = name.trim().to_string();
+        self.circles_ready()?;
         if self.circle_named(&name).is_ok() {
             return Err(Error::InvalidInput(format!(
                 "you already have a circle called {name:?}"
@@ -669,9 +728,9 @@ impl Core {
         }
         let mut all = persons.clone();
         all.insert(me);
-        let body = self.new_epoch(
+        let (body, _, _) = self.new_epoch(
             None,
-            &[],
+            Vec::new(),
             Change::Create {
                 name: name.clone(),
                 members: persons.into_iter().collect(),
@@ -692,6 +751,7 @@ impl Core {
     /// content key this node holds.
     pub fn circle_add(&mut self, circle: &str, member: &str, history: bool) -> Result<CircleView> {
         let circle = self.circle_named(circle)?;
+        self.circles_ready()?;
         self.ensure_encryption_key()?;
         let registry = self.store.registry()?;
         let state = self.circle_state(&circle, &registry)?;
@@ -706,17 +766,22 @@ impl Core {
         self.check_replicated(&person, &registry)?;
         let mut keys = Vec::new();
         if history {
+            // The keys this device's own wraps gave (not others' history,
+            // which it cannot vouch for).
             for epoch in &state.resolved.order {
-                if let Some(key) = self.store.epoch_keys(epoch)?.and_then(|k| k.content) {
-                    keys.push(ContentKey { epoch: *epoch, key });
+                if let Some(own) = state.own.get(epoch) {
+                    keys.push(ContentKey {
+                        epoch: *epoch,
+                        key: own.content,
+                    });
                 }
             }
         }
         let mut members = state.resolved.members.clone();
         members.insert(person);
-        let body = self.new_epoch(
+        let (body, _, _) = self.new_epoch(
             Some(circle),
-            &state.resolved.heads,
+            state.parents(),
             Change::Add { person, history },
             &members,
             keys,
@@ -729,6 +794,7 @@ impl Core {
     /// Removes a person (yourself: leave): a new epoch they cannot read.
     pub fn circle_remove(&mut self, circle: &str, member: &str) -> Result<CircleView> {
         let circle = self.circle_named(circle)?;
+        self.circles_ready()?;
         let registry = self.store.registry()?;
         let state = self.circle_state(&circle, &registry)?;
         self.check_member(&state, &registry)?;
@@ -755,9 +821,9 @@ impl Core {
                 "the last member cannot leave a circle".into(),
             ));
         }
-        let body = self.new_epoch(
+        let (body, _, _) = self.new_epoch(
             Some(circle),
-            &state.resolved.heads,
+            state.parents(),
             Change::Remove { person, seen },
             &members,
             Vec::new(),
@@ -823,7 +889,7 @@ impl Core {
                 .iter()
                 .map(|r| (r.op, r.reason.clone()))
                 .collect();
-            for (entry, st) in state.readable.values() {
+            for (entry, st, _) in state.readable.values() {
                 let by = registry.person_of(&entry.author()).root;
                 list.push(CircleChangeView {
                     entry: entry.id(),

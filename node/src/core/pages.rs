@@ -161,11 +161,15 @@ impl Core {
                     }
                 }
             }
+            // Only pages of the same circle (or public pages for a public
+            // page): a link rewritten elsewhere would show the new title
+            // to people the page is hidden from.
+            let circle = self.store.page_circle(&page)?;
             for source in sources {
                 let Some(m) = crate::wiki::meta(&self.store, &source)? else {
                     continue;
                 };
-                if m.archived {
+                if m.archived || self.store.page_circle(&source)? != circle {
                     continue;
                 }
                 let mut text = self.wiki.text(&self.store, &source)?;
@@ -312,12 +316,14 @@ impl Core {
         Ok(self.wiki.save(&self.store, &page)?)
     }
 
-    /// Every live page, for export.
+    /// Every live public page, for export (circle pages stay in the data
+    /// directory: an export is a file anyone may be handed).
     pub fn wiki_export(&mut self) -> Result<Vec<PageView>> {
         self.pages_ready()?;
         let pages: Vec<PageId> = crate::wiki::list(&self.store)?
             .into_iter()
             .filter(|(_, m)| !m.archived && !m.title.is_empty())
+            .filter(|(p, _)| matches!(self.store.page_circle(p), Ok(None)))
             .map(|(p, _)| p)
             .collect();
         pages.iter().map(|p| self.page_view(p)).collect()

@@ -9,7 +9,7 @@
 //! | `vo` circle(16) id(32)             | author(32) seq(8): an epoch    |
 //! | `vs` circle(16) epoch(16) id(32)   | author(32) seq(8): content     |
 //! | `vu` id(32)                        | circle(16) inner body: opened  |
-//! | `vK` epoch(16)                     | circle(16) flags(1) state(32) content(32): keys learned |
+//! | `vK` circle(16) epoch(16)          | what this device's wrap gave: 0, or 1 state(32) content(32) |
 //! | `vn` circle(16)                    | name                           |
 //! | `vw` page(16)                      | circle(16): a circle's page    |
 
@@ -66,23 +66,23 @@ pub(super) fn index_opened(entry: &Entry, circle: CircleId, body: &Body, batch: 
     let mut value = circle.0.to_vec();
     value.extend_from_slice(&body.encode());
     batch.insert(key(OPENED, &[entry.id().as_bytes()]), value);
-    if let Some((w, _)) = body.wiki_part() {
-        batch.insert(key(PAGE, &[&w.page.0]), &circle.0[..]);
-    }
 }
 
 pub(super) fn forget_opened(entry: &Entry, batch: &mut Batch) {
     batch.remove(key(OPENED, &[entry.id().as_bytes()]));
 }
 
-/// The keys of an epoch this node knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownKeys {
-    pub circle: CircleId,
-    pub state: Option<[u8; 32]>,
-    pub content: Option<[u8; 32]>,
-    /// This device tried the epoch's wraps (none was for it, or it holds both keys).
-    pub tried: bool,
+/// An epoch's keys as this device's wrap gave them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Wrapped {
+    pub state: [u8; 32],
+    pub content: [u8; 32],
+}
+
+impl std::fmt::Debug for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wrapped(..)")
+    }
 }
 
 fn circle_of(bytes: &[u8]) -> Result<CircleId> {
@@ -197,61 +197,46 @@ impl Store {
         Ok(out)
     }
 
-    /// What this node learned of an epoch's keys.
-    pub fn epoch_keys(&self, epoch: &EpochId) -> Result<Option<KnownKeys>> {
-        let Some(v) = self.kv.get(key(KEYS, &[&epoch.0]))? else {
-            return Ok(None);
-        };
-        if v.len() != 81 {
-            return Err(Error::Corrupt("epoch keys".into()));
-        }
-        let flags = v[16];
-        let state: [u8; 32] = v[17..49].try_into().expect("32 bytes");
-        let content: [u8; 32] = v[49..81].try_into().expect("32 bytes");
-        Ok(Some(KnownKeys {
-            circle: circle_of(&v)?,
-            state: (flags & 1 != 0).then_some(state),
-            content: (flags & 2 != 0).then_some(content),
-            tried: flags & 4 != 0,
-        }))
-    }
-
-    /// Records keys of an epoch (merged with what is known); `tried`: this
-    /// device tried the epoch's wraps. Returns whether anything was new.
-    pub(crate) fn learn_epoch_keys(
+    /// What this device's wraps of an epoch gave: its (state, content)
+    /// keys, `Some(None)` if no wrap is for this device, `None` if not
+    /// tried yet.
+    pub fn wrapped_keys(
         &self,
         circle: &CircleId,
         epoch: &EpochId,
-        state: Option<&[u8; 32]>,
-        content: Option<&[u8; 32]>,
-        tried: bool,
-    ) -> Result<bool> {
-        let old = self.epoch_keys(epoch)?;
-        let mut new = old.clone().unwrap_or(KnownKeys {
-            circle: *circle,
-            state: None,
-            content: None,
-            tried: false,
-        });
-        new.state = new.state.or(state.copied());
-        new.content = new.content.or(content.copied());
-        new.tried |= tried;
-        let learned = old.as_ref().is_none_or(|o| {
-            o.state.is_none() && new.state.is_some() || o.content.is_none() && new.content.is_some()
-        });
-        if old.as_ref() == Some(&new) {
-            return Ok(false);
+    ) -> Result<Option<Option<Wrapped>>> {
+        let Some(v) = self.kv.get(key(KEYS, &[&circle.0, &epoch.0]))? else {
+            return Ok(None);
+        };
+        match (v.first(), v.len()) {
+            (Some(0), 1) => Ok(Some(None)),
+            (Some(1), 65) => Ok(Some(Some(Wrapped {
+                state: v[1..33].try_into().expect("32 bytes"),
+                content: v[33..65].try_into().expect("32 bytes"),
+            }))),
+            _ => Err(Error::Corrupt("epoch keys".into())),
         }
-        let mut v = new.circle.0.to_vec();
-        v.push(
-            u8::from(new.state.is_some())
-                | u8::from(new.content.is_some()) << 1
-                | u8::from(new.tried) << 2,
-        );
-        v.extend_from_slice(&new.state.unwrap_or([0; 32]));
-        v.extend_from_slice(&new.content.unwrap_or([0; 32]));
-        self.kv.insert(key(KEYS, &[&epoch.0]), &v)?;
-        Ok(learned && (new.state.is_some() || new.content.is_some()))
+    }
+
+    /// Records what this device's wraps of an epoch gave (only keys that
+    /// opened the epoch's state, or that this node made).
+    pub(crate) fn put_wrapped(
+        &self,
+        circle: &CircleId,
+        epoch: &EpochId,
+        keys: Option<&Wrapped>,
+    ) -> Result<()> {
+        let v = match keys {
+            Some(k) => {
+                let mut v = vec![1u8];
+                v.extend_from_slice(&k.state);
+                v.extend_from_slice(&k.content);
+                v
+            }
+            None => vec![0u8],
+        };
+        self.kv.insert(key(KEYS, &[&circle.0, &epoch.0]), v)?;
+        Ok(())
     }
 
     pub fn circle_name(&self, circle: &CircleId) -> Result<Option<String>> {
@@ -270,7 +255,16 @@ impl Store {
     /// already stored (sealed) in one batch.
     pub fn index_opened(&self, entries: &[Verified]) -> Result<()> {
         let mut batch = Batch::default();
+        // A page belongs to the circle of the first change of it opened
+        // here; the caller opens no change of it from another circle.
+        let mut pages = std::collections::BTreeSet::new();
         for v in entries {
+            if let (Some(circle), Some((w, _))) = (v.circle(), v.body().and_then(Body::wiki_part))
+                && pages.insert(w.page)
+                && self.page_circle(&w.page)?.is_none()
+            {
+                batch.insert(key(PAGE, &[&w.page.0]), &circle.0[..]);
+            }
             if views::reads_store(v) {
                 self.kv.apply(std::mem::take(&mut batch))?;
             }

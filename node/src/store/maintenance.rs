@@ -53,8 +53,9 @@ pub struct ReindexReport {
 /// from its entries on open: 1 = wiki groups in framed form only; 2 = also
 /// compact groups (body kind 8), which an older node stored as unknown
 /// kinds and left out of its pages; 3 = identity certificates (kinds
-/// 9–11) in the `vc` view.
-pub const VIEWS_VERSION: u32 = 3;
+/// 9–11) in the `vc` view; 4 = private circles (kinds 15–17, which an
+/// older node stored as unknown kinds).
+pub const VIEWS_VERSION: u32 = 4;
 
 impl Store {
     /// Deletes every view and rebuilds it from the entries, in one go

@@ -161,6 +161,18 @@ fn members_read_and_search_a_circle_and_a_trusted_non_member_carries_only_cipher
     assert_eq!(thread.replies.len(), 1);
     assert!(!store_holds(&p[2], b"works for me"));
 
+    // A deleted circle post takes no replies (they could go out public).
+    p[0].run(ops::Delete {
+        id: secret.id.into(),
+    })
+    .unwrap();
+    everyone(&mut p);
+    let refused = p[1].run(ops::Reply {
+        id: secret.id.into(),
+        text: "too late".into(),
+        tags: vec![],
+    });
+    assert!(refused.is_err(), "{refused:?}");
     // Public posts are untouched.
     post(&mut p[0], "public hello", None);
     everyone(&mut p);
@@ -215,6 +227,18 @@ fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
             .is_err_and(|e| e.to_string().contains("probably removed")),
         "{refused:?}"
     );
+    // Bob leaves: the epoch that says so is his, so the next post starts
+    // a new one he cannot read.
+    p[1].run(ops::CircleRemove {
+        circle: "team".into(),
+        member: "me".into(),
+    })
+    .unwrap();
+    everyone(&mut p);
+    post(&mut p[0], "after bob left", Some("team"));
+    everyone(&mut p);
+    assert!(!reads(&mut p[1], "after bob left"));
+    assert!(!store_holds(&p[1], b"after bob left"));
     // A reindex on Bob rebuilds the circle's views from the entries.
     p[1].run(ops::Reindex {}).unwrap();
     assert!(reads(&mut p[1], "after the removal"));
