@@ -89,6 +89,10 @@ pub struct Core {
     outbox: Vec<Effect>,
     /// A rebuild of the views in progress, if any.
     rebuild: Option<Rebuild>,
+    /// Circles as last read (`circles::circle_state`), until an epoch of
+    /// theirs or a certificate arrives.
+    circle_cache:
+        std::collections::BTreeMap<kith_protocol::circle::CircleId, Arc<circles::CircleState>>,
 }
 
 impl Core {
@@ -130,6 +134,7 @@ impl Core {
             dirty_pages: BTreeSet::new(),
             outbox: Vec::new(),
             rebuild: None,
+            circle_cache: Default::default(),
         };
         core.catch_up_views()?;
         core.enforce_revocations()?;

@@ -13,6 +13,7 @@
 //! member's writes), the views are rebuilt.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use kith_protocol::circle::{
     self, Change, CircleEpoch, CircleId, ContentKey, DeviceSecret, EpochId, EpochKeys, EpochState,
@@ -110,7 +111,32 @@ impl Core {
     /// state or is dropped), and content keys given as history by epochs
     /// that count (tried on content). Nothing another author says about
     /// keys is stored.
-    pub(crate) fn circle_state(&self, id: &CircleId, registry: &Registry) -> Result<CircleState> {
+    /// A circle's state, from the cache while no epoch of it and no
+    /// certificate arrived since (they are what it depends on).
+    pub(crate) fn circle_state(
+        &mut self,
+        id: &CircleId,
+        registry: &Registry,
+    ) -> Result<Arc<CircleState>> {
+        if let Some(state) = self.circle_cache.get(id) {
+            return Ok(state.clone());
+        }
+        let state = Arc::new(self.read_circle(id, registry)?);
+        self.circle_cache.insert(*id, state.clone());
+        Ok(state)
+    }
+
+    /// Forgets cached circle states: one circle's, or all.
+    pub(super) fn circles_changed(&mut self, circle: Option<&CircleId>) {
+        match circle {
+            Some(c) => {
+                self.circle_cache.remove(c);
+            }
+            None => self.circle_cache.clear(),
+        }
+    }
+
+    fn read_circle(&self, id: &CircleId, registry: &Registry) -> Result<CircleState> {
         let epochs: Vec<(Entry, CircleEpoch)> = self
             .store
             .circle_epochs(id)?
@@ -303,10 +329,14 @@ impl Core {
             .iter()
             .any(|v| v.body().is_some_and(Body::is_certificate));
         if certificates {
+            self.circles_changed(None);
             match self.store.circle_ids() {
                 Ok(ids) => full.extend(ids),
                 Err(e) => tracing::warn!(error = %e, "cannot list circles"),
             }
+        }
+        for circle in &full {
+            self.circles_changed(Some(circle));
         }
         if full.is_empty() && content.is_empty() {
             return Vec::new();
@@ -379,6 +409,7 @@ impl Core {
 
     /// At the end of a rebuild's walk: opens every circle again.
     pub(super) fn circles_reopen_all(&mut self) -> Result<Vec<Verified>> {
+        self.circles_changed(None);
         let registry = self.store.registry()?;
         let mut opened = Vec::new();
         for circle in self.store.circle_ids()? {
@@ -833,7 +864,7 @@ impl Core {
         self.circle_show(&circle.to_string())
     }
 
-    pub fn circle_list(&self) -> Result<Vec<CircleView>> {
+    pub fn circle_list(&mut self) -> Result<Vec<CircleView>> {
         let registry = self.store.registry()?;
         let mut out = Vec::new();
         for id in self.store.circle_ids()? {
@@ -843,13 +874,18 @@ impl Core {
         Ok(out)
     }
 
-    pub fn circle_show(&self, circle: &str) -> Result<CircleView> {
+    pub fn circle_show(&mut self, circle: &str) -> Result<CircleView> {
         let id = self.circle_named(circle)?;
         let registry = self.store.registry()?;
         self.circle_view(&id, &registry, true)
     }
 
-    fn circle_view(&self, id: &CircleId, registry: &Registry, changes: bool) -> Result<CircleView> {
+    fn circle_view(
+        &mut self,
+        id: &CircleId,
+        registry: &Registry,
+        changes: bool,
+    ) -> Result<CircleView> {
         let state = self.circle_state(id, registry)?;
         let me = registry.person_of(&self.me()).root;
         let (wanted, _) = self.recipients(&state.resolved.members, registry)?;

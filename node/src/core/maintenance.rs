@@ -109,6 +109,7 @@ impl Core {
             )));
         }
         self.store.set_rebuild_pending(true)?;
+        self.circles_changed(None);
         self.wiki.clear();
         self.search.clear().map_err(search_error)?;
         self.dirty_pages.clear();
