@@ -249,7 +249,10 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
     // A genuine second entry still flows all the way to Dave: the chain and
     // Alice's standing are intact.
     let second = alice.post("genuine 2").await;
+    // Dave may also have found Alice directly (peer exchange): wait for
+    // both, not for whichever is behind the other.
     dave.wait_for_seq(alice.author(), 3).await;
+    carol.wait_for_seq(alice.author(), 3).await;
     let forged_id = forged.id();
     for n in [&carol, &dave] {
         let stored = n.handle().reader().store().get(&forged_id).unwrap();

@@ -74,10 +74,13 @@ pub async fn run(plan: &Plan) -> Outcome {
             .unwrap();
         pages.push(page.id.to_string());
     }
-    let first = nodes[0].author();
-    let created = nodes[0].seq(first).await;
-    for n in &nodes[1..] {
-        n.wait_for_seq(first, created).await;
+    // Everyone holds everything written so far (the pages, and each
+    // node's encryption key from its start).
+    for m in &nodes {
+        let head = m.seq(m.author()).await;
+        for n in &nodes {
+            n.wait_for_seq(m.author(), head).await;
+        }
     }
 
     // Apart: every node moves (new ports), so no one can reach the other
