@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::circle::{CircleEpoch, EncryptionKey, MAX_RECIPIENTS, Sealed};
 use crate::entry::EntryId;
@@ -148,53 +148,11 @@ pub struct Endorsement {
     pub withdraw: bool,
 }
 
-/// A stable wiki page id: 16 random bytes chosen by the page's creator.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PageId(pub [u8; 16]);
-
-impl fmt::Display for PageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for PageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PageId({self})")
-    }
-}
-
-impl FromStr for PageId {
-    type Err = BodyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s.trim(), &mut out)
-            .map_err(|_| BodyError::Invalid(format!("not a page id (32 hex characters): {s:?}")))?;
-        Ok(PageId(out))
-    }
-}
-
-impl Serialize for PageId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.collect_str(self)
-        } else {
-            self.0.serialize(serializer)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PageId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            let s = String::deserialize(deserializer)?;
-            s.parse().map_err(serde::de::Error::custom)
-        } else {
-            Ok(PageId(<[u8; 16]>::deserialize(deserializer)?))
-        }
-    }
-}
+id16!(
+    PageId,
+    "page",
+    "A stable wiki page id: 16 random bytes chosen by the page's creator."
+);
 
 /// Automerge changes to a wiki page. The *group* is a sequence of
 /// `varint(len) || change` (Automerge's binary change format); a group too

@@ -31,7 +31,6 @@ mod resolve;
 pub mod vectors;
 
 use std::fmt;
-use std::str::FromStr;
 
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng, SeedableRng};
@@ -39,9 +38,9 @@ use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::body::{Body, BodyError};
+use crate::body::Body;
 use crate::keys::{AuthorId, Keypair};
 
 pub use resolve::{Op, Rejected, Resolved, resolve};
@@ -81,64 +80,16 @@ pub enum CircleError {
     Invalid(String),
 }
 
-macro_rules! id16 {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("A ", $what, ": 16 random bytes chosen by its creator.")]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub [u8; 16]);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&hex::encode(self.0))
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({self})", stringify!($name))
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = BodyError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let mut out = [0u8; 16];
-                hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
-                    BodyError::Invalid(format!(
-                        concat!("not a ", $what, " id (32 hex characters): {:?}"),
-                        s
-                    ))
-                })?;
-                Ok($name(out))
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                if serializer.is_human_readable() {
-                    serializer.collect_str(self)
-                } else {
-                    self.0.serialize(serializer)
-                }
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                if deserializer.is_human_readable() {
-                    let s = String::deserialize(deserializer)?;
-                    s.parse().map_err(serde::de::Error::custom)
-                } else {
-                    Ok($name(<[u8; 16]>::deserialize(deserializer)?))
-                }
-            }
-        }
-    };
-}
-
-id16!(CircleId, "circle");
-id16!(EpochId, "circle epoch");
+id16!(
+    CircleId,
+    "circle",
+    "A circle's id: derived from its creating epoch's id ([`circle_id`])."
+);
+id16!(
+    EpochId,
+    "circle epoch",
+    "An epoch's id: derived from its author's key and nonce ([`epoch_id`])."
+);
 
 /// Kind 15: the author's X25519 public key for circle wraps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,9 @@
 //! assert_eq!(Body::decode(received.body().unwrap()).unwrap(), body);
 //! ```
 
+#[macro_use]
+mod ids;
+
 pub mod addr_record;
 pub mod body;
 pub mod change_group;
