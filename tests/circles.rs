@@ -138,3 +138,188 @@ async fn members_read_a_relay_carries_ciphertext_and_a_removed_member_reads_noth
     assert!(bytes_hold(dave.dir.path(), b"moves to friday"));
     assert!(bytes_hold(bob.dir.path(), b"bob was away"));
 }
+
+async fn page_text(node: &TestNode, page: &str) -> String {
+    node.handle()
+        .call(ops::WikiShow {
+            page: page.to_string(),
+        })
+        .await
+        .unwrap()
+        .body
+}
+
+async fn members(node: &TestNode) -> Vec<kith_protocol::AuthorId> {
+    node.handle()
+        .call(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .await
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.person)
+        .collect()
+}
+
+/// Four members split two and two. Apart, Alice removes Dave, Bob
+/// removes Carol, Carol (not told) posts, and Alice and Bob rewrite the
+/// same sentence of the circle's page. Healed, every node agrees on the
+/// members, the page merges, Carol's post is shown to nobody (Alice had
+/// shown it while apart: her node takes it back), and the next post is
+/// read by Alice and Bob alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circle_split_in_two_converges_when_healed() {
+    let mut nodes = Vec::new();
+    for (name, seed) in [("alice", 71), ("bob", 72), ("carol", 73), ("dave", 74)] {
+        nodes.push(TestNode::start(name, seed).await);
+    }
+    for a in &nodes {
+        for b in &nodes {
+            if a.author() != b.author() {
+                a.trust(b).await;
+            }
+        }
+    }
+    for pair in nodes.windows(2) {
+        connect(&pair[0], &pair[1]).await;
+    }
+    for m in &nodes {
+        for n in &nodes {
+            n.wait_for_seq(m.author(), 1).await; // everyone's encryption key
+        }
+    }
+    let ids: Vec<String> = nodes.iter().map(|n| n.author().to_string()).collect();
+    nodes[0]
+        .handle()
+        .call(ops::CircleCreate {
+            name: "team".into(),
+            members: ids[1..].to_vec(),
+        })
+        .await
+        .unwrap();
+    let page = nodes[0]
+        .handle()
+        .call(ops::WikiNew {
+            circle: Some("team".into()),
+            title: "Plan".into(),
+            body: "We ship on Monday.\n\nThe demo is at noon.\n".into(),
+        })
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let head = nodes[0].seq(nodes[0].author()).await;
+    for n in &nodes[1..] {
+        n.wait_for_seq(nodes[0].author(), head).await;
+    }
+    for n in &nodes {
+        let p = page.clone();
+        n.wait_for(&format!("{} never read the page", n.name), |h| {
+            let p = p.clone();
+            async move { h.call(ops::WikiShow { page: p }).await.is_ok() }
+        })
+        .await;
+    }
+
+    // Apart: {alice, carol} and {bob, dave}, on new ports.
+    for n in &mut nodes {
+        n.stop().await;
+    }
+    for n in &mut nodes {
+        n.restart_elsewhere().await;
+    }
+    connect(&nodes[0], &nodes[2]).await;
+    connect(&nodes[1], &nodes[3]).await;
+    let (alice, bob, carol, dave) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    alice
+        .handle()
+        .call(ops::CircleRemove {
+            circle: "team".into(),
+            member: ids[3].clone(),
+        })
+        .await
+        .unwrap();
+    bob.handle()
+        .call(ops::CircleRemove {
+            circle: "team".into(),
+            member: ids[2].clone(),
+        })
+        .await
+        .unwrap();
+    let told = circle_post(carol, "carol was not told").await;
+    alice.wait_for_seq(carol.author(), told.seq).await;
+    wait_reads(alice, "carol was not told").await;
+    for (n, text) in [
+        (alice, "We ship on Friday.\n\nThe demo is at noon.\n"),
+        (bob, "We ship on Tuesday.\n\nThe demo is at three.\n"),
+    ] {
+        n.handle()
+            .call(ops::WikiEdit {
+                page: page.clone(),
+                body: text.into(),
+                base: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    // Healed.
+    connect(alice, bob).await;
+    connect(carol, dave).await;
+    for m in &nodes {
+        let head = m.seq(m.author()).await;
+        for n in &nodes {
+            n.wait_for_seq(m.author(), head).await;
+        }
+    }
+    let (a, b) = (members(alice).await, members(bob).await);
+    assert_eq!(a, b, "alice and bob agree on the members");
+    assert_eq!(a.len(), 2);
+    assert!(a.contains(&alice.author()) && a.contains(&bob.author()));
+    alice
+        .wait_for(
+            "alice still shows carol's post after the heal",
+            |h| async move {
+                h.call(ops::Feed::default()).await.is_ok_and(|f| {
+                    f.iter()
+                        .all(|e| e.text.as_deref() != Some("carol was not told"))
+                })
+            },
+        )
+        .await;
+    assert!(!reads(bob, "carol was not told").await);
+    let p = page.clone();
+    alice
+        .wait_for("the page never merged", |h| {
+            let p = p.clone();
+            async move {
+                h.call(ops::WikiShow { page: p }).await.is_ok_and(|v| {
+                    v.body.contains("three")
+                        && (v.body.contains("Friday") || v.body.contains("Tuesday"))
+                })
+            }
+        })
+        .await;
+    let merged = page_text(alice, &page).await;
+    let p = page.clone();
+    let want = merged.clone();
+    bob.wait_for("bob's page differs from alice's", |h| {
+        let (p, want) = (p.clone(), want.clone());
+        async move {
+            h.call(ops::WikiShow { page: p })
+                .await
+                .is_ok_and(|v| v.body == want)
+        }
+    })
+    .await;
+
+    // The next post merges the two epochs: only alice and bob read it.
+    let next = circle_post(bob, "just the two of us").await;
+    for n in [carol, dave] {
+        n.wait_for_seq(bob.author(), next.seq).await;
+    }
+    wait_reads(alice, "just the two of us").await;
+    assert!(!reads(carol, "just the two of us").await);
+    assert!(!reads(dave, "just the two of us").await);
+}
