@@ -1,7 +1,8 @@
 //! What the store keeps about private circles (PROTOCOL.md §12). All of it
 //! is a view under `v`, rebuilt from the entries (and this node's device
-//! keys) by `reindex`; the plaintext of circle entries is kept only here,
-//! inside the data directory, and only on members' nodes.
+//! keys) by `reindex`. The plaintext of circle entries is kept here and in
+//! the ordinary views, search index and wiki documents it feeds: inside
+//! the data directory, and only on members' nodes.
 //!
 //! | key                                | value                          |
 //! |------------------------------------|--------------------------------|
