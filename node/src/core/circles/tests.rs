@@ -530,3 +530,67 @@ fn a_trusted_non_member_can_neither_take_over_a_circle_nor_block_it() {
     assert!(reads(&mut p[0], "still ours"));
     assert!(!reads(&mut p[2], "still ours"));
 }
+
+#[test]
+fn a_member_restored_from_an_old_backup_goes_on_under_a_new_key_in_her_circles() {
+    let (data, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = || {
+        let mut config = Config::new(DataDir::new(data.path()));
+        config.witness_dir = Some(state.path().to_path_buf());
+        Core::open(config, Keypair::from_secret(&[1; 32])).unwrap()
+    };
+    let mut alice = open();
+    alice.ensure_encryption_key().unwrap();
+    let mut bob = node(2);
+    let old = alice.me();
+    alice
+        .run(ops::TrustAdd {
+            author: bob.me().into(),
+            petname: Some("bob".into()),
+        })
+        .unwrap();
+    bob.run(ops::TrustAdd {
+        author: old.into(),
+        petname: None,
+    })
+    .unwrap();
+    let copy = |from: &Core, key: AuthorId, to: &mut Core| {
+        let have = to.store().head(&key).unwrap().map_or(0, |h| h.seq);
+        let entries = from.store().log(&key, have + 1, usize::MAX).unwrap();
+        let outcome = to.ingest(&entries);
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    };
+    copy(&bob, bob.me(), &mut alice);
+    alice
+        .run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec!["bob".into()],
+        })
+        .unwrap();
+    post(&mut alice, "written before the restore", Some("team"));
+    copy(&alice, old, &mut bob);
+    assert!(reads(&mut bob, "written before the restore"));
+
+    // Alice's node goes on under a new log key (PROTOCOL.md §11.6).
+    let new = alice.succeed().unwrap();
+    alice.close().unwrap();
+    drop(alice);
+    let mut alice = open();
+    assert_eq!(alice.me(), new);
+    post(&mut alice, "written under the new key", Some("team"));
+    // Bob follows her to the new key (the handover is offered to him).
+    let handover = alice.store().entry_at(&new, 1).unwrap().unwrap();
+    let checked = Verified::check(handover, &Default::default(), crate::core::now_ms()).unwrap();
+    assert_eq!(bob.ingest_offered(vec![checked]).appended.len(), 1);
+    copy(&alice, new, &mut bob);
+    // The new key is hers in the circle: its post counts for Bob, and she
+    // still reads what was wrapped to her old key.
+    assert!(reads(&mut bob, "written under the new key"));
+    assert!(reads(&mut alice, "written before the restore"));
+    let view = bob
+        .run(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .unwrap();
+    assert_eq!(view.members.len(), 2, "{view:?}");
+}
