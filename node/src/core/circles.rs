@@ -28,6 +28,10 @@ use crate::model::{CircleChangeView, CircleMemberView, CircleView};
 use crate::store::Indexing;
 use crate::store::circles::Wrapped;
 
+/// Most earlier content keys a `Rekey` carries (the newest first): 48
+/// bytes each, well inside one entry.
+const MAX_REKEY_HISTORY: usize = 256;
+
 /// Member devices and their X25519 keys.
 type Recipients = BTreeMap<AuthorId, [u8; 32]>;
 
@@ -617,12 +621,34 @@ impl Core {
         if fits && let Some(own) = state.own.get(&current) {
             return Ok((current, own.content, None));
         }
+        // A new device of a member, or one wrapped to again, gets the
+        // earlier epochs every member now could read anyway: those whose
+        // members include all of today's (never one someone joined after,
+        // nor, for a newcomer, one before their join).
+        let history: Vec<ContentKey> = state
+            .resolved
+            .order
+            .iter()
+            .rev()
+            .filter(|e| {
+                state.resolved.epochs[*e]
+                    .members
+                    .is_superset(&state.resolved.members)
+            })
+            .filter_map(|e| {
+                state.own.get(e).map(|w| ContentKey {
+                    epoch: *e,
+                    key: w.content,
+                })
+            })
+            .take(MAX_REKEY_HISTORY)
+            .collect();
         let (body, epoch, content) = self.new_epoch(
             Some(circle),
             state.parents(),
             Change::Rekey,
             &state.resolved.members,
-            Vec::new(),
+            history,
             registry,
         )?;
         Ok((epoch, content, Some(body)))

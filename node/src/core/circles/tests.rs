@@ -594,3 +594,87 @@ fn a_member_restored_from_an_old_backup_goes_on_under_a_new_key_in_her_circles()
         .unwrap();
     assert_eq!(view.members.len(), 2, "{view:?}");
 }
+
+#[test]
+fn a_members_new_device_reads_what_every_member_could_read_before_it() {
+    let mut p = people(2);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    post(&mut p[0], "before the laptop", Some("team"));
+    everyone(&mut p);
+    // Bob links a laptop; it holds his and Alice's logs.
+    let laptop_key = Keypair::from_secret(&[9; 32]);
+    let bob = p[1].me();
+    p[1].run(ops::DeviceAdd {
+        link: kith_protocol::DeviceLink::new(&bob, &laptop_key, "laptop"),
+    })
+    .unwrap();
+    let mut laptop = Core::with_store(
+        Config::new(DataDir::new("/nonexistent")),
+        laptop_key,
+        Store::temporary().unwrap(),
+    )
+    .unwrap();
+    laptop.ensure_encryption_key().unwrap();
+    for core in &p {
+        laptop
+            .run(ops::TrustAdd {
+                author: core.me().into(),
+                petname: None,
+            })
+            .unwrap();
+    }
+    everyone(&mut p);
+    let copy = |from: &Core, to: &mut Core| {
+        let key = from.me();
+        let have = to.store().head(&key).unwrap().map_or(0, |h| h.seq);
+        let entries = from.store().log(&key, have + 1, usize::MAX).unwrap();
+        let outcome = to.ingest(&entries);
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    };
+    copy(&p[1], &mut laptop);
+    copy(&laptop, &mut p[0]);
+    // Alice's next post starts an epoch wrapped to the laptop too, with
+    // the earlier content keys every member already had.
+    post(&mut p[0], "after the laptop", Some("team"));
+    copy(&p[0], &mut laptop);
+    assert!(reads(&mut laptop, "after the laptop"));
+    assert!(reads(&mut laptop, "before the laptop"));
+}
+
+#[test]
+fn a_merging_epoch_gives_newcomers_nothing_from_before_they_joined() {
+    let mut p = people(4);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    post(&mut p[0], "old news", Some("team"));
+    everyone(&mut p);
+    // At once, apart: Alice adds Carol, Bob adds Dave, neither with history.
+    p[0].run(ops::CircleAdd {
+        circle: "team".into(),
+        member: "carol".into(),
+        history: false,
+    })
+    .unwrap();
+    p[1].run(ops::CircleAdd {
+        circle: "team".into(),
+        member: "dave".into(),
+        history: false,
+    })
+    .unwrap();
+    everyone(&mut p);
+    // Alice's next post merges the two epochs (a Rekey with history).
+    post(&mut p[0], "merged news", Some("team"));
+    everyone(&mut p);
+    for i in [2, 3] {
+        assert!(reads(&mut p[i], "merged news"));
+        assert!(!reads(&mut p[i], "old news"), "a newcomer got history");
+    }
+    assert!(reads(&mut p[1], "old news") && reads(&mut p[1], "merged news"));
+}
