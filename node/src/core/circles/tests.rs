@@ -1,11 +1,12 @@
 //! Circles on in-process cores: who reads what, removal, concurrent
 //! membership changes, circle pages and circle Q&A.
 
-use kith_protocol::{Body, Keypair, PostKind};
+use kith_protocol::circle::{Change, EpochState, Randomness};
+use kith_protocol::{AuthorId, Body, Keypair, PostKind};
 
 use super::*;
 use crate::config::{Config, DataDir};
-use crate::model::EntryView;
+use crate::model::{CircleView, EntryView};
 use crate::ops;
 use crate::store::Store;
 
