@@ -434,6 +434,23 @@ fn html_escape(text: &str) -> String {
 
 /// Renders `template` with `ctx` plus the common context; only the `live`
 /// block when the page's script asks for it.
+/// The circles one may write in, for a page's compose form (none for a
+/// live-region refresh, which has no form).
+async fn my_circles(s: &WebState, headers: &HeaderMap) -> Result<Value, WebError> {
+    if headers.get("x-kith-fragment").is_some() {
+        return Ok(Value::from(()));
+    }
+    let mine: Vec<serde_json::Value> = s
+        .handle
+        .call(ops::CircleList {})
+        .await?
+        .into_iter()
+        .filter(|c| c.member)
+        .map(|c| serde_json::json!({ "id": c.id.to_string(), "name": c.name }))
+        .collect();
+    Ok(Value::from_serialize(mine))
+}
+
 async fn page(
     s: &WebState,
     headers: &HeaderMap,
@@ -442,20 +459,8 @@ async fn page(
     ctx: Value,
 ) -> WebResult {
     let me = s.handle.call(ops::Whoami {}).await?;
-    // The circles one may write in, for the compose forms.
-    let my_circles: Vec<serde_json::Value> = s
-        .handle
-        .call(ops::CircleList {})
-        .await?
-        .into_iter()
-        .filter(|c| c.member)
-        .map(|c| serde_json::json!({ "id": c.id.to_string(), "name": c.name }))
-        .collect();
-    let me_person = s.handle.call(ops::Devices::default()).await?.root;
     let common = context! {
         csrf => s.web.csrf.clone(),
-        my_circles => Value::from_serialize(my_circles),
-        me_person => me_person.to_string(),
         me => me.author.to_string(),
         me_short => me.author.short(),
         me_name => me.name,

@@ -57,7 +57,9 @@ pub(super) async fn circles(State(s): State<WebState>, headers: HeaderMap) -> We
             })
         })
         .collect();
+    let me_person = s.handle.call(ops::Devices::default()).await?.root;
     let ctx = context! {
+        me_person => me_person.to_string(),
         circles => Value::from_serialize(list),
         people => Value::from_serialize(people),
     };

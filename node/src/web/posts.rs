@@ -69,7 +69,7 @@ pub(super) async fn feed(
         &headers,
         "feed.html",
         "feed",
-        context! { entries, tag, kind => q.kind, author => q.author, older },
+        context! { entries, tag, kind => q.kind, author => q.author, older, my_circles => my_circles(&s, &headers).await? },
     )
     .await?;
     let fragment = headers.get("x-kith-fragment").is_some();
@@ -168,7 +168,7 @@ pub(super) async fn questions(
         &headers,
         "questions.html",
         "questions",
-        context! { questions },
+        context! { questions, my_circles => my_circles(&s, &headers).await? },
     )
     .await
 }

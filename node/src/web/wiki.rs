@@ -20,7 +20,15 @@ pub(super) async fn wiki_list(State(s): State<WebState>, headers: HeaderMap) -> 
             }))
         })
         .collect();
-    page(&s, &headers, "wiki_list.html", "wiki", context! { pages }).await
+    let my_circles = my_circles(&s, &headers).await?;
+    page(
+        &s,
+        &headers,
+        "wiki_list.html",
+        "wiki",
+        context! { pages, my_circles },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
