@@ -1,8 +1,12 @@
 //! The web app in real headless Chromium: runs `tests/e2e/web.mjs`
 //! (playwright-core) against two `kith up` processes. The test installs
-//! the npm package itself (`npm ci`, no browser download: it drives the
-//! system Chromium); if Node.js or Chromium is missing it fails with the
-//! command that installs them. Screenshots land in `target/e2e-screenshots/`.
+//! the npm packages itself (`npm ci`): playwright-core, and the Chromium
+//! binary that the npm package `@sparticuz/chromium` carries in its tarball
+//! (`tests/e2e/browser.mjs` unpacks it once; `CHROMIUM` names another
+//! binary). Nothing is downloaded from outside the npm registry and nothing
+//! needs installing by hand beyond Node.js and npm; if they are missing the
+//! test fails with the command that installs them. Screenshots land in
+//! `target/e2e-screenshots/`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,9 +23,13 @@ fn npm_packages(e2e: &std::path::Path) {
         node.is_ok_and(|o| o.status.success()),
         "Node.js not found: install it with `sudo apt-get install -y nodejs npm`"
     );
-    let installed = ["playwright-core", "@automerge/automerge"]
-        .iter()
-        .all(|p| e2e.join("node_modules").join(p).exists());
+    let installed = [
+        "playwright-core",
+        "@automerge/automerge",
+        "@sparticuz/chromium",
+    ]
+    .iter()
+    .all(|p| e2e.join("node_modules").join(p).exists());
     if !installed {
         let out = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--prefix"])
@@ -106,18 +114,12 @@ fn the_automerge_export_opens_in_automerge_js() {
 fn web_app_end_to_end_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let e2e = root.join("tests/e2e");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Chromium not found at {chromium}: install it with `sudo apt-get install -y chromium` (or set CHROMIUM to its path)"
-    );
     npm_packages(&e2e);
     let shots = root.join("target/e2e-screenshots");
     let status = Command::new("node")
         .arg(e2e.join("web.mjs"))
         .env("KITH_BIN", env!("CARGO_BIN_EXE_kith"))
         .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM", &chromium)
         .status()
         .expect("node (Node.js) must be installed to run the browser tests");
     assert!(

@@ -220,7 +220,7 @@ fn main() {
             }
         }
         _ => println!(
-            "(browser timings skipped: needs node, tests/e2e/node_modules and /usr/bin/chromium)"
+            "(browser timings skipped: needs node and tests/e2e/node_modules, `npm ci --prefix tests/e2e`)"
         ),
     }
     runtime.block_on(async move {

@@ -2,12 +2,13 @@
 // signs in with the URL in argv[2], loads each path in argv[3..] 20 times in
 // headless Chromium, and prints the median navigation timings as JSON.
 import { chromium } from "playwright-core";
+import { chromiumPath, LAUNCH_ARGS } from "./browser.mjs";
 
 const [login, ...paths] = process.argv.slice(2);
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  executablePath: await chromiumPath(),
   headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  args: LAUNCH_ARGS,
 });
 const page = await (await browser.newContext()).newPage();
 await page.goto(login);

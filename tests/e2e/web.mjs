@@ -15,10 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { chromiumPath, LAUNCH_ARGS } from "./browser.mjs";
 
 const KITH = process.env.KITH_BIN;
 const SHOTS = process.env.SCREENSHOT_DIR || "screenshots";
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM = await chromiumPath();
 const TIMEOUT = 60_000;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -87,7 +88,7 @@ try {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: LAUNCH_ARGS,
   });
   const open = async (node) => {
     const base = new URL(node.url).origin;
