@@ -20,6 +20,7 @@
 
 pub mod circles;
 pub mod forks;
+pub mod keyspace;
 pub mod kv;
 pub mod maintenance;
 pub mod peers;
@@ -34,21 +35,22 @@ use kith_protocol::{
     Verified, check_chain,
 };
 
+use self::keyspace::Space;
 use self::kv::{Batch, Kv, KvConfig, KvError};
 pub use self::maintenance::{Indexing, ReindexReport, VIEWS_VERSION, VerifyReport};
 pub use self::peers::{MAX_PEER_ADDRS, PeerRecord};
 pub use self::trust::{Scope, TrustRecord};
 
-const ENTRY: u8 = b'E';
-const ID: u8 = b'I';
-const HEAD: u8 = b'H';
-const FORK: u8 = b'F';
-const TRUST: u8 = b'T';
-const META: u8 = b'M';
-const PEER: u8 = b'P';
-const DETACHED: u8 = b'D';
-/// Every derived view lives under this prefix.
-pub(crate) const VIEW: u8 = b'v';
+// The one-byte spaces of the source of truth and local state; every
+// prefix is owned by `keyspace::Space`.
+const ENTRY: u8 = Space::Entry.prefix()[0];
+const ID: u8 = Space::Id.prefix()[0];
+const HEAD: u8 = Space::Head.prefix()[0];
+const FORK: u8 = Space::Fork.prefix()[0];
+const TRUST: u8 = Space::Trust.prefix()[0];
+const META: u8 = Space::Meta.prefix()[0];
+const PEER: u8 = Space::Peer.prefix()[0];
+const DETACHED: u8 = Space::Detached.prefix()[0];
 
 /// The store layout version, checked on open.
 const SCHEMA_VERSION: u32 = 1;

@@ -54,7 +54,7 @@ pub use self::read::{
 };
 pub use self::versions::{Attribution, Blamed};
 pub use self::words::Piece;
-use crate::store::{self, VIEW};
+use crate::store;
 
 pub use kith_protocol::change_group::{MAX_GROUP_BYTES, MAX_PARTS};
 
@@ -72,8 +72,6 @@ const CACHE_PAGES: usize = 16;
 /// keystrokes), so the count only bounds the keys read on opening.
 const COMPACT_AFTER: u64 = 1024;
 const COMPACT_MIN_CHANGES: u64 = 2_000;
-
-const WIKI: u8 = b'w';
 
 /// Errors of wiki operations.
 #[derive(Debug, thiserror::Error)]
@@ -181,12 +179,9 @@ impl std::fmt::Debug for Wiki {
     }
 }
 
-fn key(sub: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = vec![VIEW, WIKI, sub];
-    for p in parts {
-        k.extend_from_slice(p);
-    }
-    k
+fn key(space: store::keyspace::Space, parts: &[&[u8]]) -> Vec<u8> {
+    debug_assert!(space.prefix().starts_with(store::keyspace::WIKI));
+    space.key(parts)
 }
 
 #[cfg(test)]

@@ -84,10 +84,21 @@ impl Core {
         body: &str,
         circle: Option<kith_protocol::circle::CircleId>,
     ) -> Result<PageView> {
-        self.pages_ready()?;
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
-        let page = PageId(id);
+        self.wiki_new_with_id(PageId(id), title, body, circle)
+    }
+
+    /// A new page under an id the caller chose (a page id is the author's
+    /// free choice: tests play the author who picks one to hurt others).
+    pub(crate) fn wiki_new_with_id(
+        &mut self,
+        page: PageId,
+        title: &str,
+        body: &str,
+        circle: Option<kith_protocol::circle::CircleId>,
+    ) -> Result<PageView> {
+        self.pages_ready()?;
         let me = self.me();
         let local = self.wiki.create(&self.store, &me, page, title, body)?;
         self.wiki_commit_in(local, circle)?;

@@ -12,28 +12,26 @@
 //! | `vu` id(32)                        | circle(16) inner body: opened  |
 //! | `vK` circle(16) epoch(16)          | what this device's wrap gave: 0, or 1 state(32) content(32) |
 //! | `vn` circle(16)                    | name                           |
-//! | `vw` page(16)                      | circle(16): a circle's page    |
+//! | `vP` page(16)                      | circle(16): a circle's page    |
 
 use kith_protocol::circle::{CircleId, EpochId};
 use kith_protocol::{AuthorId, Body, BodyError, Entry, EntryId, PageId, Verified};
 
 use super::kv::Batch;
-use super::{Error, Result, Store, VIEW};
+use super::{Error, Result, Store};
 
-const DEVICE_KEY: u8 = b'k';
-const EPOCHS: u8 = b'o';
-const SEALED: u8 = b's';
-const OPENED: u8 = b'u';
-const KEYS: u8 = b'K';
-const NAME: u8 = b'n';
-const PAGE: u8 = b'w';
+use super::keyspace::Space;
 
-fn key(view: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = vec![VIEW, view];
-    for p in parts {
-        k.extend_from_slice(p);
-    }
-    k
+const DEVICE_KEY: Space = Space::DeviceKey;
+const EPOCHS: Space = Space::CircleEpochs;
+const SEALED: Space = Space::CircleSealed;
+const OPENED: Space = Space::Opened;
+const KEYS: Space = Space::EpochKeys;
+const NAME: Space = Space::CircleName;
+const PAGE: Space = Space::CirclePage;
+
+fn key(view: Space, parts: &[&[u8]]) -> Vec<u8> {
+    view.key(parts)
 }
 
 fn loc(entry: &Entry) -> Vec<u8> {
@@ -190,7 +188,7 @@ impl Store {
         let mut out: Vec<CircleId> = Vec::new();
         for item in self.kv.scan_prefix(&key(EPOCHS, &[])) {
             let (k, _) = item?;
-            let id = circle_of(&k[2..])?;
+            let id = circle_of(EPOCHS.rest(&k).unwrap_or_default())?;
             if out.last() != Some(&id) {
                 out.push(id);
             }

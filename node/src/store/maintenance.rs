@@ -5,8 +5,9 @@
 use kith_protocol::{AuthorId, Entry, EntryId, Head, Verified};
 use serde::{Deserialize, Serialize};
 
+use super::keyspace::{self, Space};
 use super::kv::Batch;
-use super::{ENTRY, ID, Result, Store, VIEW, decode_author, entry_key, views};
+use super::{ENTRY, ID, Result, Store, decode_author, entry_key, views};
 use crate::store::Error;
 
 /// Which entries get their views as they are stored. While a rebuild runs,
@@ -54,8 +55,10 @@ pub struct ReindexReport {
 /// compact groups (body kind 8), which an older node stored as unknown
 /// kinds and left out of its pages; 3 = identity certificates (kinds
 /// 9–11) in the `vc` view; 4 = private circles (kinds 15–17, which an
-/// older node stored as unknown kinds).
-pub const VIEWS_VERSION: u32 = 4;
+/// older node stored as unknown kinds); 5 = circle page records under
+/// their own prefix (`vP`; they were under the wiki's `vw`, where a page id
+/// could read as a wiki record).
+pub const VIEWS_VERSION: u32 = 5;
 
 impl Store {
     /// Deletes every view and rebuilds it from the entries, in one go
@@ -88,7 +91,7 @@ impl Store {
     pub fn clear_views_step(&self, max: usize) -> Result<usize> {
         let mut batch = Batch::default();
         let mut n = 0;
-        for item in self.kv.scan_prefix([VIEW]).take(max) {
+        for item in self.kv.scan_prefix(keyspace::VIEWS).take(max) {
             batch.remove(item?.0);
             n += 1;
         }
@@ -237,22 +240,20 @@ impl Store {
         Ok(self.kv.contains(super::meta_key("rebuild"))?)
     }
 
-    /// Keys and bytes (keys plus values) stored, by keyspace: the first
-    /// byte of the key, or the first three for views (`vw` + the view).
+    /// Keys and bytes (keys plus values) stored, by keyspace (its prefix,
+    /// [`Space`]).
     /// What the store's file holds besides sled's own overhead.
     pub fn usage(&self) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
         let mut out: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
         for item in self.kv.scan_prefix([]) {
             let (k, v) = item?;
-            let n = if k.first() == Some(&super::VIEW) {
-                3
-            } else {
-                1
-            };
-            let tag: String = k[..n.min(k.len())]
+            let tag = Space::ALL
                 .iter()
-                .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
-                .collect();
+                .find(|s| k.starts_with(s.prefix()))
+                .map_or_else(
+                    || "?".to_string(),
+                    |s| String::from_utf8_lossy(s.prefix()).into_owned(),
+                );
             let e = out.entry(tag).or_default();
             e.0 += 1;
             e.1 += (k.len() + v.len()) as u64;

@@ -27,7 +27,7 @@ fn foreign_log(kp: &Keypair, n: usize) -> Vec<Entry> {
 fn view_dump(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     store
         .kv()
-        .scan_prefix([VIEW])
+        .scan_prefix(super::keyspace::VIEWS)
         .map(|r| {
             let (k, v) = r.unwrap();
             (k.to_vec(), v.to_vec())

@@ -19,19 +19,9 @@
 use kith_protocol::identity::{CertBody, Registry};
 use kith_protocol::{AuthorId, Body, Decoded, Entry, EntryId, Verified};
 
+use super::keyspace::Space;
 use super::kv::Batch;
-use super::{Error, FeedQuery, Result, Store, VIEW};
-
-const FEED: u8 = b'f';
-const VOUCH: u8 = b'v';
-const PROFILE: u8 = b'p';
-const REPLY: u8 = b'r';
-const ENDORSE: u8 = b'e';
-const ACCEPT: u8 = b'x';
-pub(crate) const ARRIVAL: u8 = b'a';
-const CERT: u8 = b'c';
-/// Handovers (kind 14): old key (32) || new key (32) → nothing.
-const HANDOVER: u8 = b'h';
+use super::{Error, FeedQuery, Result, Store};
 
 /// An endorsement as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -100,7 +90,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             }
         }
         Body::Accept(a) => {
-            let key = pair_key(ACCEPT, &a.question.0, entry.author().as_bytes());
+            let key = pair_key(Space::Accept, &a.question.0, entry.author().as_bytes());
             match a.answer {
                 Some(answer) => batch.insert(key, answer.as_bytes()),
                 None => batch.remove(key),
@@ -121,16 +111,13 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             );
         }
         body if body.is_certificate() => {
-            let mut key = vec![VIEW, CERT];
-            key.extend_from_slice(entry.author().as_bytes());
-            key.extend_from_slice(&entry.seq().to_be_bytes());
+            let key = Space::Cert.key(&[entry.author().as_bytes(), &entry.seq().to_be_bytes()]);
             batch.insert(key, body.encode());
             if let Body::Succession(s) = body
                 && entry.seq() == 1
             {
-                let mut key = vec![VIEW, HANDOVER];
-                key.extend_from_slice(s.from.as_bytes());
-                key.extend_from_slice(entry.author().as_bytes());
+                // Handovers (kind 14): old key (32) || new key (32).
+                let key = Space::Handover.key(&[s.from.as_bytes(), entry.author().as_bytes()]);
                 batch.insert(key, []);
             }
         }
@@ -189,35 +176,24 @@ fn post_kind_byte(kind: kith_protocol::PostKind) -> u8 {
 }
 
 fn arrival_key(n: u64) -> Vec<u8> {
-    let mut key = vec![VIEW, ARRIVAL];
-    key.extend_from_slice(&n.to_be_bytes());
-    key
+    Space::Arrival.key(&[&n.to_be_bytes()])
 }
 
 fn reply_key(parent: &EntryId, ts: u64, child: &EntryId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(74);
-    key.extend_from_slice(&[VIEW, REPLY]);
-    key.extend_from_slice(parent.as_bytes());
-    key.extend_from_slice(&ts.to_be_bytes());
-    key.extend_from_slice(child.as_bytes());
-    key
+    Space::Reply.key(&[parent.as_bytes(), &ts.to_be_bytes(), child.as_bytes()])
 }
 
-fn pair_key(view: u8, a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(66);
-    key.extend_from_slice(&[VIEW, view]);
-    key.extend_from_slice(a);
-    key.extend_from_slice(b);
-    key
+fn pair_key(view: Space, a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
+    view.key(&[a, b])
 }
 
 fn endorse_key(target: &EntryId, endorser: &AuthorId) -> Vec<u8> {
-    pair_key(ENDORSE, target.as_bytes(), endorser.as_bytes())
+    pair_key(Space::Endorse, target.as_bytes(), endorser.as_bytes())
 }
 
 /// Replies to `parent` (answers included), oldest first: (child, is_answer).
 pub(crate) fn replies(store: &Store, parent: &EntryId) -> Result<Vec<(EntryId, bool)>> {
-    let mut prefix = vec![VIEW, REPLY];
+    let mut prefix = Space::Reply.prefix().to_vec();
     prefix.extend_from_slice(parent.as_bytes());
     let mut out = Vec::new();
     for item in store.kv().scan_prefix(&prefix) {
@@ -234,7 +210,7 @@ pub(crate) fn replies(store: &Store, parent: &EntryId) -> Result<Vec<(EntryId, b
 
 /// Current endorsements of `target`, by endorser.
 pub(crate) fn endorsements(store: &Store, target: &EntryId) -> Result<Vec<(AuthorId, Endorsed)>> {
-    let mut prefix = vec![VIEW, ENDORSE];
+    let mut prefix = Space::Endorse.prefix().to_vec();
     prefix.extend_from_slice(target.as_bytes());
     let mut out = Vec::new();
     for item in store.kv().scan_prefix(&prefix) {
@@ -253,10 +229,11 @@ pub(crate) fn accepted_by(
     question: &EntryId,
     accepter: &AuthorId,
 ) -> Result<Option<EntryId>> {
-    match store
-        .kv()
-        .get(pair_key(ACCEPT, question.as_bytes(), accepter.as_bytes()))?
-    {
+    match store.kv().get(pair_key(
+        Space::Accept,
+        question.as_bytes(),
+        accepter.as_bytes(),
+    ))? {
         Some(v) => Ok(Some(EntryId(
             v.as_ref()
                 .try_into()
@@ -269,7 +246,7 @@ pub(crate) fn accepted_by(
 /// Up to `limit` entries stored after arrival number `after`, in arrival order.
 pub(crate) fn arrivals_after(store: &Store, after: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
     let start = arrival_key(after.saturating_add(1));
-    let end = vec![VIEW, ARRIVAL + 1];
+    let end = Space::Arrival.end();
     let mut out = Vec::new();
     for item in store.kv().range(&start, &end).take(limit) {
         let (k, v) = item?;
@@ -294,7 +271,7 @@ pub(crate) fn arrivals_after(store: &Store, after: u64, limit: usize) -> Result<
 /// The highest arrival number stored.
 pub(crate) fn last_arrival(store: &Store) -> Result<u64> {
     let start = arrival_key(0);
-    let end = vec![VIEW, ARRIVAL + 1];
+    let end = Space::Arrival.end();
     match store.kv().range(&start, &end).next_back() {
         Some(item) => {
             let (k, _) = item?;
@@ -309,26 +286,15 @@ pub(crate) fn last_arrival(store: &Store) -> Result<u64> {
 }
 
 fn feed_key(ts: u64, id: &EntryId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(42);
-    key.extend_from_slice(&[VIEW, FEED]);
-    key.extend_from_slice(&ts.to_be_bytes());
-    key.extend_from_slice(id.as_bytes());
-    key
+    Space::Feed.key(&[&ts.to_be_bytes(), id.as_bytes()])
 }
 
 fn vouch_key(truster: &AuthorId, subject: &AuthorId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(66);
-    key.extend_from_slice(&[VIEW, VOUCH]);
-    key.extend_from_slice(truster.as_bytes());
-    key.extend_from_slice(subject.as_bytes());
-    key
+    Space::Vouch.key(&[truster.as_bytes(), subject.as_bytes()])
 }
 
 fn profile_key(author: &AuthorId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(34);
-    key.extend_from_slice(&[VIEW, PROFILE]);
-    key.extend_from_slice(author.as_bytes());
-    key
+    Space::Profile.key(&[author.as_bytes()])
 }
 
 /// The name an author gave themselves in their latest profile entry.
@@ -346,7 +312,7 @@ pub(crate) fn profile(store: &Store, author: &AuthorId) -> Result<Option<kith_pr
 
 /// Authors `truster` publicly vouches for.
 pub(crate) fn vouched_by(store: &Store, truster: &AuthorId) -> Result<Vec<AuthorId>> {
-    let mut prefix = vec![VIEW, VOUCH];
+    let mut prefix = Space::Vouch.prefix().to_vec();
     prefix.extend_from_slice(truster.as_bytes());
     let mut out = Vec::new();
     for item in store.kv().scan_prefix(&prefix) {
@@ -358,10 +324,10 @@ pub(crate) fn vouched_by(store: &Store, truster: &AuthorId) -> Result<Vec<Author
 
 /// Posts newest first, filtered by `query`.
 pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
-    let start = [VIEW, FEED];
+    let start = Space::Feed.prefix();
     let end = match query.before {
         Some((ts, id)) => feed_key(ts, &id),
-        None => vec![VIEW, FEED + 1],
+        None => Space::Feed.end(),
     };
     let mut out = Vec::new();
     for item in store.kv().range(&start, &end).rev() {
@@ -402,7 +368,7 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
 
 /// The first entries of the logs that took over from `from` (kind 14).
 pub(crate) fn handovers(store: &Store, from: &AuthorId) -> Result<Vec<Entry>> {
-    let mut prefix = vec![VIEW, HANDOVER];
+    let mut prefix = Space::Handover.prefix().to_vec();
     prefix.extend_from_slice(from.as_bytes());
     let mut out = Vec::new();
     for item in store.kv.scan_prefix(&prefix) {
@@ -418,7 +384,7 @@ pub(crate) fn handovers(store: &Store, from: &AuthorId) -> Result<Vec<Entry>> {
 /// Every identity certificate in the logs (PROTOCOL.md §11), as a registry.
 pub(crate) fn registry(store: &Store) -> Result<Registry> {
     let mut registry = Registry::new();
-    for item in store.kv.scan_prefix([VIEW, CERT]) {
+    for item in store.kv.scan_prefix(Space::Cert.prefix()) {
         let (k, v) = item?;
         if k.len() != 2 + 32 + 8 {
             return Err(Error::Corrupt("certificate view key".into()));

@@ -3,6 +3,7 @@
 //! dependencies, park what waits, and record history, metadata, the title
 //! index, links and the change index.
 
+use crate::store::keyspace::Space;
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Change, ChangeHash};
@@ -99,7 +100,10 @@ impl Wiki {
             report.pages.insert(page);
         }
         for (author, seq) in progress {
-            batch.insert(key(b'a', &[author.as_bytes()]), seq.to_be_bytes());
+            batch.insert(
+                key(Space::WikiProcessed, &[author.as_bytes()]),
+                seq.to_be_bytes(),
+            );
         }
         store.kv().apply(batch)?;
         Ok(report)
@@ -134,13 +138,16 @@ impl Wiki {
                 parts: w.parts,
                 data: w.data.clone(),
             };
-            let k = key(b'p', &[&w.group_hash, &w.part.to_be_bytes()]);
+            let k = key(Space::WikiPart, &[&w.group_hash, &w.part.to_be_bytes()]);
             store.kv().insert(
                 &k,
                 postcard::to_stdvec(&part).expect("encoding into a Vec cannot fail"),
             )?;
             let mut parts: Vec<Part> = Vec::new();
-            for item in store.kv().scan_prefix(key(b'p', &[&w.group_hash])) {
+            for item in store
+                .kv()
+                .scan_prefix(key(Space::WikiPart, &[&w.group_hash]))
+            {
                 let (_, v) = item?;
                 parts.push(
                     postcard::from_bytes(&v).map_err(|e| Error::Document(format!("part: {e}")))?,
@@ -162,7 +169,7 @@ impl Wiki {
             let data = change_group::assemble(&views, &w.group_hash)
                 .map_err(|e| Error::BadChange(e.to_string()))?;
             for n in 0..w.parts {
-                batch.remove(key(b'p', &[&w.group_hash, &n.to_be_bytes()]));
+                batch.remove(key(Space::WikiPart, &[&w.group_hash, &n.to_be_bytes()]));
             }
             (data, parts.iter().map(|p| p.entry).collect())
         };
@@ -260,14 +267,14 @@ impl Wiki {
         meta.title = title_of(&open.doc);
         meta.archived = is_archived(&open.doc);
         meta.chars = text_len(&open.doc);
-        let title_key = |index: u8, title: &str| {
+        let title_key = |index: Space, title: &str| {
             let mut k = key(index, &[title.to_lowercase().as_bytes()]);
             k.push(0);
             k.extend_from_slice(&page.0);
             k
         };
         if old_title != meta.title && !old_title.is_empty() {
-            batch.remove(title_key(b't', &old_title));
+            batch.remove(title_key(Space::WikiTitle, &old_title));
             note_alias(&mut meta, &old_title);
         }
         // Every title the page ever had is an alias, except the current one
@@ -279,16 +286,16 @@ impl Wiki {
         {
             meta.aliases
                 .retain(|a| !a.eq_ignore_ascii_case(&meta.title));
-            batch.remove(title_key(b'A', &meta.title));
+            batch.remove(title_key(Space::WikiAlias, &meta.title));
         }
         for alias in &meta.aliases {
-            batch.insert(title_key(b'A', alias), []);
+            batch.insert(title_key(Space::WikiAlias, alias), []);
         }
         if !meta.title.is_empty() {
-            batch.insert(title_key(b't', &meta.title), []);
+            batch.insert(title_key(Space::WikiTitle, &meta.title), []);
         }
         batch.insert(
-            key(b'm', &[&page.0]),
+            key(Space::WikiMeta, &[&page.0]),
             postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
         );
         if let Err(e) = self.persist(page, batch) {
@@ -352,10 +359,15 @@ impl Wiki {
 
 /// The last seq of `author` the wiki has processed.
 pub fn processed_through(store: &Store, author: &AuthorId) -> Result<u64> {
-    Ok(match store.kv().get(key(b'a', &[author.as_bytes()]))? {
-        Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-        None => 0,
-    })
+    Ok(
+        match store
+            .kv()
+            .get(key(Space::WikiProcessed, &[author.as_bytes()]))?
+        {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        },
+    )
 }
 
 /// History items of one application, by entry.
@@ -416,7 +428,7 @@ impl History {
 /// again if they still wait).
 fn take_waiting(store: &Store, page: &PageId, batch: &mut Batch) -> Result<Vec<Incoming>> {
     let mut out = Vec::new();
-    for item in store.kv().scan_prefix(key(b'q', &[&page.0])) {
+    for item in store.kv().scan_prefix(key(Space::WikiWaiting, &[&page.0])) {
         let (k, v) = item?;
         let w: Waiting = postcard::from_bytes(&v)
             .map_err(|e| Error::Document(format!("waiting change: {e}")))?;
@@ -566,7 +578,7 @@ fn park_waiting(
             change: item.change.raw_bytes().to_vec(),
         };
         batch.insert(
-            key(b'q', &[&page.0, &item.change.hash().0]),
+            key(Space::WikiWaiting, &[&page.0, &item.change.hash().0]),
             postcard::to_stdvec(&w).expect("encoding into a Vec cannot fail"),
         );
     }
@@ -583,7 +595,7 @@ fn bump_rejected(store: &Store, page: &PageId, batch: &mut Batch) -> Result<()> 
     let mut meta = meta(store, page)?.unwrap_or_default();
     meta.rejected += 1;
     batch.insert(
-        key(b'm', &[&page.0]),
+        key(Space::WikiMeta, &[&page.0]),
         postcard::to_stdvec(&meta).expect("encoding into a Vec cannot fail"),
     );
     Ok(())
@@ -595,7 +607,7 @@ fn set_links(
     links: BTreeSet<String>,
     batch: &mut Batch,
 ) -> Result<()> {
-    let lk = key(b'l', &[&page.0]);
+    let lk = key(Space::WikiLinks, &[&page.0]);
     let old: BTreeSet<String> = match store.kv().get(&lk)? {
         Some(v) => postcard::from_bytes(&v).unwrap_or_default(),
         None => BTreeSet::new(),
@@ -604,13 +616,13 @@ fn set_links(
         return Ok(());
     }
     for t in old.difference(&links) {
-        let mut k = key(b'b', &[t.as_bytes()]);
+        let mut k = key(Space::WikiBacklink, &[t.as_bytes()]);
         k.push(0);
         k.extend_from_slice(&page.0);
         batch.remove(k);
     }
     for t in links.difference(&old) {
-        let mut k = key(b'b', &[t.as_bytes()]);
+        let mut k = key(Space::WikiBacklink, &[t.as_bytes()]);
         k.push(0);
         k.extend_from_slice(&page.0);
         batch.insert(k, []);
@@ -624,7 +636,7 @@ fn set_links(
 
 pub(super) fn index_change(batch: &mut Batch, hash: &ChangeHash, entries: &[EntryId]) {
     batch.insert(
-        key(b'c', &[&hash.0]),
+        key(Space::WikiChange, &[&hash.0]),
         postcard::to_stdvec(entries).expect("encoding into a Vec cannot fail"),
     );
 }

@@ -2,6 +2,7 @@
 //! from and saved to the store: a snapshot plus incremental saves, the
 //! snapshot rewritten when the increments grow (amortized) and at shutdown.
 
+use crate::store::keyspace::Space;
 use automerge::{AutoCommit, LoadOptions, ReadDoc, TextEncoding};
 use kith_protocol::PageId;
 
@@ -75,15 +76,21 @@ impl Wiki {
         {
             let snapshot = guarded("saving a page", || open.doc.save())?;
             open.snapshot_changes = changes;
-            batch.insert(key(b'd', &[&page.0]), snapshot);
+            batch.insert(key(Space::WikiDoc, &[&page.0]), snapshot);
             for n in 0..open.increments {
-                batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
+                batch.remove(key(Space::WikiIncrement, &[&page.0, &n.to_be_bytes()]));
             }
             open.increments = 0;
             return Ok(());
         }
         if !data.is_empty() {
-            batch.insert(key(b'i', &[&page.0, &open.increments.to_be_bytes()]), data);
+            batch.insert(
+                key(
+                    Space::WikiIncrement,
+                    &[&page.0, &open.increments.to_be_bytes()],
+                ),
+                data,
+            );
             open.increments += 1;
         }
         Ok(())
@@ -98,9 +105,9 @@ impl Wiki {
                 continue;
             }
             let snapshot = guarded("saving a page", || open.doc.save())?;
-            batch.insert(key(b'd', &[&page.0]), snapshot);
+            batch.insert(key(Space::WikiDoc, &[&page.0]), snapshot);
             for n in 0..open.increments {
-                batch.remove(key(b'i', &[&page.0, &n.to_be_bytes()]));
+                batch.remove(key(Space::WikiIncrement, &[&page.0, &n.to_be_bytes()]));
             }
             open.increments = 0;
             open.unsaved.clear();
@@ -144,9 +151,9 @@ impl Wiki {
 /// Loads a page's document: the snapshot plus its incremental saves.
 pub(super) fn load_doc(store: &Store, page: &PageId) -> Result<Option<Open>> {
     let kv = store.kv();
-    let snapshot = kv.get(key(b'd', &[&page.0]))?;
+    let snapshot = kv.get(key(Space::WikiDoc, &[&page.0]))?;
     let mut increments = Vec::new();
-    for item in kv.scan_prefix(key(b'i', &[&page.0])) {
+    for item in kv.scan_prefix(key(Space::WikiIncrement, &[&page.0])) {
         increments.push(item?.1);
     }
     if snapshot.is_none() && increments.is_empty() {

@@ -3,6 +3,7 @@
 //! signed; once their entries are stored, `record_local` does the
 //! bookkeeping without parsing the changes again.
 
+use crate::store::keyspace::Space;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use kith_protocol::{AuthorId, Entry, EntryId, PageId};
@@ -418,7 +419,7 @@ impl Wiki {
             meta.updated_ms = meta.updated_ms.max(item.timestamp_ms);
             meta.changes += changes.len() as u64;
             batch.insert(
-                key(b'a', &[last.author().as_bytes()]),
+                key(Space::WikiProcessed, &[last.author().as_bytes()]),
                 last.seq().to_be_bytes(),
             );
             i = j;

@@ -2,6 +2,7 @@
 //! backlinks and the change index. These need no open document, so both
 //! the store actor and read-only views use them.
 
+use crate::store::keyspace::Space;
 use std::collections::BTreeSet;
 
 use automerge::Change;
@@ -11,7 +12,7 @@ use super::{Error, HistoryItem, PageMeta, Result, Waiting, key};
 use crate::store::Store;
 
 pub fn meta(store: &Store, page: &PageId) -> Result<Option<PageMeta>> {
-    match store.kv().get(key(b'm', &[&page.0]))? {
+    match store.kv().get(key(Space::WikiMeta, &[&page.0]))? {
         None => Ok(None),
         Some(v) => postcard::from_bytes(&v)
             .map(Some)
@@ -22,12 +23,15 @@ pub fn meta(store: &Store, page: &PageId) -> Result<Option<PageMeta>> {
 /// Every page with its metadata, by title.
 pub fn list(store: &Store) -> Result<Vec<(PageId, PageMeta)>> {
     let mut out = Vec::new();
-    for item in store.kv().scan_prefix(key(b'm', &[])) {
+    for item in store.kv().scan_prefix(key(Space::WikiMeta, &[])) {
         let (k, v) = item?;
+        // The key is the prefix and a 16-byte page id; anything else is
+        // a corrupt record, not a reason to stop the store.
         let page = PageId(
-            k[3..19]
-                .try_into()
-                .map_err(|_| Error::Document("page key".into()))?,
+            Space::WikiMeta
+                .rest(&k)
+                .and_then(|id| <[u8; 16]>::try_from(id).ok())
+                .ok_or_else(|| Error::Document("page key".into()))?,
         );
         let meta: PageMeta =
             postcard::from_bytes(&v).map_err(|e| Error::Document(format!("page metadata: {e}")))?;
@@ -78,15 +82,15 @@ pub fn resolve(store: &Store, name: &str) -> Result<PageId> {
 
 /// Pages that had `title` before they were renamed.
 pub fn pages_aliased(store: &Store, title: &str) -> Result<Vec<PageId>> {
-    pages_under(store, b'A', title)
+    pages_under(store, Space::WikiAlias, title)
 }
 
 /// Pages with this title now (case-insensitive).
 pub fn pages_titled(store: &Store, title: &str) -> Result<Vec<PageId>> {
-    pages_under(store, b't', title)
+    pages_under(store, Space::WikiTitle, title)
 }
 
-fn pages_under(store: &Store, index: u8, title: &str) -> Result<Vec<PageId>> {
+fn pages_under(store: &Store, index: Space, title: &str) -> Result<Vec<PageId>> {
     let mut prefix = key(index, &[title.to_lowercase().as_bytes()]);
     prefix.push(0);
     let mut out = Vec::new();
@@ -102,7 +106,11 @@ fn pages_under(store: &Store, index: u8, title: &str) -> Result<Vec<PageId>> {
 /// Newest first.
 pub fn history(store: &Store, page: &PageId) -> Result<Vec<HistoryItem>> {
     let mut out = Vec::new();
-    for item in store.kv().scan_prefix(key(b'h', &[&page.0])).rev() {
+    for item in store
+        .kv()
+        .scan_prefix(key(Space::WikiHistory, &[&page.0]))
+        .rev()
+    {
         let (_, v) = item?;
         out.push(postcard::from_bytes(&v).map_err(|e| Error::Document(format!("history: {e}")))?);
     }
@@ -111,7 +119,7 @@ pub fn history(store: &Store, page: &PageId) -> Result<Vec<HistoryItem>> {
 
 /// Pages whose body links to `title` with `[[title]]`.
 pub fn backlinks(store: &Store, title: &str) -> Result<Vec<PageId>> {
-    let mut prefix = key(b'b', &[title.to_lowercase().as_bytes()]);
+    let mut prefix = key(Space::WikiBacklink, &[title.to_lowercase().as_bytes()]);
     prefix.push(0);
     let mut out = Vec::new();
     for item in store.kv().scan_prefix(&prefix) {
@@ -134,7 +142,10 @@ pub fn is_wanted(store: &Store, entry: &Verified) -> Result<bool> {
         return Ok(false);
     }
     let mut wanted = BTreeSet::new();
-    for item in store.kv().scan_prefix(key(b'q', &[&w.page.0])) {
+    for item in store
+        .kv()
+        .scan_prefix(key(Space::WikiWaiting, &[&w.page.0]))
+    {
         let (_, v) = item?;
         if let Ok(waiting) = postcard::from_bytes::<Waiting>(&v)
             && let Ok(change) = Change::from_bytes(waiting.change)
@@ -155,7 +166,7 @@ pub fn is_wanted(store: &Store, entry: &Verified) -> Result<bool> {
 
 /// Ids of the entries that carry an Automerge change (all parts).
 pub fn entries_of_change(store: &Store, hash: &[u8; 32]) -> Result<Vec<EntryId>> {
-    match store.kv().get(key(b'c', &[hash]))? {
+    match store.kv().get(key(Space::WikiChange, &[hash]))? {
         None => Ok(Vec::new()),
         Some(v) => {
             postcard::from_bytes(&v).map_err(|e| Error::Document(format!("change index: {e}")))

@@ -1,3 +1,4 @@
+use crate::store::keyspace::Space;
 use automerge::transaction::Transactable;
 use kith_protocol::{Draft, Keypair};
 use proptest::prelude::*;
@@ -1462,9 +1463,9 @@ fn a_store_from_before_compact_groups_upgrades_without_losing_a_change() {
     // version 1.
     {
         let kv = alice.store().kv();
-        let markers = key(b'a', &[]);
+        let markers = key(Space::WikiProcessed, &[]);
         let doomed: Vec<_> = kv
-            .scan_prefix([crate::store::VIEW, WIKI])
+            .scan_prefix(crate::store::keyspace::WIKI)
             .map(|item| item.unwrap().0)
             .filter(|k| !k.starts_with(&markers))
             .collect();

@@ -8,6 +8,7 @@
 //! author's change seqs to the item that carried them). So attribution is
 //! exact, not guessed from text.
 
+use crate::store::keyspace::Space;
 use std::collections::{HashMap, HashSet};
 
 use automerge::ObjId as ExId;
@@ -33,7 +34,10 @@ pub(super) struct Span {
 
 /// Key of the span index: page, author, last change seq of the item.
 pub(super) fn span_key(page: &PageId, author: &AuthorId, seq_to: u64) -> Vec<u8> {
-    key(b'g', &[&page.0, author.as_bytes(), &seq_to.to_be_bytes()])
+    key(
+        Space::WikiSpan,
+        &[&page.0, author.as_bytes(), &seq_to.to_be_bytes()],
+    )
 }
 
 /// Writes a history item and its span. An entry applied in several
@@ -47,7 +51,7 @@ pub(super) fn write_history(
     batch: &mut Batch,
 ) -> Result<()> {
     let k = key(
-        b'h',
+        Space::WikiHistory,
         &[
             &page.0,
             &item.timestamp_ms.to_be_bytes(),

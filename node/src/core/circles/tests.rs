@@ -406,6 +406,42 @@ fn circle_pages_merge_concurrent_edits_and_stay_in_the_circle() {
     assert!(!store_holds(&p[2], b"demo is at"));
 }
 
+/// A page id is its author's choice. One that starts with a byte of a
+/// wiki record's sub-space (`m`, 0x6d: page metadata) once made the
+/// circle's page record read as wiki metadata and stopped the store thread
+/// of every member listing pages.
+#[test]
+fn a_circle_page_whose_id_reads_as_a_wiki_record_breaks_nothing() {
+    let mut p = people(2);
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into()],
+    })
+    .unwrap();
+    everyone(&mut p);
+    let circle = p[1].circle_named("team").unwrap();
+    p[1].wiki_new_with_id(
+        kith_protocol::PageId([0x6d; 16]),
+        "Crafted",
+        "An id chosen to collide.\n",
+        Some(circle),
+    )
+    .unwrap();
+    everyone(&mut p);
+    for core in &mut p {
+        let pages = core.run(ops::WikiList { archived: false }).unwrap();
+        assert_eq!(pages.len(), 1, "{pages:?}");
+        assert_eq!(pages[0].title, "Crafted");
+        let page = core
+            .run(ops::WikiShow {
+                page: "Crafted".into(),
+            })
+            .unwrap();
+        assert_eq!(page.body, "An id chosen to collide.\n");
+        assert_eq!(core.store().page_circle(&page.id).unwrap(), Some(circle));
+    }
+}
+
 #[test]
 fn circle_questions_rank_their_answers() {
     let mut p = people(3);
