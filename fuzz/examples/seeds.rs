@@ -45,33 +45,31 @@ fn main() {
     if let Some(body) = succession.body() {
         write("body", "vector-succession", body);
     }
-    // Circles: the vector epoch and post, their states and plaintexts,
-    // and a few epoch states joined by 0xff (the resolution check).
+    // Circles: the vector epochs and post, a state and the plaintexts;
+    // and histories for the resolution check (4 bytes an epoch: author
+    // and change, target, two parents), among them the contested cases.
     {
-        use kith_protocol::circle::{Change, EpochState, ParentKey, vectors as cv};
-        let (epoch, state, _, _, sealed, inner) = cv::build();
-        write(
-            "circle",
-            "epoch",
-            &Body::CircleEpoch(epoch.clone()).encode(),
-        );
-        write("circle", "sealed", &Body::Sealed(sealed).encode());
-        write("circle", "inner", &inner.encode());
-        let plain = postcard::to_stdvec(&state).expect("encodes");
+        use kith_protocol::circle::vectors as cv;
+        let built = cv::build();
+        for (name, e) in [("create", &built.create.body), ("add", &built.add.body)] {
+            write("circle", name, &Body::CircleEpoch(e.clone()).encode());
+        }
+        write("circle", "sealed", &Body::Sealed(built.sealed).encode());
+        write("circle", "inner", &built.inner.encode());
+        let plain = postcard::to_stdvec(&built.add_state).expect("encodes");
         write("circle", "state", &plain);
-        let child = EpochState {
-            parents: vec![ParentKey {
-                epoch: epoch.epoch,
-                state_key: [0; 32],
-            }],
-            change: Change::Rekey,
-            recipients: vec![],
-            history: vec![],
-        };
-        let mut joined = plain.clone();
-        joined.push(0xff);
-        joined.extend(postcard::to_stdvec(&child).expect("encodes"));
-        write("circle", "states", &joined);
+        let histories: [(&str, &[u8]); 4] = [
+            ("mutual-removal", &[0, 2, 0, 0, 6, 3, 0, 0, 9, 0, 0, 0]),
+            ("puppet", &[0, 2, 0, 0, 6, 3, 0, 0, 3, 5, 0, 0, 11, 0, 2, 2]),
+            (
+                "readd",
+                &[0, 3, 0, 0, 6, 2, 0, 0, 1, 2, 0, 0, 14, 0, 1, 2, 0, 2, 3, 3],
+            ),
+            ("missing-parent", &[0, 1, 0, 0, 12, 0, 0xff, 0, 6, 1, 1, 1]),
+        ];
+        for (name, bytes) in histories {
+            write("circle_resolve", name, bytes);
+        }
     }
     for (i, bytes) in vectors::negative().iter().enumerate() {
         write("entry", &format!("negative-{i}"), &bytes.wire);

@@ -721,9 +721,13 @@ pub struct CircleView {
     pub epoch: Option<kith_protocol::circle::EpochId>,
     /// Epochs that count.
     pub epochs: usize,
-    /// Epochs of this circle this node cannot read (after you were
-    /// removed, or not yet given their key).
+    /// Epoch entries under this circle's id that no holder of its key can
+    /// read (junk; the same on every member's node).
     pub unreadable: usize,
+    /// What members should know: changes that list this device but gave
+    /// it no key, changes whose keys and listed devices disagree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The next write starts a new epoch first (concurrent changes to
     /// merge, or a member's devices changed).
     pub needs_new_epoch: bool,

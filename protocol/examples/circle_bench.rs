@@ -2,7 +2,9 @@
 //! per entry, encrypt + sign and verify + decrypt against plain sign and
 //! verify measured in the same run; an epoch rotation of a 50-member
 //! circle (one and two devices each) against one plain signature; and
-//! resolving a circle's membership from its epochs.
+//! the cost bounds of resolving a circle's membership: as a function of
+//! its epochs (a chain, concurrent branches, concurrent removals that
+//! conflict), and of the wraps a remote author can make a node try.
 //!
 //! `cargo run --release -p kith-protocol --example circle_bench`
 //! (`KITH_BENCH_ROUNDS`, default 7: the median round is reported).
@@ -13,7 +15,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use kith_protocol::circle::{
-    self, Change, CircleId, DeviceSecret, EpochId, EpochState, Op, ParentKey, Randomness,
+    self, Change, CircleId, CircleKey, DeviceSecret, EpochId, EpochState, NewEpoch, Op, Randomness,
 };
 use kith_protocol::{Body, Draft, Entry, EntryId, Keypair, Limits, Post, PostKind, Verified};
 
@@ -147,36 +149,43 @@ fn main() {
             .collect();
         let secrets: Vec<DeviceSecret> = keys.iter().map(DeviceSecret::of).collect();
         let pks: Vec<[u8; 32]> = secrets.iter().map(DeviceSecret::public).collect();
-        let state = EpochState {
-            parents: vec![ParentKey {
-                epoch,
-                state_key: key,
-            }],
+        let circle_key = CircleKey([6; 32]);
+        let new = NewEpoch {
+            parents: vec![epoch],
             change: Change::Remove {
                 person: keys[1].author(),
                 seen: vec![],
             },
-            recipients: keys.iter().map(Keypair::author).collect(),
+            recipients: keys
+                .iter()
+                .map(Keypair::author)
+                .zip(pks.iter().copied())
+                .collect(),
             history: vec![],
         };
         let iters = 20;
         let rotate = time(rounds, iters, |_| {
-            let (e, _) = circle::seal_epoch(Some(circle), &author, &state, &pks, &mut rng).unwrap();
-            black_box(Entry::sign(&alice, draft(Body::CircleEpoch(e).encode(), 0)));
+            let e = circle::seal_epoch(Some((circle, circle_key)), &author, new.clone(), &mut rng)
+                .unwrap();
+            black_box(Entry::sign(
+                &alice,
+                draft(Body::CircleEpoch(e.body).encode(), 0),
+            ));
         });
-        let (e, _) = circle::seal_epoch(Some(circle), &author, &state, &pks, &mut rng).unwrap();
+        let e = circle::seal_epoch(Some((circle, circle_key)), &author, new.clone(), &mut rng)
+            .unwrap()
+            .body;
         let size = Body::CircleEpoch(e.clone()).encode().len();
-        // A member tries the wraps in order: on average half, at worst all
-        // (wraps are sorted by their random `enc`, so which one is ours is
-        // random); a non-member always tries all.
+        // Every wrap is tried (a decoy may come first), by members and
+        // non-members alike.
         let outsider = DeviceSecret::of(&Keypair::from_secret(&[0xee; 32]));
         let all_wraps = time(rounds, iters, |_| {
-            black_box(e.unwrap_keys(&author, &outsider));
+            black_box(e.unwrap_all(&author, &outsider));
         });
         let member = time(rounds, iters, |i| {
             let s = &secrets[(i * 7) % secrets.len()];
-            let k = e.unwrap_keys(&author, s).unwrap();
-            black_box(e.open_state(&author, &k.state).unwrap());
+            let st = e.open_state(&author, &circle_key).unwrap();
+            black_box(e.keys_for(&author, s, &circle_key, &st).unwrap());
         });
         println!(
             "epoch rotation, 50 members × {devices_each} device(s) ({} wraps, {size}-byte body)",
@@ -199,70 +208,149 @@ fn main() {
         );
     }
 
-    // Resolving a 50-member circle after 200 changes (adds, removes, rekeys).
+    // The most wraps a remote author can make a node try: 512 (an epoch
+    // with more is junk, tried by nobody).
+    {
+        let keys: Vec<Keypair> = (0..circle::MAX_RECIPIENTS)
+            .map(|i| {
+                let mut seed = [0x33u8; 32];
+                seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                Keypair::from_secret(&seed)
+            })
+            .collect();
+        let new = NewEpoch {
+            parents: vec![epoch],
+            change: Change::Rekey,
+            recipients: keys
+                .iter()
+                .map(|k| (k.author(), DeviceSecret::of(k).public()))
+                .collect(),
+            history: vec![],
+        };
+        let e = circle::seal_epoch(Some((circle, CircleKey([6; 32]))), &author, new, &mut rng)
+            .unwrap()
+            .body;
+        let outsider = DeviceSecret::of(&Keypair::from_secret(&[0xee; 32]));
+        let all = time(rounds, 3, |_| {
+            black_box(e.unwrap_all(&author, &outsider));
+        });
+        println!(
+            "the most wraps one epoch makes a node try ({} wraps)",
+            e.wraps.len()
+        );
+        println!(
+            "  try every wrap           {:8.0} µs   {:.0}× verify",
+            all,
+            all / verify
+        );
+    }
+
+    resolution_bounds(rounds, verify);
+}
+
+fn op(
+    i: usize,
+    person: kith_protocol::AuthorId,
+    seq: u64,
+    change: Change,
+    parents: Vec<EpochId>,
+) -> Op {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    let mut ep = [0u8; 16];
+    ep[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    ep[15] = 1;
+    Op {
+        id: EntryId(id),
+        person,
+        device: person,
+        seq,
+        epoch: EpochId(ep),
+        state: EpochState {
+            parents,
+            change,
+            recipients: vec![],
+            key_check: [0; 32],
+        },
+    }
+}
+
+/// Resolution's cost as a function of epochs, in three shapes: a chain
+/// (every change follows the last), branches (each change follows one of
+/// the 8 latest), and conflicts (pairs of members removing each other
+/// concurrently, the worst the strong-removal rule meets).
+fn resolution_bounds(rounds: usize, verify: f64) {
     let people: Vec<_> = (0..50u8)
         .map(|i| Keypair::from_secret(&[i + 1; 32]).author())
         .collect();
-    let mut ops = vec![Op {
-        id: EntryId([0; 32]),
-        person: people[0],
-        device: people[0],
-        seq: 1,
-        epoch: EpochId([0; 16]),
-        state: EpochState {
-            parents: vec![],
-            change: Change::Create {
-                name: "big".into(),
-                members: people[1..].to_vec(),
-            },
-            recipients: vec![],
-            history: vec![],
+    let create = op(
+        0,
+        people[0],
+        1,
+        Change::Create {
+            name: "big".into(),
+            members: people[1..].to_vec(),
         },
-    }];
-    for i in 1..200u32 {
-        let mut id = [0u8; 32];
-        id[..4].copy_from_slice(&i.to_be_bytes());
-        let mut ep = [0u8; 16];
-        ep[..4].copy_from_slice(&i.to_be_bytes());
-        let target = people[1 + (i as usize % 49)];
-        let change = match i % 3 {
-            0 => Change::Rekey,
-            1 => Change::Remove {
-                person: target,
-                seen: vec![],
-            },
-            _ => Change::Add {
-                person: target,
-                history: false,
-            },
-        };
-        let prev = ops.last().map(|o: &Op| o.epoch).unwrap_or(EpochId([0; 16]));
-        ops.push(Op {
-            id: EntryId(id),
-            person: people[0],
-            device: people[0],
-            seq: u64::from(i) + 1,
-            epoch: EpochId(ep),
-            state: EpochState {
-                parents: vec![ParentKey {
-                    epoch: prev,
-                    state_key: key,
-                }],
-                change,
-                recipients: vec![],
-                history: vec![],
-            },
-        });
-    }
-    let big = circle::circle_id(&EpochId([0; 16]));
-    let resolved = circle::resolve(&big, ops.clone());
-    assert_eq!(resolved.order.len(), 200, "every change counts");
-    let resolve = time(rounds, 20, |_| {
-        black_box(circle::resolve(&big, ops.clone()));
-    });
-    println!("resolving 200 epochs of a 50-member circle");
-    println!(
-        "  resolve                  {resolve:8.0} µs   {:.0}× verify",
-        resolve / verify
+        vec![],
     );
+    let root = create.epoch;
+    println!("resolving a 50-member circle (µs; × one signature check)");
+    println!("  epochs   chain            branches         conflicts");
+    let sizes: Vec<usize> = std::env::var("KITH_BENCH_EPOCHS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 400, 1600]);
+    for n in sizes {
+        let mut times = Vec::new();
+        for shape in 0..3 {
+            let mut ops = vec![create.clone()];
+            let mut seqs = vec![1u64; 50];
+            for i in 1..n {
+                let who = i % 50;
+                seqs[who] += 1;
+                let target = people[(i * 7 + 3) % 50];
+                let change = match (shape, i % 3) {
+                    (2, _) if i % 10 == 0 => Change::Remove {
+                        person: people[(who + 1) % 50],
+                        seen: vec![],
+                    },
+                    (2, _) if i % 10 == 1 => Change::Remove {
+                        person: people[(who + 49) % 50],
+                        seen: vec![],
+                    },
+                    (_, 0) => Change::Rekey,
+                    (_, 1) => Change::Remove {
+                        person: target,
+                        seen: vec![],
+                    },
+                    _ => Change::Add {
+                        person: target,
+                        history: false,
+                    },
+                };
+                let last = ops.len() - 1;
+                let parent = match shape {
+                    1 => last - (i * 5) % ops.len().min(8),
+                    2 if i % 10 == 1 => last.saturating_sub(1),
+                    _ => last,
+                };
+                let parents = vec![ops[parent].epoch];
+                ops.push(op(i, people[who], seqs[who], change, parents));
+            }
+            let iters = if n > 1000 { 1 } else { 3 };
+            times.push(time(rounds.min(3), iters, |_| {
+                black_box(circle::resolve(&root, ops.clone()));
+            }));
+            eprintln!("  ({n} epochs, shape {shape}: {:.0} µs)", times[shape]);
+        }
+        println!(
+            "  {n:>6}   {:>8.0} ({:>5.0}×) {:>8.0} ({:>5.0}×) {:>8.0} ({:>5.0}×)",
+            times[0],
+            times[0] / verify,
+            times[1],
+            times[1] / verify,
+            times[2],
+            times[2] / verify
+        );
+    }
 }

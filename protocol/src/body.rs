@@ -38,8 +38,10 @@ pub mod kind {
     pub const RECOVERY_APPROVAL: u64 = 13;
     pub const SUCCESSION: u64 = 14;
     pub const ENCRYPTION_KEY: u64 = 15;
-    pub const CIRCLE_EPOCH: u64 = 16;
-    pub const SEALED: u64 = 17;
+    /// Kinds 16 and 17 were the first revision of circles, retired: they
+    /// decode as unknown kinds (stored and forwarded, never opened).
+    pub const CIRCLE_EPOCH: u64 = 18;
+    pub const SEALED: u64 = 19;
 }
 
 /// Why a body could not be decoded or built.
@@ -79,9 +81,9 @@ pub enum Body {
     Succession(Succession),
     /// Kind 15: the author's X25519 key for circle wraps (PROTOCOL.md §12).
     EncryptionKey(EncryptionKey),
-    /// Kind 16: a circle membership change starting a new key epoch.
+    /// Kind 18: a circle membership change starting a new key epoch.
     CircleEpoch(CircleEpoch),
-    /// Kind 17: circle content, encrypted for the circle's members.
+    /// Kind 19: circle content, encrypted for the circle's members.
     Sealed(Sealed),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {

@@ -8,21 +8,24 @@
 //! - kind 15 [`EncryptionKey`]: a device publishes its X25519 public key;
 //!   the entry's signature binds it to the device key, which the person's
 //!   certificates bind to the person (§11).
-//! - kind 16 [`CircleEpoch`]: a membership change. It starts a new *epoch*
+//! - kind 18 [`CircleEpoch`]: a membership change. It starts a new *epoch*
 //!   with a fresh 32-byte secret, wrapped to every current member device
 //!   with HPKE (RFC 9180: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
-//!   ChaCha20-Poly1305, base mode), and carries the change itself
-//!   ([`EpochState`]) encrypted under the epoch's *state key*, so who is in
-//!   a circle is visible to its members only.
-//! - kind 17 [`Sealed`]: any circle content: an inner body encrypted with
+//!   ChaCha20-Poly1305, base mode) together with the circle's *circle key*,
+//!   and carries the change itself ([`EpochState`]) encrypted under a key
+//!   derived from the circle key, so every device that ever held the circle
+//!   key — everyone who was ever a member — reads every membership change,
+//!   and every such node resolves the same members whatever content keys
+//!   it holds. Content keys of earlier epochs handed to newcomers travel
+//!   apart, under the epoch's own secret.
+//! - kind 19 [`Sealed`]: any circle content: an inner body encrypted with
 //!   XChaCha20-Poly1305 under the epoch's *content key*.
 //!
-//! Keys of an epoch: `state` and `content` are HKDF-SHA256 of the secret
-//! (salt = circle id || epoch id, info = a label). Each epoch's state names
-//! its parent epochs with their state keys, so a member who can read one
-//! epoch can read every membership change before it (and so resolve the
-//! circle like everyone else) without being able to read earlier content;
-//! an `Add` may hand the newcomer earlier content keys too (`history`).
+//! The circle's id commits to its circle key (and its creating epoch), so
+//! a member who hands a newcomer a different circle key is caught.
+//! Kinds 16 and 17, the first revision of circles, are retired: their
+//! membership could be steered by a member (PROTOCOL.md §12.8); nodes
+//! store and forward them as unknown kinds.
 //!
 //! Everything here is pure: randomness comes in as a seed
 //! ([`Randomness`]), so test vectors are reproducible.
@@ -43,29 +46,54 @@ use serde::{Deserialize, Serialize};
 use crate::body::Body;
 use crate::keys::{AuthorId, Keypair};
 
-pub use resolve::{Op, Rejected, Resolved, resolve};
+pub use resolve::{EpochInfo, Op, Rejected, Resolved, resolve};
 
 type Wrapper = X25519HkdfSha256;
 type WrapKdf = hpke::kdf::HkdfSha256;
 type WrapAead = hpke::aead::ChaCha20Poly1305;
 
-/// Most names a `Create` may list, and most wraps of one epoch.
+/// Most names a `Create` may list, most wraps and recipients of one epoch.
+/// An epoch with more wraps is junk: no node tries them.
 pub const MAX_RECIPIENTS: usize = 512;
+/// Most parents of one epoch.
+pub const MAX_PARENTS: usize = 512;
+/// Most earlier content keys one epoch hands out (48 bytes each).
+pub const MAX_HISTORY: usize = 1024;
+/// Most epochs of one circle a node reads from one device (its first, by
+/// seq); later ones do not count.
+pub const MAX_EPOCHS_PER_DEVICE: usize = 1024;
 /// Longest circle name, in bytes.
 pub const MAX_CIRCLE_NAME: usize = 100;
-/// Bytes sealing adds around an inner body (circle, epoch, nonce, tag and
-/// their length prefix), for splitting wiki changes before sealing.
+/// Length of a wrap's ciphertext: the epoch secret and the circle key (64
+/// bytes) and the AEAD tag.
+pub const WRAP_CT_LEN: usize = 64 + 16;
+/// Bytes sealing adds around an inner body (kind, circle, epoch, nonce,
+/// tag and their length prefix), for splitting wiki changes before sealing.
 pub const SEAL_OVERHEAD: usize = 1 + 16 + 16 + 24 + 3 + 16;
 
 /// HPKE `info` prefix of a wrap; followed by circle id and epoch id.
-pub const WRAP_INFO: &[u8] = b"kith-circle-v1 wrap";
-/// AEAD associated data prefix of an epoch's state.
-pub const STATE_AAD: &[u8] = b"kith-circle-v1 state";
-/// AEAD associated data prefix of sealed content.
-pub const CONTENT_AAD: &[u8] = b"kith-circle-v1 content";
+pub const WRAP_INFO: &[u8] = b"kith-circle-v2 wrap";
+/// HKDF `info` of an epoch's state key (from the circle key) and AEAD
+/// associated data prefix of its state.
+pub const STATE_LABEL: &[u8] = b"kith-circle-v2 state";
+/// HKDF `info` of an epoch's content key and AEAD associated data prefix
+/// of sealed content.
+pub const CONTENT_LABEL: &[u8] = b"kith-circle-v2 content";
+/// HKDF `info` of an epoch's history key and AEAD associated data prefix
+/// of its history.
+pub const HISTORY_LABEL: &[u8] = b"kith-circle-v2 history";
+/// HKDF `info` of an epoch's key check (in its state: a wrap's secret is
+/// believed only if it derives the same check).
+pub const CHECK_LABEL: &[u8] = b"kith-circle-v2 check";
 /// blake3 `derive_key` context turning a device's ed25519 seed into the
 /// input keying material of its X25519 key (RFC 9180 DeriveKeyPair).
 pub const DEVICE_KEY_CONTEXT: &str = "kith 2026-11 device x25519 key v1";
+/// blake3 `derive_key` context of an epoch id.
+pub const EPOCH_ID_CONTEXT: &str = "kith 2026-12 circle epoch id v2";
+/// blake3 `derive_key` context of a circle id.
+pub const CIRCLE_ID_CONTEXT: &str = "kith 2026-12 circle id v2";
+/// blake3 `derive_key` context of the commitment to a circle key.
+pub const CIRCLE_KEY_CONTEXT: &str = "kith 2026-12 circle key commitment v2";
 
 /// Why circle content could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,7 +111,7 @@ pub enum CircleError {
 id16!(
     CircleId,
     "circle",
-    "A circle's id: derived from its creating epoch's id ([`circle_id`])."
+    "A circle's id: derived from its creating epoch's id and its circle key ([`circle_id`])."
 );
 id16!(
     EpochId,
@@ -97,17 +125,18 @@ pub struct EncryptionKey {
     pub key: [u8; 32],
 }
 
-/// The epoch secret sealed to one recipient device with HPKE.
+/// The epoch secret and the circle key, sealed to one recipient device
+/// with HPKE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wrap {
     /// HPKE encapsulated key.
     pub enc: [u8; 32],
-    /// The 32-byte secret, sealed (48 bytes).
+    /// secret (32) || circle key (32), sealed ([`WRAP_CT_LEN`] bytes).
     #[serde(with = "serde_bytes")]
     pub ct: Vec<u8>,
 }
 
-/// Kind 16: a membership change starting a new epoch.
+/// Kind 18: a membership change starting a new epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircleEpoch {
     pub circle: CircleId,
@@ -115,12 +144,17 @@ pub struct CircleEpoch {
     /// One per recipient device, in no meaningful order (sorted by `enc`).
     pub wraps: Vec<Wrap>,
     pub nonce: [u8; 24],
-    /// The postcard encoding of [`EpochState`], sealed under the state key.
+    /// The postcard encoding of [`EpochState`], sealed under the state key
+    /// (from the circle key).
     #[serde(with = "serde_bytes")]
     pub state: Vec<u8>,
+    /// The postcard encoding of `Vec<ContentKey>`, earlier content keys
+    /// for the recipients, sealed under the history key (from the secret).
+    #[serde(with = "serde_bytes")]
+    pub history: Vec<u8>,
 }
 
-/// Kind 17: circle content.
+/// Kind 19: circle content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub circle: CircleId,
@@ -131,23 +165,18 @@ pub struct Sealed {
     pub ct: Vec<u8>,
 }
 
-/// What an epoch's members read in its [`CircleEpoch`].
+/// What every holder of the circle key reads in a [`CircleEpoch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochState {
-    /// The epochs this one follows (the circle's heads its author knew),
-    /// with their state keys.
-    pub parents: Vec<ParentKey>,
+    /// The epochs this one follows: every epoch of the circle its author
+    /// held that no other one it held follows (§12.4).
+    pub parents: Vec<EpochId>,
     pub change: Change,
     /// The device keys the secret was wrapped to.
     pub recipients: Vec<AuthorId>,
-    /// Content keys of earlier epochs given to a newcomer (`Add` with history).
-    pub history: Vec<ContentKey>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParentKey {
-    pub epoch: EpochId,
-    pub state_key: [u8; 32],
+    /// HKDF of the epoch secret ([`CHECK_LABEL`]): a wrap's secret is
+    /// believed only if it gives the same.
+    pub key_check: [u8; 32],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,14 +198,14 @@ pub enum Change {
         history: bool,
     },
     /// `seen`: the removed person's device heads the remover held. Their
-    /// writes past these, in epochs that do not follow the removal, are not
-    /// accepted into the circle.
+    /// content past these, in epochs that do not follow the removal, is
+    /// not accepted. (Their epochs are judged by the causal order alone.)
     Remove {
         person: AuthorId,
         seen: Vec<Seen>,
     },
     /// A new secret for the same members (merging concurrent epochs, or a
-    /// device that joined or left a member).
+    /// device that joined or left a member, or one left without a key).
     Rekey,
 }
 
@@ -186,11 +215,42 @@ pub struct Seen {
     pub seq: u64,
 }
 
-/// The two keys of an epoch.
+/// A circle's key: 32 random bytes made with the circle, handed to every
+/// recipient of every epoch. It opens every epoch's state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CircleKey(pub [u8; 32]);
+
+impl fmt::Debug for CircleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CircleKey(..)")
+    }
+}
+
+impl CircleKey {
+    /// What a circle's id commits to: blake3::derive_key(
+    /// [`CIRCLE_KEY_CONTEXT`], key).
+    pub fn commitment(&self) -> [u8; 32] {
+        blake3::derive_key(CIRCLE_KEY_CONTEXT, &self.0)
+    }
+
+    /// Whether this is the key of `circle`, created by epoch `create`.
+    pub fn is_of(&self, circle: &CircleId, create: &EpochId) -> bool {
+        circle_id(create, self) == *circle
+    }
+
+    /// The key an epoch's state is sealed under: HKDF-SHA256 of the circle
+    /// key, salt = circle || epoch, info = [`STATE_LABEL`].
+    pub fn state_key(&self, circle: &CircleId, epoch: &EpochId) -> [u8; 32] {
+        hkdf32(&self.0, circle, epoch, STATE_LABEL)
+    }
+}
+
+/// The keys an epoch's secret gives.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EpochKeys {
-    pub state: [u8; 32],
     pub content: [u8; 32],
+    pub history: [u8; 32],
+    pub check: [u8; 32],
 }
 
 impl fmt::Debug for EpochKeys {
@@ -199,21 +259,26 @@ impl fmt::Debug for EpochKeys {
     }
 }
 
+fn hkdf32(ikm: &[u8; 32], circle: &CircleId, epoch: &EpochId, info: &[u8]) -> [u8; 32] {
+    let mut salt = [0u8; 32];
+    salt[..16].copy_from_slice(&circle.0);
+    salt[16..].copy_from_slice(&epoch.0);
+    let mut out = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), ikm)
+        .expand(info, &mut out)
+        .expect("32 bytes is a valid HKDF output length");
+    out
+}
+
 impl EpochKeys {
     /// HKDF-SHA256 of the epoch secret: salt = circle || epoch, info =
-    /// "kith-circle-v1 state" / "kith-circle-v1 content".
+    /// [`CONTENT_LABEL`] / [`HISTORY_LABEL`] / [`CHECK_LABEL`].
     pub fn derive(secret: &[u8; 32], circle: &CircleId, epoch: &EpochId) -> EpochKeys {
-        let mut salt = [0u8; 32];
-        salt[..16].copy_from_slice(&circle.0);
-        salt[16..].copy_from_slice(&epoch.0);
-        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), secret);
-        let mut state = [0u8; 32];
-        let mut content = [0u8; 32];
-        hk.expand(STATE_AAD, &mut state)
-            .expect("32 bytes is a valid HKDF output length");
-        hk.expand(CONTENT_AAD, &mut content)
-            .expect("32 bytes is a valid HKDF output length");
-        EpochKeys { state, content }
+        EpochKeys {
+            content: hkdf32(secret, circle, epoch, CONTENT_LABEL),
+            history: hkdf32(secret, circle, epoch, HISTORY_LABEL),
+            check: hkdf32(secret, circle, epoch, CHECK_LABEL),
+        }
     }
 }
 
@@ -305,10 +370,11 @@ fn xopen(key: &[u8; 32], nonce: &[u8; 24], ct: &[u8], aad: &[u8]) -> Result<Vec<
         .map_err(|_| CircleError::Decrypt)
 }
 
-/// blake3 `derive_key` context of an epoch id.
-pub const EPOCH_ID_CONTEXT: &str = "kith 2026-11 circle epoch id v1";
-/// blake3 `derive_key` context of a circle id.
-pub const CIRCLE_ID_CONTEXT: &str = "kith 2026-11 circle id v1";
+fn first16(hash: [u8; 32]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    id
+}
 
 /// An epoch's id: the first 16 bytes of blake3::derive_key(
 /// [`EPOCH_ID_CONTEXT`], author || nonce). Bound to the key that signs the
@@ -317,40 +383,62 @@ pub fn epoch_id(author: &AuthorId, nonce: &[u8; 24]) -> EpochId {
     let mut material = [0u8; 56];
     material[..32].copy_from_slice(author.as_bytes());
     material[32..].copy_from_slice(nonce);
-    let hash = blake3::derive_key(EPOCH_ID_CONTEXT, &material);
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&hash[..16]);
-    EpochId(id)
+    EpochId(first16(blake3::derive_key(EPOCH_ID_CONTEXT, &material)))
 }
 
 /// A circle's id: the first 16 bytes of blake3::derive_key(
-/// [`CIRCLE_ID_CONTEXT`], id of its creating epoch). Only its creator's
-/// `Create` can count for it.
-pub fn circle_id(create: &EpochId) -> CircleId {
-    let hash = blake3::derive_key(CIRCLE_ID_CONTEXT, &create.0);
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&hash[..16]);
-    CircleId(id)
+/// [`CIRCLE_ID_CONTEXT`], id of its creating epoch || the circle key's
+/// commitment). Only its creator's `Create` can count for it, and only one
+/// circle key opens it.
+pub fn circle_id(create: &EpochId, key: &CircleKey) -> CircleId {
+    let mut material = [0u8; 48];
+    material[..16].copy_from_slice(&create.0);
+    material[16..].copy_from_slice(&key.commitment());
+    CircleId(first16(blake3::derive_key(CIRCLE_ID_CONTEXT, &material)))
 }
 
-/// A new epoch written by `author`: a fresh secret wrapped to each of
-/// `recipients` (X25519 public keys) and `state` sealed under its state
-/// key. `circle` is `None` for a `Create` (the circle's id follows from the
-/// epoch's). Returns the body and the epoch's keys.
+/// A new epoch to seal: what its state says, and to whom.
+#[derive(Debug, Clone)]
+pub struct NewEpoch {
+    pub parents: Vec<EpochId>,
+    pub change: Change,
+    /// The recipient devices and their X25519 keys.
+    pub recipients: Vec<(AuthorId, [u8; 32])>,
+    /// Earlier content keys for the recipients.
+    pub history: Vec<ContentKey>,
+}
+
+/// A sealed epoch and what its author keeps of it.
+#[derive(Debug, Clone)]
+pub struct SealedEpoch {
+    pub body: CircleEpoch,
+    pub keys: EpochKeys,
+    /// The circle key (new for a `Create`).
+    pub circle_key: CircleKey,
+}
+
+/// A new epoch written by `author`: a fresh secret wrapped, with the
+/// circle key, to each recipient, its state sealed under the circle key's
+/// state key and its history under the secret's history key. `circle` is
+/// `None` for a `Create`, which makes the circle key and the circle's id.
 pub fn seal_epoch(
-    circle: Option<CircleId>,
+    circle: Option<(CircleId, CircleKey)>,
     author: &AuthorId,
-    state: &EpochState,
-    recipients: &[[u8; 32]],
+    new: NewEpoch,
     rng: &mut Randomness,
-) -> Result<(CircleEpoch, EpochKeys), CircleError> {
-    if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
+) -> Result<SealedEpoch, CircleError> {
+    if new.recipients.is_empty() || new.recipients.len() > MAX_RECIPIENTS {
         return Err(CircleError::Invalid(format!(
             "an epoch needs 1 to {MAX_RECIPIENTS} recipient devices (got {})",
-            recipients.len()
+            new.recipients.len()
         )));
     }
-    let creates = matches!(state.change, Change::Create { .. });
+    if new.history.len() > MAX_HISTORY || new.parents.len() > MAX_PARENTS {
+        return Err(CircleError::Invalid(
+            "too many parents or history keys".into(),
+        ));
+    }
+    let creates = matches!(new.change, Change::Create { .. });
     if creates != circle.is_none() {
         return Err(CircleError::Invalid(
             "a circle's id is given for every change but its creation".into(),
@@ -358,18 +446,28 @@ pub fn seal_epoch(
     }
     let nonce: [u8; 24] = rng.bytes();
     let epoch = epoch_id(author, &nonce);
-    let circle = circle.unwrap_or_else(|| circle_id(&epoch));
+    let (circle, circle_key) = match circle {
+        Some(known) => known,
+        None => {
+            let key = CircleKey(rng.bytes());
+            (circle_id(&epoch, &key), key)
+        }
+    };
     let secret: [u8; 32] = rng.bytes();
+    let keys = EpochKeys::derive(&secret, &circle, &epoch);
+    let mut plain = [0u8; 64];
+    plain[..32].copy_from_slice(&secret);
+    plain[32..].copy_from_slice(&circle_key.0);
     let info = wrap_info(&circle, &epoch);
-    let mut wraps = Vec::with_capacity(recipients.len());
-    for pk in recipients {
+    let mut wraps = Vec::with_capacity(new.recipients.len());
+    for (_, pk) in &new.recipients {
         let pk = <Wrapper as hpke::Kem>::PublicKey::from_bytes(pk)
             .map_err(|_| CircleError::Invalid("a recipient's X25519 key is invalid".into()))?;
         let (enc, ct) = hpke::single_shot_seal_with_rng::<WrapAead, WrapKdf, Wrapper>(
             &OpModeS::Base,
             &pk,
             &info,
-            &secret,
+            &plain,
             author.as_bytes(),
             &mut rng.0,
         )
@@ -379,101 +477,191 @@ pub fn seal_epoch(
         wraps.push(Wrap { enc: e, ct });
     }
     wraps.sort_by_key(|w| w.enc);
-    let keys = EpochKeys::derive(&secret, &circle, &epoch);
-    let plain = postcard::to_stdvec(state).expect("encoding into a Vec cannot fail");
-    let sealed = xseal(
-        &keys.state,
+    let state = EpochState {
+        parents: new.parents,
+        change: new.change,
+        recipients: new.recipients.iter().map(|(k, _)| *k).collect(),
+        key_check: keys.check,
+    };
+    state.check()?;
+    let state = xseal(
+        &circle_key.state_key(&circle, &epoch),
         &nonce,
-        &plain,
-        &context(STATE_AAD, &circle, &epoch, author),
+        &postcard::to_stdvec(&state).expect("encoding into a Vec cannot fail"),
+        &context(STATE_LABEL, &circle, &epoch, author),
     );
-    Ok((
-        CircleEpoch {
+    let history = xseal(
+        &keys.history,
+        &nonce,
+        &postcard::to_stdvec(&new.history).expect("encoding into a Vec cannot fail"),
+        &context(HISTORY_LABEL, &circle, &epoch, author),
+    );
+    Ok(SealedEpoch {
+        body: CircleEpoch {
             circle,
             epoch,
             wraps,
             nonce,
-            state: sealed,
+            state,
+            history,
         },
         keys,
-    ))
+        circle_key,
+    })
+}
+
+/// Decodes `plain` as a `T` in its one canonical spelling (postcard reads
+/// overlong varints; a node accepts one spelling per value, as for bodies).
+fn canonical<T: Serialize + serde::de::DeserializeOwned>(
+    plain: &[u8],
+    what: &str,
+) -> Result<T, CircleError> {
+    let (value, rest): (T, _) = postcard::take_from_bytes(plain)
+        .map_err(|e| CircleError::Malformed(format!("{what}: {e}")))?;
+    if !rest.is_empty() {
+        return Err(CircleError::Malformed(format!("{what}: trailing bytes")));
+    }
+    if postcard::to_stdvec(&value).ok().as_deref() != Some(plain) {
+        return Err(CircleError::Malformed(format!(
+            "{what} is not canonically encoded"
+        )));
+    }
+    Ok(value)
+}
+
+/// What one wrap opened to.
+#[derive(Clone)]
+pub struct Unwrapped {
+    pub secret: [u8; 32],
+    pub circle_key: CircleKey,
+}
+
+impl fmt::Debug for Unwrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unwrapped(..)")
+    }
 }
 
 impl CircleEpoch {
-    /// Whether its ids are its own: the epoch id follows from `author` and
-    /// the nonce, and a creation's circle id from the epoch id. Nodes
-    /// ignore epochs that fail this (anyone who carries a circle's entries
-    /// sees its ids; nobody else can reuse them).
-    pub fn ids_hold(&self, author: &AuthorId, creates: bool) -> bool {
+    /// Whether its epoch id is its author's: it follows from `author` and
+    /// the nonce. Nodes ignore epochs that fail this (anyone who carries a
+    /// circle's entries sees its ids; nobody else can reuse them).
+    pub fn ids_hold(&self, author: &AuthorId) -> bool {
         self.epoch == epoch_id(author, &self.nonce)
-            && (!creates || self.circle == circle_id(&self.epoch))
     }
 
-    /// The epoch's keys, if one of the wraps is for `device` (tries each:
-    /// wraps do not name their recipient).
-    pub fn unwrap_keys(&self, author: &AuthorId, device: &DeviceSecret) -> Option<EpochKeys> {
+    /// Whether a node tries its wraps at all: 1 to [`MAX_RECIPIENTS`]
+    /// wraps of [`WRAP_CT_LEN`] bytes each. Any other epoch is junk on
+    /// every node (bounds the work a remote author can cause).
+    pub fn well_formed(&self) -> bool {
+        (1..=MAX_RECIPIENTS).contains(&self.wraps.len())
+            && self.wraps.iter().all(|w| w.ct.len() == WRAP_CT_LEN)
+    }
+
+    /// Every wrap that opens for `device` (wraps do not name their
+    /// recipient, and a wrap that opens may still be a decoy: the caller
+    /// checks the circle key against the circle and the secret against
+    /// the state's key check). At most [`MAX_RECIPIENTS`] X25519
+    /// operations, none for an epoch that is not [`well_formed`](Self::well_formed).
+    pub fn unwrap_all(&self, author: &AuthorId, device: &DeviceSecret) -> Vec<Unwrapped> {
+        if !self.well_formed() {
+            return Vec::new();
+        }
         let info = wrap_info(&self.circle, &self.epoch);
-        self.wraps.iter().find_map(|w| {
-            let enc = <Wrapper as hpke::Kem>::EncappedKey::from_bytes(&w.enc).ok()?;
-            let secret = hpke::single_shot_open::<WrapAead, WrapKdf, Wrapper>(
-                &OpModeR::Base,
-                &device.secret,
-                &enc,
-                &info,
-                &w.ct,
-                author.as_bytes(),
-            )
-            .ok()?;
-            let secret: [u8; 32] = secret.try_into().ok()?;
-            Some(EpochKeys::derive(&secret, &self.circle, &self.epoch))
-        })
+        self.wraps
+            .iter()
+            .filter_map(|w| {
+                let enc = <Wrapper as hpke::Kem>::EncappedKey::from_bytes(&w.enc).ok()?;
+                let plain = hpke::single_shot_open::<WrapAead, WrapKdf, Wrapper>(
+                    &OpModeR::Base,
+                    &device.secret,
+                    &enc,
+                    &info,
+                    &w.ct,
+                    author.as_bytes(),
+                )
+                .ok()?;
+                let plain: [u8; 64] = plain.try_into().ok()?;
+                let mut secret = [0u8; 32];
+                secret.copy_from_slice(&plain[..32]);
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&plain[32..]);
+                Some(Unwrapped {
+                    secret,
+                    circle_key: CircleKey(key),
+                })
+            })
+            .collect()
     }
 
-    /// The epoch's state, read with its state key.
+    /// The epoch's state, read with the circle key.
     pub fn open_state(
         &self,
         author: &AuthorId,
-        state_key: &[u8; 32],
+        circle_key: &CircleKey,
     ) -> Result<EpochState, CircleError> {
         let plain = xopen(
-            state_key,
+            &circle_key.state_key(&self.circle, &self.epoch),
             &self.nonce,
             &self.state,
-            &context(STATE_AAD, &self.circle, &self.epoch, author),
+            &context(STATE_LABEL, &self.circle, &self.epoch, author),
         )?;
-        let (state, rest): (EpochState, _) = postcard::take_from_bytes(&plain)
-            .map_err(|e| CircleError::Malformed(format!("epoch state: {e}")))?;
-        if !rest.is_empty() {
-            return Err(CircleError::Malformed("epoch state: trailing bytes".into()));
-        }
-        // One spelling per state, as for bodies (postcard reads overlong
-        // varints).
-        if postcard::to_stdvec(&state).ok().as_deref() != Some(&plain[..]) {
-            return Err(CircleError::Malformed(
-                "epoch state is not canonically encoded".into(),
-            ));
-        }
+        let state: EpochState = canonical(&plain, "epoch state")?;
         state.check()?;
         Ok(state)
     }
-}
 
-impl CircleEpoch {
+    /// The content keys this epoch hands its recipients, read with its
+    /// history key.
+    pub fn open_history(
+        &self,
+        author: &AuthorId,
+        history_key: &[u8; 32],
+    ) -> Result<Vec<ContentKey>, CircleError> {
+        let plain = xopen(
+            history_key,
+            &self.nonce,
+            &self.history,
+            &context(HISTORY_LABEL, &self.circle, &self.epoch, author),
+        )?;
+        let history: Vec<ContentKey> = canonical(&plain, "epoch history")?;
+        if history.len() > MAX_HISTORY {
+            return Err(CircleError::Invalid("too many history keys".into()));
+        }
+        Ok(history)
+    }
+
+    /// The keys of this epoch that one of `device`'s wraps gives: every
+    /// wrap is tried, and a wrap counts only if its circle key is
+    /// `circle_key` and its secret derives the state's key check.
+    pub fn keys_for(
+        &self,
+        author: &AuthorId,
+        device: &DeviceSecret,
+        circle_key: &CircleKey,
+        state: &EpochState,
+    ) -> Option<EpochKeys> {
+        self.unwrap_all(author, device).into_iter().find_map(|u| {
+            let keys = EpochKeys::derive(&u.secret, &self.circle, &self.epoch);
+            (u.circle_key == *circle_key && keys.check == state.key_check).then_some(keys)
+        })
+    }
+
     /// This epoch with `plain` sealed as its state (fuzzing: what a member
     /// decrypts, whatever the bytes).
     #[doc(hidden)]
     pub fn with_state_plaintext(
         &self,
         author: &AuthorId,
-        state_key: &[u8; 32],
+        circle_key: &CircleKey,
         plain: &[u8],
     ) -> CircleEpoch {
         let mut out = self.clone();
         out.state = xseal(
-            state_key,
+            &circle_key.state_key(&self.circle, &self.epoch),
             &self.nonce,
             plain,
-            &context(STATE_AAD, &self.circle, &self.epoch, author),
+            &context(STATE_LABEL, &self.circle, &self.epoch, author),
         );
         out
     }
@@ -493,7 +681,7 @@ impl Sealed {
             content_key,
             &self.nonce,
             plain,
-            &context(CONTENT_AAD, &self.circle, &self.epoch, author),
+            &context(CONTENT_LABEL, &self.circle, &self.epoch, author),
         );
         out
     }
@@ -502,7 +690,7 @@ impl Sealed {
 impl EpochState {
     /// Bounds a member's node enforces on states it reads.
     pub fn check(&self) -> Result<(), CircleError> {
-        if self.recipients.len() > MAX_RECIPIENTS || self.parents.len() > MAX_RECIPIENTS {
+        if self.recipients.len() > MAX_RECIPIENTS || self.parents.len() > MAX_PARENTS {
             return Err(CircleError::Invalid(
                 "too many recipients or parents".into(),
             ));
@@ -513,6 +701,11 @@ impl EpochState {
             return Err(CircleError::Invalid(
                 "circle name or member list too long".into(),
             ));
+        }
+        if let Change::Remove { seen, .. } = &self.change
+            && seen.len() > MAX_RECIPIENTS
+        {
+            return Err(CircleError::Invalid("seen list too long".into()));
         }
         Ok(())
     }
@@ -553,7 +746,7 @@ pub fn seal(
         content_key,
         &nonce,
         &body.encode(),
-        &context(CONTENT_AAD, &circle, &epoch, author),
+        &context(CONTENT_LABEL, &circle, &epoch, author),
     );
     Ok(Sealed {
         circle,
@@ -570,7 +763,7 @@ impl Sealed {
             content_key,
             &self.nonce,
             &self.ct,
-            &context(CONTENT_AAD, &self.circle, &self.epoch, author),
+            &context(CONTENT_LABEL, &self.circle, &self.epoch, author),
         )?;
         let body = Body::decode(&plain).map_err(|e| CircleError::Malformed(e.to_string()))?;
         if !may_seal(&body) {

@@ -1,16 +1,18 @@
 //! Private circles on the node (PROTOCOL.md §12): learning epoch keys,
 //! opening circle entries into the ordinary views, and writing into a
 //! circle (sealing, and starting a new epoch when the members' devices
-//! changed or concurrent epochs need merging).
+//! changed, concurrent epochs need merging, or this device holds no key of
+//! the current one).
 //!
 //! Circle entries are stored sealed like any other entry. After every
-//! write, [`Core::circles_after`] learns the keys of new epochs (trying
-//! this device's X25519 keys on their wraps, then following each readable
-//! epoch's parents), resolves the circle, and opens the content that
-//! belongs to it: its inner body goes into the views, search and the wiki
-//! as if it were public, marked with its circle. If a new epoch makes
-//! content already opened no longer belong (a removal that cuts off a
-//! member's writes), the views are rebuilt.
+//! write, [`Core::circles_after`] learns the circle key (the first wrap of
+//! this device that gives one the circle's id commits to), reads every
+//! epoch's state with it, resolves the circle, learns this device's
+//! content keys (every wrap tried, each checked against the state's key
+//! check) and opens the content that belongs: its inner body goes into the
+//! views, search and the wiki as if it were public, marked with its
+//! circle. If a new epoch makes content already opened no longer belong (a
+//! removal that cuts off a member's writes), the views are rebuilt.
 //!
 //! Writing (`write`): sealing own bodies for their circle, and the epoch
 //! to write in. Membership (`members`): create, add, remove, show.
@@ -19,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kith_protocol::circle::{
-    self, CircleEpoch, CircleId, DeviceSecret, EpochId, EpochState, Op, ParentKey, Resolved,
+    self, CircleEpoch, CircleId, CircleKey, DeviceSecret, EpochId, EpochState, Op, Resolved,
 };
 use kith_protocol::identity::Registry;
 use kith_protocol::{Body, Entry, Verified};
@@ -32,33 +34,22 @@ use crate::store::circles::Wrapped;
 /// A circle as this node can read it.
 pub(crate) struct CircleState {
     pub id: CircleId,
+    /// The circle key, if a wrap of this device gave it.
+    pub key: Option<CircleKey>,
     pub resolved: Resolved,
-    /// Readable epochs: their entry, state and state key.
-    pub readable: BTreeMap<EpochId, (Entry, EpochState, [u8; 32])>,
+    /// Epochs whose state opened with the circle key: entry and state.
+    pub readable: BTreeMap<EpochId, (Entry, EpochState)>,
     /// Content keys per epoch: this device's wrap's first, then those
     /// given as history by epochs that count (each is tried; AEAD tells).
     pub content_keys: BTreeMap<EpochId, Vec<[u8; 32]>>,
-    /// Epoch entries of this circle by current members that this node
-    /// cannot read.
-    pub unreadable: usize,
+    /// Epoch entries of this circle that no holder of the circle key can
+    /// read (junk: the same on every member's node).
+    pub junk: usize,
     /// What this device's own wraps gave.
     pub own: BTreeMap<EpochId, Wrapped>,
-}
-
-impl CircleState {
-    /// The heads, with their state keys, for a new epoch to follow.
-    fn parents(&self) -> Vec<ParentKey> {
-        self.resolved
-            .heads
-            .iter()
-            .filter_map(|h| {
-                self.readable.get(h).map(|(_, _, key)| ParentKey {
-                    epoch: *h,
-                    state_key: *key,
-                })
-            })
-            .collect()
-    }
+    /// Things members should know: epochs that list this device but gave
+    /// it no key, epochs whose wraps and recipients disagree.
+    pub warnings: Vec<String>,
 }
 
 fn decode_epoch(entry: &Entry) -> Option<CircleEpoch> {
@@ -69,6 +60,14 @@ fn decode_epoch(entry: &Entry) -> Option<CircleEpoch> {
 }
 
 impl Core {
+    /// This node's device keys: its log key, and its network key if it
+    /// went on under a new log key.
+    fn device_keys(&self) -> BTreeSet<kith_protocol::AuthorId> {
+        [self.keypair.author(), self.node_keypair.author()]
+            .into_iter()
+            .collect()
+    }
+
     /// This node's X25519 keys: its log key's, and its network key's if it
     /// went on under a new log key (epochs before that were wrapped to it).
     fn device_secrets(&self) -> Vec<DeviceSecret> {
@@ -135,109 +134,155 @@ impl Core {
             .into_iter()
             .filter_map(|e| decode_epoch(&e).map(|c| (e, c)))
             // Epochs whose ids are not their author's are nobody's
-            // (PROTOCOL.md §12): ignored, not even counted as unreadable.
-            .filter(|(e, c)| c.ids_hold(&e.author(), false))
+            // (PROTOCOL.md §12): ignored, not even counted as junk.
+            .filter(|(e, c)| c.ids_hold(&e.author()))
             .collect();
-        let wrapped = self.wrapped(id, &epochs)?;
-        let mut readable: BTreeMap<EpochId, (Entry, EpochState, [u8; 32])> = BTreeMap::new();
-        let mut hints: BTreeMap<EpochId, Vec<[u8; 32]>> = BTreeMap::new();
-        loop {
-            let mut progress = false;
-            for (entry, epoch) in &epochs {
-                if readable.contains_key(&epoch.epoch) {
-                    continue;
-                }
-                let candidates = wrapped
-                    .get(&epoch.epoch)
-                    .map(|w| w.state)
-                    .into_iter()
-                    .chain(hints.get(&epoch.epoch).into_iter().flatten().copied());
-                let opened = candidates.into_iter().find_map(|key| {
-                    epoch
-                        .open_state(&entry.author(), &key)
-                        .ok()
-                        .map(|state| (state, key))
-                });
-                let Some((state, key)) = opened else {
-                    continue;
-                };
-                for p in &state.parents {
-                    hints.entry(p.epoch).or_default().push(p.state_key);
-                }
-                readable.insert(epoch.epoch, (entry.clone(), state, key));
-                progress = true;
+        let mut state = CircleState {
+            id: *id,
+            key: None,
+            resolved: Resolved::default(),
+            readable: BTreeMap::new(),
+            content_keys: BTreeMap::new(),
+            junk: 0,
+            own: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        let Some((key, root)) = self.circle_key_of(id, &epochs)? else {
+            return Ok(state);
+        };
+        state.key = Some(key);
+        let mut ops = Vec::new();
+        for (entry, epoch) in &epochs {
+            let opened = epoch
+                .well_formed()
+                .then(|| epoch.open_state(&entry.author(), &key).ok())
+                .flatten();
+            let Some(st) = opened else {
+                state.junk += 1;
+                continue;
+            };
+            let person = registry.person_of(&entry.author());
+            // A device's entries past the end of its key do not count.
+            if !person
+                .key(&entry.author())
+                .is_some_and(|k| k.accepts(entry.seq()))
+            {
+                continue;
             }
-            if !progress {
-                break;
+            if epoch.wraps.len() != st.recipients.len() {
+                state.warnings.push(format!(
+                    "a change by {} carries {} keys for {} listed devices",
+                    self.name_of(&person.root),
+                    epoch.wraps.len(),
+                    st.recipients.len()
+                ));
             }
-        }
-        let ops = readable
-            .iter()
-            .map(|(epoch, (entry, state, _))| Op {
+            ops.push(Op {
                 id: entry.id(),
-                person: registry.person_of(&entry.author()).root,
+                person: person.root,
                 device: entry.author(),
                 seq: entry.seq(),
-                epoch: *epoch,
-                state: state.clone(),
-            })
+                epoch: epoch.epoch,
+                state: st.clone(),
+            });
+            state.readable.insert(epoch.epoch, (entry.clone(), st));
+        }
+        state.resolved = circle::resolve(&root, ops);
+        state.own = self.wrapped(id, &key, &epochs, &state.readable)?;
+        let devices = self.device_keys();
+        for (epoch, (entry, st)) in &state.readable {
+            if st.recipients.iter().any(|r| devices.contains(r)) && !state.own.contains_key(epoch) {
+                let by = registry.person_of(&entry.author()).root;
+                state.warnings.push(format!(
+                    "a change by {} lists this device but gives it no key (it writes a new key for the circle before writing there)",
+                    self.name_of(&by)
+                ));
+            }
+        }
+        state.content_keys = state
+            .own
+            .iter()
+            .map(|(e, w)| (*e, vec![w.content]))
             .collect();
-        let resolved = circle::resolve(id, ops);
-        let mut content_keys: BTreeMap<EpochId, Vec<[u8; 32]>> =
-            wrapped.iter().map(|(e, w)| (*e, vec![w.content])).collect();
-        for epoch in &resolved.order {
-            if let Some((_, state, _)) = readable.get(epoch) {
-                for h in &state.history {
-                    let keys = content_keys.entry(h.epoch).or_default();
-                    if !keys.contains(&h.key) {
-                        keys.push(h.key);
+        for epoch in &state.resolved.order {
+            let (Some((entry, _)), Some(own)) = (state.readable.get(epoch), state.own.get(epoch))
+            else {
+                continue;
+            };
+            let Some(body) = decode_epoch(entry) else {
+                continue;
+            };
+            for h in body
+                .open_history(&entry.author(), &own.history)
+                .unwrap_or_default()
+            {
+                let keys = state.content_keys.entry(h.epoch).or_default();
+                if !keys.contains(&h.key) {
+                    keys.push(h.key);
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// The circle's key and the epoch id of its creation: from the store,
+    /// or learned from the first of this device's wraps that gives a key
+    /// the circle's id commits to (with one of the circle's epochs as its
+    /// creation).
+    fn circle_key_of(
+        &self,
+        id: &CircleId,
+        epochs: &[(Entry, CircleEpoch)],
+    ) -> Result<Option<(CircleKey, EpochId)>> {
+        let root_of = |key: &CircleKey| {
+            epochs
+                .iter()
+                .map(|(_, e)| e.epoch)
+                .find(|e| key.is_of(id, e))
+        };
+        if let Some(key) = self.store.circle_key(id)? {
+            return Ok(root_of(&key).map(|root| (key, root)));
+        }
+        let secrets = self.device_secrets();
+        for (entry, epoch) in epochs {
+            for secret in &secrets {
+                for u in epoch.unwrap_all(&entry.author(), secret) {
+                    if let Some(root) = root_of(&u.circle_key) {
+                        self.store.put_circle_key(id, &u.circle_key)?;
+                        return Ok(Some((u.circle_key, root)));
                     }
                 }
             }
         }
-        // Epochs I cannot read by people who are members: most likely
-        // written after I was removed (others' epochs do not count).
-        let unreadable = epochs
-            .iter()
-            .filter(|(e, c)| {
-                !readable.contains_key(&c.epoch)
-                    && resolved
-                        .members
-                        .contains(&registry.person_of(&e.author()).root)
-            })
-            .count();
-        Ok(CircleState {
-            id: *id,
-            resolved,
-            readable,
-            content_keys,
-            unreadable,
-            own: wrapped,
-        })
+        Ok(None)
     }
 
-    /// What this device's wraps of each epoch give, trying those not
-    /// tried yet (and keeping the outcome).
+    /// What this device's wraps of each readable epoch give (every wrap
+    /// tried, a secret believed only if it passes the state's key check),
+    /// trying those not tried yet and keeping the outcome.
     fn wrapped(
         &self,
         id: &CircleId,
+        key: &CircleKey,
         epochs: &[(Entry, CircleEpoch)],
+        readable: &BTreeMap<EpochId, (Entry, EpochState)>,
     ) -> Result<BTreeMap<EpochId, Wrapped>> {
         let mut out = BTreeMap::new();
         let mut secrets = None;
         for (entry, epoch) in epochs {
+            let Some((_, st)) = readable.get(&epoch.epoch) else {
+                continue;
+            };
             let known = match self.store.wrapped_keys(id, &epoch.epoch)? {
                 Some(known) => known,
                 None => {
                     let secrets = secrets.get_or_insert_with(|| self.device_secrets());
                     let found = secrets
                         .iter()
-                        .find_map(|s| epoch.unwrap_keys(&entry.author(), s))
-                        // Only keys that open the epoch's own state.
-                        .filter(|k| epoch.open_state(&entry.author(), &k.state).is_ok())
+                        .find_map(|s| epoch.keys_for(&entry.author(), s, key, st))
                         .map(|k| Wrapped {
-                            state: k.state,
                             content: k.content,
+                            history: k.history,
                         });
                     self.store.put_wrapped(id, &epoch.epoch, found.as_ref())?;
                     found

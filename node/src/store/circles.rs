@@ -10,11 +10,12 @@
 //! | `vo` circle(16) id(32)             | author(32) seq(8): an epoch    |
 //! | `vs` circle(16) epoch(16) id(32)   | author(32) seq(8): content     |
 //! | `vu` id(32)                        | circle(16) inner body: opened  |
-//! | `vK` circle(16) epoch(16)          | what this device's wrap gave: 0, or 1 state(32) content(32) |
+//! | `vK` circle(16) epoch(16)          | what this device's wraps gave: 0, or 1 content(32) history(32) |
+//! | `vM` circle(16)                    | the circle key, once a wrap gave one that the circle's id commits to |
 //! | `vn` circle(16)                    | name                           |
 //! | `vP` page(16)                      | circle(16): a circle's page    |
 
-use kith_protocol::circle::{CircleId, EpochId};
+use kith_protocol::circle::{CircleId, CircleKey, EpochId};
 use kith_protocol::{AuthorId, Body, BodyError, Entry, EntryId, PageId, Verified};
 
 use super::kv::Batch;
@@ -27,6 +28,7 @@ const EPOCHS: Space = Space::CircleEpochs;
 const SEALED: Space = Space::CircleSealed;
 const OPENED: Space = Space::Opened;
 const KEYS: Space = Space::EpochKeys;
+const CIRCLE_KEY: Space = Space::CircleKey;
 const NAME: Space = Space::CircleName;
 const PAGE: Space = Space::CirclePage;
 
@@ -74,8 +76,8 @@ pub(super) fn forget_opened(entry: &Entry, batch: &mut Batch) {
 /// An epoch's keys as this device's wrap gave them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Wrapped {
-    pub state: [u8; 32],
     pub content: [u8; 32],
+    pub history: [u8; 32],
 }
 
 impl std::fmt::Debug for Wrapped {
@@ -210,15 +212,15 @@ impl Store {
         match (v.first(), v.len()) {
             (Some(0), 1) => Ok(Some(None)),
             (Some(1), 65) => Ok(Some(Some(Wrapped {
-                state: v[1..33].try_into().expect("32 bytes"),
-                content: v[33..65].try_into().expect("32 bytes"),
+                content: v[1..33].try_into().expect("32 bytes"),
+                history: v[33..65].try_into().expect("32 bytes"),
             }))),
             _ => Err(Error::Corrupt("epoch keys".into())),
         }
     }
 
     /// Records what this device's wraps of an epoch gave (only keys that
-    /// opened the epoch's state, or that this node made).
+    /// passed the epoch's key check, or that this node made).
     pub(crate) fn put_wrapped(
         &self,
         circle: &CircleId,
@@ -228,13 +230,32 @@ impl Store {
         let v = match keys {
             Some(k) => {
                 let mut v = vec![1u8];
-                v.extend_from_slice(&k.state);
                 v.extend_from_slice(&k.content);
+                v.extend_from_slice(&k.history);
                 v
             }
             None => vec![0u8],
         };
         self.kv.insert(key(KEYS, &[&circle.0, &epoch.0]), v)?;
+        Ok(())
+    }
+
+    /// The circle key this node holds for a circle (checked against the
+    /// circle's id when it was learned).
+    pub fn circle_key(&self, circle: &CircleId) -> Result<Option<CircleKey>> {
+        match self.kv.get(key(CIRCLE_KEY, &[&circle.0]))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(CircleKey(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("circle key".into()))?,
+            ))),
+        }
+    }
+
+    pub(crate) fn put_circle_key(&self, circle: &CircleId, circle_key: &CircleKey) -> Result<()> {
+        self.kv
+            .insert(key(CIRCLE_KEY, &[&circle.0]), circle_key.0)?;
         Ok(())
     }
 

@@ -57,8 +57,10 @@ pub struct ReindexReport {
 /// 9–11) in the `vc` view; 4 = private circles (kinds 15–17, which an
 /// older node stored as unknown kinds); 5 = circle page records under
 /// their own prefix (`vP`; they were under the wiki's `vw`, where a page id
-/// could read as a wiki record).
-pub const VIEWS_VERSION: u32 = 5;
+/// could read as a wiki record); 6 = circles, second revision (kinds 18
+/// and 19; the retired kinds 16 and 17 feed no view, and their records
+/// go).
+pub const VIEWS_VERSION: u32 = 6;
 
 impl Store {
     /// Deletes every view and rebuilds it from the entries, in one go

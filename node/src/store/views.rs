@@ -330,7 +330,7 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
         None => Space::Feed.end(),
     };
     let mut out = Vec::new();
-    for item in store.kv().range(&start, &end).rev() {
+    for item in store.kv().range(start, &end).rev() {
         if out.len() >= query.limit {
             break;
         }

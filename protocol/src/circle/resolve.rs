@@ -1,25 +1,51 @@
-//! Resolving a circle's membership from its epochs (PROTOCOL.md §12.4):
-//! the same answer on every node that holds the same epochs, whatever
-//! order they arrived in.
+//! Resolving a circle's membership from its epochs (PROTOCOL.md §12.4).
 //!
-//! 1. Epochs are ordered: parents before children, concurrent epochs by
-//!    entry id. An epoch whose parents are not all known waits.
-//! 2. They are replayed in that order. An epoch counts if its author's
-//!    person is a member just before it (a `Create`: the first one, with no
-//!    parents), and it is not *cut off*: a removal of its author's person
-//!    that the epoch does not follow, with the epoch's entry past the
-//!    removed device's head the remover had seen.
-//! 3. A removal that counts cuts off the removed person's epochs already
-//!    replayed the same way; the replay then starts again without them
-//!    (each restart rejects at least one more epoch, so it ends).
+//! Every rule here is a function of the *set* of epochs and of their
+//! causal order (which epochs each one names as parents, transitively), and
+//! of nothing their authors choose freely: entry ids, epoch ids, nonces,
+//! timestamps and the order entries arrive in never decide anything. So a
+//! writer who comes second cannot pick an id or a parent that makes it win.
 //!
-//! Content is accepted by the same rule ([`Resolved::accepts`]).
+//! 1. An epoch id signed twice (its author equivocated) is *void*: neither
+//!    version counts. Epochs wait until all their parents are known.
+//! 2. An epoch *counts* if its author's person is a member in its causal
+//!    view (the epochs it follows, transitively), it is not dropped (4),
+//!    and for a `Remove`, the person removed is a member there too.
+//! 3. Membership in a set of epochs is remove-wins: a person is a member if
+//!    an add of theirs (the `Create`, an `Add`) counts and every removal of
+//!    them that counts comes before that add.
+//! 4. *Strong removal*: a removal of X that counts drops every epoch of X
+//!    that it does not provably know (what it follows, and what its
+//!    author's device wrote or followed earlier in its log) and that does
+//!    not follow it: X's concurrent writes. A removal dies if a standing
+//!    removal drops it or drops what its author's membership rests on.
+//!    Removals that would kill each other in a cycle — X and Y removing
+//!    each other, a longer cycle, or one through a person X added
+//!    concurrently — all stand: everyone in the cycle is removed. Drops
+//!    change who is a member, so this is repeated until nothing changes.
+//!
+//! Content is accepted by the same rules ([`Resolved::accepts`]).
+
+mod graph;
+mod judge;
+mod removal;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Change, CircleId, EpochId, EpochState, circle_id};
+use super::{Change, EpochId, EpochState};
 use crate::entry::EntryId;
 use crate::keys::AuthorId;
+use graph::{Bits, Graph, capped, place};
+use judge::{Eval, Reason, evaluate};
+use removal::{Round, op_at, strong_removal};
+
+/// Rounds of dropping before the rules stop looking for a fixpoint and
+/// keep every drop made so far (crafted histories only; each round is a
+/// function of the set, so every node stops the same way).
+const MAX_ROUNDS: usize = 16;
+/// Most removals kept from counting by the removals it follows whose
+/// subsets are all tried (2^6 evaluations); beyond, all at once.
+pub(super) const MAX_BLOCKERS: usize = 6;
 
 /// A readable membership change, as the node found it in a log.
 #[derive(Debug, Clone)]
@@ -41,11 +67,10 @@ pub struct EpochInfo {
     pub device: AuthorId,
     pub person: AuthorId,
     pub change: Change,
-    /// Members right after this epoch.
+    /// Members in this epoch's view, itself included.
     pub members: BTreeSet<AuthorId>,
     pub recipients: Vec<AuthorId>,
-    /// Every epoch this one follows, transitively.
-    pub past: BTreeSet<EpochId>,
+    pub parents: Vec<EpochId>,
 }
 
 /// A membership change that does not count, and why.
@@ -55,11 +80,22 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A removal that counts, as content is cut off by it.
 #[derive(Debug, Clone)]
 struct Removal {
-    epoch: EpochId,
+    pos: usize,
     person: AuthorId,
+    /// For each key of the removed person: the highest seq of theirs that
+    /// comes before the removal (what its author listed as seen, or the
+    /// key's own epochs the removal follows, whichever is higher).
     seen: BTreeMap<AuthorId, u64>,
+}
+
+/// A placed epoch that may hold content: not void, all parents known.
+#[derive(Debug, Clone)]
+struct Container {
+    pos: usize,
+    members: BTreeSet<AuthorId>,
 }
 
 /// A circle as resolved from its readable epochs.
@@ -68,288 +104,202 @@ pub struct Resolved {
     pub name: Option<String>,
     pub creator: Option<AuthorId>,
     pub members: BTreeSet<AuthorId>,
-    /// Epochs that count, in replay order.
+    /// Epochs that count, parents before children (concurrent ones by
+    /// epoch id: for display only, nothing depends on it).
     pub order: Vec<EpochId>,
     pub epochs: BTreeMap<EpochId, EpochInfo>,
-    /// Epochs that count and no counting epoch follows.
+    /// Placed epochs that no placed epoch follows: what a new epoch
+    /// follows. Epochs that do not count are among them, so that a writer
+    /// names everything it holds.
     pub heads: Vec<EpochId>,
     pub rejected: Vec<Rejected>,
     /// Changes waiting for an epoch they follow.
     pub waiting: Vec<EntryId>,
-    /// Everyone who was a member at some epoch that counts.
+    /// Everyone who was a member in the view of some epoch that counts.
     pub ever: BTreeSet<AuthorId>,
+    /// Rounds of dropping the rules took (for the cost bounds).
+    pub rounds: usize,
+    graph: Graph,
     removals: Vec<Removal>,
+    containers: BTreeMap<EpochId, Container>,
 }
 
 impl Resolved {
-    /// The epoch new content goes to: the last that counts.
+    /// The epoch new content goes to: the only head, if it counts.
     pub fn current(&self) -> Option<&EpochId> {
+        match self.heads.as_slice() {
+            [only] if self.epochs.contains_key(only) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The last epoch that counts, in display order.
+    pub fn latest(&self) -> Option<&EpochId> {
         self.order.last()
     }
 
+    /// Whether epoch `a` follows epoch `b` (names it as a parent,
+    /// transitively).
+    pub fn follows(&self, a: &EpochId, b: &EpochId) -> bool {
+        match (self.graph.index.get(a), self.graph.index.get(b)) {
+            (Some(&a), Some(&b)) => self.graph.past[a].get(b),
+            _ => false,
+        }
+    }
+
     /// Whether content by `device` (of `person`) at `seq`, sealed for
-    /// `epoch`, belongs to the circle.
+    /// `epoch`, belongs to the circle: the epoch is placed and not void,
+    /// the person is a member in its view, and no removal of them that
+    /// counts cuts it off (the epoch does not follow the removal and the
+    /// write is past what the removal saw of that device).
     pub fn accepts(&self, person: &AuthorId, device: &AuthorId, seq: u64, epoch: &EpochId) -> bool {
-        let Some(info) = self.epochs.get(epoch) else {
+        let Some(c) = self.containers.get(epoch) else {
             return false;
         };
-        info.members.contains(person)
-            && !cut_off(&self.removals, person, device, seq, epoch, &info.past)
+        c.members.contains(person)
+            && !self.removals.iter().any(|r| {
+                r.person == *person
+                    && r.pos != c.pos
+                    && !self.graph.past[c.pos].get(r.pos)
+                    && seq > r.seen.get(device).copied().unwrap_or(0)
+            })
     }
 }
 
-fn cut_off(
-    removals: &[Removal],
-    person: &AuthorId,
-    device: &AuthorId,
-    seq: u64,
-    epoch: &EpochId,
-    past: &BTreeSet<EpochId>,
-) -> bool {
-    removals.iter().any(|r| {
-        r.person == *person
-            && r.epoch != *epoch
-            && !past.contains(&r.epoch)
-            && seq > r.seen.get(device).copied().unwrap_or(0)
-    })
+/// Resolves a circle from its readable epochs. `root` is the epoch id of
+/// its `Create` (the one the circle's id is derived from, §12).
+pub fn resolve(root: &EpochId, ops: Vec<Op>) -> Resolved {
+    let mut out = Resolved::default();
+    let ops = capped(ops, &mut out.rejected);
+    let graph = place(&ops, &mut out);
+    let settled = settle(root, &ops, &graph);
+    out.rounds = settled.rounds;
+    finish(&ops, graph, &settled.eval, &settled.alive, &mut out);
+    out
 }
 
-/// Resolves circle `circle` from its readable epochs (whose ids hold:
-/// [`super::CircleEpoch::ids_hold`]).
-pub fn resolve(circle: &CircleId, mut ops: Vec<Op>) -> Resolved {
-    let mut out = Resolved::default();
-    ops.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
-    // One op per epoch id: the lowest entry id.
-    let mut by_epoch: BTreeMap<EpochId, usize> = BTreeMap::new();
-    let mut unique = Vec::with_capacity(ops.len());
-    for op in ops {
-        if by_epoch.contains_key(&op.epoch) {
+/// A settled resolution: the fixpoint of rule 4 from a start.
+struct Settled {
+    eval: Eval,
+    alive: Vec<usize>,
+    rounds: usize,
+}
+
+/// Rule 4 repeated, from no drops, until nothing changes.
+fn settle(root: &EpochId, ops: &[Op], graph: &Graph) -> Settled {
+    let n = graph.nodes.len();
+    let mut round = Round::new(n);
+    let mut union = Bits::new(n);
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let eval = evaluate(root, ops, graph, &round.dropped, &round.forced);
+        let (alive, next) = strong_removal(root, ops, graph, &round, &eval);
+        if next == round {
+            return Settled {
+                eval,
+                alive,
+                rounds,
+            };
+        }
+        union.or(&next.dropped);
+        if rounds >= MAX_ROUNDS {
+            // No fixpoint: every drop made in any round stays.
+            round = next;
+            round.dropped = union;
+            let eval = evaluate(root, ops, graph, &round.dropped, &round.forced);
+            let (alive, _) = strong_removal(root, ops, graph, &round, &eval);
+            return Settled {
+                eval,
+                alive,
+                rounds,
+            };
+        }
+        round = next;
+    }
+}
+
+fn finish(ops: &[Op], graph: Graph, eval: &Eval, alive: &[usize], out: &mut Resolved) {
+    let n = graph.nodes.len();
+    let mut followed = Bits::new(n);
+    for past in &graph.past {
+        followed.or(past);
+    }
+    out.members = eval.members(&graph, &eval.counted);
+    for (pos, node) in graph.nodes.iter().enumerate() {
+        if !followed.get(pos) {
+            out.heads.push(node.epoch);
+        }
+        let Some(i) = node.op else {
+            continue;
+        };
+        let op = &ops[i];
+        // The epoch's view: the counted epochs it follows, and itself if
+        // it counts.
+        let mut view = Bits::new(n);
+        for p in graph.past[pos].iter().chain(std::iter::once(pos)) {
+            if eval.counted.get(p) {
+                view.set(p);
+            }
+        }
+        let members = eval.members(&graph, &view);
+        out.containers.insert(
+            node.epoch,
+            Container {
+                pos,
+                members: members.clone(),
+            },
+        );
+        if !eval.counted.get(pos) {
             out.rejected.push(Rejected {
                 op: op.id,
-                reason: "another change already started this epoch".into(),
+                reason: eval.reasons[pos].map_or("", Reason::text).to_string(),
             });
             continue;
         }
-        by_epoch.insert(op.epoch, unique.len());
-        unique.push(op);
-    }
-    let ops = unique;
-    let order = topological(&ops, &by_epoch, &mut out);
-    let past = pasts(&ops, &by_epoch, &order);
-
-    let mut forced: BTreeSet<usize> = BTreeSet::new();
-    loop {
-        let mut run = Replay::default();
-        let mut restart = false;
-        for &i in &order {
-            let op = &ops[i];
-            let verdict = if forced.contains(&i) {
-                Err("written after its author was removed".to_string())
-            } else {
-                run.check(circle, op, &past[i])
-            };
-            if let Err(reason) = verdict {
-                run.rejected.push(Rejected { op: op.id, reason });
-                continue;
-            }
-            run.apply(op, &past[i]);
-            if let Change::Remove { person, .. } = &op.state.change {
-                let removal = run
-                    .removals
-                    .last()
-                    .expect("apply recorded the removal")
-                    .clone();
-                // The removed person's changes already replayed that this
-                // removal cuts off.
-                for &j in &run.accepted {
-                    let other = &ops[j];
-                    if other.person == *person
-                        && cut_off(
-                            std::slice::from_ref(&removal),
-                            person,
-                            &other.device,
-                            other.seq,
-                            &other.epoch,
-                            &past[j],
-                        )
-                    {
-                        forced.insert(j);
-                        restart = true;
-                    }
-                }
-            }
-            run.accepted.push(i);
-            if restart {
-                break;
-            }
+        if let Change::Create { name, .. } = &op.state.change {
+            out.name = Some(name.clone());
+            out.creator = Some(op.person);
         }
-        if restart {
+        out.ever.extend(members.iter().copied());
+        out.order.push(node.epoch);
+        out.epochs.insert(
+            node.epoch,
+            EpochInfo {
+                op: op.id,
+                device: op.device,
+                person: op.person,
+                change: op.state.change.clone(),
+                members,
+                recipients: op.state.recipients.clone(),
+                parents: op.state.parents.clone(),
+            },
+        );
+    }
+    // Removals that stand cut off content: what they saw of each key of
+    // the removed person, raised to that key's own epochs they provably
+    // knew.
+    for &r in alive {
+        let op = op_at(ops, &graph, r);
+        let Change::Remove { person, seen } = &op.state.change else {
             continue;
-        }
-        out.name = run.name;
-        out.creator = run.creator;
-        out.members = run.members;
-        out.removals = run.removals;
-        out.ever = run.members_at.values().flatten().copied().collect();
-        out.rejected.extend(run.rejected);
-        let mut parents_of_counted = BTreeSet::new();
-        for &i in &run.accepted {
-            let op = &ops[i];
-            for p in &op.state.parents {
-                parents_of_counted.insert(p.epoch);
+        };
+        let mut seen: BTreeMap<AuthorId, u64> = seen.iter().map(|s| (s.key, s.seq)).collect();
+        for p in graph.known[r].iter() {
+            if let Some(i) = graph.nodes[p].op
+                && ops[i].person == *person
+            {
+                let s = seen.entry(ops[i].device).or_default();
+                *s = (*s).max(ops[i].seq);
             }
-            out.order.push(op.epoch);
-            out.epochs.insert(
-                op.epoch,
-                EpochInfo {
-                    op: op.id,
-                    device: op.device,
-                    person: op.person,
-                    change: op.state.change.clone(),
-                    members: run.members_at.remove(&op.epoch).unwrap_or_default(),
-                    recipients: op.state.recipients.clone(),
-                    past: past[i].clone(),
-                },
-            );
         }
-        out.heads = out
-            .order
-            .iter()
-            .filter(|e| !parents_of_counted.contains(e))
-            .copied()
-            .collect();
-        return out;
+        out.removals.push(Removal {
+            pos: r,
+            person: *person,
+            seen,
+        });
     }
-}
-
-/// Parents before children, ready ops by entry id; ops whose parents never
-/// all arrive (or that form a cycle) wait.
-fn topological(ops: &[Op], by_epoch: &BTreeMap<EpochId, usize>, out: &mut Resolved) -> Vec<usize> {
-    let mut missing: Vec<usize> = vec![0; ops.len()];
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
-    for (i, op) in ops.iter().enumerate() {
-        let parents: BTreeSet<EpochId> = op.state.parents.iter().map(|p| p.epoch).collect();
-        for p in parents {
-            missing[i] += 1;
-            if let Some(&j) = by_epoch.get(&p) {
-                children[j].push(i);
-            }
-        }
-    }
-    let mut ready: BTreeSet<([u8; 32], usize)> = ops
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| missing[*i] == 0)
-        .map(|(i, op)| (*op.id.as_bytes(), i))
-        .collect();
-    let mut order = Vec::with_capacity(ops.len());
-    while let Some(first) = ready.pop_first() {
-        let i = first.1;
-        order.push(i);
-        for &c in &children[i] {
-            missing[c] -= 1;
-            if missing[c] == 0 {
-                ready.insert((*ops[c].id.as_bytes(), c));
-            }
-        }
-    }
-    let placed: BTreeSet<usize> = order.iter().copied().collect();
-    out.waiting = (0..ops.len())
-        .filter(|i| !placed.contains(i))
-        .map(|i| ops[i].id)
-        .collect();
-    order
-}
-
-fn pasts(
-    ops: &[Op],
-    by_epoch: &BTreeMap<EpochId, usize>,
-    order: &[usize],
-) -> Vec<BTreeSet<EpochId>> {
-    let mut past: Vec<BTreeSet<EpochId>> = vec![BTreeSet::new(); ops.len()];
-    for &i in order {
-        let mut mine = BTreeSet::new();
-        for p in &ops[i].state.parents {
-            mine.insert(p.epoch);
-            if let Some(&j) = by_epoch.get(&p.epoch) {
-                mine.extend(past[j].iter().copied());
-            }
-        }
-        past[i] = mine;
-    }
-    past
-}
-
-#[derive(Default)]
-struct Replay {
-    name: Option<String>,
-    creator: Option<AuthorId>,
-    members: BTreeSet<AuthorId>,
-    members_at: BTreeMap<EpochId, BTreeSet<AuthorId>>,
-    removals: Vec<Removal>,
-    accepted: Vec<usize>,
-    rejected: Vec<Rejected>,
-}
-
-impl Replay {
-    fn check(&self, circle: &CircleId, op: &Op, past: &BTreeSet<EpochId>) -> Result<(), String> {
-        if let Change::Create { .. } = op.state.change {
-            if circle_id(&op.epoch) != *circle {
-                return Err("it creates another circle".into());
-            }
-            if !op.state.parents.is_empty() {
-                return Err("a circle's creation follows no earlier epoch".into());
-            }
-            if self.creator.is_some() {
-                return Err("the circle was already created".into());
-            }
-            return Ok(());
-        }
-        if op.state.parents.is_empty() {
-            return Err("a change must follow an earlier epoch".into());
-        }
-        if !self.members.contains(&op.person) {
-            return Err("its author is not a member".into());
-        }
-        if cut_off(
-            &self.removals,
-            &op.person,
-            &op.device,
-            op.seq,
-            &op.epoch,
-            past,
-        ) {
-            return Err("written after its author was removed".into());
-        }
-        if let Change::Remove { person, .. } = &op.state.change
-            && !self.members.contains(person)
-        {
-            return Err("removes someone who is not a member".into());
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, op: &Op, _past: &BTreeSet<EpochId>) {
-        match &op.state.change {
-            Change::Create { name, members } => {
-                self.name = Some(name.clone());
-                self.creator = Some(op.person);
-                self.members.insert(op.person);
-                self.members.extend(members.iter().copied());
-            }
-            Change::Add { person, .. } => {
-                self.members.insert(*person);
-            }
-            Change::Remove { person, seen } => {
-                self.members.remove(person);
-                self.removals.push(Removal {
-                    epoch: op.epoch,
-                    person: *person,
-                    seen: seen.iter().map(|s| (s.key, s.seq)).collect(),
-                });
-            }
-            Change::Rekey => {}
-        }
-        self.members_at.insert(op.epoch, self.members.clone());
-    }
+    out.rejected.sort_by_key(|r| r.op);
+    out.rejected.dedup();
+    out.graph = graph;
 }

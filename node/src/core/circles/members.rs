@@ -74,7 +74,7 @@ impl Core {
         self.ensure_encryption_key()?;
         let registry = self.store.registry()?;
         let state = self.circle_state(&circle, &registry)?;
-        self.check_member(&state, &registry)?;
+        let (_, key) = self.check_member(&state, &registry)?;
         let person = self.person_named(member)?;
         if state.resolved.members.contains(&person) {
             return Err(Error::InvalidInput(format!(
@@ -99,8 +99,8 @@ impl Core {
         let mut members = state.resolved.members.clone();
         members.insert(person);
         let (body, _, _) = self.new_epoch(
-            Some(circle),
-            state.parents(),
+            Some((circle, key)),
+            state.resolved.heads.clone(),
             Change::Add { person, history },
             &members,
             keys,
@@ -116,7 +116,7 @@ impl Core {
         self.circles_ready()?;
         let registry = self.store.registry()?;
         let state = self.circle_state(&circle, &registry)?;
-        self.check_member(&state, &registry)?;
+        let (_, key) = self.check_member(&state, &registry)?;
         let person = self.person_named(member)?;
         if !state.resolved.members.contains(&person) {
             return Err(Error::InvalidInput(format!(
@@ -141,8 +141,8 @@ impl Core {
             ));
         }
         let (body, _, _) = self.new_epoch(
-            Some(circle),
-            state.parents(),
+            Some((circle, key)),
+            state.resolved.heads.clone(),
             Change::Remove { person, seen },
             &members,
             Vec::new(),
@@ -193,18 +193,19 @@ impl Core {
             });
         }
         let current = state.resolved.current().copied();
-        let needs_new_epoch = match current {
-            Some(c) => {
-                state.resolved.heads.len() > 1
-                    || state.resolved.epochs[&c]
-                        .recipients
-                        .iter()
-                        .copied()
-                        .collect::<BTreeSet<_>>()
-                        != wanted.keys().copied().collect::<BTreeSet<_>>()
-            }
-            None => false,
-        };
+        let needs_new_epoch = state.key.is_some()
+            && match current {
+                Some(c) => {
+                    !state.own.contains_key(&c)
+                        || state.resolved.epochs[&c]
+                            .recipients
+                            .iter()
+                            .copied()
+                            .collect::<BTreeSet<_>>()
+                            != wanted.keys().copied().collect::<BTreeSet<_>>()
+                }
+                None => !state.resolved.heads.is_empty(),
+            };
         let mut list = Vec::new();
         if changes {
             let rejected: BTreeMap<_, _> = state
@@ -213,7 +214,7 @@ impl Core {
                 .iter()
                 .map(|r| (r.op, r.reason.clone()))
                 .collect();
-            for (entry, st, _) in state.readable.values() {
+            for (entry, st) in state.readable.values() {
                 let by = registry.person_of(&entry.author()).root;
                 list.push(CircleChangeView {
                     entry: entry.id(),
@@ -232,9 +233,10 @@ impl Core {
             name: state.resolved.name.clone().or(self.store.circle_name(id)?),
             member: state.resolved.members.contains(&me),
             members,
-            epoch: current,
+            epoch: current.or(state.resolved.latest().copied()),
             epochs: state.resolved.order.len(),
-            unreadable: state.unreadable,
+            unreadable: state.junk,
+            warnings: state.warnings.clone(),
             needs_new_epoch,
             changes: list,
         })

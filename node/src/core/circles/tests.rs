@@ -1,7 +1,7 @@
 //! Circles on in-process cores: who reads what, removal, concurrent
 //! membership changes, circle pages and circle Q&A.
 
-use kith_protocol::circle::{Change, EpochState, Randomness};
+use kith_protocol::circle::{Change, Randomness};
 use kith_protocol::{AuthorId, Body, Keypair, PostKind};
 
 use super::*;
@@ -213,7 +213,17 @@ fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
             circle: "team".into(),
         })
         .unwrap();
-    assert!(carol.unreadable >= 1, "{carol:?}");
+    // She reads the change that removed her (every holder of the circle
+    // key does), so her node agrees with everyone else's.
+    assert!(!carol.member, "{carol:?}");
+    assert_eq!(carol.members.len(), 2);
+    assert!(
+        carol
+            .changes
+            .iter()
+            .any(|c| c.change == "removed carol" && c.counted),
+        "{carol:?}"
+    );
     // She can no longer write into it either.
     let refused = p[2].run(ops::Post {
         circle: Some("team".into()),
@@ -225,7 +235,7 @@ fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
     assert!(
         refused
             .as_ref()
-            .is_err_and(|e| e.to_string().contains("probably removed")),
+            .is_err_and(|e| e.to_string().contains("not a member")),
         "{refused:?}"
     );
     // Bob leaves: the epoch that says so is his, so the next post starts
@@ -526,26 +536,40 @@ fn a_trusted_non_member_can_neither_take_over_a_circle_nor_block_it() {
         .map(|i| p[*i].store().encryption_key(&p[*i].me()).unwrap().unwrap())
         .collect();
     let carol = p[2].me();
+    let recipients: Vec<(AuthorId, [u8; 32])> = [0, 1, 2]
+        .iter()
+        .map(|i| p[*i].me())
+        .zip(keys.iter().copied())
+        .collect();
     let mut rng = Randomness::from_seed([4; 32]);
-    let fake = EpochState {
+    let fake = circle::NewEpoch {
         parents: vec![],
         change: Change::Create {
             name: "team".into(),
             members: vec![p[0].me(), p[1].me()],
         },
-        recipients: vec![],
+        recipients: recipients.clone(),
         history: vec![],
     };
-    let (mut takeover, _) = circle::seal_epoch(None, &carol, &fake, &keys, &mut rng).unwrap();
+    let mut takeover = circle::seal_epoch(None, &carol, fake, &mut rng)
+        .unwrap()
+        .body;
     takeover.circle = view.id;
-    let junk = EpochState {
+    // Without the circle key she can only make up one of her own.
+    let junk = circle::NewEpoch {
         parents: vec![],
         change: Change::Rekey,
-        recipients: vec![],
+        recipients: recipients[2..].to_vec(),
         history: vec![],
     };
-    let (noise, _) =
-        circle::seal_epoch(Some(view.id), &carol, &junk, &keys[2..], &mut rng).unwrap();
+    let noise = circle::seal_epoch(
+        Some((view.id, circle::CircleKey([9; 32]))),
+        &carol,
+        junk,
+        &mut rng,
+    )
+    .unwrap()
+    .body;
     p[2].append_raw(&[Body::CircleEpoch(takeover), Body::CircleEpoch(noise)])
         .unwrap();
     everyone(&mut p);
@@ -556,10 +580,7 @@ fn a_trusted_non_member_can_neither_take_over_a_circle_nor_block_it() {
             })
             .unwrap();
         assert_eq!(v.members.len(), 2, "{v:?}");
-        assert_eq!(
-            v.unreadable, 0,
-            "a stranger's epoch is not a sign of removal"
-        );
+        assert_eq!(v.unreadable, 2, "both of Carol's epochs are junk: {v:?}");
         assert!(reads(&mut p[i], "first words"));
     }
     post(&mut p[1], "still ours", Some("team"));

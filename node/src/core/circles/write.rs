@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kith_protocol::circle::{
-    self, Change, CircleEpoch, CircleId, ContentKey, DeviceSecret, EpochId, EpochKeys, EpochState,
-    ParentKey,
+    self, Change, CircleId, CircleKey, ContentKey, DeviceSecret, EpochId, NewEpoch,
 };
 use kith_protocol::identity::Registry;
 use kith_protocol::{AuthorId, Body, Entry};
@@ -126,12 +125,13 @@ impl Core {
             .unwrap_or_else(|| person.short())
     }
 
-    /// Signs a new epoch of `circle` for `members` (their devices with
-    /// keys), following the circle's heads. Keeps its keys.
+    /// Signs a new epoch of `circle` (with its key; `None` for a
+    /// creation) for `members` (their devices with keys), following
+    /// `parents`. Keeps its keys.
     pub(super) fn new_epoch(
         &mut self,
-        circle: Option<CircleId>,
-        parents: Vec<ParentKey>,
+        circle: Option<(CircleId, CircleKey)>,
+        parents: Vec<EpochId>,
         change: Change,
         members: &BTreeSet<AuthorId>,
         history: Vec<ContentKey>,
@@ -144,26 +144,31 @@ impl Core {
                 self.name_of(p)
             )));
         }
-        let state = EpochState {
-            parents,
-            change,
-            recipients: recipients.keys().copied().collect(),
-            history,
-        };
-        let pks: Vec<[u8; 32]> = recipients.values().copied().collect();
-        let (epoch, keys): (CircleEpoch, EpochKeys) =
-            circle::seal_epoch(circle, &self.me(), &state, &pks, &mut randomness()?)
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let sealed = circle::seal_epoch(
+            circle,
+            &self.me(),
+            NewEpoch {
+                parents,
+                change,
+                recipients: recipients.into_iter().collect(),
+                history,
+            },
+            &mut randomness()?,
+        )
+        .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let body = sealed.body;
+        self.store
+            .put_circle_key(&body.circle, &sealed.circle_key)?;
         self.store.put_wrapped(
-            &epoch.circle,
-            &epoch.epoch,
+            &body.circle,
+            &body.epoch,
             Some(&Wrapped {
-                state: keys.state,
-                content: keys.content,
+                content: sealed.keys.content,
+                history: sealed.keys.history,
             }),
         )?;
-        let id = epoch.epoch;
-        Ok((Body::CircleEpoch(epoch), id, keys.content))
+        let id = body.epoch;
+        Ok((Body::CircleEpoch(body), id, sealed.keys.content))
     }
 
     /// Circle writes wait while a rebuild has not read every circle again
@@ -178,32 +183,29 @@ impl Core {
         Ok(())
     }
 
-    /// I am a member, as far as I can tell: members would accept what I
-    /// write.
+    /// I am a member, as every member's node resolves it (they all read
+    /// the same membership changes), and I hold the circle's key.
     pub(super) fn check_member(
         &self,
         state: &CircleState,
         registry: &Registry,
-    ) -> Result<AuthorId> {
+    ) -> Result<(AuthorId, CircleKey)> {
         let me = registry.person_of(&self.me()).root;
         let name = self
             .store
             .circle_name(&state.id)?
             .unwrap_or_else(|| state.id.to_string());
+        let Some(key) = state.key else {
+            return Err(Error::InvalidInput(format!(
+                "no key of circle {name} reached this device: a member must add you (or your device), then sync"
+            )));
+        };
         if !state.resolved.members.contains(&me) {
             return Err(Error::InvalidInput(format!(
                 "you are not a member of circle {name}"
             )));
         }
-        if state.unreadable > 0 {
-            // Epochs by members not wrapped to any of my devices and not
-            // followed by one that is: most likely I was removed.
-            return Err(Error::InvalidInput(format!(
-                "circle {name} has {} change(s) you cannot read: you were probably removed, and members would not accept what you write",
-                state.unreadable
-            )));
-        }
-        Ok(me)
+        Ok((me, key))
     }
 
     /// The epoch to write `circle`'s content in, and a new epoch to sign
@@ -216,23 +218,20 @@ impl Core {
     ) -> Result<(EpochId, [u8; 32], Option<Body>)> {
         self.circles_ready()?;
         let state = self.circle_state(&circle, registry)?;
-        self.check_member(&state, registry)?;
+        let (_, key) = self.check_member(&state, registry)?;
         let (wanted, _) = self.recipients(&state.resolved.members, registry)?;
-        let current = *state.resolved.current().ok_or_else(|| {
-            Error::Store(crate::store::Error::Corrupt(
-                "a circle with members has an epoch".into(),
-            ))
-        })?;
-        let info = &state.resolved.epochs[&current];
-        // The current epoch fits if it is the only head, was wrapped to
-        // exactly the members' devices now, and its author is still a
-        // member (whoever left knows the key of the epoch that says so).
-        let fits = state.resolved.heads.len() == 1
-            && info.members.contains(&info.person)
-            && info.recipients.iter().copied().collect::<BTreeSet<_>>()
-                == wanted.keys().copied().collect::<BTreeSet<_>>();
-        if fits && let Some(own) = state.own.get(&current) {
-            return Ok((current, own.content, None));
+        // The current epoch fits if it is the only head and counts, was
+        // wrapped to exactly the members' devices now, its author is still
+        // a member (whoever left knows the key of the epoch that says so),
+        // and one of its wraps gave this device its key.
+        if let Some(current) = state.resolved.current() {
+            let info = &state.resolved.epochs[current];
+            let fits = info.members.contains(&info.person)
+                && info.recipients.iter().copied().collect::<BTreeSet<_>>()
+                    == wanted.keys().copied().collect::<BTreeSet<_>>();
+            if fits && let Some(own) = state.own.get(current) {
+                return Ok((*current, own.content, None));
+            }
         }
         // A new device of a member, or one wrapped to again, gets the
         // earlier epochs every member now could read anyway: those whose
@@ -257,8 +256,8 @@ impl Core {
             .take(MAX_REKEY_HISTORY)
             .collect();
         let (body, epoch, content) = self.new_epoch(
-            Some(circle),
-            state.parents(),
+            Some((circle, key)),
+            state.resolved.heads.clone(),
             Change::Rekey,
             &state.resolved.members,
             history,
