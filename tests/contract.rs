@@ -464,6 +464,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     .await;
     pair.same(ops::DeviceRevoke {
         device: phone.author().into(),
+        keep: None,
     })
     .await;
     pair.same(ops::Devices::default()).await;
@@ -507,7 +508,11 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         device: phone.author(),
     }
     .encode();
-    pair.same(ops::RecoveryApprove { code: request }).await;
+    pair.same(ops::RecoveryApprove {
+        code: request,
+        seen: None,
+    })
+    .await;
     // Rotation makes a random key on each side: compare the shape.
     {
         let client = pair.client.clone();

@@ -98,6 +98,7 @@ async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {
         .handle()
         .call(ops::DeviceRevoke {
             device: laptop.author().into(),
+            keep: None,
         })
         .await
         .unwrap();
@@ -233,6 +234,7 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
     bob.handle()
         .call(ops::RecoveryApprove {
             code: request.code.clone(),
+            seen: None,
         })
         .await
         .unwrap();
@@ -249,6 +251,7 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
         .handle()
         .call(ops::RecoveryApprove {
             code: request.code.clone(),
+            seen: None,
         })
         .await
         .unwrap();
@@ -460,6 +463,7 @@ async fn a_running_node_drops_what_a_revoked_device_wrote_after_its_end() {
     alice
         .run(ops::DeviceRevoke {
             device: laptop.me().into(),
+            keep: None,
         })
         .unwrap();
     let revocation = alice.store().log(&a, 2, 10).unwrap();

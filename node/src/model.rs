@@ -736,6 +736,25 @@ pub struct CircleView {
     pub changes: Vec<CircleChangeView>,
 }
 
+/// What a recovery contact's approval said, and where the recovery stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryApprovalView {
+    /// The lost identity key.
+    pub old: AuthorId,
+    /// The key vouched for.
+    pub new: AuthorId,
+    /// The lost key's log is vouched for up to here.
+    pub seen_seq: u64,
+    /// What the lost key certified after its contacts were named, with
+    /// seq: rotations there do not stand against the recovery, and the
+    /// rest past `seen_seq` no longer counts once it holds.
+    pub later: Vec<String>,
+    /// Whether the recovery holds already (enough contacts vouched).
+    pub holds: bool,
+    /// The person as this node resolves it now.
+    pub person: PersonView,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircleMemberView {
     pub person: AuthorId,

@@ -291,7 +291,7 @@ operations! {
     DeviceJoined -> crate::model::PersonView, Post "/devices/joined", "on a new device: replicate the person whose link code was used";
     RecoverySet -> crate::model::PersonView, Post "/recovery/contacts", "name who may vouch for a new identity key if every key is lost, and how many must";
     RecoveryRequest -> crate::model::RecoveryCodeView, Post "/recovery/request", "on a fresh install: a new identity key, and the code your recovery contacts approve";
-    RecoveryApprove -> crate::model::PersonView, Post "/recovery/approve", "vouch, as a recovery contact, for the new key of a recovery code";
+    RecoveryApprove -> crate::model::RecoveryApprovalView, Post "/recovery/approve", "vouch, as a recovery contact, for the new key of a recovery code";
     IdentityRotate -> crate::model::PersonView, Post "/identity/rotate", "replace your identity key with a new one (friends follow; the old key stays a device)";
     Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
     CircleCreate -> crate::model::CircleView, Post "/circles", "start a private circle with chosen members";

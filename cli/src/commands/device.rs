@@ -40,6 +40,11 @@ pub enum Command {
     Revoke {
         /// The device's key (from `kith device list`)
         device: AuthorRef,
+        /// Its last entry that stays valid: what it wrote after is refused
+        /// everywhere (a stolen device: the last entry before the theft,
+        /// see `kith log DEVICE`). Default: the last this node holds
+        #[arg(long)]
+        keep: Option<u64>,
     },
 }
 
@@ -85,9 +90,9 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
             print_person(&output::inert(person));
         }
-        Command::Revoke { device } => {
+        Command::Revoke { device, keep } => {
             let mut backend = Backend::connect(data_dir)?;
-            let person = backend.call(ops::DeviceRevoke { device })?;
+            let person = backend.call(ops::DeviceRevoke { device, keep })?;
             println!("revoked {device}");
             print_person(&person);
         }

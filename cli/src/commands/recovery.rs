@@ -27,6 +27,11 @@ pub enum Command {
     Approve {
         /// The recovery code (starts with kithr1)
         code: String,
+        /// The last entry of the lost key the owner still held (ask them
+        /// when they lost it; see the entries this prints): what the key
+        /// certified after it no longer counts. Default: the last you hold
+        #[arg(long)]
+        seen: Option<u64>,
     },
 }
 
@@ -62,17 +67,29 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 view.new
             );
         }
-        Command::Approve { code } => {
-            let person = backend.call(ops::RecoveryApprove { code })?;
+        Command::Approve { code, seen } => {
+            let view = backend.call(ops::RecoveryApprove { code, seen })?;
             println!(
-                "you vouched for {} as the new key of {}",
-                person.identity, person.root
+                "you vouched for {} as the new identity key of {} (lost after its entry {})",
+                view.new, view.old, view.seen_seq
             );
-            if person.identity != person.root && !person.recovered_by.is_empty() {
+            if !view.later.is_empty() {
+                eprintln!("what {} certified after it named its contacts:", view.old);
+                for line in crate::output::inert(view.later) {
+                    eprintln!("  {line}");
+                }
+                eprintln!(
+                    "rotations among these do not stand against the recovery; the rest after entry {} stops counting once it holds (`--seen N` vouches for less)",
+                    view.seen_seq
+                );
+            }
+            if view.holds {
                 eprintln!(
                     "the recovery holds ({} contacts vouched)",
-                    person.recovered_by.len()
+                    view.person.recovered_by.len()
                 );
+            } else {
+                eprintln!("the recovery holds once enough of the contacts vouch");
             }
         }
     }

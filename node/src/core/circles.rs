@@ -460,4 +460,6 @@ mod members;
 mod write;
 
 #[cfg(test)]
+mod adversary_tests;
+#[cfg(test)]
 mod tests;

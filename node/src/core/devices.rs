@@ -71,9 +71,10 @@ impl Core {
         self.person()
     }
 
-    /// Revokes one of my person's devices: what it wrote up to its latest
-    /// entry this node holds stays valid; anything later is refused everywhere.
-    pub fn device_revoke(&mut self, device: AuthorId) -> Result<PersonView> {
+    /// Revokes one of my person's devices: what it wrote up to `keep` (by
+    /// default its latest entry this node holds) stays valid; anything
+    /// later is refused everywhere.
+    pub fn device_revoke(&mut self, device: AuthorId, keep: Option<u64>) -> Result<PersonView> {
         let certifier = self.certifier("revoke devices")?;
         if device == self.me() || device == certifier.author() {
             return Err(Error::InvalidInput(
@@ -101,7 +102,16 @@ impl Core {
             }
             Some(_) => {}
         }
-        let last_seq = self.store.head(&device)?.map_or(0, |h| h.seq);
+        let held = self.store.head(&device)?.map_or(0, |h| h.seq);
+        let last_seq = match keep {
+            Some(k) if k > held => {
+                return Err(Error::InvalidInput(format!(
+                    "this node holds {device}'s entries up to {held} only: keeping entries it has not seen could keep what a thief wrote"
+                )));
+            }
+            Some(k) => k,
+            None => held,
+        };
         self.append_as(
             &certifier,
             &[Body::DeviceRevoke(DeviceRevoke { device, last_seq })],
@@ -243,6 +253,7 @@ mod tests {
         let person = alice
             .run(ops::DeviceRevoke {
                 device: laptop.me().into(),
+                keep: None,
             })
             .unwrap();
         let d = person
@@ -359,7 +370,7 @@ mod tests {
                     }
                     Step::Revoke(d) => {
                         let key = Keypair::from_secret(&[*d; 32]).author();
-                        let _ = alice.run(ops::DeviceRevoke { device: key.into() });
+                        let _ = alice.run(ops::DeviceRevoke { device: key.into(), keep: None });
                     }
                     Step::Rotate => {
                         alice.run(ops::IdentityRotate {}).unwrap();

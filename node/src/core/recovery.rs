@@ -2,14 +2,14 @@
 //! them to vouch for a new identity key after every key was lost, and
 //! vouching for someone.
 
-use kith_protocol::identity::{DeviceLink, RecoveryApproval, RecoveryContacts};
+use kith_protocol::identity::{DeviceLink, RecoveryApproval, RecoveryContacts, Role};
 use kith_protocol::{AuthorId, Body, Keypair};
 
 use super::Core;
 use super::devices::certifier;
 use crate::error::{Error, Result};
 use crate::link::RecoveryCode;
-use crate::model::{PersonView, RecoveryCodeView};
+use crate::model::{PersonView, RecoveryApprovalView, RecoveryCodeView};
 use crate::reader::person_view;
 
 impl Core {
@@ -92,14 +92,23 @@ impl Core {
     }
 
     /// A recovery contact vouches for the new key in `code`, after checking
-    /// that the person named this node's person as a contact.
-    pub fn recovery_approve(&mut self, code: &str) -> Result<PersonView> {
+    /// that the lost key is (or was, before someone rotated it away) the
+    /// person's identity key and named this node's person as a contact.
+    /// `seen`: the last seq of the lost key the owner still held (default:
+    /// the last this node holds); what the key certified after it no
+    /// longer counts once the recovery holds.
+    pub fn recovery_approve(
+        &mut self,
+        code: &str,
+        seen: Option<u64>,
+    ) -> Result<RecoveryApprovalView> {
         let code = RecoveryCode::decode(code)?;
+        let held = self.store.head(&code.old)?.map_or(0, |h| h.seq);
         let approval = RecoveryApproval {
             old: code.old,
             new: code.new,
             consent: code.consent,
-            seen_seq: self.store.head(&code.old)?.map_or(0, |h| h.seq),
+            seen_seq: seen.map_or(held, |s| s.min(held)),
         };
         if !approval.consented() {
             return Err(Error::InvalidInput(
@@ -108,32 +117,67 @@ impl Core {
         }
         let registry = self.store.registry()?;
         let person = registry.person_of(&code.old);
-        if person.identity != code.old {
+        let identity_once = person
+            .key(&code.old)
+            .is_some_and(|k| matches!(k.role, Role::Identity | Role::FormerIdentity));
+        if !identity_once {
             return Err(Error::InvalidInput(format!(
-                "{} is no longer that person's identity key (it is {}); ask for a new code",
+                "{} was never the identity key of a person you know (their identity is {}): ask for a code naming the key they lost",
                 code.old, person.identity
             )));
         }
-        let mine = registry.person_of(&self.me());
-        let named = registry.recovery_contacts(&person).ok_or_else(|| {
-            Error::InvalidInput(format!(
+        let sets = registry.contact_sets(&code.old);
+        if sets.is_empty() {
+            return Err(Error::InvalidInput(format!(
                 "{} named no recovery contacts (or you do not have their log yet)",
                 code.old
-            ))
-        })?;
-        if !named.contacts.iter().any(|c| mine.key(c).is_some()) {
+            )));
+        }
+        let mine = registry.person_of(&self.me());
+        let Some(named_at) = sets
+            .iter()
+            .filter(|(_, set)| set.contacts.iter().any(|c| mine.key(c).is_some()))
+            .map(|(seq, _)| *seq)
+            .next()
+        else {
             return Err(Error::InvalidInput(format!(
                 "you are not one of {}'s recovery contacts",
                 code.old
             )));
+        };
+        // What the lost key certified after the contacts were named.
+        let mut later = Vec::new();
+        for entry in self.store.log(&code.old, named_at + 1, usize::MAX)? {
+            let Some(Ok(body)) = entry.body().map(Body::decode) else {
+                continue;
+            };
+            let what = match &body {
+                Body::Rotate(r) => format!("rotated the identity to {}", r.new),
+                Body::DeviceRevoke(r) => format!("revoked {}", r.device),
+                Body::DeviceLink(l) => format!("linked {}", l.device),
+                Body::RecoveryContacts(c) => {
+                    format!("named {} other recovery contacts", c.contacts.len())
+                }
+                _ => continue,
+            };
+            later.push(format!("entry {}: {what}", entry.seq()));
         }
+        let seen_seq = approval.seen_seq;
         self.append_one(Body::RecoveryApproval(approval))?;
         // Let the recovering device connect, to fetch the approvals.
         if self.store.trust_get(&code.device)?.is_none() {
             self.store.trust_add(code.device, None, super::now_ms())?;
             self.refresh_scope()?;
         }
-        person_view(&self.store, code.old)
+        let person = person_view(&self.store, code.old)?;
+        Ok(RecoveryApprovalView {
+            old: code.old,
+            new: code.new,
+            seen_seq,
+            later,
+            holds: person.identity == code.new,
+            person,
+        })
     }
 }
 
@@ -193,6 +237,7 @@ mod tests {
         let e = eve
             .run(ops::RecoveryApprove {
                 code: request.code.clone(),
+                seen: None,
             })
             .unwrap_err();
         assert!(e.to_string().contains("not one of"), "{e}");
@@ -201,12 +246,14 @@ mod tests {
         let e = dave
             .run(ops::RecoveryApprove {
                 code: tampered.encode(),
+                seen: None,
             })
             .unwrap_err();
         assert!(e.to_string().contains("does not verify"), "{e}");
 
         bob.run(ops::RecoveryApprove {
             code: request.code.clone(),
+            seen: None,
         })
         .unwrap();
         assert!(bob.scope().is_direct(&fresh.me()), "bob lets the device in");
@@ -217,6 +264,7 @@ mod tests {
         carol
             .run(ops::RecoveryApprove {
                 code: request.code.clone(),
+                seen: None,
             })
             .unwrap();
         sync(&carol, &mut frank, carol.me());
@@ -247,5 +295,85 @@ mod tests {
                 contacts: vec![bob.me().into()],
             })
             .unwrap();
+    }
+
+    /// The thief acts first, with the stock client on a copy of Alice's
+    /// store: `kith identity rotate`, then `kith device revoke` of her
+    /// laptop. Alice's contacts, who saw all of it, still recover her: the
+    /// rotation made with the lost key after its contacts were named does
+    /// not stand, the thief's key is nobody's, the laptop stays, and every
+    /// friend follows.
+    #[test]
+    fn a_thief_who_rotates_and_revokes_first_cannot_block_the_recovery() {
+        let mut alice = core(1);
+        let (mut bob, mut carol, mut dave, mut frank) = (core(2), core(3), core(4), core(6));
+        let a = alice.me();
+        let laptop_key = Keypair::from_secret(&[0x61; 32]);
+        alice
+            .run(ops::DeviceAdd {
+                link: DeviceLink::new(&a, &laptop_key, "laptop"),
+            })
+            .unwrap();
+        alice
+            .run(ops::RecoverySet {
+                threshold: 2,
+                contacts: vec![bob.me().into(), carol.me().into(), dave.me().into()],
+            })
+            .unwrap();
+        // The thief holds a copy of Alice's device.
+        let mut thief = core(1);
+        sync(&alice, &mut thief, a);
+        let rotated = thief.run(ops::IdentityRotate {}).unwrap().identity;
+        thief
+            .run(ops::DeviceRevoke {
+                device: laptop_key.author().into(),
+                keep: None,
+            })
+            .unwrap();
+        for c in [&mut bob, &mut carol, &mut dave, &mut frank] {
+            trust(c, a);
+            sync(&thief, c, a);
+            sync(&thief, c, rotated);
+            let seen = crate::reader::person_view(c.store(), a).unwrap();
+            assert_eq!(seen.identity, rotated, "the theft shows everywhere");
+        }
+        // Alice, on a fresh install, asks her contacts; two who saw the
+        // rotation approve.
+        let mut fresh = core(9);
+        let request = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        for contact in [&mut bob, &mut carol] {
+            let view = contact
+                .run(ops::RecoveryApprove {
+                    code: request.code.clone(),
+                    seen: None,
+                })
+                .unwrap();
+            assert_eq!((view.old, view.new), (a, request.new));
+            assert!(
+                view.later.iter().any(|l| l.contains("rotated")),
+                "{:?}",
+                view.later
+            );
+        }
+        for c in [&bob, &carol] {
+            sync(c, &mut frank, c.me());
+        }
+        let seen = crate::reader::person_view(frank.store(), a).unwrap();
+        assert_eq!(seen.identity, request.new);
+        assert!(seen.conflict.is_none(), "{:?}", seen.conflict);
+        assert!(
+            seen.devices
+                .iter()
+                .any(|d| d.key == laptop_key.author() && !d.revoked),
+            "{seen:?}"
+        );
+        assert!(seen.devices.iter().all(|d| d.key != rotated));
+        assert_eq!(
+            crate::reader::person_view(frank.store(), rotated)
+                .unwrap()
+                .root,
+            rotated,
+            "the thief's key stands alone"
+        );
     }
 }

@@ -264,7 +264,10 @@ mod tests {
         assert!(alice.join(&own, None).is_err());
         // The old key is this node's network identity: not revocable here.
         let refused = alice
-            .run(ops::DeviceRevoke { device: old.into() })
+            .run(ops::DeviceRevoke {
+                device: old.into(),
+                keep: None,
+            })
             .unwrap_err();
         assert!(matches!(refused, Error::InvalidInput(_)), "{refused}");
         let post = alice.run(ops::Post::note("after")).unwrap();

@@ -48,12 +48,16 @@ impl StoreOp for DeviceAdd {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRevoke {
     pub device: AuthorRef,
+    /// The device's last entry that stays valid (a stolen device's entries
+    /// after the theft should not); default: the last this node holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u64>,
 }
 
 impl StoreOp for DeviceRevoke {
     fn run(self, core: &mut Core) -> Result<PersonView> {
         let device = self.device.resolve(core.me());
-        core.device_revoke(device)
+        core.device_revoke(device, self.keep)
     }
 }
 
@@ -130,10 +134,14 @@ impl StoreOp for RecoveryRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryApprove {
     pub code: String,
+    /// The last seq of the lost key's log the owner still held it at (the
+    /// approval's `seen_seq`); default: the last this node holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<u64>,
 }
 
 impl StoreOp for RecoveryApprove {
-    fn run(self, core: &mut Core) -> Result<PersonView> {
-        core.recovery_approve(&self.code)
+    fn run(self, core: &mut Core) -> Result<crate::model::RecoveryApprovalView> {
+        core.recovery_approve(&self.code, self.seen)
     }
 }

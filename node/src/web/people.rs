@@ -96,6 +96,7 @@ pub(super) async fn device_revoke(
     s.handle
         .call(ops::DeviceRevoke {
             device: device.parse()?,
+            keep: None,
         })
         .await?;
     back("/people")

@@ -500,19 +500,110 @@ fn two_recoveries_each_at_threshold_are_a_conflict() {
     assert!(matches!(p.conflict, Some(Conflict::Recovery { .. })));
 }
 
+/// The thief's best move, acting first: with the stolen identity key, a
+/// rotation to a key of his own and, from it, a revocation of the owner's
+/// phone — all seen by the contacts before they approve. The recovery by
+/// the contacts named before the theft still holds: a rotation made with
+/// the lost key after its contacts were named does not pre-empt it, the
+/// thief's key is nobody's, and the phone stays.
 #[test]
-fn a_rotation_the_contacts_saw_wins_over_their_recovery() {
-    let (alice, bob, new) = (kp(1), kp(2), kp(5));
+fn a_thief_who_rotates_and_revokes_first_cannot_block_the_recovery() {
+    let (alice, bob, carol, dave) = (kp(1), kp(2), kp(3), kp(4));
+    let (phone, thief, fresh) = (kp(5), kp(6), kp(7));
+    let a = alice.author();
+    let t = thief.author();
+    let history = |reg: &mut Registry| {
+        reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &phone, "phone")));
+        reg.add(a, 2, contacts(2, &[&bob, &carol, &dave]));
+        // The theft.
+        reg.add(a, 3, CertBody::Rotate(Rotate::new(&a, &thief)));
+        reg.add(
+            t,
+            1,
+            CertBody::Revoke(DeviceRevoke {
+                device: phone.author(),
+                last_seq: 0,
+            }),
+        );
+    };
+    let mut reg = Registry::new();
+    history(&mut reg);
+    assert_eq!(
+        reg.person_of(&a).identity,
+        t,
+        "the thief's rotation counts, for now"
+    );
+    // Two contacts who saw all of it vouch for the owner's new key.
+    reg.add(bob.author(), 1, approval(&a, &fresh, 3));
+    reg.add(carol.author(), 1, approval(&a, &fresh, 3));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, fresh.author());
+    assert!(p.conflict.is_none(), "{:?}", p.conflict);
+    assert!(p.key(&t).is_none(), "the thief's key is not the person's");
+    assert!(p.key(&phone.author()).unwrap().active(), "the phone stays");
+    assert_eq!(reg.person_of(&t).root, t);
+    // In any order of arrival, the same.
+    let mut other = Registry::new();
+    other.add(carol.author(), 1, approval(&a, &fresh, 3));
+    other.add(bob.author(), 1, approval(&a, &fresh, 3));
+    history(&mut other);
+    assert_eq!(other.person_of(&a), p);
+}
+
+/// One contact claiming to have seen the lost key's log to `u64::MAX`
+/// cannot keep it alive: the point is the highest seq a threshold of the
+/// contacts saw.
+#[test]
+fn one_contact_cannot_keep_the_lost_key_alive() {
+    let (alice, bob, carol, dave) = (kp(1), kp(2), kp(3), kp(4));
+    let fresh = kp(7);
     let a = alice.author();
     let mut reg = Registry::new();
-    reg.add(a, 1, contacts(1, &[&bob]));
-    reg.add(a, 2, CertBody::Rotate(Rotate::new(&a, &new)));
-    reg.add(bob.author(), 1, approval(&a, &kp(6), 2));
-    assert_eq!(reg.person_of(&a).identity, new.author());
-    // Delivered in another order, the same.
-    let mut other = Registry::new();
-    other.add(bob.author(), 1, approval(&a, &kp(6), 2));
-    other.add(a, 2, CertBody::Rotate(Rotate::new(&a, &new)));
-    other.add(a, 1, contacts(1, &[&bob]));
-    assert_eq!(other.person_of(&a), reg.person_of(&a));
+    reg.add(a, 1, contacts(2, &[&bob, &carol, &dave]));
+    reg.add(bob.author(), 1, approval(&a, &fresh, 4));
+    reg.add(carol.author(), 1, approval(&a, &fresh, u64::MAX));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, fresh.author());
+    assert_eq!(p.key(&a).unwrap().last_seq, Some(4));
+    // What the lost key certifies after the point does not count.
+    reg.add(a, 5, CertBody::Link(DeviceLink::new(&a, &kp(9), "thief")));
+    assert!(reg.person_of(&a).key(&kp(9).author()).is_none());
+    // Nor can one contact claiming to have seen nothing void what came
+    // before the contacts were named.
+    let mut reg = Registry::new();
+    reg.add(a, 1, CertBody::Link(DeviceLink::new(&a, &kp(8), "laptop")));
+    reg.add(a, 2, contacts(2, &[&bob, &carol, &dave]));
+    reg.add(bob.author(), 1, approval(&a, &fresh, 0));
+    reg.add(carol.author(), 1, approval(&a, &fresh, 0));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, fresh.author());
+    assert_eq!(p.key(&a).unwrap().last_seq, Some(2));
+    assert!(p.key(&kp(8).author()).unwrap().active());
+}
+
+/// The thief names contacts of his own (puppets) with the stolen key and
+/// has them vouch for a key of his: the set named first, by the owner,
+/// decides; there is no conflict to freeze the person with.
+#[test]
+fn a_thief_cannot_name_contacts_of_his_own_to_win_or_block() {
+    let (alice, bob, carol) = (kp(1), kp(2), kp(3));
+    let (p1, p2, fresh, thief) = (kp(10), kp(11), kp(7), kp(6));
+    let a = alice.author();
+    let mut reg = Registry::new();
+    reg.add(a, 1, contacts(2, &[&bob, &carol]));
+    // After the theft.
+    reg.add(a, 2, contacts(2, &[&p1, &p2]));
+    reg.add(p1.author(), 1, approval(&a, &thief, 2));
+    reg.add(p2.author(), 1, approval(&a, &thief, 2));
+    assert_eq!(
+        reg.person_of(&a).identity,
+        thief.author(),
+        "nobody contests it yet"
+    );
+    // The owner's contacts vouch that the key was lost after seq 1.
+    reg.add(bob.author(), 1, approval(&a, &fresh, 1));
+    reg.add(carol.author(), 1, approval(&a, &fresh, 1));
+    let p = reg.person_of(&a);
+    assert_eq!(p.identity, fresh.author());
+    assert!(p.conflict.is_none(), "{:?}", p.conflict);
 }

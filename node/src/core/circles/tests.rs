@@ -30,7 +30,7 @@ fn node(seed: u8) -> Core {
 }
 
 /// `n` people who all trust each other, each holding the others' logs.
-fn people(n: u8) -> Vec<Core> {
+pub(super) fn people(n: u8) -> Vec<Core> {
     let mut cores: Vec<Core> = (1..=n).map(node).collect();
     let ids: Vec<AuthorId> = cores.iter().map(Core::me).collect();
     for core in &mut cores {
@@ -49,7 +49,7 @@ fn people(n: u8) -> Vec<Core> {
 }
 
 /// Everything `from` wrote that `to` lacks.
-fn sync(cores: &mut [Core], from: usize, to: usize) {
+pub(super) fn sync(cores: &mut [Core], from: usize, to: usize) {
     let me = cores[from].me();
     let have = cores[to].store().head(&me).unwrap().map_or(0, |h| h.seq);
     let entries = cores[from].store().log(&me, have + 1, usize::MAX).unwrap();
@@ -57,7 +57,7 @@ fn sync(cores: &mut [Core], from: usize, to: usize) {
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
 }
 
-fn everyone(cores: &mut [Core]) {
+pub(super) fn everyone(cores: &mut [Core]) {
     for from in 0..cores.len() {
         for to in 0..cores.len() {
             if from != to {
@@ -67,7 +67,7 @@ fn everyone(cores: &mut [Core]) {
     }
 }
 
-fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryView {
+pub(super) fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryView {
     core.run(ops::Post {
         circle: circle.map(String::from),
         text: text.into(),
@@ -86,7 +86,7 @@ fn feed_texts(core: &mut Core) -> Vec<Option<String>> {
         .collect()
 }
 
-fn reads(core: &mut Core, text: &str) -> bool {
+pub(super) fn reads(core: &mut Core, text: &str) -> bool {
     feed_texts(core).iter().any(|t| t.as_deref() == Some(text))
 }
 
