@@ -1,8 +1,10 @@
 //! Circles on a node (docs/BENCHMARKS.md, "Private circles"): writing a
 //! post into a 50-member circle against a public post, reading a peer's
 //! circle post into the views against a public one, and removing a
-//! member (a new epoch for 49 people) — all through `Core` on a temporary
-//! store, measured in the same run.
+//! member (a new epoch for 49 people), and a certificate storm: a friend
+//! looping `kith recovery set` while a member holds 1,000 circle posts
+//! (each certificate against a public post of the same friend) — all
+//! through `Core` on a temporary store, measured in the same run.
 //!
 //! `cargo run --release -p kith-node --example circle_node_bench`
 
@@ -151,5 +153,56 @@ fn main() {
     println!(
         "  circle remove            {remove:8.0} µs   {:.0}× a public post",
         remove / plain
+    );
+
+    // A certificate storm: Carol, a friend of Bob's, names recovery
+    // contacts over and over; Bob, a member holding 1,000 circle posts,
+    // ingests each as it arrives. Against Carol's public posts.
+    let (bob_slice, rest) = others.split_at_mut(1);
+    let bob = &mut bob_slice[0];
+    let carol = &mut rest[1];
+    bob.run(ops::TrustAdd {
+        author: carol.me().into(),
+        petname: None,
+    })
+    .unwrap();
+    let log = carol.store().log(&carol.me(), 1, usize::MAX).unwrap();
+    bob.ingest(&log);
+    let bob_key = bob.me();
+    let storm = 200;
+    let mut certs = Vec::new();
+    let mut posts = Vec::new();
+    for i in 0..storm {
+        carol
+            .run(ops::RecoverySet {
+                threshold: 1,
+                contacts: vec![bob_key.into()],
+            })
+            .unwrap();
+        certs.push(carol.store().head(&carol.me()).unwrap().unwrap().seq);
+        carol.run(post(format!("carol's note {i}"), None)).unwrap();
+        posts.push(carol.store().head(&carol.me()).unwrap().unwrap().seq);
+    }
+    let (mut cert_us, mut post_us) = (Vec::new(), Vec::new());
+    for (c, p) in certs.iter().zip(&posts) {
+        for (seq, out) in [(*c, &mut cert_us), (*p, &mut post_us)] {
+            let e = carol.store().entry_at(&carol.me(), seq).unwrap().unwrap();
+            let t = Instant::now();
+            let outcome = bob.ingest(&[e]);
+            assert!(outcome.error.is_none(), "{:?}", outcome.error);
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (cert, public) = (median(&mut cert_us), median(&mut post_us));
+    let worst = cert_us.last().copied().unwrap_or(0.0);
+    println!("a friend's certificate storm while a member holds 1,000 circle posts ({storm} each)");
+    println!("  a friend's public post   {public:8.0} µs (median ingest)");
+    println!(
+        "  a friend's certificate   {cert:8.0} µs   {:.2}× a post (median; worst {worst:.0} µs)",
+        cert / public
     );
 }

@@ -409,7 +409,7 @@ impl Logs for Reader {
 
     fn frontier(&self) -> Vec<FrontierItem> {
         self.scope
-            .authors()
+            .ranked()
             .iter()
             .filter(|a| self.replicates(a))
             .map(|a| FrontierItem {

@@ -125,6 +125,17 @@ pub struct Store {
     limits: Limits,
     /// The last arrival number handed out (see `views`' arrival order).
     arrival: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The registry built from the certificates, shared by every clone
+    /// (readers included) until a write changes what it is built from.
+    registry: std::sync::Arc<RegistryCache>,
+}
+
+/// The cached registry and the generation of the certificates and fork
+/// proofs it was built from.
+#[derive(Default)]
+struct RegistryCache {
+    generation: std::sync::atomic::AtomicU64,
+    built: std::sync::Mutex<Option<(u64, std::sync::Arc<kith_protocol::identity::Registry>)>>,
 }
 
 impl Store {
@@ -134,6 +145,7 @@ impl Store {
             kv: Kv::open(path, config)?,
             limits,
             arrival: Default::default(),
+            registry: Default::default(),
         };
         store.check_schema()?;
         store.arrival.store(
@@ -149,6 +161,7 @@ impl Store {
             kv: Kv::temporary()?,
             limits: Limits::default(),
             arrival: Default::default(),
+            registry: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -156,6 +169,47 @@ impl Store {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Applies a batch; if it wrote what persons are resolved from, the
+    /// cached registry is built again at its next use.
+    fn apply(&self, batch: Batch) -> Result<()> {
+        let registry = batch.registry;
+        self.kv.apply(batch)?;
+        if registry {
+            self.registry_changed();
+        }
+        Ok(())
+    }
+
+    /// Certificates or fork proofs were written (after the write).
+    pub(crate) fn registry_changed(&self) {
+        self.registry
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every identity certificate in the logs, as a registry (PROTOCOL.md
+    /// §11): built once and shared until a certificate or a fork proof is
+    /// written.
+    pub fn registry(&self) -> Result<std::sync::Arc<kith_protocol::identity::Registry>> {
+        let generation = self
+            .registry
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mut built = self
+            .registry
+            .built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((g, registry)) = built.as_ref()
+            && *g == generation
+        {
+            return Ok(registry.clone());
+        }
+        let registry = std::sync::Arc::new(views::registry(self)?);
+        *built = Some((generation, registry.clone()));
+        Ok(registry)
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -242,7 +296,7 @@ impl Store {
             last_ts = timestamp_ms;
             out.push(entry);
         }
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         self.kv.flush()?;
         Ok(out)
     }
@@ -307,7 +361,7 @@ impl Store {
                 }
             }
         }
-        if let Err(e) = self.kv.apply(state.batch) {
+        if let Err(e) = self.apply(state.batch) {
             outcome.appended.clear();
             outcome.error = Some(e.into());
         }
@@ -387,7 +441,7 @@ impl Store {
         let index = indexing.covers(&entry.author(), entry.seq());
         if index && views::reads_store(verified) {
             // Views of this entry read what came before it in the batch.
-            self.kv.apply(std::mem::take(batch))?;
+            self.apply(std::mem::take(batch))?;
         }
         let key = entry_key(&entry.author(), entry.seq());
         batch.insert(key.with_prefix(ENTRY), entry.encode());
@@ -547,6 +601,10 @@ impl Store {
             id_key.extend_from_slice(entry.id().as_bytes());
             batch.remove(id_key);
             batch.remove(&k);
+            // Its certificate view stays until the rebuild that follows.
+            let cert = keyspace::Space::Cert.key(&[author.as_bytes(), &entry.seq().to_be_bytes()]);
+            batch.registry |= self.kv.contains(&cert)?;
+            batch.remove(cert);
             removed += 1;
         }
         if removed == 0 {
@@ -561,7 +619,7 @@ impl Store {
             }
             _ => batch.remove(author_key(HEAD, author)),
         }
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         self.kv.flush()?;
         Ok(removed)
     }

@@ -49,6 +49,13 @@ pub const RECOVER_DOMAIN: &[u8] = b"kith-recover-v1";
 pub const SUCCEED_DOMAIN: &[u8] = b"kith-succeed-v1";
 /// Longest chain of device successions that counts (PROTOCOL.md §11.3).
 pub const MAX_SUCCESSION_CHAIN: usize = 8;
+/// Most keys one person resolves to (root, identities, devices, successors):
+/// links past it are skipped, so one person cannot fill a friend's
+/// replication set and frontier with keys.
+pub const MAX_KEYS_PER_PERSON: usize = 64;
+/// Most certificates read from one log (its lowest seqs): what one key can
+/// make every node resolve is bounded.
+pub const MAX_CERTS_PER_LOG: usize = 1024;
 /// Most recovery contacts a person may name.
 pub const MAX_RECOVERY_CONTACTS: usize = 16;
 /// Longest device name, in bytes.

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use kith_protocol::circle::{
     self, CircleEpoch, CircleId, CircleKey, DeviceSecret, EpochId, EpochState, Op, Resolved,
 };
-use kith_protocol::identity::Registry;
-use kith_protocol::{Body, Entry, Verified};
+use kith_protocol::identity::{Person, Registry};
+use kith_protocol::{AuthorId, Body, Entry, Verified};
 
 use super::Core;
 use crate::error::Result;
@@ -50,6 +50,20 @@ pub(crate) struct CircleState {
     /// Things members should know: epochs that list this device but gave
     /// it no key, epochs whose wraps and recipients disagree.
     pub warnings: Vec<String>,
+    /// The persons this state was resolved with (each epoch author's, each
+    /// member's): a certificate that changes none of them changes nothing
+    /// here.
+    pub persons: Vec<(AuthorId, Person)>,
+}
+
+impl CircleState {
+    /// Whether the certificates in `registry` resolve every person this
+    /// state depends on as they were.
+    fn persons_hold(&self, registry: &Registry) -> bool {
+        self.persons
+            .iter()
+            .all(|(key, person)| registry.person_of(key) == *person)
+    }
 }
 
 fn decode_epoch(entry: &Entry) -> Option<CircleEpoch> {
@@ -146,8 +160,14 @@ impl Core {
             junk: 0,
             own: BTreeMap::new(),
             warnings: Vec::new(),
+            persons: Vec::new(),
         };
+        let mut keys: BTreeSet<AuthorId> = epochs.iter().map(|(e, _)| e.author()).collect();
         let Some((key, root)) = self.circle_key_of(id, &epochs)? else {
+            state.persons = keys
+                .into_iter()
+                .map(|k| (k, registry.person_of(&k)))
+                .collect();
             return Ok(state);
         };
         state.key = Some(key);
@@ -188,6 +208,11 @@ impl Core {
             state.readable.insert(epoch.epoch, (entry.clone(), st));
         }
         state.resolved = circle::resolve(&root, ops);
+        keys.extend(state.resolved.ever.iter().copied());
+        state.persons = keys
+            .into_iter()
+            .map(|k| (k, registry.person_of(&k)))
+            .collect();
         state.own = self.wrapped(id, &key, &epochs, &state.readable)?;
         let devices = self.device_keys();
         for (epoch, (entry, st)) in &state.readable {
@@ -360,14 +385,28 @@ impl Core {
                 _ => {}
             }
         }
-        // A certificate can make a device a member's (or end one): every
-        // circle is read again.
+        // A certificate can make a device a member's (or end one): the
+        // circles whose persons it changes are read again (and those not
+        // read since start); the others stay as they are.
         let certificates = stored
             .iter()
             .any(|v| v.body().is_some_and(Body::is_certificate));
         if certificates {
-            self.circles_changed(None);
-            match self.store.circle_ids() {
+            let changed = (|| -> Result<Vec<CircleId>> {
+                let registry = self.store.registry()?;
+                let mut out = Vec::new();
+                for id in self.store.circle_ids()? {
+                    if !self
+                        .circle_cache
+                        .get(&id)
+                        .is_some_and(|s| s.persons_hold(&registry))
+                    {
+                        out.push(id);
+                    }
+                }
+                Ok(out)
+            })();
+            match changed {
                 Ok(ids) => full.extend(ids),
                 Err(e) => tracing::warn!(error = %e, "cannot list circles"),
             }

@@ -286,11 +286,11 @@ impl Store {
                 batch.insert(key(PAGE, &[&w.page.0]), &circle.0[..]);
             }
             if views::reads_store(v) {
-                self.kv.apply(std::mem::take(&mut batch))?;
+                self.apply(std::mem::take(&mut batch))?;
             }
             views::index(self, v, &mut batch)?;
         }
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         Ok(())
     }
 }

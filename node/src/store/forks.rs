@@ -45,7 +45,9 @@ impl Store {
     /// Forgets the fork proofs for `author`, so their entries replicate again
     /// (the user decided, e.g. after talking to them).
     pub fn clear_fork(&self, author: &AuthorId) -> Result<usize> {
-        Ok(self.kv.remove_prefix(&author_key(FORK, author))?)
+        let removed = self.kv.remove_prefix(&author_key(FORK, author))?;
+        self.registry_changed();
+        Ok(removed)
     }
 
     /// Keeps both entries as proof, durably, whatever happens to the batch
@@ -57,6 +59,7 @@ impl Store {
             super::entry_key(&proof.author(), proof.seq()).with_prefix(FORK),
             out,
         )?;
+        self.registry_changed();
         Ok(())
     }
 

@@ -57,6 +57,9 @@ pub struct Kv {
 pub struct Batch {
     inner: sled::Batch,
     len: usize,
+    /// It writes something persons are resolved from (the store's cached
+    /// registry must be built again once it is applied).
+    pub(crate) registry: bool,
 }
 
 impl Batch {

@@ -94,10 +94,12 @@ impl Store {
         let mut batch = Batch::default();
         let mut n = 0;
         for item in self.kv.scan_prefix(keyspace::VIEWS).take(max) {
-            batch.remove(item?.0);
+            let key = item?.0;
+            batch.registry |= key.starts_with(Space::Cert.prefix());
+            batch.remove(key);
             n += 1;
         }
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         Ok(n)
     }
 
@@ -132,7 +134,7 @@ impl Store {
     pub fn index_views(&self, entry: &Verified) -> Result<()> {
         let mut batch = Batch::default();
         views::index(self, entry, &mut batch)?;
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         Ok(())
     }
 
@@ -192,7 +194,7 @@ impl Store {
         let mut batch = super::kv::Batch::default();
         batch.insert(super::meta_key("log-key"), secret);
         batch.remove(super::meta_key("log-key-pending"));
-        self.kv.apply(batch)?;
+        self.apply(batch)?;
         self.kv.flush()?;
         Ok(())
     }

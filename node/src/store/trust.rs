@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kith_protocol::identity::{Person, Registry};
+use kith_protocol::identity::Person;
 use kith_protocol::{AuthorId, Entry};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,11 @@ pub struct Scope {
     /// the earlier key as its PeerId (PROTOCOL.md §11.6), so nobody dials
     /// them.
     no_node: BTreeSet<AuthorId>,
+    /// Each author's place in the frontier: (0 direct / 1 two hops, its
+    /// index among its person's keys). A capped frontier lists every
+    /// person's first key before anyone's second, so nobody's keys crowd
+    /// out another person's.
+    rank: BTreeMap<AuthorId, (u8, usize)>,
 }
 
 impl Scope {
@@ -77,6 +82,19 @@ impl Scope {
         &self.authors
     }
 
+    /// Every author in frontier order: directly trusted persons before
+    /// two-hop ones, each person's first key before anyone's second, then
+    /// by key.
+    pub fn ranked(&self) -> Vec<AuthorId> {
+        let mut out: Vec<((u8, usize), AuthorId)> = self
+            .authors
+            .iter()
+            .map(|a| (self.rank.get(a).copied().unwrap_or((2, 0)), *a))
+            .collect();
+        out.sort();
+        out.into_iter().map(|(_, a)| a).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.authors.len()
     }
@@ -101,13 +119,17 @@ impl Scope {
             authors,
             ended: BTreeMap::new(),
             no_node: BTreeSet::new(),
+            rank: BTreeMap::new(),
         }
     }
 
     /// Adds every key of `person`.
     fn add_person(&mut self, person: &Person, direct: bool) {
-        for k in &person.keys {
+        for (i, k) in person.keys.iter().enumerate() {
             self.authors.insert(k.key);
+            let rank = (u8::from(!direct), i);
+            let best = self.rank.entry(k.key).or_insert(rank);
+            *best = (*best).min(rank);
             if direct {
                 self.direct.insert(k.key);
             }
@@ -229,11 +251,6 @@ impl Store {
         Ok(scope)
     }
 
-    /// Every identity certificate in the logs, as a registry.
-    pub fn registry(&self) -> Result<Registry> {
-        views::registry(self)
-    }
-
     /// The first entries (kind 14) of the logs that took over from `from`.
     pub fn handovers(&self, from: &AuthorId) -> Result<Vec<Entry>> {
         views::handovers(self, from)
@@ -242,7 +259,7 @@ impl Store {
     /// How to show an author: my petname for their person, else the
     /// person's profile name (a device shows as the person it belongs to).
     pub fn display_name(&self, author: &AuthorId) -> Result<Option<String>> {
-        let registry = views::registry(self)?;
+        let registry = self.registry()?;
         if registry.is_empty() {
             return self.key_name(author);
         }

@@ -113,6 +113,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
         body if body.is_certificate() => {
             let key = Space::Cert.key(&[entry.author().as_bytes(), &entry.seq().to_be_bytes()]);
             batch.insert(key, body.encode());
+            batch.registry = true;
             if let Body::Succession(s) = body
                 && entry.seq() == 1
             {

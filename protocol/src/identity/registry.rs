@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    CertBody, Conflict, KeyState, MAX_SUCCESSION_CHAIN, Person, RecoveryApproval, RecoveryContacts,
-    Role,
+    CertBody, Conflict, KeyState, MAX_CERTS_PER_LOG, MAX_KEYS_PER_PERSON, MAX_SUCCESSION_CHAIN,
+    Person, RecoveryApproval, RecoveryContacts, Role,
 };
 use crate::keys::AuthorId;
 
@@ -13,9 +13,14 @@ use crate::keys::AuthorId;
 ///
 /// Certificates are kept per author and sequence number; a second,
 /// different certificate at one (author, seq) marks that author's log as
-/// forked there.
-#[derive(Debug, Clone, Default)]
+/// forked there. Consents are checked once, when a certificate is added;
+/// resolved persons are kept until the next certificate or fork.
+#[derive(Debug, Default)]
 pub struct Registry {
+    /// Links and rotations whose consent verifies for their author.
+    consented: BTreeSet<(AuthorId, u64)>,
+    /// Persons resolved so far: (root, with recoveries) → person.
+    resolved: std::sync::Mutex<BTreeMap<(AuthorId, bool), Person>>,
     certs: BTreeMap<AuthorId, BTreeMap<u64, CertBody>>,
     forks: BTreeMap<AuthorId, u64>,
     /// Reverse links: device or new identity key → keys whose certificate
@@ -43,14 +48,37 @@ struct Recovered {
     by: Vec<AuthorId>,
 }
 
+impl Clone for Registry {
+    fn clone(&self) -> Registry {
+        Registry {
+            consented: self.consented.clone(),
+            resolved: Default::default(),
+            certs: self.certs.clone(),
+            forks: self.forks.clone(),
+            named_by: self.named_by.clone(),
+            approvals: self.approvals.clone(),
+            handovers: self.handovers.clone(),
+            successors: self.successors.clone(),
+        }
+    }
+}
+
 impl Registry {
     pub fn new() -> Registry {
         Registry::default()
     }
 
+    fn forget_resolved(&mut self) {
+        self.resolved
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Adds a certificate found at `author`'s `seq`. Returns whether it was
     /// new (a caller re-resolves persons then).
     pub fn add(&mut self, author: AuthorId, seq: u64, cert: CertBody) -> bool {
+        self.forget_resolved();
         let log = self.certs.entry(author).or_default();
         match log.get(&seq) {
             Some(existing) if *existing == cert => return false,
@@ -62,8 +90,14 @@ impl Registry {
             None => {}
         }
         let named = match &cert {
-            CertBody::Link(l) if l.consented(&author) => Some((l.device, author)),
-            CertBody::Rotate(r) if r.consented(&author) => Some((r.new, author)),
+            CertBody::Link(l) if l.consented(&author) => {
+                self.consented.insert((author, seq));
+                Some((l.device, author))
+            }
+            CertBody::Rotate(r) if r.consented(&author) => {
+                self.consented.insert((author, seq));
+                Some((r.new, author))
+            }
             CertBody::Approval(a) if a.consented() => {
                 self.approvals
                     .entry(a.old)
@@ -93,6 +127,7 @@ impl Registry {
 
     /// Marks `author`'s log as forked at `seq` (a fork proof from elsewhere).
     pub fn add_fork(&mut self, author: AuthorId, seq: u64) {
+        self.forget_resolved();
         let at = self.forks.entry(author).or_insert(seq);
         *at = (*at).min(seq);
     }
@@ -189,6 +224,24 @@ impl Registry {
     /// `recovery: false` resolves without recoveries (how a recovery
     /// contact's own devices are found, so resolution never recurses).
     fn resolve_with(&self, root: AuthorId, recovery: bool) -> Person {
+        let known = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(root, recovery))
+            .cloned();
+        if let Some(p) = known {
+            return p;
+        }
+        let person = self.resolve_fresh(root, recovery);
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((root, recovery), person.clone());
+        person
+    }
+
+    fn resolve_fresh(&self, root: AuthorId, recovery: bool) -> Person {
         let mut person = Person::single(root);
         let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
         self.add_successors(&mut person, root, &revoked);
@@ -228,7 +281,7 @@ impl Registry {
                 _ => None,
             };
             let log = self.certs.get(&identity).unwrap_or(&empty);
-            for (&seq, cert) in log {
+            for (&seq, cert) in log.iter().take(MAX_CERTS_PER_LOG) {
                 if fork_at.is_some_and(|f| seq >= f) {
                     break 'chain;
                 }
@@ -238,9 +291,10 @@ impl Registry {
                 match cert {
                     CertBody::Contacts(_) | CertBody::Approval(_) | CertBody::Succession(_) => {}
                     CertBody::Link(link) => {
-                        if !link.consented(&identity)
+                        if !self.consented.contains(&(identity, seq))
                             || revoked.contains(&link.device)
                             || person.key(&link.device).is_some()
+                            || person.keys.len() >= MAX_KEYS_PER_PERSON
                         {
                             continue;
                         }
@@ -277,7 +331,7 @@ impl Registry {
                         // named: the recovery that holds wins over it.
                     }
                     CertBody::Rotate(r) => {
-                        if !r.consented(&identity)
+                        if !self.consented.contains(&(identity, seq))
                             || revoked.contains(&r.new)
                             || person
                                 .keys
@@ -365,6 +419,9 @@ impl Registry {
     fn add_successors(&self, person: &mut Person, device: AuthorId, revoked: &BTreeSet<AuthorId>) {
         let mut old = device;
         for _ in 0..MAX_SUCCESSION_CHAIN {
+            if person.keys.len() >= MAX_KEYS_PER_PERSON {
+                return;
+            }
             let Some(name) = person.key(&old).map(|k| k.name.clone()) else {
                 return;
             };
@@ -426,10 +483,10 @@ impl Registry {
         };
         let below = self.forks.get(key).copied().unwrap_or(u64::MAX);
         let mut out = Vec::new();
-        for (&seq, cert) in log.range(..below) {
+        for (&seq, cert) in log.range(..below).take(MAX_CERTS_PER_LOG) {
             match cert {
                 CertBody::Contacts(c) => out.push((seq, c.clone())),
-                CertBody::Rotate(r) if r.consented(key) => break,
+                CertBody::Rotate(_) if self.consented.contains(&(*key, seq)) => break,
                 _ => {}
             }
         }

@@ -607,3 +607,25 @@ fn a_thief_cannot_name_contacts_of_his_own_to_win_or_block() {
     assert_eq!(p.identity, fresh.author());
     assert!(p.conflict.is_none(), "{:?}", p.conflict);
 }
+
+/// A person who links thousands of keys (ground to sort first) gets 64:
+/// the rest are nobody's, so they neither enter friends' replication sets
+/// nor crowd the frontier.
+#[test]
+fn a_person_has_at_most_64_keys() {
+    let alice = kp(1);
+    let a = alice.author();
+    let mut reg = Registry::new();
+    for i in 0..200u32 {
+        let mut seed = [0x77u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let device = Keypair::from_secret(&seed);
+        reg.add(
+            a,
+            u64::from(i) + 1,
+            CertBody::Link(DeviceLink::new(&a, &device, "")),
+        );
+    }
+    let p = reg.person_of(&a);
+    assert_eq!(p.keys.len(), crate::identity::MAX_KEYS_PER_PERSON);
+}
