@@ -363,7 +363,7 @@ impl Store {
         }
         if let Err(e) = self.apply(state.batch) {
             outcome.appended.clear();
-            outcome.error = Some(e.into());
+            outcome.error = Some(e);
         }
         outcome
     }
