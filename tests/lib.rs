@@ -29,6 +29,14 @@ pub struct TestNode {
 }
 
 impl TestNode {
+    /// The node's configuration (to open its store with the node stopped,
+    /// as a modified client would).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl TestNode {
     /// Starts a node whose key comes from `seed`.
     pub async fn start(name: &'static str, seed: u8) -> TestNode {
         Self::start_with(name, seed, |_| {}).await

@@ -1,6 +1,7 @@
 //! Multi-node integration tests: real libp2p nodes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adversary;
 mod circles;
 mod contract;
 mod devices;

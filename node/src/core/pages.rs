@@ -91,7 +91,8 @@ impl Core {
 
     /// A new page under an id the caller chose (a page id is the author's
     /// free choice: tests play the author who picks one to hurt others).
-    pub(crate) fn wiki_new_with_id(
+    #[doc(hidden)]
+    pub fn wiki_new_with_id(
         &mut self,
         page: PageId,
         title: &str,
