@@ -115,9 +115,12 @@ fn show(view: CircleView, json: bool) -> Result<()> {
     }
     if c.unreadable > 0 {
         println!(
-            "  {} later change(s) you cannot read (you may have been removed)",
+            "  {} entr(ies) under this circle's id that no member can read (junk; ignored by every member)",
             c.unreadable
         );
+    }
+    for w in &c.warnings {
+        println!("  warning: {w}");
     }
     if let Some(epoch) = c.epoch {
         println!(
