@@ -155,6 +155,25 @@ fn main() {
         remove / plain
     );
 
+    // A re-read: Bob, holding the circle's 1,000 posts, ingests the new
+    // epoch the removal made (every state read again, the circle
+    // resolved, every post checked against the new membership).
+    let epoch_entry = alice.store().head(&alice.me()).unwrap().unwrap();
+    let e = alice
+        .store()
+        .entry_at(&alice.me(), epoch_entry.seq)
+        .unwrap()
+        .unwrap();
+    let t = Instant::now();
+    let outcome = others[0].ingest(&[e]);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let reread = t.elapsed().as_secs_f64() * 1e6;
+    println!("a member ingests a new epoch of the circle (a re-read: 1,000 posts, 50 members)");
+    println!(
+        "  new epoch, re-read       {reread:8.0} µs   {:.0}× a public entry",
+        reread / (public_us / np as f64)
+    );
+
     // A certificate storm: Carol, a friend of Bob's, names recovery
     // contacts over and over; Bob, a member holding 1,000 circle posts,
     // ingests each as it arrives. Against Carol's public posts.

@@ -226,6 +226,12 @@ impl Core {
                     "a deletion cannot itself be deleted".into(),
                 ));
             }
+            Some(Ok(b)) if b.is_certificate() || matches!(b, Body::CircleEpoch(_)) => {
+                return Err(Error::InvalidInput(
+                    "certificates and circle membership changes cannot be deleted (every node resolves persons and circles from all of them)"
+                        .into(),
+                ));
+            }
             _ => {}
         }
         self.append_one(Body::Deletion(Deletion { target: id }))

@@ -126,12 +126,14 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             if let Some(target) = store.get(&deletion.target)? {
                 // Only an author may delete their own entries; a
                 // certificate's body stays (PROTOCOL.md §11: persons are
-                // resolved from every certificate ever made).
-                let is_cert = target
+                // resolved from every certificate ever made), and so does
+                // a circle epoch's (§12: a member deleting one would leave
+                // every epoch after it waiting for its parent).
+                let kept = target
                     .body()
                     .and_then(|b| Body::decode(b).ok())
-                    .is_some_and(|b| b.is_certificate());
-                if target.author() == entry.author() && target.body().is_some() && !is_cert {
+                    .is_some_and(|b| b.is_certificate() || matches!(b, Body::CircleEpoch(_)));
+                if target.author() == entry.author() && target.body().is_some() && !kept {
                     unindex(store, &target, batch);
                     super::circles::forget_opened(&target, batch);
                     store.drop_body(&target, batch);

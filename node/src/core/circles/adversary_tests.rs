@@ -211,3 +211,48 @@ fn a_stolen_devices_change_stops_counting_when_the_device_is_revoked_before_it()
         );
     }
 }
+
+/// A member's modified client deletes the epoch everything follows (the
+/// stock client refuses to): the epoch's body stays on every node, and the
+/// circle goes on for everyone.
+#[test]
+fn deleting_a_circle_epoch_freezes_nothing() {
+    let mut p = people(3);
+    let view = p[0]
+        .run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec!["bob".into(), "carol".into()],
+        })
+        .unwrap();
+    everyone(&mut p);
+    let create = p[0]
+        .store()
+        .circle_epochs(&view.id)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let refused = p[0].run(ops::Delete {
+        id: create.id().to_string().parse().unwrap(),
+    });
+    assert!(refused.is_err_and(|e| e.to_string().contains("cannot be deleted")));
+    p[0].append_raw(&[Body::Deletion(kith_protocol::Deletion {
+        target: create.id(),
+    })])
+    .unwrap();
+    everyone(&mut p);
+    for core in p.iter_mut() {
+        assert!(
+            core.store()
+                .get(&create.id())
+                .unwrap()
+                .unwrap()
+                .body()
+                .is_some()
+        );
+    }
+    post(&mut p[1], "after the deletion", Some("team"));
+    everyone(&mut p);
+    assert!(reads(&mut p[2], "after the deletion"));
+    assert_eq!(names(&show(&mut p[2])).len(), 3);
+}
