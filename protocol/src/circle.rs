@@ -62,6 +62,10 @@ pub const MAX_HISTORY: usize = 1024;
 /// Most epochs of one circle a node reads from one device (its first, by
 /// seq); later ones do not count.
 pub const MAX_EPOCHS_PER_DEVICE: usize = 1024;
+/// Most epochs of one circle a node resolves (every device's first ones
+/// before anyone's later ones): bounds resolution's memory (its causal
+/// order is n² bits) and time.
+pub const MAX_EPOCHS: usize = 8192;
 /// Longest circle name, in bytes.
 pub const MAX_CIRCLE_NAME: usize = 100;
 /// Length of a wrap's ciphertext: the epoch secret and the circle key (64

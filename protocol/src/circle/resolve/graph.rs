@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Op, Rejected, Resolved};
-use crate::circle::{Change, EpochId, MAX_EPOCHS_PER_DEVICE};
+use crate::circle::{Change, EpochId, MAX_EPOCHS, MAX_EPOCHS_PER_DEVICE};
 use crate::keys::AuthorId;
 
 /// A fixed-size set of positions.
@@ -89,28 +89,55 @@ pub(super) struct Node {
     pub(super) parents: Vec<usize>,
 }
 
-/// Each device's first [`MAX_EPOCHS_PER_DEVICE`] epochs of the circle (by
-/// seq), each entry once.
+/// The ops resolution reads: each entry once; not those of persons no
+/// change ever adds (they can never count); each device's first
+/// [`MAX_EPOCHS_PER_DEVICE`] (by seq); and at most [`MAX_EPOCHS`] in all,
+/// taking every device's first epochs before anyone's later ones.
 pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> {
     ops.sort_by_key(|o| (o.device, o.seq, o.id));
     ops.dedup_by(|a, b| a.id == b.id);
-    let mut per_device: BTreeMap<AuthorId, usize> = BTreeMap::new();
-    ops.into_iter()
-        .filter(|op| {
-            let n = per_device.entry(op.device).or_default();
-            *n += 1;
-            if *n > MAX_EPOCHS_PER_DEVICE {
-                rejected.push(Rejected {
-                    op: op.id,
-                    reason: format!(
-                        "its device wrote more than {MAX_EPOCHS_PER_DEVICE} changes of this circle"
-                    ),
-                });
-                return false;
+    let added: BTreeSet<AuthorId> = ops
+        .iter()
+        .flat_map(|o| match &o.state.change {
+            Change::Create { members, .. } => {
+                std::iter::once(o.person).chain(members.iter().copied()).collect()
             }
-            true
+            Change::Add { person, .. } => vec![*person],
+            _ => Vec::new(),
         })
-        .collect()
+        .collect();
+    let mut reject = |op: &Op, reason: String| rejected.push(Rejected { op: op.id, reason });
+    let mut rank: BTreeMap<AuthorId, usize> = BTreeMap::new();
+    let mut ranked: Vec<(usize, Op)> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if !added.contains(&op.person) {
+            reject(&op, "its author was never added to the circle".into());
+            continue;
+        }
+        let n = rank.entry(op.device).or_default();
+        *n += 1;
+        if *n > MAX_EPOCHS_PER_DEVICE {
+            reject(
+                &op,
+                format!("its device wrote more than {MAX_EPOCHS_PER_DEVICE} changes of this circle"),
+            );
+            continue;
+        }
+        ranked.push((*n, op));
+    }
+    ranked.sort_by_key(|(n, o)| (*n, o.device, o.seq));
+    let mut out = Vec::with_capacity(ranked.len().min(MAX_EPOCHS));
+    for (_, op) in ranked {
+        if out.len() < MAX_EPOCHS {
+            out.push(op);
+        } else {
+            reject(
+                &op,
+                format!("the circle has more than {MAX_EPOCHS} changes; its devices' earlier ones come first"),
+            );
+        }
+    }
+    out
 }
 
 /// Groups ops by epoch id (two under one id: void), places those whose
