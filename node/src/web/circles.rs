@@ -42,6 +42,7 @@ pub(super) async fn circles(State(s): State<WebState>, headers: HeaderMap) -> We
             "members": members,
             "epochs": c.epochs,
             "unreadable": c.unreadable,
+            "warnings": c.warnings,
             "changes": changes,
         }));
     }
