@@ -99,9 +99,9 @@ pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> 
     let added: BTreeSet<AuthorId> = ops
         .iter()
         .flat_map(|o| match &o.state.change {
-            Change::Create { members, .. } => {
-                std::iter::once(o.person).chain(members.iter().copied()).collect()
-            }
+            Change::Create { members, .. } => std::iter::once(o.person)
+                .chain(members.iter().copied())
+                .collect(),
             Change::Add { person, .. } => vec![*person],
             _ => Vec::new(),
         })
@@ -119,7 +119,9 @@ pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> 
         if *n > MAX_EPOCHS_PER_DEVICE {
             reject(
                 &op,
-                format!("its device wrote more than {MAX_EPOCHS_PER_DEVICE} changes of this circle"),
+                format!(
+                    "its device wrote more than {MAX_EPOCHS_PER_DEVICE} changes of this circle"
+                ),
             );
             continue;
         }
@@ -133,7 +135,9 @@ pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> 
         } else {
             reject(
                 &op,
-                format!("the circle has more than {MAX_EPOCHS} changes; its devices' earlier ones come first"),
+                format!(
+                    "the circle has more than {MAX_EPOCHS} changes; its devices' earlier ones come first"
+                ),
             );
         }
     }
