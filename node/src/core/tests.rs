@@ -664,3 +664,44 @@ fn profiles_name_authors_unless_a_petname_wins() {
         Some("Bobby")
     );
 }
+
+/// An own post is durable before it is acknowledged: the post's write is
+/// followed by one `fdatasync` of the store's data file (sled 0.34's own
+/// flush ends with `sync_file_range`, which leaves the disk's write cache
+/// unflushed), inside the call that returns the post's id. Entries from
+/// peers are not synced one by one.
+#[test]
+fn an_own_post_is_fdatasynced_before_its_id_is_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(DataDir::new(dir.path()));
+    config.witness_dir = Some(dir.path().join("witness"));
+    let mut c = Core::open(config, Keypair::from_secret(&[1; 32])).unwrap();
+    note(&mut c, "first", &[]);
+    let before = c.store().kv().durable_syncs();
+    let posted = note(&mut c, "acknowledged means on the platter", &[]);
+    assert_eq!(c.store().kv().durable_syncs(), before + 1);
+    assert!(c.store().get(&posted.id).unwrap().is_some());
+    // A peer's entries: stored, not synced each.
+    let peer = Keypair::from_secret(&[2; 32]);
+    c.run(ops::TrustAdd {
+        author: peer.author().into(),
+        petname: None,
+    })
+    .unwrap();
+    let scratch = Store::temporary().unwrap();
+    let entries = scratch
+        .append_many(
+            &peer,
+            &[kith_protocol::Body::Post(kith_protocol::Post {
+                kind: kith_protocol::PostKind::Note,
+                text: "from a peer".into(),
+                reply_to: None,
+                tags: vec![],
+            })],
+            1_700_000_000_000,
+        )
+        .unwrap();
+    let synced = c.store().kv().durable_syncs();
+    assert!(c.ingest(&entries).error.is_none());
+    assert_eq!(c.store().kv().durable_syncs(), synced);
+}
