@@ -117,7 +117,11 @@ fn main() {
             .unwrap();
             println!("opened store: {}", rss());
             let scope = Scope::of([author.author()]);
-            for (i, chunk) in entries.chunks(4096).enumerate() {
+            let per_call: usize = std::env::var("PER_CALL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4096);
+            for (i, chunk) in entries.chunks(per_call).enumerate() {
                 let verified: Vec<Verified> =
                     chunk.iter().cloned().map(Verified::from_store).collect();
                 let indexing = if std::env::var("NOVIEWS").is_ok() {
@@ -130,8 +134,8 @@ fn main() {
                 if std::env::var("FLUSH").is_ok() {
                     store.flush().unwrap();
                 }
-                if i % 5 == 0 {
-                    println!("  {:>6} stored: {}", (i + 1) * 4096, rss());
+                if (i * per_call) % 20_480 < per_call {
+                    println!("  {:>6} stored: {}", (i + 1) * per_call, rss());
                 }
             }
             store.flush().unwrap();

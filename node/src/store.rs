@@ -52,6 +52,14 @@ const META: u8 = Space::Meta.prefix()[0];
 const PEER: u8 = Space::Peer.prefix()[0];
 const DETACHED: u8 = Space::Detached.prefix()[0];
 
+/// Most writes one sled batch carries. sled 0.34 holds a batch's every
+/// write in memory until it is written out, and far more than their size
+/// beyond about 512 writes: 100,000 entries stored 4,096 to a call took
+/// 1,247 MiB, 64 to a call 125 MiB (docs/BENCHMARKS.md, "Writing in
+/// bounded batches"). Larger writes are applied in batches of this size,
+/// split between whole entries.
+pub(crate) const MAX_BATCH_OPS: usize = 256;
+
 /// The store layout version, checked on open.
 const SCHEMA_VERSION: u32 = 1;
 
@@ -169,6 +177,16 @@ impl Store {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Applies `batch` and starts it over once it holds
+    /// [`MAX_BATCH_OPS`] writes (between whole entries: each entry's
+    /// records stay together).
+    pub(crate) fn apply_if_full(&self, batch: &mut Batch) -> Result<()> {
+        if batch.len() >= MAX_BATCH_OPS {
+            self.apply(std::mem::take(batch))?;
+        }
+        Ok(())
     }
 
     /// Applies a batch; if it wrote what persons are resolved from, the
@@ -443,6 +461,7 @@ impl Store {
             // Views of this entry read what came before it in the batch.
             self.apply(std::mem::take(batch))?;
         }
+        self.apply_if_full(batch)?;
         let key = entry_key(&entry.author(), entry.seq());
         batch.insert(key.with_prefix(ENTRY), entry.encode());
         let mut id_key = vec![ID];

@@ -87,11 +87,11 @@ impl ImportPlan {
         for (_, mut log) in by_author {
             log.sort_by_key(Entry::seq);
             log.dedup_by_key(|e| e.id());
-            let mut rest = log.as_slice();
-            while !rest.is_empty() {
-                let (batch, after) = rest.split_at(rest.len().min(IMPORT_BATCH));
-                batches.push(batch.to_vec());
-                rest = after;
+            // Moved into the batches, not copied: the plan holds each
+            // entry once.
+            let mut log = log.into_iter().peekable();
+            while log.peek().is_some() {
+                batches.push(log.by_ref().take(IMPORT_BATCH).collect());
             }
         }
         ImportPlan { batches, outside }

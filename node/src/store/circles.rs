@@ -288,6 +288,7 @@ impl Store {
             if views::reads_store(v) {
                 self.apply(std::mem::take(&mut batch))?;
             }
+            self.apply_if_full(&mut batch)?;
             views::index(self, v, &mut batch)?;
         }
         self.apply(batch)?;

@@ -83,6 +83,11 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Writes in the batch so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// How long opening waits for a lock held by a process that is closing

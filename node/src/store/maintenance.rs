@@ -98,6 +98,7 @@ impl Store {
             batch.registry |= key.starts_with(Space::Cert.prefix());
             batch.remove(key);
             n += 1;
+            self.apply_if_full(&mut batch)?;
         }
         self.apply(batch)?;
         Ok(n)
