@@ -143,7 +143,46 @@ impl Scope {
     }
 }
 
+/// The cached registry and the generation of the certificates and fork
+/// proofs it was built from.
+#[derive(Default)]
+pub(crate) struct RegistryCache {
+    pub(super) generation: std::sync::atomic::AtomicU64,
+    pub(super) built:
+        std::sync::Mutex<Option<(u64, std::sync::Arc<kith_protocol::identity::Registry>)>>,
+}
+
 impl Store {
+    /// Certificates or fork proofs were written (after the write).
+    pub(crate) fn registry_changed(&self) {
+        self.registry
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every identity certificate in the logs, as a registry (PROTOCOL.md
+    /// §11): built once and shared until a certificate or a fork proof is
+    /// written.
+    pub fn registry(&self) -> Result<std::sync::Arc<kith_protocol::identity::Registry>> {
+        let generation = self
+            .registry
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mut built = self
+            .registry
+            .built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((g, registry)) = built.as_ref()
+            && *g == generation
+        {
+            return Ok(registry.clone());
+        }
+        let registry = std::sync::Arc::new(views::registry(self)?);
+        *built = Some((generation, registry.clone()));
+        Ok(registry)
+    }
+
     pub fn trust_add(
         &self,
         author: AuthorId,
