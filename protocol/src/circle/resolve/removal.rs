@@ -56,6 +56,19 @@ pub(super) fn strong_removal(
     eval: &Eval,
 ) -> (Vec<usize>, Round) {
     let n = graph.nodes.len();
+    // Which epochs count with more dropped than this round's drops.
+    let counted_without = |without: &Bits| {
+        evaluate_more(
+            root,
+            ops,
+            graph,
+            eval,
+            &round.dropped,
+            without,
+            &round.forced,
+        )
+        .counted
+    };
     let is_removal = |p: usize| {
         graph.nodes[p]
             .op
@@ -108,17 +121,7 @@ pub(super) fn strong_removal(
             for &r in set {
                 without.set(r);
             }
-            evaluate_more(
-                root,
-                ops,
-                graph,
-                eval,
-                &round.dropped,
-                &without,
-                &round.forced,
-            )
-            .counted
-            .get(s)
+            counted_without(&without).get(s)
         };
         let mut minimal: Vec<Vec<usize>> = Vec::new();
         if !counts_without(&blockers) {
@@ -198,15 +201,7 @@ pub(super) fn strong_removal(
         }
         let mut without = round.dropped.clone();
         without.or(d);
-        let after = evaluate_more(
-            root,
-            ops,
-            graph,
-            eval,
-            &round.dropped,
-            &without,
-            &round.forced,
-        );
+        let after = counted_without(&without);
         for j in affected {
             let r = removals[j];
             // Dropped outright; or, counted, it stops counting; or, kept
@@ -214,7 +209,7 @@ pub(super) fn strong_removal(
             // count without them.
             let defeated = d.get(r)
                 || if eval.counted.get(r) {
-                    !after.counted.get(r)
+                    !after.get(r)
                 } else {
                     // No smallest way to let it count survives the drops.
                     blockers_of[&r].iter().all(|set| {
@@ -222,9 +217,7 @@ pub(super) fn strong_removal(
                         for &b in set {
                             also.set(b);
                         }
-                        !evaluate_more(root, ops, graph, eval, &round.dropped, &also, &round.forced)
-                            .counted
-                            .get(r)
+                        !counted_without(&also).get(r)
                     })
                 };
             if defeated {
