@@ -361,13 +361,19 @@ impl Person {
 
     /// Hands the identity from `old` to `new` (a linked device may be
     /// chosen); `old` stays a key of the person, ended at `old_ends` if set.
+    /// Makes `new` the identity in `old`'s place; `false` (and nothing
+    /// changed) if `new` would be a key past [`MAX_KEYS_PER_PERSON`].
+    #[must_use]
     fn promote(
         &mut self,
         old: AuthorId,
         new: AuthorId,
         since: (AuthorId, u64),
         old_ends: Option<u64>,
-    ) {
+    ) -> bool {
+        if self.key(&new).is_none() && self.keys.len() >= MAX_KEYS_PER_PERSON {
+            return false;
+        }
         if let Some(k) = self.keys.iter_mut().find(|k| k.key == old) {
             k.role = Role::FormerIdentity;
             if old_ends.is_some() {
@@ -385,6 +391,7 @@ impl Person {
                 ended_by: None,
             }),
         }
+        true
     }
 
     /// A person with one key and no certificates: today's identity.

@@ -4,7 +4,7 @@
 //! Only the node holding the person's identity key writes certificates;
 //! every node resolves them the same way (`kith_protocol::identity`).
 
-use kith_protocol::identity::{DeviceLink, DeviceRevoke, Role, Rotate};
+use kith_protocol::identity::{DeviceLink, DeviceRevoke, MAX_KEYS_PER_PERSON, Role, Rotate};
 use kith_protocol::{AuthorId, Body, Keypair};
 
 use super::Core;
@@ -67,6 +67,7 @@ impl Core {
                 )
             }));
         }
+        self.room_for_a_key("device")?;
         self.append_as(&certifier, &[Body::DeviceLink(link)])?;
         self.person()
     }
@@ -124,6 +125,7 @@ impl Core {
     /// longer certify, and stays a device.
     pub fn identity_rotate(&mut self) -> Result<PersonView> {
         let current = self.certifier("rotate your identity key")?;
+        self.room_for_a_key("identity key")?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| Error::Io(format!("no randomness for a new key: {e}")))?;
@@ -135,6 +137,20 @@ impl Core {
             &[Body::Rotate(Rotate::new(&current.author(), &new))],
         )?;
         self.person()
+    }
+
+    /// Refuses a certificate that would give my person a key past
+    /// [`MAX_KEYS_PER_PERSON`]: no node would count it (PROTOCOL.md §11.3).
+    fn room_for_a_key(&self, what: &str) -> Result<()> {
+        let person = self.store.registry()?.person_of(&self.me());
+        if person.keys.len() >= MAX_KEYS_PER_PERSON {
+            return Err(Error::InvalidInput(format!(
+                "you already have {} keys (devices, identity keys and revoked ones), the most \
+                 one person has (PROTOCOL.md §11.3): a new {what} would count on no node",
+                person.keys.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Remembers that this device joined `identity`'s person, so it
@@ -284,6 +300,27 @@ mod tests {
         // A revoked key is never linked again.
         let again = DeviceLink::new(&alice.me(), &laptop_key, "laptop");
         assert!(alice.run(ops::DeviceAdd { link: again }).is_err());
+    }
+
+    /// No node counts a person's 65th key, so the stock client says so
+    /// instead of writing a certificate that would do nothing.
+    #[test]
+    fn a_65th_key_is_refused_with_a_reason() {
+        let mut alice = core(1);
+        for i in 0..63u32 {
+            let mut seed = [0x61u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&seed), "");
+            alice.run(ops::DeviceAdd { link }).unwrap();
+        }
+        let person = alice.person().unwrap();
+        assert_eq!(person.devices.len(), MAX_KEYS_PER_PERSON);
+        let link = DeviceLink::new(&alice.me(), &Keypair::from_secret(&[0x62; 32]), "");
+        let e = alice.run(ops::DeviceAdd { link }).unwrap_err();
+        assert!(e.to_string().contains("64 keys"), "{e}");
+        let e = alice.run(ops::IdentityRotate {}).unwrap_err();
+        assert!(e.to_string().contains("a new identity key"), "{e}");
+        assert_eq!(alice.person().unwrap().identity, alice.me());
     }
 
     #[test]

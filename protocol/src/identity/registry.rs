@@ -351,7 +351,9 @@ impl Registry {
                             });
                             break 'chain;
                         }
-                        person.promote(identity, r.new, (identity, seq), None);
+                        if !person.promote(identity, r.new, (identity, seq), None) {
+                            continue;
+                        }
                         self.add_successors(&mut person, r.new, &revoked);
                         identity = r.new;
                         continue 'chain;
@@ -364,7 +366,9 @@ impl Registry {
             if !handed.is_empty() {
                 if let [(new, _)] = handed.as_slice() {
                     let new = *new;
-                    person.promote(identity, new, (new, 1), None);
+                    if !person.promote(identity, new, (new, 1), None) {
+                        break;
+                    }
                     self.add_successors(&mut person, new, &revoked);
                     identity = new;
                     continue 'chain;
@@ -381,7 +385,9 @@ impl Registry {
             // become the identity.
             if let Some(r) = recovered {
                 // The lost key ends where the contacts last saw it.
-                person.promote(identity, r.new, (identity, r.point), Some(r.point));
+                if !person.promote(identity, r.new, (identity, r.point), Some(r.point)) {
+                    break;
+                }
                 self.add_successors(&mut person, r.new, &revoked);
                 person.recovered_by = r.by;
                 identity = r.new;

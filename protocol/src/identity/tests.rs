@@ -629,3 +629,32 @@ fn a_person_has_at_most_64_keys() {
     let p = reg.person_of(&a);
     assert_eq!(p.keys.len(), crate::identity::MAX_KEYS_PER_PERSON);
 }
+
+/// Rotations count against the same 64 keys: a person who rotates along
+/// a chain of 200 fresh keys (one log each) stops at the 64th, so the
+/// keys friends replicate and the logs a resolution reads stay bounded.
+#[test]
+fn a_chain_of_rotations_stops_at_64_keys() {
+    let root = kp(1);
+    let a = root.author();
+    let mut reg = Registry::new();
+    let mut identity = root;
+    let mut chain = Vec::new();
+    for i in 0..200u32 {
+        let mut seed = [0x78u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let new = Keypair::from_secret(&seed);
+        reg.add(
+            identity.author(),
+            1,
+            CertBody::Rotate(Rotate::new(&identity.author(), &new)),
+        );
+        chain.push(new.author());
+        identity = new;
+    }
+    let p = reg.person_of(&a);
+    assert_eq!(p.keys.len(), crate::identity::MAX_KEYS_PER_PERSON);
+    // The root and 63 rotations: the identity is the 63rd new key.
+    assert_eq!(p.identity, chain[62]);
+    assert!(p.conflict.is_none());
+}
