@@ -3,15 +3,18 @@
 //! thief who rotates and revokes before the owner's recovery, a two-hop
 //! person linking a crowd of ground keys, a friend's certificate storm
 //! while a member reads a large circle, and a circle page whose id reads
-//! as a wiki record. (Selective wraps and a stolen device's change undone
-//! by a revocation need a modified client: `node/src/core/circles/
-//! adversary_tests.rs` plays it on in-process cores.)
+//! as a wiki record, a member whose modified client wraps a member's key
+//! to a stranger, and a stolen device's circle change undone by a
+//! revocation. A modified client is played by opening a stopped node's
+//! store directly.
 
 use std::time::{Duration, Instant};
 
 use kith_node::ops;
 use kith_protocol::{AuthorId, Keypair, PostKind};
 use kith_tests::{TestNode, connect, copy_dir};
+
+use crate::circles::{circle_post, wait_reads};
 
 async fn members(node: &TestNode) -> Vec<AuthorId> {
     let mut m: Vec<AuthorId> = node
@@ -226,7 +229,7 @@ fn ground_keys(n: usize) -> Vec<Keypair> {
         let mut seed = [0x5au8; 32];
         seed[..8].copy_from_slice(&i.to_le_bytes());
         let k = Keypair::from_secret(&seed);
-        if k.author().as_bytes()[0] == 0 {
+        if k.author().as_bytes()[0] < 8 {
             out.push(k);
         }
     }
@@ -234,7 +237,7 @@ fn ground_keys(n: usize) -> Vec<Keypair> {
 }
 
 /// Mallory, whom Bob trusts and Alice trusts through Bob (two hops),
-/// links 200 keys ground to sort before everyone's. Each person counts at
+/// links 2,000 keys ground to sort before most others'. Each person counts at
 /// most 64 keys, and the frontier lists every person's first key before
 /// anyone's second: with frontiers capped at 16 authors, Alice still
 /// catches up Dave's posts from Bob.
@@ -249,12 +252,18 @@ async fn a_crowd_of_ground_keys_neither_floods_the_replication_set_nor_starves_c
         101,
         |_| {},
         |core| {
+            // A modified client: the stock one refuses a 65th key.
             let me = core.me();
-            for k in ground_keys(200) {
-                core.run(ops::DeviceAdd {
-                    link: kith_protocol::identity::DeviceLink::new(&me, &k, ""),
+            let links: Vec<kith_protocol::Body> = ground_keys(2_000)
+                .iter()
+                .map(|k| {
+                    kith_protocol::Body::DeviceLink(kith_protocol::identity::DeviceLink::new(
+                        &me, k, "",
+                    ))
                 })
-                .unwrap();
+                .collect();
+            for chunk in links.chunks(200) {
+                core.append(chunk).unwrap();
             }
         },
     )
@@ -448,4 +457,161 @@ async fn a_circle_page_under_a_crafted_id_lists_everywhere() {
         // The store thread is alive: another write goes through.
         n.post("still answering").await;
     }
+}
+
+async fn circle(node: &TestNode) -> kith_node::model::CircleView {
+    node.handle()
+        .call(ops::CircleShow {
+            circle: "team".into(),
+        })
+        .await
+        .unwrap()
+}
+
+/// Carol's modified client writes a Rekey that lists Bob's device but
+/// seals Bob's wrap to a stranger's key. Bob's node says so, and Bob still
+/// writes: his next post starts an epoch of his own, wrapped to everyone,
+/// which Alice and Carol read. All three agree on the members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_wrap_was_left_out_is_warned_and_still_writes() {
+    let alice = TestNode::start("alice", 131).await;
+    let bob = TestNode::start("bob", 132).await;
+    let mut carol = TestNode::start("carol", 133).await;
+    let all = [&alice, &bob, &carol];
+    for a in all {
+        for b in all {
+            if a.author() != b.author() {
+                a.trust(b).await;
+            }
+        }
+    }
+    connect(&alice, &bob).await;
+    connect(&alice, &carol).await;
+    wait_heads(&all).await;
+    alice
+        .handle()
+        .call(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![bob.author().to_string(), carol.author().to_string()],
+        })
+        .await
+        .unwrap();
+    wait_heads(&all).await;
+    carol.stop().await;
+    {
+        let stranger =
+            kith_protocol::circle::DeviceSecret::of(&Keypair::from_secret(&[0x99; 32])).public();
+        let mut core =
+            kith_node::Core::open(carol.config().clone(), carol.keypair.clone()).unwrap();
+        core.rekey_with_a_wrong_wrap("team", bob.author(), stranger)
+            .unwrap();
+        core.close().unwrap();
+    }
+    carol.restart().await;
+    connect(&alice, &carol).await;
+    connect(&bob, &carol).await;
+    wait_heads(&[&alice, &bob, &carol]).await;
+    let seen = circle(&bob).await;
+    assert!(
+        seen.warnings
+            .iter()
+            .any(|w| w.contains("lists this device but gives it no key")),
+        "{seen:?}"
+    );
+    assert!(seen.member && seen.needs_new_epoch, "{seen:?}");
+    circle_post(&bob, "bob writes anyway").await;
+    wait_reads(&alice, "bob writes anyway").await;
+    wait_reads(&carol, "bob writes anyway").await;
+    let want = members(&alice).await;
+    assert_eq!(want.len(), 3);
+    for n in [&bob, &carol] {
+        assert_eq!(members(n).await, want, "{} disagrees", n.name);
+    }
+}
+
+/// A thief with Alice's phone, a linked device, removes Bob from her
+/// circle; every node sees Bob go. Alice revokes the phone keeping only
+/// what it wrote before the theft: the removal stops counting on every
+/// node, and Bob is a member again and reads what Alice writes next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_devices_circle_change_stops_counting_when_the_device_is_revoked_before_it() {
+    let alice = TestNode::start("alice", 141).await;
+    let phone = TestNode::start("phone", 142).await;
+    let bob = TestNode::start("bob", 143).await;
+    let a = alice.author();
+    alice.trust(&bob).await;
+    bob.trust(&alice).await;
+    connect(&alice, &bob).await;
+    let code = alice
+        .handle()
+        .call(ops::DeviceLinkCode {})
+        .await
+        .unwrap()
+        .code;
+    let parsed = kith_node::link::LinkCode::decode(&code).unwrap();
+    kith_node::link::join(&parsed, &phone.keypair, "phone", Duration::from_secs(30))
+        .await
+        .unwrap();
+    phone
+        .handle()
+        .call(ops::DeviceJoined { code })
+        .await
+        .unwrap();
+    phone.trust(&bob).await;
+    connect(&phone, &alice).await;
+    connect(&phone, &bob).await;
+    // Everyone has every log, the phone's encryption key included.
+    wait_heads(&[&alice, &bob]).await;
+    for n in [&alice, &bob] {
+        n.wait_for_seq(phone.author(), phone.seq(phone.author()).await)
+            .await;
+    }
+    phone.wait_for_seq(a, alice.seq(a).await).await;
+    phone
+        .wait_for_seq(bob.author(), bob.seq(bob.author()).await)
+        .await;
+    alice
+        .handle()
+        .call(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![bob.author().to_string()],
+        })
+        .await
+        .unwrap();
+    phone.wait_for_seq(a, alice.seq(a).await).await;
+    let both = {
+        let mut m = vec![a, bob.author()];
+        m.sort();
+        m
+    };
+    assert_eq!(members(&phone).await, both);
+    let before_theft = phone.seq(phone.author()).await;
+    // The theft: the phone removes Bob.
+    phone
+        .handle()
+        .call(ops::CircleRemove {
+            circle: "team".into(),
+            member: bob.author().to_string(),
+        })
+        .await
+        .unwrap();
+    let stolen = phone.seq(phone.author()).await;
+    for n in [&alice, &bob] {
+        n.wait_for_seq(phone.author(), stolen).await;
+        assert_eq!(members(n).await, vec![a], "{}", n.name);
+    }
+    alice
+        .handle()
+        .call(ops::DeviceRevoke {
+            device: phone.author().into(),
+            keep: Some(before_theft),
+        })
+        .await
+        .unwrap();
+    bob.wait_for_seq(a, alice.seq(a).await).await;
+    for n in [&alice, &bob] {
+        assert_eq!(members(n).await, both, "{}", n.name);
+    }
+    circle_post(&alice, "after the theft").await;
+    wait_reads(&bob, "after the theft").await;
 }

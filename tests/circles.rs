@@ -26,7 +26,7 @@ fn bytes_hold(dir: &Path, needle: &[u8]) -> bool {
     false
 }
 
-async fn circle_post(node: &TestNode, text: &str) -> EntryView {
+pub(crate) async fn circle_post(node: &TestNode, text: &str) -> EntryView {
     node.handle()
         .call(ops::Post {
             circle: Some("team".into()),
@@ -46,7 +46,7 @@ async fn reads(node: &TestNode, text: &str) -> bool {
         .any(|e| e.text.as_deref() == Some(text))
 }
 
-async fn wait_reads(node: &TestNode, text: &'static str) {
+pub(crate) async fn wait_reads(node: &TestNode, text: &'static str) {
     node.wait_for(
         &format!("{} never read {text:?}", node.name),
         |h| async move {

@@ -93,29 +93,9 @@ fn a_member_left_without_a_key_is_warned_and_still_writes() {
     .unwrap();
     everyone(&mut p);
     // Carol's crafted Rekey: Bob listed, his wrap sealed to a stranger.
-    let registry = p[2].store().registry().unwrap();
-    let id = p[2].circle_named("team").unwrap();
-    let state = p[2].circle_state(&id, &registry).unwrap();
     let stranger = circle::DeviceSecret::of(&Keypair::from_secret(&[0x99; 32])).public();
-    let pk = |c: &Core| c.store().encryption_key(&c.me()).unwrap().unwrap();
-    let recipients: Vec<(AuthorId, [u8; 32])> = vec![
-        (p[0].me(), pk(&p[0])),
-        (p[1].me(), stranger),
-        (p[2].me(), pk(&p[2])),
-    ];
-    let epoch = circle::seal_epoch(
-        Some((id, state.key.unwrap())),
-        &p[2].me(),
-        NewEpoch {
-            parents: state.resolved.heads.clone(),
-            change: Change::Rekey,
-            recipients,
-            history: vec![],
-        },
-        &mut Randomness::from_seed([3; 32]),
-    )
-    .unwrap();
-    p[2].append_raw(&[Body::CircleEpoch(epoch.body)]).unwrap();
+    let bob = p[1].me();
+    p[2].rekey_with_a_wrong_wrap("team", bob, stranger).unwrap();
     everyone(&mut p);
     let bob = show(&mut p[1]);
     assert!(

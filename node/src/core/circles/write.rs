@@ -360,3 +360,41 @@ impl Core {
         Ok(mine.into_iter().map(|i| entries[i].clone()).collect())
     }
 }
+
+impl Core {
+    /// A modified client's `Rekey` of `circle`: it lists every member
+    /// device, as the stock client's does, but seals `device`'s wrap to
+    /// `key` instead of the device's own (selective wraps, SECURITY.md).
+    /// The stock client never writes one; `tests/adversary.rs` plays the
+    /// adversary with it over real nodes.
+    #[doc(hidden)]
+    pub fn rekey_with_a_wrong_wrap(
+        &mut self,
+        circle: &str,
+        device: AuthorId,
+        key: [u8; 32],
+    ) -> Result<()> {
+        let registry = self.store.registry()?;
+        let id = self.circle_named(circle)?;
+        let state = self.circle_state(&id, &registry)?;
+        let circle_key = state
+            .key
+            .ok_or_else(|| Error::InvalidInput("this node cannot read the circle".into()))?;
+        let (mut recipients, _) = self.recipients(&state.resolved.members, &registry)?;
+        recipients.insert(device, key);
+        let sealed = circle::seal_epoch(
+            Some((id, circle_key)),
+            &self.me(),
+            NewEpoch {
+                parents: state.resolved.heads.clone(),
+                change: Change::Rekey,
+                recipients: recipients.into_iter().collect(),
+                history: vec![],
+            },
+            &mut randomness()?,
+        )
+        .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.append_raw(&[Body::CircleEpoch(sealed.body)])?;
+        Ok(())
+    }
+}
