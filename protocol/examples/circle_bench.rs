@@ -299,7 +299,7 @@ fn resolution_bounds(rounds: usize, verify: f64) {
     let sizes: Vec<usize> = std::env::var("KITH_BENCH_EPOCHS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![100, 400, 1600]);
+        .unwrap_or_else(|| vec![100, 400, 1600, circle::MAX_EPOCHS]);
     for n in sizes {
         let mut times = Vec::new();
         for shape in 0..3 {

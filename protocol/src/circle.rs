@@ -64,8 +64,9 @@ pub const MAX_HISTORY: usize = 1024;
 pub const MAX_EPOCHS_PER_DEVICE: usize = 1024;
 /// Most epochs of one circle a node resolves (every device's first ones
 /// before anyone's later ones): bounds resolution's memory (its causal
-/// order is n² bits) and time.
-pub const MAX_EPOCHS: usize = 8192;
+/// order is n² bits) and time (superlinear: docs/BENCHMARKS.md measures
+/// a quarter of a second at this cap in the worst shape, 15 s at 8,192).
+pub const MAX_EPOCHS: usize = 2048;
 /// Longest circle name, in bytes.
 pub const MAX_CIRCLE_NAME: usize = 100;
 /// Length of a wrap's ciphertext: the epoch secret and the circle key (64

@@ -830,3 +830,59 @@ fn histories_that_once_let_a_removed_member_stay() {
             .unwrap_or_else(|e| panic!("{honest:?} {adversary:?}: {e}"));
     }
 }
+
+/// A device's changes past [`MAX_EPOCHS_PER_DEVICE`] do not count, on
+/// every node alike, and say why.
+#[test]
+fn a_device_counts_at_most_its_first_1024_changes() {
+    let mut s = Sim::default();
+    let mut last = s.op(1, create(&[2]), &[]);
+    for _ in 0..1100 {
+        last = s.op(1, Change::Rekey, &[last]);
+    }
+    let r = s.resolve();
+    assert_eq!(r.epochs.len(), MAX_EPOCHS_PER_DEVICE);
+    let over = r
+        .rejected
+        .iter()
+        .filter(|x| x.reason.contains("more than 1024 changes"))
+        .count();
+    assert_eq!(over, 1101 - MAX_EPOCHS_PER_DEVICE);
+    assert_eq!(r.members, set(&[1, 2]));
+}
+
+/// Past [`MAX_EPOCHS`] in all, every device's first changes come before
+/// anyone's later ones: two members who flood the circle with a thousand
+/// changes each cannot push out the creator's first ones.
+#[test]
+fn a_flood_past_the_circle_cap_pushes_out_nobodys_first_changes() {
+    let mut s = Sim::default();
+    let e0 = s.op(1, create(&[2, 3]), &[]);
+    let mut last = e0;
+    for _ in 0..1000 {
+        last = s.op(1, Change::Rekey, &[last]);
+    }
+    let honest = s.ops.iter().map(|o| o.epoch).collect::<Vec<_>>();
+    for who in [2, 3] {
+        let mut last = e0;
+        for _ in 0..MAX_EPOCHS_PER_DEVICE {
+            last = s.op(who, Change::Rekey, &[last]);
+        }
+    }
+    let r = s.resolve();
+    assert_eq!(r.epochs.len(), MAX_EPOCHS);
+    // 2,048 = 3 × 682 + 2: every device's first 682 count.
+    let counted = honest.iter().filter(|e| r.epochs.contains_key(e)).count();
+    assert!(counted >= MAX_EPOCHS / 3, "{counted}");
+    assert!(
+        honest[..MAX_EPOCHS / 3]
+            .iter()
+            .all(|e| r.epochs.contains_key(e))
+    );
+    assert!(
+        r.rejected
+            .iter()
+            .any(|x| x.reason.contains("more than 2048 changes"))
+    );
+    assert_eq!(r.members, set(&[1, 2, 3]));
+}
