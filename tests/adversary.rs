@@ -11,26 +11,10 @@
 use std::time::{Duration, Instant};
 
 use kith_node::ops;
-use kith_protocol::{AuthorId, Keypair, PostKind};
+use kith_protocol::{Keypair, PostKind};
 use kith_tests::{TestNode, connect, copy_dir};
 
-use crate::circles::{circle_post, wait_reads};
-
-async fn members(node: &TestNode) -> Vec<AuthorId> {
-    let mut m: Vec<AuthorId> = node
-        .handle()
-        .call(ops::CircleShow {
-            circle: "team".into(),
-        })
-        .await
-        .unwrap()
-        .members
-        .iter()
-        .map(|m| m.person)
-        .collect();
-    m.sort();
-    m
-}
+use crate::circles::{circle_post, members, wait_reads};
 
 async fn wait_heads(nodes: &[&TestNode]) {
     for m in nodes {
@@ -120,21 +104,7 @@ async fn a_thief_who_rotates_and_revokes_first_cannot_block_the_recovery() {
     for other in [&bob, &carol, &dave] {
         connect(&alice, other).await;
     }
-    let code = alice
-        .handle()
-        .call(ops::DeviceLinkCode {})
-        .await
-        .unwrap()
-        .code;
-    let parsed = kith_node::link::LinkCode::decode(&code).unwrap();
-    kith_node::link::join(&parsed, &laptop.keypair, "laptop", Duration::from_secs(30))
-        .await
-        .unwrap();
-    laptop
-        .handle()
-        .call(ops::DeviceJoined { code })
-        .await
-        .unwrap();
+    alice.link_device(&laptop, "laptop").await;
     alice
         .handle()
         .call(ops::RecoverySet {
@@ -542,21 +512,7 @@ async fn a_stolen_devices_circle_change_stops_counting_when_the_device_is_revoke
     alice.trust(&bob).await;
     bob.trust(&alice).await;
     connect(&alice, &bob).await;
-    let code = alice
-        .handle()
-        .call(ops::DeviceLinkCode {})
-        .await
-        .unwrap()
-        .code;
-    let parsed = kith_node::link::LinkCode::decode(&code).unwrap();
-    kith_node::link::join(&parsed, &phone.keypair, "phone", Duration::from_secs(30))
-        .await
-        .unwrap();
-    phone
-        .handle()
-        .call(ops::DeviceJoined { code })
-        .await
-        .unwrap();
+    alice.link_device(&phone, "phone").await;
     phone.trust(&bob).await;
     connect(&phone, &alice).await;
     connect(&phone, &bob).await;

@@ -149,8 +149,10 @@ async fn page_text(node: &TestNode, page: &str) -> String {
         .body
 }
 
-async fn members(node: &TestNode) -> Vec<kith_protocol::AuthorId> {
-    node.handle()
+/// The members of the circle "team" as `node` resolves them, in key order.
+pub(crate) async fn members(node: &TestNode) -> Vec<kith_protocol::AuthorId> {
+    let mut m: Vec<_> = node
+        .handle()
         .call(ops::CircleShow {
             circle: "team".into(),
         })
@@ -159,7 +161,9 @@ async fn members(node: &TestNode) -> Vec<kith_protocol::AuthorId> {
         .members
         .iter()
         .map(|m| m.person)
-        .collect()
+        .collect();
+    m.sort();
+    m
 }
 
 /// Four members split two and two. Apart, Alice removes Dave, Bob

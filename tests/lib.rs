@@ -130,6 +130,27 @@ impl TestNode {
         node.shutdown().await.unwrap();
     }
 
+    /// Links `device` to this node's person, as `kith device link` and
+    /// `kith device join` do: a link code, the handshake, then the joined
+    /// node records whose device it is.
+    pub async fn link_device(&self, device: &TestNode, name: &str) {
+        let code = self
+            .handle()
+            .call(ops::DeviceLinkCode {})
+            .await
+            .unwrap()
+            .code;
+        let parsed = kith_node::link::LinkCode::decode(&code).unwrap();
+        kith_node::link::join(&parsed, &device.keypair, name, Duration::from_secs(30))
+            .await
+            .unwrap();
+        device
+            .handle()
+            .call(ops::DeviceJoined { code })
+            .await
+            .unwrap();
+    }
+
     /// Waits until the node asks to be restarted: it went on under a new
     /// log key (a restore it could not confirm).
     pub async fn restart_wanted(&self) {

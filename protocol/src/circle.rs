@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::Body;
 use crate::keys::{AuthorId, Keypair};
 
-pub use resolve::{EpochInfo, Op, Rejected, Resolved, resolve};
+pub use resolve::{EpochInfo, Op, Rejected, Resolved, persons_added, resolve};
 
 type Wrapper = X25519HkdfSha256;
 type WrapKdf = hpke::kdf::HkdfSha256;

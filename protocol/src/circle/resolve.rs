@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Change, EpochId, EpochState};
 use crate::entry::EntryId;
 use crate::keys::AuthorId;
+pub use graph::persons_added;
 use graph::{Bits, Graph, capped, place};
 use judge::{Eval, Reason, evaluate};
 use removal::{Round, op_at, strong_removal};

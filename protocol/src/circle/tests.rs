@@ -750,16 +750,7 @@ fn removed_member_controls_nothing(
     // Nobody new: whoever is a member was added by an honest change
     // (a counter-removal of her remover voids what he did since the
     // point it names, his removals of others included: §12.4).
-    let added: BTreeSet<AuthorId> = s.ops[..honest_len]
-        .iter()
-        .flat_map(|o| match &o.state.change {
-            Change::Create { members, .. } => {
-                std::iter::once(o.person).chain(members.clone()).collect()
-            }
-            Change::Add { person, .. } => vec![*person],
-            _ => vec![],
-        })
-        .collect();
+    let added = persons_added(&s.ops[..honest_len]);
     prop_assert!(after.members.is_subset(&added), "{:?}", after.members);
     if !removes {
         prop_assert_eq!(&after.members, &honest_set.members);

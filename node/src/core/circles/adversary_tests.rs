@@ -6,7 +6,7 @@
 use kith_protocol::circle::{self, Change, NewEpoch, Randomness};
 use kith_protocol::{AuthorId, Body, Keypair};
 
-use super::tests::{everyone, people, post, reads, sync};
+use super::tests::{everyone, people, post, reads, remove, sync};
 use crate::core::Core;
 use crate::model::CircleView;
 use crate::ops;
@@ -42,17 +42,9 @@ fn a_counter_removal_takes_its_author_out_and_every_node_agrees() {
     })
     .unwrap();
     everyone(&mut p);
-    p[0].run(ops::CircleRemove {
-        circle: "team".into(),
-        member: "carol".into(),
-    })
-    .unwrap();
+    remove(&mut p[0], "carol");
     // Carol has not seen it: she removes Alice.
-    p[2].run(ops::CircleRemove {
-        circle: "team".into(),
-        member: "alice".into(),
-    })
-    .unwrap();
+    remove(&mut p[2], "alice");
     everyone(&mut p);
     let views: Vec<CircleView> = p.iter_mut().map(show).collect();
     for v in &views {

@@ -78,6 +78,15 @@ pub(super) fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryVi
     .unwrap()
 }
 
+/// `core`'s person removes `member` from the circle "team".
+pub(super) fn remove(core: &mut Core, member: &str) {
+    core.run(ops::CircleRemove {
+        circle: "team".into(),
+        member: member.into(),
+    })
+    .unwrap();
+}
+
 fn feed_texts(core: &mut Core) -> Vec<Option<String>> {
     core.run(ops::Feed::default())
         .unwrap()
@@ -240,11 +249,7 @@ fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
     );
     // Bob leaves: the epoch that says so is his, so the next post starts
     // a new one he cannot read.
-    p[1].run(ops::CircleRemove {
-        circle: "team".into(),
-        member: "me".into(),
-    })
-    .unwrap();
+    remove(&mut p[1], "me");
     everyone(&mut p);
     post(&mut p[0], "after bob left", Some("team"));
     everyone(&mut p);
@@ -267,16 +272,8 @@ fn concurrent_offline_membership_changes_converge_and_cut_off_the_removed() {
     everyone(&mut p);
     // Offline at once: Alice removes Carol, Bob removes Dave, and Carol,
     // not knowing, posts.
-    p[0].run(ops::CircleRemove {
-        circle: "team".into(),
-        member: "carol".into(),
-    })
-    .unwrap();
-    p[1].run(ops::CircleRemove {
-        circle: "team".into(),
-        member: "dave".into(),
-    })
-    .unwrap();
+    remove(&mut p[0], "carol");
+    remove(&mut p[1], "dave");
     post(&mut p[2], "carol was not told", Some("team"));
     // Different delivery orders.
     for (from, to) in [(2, 0), (1, 0), (0, 1), (2, 1), (0, 3), (1, 3), (2, 3)] {

@@ -89,15 +89,11 @@ pub(super) struct Node {
     pub(super) parents: Vec<usize>,
 }
 
-/// The ops resolution reads: each entry once; not those of persons no
-/// change ever adds (they can never count); each device's first
-/// [`MAX_EPOCHS_PER_DEVICE`] (by seq); and at most [`MAX_EPOCHS`] in all,
-/// taking every device's first epochs before anyone's later ones.
-pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> {
-    ops.sort_by_key(|o| (o.device, o.seq, o.id));
-    ops.dedup_by(|a, b| a.id == b.id);
-    let added: BTreeSet<AuthorId> = ops
-        .iter()
+/// Every person some op makes a member (a `Create`'s author and members,
+/// an `Add`'s person), whether or not that op counts: whoever is not
+/// among them can never be a member.
+pub fn persons_added(ops: &[Op]) -> BTreeSet<AuthorId> {
+    ops.iter()
         .flat_map(|o| match &o.state.change {
             Change::Create { members, .. } => std::iter::once(o.person)
                 .chain(members.iter().copied())
@@ -105,7 +101,17 @@ pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> 
             Change::Add { person, .. } => vec![*person],
             _ => Vec::new(),
         })
-        .collect();
+        .collect()
+}
+
+/// The ops resolution reads: each entry once; not those of persons no
+/// change ever adds (they can never count); each device's first
+/// [`MAX_EPOCHS_PER_DEVICE`] (by seq); and at most [`MAX_EPOCHS`] in all,
+/// taking every device's first epochs before anyone's later ones.
+pub(super) fn capped(mut ops: Vec<Op>, rejected: &mut Vec<Rejected>) -> Vec<Op> {
+    ops.sort_by_key(|o| (o.device, o.seq, o.id));
+    ops.dedup_by(|a, b| a.id == b.id);
+    let added = persons_added(&ops);
     let mut reject = |op: &Op, reason: String| rejected.push(Rejected { op: op.id, reason });
     let mut rank: BTreeMap<AuthorId, usize> = BTreeMap::new();
     let mut ranked: Vec<(usize, Op)> = Vec::with_capacity(ops.len());
