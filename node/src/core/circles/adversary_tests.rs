@@ -3,7 +3,7 @@
 //! from a stolen device revoked later. Every node must end with the same
 //! members, whatever it can decrypt.
 
-use kith_protocol::circle::{self, Change, NewEpoch, Randomness};
+use kith_protocol::circle;
 use kith_protocol::{AuthorId, Body, Keypair};
 
 use super::tests::{everyone, people, post, reads, remove, sync};
