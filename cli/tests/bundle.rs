@@ -234,3 +234,63 @@ fn tampered_and_truncated_bundles_apply_nothing_invalid_and_say_why() {
         .failure()
         .stderr(predicate::str::contains("not a Kith bundle"));
 }
+
+/// A bundle is read as a stream: a malformed entry in the middle is named
+/// as the reason the next one cannot follow, and every entry before it is
+/// applied.
+#[test]
+fn a_malformed_entry_is_named_as_the_cause_of_the_gap_after_it() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let a_id = out(kith(&a).args(["init"])).trim().to_string();
+    kith(&b).args(["init"]).assert().success();
+    kith(&b).args(["trust", "add", &a_id]).assert().success();
+    posts(&a, "note", 20);
+    let bundle = files.path().join("a.kithbundle");
+    kith(&a)
+        .args(["bundle", "export"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let read = kith_node::bundle::read(
+        &std::fs::read(&bundle).unwrap(),
+        &kith_protocol::Limits::default(),
+    )
+    .unwrap();
+    assert!(read.problems.is_empty());
+    // Entry 11 of the file: its header length re-encoded as an overlong
+    // varint, so it cannot decode (the file's framing stays right).
+    let mut out_bytes = Vec::new();
+    let writer = kith_node::bundle::Writer::new(&mut out_bytes, &read.header).unwrap();
+    drop(writer.finish());
+    let prelude = out_bytes.len() - 32;
+    let mut damaged = out_bytes[..prelude].to_vec();
+    for (i, e) in read.entries.iter().enumerate() {
+        let mut wire = e.encode();
+        if i == 10 {
+            assert!(wire[0] < 0x80);
+            wire[0] |= 0x80;
+            wire.insert(1, 0);
+        }
+        kith_protocol::varint::encode(wire.len() as u64, &mut damaged);
+        damaged.extend_from_slice(&wire);
+    }
+    let sum = blake3::hash(&damaged);
+    damaged.extend_from_slice(sum.as_bytes());
+    let path = files.path().join("damaged.kithbundle");
+    std::fs::write(&path, &damaged).unwrap();
+    let seq = read.entries[11].seq();
+    kith(&b)
+        .args(["bundle", "import"])
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("entry 11 is malformed"))
+        .stderr(predicate::str::contains(format!(
+            "seq {seq} of …{} not applied: entry 11 before it is malformed",
+            &a_id[a_id.len() - 8..]
+        )))
+        .stdout(predicate::str::contains("10 new"));
+    assert_eq!(seq_of(&b, &a_id), read.entries[9].seq());
+}

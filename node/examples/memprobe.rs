@@ -28,20 +28,129 @@ fn rss() -> String {
     )
 }
 
+/// Peak RSS of this process so far.
+fn peak() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    format!("peak {:>4} MiB", kib / 1024)
+}
+
+fn import(path: &str, how: &str) {
+    use kith_node::bundle;
+    const CHUNK: usize = 4096;
+    let limits = Limits::default();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = DataDir::new(dir.path());
+    let me = identity::create_from_secret(&data_dir.identity(), &[1; 32]).unwrap();
+    let mut core = Core::open(Config::new(data_dir), me).unwrap();
+    let authors: std::collections::BTreeSet<_> =
+        bundle::Reader::new(std::fs::File::open(path).unwrap(), limits.clone())
+            .unwrap()
+            .map(|(_, e)| e.author())
+            .collect();
+    for a in authors {
+        core.run(ops::TrustAdd {
+            author: a.into(),
+            petname: None,
+        })
+        .unwrap();
+    }
+    println!("opened core, {how}: {} {}", rss(), peak());
+    let t = std::time::Instant::now();
+    let mut stored = 0;
+    let mut report = |core: &mut Core, entries: Vec<kith_protocol::Entry>| {
+        let n = entries.len();
+        let r = core.run(ops::ImportEntries { entries }).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        stored += n;
+        if stored % (25 * CHUNK) < CHUNK {
+            println!("  {stored:>8} imported: {} {}", rss(), peak());
+        }
+    };
+    if how == "whole" {
+        let bytes = std::fs::read(path).unwrap();
+        let read = bundle::read(&bytes, &limits).unwrap();
+        println!("read the file: {} {}", rss(), peak());
+        for chunk in read.entries.chunks(CHUNK) {
+            report(&mut core, chunk.to_vec());
+        }
+    } else {
+        let mut reader = bundle::Reader::new(std::fs::File::open(path).unwrap(), limits).unwrap();
+        loop {
+            let chunk: Vec<_> = reader.by_ref().take(CHUNK).map(|(_, e)| e).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            report(&mut core, chunk);
+        }
+        assert!(reader.finish().problems.is_empty());
+    }
+    core.search_flush().unwrap();
+    println!(
+        "imported {stored} in {:.1?}: {} {}",
+        t.elapsed(),
+        rss(),
+        peak()
+    );
+    core.close().unwrap();
+    drop(core);
+    println!(
+        "on disk: store {} MB, search {} MB (the bundle: {} MB)",
+        dir_bytes(&dir.path().join("store")) / 1_000_000,
+        dir_bytes(&dir.path().join("search")) / 1_000_000,
+        std::fs::metadata(path).unwrap().len() / 1_000_000
+    );
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path).map_or(0, |dir| {
+        dir.flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("core", String::as_str).to_string();
     if mode == "bundle" {
-        // `memprobe bundle FILE N`: N notes by 10 authors, as a bundle file;
+        // `memprobe bundle FILE N [AUTHORS]`: N varied notes by AUTHORS
+        // authors (10 unless given), as a bundle file written as a stream;
         // prints the authors' ids.
         let path = args.get(2).expect("a file");
         let n: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(100_000);
-        let mut all = Vec::new();
-        for a in 0..10u8 {
-            let key = kith_protocol::Keypair::from_secret(&[50 + a; 32]);
+        let authors: usize = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(10);
+        let keys: Vec<_> = (0..authors)
+            .map(|a| {
+                let mut secret = [50u8; 32];
+                secret[..8].copy_from_slice(&(a as u64).to_le_bytes());
+                if a < 10 {
+                    secret = [50 + a as u8; 32];
+                }
+                kith_protocol::Keypair::from_secret(&secret)
+            })
+            .collect();
+        let header = kith_node::bundle::Header {
+            created_ms: 1_700_000_000_000,
+            from: keys[0].author(),
+            recipient: None,
+            entries: n as u64,
+        };
+        let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut writer = kith_node::bundle::Writer::new(file, &header).unwrap();
+        for (a, key) in keys.iter().enumerate() {
             println!("{}", key.author());
             let mut prev = None;
-            for i in 0..n / 10 {
+            for i in 0..n / authors {
                 let body = Body::Post(Post {
                     kind: PostKind::Note,
                     text: format!(
@@ -52,7 +161,7 @@ fn main() {
                     tags: vec![format!("t{}", i % 5)],
                 });
                 let e = kith_protocol::Entry::sign(
-                    &key,
+                    key,
                     kith_protocol::Draft {
                         seq: i as u64 + 1,
                         prev,
@@ -61,16 +170,17 @@ fn main() {
                     },
                 );
                 prev = Some(e.id());
-                all.push(e);
+                writer.push(&e).unwrap();
             }
         }
-        let header = kith_node::bundle::Header {
-            created_ms: 1_700_000_000_000,
-            from: all[0].author(),
-            recipient: None,
-            entries: all.len() as u64,
-        };
-        std::fs::write(path, kith_node::bundle::write(&header, &all)).unwrap();
+        writer.finish().unwrap();
+        return;
+    }
+    if mode == "import" {
+        // `memprobe import FILE [whole|stream]`: `kith bundle import` with no
+        // node running, as the CLI does it: the whole file read and split
+        // first (`whole`, before issue 24), or read as a stream (`stream`).
+        import(&args[2], args.get(3).map_or("stream", String::as_str));
         return;
     }
     let n: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(100_000);

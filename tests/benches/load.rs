@@ -381,6 +381,19 @@ fn network_under_load(
     let mut idle = measure(&a, &b, b_key.author(), done);
     stop.join().unwrap();
 
+    if std::env::var("KITH_LOAD").as_deref() == Ok("jobs") {
+        println!("## {label}: {}", bin.display());
+        println!(
+            "product path `kith bundle import` of {} entries: {product:.0} entries/s = {:.2}x single-thread verify; A's peak RSS {} MiB",
+            parts[0].len(),
+            product / baseline,
+            a.status_kib("VmHWM:") / 1024
+        );
+        idle.print("idle");
+        one_job_at_a_time(&a, &b, b_key.author(), bin, &a_dir, &second, parts[1].len());
+        return;
+    }
+
     // Loaded: reindex, a second import and 20 searchers at once.
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -445,6 +458,59 @@ fn network_under_load(
         "loaded window {window:.1?}: reindex {reindex_took:.1?}, second import {import_took:.1?} ({:.0} entries/s), {searched} searches; A's RSS after: {} MiB",
         rate(parts[1].len(), import_took),
         *peak.lock().unwrap()
+    );
+}
+
+/// `KITH_LOAD=jobs`: each long job alone (a reindex, then an import of
+/// the second bundle), with B posting and A's status and feed polled
+/// throughout, as the goals of the storage issue state them.
+fn one_job_at_a_time(
+    a: &Up,
+    b: &Up,
+    b_author: AuthorId,
+    bin: &Path,
+    a_dir: &Path,
+    bundle: &Path,
+    entries: usize,
+) {
+    let job = |name: &str, run: Box<dyn FnOnce() + Send>| {
+        let done = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let worker = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                run();
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        let mut window = measure(a, b, b_author, done);
+        worker.join().unwrap();
+        let took = started.elapsed();
+        window.print(name);
+        println!(
+            "{name}: {took:.1?}; A's RSS after {} MiB, peak so far {} MiB",
+            a.rss_kib() / 1024,
+            a.status_kib("VmHWM:") / 1024
+        );
+    };
+    let client = a.client();
+    job(
+        "reindex",
+        Box::new(move || {
+            client.call(ops::Reindex {}).unwrap();
+        }),
+    );
+    let (bin, dir, file) = (bin.to_path_buf(), a_dir.to_path_buf(), bundle.to_path_buf());
+    let t = Instant::now();
+    job(
+        "import",
+        Box::new(move || {
+            kith(&bin, &dir, &["bundle", "import", file.to_str().unwrap()]);
+        }),
+    );
+    println!(
+        "import under measurement: {:.0} entries/s",
+        rate(entries, t.elapsed())
     );
 }
 

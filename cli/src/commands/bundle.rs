@@ -29,9 +29,6 @@ pub enum Command {
     Import { file: PathBuf },
 }
 
-/// Largest bundle file imported at once (about 4 million notes).
-const MAX_BUNDLE_FILE: u64 = 1 << 30;
-
 /// Entries sent to the node per request while importing.
 const CHUNK: usize = 4096;
 
@@ -71,65 +68,73 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             );
         }
         Command::Import { file } => {
-            // The magic bytes first: anything else is refused before it is read.
-            let mut head = [0u8; 8];
-            std::io::Read::read_exact(
-                &mut std::fs::File::open(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?,
-                &mut head,
-            )
-            .ok();
-            if &head != kith_node::bundle::MAGIC {
-                bail!(
-                    "{} is not a Kith bundle (it does not start with KITHBNDL)",
-                    file.display()
-                );
-            }
-            let bytes = crate::input::read_limited(Some(&file), MAX_BUNDLE_FILE, "a bundle file")?;
-            let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())
-                .with_context(|| format!("{} cannot be imported", file.display()))?;
-            let bar = output::entries_bar(read.entries.len() as u64);
+            // Read as a stream: memory stays the same whatever the file's size.
+            let opened = std::fs::File::open(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut reader =
+                match kith_node::bundle::Reader::new(opened, kith_protocol::Limits::default()) {
+                    Ok(reader) => reader,
+                    Err(kith_node::bundle::Error::NotABundle) => bail!(
+                        "{} is not a Kith bundle (it does not start with KITHBNDL)",
+                        file.display()
+                    ),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("{} cannot be imported", file.display()));
+                    }
+                };
+            let bar = output::entries_bar(reader.header().entries);
             let mut total = ImportEntriesReport::default();
+            let mut refused = Vec::new();
             // Chunks keep each author's entries in order: the bundle lists
             // logs one after another, in log order.
-            for chunk in read.entries.chunks(CHUNK) {
-                let report = backend.call(ops::ImportEntries {
-                    entries: chunk.to_vec(),
-                })?;
+            loop {
+                let mut entries = Vec::with_capacity(CHUNK);
+                let mut numbers = Vec::with_capacity(CHUNK);
+                for (number, entry) in reader.by_ref().take(CHUNK) {
+                    numbers.push((entry.author(), entry.seq(), number));
+                    entries.push(entry);
+                }
+                if entries.is_empty() {
+                    break;
+                }
+                let report = backend.call(ops::ImportEntries { entries })?;
                 total.appended += report.appended;
                 total.duplicates += report.duplicates;
                 total.not_replicated += report.not_replicated;
                 total.dependencies += report.dependencies;
-                total.rejected.extend(report.rejected);
-                bar.inc(chunk.len() as u64);
+                for r in report.rejected {
+                    // An entry right after a malformed one fails the chain
+                    // rule only because of that damage: say so, not "seq gap".
+                    let after_damage = numbers
+                        .iter()
+                        .find(|(author, seq, _)| *author == r.author && *seq == r.seq)
+                        .and_then(|&(_, _, number)| reader.malformed_before(number));
+                    refused.push(match after_damage {
+                        Some(n) => format!(
+                            "seq {} of …{} not applied: entry {n} before it is malformed",
+                            r.seq,
+                            r.author.short()
+                        ),
+                        None => format!(
+                            "seq {} of …{} rejected: {}",
+                            r.seq,
+                            r.author.short(),
+                            r.reason
+                        ),
+                    });
+                }
+                bar.inc(numbers.len() as u64);
             }
+            let end = reader.finish();
             bar.finish_and_clear();
             println!(
                 "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
                 total.appended, total.duplicates, total.not_replicated, total.dependencies
             );
             // One line, whatever went wrong: what, then how much.
-            let mut what: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
-            what.extend(total.rejected.iter().map(|r| {
-                // An entry right after a malformed one fails the chain rule
-                // only because of that damage: say so, not "seq gap".
-                let after_damage = read
-                    .position(&r.author, r.seq)
-                    .and_then(|i| read.malformed_before(i));
-                match after_damage {
-                    Some(n) => format!(
-                        "seq {} of …{} not applied: entry {n} before it is malformed",
-                        r.seq,
-                        r.author.short()
-                    ),
-                    None => format!(
-                        "seq {} of …{} rejected: {}",
-                        r.seq,
-                        r.author.short(),
-                        r.reason
-                    ),
-                }
-            }));
+            let mut what = end.problems;
+            what.extend(refused);
             if !what.is_empty() {
                 let count = what.len();
                 what.truncate(3);

@@ -54,6 +54,9 @@ impl Core {
                 || following.map(verify),
             );
             tally.add(&batch, &outcome);
+            // Commits search about once a second, as a running node does:
+            // what waits for a commit is held in memory.
+            self.search_tick();
             next = verified;
         }
         let checked =

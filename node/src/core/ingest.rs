@@ -66,8 +66,8 @@ impl Core {
             self.refresh_scope()?;
         }
         let opened = self.circles_after(&entries);
-        self.index_search(&entries);
-        self.index_search(&opened);
+        self.index_search(&entries, true);
+        self.index_search(&opened, false);
         self.cover_search();
         let entries: Vec<Entry> = entries.into_iter().map(Verified::into_entry).collect();
         self.outbox.push(Effect::Appended(entries.clone()));
@@ -87,8 +87,8 @@ impl Core {
         };
         let appended = batch.appended;
         let opened = self.circles_after(&appended);
-        self.index_search(&appended);
-        self.index_search(&opened);
+        self.index_search(&appended, true);
+        self.index_search(&opened, false);
         self.cover_search();
         let wiki: Vec<Verified> = appended
             .iter()
@@ -233,7 +233,9 @@ impl Core {
     /// Brings the search index up to date with freshly stored entries
     /// (pages are re-indexed at the next commit). Entries a rebuild has not
     /// reached yet are left to it.
-    pub(super) fn index_search(&mut self, entries: &[Verified]) {
+    /// Indexes posts for search; `fresh`: these entries were just stored
+    /// or reached by a rebuild's walk (see [`crate::search::Search::put_post`]).
+    pub(super) fn index_search(&mut self, entries: &[Verified], fresh: bool) {
         let indexing = self.indexing();
         for verified in entries {
             let entry = verified.entry();
@@ -246,6 +248,7 @@ impl Core {
                     &entry.author(),
                     entry.header().timestamp_ms,
                     post,
+                    fresh,
                 ),
                 Some(Body::Deletion(d)) => {
                     // The store honoured it only for the author's own entries.
@@ -399,7 +402,7 @@ impl Core {
                 .into_iter()
                 .map(|(_, e)| self.store.verified(e))
                 .collect();
-            self.index_search(&entries);
+            self.index_search(&entries, false);
             self.search.cover(last);
         }
         if behind > 0 {

@@ -195,7 +195,7 @@ impl Core {
             self.wiki.apply(&self.store, &detached)?;
             // Circle entries open once every epoch is back in the views.
             let opened = self.circles_reopen_all()?;
-            self.index_search(&opened);
+            self.index_search(&opened, false);
             self.rebuild_mut().phase = Phase::Pages {
                 done: None,
                 current: None,
@@ -212,7 +212,7 @@ impl Core {
         rebuild.phase = Phase::Entries(Some(next));
         rebuild.done += n;
         // The cursor now covers these entries, so search indexes them.
-        self.index_search(&verified);
+        self.index_search(&verified, true);
         Ok(false)
     }
 

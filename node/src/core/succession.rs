@@ -169,7 +169,7 @@ impl Core {
             tracing::info!(old = %taken_over, new = %author, "a key took over from a key you replicate");
             // A handover is a certificate: circles are read again.
             let opened = self.circles_after(&batch.appended);
-            self.index_search(&opened);
+            self.index_search(&opened, false);
             outcome
                 .appended
                 .extend(batch.appended.into_iter().map(Verified::into_entry));
