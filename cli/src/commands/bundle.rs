@@ -57,12 +57,15 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             });
             drop(watch);
             let bytes = bytes?.0;
-            let read = kith_node::bundle::read(&bytes, &kith_protocol::Limits::default())?;
+            // Counted as a stream: the entries are not held beside the bytes.
+            let written =
+                kith_node::bundle::Reader::new(&bytes[..], kith_protocol::Limits::default())?
+                    .count();
             std::fs::write(&file, &bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
             println!(
                 "wrote {} entries ({} bytes) to {}",
-                read.entries.len(),
+                written,
                 bytes.len(),
                 file.display()
             );
