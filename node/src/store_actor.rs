@@ -403,7 +403,10 @@ impl StoreActor {
     }
 
     fn reindex_slice(&mut self) {
+        let started = std::time::Instant::now();
+        let what = self.core.rebuilding().map(|r| r.progress().2);
         let result = self.core.rebuild_step(JOB_SLICE);
+        let stepped = started.elapsed();
         if let (Some((job, _)), Some(rebuild)) = (&self.reindex, self.core.rebuilding()) {
             let (done, total, what) = rebuild.progress();
             job.progress(done, total, what);
@@ -427,6 +430,16 @@ impl StoreActor {
         }
         self.adopt_rebuild();
         self.carry_out_effects();
+        // A slice far past its budget holds every waiting message: say
+        // which step did (`RUST_LOG=kith_node=debug`).
+        if started.elapsed() > 4 * JOB_SLICE {
+            tracing::debug!(
+                step_ms = stepped.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                phase = what.unwrap_or("finishing"),
+                "a reindex slice ran long"
+            );
+        }
     }
 
     /// A rebuild `Core` started by itself (a revocation that dropped
