@@ -205,9 +205,7 @@ impl Core {
         let next = (last.author(), last.seq());
         let n = entries.len() as u64;
         let verified: Vec<Verified> = entries.into_iter().map(Verified::from_store).collect();
-        for v in &verified {
-            self.store.index_views(v)?;
-        }
+        self.store.index_views_of(&verified)?;
         let rebuild = self.rebuild_mut();
         rebuild.phase = Phase::Entries(Some(next));
         rebuild.done += n;

@@ -133,9 +133,20 @@ impl Store {
     /// Indexes one stored entry's views (views read earlier views, e.g. a
     /// deletion reads its target, so each entry is applied on its own).
     pub fn index_views(&self, entry: &Verified) -> Result<()> {
+        self.index_views_of(std::slice::from_ref(entry))
+    }
+
+    /// [`Store::index_views`] of several entries, in batches of at most
+    /// [`super::MAX_BATCH_OPS`] writes, as ingest writes them.
+    pub fn index_views_of(&self, entries: &[Verified]) -> Result<()> {
         let mut batch = Batch::default();
-        views::index(self, entry, &mut batch)?;
-        self.apply(batch)?;
+        for entry in entries {
+            self.apply_if_full(&mut batch)?;
+            views::index(self, entry, &mut batch)?;
+        }
+        if !batch.is_empty() {
+            self.apply(batch)?;
+        }
         Ok(())
     }
 
