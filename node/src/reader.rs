@@ -13,6 +13,9 @@ use kith_protocol::sync::{FrontierItem, Logs};
 use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Post};
 
 use crate::bundle::FrontierFile;
+
+/// Entries an export reads from a log at a time.
+const EXPORT_PAGE: usize = 1024;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{EntryView, ForkView, HistoryView, IdView, PageSummary, ProfileView, TrustView};
@@ -212,27 +215,53 @@ impl Reader {
         } else {
             params.authors.iter().map(|a| a.resolve(self.me)).collect()
         };
+        // What to send, fixed before anything is read: each author's log
+        // from after the recipient's frontier up to its head now (a log is
+        // contiguous from seq 1, so the count is known up front and goes
+        // in the header).
+        let mut plan = Vec::with_capacity(authors.len());
         let mut total = 0;
-        for author in &authors {
-            let from = since.get(author).copied().unwrap_or(0);
-            total += self
-                .store
-                .head(author)?
-                .map_or(0, |h| h.seq.saturating_sub(from));
-        }
-        let mut entries = Vec::new();
         for author in authors {
             let from = since.get(&author).copied().unwrap_or(0) + 1;
-            entries.extend(self.store.log(&author, from, usize::MAX)?);
-            progress(entries.len() as u64, total);
+            let head = self.store.head(&author)?.map_or(0, |h| h.seq);
+            if head >= from {
+                total += head - from + 1;
+                plan.push((author, from, head));
+            }
         }
         let header = crate::bundle::Header {
             created_ms: crate::core::now_ms(),
             from: self.me,
             recipient,
-            entries: entries.len() as u64,
+            entries: total,
         };
-        Ok(crate::bundle::write(&header, &entries))
+        // Entries are read a page at a time and written straight into the
+        // bundle's bytes: the decoded entries are never all held at once.
+        let mut writer = crate::bundle::Writer::new(Vec::new(), &header)
+            .expect("writing into a Vec cannot fail");
+        let mut written = 0;
+        for (author, from, head) in plan {
+            let mut next = from;
+            while next <= head {
+                let page = self.store.log(&author, next, EXPORT_PAGE)?;
+                let Some(last) = page.last().map(Entry::seq) else {
+                    break;
+                };
+                for entry in page.iter().filter(|e| e.seq() <= head) {
+                    writer.push(entry).expect("writing into a Vec cannot fail");
+                    written += 1;
+                }
+                next = last + 1;
+            }
+            progress(written, total);
+        }
+        if written != total {
+            return Err(Error::Conflict(format!(
+                "the store changed while the bundle was written ({written} of {total} entries \
+                 found); export again"
+            )));
+        }
+        Ok(writer.finish().expect("writing into a Vec cannot fail"))
     }
 
     pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {

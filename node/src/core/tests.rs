@@ -705,3 +705,54 @@ fn an_own_post_is_fdatasynced_before_its_id_is_returned() {
     assert!(c.ingest(&entries).error.is_none());
     assert_eq!(c.store().kv().durable_syncs(), synced);
 }
+
+#[test]
+fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
+    let a = core(1, 1);
+    let key = Keypair::from_secret(&[1; 32]);
+    let bodies: Vec<kith_protocol::Body> = (0..2_500)
+        .map(|i| {
+            kith_protocol::Body::Post(kith_protocol::Post {
+                kind: PostKind::Note,
+                text: format!("note {i}"),
+                reply_to: None,
+                tags: vec![],
+            })
+        })
+        .collect();
+    a.store()
+        .append_many(&key, &bodies, 1_700_000_000_000)
+        .unwrap();
+    // The recipient has the first 700: the export reads the other 1,800
+    // across pages of EXPORT_PAGE entries.
+    let since = crate::bundle::FrontierFile::new(
+        a.me(),
+        0,
+        &[(
+            a.me(),
+            kith_protocol::Head {
+                seq: 700,
+                id: a.store().entry_at(&a.me(), 700).unwrap().unwrap().id(),
+            },
+        )]
+        .into(),
+    );
+    let mut reported = Vec::new();
+    let bytes = a
+        .reader()
+        .bundle(
+            &ops::Bundle {
+                recipient: None,
+                authors: vec![],
+                since: Some(serde_json::to_string(&since).unwrap()),
+            },
+            |done, total| reported.push((done, total)),
+        )
+        .unwrap();
+    let read = crate::bundle::read(&bytes, &kith_protocol::Limits::default()).unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(read.header.entries, 1_800);
+    let seqs: Vec<u64> = read.entries.iter().map(|e| e.seq()).collect();
+    assert_eq!(seqs, (701..=2_500).collect::<Vec<_>>());
+    assert_eq!(reported, vec![(1_800, 1_800)]);
+}
