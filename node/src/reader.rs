@@ -13,14 +13,14 @@ use kith_protocol::sync::{FrontierItem, Logs};
 use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Post};
 
 use crate::bundle::FrontierFile;
-
-/// Entries an export reads from a log at a time.
-const EXPORT_PAGE: usize = 1024;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{EntryView, ForkView, HistoryView, IdView, PageSummary, ProfileView, TrustView};
 use crate::ops;
 use crate::store::{Scope, Store, TrustRecord, VerifyReport};
+
+/// Entries an export reads from a log at a time.
+const EXPORT_PAGE: usize = 1024;
 
 /// Default page size of the feed.
 pub const DEFAULT_FEED_LIMIT: usize = 20;
@@ -257,8 +257,9 @@ impl Reader {
         }
         if written != total {
             return Err(Error::Conflict(format!(
-                "the store changed while the bundle was written ({written} of {total} entries \
-                 found); export again"
+                "the logs hold {written} of the {total} entries their heads promise: the store \
+                 changed during the export (export again) or a record is missing (`kith log \
+                 verify` names it)"
             )));
         }
         Ok(writer.finish().expect("writing into a Vec cannot fail"))

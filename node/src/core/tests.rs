@@ -755,4 +755,17 @@ fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
     let seqs: Vec<u64> = read.entries.iter().map(|e| e.seq()).collect();
     assert_eq!(seqs, (701..=2_500).collect::<Vec<_>>());
     assert_eq!(reported, vec![(1_800, 1_800)]);
+
+    // A log with a record missing is not exported short without a word.
+    let key = crate::store::entry_key(&a.me(), 2_000)
+        .with_prefix(crate::store::keyspace::Space::Entry.prefix()[0]);
+    a.store().kv().remove(key).unwrap();
+    let err = a
+        .reader()
+        .bundle(&ops::Bundle::default(), |_, _| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict(m) if m.contains("2499 of the 2500")),
+        "{err}"
+    );
 }
