@@ -36,6 +36,7 @@ mod group;
 mod local;
 mod merges;
 mod read;
+mod records;
 mod versions;
 pub mod words;
 
@@ -44,7 +45,7 @@ use std::collections::{HashMap, VecDeque};
 use kith_protocol::{AuthorId, EntryId, PageId};
 use serde::{Deserialize, Serialize};
 
-pub use self::apply::{ApplyReport, processed_through};
+pub use self::apply::ApplyReport;
 use self::cache::Open;
 pub use self::doc::{body_text, check_page, link_targets, links_in, relink};
 pub use self::local::{Local, LocalChange};
@@ -52,6 +53,7 @@ pub use self::read::{
     backlinks, entries_of_change, history, is_wanted, list, meta, pages_aliased, pages_titled,
     resolve,
 };
+pub use self::records::processed_through;
 pub use self::versions::{Attribution, Blamed};
 pub use self::words::Piece;
 use crate::store;

@@ -8,12 +8,12 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use kith_protocol::{AuthorId, Entry, EntryId, PageId};
 
-use super::apply::index_change;
 use super::doc::{
     actor_of, body_obj, check_pending_ops, check_size, clean_title, guarded, has_change,
     is_archived, new_changes, split_chunks, text_len, title_of,
 };
 use super::read::{meta, pages_titled};
+use super::records::index_change;
 use super::versions::write_history;
 use super::{Error, HistoryItem, Result, Wiki, group, key, words};
 use crate::store::Store;
