@@ -13,24 +13,15 @@
 //! database beside the first).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::dir_bytes;
+
 use std::collections::BTreeMap;
 
 use kith_node::bundle;
 use kith_protocol::Limits;
 
 const SEG: u64 = 64;
-
-fn dir_bytes(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |dir| {
-        dir.flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    })
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

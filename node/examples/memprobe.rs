@@ -4,6 +4,9 @@
 //! `cargo run --release -p kith-node --example memprobe -- [store|core] [N] [CACHE_MIB]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::dir_bytes;
+
 use kith_node::store::kv::KvConfig;
 use kith_node::store::{Indexing, Scope, Store};
 use kith_node::{Config, Core, DataDir, identity, ops};
@@ -105,18 +108,6 @@ fn import(path: &str, how: &str) {
         dir_bytes(&dir.path().join("search")) / 1_000_000,
         std::fs::metadata(path).unwrap().len() / 1_000_000
     );
-}
-
-fn dir_bytes(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |dir| {
-        dir.flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    })
 }
 
 fn main() {

@@ -527,31 +527,8 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
 }
 
 fn humantime_iso(ms: u64) -> String {
-    // RFC 3339 without a dependency: seconds precision is enough here.
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
 }
 
 /// A search snippet → escaped HTML with its matches in `<mark>`.
@@ -609,33 +586,4 @@ async fn events(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_and_snippets() {
-        assert_eq!(humantime_iso(0), "1970-01-01T00:00:00Z");
-        assert_eq!(humantime_iso(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        let snippet = crate::search::Snippet {
-            text: "a **b** <c>".into(),
-            matches: vec![[4, 5]],
-        };
-        assert_eq!(snippet_html(&snippet), "a **<mark>b</mark>** &lt;c&gt;");
-        assert_eq!(tags_of("#rust, ops  crdt"), vec!["rust", "ops", "crdt"]);
-    }
-
-    #[test]
-    fn every_template_parses() {
-        let web = Web::new("t");
-        for name in [
-            "feed.html",
-            "thread.html",
-            "people.html",
-            "wiki_page.html",
-            "status.html",
-            "search.html",
-        ] {
-            web.env.get_template(name).unwrap();
-        }
-    }
-}
+mod tests;

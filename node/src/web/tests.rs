@@ -1,0 +1,28 @@
+use super::*;
+
+#[test]
+fn dates_and_snippets() {
+    assert_eq!(humantime_iso(0), "1970-01-01T00:00:00Z");
+    assert_eq!(humantime_iso(1_700_000_000_000), "2023-11-14T22:13:20Z");
+    let snippet = crate::search::Snippet {
+        text: "a **b** <c>".into(),
+        matches: vec![[4, 5]],
+    };
+    assert_eq!(snippet_html(&snippet), "a **<mark>b</mark>** &lt;c&gt;");
+    assert_eq!(tags_of("#rust, ops  crdt"), vec!["rust", "ops", "crdt"]);
+}
+
+#[test]
+fn every_template_parses() {
+    let web = Web::new("t");
+    for name in [
+        "feed.html",
+        "thread.html",
+        "people.html",
+        "wiki_page.html",
+        "status.html",
+        "search.html",
+    ] {
+        web.env.get_template(name).unwrap();
+    }
+}
