@@ -17,12 +17,15 @@
 //! 4. *Strong removal*: a removal of X that counts drops every epoch of X
 //!    that it does not provably know (what it follows, and what its
 //!    author's device wrote or followed earlier in its log) and that does
-//!    not follow it: X's concurrent writes. A removal dies if a standing
-//!    removal drops it or drops what its author's membership rests on.
+//!    not follow it: X's concurrent writes (but not X's removals of X,
+//!    which agree with it). A removal dies if standing removals drop it,
+//!    drop what its author's membership rests on, or, where removals it
+//!    follows keep it from counting, hold every smallest set of them.
 //!    Removals that would kill each other in a cycle — X and Y removing
 //!    each other, a longer cycle, or one through a person X added
-//!    concurrently — all stand: everyone in the cycle is removed. Drops
-//!    change who is a member, so this is repeated until nothing changes.
+//!    concurrently — all stand unless one of them dies to a standing
+//!    removal outside: everyone in the cycle is removed. Drops change who
+//!    is a member, so this is repeated until nothing changes.
 //!
 //! Content is accepted by the same rules ([`Resolved::accepts`]).
 
@@ -43,7 +46,7 @@ use removal::{Round, op_at, strong_removal};
 /// Rounds of dropping before the rules stop looking for a fixpoint and
 /// keep every drop made so far (crafted histories only; each round is a
 /// function of the set, so every node stops the same way).
-const MAX_ROUNDS: usize = 16;
+pub(super) const MAX_ROUNDS: usize = 16;
 /// Most removals kept from counting by the removals it follows whose
 /// subsets are all tried (2^6 evaluations); beyond, all at once.
 pub(super) const MAX_BLOCKERS: usize = 6;

@@ -9,7 +9,7 @@ use crate::circle::{Change, EpochId, MAX_EPOCHS, MAX_EPOCHS_PER_DEVICE};
 use crate::keys::AuthorId;
 
 /// A fixed-size set of positions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(super) struct Bits(pub(super) Vec<u64>);
 
 impl Bits {

@@ -1,11 +1,12 @@
 //! Strong removal (PROTOCOL.md §12.4, step 5): which removals stand,
 //! what they drop, and cycles of removals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::graph::{Bits, Graph};
 use super::judge::{Eval, evaluate_more};
-use super::{MAX_BLOCKERS, Op};
+use super::{MAX_BLOCKERS, MAX_ROUNDS, Op};
 use crate::circle::{Change, EpochId};
 
 /// What the rounds of rule 4 carry from one to the next.
@@ -30,6 +31,27 @@ impl Round {
         }
     }
 
+    /// Makes `positions` one cycle, merged with the cycles any of them
+    /// was already in: they all stand, from now on together.
+    pub(super) fn join(&mut self, mut positions: BTreeSet<usize>) {
+        let old: BTreeSet<usize> = positions
+            .iter()
+            .filter_map(|p| self.cycle.get(p).copied())
+            .collect();
+        for (p, c) in &self.cycle {
+            if old.contains(c) {
+                positions.insert(*p);
+            }
+        }
+        let Some(&id) = positions.first() else {
+            return;
+        };
+        for p in positions {
+            self.cycle.insert(p, id);
+            self.forced.set(p);
+        }
+    }
+
     pub(super) fn mates(&self, a: usize, b: usize) -> bool {
         matches!((self.cycle.get(&a), self.cycle.get(&b)), (Some(x), Some(y)) if x == y)
     }
@@ -41,13 +63,15 @@ impl Round {
 /// For a removal `r` of X, its *drops* are X's epochs that `r` does not
 /// provably know (not in [`Graph::known`]: what `r` follows, and what its
 /// device wrote or followed earlier in its log) and that do not follow `r`.
-/// The removals in play are those that count, and those that a counting
-/// removal they follow keeps from counting (they would count without it).
-/// `r` *defeats* another removal in play if its standing keeps that one
-/// from counting: it drops it, drops what its author's membership rests
-/// on, or is a removal it follows that takes its author's membership away.
-/// Removals that defeat each other in a cycle all stand, and stay forced
-/// from then on; any other removal falls if a standing one defeats it.
+/// The removals in play are those that count, and those that removals
+/// they follow keep from counting (they would count without a smallest
+/// set of them). `r` *defeats* another removal in play if its standing
+/// keeps that one from counting: it drops it or drops what its author's
+/// membership rests on; a removal kept from counting falls when every
+/// smallest set of its blockers holds a standing one. Removals that
+/// defeat each other in a cycle, none of them defeated from outside, all
+/// stand, and stay forced from then on; any other removal falls if
+/// standing ones defeat it ([`stand`]).
 pub(super) fn strong_removal(
     root: &EpochId,
     ops: &[Op],
@@ -57,8 +81,14 @@ pub(super) fn strong_removal(
 ) -> (Vec<usize>, Round) {
     let n = graph.nodes.len();
     // Which epochs count with more dropped than this round's drops.
-    let counted_without = |without: &Bits| {
-        evaluate_more(
+    // Remembered: the same drops are tried again for other removals, and
+    // in every pass after a cycle forms.
+    let memo: RefCell<HashMap<Bits, Bits>> = RefCell::new(HashMap::new());
+    let counted_without = |without: &Bits| -> Bits {
+        if let Some(hit) = memo.borrow().get(without) {
+            return hit.clone();
+        }
+        let counted = evaluate_more(
             root,
             ops,
             graph,
@@ -67,7 +97,9 @@ pub(super) fn strong_removal(
             without,
             &round.forced,
         )
-        .counted
+        .counted;
+        memo.borrow_mut().insert(without.clone(), counted.clone());
+        counted
     };
     let is_removal = |p: usize| {
         graph.nodes[p]
@@ -75,45 +107,56 @@ pub(super) fn strong_removal(
             .is_some_and(|i| matches!(ops[i].state.change, Change::Remove { .. }))
     };
     let counted: Vec<usize> = eval.counted.iter().filter(|&p| is_removal(p)).collect();
-    // Removals kept from counting by the removals they follow of their
-    // author or of the person they remove (counted or not themselves): in
-    // play if they count once all of those are dropped, and each of those
-    // in play defeats them.
-    let target_of = |p: usize| match &op_at(ops, graph, p).state.change {
-        Change::Remove { person, .. } => *person,
-        _ => unreachable!("filtered to removals"),
-    };
-    // For each such removal, the smallest sets of blockers whose drop
-    // lets it count (every subset is tried up to MAX_BLOCKERS of them;
-    // beyond, all of them at once).
-    // Only a blocker that some removal could drop, or whose membership
-    // could rest on what one drops, can ever stop blocking: the rest of
-    // the history (a chain of changes, anything without concurrent
-    // removals) skips this.
+    // Removals kept from counting by the removals they follow of a person
+    // their standing rests on ([`support`]: their author, the person they
+    // remove, whoever added either, transitively), counted or not
+    // themselves: in play if they count once those blockers are dropped.
+    // Only a blocker that some
+    // removal could drop, or whose membership could rest on what one
+    // drops, can ever stop blocking: the others are left out (and the
+    // rest of the history — a chain of changes, anything without
+    // concurrent removals — skips this). For each such removal, the
+    // smallest sets of blockers whose drop lets it count (every subset is
+    // tried up to MAX_BLOCKERS of them; beyond, all of them at once).
     let mut threat = Bits::new(n);
     for r in (0..n).filter(|&r| is_removal(r)) {
         threat.or(&candidates(ops, graph, r, None));
     }
     let threatened = |b: usize| threat.get(b) || threat.intersects(&graph.past[b]);
-    // Only a removal of someone who is a member now can change who is.
+    // Only a removal of someone who is a member now can change who is —
+    // or of someone who left by her own hand: by removing herself, or by
+    // a removal from a person she added (whose add the removal would
+    // drop, with her other concurrent writes).
     let members = eval.members(graph, &eval.counted);
+    let left_by_own_hand = |t: usize| {
+        let mut set = eval.counted.clone();
+        for &r in &graph.removes[t] {
+            let a = graph.who[r].author;
+            if a == t
+                || graph.adds[a]
+                    .iter()
+                    .any(|&x| eval.counted.get(x) && graph.who[x].author == t)
+            {
+                set.clear(r);
+            }
+        }
+        eval.member(graph, t, &set)
+    };
     let mut blocked: Vec<(usize, Vec<Vec<usize>>)> = Vec::new();
     for s in (0..n).filter(|&s| {
-        is_removal(s)
-            && !eval.counted.get(s)
-            && !round.dropped.get(s)
-            && members.contains(&graph.persons[graph.who[s].targets[0]])
+        is_removal(s) && !eval.counted.get(s) && !round.dropped.get(s) && {
+            let t = graph.who[s].targets[0];
+            members.contains(&graph.persons[t]) || left_by_own_hand(t)
+        }
     }) {
-        let (author, target) = (op_at(ops, graph, s).person, target_of(s));
+        let support = support(graph, s);
         let blockers: Vec<usize> = graph.past[s]
             .iter()
             .filter(|&r| is_removal(r) && !round.dropped.get(r))
-            .filter(|&r| {
-                let t = target_of(r);
-                t == author || t == target
-            })
+            .filter(|&r| support.contains(&graph.who[r].targets[0]))
+            .filter(|&r| threatened(r))
             .collect();
-        if blockers.is_empty() || !blockers.iter().any(|&b| threatened(b)) {
+        if blockers.is_empty() {
             continue;
         }
         let counts_without = |set: &[usize]| {
@@ -160,13 +203,6 @@ pub(super) fn strong_removal(
         .chain(blocked.iter().map(|(s, _)| *s))
         .collect();
     let blockers_of: BTreeMap<usize, Vec<Vec<usize>>> = blocked.iter().cloned().collect();
-    let mut invalidates: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (s, sets) in &blocked {
-        let union: BTreeSet<usize> = sets.iter().flatten().copied().collect();
-        for r in union.into_iter().filter(|r| in_play.contains(r)) {
-            invalidates.entry(r).or_default().push(*s);
-        }
-    }
     let removals: Vec<usize> = in_play.into_iter().collect();
     let index: BTreeMap<usize, usize> = removals.iter().enumerate().map(|(i, &r)| (r, i)).collect();
     // Epochs that count, or would but for last round's drops (so a drop
@@ -176,97 +212,131 @@ pub(super) fn strong_removal(
     for &r in &removals {
         eligible.set(r);
     }
-    let drops: Vec<Bits> = removals
-        .iter()
-        .map(|&r| candidates(ops, graph, r, Some((&eligible, round))))
-        .collect();
-    let mut defeats: Vec<Vec<usize>> = vec![Vec::new(); removals.len()];
-    for (r, ss) in &invalidates {
-        for s in ss {
-            if !round.mates(*r, *s) {
-                defeats[index[r]].push(index[s]);
-            }
-        }
-    }
-    for (i, d) in drops.iter().enumerate() {
-        let affected: Vec<usize> = (0..removals.len())
-            .filter(|&j| {
-                j != i
-                    && !round.mates(removals[i], removals[j])
-                    && (d.get(removals[j]) || d.intersects(&graph.past[removals[j]]))
-            })
+    // What each removal in play drops and which others it defeats, with
+    // removals of one cycle (`mates`) never dropping or defeating each
+    // other.
+    let defeats_with = |mates: &Round, base: &Bits| -> (Vec<Bits>, Defeats) {
+        let base_counted = counted_without(base);
+        let drops: Vec<Bits> = removals
+            .iter()
+            .map(|&r| candidates(ops, graph, r, Some((&eligible, mates))))
             .collect();
-        if affected.is_empty() {
-            continue;
+        let mut defeats = Defeats {
+            direct: vec![Vec::new(); removals.len()],
+            blocked_by: vec![Vec::new(); removals.len()],
+        };
+        for (s, sets) in &blocked {
+            // A blocker out of play counts nowhere: its set is met.
+            defeats.blocked_by[index[s]] = sets
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .filter(|&&r| index.contains_key(&r) && !mates.mates(r, *s))
+                        .map(|r| index[r])
+                        .collect()
+                })
+                .collect();
         }
-        let mut without = round.dropped.clone();
-        without.or(d);
-        let after = counted_without(&without);
-        for j in affected {
-            let r = removals[j];
-            // Dropped outright; or, counted, it stops counting; or, kept
-            // from counting by the removals it follows, it would still not
-            // count without them.
-            let defeated = d.get(r)
-                || if eval.counted.get(r) {
-                    !after.get(r)
-                } else {
-                    // No smallest way to let it count survives the drops.
-                    blockers_of[&r].iter().all(|set| {
-                        let mut also = without.clone();
-                        for &b in set {
-                            also.set(b);
-                        }
-                        !counted_without(&also).get(r)
-                    })
-                };
-            if defeated {
-                defeats[i].push(j);
+        for (i, d) in drops.iter().enumerate() {
+            let affected: Vec<usize> = (0..removals.len())
+                .filter(|&j| {
+                    j != i
+                        && !mates.mates(removals[i], removals[j])
+                        && (d.get(removals[j]) || d.intersects(&graph.past[removals[j]]))
+                })
+                .collect();
+            if affected.is_empty() {
+                continue;
+            }
+            let mut without = base.clone();
+            without.or(d);
+            let after = counted_without(&without);
+            for j in affected {
+                let r = removals[j];
+                // Dropped outright; or, counted, it stops counting; or,
+                // kept from counting by the removals it follows, it would
+                // still not count without them.
+                let defeated = d.get(r)
+                    || if eval.counted.get(r) {
+                        base_counted.get(r) && !after.get(r)
+                    } else {
+                        // No smallest way to let it count survives the
+                        // drops.
+                        blockers_of[&r].iter().all(|set| {
+                            let mut also = without.clone();
+                            for &b in set {
+                                also.set(b);
+                            }
+                            !counted_without(&also).get(r)
+                        })
+                    };
+                if defeated {
+                    defeats.direct[i].push(j);
+                }
             }
         }
-    }
-    let component = components(&defeats);
+        (drops, defeats)
+    };
     let mut next = Round {
         dropped: Bits::new(n),
         forced: round.forced.clone(),
         cycle: round.cycle.clone(),
     };
-    // Cycles: every removal in one stands, from now on together.
-    let mut members_of: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, &c) in component.of.iter().enumerate() {
-        members_of.entry(c).or_default().push(i);
-    }
-    for group in members_of.values().filter(|g| g.len() > 1) {
-        let mut positions: BTreeSet<usize> = group.iter().map(|&i| removals[i]).collect();
-        // Merge with the cycles its members were already in.
-        let old: BTreeSet<usize> = positions
-            .iter()
-            .filter_map(|p| next.cycle.get(p).copied())
-            .collect();
-        for (p, c) in &next.cycle {
-            if old.contains(c) {
-                positions.insert(*p);
+    let all: Vec<usize> = (0..removals.len()).collect();
+    // A cycle found makes its removals mates, which changes what they
+    // drop and so whom the others defeat (a defeat that rested on a drop
+    // between mates is gone): judged again until no new cycle forms.
+    // Every pass merges two groups or more, so this ends.
+    let (drops, alive) = loop {
+        // The drops of the counted removals nobody defeats are made
+        // before judging what the others' drops do: a defeat must not
+        // rest on an epoch that an uncontested removal drops anyway.
+        let mut base = round.dropped.clone();
+        let mut tries = 0;
+        let (drops, mut defeats, uncontested) = loop {
+            let (drops, defeats) = defeats_with(&next, &base);
+            let hit = defeats.hit();
+            let uncontested: Vec<usize> = (0..removals.len())
+                .filter(|&u| !hit[u] && eval.counted.get(removals[u]))
+                .collect();
+            let mut wider = round.dropped.clone();
+            for &u in &uncontested {
+                wider.or(&drops[u]);
+            }
+            tries += 1;
+            if wider == base || tries > MAX_ROUNDS {
+                break (drops, defeats, uncontested);
+            }
+            base = wider;
+        };
+        // A removal that those drops alone keep from counting is defeated
+        // by the uncontested removals whose drops reach it.
+        let base_counted = counted_without(&base);
+        for (j, &r) in removals.iter().enumerate() {
+            if !eval.counted.get(r) || base_counted.get(r) {
+                continue;
+            }
+            for &u in &uncontested {
+                let d = &drops[u];
+                if u != j
+                    && (d.get(r) || d.intersects(&graph.past[r]))
+                    && !defeats.direct[u].contains(&j)
+                {
+                    defeats.direct[u].push(j);
+                }
             }
         }
-        let id = *positions.first().expect("a cycle has members");
-        for p in positions {
-            next.cycle.insert(p, id);
-            next.forced.set(p);
+        let mut alive = vec![false; removals.len()];
+        let mut cycles = Vec::new();
+        stand(&defeats, &defeats.edges(), &all, &mut alive, &mut cycles);
+        if cycles.is_empty() {
+            break (drops, alive);
         }
-    }
-    // Components sources first: a removal falls if a standing removal of
-    // another component defeats it.
-    let mut order: Vec<usize> = (0..removals.len()).collect();
-    order.sort_by_key(|&i| component.rank[component.of[i]]);
-    let mut alive = vec![true; removals.len()];
-    for &i in &order {
-        alive[i] = !(0..removals.len()).any(|k| {
-            alive[k]
-                && component.of[k] != component.of[i]
-                && !next.mates(removals[k], removals[i])
-                && defeats[k].contains(&i)
-        });
-    }
+        // Cycles: every removal in one stands, from now on together.
+        for group in cycles {
+            next.join(group.iter().map(|&i| removals[i]).collect());
+        }
+    };
     for (i, d) in drops.iter().enumerate() {
         if alive[i] {
             for p in d.iter() {
@@ -288,8 +358,129 @@ pub(super) fn strong_removal(
     (living, next)
 }
 
+/// The persons removal `s`'s standing rests on: its author and the person
+/// it removes, and, transitively, the authors of the adds of any of them
+/// that `s` follows (whoever added its author, whoever added them, …).
+/// Only a removal of one of them can keep `s` from counting.
+fn support(graph: &Graph, s: usize) -> BTreeSet<usize> {
+    let who = &graph.who[s];
+    let mut support: BTreeSet<usize> = [who.author, who.targets[0]].into();
+    let mut todo: Vec<usize> = support.iter().copied().collect();
+    while let Some(p) = todo.pop() {
+        for &a in &graph.adds[p] {
+            if graph.past[s].get(a) && support.insert(graph.who[a].author) {
+                todo.push(graph.who[a].author);
+            }
+        }
+    }
+    support
+}
+
+/// Whom each removal in play defeats (indices into the removals in play).
+struct Defeats {
+    /// Outright: its drops take them out or keep them from counting.
+    direct: Vec<Vec<usize>>,
+    /// For a removal kept from counting by removals it follows, its
+    /// smallest sets of blockers still in play: it is defeated only if
+    /// every set keeps a standing member.
+    blocked_by: Vec<Vec<Vec<usize>>>,
+}
+
+impl Defeats {
+    /// Every defeat as an edge (a blocker to what it blocks), for the
+    /// order in which removals are decided.
+    fn edges(&self) -> Vec<Vec<usize>> {
+        let mut edges = self.direct.clone();
+        for (s, sets) in self.blocked_by.iter().enumerate() {
+            for &k in sets.iter().flatten() {
+                if !edges[k].contains(&s) {
+                    edges[k].push(s);
+                }
+            }
+        }
+        edges
+    }
+
+    /// Which removals anything in play could defeat.
+    fn hit(&self) -> Vec<bool> {
+        let mut hit = vec![false; self.direct.len()];
+        for &j in self.direct.iter().flatten() {
+            hit[j] = true;
+        }
+        for (j, sets) in self.blocked_by.iter().enumerate() {
+            if !sets.is_empty() && sets.iter().all(|set| !set.is_empty()) {
+                hit[j] = true;
+            }
+        }
+        hit
+    }
+
+    /// Whether removal `i` falls to the standing removals outside
+    /// `inside`.
+    fn falls(&self, i: usize, alive: &[bool], inside: &BTreeSet<usize>) -> bool {
+        let stands = |k: usize| alive[k] && !inside.contains(&k);
+        (0..self.direct.len()).any(|k| stands(k) && self.direct[k].contains(&i))
+            || (!self.blocked_by[i].is_empty()
+                && self.blocked_by[i]
+                    .iter()
+                    .all(|set| set.iter().any(|&k| stands(k))))
+    }
+}
+
+/// Which of `nodes` (removals in play, by index) stand, in the order of
+/// the defeat graph (sources first; every other node is decided already):
+/// a removal falls if standing removals defeat it. In a strongly connected
+/// component, the members that standing removals outside defeat fall
+/// first; if none does, the whole component is a cycle and stands (pushed
+/// to `cycles`); otherwise what is left is decided the same way, on its
+/// own: a cycle broken from outside is no cycle.
+fn stand(
+    defeats: &Defeats,
+    edges: &[Vec<usize>],
+    nodes: &[usize],
+    alive: &mut [bool],
+    cycles: &mut Vec<Vec<usize>>,
+) {
+    let local: BTreeMap<usize, usize> = nodes.iter().enumerate().map(|(l, &i)| (i, l)).collect();
+    let sub: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|&i| {
+            edges[i]
+                .iter()
+                .filter_map(|j| local.get(j).copied())
+                .collect()
+        })
+        .collect();
+    let component = components(&sub);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); component.rank.len()];
+    for (l, &c) in component.of.iter().enumerate() {
+        groups[component.rank[c]].push(nodes[l]);
+    }
+    for group in groups {
+        let inside: BTreeSet<usize> = group.iter().copied().collect();
+        let left: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&i| !defeats.falls(i, alive, &inside))
+            .collect();
+        match left.len() {
+            0 => {}
+            1 if group.len() == 1 => alive[left[0]] = true,
+            _ if left.len() == group.len() => {
+                for &i in &group {
+                    alive[i] = true;
+                }
+                cycles.push(group);
+            }
+            _ => stand(defeats, edges, &left, alive, cycles),
+        }
+    }
+}
+
 /// A removal's candidates: the epochs of the person it removes that it
-/// does not provably know and that do not follow it (`counted`: only
+/// does not provably know and that do not follow it, but for that
+/// person's removals of themselves (which agree with it: dropping one
+/// would only bring back what it had kept from counting) (`counted`: only
 /// those eligible — counting, dropped last round, or removals in play —
 /// and not of its cycle).
 pub(super) fn candidates(
@@ -306,7 +497,10 @@ pub(super) fn candidates(
     for (p, node) in graph.nodes.iter().enumerate() {
         if p != r
             && counted.is_none_or(|(eligible, round)| eligible.get(p) && !round.mates(p, r))
-            && node.op.is_some_and(|i| ops[i].person == *x)
+            && node.op.is_some_and(|i| {
+                ops[i].person == *x
+                    && !matches!(&ops[i].state.change, Change::Remove { person, .. } if person == x)
+            })
             && !graph.known[r].get(p)
             && !graph.past[p].get(r)
         {
