@@ -111,11 +111,10 @@ pub(super) fn strong_removal(
     // their standing rests on ([`support`]: their author, the person they
     // remove, whoever added either, transitively), counted or not
     // themselves: in play if they count once those blockers are dropped.
-    // Only a blocker that some
-    // removal could drop, or whose membership could rest on what one
-    // drops, can ever stop blocking: the others are left out (and the
-    // rest of the history — a chain of changes, anything without
-    // concurrent removals — skips this). For each such removal, the
+    // Only a blocker that some removal could drop, or whose membership
+    // could rest on what one drops, can ever stop blocking: the others
+    // are left out (and the rest of the history — a chain of changes,
+    // anything without concurrent removals — skips this). For each such removal, the
     // smallest sets of blockers whose drop lets it count (every subset is
     // tried up to MAX_BLOCKERS of them; beyond, all of them at once).
     let mut threat = Bits::new(n);
