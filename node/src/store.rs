@@ -8,8 +8,7 @@
 //!
 //! | prefix | key                     | value                              |
 //! |--------|-------------------------|------------------------------------|
-//! | `E`    | author(32) seq(8, BE)   | entry wire bytes (body if kept), the open tail of a log |
-//! | `S`    | author(32) segment(8, BE) | 64 consecutive entries ([`segment`]) |
+//! | `E`    | author(32) seq(8, BE)   | entry wire bytes (body if kept)    |
 //! | `I`    | entry id(32)            | author(32) seq(8, BE)              |
 //! | `H`    | author(32)              | seq(8, BE) id(32)                  |
 //! | `F`    | author(32) seq(8, BE)   | fork proof: two entries            |
@@ -26,7 +25,6 @@ pub mod kv;
 pub mod maintenance;
 pub mod peers;
 mod read;
-pub mod segment;
 pub mod trust;
 pub mod views;
 
@@ -63,10 +61,8 @@ const DETACHED: u8 = Space::Detached.prefix()[0];
 /// split between whole entries.
 pub(crate) const MAX_BATCH_OPS: usize = 256;
 
-/// The store layout version, checked on open: 1 = one key per entry;
-/// 2 = logs sealed in segments of 64 ([`segment`]; a store of version 1
-/// is migrated on open).
-const SCHEMA_VERSION: u32 = 2;
+/// The store layout version, checked on open.
+const SCHEMA_VERSION: u32 = 1;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -207,10 +203,8 @@ impl Store {
                         .try_into()
                         .map_err(|_| Error::Corrupt("schema version".into()))?,
                 );
-                match found {
-                    1 => self.migrate_to_segments()?,
-                    SCHEMA_VERSION => self.finish_migration()?,
-                    _ => return Err(Error::Schema { found }),
+                if found != SCHEMA_VERSION {
+                    return Err(Error::Schema { found });
                 }
             }
         }
@@ -284,9 +278,6 @@ impl Store {
             out.push(entry);
         }
         self.apply(batch)?;
-        if let (Some(first), Some(last)) = (out.first(), out.last()) {
-            self.seal_if_complete(&author, first.entry().seq(), last.entry().seq())?;
-        }
         self.kv.flush()?;
         Ok(out)
     }
@@ -354,18 +345,6 @@ impl Store {
         if let Err(e) = self.apply(state.batch) {
             outcome.appended.clear();
             outcome.error = Some(e);
-            return outcome;
-        }
-        // Runs of 64 this call completed are sealed (see `segment`).
-        let mut first: BTreeMap<AuthorId, u64> = BTreeMap::new();
-        for v in &outcome.appended {
-            first.entry(v.entry().author()).or_insert(v.entry().seq());
-        }
-        for (author, first) in first {
-            let last = state.heads.get(&author).map_or(first, |h| h.seq);
-            if let Err(e) = self.seal_if_complete(&author, first, last) {
-                tracing::warn!(%author, "sealing a log segment: {e}");
-            }
         }
         outcome
     }
@@ -462,13 +441,9 @@ impl Store {
     }
 
     /// Drops the body of a stored entry, keeping its signed header.
-    pub(crate) fn drop_body(&self, entry: &Entry, batch: &mut Batch) -> Result<()> {
-        let bytes = entry.without_body().encode();
-        if !self.rewrite_sealed(&entry.author(), entry.seq(), &bytes, batch)? {
-            let key = entry_key(&entry.author(), entry.seq());
-            batch.insert(key.with_prefix(ENTRY), bytes);
-        }
-        Ok(())
+    pub(crate) fn drop_body(&self, entry: &Entry, batch: &mut Batch) {
+        let key = entry_key(&entry.author(), entry.seq());
+        batch.insert(key.with_prefix(ENTRY), entry.without_body().encode());
     }
 
     /// Makes all writes durable.
@@ -552,11 +527,9 @@ impl Store {
     /// Overwrites a stored entry record with raw bytes (tests of `verify`).
     #[doc(hidden)]
     pub fn corrupt_for_test(&self, author: &AuthorId, seq: u64, bytes: &[u8]) -> Result<()> {
-        let mut batch = Batch::default();
-        if !self.rewrite_sealed(author, seq, bytes, &mut batch)? {
-            batch.insert(entry_key(author, seq).with_prefix(ENTRY), bytes);
-        }
-        self.apply(batch)
+        Ok(self
+            .kv
+            .insert(entry_key(author, seq).with_prefix(ENTRY), bytes)?)
     }
 }
 

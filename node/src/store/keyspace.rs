@@ -23,8 +23,6 @@ pub enum Space {
     // The source of truth and local state (not views).
     /// `author(32) seq(8)` → entry wire bytes.
     Entry,
-    /// `author(32) segment(8)` → 64 consecutive entries (store::segment).
-    Segment,
     /// `entry id(32)` → `author(32) seq(8)`.
     Id,
     /// `author(32)` → `seq(8) id(32)`.
@@ -81,7 +79,6 @@ impl Space {
     /// Every space, for the collision test and the store's inventory.
     pub const ALL: &'static [Space] = &[
         Space::Entry,
-        Space::Segment,
         Space::Id,
         Space::Head,
         Space::Fork,
@@ -125,7 +122,6 @@ impl Space {
     pub const fn prefix(self) -> &'static [u8] {
         match self {
             Space::Entry => b"E",
-            Space::Segment => b"S",
             Space::Id => b"I",
             Space::Head => b"H",
             Space::Fork => b"F",

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keyspace::{self, Space};
 use super::kv::Batch;
-use std::collections::BTreeMap;
-
-use super::{ENTRY, ID, Result, Store, decode_author, segment, views};
+use super::{ENTRY, ID, Result, Store, decode_author, entry_key, views};
 use crate::store::Error;
 
 /// Which entries get their views as they are stored. While a rebuild runs,
@@ -118,29 +116,16 @@ impl Store {
         after: Option<(AuthorId, u64)>,
         max: usize,
     ) -> Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        // Authors in key order from their heads (every stored log has one),
-        // each log read in order from where the cursor left it.
         let start = match after {
-            None => vec![super::HEAD],
-            Some((author, _)) => super::author_key(super::HEAD, &author),
+            None => vec![ENTRY],
+            Some((author, seq)) => match seq.checked_add(1) {
+                Some(next) => entry_key(&author, next).with_prefix(ENTRY),
+                None => return Ok(Vec::new()),
+            },
         };
-        for item in self.kv.range(&start, &[super::HEAD + 1]) {
-            if out.len() >= max {
-                break;
-            }
-            let author = decode_author(&item?.0[1..])?;
-            let from = match after {
-                Some((a, seq)) if a == author => match seq.checked_add(1) {
-                    Some(next) => next,
-                    None => continue,
-                },
-                _ => 1,
-            };
-            self.visit_log(&author, from, |_, bytes| {
-                out.push(self.decode_stored(bytes)?);
-                Ok(out.len() < max)
-            })?;
+        let mut out = Vec::new();
+        for item in self.kv.range(&start, &[ENTRY + 1]).take(max) {
+            out.push(self.decode_stored(&item?.1)?);
         }
         Ok(out)
     }
@@ -156,11 +141,6 @@ impl Store {
     pub fn index_views_of(&self, entries: &[Verified]) -> Result<()> {
         let mut batch = Batch::default();
         for entry in entries {
-            if views::reads_store(entry) && !batch.is_empty() {
-                // Its views read what came before it (a deletion reads and
-                // rewrites its target's record, which may be in a segment).
-                self.apply(std::mem::take(&mut batch))?;
-            }
             self.apply_if_full(&mut batch)?;
             views::index(self, entry, &mut batch)?;
         }
@@ -343,135 +323,89 @@ impl Store {
     /// every thousand entries.
     pub fn verify_with(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
-        // Per author, the last entry checked: sealed segments first, then
-        // the open tails, each in key order.
-        let mut last: BTreeMap<AuthorId, Head> = BTreeMap::new();
-        for item in self.kv.scan_prefix(Space::Segment.prefix()) {
-            let (k, v) = item?;
-            let (author, n) = match segment::parse_key(&k) {
-                Ok(at) => at,
-                Err(e) => {
-                    report.problems.push(e.to_string());
-                    continue;
-                }
-            };
-            let records = match segment::records(&v) {
-                Ok(records) => records,
-                Err(e) => {
-                    report.problems.push(format!(
-                        "{author} segment {n} (from seq {}): {e}",
-                        segment::first_seq(n)
-                    ));
-                    continue;
-                }
-            };
-            for (i, record) in records.into_iter().enumerate() {
-                let at = (Some(author), Some(segment::first_seq(n) + i as u64));
-                self.verify_record(at, record, &mut last, &mut report, &mut progress)?;
-            }
-        }
+        let mut last: Option<(AuthorId, Head)> = None;
         for item in self.kv.scan_prefix([ENTRY]) {
             let (k, v) = item?;
+            report.entries += 1;
+            if report.entries % 1_000 == 0 {
+                progress(report.entries);
+            }
             let key_author = decode_author(&k[1..33]).ok();
             let key_seq = k
                 .get(33..41)
                 .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")));
-            self.verify_record(
-                (key_author, key_seq),
-                &v,
-                &mut last,
-                &mut report,
-                &mut progress,
-            )?;
+            let entry = match Entry::decode(&v, &self.limits) {
+                Ok(e) => e,
+                Err(e) => {
+                    report.problems.push(format!(
+                        "entry {:?} seq {:?}: cannot decode: {e}",
+                        key_author.map(|a| a.to_string()),
+                        key_seq
+                    ));
+                    continue;
+                }
+            };
+            let at = format!("{} seq {}", entry.author(), entry.seq());
+            if key_author != Some(entry.author()) || key_seq != Some(entry.seq()) {
+                report
+                    .problems
+                    .push(format!("{at}: stored under the wrong key"));
+            }
+            if let Err(e) = entry.verify_signature() {
+                report.problems.push(format!("{at}: {e}"));
+            }
+            if let Err(e) = entry.verify_body() {
+                report.problems.push(format!("{at}: {e}"));
+            }
+            if entry.body().is_none() {
+                report.bodies_dropped += 1;
+            }
+            let expected_prev = match last {
+                Some((a, h)) if a == entry.author() => {
+                    if h.seq + 1 != entry.seq() {
+                        report
+                            .problems
+                            .push(format!("{at}: gap after seq {}", h.seq));
+                    }
+                    Some(h.id)
+                }
+                _ => {
+                    report.authors += 1;
+                    if let Some((a, h)) = last {
+                        self.check_head(&a, h, &mut report)?;
+                    }
+                    if entry.seq() != 1 {
+                        report
+                            .problems
+                            .push(format!("{at}: log does not start at seq 1"));
+                    }
+                    None
+                }
+            };
+            if entry.header().prev != expected_prev && entry.seq() != 1 {
+                report
+                    .problems
+                    .push(format!("{at}: prev does not match the previous entry"));
+            }
+            match self.get_location(&entry.id())? {
+                Some((a, s)) if a == entry.author() && s == entry.seq() => {}
+                _ => report
+                    .problems
+                    .push(format!("{at}: id index is missing or wrong")),
+            }
+            last = Some((
+                entry.author(),
+                Head {
+                    seq: entry.seq(),
+                    id: entry.id(),
+                },
+            ));
         }
-        report.authors = last.len() as u64;
-        for (author, head) in last {
-            self.check_head(&author, head, &mut report)?;
+        if let Some((a, h)) = last {
+            self.check_head(&a, h, &mut report)?;
         }
         progress(report.entries);
         Ok(report)
-    }
-
-    /// Checks one stored record, found under the key of (author, seq).
-    fn verify_record(
-        &self,
-        (key_author, key_seq): (Option<AuthorId>, Option<u64>),
-        bytes: &[u8],
-        last: &mut BTreeMap<AuthorId, Head>,
-        report: &mut VerifyReport,
-        progress: &mut impl FnMut(u64),
-    ) -> Result<()> {
-        report.entries += 1;
-        if report.entries.is_multiple_of(1_000) {
-            progress(report.entries);
-        }
-        let entry = match Entry::decode(bytes, &self.limits) {
-            Ok(e) => e,
-            Err(e) => {
-                report.problems.push(format!(
-                    "entry {:?} seq {:?}: cannot decode: {e}",
-                    key_author.map(|a| a.to_string()),
-                    key_seq
-                ));
-                return Ok(());
-            }
-        };
-        let at = format!("{} seq {}", entry.author(), entry.seq());
-        if key_author != Some(entry.author()) || key_seq != Some(entry.seq()) {
-            report
-                .problems
-                .push(format!("{at}: stored under the wrong key"));
-        }
-        if let Err(e) = entry.verify_signature() {
-            report.problems.push(format!("{at}: {e}"));
-        }
-        if let Err(e) = entry.verify_body() {
-            report.problems.push(format!("{at}: {e}"));
-        }
-        if entry.body().is_none() {
-            report.bodies_dropped += 1;
-        }
-        let expected_prev = match last.get(&entry.author()) {
-            Some(h) => {
-                if h.seq >= entry.seq() {
-                    report
-                        .problems
-                        .push(format!("{at}: stored twice (sealed and single)"));
-                } else if h.seq + 1 != entry.seq() {
-                    report
-                        .problems
-                        .push(format!("{at}: gap after seq {}", h.seq));
-                }
-                Some(h.id)
-            }
-            None => {
-                if entry.seq() != 1 {
-                    report
-                        .problems
-                        .push(format!("{at}: log does not start at seq 1"));
-                }
-                None
-            }
-        };
-        if entry.header().prev != expected_prev && entry.seq() != 1 {
-            report
-                .problems
-                .push(format!("{at}: prev does not match the previous entry"));
-        }
-        match self.get_location(&entry.id())? {
-            Some((a, s)) if a == entry.author() && s == entry.seq() => {}
-            _ => report
-                .problems
-                .push(format!("{at}: id index is missing or wrong")),
-        }
-        last.insert(
-            entry.author(),
-            Head {
-                seq: entry.seq(),
-                id: entry.id(),
-            },
-        );
-        Ok(())
     }
 
     fn check_head(&self, author: &AuthorId, last: Head, report: &mut VerifyReport) -> Result<()> {

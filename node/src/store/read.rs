@@ -24,17 +24,16 @@ impl Store {
         key.extend_from_slice(id.as_bytes());
         match self.kv.get(&key)? {
             None => Ok(None),
-            Some(loc) if loc.len() == 40 => {
-                let author = decode_author(&loc[..32])?;
-                let seq = u64::from_be_bytes(loc[32..].try_into().expect("8 bytes"));
-                match self.record(&author, seq)? {
+            Some(loc) => {
+                let mut k = vec![ENTRY];
+                k.extend_from_slice(&loc);
+                match self.kv.get(&k)? {
                     Some(bytes) => Ok(Some(self.decode_stored(&bytes)?)),
                     None => Err(Error::Corrupt(format!(
                         "id index points at a missing entry {id}"
                     ))),
                 }
             }
-            Some(_) => Err(Error::Corrupt("id index record".into())),
         }
     }
 
@@ -87,23 +86,21 @@ impl Store {
     }
 
     pub fn entry_at(&self, author: &AuthorId, seq: u64) -> Result<Option<Entry>> {
-        match self.record(author, seq)? {
+        match self.kv.get(entry_key(author, seq).with_prefix(ENTRY))? {
             Some(bytes) => Ok(Some(self.decode_stored(&bytes)?)),
             None => Ok(None),
         }
     }
 
-    /// Up to `limit` entries of `author` starting at `from_seq`, in log
-    /// order (ending early at a missing record: a damaged store).
+    /// Up to `limit` entries of `author` starting at `from_seq`, in log order.
     pub fn log(&self, author: &AuthorId, from_seq: u64, limit: usize) -> Result<Vec<Entry>> {
+        let start = entry_key(author, from_seq).with_prefix(ENTRY);
+        let end = entry_key(author, u64::MAX).with_prefix(ENTRY);
         let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
+        for item in self.kv.range(&start, &end).take(limit) {
+            let (_, v) = item?;
+            out.push(self.decode_stored(&v)?);
         }
-        self.visit_log(author, from_seq, |_, bytes| {
-            out.push(self.decode_stored(bytes)?);
-            Ok(out.len() < limit)
-        })?;
         Ok(out)
     }
 
@@ -116,19 +113,18 @@ impl Store {
         max_bytes: usize,
         max_entries: usize,
     ) -> Result<Vec<Entry>> {
+        let start = entry_key(author, after_seq.saturating_add(1)).with_prefix(ENTRY);
+        let end = entry_key(author, u64::MAX).with_prefix(ENTRY);
         let mut out = Vec::new();
         let mut bytes = 0;
-        let Some(from) = after_seq.checked_add(1) else {
-            return Ok(out);
-        };
-        self.visit_log(author, from, |_, v| {
+        for item in self.kv.range(&start, &end) {
+            let (_, v) = item?;
             if !out.is_empty() && (bytes + v.len() > max_bytes || out.len() >= max_entries) {
-                return Ok(false);
+                break;
             }
             bytes += v.len();
-            out.push(self.decode_stored(v)?);
-            Ok(true)
-        })?;
+            out.push(self.decode_stored(&v)?);
+        }
         Ok(out)
     }
 
@@ -136,36 +132,17 @@ impl Store {
     /// PROTOCOL.md §11), with their ids and the head. Views still show them
     /// until the caller rebuilds the views. Returns how many were removed.
     pub fn truncate_log(&self, author: &AuthorId, last_seq: u64) -> Result<usize> {
-        let Some(from) = last_seq.checked_add(1) else {
-            return Ok(0);
-        };
+        let start = entry_key(author, last_seq.saturating_add(1)).with_prefix(ENTRY);
+        let end = entry_key(author, u64::MAX).with_prefix(ENTRY);
         let mut batch = Batch::default();
         let mut removed = 0;
-        // A sealed segment the cut goes through is unsealed: what is kept
-        // of it goes back to single records.
-        let cut = super::segment::segment_of(from);
-        let first_cut = super::segment::first_seq(cut);
-        let mut doomed = Vec::new();
-        self.visit_log(author, first_cut, |seq, bytes| {
-            if seq < from {
-                batch.insert(entry_key(author, seq).with_prefix(ENTRY), bytes);
-            } else {
-                doomed.push((seq, self.decode_stored(bytes)?));
-            }
-            Ok(true)
-        })?;
-        let segments_end = super::segment::segment_key(author, u64::MAX);
-        for item in self
-            .kv
-            .range(&super::segment::segment_key(author, cut), &segments_end)
-        {
-            batch.remove(item?.0);
-        }
-        for (seq, entry) in doomed {
+        for item in self.kv.range(&start, &end) {
+            let (k, v) = item?;
+            let entry = self.decode_stored(&v)?;
             let mut id_key = vec![ID];
             id_key.extend_from_slice(entry.id().as_bytes());
             batch.remove(id_key);
-            batch.remove(entry_key(author, seq).with_prefix(ENTRY));
+            batch.remove(&k);
             // Its certificate view stays until the rebuild that follows.
             let cert = Space::Cert.key(&[author.as_bytes(), &entry.seq().to_be_bytes()]);
             batch.registry |= self.kv.contains(&cert)?;

@@ -136,7 +136,7 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 if target.author() == entry.author() && target.body().is_some() && !kept {
                     unindex(store, &target, batch);
                     super::circles::forget_opened(&target, batch);
-                    store.drop_body(&target, batch)?;
+                    store.drop_body(&target, batch);
                 }
             }
         }
