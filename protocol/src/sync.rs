@@ -21,6 +21,11 @@ use crate::entry::{Entry, EntryId, Head};
 use crate::keys::AuthorId;
 use crate::limits::Limits;
 
+mod answer;
+mod wire;
+
+pub use wire::{decode, decode_any_entries, decode_entries, encode};
+
 /// libp2p protocol name of the request-response exchange.
 pub const PROTOCOL_NAME: &str = "/kith/sync/1";
 
@@ -241,118 +246,6 @@ impl<P: Clone + Ord> Replicator<P> {
             self.fetching.remove(author);
         }
         self.plan(logs)
-    }
-
-    /// Answers a peer's request, and plans fetches from what it revealed.
-    pub fn handle_request(
-        &mut self,
-        peer: P,
-        request: Request,
-        logs: &impl Logs,
-    ) -> (Response, Vec<Output<P>>) {
-        match request {
-            Request::Frontier(items) => {
-                let answer: Vec<FrontierItem> = items
-                    .iter()
-                    .take(self.limits.max_frontier_authors)
-                    .filter(|i| logs.replicates(&i.author))
-                    .map(|i| FrontierItem {
-                        author: i.author,
-                        head: logs.head(&i.author),
-                    })
-                    .collect();
-                let outputs = if self.peers.contains_key(&peer) {
-                    self.learn_frontier(&peer, &items, logs);
-                    let mut outputs = self.plan(logs);
-                    outputs.extend(self.offer(peer, &items, logs));
-                    outputs
-                } else {
-                    Vec::new()
-                };
-                (Response::Frontier(answer), outputs)
-            }
-            Request::Fetch {
-                author,
-                after_seq,
-                max_bytes,
-            } => {
-                let mut bytes = Vec::new();
-                if logs.replicates(&author) {
-                    let cap = (max_bytes as usize).min(self.limits.max_batch_bytes);
-                    let entries = logs.entries_after(&author, after_seq, cap);
-                    for entry in entries.iter().take(self.limits.max_batch_entries) {
-                        entry.encode_into(&mut bytes);
-                    }
-                }
-                (
-                    Response::Entries {
-                        author,
-                        entries: bytes,
-                    },
-                    Vec::new(),
-                )
-            }
-            Request::Changes { hashes } => {
-                let hashes = &hashes[..hashes.len().min(MAX_CHANGES_PER_REQUEST)];
-                let mut bytes = Vec::new();
-                for entry in logs
-                    .entries_with_changes(hashes, self.limits.max_batch_bytes)
-                    .iter()
-                    .take(self.limits.max_batch_entries)
-                {
-                    entry.encode_into(&mut bytes);
-                }
-                (Response::Changes { entries: bytes }, Vec::new())
-            }
-            Request::Offer { entries } => {
-                let outputs = match decode_any_entries(&entries, &self.limits) {
-                    Ok(list) if self.peers.contains_key(&peer) && !list.is_empty() => {
-                        let mut list = list;
-                        list.truncate(MAX_OFFER_ENTRIES);
-                        vec![Output::Offered {
-                            peer,
-                            entries: list,
-                        }]
-                    }
-                    _ => Vec::new(),
-                };
-                (Response::Frontier(Vec::new()), outputs)
-            }
-        }
-    }
-
-    /// The handovers to offer a peer whose frontier lists `items`: first
-    /// entries of keys that took over from a listed author (and from
-    /// those, in turn) that the frontier does not list.
-    fn offer(&mut self, peer: P, items: &[FrontierItem], logs: &impl Logs) -> Option<Output<P>> {
-        let listed: std::collections::BTreeSet<AuthorId> = items
-            .iter()
-            .take(self.limits.max_frontier_authors)
-            .map(|i| i.author)
-            .collect();
-        let mut todo: Vec<AuthorId> = listed.iter().copied().collect();
-        let mut offered = std::collections::BTreeSet::new();
-        let mut bytes = Vec::new();
-        while let Some(from) = todo.pop() {
-            for entry in logs.handovers(&from) {
-                let new = entry.author();
-                if listed.contains(&new) || offered.len() >= MAX_OFFER_ENTRIES {
-                    continue;
-                }
-                if offered.insert(new) {
-                    entry.encode_into(&mut bytes);
-                    todo.push(new);
-                }
-            }
-        }
-        if bytes.is_empty() {
-            return None;
-        }
-        Some(Output::Send {
-            peer,
-            token: self.token(),
-            request: Request::Offer { entries: bytes },
-        })
     }
 
     /// Asks `peer` for the entries holding Automerge changes we miss (the
@@ -649,67 +542,6 @@ impl<P: Clone + Ord> Replicator<P> {
         }
         out
     }
-}
-
-/// Splits a fetch response into entries, checking they are all by `author`
-/// and within limits. Signatures are checked later, by the ingest.
-pub fn decode_entries(
-    mut bytes: &[u8],
-    author: AuthorId,
-    limits: &Limits,
-) -> Result<Vec<Entry>, String> {
-    if bytes.len() > limits.max_batch_bytes + limits.max_body_bytes + 1024 {
-        return Err("batch too large".to_string());
-    }
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        if out.len() >= limits.max_batch_entries {
-            return Err("too many entries in batch".to_string());
-        }
-        let (entry, rest) = Entry::decode_prefix(bytes, limits).map_err(|e| e.to_string())?;
-        if entry.author() != author {
-            return Err("entry by another author in batch".to_string());
-        }
-        out.push(entry);
-        bytes = rest;
-    }
-    Ok(out)
-}
-
-/// Splits concatenated entries of any authors, within limits.
-pub fn decode_any_entries(mut bytes: &[u8], limits: &Limits) -> Result<Vec<Entry>, String> {
-    if bytes.len() > limits.max_batch_bytes + limits.max_body_bytes + 1024 {
-        return Err("batch too large".to_string());
-    }
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        if out.len() >= limits.max_batch_entries {
-            return Err("too many entries in batch".to_string());
-        }
-        let (entry, rest) = Entry::decode_prefix(bytes, limits).map_err(|e| e.to_string())?;
-        out.push(entry);
-        bytes = rest;
-    }
-    Ok(out)
-}
-
-/// Encodes a sync message for the wire: postcard.
-pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    postcard::to_stdvec(message).expect("encoding into a Vec cannot fail")
-}
-
-/// Decodes a sync message, rejecting trailing bytes and any encoding but
-/// the canonical one (postcard itself reads overlong varints; found by
-/// fuzzing: fuzz/regressions/sync_message/).
-pub fn decode<'a, T: Deserialize<'a> + Serialize>(bytes: &'a [u8]) -> Result<T, String> {
-    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
-        return Err("trailing bytes".to_string());
-    }
-    if encode(&value) != bytes {
-        return Err("not canonically encoded (overlong varint)".to_string());
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

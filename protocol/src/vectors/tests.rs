@@ -1,0 +1,150 @@
+use super::*;
+
+const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
+
+#[test]
+fn protocol_md_vectors_match_the_code() {
+    let start = DOC
+        .find("<!-- vectors:begin -->")
+        .expect("vectors block in PROTOCOL.md");
+    let end = DOC.find("<!-- vectors:end -->").expect("vectors block end");
+    let block = &DOC[start..end];
+    let block = block
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a text code block");
+    assert_eq!(block, markdown(), "docs/PROTOCOL.md vectors are stale");
+}
+
+#[test]
+fn the_certificate_vectors_resolve_to_one_person() {
+    let mut registry = crate::identity::Registry::new();
+    for entry in entries() {
+        let body = Body::decode(entry.body().unwrap()).unwrap();
+        if let Some(cert) = crate::identity::CertBody::of(&body) {
+            registry.add(entry.author(), entry.seq(), cert);
+        }
+    }
+    let succession = succession_entry();
+    assert!(succession.verify(&Limits::default(), NOW_MS).is_ok());
+    let body = Body::decode(succession.body().unwrap()).unwrap();
+    registry.add(
+        succession.author(),
+        succession.seq(),
+        crate::identity::CertBody::of(&body).unwrap(),
+    );
+    let author = Keypair::from_secret(&seed()).author();
+    let phone = Keypair::from_secret(&[0x42; 32]).author();
+    let new = Keypair::from_secret(&[0x43; 32]).author();
+    let person = registry.person_of(&phone);
+    assert_eq!((person.root, person.identity), (author, new));
+    assert_eq!(person.key(&phone).unwrap().last_seq, Some(3));
+    assert_eq!(person.key(&author).unwrap().last_seq, None);
+    assert_eq!(
+        person.key(&author).unwrap().role,
+        crate::identity::Role::FormerIdentity
+    );
+    let restored = person
+        .key(&succession.author())
+        .expect("the successor is a key");
+    assert_eq!(restored.role, crate::identity::Role::Device);
+    assert!(restored.active());
+}
+
+#[test]
+fn vectors_decode_and_verify_from_their_hex() {
+    let text = markdown();
+    let (log, rest) = text.split_once("\ndeleted form").unwrap();
+    let (log, succession) = log.split_once("\nsuccession:").unwrap();
+    let wire = succession.lines().find(|l| l.starts_with("wire")).unwrap();
+    let entry = check(&hex::decode(wire.split_whitespace().nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!((entry.seq(), entry.header().prev), (1, None));
+    assert_eq!(Body::decode(entry.body().unwrap()).unwrap().kind(), 14);
+    let offer = succession.lines().find(|l| l.starts_with("offer")).unwrap();
+    let bytes = hex::decode(offer.split_whitespace().nth(1).unwrap()).unwrap();
+    match crate::sync::decode::<crate::sync::Request>(&bytes).unwrap() {
+        crate::sync::Request::Offer { entries } => {
+            let list = crate::sync::decode_any_entries(&entries, &Limits::default()).unwrap();
+            assert_eq!(list, vec![entry]);
+        }
+        other => panic!("not an offer: {other:?}"),
+    }
+    let mut prev = None;
+    let mut kinds = Vec::new();
+    for line in log.lines().filter(|l| l.starts_with("wire")) {
+        let bytes = hex::decode(line.split_whitespace().nth(1).unwrap()).unwrap();
+        let entry = check(&bytes).unwrap();
+        assert_eq!(entry.header().prev, prev);
+        kinds.push(Body::decode(entry.body().unwrap()).unwrap().kind());
+        prev = Some(entry.id());
+    }
+    assert_eq!(
+        kinds,
+        [4, 1, 5, 1, 2, 7, 3, 6, 99, 8, 9, 10, 11, 12, 13],
+        "every body kind (14 is the succession vector), and an unknown one"
+    );
+    let (deleted, negatives) = rest.split_once("negative vectors").unwrap();
+    let wire = deleted.lines().find(|l| l.starts_with("wire")).unwrap();
+    let entry = check(&hex::decode(wire.split_whitespace().nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!((entry.seq(), entry.body()), (DELETED_SEQ, None));
+    let wires: Vec<_> = negatives
+        .lines()
+        .filter(|l| l.starts_with("wire"))
+        .collect();
+    assert_eq!(wires.len(), negative().len());
+    for (line, negative) in wires.iter().zip(negative()) {
+        let bytes = hex::decode(line.split_whitespace().nth(1).unwrap()).unwrap();
+        assert_eq!(
+            check(&bytes).unwrap_err(),
+            negative.error,
+            "{}",
+            negative.name
+        );
+    }
+}
+
+#[test]
+fn negative_vectors_fail_for_their_stated_reason() {
+    let classes: Vec<_> = negative()
+        .iter()
+        .map(|n| (n.name, error_class(&n.error)))
+        .collect();
+    let expect = [
+        ("overlong varint (header length)", "malformed"),
+        ("trailing byte after the entry", "malformed"),
+        ("body flag 2", "malformed"),
+        ("header version 2", "unsupported version"),
+        ("seq 0", "malformed"),
+        ("prev present at seq 1", "malformed"),
+        ("signature with s >= L", "bad signature"),
+        ("signature with one bit flipped", "bad signature"),
+        ("small-order author key", "bad key"),
+        ("body does not match its hash", "body hash mismatch"),
+        ("timestamp 11 minutes in the future", "future timestamp"),
+    ];
+    assert_eq!(classes, expect);
+}
+
+#[test]
+fn the_wiki_vector_holds_a_well_framed_group() {
+    let log = entries();
+    let Ok(Body::WikiChange(change)) = Body::decode(log[6].body().unwrap()) else {
+        panic!("entry 7 is a wiki change");
+    };
+    change_group::check_part(&change).unwrap();
+    let parts = change_group::split(&change.data).unwrap();
+    assert_eq!(parts, [hex::decode(AUTOMERGE_CHANGE).unwrap().as_slice()]);
+}
+
+#[test]
+fn the_compact_wiki_vector_inflates_to_an_automerge_bundle() {
+    let log = entries();
+    let Ok(Body::WikiBundle(change)) = Body::decode(log[9].body().unwrap()) else {
+        panic!("entry 10 is a compact wiki change");
+    };
+    change_group::check_part(&change).unwrap();
+    let bundle = change_group::decompress(&change.data).unwrap();
+    // Automerge's chunk magic, then a checksum and the bundle chunk type.
+    assert_eq!(&bundle[..4], &[0x85, 0x6f, 0x4a, 0x83]);
+}
