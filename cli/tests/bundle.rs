@@ -294,3 +294,74 @@ fn a_malformed_entry_is_named_as_the_cause_of_the_gap_after_it() {
         .stdout(predicate::str::contains("10 new"));
     assert_eq!(seq_of(&b, &a_id), read.entries[9].seq());
 }
+
+/// The size of the store's newest sled snapshot (`store/snap.*`).
+fn snapshot_bytes(dir: &tempfile::TempDir) -> u64 {
+    std::fs::read_dir(dir.path().join("store"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snap."))
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// sled 0.34 writes its page-table snapshot only when a store opens, and
+/// each open replays the log written since: a large import with no node
+/// running settles the store at its end, so the next `kith up` does not
+/// pay for the whole import (docs/BENCHMARKS.md, "A million entries").
+#[test]
+fn a_large_import_with_no_node_running_settles_the_store_for_a_quick_start() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let a_id = out(kith(&a).args(["init", "--name", "Ann"]))
+        .trim()
+        .to_string();
+    let b_id = out(kith(&b).args(["init", "--name", "Ben"]))
+        .trim()
+        .to_string();
+    kith(&a).args(["trust", "add", &b_id]).assert().success();
+    kith(&b).args(["trust", "add", &a_id]).assert().success();
+    posts(&a, "a note among many", 10_500);
+    let before = snapshot_bytes(&b);
+
+    let bundle = files.path().join("large.kithbundle");
+    out(kith(&a)
+        .args(["bundle", "export"])
+        .arg(&bundle)
+        .args(["--for", &b_id]));
+    let import = kith(&b)
+        .args(["bundle", "import"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let output = import.get_output();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("10502 new"), "{said}");
+    let warned = String::from_utf8_lossy(&output.stderr);
+    assert!(warned.contains("settling the store"), "{warned}");
+    // The snapshot now covers the imported pages (without settling it
+    // stays the few hundred bytes written when the import opened the store).
+    let after = snapshot_bytes(&b);
+    assert!(
+        after > before + 32 * 1024,
+        "snapshot {before} -> {after} bytes"
+    );
+    kith(&b).args(["log", "verify"]).assert().success();
+
+    // A small import is not worth the extra open.
+    posts(&a, "one more", 3);
+    let small = files.path().join("small.kithbundle");
+    out(kith(&a)
+        .args(["bundle", "export"])
+        .arg(&small)
+        .args(["--for", &b_id, "--authors", &a_id]));
+    kith(&b)
+        .args(["bundle", "import"])
+        .arg(&small)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("settling").not());
+    assert_eq!(seq_of(&b, &a_id), 10_505);
+}

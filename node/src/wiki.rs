@@ -53,7 +53,7 @@ pub use self::read::{
     backlinks, entries_of_change, history, is_wanted, list, meta, pages_aliased, pages_titled,
     resolve,
 };
-pub use self::records::processed_through;
+pub use self::records::{note_processed, processed_through};
 pub use self::versions::{Attribution, Blamed};
 pub use self::words::Piece;
 use crate::store;

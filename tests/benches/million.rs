@@ -443,6 +443,16 @@ fn measure(n: usize, words: &[String]) -> Figures {
         "MB",
     );
 
+    // `KITH_MILLION_KEEP=1`: keep the store as the import left it (beside
+    // the scratch dir, `…-imported`) and the scratch dir itself, to inspect.
+    let keep = std::env::var_os("KITH_MILLION_KEEP").is_some();
+    if keep {
+        let copy = format!("{}-imported", dir.display());
+        let copied = Command::new("cp").arg("-a").arg(dir).arg(&copy).status();
+        assert!(copied.unwrap().success(), "cp -a {} {copy}", dir.display());
+        println!("  (kept the imported store in {copy})");
+    }
+
     let (up, first) = start(dir);
     f.add(
         "first start after import, until status answers",
@@ -534,6 +544,9 @@ fn measure(n: usize, words: &[String]) -> Figures {
         "MiB",
     );
     drop(up);
+    if keep {
+        println!("  (kept the store in {})", scratch.keep().display());
+    }
     f
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use kith_node::model::ImportEntriesReport;
 use kith_node::refs::AuthorRef;
-use kith_node::{DataDir, ops};
+use kith_node::{Core, DataDir, ops};
 
 use crate::backend::Backend;
 use crate::output;
@@ -31,6 +31,9 @@ pub enum Command {
 
 /// Entries sent to the node per request while importing.
 const CHUNK: usize = 4096;
+
+/// Entries imported with no node running after which the store is settled.
+const SETTLE_AFTER: u64 = 10_000;
 
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
@@ -131,6 +134,15 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
             let end = reader.finish();
             bar.finish_and_clear();
+            // With no node running, a large import is settled now rather
+            // than at the next `kith up` (see `Core::settle_store`).
+            let settle = !backend.is_running() && total.appended >= SETTLE_AFTER;
+            drop(backend);
+            if settle {
+                eprintln!("settling the store so that the next start is quick…");
+                Core::settle_store(&crate::backend::load_config(data_dir)?)
+                    .context("settling the store after the import")?;
+            }
             println!(
                 "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
                 total.appended, total.duplicates, total.not_replicated, total.dependencies

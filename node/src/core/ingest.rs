@@ -69,6 +69,15 @@ impl Core {
         self.index_search(&entries, true);
         self.index_search(&opened, false);
         self.cover_search();
+        // Own wiki edits (sealed for a circle or not) are recorded by the
+        // wiki after this, which moves the marker itself; other own
+        // entries need nothing from the wiki.
+        if !bodies
+            .iter()
+            .any(|b| b.wiki_part().is_some() || matches!(b, Body::Sealed(_)))
+        {
+            self.note_wiki_processed(&entries);
+        }
         let entries: Vec<Entry> = entries.into_iter().map(Verified::into_entry).collect();
         self.outbox.push(Effect::Appended(entries.clone()));
         Ok(entries)
@@ -97,10 +106,18 @@ impl Core {
             .filter(|v| self.wiki_covers(&v.entry().author()))
             .cloned()
             .collect();
+        let mut wiki_applied = true;
         if !wiki.is_empty() {
-            let report = self.apply_wiki(&wiki);
-            outcome.missing = report.0;
-            outcome.pages = report.1;
+            match self.apply_wiki(&wiki) {
+                Some((missing, pages)) => {
+                    outcome.missing = missing;
+                    outcome.pages = pages;
+                }
+                None => wiki_applied = false,
+            }
+        }
+        if wiki_applied {
+            self.note_wiki_processed(&appended);
         }
         // A certificate changes a person's keys; a vouch can widen a
         // two-hop scope, or, by one of my own devices, my own trust.
@@ -197,9 +214,10 @@ impl Core {
         let mut outcome = IngestOutcome::default();
         let covered = self.rebuild.as_ref().is_none_or(|r| r.detached_covered());
         if !kept.is_empty() && covered {
-            let (missing, pages) = self.apply_wiki(&kept);
-            outcome.missing = missing;
-            outcome.pages = pages;
+            if let Some((missing, pages)) = self.apply_wiki(&kept) {
+                outcome.missing = missing;
+                outcome.pages = pages;
+            }
         }
         outcome.appended = kept.into_iter().map(Verified::into_entry).collect();
         outcome
@@ -207,20 +225,35 @@ impl Core {
 
     /// Materializes wiki changes among freshly stored entries. The entries
     /// are stored whatever happens here: a refused change is logged and
-    /// counted on its page, never fatal. Returns (missing changes, pages).
+    /// counted on its page, never fatal. Returns (missing changes, pages),
+    /// `None` if the store failed.
     pub(super) fn apply_wiki(
         &mut self,
         entries: &[Verified],
-    ) -> (BTreeSet<[u8; 32]>, BTreeSet<PageId>) {
+    ) -> Option<(BTreeSet<[u8; 32]>, BTreeSet<PageId>)> {
         match self.wiki.apply(&self.store, entries) {
             Ok(report) => {
                 self.dirty_pages.extend(report.pages.iter().copied());
-                (report.missing, report.pages)
+                Some((report.missing, report.pages))
             }
             Err(e) => {
                 tracing::error!(error = %e, "materializing wiki changes failed; `kith reindex` rebuilds pages");
-                Default::default()
+                None
             }
+        }
+    }
+
+    /// Moves the wiki's per-author markers past freshly stored entries
+    /// whose wiki changes are applied (see [`crate::wiki::note_processed`]),
+    /// for the authors the wiki covers now (a rebuild replays the others).
+    fn note_wiki_processed(&self, entries: &[Verified]) {
+        let covered: Vec<Verified> = entries
+            .iter()
+            .filter(|v| self.wiki_covers(&v.entry().author()))
+            .cloned()
+            .collect();
+        if let Err(e) = crate::wiki::note_processed(&self.store, &covered) {
+            tracing::warn!(error = %e, "recording the wiki's progress failed; the next open catches up");
         }
     }
 

@@ -18,7 +18,7 @@ use kith_protocol::{AuthorId, PageId, Verified};
 
 use super::{Core, search_error};
 use crate::error::{Error, Result};
-use crate::store::{Indexing, ReindexReport};
+use crate::store::{Indexing, ReindexReport, Store};
 
 /// View keys deleted per step of the *Clear* phase.
 const CLEAR_CHUNK: usize = 1_000;
@@ -265,6 +265,22 @@ impl Core {
             entries: rebuild.done,
             removed_view_keys: rebuild.removed_view_keys,
         })
+    }
+
+    /// Opens the store of `config` once more and closes it, with no core
+    /// running on it. sled 0.34 writes its page-table snapshot only when a
+    /// database opens, and every open replays the log written since the last
+    /// snapshot: after a large write with no node running (`kith bundle
+    /// import` of a million entries), settling moves those seconds from the
+    /// next `kith up` to the end of the write that caused them.
+    pub fn settle_store(config: &crate::Config) -> Result<()> {
+        let kv = crate::store::kv::KvConfig {
+            cache_bytes: config.cache_bytes,
+            temporary: false,
+        };
+        let store = Store::open(&config.data_dir.store(), &kv, config.limits.clone())?;
+        store.flush()?;
+        Ok(())
     }
 
     /// Makes everything durable and compact before the node stops. An

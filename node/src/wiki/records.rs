@@ -2,10 +2,10 @@
 //! log is processed, a page's aliases, rejected-change count and links
 //! (with the backlinks they imply), and which entries carry a change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::ChangeHash;
-use kith_protocol::{AuthorId, EntryId, PageId};
+use kith_protocol::{AuthorId, EntryId, PageId, Verified};
 
 use super::read::meta;
 use super::{PageMeta, Result, key};
@@ -24,6 +24,38 @@ pub fn processed_through(store: &Store, author: &AuthorId) -> Result<u64> {
             None => 0,
         },
     )
+}
+
+/// Records that the wiki has processed `entries` (freshly stored, in log
+/// order), where each author's run follows what was processed before: an
+/// entry with no wiki change needs nothing from the wiki, so without this
+/// the next open's catch-up reads every note after an author's last wiki
+/// change again (a million-entry store's first start spent seconds on it).
+/// The caller has applied the wiki changes among `entries`; a run that
+/// does not follow the marker (a change that failed, or waits) is left
+/// to the catch-up.
+pub fn note_processed(store: &Store, entries: &[Verified]) -> Result<()> {
+    let mut runs: BTreeMap<AuthorId, (u64, u64)> = BTreeMap::new();
+    for verified in entries {
+        let entry = verified.entry();
+        let run = runs
+            .entry(entry.author())
+            .or_insert((entry.seq(), entry.seq()));
+        run.0 = run.0.min(entry.seq());
+        run.1 = run.1.max(entry.seq());
+    }
+    let mut batch = Batch::default();
+    for (author, (first, last)) in runs {
+        let done = processed_through(store, &author)?;
+        if done + 1 >= first && last > done {
+            batch.insert(
+                key(Space::WikiProcessed, &[author.as_bytes()]),
+                last.to_be_bytes(),
+            );
+        }
+    }
+    store.kv().apply(batch)?;
+    Ok(())
 }
 
 /// Adds a title to the page's aliases (once, case-insensitively).
