@@ -213,11 +213,12 @@ impl Core {
         }
         let mut outcome = IngestOutcome::default();
         let covered = self.rebuild.as_ref().is_none_or(|r| r.detached_covered());
-        if !kept.is_empty() && covered {
-            if let Some((missing, pages)) = self.apply_wiki(&kept) {
-                outcome.missing = missing;
-                outcome.pages = pages;
-            }
+        if !kept.is_empty()
+            && covered
+            && let Some((missing, pages)) = self.apply_wiki(&kept)
+        {
+            outcome.missing = missing;
+            outcome.pages = pages;
         }
         outcome.appended = kept.into_iter().map(Verified::into_entry).collect();
         outcome
