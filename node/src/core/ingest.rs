@@ -248,12 +248,11 @@ impl Core {
     /// whose wiki changes are applied (see [`crate::wiki::note_processed`]),
     /// for the authors the wiki covers now (a rebuild replays the others).
     fn note_wiki_processed(&self, entries: &[Verified]) {
-        let covered: Vec<Verified> = entries
+        let covered = entries
             .iter()
-            .filter(|v| self.wiki_covers(&v.entry().author()))
-            .cloned()
-            .collect();
-        if let Err(e) = crate::wiki::note_processed(&self.store, &covered) {
+            .map(|v| (v.entry().author(), v.entry().seq()))
+            .filter(|(author, _)| self.wiki_covers(author));
+        if let Err(e) = crate::wiki::note_processed(&self.store, covered) {
             tracing::warn!(error = %e, "recording the wiki's progress failed; the next open catches up");
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::ChangeHash;
-use kith_protocol::{AuthorId, EntryId, PageId, Verified};
+use kith_protocol::{AuthorId, EntryId, PageId};
 
 use super::read::meta;
 use super::{PageMeta, Result, key};
@@ -26,23 +26,23 @@ pub fn processed_through(store: &Store, author: &AuthorId) -> Result<u64> {
     )
 }
 
-/// Records that the wiki has processed `entries` (freshly stored, in log
-/// order), where each author's run follows what was processed before: an
-/// entry with no wiki change needs nothing from the wiki, so without this
-/// the next open's catch-up reads every note after an author's last wiki
-/// change again (a million-entry store's first start spent seconds on it).
-/// The caller has applied the wiki changes among `entries`; a run that
-/// does not follow the marker (a change that failed, or waits) is left
-/// to the catch-up.
-pub fn note_processed(store: &Store, entries: &[Verified]) -> Result<()> {
+/// Records that the wiki has processed freshly stored entries, given as
+/// (author, seq), where each author's run follows what was processed
+/// before: an entry with no wiki change needs nothing from the wiki, so
+/// without this the next open's catch-up reads every note after an
+/// author's last wiki change again (a million-entry store's first start
+/// spent seconds on it). The caller has applied the wiki changes among
+/// the entries; a run that does not follow the marker (after a change
+/// that failed to apply) is left to the catch-up.
+pub fn note_processed(
+    store: &Store,
+    entries: impl IntoIterator<Item = (AuthorId, u64)>,
+) -> Result<()> {
     let mut runs: BTreeMap<AuthorId, (u64, u64)> = BTreeMap::new();
-    for verified in entries {
-        let entry = verified.entry();
-        let run = runs
-            .entry(entry.author())
-            .or_insert((entry.seq(), entry.seq()));
-        run.0 = run.0.min(entry.seq());
-        run.1 = run.1.max(entry.seq());
+    for (author, seq) in entries {
+        let run = runs.entry(author).or_insert((seq, seq));
+        run.0 = run.0.min(seq);
+        run.1 = run.1.max(seq);
     }
     let mut batch = Batch::default();
     for (author, (first, last)) in runs {
