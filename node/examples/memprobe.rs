@@ -2,6 +2,7 @@
 //! (heap and mapped files) after each stage. Not part of the test suite.
 //!
 //! `cargo run --release -p kith-node --example memprobe -- [store|core] [N] [CACHE_MIB]`
+//! (also `bundle`, `import` and `reindex DATA_DIR`: see `main`)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -165,6 +166,24 @@ fn main() {
             }
         }
         writer.finish().unwrap();
+        return;
+    }
+    if mode == "reindex" {
+        // `memprobe reindex DATA_DIR`: `kith reindex` with no node running,
+        // on an existing store (copy it first: the views are rebuilt).
+        let data_dir = DataDir::new(&args[2]);
+        let keypair = identity::load(&data_dir.identity()).unwrap();
+        let mut core = Core::open(Config::load(data_dir).unwrap(), keypair).unwrap();
+        println!("opened: {}", rss());
+        let t = std::time::Instant::now();
+        let report = core.run(ops::Reindex {}).unwrap();
+        println!(
+            "rebuilt {} entries in {:.1} s: {}",
+            report.entries,
+            t.elapsed().as_secs_f64(),
+            rss()
+        );
+        core.close().unwrap();
         return;
     }
     if mode == "import" {

@@ -511,9 +511,13 @@ fn apply_one(
     report: &mut ApplyReport,
 ) -> Result<bool> {
     let applied = guarded("applying a change", || {
-        open.doc
-            .apply_changes([item.change.clone()])
-            .map(|()| open.doc.save_incremental())
+        let applied = open.doc.apply_changes([item.change.clone()]);
+        // automerge 0.12 records patch events even in an inactive patch
+        // log (`Untangler::untangle_inner` → `PatchLog::splice`): without
+        // this, an open document holds the text of every change applied
+        // to it for as long as it stays cached (docs/BENCHMARKS.md).
+        open.doc.reset_diff_cursor();
+        applied.map(|()| open.doc.save_incremental())
     });
     match applied {
         Ok(Ok(_)) => {
