@@ -134,8 +134,14 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
             let end = reader.finish();
             bar.finish_and_clear();
+            println!(
+                "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
+                total.appended, total.duplicates, total.not_replicated, total.dependencies
+            );
             // With no node running, a large import is settled now rather
             // than at the next `kith up` (see `Core::settle_store`).
+            // The counts are printed first: the entries are stored whatever
+            // happens here.
             let settle = !backend.is_running() && total.appended >= SETTLE_AFTER;
             drop(backend);
             if settle {
@@ -143,10 +149,6 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 Core::settle_store(&crate::backend::load_config(data_dir)?)
                     .context("settling the store after the import")?;
             }
-            println!(
-                "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
-                total.appended, total.duplicates, total.not_replicated, total.dependencies
-            );
             // One line, whatever went wrong: what, then how much.
             let mut what = end.problems;
             what.extend(refused);
