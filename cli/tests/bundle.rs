@@ -75,8 +75,14 @@ fn exchange(
     exported
 }
 
-#[test]
-fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
+/// Ann and Ben, who trust each other, and a directory for their files.
+fn friends() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    tempfile::TempDir,
+    String,
+    String,
+) {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -88,6 +94,12 @@ fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
         .to_string();
     kith(&a).args(["trust", "add", &b_id]).assert().success();
     kith(&b).args(["trust", "add", &a_id]).assert().success();
+    (a, b, files, a_id, b_id)
+}
+
+#[test]
+fn two_nodes_that_never_connect_sync_by_bundles_both_ways_incrementally() {
+    let (a, b, files, a_id, b_id) = friends();
     posts(&a, "from ann", 1000);
     posts(&b, "from ben", 20);
     kith(&a)
@@ -312,17 +324,7 @@ fn snapshot_bytes(dir: &tempfile::TempDir) -> u64 {
 /// pay for the whole import (docs/BENCHMARKS.md, "A million entries").
 #[test]
 fn a_large_import_with_no_node_running_settles_the_store_for_a_quick_start() {
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
-    let files = tempfile::tempdir().unwrap();
-    let a_id = out(kith(&a).args(["init", "--name", "Ann"]))
-        .trim()
-        .to_string();
-    let b_id = out(kith(&b).args(["init", "--name", "Ben"]))
-        .trim()
-        .to_string();
-    kith(&a).args(["trust", "add", &b_id]).assert().success();
-    kith(&b).args(["trust", "add", &a_id]).assert().success();
+    let (a, b, files, a_id, b_id) = friends();
     posts(&a, "a note among many", 10_500);
     let before = snapshot_bytes(&b);
 

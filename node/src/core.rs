@@ -95,16 +95,24 @@ pub struct Core {
         std::collections::BTreeMap<kith_protocol::circle::CircleId, Arc<circles::CircleState>>,
 }
 
+/// The store settings of `config` (the store on disk).
+fn kv_config(config: &Config) -> crate::store::kv::KvConfig {
+    crate::store::kv::KvConfig {
+        cache_bytes: config.cache_bytes,
+        temporary: false,
+    }
+}
+
 impl Core {
     /// Opens the store of `config.data_dir` for the node whose libp2p key is
     /// `keypair` (it signs its log with it, or with the key it took over
     /// with, PROTOCOL.md §11.6).
     pub fn open(config: Config, keypair: Keypair) -> Result<Core> {
-        let kv = crate::store::kv::KvConfig {
-            cache_bytes: config.cache_bytes,
-            temporary: false,
-        };
-        let store = Store::open(&config.data_dir.store(), &kv, config.limits.clone())?;
+        let store = Store::open(
+            &config.data_dir.store(),
+            &kv_config(&config),
+            config.limits.clone(),
+        )?;
         let search = Search::open(Some(&config.data_dir.search_index())).map_err(search_error)?;
         Core::with_parts(config, keypair, store, search)
     }

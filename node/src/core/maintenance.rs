@@ -274,11 +274,11 @@ impl Core {
     /// import` of a million entries), settling moves those seconds from the
     /// next `kith up` to the end of the write that caused them.
     pub fn settle_store(config: &crate::Config) -> Result<()> {
-        let kv = crate::store::kv::KvConfig {
-            cache_bytes: config.cache_bytes,
-            temporary: false,
-        };
-        let store = Store::open(&config.data_dir.store(), &kv, config.limits.clone())?;
+        let store = Store::open(
+            &config.data_dir.store(),
+            &super::kv_config(config),
+            config.limits.clone(),
+        )?;
         store.flush()?;
         Ok(())
     }
