@@ -84,13 +84,30 @@ fn import(path: &str, how: &str) {
             report(&mut core, chunk.to_vec());
         }
     } else {
+        // `reopen`: the store is closed and opened again after
+        // every REOPEN_EVERY entries (100,000 unless set).
+        let every: usize = std::env::var("REOPEN_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
         let mut reader = bundle::Reader::new(std::fs::File::open(path).unwrap(), limits).unwrap();
+        let mut since = 0;
         loop {
             let chunk: Vec<_> = reader.by_ref().take(CHUNK).map(|(_, e)| e).collect();
             if chunk.is_empty() {
                 break;
             }
+            since += chunk.len();
             report(&mut core, chunk);
+            if how == "reopen" && since >= every {
+                since = 0;
+                core.close().unwrap();
+                drop(core);
+                let config = Config::new(DataDir::new(dir.path()));
+                let me = identity::load(&config.data_dir.identity()).unwrap();
+                core = Core::open(config, me).unwrap();
+                println!("  reopened: {} {}", rss(), peak());
+            }
         }
         assert!(reader.finish().problems.is_empty());
     }
@@ -187,9 +204,11 @@ fn main() {
         return;
     }
     if mode == "import" {
-        // `memprobe import FILE [whole|stream]`: `kith bundle import` with no
+        // `memprobe import FILE [whole|stream|reopen]`: `kith bundle import` with no
         // node running, as the CLI does it: the whole file read and split
-        // first (`whole`, before issue 24), or read as a stream (`stream`).
+        // first (`whole`, before issue 24), or read as a stream (`stream`),
+        // or as a stream with the store reopened every REOPEN_EVERY entries
+        // (`reopen`, a refuted idea: docs/BENCHMARKS.md).
         import(&args[2], args.get(3).map_or("stream", String::as_str));
         return;
     }

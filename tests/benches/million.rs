@@ -313,8 +313,10 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// `kith ARGS` with its time and its peak RSS (VmHWM, polled).
-fn kith_measured(dir: &Path, args: &[&str]) -> (Duration, u64) {
+/// `kith ARGS` with its time, its peak RSS (VmHWM) and the largest heap
+/// seen (RssAnon, polled every 10 ms): RSS also counts the pages of files it
+/// maps, such as the search index's segments read while tantivy merges them.
+fn kith_measured(dir: &Path, args: &[&str]) -> (Duration, u64, u64) {
     let started = Instant::now();
     let mut child = Command::new(kith_binary())
         .env("KITH_DATA_DIR", dir)
@@ -323,14 +325,17 @@ fn kith_measured(dir: &Path, args: &[&str]) -> (Duration, u64) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut peak = 0;
+    let (mut peak, mut heap) = (0, 0);
     loop {
         if let Some(hwm) = status_kib(child.id(), "VmHWM:") {
             peak = peak.max(hwm);
         }
+        if let Some(anon) = status_kib(child.id(), "RssAnon:") {
+            heap = heap.max(anon);
+        }
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "kith {args:?} failed");
-            return (started.elapsed(), peak);
+            return (started.elapsed(), peak, heap);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -430,10 +435,12 @@ fn measure(n: usize, words: &[String]) -> Figures {
     for author in &corpus.authors {
         kith(dir, &["trust", "add", &author.to_string()]);
     }
-    let (took, peak) = kith_measured(dir, &["bundle", "import", corpus.bundle.to_str().unwrap()]);
+    let (took, peak, heap) =
+        kith_measured(dir, &["bundle", "import", corpus.bundle.to_str().unwrap()]);
     f.add("import time", took.as_secs_f64(), "s");
     f.add("import rate", n as f64 / took.as_secs_f64(), "entries/s");
     f.add("import peak RSS", peak as f64 / 1024.0, "MiB");
+    f.add("import peak heap (RssAnon)", heap as f64 / 1024.0, "MiB");
     let store = dir_bytes(&dir.join("store"));
     f.add("store on disk", store as f64 / 1e6, "MB");
     f.add("store / bundle", store as f64 / corpus.bytes as f64, "x");
@@ -535,8 +542,27 @@ fn measure(n: usize, words: &[String]) -> Figures {
         }),
     );
     let t = Instant::now();
-    client.call(ops::Reindex {}).unwrap();
+    let node = up.pid();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let heap = std::thread::scope(|scope| {
+        let poll = scope.spawn(|| {
+            let mut heap = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                heap = status_kib(node, "RssAnon:").unwrap_or(0).max(heap);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            heap
+        });
+        client.call(ops::Reindex {}).unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        poll.join().unwrap()
+    });
     f.add("reindex", t.elapsed().as_secs_f64(), "s");
+    f.add(
+        "peak heap of the node during reindex (RssAnon)",
+        heap as f64 / 1024.0,
+        "MiB",
+    );
     f.add("RSS after reindex", up.rss_kib() as f64 / 1024.0, "MiB");
     f.add(
         "peak RSS of the node",

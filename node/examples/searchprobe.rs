@@ -1,0 +1,126 @@
+//! Search latency on an existing index, in this process (no HTTP): the four
+//! query shapes of the million-entry benchmark (`tests/benches/million.rs`),
+//! the same words and the same random sequence. Not part of the test suite.
+//!
+//! `cargo run --release -p kith-node --example searchprobe -- DATA_DIR [QUERIES]`
+//! (on a copy of a store no node is running on: the index is opened for
+//! writing). The stores `KITH_MILLION_KEEP=1` keeps serve.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use kith_node::search::{Query, Search};
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn vocabulary() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/automerge-paper.json.gz"
+    );
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut json)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut words: Vec<String> = v["endContent"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::Path::new(args.get(1).expect("DATA_DIR")).join("search");
+    if args.get(2).map(String::as_str) == Some("merge") {
+        // `searchprobe DATA_DIR merge`: merges the index into one segment
+        // (to measure what the number of segments costs a search).
+        let index = tantivy::Index::open_in_dir(&dir).unwrap();
+        let mut writer: tantivy::IndexWriter = index.writer(64 << 20).unwrap();
+        let ids = index.searchable_segment_ids().unwrap();
+        let t = Instant::now();
+        writer.merge(&ids).wait().unwrap();
+        writer.wait_merging_threads().unwrap();
+        println!("merged {} segments in {:.1?}", ids.len(), t.elapsed());
+        return;
+    }
+    let queries: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(300);
+    let search = Search::open(Some(&dir)).unwrap();
+    let reader = search.reader();
+    let words = vocabulary();
+    let long: Vec<String> = words.iter().filter(|w| w.len() >= 6).cloned().collect();
+    println!("{} documents, {} words", search.len(), words.len());
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    type Shape = fn(&mut Rng, &[String], &[String]) -> String;
+    let shapes: [(&str, Shape); 4] = [
+        ("one word", |rng, words, _| rng.pick(words).clone()),
+        ("three words", |rng, words, _| {
+            let q: Vec<&str> = (0..3).map(|_| rng.pick(words).as_str()).collect();
+            q.join(" ")
+        }),
+        ("a begun word", |rng, _, long| {
+            let w = rng.pick(long);
+            w[..w.len() - 2].to_string()
+        }),
+        ("one typo", |rng, _, long| {
+            let w = rng.pick(long);
+            let at = 1 + rng.below(w.len() - 2);
+            format!("{}{}", &w[..at], &w[at + 1..])
+        }),
+    ];
+    // `SEARCHPROBE_DUMP=FILE`: each query and the ids it found, one line
+    // each, to compare what two builds find.
+    let mut dump = std::env::var_os("SEARCHPROBE_DUMP")
+        .map(|path| std::io::BufWriter::new(std::fs::File::create(path).unwrap()));
+    for (name, shape) in shapes {
+        let mut times: Vec<Duration> = Vec::with_capacity(queries);
+        let mut found = 0;
+        for _ in 0..queries {
+            let text = shape(&mut rng, &words, &long);
+            let t = Instant::now();
+            let hits = reader
+                .search(&Query {
+                    text: &text,
+                    author: None,
+                    tag: None,
+                    kind: None,
+                    limit: Some(10),
+                })
+                .unwrap();
+            times.push(t.elapsed());
+            found += usize::from(!hits.is_empty());
+            if let Some(dump) = dump.as_mut() {
+                use std::io::Write;
+                let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+                writeln!(dump, "{name}\t{text}\t{}", ids.join(",")).unwrap();
+            }
+        }
+        times.sort();
+        let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+        println!(
+            "{name:>14}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({found} of {queries} found)",
+            p(0.5),
+            p(0.99),
+            p(1.0)
+        );
+    }
+}
