@@ -267,13 +267,36 @@ mod tests {
             "54e2debf8a2f34d4c1174f3d9bffb91ccb4a6b0236b360de28a9c0db5aedf0b6"
         );
     }
+
+    /// The recovery code's bytes are laid out as PROTOCOL.md §11.5 says: the
+    /// two keys, the consent with its varint length (64), then the device.
+    #[test]
+    fn a_recovery_code_is_laid_out_as_the_protocol_says() {
+        let key = |n: u8| Keypair::from_secret(&[n; 32]).author();
+        let code = RecoveryCode {
+            old: key(1),
+            new: key(2),
+            consent: [9; 64],
+            device: key(3),
+        };
+        let text = code.encode();
+        let bytes = bs58::decode(&text["kithr1".len()..]).into_vec().unwrap();
+        let mut expect = Vec::new();
+        expect.extend_from_slice(key(1).as_bytes());
+        expect.extend_from_slice(key(2).as_bytes());
+        expect.push(64);
+        expect.extend_from_slice(&[9; 64]);
+        expect.extend_from_slice(key(3).as_bytes());
+        assert_eq!(bytes, expect);
+        assert_eq!(RecoveryCode::decode(&text).unwrap(), code);
+    }
 }
 
 /// A recovery request (`kith recovery request`): shown to each recovery
 /// contact, who approves it with `kith recovery approve CODE`.
 ///
 /// Format: `kithr1` + base58btc of postcard `{old: [u8;32], new: [u8;32],
-/// consent: [u8;64], device: [u8;32]}` (PROTOCOL.md §11.5).
+/// consent: bytes, device: [u8;32]}`, the consent with its length (PROTOCOL.md §11.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryCode {
     /// The identity key that was lost.

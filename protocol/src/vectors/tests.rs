@@ -126,6 +126,114 @@ fn negative_vectors_fail_for_their_stated_reason() {
     assert_eq!(classes, expect);
 }
 
+/// §6 names the error classes once, and they are exactly the classes the
+/// code gives (so §10's vectors and an outside implementation share one list).
+#[test]
+fn section_6_lists_every_error_class_and_no_other() {
+    let listed: Vec<&str> = DOC
+        .split("These ten names (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("§6 lists the error classes")
+        .split(',')
+        .map(|name| name.trim().trim_start_matches("and ").trim_matches('`'))
+        .collect();
+    let author = crate::Keypair::from_secret(&seed()).author();
+    let log = entries();
+    let proof = crate::ForkProof {
+        first: log[0].clone(),
+        second: log[1].clone(),
+    };
+    let every = [
+        ValidationError::Malformed(String::new()),
+        ValidationError::TooLarge {
+            what: "entry",
+            size: 2,
+            limit: 1,
+        },
+        ValidationError::UnsupportedVersion(2),
+        ValidationError::BadKey(crate::KeyError::WeakKey),
+        ValidationError::BadSignature,
+        ValidationError::BodyHashMismatch,
+        ValidationError::FutureTimestamp {
+            timestamp_ms: 2,
+            ahead_ms: 1,
+            limit_ms: 0,
+        },
+        ValidationError::Fork(Box::new(proof)),
+        ValidationError::SeqGap {
+            author,
+            have: 1,
+            got: 3,
+        },
+        ValidationError::PrevMismatch { author, seq: 2 },
+    ];
+    let classes: Vec<&str> = every.iter().map(error_class).collect();
+    assert_eq!(listed, classes);
+    let mut distinct = classes.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), every.len(), "one class per variant");
+}
+
+/// §4's table gives each kind number the code gives it, and says which
+/// numbers are unknown kinds (stored and forwarded, never opened).
+#[test]
+fn section_4_numbers_the_kinds_as_the_code_does() {
+    use crate::body::kind;
+    let rows: Vec<(u64, &str)> = DOC
+        .split("## 4. Body")
+        .nth(1)
+        .and_then(|rest| rest.split("## 5.").next())
+        .expect("§4")
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let number = cells.next()?.parse().ok()?;
+            Some((number, cells.next()?))
+        })
+        .collect();
+    let named = [
+        (kind::POST, "post"),
+        (kind::ENDORSEMENT, "endorsement"),
+        (kind::WIKI_CHANGE, "wiki change"),
+        (kind::PROFILE, "profile"),
+        (kind::TRUST, "trust"),
+        (kind::DELETION, "deletion"),
+        (kind::ACCEPT, "accept"),
+        (kind::WIKI_BUNDLE, "wiki bundle"),
+        (kind::DEVICE_LINK, "device link"),
+        (kind::DEVICE_REVOKE, "device revoke"),
+        (kind::ROTATE, "rotate"),
+        (kind::RECOVERY_CONTACTS, "recovery contacts"),
+        (kind::RECOVERY_APPROVAL, "recovery approval"),
+        (kind::SUCCESSION, "succession"),
+        (kind::ENCRYPTION_KEY, "encryption key"),
+        (kind::CIRCLE_EPOCH, "circle epoch"),
+        (kind::SEALED, "sealed"),
+    ];
+    for (number, name) in &rows {
+        let mut bytes = Vec::new();
+        crate::varint::encode(*number, &mut bytes);
+        let unknown = matches!(Body::decode(&bytes), Ok(Body::Unknown { .. }));
+        if name.starts_with('(') {
+            assert!(unknown, "§4 says kind {number} is unknown");
+        } else {
+            assert!(!unknown, "§4 names kind {number} {name}");
+            assert!(
+                named.contains(&(*number, *name)),
+                "§4: kind {number} {name}"
+            );
+        }
+    }
+    for (number, name) in named {
+        assert!(
+            rows.contains(&(number, name)),
+            "§4 lacks kind {number} {name}"
+        );
+    }
+}
+
 #[test]
 fn the_wiki_vector_holds_a_well_framed_group() {
     let log = entries();
