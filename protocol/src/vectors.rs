@@ -165,11 +165,14 @@ pub fn entries() -> Vec<Entry> {
     entries_of(&bodies())
 }
 
+/// The secret seed of the key that takes over in [`succession_entry`].
+pub const SUCCESSOR_SEED: [u8; 32] = [0x46; 32];
+
 /// The key with seed `0x46` takes over the vector key's place as a device
 /// (kind 14, the first entry of its own log).
 pub fn succession_entry() -> Entry {
     let old = Keypair::from_secret(&seed());
-    let new = Keypair::from_secret(&[0x46; 32]);
+    let new = Keypair::from_secret(&SUCCESSOR_SEED);
     let at = entries().len() as u64;
     let body = Body::Succession(crate::identity::Succession::new(
         &old,
@@ -428,14 +431,19 @@ pub fn markdown() -> String {
     let Ok(Body::Succession(handover)) = Body::decode(succession.body().expect("a body")) else {
         unreachable!("the succession vector is kind 14")
     };
-    out.push_str(
-        "\nsuccession: the key with seed 4646…46 takes the vector key's place as a device\n",
-    );
+    out.push_str("\nsuccession: the key of this seed takes the vector key's place as a device\n");
+    out.push_str(&format!("seed      {}\n", hex::encode(SUCCESSOR_SEED)));
     out.push_str(&format!(
-        "author    {}\n",
+        "public    {}\n",
         hex::encode(succession.author().as_bytes())
     ));
+    out.push_str(&format!("author    {}\n", succession.author()));
     out.push_str(&format!("seq       {}\n", succession.seq()));
+    out.push_str(&format!("timestamp {}\n", succession.header().timestamp_ms));
+    out.push_str(&format!(
+        "kind      {} (succession)\n",
+        crate::body::kind::SUCCESSION
+    ));
     out.push_str(&format!(
         "consent   by {} over {}\n",
         hex::encode(handover.from.as_bytes()),
@@ -449,6 +457,14 @@ pub fn markdown() -> String {
     out.push_str(&format!(
         "body      {}\n",
         hex::encode(succession.body().expect("a body"))
+    ));
+    out.push_str(&format!(
+        "header    {}\n",
+        hex::encode(succession.header_bytes())
+    ));
+    out.push_str(&format!(
+        "signature {}\n",
+        hex::encode(succession.signature())
     ));
     out.push_str(&format!("id        {}\n", succession.id()));
     out.push_str(&format!("wire      {}\n", hex::encode(succession.encode())));
