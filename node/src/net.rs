@@ -32,6 +32,12 @@ pub const IDENTIFY_PROTOCOL: &str = "/kith/1.1.0";
 
 /// How long an idle connection to a trusted peer is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long a sync request may take before the requester gives up.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sync streams open at once on one connection.
+const SYNC_MAX_STREAMS: usize = 64;
+/// How long a peer-exchange request may take.
+const PX_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -182,8 +188,8 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
-                    .with_max_concurrent_streams(64),
+                    .with_request_timeout(SYNC_TIMEOUT)
+                    .with_max_concurrent_streams(SYNC_MAX_STREAMS),
             ),
             px: request_response::Behaviour::with_codec(
                 PxCodec::new(PX_MAX_FRAME, PX_MAX_FRAME),
@@ -191,7 +197,7 @@ impl Behaviour {
                     StreamProtocol::new(PX_PROTOCOL),
                     request_response::ProtocolSupport::Full,
                 )],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+                request_response::Config::default().with_request_timeout(PX_TIMEOUT),
             ),
             link: crate::link::behaviour(true),
             relay: relay::Behaviour::new(local, relay_config()),
@@ -243,14 +249,7 @@ fn gossip(
     limits: &Limits,
 ) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let _ = key;
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Anonymous)
-        .validate_messages()
-        .message_id_fn(message_id)
-        .max_transmit_size(limits.max_body_bytes + limits.max_header_bytes + 256)
-        .heartbeat_interval(Duration::from_millis(700))
-        .duplicate_cache_time(Duration::from_secs(120))
-        .build()?;
+    let config = gossip_config(limits)?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
     // Many nodes on one host (tests, a family behind one NAT) are normal in
     // a trusted circle: do not penalize them for sharing an IP.
@@ -264,6 +263,18 @@ fn gossip(
     };
     behaviour.with_peer_score(params, gossipsub::PeerScoreThresholds::default())?;
     Ok(behaviour)
+}
+
+/// Gossipsub's parameters (PROTOCOL.md §8, "What a peer must speak").
+fn gossip_config(limits: &Limits) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(limits.max_body_bytes + limits.max_header_bytes + 256)
+        .heartbeat_interval(Duration::from_millis(700))
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
 }
 
 /// Relay limits: generous for trusted peers (sync traffic may flow over a
@@ -420,6 +431,57 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PROTOCOL.md §8's table of what a peer must speak says what this
+    /// node configures.
+    #[test]
+    fn protocol_md_states_the_wire_parameters_in_use() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let table = doc
+            .split("**What a peer must speak**")
+            .nth(1)
+            .and_then(|rest| rest.split("**Who talks to whom.**").next())
+            .expect("the table in §8");
+        let gossip = gossip_config(&Limits::default()).unwrap();
+        let says = |text: &str| assert!(table.contains(text), "§8 should say {text:?}");
+        says(&format!("`{IDENTIFY_PROTOCOL}`"));
+        says(&format!("`{}`", sync::PROTOCOL_NAME));
+        says(&format!("`{PX_PROTOCOL}`"));
+        says(&format!("`{KAD_PROTOCOL}`"));
+        says(&format!("frames ≤ {} KiB", PX_MAX_FRAME / 1024));
+        says(&format!(
+            "heartbeat {} ms",
+            gossip.heartbeat_interval().as_millis()
+        ));
+        says(&format!(
+            "mesh D = {}, D_low = {}, D_high = {}",
+            gossip.mesh_n(),
+            gossip.mesh_n_low(),
+            gossip.mesh_n_high()
+        ));
+        says(&format!(
+            "seen-message cache {} s",
+            gossip.duplicate_cache_time().as_secs()
+        ));
+        says(&format!(
+            "the requester gives up after {} s",
+            SYNC_TIMEOUT.as_secs()
+        ));
+        says(&format!(
+            "at most {SYNC_MAX_STREAMS} concurrent streams per connection"
+        ));
+        says(&format!("{} s timeout", PX_TIMEOUT.as_secs()));
+        let rpc = gossip.max_transmit_size();
+        says(&format!(
+            "at most {},{:03} bytes per RPC",
+            rpc / 1000,
+            rpc % 1000
+        ));
+        says(&format!(
+            "closed after {} hour",
+            IDLE_TIMEOUT.as_secs() / 3600
+        ));
+    }
 
     #[test]
     fn peer_ids_and_authors_convert_both_ways() {
