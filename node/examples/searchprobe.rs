@@ -1,6 +1,7 @@
 //! Search latency on an existing index, in this process (no HTTP): the four
 //! query shapes of the million-entry benchmark (`tests/benches/million.rs`),
-//! the same words and the same random sequence. Not part of the test suite.
+//! from the same words and generator (the very same queries at 300 per
+//! shape, the bench's count). Not part of the test suite.
 //!
 //! `cargo run --release -p kith-node --example searchprobe -- DATA_DIR [QUERIES]`
 //! (on a copy of a store no node is running on: the index is opened for
