@@ -268,6 +268,98 @@ mod tests {
         );
     }
 
+    /// The code vectors of PROTOCOL.md §8.4 (invite, device link and
+    /// recovery codes) are what this node writes and reads. On a mismatch
+    /// the message holds the block to paste.
+    #[test]
+    fn protocol_md_code_vectors_match_the_code() {
+        use std::fmt::Write;
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let me = Keypair::from_secret(&kith_protocol::vectors::seed());
+        let other = Keypair::from_secret(&[0x46; 32]);
+        let device = Keypair::from_secret(&[0x47; 32]);
+        let addrs: Vec<libp2p::Multiaddr> = vec![
+            "/ip4/192.0.2.1/tcp/4001".parse().unwrap(),
+            "/ip4/192.0.2.1/udp/4001/quic-v1".parse().unwrap(),
+        ];
+        let payload = |code: &str, prefix: &str| {
+            hex::encode(bs58::decode(&code[prefix.len()..]).into_vec().unwrap())
+        };
+        let mut out = String::new();
+        let mut line = |name: &str, value: &str| writeln!(out, "{name:<9} {value}").unwrap();
+        for (what, person) in [
+            ("invite", None),
+            ("invite of a device", Some(other.author())),
+        ] {
+            let invite = crate::invite::Invite {
+                author: me.author(),
+                addrs: addrs.clone(),
+                person,
+            };
+            let code = invite.encode();
+            assert_eq!(crate::invite::Invite::decode(&code).unwrap(), invite);
+            line("case", what);
+            line("author", &me.author().to_string());
+            if let Some(p) = person {
+                line("person", &p.to_string());
+            }
+            for a in &addrs {
+                line("addr", &format!("{a} = {}", hex::encode(a.to_vec())));
+            }
+            line("postcard", &payload(&code, "kith1"));
+            line("code", &code);
+            line("", "");
+        }
+        let link = LinkCode {
+            identity: me.author(),
+            node: me.author(),
+            addrs: addrs[..1].to_vec(),
+            secret: [7; 32],
+        };
+        let code = link.encode();
+        assert_eq!(LinkCode::decode(&code).unwrap(), link);
+        line("case", "device link code");
+        line("identity", &me.author().to_string());
+        line("node", &me.author().to_string());
+        line(
+            "addr",
+            &format!("{} = {}", addrs[0], hex::encode(addrs[0].to_vec())),
+        );
+        line("secret", &hex::encode([7; 32]));
+        line("postcard", &payload(&code, "kithd1"));
+        line("code", &code);
+        line(
+            "ephemeral",
+            &hex::encode(link.ephemeral().author().as_bytes()),
+        );
+        line("", "");
+        let recovery = RecoveryCode {
+            old: me.author(),
+            new: other.author(),
+            consent: kith_protocol::RecoveryApproval::request(&me.author(), &other),
+            device: device.author(),
+        };
+        let code = recovery.encode();
+        assert_eq!(RecoveryCode::decode(&code).unwrap(), recovery);
+        line("case", "recovery code");
+        line("old", &me.author().to_string());
+        line("new", &format!("{} (seed 4646…46)", other.author()));
+        line("device", &format!("{} (seed 4747…47)", device.author()));
+        line("consent", &hex::encode(recovery.consent));
+        line("postcard", &payload(&code, "kithr1"));
+        line("code", &code);
+        let out = out.replace("          \n", "\n");
+        let block = doc
+            .split("<!-- code-vectors:begin -->\n```text\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_default();
+        assert_eq!(
+            block, out,
+            "PROTOCOL.md §8.4 code vectors are stale; the block:\n{out}"
+        );
+    }
+
     /// The recovery code's bytes are laid out as PROTOCOL.md §11.5 says: the
     /// two keys, the consent with its varint length (64), then the device.
     #[test]
