@@ -769,3 +769,64 @@ fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
         "{err}"
     );
 }
+
+/// PROTOCOL.md §6 "What a receiver enforces": a peer's entry whose body
+/// does not decode as its kind is stored, so the chain stays intact and
+/// the next entry is accepted, but it feeds no view (a post that does not
+/// decode is not in the feed). A device link whose consent is not 64 bytes
+/// is such a body.
+#[test]
+fn a_peer_body_that_does_not_decode_is_kept_but_feeds_no_view() {
+    use kith_protocol::{Body, Draft, Entry, Post};
+    let mut a = core(1, 1);
+    let b = core(2, 1);
+    trust(&mut a, &b);
+    let author = Keypair::from_secret(&[2; 32]);
+    let device = Keypair::from_secret(&[3; 32]).author();
+    // Kind 9 with a 63-byte consent: postcard reads a `consent` of another
+    // length as malformed.
+    let mut link = vec![9];
+    link.extend_from_slice(device.as_bytes());
+    link.push(0); // an empty name
+    link.push(63);
+    link.extend_from_slice(&[7; 63]);
+    let post = |text: &str| {
+        Body::Post(Post {
+            kind: PostKind::Note,
+            text: text.into(),
+            reply_to: None,
+            tags: vec![],
+        })
+        .encode()
+    };
+    let bodies = [vec![1, 0xff, 0xff], link, post("after the damage")];
+    let mut prev = None;
+    let mut entries = Vec::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let entry = Entry::sign(
+            &author,
+            Draft {
+                seq: i as u64 + 1,
+                prev,
+                timestamp_ms: now_ms(),
+                body,
+            },
+        );
+        prev = Some(entry.id());
+        entries.push(entry);
+    }
+    assert!(matches!(
+        Body::decode(entries[1].body().unwrap()),
+        Err(kith_protocol::BodyError::Malformed(_))
+    ));
+    let outcome = a.ingest(&entries);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(a.store().head(&author.author()).unwrap().unwrap().seq, 3);
+    let feed = a.run(ops::Feed::default()).unwrap();
+    let theirs: Vec<&str> = feed
+        .iter()
+        .filter(|e| e.author == author.author())
+        .filter_map(|e| e.text.as_deref())
+        .collect();
+    assert_eq!(theirs, ["after the damage"]);
+}
