@@ -487,6 +487,33 @@ fn two_of_three_contacts_recover_one_does_not_and_forgeries_do_not_count() {
     assert!(reg.person_of(&a).key(&kp(9).author()).is_none());
 }
 
+/// PROTOCOL.md §6 "What a receiver enforces": a received kind 12 whose
+/// threshold is 0 or above its number of contacts is kept but never holds,
+/// and as the latest set it stops the earlier one that would have.
+#[test]
+fn a_contact_set_that_cannot_hold_is_kept_and_replaces_the_earlier_one() {
+    let (alice, bob, carol, fresh) = (kp(1), kp(2), kp(3), kp(7));
+    let a = alice.author();
+    for impossible in [contacts(0, &[&bob, &carol]), contacts(3, &[&bob, &carol])] {
+        let mut reg = Registry::new();
+        reg.add(a, 1, contacts(2, &[&bob, &carol]));
+        reg.add(bob.author(), 1, approval(&a, &fresh, 1));
+        reg.add(carol.author(), 1, approval(&a, &fresh, 1));
+        assert_eq!(reg.person_of(&a).identity, fresh.author(), "2 of 2 hold");
+
+        let mut reg = Registry::new();
+        reg.add(a, 1, contacts(2, &[&bob, &carol]));
+        reg.add(a, 2, impossible);
+        reg.add(bob.author(), 1, approval(&a, &fresh, 2));
+        reg.add(carol.author(), 1, approval(&a, &fresh, 2));
+        assert_eq!(
+            reg.person_of(&a).identity,
+            a,
+            "a set that cannot hold, named later, is the one that counts"
+        );
+    }
+}
+
 #[test]
 fn two_recoveries_each_at_threshold_are_a_conflict() {
     let (alice, bob, carol) = (kp(1), kp(2), kp(3));
