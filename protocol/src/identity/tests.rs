@@ -489,7 +489,8 @@ fn two_of_three_contacts_recover_one_does_not_and_forgeries_do_not_count() {
 
 /// PROTOCOL.md §6 "What a receiver enforces": a received kind 12 whose
 /// threshold is 0 or above its number of contacts is kept but never holds,
-/// and as the latest set it stops the earlier one that would have.
+/// and it takes the earlier set's place from its seq on: the earlier set
+/// does not hold at a point the contacts saw after it.
 #[test]
 fn a_contact_set_that_cannot_hold_is_kept_and_replaces_the_earlier_one() {
     let (alice, bob, carol, fresh) = (kp(1), kp(2), kp(3), kp(7));
