@@ -367,6 +367,88 @@ pub fn error_class(error: &ValidationError) -> &'static str {
     }
 }
 
+/// Sync messages (§8.2) about the vector log, and a signed address
+/// record (§8.3), each as the bytes of one message (unframed).
+fn messages(log: &[Entry]) -> String {
+    use crate::sync::{FrontierItem, Request, Response, encode};
+    let me = log[0].author();
+    let last = &log[log.len() - 1];
+    let empty = Keypair::from_secret(&SUCCESSOR_SEED).author();
+    let frontier = vec![
+        FrontierItem {
+            author: me,
+            head: Some(crate::Head {
+                seq: last.seq(),
+                id: last.id(),
+            }),
+        },
+        FrontierItem {
+            author: empty,
+            head: None,
+        },
+    ];
+    let concat = |entries: &[Entry]| entries.iter().flat_map(Entry::encode).collect::<Vec<u8>>();
+    let hash = [0xab; 32];
+    let messages: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!(
+                "Request::Frontier: the vector key at seq {} and the succession key with no head",
+                last.seq()
+            ),
+            encode(&Request::Frontier(frontier.clone())),
+        ),
+        (
+            "Request::Fetch: the vector key's entries after seq 8, at most 1 MiB".into(),
+            encode(&Request::Fetch {
+                author: me,
+                after_seq: 8,
+                max_bytes: 1 << 20,
+            }),
+        ),
+        (
+            "Request::Changes: one change hash, ab…ab".into(),
+            encode(&Request::Changes { hashes: vec![hash] }),
+        ),
+        (
+            "Response::Frontier: the same two items".into(),
+            encode(&Response::Frontier(frontier)),
+        ),
+        (
+            "Response::Entries: the vector key's seq 9 and 10".into(),
+            encode(&Response::Entries {
+                author: me,
+                entries: concat(&log[8..10]),
+            }),
+        ),
+        (
+            "Response::Changes: entry 7 (the one-change wiki group)".into(),
+            encode(&Response::Changes {
+                entries: concat(&log[6..7]),
+            }),
+        ),
+    ];
+    let mut out =
+        String::from("\nsync messages (§8.2; each is framed as u32 BE length || message)\n");
+    for (what, bytes) in messages {
+        out.push_str(&format!(
+            "\ncase      {what}\nmessage   {}\n",
+            hex::encode(bytes)
+        ));
+    }
+    let keypair = Keypair::from_secret(&seed());
+    let addr = hex::decode("04c0000201060fa1").expect("hex"); // /ip4/192.0.2.1/tcp/4001
+    let record = crate::addr_record::AddrRecord::sign(&keypair, &[addr], TIMESTAMP_MS);
+    out.push_str(&format!(
+        "\naddress record (§8.3) of the vector key: /ip4/192.0.2.1/tcp/4001 at timestamp {TIMESTAMP_MS}\n"
+    ));
+    out.push_str(&format!(
+        "dht key   {}\n",
+        hex::encode(crate::addr_record::dht_key(&keypair.author()))
+    ));
+    out.push_str(&format!("record    {}\n", hex::encode(record)));
+    out
+}
+
 /// The vectors as the markdown block in `docs/PROTOCOL.md`.
 pub fn markdown() -> String {
     let mut out = String::new();
@@ -480,6 +562,7 @@ pub fn markdown() -> String {
         "\ndeleted form of seq {DELETED_SEQ} (flag 00, no body)\nwire      {}\n",
         hex::encode(deleted.encode())
     ));
+    out.push_str(&messages(&log));
     out.push_str("\nnegative vectors (decode, then verify at `now`)\n");
     for negative in negative() {
         out.push_str(&format!("\ncase      {}\n", negative.name));

@@ -256,3 +256,41 @@ fn the_compact_wiki_vector_inflates_to_an_automerge_bundle() {
     // Automerge's chunk magic, then a checksum and the bundle chunk type.
     assert_eq!(&bundle[..4], &[0x85, 0x6f, 0x4a, 0x83]);
 }
+
+/// The sync messages and the address record of the vectors block decode as
+/// a receiver reads them: each message canonical and whole, the record's
+/// signature valid for the vector key.
+#[test]
+fn the_message_vectors_decode_and_the_record_verifies() {
+    use crate::sync::{Request, Response, decode};
+    let block = markdown();
+    let hexes = |prefix: &str| -> Vec<Vec<u8>> {
+        block
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|h| hex::decode(h.trim()).unwrap())
+            .collect()
+    };
+    let messages = hexes("message   ");
+    assert_eq!(messages.len(), 6);
+    for bytes in &messages[..3] {
+        decode::<Request>(bytes).unwrap();
+    }
+    for bytes in &messages[3..] {
+        decode::<Response>(bytes).unwrap();
+    }
+    let Ok(Response::Entries { entries, .. }) = decode::<Response>(&messages[4]) else {
+        panic!("the fifth message is Response::Entries");
+    };
+    let got = crate::sync::decode_any_entries(&entries, &Limits::default()).unwrap();
+    assert_eq!(got.iter().map(Entry::seq).collect::<Vec<_>>(), [9, 10]);
+    let record = &hexes("record    ")[0];
+    let me = crate::Keypair::from_secret(&seed()).author();
+    let verified = crate::addr_record::AddrRecord::verify(record, &me).unwrap();
+    assert_eq!(verified.timestamp_ms, TIMESTAMP_MS);
+    assert_eq!(
+        hexes("dht key   ")[0],
+        crate::addr_record::dht_key(&me),
+        "the DHT key is /kith/addr/ and the 32 key bytes"
+    );
+}
