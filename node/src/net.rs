@@ -432,6 +432,38 @@ where
 mod tests {
     use super::*;
 
+    /// The peer-exchange vectors of PROTOCOL.md §8.3 are what this node
+    /// writes (one message's bytes; framed as sync messages are). On a
+    /// mismatch the message holds the block to paste.
+    #[test]
+    fn protocol_md_peer_exchange_vectors_match_the_code() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let me = Keypair::from_secret(&kith_protocol::vectors::seed()).author();
+        let other = Keypair::from_secret(&kith_protocol::vectors::SUCCESSOR_SEED).author();
+        let addr: libp2p::Multiaddr = "/ip4/192.0.2.1/tcp/4001".parse().unwrap();
+        let request = PxRequest {
+            authors: vec![me, other],
+        };
+        let response = PxResponse {
+            peers: vec![(me, vec![serde_bytes::ByteBuf::from(addr.to_vec())])],
+        };
+        let block = format!(
+            "request   {} (PxRequest: the vector key and the succession key of §10)\n\
+             response  {} (PxResponse: the vector key at {addr})\n",
+            hex::encode(postcard::to_stdvec(&request).unwrap()),
+            hex::encode(postcard::to_stdvec(&response).unwrap()),
+        );
+        let written = doc
+            .split("<!-- px-vectors:begin -->\n```text\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_default();
+        assert_eq!(
+            written, block,
+            "PROTOCOL.md §8.3 peer-exchange vectors are stale; the block:\n{block}"
+        );
+    }
+
     /// PROTOCOL.md §8's table of what a peer must speak says what this
     /// node configures.
     #[test]
