@@ -1,7 +1,9 @@
-//! Test vectors for PROTOCOL.md §12: two devices' X25519 keys, the
-//! creation of a circle by the vector key for both, an `Add` of a third
-//! device's person with history, a post sealed in the first epoch, and the
-//! outcome of the membership rules in the contested cases (§12.4). The
+//! Test vectors for PROTOCOL.md §12: three devices' X25519 keys and
+//! kind-15 bodies, the creation of a circle by the vector key for two, an
+//! `Add` of a third device's person with history, a post sealed in the
+//! first epoch, device A's log of its key, the creation and the post as
+//! whole signed entries, and the outcome of the membership rules in the
+//! contested cases (§12.4). The
 //! bytes come from fixed seeds; an independent implementation checks them
 //! by opening (the ephemeral HPKE keys depend on this implementation's use
 //! of the random stream, so re-sealing need not give the same bytes).
@@ -173,6 +175,14 @@ pub fn markdown() -> String {
             &blake3::derive_key(DEVICE_KEY_CONTEXT, &key.secret_bytes()),
         );
         hexline(&mut out, "  x25519", &DeviceSecret::of(&key).public());
+        hexline(
+            &mut out,
+            "  kind 15 body",
+            &Body::EncryptionKey(EncryptionKey {
+                key: DeviceSecret::of(&key).public(),
+            })
+            .encode(),
+        );
     }
     let built = build();
     let create = &built.create;
@@ -202,9 +212,47 @@ pub fn markdown() -> String {
         "  history",
         &postcard::to_stdvec(&built.add_history).expect("encoding into a Vec cannot fail"),
     );
+    out.push_str("\ndevice A's log as whole entries (§2–§5): its key, the creation, the post\n");
+    for entry in log() {
+        out.push_str(&format!("  seq {}\n", entry.seq()));
+        hexline(&mut out, "  header", entry.header_bytes());
+        hexline(&mut out, "  signature", entry.signature());
+        hexline(&mut out, "  id", &entry.id().0);
+        hexline(&mut out, "  wire", &entry.encode());
+    }
     out.push_str("\nmembership in the contested cases (§12.4)\n");
     for case in cases() {
         case.describe(&mut out);
+    }
+    out
+}
+
+/// Device A's log: its encryption key (kind 15), the creation epoch (kind
+/// 18) and the sealed post (kind 19), signed at seq 1–3.
+pub fn log() -> Vec<crate::Entry> {
+    let a = &devices()[0];
+    let built = build();
+    let bodies = [
+        Body::EncryptionKey(EncryptionKey {
+            key: DeviceSecret::of(a).public(),
+        }),
+        Body::CircleEpoch(built.create.body.clone()),
+        Body::Sealed(built.sealed.clone()),
+    ];
+    let mut prev = None;
+    let mut out = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let entry = crate::Entry::sign(
+            a,
+            crate::Draft {
+                seq: i as u64 + 1,
+                prev,
+                timestamp_ms: crate::vectors::TIMESTAMP_MS + i as u64 * 1000,
+                body: body.encode(),
+            },
+        );
+        prev = Some(entry.id());
+        out.push(entry);
     }
     out
 }
@@ -466,6 +514,29 @@ mod tests {
             markdown(),
             "docs/PROTOCOL.md circle vectors are stale"
         );
+    }
+
+    #[test]
+    fn device_a_log_verifies_as_a_chain_and_its_bodies_decode() {
+        let log = log();
+        let limits = crate::Limits::default();
+        let mut head = None;
+        for entry in &log {
+            let wire = crate::Entry::decode(&entry.encode(), &limits).unwrap();
+            wire.verify(&limits, crate::vectors::NOW_MS).unwrap();
+            assert_eq!(
+                crate::check_chain(head, None, &wire).unwrap(),
+                crate::ChainStep::Append
+            );
+            head = Some(crate::Head {
+                seq: wire.seq(),
+                id: wire.id(),
+            });
+            assert!(!matches!(
+                Body::decode(wire.body().unwrap()).unwrap(),
+                Body::Unknown { .. }
+            ));
+        }
     }
 
     #[test]
