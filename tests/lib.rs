@@ -330,6 +330,9 @@ where
     }
 }
 
+#[path = "corpus.rs"]
+pub mod corpus;
+
 #[path = "process.rs"]
 pub mod process;
 

@@ -49,3 +49,15 @@ pub use crate::node::Node;
 pub use crate::ops::Operation;
 pub use crate::reader::Reader;
 pub use crate::verify_pool::{Checked, verify_all};
+
+/// The text of the fenced block between `<!-- NAME:begin -->` and
+/// `<!-- NAME:end -->` in docs/PROTOCOL.md (empty if there is none), for
+/// the tests that check its vectors against the code.
+#[cfg(test)]
+pub(crate) fn protocol_md_block(name: &str) -> &'static str {
+    include_str!("../../docs/PROTOCOL.md")
+        .split(&format!("<!-- {name}:begin -->\n```text\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default()
+}

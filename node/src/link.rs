@@ -274,7 +274,6 @@ mod tests {
     #[test]
     fn protocol_md_code_vectors_match_the_code() {
         use std::fmt::Write;
-        let doc = include_str!("../../docs/PROTOCOL.md");
         let me = Keypair::from_secret(&kith_protocol::vectors::seed());
         let other = Keypair::from_secret(&[0x46; 32]);
         let device = Keypair::from_secret(&[0x47; 32]);
@@ -349,13 +348,9 @@ mod tests {
         line("postcard", &payload(&code, "kithr1"));
         line("code", &code);
         let out = out.replace("          \n", "\n");
-        let block = doc
-            .split("<!-- code-vectors:begin -->\n```text\n")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .unwrap_or_default();
         assert_eq!(
-            block, out,
+            crate::protocol_md_block("code-vectors"),
+            out,
             "PROTOCOL.md §8.4 code vectors are stale; the block:\n{out}"
         );
     }

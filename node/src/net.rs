@@ -437,7 +437,6 @@ mod tests {
     /// mismatch the message holds the block to paste.
     #[test]
     fn protocol_md_peer_exchange_vectors_match_the_code() {
-        let doc = include_str!("../../docs/PROTOCOL.md");
         let me = Keypair::from_secret(&kith_protocol::vectors::seed()).author();
         let other = Keypair::from_secret(&kith_protocol::vectors::SUCCESSOR_SEED).author();
         let addr: libp2p::Multiaddr = "/ip4/192.0.2.1/tcp/4001".parse().unwrap();
@@ -453,13 +452,9 @@ mod tests {
             hex::encode(postcard::to_stdvec(&request).unwrap()),
             hex::encode(postcard::to_stdvec(&response).unwrap()),
         );
-        let written = doc
-            .split("<!-- px-vectors:begin -->\n```text\n")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .unwrap_or_default();
         assert_eq!(
-            written, block,
+            crate::protocol_md_block("px-vectors"),
+            block,
             "PROTOCOL.md §8.3 peer-exchange vectors are stale; the block:\n{block}"
         );
     }

@@ -23,7 +23,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,6 +30,7 @@ use std::time::{Duration, Instant};
 use kith_node::api::Client;
 use kith_node::{Config, Core, DataDir, identity, ops};
 use kith_protocol::{AuthorId, Body, Draft, Endorsement, Entry, EntryId, Keypair, Post, PostKind};
+use kith_tests::corpus::{Rng, vocabulary};
 use kith_tests::process::{Up, kith_binary};
 
 const AUTHORS: usize = 100;
@@ -42,49 +42,6 @@ const EDITS_EACH: usize = 6;
 const QUERIES: usize = 300;
 /// Bumped whenever the generator changes, so a cached bundle is remade.
 const GENERATOR: u32 = 1;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-/// Words of a real text (the automerge paper), for realistic term statistics.
-fn vocabulary() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/automerge-paper.json.gz"
-    );
-    let file = std::fs::File::open(path).unwrap();
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut json)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut words: Vec<String> = v["endContent"]
-        .as_str()
-        .unwrap()
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    words.sort();
-    words.dedup();
-    words
-}
 
 fn sentence(rng: &mut Rng, words: &[String], min: usize, spread: usize) -> String {
     let len = min + rng.below(spread);

@@ -102,19 +102,6 @@ fn print(name: &str, t: &Timing, base: &Timing) {
     );
 }
 
-fn paper() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    v["endContent"].as_str().unwrap().to_string()
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -141,7 +128,7 @@ fn main() {
             t.await.unwrap();
         }
         node.handle()
-            .call(ops::WikiNew { title: "Paper".into(), body: paper(), circle: None })
+            .call(ops::WikiNew { title: "Paper".into(), body: kith_tests::corpus::paper_text(), circle: None })
             .await
             .unwrap();
         node

@@ -3,51 +3,15 @@
 //! from the same words and generator (the very same queries at 300 per
 //! shape, the bench's count). Not part of the test suite.
 //!
-//! `cargo run --release -p kith-node --example searchprobe -- DATA_DIR [QUERIES]`
+//! `cargo run --release -p kith-tests --example searchprobe -- DATA_DIR [QUERIES]`
 //! (on a copy of a store no node is running on: the index is opened for
 //! writing). The stores `KITH_MILLION_KEEP=1` keeps serve.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use kith_node::search::{Query, Search};
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-fn vocabulary() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut words: Vec<String> = v["endContent"]
-        .as_str()
-        .unwrap()
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    words.sort();
-    words.dedup();
-    words
-}
+use kith_tests::corpus::{Rng, vocabulary};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
