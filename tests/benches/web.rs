@@ -8,7 +8,6 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use kith_node::ops;
