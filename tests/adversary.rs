@@ -392,8 +392,18 @@ async fn a_circle_page_under_a_crafted_id_lists_everywhere() {
     {
         let mut core = kith_node::Core::open(bob.config().clone(), bob.keypair.clone()).unwrap();
         let circle = core.circle_named("team").unwrap();
+        // A circle's page is named by the circle and the id written:
+        // grind the written id until that name starts with the byte.
+        let written = (0u32..)
+            .map(|n| {
+                let mut id = [0u8; 16];
+                id[..4].copy_from_slice(&n.to_le_bytes());
+                kith_protocol::PageId(id)
+            })
+            .find(|w| kith_protocol::circle::circle_page(&circle, w).0[0] == 0x6d)
+            .unwrap();
         core.wiki_new_with_id(
-            kith_protocol::PageId([0x6d; 16]),
+            written,
             "Crafted",
             "Under an id chosen to collide.\n",
             Some(circle),
@@ -424,6 +434,7 @@ async fn a_circle_page_under_a_crafted_id_lists_everywhere() {
             .await
             .unwrap();
         assert_eq!(shown.body, "Under an id chosen to collide.\n");
+        assert_eq!(shown.id.0[0], 0x6d);
         // The store thread is alive: another write goes through.
         n.post("still answering").await;
     }

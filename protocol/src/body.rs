@@ -216,6 +216,14 @@ impl Body {
         }
     }
 
+    /// The wiki change part this body carries, to change the page it names.
+    pub fn wiki_part_mut(&mut self) -> Option<&mut WikiChange> {
+        match self {
+            Body::WikiChange(w) | Body::WikiBundle(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// A certificate of persons and devices (kinds 9–13, PROTOCOL.md §11).
     pub fn is_certificate(&self) -> bool {
         matches!(

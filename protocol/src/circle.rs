@@ -44,6 +44,7 @@ use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
 
+use crate::PageId;
 use crate::body::Body;
 use crate::keys::{AuthorId, Keypair};
 
@@ -101,6 +102,8 @@ pub const EPOCH_ID_CONTEXT: &str = "kith 2026-12 circle epoch id v2";
 pub const CIRCLE_ID_CONTEXT: &str = "kith 2026-12 circle id v2";
 /// blake3 `derive_key` context of the commitment to a circle key.
 pub const CIRCLE_KEY_CONTEXT: &str = "kith 2026-12 circle key commitment v2";
+/// blake3 `derive_key` context of the page a circle's wiki change edits.
+pub const CIRCLE_PAGE_CONTEXT: &str = "kith 2026-12 circle page v1";
 
 /// Why circle content could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -402,6 +405,19 @@ pub fn circle_id(create: &EpochId, key: &CircleKey) -> CircleId {
     material[..16].copy_from_slice(&create.0);
     material[16..].copy_from_slice(&key.commitment());
     CircleId(first16(blake3::derive_key(CIRCLE_ID_CONTEXT, &material)))
+}
+
+/// The page a wiki change opened from `circle` edits, when the change
+/// names page `written`: the first 16 bytes of blake3::derive_key(
+/// [`CIRCLE_PAGE_CONTEXT`], circle id || written). The circle is part of a
+/// page's identity, so the same id written in another circle, or in the
+/// clear, names another page whatever order the changes arrive in: nobody
+/// can move a circle's page into another circle (PROTOCOL.md §12.5).
+pub fn circle_page(circle: &CircleId, written: &PageId) -> PageId {
+    let mut material = [0u8; 32];
+    material[..16].copy_from_slice(&circle.0);
+    material[16..].copy_from_slice(&written.0);
+    PageId(first16(blake3::derive_key(CIRCLE_PAGE_CONTEXT, &material)))
 }
 
 /// Decodes `plain` as a `T` in its one canonical spelling (postcard reads

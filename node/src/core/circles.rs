@@ -344,19 +344,16 @@ impl Core {
                 .into_iter()
                 .flatten()
                 .find_map(|k| sealed.open(&entry.author(), k).ok());
-            let Some(body) = opened else {
+            let Some(mut body) = opened else {
                 tracing::debug!(id = %entry.id(), "a circle entry does not open with the keys this node holds");
                 continue;
             };
-            // A page belongs to one circle: a change of it sealed for
-            // another is not opened (it would carry later edits there).
-            if let Some((w, _)) = body.wiki_part()
-                && self
-                    .store
-                    .page_circle(&w.page)?
-                    .is_some_and(|c| c != state.id)
-            {
-                continue;
+            // The circle is part of a page's identity (PROTOCOL.md §12.5):
+            // the id a change carries names another page in every other
+            // circle and in the clear.
+            if let Some(w) = body.wiki_part_mut() {
+                self.store.put_circle_page(&state.id, &w.page)?;
+                w.page = circle::circle_page(&state.id, &w.page);
             }
             out.push(Verified::from_store(entry).unsealed(state.id, body));
         }

@@ -1,6 +1,7 @@
 //! Wiki pages, the writing side: local edits become Automerge changes in
 //! signed wiki-change entries; pages are shown from the cached documents.
 
+use kith_protocol::circle::{self, CircleId};
 use kith_protocol::{Body, Entry, PageId, change_group};
 
 use super::Core;
@@ -19,20 +20,23 @@ impl Core {
     /// in the page's views. If storing fails the page's in-memory document is
     /// dropped, so the unsaved changes vanish with it.
     pub(super) fn wiki_commit(&mut self, local: Local) -> Result<Vec<Entry>> {
-        let circle = self.store.page_circle(&local.page)?;
-        self.wiki_commit_in(local, circle)
+        let scope = self.store.circle_page(&local.page)?;
+        self.wiki_commit_in(local, scope)
     }
 
-    /// [`Core::wiki_commit`] for a page of `circle` (sealed for it).
+    /// [`Core::wiki_commit`] for a page of `scope`: a circle's page is
+    /// sealed for the circle, its changes naming the page id written in it.
     fn wiki_commit_in(
         &mut self,
         local: Local,
-        circle: Option<kith_protocol::circle::CircleId>,
+        scope: Option<(CircleId, PageId)>,
     ) -> Result<Vec<Entry>> {
         if local.is_empty() {
             return Ok(Vec::new());
         }
         let page = local.page;
+        let circle = scope.map(|(circle, _)| circle);
+        let written = scope.map_or(page, |(_, written)| written);
         let mut max_body = self.store.limits().max_body_bytes;
         if circle.is_some() {
             max_body -= kith_protocol::circle::SEAL_OVERHEAD;
@@ -48,14 +52,14 @@ impl Core {
             .ok();
         let compact = bundle
             .as_ref()
-            .and_then(|b| change_group::pack_bundle(page, &change_group::compress(b), max_body));
+            .and_then(|b| change_group::pack_bundle(written, &change_group::compress(b), max_body));
         let (bodies, groups): (Vec<Body>, Vec<Vec<usize>>) = match compact {
             Some(bodies) => {
                 let all: Vec<usize> = (0..local.changes.len()).collect();
                 let groups = vec![all; bodies.len()];
                 (bodies, groups)
             }
-            None => change_group::pack(page, &local.bytes(), max_body)
+            None => change_group::pack(written, &local.bytes(), max_body)
                 .into_iter()
                 .unzip(),
         };
@@ -82,7 +86,7 @@ impl Core {
         &mut self,
         title: &str,
         body: &str,
-        circle: Option<kith_protocol::circle::CircleId>,
+        circle: Option<CircleId>,
     ) -> Result<PageView> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
@@ -97,13 +101,18 @@ impl Core {
         page: PageId,
         title: &str,
         body: &str,
-        circle: Option<kith_protocol::circle::CircleId>,
+        circle: Option<CircleId>,
     ) -> Result<PageView> {
         self.pages_ready()?;
         let me = self.me();
-        let local = self.wiki.create(&self.store, &me, page, title, body)?;
-        self.wiki_commit_in(local, circle)?;
-        self.page_view(&page)
+        // A circle's page is named here by its circle and the id written.
+        let (shown, scope) = match circle {
+            Some(c) => (circle::circle_page(&c, &page), Some((c, page))),
+            None => (page, None),
+        };
+        let local = self.wiki.create(&self.store, &me, shown, title, body)?;
+        self.wiki_commit_in(local, scope)?;
+        self.page_view(&shown)
     }
 
     pub fn wiki_edit(

@@ -13,7 +13,7 @@
 //! | `vK` circle(16) epoch(16)          | what this device's wraps gave: 0, or 1 content(32) history(32) |
 //! | `vM` circle(16)                    | the circle key, once a wrap gave one that the circle's id commits to |
 //! | `vn` circle(16)                    | name                           |
-//! | `vP` page(16)                      | circle(16): a circle's page    |
+//! | `vP` page(16)                      | circle(16) written(16): a circle's page, and the id its changes carry |
 
 use kith_protocol::circle::{CircleId, CircleKey, EpochId};
 use kith_protocol::{AuthorId, Body, BodyError, Entry, EntryId, PageId, Verified};
@@ -142,10 +142,32 @@ impl Store {
 
     /// The circle a wiki page belongs to.
     pub fn page_circle(&self, page: &PageId) -> Result<Option<CircleId>> {
-        self.kv
-            .get(key(PAGE, &[&page.0]))?
-            .map(|v| circle_of(&v))
-            .transpose()
+        Ok(self.circle_page(page)?.map(|(circle, _)| circle))
+    }
+
+    /// The circle a wiki page belongs to and the page id its changes carry
+    /// sealed (the page is `circle::circle_page(circle, written)` here).
+    pub fn circle_page(&self, page: &PageId) -> Result<Option<(CircleId, PageId)>> {
+        let Some(v) = self.kv.get(key(PAGE, &[&page.0]))? else {
+            return Ok(None);
+        };
+        let written: [u8; 16] = v
+            .get(16..32)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::Corrupt("circle page record".into()))?;
+        Ok(Some((circle_of(&v)?, PageId(written))))
+    }
+
+    /// Records that `circle`'s changes naming page `written` edit the page
+    /// `circle::circle_page(circle, written)`.
+    pub(crate) fn put_circle_page(&self, circle: &CircleId, written: &PageId) -> Result<()> {
+        let page = kith_protocol::circle::circle_page(circle, written);
+        let k = key(PAGE, &[&page.0]);
+        if self.kv.get(&k)?.is_none() {
+            self.kv
+                .insert(k, [&circle.0[..], &written.0[..]].concat())?;
+        }
+        Ok(())
     }
 
     /// The X25519 key a device published last.
@@ -275,16 +297,7 @@ impl Store {
     /// already stored (sealed) in one batch.
     pub fn index_opened(&self, entries: &[Verified]) -> Result<()> {
         let mut batch = Batch::default();
-        // A page belongs to the circle of the first change of it opened
-        // here; the caller opens no change of it from another circle.
-        let mut pages = std::collections::BTreeSet::new();
         for v in entries {
-            if let (Some(circle), Some((w, _))) = (v.circle(), v.body().and_then(Body::wiki_part))
-                && pages.insert(w.page)
-                && self.page_circle(&w.page)?.is_none()
-            {
-                batch.insert(key(PAGE, &[&w.page.0]), &circle.0[..]);
-            }
             if views::reads_store(v) {
                 self.apply(std::mem::take(&mut batch))?;
             }

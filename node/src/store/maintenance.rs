@@ -59,8 +59,10 @@ pub struct ReindexReport {
 /// their own prefix (`vP`; they were under the wiki's `vw`, where a page id
 /// could read as a wiki record); 6 = circles, second revision (kinds 18
 /// and 19; the retired kinds 16 and 17 feed no view, and their records
-/// go).
-pub const VIEWS_VERSION: u32 = 6;
+/// go); 7 = a circle's wiki page named by its circle and the id its
+/// changes carry (`circle::circle_page`), not by the first circle whose
+/// change of that id was opened here.
+pub const VIEWS_VERSION: u32 = 7;
 
 impl Store {
     /// Deletes every view and rebuilds it from the entries, in one go

@@ -205,6 +205,10 @@ pub fn markdown() -> String {
         "  body",
         &Body::Sealed(built.sealed.clone()).encode(),
     );
+    let written = crate::PageId([0xab; 16]);
+    out.push_str("\na wiki change sealed in that circle for page `written` edits `page` (§12.5)\n");
+    hexline(&mut out, "  written", &written.0);
+    hexline(&mut out, "  page", &super::circle_page(&circle, &written).0);
     out.push_str("\nepoch (kind 18) by device A, for A, B and C: adds C's person, with history\n");
     epoch_lines(&mut out, &built.add, &built.add_secret, &built.add_state);
     hexline(

@@ -427,8 +427,18 @@ fn a_circle_page_whose_id_reads_as_a_wiki_record_breaks_nothing() {
     .unwrap();
     everyone(&mut p);
     let circle = p[1].circle_named("team").unwrap();
+    // The page is named by the circle and the id written: grind the
+    // written id until that name starts with the byte.
+    let written = (0u32..)
+        .map(|n| {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            kith_protocol::PageId(id)
+        })
+        .find(|w| circle::circle_page(&circle, w).0[0] == 0x6d)
+        .unwrap();
     p[1].wiki_new_with_id(
-        kith_protocol::PageId([0x6d; 16]),
+        written,
         "Crafted",
         "An id chosen to collide.\n",
         Some(circle),
@@ -445,8 +455,120 @@ fn a_circle_page_whose_id_reads_as_a_wiki_record_breaks_nothing() {
             })
             .unwrap();
         assert_eq!(page.body, "An id chosen to collide.\n");
+        assert_eq!(page.id.0[0], 0x6d);
         assert_eq!(core.store().page_circle(&page.id).unwrap(), Some(circle));
     }
+}
+
+/// A member of two circles (or anyone, in the clear) writes a change
+/// under the id another circle's page carries. Once, the page went to the
+/// circle whose change a node opened first, so the order of arrival
+/// decided what each member saw. Now the circle is part of a page's
+/// identity: the same pages on every node, whatever the order.
+#[test]
+fn a_page_id_written_in_another_circle_names_another_page_whatever_arrives_first() {
+    let mut p = people(4); // alice, bob, carol (the adversary), dave
+    p[0].run(ops::CircleCreate {
+        name: "team".into(),
+        members: vec!["bob".into(), "carol".into(), "dave".into()],
+    })
+    .unwrap();
+    p[2].run(ops::CircleCreate {
+        name: "side".into(),
+        members: vec!["bob".into(), "dave".into()],
+    })
+    .unwrap();
+    everyone(&mut p);
+    let plan = p[0]
+        .run(ops::WikiNew {
+            title: "Plan".into(),
+            body: "We ship on Monday.\n".into(),
+            circle: Some("team".into()),
+        })
+        .unwrap();
+    sync(&mut p, 0, 2);
+    // Carol reads the id Alice's changes carry and writes under it in her
+    // own circle, and in the clear.
+    let team = p[2].circle_named("team").unwrap();
+    let side = p[2].circle_named("side").unwrap();
+    let (circle, written) = p[2].store().circle_page(&plan.id).unwrap().unwrap();
+    assert_eq!(circle, team);
+    p[2].wiki_new_with_id(written, "Side plan", "We ship never.\n", Some(side))
+        .unwrap();
+    p[2].wiki_new_with_id(written, "Public plan", "Public notes.\n", None)
+        .unwrap();
+    // Bob hears Alice first, Dave hears Carol first.
+    sync(&mut p, 0, 1);
+    sync(&mut p, 2, 1);
+    sync(&mut p, 2, 3);
+    sync(&mut p, 0, 3);
+    let mut seen = Vec::new();
+    for i in [1, 3] {
+        let shown = p[i]
+            .run(ops::WikiShow {
+                page: plan.id.to_string(),
+            })
+            .unwrap();
+        assert_eq!(shown.body, "We ship on Monday.\n", "node {i}");
+        assert_eq!(shown.authors, vec![p[0].me()], "node {i}");
+        assert_eq!(p[i].store().page_circle(&plan.id).unwrap(), Some(team));
+        let mut pages: Vec<(String, Option<CircleId>, String)> = p[i]
+            .run(ops::WikiList { archived: false })
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let id = s.id;
+                let body = p[i]
+                    .run(ops::WikiShow {
+                        page: id.to_string(),
+                    })
+                    .unwrap()
+                    .body;
+                (id.to_string(), p[i].store().page_circle(&id).unwrap(), body)
+            })
+            .collect();
+        pages.sort();
+        seen.push(pages);
+    }
+    assert_eq!(seen[0], seen[1], "Bob and Dave see different pages");
+    let bodies: BTreeSet<(Option<CircleId>, &str)> =
+        seen[0].iter().map(|(_, c, b)| (*c, b.as_str())).collect();
+    assert_eq!(
+        bodies,
+        BTreeSet::from([
+            (Some(team), "We ship on Monday.\n"),
+            (Some(side), "We ship never.\n"),
+            (None, "Public notes.\n"),
+        ])
+    );
+    // Each page's edits stay in its own circle: Bob edits the side page,
+    // and Alice (not in it) still sees only her own page.
+    let side_page = circle::circle_page(&side, &written);
+    p[1].run(ops::WikiEdit {
+        page: side_page.to_string(),
+        body: "We ship never, says Bob.\n".into(),
+        base: None,
+    })
+    .unwrap();
+    everyone(&mut p);
+    assert!(
+        p[0].run(ops::WikiShow {
+            page: side_page.to_string()
+        })
+        .is_err()
+    );
+    let alice = p[0]
+        .run(ops::WikiShow {
+            page: plan.id.to_string(),
+        })
+        .unwrap();
+    assert_eq!(alice.body, "We ship on Monday.\n");
+    let dave = p[3]
+        .run(ops::WikiShow {
+            page: side_page.to_string(),
+        })
+        .unwrap();
+    assert_eq!(dave.body, "We ship never, says Bob.\n");
 }
 
 #[test]
