@@ -12,7 +12,7 @@ PID=$!
 for i in $(seq 60); do $BIN --data-dir $D status >/dev/null 2>&1 && break; sleep 1; done
 sleep 3
 echo "idle: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' \n' ' ')"
-/usr/bin/time -f "export took %e s" $BIN --data-dir $D bundle export $D.out.bundle 2>&1 | tail -2
+/usr/bin/time -f "export took %e s, the CLI peaked at %M KiB" $BIN --data-dir $D bundle export $D.out.bundle 2>&1 | tail -2
 echo "after export: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' \n' ' ')"
 ls -la $D.out.bundle | awk '{print "bundle bytes", $5}'
 kill $PID; wait $PID 2>/dev/null

@@ -19,7 +19,8 @@ use serde_json::Value;
 /// bundles and `.automerge` files (which carry signing times) by their
 /// leading magic and size in KiB.
 fn comparable<R: ops::http::Response>(answer: R) -> Value {
-    let (content_type, bytes) = answer.into_http();
+    let (content_type, payload) = answer.into_http();
+    let bytes = payload.into_bytes().unwrap();
     if content_type == ops::http::JSON {
         return mask(serde_json::from_slice(&bytes).unwrap());
     }

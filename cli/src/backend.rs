@@ -49,11 +49,44 @@ impl Backend {
         matches!(self, Backend::Api(_))
     }
 
+    /// Runs an operation and writes its answer's body to `out` as it is
+    /// produced (a bundle), through the API or directly. Returns the bytes
+    /// written.
+    pub fn call_into<O: Operation>(&mut self, op: O, out: &mut dyn std::io::Write) -> Result<u64> {
+        use kith_node::ops::http::Response as _;
+        Ok(match self {
+            Backend::Api(client) => client.call_into(op, out)?,
+            Backend::Direct(core) => {
+                let mut counted = Counted { out, bytes: 0 };
+                core.run(op)?.into_http().1.write_to(&mut counted)?;
+                counted.bytes
+            }
+        })
+    }
+
     /// Runs an operation on the node, or directly on the store.
     pub fn call<O: Operation>(&mut self, op: O) -> Result<O::Output> {
         Ok(match self {
             Backend::Api(client) => client.call(op)?,
             Backend::Direct(core) => core.run(op)?,
         })
+    }
+}
+
+/// A writer that counts what goes through it.
+struct Counted<'a> {
+    out: &'a mut dyn std::io::Write,
+    bytes: u64,
+}
+
+impl std::io::Write for Counted<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(data)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }

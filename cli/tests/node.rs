@@ -99,6 +99,21 @@ impl Up {
     }
 }
 
+impl Up {
+    /// Stops the node and hands back its data directory.
+    fn stop_and_keep(mut self) -> tempfile::TempDir {
+        let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let pid = self.child.id().to_string();
+        StdCommand::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "kith up exited with {status}");
+        kept
+    }
+}
+
 impl Drop for Up {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -302,4 +317,71 @@ fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("DEBUG"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log}");
+}
+
+/// `kith bundle export` on a running node streams the bundle into the
+/// file and reads it back; the same export with no node running holds the
+/// same entries. An export the node refuses leaves the file that was
+/// there as it was, and no partial file beside it.
+#[test]
+fn a_bundle_streams_from_a_running_node_and_a_refused_export_keeps_the_old_file() {
+    let a = Up::start();
+    for i in 0..30 {
+        a.stdout(&[
+            "post",
+            &format!("note {i}: streaming a bundle, one page at a time"),
+        ]);
+    }
+    let out = a.dir.path().join("out.bundle");
+    let through_api = a.stdout(&["bundle", "export", out.to_str().unwrap()]);
+    assert!(through_api.starts_with("wrote "), "{through_api}");
+    let entries = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
+    let stranger = tempfile::tempdir().unwrap();
+    Command::cargo_bin("kith")
+        .unwrap()
+        .env("KITH_DATA_DIR", stranger.path())
+        .arg("init")
+        .assert()
+        .success();
+    let stranger_id = String::from_utf8(
+        Command::cargo_bin("kith")
+            .unwrap()
+            .env("KITH_DATA_DIR", stranger.path())
+            .arg("id")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let keep = a.dir.path().join("keep.bundle");
+    std::fs::write(&keep, b"what was here before").unwrap();
+    a.kith()
+        .args([
+            "bundle",
+            "export",
+            keep.to_str().unwrap(),
+            "--for",
+            stranger_id.trim(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("you do not trust"));
+    assert_eq!(std::fs::read(&keep).unwrap(), b"what was here before");
+    assert!(!a.dir.path().join("keep.bundle.partial").exists());
+    let mut kith = a.kith();
+    let dir = a.stop_and_keep();
+    let direct = dir.path().join("direct.bundle");
+    let without_node = String::from_utf8(
+        kith.args(["bundle", "export", direct.to_str().unwrap()])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert_eq!(entries(&through_api), entries(&without_node));
+    assert_eq!(entries(&through_api), "31", "{through_api}");
 }

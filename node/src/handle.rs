@@ -152,12 +152,12 @@ impl Handle {
                 let search = self.search.clone();
                 let commit = CommitSearch(self.store_actor.clone());
                 tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
                     request.run(&ReadCtx {
                         reader: &reader,
                         jobs: &jobs,
                         search: &search,
                         commit: Some(&commit),
+                        lane: Some(std::sync::Arc::new(permit)),
                     });
                 });
             }

@@ -44,7 +44,7 @@ pub use self::devices::{
     RecoveryApprove, RecoveryRequest, RecoverySet,
 };
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
-pub use self::http::Binary;
+pub use self::http::{Binary, Streamed};
 pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
 pub use self::maintenance::{Jobs, Reindex, Verify};
 pub use self::network::{Dial, Invite, Join, Peers, Status};
@@ -143,6 +143,10 @@ pub(crate) struct ReadCtx<'a> {
     /// Asks the store actor to commit what the search index does not show
     /// yet (`None` in direct mode, where it is committed before reading).
     pub commit: Option<&'a crate::store_actor::CommitSearch>,
+    /// The read lane's permit (`None` in direct mode): a read that hands
+    /// back work to run later (a [`Streamed`] answer) keeps a clone, so
+    /// the lane stays taken until that work ends.
+    pub lane: Option<std::sync::Arc<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 impl ReadCtx<'_> {
@@ -310,6 +314,7 @@ operations! {
             jobs: &JobTable::default(),
             search: &core.search_reader(),
             commit: None,
+            lane: None,
         })
     };
     Whoami -> crate::model::IdView, Get "/id", "who this node is";
@@ -323,7 +328,7 @@ operations! {
     WikiHistory -> Vec<crate::model::HistoryView>, Get "/wiki/{page}/history", "who changed a page, newest first";
     Forks -> Vec<crate::model::ForkView>, Get "/forks", "authors caught signing two entries at one seq";
     Frontier -> crate::bundle::FrontierFile, Get "/frontier", "this node's frontier, for bundling what it lacks";
-    Bundle -> Binary, Post "/bundle", "a bundle file of the entries another node lacks";
+    Bundle -> Streamed, Post "/bundle", "a bundle file of the entries another node lacks (streamed)";
     Verify -> crate::store::VerifyReport, Get "/verify", "re-verify every stored entry (a long job)";
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
     Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";

@@ -27,6 +27,14 @@ pub const DEFAULT_FEED_LIMIT: usize = 20;
 /// Largest page of the feed.
 pub const MAX_FEED_LIMIT: usize = 1_000;
 
+/// What a bundle will hold: its header, and each author's log from a seq
+/// up to a head.
+#[derive(Debug, Clone)]
+pub struct BundlePlan {
+    pub header: crate::bundle::Header,
+    logs: Vec<(AuthorId, u64, u64)>,
+}
+
 /// A read-only view of one node's store, with the replication set as it
 /// was when the view was made.
 #[derive(Clone)]
@@ -184,14 +192,20 @@ impl Reader {
         Ok(FrontierFile::new(self.me, crate::core::now_ms(), &frontier))
     }
 
-    /// A bundle of the entries another node lacks: every author this node
-    /// replicates (or `authors`), after the recipient's frontier if given.
-    /// `progress` hears (entries read, entries in all) after each author.
-    pub fn bundle(
-        &self,
-        params: &ops::Bundle,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<Vec<u8>> {
+    /// A bundle of the entries another node lacks, in memory (tests and
+    /// tools; the API streams it: [`Reader::bundle_plan`] and
+    /// [`Reader::write_bundle`]).
+    pub fn bundle(&self, params: &ops::Bundle, progress: impl FnMut(u64, u64)) -> Result<Vec<u8>> {
+        let plan = self.bundle_plan(params)?;
+        let mut out = Vec::new();
+        self.write_bundle(&plan, &mut out, progress)?;
+        Ok(out)
+    }
+
+    /// What a bundle will hold: every author this node replicates (or
+    /// `authors`), after the recipient's frontier if given. Everything
+    /// that can be refused is refused here, before a byte is written.
+    pub fn bundle_plan(&self, params: &ops::Bundle) -> Result<BundlePlan> {
         let recipient = match params.recipient {
             Some(r) => {
                 let r = r.resolve(self.me);
@@ -219,14 +233,14 @@ impl Reader {
         // from after the recipient's frontier up to its head now (a log is
         // contiguous from seq 1, so the count is known up front and goes
         // in the header).
-        let mut plan = Vec::with_capacity(authors.len());
+        let mut logs = Vec::with_capacity(authors.len());
         let mut total = 0;
         for author in authors {
             let from = since.get(&author).copied().unwrap_or(0) + 1;
             let head = self.store.head(&author)?.map_or(0, |h| h.seq);
             if head >= from {
                 total += head - from + 1;
-                plan.push((author, from, head));
+                logs.push((author, from, head));
             }
         }
         let header = crate::bundle::Header {
@@ -235,12 +249,24 @@ impl Reader {
             recipient,
             entries: total,
         };
-        // Entries are read a page at a time and written straight into the
-        // bundle's bytes: the decoded entries are never all held at once.
-        let mut writer = crate::bundle::Writer::new(Vec::new(), &header)
-            .expect("writing into a Vec cannot fail");
+        Ok(BundlePlan { header, logs })
+    }
+
+    /// Writes the bundle `plan` describes to `out`, reading the logs a page
+    /// at a time: the entries are never all held at once, and neither are
+    /// the bundle's bytes. `progress` hears (entries read, entries in all)
+    /// after each author.
+    pub fn write_bundle(
+        &self,
+        plan: &BundlePlan,
+        out: impl std::io::Write,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<()> {
+        let io = |e: std::io::Error| Error::Io(format!("writing the bundle: {e}"));
+        let total = plan.header.entries;
+        let mut writer = crate::bundle::Writer::new(out, &plan.header).map_err(io)?;
         let mut written = 0;
-        for (author, from, head) in plan {
+        for &(author, from, head) in &plan.logs {
             let mut next = from;
             while next <= head {
                 let page = self.store.log(&author, next, EXPORT_PAGE)?;
@@ -248,7 +274,7 @@ impl Reader {
                     break;
                 };
                 for entry in page.iter().filter(|e| e.seq() <= head) {
-                    writer.push(entry).expect("writing into a Vec cannot fail");
+                    writer.push(entry).map_err(io)?;
                     written += 1;
                 }
                 next = last + 1;
@@ -262,7 +288,8 @@ impl Reader {
                  verify` names it)"
             )));
         }
-        Ok(writer.finish().expect("writing into a Vec cannot fail"))
+        writer.finish().map_err(io)?;
+        Ok(())
     }
 
     pub fn wiki_list(&self, include_archived: bool) -> Result<Vec<PageSummary>> {

@@ -1,6 +1,6 @@
 //! `kith bundle`: carry entries between nodes that never connect.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use kith_node::model::ImportEntriesReport;
@@ -35,6 +35,59 @@ const CHUNK: usize = 4096;
 /// Entries imported with no node running after which the store is settled.
 const SETTLE_AFTER: u64 = 10_000;
 
+/// Where an export is written until it is whole: FILE's name with
+/// `.partial` added, in FILE's directory.
+fn partial_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    file.with_file_name(name)
+}
+
+/// Streams the bundle into `path` and reads it back as a receiver would:
+/// a bundle cut short (the node stopped, its store changed under the
+/// export) is an error, not a file. Returns (entries, bytes).
+fn export_to(
+    backend: &mut Backend,
+    path: &Path,
+    recipient: Option<AuthorRef>,
+    authors: Vec<AuthorRef>,
+    since: Option<String>,
+) -> Result<(u64, u64)> {
+    let created =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(created);
+    let op = ops::Bundle {
+        recipient,
+        authors,
+        since,
+    };
+    let bytes = backend.call_into(op, &mut out)?;
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all().map(|()| f))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    drop(file);
+    let opened =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reader = kith_node::bundle::Reader::new(
+        std::io::BufReader::new(opened),
+        kith_protocol::Limits::default(),
+    )
+    .context("the node's bundle does not read back")?;
+    let promised = reader.header().entries;
+    let end = reader.finish();
+    let entries = end.entries as u64;
+    if entries != promised || !end.problems.is_empty() || !end.malformed.is_empty() {
+        bail!(
+            "the bundle the node sent is not whole ({entries} of {promised} entries; {}): the \
+             node stopped or its store changed during the export; export again",
+            end.problems.join("; ")
+        );
+    }
+    Ok((entries, bytes))
+}
+
 pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     let mut backend = Backend::connect(data_dir)?;
     match command {
@@ -53,23 +106,24 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 None => None,
             };
             let watch = output::JobWatch::start(data_dir, kith_node::jobs::JobKind::Export);
-            let bytes = backend.call(ops::Bundle {
-                recipient,
-                authors,
-                since,
-            });
+            // Written beside FILE and moved over it only once whole, so a
+            // failed export leaves whatever FILE held.
+            let partial = partial_path(&file);
+            let written = export_to(&mut backend, &partial, recipient, authors, since);
             drop(watch);
-            let bytes = bytes?.0;
-            // Counted as a stream: the entries are not held beside the bytes.
-            let written =
-                kith_node::bundle::Reader::new(&bytes[..], kith_protocol::Limits::default())?
-                    .count();
-            std::fs::write(&file, &bytes)
+            let (entries, bytes) = match written {
+                Ok(counts) => counts,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+            };
+            std::fs::rename(&partial, &file)
                 .with_context(|| format!("cannot write {}", file.display()))?;
             println!(
                 "wrote {} entries ({} bytes) to {}",
-                written,
-                bytes.len(),
+                entries,
+                bytes,
                 file.display()
             );
         }

@@ -57,6 +57,28 @@ impl Client {
 
     /// Runs an operation on the node.
     pub fn call<O: Operation>(&self, op: O) -> Result<O::Output> {
+        let mut response = self.send(op)?;
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|e| Error::Network(format!("bad API response: {e}")))?;
+        O::Output::from_http(&bytes)
+    }
+
+    /// Runs an operation on the node and writes its answer's body to `out`
+    /// as it arrives (a bundle: memory stays flat whatever its size).
+    /// Returns the bytes written. An answer cut short is an error.
+    pub fn call_into<O: Operation>(&self, op: O, out: &mut dyn std::io::Write) -> Result<u64> {
+        let mut response = self.send(op)?;
+        let mut body = response.body_mut().as_reader();
+        std::io::copy(&mut body, out)
+            .map_err(|e| Error::Network(format!("the node's answer stopped before its end: {e}")))
+    }
+
+    /// Sends `op`; an answer that is not a success becomes its error.
+    fn send<O: Operation>(&self, op: O) -> Result<ureq::http::Response<ureq::Body>> {
         let out = op.to_http(&O::INFO)?;
         let url = format!("{}{PREFIX}{}", self.base, out.path);
         let auth = format!("Bearer {}", self.token);
@@ -90,24 +112,24 @@ impl Client {
         let mut response =
             result.map_err(|e| Error::Network(format!("cannot reach the node's API: {e}")))?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let bytes = response
             .body_mut()
             .with_config()
-            .limit(MAX_ANSWER_BYTES)
+            .limit(1 << 20)
             .read_to_vec()
             .map_err(|e| Error::Network(format!("bad API response: {e}")))?;
-        if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => Error::Remote {
-                    kind: body.kind,
-                    message: body.error,
-                },
-                Err(_) => Error::Remote {
-                    kind: ErrorKind::Internal,
-                    message: format!("the node answered {status}"),
-                },
-            });
-        }
-        O::Output::from_http(&bytes)
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Error::Remote {
+                kind: body.kind,
+                message: body.error,
+            },
+            Err(_) => Error::Remote {
+                kind: ErrorKind::Internal,
+                message: format!("the node answered {status}"),
+            },
+        })
     }
 }

@@ -3,8 +3,9 @@
 use kith_protocol::{Entry, Limits};
 use serde::{Deserialize, Serialize};
 
+use super::http::Payload;
 use super::http::{Incoming, OCTETS, Outgoing, Request};
-use super::{Binary, Info, ReadCtx, ReadOp, Respond, StoreOp};
+use super::{Info, ReadCtx, ReadOp, Respond, StoreOp, Streamed};
 use crate::bundle::FrontierFile;
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -54,13 +55,22 @@ pub struct Bundle {
 }
 
 impl ReadOp for Bundle {
-    fn run(self, ctx: &ReadCtx<'_>) -> Result<Binary> {
-        let job = ctx.jobs.start(crate::jobs::JobKind::Export, 0);
-        ctx.reader
-            .bundle(&self, |done, total| {
+    /// Checks the request and fixes what the bundle holds now; the entries
+    /// are read and written later, as the answer is sent, holding the read
+    /// lane and the job until it ends.
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Streamed> {
+        let plan = ctx.reader.bundle_plan(&self)?;
+        let reader = ctx.reader.clone();
+        let job = ctx
+            .jobs
+            .start(crate::jobs::JobKind::Export, plan.header.entries);
+        let lane = ctx.lane.clone();
+        Ok(Streamed(Payload::Stream(Box::new(move |out| {
+            let _lane = lane;
+            reader.write_bundle(&plan, out, |done, total| {
                 job.progress(done, total, "reading entries")
             })
-            .map(Binary)
+        }))))
     }
 }
 

@@ -4,12 +4,15 @@
 //! - `{field}` segments of the path carry those request fields;
 //! - `GET` and `DELETE` carry the other fields in the query string;
 //! - `POST` and `PUT` carry them as a JSON object (an empty body is `{}`);
-//! - responses are JSON, except [`Binary`] ones (`application/octet-stream`);
+//! - responses are JSON, except [`Binary`] and [`Streamed`] ones
+//!   (`application/octet-stream`; a streamed one is written as it is read);
 //! - errors are `{"error": "…", "kind": "invalid_input" | …}` with a
 //!   fitting status.
 //!
 //! Requests and responses that are not JSON (an import's entries, a
 //! bundle) implement [`Request`] and [`Response`] by hand.
+
+use std::io::Write;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,18 +52,58 @@ pub trait Request: Sized {
 
 /// A response type's HTTP form.
 pub trait Response: Sized {
-    /// Content type and bytes.
-    fn into_http(self) -> (&'static str, Vec<u8>);
+    /// Content type and body.
+    fn into_http(self) -> (&'static str, Payload);
     fn from_http(bytes: &[u8]) -> Result<Self>;
 }
 
-/// Raw bytes (a bundle, an `.automerge` file).
+/// Writes a body as it is produced; an error stops it where it is.
+pub type Producer = Box<dyn FnOnce(&mut dyn Write) -> Result<()> + Send>;
+
+/// A response's body: bytes at hand, or bytes written as they are read
+/// (a bundle), so that memory does not grow with the answer.
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Stream(Producer),
+}
+
+impl Payload {
+    /// Writes the whole body to `out`.
+    pub fn write_to(self, out: &mut dyn Write) -> Result<()> {
+        match self {
+            Payload::Bytes(bytes) => out.write_all(&bytes).map_err(write_error),
+            Payload::Stream(produce) => produce(out),
+        }
+    }
+
+    /// The whole body in memory.
+    pub fn into_bytes(self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Payload::Bytes({} bytes)", b.len()),
+            Payload::Stream(_) => f.write_str("Payload::Stream"),
+        }
+    }
+}
+
+fn write_error(e: std::io::Error) -> Error {
+    Error::Io(format!("writing the answer: {e}"))
+}
+
+/// Raw bytes (an `.automerge` file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binary(pub Vec<u8>);
 
 impl Response for Binary {
-    fn into_http(self) -> (&'static str, Vec<u8>) {
-        (OCTETS, self.0)
+    fn into_http(self) -> (&'static str, Payload) {
+        (OCTETS, Payload::Bytes(self.0))
     }
 
     fn from_http(bytes: &[u8]) -> Result<Self> {
@@ -68,11 +111,37 @@ impl Response for Binary {
     }
 }
 
+/// Raw bytes written as they are read (a bundle): over HTTP they stream
+/// to the client; in direct mode [`Streamed::write_to`] writes them where
+/// the caller says. Memory stays flat whatever the size of the answer.
+#[derive(Debug)]
+pub struct Streamed(pub Payload);
+
+impl Streamed {
+    pub fn write_to(self, out: &mut dyn Write) -> Result<()> {
+        self.0.write_to(out)
+    }
+
+    pub fn into_bytes(self) -> Result<Vec<u8>> {
+        self.0.into_bytes()
+    }
+}
+
+impl Response for Streamed {
+    fn into_http(self) -> (&'static str, Payload) {
+        (OCTETS, self.0)
+    }
+
+    fn from_http(bytes: &[u8]) -> Result<Self> {
+        Ok(Streamed(Payload::Bytes(bytes.to_vec())))
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Response for T {
-    fn into_http(self) -> (&'static str, Vec<u8>) {
+    fn into_http(self) -> (&'static str, Payload) {
         (
             JSON,
-            serde_json::to_vec(&self).expect("responses serialize to JSON"),
+            Payload::Bytes(serde_json::to_vec(&self).expect("responses serialize to JSON")),
         )
     }
 
