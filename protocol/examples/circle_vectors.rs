@@ -1,4 +1,9 @@
-//! Prints the private-circle test vectors of docs/PROTOCOL.md §12.
+//! Prints the private-circle test vectors of docs/PROTOCOL.md §12 (with
+//! `json`: the contested membership cases as JSON).
 fn main() {
-    print!("{}", kith_protocol::circle::vectors::markdown());
+    if std::env::args().nth(1).as_deref() == Some("json") {
+        print!("{}", kith_protocol::circle::vectors::cases_json());
+    } else {
+        print!("{}", kith_protocol::circle::vectors::markdown());
+    }
 }

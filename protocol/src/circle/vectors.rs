@@ -1,23 +1,22 @@
 //! Test vectors for PROTOCOL.md §12: three devices' X25519 keys and
 //! kind-15 bodies, the creation of a circle by the vector key for two, an
-//! `Add` of a third device's person with history, a post sealed in the
-//! first epoch, device A's log of its key, the creation and the post as
+//! `Add` of a third device's person with history, its `Remove` and a
+//! `Rekey`, a post sealed in the first epoch, the page a circle's wiki
+//! change edits, device A's log of its key, the creation and the post as
 //! whole signed entries, and the outcome of the membership rules in the
-//! contested cases (§12.4). The
+//! contested cases (§12.4), also as JSON. The
 //! bytes come from fixed seeds; an independent implementation checks them
 //! by opening (the ephemeral HPKE keys depend on this implementation's use
 //! of the random stream, so re-sealing need not give the same bytes).
 //! `cargo run -q -p kith-protocol --example circle_vectors` prints them.
 
-use std::collections::BTreeSet;
-
 use super::*;
 use crate::body::{Post, PostKind};
-use crate::entry::EntryId;
 
-/// The seeds of the randomness of the creation, the sealed post and the
-/// `Add` (each from its own seed).
-pub const RANDOM_SEEDS: [[u8; 32]; 3] = [[0x77; 32], [0x78; 32], [0x79; 32]];
+/// The seeds of the randomness of the creation, the sealed post, the
+/// `Add`, the `Remove` and the `Rekey` (each from its own seed).
+pub const RANDOM_SEEDS: [[u8; 32]; 5] =
+    [[0x77; 32], [0x78; 32], [0x79; 32], [0x7a; 32], [0x7b; 32]];
 
 fn hexline(out: &mut String, name: &str, bytes: &[u8]) {
     out.push_str(&format!("{name:<14} {}\n", hex::encode(bytes)));
@@ -43,6 +42,15 @@ pub struct Built {
     pub add_state: EpochState,
     pub add_secret: [u8; 32],
     pub add_history: Vec<ContentKey>,
+    /// By A after the `Add`: removes C's person, having seen C's log up to
+    /// seq 2; wraps to A and B.
+    pub remove: SealedEpoch,
+    pub remove_state: EpochState,
+    pub remove_secret: [u8; 32],
+    /// By A after the `Remove`: a new secret for the same members.
+    pub rekey: SealedEpoch,
+    pub rekey_state: EpochState,
+    pub rekey_secret: [u8; 32],
     pub sealed: Sealed,
     pub inner: Body,
 }
@@ -121,6 +129,37 @@ pub fn build() -> Built {
         .body
         .open_state(&a.author(), &add.circle_key)
         .expect("own state");
+    let next = |seed: [u8; 32], parent: &SealedEpoch, change: Change| {
+        let e = seal_epoch(
+            Some((circle, create.circle_key)),
+            &a.author(),
+            NewEpoch {
+                parents: vec![parent.body.epoch],
+                change,
+                recipients: vec![pk(&a), pk(&b)],
+                history: vec![],
+            },
+            &mut Randomness::from_seed(seed),
+        )
+        .expect("vector epoch");
+        let state = e
+            .body
+            .open_state(&a.author(), &e.circle_key)
+            .expect("own state");
+        (peek_secret(seed, false), e, state)
+    };
+    let (remove_secret, remove, remove_state) = next(
+        RANDOM_SEEDS[3],
+        &add,
+        Change::Remove {
+            person: c.author(),
+            seen: vec![Seen {
+                key: c.author(),
+                seq: 2,
+            }],
+        },
+    );
+    let (rekey_secret, rekey, rekey_state) = next(RANDOM_SEEDS[4], &remove, Change::Rekey);
     Built {
         create,
         create_state,
@@ -129,6 +168,12 @@ pub fn build() -> Built {
         add_state,
         add_secret,
         add_history,
+        remove,
+        remove_state,
+        remove_secret,
+        rekey,
+        rekey_state,
+        rekey_secret,
         sealed,
         inner,
     }
@@ -216,6 +261,22 @@ pub fn markdown() -> String {
         "  history",
         &postcard::to_stdvec(&built.add_history).expect("encoding into a Vec cannot fail"),
     );
+    out.push_str(
+        "\nepoch (kind 18) by device A, for A and B: removes C's person, having seen C's log to seq 2\n",
+    );
+    epoch_lines(
+        &mut out,
+        &built.remove,
+        &built.remove_secret,
+        &built.remove_state,
+    );
+    out.push_str("\nepoch (kind 18) by device A, for A and B: a new secret for the same members\n");
+    epoch_lines(
+        &mut out,
+        &built.rekey,
+        &built.rekey_secret,
+        &built.rekey_state,
+    );
     out.push_str("\ndevice A's log as whole entries (§2–§5): its key, the creation, the post\n");
     for entry in log() {
         out.push_str(&format!("  seq {}\n", entry.seq()));
@@ -261,238 +322,8 @@ pub fn log() -> Vec<crate::Entry> {
     out
 }
 
-/// A membership history written as a list of epochs, for the contested
-/// cases of §12.4. Persons are letters (each writes with one device of the
-/// same name); epochs are numbered E0, E1, …
-#[derive(Debug, Clone)]
-pub struct Case {
-    pub name: &'static str,
-    /// (epoch, author, change, parents)
-    pub epochs: Vec<(usize, char, CaseChange, Vec<usize>)>,
-    /// Members after resolution.
-    pub members: &'static str,
-    /// Epochs that count.
-    pub counted: Vec<usize>,
-}
-
-#[derive(Debug, Clone)]
-pub enum CaseChange {
-    Create(&'static str),
-    Add(char),
-    Remove(char),
-    Rekey,
-}
-
-/// The letter's person key in the cases (seed = the letter's byte).
-pub fn person(letter: char) -> AuthorId {
-    Keypair::from_secret(&[letter as u8; 32]).author()
-}
-
-fn case_epoch(n: usize) -> EpochId {
-    EpochId([n as u8; 16])
-}
-
-impl Case {
-    /// The ops of the case: epoch `n` is `[n; 16]`, written as its author's
-    /// entry `n + 1`, and its Create's id is E0.
-    pub fn ops(&self) -> Vec<Op> {
-        self.epochs
-            .iter()
-            .map(|(n, by, change, parents)| Op {
-                id: EntryId([*n as u8 + 1; 32]),
-                person: person(*by),
-                device: person(*by),
-                seq: *n as u64 + 1,
-                epoch: case_epoch(*n),
-                state: EpochState {
-                    parents: parents.iter().map(|p| case_epoch(*p)).collect(),
-                    change: match change {
-                        CaseChange::Create(ms) => Change::Create {
-                            name: "case".into(),
-                            members: ms.chars().map(person).collect(),
-                        },
-                        CaseChange::Add(p) => Change::Add {
-                            person: person(*p),
-                            history: false,
-                        },
-                        CaseChange::Remove(p) => Change::Remove {
-                            person: person(*p),
-                            seen: vec![],
-                        },
-                        CaseChange::Rekey => Change::Rekey,
-                    },
-                    recipients: vec![],
-                    key_check: [0; 32],
-                },
-            })
-            .collect()
-    }
-
-    pub fn resolve(&self) -> Resolved {
-        resolve(&case_epoch(0), self.ops())
-    }
-
-    /// Members and counted epochs as the code resolves them.
-    pub fn outcome(&self) -> (String, Vec<usize>) {
-        let r = self.resolve();
-        let letters: BTreeSet<char> = self
-            .epochs
-            .iter()
-            .flat_map(|(_, by, change, _)| {
-                let mut v = vec![*by];
-                match change {
-                    CaseChange::Create(ms) => v.extend(ms.chars()),
-                    CaseChange::Add(p) | CaseChange::Remove(p) => v.push(*p),
-                    CaseChange::Rekey => {}
-                }
-                v
-            })
-            .collect();
-        let members = letters
-            .into_iter()
-            .filter(|l| r.members.contains(&person(*l)))
-            .collect();
-        let counted = self
-            .epochs
-            .iter()
-            .filter(|(n, ..)| r.epochs.contains_key(&case_epoch(*n)))
-            .map(|(n, ..)| *n)
-            .collect();
-        (members, counted)
-    }
-
-    fn describe(&self, out: &mut String) {
-        out.push_str(&format!("  case: {}\n", self.name));
-        for (n, by, change, parents) in &self.epochs {
-            let what = match change {
-                CaseChange::Create(ms) => format!("Create with {}", spaced(ms)),
-                CaseChange::Add(p) => format!("Add {p}"),
-                CaseChange::Remove(p) => format!("Remove {p}"),
-                CaseChange::Rekey => "Rekey".into(),
-            };
-            let after: Vec<String> = parents.iter().map(|p| format!("E{p}")).collect();
-            let after = if after.is_empty() {
-                String::new()
-            } else {
-                format!(", after {}", after.join(" "))
-            };
-            out.push_str(&format!("    E{n} by {by}: {what}{after}\n"));
-        }
-        let (members, counted) = self.outcome();
-        let counted: Vec<String> = counted.iter().map(|n| format!("E{n}")).collect();
-        out.push_str(&format!(
-            "    members {}; counted {}\n",
-            if members.is_empty() {
-                "none".to_string()
-            } else {
-                spaced(&members)
-            },
-            counted.join(" ")
-        ));
-    }
-}
-
-fn spaced(letters: &str) -> String {
-    letters
-        .chars()
-        .map(String::from)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The contested cases, with the outcome the rules must give.
-pub fn cases() -> Vec<Case> {
-    use CaseChange::*;
-    vec![
-        Case {
-            name: "concurrent mutual removal: both count",
-            epochs: vec![
-                (0, 'A', Create("BM"), vec![]),
-                (1, 'A', Remove('M'), vec![0]),
-                (2, 'M', Remove('A'), vec![0]),
-            ],
-            members: "B",
-            counted: vec![0, 1, 2],
-        },
-        Case {
-            name: "a removed member's concurrent writes do not count",
-            epochs: vec![
-                (0, 'A', Create("BM"), vec![]),
-                (1, 'A', Remove('M'), vec![0]),
-                (2, 'M', Add('P'), vec![0]),
-                (3, 'M', Remove('B'), vec![0]),
-            ],
-            members: "AB",
-            counted: vec![0, 1],
-        },
-        Case {
-            name: "a removal through a puppet added concurrently: everyone in the cycle leaves",
-            epochs: vec![
-                (0, 'A', Create("BM"), vec![]),
-                (1, 'A', Remove('M'), vec![0]),
-                (2, 'M', Add('P'), vec![0]),
-                (3, 'P', Remove('A'), vec![2]),
-            ],
-            members: "B",
-            counted: vec![0, 1, 3],
-        },
-        Case {
-            name: "pulling the ground from under one's remover: everyone in the cycle leaves",
-            epochs: vec![
-                (0, 'B', Create("CM"), vec![]),
-                (1, 'B', Add('A'), vec![0]),
-                (2, 'A', Remove('M'), vec![1]),
-                (3, 'M', Remove('B'), vec![0]),
-            ],
-            members: "C",
-            counted: vec![0, 2, 3],
-        },
-        Case {
-            name: "a removal never voids what it follows",
-            epochs: vec![
-                (0, 'A', Create("B"), vec![]),
-                (1, 'A', Add('C'), vec![0]),
-                (2, 'B', Remove('A'), vec![1]),
-            ],
-            members: "BC",
-            counted: vec![0, 1, 2],
-        },
-        Case {
-            name: "remove wins over a concurrent add; an add that follows the removal stands",
-            epochs: vec![
-                (0, 'A', Create("BC"), vec![]),
-                (1, 'A', Remove('C'), vec![0]),
-                (2, 'B', Add('C'), vec![0]),
-                (3, 'B', Rekey, vec![1, 2]),
-                (4, 'A', Add('C'), vec![3]),
-            ],
-            members: "ABC",
-            counted: vec![0, 1, 2, 3, 4],
-        },
-        Case {
-            name: "a cycle of removals all count",
-            epochs: vec![
-                (0, 'A', Create("BCD"), vec![]),
-                (1, 'A', Remove('B'), vec![0]),
-                (2, 'B', Remove('C'), vec![0]),
-                (3, 'C', Remove('A'), vec![0]),
-            ],
-            members: "D",
-            counted: vec![0, 1, 2, 3],
-        },
-        Case {
-            name: "a member removed concurrently writes nothing that counts after it",
-            epochs: vec![
-                (0, 'A', Create("BM"), vec![]),
-                (1, 'M', Rekey, vec![0]),
-                (2, 'A', Remove('M'), vec![0]),
-                (3, 'B', Rekey, vec![1, 2]),
-            ],
-            members: "AB",
-            counted: vec![0, 2, 3],
-        },
-    ]
-}
+mod cases;
+pub use cases::{Case, CaseChange, cases, cases_json, person};
 
 #[cfg(test)]
 mod tests;
