@@ -588,3 +588,51 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     pair.core.close().unwrap();
     node.shutdown().await.unwrap();
 }
+
+/// What an operation's table line says of its body is what the server
+/// reads: a 600 KiB post is refused with 413 (the default of 512 KiB), a
+/// 600 KiB page is taken (`WikiNew` reads up to 7 MiB), and an import of
+/// entries beyond 16 MiB is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reads_as_much_of_a_body_as_the_operation_table_says() {
+    let node = kith_tests::TestNode::start("alice", 201).await;
+    let base = format!("{}{}", node.http_base(), kith_node::api::PREFIX);
+    let token = std::fs::read_to_string(node.data_dir().api_token()).unwrap();
+    let statuses = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let send = |path: &str, body: Vec<u8>| {
+            agent
+                .post(format!("{base}{path}"))
+                .header("Authorization", format!("Bearer {}", token.trim()))
+                .header("Content-Type", "application/json")
+                .send(&body[..])
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        };
+        let big = "words ".repeat(100 * 1024);
+        let post = serde_json::to_vec(&ops::Post::note(&big)).unwrap();
+        let page = serde_json::to_vec(&ops::WikiNew {
+            title: "Big".into(),
+            body: big,
+            circle: None,
+        })
+        .unwrap();
+        (
+            send("/posts", post),
+            send("/wiki", page),
+            send("/entries", vec![0; 17 << 20]),
+        )
+    })
+    .await
+    .unwrap();
+    let (post, page, entries) = statuses;
+    assert_eq!(post, 413);
+    assert_eq!(page, 200);
+    // Refused before it is read whole (the connection may close first).
+    assert!(entries == 413 || entries == 0, "{entries}");
+    let info = |name: &str| ops::all().into_iter().find(|i| i.name == name).unwrap();
+    assert!(info("Bundle").heavy && info("Search").heavy && !info("Feed").heavy);
+}

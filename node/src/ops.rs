@@ -92,7 +92,9 @@ impl Method {
     }
 }
 
-/// The contract of one operation, as the API documentation lists it.
+/// The contract of one operation, as the API documentation lists it: all
+/// that is true of it, on its line of the table below. The HTTP server
+/// and the read lanes read these facts from here.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Info {
     pub name: &'static str,
@@ -101,6 +103,48 @@ pub struct Info {
     pub path: &'static str,
     pub owner: Owner,
     pub summary: &'static str,
+    /// Largest request body the API reads for it (413 beyond).
+    pub body_limit: usize,
+    /// A read that keeps a core busy for long: such reads run one at a
+    /// time, beside the light ones.
+    pub heavy: bool,
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+impl Info {
+    /// An operation's contract with the defaults: a small JSON body
+    /// (512 KiB at most), light.
+    pub const fn new(
+        name: &'static str,
+        method: Method,
+        path: &'static str,
+        owner: Owner,
+        summary: &'static str,
+    ) -> Info {
+        Info {
+            name,
+            method,
+            path,
+            owner,
+            summary,
+            body_limit: 512 * KIB,
+            heavy: false,
+        }
+    }
+
+    /// Reads a request body of up to `bytes`.
+    pub const fn body(mut self, bytes: usize) -> Info {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// A heavy read.
+    pub const fn heavy(mut self) -> Info {
+        self.heavy = true;
+        self
+    }
 }
 
 /// Where an operation's result goes back to.
@@ -178,7 +222,8 @@ pub(crate) trait NetOp: Operation {
 macro_rules! operations {
     (
         $owner:ident, $request:ident, $ctx:ty, $trait:ident, $direct:expr;
-        $( $op:ident -> $out:ty, $method:ident $path:literal, $summary:literal; )*
+        $( $op:ident -> $out:ty, $method:ident $path:literal, $summary:literal
+            $( . $fact:ident ( $( $arg:expr )? ) )* ; )*
     ) => {
         #[allow(clippy::large_enum_variant)]
         pub(crate) enum $request {
@@ -232,13 +277,13 @@ macro_rules! operations {
         $(
             impl Operation for $op {
                 type Output = $out;
-                const INFO: Info = Info {
-                    name: stringify!($op),
-                    method: Method::$method,
-                    path: $path,
-                    owner: Owner::$owner,
-                    summary: $summary,
-                };
+                const INFO: Info = Info::new(
+                    stringify!($op),
+                    Method::$method,
+                    $path,
+                    Owner::$owner,
+                    $summary,
+                ) $( . $fact ( $( $arg )? ) )*;
 
                 fn route(self, reply: Respond<$out>) -> Routed {
                     Routed(Route::$owner($request::$op(self, reply)))
@@ -274,9 +319,11 @@ operations! {
     Reply -> crate::model::EntryView, Post "/entries/{id}/replies", "reply to a post";
     Endorse -> crate::model::EntryView, Post "/entries/{id}/endorse", "endorse a post (or withdraw)";
     Accept -> crate::model::EntryView, Post "/entries/{id}/accept", "accept an answer to your question";
-    WikiNew -> crate::model::PageView, Post "/wiki", "create a wiki page";
+    WikiNew -> crate::model::PageView, Post "/wiki", "create a wiki page"
+        .body(7 * MIB); // a page is at most 1 MiB, up to six bytes a character in JSON
     WikiShow -> crate::model::PageView, Get "/wiki/{page}", "a page by id, id prefix or title";
-    WikiEdit -> crate::model::PageView, Put "/wiki/{page}", "replace a page's body (merged with edits since `base`)";
+    WikiEdit -> crate::model::PageView, Put "/wiki/{page}", "replace a page's body (merged with edits since `base`)"
+        .body(7 * MIB);
     WikiRename -> crate::model::RenameOutcome, Post "/wiki/{page}/rename", "retitle a page (the old title stays an alias; `update_links` rewrites links to it)";
     WikiReviewed -> crate::model::PageView, Post "/wiki/{page}/reviewed", "mark a page's merged concurrent edits as reviewed";
     WikiArchive -> crate::model::PageView, Delete "/wiki/{page}", "archive (delete, restorably) a page";
@@ -287,7 +334,8 @@ operations! {
     WikiRevert -> crate::model::PageView, Post "/wiki/{page}/revert/{change}", "undo one change of a page (later edits stay)";
     WikiAutomerge -> Binary, Get "/wiki/{page}/automerge", "a page as a standard .automerge file";
     WikiExport -> Vec<crate::model::PageView>, Get "/wiki/export", "every live page";
-    WikiImport -> crate::model::ImportReport, Post "/wiki/import", "create or update pages from markdown";
+    WikiImport -> crate::model::ImportReport, Post "/wiki/import", "create or update pages from markdown"
+        .body(16 * MIB);
     ForksClear -> usize, Delete "/forks/{author}", "forget an author's fork proofs and replicate them again";
     Join -> crate::model::TrustView, Post "/join", "trust the inviter of a code and connect to them";
     DeviceAdd -> crate::model::PersonView, Post "/devices", "link a device that consented (on the device holding the identity key)";
@@ -321,15 +369,18 @@ operations! {
     Feed -> Vec<crate::model::EntryView>, Get "/feed", "posts, newest first";
     TrustList -> Vec<crate::model::TrustView>, Get "/trust", "the authors you trust";
     Profile -> crate::model::ProfileView, Get "/profile/{author}", "an author's profile";
-    Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages";
+    Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages"
+        .heavy();
     Questions -> Vec<crate::model::QuestionView>, Get "/questions", "questions, newest first";
     Thread -> crate::model::ThreadView, Get "/entries/{id}/thread", "a post with its answers ranked and its replies";
     WikiList -> Vec<crate::model::PageSummary>, Get "/wiki", "the wiki's pages";
     WikiHistory -> Vec<crate::model::HistoryView>, Get "/wiki/{page}/history", "who changed a page, newest first";
     Forks -> Vec<crate::model::ForkView>, Get "/forks", "authors caught signing two entries at one seq";
     Frontier -> crate::bundle::FrontierFile, Get "/frontier", "this node's frontier, for bundling what it lacks";
-    Bundle -> Streamed, Post "/bundle", "a bundle file of the entries another node lacks (streamed)";
-    Verify -> crate::store::VerifyReport, Get "/verify", "re-verify every stored entry (a long job)";
+    Bundle -> Streamed, Post "/bundle", "a bundle file of the entries another node lacks (streamed)"
+        .heavy().body(4 * MIB); // a frontier file of many authors
+    Verify -> crate::store::VerifyReport, Get "/verify", "re-verify every stored entry (a long job)"
+        .heavy();
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
     Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";
 }
@@ -346,13 +397,14 @@ operations! {
 
 impl Operation for ImportEntries {
     type Output = crate::model::ImportEntriesReport;
-    const INFO: Info = Info {
-        name: "ImportEntries",
-        method: Method::Post,
-        path: "/entries",
-        owner: Owner::Pipeline,
-        summary: "verify and store entries (concatenated envelopes), as if from the network",
-    };
+    const INFO: Info = Info::new(
+        "ImportEntries",
+        Method::Post,
+        "/entries",
+        Owner::Pipeline,
+        "verify and store entries (concatenated envelopes), as if from the network",
+    )
+    .body(16 * MIB);
 
     fn route(self, reply: Respond<Self::Output>) -> Routed {
         Routed(Route::Import(exchange::ImportRequest { op: self, reply }))
@@ -380,10 +432,7 @@ pub fn visit_all(visitor: &mut impl Visit) {
 impl ReadRequest {
     /// Reads that keep a core busy for long: they run one at a time.
     pub(crate) fn is_heavy(&self) -> bool {
-        matches!(
-            self,
-            ReadRequest::Search(..) | ReadRequest::Verify(..) | ReadRequest::Bundle(..)
-        )
+        self.info().heavy
     }
 }
 

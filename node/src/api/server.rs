@@ -19,22 +19,6 @@ use crate::http::{constant_time_eq, refuse};
 use crate::ops::http::{Incoming, Payload, Producer, Response as _};
 use crate::ops::{self, Method, Operation, Visit};
 
-/// Largest request body (an import chunk of entries, a wiki import).
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// Largest body an operation reads: only imports carry bulk; a page is at
-/// most 1 MiB of text (up to six bytes each once JSON-escaped); everything
-/// else is a small JSON object. A larger body is refused (413) after this
-/// many bytes, so a flood of oversized requests costs little memory.
-fn body_limit(info: &ops::Info) -> usize {
-    match info.name {
-        "ImportEntries" | "WikiImport" => MAX_BODY_BYTES,
-        "WikiNew" | "WikiEdit" => 7 * 1024 * 1024,
-        "Bundle" => 4 * 1024 * 1024,
-        _ => 512 * 1024,
-    }
-}
-
 #[derive(Clone)]
 struct ApiState {
     handle: Handle,
@@ -66,7 +50,7 @@ impl Visit for Routes {
             Method::Delete => MethodFilter::DELETE,
         };
         let router = std::mem::take(&mut self.0);
-        let limit = axum::extract::DefaultBodyLimit::max(body_limit(&O::INFO));
+        let limit = axum::extract::DefaultBodyLimit::max(O::INFO.body_limit);
         self.0 = router.route(O::INFO.path, on(filter, serve::<O>).layer(limit));
     }
 }
