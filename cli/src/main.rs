@@ -44,89 +44,111 @@ pub struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
+/// Declares the subcommands once: each line gives the variant (its doc
+/// comment is its `--help`), what it parses, and the module under
+/// `commands/` whose `run(data_dir, parsed)` carries it out. The clap
+/// enum and the dispatch both come from this list.
+macro_rules! subcommands {
+    ($( $(#[$meta:meta])* $variant:ident($parsed:ty) => $module:ident; )*) => {
+        #[derive(Debug, Subcommand)]
+        #[allow(clippy::large_enum_variant)]
+        enum Command {
+            $( $(#[$meta])* $variant($parsed), )*
+            /// Print a shell completion script, e.g.
+            /// `kith completions bash > ~/.local/share/bash-completion/completions/kith`
+            Completions {
+                /// bash, zsh, fish, elvish or powershell
+                shell: clap_complete::Shell,
+            },
+        }
+
+        /// Runs a subcommand (completions are printed before the data
+        /// directory is read, in `main`).
+        fn dispatch(data_dir: &kith_node::DataDir, command: Command) -> anyhow::Result<()> {
+            match command {
+                $( Command::$variant(parsed) => commands::$module::run(data_dir, parsed), )*
+                Command::Completions { .. } => Ok(()),
+            }
+        }
+    };
+}
+
+subcommands! {
     /// Create this node's identity (an ed25519 key) and print its author id
-    Init(commands::init::Args),
+    Init(commands::init::Args) => init;
     /// Print this node's author id
-    Id(commands::id::Args),
+    Id(commands::id::Args) => id;
     /// Run the node in the foreground: replication, local API and web UI
-    Up(Box<commands::up::Args>),
+    Up(commands::up::Args) => up;
     /// Write a note (or a question/answer with --kind)
-    Post(commands::post::Args),
+    Post(commands::post::Args) => post;
     /// Show the latest posts from you and the people you trust
-    Feed(commands::feed::Args),
+    Feed(commands::feed::Args) => feed;
     /// Ask a question (after checking whether it was asked before)
-    Ask(commands::ask::Args),
+    Ask(commands::ask::Args) => ask;
     /// Answer a question
-    Answer(commands::answer::Args),
+    Answer(commands::answer::Args) => answer;
     /// Reply to any post
-    Reply(commands::reply::Args),
+    Reply(commands::reply::Args) => reply;
     /// Show a post with its answers (best first) and replies
-    Thread(commands::thread::Args),
+    Thread(commands::thread::Args) => thread;
     /// List questions
-    Questions(commands::questions::Args),
+    Questions(commands::questions::Args) => questions;
     /// Endorse an answer or post (trust-weighted ranking)
-    Endorse(commands::endorse::Args),
+    Endorse(commands::endorse::Args) => endorse;
     /// Accept an answer to your question
-    Accept(commands::accept::Args),
+    Accept(commands::accept::Args) => accept;
     /// Delete one of your entries everywhere it replicated
-    Delete(commands::delete::Args),
+    Delete(commands::delete::Args) => delete;
     /// Full-text search over posts and wiki pages
-    Search(commands::search::Args),
+    Search(commands::search::Args) => search;
     /// Your profile, and others'
     #[command(subcommand)]
-    Profile(commands::profile::Command),
+    Profile(commands::profile::Command) => profile;
     /// Manage the people you trust (and replicate with)
     #[command(subcommand)]
-    Trust(commands::trust::Command),
+    Trust(commands::trust::Command) => trust;
     /// Your devices: link another machine, list, revoke a lost one
     #[command(subcommand)]
-    Device(commands::device::Command),
+    Device(commands::device::Command) => device;
     /// Private circles: posts, questions and pages only their members read
     #[command(subcommand)]
-    Circle(commands::circle::Command),
+    Circle(commands::circle::Command) => circle;
     /// Your identity key: rotate it
     #[command(subcommand)]
-    Identity(commands::identity::Command),
+    Identity(commands::identity::Command) => identity;
     /// Social recovery: name contacts, ask them to vouch, vouch for someone
     #[command(subcommand)]
-    Recovery(commands::recovery::Command),
+    Recovery(commands::recovery::Command) => recovery;
     /// Inspect your store's logs
     #[command(subcommand)]
-    Log(commands::log::Command),
+    Log(commands::log::Command) => log;
     /// Rebuild every derived view (feed, pages, search) from the entries
-    Reindex(commands::reindex::Args),
+    Reindex(commands::reindex::Args) => reindex;
     /// Print an invite code others can `kith join`
-    Invite(commands::invite::Args),
+    Invite(commands::invite::Args) => invite;
     /// Trust the inviter of CODE and connect to them
-    Join(commands::join::Args),
+    Join(commands::join::Args) => join;
     /// Connect to a peer at a multiaddr
-    Dial(commands::dial::Args),
+    Dial(commands::dial::Args) => dial;
     /// Show connected and known peers
-    Peers(commands::peers::Args),
+    Peers(commands::peers::Args) => peers;
     /// Show replication progress per author
-    Status(commands::status::Args),
+    Status(commands::status::Args) => status;
     /// Carry entries by file between nodes that never connect
     #[command(subcommand)]
-    Bundle(commands::bundle::Command),
+    Bundle(commands::bundle::Command) => bundle;
     /// Export this node's frontier, so a friend can bundle what it lacks
     #[command(subcommand)]
-    Frontier(commands::frontier::Command),
+    Frontier(commands::frontier::Command) => frontier;
     /// Authors caught signing two entries at one seq (their logs are held)
     #[command(subcommand)]
-    Forks(commands::forks::Command),
+    Forks(commands::forks::Command) => forks;
     /// Print the web app's sign-in URL of the running node
-    Web(commands::web::Args),
+    Web(commands::web::Args) => web;
     /// Shared wiki pages
     #[command(subcommand)]
-    Wiki(commands::wiki::Command),
-    /// Print a shell completion script, e.g.
-    /// `kith completions bash > ~/.local/share/bash-completion/completions/kith`
-    Completions {
-        /// bash, zsh, fish, elvish or powershell
-        shell: clap_complete::Shell,
-    },
+    Wiki(commands::wiki::Command) => wiki;
 }
 
 /// Whether log lines may carry colour: stderr is a terminal and `NO_COLOR`
@@ -166,42 +188,7 @@ fn main() -> ExitCode {
             Err(e) => return fail(&e.into()),
         },
     };
-    let result = match cli.command {
-        Command::Init(args) => commands::init::run(&data_dir, args),
-        Command::Id(args) => commands::id::run(&data_dir, args),
-        Command::Up(args) => commands::up::run(&data_dir, *args),
-        Command::Post(args) => commands::post::run(&data_dir, args),
-        Command::Feed(args) => commands::feed::run(&data_dir, args),
-        Command::Ask(args) => commands::ask::run(&data_dir, args),
-        Command::Answer(args) => commands::answer::run(&data_dir, args),
-        Command::Reply(args) => commands::reply::run(&data_dir, args),
-        Command::Thread(args) => commands::thread::run(&data_dir, args),
-        Command::Questions(args) => commands::questions::run(&data_dir, args),
-        Command::Endorse(args) => commands::endorse::run(&data_dir, args),
-        Command::Accept(args) => commands::accept::run(&data_dir, args),
-        Command::Delete(args) => commands::delete::run(&data_dir, args),
-        Command::Search(args) => commands::search::run(&data_dir, args),
-        Command::Profile(cmd) => commands::profile::run(&data_dir, cmd),
-        Command::Trust(cmd) => commands::trust::run(&data_dir, cmd),
-        Command::Device(cmd) => commands::device::run(&data_dir, cmd),
-        Command::Circle(cmd) => commands::circle::run(&data_dir, cmd),
-        Command::Identity(cmd) => commands::identity::run(&data_dir, cmd),
-        Command::Recovery(cmd) => commands::recovery::run(&data_dir, cmd),
-        Command::Log(cmd) => commands::log::run(&data_dir, cmd),
-        Command::Reindex(args) => commands::reindex::run(&data_dir, args),
-        Command::Invite(args) => commands::invite::run(&data_dir, args),
-        Command::Join(args) => commands::join::run(&data_dir, args),
-        Command::Dial(args) => commands::dial::run(&data_dir, args),
-        Command::Peers(args) => commands::peers::run(&data_dir, args),
-        Command::Status(args) => commands::status::run(&data_dir, args),
-        Command::Wiki(cmd) => commands::wiki::run(&data_dir, cmd),
-        // Printed above, before the data dir is read.
-        Command::Completions { .. } => Ok(()),
-        Command::Web(args) => commands::web::run(&data_dir, args),
-        Command::Forks(cmd) => commands::forks::run(&data_dir, cmd),
-        Command::Bundle(cmd) => commands::bundle::run(&data_dir, cmd),
-        Command::Frontier(cmd) => commands::frontier::run(&data_dir, cmd),
-    };
+    let result = dispatch(&data_dir, cli.command);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
