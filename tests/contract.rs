@@ -44,6 +44,7 @@ fn mask(v: Value) -> Value {
                     let timeish = matches!(
                         k.as_str(),
                         "timestamp"
+                            | "added"
                             | "created"
                             | "updated"
                             | "since"
@@ -562,6 +563,25 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     .await;
     pair.same(ops::CircleShow {
         circle: "nowhere".into(),
+    })
+    .await;
+    pair.same(ops::BookmarkAdd {
+        entry: note.id.into(),
+        note: Some("the contract's note".into()),
+    })
+    .await;
+    pair.same(ops::BookmarkAdd {
+        entry: "ffffff".parse().unwrap(),
+        note: None,
+    })
+    .await;
+    pair.same(ops::BookmarkList {}).await;
+    pair.same(ops::BookmarkRemove {
+        entry: note.id.into(),
+    })
+    .await;
+    pair.same(ops::BookmarkRemove {
+        entry: note.id.into(),
     })
     .await;
     pair.online_only(

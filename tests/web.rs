@@ -599,3 +599,68 @@ async fn threads_and_the_feed_read_like_a_product() {
         assert!(html.contains("class=\"missing\""), "{html}");
     });
 }
+
+/// Bookmarks as a user keeps them: the button under a friend's post, a note
+/// saved on the Bookmarks page, the same list through the API, kept
+/// through `reindex`, shown as deleted once the post is, then forgotten.
+/// Nothing of it reaches the friend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bookmark_is_kept_noted_through_reindex_and_forgotten() {
+    let alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    connect(&alice, &bob).await;
+    let post = bob.post("Notes from the storage design review").await;
+    alice.wait_for_seq(bob.author(), post.seq).await;
+    let id = post.id.to_hex();
+    let browser = tokio::task::block_in_place(|| Browser::sign_in(&alice));
+    tokio::task::block_in_place(|| {
+        assert!(browser.get("/").contains(&format!("/entry/{id}/bookmark")));
+        assert_eq!(browser.post(&format!("/entry/{id}/bookmark"), &[]), 303);
+        assert_eq!(
+            browser.post(
+                &format!("/entry/{id}/bookmark"),
+                &[("note", "read before Friday")]
+            ),
+            303
+        );
+        let page = browser.get("/bookmarks");
+        assert!(page.contains("read before Friday"), "{page}");
+        assert!(page.contains("storage design review"), "{page}");
+        // A note that is not one line is refused, and the old one stays.
+        assert_eq!(
+            browser.post(&format!("/entry/{id}/bookmark"), &[("note", "two\nlines")]),
+            400
+        );
+    });
+    let listed = alice.handle().call(ops::BookmarkList {}).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].note.as_deref(), Some("read before Friday"));
+    alice.handle().call(ops::Reindex {}).await.unwrap();
+    let after = alice.handle().call(ops::BookmarkList {}).await.unwrap();
+    assert_eq!(after, listed, "reindex lost a bookmark");
+    assert!(
+        bob.handle()
+            .call(ops::BookmarkList {})
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    bob.handle()
+        .call(ops::Delete { id: post.id.into() })
+        .await
+        .unwrap();
+    let deleted_seq = bob.seq(bob.author()).await;
+    alice.wait_for_seq(bob.author(), deleted_seq).await;
+    alice
+        .wait_for("the deletion to show", |h| async move {
+            h.call(ops::BookmarkList {})
+                .await
+                .is_ok_and(|l| l.len() == 1 && l[0].post.is_none())
+        })
+        .await;
+    tokio::task::block_in_place(|| {
+        assert!(browser.get("/bookmarks").contains("deleted since"));
+        assert_eq!(browser.post(&format!("/bookmarks/{id}/remove"), &[]), 303);
+        assert!(browser.get("/bookmarks").contains("No bookmarks yet"));
+    });
+}

@@ -3,6 +3,7 @@
 pub mod accept;
 pub mod answer;
 pub mod ask;
+pub mod bookmark;
 pub mod bundle;
 pub mod circle;
 pub mod delete;

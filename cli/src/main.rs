@@ -102,6 +102,9 @@ subcommands! {
     Delete(commands::delete::Args) => delete;
     /// Full-text search over posts and wiki pages
     Search(commands::search::Args) => search;
+    /// Entries you keep to come back to (private to this node)
+    #[command(subcommand)]
+    Bookmark(commands::bookmark::Command) => bookmark;
     /// Your profile, and others'
     #[command(subcommand)]
     Profile(commands::profile::Command) => profile;

@@ -772,3 +772,51 @@ fn wiki_rename_keeps_old_links_and_can_update_them() {
         .success()
         .stdout(predicate::str::contains("See [[Vocabulary]]"));
 }
+
+#[test]
+fn bookmarks_add_list_remove_and_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    let id = stdout_of(kith(&dir).args(["post", "a note worth keeping"]));
+    let id = id.trim().lines().last().unwrap().to_string();
+    kith(&dir)
+        .args(["bookmark", "add", &id[..10], "--note", "read on Monday"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&id));
+    let listed: Value =
+        serde_json::from_str(&stdout_of(kith(&dir).args(["bookmark", "list", "--json"]))).unwrap();
+    assert_eq!(listed[0]["entry"], id.as_str());
+    assert_eq!(listed[0]["note"], "read on Monday");
+    assert_eq!(listed[0]["post"]["text"], "a note worth keeping");
+    kith(&dir)
+        .args(["bookmark", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("read on Monday"));
+    kith(&dir)
+        .args(["bookmark", "add", &id, "--note", "x\u{1b}[31m"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("control character"));
+    kith(&dir)
+        .args(["bookmark", "add", "abcd1234"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("abcd1234"));
+    kith(&dir).args(["reindex"]).assert().success();
+    kith(&dir)
+        .args(["bookmark", "remove", &id[..10]])
+        .assert()
+        .success();
+    kith(&dir)
+        .args(["bookmark", "remove", &id[..10]])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not bookmarked"));
+    kith(&dir)
+        .args(["bookmark", "list"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no bookmarks yet"));
+}

@@ -25,6 +25,7 @@
 //! - `Network`: on the network loop (what only it knows: connections);
 //! - `Pipeline`: through the verification pool, then the store actor.
 
+pub mod bookmarks;
 pub mod circles;
 pub mod devices;
 pub mod exchange;
@@ -38,6 +39,7 @@ pub mod social;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use self::bookmarks::{BookmarkAdd, BookmarkList, BookmarkRemove};
 pub use self::circles::{CircleAdd, CircleCreate, CircleList, CircleRemove, CircleShow};
 pub use self::devices::{
     DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices, IdentityRotate,
@@ -351,6 +353,8 @@ operations! {
     CircleShow -> crate::model::CircleView, Get "/circles/{circle}", "a circle's members, epoch and changes";
     CircleAdd -> crate::model::CircleView, Post "/circles/{circle}/members", "add a member to a circle (from now on, or with `history`)";
     CircleRemove -> crate::model::CircleView, Delete "/circles/{circle}/members/{member}", "remove a member (yourself: leave); they read nothing written after";
+    BookmarkAdd -> bookmarks::BookmarkView, Post "/bookmarks", "bookmark an entry, with a note (private to this node)";
+    BookmarkRemove -> bool, Delete "/bookmarks/{entry}", "forget a bookmark";
 }
 
 operations! {
@@ -383,6 +387,7 @@ operations! {
         .heavy();
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
     Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";
+    BookmarkList -> Vec<bookmarks::BookmarkView>, Get "/bookmarks", "your bookmarks, the latest first";
 }
 
 operations! {

@@ -18,6 +18,7 @@
 //! | `D`    | entry id(32)            | detached entry (wiki dependency by an author outside the replication set) |
 //! | `v…`   | see [`views`]           | derived views                      |
 
+pub mod bookmarks;
 pub mod circles;
 pub mod forks;
 pub mod keyspace;

@@ -10,6 +10,7 @@
 //! - The Host check of the API (DNS rebinding) applies to the web app too.
 //! - User content is rendered by [`render`]: markdown, then sanitized.
 
+mod bookmarks;
 mod circles;
 mod people;
 mod posts;
@@ -114,6 +115,10 @@ impl Web {
             ("status.html", include_str!("web/templates/status.html")),
             ("search.html", include_str!("web/templates/search.html")),
             ("login.html", include_str!("web/templates/login.html")),
+            (
+                "bookmarks.html",
+                include_str!("web/templates/bookmarks.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates are valid");
         }
@@ -154,6 +159,9 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/entry/{id}/endorse", post(posts::endorse))
         .route("/entry/{id}/accept", post(posts::accept))
         .route("/entry/{id}/delete", post(posts::delete))
+        .route("/entry/{id}/bookmark", post(bookmarks::bookmark))
+        .route("/bookmarks", get(bookmarks::bookmarks))
+        .route("/bookmarks/{id}/remove", post(bookmarks::forget))
         .route("/wiki", get(wiki::wiki_list))
         .route("/wiki/new", post(wiki::wiki_new))
         .route("/wiki/by-title/{title}", get(wiki::wiki_by_title))

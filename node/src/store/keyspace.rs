@@ -37,6 +37,8 @@ pub enum Space {
     Peer,
     /// `entry id(32)` → detached entry.
     Detached,
+    /// `entry id(32)` → a bookmark (`store::bookmarks`).
+    Bookmark,
 
     // Views (store::views).
     Feed,
@@ -86,6 +88,7 @@ impl Space {
         Space::Meta,
         Space::Peer,
         Space::Detached,
+        Space::Bookmark,
         Space::Feed,
         Space::Vouch,
         Space::Profile,
@@ -129,6 +132,7 @@ impl Space {
             Space::Meta => b"M",
             Space::Peer => b"P",
             Space::Detached => b"D",
+            Space::Bookmark => b"B",
             Space::Feed => b"vf",
             Space::Vouch => b"vv",
             Space::Profile => b"vp",
