@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kith_protocol::Limits;
-use libp2p::Multiaddr;
+use multiaddr::Multiaddr;
 use serde::Deserialize;
 
 /// The default port of the local HTTP API and web UI.
@@ -240,7 +240,7 @@ pub fn parse_multiaddr(what: &'static str, value: &str) -> Result<Multiaddr, Err
     value
         .trim()
         .parse()
-        .map_err(|e: libp2p::multiaddr::Error| Error::Invalid {
+        .map_err(|e: multiaddr::Error| Error::Invalid {
             what,
             value: value.to_string(),
             reason: e.to_string(),

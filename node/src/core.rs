@@ -30,10 +30,9 @@ pub mod versions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kith_protocol::{AuthorId, Entry, Keypair, PageId};
-use libp2p::Multiaddr;
+use multiaddr::Multiaddr;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -47,12 +46,7 @@ pub use self::ingest::IngestOutcome;
 pub use self::maintenance::Rebuild;
 pub use self::social::PeerNote;
 
-/// Milliseconds since the Unix epoch by the system clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::now_ms;
 
 /// Something the owner of a `Core` must do after a call.
 #[derive(Debug, Clone)]

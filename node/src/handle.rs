@@ -163,7 +163,7 @@ impl Handle {
             }
             Route::Import(request) => {
                 let scope = self.scope.borrow().clone();
-                tokio::spawn(crate::ops::exchange::import(
+                tokio::spawn(crate::verify_pool::import(
                     request,
                     self.verify.clone(),
                     scope,

@@ -6,7 +6,7 @@
 //! of a person whose root is another key. Documented in `docs/PROTOCOL.md`.
 
 use kith_protocol::AuthorId;
-use libp2p::Multiaddr;
+use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
 
 const PREFIX: &str = "kith1";
@@ -122,10 +122,10 @@ impl Invite {
 /// circuits through the inviter itself are dropped, as is the trailing
 /// `/p2p/<inviter>` (the code names the inviter already).
 pub fn pick_addrs(
-    me: &libp2p::PeerId,
+    me: &libp2p_identity::PeerId,
     addrs: impl IntoIterator<Item = Multiaddr>,
 ) -> Vec<Multiaddr> {
-    use libp2p::multiaddr::Protocol;
+    use multiaddr::Protocol;
     let mut ranked: Vec<(u8, Multiaddr)> = Vec::new();
     for addr in addrs {
         let parts: Vec<Protocol<'_>> = addr.iter().collect();

@@ -57,7 +57,7 @@ impl JobTable {
                 phase: "starting".into(),
                 done: 0,
                 total,
-                started: crate::core::now_ms(),
+                started: crate::clock::now_ms(),
             },
         );
         Job {

@@ -16,6 +16,8 @@
 
 pub mod api;
 pub mod bundle;
+pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod core;
 pub mod error;
@@ -24,6 +26,8 @@ mod http;
 pub mod identity;
 pub mod invite;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod link;
 pub mod model;
 pub mod net;
@@ -36,6 +40,7 @@ pub mod search;
 pub mod store;
 mod store_actor;
 pub mod text;
+mod verify;
 mod verify_pool;
 pub mod web;
 pub mod wiki;
@@ -48,7 +53,7 @@ pub use crate::handle::{Event, Handle, Origin};
 pub use crate::node::Node;
 pub use crate::ops::Operation;
 pub use crate::reader::Reader;
-pub use crate::verify_pool::{Checked, verify_all};
+pub use crate::verify::{Checked, verify_all};
 
 /// The text of the fenced block between `<!-- NAME:begin -->` and
 /// `<!-- NAME:end -->` in docs/PROTOCOL.md (empty if there is none), for

@@ -275,7 +275,7 @@ impl Network {
     fn handle_command(&mut self, command: NetCommand) {
         self.sync_scope();
         match command {
-            NetCommand::Op(request) => request.run(self),
+            NetCommand::Op(request) => request.run(self as &mut dyn crate::ops::Net),
             NetCommand::InjectGossip { data, reply } => {
                 let result = self
                     .swarm
@@ -479,4 +479,28 @@ fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
         addr.pop();
     }
     addr
+}
+
+/// The network loop as its operations see it (`ops::NetOp`): each method
+/// is the inherent one of the same name.
+impl crate::ops::Net for Network {
+    fn invite(&self) -> crate::model::InviteView {
+        Network::invite(self)
+    }
+
+    fn dial_addr(&mut self, addr: &str) -> Result<()> {
+        Network::dial_addr(self, addr)
+    }
+
+    fn peers(&self) -> Result<Vec<crate::model::PeerView>> {
+        Network::peers(self)
+    }
+
+    fn status(&self) -> Result<crate::model::StatusView> {
+        Network::status(self)
+    }
+
+    fn link_code(&mut self) -> Result<crate::model::LinkCodeView> {
+        Network::link_code(self)
+    }
 }

@@ -188,11 +188,18 @@ pub(crate) struct ReadCtx<'a> {
     pub search: &'a SearchReader,
     /// Asks the store actor to commit what the search index does not show
     /// yet (`None` in direct mode, where it is committed before reading).
-    pub commit: Option<&'a crate::store_actor::CommitSearch>,
+    pub commit: Option<&'a dyn CommitSearch>,
     /// The read lane's permit (`None` in direct mode): a read that hands
     /// back work to run later (a [`Streamed`] answer) keeps a clone, so
     /// the lane stays taken until that work ends.
     pub lane: Option<std::sync::Arc<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+/// How a read asks the owner of the search index to commit what it holds
+/// (the store actor implements it).
+pub(crate) trait CommitSearch: Send + Sync {
+    /// Asks for a commit and waits for it (from a blocking thread).
+    fn request(&self);
 }
 
 impl ReadCtx<'_> {
@@ -212,10 +219,23 @@ pub(crate) trait ReadOp: Operation {
     fn run(self, ctx: &ReadCtx<'_>) -> Result<Self::Output>;
 }
 
+/// What the network loop offers the operations it runs (it implements
+/// this; the operations know nothing else of it).
+pub(crate) trait Net {
+    /// An invite code: this node's id and the addresses worth giving.
+    fn invite(&self) -> crate::model::InviteView;
+    /// Connects to a multiaddr now.
+    fn dial_addr(&mut self, addr: &str) -> Result<()>;
+    fn peers(&self) -> Result<Vec<crate::model::PeerView>>;
+    fn status(&self) -> Result<crate::model::StatusView>;
+    /// A one-time code that makes another machine this person's device.
+    fn link_code(&mut self) -> Result<crate::model::LinkCodeView>;
+}
+
 /// Implementation of an operation the network loop runs, and what it does
 /// when no node runs.
 pub(crate) trait NetOp: Operation {
-    fn run(self, net: &mut crate::network::Network) -> Result<Self::Output>;
+    fn run(self, net: &mut dyn Net) -> Result<Self::Output>;
     fn offline(self, core: &mut Core) -> Result<Self::Output>;
 }
 
@@ -391,7 +411,7 @@ operations! {
 }
 
 operations! {
-    Network, NetRequest, &mut crate::network::Network, NetOp,
+    Network, NetRequest, &mut dyn Net, NetOp,
     |op, core: &mut Core| NetOp::offline(op, core);
     Invite -> crate::model::InviteView, Get "/invite", "an invite code others can join";
     Dial -> (), Post "/dial", "connect to a peer at a multiaddr";

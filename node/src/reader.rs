@@ -189,7 +189,11 @@ impl Reader {
             .into_iter()
             .filter(|(a, _)| self.scope.contains(a))
             .collect();
-        Ok(FrontierFile::new(self.me, crate::core::now_ms(), &frontier))
+        Ok(FrontierFile::new(
+            self.me,
+            crate::clock::now_ms(),
+            &frontier,
+        ))
     }
 
     /// A bundle of the entries another node lacks, in memory (tests and
@@ -244,7 +248,7 @@ impl Reader {
             }
         }
         let header = crate::bundle::Header {
-            created_ms: crate::core::now_ms(),
+            created_ms: crate::clock::now_ms(),
             from: self.me,
             recipient,
             entries: total,

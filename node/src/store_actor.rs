@@ -22,7 +22,8 @@ use crate::jobs::{Job, JobKind, JobTable};
 use crate::network::NetNotice;
 use crate::ops::{Respond, StoreRequest};
 use crate::store::{ReindexReport, Scope};
-use crate::verify_pool::{Checked, Then};
+use crate::verify::Checked;
+use crate::verify_pool::Then;
 
 /// Capacity of the store actor's live inbox.
 pub const STORE_INBOX: usize = 1_024;
@@ -74,10 +75,10 @@ fn restarting() -> Error {
 #[derive(Clone)]
 pub(crate) struct CommitSearch(pub mpsc::Sender<StoreMsg>);
 
-impl CommitSearch {
+impl crate::ops::CommitSearch for CommitSearch {
     /// Asks for a commit and waits for it (from a blocking thread). If the
     /// node is stopping, searches see what was committed.
-    pub(crate) fn request(&self) {
+    fn request(&self) {
         for _ in 0..10 {
             let (reply, done) = oneshot::channel();
             if self.0.blocking_send(StoreMsg::CommitSearch(reply)).is_err() {

@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
-use kith_protocol::{Entry, Limits, ValidationError, Verified};
+use kith_protocol::{Entry, Limits, Verified};
 use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::{IngestOutcome, now_ms};
+use crate::clock::now_ms;
+use crate::core::IngestOutcome;
 use crate::error::{Error, Result};
 use crate::handle::Origin;
 use crate::store_actor::StoreMsg;
+use crate::verify::collect;
 
 /// Live jobs (gossip) waiting for verification; beyond this gossip is
 /// ignored (it comes again by catch-up).
@@ -43,39 +45,6 @@ pub(crate) enum Then {
     Detached(oneshot::Sender<IngestOutcome>),
     /// Handovers a peer offered (kind 14 first entries), to check and keep.
     Offered(oneshot::Sender<IngestOutcome>),
-}
-
-/// A job's entries after verification: the verified prefix, and the first
-/// entry that failed, if one did (entries after it are dropped: they could
-/// not continue their author's chain anyway).
-#[derive(Debug, Default)]
-pub struct Checked {
-    pub verified: Vec<Verified>,
-    pub failed: Option<Box<(Entry, ValidationError)>>,
-}
-
-/// Verifies `entries` on every core (the global rayon pool), keeping
-/// their order.
-pub fn verify_all(entries: Vec<Entry>, limits: &Limits, now_ms: u64) -> Checked {
-    let results: Vec<_> = entries
-        .into_par_iter()
-        .map(|e| Verified::check(e, limits, now_ms))
-        .collect();
-    collect(results)
-}
-
-fn collect(results: Vec<std::result::Result<Verified, Box<(Entry, ValidationError)>>>) -> Checked {
-    let mut checked = Checked::default();
-    for result in results {
-        match result {
-            Ok(v) => checked.verified.push(v),
-            Err(e) => {
-                checked.failed = Some(e);
-                break;
-            }
-        }
-    }
-    checked
 }
 
 impl Job {
@@ -232,4 +201,71 @@ fn reply(then: Then, outcome: IngestOutcome) {
             let _ = tx.send(outcome);
         }
     }
+}
+
+/// Import batches on their way through the pipeline at once.
+const IMPORT_IN_FLIGHT: usize = 8;
+
+/// Runs an import through the verification pool and the store actor:
+/// batches are verified on every core while earlier ones are stored.
+pub(crate) async fn import(
+    request: crate::ops::exchange::ImportRequest,
+    verify: VerifyPool,
+    scope: std::sync::Arc<crate::store::Scope>,
+    jobs: crate::jobs::JobTable,
+) {
+    use crate::core::exchange::{ImportPlan, ImportTally};
+    let crate::ops::exchange::ImportRequest { op, reply } = request;
+    let total = op.entries.len() as u64;
+    let plan = ImportPlan::new(&scope, op.entries);
+    let job = jobs.start(crate::jobs::JobKind::Import, total);
+    let mut tally = ImportTally::default();
+    let mut done = 0u64;
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut batches = plan.batches.into_iter();
+    loop {
+        while in_flight.len() < IMPORT_IN_FLIGHT {
+            let Some(batch) = batches.next() else { break };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let submit = verify
+                .submit(Job {
+                    entries: batch.clone(),
+                    origin: Origin::Import,
+                    then: Then::Ingest(tx),
+                })
+                .await;
+            if let Err(e) = submit {
+                let _ = reply.send(Err(e));
+                return;
+            }
+            in_flight.push_back((batch, rx));
+        }
+        let Some((batch, rx)) = in_flight.pop_front() else {
+            break;
+        };
+        let Ok(outcome) = rx.await else {
+            let _ = reply.send(Err(Error::NodeStopped));
+            return;
+        };
+        tally.add(&batch, &outcome);
+        done += batch.len() as u64;
+        job.progress(done, total, "storing entries");
+    }
+    if !plan.outside.is_empty() {
+        let offered = plan.outside.len();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let submitted = verify
+            .submit(Job {
+                entries: plan.outside,
+                origin: Origin::Import,
+                then: Then::Detached(tx),
+            })
+            .await;
+        let kept = match (submitted, rx.await) {
+            (Ok(()), Ok(outcome)) => outcome.appended.len(),
+            _ => 0,
+        };
+        tally.outside(offered, kept);
+    }
+    let _ = reply.send(Ok(tally.report));
 }

@@ -33,7 +33,7 @@ impl Core {
         let mut tally = ImportTally::default();
         let limits = self.store.limits().clone();
         let verify = |batch: Vec<Entry>| {
-            let checked = crate::verify_pool::verify_all(batch.clone(), &limits, super::now_ms());
+            let checked = crate::verify::verify_all(batch.clone(), &limits, super::now_ms());
             (checked, batch)
         };
         let mut batches = plan.batches.into_iter();
@@ -59,8 +59,7 @@ impl Core {
             self.search_tick();
             next = verified;
         }
-        let checked =
-            crate::verify_pool::verify_all(plan.outside.clone(), &limits, super::now_ms());
+        let checked = crate::verify::verify_all(plan.outside.clone(), &limits, super::now_ms());
         let kept = self.ingest_detached(checked.verified);
         tally.outside(plan.outside.len(), kept.appended.len());
         tally.report

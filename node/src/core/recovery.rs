@@ -7,8 +7,8 @@ use kith_protocol::{AuthorId, Body, Keypair};
 
 use super::Core;
 use super::devices::certifier;
+use crate::codes::RecoveryCode;
 use crate::error::{Error, Result};
-use crate::link::RecoveryCode;
 use crate::model::{PersonView, RecoveryApprovalView, RecoveryCodeView};
 use crate::reader::person_view;
 

@@ -2,7 +2,7 @@
 //! themselves and who they replicate with.
 
 use kith_protocol::{AuthorId, Body, Deletion, EntryId, Post, Profile, TrustStatement};
-use libp2p::Multiaddr;
+use multiaddr::Multiaddr;
 
 use super::{Core, Effect, now_ms};
 use crate::error::{Error, Result};

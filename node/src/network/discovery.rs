@@ -13,7 +13,7 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, kad, relay, request_re
 use tokio::time::Instant;
 
 use super::{Network, is_loopback, is_relayed, is_unspecified};
-use crate::core::now_ms;
+use crate::clock::now_ms;
 use crate::model::Reachability;
 use crate::net::{self, PxRequest, PxResponse};
 

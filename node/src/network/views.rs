@@ -5,7 +5,7 @@
 use libp2p::Multiaddr;
 
 use super::Network;
-use crate::core::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::invite::{self, Invite};
 use crate::model::{AuthorStatus, Connection, InviteView, PeerView, StatusView};

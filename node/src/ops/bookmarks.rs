@@ -53,7 +53,7 @@ impl StoreOp for BookmarkAdd {
                 "entry {entry} was deleted; there is nothing to bookmark"
             )));
         }
-        let mark = store.bookmark_add(entry, note, crate::core::now_ms())?;
+        let mark = store.bookmark_add(entry, note, crate::clock::now_ms())?;
         view(store, mark)
     }
 }

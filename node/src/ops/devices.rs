@@ -4,11 +4,10 @@
 use kith_protocol::identity::DeviceLink;
 use serde::{Deserialize, Serialize};
 
-use super::{NetOp, ReadCtx, ReadOp, StoreOp};
+use super::{Net, NetOp, ReadCtx, ReadOp, StoreOp};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::model::{LinkCodeView, PersonView};
-use crate::network::Network;
 use crate::reader::person_view;
 use crate::refs::AuthorRef;
 
@@ -69,7 +68,7 @@ pub struct DeviceJoined {
 
 impl StoreOp for DeviceJoined {
     fn run(self, core: &mut Core) -> Result<PersonView> {
-        let code = crate::link::LinkCode::decode(&self.code)?;
+        let code = crate::codes::LinkCode::decode(&self.code)?;
         let addrs: Vec<String> = code.addrs.iter().map(ToString::to_string).collect();
         core.device_joined(code.identity, code.node, &addrs)?;
         core.person()
@@ -81,7 +80,7 @@ impl StoreOp for DeviceJoined {
 pub struct DeviceLinkCode {}
 
 impl NetOp for DeviceLinkCode {
-    fn run(self, net: &mut Network) -> Result<LinkCodeView> {
+    fn run(self, net: &mut dyn Net) -> Result<LinkCodeView> {
         net.link_code()
     }
 

@@ -5,18 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{NetOp, StoreOp};
+use super::{Net, NetOp, StoreOp};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::model::{AuthorStatus, InviteView, PeerView, Reachability, StatusView, TrustView};
-use crate::network::Network;
 
 /// An invite code others can `join`: this node's id and addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {}
 
 impl NetOp for Invite {
-    fn run(self, net: &mut Network) -> Result<InviteView> {
+    fn run(self, net: &mut dyn Net) -> Result<InviteView> {
         Ok(net.invite())
     }
 
@@ -47,7 +46,7 @@ pub struct Dial {
 }
 
 impl NetOp for Dial {
-    fn run(self, net: &mut Network) -> Result<()> {
+    fn run(self, net: &mut dyn Net) -> Result<()> {
         net.dial_addr(&self.addr)
     }
 
@@ -60,7 +59,7 @@ impl NetOp for Dial {
 pub struct Peers {}
 
 impl NetOp for Peers {
-    fn run(self, net: &mut Network) -> Result<Vec<PeerView>> {
+    fn run(self, net: &mut dyn Net) -> Result<Vec<PeerView>> {
         net.peers()
     }
 
@@ -90,7 +89,7 @@ impl NetOp for Peers {
 pub struct Status {}
 
 impl NetOp for Status {
-    fn run(self, net: &mut Network) -> Result<StatusView> {
+    fn run(self, net: &mut dyn Net) -> Result<StatusView> {
         net.status()
     }
 

@@ -1437,7 +1437,7 @@ fn a_store_from_before_compact_groups_upgrades_without_losing_a_change() {
                 Draft {
                     seq: i as u64 + 1,
                     prev: *prev,
-                    timestamp_ms: crate::core::now_ms(),
+                    timestamp_ms: crate::clock::now_ms(),
                     body: body.encode(),
                 },
             );

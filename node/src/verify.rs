@@ -1,0 +1,42 @@
+//! Signature and validity checks of many entries at once, on every core:
+//! pure (no I/O, no channels), used by the verification pool and by
+//! imports with no node running.
+
+use kith_protocol::{Entry, Limits, ValidationError, Verified};
+use rayon::prelude::*;
+
+/// A job's entries after verification: the verified prefix, and the first
+/// entry that failed, if one did (entries after it are dropped: they could
+/// not continue their author's chain anyway).
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub verified: Vec<Verified>,
+    pub failed: Option<Box<(Entry, ValidationError)>>,
+}
+
+/// Verifies `entries` on every core (the global rayon pool), keeping
+/// their order.
+pub fn verify_all(entries: Vec<Entry>, limits: &Limits, now_ms: u64) -> Checked {
+    let results: Vec<_> = entries
+        .into_par_iter()
+        .map(|e| Verified::check(e, limits, now_ms))
+        .collect();
+    collect(results)
+}
+
+/// The verified prefix of `results`, and the first failure.
+pub(crate) fn collect(
+    results: Vec<std::result::Result<Verified, Box<(Entry, ValidationError)>>>,
+) -> Checked {
+    let mut checked = Checked::default();
+    for result in results {
+        match result {
+            Ok(v) => checked.verified.push(v),
+            Err(e) => {
+                checked.failed = Some(e);
+                break;
+            }
+        }
+    }
+    checked
+}
