@@ -127,99 +127,103 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 file.display()
             );
         }
-        Command::Import { file } => {
-            // Read as a stream: memory stays the same whatever the file's size.
-            let opened = std::fs::File::open(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut reader =
-                match kith_node::bundle::Reader::new(opened, kith_protocol::Limits::default()) {
-                    Ok(reader) => reader,
-                    Err(kith_node::bundle::Error::NotABundle) => bail!(
-                        "{} is not a Kith bundle (it does not start with KITHBNDL)",
-                        file.display()
-                    ),
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("{} cannot be imported", file.display()));
-                    }
-                };
-            let bar = output::entries_bar(reader.header().entries);
-            let mut total = ImportEntriesReport::default();
-            let mut refused = Vec::new();
-            // Chunks keep each author's entries in order: the bundle lists
-            // logs one after another, in log order.
-            loop {
-                let mut entries = Vec::with_capacity(CHUNK);
-                let mut numbers = Vec::with_capacity(CHUNK);
-                for (number, entry) in reader.by_ref().take(CHUNK) {
-                    numbers.push((entry.author(), entry.seq(), number));
-                    entries.push(entry);
-                }
-                if entries.is_empty() {
-                    break;
-                }
-                let report = backend.call(ops::ImportEntries { entries })?;
-                total.appended += report.appended;
-                total.duplicates += report.duplicates;
-                total.not_replicated += report.not_replicated;
-                total.dependencies += report.dependencies;
-                for r in report.rejected {
-                    // An entry right after a malformed one fails the chain
-                    // rule only because of that damage: say so, not "seq gap".
-                    let after_damage = numbers
-                        .iter()
-                        .find(|(author, seq, _)| *author == r.author && *seq == r.seq)
-                        .and_then(|&(_, _, number)| reader.malformed_before(number));
-                    refused.push(match after_damage {
-                        Some(n) => format!(
-                            "seq {} of …{} not applied: entry {n} before it is malformed",
-                            r.seq,
-                            r.author.short()
-                        ),
-                        None => format!(
-                            "seq {} of …{} rejected: {}",
-                            r.seq,
-                            r.author.short(),
-                            r.reason
-                        ),
-                    });
-                }
-                bar.inc(numbers.len() as u64);
-            }
-            let end = reader.finish();
-            bar.finish_and_clear();
-            println!(
-                "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
-                total.appended, total.duplicates, total.not_replicated, total.dependencies
-            );
-            // With no node running, a large import is settled now rather
-            // than at the next `kith up` (see `Core::settle_store`).
-            // The counts are printed first: the entries are stored whatever
-            // happens here.
-            let settle = !backend.is_running() && total.appended >= SETTLE_AFTER;
-            drop(backend);
-            if settle {
-                eprintln!("settling the store so that the next start is quick…");
-                Core::settle_store(&crate::backend::load_config(data_dir)?)
-                    .context("settling the store after the import")?;
-            }
-            // One line, whatever went wrong: what, then how much.
-            let mut what = end.problems;
-            what.extend(refused);
-            if !what.is_empty() {
-                let count = what.len();
-                what.truncate(3);
-                let more = if count > 3 {
-                    format!(" and {} more", count - 3)
-                } else {
-                    String::new()
-                };
-                bail!(
-                    "the bundle was damaged or held invalid entries ({}{more}); only entries that verified were applied",
-                    what.join("; ").replace('\n', " ")
-                );
-            }
+        Command::Import { file } => import(data_dir, backend, &file)?,
+    }
+    Ok(())
+}
+
+/// `kith bundle import FILE`: read as a stream, sent in chunks. Takes the
+/// backend: with no node running, the store is closed and settled after.
+fn import(data_dir: &DataDir, mut backend: Backend, file: &Path) -> Result<()> {
+    // Read as a stream: memory stays the same whatever the file's size.
+    let opened =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut reader = match kith_node::bundle::Reader::new(opened, kith_protocol::Limits::default())
+    {
+        Ok(reader) => reader,
+        Err(kith_node::bundle::Error::NotABundle) => bail!(
+            "{} is not a Kith bundle (it does not start with KITHBNDL)",
+            file.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("{} cannot be imported", file.display()));
         }
+    };
+    let bar = output::entries_bar(reader.header().entries);
+    let mut total = ImportEntriesReport::default();
+    let mut refused = Vec::new();
+    // Chunks keep each author's entries in order: the bundle lists
+    // logs one after another, in log order.
+    loop {
+        let mut entries = Vec::with_capacity(CHUNK);
+        let mut numbers = Vec::with_capacity(CHUNK);
+        for (number, entry) in reader.by_ref().take(CHUNK) {
+            numbers.push((entry.author(), entry.seq(), number));
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            break;
+        }
+        let report = backend.call(ops::ImportEntries { entries })?;
+        total.appended += report.appended;
+        total.duplicates += report.duplicates;
+        total.not_replicated += report.not_replicated;
+        total.dependencies += report.dependencies;
+        for r in report.rejected {
+            // An entry right after a malformed one fails the chain
+            // rule only because of that damage: say so, not "seq gap".
+            let after_damage = numbers
+                .iter()
+                .find(|(author, seq, _)| *author == r.author && *seq == r.seq)
+                .and_then(|&(_, _, number)| reader.malformed_before(number));
+            refused.push(match after_damage {
+                Some(n) => format!(
+                    "seq {} of …{} not applied: entry {n} before it is malformed",
+                    r.seq,
+                    r.author.short()
+                ),
+                None => format!(
+                    "seq {} of …{} rejected: {}",
+                    r.seq,
+                    r.author.short(),
+                    r.reason
+                ),
+            });
+        }
+        bar.inc(numbers.len() as u64);
+    }
+    let end = reader.finish();
+    bar.finish_and_clear();
+    println!(
+        "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
+        total.appended, total.duplicates, total.not_replicated, total.dependencies
+    );
+    // With no node running, a large import is settled now rather
+    // than at the next `kith up` (see `Core::settle_store`).
+    // The counts are printed first: the entries are stored whatever
+    // happens here.
+    let settle = !backend.is_running() && total.appended >= SETTLE_AFTER;
+    drop(backend);
+    if settle {
+        eprintln!("settling the store so that the next start is quick…");
+        Core::settle_store(&crate::backend::load_config(data_dir)?)
+            .context("settling the store after the import")?;
+    }
+    // One line, whatever went wrong: what, then how much.
+    let mut what = end.problems;
+    what.extend(refused);
+    if !what.is_empty() {
+        let count = what.len();
+        what.truncate(3);
+        let more = if count > 3 {
+            format!(" and {} more", count - 3)
+        } else {
+            String::new()
+        };
+        bail!(
+            "the bundle was damaged or held invalid entries ({}{more}); only entries that verified were applied",
+            what.join("; ").replace('\n', " ")
+        );
     }
     Ok(())
 }

@@ -126,109 +126,14 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             title,
             file,
             circle,
-        } => {
-            let body = match file {
-                Some(f) if f.as_os_str() == "-" => read_stdin()?,
-                Some(f) => read_text_for(
-                    None,
-                    Some(f),
-                    kith_node::wiki::MAX_PAGE_BYTES as u64,
-                    "a page",
-                )?,
-                None => String::new(),
-            };
-            let page = backend.call(ops::WikiNew {
-                title,
-                body,
-                circle,
-            })?;
-            println!("{}", page.id);
-        }
-        Command::Edit { page, file, stdin } => {
-            let (body, base) = match (file, stdin) {
-                (Some(f), _) if f.as_os_str() == "-" => (read_stdin()?, None),
-                (Some(f), _) => (
-                    crate::input::read_text_limited(
-                        Some(&f),
-                        kith_node::wiki::MAX_PAGE_BYTES as u64,
-                        "a page",
-                    )?,
-                    None,
-                ),
-                (None, Some(_)) => (read_stdin()?, None),
-                (None, None) => {
-                    // Edits that arrive while the editor is open are merged,
-                    // not overwritten: the save names the version it started from.
-                    let current = backend.call(ops::WikiShow { page: page.clone() })?;
-                    match edit_in_editor(&current.body)? {
-                        Some(body) => (body, Some(current.heads)),
-                        None => {
-                            eprintln!("no changes");
-                            return Ok(());
-                        }
-                    }
-                }
-            };
-            let view = backend.call(ops::WikiEdit { page, body, base })?;
-            eprintln!("saved {:?}", view.title);
-            println!("{}", view.id);
-        }
+        } => new_page(&mut backend, title, file, circle)?,
+        Command::Edit { page, file, stdin } => edit_page(&mut backend, page, file, stdin)?,
         Command::Show {
             page,
             at: Some(change),
             json,
-        } => {
-            let version = backend.call(ops::WikiAt { page, change })?;
-            if json {
-                return output::json(&version);
-            }
-            let version = output::inert(version);
-            println!("# {}", version.title);
-            println!(
-                "(as of {} by {}, {})",
-                &version.change.entry.to_hex()[..12],
-                who(&version.change),
-                output::ago(version.change.timestamp)
-            );
-            println!();
-            print!("{}", version.body);
-            if !version.body.ends_with('\n') {
-                println!();
-            }
-        }
-        Command::Blame { page, json } => {
-            let blame = backend.call(ops::WikiBlame { page })?;
-            if json {
-                return output::json(&blame);
-            }
-            let blame = output::inert(blame);
-            let width = blame
-                .lines
-                .iter()
-                .map(|l| blame_who(l).chars().count())
-                .max()
-                .unwrap_or(0);
-            let mut last: Option<(Option<kith_protocol::EntryId>, String)> = None;
-            for line in &blame.lines {
-                let who = blame_who(line);
-                let same = last
-                    .as_ref()
-                    .is_some_and(|(entry, w)| *entry == line.entry && *w == who);
-                let label = if same {
-                    format!("{:12}  {:width$}  {:>14}", "", "", "")
-                } else {
-                    format!(
-                        "{:12}  {who:width$}  {:>14}",
-                        line.entry
-                            .map(|e| e.to_hex()[..12].to_string())
-                            .unwrap_or_else(|| "?".into()),
-                        output::ago(line.timestamp)
-                    )
-                };
-                anstream::println!("{DIM}{label} {:>4} │{DIM:#} {}", line.line, line.text);
-                last = Some((line.entry, who));
-            }
-        }
+        } => show_at(&mut backend, page, change, json)?,
+        Command::Blame { page, json } => blame(&mut backend, page, json)?,
         Command::Diff { page, change, json } => {
             let diff = backend.call(ops::WikiDiff { page, change })?;
             if json {
@@ -258,83 +163,13 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             let view = output::inert(view);
             print_page(&view);
         }
-        Command::List { archived, json } => {
-            let pages = backend.call(ops::WikiList { archived })?;
-            if json {
-                return output::json(&pages);
-            }
-            let pages = output::inert(pages);
-            if pages.is_empty() {
-                eprintln!("no pages yet: `kith wiki new TITLE`");
-            }
-            for p in pages {
-                let mut flag = String::new();
-                if p.archived {
-                    flag.push_str("  (archived)");
-                }
-                if p.namesakes > 1 {
-                    flag.push_str(&format!("  ({} pages have this title)", p.namesakes));
-                }
-                if let Some(m) = &p.merged {
-                    flag.push_str(&format!(
-                        "  ! merged concurrent edits by {} — review",
-                        m.names.join(" and ")
-                    ));
-                }
-                println!(
-                    "{}  {}  {} chars, {} author(s), updated {}{flag}",
-                    p.id,
-                    p.title,
-                    p.chars,
-                    p.authors.len(),
-                    output::ago(p.updated)
-                );
-            }
-        }
-        Command::History { page, diffs, json } => {
-            let history = backend.call(ops::WikiHistory { page: page.clone() })?;
-            if json {
-                return output::json(&history);
-            }
-            let history = output::inert(history);
-            for (i, h) in history.iter().enumerate() {
-                print_history_line(h);
-                if i < diffs {
-                    let diff = backend.call(ops::WikiDiff {
-                        page: page.clone(),
-                        change: h.entry.to_hex(),
-                    })?;
-                    print_diff(&output::inert(diff));
-                    println!();
-                }
-            }
-            if history.len() > diffs && diffs > 0 {
-                eprintln!(
-                    "(diffs of the newest {diffs}; `kith wiki diff {page} CHANGE` shows any other)"
-                );
-            }
-        }
+        Command::List { archived, json } => list(&mut backend, archived, json)?,
+        Command::History { page, diffs, json } => history(&mut backend, page, diffs, json)?,
         Command::Rename {
             page,
             title,
             update_links,
-        } => {
-            let outcome = output::inert(backend.call(ops::WikiRename {
-                page,
-                title,
-                update_links,
-            })?);
-            println!("renamed to {:?}", outcome.page.title);
-            if update_links {
-                let titles: Vec<&str> = outcome.relinked.iter().map(|p| p.title.as_str()).collect();
-                match titles.len() {
-                    0 => println!("no other page linked to the old title"),
-                    n => println!("links updated in {n} page(s): {}", titles.join(", ")),
-                }
-            } else if let Some(old) = outcome.page.aliases.last() {
-                println!("[[{old}]] links keep working; --update-links rewrites them");
-            }
-        }
+        } => rename(&mut backend, page, title, update_links)?,
         Command::Reviewed { page } => {
             let view = backend.call(ops::WikiReviewed { page })?;
             println!(
@@ -389,6 +224,207 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn new_page(
+    backend: &mut Backend,
+    title: String,
+    file: Option<PathBuf>,
+    circle: Option<String>,
+) -> Result<()> {
+    let body = match file {
+        Some(f) if f.as_os_str() == "-" => read_stdin()?,
+        Some(f) => read_text_for(
+            None,
+            Some(f),
+            kith_node::wiki::MAX_PAGE_BYTES as u64,
+            "a page",
+        )?,
+        None => String::new(),
+    };
+    let page = backend.call(ops::WikiNew {
+        title,
+        body,
+        circle,
+    })?;
+    println!("{}", page.id);
+
+    Ok(())
+}
+
+fn edit_page(
+    backend: &mut Backend,
+    page: String,
+    file: Option<PathBuf>,
+    stdin: Option<String>,
+) -> Result<()> {
+    let (body, base) = match (file, stdin) {
+        (Some(f), _) if f.as_os_str() == "-" => (read_stdin()?, None),
+        (Some(f), _) => (
+            crate::input::read_text_limited(
+                Some(&f),
+                kith_node::wiki::MAX_PAGE_BYTES as u64,
+                "a page",
+            )?,
+            None,
+        ),
+        (None, Some(_)) => (read_stdin()?, None),
+        (None, None) => {
+            // Edits that arrive while the editor is open are merged,
+            // not overwritten: the save names the version it started from.
+            let current = backend.call(ops::WikiShow { page: page.clone() })?;
+            match edit_in_editor(&current.body)? {
+                Some(body) => (body, Some(current.heads)),
+                None => {
+                    eprintln!("no changes");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let view = backend.call(ops::WikiEdit { page, body, base })?;
+    eprintln!("saved {:?}", view.title);
+    println!("{}", view.id);
+
+    Ok(())
+}
+
+fn show_at(backend: &mut Backend, page: String, change: String, json: bool) -> Result<()> {
+    let version = backend.call(ops::WikiAt { page, change })?;
+    if json {
+        return output::json(&version);
+    }
+    let version = output::inert(version);
+    println!("# {}", version.title);
+    println!(
+        "(as of {} by {}, {})",
+        &version.change.entry.to_hex()[..12],
+        who(&version.change),
+        output::ago(version.change.timestamp)
+    );
+    println!();
+    print!("{}", version.body);
+    if !version.body.ends_with('\n') {
+        println!();
+    }
+
+    Ok(())
+}
+
+fn blame(backend: &mut Backend, page: String, json: bool) -> Result<()> {
+    let blame = backend.call(ops::WikiBlame { page })?;
+    if json {
+        return output::json(&blame);
+    }
+    let blame = output::inert(blame);
+    let width = blame
+        .lines
+        .iter()
+        .map(|l| blame_who(l).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut last: Option<(Option<kith_protocol::EntryId>, String)> = None;
+    for line in &blame.lines {
+        let who = blame_who(line);
+        let same = last
+            .as_ref()
+            .is_some_and(|(entry, w)| *entry == line.entry && *w == who);
+        let label = if same {
+            format!("{:12}  {:width$}  {:>14}", "", "", "")
+        } else {
+            format!(
+                "{:12}  {who:width$}  {:>14}",
+                line.entry
+                    .map(|e| e.to_hex()[..12].to_string())
+                    .unwrap_or_else(|| "?".into()),
+                output::ago(line.timestamp)
+            )
+        };
+        anstream::println!("{DIM}{label} {:>4} │{DIM:#} {}", line.line, line.text);
+        last = Some((line.entry, who));
+    }
+
+    Ok(())
+}
+
+fn list(backend: &mut Backend, archived: bool, json: bool) -> Result<()> {
+    let pages = backend.call(ops::WikiList { archived })?;
+    if json {
+        return output::json(&pages);
+    }
+    let pages = output::inert(pages);
+    if pages.is_empty() {
+        eprintln!("no pages yet: `kith wiki new TITLE`");
+    }
+    for p in pages {
+        let mut flag = String::new();
+        if p.archived {
+            flag.push_str("  (archived)");
+        }
+        if p.namesakes > 1 {
+            flag.push_str(&format!("  ({} pages have this title)", p.namesakes));
+        }
+        if let Some(m) = &p.merged {
+            flag.push_str(&format!(
+                "  ! merged concurrent edits by {} — review",
+                m.names.join(" and ")
+            ));
+        }
+        println!(
+            "{}  {}  {} chars, {} author(s), updated {}{flag}",
+            p.id,
+            p.title,
+            p.chars,
+            p.authors.len(),
+            output::ago(p.updated)
+        );
+    }
+
+    Ok(())
+}
+
+fn history(backend: &mut Backend, page: String, diffs: usize, json: bool) -> Result<()> {
+    let history = backend.call(ops::WikiHistory { page: page.clone() })?;
+    if json {
+        return output::json(&history);
+    }
+    let history = output::inert(history);
+    for (i, h) in history.iter().enumerate() {
+        print_history_line(h);
+        if i < diffs {
+            let diff = backend.call(ops::WikiDiff {
+                page: page.clone(),
+                change: h.entry.to_hex(),
+            })?;
+            print_diff(&output::inert(diff));
+            println!();
+        }
+    }
+    if history.len() > diffs && diffs > 0 {
+        eprintln!("(diffs of the newest {diffs}; `kith wiki diff {page} CHANGE` shows any other)");
+    }
+
+    Ok(())
+}
+
+fn rename(backend: &mut Backend, page: String, title: String, update_links: bool) -> Result<()> {
+    let outcome = output::inert(backend.call(ops::WikiRename {
+        page,
+        title,
+        update_links,
+    })?);
+    println!("renamed to {:?}", outcome.page.title);
+    if update_links {
+        let titles: Vec<&str> = outcome.relinked.iter().map(|p| p.title.as_str()).collect();
+        match titles.len() {
+            0 => println!("no other page linked to the old title"),
+            n => println!("links updated in {n} page(s): {}", titles.join(", ")),
+        }
+    } else if let Some(old) = outcome.page.aliases.last() {
+        println!("[[{old}]] links keep working; --update-links rewrites them");
+    }
+
     Ok(())
 }
 
