@@ -15,8 +15,10 @@
 //! ```
 
 pub mod api;
+/// The storage layer, from `kith-store`: the store, search, and the
+/// clock and text checks they share.
+pub use kith_store::{clock, search, store, text};
 pub mod bundle;
-pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod core;
@@ -36,10 +38,7 @@ mod node;
 pub mod ops;
 pub mod reader;
 pub mod refs;
-pub mod search;
-pub mod store;
 mod store_actor;
-pub mod text;
 mod verify;
 mod verify_pool;
 pub mod web;

@@ -160,7 +160,7 @@ impl Store {
 
     /// Records that `circle`'s changes naming page `written` edit the page
     /// `circle::circle_page(circle, written)`.
-    pub(crate) fn put_circle_page(&self, circle: &CircleId, written: &PageId) -> Result<()> {
+    pub fn put_circle_page(&self, circle: &CircleId, written: &PageId) -> Result<()> {
         let page = kith_protocol::circle::circle_page(circle, written);
         let k = key(PAGE, &[&page.0]);
         if self.kv.get(&k)?.is_none() {
@@ -243,7 +243,7 @@ impl Store {
 
     /// Records what this device's wraps of an epoch gave (only keys that
     /// passed the epoch's key check, or that this node made).
-    pub(crate) fn put_wrapped(
+    pub fn put_wrapped(
         &self,
         circle: &CircleId,
         epoch: &EpochId,
@@ -275,7 +275,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn put_circle_key(&self, circle: &CircleId, circle_key: &CircleKey) -> Result<()> {
+    pub fn put_circle_key(&self, circle: &CircleId, circle_key: &CircleKey) -> Result<()> {
         self.kv
             .insert(key(CIRCLE_KEY, &[&circle.0]), circle_key.0)?;
         Ok(())
@@ -288,7 +288,7 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    pub(crate) fn put_circle_name(&self, circle: &CircleId, name: &str) -> Result<()> {
+    pub fn put_circle_name(&self, circle: &CircleId, name: &str) -> Result<()> {
         self.kv.insert(key(NAME, &[&circle.0]), name.as_bytes())?;
         Ok(())
     }

@@ -105,7 +105,7 @@ impl Scope {
 
     /// This scope, also admitting `author` (to store one entry a peer
     /// offered, before the registry says whose key it is).
-    pub(crate) fn with(&self, author: AuthorId) -> Scope {
+    pub fn with(&self, author: AuthorId) -> Scope {
         let mut scope = self.clone();
         scope.authors.insert(author);
         scope

@@ -301,12 +301,12 @@ fn profile_key(author: &AuthorId) -> Vec<u8> {
 }
 
 /// The name an author gave themselves in their latest profile entry.
-pub(crate) fn profile_name(store: &Store, author: &AuthorId) -> Result<Option<String>> {
+pub fn profile_name(store: &Store, author: &AuthorId) -> Result<Option<String>> {
     Ok(profile(store, author)?.map(|p| p.name))
 }
 
 /// An author's latest profile.
-pub(crate) fn profile(store: &Store, author: &AuthorId) -> Result<Option<kith_protocol::Profile>> {
+pub fn profile(store: &Store, author: &AuthorId) -> Result<Option<kith_protocol::Profile>> {
     match store.kv().get(profile_key(author))? {
         None => Ok(None),
         Some(v) => Ok(postcard::from_bytes(&v).ok()),

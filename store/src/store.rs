@@ -516,7 +516,7 @@ impl Store {
     }
 
     /// Direct access for views and maintenance code in this crate.
-    pub(crate) fn kv(&self) -> &Kv {
+    pub fn kv(&self) -> &Kv {
         &self.kv
     }
 
@@ -535,10 +535,12 @@ impl Store {
 }
 
 /// `author(32) || seq(8, BE)`: sorts an author's log in seq order.
-pub(crate) struct EntryKey(pub(crate) [u8; 40]);
+#[doc(hidden)]
+pub struct EntryKey(pub(crate) [u8; 40]);
 
 impl EntryKey {
-    pub(crate) fn with_prefix(&self, prefix: u8) -> Vec<u8> {
+    #[doc(hidden)]
+    pub fn with_prefix(&self, prefix: u8) -> Vec<u8> {
         let mut out = Vec::with_capacity(41);
         out.push(prefix);
         out.extend_from_slice(&self.0);
@@ -546,7 +548,8 @@ impl EntryKey {
     }
 }
 
-pub(crate) fn entry_key(author: &AuthorId, seq: u64) -> EntryKey {
+#[doc(hidden)]
+pub fn entry_key(author: &AuthorId, seq: u64) -> EntryKey {
     let mut key = [0u8; 40];
     key[..32].copy_from_slice(author.as_bytes());
     key[32..].copy_from_slice(&seq.to_be_bytes());
