@@ -17,42 +17,25 @@
 pub mod api;
 /// The storage layer, from `kith-store`: the store, search, and the
 /// clock and text checks they share.
-pub use kith_store::{clock, search, store, text};
-pub mod bundle;
-pub mod codes;
-pub mod config;
-pub mod core;
-pub mod error;
+pub use kith_core::{
+    bundle, clock, codes, config, core, error, identity, invite, jobs, model, ops, reader, refs,
+    search, store, text, verify, wiki, witness,
+};
 pub mod handle;
 mod http;
-pub mod identity;
-pub mod invite;
-pub mod jobs;
-#[cfg(test)]
-mod layers;
 pub mod link;
-pub mod model;
 pub mod net;
 mod network;
 mod node;
-pub mod ops;
-pub mod reader;
-pub mod refs;
 mod store_actor;
-mod verify;
 mod verify_pool;
 pub mod web;
-pub mod wiki;
-pub mod witness;
 
-pub use crate::config::{Config, DataDir};
-pub use crate::core::Core;
-pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::handle::{Event, Handle, Origin};
 pub use crate::node::Node;
-pub use crate::ops::Operation;
-pub use crate::reader::Reader;
-pub use crate::verify::{Checked, verify_all};
+pub use kith_core::{
+    Checked, Config, Core, DataDir, Error, ErrorKind, Operation, Reader, Result, verify_all,
+};
 
 /// The text of the fenced block between `<!-- NAME:begin -->` and
 /// `<!-- NAME:end -->` in docs/PROTOCOL.md (empty if there is none), for

@@ -83,7 +83,7 @@ pub struct ImportEntries {
 }
 
 /// An import on its way through the verification pool.
-pub(crate) struct ImportRequest {
+pub struct ImportRequest {
     pub op: ImportEntries,
     pub reply: Respond<ImportEntriesReport>,
 }

@@ -90,7 +90,7 @@ pub fn load_or_create(path: &Path) -> Result<(Keypair, bool), Error> {
 }
 
 /// Opens a new file readable only by its owner, failing if it exists.
-pub(crate) fn secret_file(path: &Path) -> io::Result<fs::File> {
+pub fn secret_file(path: &Path) -> io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

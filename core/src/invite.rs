@@ -225,8 +225,11 @@ mod tests {
     #[test]
     fn invites_carry_few_dialable_addresses_and_no_loops() {
         let me = kith_protocol::Keypair::from_secret(&[3; 32]).author();
-        let me = crate::net::peer_id(&me);
-        let relay = crate::net::peer_id(&kith_protocol::Keypair::from_secret(&[4; 32]).author());
+        let peer_id = |a: kith_protocol::AuthorId| {
+            libp2p_identity::PeerId::from_bytes(&a.to_peer_id_bytes()).unwrap()
+        };
+        let me = peer_id(me);
+        let relay = peer_id(kith_protocol::Keypair::from_secret(&[4; 32]).author());
         let addrs: Vec<Multiaddr> = [
             "/ip4/0.0.0.0/tcp/4001".to_string(),
             "/ip4/127.0.0.1/tcp/4001".to_string(),

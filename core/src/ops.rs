@@ -1,19 +1,19 @@
 //! Every user-level operation, declared once: a request type, its response
 //! type, where it runs, and its HTTP route.
 //!
-//! The in-process [`Handle`](crate::Handle), the HTTP API (server routes
-//! and [`Client`](crate::api::Client)), the CLI's direct mode
-//! ([`Core::run`]) and the web app all reach an operation through the same
-//! [`Operation`] implementation, generated from the tables at the end of
-//! this file. Adding an operation means: a request type (in the seam's
-//! module below, next to its implementation), one line in a table, and the
-//! CLI command that exposes it.
+//! A running node's `Handle` (kith-node), the HTTP API (its server routes
+//! and `kith_node::api::Client`), the CLI's direct mode ([`Core::run`])
+//! and the web app all reach an operation through the same [`Operation`]
+//! implementation, generated from the tables at the end of this file.
+//! Adding an operation means: a request type (in the seam's module below,
+//! next to its implementation), one line in a table, and the CLI command
+//! that exposes it.
 //!
 //! ```no_run
-//! # async fn demo(handle: kith_node::Handle) -> kith_node::Result<()> {
-//! use kith_node::ops;
-//! let view = handle.call(ops::Post::note("Reading about CRDTs")).await?;
-//! let feed = handle.call(ops::Feed::default()).await?;
+//! # fn demo(core: &mut kith_core::Core) -> kith_core::Result<()> {
+//! use kith_core::ops;
+//! let view = core.run(ops::Post::note("Reading about CRDTs"))?;
+//! let feed = core.run(ops::Feed::default())?;
 //! assert_eq!(feed[0].id, view.id);
 //! # Ok(()) }
 //! ```
@@ -101,7 +101,7 @@ impl Method {
 pub struct Info {
     pub name: &'static str,
     pub method: Method,
-    /// Under [`crate::api::PREFIX`]; `{field}` segments are request fields.
+    /// Under the API prefix (`/api/v1`, `kith_node::api::PREFIX`); `{field}` segments are request fields.
     pub path: &'static str,
     pub owner: Owner,
     pub summary: &'static str,
@@ -167,9 +167,11 @@ pub trait Operation: http::Request + Send + Sized + 'static {
 }
 
 /// An operation packed for its owner. Opaque outside this crate.
-pub struct Routed(pub(crate) Route);
+#[doc(hidden)]
+pub struct Routed(pub Route);
 
-pub(crate) enum Route {
+#[doc(hidden)]
+pub enum Route {
     Store(StoreRequest),
     Read(ReadRequest),
     Network(NetRequest),
@@ -182,7 +184,8 @@ pub(crate) trait StoreOp: Operation {
 }
 
 /// What a read operation has at hand.
-pub(crate) struct ReadCtx<'a> {
+#[doc(hidden)]
+pub struct ReadCtx<'a> {
     pub reader: &'a Reader,
     pub jobs: &'a JobTable,
     pub search: &'a SearchReader,
@@ -197,7 +200,7 @@ pub(crate) struct ReadCtx<'a> {
 
 /// How a read asks the owner of the search index to commit what it holds
 /// (the store actor implements it).
-pub(crate) trait CommitSearch: Send + Sync {
+pub trait CommitSearch: Send + Sync {
     /// Asks for a commit and waits for it (from a blocking thread).
     fn request(&self);
 }
@@ -221,7 +224,7 @@ pub(crate) trait ReadOp: Operation {
 
 /// What the network loop offers the operations it runs (it implements
 /// this; the operations know nothing else of it).
-pub(crate) trait Net {
+pub trait Net {
     /// An invite code: this node's id and the addresses worth giving.
     fn invite(&self) -> crate::model::InviteView;
     /// Connects to a multiaddr now.
@@ -248,14 +251,15 @@ macro_rules! operations {
             $( . $fact:ident ( $( $arg:expr )? ) )* ; )*
     ) => {
         #[allow(clippy::large_enum_variant)]
-        pub(crate) enum $request {
+        #[doc(hidden)]
+        pub enum $request {
             $( $op($op, Respond<$out>), )*
         }
 
         impl $request {
             /// Runs the request on its owner and sends the result back.
             #[allow(dead_code)]
-            pub(crate) fn run(self, ctx: $ctx) {
+            pub fn run(self, ctx: $ctx) {
                 match self {
                     $( $request::$op(op, reply) => {
                         let _ = reply.send($trait::run(op, ctx));
@@ -267,7 +271,7 @@ macro_rules! operations {
             /// the result, so the owner can first publish what the
             /// operation changed (a caller's next request then sees it).
             #[allow(dead_code)]
-            pub(crate) fn run_deferred(self, ctx: $ctx) -> Box<dyn FnOnce()> {
+            pub fn run_deferred(self, ctx: $ctx) -> Box<dyn FnOnce()> {
                 match self {
                     $( $request::$op(op, reply) => {
                         let result = $trait::run(op, ctx);
@@ -280,7 +284,7 @@ macro_rules! operations {
 
             /// Answers the request with an error instead of running it.
             #[allow(dead_code)]
-            pub(crate) fn refuse(self, error: impl FnOnce() -> crate::error::Error) {
+            pub fn refuse(self, error: impl FnOnce() -> crate::error::Error) {
                 match self {
                     $( $request::$op(_, reply) => {
                         let _ = reply.send(Err(error()));
@@ -289,7 +293,7 @@ macro_rules! operations {
             }
 
             #[allow(dead_code)]
-            pub(crate) fn info(&self) -> Info {
+            pub fn info(&self) -> Info {
                 match self {
                     $( $request::$op(..) => <$op as Operation>::INFO, )*
                 }
@@ -456,7 +460,7 @@ pub fn visit_all(visitor: &mut impl Visit) {
 
 impl ReadRequest {
     /// Reads that keep a core busy for long: they run one at a time.
-    pub(crate) fn is_heavy(&self) -> bool {
+    pub fn is_heavy(&self) -> bool {
         self.info().heavy
     }
 }

@@ -2,7 +2,7 @@
 //! the store's write side, the wiki engine and the search index.
 //!
 //! In a running node one `Core` lives on the store actor's thread
-//! ([`crate::store_actor`]); with no node running, the CLI opens one
+//! (the store actor, in kith-node); with no node running, the CLI opens one
 //! directly. Both reach it through the operations of [`crate::ops`].
 //! Reads that need no write-side state go through a [`Reader`] instead,
 //! which any thread can hold.

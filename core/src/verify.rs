@@ -25,7 +25,7 @@ pub fn verify_all(entries: Vec<Entry>, limits: &Limits, now_ms: u64) -> Checked 
 }
 
 /// The verified prefix of `results`, and the first failure.
-pub(crate) fn collect(
+pub fn collect(
     results: Vec<std::result::Result<Verified, Box<(Entry, ValidationError)>>>,
 ) -> Checked {
     let mut checked = Checked::default();

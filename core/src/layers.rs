@@ -1,11 +1,13 @@
-//! The crate's layers, checked: every module belongs to one layer and uses
-//! only modules of its own layer or below, and the layers below the node
-//! use no networking or web crate. docs/ARCHITECTURE.md describes the
-//! layers; this test keeps them true until they are crates of their own.
+//! The layers inside this crate, checked: every module belongs to one
+//! layer and uses only modules of its own layer or below (the wiki engine
+//! never reaches up into `Core`, the base never into the store), and the
+//! crate's manifest names no network, web or node crate. Cargo keeps the
+//! node layer out altogether: it is another crate, above this one.
 
 use std::path::{Path, PathBuf};
 
-/// The layers, lowest first, and the top-level modules in each.
+/// The layers, lowest first, and the top-level modules in each (`store`,
+/// `search`, `clock` and `text` are `kith-store`'s, re-exported here).
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
@@ -20,32 +22,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "error", "codes", "refs", "model", "reader", "core", "ops", "verify",
         ],
     ),
-    (
-        "node",
-        &[
-            "store_actor",
-            "verify_pool",
-            "network",
-            "net",
-            "link",
-            "api",
-            "http",
-            "web",
-            "handle",
-            "node",
-        ],
-    ),
 ];
 
-/// Crates a layer below `node` must not use, and from which layer up
-/// each is allowed.
-const CRATES: &[(&str, &str)] = &[
-    ("libp2p::", "node"),
-    ("use libp2p;", "node"),
-    ("axum::", "node"),
-    ("tokio::net", "node"),
-    ("tokio::", "core"),
-];
+/// Crates a layer must not use, and from which layer up each is allowed
+/// (libp2p, axum and tokio's networking are not in this crate's manifest
+/// at all: the manifest test below keeps them out).
+const CRATES: &[(&str, &str)] = &[("tokio::", "core")];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|(_, ms)| ms.contains(&module))
@@ -165,4 +147,51 @@ fn the_check_sees_an_arrow_up() {
     let found =
         uses("use crate::{error::Result, network::Network};\nlet x = crate::clock::now_ms();");
     assert_eq!(found, vec!["error", "network", "clock"]);
+}
+
+/// The core crate stays below the network and the API: its manifest names
+/// no networking or web crate and not the node, and takes from tokio its
+/// channels only.
+#[test]
+fn the_core_crate_depends_on_no_network_web_or_node() {
+    let manifest = include_str!("../Cargo.toml");
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a [dependencies] table")
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    let lines: Vec<&str> = deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("kith-store")),
+        "{lines:?}"
+    );
+    for line in &lines {
+        let name = line.split(['=', '.']).next().unwrap_or_default().trim();
+        for forbidden in [
+            "libp2p ",
+            "axum",
+            "hyper",
+            "ureq",
+            "minijinja",
+            "kith-node",
+            "futures",
+        ] {
+            assert!(
+                !format!("{name} ").starts_with(forbidden),
+                "kith-core depends on {name}"
+            );
+        }
+        if name == "tokio" {
+            assert!(
+                line.contains("default-features = false") && line.contains("[\"sync\"]"),
+                "kith-core takes more of tokio than its channels: {line}"
+            );
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::store::Store;
 
 /// The keypair that certifies for `me`'s person now, if this node holds it:
 /// `me` itself, or the identity key kept since a rotation.
-pub(crate) fn certifier(store: &Store, me: &Keypair, what: &str) -> Result<Keypair> {
+pub fn certifier(store: &Store, me: &Keypair, what: &str) -> Result<Keypair> {
     let person = store.registry()?.person_of(&me.author());
     if person.conflict.is_some() {
         return Err(Error::Conflict(
