@@ -8,9 +8,10 @@
 #   git worktree add /tmp/before ff1175f
 #   scripts/incremental-build.sh /tmp/before . \
 #     "node/src/store/views.rs store/src/store/views.rs store" \
-#     "node/src/reader.rs node/src/reader.rs node"
+#     "node/src/reader.rs core/src/reader.rs core"
 set -u
 BEFORE=$1; AFTER=$2; shift 2
+SPECS=("$@")
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(cd "$AFTER" && pwd)/target}
 build() {
   local tree=$1 file=$2 label=$3 bak
@@ -23,9 +24,9 @@ build() {
 }
 for tree in "$BEFORE" "$AFTER"; do (cd "$tree" && cargo build -q -p kith-cli); done
 for round in 1 2 3; do
-  for spec in "$@"; do
-    set -- $spec
-    build "$BEFORE" "$1" "before $3"
-    build "$AFTER" "$2" "after  $3"
+  for spec in "${SPECS[@]}"; do
+    read -r file_before file_after label <<< "$spec"
+    build "$BEFORE" "$file_before" "before $label"
+    build "$AFTER" "$file_after" "after  $label"
   done
 done
