@@ -12,7 +12,9 @@ use crate::commands::post::read_text_for;
 use crate::output;
 
 mod markdown;
+mod print;
 use markdown::{export, read_markdown_dir};
+use print::{blame_who, print_diff, print_history_line, print_page, who};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -447,150 +449,6 @@ const ADDED: anstyle::Style = anstyle::Style::new()
     .fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Green)));
 /// Unchanged text longer than this is cut down to its ends in diffs.
 const CONTEXT: usize = 40;
-
-fn who(h: &HistoryView) -> String {
-    h.author_name
-        .clone()
-        .unwrap_or_else(|| format!("…{}", h.author.short()))
-}
-
-fn blame_who(line: &BlameLine) -> String {
-    line.who()
-}
-
-fn print_history_line(h: &HistoryView) {
-    let delta = h.chars_after as i64 - h.chars_before as i64;
-    println!(
-        "{}  {}  {}  {:+} chars ({} → {}), {} ops",
-        &h.entry.to_hex()[..12],
-        who(h),
-        output::ago(h.timestamp),
-        delta,
-        h.chars_before,
-        h.chars_after,
-        h.ops
-    );
-}
-
-/// A word diff: removed text struck through in red (`[-…-]` without
-/// colour), added text in green (`{+…+}`), long unchanged stretches cut.
-fn print_diff(diff: &ChangeDiff) {
-    if diff.title_before.is_empty() && !diff.title_after.is_empty() {
-        println!("    new page {:?}", diff.title_after);
-    } else if diff.title_before != diff.title_after {
-        anstream::println!(
-            "    title: {REMOVED}[-{}-]{REMOVED:#} {ADDED}{{+{}+}}{ADDED:#}",
-            diff.title_before,
-            diff.title_after
-        );
-    }
-    let color = anstream::stdout().current_choice() != anstream::ColorChoice::Never;
-    let mut out = String::new();
-    let n = diff.pieces.len();
-    for (i, piece) in diff.pieces.iter().enumerate() {
-        match piece {
-            Piece::Same(text) => {
-                let chars: Vec<char> = text.chars().collect();
-                if chars.len() <= CONTEXT * 2 {
-                    out.push_str(text);
-                    continue;
-                }
-                let head: String = chars[..CONTEXT].iter().collect();
-                let tail: String = chars[chars.len() - CONTEXT..].iter().collect();
-                match (i == 0, i + 1 == n) {
-                    (true, true) => {}
-                    (true, false) => out.push_str(&format!("…{tail}")),
-                    (false, true) => out.push_str(&format!("{head}…")),
-                    (false, false) => out.push_str(&format!("{head} … {tail}")),
-                }
-            }
-            Piece::Removed(text) if color => out.push_str(&format!("{REMOVED}{text}{REMOVED:#}")),
-            Piece::Added(text) if color => out.push_str(&format!("{ADDED}{text}{ADDED:#}")),
-            Piece::Removed(text) => out.push_str(&format!("[-{text}-]")),
-            Piece::Added(text) => out.push_str(&format!("{{+{text}+}}")),
-        }
-    }
-    if diff.pieces.iter().all(|p| matches!(p, Piece::Same(_)))
-        && diff.title_before == diff.title_after
-    {
-        anstream::println!("    {DIM}(no change to the text){DIM:#}");
-        return;
-    }
-    for line in out.trim_end_matches('\n').lines() {
-        anstream::println!("    {line}");
-    }
-}
-
-fn print_page(view: &PageView) {
-    println!("# {}", view.title);
-    if view.archived {
-        println!("(archived)");
-    }
-    println!();
-    print!("{}", view.body);
-    if !view.body.ends_with('\n') {
-        println!();
-    }
-    println!();
-    let authors: Vec<String> = view
-        .authors
-        .iter()
-        .map(|a| {
-            view.author_names
-                .get(&a.to_string())
-                .cloned()
-                .unwrap_or_else(|| format!("…{}", a.short()))
-        })
-        .collect();
-    println!(
-        "id {}  ·  updated {}  ·  by {}",
-        view.id,
-        output::ago(view.updated),
-        authors.join(", ")
-    );
-    if !view.aliases.is_empty() {
-        println!("also known as: {}", view.aliases.join(", "));
-    }
-    if !view.missing_links.is_empty() {
-        println!(
-            "links to missing pages: {} (create one with `kith wiki new TITLE`)",
-            view.missing_links
-                .iter()
-                .map(|t| format!("[[{t}]]"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    for n in &view.namesakes {
-        println!("another page has this title: {} ({})", n.title, n.id);
-    }
-    if let Some(m) = &view.merged {
-        println!(
-            "merged concurrent edits by {} — review (`kith wiki edit` or `kith wiki reviewed {}`):",
-            m.names.join(" and "),
-            view.id
-        );
-        for p in &m.paragraphs {
-            println!("  paragraph {}: {}…", p.index + 1, p.start);
-        }
-    }
-    if !view.backlinks.is_empty() {
-        let links: Vec<&str> = view.backlinks.iter().map(|b| b.title.as_str()).collect();
-        println!("linked from: {}", links.join(", "));
-    }
-    if view.waiting > 0 {
-        println!(
-            "{} change(s) waiting for changes this node has not received yet",
-            view.waiting
-        );
-    }
-    if view.rejected > 0 {
-        println!(
-            "{} invalid change(s) from peers were refused",
-            view.rejected
-        );
-    }
-}
 
 /// Opens `$VISUAL`/`$EDITOR` on `text`; None if the text was not changed.
 fn edit_in_editor(text: &str) -> Result<Option<String>> {
