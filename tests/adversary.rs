@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kith_node::ops;
 use kith_protocol::{Keypair, PostKind};
-use kith_tests::{TestNode, connect, copy_dir};
+use kith_testkit::{TestNode, connect, copy_dir};
 
 use crate::circles::{circle_post, members, wait_reads};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kith_node::model::EntryView;
 use kith_node::ops;
-use kith_tests::{TestNode, connect};
+use kith_testkit::{TestNode, connect};
 
 /// Whether any file under `dir` contains `needle`.
 fn bytes_hold(dir: &Path, needle: &[u8]) -> bool {

@@ -214,7 +214,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         alice.close().unwrap();
     }
     let b_dir = root.path().join("b");
-    kith_tests::copy_dir(&a_dir, &b_dir);
+    kith_testkit::copy_dir(&a_dir, &b_dir);
 
     let node = Node::start(config, alice_key.clone()).await.unwrap();
     let token = std::fs::read_to_string(data_dir.api_token()).unwrap();
@@ -615,7 +615,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
 /// entries beyond 16 MiB is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_reads_as_much_of_a_body_as_the_operation_table_says() {
-    let node = kith_tests::TestNode::start("alice", 201).await;
+    let node = kith_testkit::TestNode::start("alice", 201).await;
     let base = format!("{}{}", node.http_base(), kith_node::api::PREFIX);
     let token = std::fs::read_to_string(node.data_dir().api_token()).unwrap();
     let statuses = tokio::task::spawn_blocking(move || {

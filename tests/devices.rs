@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kith_node::link::{LinkCode, join};
 use kith_node::ops;
-use kith_tests::{TestNode, connect, copy_dir};
+use kith_testkit::{TestNode, connect, copy_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_device_posts_as_the_person_and_a_revoked_one_is_shut_out() {

@@ -1,7 +1,7 @@
 //! Finding trusted peers without a server.
 
 use kith_node::ops;
-use kith_tests::{TestNode, connect, wait_until};
+use kith_testkit::{TestNode, connect, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_knows_only_one_peer_finds_another_and_connects_directly() {

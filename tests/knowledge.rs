@@ -3,7 +3,7 @@
 use kith_node::model::ThreadView;
 use kith_node::ops;
 use kith_protocol::PostKind;
-use kith_tests::{TestNode, connect, wait_until};
+use kith_testkit::{TestNode, connect, wait_until};
 
 async fn thread(node: &TestNode, id: &str) -> ThreadView {
     node.handle()

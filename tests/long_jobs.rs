@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kith_node::jobs::JobKind;
 use kith_node::ops;
 use kith_protocol::{Body, Post, PostKind};
-use kith_tests::{TestNode, connect};
+use kith_testkit::{TestNode, connect};
 
 /// Entries alice's log holds before the test (her own notes).
 const HISTORY: usize = 30_000;

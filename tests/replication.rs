@@ -2,7 +2,7 @@
 
 use kith_node::ops;
 use kith_protocol::{Body, Draft, Entry, Keypair, Post, PostKind};
-use kith_tests::{TestNode, connect, wait_until};
+use kith_testkit::{TestNode, connect, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_on_one_trusted_node_appears_in_the_others_feed() {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kith_node::ops;
 use kith_protocol::Keypair;
+use kith_testkit::{TestNode, connect};
 use kith_tests::scenarios::{flood, partition};
-use kith_tests::{TestNode, connect};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_stores_nothing_and_honest_posts_still_arrive() {

@@ -105,7 +105,7 @@ async fn a_store_of_the_previous_layout_runs_as_a_node() {
     let h = node.handle();
     // The views of an older layout are rebuilt as a job after start: the
     // profile name is back once it has run.
-    kith_tests::wait_until(
+    kith_testkit::wait_until(
         &h,
         || {
             let h = h.clone();
@@ -120,7 +120,7 @@ async fn a_store_of_the_previous_layout_runs_as_a_node() {
     .await;
     // A store from before circles gets this device's encryption key once
     // its own writes may go on.
-    kith_tests::wait_until(
+    kith_testkit::wait_until(
         &h,
         || {
             let h = h.clone();

@@ -3,7 +3,7 @@
 
 use kith_node::ops;
 use kith_protocol::PostKind;
-use kith_tests::{TestNode, connect};
+use kith_testkit::{TestNode, connect};
 
 struct Browser {
     agent: ureq::Agent,

@@ -2,7 +2,7 @@
 //! fetched through a trusted author.
 
 use kith_node::ops;
-use kith_tests::{TestNode, connect, wait_until};
+use kith_testkit::{TestNode, connect, wait_until};
 
 const BASE: &str = "# Trip notes\n\nWe leave on Friday morning.\n\nBring the tent and two stoves.\n\nMeet at the station.\n";
 

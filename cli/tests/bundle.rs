@@ -4,18 +4,12 @@
 use assert_cmd::Command;
 use kith_node::{Config, Core, DataDir, identity};
 use kith_protocol::{Body, Post, PostKind};
+use kith_testkit::process::Kith;
 use predicates::prelude::*;
 use serde_json::Value;
 
 fn kith(dir: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("kith").unwrap();
-    cmd.env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
-        .env_remove("RUST_LOG");
-    cmd
+    Command::from_std(Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir.path()))
 }
 
 fn out(cmd: &mut Command) -> String {

@@ -2,18 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
+use kith_testkit::process::Kith;
 use predicates::prelude::*;
 use serde_json::Value;
 
 fn kith(dir: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("kith").unwrap();
-    cmd.env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
-        .env_remove("RUST_LOG");
-    cmd
+    Command::from_std(Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir.path()))
 }
 
 fn stdout_of(cmd: &mut Command) -> String {

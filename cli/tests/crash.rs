@@ -11,76 +11,18 @@
 //! ```
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command as StdCommand, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kith_testkit::corpus::Rng;
+use kith_testkit::process::{Kith, ok};
 use serde_json::Value;
 
-fn kith(dir: &std::path::Path) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"));
-    cmd.env("KITH_DATA_DIR", dir)
-        .env("KITH_STATE_DIR", std::path::Path::new(dir).join("witness"))
-        .env("RUST_LOG", "error");
-    cmd
-}
-
-fn ok(cmd: &mut StdCommand) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A small deterministic generator (the seed is printed for replays).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn start(dir: &std::path::Path) -> Child {
-    kith(dir)
-        .args([
-            "up",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits until the node printed its invite code (it serves its API).
-fn wait_ready(child: &mut Child) {
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("kith up exited early").unwrap();
-        if line.trim_start().starts_with("invite") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-}
-
-fn kill9(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
+fn kith(dir: &std::path::Path) -> Command {
+    Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir)
 }
 
 #[derive(Default)]
@@ -112,14 +54,14 @@ fn acknowledged_writes_survive_kill_9() {
     let started = Instant::now();
     let mut startup_kills = 0;
     for cycle in 0..cycles {
-        let mut child = start(&dir);
+        let mut up = Kith::at(env!("CARGO_BIN_EXE_kith")).up(&dir).spawn();
         if rng.below(10) == 0 {
             // During start-up.
-            std::thread::sleep(Duration::from_millis(rng.below(150)));
-            kill9(&mut child);
+            std::thread::sleep(Duration::from_millis(rng.below(150) as u64));
+            up.kill9();
             startup_kills += 1;
         } else {
-            wait_ready(&mut child);
+            up.wait_ready();
             let stop = Arc::new(AtomicBool::new(false));
             let writer = {
                 let (stop, acked, dir) = (stop.clone(), acked.clone(), dir.clone());
@@ -158,8 +100,8 @@ fn acknowledged_writes_survive_kill_9() {
                     }
                 })
             };
-            std::thread::sleep(Duration::from_millis(100 + rng.below(500)));
-            kill9(&mut child);
+            std::thread::sleep(Duration::from_millis(100 + rng.below(500) as u64));
+            up.kill9();
             stop.store(true, Ordering::SeqCst);
             writer.join().unwrap();
         }
@@ -210,8 +152,7 @@ fn acknowledged_writes_survive_kill_9() {
         }
     }
     // One last clean run: the views (search index, wiki cache) caught up.
-    let mut child = start(&dir);
-    wait_ready(&mut child);
+    let mut up = Kith::at(env!("CARGO_BIN_EXE_kith")).up(&dir).ready();
     let acked = acked.lock().unwrap();
     if let Some((id, text)) = acked.posts.last() {
         let hits: Value = serde_json::from_str(&ok(kith(&dir).args([
@@ -228,7 +169,7 @@ fn acknowledged_writes_survive_kill_9() {
             "the search index did not catch up on {text:?}: {hits}"
         );
     }
-    kill9(&mut child);
+    up.kill9();
     eprintln!(
         "crash test: {cycles} cycles ({startup_kills} during start-up), {} posts acknowledged, all kept, in {:.1?}",
         acked.posts.len(),

@@ -1,145 +1,70 @@
 //! The CLI against running nodes: two `kith up` processes on loopback.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
+use kith_testkit::process::{self, Kith, Up};
 use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 
-struct Up {
-    child: Child,
-    dir: tempfile::TempDir,
+/// `kith up` on a temporary data dir, its log kept in `up.log` there.
+fn up_with(env: &[(&str, &str)]) -> Up {
+    let mut start = Kith::at(env!("CARGO_BIN_EXE_kith")).up_temporary();
+    let log = start.dir().join("up.log");
+    for (key, value) in env {
+        start = start.env(key, value);
+    }
+    let mut up = start.log_to(log).spawn();
+    let printed = up.wait_ready();
+    assert!(
+        printed.iter().any(|l| l.contains("author id")),
+        "{printed:?}"
+    );
+    up
 }
 
-impl Up {
-    fn start() -> Up {
-        Up::start_with(&[])
-    }
-
-    fn start_with(env: &[(&str, &str)]) -> Up {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("kith"))
-            .env("KITH_DATA_DIR", dir.path())
-            .env(
-                "KITH_STATE_DIR",
-                std::path::Path::new(dir.path()).join("witness"),
-            )
-            .envs(env.iter().copied())
-            .args([
-                "up",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("up.log")).unwrap())
-            .spawn()
-            .unwrap();
-        // Ready once it has printed its invite code.
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut saw = Vec::new();
-        loop {
-            let line = lines.next().expect("kith up exited early").unwrap();
-            let ready = line.trim_start().starts_with("invite");
-            saw.push(line);
-            if ready {
-                break;
-            }
-        }
-        assert!(saw.iter().any(|l| l.contains("author id")), "{saw:?}");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Up { child, dir }
-    }
-
-    fn kith(&self) -> Command {
-        let mut cmd = Command::cargo_bin("kith").unwrap();
-        cmd.env("KITH_DATA_DIR", self.dir.path()).env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(self.dir.path()).join("witness"),
-        );
-        cmd
-    }
-
-    fn stdout(&self, args: &[&str]) -> String {
-        let out = self
-            .kith()
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    /// Stops the node; returns what it logged.
-    fn stop(mut self) -> String {
-        #[cfg(unix)]
-        {
-            let pid = self.child.id().to_string();
-            StdCommand::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap();
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "kith up exited with {status}");
-        assert!(
-            !self.dir.path().join("api.json").exists(),
-            "api.json left behind"
-        );
-        std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default()
-    }
+fn up() -> Up {
+    up_with(&[])
 }
 
-impl Up {
-    /// Stops the node and hands back its data directory.
-    fn stop_and_keep(mut self) -> tempfile::TempDir {
-        let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        let pid = self.child.id().to_string();
-        StdCommand::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "kith up exited with {status}");
-        kept
-    }
+/// `kith` against the node, as assert_cmd's command.
+fn kith(up: &Up) -> Command {
+    Command::from_std(up.command())
 }
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+/// `kith` on a data dir, as assert_cmd's command.
+fn cli(dir: &std::path::Path) -> Command {
+    Command::from_std(Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir))
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Stops the node cleanly; returns what it logged.
+fn stop(mut up: Up) -> String {
+    up.stop();
+    std::fs::read_to_string(up.dir().join("up.log")).unwrap_or_default()
+}
+
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    process::wait_for(
+        what,
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        done,
+    );
 }
 
 #[test]
 fn cli_post_on_a_running_node_is_seen_on_its_peer() {
-    let a = Up::start();
-    let b = Up::start();
-    let code_a = a.stdout(&["invite"]);
-    let code_b = b.stdout(&["invite"]);
+    let a = up();
+    let b = up();
+    let code_a = a.run(&["invite"]);
+    let code_b = b.run(&["invite"]);
     assert!(code_a.trim().starts_with("kith1"));
-    a.stdout(&["join", code_b.trim(), "--name", "B"]);
-    b.stdout(&["join", code_a.trim(), "--name", "A"]);
-    let b_id = b.stdout(&["id"]);
+    a.run(&["join", code_b.trim(), "--name", "B"]);
+    b.run(&["join", code_a.trim(), "--name", "A"]);
+    let b_id = b.run(&["id"]);
     wait_for("A and B to connect", || {
-        let peers: Value = serde_json::from_str(&a.stdout(&["peers", "--json"])).unwrap();
+        let peers: Value = serde_json::from_str(&a.run(&["peers", "--json"])).unwrap();
         peers
             .as_array()
             .unwrap()
@@ -148,16 +73,16 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
     });
 
     // `kith post` while A runs goes through A's API (the store is locked).
-    let out = a.stdout(&["post", "hello through the API", "--tag", "cli"]);
+    let out = a.run(&["post", "hello through the API", "--tag", "cli"]);
     let id = out.trim().lines().last().unwrap().to_string();
     wait_for("the post to reach B", || {
-        let feed: Value = serde_json::from_str(&b.stdout(&["feed", "--json"])).unwrap();
+        let feed: Value = serde_json::from_str(&b.run(&["feed", "--json"])).unwrap();
         feed.as_array()
             .unwrap()
             .iter()
             .any(|e| e["id"] == id.as_str())
     });
-    let feed: Value = serde_json::from_str(&b.stdout(&["feed", "--json"])).unwrap();
+    let feed: Value = serde_json::from_str(&b.run(&["feed", "--json"])).unwrap();
     let post = feed
         .as_array()
         .unwrap()
@@ -167,11 +92,11 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
     assert_eq!(post["text"], "hello through the API");
     assert_eq!(post["author_name"], "A", "B's petname for A");
 
-    let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
+    let status: Value = serde_json::from_str(&b.run(&["status", "--json"])).unwrap();
     assert_eq!(status["connected_peers"], 1);
     // Dialing a connected peer by its address says so at once.
     let b_addr = {
-        let status: Value = serde_json::from_str(&b.stdout(&["status", "--json"])).unwrap();
+        let status: Value = serde_json::from_str(&b.run(&["status", "--json"])).unwrap();
         let listen = status["listen"].as_array().unwrap().clone();
         let tcp = listen
             .iter()
@@ -181,11 +106,11 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
             .to_string();
         format!("{tcp}/p2p/{}", b_id.trim())
     };
-    let said = a.stdout(&["dial", &b_addr]);
+    let said = a.run(&["dial", &b_addr]);
     assert!(said.starts_with("connected to B"), "{said}");
     // A node that does not trust A refuses the connection: the dial fails.
-    let c = Up::start();
-    let c_status: Value = serde_json::from_str(&c.stdout(&["status", "--json"])).unwrap();
+    let c = up();
+    let c_status: Value = serde_json::from_str(&c.run(&["status", "--json"])).unwrap();
     let c_addr = c_status["listen"]
         .as_array()
         .unwrap()
@@ -194,9 +119,9 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
         .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
         .unwrap()
         .to_string();
-    let c_id = c.stdout(&["id"]);
-    a.stdout(&["trust", "add", c_id.trim()]);
-    a.kith()
+    let c_id = c.run(&["id"]);
+    a.run(&["trust", "add", c_id.trim()]);
+    kith(&a)
         .args([
             "dial",
             &format!("{c_addr}/p2p/{}", c_id.trim()),
@@ -207,55 +132,37 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
         .failure()
         .stderr(predicates::str::contains("no connection to"))
         .stderr(predicates::str::contains("must trust each other"));
-    c.stop();
+    stop(c);
     // A dial without a host or a port is an error, not a silent success.
     for bad in ["", "/ip4/127.0.0.1"] {
-        a.kith()
+        kith(&a)
             .args(["dial", bad])
             .assert()
             .failure()
             .stderr(predicates::str::contains("not an address to dial"));
     }
     // `--watch` returns once the node is up to date with its peers.
-    let watched = b.stdout(&["status", "--watch"]);
+    let watched = b.run(&["status", "--watch"]);
     assert!(
         watched.contains("1 peer(s) connected, up to date"),
         "{watched}"
     );
-    a.stop();
-    b.stop();
+    stop(a);
+    stop(b);
 }
 
 #[test]
 fn network_commands_without_a_node_say_so() {
     let dir = tempfile::tempdir().unwrap();
-    let mut init = Command::cargo_bin("kith").unwrap();
-    init.env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
-        .arg("init")
-        .assert()
-        .success();
+    cli(dir.path()).arg("init").assert().success();
     for args in [vec!["invite"], vec!["dial", "/ip4/127.0.0.1/tcp/1"]] {
-        let mut cmd = Command::cargo_bin("kith").unwrap();
-        cmd.env("KITH_DATA_DIR", dir.path())
-            .env(
-                "KITH_STATE_DIR",
-                std::path::Path::new(dir.path()).join("witness"),
-            )
+        cli(dir.path())
             .args(&args)
             .assert()
             .failure()
             .stderr(predicates::str::contains("no node is running"));
     }
-    let mut cmd = Command::cargo_bin("kith").unwrap();
-    cmd.env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
+    cli(dir.path())
         .args(["join", "kith1garbage"])
         .assert()
         .failure()
@@ -266,50 +173,35 @@ fn network_commands_without_a_node_say_so() {
 
 #[test]
 fn the_first_up_takes_a_name() {
-    let up = Up::start_with(&[("KITH_NAME", "Ada")]);
-    let id: Value = serde_json::from_str(&up.stdout(&["id", "--json"])).unwrap();
+    let up = up_with(&[("KITH_NAME", "Ada")]);
+    let id: Value = serde_json::from_str(&up.run(&["id", "--json"])).unwrap();
     assert_eq!(id["name"], "Ada", "{id}");
-    let log = up.stop();
+    let log = stop(up);
     assert!(log.contains("your name is \"Ada\""), "{log}");
 }
 
 #[test]
 fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
-    let up = Up::start();
+    let up = up();
     // Alone: said plainly, with what to do.
-    let status = up.stdout(&["status"]);
+    let status = up.run(&["status"]);
     assert!(status.contains("no peers connected"), "{status}");
     assert!(status.contains("kith invite"), "{status}");
     assert!(!status.contains("up to date with"), "{status}");
     // A prefix too short to name an entry says so.
-    up.kith()
+    kith(&up)
         .args(["thread", "e2"])
         .assert()
         .failure()
         .stderr(predicates::str::contains("too short"));
     std::thread::sleep(Duration::from_secs(2));
     let dir = tempfile::tempdir().unwrap();
-    let log = up.stop();
+    let log = stop(up);
     assert!(!log.contains("WARN"), "a fresh node warns: {log}");
     assert!(log.contains("no display name yet"), "{log}");
     // Logs into a pipe carry no colour codes.
-    Command::cargo_bin("kith")
-        .unwrap()
-        .env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
-        .arg("init")
-        .assert()
-        .success();
-    let out = Command::cargo_bin("kith")
-        .unwrap()
-        .env("KITH_DATA_DIR", dir.path())
-        .env(
-            "KITH_STATE_DIR",
-            std::path::Path::new(dir.path()).join("witness"),
-        )
+    cli(dir.path()).arg("init").assert().success();
+    let out = cli(dir.path())
         .env("RUST_LOG", "debug")
         .args(["status"])
         .output()
@@ -325,39 +217,24 @@ fn a_fresh_node_is_quiet_and_says_what_it_lacks() {
 /// there as it was, and no partial file beside it.
 #[test]
 fn a_bundle_streams_from_a_running_node_and_a_refused_export_keeps_the_old_file() {
-    let a = Up::start();
+    let a = up();
     for i in 0..30 {
-        a.stdout(&[
+        a.run(&[
             "post",
             &format!("note {i}: streaming a bundle, one page at a time"),
         ]);
     }
-    let out = a.dir.path().join("out.bundle");
-    let through_api = a.stdout(&["bundle", "export", out.to_str().unwrap()]);
+    let out = a.dir().join("out.bundle");
+    let through_api = a.run(&["bundle", "export", out.to_str().unwrap()]);
     assert!(through_api.starts_with("wrote "), "{through_api}");
     let entries = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
     let stranger = tempfile::tempdir().unwrap();
-    Command::cargo_bin("kith")
-        .unwrap()
-        .env("KITH_DATA_DIR", stranger.path())
-        .arg("init")
-        .assert()
-        .success();
-    let stranger_id = String::from_utf8(
-        Command::cargo_bin("kith")
-            .unwrap()
-            .env("KITH_DATA_DIR", stranger.path())
-            .arg("id")
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
-    )
-    .unwrap();
-    let keep = a.dir.path().join("keep.bundle");
+    let cli = Kith::at(env!("CARGO_BIN_EXE_kith"));
+    cli.run(stranger.path(), &["init"]);
+    let stranger_id = cli.run(stranger.path(), &["id"]);
+    let keep = a.dir().join("keep.bundle");
     std::fs::write(&keep, b"what was here before").unwrap();
-    a.kith()
+    kith(&a)
         .args([
             "bundle",
             "export",
@@ -369,8 +246,8 @@ fn a_bundle_streams_from_a_running_node_and_a_refused_export_keeps_the_old_file(
         .failure()
         .stderr(predicates::str::contains("you do not trust"));
     assert_eq!(std::fs::read(&keep).unwrap(), b"what was here before");
-    assert!(!a.dir.path().join("keep.bundle.partial").exists());
-    let mut kith = a.kith();
+    assert!(!a.dir().join("keep.bundle.partial").exists());
+    let mut kith = kith(&a);
     let dir = a.stop_and_keep();
     let direct = dir.path().join("direct.bundle");
     let without_node = String::from_utf8(

@@ -14,9 +14,10 @@
 //! does not trust, gets no connection and so no relay slot.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use kith_testkit::process::{self, Kith, Up};
 
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ fn sh(args: &[&str]) {
 /// Namespaces and processes, removed on drop.
 struct Net {
     tag: String,
-    children: Vec<Child>,
+    nodes: Vec<Up>,
     dirs: Vec<tempfile::TempDir>,
 }
 
@@ -47,7 +48,7 @@ impl Net {
         let tag = format!("k{}", std::process::id() % 100_000);
         let net = Net {
             tag,
-            children: Vec::new(),
+            nodes: Vec::new(),
             dirs: Vec::new(),
         };
         for host in ["a", "b", "c", "d"] {
@@ -97,62 +98,29 @@ impl Net {
         net
     }
 
-    fn kith(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns(host), KITH])
-            .env("KITH_DATA_DIR", dir)
-            .env("KITH_STATE_DIR", std::path::Path::new(dir).join("witness"))
-            .env_remove("RUST_LOG")
-            .args(args);
-        cmd
+    fn kith(&self, host: &str) -> Kith {
+        Kith::at(KITH).in_netns(&self.ns(host))
     }
 
     fn run(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> String {
-        let out = self.kith(host, dir, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{host} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.kith(host).run(dir, args)
     }
 
     /// Starts `kith up` in `host`, listening on `ips`; returns its data dir index.
     fn up(&mut self, host: &str, ips: &[&str]) -> usize {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "up".to_string(),
-            "--api".into(),
-            "127.0.0.1:0".into(),
-            "--no-mdns".into(),
-        ];
-        for ip in ips {
-            args.push("--listen".into());
-            args.push(format!("/ip4/{ip}/tcp/4001"));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut cmd = self.kith(host, dir.path(), &args);
+        let listen: Vec<String> = ips.iter().map(|ip| format!("/ip4/{ip}/tcp/4001")).collect();
+        let mut start = self.kith(host).up(dir.path()).listen(&listen);
         // KITH_TEST_LOG_DIR=dir keeps each node's log (RUST_LOG=kith_node=debug).
-        let stderr = match std::env::var("KITH_TEST_LOG_DIR") {
-            Ok(logs) => {
-                cmd.env(
+        if let Ok(logs) = std::env::var("KITH_TEST_LOG_DIR") {
+            start = start
+                .env(
                     "RUST_LOG",
                     "kith_node=debug,libp2p_relay=debug,libp2p_dcutr=debug",
-                );
-                Stdio::from(std::fs::File::create(format!("{logs}/{host}.log")).unwrap())
-            }
-            Err(_) => Stdio::null(),
-        };
-        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("kith up exited").unwrap();
-            if line.trim_start().starts_with("invite") {
-                break;
-            }
+                )
+                .log_to(format!("{logs}/{host}.log"));
         }
-        std::thread::spawn(move || for _ in lines {});
-        self.children.push(child);
+        self.nodes.push(start.ready());
         self.dirs.push(dir);
         self.dirs.len() - 1
     }
@@ -164,9 +132,8 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
+        for mut node in self.nodes.drain(..) {
+            node.kill9();
         }
         for host in ["a", "b", "c", "d"] {
             let _ = Command::new("ip")
@@ -176,12 +143,13 @@ impl Drop for Net {
     }
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    process::wait_for(
+        what,
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        done,
+    );
 }
 
 fn json(text: &str) -> Value {

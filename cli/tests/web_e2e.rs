@@ -55,14 +55,10 @@ fn the_automerge_export_opens_in_automerge_js() {
     npm_packages(&e2e);
     let dir = tempfile::tempdir().unwrap();
     let kith = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = assert_cmd::Command::cargo_bin("kith").unwrap();
-        cmd.env("KITH_DATA_DIR", dir.path())
-            .env(
-                "KITH_STATE_DIR",
-                std::path::Path::new(dir.path()).join("witness"),
-            )
-            .env_remove("RUST_LOG")
-            .args(args);
+        let mut cmd = assert_cmd::Command::from_std(
+            kith_testkit::process::Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir.path()),
+        );
+        cmd.args(args);
         if let Some(input) = stdin {
             cmd.write_stdin(input);
         }

@@ -285,31 +285,3 @@ pub(crate) fn search_error(e: crate::search::Error) -> Error {
 
 #[cfg(test)]
 mod tests;
-
-/// In-memory cores for the seams' unit tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    use kith_protocol::{AuthorId, Keypair};
-
-    use super::Core;
-    use crate::config::{Config, DataDir};
-    use crate::store::{self, Store};
-
-    /// A core with the key of `seed` on a temporary store.
-    pub(crate) fn core(seed: u8) -> Core {
-        Core::with_store(
-            Config::new(DataDir::new("/nonexistent")),
-            Keypair::from_secret(&[seed; 32]),
-            Store::temporary().unwrap(),
-        )
-        .unwrap()
-    }
-
-    /// Offers `to` the part of `author`'s log that `from` holds and `to`
-    /// lacks; returns why storing stopped, if it did.
-    pub(crate) fn sync(from: &Core, to: &mut Core, author: AuthorId) -> Option<store::Error> {
-        let have = to.store().head(&author).unwrap().map_or(0, |h| h.seq);
-        let entries = from.store().log(&author, have + 1, usize::MAX).unwrap();
-        to.ingest(&entries).error
-    }
-}

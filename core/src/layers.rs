@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
         &[
-            "error", "codes", "refs", "model", "reader", "core", "ops", "verify",
+            "error", "codes", "refs", "model", "reader", "core", "ops", "verify", "testing",
         ],
     ),
 ];

@@ -19,6 +19,8 @@ pub mod model;
 pub mod ops;
 pub mod reader;
 pub mod refs;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 pub mod wiki;
 pub mod witness;

@@ -9,7 +9,6 @@
 //! - search latency p50/p99 for one-word and three-word queries
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use kith_node::ops;
@@ -17,45 +16,17 @@ use kith_node::store::kv::KvConfig;
 use kith_node::store::{Scope, Store};
 use kith_node::{Config, Core, DataDir, identity};
 use kith_protocol::{Body, Entry, Keypair, Limits, Post, PostKind};
+use kith_testkit::corpus::{self, Rng};
 
 const POSTS: usize = 100_000;
 const AUTHORS: usize = 10;
 
-/// Words of a real text (the automerge paper), for realistic term statistics.
+/// Words of a real text (the automerge paper), for realistic term
+/// statistics: in text order, a word repeated back to back kept once.
 fn vocabulary() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/automerge-paper.json.gz"
-    );
-    let file = std::fs::File::open(path).unwrap();
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut json)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let text = v["endContent"].as_str().unwrap();
-    let mut words: Vec<String> = text
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
+    let mut words = corpus::paper_words();
     words.dedup();
     words
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -76,10 +47,10 @@ fn main() {
         let scratch = Store::temporary().unwrap();
         let bodies: Vec<Body> = (0..POSTS / AUTHORS)
             .map(|_| {
-                let len = 8 + (rng.next() % 30) as usize;
+                let len = 8 + (rng.next_u64() % 30) as usize;
                 let text: Vec<&str> = (0..len).map(|_| rng.pick(&words).as_str()).collect();
                 Body::Post(Post {
-                    kind: if rng.next().is_multiple_of(4) {
+                    kind: if rng.next_u64().is_multiple_of(4) {
                         PostKind::Question
                     } else {
                         PostKind::Note

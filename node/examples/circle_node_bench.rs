@@ -12,17 +12,11 @@
 
 use std::time::Instant;
 
-use kith_node::store::Store;
-use kith_node::{Config, Core, DataDir, ops};
-use kith_protocol::{Keypair, PostKind};
+use kith_node::{Core, ops};
+use kith_protocol::PostKind;
 
 fn core(seed: u8) -> Core {
-    let mut c = Core::with_store(
-        Config::new(DataDir::new("/nonexistent")),
-        Keypair::from_secret(&[seed; 32]),
-        Store::temporary().unwrap(),
-    )
-    .unwrap();
+    let mut c = kith_testkit::core::core(seed);
     c.ensure_encryption_key().unwrap();
     c
 }

@@ -19,10 +19,11 @@ use crate::api;
 use crate::config::Config;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::handle::{EVENT_CAPACITY, Handle, Parts};
+use crate::handle::{EVENT_CAPACITY, Event, Handle, Parts};
 use crate::jobs::JobTable;
 use crate::net;
-use crate::network::{COMMAND_CAPACITY, NOTICE_CAPACITY, Network, Wiring};
+use crate::network::{COMMAND_CAPACITY, NOTICE_CAPACITY, NetCommand, NetNotice, Network, Wiring};
+use crate::store::Scope;
 use crate::store_actor::{BULK_INBOX, Outputs, STORE_INBOX, StoreActor, StoreMsg};
 use crate::verify_pool::{Lanes, VerifyPool};
 
@@ -49,80 +50,51 @@ impl Node {
     /// is listening.
     pub async fn start(config: Config, keypair: Keypair) -> Result<Node> {
         let span = tracing::info_span!("node", id = %keypair.author().short());
-        let core = {
-            let (config, keypair) = (config.clone(), keypair.clone());
-            tokio::task::spawn_blocking(move || Core::open(config, keypair))
-                .await
-                .map_err(|e| Error::Io(format!("opening the store: {e}")))??
-        };
+        let core = open_core(&config, &keypair).await?;
         // The key the node signs its log with (its own, or the one it took
         // over with, PROTOCOL.md §11.6), and how its own writes start.
         let log = core.keypair().clone();
         let me = log.author();
         let start = core.start_check()?;
         let store = core.store().clone();
-        let scope = Arc::new(core.scope().clone());
         let search = core.search_reader();
         let (swarm, listen) = listen(&keypair, &config).await?;
-        let listener = tokio::net::TcpListener::bind(config.api).await.map_err(|e| {
-            Error::Network(format!(
-                "cannot open the API on {}: {e} (is another node running? choose another with --api)",
-                config.api
-            ))
-        })?;
-        let api_addr = listener
-            .local_addr()
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let (listener, api_addr) = bind_api(&config).await?;
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
 
-        let (store_tx, store_rx) = mpsc::channel(STORE_INBOX);
-        let (bulk_tx, bulk_rx) = mpsc::channel(BULK_INBOX);
-        let (net_tx, net_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (notice_tx, notice_rx) = mpsc::channel(NOTICE_CAPACITY);
-        let (scope_tx, scope_rx) = watch::channel(scope);
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let (restart_tx, restart) = watch::channel(false);
-        let jobs = JobTable::default();
+        let wires = Wires::new(Arc::new(core.scope().clone()));
         let verify = {
             let _entered = span.enter();
             VerifyPool::start(
                 config.limits.clone(),
                 0,
                 Lanes {
-                    live: store_tx.clone(),
-                    bulk: bulk_tx,
+                    live: wires.store_tx.clone(),
+                    bulk: wires.bulk_tx.clone(),
                 },
             )?
         };
-
         let actor = StoreActor::new(
             core,
             start,
-            store_rx,
-            bulk_rx,
+            wires.store_rx,
+            wires.bulk_rx,
             Outputs {
-                net: notice_tx,
-                scope: scope_tx,
-                events: events.clone(),
-                jobs: jobs.clone(),
-                restart: restart_tx,
+                net: wires.notice_tx,
+                scope: wires.scope_tx,
+                events: wires.events.clone(),
+                jobs: wires.jobs.clone(),
+                restart: wires.restart_tx,
             },
         );
-        let actor_span = span.clone();
-        let store_actor = std::thread::Builder::new()
-            .name("kith-store".into())
-            .spawn(move || {
-                let _entered = actor_span.enter();
-                actor.run();
-            })
-            .map_err(|e| Error::Io(format!("cannot start the store thread: {e}")))?;
-        tokio::spawn(tick(store_tx.downgrade()));
+        let store_actor = spawn_store_actor(actor, span.clone())?;
+        tokio::spawn(tick(wires.store_tx.downgrade()));
 
         let shared_config = Arc::new(config.clone());
         let reader = crate::reader::Reader::new(
             store.clone(),
             me,
-            scope_rx.borrow().clone(),
+            wires.scope_rx.borrow().clone(),
             shared_config.clone(),
         );
         let network = Network::new(
@@ -133,45 +105,29 @@ impl Node {
             start,
             listen.clone(),
             Wiring {
-                commands: net_rx,
-                notices: notice_rx,
-                scope: scope_rx.clone(),
-                store: store_tx.clone(),
+                commands: wires.net_rx,
+                notices: wires.notice_rx,
+                scope: wires.scope_rx.clone(),
+                store: wires.store_tx.clone(),
                 verify: verify.clone(),
-                events: events.clone(),
-                jobs: jobs.clone(),
+                events: wires.events.clone(),
+                jobs: wires.jobs.clone(),
             },
         );
         let network = tokio::spawn(network.run().instrument(span.clone()));
         let handle = Handle::new(Parts {
             me,
-            store_actor: store_tx,
-            network: net_tx,
+            store_actor: wires.store_tx,
+            network: wires.net_tx,
             verify,
             store,
-            scope: scope_rx,
+            scope: wires.scope_rx,
             config: shared_config,
-            jobs,
-            events,
+            jobs: wires.jobs,
+            events: wires.events,
             search,
         });
-
-        let (stop_http, stopped) = oneshot::channel::<()>();
-        let http_handle = handle.clone();
-        let http_token = token.clone();
-        let http = tokio::spawn(
-            async move {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                if let Err(e) =
-                    crate::http::serve(listener, http_handle, http_token, shutdown).await
-                {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }
-            .instrument(span),
-        );
+        let (http, stop_http) = serve_http(listener, handle.clone(), token.clone(), span);
         api::write_endpoint(
             &config.data_dir.api_endpoint(),
             &api::Endpoint {
@@ -187,7 +143,7 @@ impl Node {
             config,
             network,
             store_actor: Some(store_actor),
-            restart,
+            restart: wires.restart,
             http,
             stop_http: Some(stop_http),
         })
@@ -235,6 +191,112 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The channels between the node's parts, both ends, before they are
+/// handed out.
+struct Wires {
+    store_tx: mpsc::Sender<StoreMsg>,
+    store_rx: mpsc::Receiver<StoreMsg>,
+    bulk_tx: mpsc::Sender<StoreMsg>,
+    bulk_rx: mpsc::Receiver<StoreMsg>,
+    net_tx: mpsc::Sender<NetCommand>,
+    net_rx: mpsc::Receiver<NetCommand>,
+    notice_tx: mpsc::Sender<NetNotice>,
+    notice_rx: mpsc::Receiver<NetNotice>,
+    scope_tx: watch::Sender<Arc<Scope>>,
+    scope_rx: watch::Receiver<Arc<Scope>>,
+    events: broadcast::Sender<Event>,
+    restart_tx: watch::Sender<bool>,
+    restart: watch::Receiver<bool>,
+    jobs: JobTable,
+}
+
+impl Wires {
+    fn new(scope: Arc<Scope>) -> Wires {
+        let (store_tx, store_rx) = mpsc::channel(STORE_INBOX);
+        let (bulk_tx, bulk_rx) = mpsc::channel(BULK_INBOX);
+        let (net_tx, net_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (notice_tx, notice_rx) = mpsc::channel(NOTICE_CAPACITY);
+        let (scope_tx, scope_rx) = watch::channel(scope);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (restart_tx, restart) = watch::channel(false);
+        Wires {
+            store_tx,
+            store_rx,
+            bulk_tx,
+            bulk_rx,
+            net_tx,
+            net_rx,
+            notice_tx,
+            notice_rx,
+            scope_tx,
+            scope_rx,
+            events,
+            restart_tx,
+            restart,
+            jobs: JobTable::default(),
+        }
+    }
+}
+
+/// Opens the store off the runtime (it may replay a log or migrate).
+async fn open_core(config: &Config, keypair: &Keypair) -> Result<Core> {
+    let (config, keypair) = (config.clone(), keypair.clone());
+    tokio::task::spawn_blocking(move || Core::open(config, keypair))
+        .await
+        .map_err(|e| Error::Io(format!("opening the store: {e}")))?
+}
+
+/// Binds the API's port, saying what to do if it is taken.
+async fn bind_api(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(config.api).await.map_err(|e| {
+        Error::Network(format!(
+            "cannot open the API on {}: {e} (is another node running? choose another with --api)",
+            config.api
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Network(e.to_string()))?;
+    Ok((listener, addr))
+}
+
+/// The store actor on a thread of its own (it blocks on sled and tantivy).
+fn spawn_store_actor(
+    actor: StoreActor,
+    span: tracing::Span,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("kith-store".into())
+        .spawn(move || {
+            let _entered = span.enter();
+            actor.run();
+        })
+        .map_err(|e| Error::Io(format!("cannot start the store thread: {e}")))
+}
+
+/// Serves the API and the web app until the returned sender is used (or
+/// dropped).
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    handle: Handle,
+    token: String,
+    span: tracing::Span,
+) -> (JoinHandle<()>, oneshot::Sender<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(
+        async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = crate::http::serve(listener, handle, token, shutdown).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }
+        .instrument(span),
+    );
+    (http, stop)
 }
 
 /// Builds the swarm and waits until every listener reports an address (or

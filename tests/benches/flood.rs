@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use kith_node::{DataDir, identity, ops};
 use kith_protocol::{Body, Keypair, Post, PostKind};
-use kith_tests::TestNode;
-use kith_tests::process::Up;
+use kith_testkit::TestNode;
+use kith_testkit::process::{Kith, Up};
 use kith_tests::scenarios::flood::{self, MALLORY, Plan, Target, percentile};
 
 fn main() {
@@ -37,8 +37,8 @@ fn main() {
 async fn bench() {
     let dir = tempfile::tempdir().unwrap();
     identity::create_from_secret(&DataDir::new(dir.path()).identity(), &[70; 32]).unwrap();
-    let mut up = Up::start(dir.path());
-    let target = Target::of(&up.data_dir);
+    let mut up = Up::start(&Kith::release(), dir.path());
+    let target = Target::of(&up.data_dir());
     let friend = TestNode::prepared(
         "friend",
         71,

@@ -18,8 +18,7 @@
 //!    status every 10 ms) and A's `status` and `feed` latency p99.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +26,7 @@ use std::time::{Duration, Instant};
 use kith_node::store::Store;
 use kith_node::{Config, Core, DataDir, identity, ops};
 use kith_protocol::{AuthorId, Body, Entry, Keypair, Limits, Post, PostKind};
-use kith_tests::process::Up;
+use kith_testkit::process::{Kith, Up, kith_binary};
 
 const AUTHORS: usize = 10;
 const PER_AUTHOR: usize = 10_000;
@@ -182,16 +181,7 @@ fn ingest_scaling(keys: &[Keypair], entries: &[Entry]) -> f64 {
 
 fn kith(bin: &Path, dir: &Path, args: &[&str]) -> Duration {
     let t = Instant::now();
-    let out = Command::new(bin)
-        .env("KITH_DATA_DIR", dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kith {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Kith::at(bin).run(dir, args);
     t.elapsed()
 }
 
@@ -343,8 +333,8 @@ fn network_under_load(
     write_bundle(&first, keys[0].author(), &parts[0]);
     write_bundle(&second, keys[0].author(), &parts[1]);
 
-    let a = Up::start_binary(bin, &a_dir);
-    let b = Up::start_binary(bin, &b_dir);
+    let a = Up::start(&Kith::at(bin), &a_dir);
+    let b = Up::start(&Kith::at(bin), &b_dir);
     let import = kith(bin, &a_dir, &["bundle", "import", first.to_str().unwrap()]);
     let product = rate(parts[0].len(), import);
     let (ca, cb) = (a.client(), b.client());
@@ -514,21 +504,10 @@ fn one_job_at_a_time(
     );
 }
 
-fn release_kith() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("kith");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --release -p kith-cli` first",
-        bin.display()
-    );
-    bin
-}
-
 fn main() {
     let (keys, parts) = corpus(2);
     let baseline = ingest_scaling(&keys, &parts[0]);
-    network_under_load("this build", &release_kith(), &keys, &parts, baseline);
+    network_under_load("this build", &kith_binary(), &keys, &parts, baseline);
     if let Ok(before) = std::env::var("KITH_BEFORE") {
         network_under_load(
             "before (KITH_BEFORE)",

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use kith_node::api::Client;
 use kith_node::{Config, Core, DataDir, identity, ops};
 use kith_protocol::{AuthorId, Body, Draft, Endorsement, Entry, EntryId, Keypair, Post, PostKind};
-use kith_tests::corpus::{Rng, vocabulary};
-use kith_tests::process::{Up, kith_binary};
+use kith_testkit::corpus::{Rng, vocabulary};
+use kith_testkit::process::{Kith, Up, status_kib};
 
 const AUTHORS: usize = 100;
 /// Authors who keep wiki pages, and how many pages and edits each.
@@ -248,26 +248,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
 }
 
 fn kith(dir: &Path, args: &[&str]) {
-    let out = Command::new(kith_binary())
-        .env("KITH_DATA_DIR", dir)
-        .env("KITH_STATE_DIR", dir.join("witness"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kith {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
+    Kith::release().run(dir, args);
 }
 
 /// `kith ARGS` with its time, its peak RSS (VmHWM) and the largest heap
@@ -275,9 +256,8 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 /// maps, such as the search index's segments read while tantivy merges them.
 fn kith_measured(dir: &Path, args: &[&str]) -> (Duration, u64, u64) {
     let started = Instant::now();
-    let mut child = Command::new(kith_binary())
-        .env("KITH_DATA_DIR", dir)
-        .env("KITH_STATE_DIR", dir.join("witness"))
+    let mut child = Kith::release()
+        .command(dir)
         .args(args)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -322,7 +302,7 @@ fn p(sorted: &[Duration], q: f64) -> Duration {
 /// `kith up`, timed until its API answers `status`.
 fn start(dir: &Path) -> (Up, Duration) {
     let started = Instant::now();
-    let up = Up::start(dir);
+    let up = Up::start(&Kith::release(), dir);
     up.client().call(ops::Status {}).unwrap();
     (up, started.elapsed())
 }

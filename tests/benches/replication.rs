@@ -23,8 +23,8 @@ use kith_node::store::kv::KvConfig;
 use kith_node::store::{Scope, Store};
 use kith_node::{DataDir, identity};
 use kith_protocol::{Body, Entry, EntryId, Limits, Post, PostKind};
-use kith_tests::TestNode;
-use kith_tests::process::Up;
+use kith_testkit::TestNode;
+use kith_testkit::process::{Kith, Up};
 
 fn note(i: usize) -> Body {
     Body::Post(Post {
@@ -185,8 +185,8 @@ fn catch_up_and_memory() {
     };
     drop(entries);
 
-    let a = Up::start(source_dir.path());
-    let b = Up::start(sink_dir.path());
+    let a = Up::start(&Kith::release(), source_dir.path());
+    let b = Up::start(&Kith::release(), sink_dir.path());
     let idle_empty = b.rss_kib();
     let (ca, cb) = (a.client(), b.client());
     let code_a = ca.call(ops::Invite {}).unwrap().code;

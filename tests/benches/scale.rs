@@ -29,7 +29,7 @@ use kith_node::store::Store;
 use kith_node::store::kv::KvConfig;
 use kith_node::{DataDir, identity, ops};
 use kith_protocol::{AuthorId, EntryId, Keypair, Limits};
-use kith_tests::process::Up;
+use kith_testkit::process::{Kith, Up};
 use libp2p::futures::StreamExt;
 use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
 
@@ -141,8 +141,8 @@ fn run(n: usize, posts: usize) -> Figures {
     prepare(b_dir.path(), 2, a_key, n);
 
     let started = Instant::now();
-    let a = Up::start(a_dir.path());
-    let b = Up::start(b_dir.path());
+    let a = Up::start(&Kith::release(), a_dir.path());
+    let b = Up::start(&Kith::release(), b_dir.path());
     let startup = started.elapsed() / 2;
     let (ca, cb) = (a.client(), b.client());
     let invite = cb.call(ops::Invite {}).unwrap();
@@ -257,8 +257,8 @@ fn run_peers(peers: usize, posts: usize) -> (usize, f64, f64, Duration, Duration
         }
         store.flush().unwrap();
     }
-    let a = Up::start(a_dir.path());
-    let b = Up::start(b_dir.path());
+    let a = Up::start(&Kith::release(), a_dir.path());
+    let b = Up::start(&Kith::release(), b_dir.path());
     let (ca, cb) = (a.client(), b.client());
     let addr: Multiaddr = ca.call(ops::Invite {}).unwrap().addrs[0].parse().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kith_node::ops;
 use kith_protocol::PostKind;
-use kith_tests::TestNode;
+use kith_testkit::TestNode;
 
 const ENTRIES: usize = 10_000;
 const RUNS: usize = 200;
@@ -127,7 +127,7 @@ fn main() {
             t.await.unwrap();
         }
         node.handle()
-            .call(ops::WikiNew { title: "Paper".into(), body: kith_tests::corpus::paper_text(), circle: None })
+            .call(ops::WikiNew { title: "Paper".into(), body: kith_testkit::corpus::paper_text(), circle: None })
             .await
             .unwrap();
         node

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use kith_node::search::{Query, Search};
-use kith_tests::corpus::{Rng, vocabulary};
+use kith_testkit::corpus::{Rng, vocabulary};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -34,7 +34,7 @@ use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, dummy};
 use libp2p::{Multiaddr, StreamProtocol, noise, request_response, tcp, yamux};
 
-use crate::TestNode;
+use kith_testkit::TestNode;
 
 /// How big a flood is.
 #[derive(Debug, Clone)]

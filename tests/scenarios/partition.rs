@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kith_node::ops;
 use kith_protocol::{AuthorId, Head};
 
-use crate::{TestNode, WAIT, connect};
+use kith_testkit::{TestNode, WAIT, connect};
 
 /// How big a partition run is.
 #[derive(Debug, Clone)]

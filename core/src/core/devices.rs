@@ -200,8 +200,8 @@ mod tests {
     use kith_protocol::identity::DeviceLink;
 
     use super::*;
-    use crate::core::testing::{core, sync};
     use crate::ops;
+    use crate::testing::{core, sync};
 
     fn post(core: &mut Core, text: &str) {
         core.run(ops::Post::note(text)).unwrap();

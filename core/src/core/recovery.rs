@@ -185,11 +185,11 @@ impl Core {
 mod tests {
 
     use super::*;
-    use crate::core::testing::core;
     use crate::ops;
+    use crate::testing::core;
 
     fn sync(from: &Core, to: &mut Core, author: AuthorId) {
-        let error = crate::core::testing::sync(from, to, author);
+        let error = crate::testing::sync(from, to, author);
         assert!(error.is_none(), "{error:?}");
     }
 

@@ -191,8 +191,8 @@ mod tests {
     use super::*;
     use crate::config::{Config, DataDir};
     use crate::core::now_ms;
-    use crate::core::testing::{core, sync};
     use crate::ops;
+    use crate::testing::{core, sync};
     use crate::witness::Silent;
 
     fn open(data: &std::path::Path, state: &std::path::Path) -> Core {

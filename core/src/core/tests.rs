@@ -9,33 +9,10 @@ use crate::model::EntryView;
 use crate::ops;
 use crate::refs::AuthorRef;
 use crate::search::SearchKind;
+use crate::testing::{copy_log as sync, trust};
 
 fn core(seed: u8, hops: u8) -> Core {
-    let mut config = Config::new(DataDir::new("/nonexistent"));
-    config.hops = hops;
-    Core::with_store(
-        config,
-        Keypair::from_secret(&[seed; 32]),
-        Store::temporary().unwrap(),
-    )
-    .unwrap()
-}
-
-fn trust(a: &mut Core, b: &Core) {
-    a.run(ops::TrustAdd {
-        author: b.me().into(),
-        petname: None,
-    })
-    .unwrap();
-}
-
-/// Copies everything `from` wrote that `to` lacks (and can accept).
-fn sync(from: &Core, to: &mut Core) {
-    let me = from.me();
-    let have = to.store().head(&me).unwrap().map_or(0, |h| h.seq);
-    let entries = from.store().log(&me, have + 1, usize::MAX).unwrap();
-    let outcome = to.ingest(&entries);
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    crate::testing::core_with(seed, |config| config.hops = hops)
 }
 
 fn note(core: &mut Core, text: &str, tags: &[&str]) -> EntryView {

@@ -18,54 +18,13 @@ fn verified(entries: &[Entry]) -> Vec<Verified> {
     entries.iter().cloned().map(Verified::from_store).collect()
 }
 
-fn replica(seed: u8) -> Core {
-    let keypair = Keypair::from_secret(&[seed; 32]);
-    let config = Config::new(DataDir::new("/nonexistent"));
-    Core::with_store(config, keypair, Store::temporary().unwrap()).unwrap()
-}
+use crate::testing::{copy_log as sync, core as replica, everyone as all_to_all};
 
 /// Replicas that all trust each other.
 fn circle(n: u8) -> Vec<Core> {
     let mut cores: Vec<Core> = (1..=n).map(replica).collect();
-    let ids: Vec<AuthorId> = cores.iter().map(Core::me).collect();
-    for core in &mut cores {
-        for id in &ids {
-            if *id != core.me() {
-                core.run(ops::TrustAdd {
-                    author: (*id).into(),
-                    petname: None,
-                })
-                .unwrap();
-            }
-        }
-    }
+    crate::testing::trust_all(&mut cores);
     cores
-}
-
-/// Everything `from` has written that `to` lacks, in log order.
-fn sync(from: &mut Core, to: &mut Core) {
-    let me = from.me();
-    let have = to.store().head(&me).unwrap().map_or(0, |h| h.seq);
-    let entries = from.store().log(&me, have + 1, usize::MAX).unwrap();
-    let outcome = to.ingest(&entries);
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-}
-
-fn all_to_all(cores: &mut [Core]) {
-    for i in 0..cores.len() {
-        for j in 0..cores.len() {
-            if i != j {
-                let (a, b) = if i < j {
-                    let (x, y) = cores.split_at_mut(j);
-                    (&mut x[i], &mut y[0])
-                } else {
-                    let (x, y) = cores.split_at_mut(i);
-                    (&mut y[0], &mut x[j])
-                };
-                sync(a, b);
-            }
-        }
-    }
 }
 
 #[test]

@@ -61,34 +61,8 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
         Body::EncryptionKey(_) | Body::CircleEpoch(_) | Body::Sealed(_) => {
             super::circles::index_raw(entry, body, batch);
         }
-        Body::Post(post) => {
-            batch.insert(
-                feed_key(entry.header().timestamp_ms, &entry.id()),
-                entry.author().as_bytes(),
-            );
-            if let Some(parent) = &post.reply_to {
-                batch.insert(
-                    reply_key(parent, entry.header().timestamp_ms, &entry.id()),
-                    [post_kind_byte(post.kind)],
-                );
-            }
-        }
-        Body::Endorsement(e) => {
-            let key = endorse_key(&e.target, &entry.author());
-            if e.withdraw {
-                batch.remove(key);
-            } else {
-                let value = Endorsed {
-                    entry: entry.id(),
-                    timestamp_ms: entry.header().timestamp_ms,
-                    note: e.note.clone(),
-                };
-                batch.insert(
-                    key,
-                    postcard::to_stdvec(&value).expect("encoding into a Vec cannot fail"),
-                );
-            }
-        }
+        Body::Post(post) => index_post(entry, post, batch),
+        Body::Endorsement(e) => index_endorsement(entry, e, batch),
         Body::Accept(a) => {
             let key = pair_key(Space::Accept, &a.question.0, entry.author().as_bytes());
             match a.answer {
@@ -110,37 +84,75 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
                 postcard::to_stdvec(profile).expect("encoding into a Vec cannot fail"),
             );
         }
-        body if body.is_certificate() => {
-            let key = Space::Cert.key(&[entry.author().as_bytes(), &entry.seq().to_be_bytes()]);
-            batch.insert(key, body.encode());
-            batch.registry = true;
-            if let Body::Succession(s) = body
-                && entry.seq() == 1
-            {
-                // Handovers (kind 14): old key (32) || new key (32).
-                let key = Space::Handover.key(&[s.from.as_bytes(), entry.author().as_bytes()]);
-                batch.insert(key, []);
-            }
-        }
-        Body::Deletion(deletion) => {
-            if let Some(target) = store.get(&deletion.target)? {
-                // Only an author may delete their own entries; a
-                // certificate's body stays (PROTOCOL.md §11: persons are
-                // resolved from every certificate ever made), and so does
-                // a circle epoch's (§12: a member deleting one would leave
-                // every epoch after it waiting for its parent).
-                let kept = target
-                    .body()
-                    .and_then(|b| Body::decode(b).ok())
-                    .is_some_and(|b| b.is_certificate() || matches!(b, Body::CircleEpoch(_)));
-                if target.author() == entry.author() && target.body().is_some() && !kept {
-                    unindex(store, &target, batch);
-                    super::circles::forget_opened(&target, batch);
-                    store.drop_body(&target, batch);
-                }
-            }
-        }
+        body if body.is_certificate() => index_certificate(entry, body, batch),
+        Body::Deletion(deletion) => index_deletion(store, entry, &deletion.target, batch)?,
         _ => {}
+    }
+    Ok(())
+}
+
+fn index_post(entry: &Entry, post: &kith_protocol::Post, batch: &mut Batch) {
+    batch.insert(
+        feed_key(entry.header().timestamp_ms, &entry.id()),
+        entry.author().as_bytes(),
+    );
+    if let Some(parent) = &post.reply_to {
+        batch.insert(
+            reply_key(parent, entry.header().timestamp_ms, &entry.id()),
+            [post_kind_byte(post.kind)],
+        );
+    }
+}
+
+fn index_endorsement(entry: &Entry, e: &kith_protocol::Endorsement, batch: &mut Batch) {
+    let key = endorse_key(&e.target, &entry.author());
+    if e.withdraw {
+        batch.remove(key);
+    } else {
+        let value = Endorsed {
+            entry: entry.id(),
+            timestamp_ms: entry.header().timestamp_ms,
+            note: e.note.clone(),
+        };
+        batch.insert(
+            key,
+            postcard::to_stdvec(&value).expect("encoding into a Vec cannot fail"),
+        );
+    }
+}
+
+/// A certificate (PROTOCOL.md §11) is kept whole in the registry's space;
+/// a succession at seq 1 also records the handover.
+fn index_certificate(entry: &Entry, body: &Body, batch: &mut Batch) {
+    let key = Space::Cert.key(&[entry.author().as_bytes(), &entry.seq().to_be_bytes()]);
+    batch.insert(key, body.encode());
+    batch.registry = true;
+    if let Body::Succession(s) = body
+        && entry.seq() == 1
+    {
+        // Handovers (kind 14): old key (32) || new key (32).
+        let key = Space::Handover.key(&[s.from.as_bytes(), entry.author().as_bytes()]);
+        batch.insert(key, []);
+    }
+}
+
+/// A deletion drops its target's body and views, if the deleter wrote it.
+fn index_deletion(store: &Store, entry: &Entry, target: &EntryId, batch: &mut Batch) -> Result<()> {
+    if let Some(target) = store.get(target)? {
+        // Only an author may delete their own entries; a certificate's body
+        // stays (PROTOCOL.md §11: persons are resolved from every
+        // certificate ever made), and so does a circle epoch's (§12: a
+        // member deleting one would leave every epoch after it waiting for
+        // its parent).
+        let kept = target
+            .body()
+            .and_then(|b| Body::decode(b).ok())
+            .is_some_and(|b| b.is_certificate() || matches!(b, Body::CircleEpoch(_)));
+        if target.author() == entry.author() && target.body().is_some() && !kept {
+            unindex(store, &target, batch);
+            super::circles::forget_opened(&target, batch);
+            store.drop_body(&target, batch);
+        }
     }
     Ok(())
 }

@@ -8,18 +8,12 @@ use super::*;
 use crate::config::{Config, DataDir};
 use crate::model::{CircleView, EntryView};
 use crate::ops;
-use crate::store::Store;
+use crate::testing;
 
 const NAMES: [&str; 5] = ["alice", "bob", "carol", "dave", "eve"];
 
 fn node(seed: u8) -> Core {
-    let config = Config::new(DataDir::new("/nonexistent"));
-    let mut core = Core::with_store(
-        config,
-        Keypair::from_secret(&[seed; 32]),
-        Store::temporary().unwrap(),
-    )
-    .unwrap();
+    let mut core = testing::core(seed);
     core.run(ops::ProfileSet {
         name: NAMES[usize::from(seed - 1)].into(),
         about: String::new(),
@@ -32,40 +26,18 @@ fn node(seed: u8) -> Core {
 /// `n` people who all trust each other, each holding the others' logs.
 pub(super) fn people(n: u8) -> Vec<Core> {
     let mut cores: Vec<Core> = (1..=n).map(node).collect();
-    let ids: Vec<AuthorId> = cores.iter().map(Core::me).collect();
-    for core in &mut cores {
-        for id in &ids {
-            if *id != core.me() {
-                core.run(ops::TrustAdd {
-                    author: (*id).into(),
-                    petname: None,
-                })
-                .unwrap();
-            }
-        }
-    }
+    testing::trust_all(&mut cores);
     everyone(&mut cores);
     cores
 }
 
 /// Everything `from` wrote that `to` lacks.
 pub(super) fn sync(cores: &mut [Core], from: usize, to: usize) {
-    let me = cores[from].me();
-    let have = cores[to].store().head(&me).unwrap().map_or(0, |h| h.seq);
-    let entries = cores[from].store().log(&me, have + 1, usize::MAX).unwrap();
-    let outcome = cores[to].ingest(&entries);
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let (from, to) = testing::pair(cores, from, to);
+    testing::copy_log(from, to);
 }
 
-pub(super) fn everyone(cores: &mut [Core]) {
-    for from in 0..cores.len() {
-        for to in 0..cores.len() {
-            if from != to {
-                sync(cores, from, to);
-            }
-        }
-    }
-}
+pub(super) use testing::everyone;
 
 pub(super) fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryView {
     core.run(ops::Post {
@@ -789,12 +761,7 @@ fn a_members_new_device_reads_what_every_member_could_read_before_it() {
         link: kith_protocol::DeviceLink::new(&bob, &laptop_key, "laptop"),
     })
     .unwrap();
-    let mut laptop = Core::with_store(
-        Config::new(DataDir::new("/nonexistent")),
-        laptop_key,
-        Store::temporary().unwrap(),
-    )
-    .unwrap();
+    let mut laptop = testing::core(9);
     laptop.ensure_encryption_key().unwrap();
     for core in &p {
         laptop

@@ -22,13 +22,19 @@ pub fn paper_text() -> String {
         .to_string()
 }
 
-/// The paper's distinct words of three letters or more, lowercase, sorted.
-pub fn vocabulary() -> Vec<String> {
-    let mut words: Vec<String> = paper_text()
+/// The paper's words of three letters or more, lowercase, in the order
+/// of the text (repeats kept: realistic term frequencies).
+pub fn paper_words() -> Vec<String> {
+    paper_text()
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| w.len() >= 3)
         .map(str::to_lowercase)
-        .collect();
+        .collect()
+}
+
+/// The paper's distinct words of three letters or more, lowercase, sorted.
+pub fn vocabulary() -> Vec<String> {
+    let mut words = paper_words();
     words.sort();
     words.dedup();
     words

@@ -1,0 +1,37 @@
+//! What Kith's tests and benches share, so that each is written once:
+//!
+//! - [`net`]: real nodes in this process ([`TestNode`], [`connect`],
+//!   [`wait_until`]), for the multi-node tests;
+//! - [`process`]: `kith` as a child process ([`process::Kith`] runs a
+//!   command on a data dir, [`process::Up`] is a running `kith up`), for the
+//!   CLI's tests, crash tests, network namespaces and the benches;
+//! - [`core`]: a `Core` on a temporary store, and the helpers that make
+//!   several of them trust and sync with each other (the same module
+//!   kith-core's own unit tests use);
+//! - [`corpus`]: realistic text and a seeded generator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod corpus;
+pub mod net;
+pub mod process;
+
+pub use net::{TestNode, WAIT, connect, wait_until};
+
+/// Cores on temporary stores: `kith_core::testing`, re-exported.
+pub mod core {
+    pub use kith_core::testing::*;
+}
+
+/// Copies a directory tree (a store's backup, a second copy of a store).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
