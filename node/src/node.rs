@@ -63,30 +63,12 @@ impl Node {
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
 
         let wires = Wires::new(Arc::new(core.scope().clone()));
-        let verify = {
-            let _entered = span.enter();
-            VerifyPool::start(
-                config.limits.clone(),
-                0,
-                Lanes {
-                    live: wires.store_tx.clone(),
-                    bulk: wires.bulk_tx.clone(),
-                },
-            )?
+        let lanes = Lanes {
+            live: wires.store_tx.clone(),
+            bulk: wires.bulk_tx.clone(),
         };
-        let actor = StoreActor::new(
-            core,
-            start,
-            wires.store_rx,
-            wires.bulk_rx,
-            Outputs {
-                net: wires.notice_tx,
-                scope: wires.scope_tx,
-                events: wires.events.clone(),
-                jobs: wires.jobs.clone(),
-                restart: wires.restart_tx,
-            },
-        );
+        let verify = span.in_scope(|| VerifyPool::start(config.limits.clone(), 0, lanes))?;
+        let actor = StoreActor::new(core, start, wires.store_rx, wires.bulk_rx, wires.outputs);
         let store_actor = spawn_store_actor(actor, span.clone())?;
         tokio::spawn(tick(wires.store_tx.downgrade()));
 
@@ -202,14 +184,13 @@ struct Wires {
     bulk_rx: mpsc::Receiver<StoreMsg>,
     net_tx: mpsc::Sender<NetCommand>,
     net_rx: mpsc::Receiver<NetCommand>,
-    notice_tx: mpsc::Sender<NetNotice>,
     notice_rx: mpsc::Receiver<NetNotice>,
-    scope_tx: watch::Sender<Arc<Scope>>,
     scope_rx: watch::Receiver<Arc<Scope>>,
     events: broadcast::Sender<Event>,
-    restart_tx: watch::Sender<bool>,
     restart: watch::Receiver<bool>,
     jobs: JobTable,
+    /// The store actor's sending ends.
+    outputs: Outputs,
 }
 
 impl Wires {
@@ -221,6 +202,7 @@ impl Wires {
         let (scope_tx, scope_rx) = watch::channel(scope);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (restart_tx, restart) = watch::channel(false);
+        let jobs = JobTable::default();
         Wires {
             store_tx,
             store_rx,
@@ -228,14 +210,18 @@ impl Wires {
             bulk_rx,
             net_tx,
             net_rx,
-            notice_tx,
             notice_rx,
-            scope_tx,
             scope_rx,
-            events,
-            restart_tx,
+            events: events.clone(),
             restart,
-            jobs: JobTable::default(),
+            jobs: jobs.clone(),
+            outputs: Outputs {
+                net: notice_tx,
+                scope: scope_tx,
+                events,
+                jobs,
+                restart: restart_tx,
+            },
         }
     }
 }

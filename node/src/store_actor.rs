@@ -252,47 +252,11 @@ impl StoreActor {
             (msg, _) => msg,
         };
         match msg {
-            StoreMsg::OwnHeadUnsure => match self.core.succeed() {
-                Ok(_) => {
-                    self.restarting = true;
-                    for request in self.held.take().unwrap_or_default() {
-                        request.refuse(restarting);
-                    }
-                    let _ = self.out.restart.send(true);
-                }
-                Err(e) => {
-                    // Writing under the old key could fork it: refuse own
-                    // writes until a restart tries again.
-                    tracing::error!(error = %e, "cannot go on under a new key; own writes are refused until the node restarts");
-                    self.restarting = true;
-                    for request in self.held.take().unwrap_or_default() {
-                        request.refuse(restarting);
-                    }
-                }
-            },
-            StoreMsg::OwnHeadKnown => {
-                if let Some(held) = self.held.take() {
-                    self.writes_open();
-                    if !held.is_empty() {
-                        tracing::debug!(ops = held.len(), "own writes go on");
-                    }
-                    for request in held {
-                        self.handle(StoreMsg::Op(request));
-                    }
-                }
-            }
+            StoreMsg::OwnHeadUnsure => self.own_head_unsure(),
+            StoreMsg::OwnHeadKnown => self.own_head_known(),
             StoreMsg::Op(StoreRequest::Post(post, reply)) => self.handle_posts(post, reply),
             StoreMsg::Op(StoreRequest::Reindex(_, reply)) => self.start_reindex(reply),
-            StoreMsg::Op(request) => {
-                let info = request.info();
-                tracing::trace!(op = info.name, "store op");
-                let reply = request.run_deferred(&mut self.core);
-                // What the operation changed (the replication set above
-                // all) is published before its caller hears back.
-                self.adopt_rebuild();
-                self.carry_out_effects();
-                reply();
-            }
+            StoreMsg::Op(request) => self.run_op(request),
             StoreMsg::Ingest {
                 checked,
                 origin,
@@ -320,6 +284,54 @@ impl StoreActor {
         }
         self.adopt_rebuild();
         self.carry_out_effects();
+    }
+
+    /// The node could not confirm its own log's head (a restored backup):
+    /// it goes on under a new key from its next start, and refuses own
+    /// writes until then.
+    fn own_head_unsure(&mut self) {
+        match self.core.succeed() {
+            Ok(_) => {
+                self.restarting = true;
+                for request in self.held.take().unwrap_or_default() {
+                    request.refuse(restarting);
+                }
+                let _ = self.out.restart.send(true);
+            }
+            Err(e) => {
+                // Writing under the old key could fork it: refuse own
+                // writes until a restart tries again.
+                tracing::error!(error = %e, "cannot go on under a new key; own writes are refused until the node restarts");
+                self.restarting = true;
+                for request in self.held.take().unwrap_or_default() {
+                    request.refuse(restarting);
+                }
+            }
+        }
+    }
+
+    /// The own log's head is confirmed: the writes held meanwhile run.
+    fn own_head_known(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.writes_open();
+            if !held.is_empty() {
+                tracing::debug!(ops = held.len(), "own writes go on");
+            }
+            for request in held {
+                self.handle(StoreMsg::Op(request));
+            }
+        }
+    }
+
+    /// One operation on the core; what it changed (the replication set
+    /// above all) is published before its caller hears back.
+    fn run_op(&mut self, request: StoreRequest) {
+        let info = request.info();
+        tracing::trace!(op = info.name, "store op");
+        let reply = request.run_deferred(&mut self.core);
+        self.adopt_rebuild();
+        self.carry_out_effects();
+        reply();
     }
 
     /// Commits this post and any others already queued with one flush.

@@ -132,23 +132,72 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
     Ok(())
 }
 
+/// A bundle's reader, or what the file is instead.
+fn open_bundle(
+    opened: std::fs::File,
+    file: &Path,
+) -> Result<kith_node::bundle::Reader<std::fs::File>> {
+    match kith_node::bundle::Reader::new(opened, kith_protocol::Limits::default()) {
+        Ok(reader) => Ok(reader),
+        Err(kith_node::bundle::Error::NotABundle) => bail!(
+            "{} is not a Kith bundle (it does not start with KITHBNDL)",
+            file.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("{} cannot be imported", file.display())),
+    }
+}
+
+/// Why an entry was refused. An entry right after a malformed one fails
+/// the chain rule only because of that damage: said so, not "seq gap".
+fn refusal(
+    reader: &kith_node::bundle::Reader<std::fs::File>,
+    numbers: &[(kith_protocol::AuthorId, u64, usize)],
+    r: &kith_node::model::Rejected,
+) -> String {
+    let after_damage = numbers
+        .iter()
+        .find(|(author, seq, _)| *author == r.author && *seq == r.seq)
+        .and_then(|&(_, _, number)| reader.malformed_before(number));
+    match after_damage {
+        Some(n) => format!(
+            "seq {} of …{} not applied: entry {n} before it is malformed",
+            r.seq,
+            r.author.short()
+        ),
+        None => format!(
+            "seq {} of …{} rejected: {}",
+            r.seq,
+            r.author.short(),
+            r.reason
+        ),
+    }
+}
+
+/// One line, whatever went wrong: what, then how much.
+fn damage_report(mut what: Vec<String>) -> Result<()> {
+    if what.is_empty() {
+        return Ok(());
+    }
+    let count = what.len();
+    what.truncate(3);
+    let more = if count > 3 {
+        format!(" and {} more", count - 3)
+    } else {
+        String::new()
+    };
+    bail!(
+        "the bundle was damaged or held invalid entries ({}{more}); only entries that verified were applied",
+        what.join("; ").replace('\n', " ")
+    )
+}
+
 /// `kith bundle import FILE`: read as a stream, sent in chunks. Takes the
 /// backend: with no node running, the store is closed and settled after.
 fn import(data_dir: &DataDir, mut backend: Backend, file: &Path) -> Result<()> {
     // Read as a stream: memory stays the same whatever the file's size.
     let opened =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut reader = match kith_node::bundle::Reader::new(opened, kith_protocol::Limits::default())
-    {
-        Ok(reader) => reader,
-        Err(kith_node::bundle::Error::NotABundle) => bail!(
-            "{} is not a Kith bundle (it does not start with KITHBNDL)",
-            file.display()
-        ),
-        Err(e) => {
-            return Err(e).with_context(|| format!("{} cannot be imported", file.display()));
-        }
-    };
+    let mut reader = open_bundle(opened, file)?;
     let bar = output::entries_bar(reader.header().entries);
     let mut total = ImportEntriesReport::default();
     let mut refused = Vec::new();
@@ -169,27 +218,12 @@ fn import(data_dir: &DataDir, mut backend: Backend, file: &Path) -> Result<()> {
         total.duplicates += report.duplicates;
         total.not_replicated += report.not_replicated;
         total.dependencies += report.dependencies;
-        for r in report.rejected {
-            // An entry right after a malformed one fails the chain
-            // rule only because of that damage: say so, not "seq gap".
-            let after_damage = numbers
+        refused.extend(
+            report
+                .rejected
                 .iter()
-                .find(|(author, seq, _)| *author == r.author && *seq == r.seq)
-                .and_then(|&(_, _, number)| reader.malformed_before(number));
-            refused.push(match after_damage {
-                Some(n) => format!(
-                    "seq {} of …{} not applied: entry {n} before it is malformed",
-                    r.seq,
-                    r.author.short()
-                ),
-                None => format!(
-                    "seq {} of …{} rejected: {}",
-                    r.seq,
-                    r.author.short(),
-                    r.reason
-                ),
-            });
-        }
+                .map(|r| refusal(&reader, &numbers, r)),
+        );
         bar.inc(numbers.len() as u64);
     }
     let end = reader.finish();
@@ -209,21 +243,7 @@ fn import(data_dir: &DataDir, mut backend: Backend, file: &Path) -> Result<()> {
         Core::settle_store(&crate::backend::load_config(data_dir)?)
             .context("settling the store after the import")?;
     }
-    // One line, whatever went wrong: what, then how much.
     let mut what = end.problems;
     what.extend(refused);
-    if !what.is_empty() {
-        let count = what.len();
-        what.truncate(3);
-        let more = if count > 3 {
-            format!(" and {} more", count - 3)
-        } else {
-            String::new()
-        };
-        bail!(
-            "the bundle was damaged or held invalid entries ({}{more}); only entries that verified were applied",
-            what.join("; ").replace('\n', " ")
-        );
-    }
-    Ok(())
+    damage_report(what)
 }

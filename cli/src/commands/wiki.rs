@@ -1,6 +1,6 @@
 //! `kith wiki`: shared pages that merge without conflicts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use kith_node::model::{BlameLine, ChangeDiff, HistoryView, PageView};
@@ -136,15 +136,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             json,
         } => show_at(&mut backend, page, change, json)?,
         Command::Blame { page, json } => blame(&mut backend, page, json)?,
-        Command::Diff { page, change, json } => {
-            let diff = backend.call(ops::WikiDiff { page, change })?;
-            if json {
-                return output::json(&diff);
-            }
-            let diff = output::inert(diff);
-            print_history_line(&diff.change);
-            print_diff(&diff);
-        }
+        Command::Diff { page, change, json } => diff(&mut backend, page, change, json)?,
         Command::Revert { page, change } => {
             let view = backend.call(ops::WikiRevert { page, change })?;
             println!(
@@ -157,14 +149,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             page,
             at: None,
             json,
-        } => {
-            let view = backend.call(ops::WikiShow { page })?;
-            if json {
-                return output::json(&view);
-            }
-            let view = output::inert(view);
-            print_page(&view);
-        }
+        } => show(&mut backend, page, json)?,
         Command::List { archived, json } => list(&mut backend, archived, json)?,
         Command::History { page, diffs, json } => history(&mut backend, page, diffs, json)?,
         Command::Rename {
@@ -186,46 +171,79 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 view.title, view.id
             );
         }
-        Command::Restore { page, at } => {
-            let version = at.is_some();
-            let view = backend.call(ops::WikiRestore { page, at })?;
-            if version {
-                println!(
-                    "{:?} restored to that version (a new change; history keeps the rest)",
-                    view.title
-                );
-            } else {
-                println!("restored {:?}", view.title);
-            }
+        Command::Restore { page, at } => restore(&mut backend, page, at)?,
+        Command::Export { target, automerge } => export_to(&mut backend, target, automerge)?,
+        Command::Import { dir } => import(&mut backend, &dir)?,
+    }
+    Ok(())
+}
+
+fn show(backend: &mut Backend, page: String, json: bool) -> Result<()> {
+    let view = backend.call(ops::WikiShow { page })?;
+    if json {
+        return output::json(&view);
+    }
+    print_page(&output::inert(view));
+    Ok(())
+}
+
+fn diff(backend: &mut Backend, page: String, change: String, json: bool) -> Result<()> {
+    let diff = backend.call(ops::WikiDiff { page, change })?;
+    if json {
+        return output::json(&diff);
+    }
+    let diff = output::inert(diff);
+    print_history_line(&diff.change);
+    print_diff(&diff);
+    Ok(())
+}
+
+fn restore(backend: &mut Backend, page: String, at: Option<String>) -> Result<()> {
+    let version = at.is_some();
+    let view = backend.call(ops::WikiRestore { page, at })?;
+    if version {
+        println!(
+            "{:?} restored to that version (a new change; history keeps the rest)",
+            view.title
+        );
+    } else {
+        println!("restored {:?}", view.title);
+    }
+    Ok(())
+}
+
+/// `kith wiki export DIR` (every page as markdown) or `--automerge FILE`
+/// (one page as an Automerge document).
+fn export_to(backend: &mut Backend, target: String, automerge: Option<PathBuf>) -> Result<()> {
+    match automerge {
+        Some(file) => {
+            let bytes = backend.call(ops::WikiAutomerge { page: target })?.0;
+            std::fs::write(&file, &bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!("wrote {} ({} bytes)", file.display(), bytes.len());
         }
-        Command::Export { target, automerge } => match automerge {
-            Some(file) => {
-                let bytes = backend.call(ops::WikiAutomerge { page: target })?.0;
-                std::fs::write(&file, &bytes)
-                    .with_context(|| format!("cannot write {}", file.display()))?;
-                println!("wrote {} ({} bytes)", file.display(), bytes.len());
-            }
-            None => {
-                let dir = PathBuf::from(target);
-                let pages = backend.call(ops::WikiExport {})?;
-                export(&dir, &pages)?;
-                println!("exported {} page(s) to {}", pages.len(), dir.display());
-            }
-        },
-        Command::Import { dir } => {
-            let items = read_markdown_dir(&dir)?;
-            if items.is_empty() {
-                bail!("no .md files in {}", dir.display());
-            }
-            let report = backend.call(ops::WikiImport(items))?;
-            println!(
-                "{} created, {} updated, {} unchanged",
-                report.created.len(),
-                report.updated.len(),
-                report.unchanged.len()
-            );
+        None => {
+            let dir = PathBuf::from(target);
+            let pages = backend.call(ops::WikiExport {})?;
+            export(&dir, &pages)?;
+            println!("exported {} page(s) to {}", pages.len(), dir.display());
         }
     }
+    Ok(())
+}
+
+fn import(backend: &mut Backend, dir: &Path) -> Result<()> {
+    let items = read_markdown_dir(dir)?;
+    if items.is_empty() {
+        bail!("no .md files in {}", dir.display());
+    }
+    let report = backend.call(ops::WikiImport(items))?;
+    println!(
+        "{} created, {} updated, {} unchanged",
+        report.created.len(),
+        report.updated.len(),
+        report.unchanged.len()
+    );
     Ok(())
 }
 

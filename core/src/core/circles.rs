@@ -171,11 +171,34 @@ impl Core {
             return Ok(state);
         };
         state.key = Some(key);
+        let ops = self.open_epochs(&epochs, &key, registry, &mut state);
+        state.resolved = circle::resolve(&root, ops);
+        keys.extend(state.resolved.ever.iter().copied());
+        state.persons = keys
+            .into_iter()
+            .map(|k| (k, registry.person_of(&k)))
+            .collect();
+        state.own = self.wrapped(id, &key, &epochs, &state.readable)?;
+        self.warn_of_missing_wraps(registry, &mut state);
+        state.content_keys = content_keys(&state);
+        Ok(state)
+    }
+
+    /// Opens every epoch with the circle's key; the ones that open (from a
+    /// device key still valid at that seq) become `state.readable` and the
+    /// operations resolution orders; the rest count as junk.
+    fn open_epochs(
+        &self,
+        epochs: &[(Entry, CircleEpoch)],
+        key: &CircleKey,
+        registry: &Registry,
+        state: &mut CircleState,
+    ) -> Vec<Op> {
         let mut ops = Vec::new();
-        for (entry, epoch) in &epochs {
+        for (entry, epoch) in epochs {
             let opened = epoch
                 .well_formed()
-                .then(|| epoch.open_state(&entry.author(), &key).ok())
+                .then(|| epoch.open_state(&entry.author(), key).ok())
                 .flatten();
             let Some(st) = opened else {
                 state.junk += 1;
@@ -207,13 +230,11 @@ impl Core {
             });
             state.readable.insert(epoch.epoch, (entry.clone(), st));
         }
-        state.resolved = circle::resolve(&root, ops);
-        keys.extend(state.resolved.ever.iter().copied());
-        state.persons = keys
-            .into_iter()
-            .map(|k| (k, registry.person_of(&k)))
-            .collect();
-        state.own = self.wrapped(id, &key, &epochs, &state.readable)?;
+        ops
+    }
+
+    /// Warns of epochs that list this device but give it no wrap.
+    fn warn_of_missing_wraps(&self, registry: &Registry, state: &mut CircleState) {
         let devices = self.device_keys();
         for (epoch, (entry, st)) in &state.readable {
             if st.recipients.iter().any(|r| devices.contains(r)) && !state.own.contains_key(epoch) {
@@ -224,30 +245,6 @@ impl Core {
                 ));
             }
         }
-        state.content_keys = state
-            .own
-            .iter()
-            .map(|(e, w)| (*e, vec![w.content]))
-            .collect();
-        for epoch in &state.resolved.order {
-            let (Some((entry, _)), Some(own)) = (state.readable.get(epoch), state.own.get(epoch))
-            else {
-                continue;
-            };
-            let Some(body) = decode_epoch(entry) else {
-                continue;
-            };
-            for h in body
-                .open_history(&entry.author(), &own.history)
-                .unwrap_or_default()
-            {
-                let keys = state.content_keys.entry(h.epoch).or_default();
-                if !keys.contains(&h.key) {
-                    keys.push(h.key);
-                }
-            }
-        }
-        Ok(state)
     }
 
     /// The circle's key and the epoch id of its creation: from the store,
@@ -499,3 +496,33 @@ mod write;
 mod adversary_tests;
 #[cfg(test)]
 mod tests;
+
+/// The content keys this device can read with, per epoch: its own wraps',
+/// and the earlier epochs' keys each of them carries in its history, in
+/// resolution order.
+fn content_keys(state: &CircleState) -> BTreeMap<EpochId, Vec<[u8; 32]>> {
+    let mut keys: BTreeMap<EpochId, Vec<[u8; 32]>> = state
+        .own
+        .iter()
+        .map(|(e, w)| (*e, vec![w.content]))
+        .collect();
+    for epoch in &state.resolved.order {
+        let (Some((entry, _)), Some(own)) = (state.readable.get(epoch), state.own.get(epoch))
+        else {
+            continue;
+        };
+        let Some(body) = decode_epoch(entry) else {
+            continue;
+        };
+        for h in body
+            .open_history(&entry.author(), &own.history)
+            .unwrap_or_default()
+        {
+            let epoch_keys = keys.entry(h.epoch).or_default();
+            if !epoch_keys.contains(&h.key) {
+                epoch_keys.push(h.key);
+            }
+        }
+    }
+    keys
+}

@@ -7,6 +7,7 @@ use kith_protocol::{Body, Entry, PageId, change_group};
 use super::Core;
 use crate::error::{Error, Result};
 use crate::model::{ImportItem, ImportReport, PageRef, PageView, RenameOutcome};
+use crate::store::Store;
 use crate::wiki::Local;
 
 impl Core {
@@ -253,58 +254,15 @@ impl Core {
             .iter()
             .map(ToString::to_string)
             .collect();
-        let mut backlinks = Vec::new();
-        let mut sources = Vec::new();
-        for title in std::iter::once(&meta.title).chain(&meta.aliases) {
-            for source in crate::wiki::backlinks(&self.store, title)? {
-                if !sources.contains(&source) {
-                    sources.push(source);
-                }
-            }
-        }
-        for source in sources {
-            if source == *page {
-                continue;
-            }
-            if let Some(m) = crate::wiki::meta(&self.store, &source)?
-                && !m.archived
-            {
-                backlinks.push(PageRef {
-                    id: source,
-                    title: m.title,
-                });
-            }
-        }
+        let backlinks = backlinks(&self.store, page, &meta)?;
         let mut author_names = std::collections::BTreeMap::new();
         for a in &meta.authors {
             if let Some(name) = self.store.display_name(a)? {
                 author_names.insert(a.to_string(), name);
             }
         }
-        let mut missing_links = Vec::new();
-        for target in crate::wiki::link_targets(&body) {
-            let mut found = crate::wiki::resolve(&self.store, &target).is_ok();
-            if !found {
-                // Several pages may share it: that is not missing.
-                found = !crate::wiki::pages_aliased(&self.store, &target)?.is_empty()
-                    || matches!(
-                        crate::wiki::resolve(&self.store, &target),
-                        Err(crate::wiki::Error::Ambiguous(..))
-                    );
-            }
-            if !found {
-                missing_links.push(target);
-            }
-        }
-        let mut namesakes = Vec::new();
-        for id in crate::wiki::pages_titled(&self.store, &meta.title)? {
-            if id != *page
-                && let Some(m) = crate::wiki::meta(&self.store, &id)?
-                && !m.archived
-            {
-                namesakes.push(PageRef { id, title: m.title });
-            }
-        }
+        let missing_links = missing_links(&self.store, &body)?;
+        let namesakes = namesakes(&self.store, page, &meta.title)?;
         let merged = meta
             .merged
             .as_ref()
@@ -424,4 +382,65 @@ impl Core {
         }
         Ok(report)
     }
+}
+
+/// Live pages that link to `page` by its title or one of its aliases.
+fn backlinks(store: &Store, page: &PageId, meta: &crate::wiki::PageMeta) -> Result<Vec<PageRef>> {
+    let mut sources = Vec::new();
+    for title in std::iter::once(&meta.title).chain(&meta.aliases) {
+        for source in crate::wiki::backlinks(store, title)? {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+    }
+    let mut backlinks = Vec::new();
+    for source in sources {
+        if source == *page {
+            continue;
+        }
+        if let Some(m) = crate::wiki::meta(store, &source)?
+            && !m.archived
+        {
+            backlinks.push(PageRef {
+                id: source,
+                title: m.title,
+            });
+        }
+    }
+    Ok(backlinks)
+}
+
+/// The link targets in `body` that name no page.
+fn missing_links(store: &Store, body: &str) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for target in crate::wiki::link_targets(body) {
+        let mut found = crate::wiki::resolve(store, &target).is_ok();
+        if !found {
+            // Several pages may share it: that is not missing.
+            found = !crate::wiki::pages_aliased(store, &target)?.is_empty()
+                || matches!(
+                    crate::wiki::resolve(store, &target),
+                    Err(crate::wiki::Error::Ambiguous(..))
+                );
+        }
+        if !found {
+            missing.push(target);
+        }
+    }
+    Ok(missing)
+}
+
+/// Other live pages with the same title.
+fn namesakes(store: &Store, page: &PageId, title: &str) -> Result<Vec<PageRef>> {
+    let mut namesakes = Vec::new();
+    for id in crate::wiki::pages_titled(store, title)? {
+        if id != *page
+            && let Some(m) = crate::wiki::meta(store, &id)?
+            && !m.archived
+        {
+            namesakes.push(PageRef { id, title: m.title });
+        }
+    }
+    Ok(namesakes)
 }

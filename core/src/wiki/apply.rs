@@ -132,47 +132,10 @@ impl Wiki {
             .map_err(|e| Error::BadChange(e.to_string()))?;
             (data, vec![entry.id()])
         } else {
-            let part = Part {
-                entry: entry.id(),
-                author: entry.author(),
-                timestamp_ms: entry.header().timestamp_ms,
-                parts: w.parts,
-                data: w.data.clone(),
-            };
-            let k = key(Space::WikiPart, &[&w.group_hash, &w.part.to_be_bytes()]);
-            store.kv().insert(
-                &k,
-                postcard::to_stdvec(&part).expect("encoding into a Vec cannot fail"),
-            )?;
-            let mut parts: Vec<Part> = Vec::new();
-            for item in store
-                .kv()
-                .scan_prefix(key(Space::WikiPart, &[&w.group_hash]))
-            {
-                let (_, v) = item?;
-                parts.push(
-                    postcard::from_bytes(&v).map_err(|e| Error::Document(format!("part: {e}")))?,
-                );
+            match gather_parts(store, entry, w, batch)? {
+                Some(gathered) => gathered,
+                None => return Ok(None), // Wait for the rest.
             }
-            if parts.len() < w.parts as usize {
-                return Ok(None); // Wait for the rest.
-            }
-            if parts.iter().any(|p| p.author != entry.author()) {
-                return Err(Error::BadChange("parts of one group disagree".into()));
-            }
-            let views: Vec<GroupPart<'_>> = parts
-                .iter()
-                .map(|p| GroupPart {
-                    parts: p.parts,
-                    data: &p.data,
-                })
-                .collect();
-            let data = change_group::assemble(&views, &w.group_hash)
-                .map_err(|e| Error::BadChange(e.to_string()))?;
-            for n in 0..w.parts {
-                batch.remove(key(Space::WikiPart, &[&w.group_hash, &n.to_be_bytes()]));
-            }
-            (data, parts.iter().map(|p| p.entry).collect())
         };
         let mut out = Vec::new();
         for change in group::changes(form, &data)? {
@@ -574,4 +537,54 @@ fn park_waiting(
             postcard::to_stdvec(&w).expect("encoding into a Vec cannot fail"),
         );
     }
+}
+
+/// Stores one part of a multi-part group; once every part is here, the
+/// group's bytes and the entries that carried them (the parts removed in
+/// `batch`), else `None`.
+fn gather_parts(
+    store: &Store,
+    entry: &kith_protocol::Entry,
+    w: &WikiChange,
+    batch: &mut Batch,
+) -> Result<Option<(Vec<u8>, Vec<kith_protocol::EntryId>)>> {
+    let part = Part {
+        entry: entry.id(),
+        author: entry.author(),
+        timestamp_ms: entry.header().timestamp_ms,
+        parts: w.parts,
+        data: w.data.clone(),
+    };
+    let k = key(Space::WikiPart, &[&w.group_hash, &w.part.to_be_bytes()]);
+    store.kv().insert(
+        &k,
+        postcard::to_stdvec(&part).expect("encoding into a Vec cannot fail"),
+    )?;
+    let mut parts: Vec<Part> = Vec::new();
+    for item in store
+        .kv()
+        .scan_prefix(key(Space::WikiPart, &[&w.group_hash]))
+    {
+        let (_, v) = item?;
+        parts.push(postcard::from_bytes(&v).map_err(|e| Error::Document(format!("part: {e}")))?);
+    }
+    if parts.len() < w.parts as usize {
+        return Ok(None);
+    }
+    if parts.iter().any(|p| p.author != entry.author()) {
+        return Err(Error::BadChange("parts of one group disagree".into()));
+    }
+    let views: Vec<GroupPart<'_>> = parts
+        .iter()
+        .map(|p| GroupPart {
+            parts: p.parts,
+            data: &p.data,
+        })
+        .collect();
+    let data = change_group::assemble(&views, &w.group_hash)
+        .map_err(|e| Error::BadChange(e.to_string()))?;
+    for n in 0..w.parts {
+        batch.remove(key(Space::WikiPart, &[&w.group_hash, &n.to_be_bytes()]));
+    }
+    Ok(Some((data, parts.iter().map(|p| p.entry).collect())))
 }

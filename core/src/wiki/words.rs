@@ -199,15 +199,6 @@ fn hunks(a: &[&str], b: &[&str]) -> Vec<Hunk> {
 /// at a line break if it can, else starting at a word. Deleting the last
 /// line of "x.\ny.\n" is then "y.\n", not ".\ny".
 fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
-    let score = |side: &[&str], range: &std::ops::Range<usize>| -> u8 {
-        let ends_line = side[range.end - 1].ends_with('\n');
-        let starts_word =
-            is_word(side[range.start]) && (range.start == 0 || !is_word(side[range.start - 1]));
-        u8::from(ends_line) * 2 + u8::from(starts_word)
-    };
-    let shifted = |r: &std::ops::Range<usize>, by: isize| {
-        r.start.saturating_add_signed(by)..r.end.saturating_add_signed(by)
-    };
     let mut out: Vec<Hunk> = Vec::with_capacity(hunks.len() + 2);
     for i in 0..hunks.len() {
         let (o, n, equal) = hunks[i].clone();
@@ -226,22 +217,7 @@ fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
             Some(h) if h.2 => h.0.len(),
             _ => 0,
         };
-        let mut up = 0;
-        while up < before && side[range.start - up - 1] == side[range.end - up - 1] {
-            up += 1;
-        }
-        let mut down = 0;
-        while down < after && side[range.start + down] == side[range.end + down] {
-            down += 1;
-        }
-        let mut best = (score(side, &range), 0isize);
-        for shift in -(up as isize)..=(down as isize) {
-            let sc = score(side, &shifted(&range, shift));
-            if sc > best.0 || (sc == best.0 && shift > best.1) {
-                best = (sc, shift);
-            }
-        }
-        let shift = best.1;
+        let shift = best_shift(side, &range, before, after);
         let (mo, mn) = (shifted(&o, shift), shifted(&n, shift));
         if shift < 0 {
             // The tokens it moved above now follow it, unchanged.
@@ -276,7 +252,43 @@ fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
             out.push((o, n, false));
         }
     }
-    // A neighbour emptied by a move: merge what now touches.
+    *hunks = merge_touching(out);
+}
+
+fn shifted(r: &std::ops::Range<usize>, by: isize) -> std::ops::Range<usize> {
+    r.start.saturating_add_signed(by)..r.end.saturating_add_signed(by)
+}
+
+/// Where an insertion or deletion of `range` within `side` reads best,
+/// moving it at most `before` tokens up or `after` tokens down: ending a
+/// line scores 2, starting a word 1; ties go to the lowest place.
+fn best_shift(side: &[&str], range: &std::ops::Range<usize>, before: usize, after: usize) -> isize {
+    let score = |range: &std::ops::Range<usize>| -> u8 {
+        let ends_line = side[range.end - 1].ends_with('\n');
+        let starts_word =
+            is_word(side[range.start]) && (range.start == 0 || !is_word(side[range.start - 1]));
+        u8::from(ends_line) * 2 + u8::from(starts_word)
+    };
+    let mut up = 0;
+    while up < before && side[range.start - up - 1] == side[range.end - up - 1] {
+        up += 1;
+    }
+    let mut down = 0;
+    while down < after && side[range.start + down] == side[range.end + down] {
+        down += 1;
+    }
+    let mut best = (score(range), 0isize);
+    for shift in -(up as isize)..=(down as isize) {
+        let sc = score(&shifted(range, shift));
+        if sc > best.0 || (sc == best.0 && shift > best.1) {
+            best = (sc, shift);
+        }
+    }
+    best.1
+}
+
+/// Drops hunks a move emptied and merges neighbours of the same kind.
+fn merge_touching(out: Vec<Hunk>) -> Vec<Hunk> {
     let mut merged: Vec<Hunk> = Vec::with_capacity(out.len());
     for h in out {
         if h.0.is_empty() && h.1.is_empty() {
@@ -290,7 +302,7 @@ fn slide(hunks: &mut Vec<Hunk>, a: &[&str], b: &[&str]) {
             _ => merged.push(h),
         }
     }
-    *hunks = merged;
+    merged
 }
 
 #[cfg(test)]

@@ -70,38 +70,7 @@ impl Network {
                 connection_id,
                 num_established,
                 ..
-            } => {
-                if num_established != 0 {
-                    if let Some(c) = self.connected.get_mut(&peer_id) {
-                        c.conns.retain(|(id, _, _)| *id != connection_id);
-                        c.refresh_addr();
-                    }
-                    return;
-                }
-                self.holepunched.remove(&peer_id);
-                self.reservations.remove(&peer_id);
-                if let Some(gone) = self.connected.remove(&peer_id) {
-                    tracing::info!(peer = %peer_id, "disconnected");
-                    self.touch_peer(&peer_id, true, false);
-                    let outputs = self.replicator.disconnected(&peer_id, &self.reader);
-                    self.run_outputs(outputs);
-                    if let Some(author) = net::author_of(&peer_id) {
-                        let _ = self.wiring.events.send(Event::PeerDisconnected(author));
-                    }
-                    // A connection that lasted is redialled soon; one that the
-                    // other side closed at once (it does not trust us) backs
-                    // off further each time.
-                    if gone.since.elapsed() >= STABLE_CONNECTION {
-                        self.backoff.insert(
-                            peer_id,
-                            Backoff {
-                                next: Instant::now() + REDIAL_MIN,
-                                delay: REDIAL_MIN * 2,
-                            },
-                        );
-                    }
-                }
-            }
+            } => self.on_closed(peer_id, connection_id, num_established),
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
             }
@@ -121,14 +90,7 @@ impl Network {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Link(event)) => self.on_link(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer, addr) in found {
-                    if self.allowed(&peer) {
-                        tracing::debug!(%peer, %addr, "found trusted peer by mDNS");
-                        self.swarm.add_peer_address(peer, addr.clone());
-                        self.remember_addrs(&peer, [addr]);
-                        self.dial_peer(peer);
-                    }
-                }
+                self.on_mdns(found)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -144,6 +106,58 @@ impl Network {
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.on_autonat(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             other => tracing::trace!(event = ?other, "unhandled swarm event"),
+        }
+    }
+
+    /// A connection closed; the last one to a peer ends its session, and
+    /// a peer that closed at once backs off before the next dial.
+    fn on_closed(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: libp2p::swarm::ConnectionId,
+        num_established: u32,
+    ) {
+        if num_established != 0 {
+            if let Some(c) = self.connected.get_mut(&peer_id) {
+                c.conns.retain(|(id, _, _)| *id != connection_id);
+                c.refresh_addr();
+            }
+            return;
+        }
+        self.holepunched.remove(&peer_id);
+        self.reservations.remove(&peer_id);
+        if let Some(gone) = self.connected.remove(&peer_id) {
+            tracing::info!(peer = %peer_id, "disconnected");
+            self.touch_peer(&peer_id, true, false);
+            let outputs = self.replicator.disconnected(&peer_id, &self.reader);
+            self.run_outputs(outputs);
+            if let Some(author) = net::author_of(&peer_id) {
+                let _ = self.wiring.events.send(Event::PeerDisconnected(author));
+            }
+            // A connection that lasted is redialled soon; one that the
+            // other side closed at once (it does not trust us) backs off
+            // further each time.
+            if gone.since.elapsed() >= STABLE_CONNECTION {
+                self.backoff.insert(
+                    peer_id,
+                    Backoff {
+                        next: Instant::now() + REDIAL_MIN,
+                        delay: REDIAL_MIN * 2,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Trusted peers found on the local network are dialled.
+    fn on_mdns(&mut self, found: Vec<(PeerId, Multiaddr)>) {
+        for (peer, addr) in found {
+            if self.allowed(&peer) {
+                tracing::debug!(%peer, %addr, "found trusted peer by mDNS");
+                self.swarm.add_peer_address(peer, addr.clone());
+                self.remember_addrs(&peer, [addr]);
+                self.dial_peer(peer);
+            }
         }
     }
 

@@ -353,15 +353,7 @@ impl Store {
                     .problems
                     .push(format!("{at}: stored under the wrong key"));
             }
-            if let Err(e) = entry.verify_signature() {
-                report.problems.push(format!("{at}: {e}"));
-            }
-            if let Err(e) = entry.verify_body() {
-                report.problems.push(format!("{at}: {e}"));
-            }
-            if entry.body().is_none() {
-                report.bodies_dropped += 1;
-            }
+            check_entry(&entry, &at, &mut report);
             let expected_prev = match last {
                 Some((a, h)) if a == entry.author() => {
                     if h.seq + 1 != entry.seq() {
@@ -430,5 +422,18 @@ impl Store {
             ))),
             Some(_) => Err(Error::Corrupt("id index record".into())),
         }
+    }
+}
+
+/// The checks one entry passes on its own: signature, body, body kept.
+fn check_entry(entry: &Entry, at: &str, report: &mut VerifyReport) {
+    if let Err(e) = entry.verify_signature() {
+        report.problems.push(format!("{at}: {e}"));
+    }
+    if let Err(e) = entry.verify_body() {
+        report.problems.push(format!("{at}: {e}"));
+    }
+    if entry.body().is_none() {
+        report.bodies_dropped += 1;
     }
 }
