@@ -14,6 +14,24 @@ pub struct Checked {
     pub failed: Option<Box<(Entry, ValidationError)>>,
 }
 
+impl Checked {
+    /// Stores the verified prefix with `ingest`; the first entry that
+    /// failed verification becomes the outcome's error, unless storing
+    /// stopped earlier with an error of its own.
+    pub fn ingest_with(
+        self,
+        ingest: impl FnOnce(Vec<Verified>) -> crate::core::IngestOutcome,
+    ) -> crate::core::IngestOutcome {
+        let mut outcome = ingest(self.verified);
+        if outcome.error.is_none()
+            && let Some(failed) = self.failed
+        {
+            outcome.error = Some(crate::store::Error::Invalid(failed.1));
+        }
+        outcome
+    }
+}
+
 /// Verifies `entries` on every core (the global rayon pool), keeping
 /// their order.
 pub fn verify_all(entries: Vec<Entry>, limits: &Limits, now_ms: u64) -> Checked {

@@ -359,12 +359,7 @@ impl StoreActor {
     fn handle_ingest(&mut self, checked: Checked, origin: Origin, then: Then) {
         match then {
             Then::Ingest(reply) => {
-                let mut outcome = self.core.ingest_verified(checked.verified);
-                if outcome.error.is_none()
-                    && let Some(failed) = checked.failed
-                {
-                    outcome.error = Some(crate::store::Error::Invalid(failed.1));
-                }
+                let outcome = checked.ingest_with(|verified| self.core.ingest_verified(verified));
                 for entry in &outcome.appended {
                     let _ = self.out.events.send(Event::Entry {
                         entry: Box::new(entry.clone()),

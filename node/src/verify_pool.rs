@@ -171,14 +171,7 @@ fn coordinate(
             let checked = collect(std::mem::replace(&mut rest, tail));
             if checked.verified.is_empty() {
                 // Nothing to store: answer without bothering the store.
-                let error = checked.failed.map(|f| crate::store::Error::Invalid(f.1));
-                reply(
-                    then,
-                    IngestOutcome {
-                        error,
-                        ..Default::default()
-                    },
-                );
+                reply(then, checked.ingest_with(|_| IngestOutcome::default()));
                 continue;
             }
             if lane

@@ -4,29 +4,17 @@ use anyhow::Result;
 use kith_node::refs::EntryRef;
 use kith_node::{DataDir, ops};
 
-use crate::backend::Backend;
-use crate::commands::post::read_text;
+use crate::commands::post::Respond;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The question (id or unique prefix)
     id: EntryRef,
-    /// The answer (markdown); `-` reads stdin
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
-    text: Option<String>,
-    #[arg(long, value_name = "FILE")]
-    file: Option<std::path::PathBuf>,
-    #[arg(long = "tag", short = 't', value_name = "TAG")]
-    tags: Vec<String>,
+    #[command(flatten)]
+    body: Respond,
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let text = read_text(args.text, args.file)?;
-    let view = Backend::connect(data_dir)?.call(ops::Answer {
-        id: args.id,
-        text,
-        tags: args.tags,
-    })?;
-    println!("{}", view.id);
-    Ok(())
+    let Args { id, body } = args;
+    body.send(data_dir, |text, tags| ops::Answer { id, text, tags })
 }

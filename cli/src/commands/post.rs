@@ -35,6 +35,38 @@ pub struct Args {
     json: bool,
 }
 
+/// The text of an answer or reply, and its tags.
+#[derive(Debug, clap::Args)]
+pub struct Respond {
+    /// The text (markdown); `-` reads stdin
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    text: Option<String>,
+    /// Read the text from a file
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// A tag (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+impl Respond {
+    /// Writes the operation `op` makes of the text and tags; prints the
+    /// new entry's id.
+    pub fn send<O>(
+        self,
+        data_dir: &DataDir,
+        op: impl FnOnce(String, Vec<String>) -> O,
+    ) -> Result<()>
+    where
+        O: kith_node::Operation<Output = kith_node::model::EntryView>,
+    {
+        let text = read_text(self.text, self.file)?;
+        let view = Backend::connect(data_dir)?.call(op(text, self.tags))?;
+        println!("{}", view.id);
+        Ok(())
+    }
+}
+
 /// Reads the text argument, `-` (stdin) or `--file`, for a post.
 pub fn read_text(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
     read_text_for(

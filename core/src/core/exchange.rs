@@ -42,15 +42,7 @@ impl Core {
         while let Some((checked, batch)) = next.take() {
             let following = batches.next();
             let (outcome, verified) = rayon::join(
-                || {
-                    let mut outcome = self.ingest_verified(checked.verified);
-                    if outcome.error.is_none()
-                        && let Some(failed) = checked.failed
-                    {
-                        outcome.error = Some(crate::store::Error::Invalid(failed.1));
-                    }
-                    outcome
-                },
+                || checked.ingest_with(|verified| self.ingest_verified(verified)),
                 || following.map(verify),
             );
             tally.add(&batch, &outcome);
