@@ -471,12 +471,12 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     .await;
     pair.same(ops::Devices::default()).await;
     pair.online_only(ops::DeviceLinkCode {}, |online, offline| {
-        let code = kith_node::link::LinkCode::decode(&online.code).unwrap();
+        let code = kith_node::device_link::LinkCode::decode(&online.code).unwrap();
         assert_eq!(code.identity, me);
         assert!(offline.is_none());
     })
     .await;
-    let code = kith_node::link::LinkCode {
+    let code = kith_node::device_link::LinkCode {
         identity: elsewhere,
         node: elsewhere,
         addrs: vec![],
@@ -503,7 +503,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         old: elsewhere.into(),
     })
     .await;
-    let request = kith_node::link::RecoveryCode {
+    let request = kith_node::device_link::RecoveryCode {
         old: elsewhere,
         new: phone.author(),
         consent: kith_protocol::RecoveryApproval::request(&elsewhere, &phone),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kith_node::link::{LinkCode, join};
+use kith_node::device_link::{LinkCode, join};
 use kith_node::ops;
 use kith_testkit::{TestNode, connect, copy_dir};
 

@@ -13,20 +13,20 @@
 //!
 //! The methods are split by seam: [`ingest`] (own appends and entries from
 //! peers), [`social`] (posts, trust, profiles, deletion), [`knowledge`]
-//! (search, questions and answers), [`pages`] (the wiki), [`exchange`]
-//! (bundles, imports, forks) and [`maintenance`] (reindex, shutdown).
+//! (search, questions and answers), [`wiki`] (the wiki's operations), [`exchange`]
+//! (bundles, imports, forks) and [`rebuild`] (reindex, shutdown).
 
 pub mod circles;
 pub mod devices;
 pub mod exchange;
 pub mod ingest;
 pub mod knowledge;
-pub mod maintenance;
-pub mod pages;
+pub mod rebuild;
 pub mod recovery;
 pub mod social;
 pub mod succession;
 pub mod versions;
+pub mod wiki;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ use crate::store::{Indexing, Scope, Store};
 use crate::wiki::Wiki;
 
 pub use self::ingest::IngestOutcome;
-pub use self::maintenance::Rebuild;
+pub use self::rebuild::Rebuild;
 pub use self::social::PeerNote;
 
 pub use crate::clock::now_ms;

@@ -33,8 +33,8 @@ pub mod http;
 pub mod knowledge;
 pub mod maintenance;
 pub mod network;
-pub mod pages;
 pub mod social;
+pub mod wiki;
 
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -50,12 +50,12 @@ pub use self::http::{Binary, Streamed};
 pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
 pub use self::maintenance::{Jobs, Reindex, Verify};
 pub use self::network::{Dial, Invite, Join, Peers, Status};
-pub use self::pages::{
-    WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
-    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiReviewed, WikiShow,
-};
 pub use self::social::{
     Delete, Feed, Post, Profile, ProfileSet, TrustAdd, TrustList, TrustRemove, Whoami,
+};
+pub use self::wiki::{
+    WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
+    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiReviewed, WikiShow,
 };
 use crate::core::Core;
 use crate::error::Result;

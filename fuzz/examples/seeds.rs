@@ -10,9 +10,9 @@ use std::path::Path;
 
 use kith_node::bundle::{self, FrontierFile};
 use kith_node::invite::Invite;
-use kith_node::net::{PxRequest, PxResponse};
 use kith_node::ops;
 use kith_node::store::Store;
+use kith_node::swarm::{PxRequest, PxResponse};
 use kith_node::{Config, Core, DataDir};
 use kith_protocol::addr_record::AddrRecord;
 use kith_protocol::sync::{self, FrontierItem, Request, Response};
@@ -204,7 +204,7 @@ fn main() {
     };
     write("invite", "device-code", device.encode().as_bytes());
     let person = Keypair::from_secret(&[0x42; 32]);
-    let link = kith_node::link::LinkCode {
+    let link = kith_node::device_link::LinkCode {
         identity: person.author(),
         node: author,
         addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().expect("address")],
@@ -212,7 +212,7 @@ fn main() {
     };
     write("invite", "link-code", link.encode().as_bytes());
     let new = Keypair::from_secret(&[0x45; 32]);
-    let recovery = kith_node::link::RecoveryCode {
+    let recovery = kith_node::device_link::RecoveryCode {
         old: person.author(),
         new: new.author(),
         consent: kith_protocol::RecoveryApproval::request(&person.author(), &new),

@@ -15,10 +15,10 @@ use std::cell::RefCell;
 
 use kith_node::bundle::{self, FrontierFile};
 use kith_node::invite::Invite;
-use kith_node::net::{PxRequest, PxResponse};
 use kith_node::ops::http::Incoming;
 use kith_node::ops::{self, Operation, Visit};
 use kith_node::store::Store;
+use kith_node::swarm::{PxRequest, PxResponse};
 use kith_node::{Config, Core, DataDir};
 use kith_protocol::addr_record::AddrRecord;
 use kith_protocol::sync::{self, Request, Response};
@@ -231,14 +231,15 @@ pub fn invite(data: &[u8]) {
         let again = Invite::decode(&invite.encode()).expect("an encoded invite decodes");
         assert_eq!(again, invite);
     }
-    if let Ok(code) = kith_node::link::LinkCode::decode(text) {
-        let again = kith_node::link::LinkCode::decode(&code.encode()).expect("a link code decodes");
+    if let Ok(code) = kith_node::device_link::LinkCode::decode(text) {
+        let again =
+            kith_node::device_link::LinkCode::decode(&code.encode()).expect("a link code decodes");
         assert_eq!(again, code);
         let _ = code.ephemeral();
     }
-    if let Ok(code) = kith_node::link::RecoveryCode::decode(text) {
-        let again =
-            kith_node::link::RecoveryCode::decode(&code.encode()).expect("a recovery code decodes");
+    if let Ok(code) = kith_node::device_link::RecoveryCode::decode(text) {
+        let again = kith_node::device_link::RecoveryCode::decode(&code.encode())
+            .expect("a recovery code decodes");
         assert_eq!(again, code);
     }
 }

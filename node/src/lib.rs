@@ -21,13 +21,13 @@ pub use kith_core::{
     bundle, clock, codes, config, core, error, identity, invite, jobs, model, ops, reader, refs,
     search, store, text, verify, wiki, witness,
 };
+pub mod device_link;
 pub mod handle;
 mod http;
-pub mod link;
-pub mod net;
 mod network;
 mod node;
 mod store_actor;
+pub mod swarm;
 mod verify_pool;
 pub mod web;
 

@@ -13,9 +13,9 @@
 //! `peers`, `status` and `invite` show).
 
 mod connections;
+mod device_link;
 mod discovery;
 mod gossip;
-mod link;
 mod own_head;
 mod sync;
 mod views;
@@ -43,11 +43,11 @@ use crate::error::{Error, Result};
 use crate::handle::Event;
 use crate::jobs::JobTable;
 use crate::model::{GossipCounts, Reachability};
-use crate::net::{self, Behaviour};
 use crate::ops::NetRequest;
 use crate::reader::Reader;
 use crate::store::Scope;
 use crate::store_actor::StoreMsg;
+use crate::swarm::{self, Behaviour};
 use crate::verify_pool::VerifyPool;
 
 /// Capacity of the command channel to the network loop.
@@ -148,9 +148,9 @@ pub(crate) struct Network {
     /// When to (re)publish our address record in the DHT.
     publish_at: Option<Instant>,
     /// Device link codes waiting for their device.
-    links: self::link::Links,
+    links: self::device_link::Links,
     /// Device certificates being written for a link handshake.
-    linking: FuturesUnordered<self::link::Linking>,
+    linking: FuturesUnordered<self::device_link::Linking>,
     /// Whether this node's own log head is confirmed since it started.
     own_head: self::own_head::OwnHead,
 }
@@ -210,10 +210,10 @@ impl Network {
     pub(crate) async fn run(mut self) {
         // One topic for every author's entries (PROTOCOL.md §8.1).
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        if let Err(e) = gossipsub.subscribe(&net::topic()) {
+        if let Err(e) = gossipsub.subscribe(&swarm::topic()) {
             tracing::warn!(error = %e, "cannot subscribe to the entries topic");
         }
-        if let Err(e) = gossipsub.set_topic_params(net::topic(), net::topic_score_params()) {
+        if let Err(e) = gossipsub.set_topic_params(swarm::topic(), swarm::topic_score_params()) {
             tracing::debug!(error = %e, "cannot set topic score params");
         }
         let scope = self.wiring.scope.borrow_and_update().clone();
@@ -281,7 +281,7 @@ impl Network {
                     .swarm
                     .behaviour_mut()
                     .gossipsub
-                    .publish(net::topic(), data)
+                    .publish(swarm::topic(), data)
                     .map(|_| ())
                     .map_err(|e| Error::Network(format!("publish failed: {e}")));
                 let _ = reply.send(result);
@@ -309,7 +309,7 @@ impl Network {
                 self.flush_publish();
             }
             NetNotice::Dial { author, addrs } => {
-                let peer = net::peer_id(&author);
+                let peer = swarm::peer_id(&author);
                 for addr in &addrs {
                     self.swarm.add_peer_address(peer, addr.clone());
                 }
@@ -352,11 +352,11 @@ impl Network {
             .copied()
             .collect();
         for author in peers.difference(&had) {
-            behaviour.allow.allow_peer(net::peer_id(author));
+            behaviour.allow.allow_peer(swarm::peer_id(author));
         }
         for author in had.difference(&peers) {
             // Closes any connection at once.
-            behaviour.allow.disallow_peer(net::peer_id(author));
+            behaviour.allow.disallow_peer(swarm::peer_id(author));
         }
         self.reader = Reader::new(
             self.reader.store().clone(),
@@ -383,7 +383,7 @@ impl Network {
                 .swarm
                 .behaviour_mut()
                 .gossipsub
-                .publish(net::topic(), entry.encode());
+                .publish(swarm::topic(), entry.encode());
             match result {
                 Ok(_) | Err(PublishError::Duplicate) => {}
                 // Nobody listens on that log's topic yet (a key whose

@@ -21,10 +21,10 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::handle::{EVENT_CAPACITY, Event, Handle, Parts};
 use crate::jobs::JobTable;
-use crate::net;
 use crate::network::{COMMAND_CAPACITY, NOTICE_CAPACITY, NetCommand, NetNotice, Network, Wiring};
 use crate::store::Scope;
 use crate::store_actor::{BULK_INBOX, Outputs, STORE_INBOX, StoreActor, StoreMsg};
+use crate::swarm;
 use crate::verify_pool::{Lanes, VerifyPool};
 
 /// How often the store actor is reminded to commit the search index.
@@ -290,8 +290,9 @@ fn serve_http(
 async fn listen(
     keypair: &Keypair,
     config: &Config,
-) -> Result<(libp2p::Swarm<net::Behaviour>, Vec<Multiaddr>)> {
-    let mut swarm = net::build_swarm(keypair, config).map_err(|e| Error::Network(e.to_string()))?;
+) -> Result<(libp2p::Swarm<swarm::Behaviour>, Vec<Multiaddr>)> {
+    let mut swarm =
+        swarm::build_swarm(keypair, config).map_err(|e| Error::Network(e.to_string()))?;
     let ports_file = config.data_dir.listen_ports();
     let mut ports: BTreeMap<String, u16> = std::fs::read(&ports_file)
         .ok()

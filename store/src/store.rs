@@ -27,10 +27,12 @@ pub(crate) use keys::decode_author;
 pub use keys::{EntryKey, entry_key};
 use keys::{author_key, decode_head, meta_key};
 pub mod kv;
-pub mod maintenance;
 pub mod peers;
 mod read;
+pub mod rebuild;
+mod secrets;
 pub mod trust;
+pub mod verify;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -43,9 +45,10 @@ use kith_protocol::{
 
 use self::keyspace::Space;
 use self::kv::{Batch, Kv, KvConfig, KvError};
-pub use self::maintenance::{Indexing, ReindexReport, VIEWS_VERSION, VerifyReport};
 pub use self::peers::{MAX_PEER_ADDRS, PeerRecord};
+pub use self::rebuild::{Indexing, ReindexReport, VIEWS_VERSION};
 pub use self::trust::{Scope, TrustRecord};
+pub use self::verify::VerifyReport;
 
 // The one-byte spaces of the source of truth and local state; every
 // prefix is owned by `keyspace::Space`.

@@ -1,6 +1,6 @@
 //! What Kith's tests and benches share, so that each is written once:
 //!
-//! - [`net`]: real nodes in this process ([`TestNode`], [`connect`],
+//! - [`nodes`]: real nodes in this process ([`TestNode`], [`connect`],
 //!   [`wait_until`]), for the multi-node tests;
 //! - [`process`]: `kith` as a child process ([`process::Kith`] runs a
 //!   command on a data dir, [`process::Up`] is a running `kith up`), for the
@@ -12,10 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod corpus;
-pub mod net;
+pub mod nodes;
 pub mod process;
 
-pub use net::{TestNode, WAIT, connect, wait_until};
+pub use nodes::{TestNode, WAIT, connect, wait_until};
 
 /// Cores on temporary stores: `kith_core::testing`, re-exported.
 pub mod core {

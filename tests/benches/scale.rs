@@ -197,7 +197,7 @@ fn run(n: usize, posts: usize) -> Figures {
 /// A trusted peer that only speaks gossip, connected to `target` until the
 /// runtime stops.
 fn light_peer(i: usize, target: Multiaddr) {
-    let key = kith_node::net::libp2p_keypair(&light_key(i));
+    let key = kith_node::swarm::libp2p_keypair(&light_key(i));
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .max_transmit_size(64 * 1024 + 512)
@@ -223,7 +223,7 @@ fn light_peer(i: usize, target: Multiaddr) {
         .build();
     swarm
         .behaviour_mut()
-        .subscribe(&kith_node::net::topic())
+        .subscribe(&kith_node::swarm::topic())
         .unwrap();
     swarm.dial(target).unwrap();
     tokio::spawn(async move {

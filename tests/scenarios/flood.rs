@@ -390,7 +390,7 @@ async fn mallory(
     friend: AuthorId,
     real: Vec<Vec<u8>>,
 ) -> (usize, usize, usize) {
-    let key = kith_node::net::libp2p_keypair(&Keypair::from_secret(&MALLORY));
+    let key = kith_node::swarm::libp2p_keypair(&Keypair::from_secret(&MALLORY));
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -403,7 +403,7 @@ async fn mallory(
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    let topic = kith_node::net::topic();
+    let topic = kith_node::swarm::topic();
     swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     swarm.dial(target).unwrap();
     let victim = loop {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kith_node::link::LinkCode;
+use kith_node::device_link::LinkCode;
 use kith_node::model::PersonView;
 use kith_node::refs::AuthorRef;
 use kith_node::{DataDir, identity, ops};
@@ -69,7 +69,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let root = runtime.block_on(kith_node::link::join(
+            let root = runtime.block_on(kith_node::device_link::join(
                 &parsed,
                 &keypair,
                 &name,

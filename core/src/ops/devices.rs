@@ -1,5 +1,5 @@
 //! A person's devices (PROTOCOL.md §11): list, link, revoke, and the two
-//! ends of the link handshake (`crate::link`).
+//! ends of the link handshake (kith-node's `device_link`).
 
 use kith_protocol::identity::DeviceLink;
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{Network, is_relayed, is_unspecified, strip_p2p};
 use crate::core::PeerNote;
 use crate::handle::Event;
-use crate::net::{self, BehaviourEvent};
+use crate::swarm::{self, BehaviourEvent};
 
 const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(300);
@@ -131,7 +131,7 @@ impl Network {
             self.touch_peer(&peer_id, true, false);
             let outputs = self.replicator.disconnected(&peer_id, &self.reader);
             self.run_outputs(outputs);
-            if let Some(author) = net::author_of(&peer_id) {
+            if let Some(author) = swarm::author_of(&peer_id) {
                 let _ = self.wiring.events.send(Event::PeerDisconnected(author));
             }
             // A connection that lasted is redialled soon; one that the
@@ -211,7 +211,7 @@ impl Network {
             },
         );
         self.touch_peer(&peer, true, false);
-        if let Some(author) = net::author_of(&peer) {
+        if let Some(author) = swarm::author_of(&peer) {
             self.lookups.reset(&author);
             let _ = self.wiring.events.send(Event::PeerConnected(author));
         }
@@ -220,7 +220,7 @@ impl Network {
     }
 
     pub(super) fn allowed(&self, peer: &PeerId) -> bool {
-        match net::author_of(peer) {
+        match swarm::author_of(peer) {
             Some(author) => !self.is_self(&author) && self.scope.is_peer(&author),
             None => false,
         }
@@ -230,7 +230,7 @@ impl Network {
         if self.connected.contains_key(&peer) {
             return;
         }
-        let Some(author) = net::author_of(&peer) else {
+        let Some(author) = swarm::author_of(&peer) else {
             return;
         };
         let addrs: Vec<Multiaddr> = match self.reader.store().peer_get(&author) {
@@ -263,7 +263,7 @@ impl Network {
             .filter(|(_, record)| !record.addrs.is_empty())
             .map(|(a, _)| a)
             .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
-            .map(|a| net::peer_id(&a))
+            .map(|a| swarm::peer_id(&a))
             .filter(|p| !self.connected.contains_key(p))
             .collect();
         for peer in candidates {
@@ -312,7 +312,7 @@ impl Network {
         peer: &PeerId,
         addrs: impl IntoIterator<Item = Multiaddr>,
     ) {
-        let Some(author) = net::author_of(peer) else {
+        let Some(author) = swarm::author_of(peer) else {
             return;
         };
         let addrs: Vec<Multiaddr> = addrs
@@ -333,7 +333,7 @@ impl Network {
 
     /// A peer was seen (connected or disconnected) or synced from just now.
     pub(super) fn touch_peer(&mut self, peer: &PeerId, seen: bool, synced: bool) {
-        let Some(author) = net::author_of(peer) else {
+        let Some(author) = swarm::author_of(peer) else {
             return;
         };
         self.note_peer(PeerNote {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::{Network, is_loopback, is_relayed, is_unspecified};
 use crate::clock::now_ms;
 use crate::model::Reachability;
-use crate::net::{self, PxRequest, PxResponse};
+use crate::swarm::{self, PxRequest, PxResponse};
 
 /// Relays we reserve a slot on at most.
 const MAX_RESERVATIONS: usize = 2;
@@ -95,7 +95,7 @@ impl Network {
         let relays = info
             .protocols
             .iter()
-            .any(|p| p.as_ref() == net::RELAY_HOP_PROTOCOL);
+            .any(|p| p.as_ref() == swarm::RELAY_HOP_PROTOCOL);
         if relays
             && self.reservations.len() < MAX_RESERVATIONS
             && !self.reservations.contains(&peer)
@@ -215,10 +215,10 @@ impl Network {
     /// What we can tell a trusted peer about the authors it asks for: the
     /// addresses we know, and a circuit through us if we relay for them.
     fn px_answer(&self, asker: &PeerId, request: &PxRequest) -> PxResponse {
-        let me = net::peer_id(&self.me);
+        let me = swarm::peer_id(&self.me);
         let mut out = PxResponse::default();
-        for author in request.authors.iter().take(net::PX_MAX_AUTHORS) {
-            let peer = net::peer_id(author);
+        for author in request.authors.iter().take(swarm::PX_MAX_AUTHORS) {
+            let peer = swarm::peer_id(author);
             if peer == *asker || !self.scope.is_direct(author) || self.is_self(author) {
                 continue;
             }
@@ -257,7 +257,7 @@ impl Network {
         if !self.scope.is_direct(&author) || self.is_self(&author) || addrs.is_empty() {
             return;
         }
-        let peer = net::peer_id(&author);
+        let peer = swarm::peer_id(&author);
         tracing::debug!(%peer, count = addrs.len(), how, "learned addresses");
         for addr in &addrs {
             self.swarm.add_peer_address(peer, addr.clone());
@@ -359,7 +359,7 @@ impl Network {
             .authors()
             .iter()
             .filter(|a| !self.is_self(a) && self.scope.is_direct(a) && self.scope.is_dialled(a))
-            .filter(|a| !self.connected.contains_key(&net::peer_id(a)))
+            .filter(|a| !self.connected.contains_key(&swarm::peer_id(a)))
             .copied()
             .collect();
         let pick = |schedule, max| {
@@ -372,7 +372,7 @@ impl Network {
             due.into_iter().map(|(_, a)| a).collect::<Vec<_>>()
         };
         let by_dht = pick(&self.lookups.dht, DHT_LOOKUPS_PER_TICK);
-        let authors = pick(&self.lookups.next, net::PX_MAX_AUTHORS);
+        let authors = pick(&self.lookups.next, swarm::PX_MAX_AUTHORS);
         for author in &by_dht {
             Lookups::asked(&mut self.lookups.dht, *author, now);
             self.swarm

@@ -15,8 +15,8 @@ use super::sync::{Ingesting, Waiting};
 use super::{MAX_GOSSIP_IN_FLIGHT, Network};
 use crate::core::IngestOutcome;
 use crate::handle::{Event, Origin};
-use crate::net;
 use crate::store;
+use crate::swarm;
 use crate::verify_pool::{Job, Then};
 
 impl Network {
@@ -86,7 +86,7 @@ impl Network {
                 return Some(MessageAcceptance::Reject);
             }
         };
-        if !net::is_entries_topic(&message.topic) {
+        if !swarm::is_entries_topic(&message.topic) {
             tracing::warn!(peer = %source, "rejected gossip on the wrong topic");
             return Some(MessageAcceptance::Reject);
         }

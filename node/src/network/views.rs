@@ -9,12 +9,12 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::invite::{self, Invite};
 use crate::model::{AuthorStatus, Connection, InviteView, PeerView, StatusView};
-use crate::net;
+use crate::swarm;
 
 impl Network {
     pub(crate) fn invite(&self) -> InviteView {
         let addrs = invite::pick_addrs(
-            &crate::net::peer_id(&self.me),
+            &crate::swarm::peer_id(&self.me),
             self.swarm
                 .external_addresses()
                 .cloned()
@@ -78,7 +78,7 @@ impl Network {
                 continue;
             }
             let record = store.peer_get(author)?.unwrap_or_default();
-            let peer = net::peer_id(author);
+            let peer = swarm::peer_id(author);
             let live = self.connected.get(&peer);
             out.push(PeerView {
                 author: *author,
@@ -133,9 +133,13 @@ impl Network {
             relays: self
                 .reservations
                 .iter()
-                .filter_map(net::author_of)
+                .filter_map(swarm::author_of)
                 .collect(),
-            relaying_for: self.relayed_for.iter().filter_map(net::author_of).collect(),
+            relaying_for: self
+                .relayed_for
+                .iter()
+                .filter_map(swarm::author_of)
+                .collect(),
             jobs: self.wiring.jobs.list(),
             refused_wiki_changes: self.reader.refused_wiki_changes()?,
             pages_to_review: self.reader.pages_to_review()?,

@@ -73,7 +73,7 @@ pub async fn join(
     let err = |e: &dyn std::fmt::Display| Error::Network(format!("cannot start the link: {e}"));
     let ephemeral = code.ephemeral();
     let mut swarm =
-        libp2p::SwarmBuilder::with_existing_identity(crate::net::libp2p_keypair(&ephemeral))
+        libp2p::SwarmBuilder::with_existing_identity(crate::swarm::libp2p_keypair(&ephemeral))
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
@@ -86,7 +86,7 @@ pub async fn join(
             .map_err(|e| err(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(5)))
             .build();
-    let peer = crate::net::peer_id(&code.node);
+    let peer = crate::swarm::peer_id(&code.node);
     if code.addrs.is_empty() {
         return Err(Error::InvalidInput(
             "the link code holds no address to reach your other device at".into(),

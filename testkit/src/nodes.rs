@@ -139,8 +139,8 @@ impl TestNode {
             .await
             .unwrap()
             .code;
-        let parsed = kith_node::link::LinkCode::decode(&code).unwrap();
-        kith_node::link::join(&parsed, &device.keypair, name, Duration::from_secs(30))
+        let parsed = kith_node::device_link::LinkCode::decode(&code).unwrap();
+        kith_node::device_link::join(&parsed, &device.keypair, name, Duration::from_secs(30))
             .await
             .unwrap();
         device

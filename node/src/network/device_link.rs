@@ -1,4 +1,4 @@
-//! The identity node's side of linking a device (`crate::link`): one-time
+//! The identity node's side of linking a device (`crate::device_link`): one-time
 //! codes, letting in each code's ephemeral key for ten minutes, and turning
 //! a consent that arrives into a certificate through the store actor.
 
@@ -12,12 +12,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Network;
+use crate::device_link::{LINK_TTL, LinkCode, LinkRequest, LinkResponse};
 use crate::error::{Error, Result};
-use crate::link::{LINK_TTL, LinkCode, LinkRequest, LinkResponse};
 use crate::model::{LinkCodeView, PersonView};
-use crate::net;
 use crate::ops::{Operation, Route};
 use crate::store_actor::StoreMsg;
+use crate::swarm;
 
 /// Link codes waiting for their device: ephemeral peer → expiry; and
 /// used ones, whose door closes once the answer had time to leave.
@@ -57,7 +57,7 @@ impl Network {
             addrs: invite.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
             secret,
         };
-        let peer = net::peer_id(&code.ephemeral().author());
+        let peer = swarm::peer_id(&code.ephemeral().author());
         self.expire_links();
         self.links.pending.insert(peer, Instant::now() + LINK_TTL);
         let behaviour = self.swarm.behaviour_mut();

@@ -51,8 +51,8 @@ pub(crate) struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Peer exchange: "where can I reach these authors?"
     pub px: request_response::Behaviour<PxCodec>,
-    /// Device linking (`crate::link`): served to link codes' ephemeral keys.
-    pub link: crate::link::Behaviour,
+    /// Device linking (`crate::device_link`): served to link codes' ephemeral keys.
+    pub link: crate::device_link::Behaviour,
     /// Relays circuits for trusted peers (only they can connect at all).
     pub relay: relay::Behaviour,
     pub relay_client: relay::client::Behaviour,
@@ -199,7 +199,7 @@ impl Behaviour {
                 )],
                 request_response::Config::default().with_request_timeout(PX_TIMEOUT),
             ),
-            link: crate::link::behaviour(true),
+            link: crate::device_link::behaviour(true),
             relay: relay::Behaviour::new(local, relay_config()),
             relay_client,
             dcutr: dcutr::Behaviour::new(local),
