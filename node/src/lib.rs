@@ -1,7 +1,11 @@
 //! # kith-node
 //!
-//! A Kith node: the sled-backed [`store`], identity files, configuration,
-//! and (in later modules) replication over libp2p and the local API.
+//! A running Kith node: the store actor, the verification pool, the
+//! network loop over libp2p, the HTTP API and the web app, wired together
+//! by [`Node::start`]. What is below the actors (the store, `Core`, the
+//! wiki, reads, the operation contract) comes from `kith-store` and
+//! `kith-core` and is re-exported here under the same names
+//! (docs/ARCHITECTURE.md).
 //!
 //! ```no_run
 //! use kith_node::store::Store;
@@ -15,8 +19,8 @@
 //! ```
 
 pub mod api;
-/// The storage layer, from `kith-store`: the store, search, and the
-/// clock and text checks they share.
+/// The layers below the actors, from `kith-core` (which re-exports
+/// `kith-store`'s store, search, clock and text).
 pub use kith_core::{
     bundle, clock, codes, config, core, error, identity, invite, jobs, model, ops, reader, refs,
     search, store, text, verify, wiki, witness,

@@ -8,7 +8,7 @@
 //!   `X-CSRF-Token`), derived from the API token as well, and a same-origin
 //!   `Origin` if the browser sends one.
 //! - The Host check of the API (DNS rebinding) applies to the web app too.
-//! - User content is rendered by [`render`]: markdown, then sanitized.
+//! - User content is rendered by `render`: markdown, then sanitized.
 
 mod bookmarks;
 mod circles;
