@@ -14,6 +14,17 @@ pub const MAX_ABOUT_CHARS: usize = 500;
 /// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 64;
 
+/// Text with every line ending as `\n`: browsers send a textarea's text
+/// with `\r\n`, and files written on Windows carry it. Every write path
+/// stores text this way, so a line ending never differs between two
+/// versions of a text only because of where it was typed.
+pub fn newlines(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
 /// Characters never allowed in a label, and replaced on a terminal:
 /// controls (ESC starts terminal escape sequences) and the bidirectional
 /// embedding, override and isolate marks.

@@ -35,7 +35,7 @@ impl Core {
         }
         let body = Body::Post(Post {
             kind: new.kind,
-            text: new.text.clone(),
+            text: crate::text::newlines(&new.text).into_owned(),
             reply_to,
             tags,
         });

@@ -106,6 +106,7 @@ impl Core {
     ) -> Result<PageView> {
         self.pages_ready()?;
         let me = self.me();
+        let body = &crate::text::newlines(body);
         // A circle's page is named here by its circle and the id written.
         let (shown, scope) = match circle {
             Some(c) => (circle::circle_page(&c, &page), Some((c, page))),
@@ -124,6 +125,7 @@ impl Core {
     ) -> Result<PageView> {
         let page = self.wiki_resolve(name)?;
         let me = self.me();
+        let body = &crate::text::newlines(body);
         let local = match base {
             Some(base) => {
                 let base = base
@@ -313,6 +315,14 @@ impl Core {
     /// (by minimal splices), so importing twice changes nothing.
     pub fn wiki_import(&mut self, items: &[ImportItem]) -> Result<ImportReport> {
         self.pages_ready()?;
+        let items: Vec<ImportItem> = items
+            .iter()
+            .map(|item| ImportItem {
+                body: crate::text::newlines(&item.body).into_owned(),
+                ..item.clone()
+            })
+            .collect();
+        let items = &items[..];
         // Every item is checked before any is written: an import applies
         // whole or not at all, and names what is wrong.
         for item in items {

@@ -1512,3 +1512,81 @@ fn the_wiki_marker_moves_past_notes_but_never_over_a_gap() {
     assert_eq!(head(alice), before + 5);
     assert_eq!(processed_through(alice.store(), &b).unwrap(), page_seq);
 }
+
+/// Text typed in a browser arrives with `\r\n` line ends (issue 29): every
+/// write path stores `\n`; a page stored with `\r\n` before that keeps its
+/// untouched lines and their author when someone edits it with `\n`, and
+/// an edit that changes only line endings changes nothing.
+#[test]
+fn line_endings_never_change_a_page_or_its_authors() {
+    let mut cores = circle(2);
+    // Written through every path that takes text: stored with `\n`.
+    let page = cores[0]
+        .run(ops::WikiNew {
+            circle: None,
+            title: "Typed in a browser".into(),
+            body: "one\r\ntwo\r\n".into(),
+        })
+        .unwrap();
+    assert_eq!(page.body, "one\ntwo\n");
+    let edited = cores[0]
+        .run(ops::WikiEdit {
+            page: page.id.to_string(),
+            base: None,
+            body: "one\r\ntwo\r\nthree\r\n".into(),
+        })
+        .unwrap();
+    assert_eq!(edited.body, "one\ntwo\nthree\n");
+    let post = cores[0].run(ops::Post::note("a\r\nb\rc")).unwrap();
+    assert_eq!(post.text.as_deref(), Some("a\nb\nc"));
+
+    // A page from before: its text written with `\r\n` by Alice.
+    let old = cores[0]
+        .run(ops::WikiNew {
+            circle: None,
+            title: "Old page".into(),
+            body: "x".into(),
+        })
+        .unwrap();
+    let crlf = "first line by alice\r\nsecond line by alice\r\nthird line\r\n";
+    cores[0]
+        .wiki_splices(&old.id, &[(0, 1, crlf.to_string())])
+        .unwrap();
+    all_to_all(&mut cores);
+    let id = old.id.to_string();
+    let changes = |core: &mut Core| history_of(core, &id).len();
+    let before = changes(&mut cores[1]);
+    // Bob's browser sends the same text with `\n`: nothing changes.
+    cores[1]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: crlf.replace("\r\n", "\n"),
+        })
+        .unwrap();
+    assert_eq!(changes(&mut cores[1]), before, "a line-ending-only edit");
+    // Bob rewrites one word of the second line.
+    let after = cores[1]
+        .run(ops::WikiEdit {
+            page: id.clone(),
+            base: None,
+            body: "first line by alice\nsecond line by bob\nthird line\n".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        after.body, "first line by alice\r\nsecond line by bob\r\nthird line\r\n",
+        "untouched line ends are left as they were"
+    );
+    all_to_all(&mut cores);
+    let (alice, bob) = (cores[0].me(), cores[1].me());
+    for core in &mut cores {
+        let blame = core.run(ops::WikiBlame { page: id.clone() }).unwrap();
+        let authors: Vec<Option<AuthorId>> = blame.lines.iter().map(|l| l.author).collect();
+        assert_eq!(
+            authors[..3],
+            [Some(alice), Some(bob), Some(alice)],
+            "{:?}",
+            blame.lines
+        );
+    }
+}

@@ -96,9 +96,17 @@ pub fn diff(old: &str, new: &str) -> Vec<Piece> {
 /// code points of `old`, in increasing order) that turn `old` into `new`,
 /// each covering whole tokens. Applied from last to first, positions stay
 /// valid.
+///
+/// Line endings compare equal whatever their form (`\r\n` in `old`, a text
+/// stored before every write path made them `\n`, is the same as `\n` in
+/// `new`): an edit that changes only line endings changes nothing, and
+/// lines an edit does not touch keep their author.
 pub fn splices(old: &str, new: &str) -> Vec<(usize, usize, String)> {
     let a = tokens(old);
     let b = tokens(new);
+    let same_endings: Vec<std::borrow::Cow<'_, str>> =
+        a.iter().map(|t| crate::text::newlines(t)).collect();
+    let a_compared: Vec<&str> = same_endings.iter().map(|t| t.as_ref()).collect();
     let mut starts = Vec::with_capacity(a.len() + 1);
     let mut pos = 0;
     for t in &a {
@@ -107,7 +115,7 @@ pub fn splices(old: &str, new: &str) -> Vec<(usize, usize, String)> {
     }
     starts.push(pos);
     let mut out: Vec<(usize, usize, String)> = Vec::new();
-    for (old_range, new_range, equal) in hunks(&a, &b) {
+    for (old_range, new_range, equal) in hunks(&a_compared, &b) {
         if equal {
             continue;
         }
