@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adversary;
+mod browser;
 mod circles;
 mod contract;
 mod devices;
@@ -12,4 +13,5 @@ mod replication;
 mod resilience;
 mod upgrade;
 mod web;
+mod web_forms;
 mod wiki;

@@ -256,12 +256,7 @@ async fn require_session(State(s): State<WebState>, request: Request, next: Next
     let signed_in = cookie_value(request.headers(), COOKIE)
         .is_some_and(|v| constant_time_eq(v.as_bytes(), s.web.session.as_bytes()));
     if !signed_in {
-        let page = s
-            .web
-            .env
-            .get_template("login.html")
-            .and_then(|t| t.render(()));
-        return (StatusCode::UNAUTHORIZED, Html(page.unwrap_or_default())).into_response();
+        return sign_in_page(&s, None);
     }
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
@@ -287,8 +282,15 @@ async fn require_session(State(s): State<WebState>, request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+    let Some(bytes) = read_form(body).await else {
+        return WebError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "what you sent is more than this node takes in one form ({}). Go back (your browser keeps what you typed) and shorten it, or put the long part in a wiki page and link to it",
+                crate::text::kib(MAX_FORM_BYTES)
+            ),
+        )
+        .into_response();
     };
     let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
@@ -305,15 +307,60 @@ async fn require_session(State(s): State<WebState>, request: Request, next: Next
         .await
 }
 
+/// The sign-in page (401): how to sign in, and what was wrong with the
+/// link used, if one was.
+fn sign_in_page(s: &WebState, problem: Option<&str>) -> Response {
+    let page = s
+        .web
+        .env
+        .get_template("login.html")
+        .and_then(|t| t.render(context! { problem }));
+    (StatusCode::UNAUTHORIZED, Html(page.unwrap_or_default())).into_response()
+}
+
+/// How much of a form that is too large is read (and dropped) so that the
+/// browser, still sending it, gets to show the answer instead of a reset
+/// connection.
+const DRAIN_FORM_BYTES: usize = 64 * 1024 * 1024;
+
+/// A form's bytes, or `None` when it is larger than [`MAX_FORM_BYTES`]
+/// (read on to [`DRAIN_FORM_BYTES`], then dropped).
+async fn read_form(body: Body) -> Option<axum::body::Bytes> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut form = Vec::new();
+    let mut total = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        total += chunk.len();
+        if total <= MAX_FORM_BYTES {
+            form.extend_from_slice(&chunk);
+        } else if total > DRAIN_FORM_BYTES {
+            break;
+        }
+    }
+    (total <= MAX_FORM_BYTES).then(|| form.into())
+}
+
 #[derive(Deserialize)]
 struct LoginQuery {
-    token: String,
+    token: Option<String>,
 }
 
 /// The URL `kith up` prints: trades the token for a session cookie.
 async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
-    if !constant_time_eq(q.token.as_bytes(), s.web.token.as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, "wrong token").into_response();
+    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
+        return sign_in_page(
+            &s,
+            Some("This sign-in link is incomplete: it carries no access token."),
+        );
+    };
+    if !constant_time_eq(token.as_bytes(), s.web.token.as_bytes()) {
+        return sign_in_page(
+            &s,
+            Some(
+                "This sign-in link is not this node's: it is from another node, or its token changed.",
+            ),
+        );
     }
     let cookie = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
@@ -413,7 +460,11 @@ impl IntoResponse for WebError {
              <title>{heading} · Kith</title><link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
              <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body>\
              <header><nav aria-label=\"Main\"><a href=\"/\">Feed</a> <a href=\"/questions\">Questions</a> \
-             <a href=\"/wiki\">Wiki</a> <a href=\"/people\">People</a> <a href=\"/status\">Status</a></nav></header>\
+             <a href=\"/wiki\">Wiki</a> <a href=\"/bookmarks\">Bookmarks</a> <a href=\"/circles\">Circles</a> \
+             <a href=\"/people\">People</a> <a href=\"/status\">Status</a></nav>\
+             <form role=\"search\" action=\"/search\" method=\"get\" class=\"search\">\
+             <label for=\"q\" class=\"visually-hidden\">Search</label><input id=\"q\" name=\"q\" type=\"search\" placeholder=\"Search\">\
+             <button type=\"submit\">Search</button></form></header>\
              <main id=\"main\"><h1>{heading}</h1><p class=\"error\" role=\"alert\">{}</p><p>{hint}</p>\
              <p><a href=\"/\">Back to the feed</a></p></main></body></html>",
             html_escape(&capitalize(&self.1))
@@ -473,6 +524,8 @@ async fn page(
         me_short => me.author.short(),
         me_name => me.name,
         nav => nav,
+        // The most a post's body may hold; compose boxes count against it.
+        max_post_bytes => s.handle.reader().store().limits().max_body_bytes,
     };
     let ctx = context! { ..common, ..ctx };
     let template = s.web.env.get_template(template)?;

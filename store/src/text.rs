@@ -25,6 +25,19 @@ pub fn newlines(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
+/// A size as people read it: "812 bytes", "68.4 KiB", "2.5 MiB".
+pub fn kib(bytes: usize) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB).replace(".0 ", " ")
+    } else {
+        format!("{:.1} MiB", b / KIB / KIB).replace(".0 ", " ")
+    }
+}
+
 /// Characters never allowed in a label, and replaced on a terminal:
 /// controls (ESC starts terminal escape sequences) and the bidirectional
 /// embedding, override and isolate marks.

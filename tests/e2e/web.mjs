@@ -188,6 +188,20 @@ try {
   await eventually(pa, pagePath, merged, "A shows both edits");
   await eventually(pb, pagePath, merged, "B shows both edits");
   await shot(pa, "09-wiki-merged");
+  // Blame after edits in two browsers (which send \r\n line ends) credits
+  // each line to whoever wrote it, not to the last editor of the page.
+  await pa.goto(`${pagePath}/blame`);
+  const blame = await pa.evaluate(() => {
+    let who = "";
+    return Array.from(document.querySelectorAll("table.blame tbody tr")).map((tr) => {
+      const name = tr.querySelector("td span");
+      if (name) who = name.textContent;
+      return [who, tr.querySelector("code").textContent];
+    });
+  });
+  const by = (text) => (blame.find(([, line]) => line.includes(text)) || ["(none)"])[0];
+  if (by("Bring the big tent.") !== "Bea") fail(`blame: B's line credited to ${by("Bring the big tent.")}`);
+  if (by("We leave on Friday at 7.") === "Bea") fail(`blame: A's line credited to B: ${JSON.stringify(blame)}`);
   await pa.goto(`${pagePath}/history`);
   await shot(pa, "10-wiki-history");
   await pa.goto("/wiki");
@@ -214,6 +228,19 @@ try {
   if ((await pa.locator("main h1").count()) !== 1) fail("the page title shows twice");
   if ((await pa.locator('.page-body input[type="checkbox"]').count()) !== 2) fail("task list boxes lost");
   if ((await pa.locator(".page-body a.missing").count()) !== 1) fail("a link to a missing page looks like any link");
+
+  // A note too long to post: said before submitting, and the text stays.
+  await pa.goto("/");
+  const long = "word ".repeat(14000);
+  const box = pa.getByLabel("Write a note (markdown)", { exact: true });
+  await box.fill(long);
+  await pa.locator("#text-count").getByText("Too long to post").waitFor();
+  await pa.getByRole("button", { name: "Post note" }).click();
+  await pa.waitForTimeout(300);
+  if (new URL(pa.url()).pathname !== "/") fail("a too-long note was submitted");
+  if ((await box.inputValue()) !== long) fail("the too-long draft was lost");
+  await shot(pa, "13-too-long");
+  await box.fill("");
 
   // Every page at desktop and phone width: screenshots, no horizontal
   // scrolling, the page budget (HTML + CSS + JS ≤ 100 KB, wiki bodies

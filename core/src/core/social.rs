@@ -33,12 +33,27 @@ impl Core {
             crate::text::check_label("a tag", tag, crate::text::MAX_TAG_CHARS)
                 .map_err(Error::InvalidInput)?;
         }
+        let text = crate::text::newlines(&new.text).into_owned();
+        if text.trim().is_empty() {
+            return Err(Error::InvalidInput(
+                "the text is empty: write something first".into(),
+            ));
+        }
         let body = Body::Post(Post {
             kind: new.kind,
-            text: crate::text::newlines(&new.text).into_owned(),
+            text,
             reply_to,
             tags,
         });
+        let limit = self.store.limits().max_body_bytes;
+        let size = body.encode().len();
+        if size > limit {
+            return Err(Error::InvalidInput(format!(
+                "this post is {} and a post holds at most {}: shorten it, or put the long part in a wiki page and link to it",
+                crate::text::kib(size),
+                crate::text::kib(limit)
+            )));
+        }
         body.check(self.store.limits())?;
         Ok(body)
     }

@@ -17,6 +17,38 @@ pub(super) async fn feed(
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> WebResult {
+    feed_page(&s, &headers, q, None).await
+}
+
+/// What was typed into a compose form that could not be posted: shown
+/// again in its form, with why, instead of an error page that loses it.
+#[derive(serde::Serialize)]
+pub(super) struct Draft {
+    /// Which form: `post`, `answer` or `reply`.
+    form: &'static str,
+    text: String,
+    tags: String,
+    error: String,
+}
+
+/// Whether a refusal is the writer's to fix (the form's page shows it
+/// beside what was typed) rather than a reason for an error page.
+fn fixable(error: &WebError) -> bool {
+    error.0.is_client_error() && error.0 != StatusCode::NOT_FOUND
+}
+
+/// `response` with the refusal's status.
+fn refused(mut response: Response, error: &WebError) -> Response {
+    *response.status_mut() = error.0;
+    response
+}
+
+async fn feed_page(
+    s: &WebState,
+    headers: &HeaderMap,
+    q: FeedQuery,
+    draft: Option<Draft>,
+) -> WebResult {
     let kind = match q.kind.as_deref() {
         Some("") | None => None,
         Some(k) => Some(k.parse().map_err(|e: kith_protocol::BodyError| {
@@ -42,10 +74,10 @@ pub(super) async fn feed(
             tag: tag.clone(),
         })
         .await?;
-    let titles = titles(&s).await?;
+    let titles = titles(s).await?;
     // New since the last visit: newer than the newest post shown then (a
     // cookie), and not written here.
-    let seen: u64 = cookie_value(&headers, SEEN_COOKIE)
+    let seen: u64 = cookie_value(headers, SEEN_COOKIE)
         .and_then(|v| v.parse().ok())
         .unwrap_or(u64::MAX);
     let me = s.handle.me();
@@ -65,11 +97,11 @@ pub(super) async fn feed(
         })
         .collect();
     let mut response = page(
-        &s,
-        &headers,
+        s,
+        headers,
         "feed.html",
         "feed",
-        context! { entries, tag, kind => q.kind, author => q.author, older, my_circles => my_circles(&s, &headers).await? },
+        context! { entries, tag, kind => q.kind, author => q.author, older, draft, my_circles => my_circles(s, headers).await? },
     )
     .await?;
     let fragment = headers.get("x-kith-fragment").is_some();
@@ -116,17 +148,38 @@ pub(super) fn chosen(circle: &str) -> Option<String> {
     Some(circle.trim().to_string()).filter(|c| !c.is_empty())
 }
 
-pub(super) async fn new_post(State(s): State<WebState>, Form(f): Form<PostForm>) -> WebResult {
-    s.handle
+pub(super) async fn new_post(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<PostForm>,
+) -> WebResult {
+    let posted = s
+        .handle
         .call(ops::Post {
             circle: chosen(&f.circle),
-            text: f.text,
+            text: f.text.clone(),
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
             tags: tags_of(&f.tags),
         })
-        .await?;
-    back("/")
+        .await;
+    match posted {
+        Ok(_) => back("/"),
+        Err(e) => {
+            let error = WebError::from(e);
+            if !fixable(&error) {
+                return Err(error);
+            }
+            let draft = Draft {
+                form: "post",
+                text: f.text,
+                tags: f.tags,
+                error: capitalize(&error.1),
+            };
+            let page = feed_page(&s, &headers, FeedQuery::default(), Some(draft)).await?;
+            Ok(refused(page, &error))
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -223,9 +276,18 @@ pub(super) async fn thread(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> WebResult {
+    thread_page(&s, &headers, &id, None).await
+}
+
+async fn thread_page(
+    s: &WebState,
+    headers: &HeaderMap,
+    id: &str,
+    draft: Option<Draft>,
+) -> WebResult {
     let t = s.handle.call(ops::Thread { id: id.parse()? }).await?;
     let me = s.handle.me();
-    let titles = titles(&s).await?;
+    let titles = titles(s).await?;
     fn endorsers(list: &[crate::model::Endorser]) -> serde_json::Value {
         serde_json::Value::Array(
             list.iter()
@@ -280,8 +342,9 @@ pub(super) async fn thread(
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
         root_replies => Value::from_serialize(replies(&t.replies, &titles)),
         answers => Value::from_serialize(answers),
+        draft,
     };
-    page(&s, &headers, "thread.html", "questions", ctx).await
+    page(s, headers, "thread.html", "questions", ctx).await
 }
 
 #[derive(Deserialize)]
@@ -291,32 +354,63 @@ pub(super) struct TextForm {
 
 pub(super) async fn answer(
     State(s): State<WebState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<TextForm>,
 ) -> WebResult {
-    s.handle
+    let answered = s
+        .handle
         .call(ops::Answer {
             id: id.parse()?,
-            text: f.text,
+            text: f.text.clone(),
             tags: vec![],
         })
-        .await?;
-    back(&format!("/thread/{id}"))
+        .await;
+    respond(&s, &headers, &id, "answer", f.text, answered.map(|_| ())).await
 }
 
 pub(super) async fn reply(
     State(s): State<WebState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<TextForm>,
 ) -> WebResult {
-    s.handle
+    let replied = s
+        .handle
         .call(ops::Reply {
             id: id.parse()?,
-            text: f.text,
+            text: f.text.clone(),
             tags: vec![],
         })
-        .await?;
-    back(&format!("/thread/{id}"))
+        .await;
+    respond(&s, &headers, &id, "reply", f.text, replied.map(|_| ())).await
+}
+
+/// Back to the thread once an answer or reply is written; else the thread
+/// again with what was typed in its form and why it was refused.
+async fn respond(
+    s: &WebState,
+    headers: &HeaderMap,
+    id: &str,
+    form: &'static str,
+    text: String,
+    written: Result<(), Error>,
+) -> WebResult {
+    let Err(e) = written else {
+        return back(&format!("/thread/{id}"));
+    };
+    let error = WebError::from(e);
+    if !fixable(&error) {
+        return Err(error);
+    }
+    let draft = Draft {
+        form,
+        text,
+        tags: String::new(),
+        error: capitalize(&error.1),
+    };
+    let page = thread_page(s, headers, id, Some(draft)).await?;
+    Ok(refused(page, &error))
 }
 
 #[derive(Deserialize)]

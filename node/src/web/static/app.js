@@ -4,7 +4,9 @@
 // - a markdown preview under compose boxes (rendered by the server, the
 //   same way as a published post);
 // - keyboard shortcuts: "/" search, "c" write, "g f/q/w/p/s" go to a page;
-// - a confirmation before destructive forms (data-confirm).
+// - a confirmation before destructive forms (data-confirm);
+// - compose boxes count their bytes against the post limit (data-max-bytes)
+//   and refuse to submit what the node would refuse, keeping the text.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -12,6 +14,38 @@
   document.addEventListener("submit", function (event) {
     var msg = event.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { event.preventDefault(); }
+  });
+
+  // Byte counts against the limit, said before submitting, not after.
+  function bytes(text) {
+    // As the node counts them: UTF-8, line ends as \n.
+    return new TextEncoder().encode(text.replace(/\r\n?/g, "\n")).length;
+  }
+  function kib(n) { return n < 1024 ? n + " bytes" : (n / 1024).toFixed(1).replace(/\.0$/, "") + " KiB"; }
+  Array.prototype.forEach.call(document.querySelectorAll("textarea[data-max-bytes]"), function (area) {
+    var max = parseInt(area.getAttribute("data-max-bytes"), 10);
+    var note = document.createElement("p");
+    note.className = "count";
+    note.setAttribute("aria-live", "polite");
+    note.id = area.id + "-count";
+    area.insertAdjacentElement("afterend", note);
+    function check() {
+      var n = bytes(area.value);
+      var over = n > max;
+      note.className = over ? "count error" : "count";
+      note.textContent = over
+        ? "Too long to post: " + kib(n) + " of at most " + kib(max) + ". Shorten it, or put the long part in a wiki page and link to it."
+        : (n > max * 0.8 ? kib(n) + " of " + kib(max) : "");
+      area.setAttribute("aria-invalid", over ? "true" : "false");
+      return !over;
+    }
+    area.addEventListener("input", check);
+    if (area.form) {
+      area.form.addEventListener("submit", function (event) {
+        if (!check()) { event.preventDefault(); area.focus(); }
+      });
+    }
+    check();
   });
 
   // Markdown preview.
@@ -32,7 +66,13 @@
           headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf },
           body: "text=" + encodeURIComponent(area.value),
         })
-          .then(function (r) { return r.ok ? r.text() : ""; })
+          .then(function (r) {
+            if (r.ok) { return r.text(); }
+            var p = document.createElement("p");
+            p.className = "error";
+            p.textContent = r.status === 413 ? "Too long to preview." : "No preview: the node refused it (" + r.status + ").";
+            return p.outerHTML;
+          })
           .then(function (html) { out.innerHTML = html; });
       }, 250);
     });

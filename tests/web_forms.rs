@@ -1,0 +1,144 @@
+//! What people type into the web app's forms (issue 29): stored with `\n`
+//! line ends whatever the browser sends, and never lost to an error page
+//! when the node refuses it; sign-in links that do not work say why.
+
+use kith_node::ops;
+use kith_testkit::TestNode;
+
+use crate::browser::{Browser, agent};
+
+/// The text inside the first `<textarea id="ID" …>…</textarea>`, unescaped
+/// the way a browser would.
+fn textarea(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("<textarea id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no textarea {id}"));
+    let open = start + html[start..].find('>').unwrap() + 1;
+    let close = open + html[open..].find("</textarea>").unwrap();
+    html[open..close]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_ends_typed_in_a_browser_are_stored_as_newlines() {
+    let alice = TestNode::start("alice", 61).await;
+    let web = Browser::sign_in(&alice);
+    assert_eq!(web.post("/post", &[("text", "first\r\nsecond\r\n")]), 303);
+    let feed = alice.feed(5).await;
+    assert_eq!(feed[0].text.as_deref(), Some("first\nsecond\n"));
+    let (status, _) = web.post_answer(
+        "/wiki/new",
+        &[("title", "Typed"), ("body", "one\r\ntwo\r\n")],
+    );
+    assert_eq!(status, 303);
+    let page = alice
+        .handle()
+        .call(ops::WikiShow {
+            page: "Typed".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.body, "one\ntwo\n");
+    // The edit form sends the whole text back with \r\n: no change.
+    let before = alice
+        .handle()
+        .call(ops::WikiHistory {
+            page: "Typed".into(),
+        })
+        .await
+        .unwrap()
+        .len();
+    let (status, _) = web.post_answer(
+        &format!("/wiki/{}/edit", page.id),
+        &[("title", "Typed"), ("body", "one\r\ntwo\r\n"), ("base", "")],
+    );
+    assert_eq!(status, 303);
+    let after = alice
+        .handle()
+        .call(ops::WikiHistory {
+            page: "Typed".into(),
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, before, "an edit of line ends only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_post_keeps_the_draft_beside_its_error() {
+    let alice = TestNode::start("alice", 62).await;
+    let web = Browser::sign_in(&alice);
+    let home = web.get("/");
+    assert!(
+        home.contains("data-max-bytes=\"65536\""),
+        "the box knows the limit"
+    );
+
+    // Too long: the feed again, the text in its box, the reason beside it.
+    let long = format!("<b>draft & more</b>\r\n{}", "word ".repeat(14_000));
+    let (status, body) = web.post_answer("/post", &[("text", &long), ("tags", "kept")]);
+    assert_eq!(status, 400, "{}", &body[..body.len().min(500)]);
+    assert_eq!(textarea(&body, "text"), long, "the draft, as typed");
+    assert!(body.contains("value=\"kept\""), "the tags too");
+    assert!(body.contains("id=\"text-error\""), "{body}");
+    assert!(
+        body.contains("a post holds at most 64 KiB"),
+        "said in words: {}",
+        &body[..body.len().min(2000)]
+    );
+    assert!(!body.contains("Invalid body"), "no developer speak");
+    assert!(body.contains("<nav"), "a whole page, not a bare error");
+    assert!(alice.feed(5).await.is_empty(), "nothing was posted");
+
+    // Empty: the same, said plainly.
+    let (status, body) = web.post_answer("/post", &[("text", "  \r\n ")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("The text is empty"), "{body}");
+
+    // An answer and a reply keep theirs in their own box on the thread.
+    let q = alice
+        .handle()
+        .call(ops::Post {
+            kind: kith_protocol::PostKind::Question,
+            ..ops::Post::note("Which linker is fastest?")
+        })
+        .await
+        .unwrap();
+    let (status, body) = web.post_answer(&format!("/thread/{}/answer", q.id), &[("text", &long)]);
+    assert_eq!(status, 400);
+    assert_eq!(textarea(&body, "answer"), long);
+    assert_eq!(textarea(&body, "reply"), "", "not in the other box");
+    let (status, body) = web.post_answer(&format!("/thread/{}/reply", q.id), &[("text", &long)]);
+    assert_eq!(status, 400);
+    assert_eq!(textarea(&body, "reply"), long);
+
+    // More than a form may carry: a page that says what to do.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let (status, body) = web.post_answer("/post", &[("text", &huge)]);
+    assert_eq!(status, 413);
+    assert!(body.contains("your browser keeps what you typed"), "{body}");
+    assert!(body.contains("/static/app.css"), "a styled page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_link_that_does_not_work_says_why() {
+    let alice = TestNode::start("alice", 63).await;
+    let base = alice.http_base();
+    for (path, says) in [
+        ("/login?token=not-the-token", "not this node"),
+        ("/login", "incomplete"),
+        ("/login?token=", "incomplete"),
+    ] {
+        let mut r = agent().get(&format!("{base}{path}")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+        let body = r.body_mut().read_to_string().unwrap();
+        assert!(body.contains(says), "{path}: {body}");
+        assert!(body.contains("kith web"), "{path}: what to do");
+        assert!(!body.contains("deserialize"), "{path}: {body}");
+    }
+}
