@@ -93,7 +93,7 @@ async fn every_page_renders_and_forms_work() {
             linked.contains("kithd1") && linked.contains("<svg"),
             "{linked}"
         );
-        assert!(browser.get("/status").contains("1 peer(s) connected"));
+        assert!(browser.get("/status").contains("1 peer connected"));
         assert!(browser.get("/search?q=steps").contains("Runbook"));
         assert!(browser.get("/wiki").contains("Runbook"));
         // A [[link]] to a missing page offers to create it.
@@ -381,8 +381,10 @@ async fn what_the_product_review_found_stays_fixed() {
         }
         // Alone: the status page says so and where the invite is.
         let status = browser.get("/status");
-        assert!(status.contains("no peers connected"), "{status}");
+        assert!(status.contains("No peers connected"), "{status}");
         assert!(!status.contains("up to date with"), "{status}");
+        assert!(!status.contains('`'), "no command-line text: {status}");
+        assert!(!status.contains("(s)"), "counts read as words: {status}");
         assert!(status.contains("<td>yours</td>"), "{status}");
     });
 }

@@ -757,9 +757,7 @@ fn wiki_rename_keeps_old_links_and_can_update_them() {
         .args(["wiki", "rename", "Terms", "Vocabulary", "--update-links"])
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "links updated in 1 page(s): Guide",
-        ));
+        .stdout(predicate::str::contains("links updated in 1 page: Guide"));
     kith(&dir)
         .args(["wiki", "show", "Guide"])
         .assert()

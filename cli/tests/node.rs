@@ -144,7 +144,7 @@ fn cli_post_on_a_running_node_is_seen_on_its_peer() {
     // `--watch` returns once the node is up to date with its peers.
     let watched = b.run(&["status", "--watch"]);
     assert!(
-        watched.contains("1 peer(s) connected, up to date"),
+        watched.contains("1 peer connected, up to date"),
         "{watched}"
     );
     stop(a);

@@ -206,6 +206,37 @@ impl std::fmt::Display for Reachability {
     }
 }
 
+impl Reachability {
+    /// In words, for a person: an address only peers on this machine or
+    /// network could confirm is not called public (the JSON keeps
+    /// AutoNAT's word, [`std::fmt::Display`]).
+    pub fn describe(&self) -> String {
+        match self {
+            Reachability::Public(addr) => match address_scope(addr) {
+                Some(scope) => format!("reachable {scope} only ({addr})"),
+                None => format!("public ({addr})"),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Where an address confirmed by AutoNAT can be reached from, when that
+/// is not the internet: loopback and private ranges are what peers on the
+/// same machine or network confirm.
+fn address_scope(addr: &str) -> Option<&'static str> {
+    use multiaddr::Protocol;
+    let addr: multiaddr::Multiaddr = addr.parse().ok()?;
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) if ip.is_loopback() => Some("from this machine"),
+        Protocol::Ip4(ip) if ip.is_private() || ip.is_link_local() => Some("on the local network"),
+        Protocol::Ip6(ip) if ip.is_loopback() => Some("from this machine"),
+        Protocol::Ip6(ip) if (ip.segments()[0] & 0xfe00) == 0xfc00 => Some("on the local network"),
+        Protocol::Ip6(ip) if (ip.segments()[0] & 0xffc0) == 0xfe80 => Some("on the local network"),
+        _ => None,
+    }
+}
+
 impl std::str::FromStr for Reachability {
     type Err = std::convert::Infallible;
 
@@ -290,17 +321,29 @@ impl StatusView {
             .unwrap_or_else(|| format!("…{}", author.short()))
     }
 
-    /// One honest line about the node's connections and sync.
+    /// One honest line about the node's connections and sync, for the
+    /// terminal (it names the commands to run).
     pub fn summary(&self) -> String {
+        self.summary_with("`kith invite`, or the People page")
+    }
+
+    /// [`StatusView::summary`] for the web app, which names no command.
+    pub fn summary_for_web(&self) -> String {
+        let line = self.summary_with("on the People page");
+        crate::text::capitalize(&line)
+    }
+
+    fn summary_with(&self, where_invite: &str) -> String {
         if !self.running {
             return "no node running (start it with `kith up`)".into();
         }
+        let peers = crate::text::count(self.connected_peers as u64, "peer", "peers");
         match (self.connected_peers, self.syncing) {
-            (0, _) => "no peers connected: share your invite code (`kith invite`, or the \
-                       People page) with someone you trust, or wait for them to come online"
-                .into(),
-            (n, true) => format!("{n} peer(s) connected, catching up"),
-            (n, false) => format!("{n} peer(s) connected, up to date with them"),
+            (0, _) => format!(
+                "no peers connected: share your invite code ({where_invite}) with someone you trust, or wait for them to come online"
+            ),
+            (_, true) => format!("{peers} connected, catching up"),
+            (_, false) => format!("{peers} connected, up to date with them"),
         }
     }
 }
@@ -457,4 +500,29 @@ pub struct ForkView {
     pub seq: u64,
     /// The two conflicting entries (both validly signed).
     pub entries: [EntryId; 2],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reachability;
+
+    #[test]
+    fn an_address_only_this_machine_or_network_confirms_is_not_called_public() {
+        let r = |a: &str| Reachability::Public(a.into()).describe();
+        assert_eq!(
+            r("/ip4/127.0.0.1/tcp/4001"),
+            "reachable from this machine only (/ip4/127.0.0.1/tcp/4001)"
+        );
+        assert!(r("/ip4/192.168.1.5/tcp/4001").starts_with("reachable on the local network only"));
+        assert!(r("/ip6/fd00::1/tcp/4001").starts_with("reachable on the local network only"));
+        assert_eq!(
+            r("/ip4/203.0.113.7/tcp/4001"),
+            "public (/ip4/203.0.113.7/tcp/4001)"
+        );
+        // The JSON keeps AutoNAT's word.
+        assert_eq!(
+            Reachability::Public("/ip4/127.0.0.1/tcp/1".into()).to_string(),
+            "public (/ip4/127.0.0.1/tcp/1)"
+        );
+    }
 }

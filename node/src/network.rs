@@ -136,7 +136,10 @@ pub(crate) struct Network {
     /// When to look up each unreachable trusted author's addresses next.
     lookups: self::discovery::Lookups,
     gossip_counts: GossipCounts,
-    refused_connections: u64,
+    /// Connections refused by the allow list, by who made them (`None`:
+    /// not known); a peer's count goes once it is trusted, so the status
+    /// never counts connections made before the trust was mutual.
+    refused_connections: HashMap<Option<PeerId>, u64>,
     /// Peers whose direct connection came from hole punching.
     holepunched: HashSet<PeerId>,
     /// Peers that hold a relay slot on this node.
@@ -190,7 +193,7 @@ impl Network {
             asked: HashMap::new(),
             lookups: Default::default(),
             gossip_counts: GossipCounts::default(),
-            refused_connections: 0,
+            refused_connections: HashMap::new(),
             holepunched: HashSet::new(),
             relayed_for: HashSet::new(),
             reservations: BTreeSet::new(),
@@ -353,6 +356,8 @@ impl Network {
             .collect();
         for author in peers.difference(&had) {
             behaviour.allow.allow_peer(swarm::peer_id(author));
+            self.refused_connections
+                .remove(&Some(swarm::peer_id(author)));
         }
         for author in had.difference(&peers) {
             // Closes any connection at once.

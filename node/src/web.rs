@@ -68,6 +68,10 @@ impl Web {
                 minijinja::escape_formatter(out, state, value)
             }
         });
+        // `count(n, "peer", "peers")`: "1 peer", "2 peers".
+        env.add_function("count", |n: u64, one: String, many: String| {
+            crate::text::count(n, &one, &many)
+        });
         for (name, source) in [
             ("layout.html", include_str!("web/templates/layout.html")),
             ("macros.html", include_str!("web/templates/macros.html")),
@@ -475,14 +479,7 @@ impl IntoResponse for WebError {
 
 type WebResult = Result<Response, WebError>;
 
-/// "that is…" → "That is…".
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
+use crate::text::capitalize;
 
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")

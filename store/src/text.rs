@@ -25,6 +25,21 @@ pub fn newlines(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
+/// "that is…" → "That is…".
+pub fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A count with its noun: "1 peer", "2 peers", "0 peers".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A size as people read it: "812 bytes", "68.4 KiB", "2.5 MiB".
 pub fn kib(bytes: usize) -> String {
     const KIB: f64 = 1024.0;
@@ -98,5 +113,19 @@ mod tests {
         );
         assert_eq!(for_terminal("a\u{1b}[2Jb\nc"), "a\u{FFFD}[2Jb\nc");
         assert_eq!(for_terminal("plain"), Cow::Borrowed("plain"));
+    }
+
+    #[test]
+    fn line_ends_counts_and_sizes_read_as_people_write_them() {
+        assert_eq!(newlines("a\r\nb\rc\n"), "a\nb\nc\n");
+        assert!(matches!(newlines("a\nb"), Cow::Borrowed(_)));
+        assert_eq!(count(1u64, "peer", "peers"), "1 peer");
+        assert_eq!(count(0u64, "peer", "peers"), "0 peers");
+        assert_eq!(count(2u64, "peer", "peers"), "2 peers");
+        assert_eq!(kib(812), "812 bytes");
+        assert_eq!(kib(65_536), "64 KiB");
+        assert_eq!(kib(70_007), "68.4 KiB");
+        assert_eq!(kib(2 * 1024 * 1024), "2 MiB");
+        assert_eq!(capitalize("the text"), "The text");
     }
 }

@@ -76,7 +76,7 @@ async function joinCode(page, code, petname) {
 }
 
 async function connected(page, who) {
-  await eventually(page, "/status", async (p) => (await p.textContent("main")).includes("1 peer(s) connected"), `${who} connected`);
+  await eventually(page, "/status", async (p) => (await p.textContent("main")).includes("1 peer connected"), `${who} connected`);
 }
 
 const nodes = [];
@@ -166,7 +166,7 @@ try {
     await p.getByRole("button", { name: "Remove" }).click();
     await p.waitForURL("**/people");
   }
-  await eventually(pa, "/status", async (p) => (await p.textContent("main")).includes("no peers connected"), "A offline");
+  await eventually(pa, "/status", async (p) => (await p.textContent("main")).includes("No peers connected"), "A offline");
   const edit = async (p, from, to) => {
     await p.goto(`${pagePath}/edit`);
     const body = await p.inputValue("#body");

@@ -138,8 +138,8 @@ fn show(view: CircleView, json: bool) -> Result<()> {
     for m in &c.members {
         let missing = if m.devices_without_key > 0 {
             format!(
-                "  ({} device(s) without an encryption key cannot read)",
-                m.devices_without_key
+                "  ({} without an encryption key cannot read)",
+                kith_node::text::count(m.devices_without_key as u64, "device", "devices")
             )
         } else {
             String::new()

@@ -42,7 +42,10 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
         }
         Command::Clear { author } => {
             let n = backend.call(ops::ForksClear { author })?;
-            println!("cleared {n} fork proof(s); {author} replicates again");
+            println!(
+                "cleared {}; {author} replicates again",
+                kith_node::text::count(n as u64, "fork proof", "fork proofs")
+            );
         }
     }
     Ok(())

@@ -21,8 +21,8 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             std::fs::write(&file, text)
                 .with_context(|| format!("cannot write {}", file.display()))?;
             println!(
-                "wrote the frontier of {} author(s) to {}",
-                frontier.heads.len(),
+                "wrote the frontier of {} to {}",
+                kith_node::text::count(frontier.heads.len() as u64, "author", "authors"),
                 file.display()
             );
         }

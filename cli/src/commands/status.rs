@@ -29,7 +29,7 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let status = output::inert(status);
     println!("{}", status.summary());
     if running {
-        println!("reachability: {}", status.reachability);
+        println!("reachability: {}", status.reachability.describe());
         if !status.relays.is_empty() {
             let relays: Vec<String> = status.relays.iter().map(|a| status.name_of(a)).collect();
             println!("reachable through the relays of: {}", relays.join(", "));
@@ -47,8 +47,8 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         }
         if status.refused_connections > 0 {
             println!(
-                "refused {} connection(s) from peers you do not trust",
-                status.refused_connections
+                "refused {} from peers you do not trust",
+                kith_node::text::count(status.refused_connections, "connection", "connections")
             );
         }
     } else {
@@ -63,9 +63,9 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     }
     for r in &status.refused_wiki_changes {
         println!(
-            "wiki page {}: {} change(s) refused as invalid or over the limits (the node's log says why)",
+            "wiki page {}: {} refused as invalid or over the limits (the node's log says why)",
             r.title.clone().unwrap_or_else(|| r.page.to_string()),
-            r.refused
+            kith_node::text::count(r.refused, "change", "changes")
         );
     }
     for a in &status.authors {
@@ -112,7 +112,10 @@ fn watch(backend: &mut Backend) -> Result<()> {
         }
         bar.set_length(known);
         bar.set_position(held);
-        bar.set_message(format!("{} peer(s) connected", status.connected_peers));
+        bar.set_message(format!(
+            "{} connected",
+            kith_node::text::count(status.connected_peers as u64, "peer", "peers")
+        ));
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }

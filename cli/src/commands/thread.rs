@@ -28,7 +28,10 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     endorsements(&thread.endorsed_by, thread.score, "  ");
     print_replies(&thread.replies, 1);
     if !thread.answers.is_empty() {
-        println!("── {} answer(s), best first ──\n", thread.answers.len());
+        println!(
+            "── {}, best first ──\n",
+            kith_node::text::count(thread.answers.len() as u64, "answer", "answers")
+        );
     }
     for (i, a) in thread.answers.iter().enumerate() {
         let mark = if a.accepted { "✔ accepted" } else { "" };

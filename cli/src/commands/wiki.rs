@@ -226,7 +226,11 @@ fn export_to(backend: &mut Backend, target: String, automerge: Option<PathBuf>) 
             let dir = PathBuf::from(target);
             let pages = backend.call(ops::WikiExport {})?;
             export(&dir, &pages)?;
-            println!("exported {} page(s) to {}", pages.len(), dir.display());
+            println!(
+                "exported {} to {}",
+                kith_node::text::count(pages.len() as u64, "page", "pages"),
+                dir.display()
+            );
         }
     }
     Ok(())
@@ -392,11 +396,11 @@ fn list(backend: &mut Backend, archived: bool, json: bool) -> Result<()> {
             ));
         }
         println!(
-            "{}  {}  {} chars, {} author(s), updated {}{flag}",
+            "{}  {}  {} chars, {}, updated {}{flag}",
             p.id,
             p.title,
             p.chars,
-            p.authors.len(),
+            kith_node::text::count(p.authors.len() as u64, "author", "authors"),
             output::ago(p.updated)
         );
     }
@@ -439,7 +443,11 @@ fn rename(backend: &mut Backend, page: String, title: String, update_links: bool
         let titles: Vec<&str> = outcome.relinked.iter().map(|p| p.title.as_str()).collect();
         match titles.len() {
             0 => println!("no other page linked to the old title"),
-            n => println!("links updated in {n} page(s): {}", titles.join(", ")),
+            n => println!(
+                "links updated in {}: {}",
+                kith_node::text::count(n as u64, "page", "pages"),
+                titles.join(", ")
+            ),
         }
     } else if let Some(old) = outcome.page.aliases.last() {
         println!("[[{old}]] links keep working; --update-links rewrites them");

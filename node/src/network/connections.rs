@@ -77,10 +77,11 @@ impl Network {
             SwarmEvent::IncomingConnectionError {
                 error,
                 send_back_addr,
+                peer_id,
                 ..
             } => {
                 if matches!(error, libp2p::swarm::ListenError::Denied { .. }) {
-                    self.refused_connections += 1;
+                    *self.refused_connections.entry(peer_id).or_default() += 1;
                     tracing::info!(from = %send_back_addr, "refused a connection from a peer outside the replication set");
                 } else {
                     tracing::debug!(from = %send_back_addr, error = %error, "incoming connection failed");
@@ -126,6 +127,8 @@ impl Network {
         }
         self.holepunched.remove(&peer_id);
         self.reservations.remove(&peer_id);
+        // A reservation lives on its connection: no relaying without one.
+        self.relayed_for.remove(&peer_id);
         if let Some(gone) = self.connected.remove(&peer_id) {
             tracing::info!(peer = %peer_id, "disconnected");
             self.touch_peer(&peer_id, true, false);

@@ -128,7 +128,7 @@ impl Network {
             authors,
             listen: self.listen.iter().map(ToString::to_string).collect(),
             gossip: self.gossip_counts.clone(),
-            refused_connections: self.refused_connections,
+            refused_connections: self.refused_connections.values().sum(),
             reachability: self.nat.clone(),
             relays: self
                 .reservations

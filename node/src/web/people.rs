@@ -168,7 +168,8 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
         "status",
         context! {
             status => Value::from_serialize(&st),
-            summary => st.summary(),
+            summary => st.summary_for_web(),
+            reachability => st.reachability.describe(),
             relays => st.relays.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
             relaying_for => st.relaying_for.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
             peers, authors,

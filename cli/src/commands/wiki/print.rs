@@ -134,14 +134,14 @@ pub(super) fn print_page(view: &PageView) {
     }
     if view.waiting > 0 {
         println!(
-            "{} change(s) waiting for changes this node has not received yet",
-            view.waiting
+            "{} for changes this node has not received yet",
+            kith_node::text::count(view.waiting, "change waiting", "changes waiting")
         );
     }
     if view.rejected > 0 {
         println!(
-            "{} invalid change(s) from peers were refused",
-            view.rejected
+            "{} from peers refused as invalid",
+            kith_node::text::count(view.rejected, "change", "changes")
         );
     }
 }
