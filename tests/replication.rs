@@ -118,6 +118,23 @@ async fn an_untrusted_node_gets_nothing_and_gives_nothing() {
     assert!(!dave.is_connected(alice.author()).await);
     let status = alice.handle().call(ops::Status {}).await.unwrap();
     assert_eq!(status.connected_peers, 1, "only erin is connected to alice");
+    // Once Alice trusts Dave, his refused attempts were from before the
+    // trust was mutual: no longer counted against a stranger.
+    alice.trust(&dave).await;
+    let a = &alice;
+    wait_until(
+        alice.handle(),
+        || async move {
+            a.handle()
+                .call(ops::Status {})
+                .await
+                .unwrap()
+                .refused_connections
+                == 0
+        },
+        || async { "dave's refusals still count after alice trusts him".to_string() },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
