@@ -812,3 +812,27 @@ fn bookmarks_add_list_remove_and_say_what_is_wrong() {
         .success()
         .stderr(predicate::str::contains("no bookmarks yet"));
 }
+
+#[test]
+fn wiki_show_prints_the_title_once_and_text_without_carriage_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    kith(&dir).arg("init").assert().success();
+    kith(&dir)
+        .args(["wiki", "new", "Guide", "--file", "-"])
+        .write_stdin("# Guide\r\n\r\nHow we work.\r\n")
+        .assert()
+        .success();
+    let shown = stdout_of(kith(&dir).args(["wiki", "show", "Guide"]));
+    assert_eq!(shown.matches("# Guide").count(), 1, "{shown}");
+    assert!(!shown.contains('\r'), "{shown:?}");
+    kith(&dir)
+        .args(["wiki", "new", "Plain", "--file", "-"])
+        .write_stdin("No heading here.\n")
+        .assert()
+        .success();
+    let shown = stdout_of(kith(&dir).args(["wiki", "show", "Plain"]));
+    assert!(shown.starts_with("# Plain\n\nNo heading here."), "{shown}");
+    stdout_of(kith(&dir).args(["post", "two\r\nlines"]));
+    let feed = stdout_of(kith(&dir).args(["feed"]));
+    assert!(feed.contains("two") && !feed.contains('\r'), "{feed:?}");
+}

@@ -4,6 +4,14 @@ use super::*;
 
 pub(super) async fn people(State(s): State<WebState>, headers: HeaderMap) -> WebResult {
     let invite = s.handle.call(ops::Invite {}).await?;
+    let connected: std::collections::HashSet<kith_protocol::AuthorId> = s
+        .handle
+        .call(ops::Peers {})
+        .await?
+        .into_iter()
+        .filter(|p| p.connected)
+        .map(|p| p.author)
+        .collect();
     let mut people = Vec::new();
     for t in s.handle.call(ops::TrustList {}).await? {
         let profile = s
@@ -12,9 +20,17 @@ pub(super) async fn people(State(s): State<WebState>, headers: HeaderMap) -> Web
                 author: t.author.into(),
             })
             .await?;
+        // Their own name, when it is not the one you gave them.
+        let calls_themselves = t.profile_name.clone().filter(|n| {
+            t.petname
+                .as_ref()
+                .is_some_and(|p| !p.eq_ignore_ascii_case(n))
+        });
         people.push(serde_json::json!({
             "author": t.author.to_string(), "petname": t.petname,
             "profile_name": t.profile_name, "about": profile.about,
+            "calls_themselves": calls_themselves,
+            "connected": connected.contains(&t.author),
         }));
     }
     let mine = s

@@ -76,11 +76,20 @@ pub(super) fn print_diff(diff: &ChangeDiff) {
 }
 
 pub(super) fn print_page(view: &PageView) {
-    println!("# {}", view.title);
+    // A body that starts with the title as its heading shows it already.
+    let first = view.body.lines().find(|l| !l.trim().is_empty());
+    let titled = first.is_some_and(|l| {
+        l.trim_start_matches('#').trim() == view.title.trim() && l.starts_with('#')
+    });
+    if !titled {
+        println!("# {}", view.title);
+    }
     if view.archived {
         println!("(archived)");
     }
-    println!();
+    if !titled || view.archived {
+        println!();
+    }
     print!("{}", view.body);
     if !view.body.ends_with('\n') {
         println!();

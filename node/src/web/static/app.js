@@ -3,7 +3,8 @@
 //   is re-rendered by the server and swapped in;
 // - a markdown preview under compose boxes (rendered by the server, the
 //   same way as a published post);
-// - keyboard shortcuts: "/" search, "c" write, "g f/q/w/p/s" go to a page;
+// - keyboard shortcuts: "/" search, "c" write, "g f/q/w/p/s" go to a page,
+//   "?" their help, Esc leaves a text box, Ctrl+Enter sends it;
 // - a confirmation before destructive forms (data-confirm);
 // - compose boxes count their bytes against the post limit (data-max-bytes)
 //   and refuse to submit what the node would refuse, keeping the text.
@@ -48,6 +49,19 @@
     check();
   });
 
+  // Copy buttons (data-copy: the id of the field to copy).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) { return; }
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    if (!field) { return; }
+    field.select();
+    var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else { document.execCommand("copy"); done(); }
+  });
+
   // Markdown preview.
   Array.prototype.forEach.call(document.querySelectorAll("textarea[data-preview]"), function (area) {
     var out = document.createElement("div");
@@ -81,9 +95,32 @@
   // Keyboard shortcuts, never while typing.
   var go = { f: "/", q: "/questions", w: "/wiki", p: "/people", s: "/status" };
   var pendingG = false;
+  var help = null;
+  function toggleHelp() {
+    if (!help) {
+      help = document.createElement("dialog");
+      help.setAttribute("aria-label", "Keyboard shortcuts");
+      help.innerHTML = "<h2>Keyboard shortcuts</h2><dl class=\"keys-help\">" +
+        "<dt><kbd>/</kbd></dt><dd>search</dd><dt><kbd>c</kbd></dt><dd>write</dd>" +
+        "<dt><kbd>g</kbd> then <kbd>f</kbd> <kbd>q</kbd> <kbd>w</kbd> <kbd>p</kbd> <kbd>s</kbd></dt><dd>go to the feed, questions, wiki, people, status</dd>" +
+        "<dt><kbd>Ctrl</kbd>+<kbd>Enter</kbd></dt><dd>send what you are writing</dd>" +
+        "<dt><kbd>Esc</kbd></dt><dd>leave the text box (or close this)</dd><dt><kbd>?</kbd></dt><dd>this help</dd></dl>" +
+        "<form method=\"dialog\"><button>Close</button></form>";
+      document.body.appendChild(help);
+    }
+    if (help.open) { help.close(); } else { help.showModal(); }
+  }
   document.addEventListener("keydown", function (e) {
     var t = e.target;
-    if (e.ctrlKey || e.metaKey || e.altKey || (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)))) { return; }
+    var typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+    if (typing && e.key === "Escape") { t.blur(); return; }
+    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey) && t.form) {
+      e.preventDefault();
+      if (t.form.requestSubmit) { t.form.requestSubmit(); } else { t.form.submit(); }
+      return;
+    }
+    if (!typing && e.key === "?" && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); toggleHelp(); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey || typing) { return; }
     if (pendingG && go[e.key]) { e.preventDefault(); window.location.href = go[e.key]; return; }
     pendingG = e.key === "g";
     if (e.key === "/") {
