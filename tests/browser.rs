@@ -4,7 +4,7 @@
 use kith_testkit::TestNode;
 
 pub(crate) struct Browser {
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     pub(crate) base: String,
     pub(crate) cookie: String,
     pub(crate) csrf: String,

@@ -142,3 +142,39 @@ async fn a_sign_in_link_that_does_not_work_says_why() {
         assert!(!body.contains("deserialize"), "{path}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_lasts_across_restarts_until_signed_out_everywhere() {
+    let mut alice = TestNode::start("alice", 64).await;
+    // The cookie outlives the browser session: it has a lifetime.
+    let r = agent().get(&alice.web_url()).call().unwrap();
+    let set_cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(set_cookie.contains("Max-Age="), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let web = Browser::sign_in(&alice);
+    // And the node's restart.
+    alice.stop().await;
+    alice.restart().await;
+    let again = Browser {
+        base: alice.http_base(),
+        ..web
+    };
+    assert_eq!(again.get_status("/").0, 200, "still signed in");
+    // Signed out everywhere: that cookie is refused from now on, also after
+    // a restart; a new sign-in link works.
+    let other = Browser::sign_in(&alice);
+    assert_eq!(other.post("/sign-out-everywhere", &[]), 200);
+    assert_eq!(again.get_status("/").0, 401);
+    alice.stop().await;
+    alice.restart().await;
+    let again = Browser {
+        base: alice.http_base(),
+        ..again
+    };
+    assert_eq!(again.get_status("/").0, 401, "revoked for good");
+    let fresh = Browser::sign_in(&alice);
+    assert_eq!(fresh.get_status("/").0, 200);
+    // Sign out: this browser's cookie is dropped.
+    let r = fresh.post_answer("/sign-out", &[]);
+    assert_eq!(r.0, 200);
+}

@@ -76,6 +76,12 @@ impl DataDir {
         self.0.join("api.token")
     }
 
+    /// The key web sessions are derived from (replaced to sign every
+    /// browser out).
+    pub fn web_session_key(&self) -> PathBuf {
+        self.0.join("web-session.key")
+    }
+
     /// The ports a node was given for its `.../0` listen addresses, so
     /// that it listens (and its invite code stays) the same after a restart.
     pub fn listen_ports(&self) -> PathBuf {

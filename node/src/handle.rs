@@ -86,6 +86,11 @@ pub(crate) struct Parts {
 }
 
 impl Handle {
+    /// The configuration the node runs with.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub(crate) fn new(parts: Parts) -> Self {
         Handle {
             me: parts.me,

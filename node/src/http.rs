@@ -26,7 +26,9 @@ pub(crate) async fn serve(
     let port = listener.local_addr()?.port();
     let app = Router::new()
         .nest(api::PREFIX, api::router(handle.clone(), token.clone()))
-        .merge(crate::web::router(handle, &token))
+        .merge(
+            crate::web::router(handle, &token).map_err(|e| std::io::Error::other(e.to_string()))?,
+        )
         .layer(middleware::from_fn_with_state(port, require_local_host));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

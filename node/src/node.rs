@@ -61,6 +61,9 @@ impl Node {
         let (swarm, listen) = listen(&keypair, &config).await?;
         let (listener, api_addr) = bind_api(&config).await?;
         let token = api::load_or_create_token(&config.data_dir.api_token())?;
+        // Made here so that a data dir it cannot be written to fails the
+        // start, not the web app later.
+        api::load_or_create_token(&config.data_dir.web_session_key())?;
 
         let wires = Wires::new(Arc::new(core.scope().clone()));
         let lanes = Lanes {

@@ -53,12 +53,16 @@ pub const FEED_PAGE: usize = 50;
 pub(crate) struct Web {
     env: Environment<'static>,
     token: String,
-    session: String,
+    /// The session cookie's value: derived from the key in
+    /// `web-session.key`, so it outlives browser and node restarts; a new
+    /// key signs every browser out (swapped under this lock).
+    session: std::sync::RwLock<String>,
+    session_file: std::path::PathBuf,
     csrf: String,
 }
 
 impl Web {
-    pub(crate) fn new(token: &str) -> Web {
+    pub(crate) fn new(token: &str, session_file: &std::path::Path) -> Result<Web, Error> {
         let mut env = Environment::new();
         // A missing value (`None`) prints as nothing, never as "none".
         env.set_formatter(|out, state, value| {
@@ -127,18 +131,46 @@ impl Web {
             env.add_template(name, source).expect("templates are valid");
         }
         let key = *blake3::hash(token.as_bytes()).as_bytes();
-        Web {
+        let session_key = crate::api::load_or_create_token(session_file)?;
+        Ok(Web {
             env,
             token: token.to_string(),
-            session: blake3::keyed_hash(&key, b"kith-web-session")
-                .to_hex()
-                .to_string(),
+            session: std::sync::RwLock::new(session_of(&session_key)),
+            session_file: session_file.to_path_buf(),
             csrf: blake3::keyed_hash(&key, b"kith-web-csrf")
                 .to_hex()
                 .to_string(),
-        }
+        })
+    }
+
+    fn session(&self) -> String {
+        self.session
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Signs every browser out: a new session key, kept for restarts.
+    fn new_session(&self) -> Result<(), Error> {
+        let _ = std::fs::remove_file(&self.session_file);
+        let key = crate::api::load_or_create_token(&self.session_file)?;
+        *self
+            .session
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = session_of(&key);
+        Ok(())
     }
 }
+
+fn session_of(key: &str) -> String {
+    let key = *blake3::hash(key.as_bytes()).as_bytes();
+    blake3::keyed_hash(&key, b"kith-web-session")
+        .to_hex()
+        .to_string()
+}
+
+/// How long a browser stays signed in without visiting (renewed on sign-in).
+const SESSION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Clone)]
 struct WebState {
@@ -147,10 +179,11 @@ struct WebState {
 }
 
 /// The web routes (the caller adds the Host check).
-pub(crate) fn router(handle: Handle, token: &str) -> Router {
+pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
+    let session_file = handle.config().data_dir.web_session_key();
     let state = WebState {
         handle,
-        web: Arc::new(Web::new(token)),
+        web: Arc::new(Web::new(token, &session_file)?),
     };
     let pages = Router::new()
         .route("/", get(posts::feed))
@@ -204,11 +237,13 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/search", get(people::search))
         .route("/events", get(events))
         .route("/preview", post(preview))
+        .route("/sign-out", post(sign_out))
+        .route("/sign-out-everywhere", post(sign_out_everywhere))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,
         ));
-    Router::new()
+    Ok(Router::new()
         .merge(pages)
         .route("/login", get(login))
         .route("/static/app.css", get(css))
@@ -216,7 +251,33 @@ pub(crate) fn router(handle: Handle, token: &str) -> Router {
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
         .layer(middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state))
+}
+
+/// Signs this browser out (the cookie is dropped).
+async fn sign_out(State(s): State<WebState>) -> Response {
+    signed_out(&s, "Signed out of this browser.")
+}
+
+/// Signs every browser out: the session key is replaced, so every cookie
+/// given before stops working, here and after restarts.
+async fn sign_out_everywhere(State(s): State<WebState>) -> WebResult {
+    s.web.new_session()?;
+    Ok(signed_out(&s, "Signed out of every browser."))
+}
+
+fn signed_out(s: &WebState, said: &str) -> Response {
+    let page = s
+        .web
+        .env
+        .get_template("login.html")
+        .and_then(|t| t.render(context! { notice => said }));
+    let mut response = Html(page.unwrap_or_default()).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("kith_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
 }
 
 /// Only this node's own scripts, styles and images, no framing: a post
@@ -258,7 +319,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Requires the session cookie, and the CSRF token on every POST.
 async fn require_session(State(s): State<WebState>, request: Request, next: Next) -> Response {
     let signed_in = cookie_value(request.headers(), COOKIE)
-        .is_some_and(|v| constant_time_eq(v.as_bytes(), s.web.session.as_bytes()));
+        .is_some_and(|v| constant_time_eq(v.as_bytes(), s.web.session().as_bytes()));
     if !signed_in {
         return sign_in_page(&s, None);
     }
@@ -367,8 +428,9 @@ async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Respon
         );
     }
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        s.web.session
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        s.web.session(),
+        SESSION_MAX_AGE.as_secs()
     );
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(

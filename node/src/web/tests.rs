@@ -14,7 +14,8 @@ fn dates_and_snippets() {
 
 #[test]
 fn every_template_parses() {
-    let web = Web::new("t");
+    let dir = tempfile::tempdir().unwrap();
+    let web = Web::new("t", &dir.path().join("web-session.key")).unwrap();
     for name in [
         "feed.html",
         "thread.html",
