@@ -27,3 +27,26 @@ fn every_template_parses() {
         web.env.get_template(name).unwrap();
     }
 }
+
+#[test]
+fn a_change_shows_the_lines_around_it_not_the_whole_page() {
+    let old: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    let new = old.replace("line 15\n", "line fifteen\n");
+    let pieces = super::wiki::folded(&crate::wiki::words::diff(&old, &new));
+    let text: String = pieces
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(text.contains("line 13\nline 14\n"), "{text}");
+    assert!(text.contains("line 16\nline 17\n"), "{text}");
+    assert!(
+        !text.contains("line 3\n") && !text.contains("line 25\n"),
+        "{text}"
+    );
+    let skipped: Vec<&str> = pieces
+        .iter()
+        .filter(|p| p["op"] == "skip")
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["12 unchanged lines", "13 unchanged lines"]);
+}

@@ -209,9 +209,54 @@ fn history_item(h: &crate::model::HistoryView) -> serde_json::Value {
     })
 }
 
+/// Unchanged lines kept on each side of a change; longer unchanged
+/// stretches fold into one "N unchanged lines" line.
+const CONTEXT_LINES: usize = 2;
+
+/// A diff's pieces with long unchanged stretches folded: a change shows
+/// the lines around it, not the whole page.
+pub(super) fn folded(pieces: &[crate::wiki::Piece]) -> Vec<serde_json::Value> {
+    use crate::wiki::Piece;
+    let mut out = Vec::new();
+    let last = pieces.len().saturating_sub(1);
+    for (i, piece) in pieces.iter().enumerate() {
+        let Piece::Same(text) = piece else {
+            out.push(serde_json::to_value(piece).expect("a piece serializes"));
+            continue;
+        };
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        // After a change the first line is the rest of the changed line,
+        // and before one the last is its beginning: kept beside it.
+        let keep_head = if i == 0 { 0 } else { CONTEXT_LINES + 1 };
+        let keep_tail = match lines.last() {
+            _ if i == last => 0,
+            Some(l) if l.ends_with('\n') => CONTEXT_LINES,
+            _ => CONTEXT_LINES + 1,
+        };
+        if lines.len() <= keep_head + keep_tail + 1 {
+            out.push(serde_json::json!({ "op": "same", "text": text }));
+            continue;
+        }
+        let head: String = lines[..keep_head].concat();
+        let tail: String = lines[lines.len() - keep_tail..].concat();
+        let hidden = lines.len() - keep_head - keep_tail;
+        if !head.is_empty() {
+            out.push(serde_json::json!({ "op": "same", "text": head }));
+        }
+        out.push(serde_json::json!({
+            "op": "skip",
+            "text": crate::text::count(hidden as u64, "unchanged line", "unchanged lines"),
+        }));
+        if !tail.is_empty() {
+            out.push(serde_json::json!({ "op": "same", "text": tail }));
+        }
+    }
+    out
+}
+
 fn diff_json(d: &crate::model::ChangeDiff) -> serde_json::Value {
     serde_json::json!({
-        "pieces": d.pieces,
+        "pieces": folded(&d.pieces),
         "title_before": d.title_before, "title_after": d.title_after,
         "unchanged": d.title_before == d.title_after
             && d.pieces.iter().all(|p| matches!(p, crate::wiki::Piece::Same(_))),
