@@ -17,10 +17,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use kith_protocol::identity::DeviceLink;
 use kith_protocol::{AuthorId, Keypair};
+use libp2p::StreamProtocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::{StreamProtocol, noise, tcp, yamux};
 use serde::{Deserialize, Serialize};
 
 pub use crate::codes::{EPHEMERAL_CONTEXT, LinkCode, RecoveryCode, ephemeral};
@@ -73,15 +73,7 @@ pub async fn join(
     let err = |e: &dyn std::fmt::Display| Error::Network(format!("cannot start the link: {e}"));
     let ephemeral = code.ephemeral();
     let mut swarm =
-        libp2p::SwarmBuilder::with_existing_identity(crate::swarm::libp2p_keypair(&ephemeral))
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| err(&e))?
-            .with_quic()
+        crate::swarm::transports!(crate::swarm::libp2p_keypair(&ephemeral), |e| err(&e))
             .with_behaviour(|_| behaviour(false))
             .map_err(|e| err(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(5)))

@@ -22,7 +22,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, identify,
-    kad, mdns, noise, ping, relay, request_response, tcp, yamux,
+    kad, mdns, noise, ping, relay, request_response, yamux,
 };
 
 use crate::config::Config;
@@ -132,18 +132,29 @@ fn message_id(message: &gossipsub::Message) -> MessageId {
     MessageId::from(id.as_bytes().to_vec())
 }
 
+/// The transports every swarm of a node speaks: TCP (no Nagle delay) and
+/// QUIC, with noise and yamux over TCP, for libp2p key `$key`; `$err`
+/// turns a builder error into the caller's. A macro, not a function:
+/// libp2p's builder phases are private types a signature cannot name.
+macro_rules! transports {
+    ($key:expr, $err:expr) => {
+        libp2p::SwarmBuilder::with_existing_identity($key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default().nodelay(true),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .map_err($err)?
+            .with_quic()
+    };
+}
+pub(crate) use transports;
+
 /// Builds the swarm for `keypair` with `config`.
 pub(crate) fn build_swarm(keypair: &Keypair, config: &Config) -> Result<Swarm<Behaviour>, Error> {
     let err = |e: &dyn std::fmt::Display| Error::Libp2p(e.to_string());
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p_keypair(keypair))
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| err(&e))?
-        .with_quic()
+    let swarm = transports!(libp2p_keypair(keypair), |e| err(&e))
         .with_dns()
         .map_err(|e| err(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)

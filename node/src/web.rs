@@ -2,7 +2,8 @@
 //!
 //! Security model (see `docs/SECURITY.md`):
 //! - Opening `/login?token=…` (the URL `kith up` prints) sets an HttpOnly,
-//!   SameSite=Strict session cookie derived from the API token; every other
+//!   SameSite=Strict session cookie with a lifetime, derived from the key in
+//!   `web-session.key` (a new key signs every browser out); every other
 //!   page requires that cookie.
 //! - Every POST must carry the CSRF token (form field `csrf` or header
 //!   `X-CSRF-Token`), derived from the API token as well, and a same-origin
