@@ -112,6 +112,24 @@ impl Browser {
         )
     }
 
+    /// A form POST: its status and where it redirects to.
+    pub(crate) fn post_location(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf", &self.csrf));
+        let r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send_form(fields)
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status().as_u16(), location)
+    }
+
     pub(crate) fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
         self.post_answer(path, form).0
     }

@@ -199,9 +199,10 @@ async fn every_page_renders_and_forms_work() {
         let marker = "data-answer=\"";
         let start = answer_id.find(marker).unwrap() + marker.len();
         let answer_id = answer_id[start..start + 64].to_string();
+        // Endorsing an answer goes back to its question's thread.
         assert_eq!(
-            browser.post(&format!("/entry/{answer_id}/endorse"), &[("note", "works")]),
-            303
+            browser.post_location(&format!("/entry/{answer_id}/endorse"), &[("note", "works")]),
+            (303, format!("/thread/{}", q.id))
         );
         assert_eq!(
             browser.post(&format!("/entry/{answer_id}/accept"), &[]),

@@ -433,7 +433,36 @@ pub(super) async fn endorse(
             withdraw: f.withdraw.is_some(),
         })
         .await?;
-    back(&format!("/thread/{id}"))
+    back(&format!("/thread/{}", thread_root(&s, &id).await?))
+}
+
+/// The post a thread hangs from: an answer or a reply is shown in its
+/// question's (or post's) thread, not as a thread of its own.
+async fn thread_root(s: &WebState, id: &str) -> Result<String, WebError> {
+    let mut id = id.to_string();
+    // Replies nest; a chain longer than this is shown from where it stops.
+    for _ in 0..16 {
+        let Ok(t) = s.handle.call(ops::Thread { id: id.parse()? }).await else {
+            break;
+        };
+        // The thread of an answer is its question's.
+        id = t.entry.id.to_string();
+        let Some(parent) = t.entry.reply_to else {
+            break;
+        };
+        // A parent this node does not hold has no thread to show.
+        if s.handle
+            .call(ops::Thread {
+                id: parent.to_string().parse()?,
+            })
+            .await
+            .is_err()
+        {
+            break;
+        }
+        id = parent.to_string();
+    }
+    Ok(id)
 }
 
 #[derive(Deserialize)]
