@@ -33,23 +33,7 @@ pub fn seal_epoch(
     new: NewEpoch,
     rng: &mut Randomness,
 ) -> Result<SealedEpoch, CircleError> {
-    if new.recipients.is_empty() || new.recipients.len() > MAX_RECIPIENTS {
-        return Err(CircleError::Invalid(format!(
-            "an epoch needs 1 to {MAX_RECIPIENTS} recipient devices (got {})",
-            new.recipients.len()
-        )));
-    }
-    if new.history.len() > MAX_HISTORY || new.parents.len() > MAX_PARENTS {
-        return Err(CircleError::Invalid(
-            "too many parents or history keys".into(),
-        ));
-    }
-    let creates = matches!(new.change, Change::Create { .. });
-    if creates != circle.is_none() {
-        return Err(CircleError::Invalid(
-            "a circle's id is given for every change but its creation".into(),
-        ));
-    }
+    check_new_epoch(circle.as_ref(), &new)?;
     let nonce: [u8; 24] = rng.bytes();
     let epoch = epoch_id(author, &nonce);
     let (circle, circle_key) = match circle {
@@ -65,24 +49,7 @@ pub fn seal_epoch(
     plain[..32].copy_from_slice(&secret);
     plain[32..].copy_from_slice(&circle_key.0);
     let info = wrap_info(&circle, &epoch);
-    let mut wraps = Vec::with_capacity(new.recipients.len());
-    for (_, pk) in &new.recipients {
-        let pk = <Wrapper as hpke::Kem>::PublicKey::from_bytes(pk)
-            .map_err(|_| CircleError::Invalid("a recipient's X25519 key is invalid".into()))?;
-        let (enc, ct) = hpke::single_shot_seal_with_rng::<WrapAead, WrapKdf, Wrapper>(
-            &OpModeS::Base,
-            &pk,
-            &info,
-            &plain,
-            author.as_bytes(),
-            &mut rng.0,
-        )
-        .map_err(|e| CircleError::Invalid(format!("wrapping the epoch secret failed: {e}")))?;
-        let mut e = [0u8; 32];
-        e.copy_from_slice(&enc.to_bytes());
-        wraps.push(Wrap { enc: e, ct });
-    }
-    wraps.sort_by_key(|w| w.enc);
+    let wraps = wrap_all(&new.recipients, &info, &plain, author, rng)?;
     let state = EpochState {
         parents: new.parents,
         change: new.change,
@@ -114,6 +81,63 @@ pub fn seal_epoch(
         keys,
         circle_key,
     })
+}
+
+/// Whether `new` may be sealed at all: 1 to [`MAX_RECIPIENTS`] recipients,
+/// not too many parents or history keys, and `circle` given for every
+/// change but a `Create`.
+fn check_new_epoch(
+    circle: Option<&(CircleId, CircleKey)>,
+    new: &NewEpoch,
+) -> Result<(), CircleError> {
+    if new.recipients.is_empty() || new.recipients.len() > MAX_RECIPIENTS {
+        return Err(CircleError::Invalid(format!(
+            "an epoch needs 1 to {MAX_RECIPIENTS} recipient devices (got {})",
+            new.recipients.len()
+        )));
+    }
+    if new.history.len() > MAX_HISTORY || new.parents.len() > MAX_PARENTS {
+        return Err(CircleError::Invalid(
+            "too many parents or history keys".into(),
+        ));
+    }
+    let creates = matches!(new.change, Change::Create { .. });
+    if creates != circle.is_none() {
+        return Err(CircleError::Invalid(
+            "a circle's id is given for every change but its creation".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Wraps `plain` (the epoch secret and the circle key) to each recipient's
+/// X25519 key, the wraps sorted by their encapsulated keys.
+fn wrap_all(
+    recipients: &[(AuthorId, [u8; 32])],
+    info: &[u8],
+    plain: &[u8; 64],
+    author: &AuthorId,
+    rng: &mut Randomness,
+) -> Result<Vec<Wrap>, CircleError> {
+    let mut wraps = Vec::with_capacity(recipients.len());
+    for (_, pk) in recipients {
+        let pk = <Wrapper as hpke::Kem>::PublicKey::from_bytes(pk)
+            .map_err(|_| CircleError::Invalid("a recipient's X25519 key is invalid".into()))?;
+        let (enc, ct) = hpke::single_shot_seal_with_rng::<WrapAead, WrapKdf, Wrapper>(
+            &OpModeS::Base,
+            &pk,
+            info,
+            plain,
+            author.as_bytes(),
+            &mut rng.0,
+        )
+        .map_err(|e| CircleError::Invalid(format!("wrapping the epoch secret failed: {e}")))?;
+        let mut e = [0u8; 32];
+        e.copy_from_slice(&enc.to_bytes());
+        wraps.push(Wrap { enc: e, ct });
+    }
+    wraps.sort_by_key(|w| w.enc);
+    Ok(wraps)
 }
 
 /// What one wrap opened to.

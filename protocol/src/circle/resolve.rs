@@ -223,87 +223,112 @@ fn settle(root: &EpochId, ops: &[Op], graph: &Graph) -> Settled {
     }
 }
 
+/// Fills `out` from the settled resolution: members, heads, what each
+/// placed epoch holds and whether it counts, and the removals that stand.
 fn finish(ops: &[Op], graph: Graph, eval: &Eval, alive: &[usize], out: &mut Resolved) {
-    let n = graph.nodes.len();
-    let mut followed = Bits::new(n);
-    for past in &graph.past {
-        followed.or(past);
-    }
     out.members = eval.members(&graph, &eval.counted);
+    out.heads.extend(heads(&graph));
     for (pos, node) in graph.nodes.iter().enumerate() {
-        if !followed.get(pos) {
-            out.heads.push(node.epoch);
-        }
         let Some(i) = node.op else {
             continue;
         };
-        let op = &ops[i];
-        // The epoch's view: the counted epochs it follows, and itself if
-        // it counts.
-        let mut view = Bits::new(n);
-        for p in graph.past[pos].iter().chain(std::iter::once(pos)) {
-            if eval.counted.get(p) {
-                view.set(p);
-            }
-        }
-        let members = eval.members(&graph, &view);
-        out.containers.insert(
-            node.epoch,
-            Container {
-                pos,
-                members: members.clone(),
-            },
-        );
-        if !eval.counted.get(pos) {
-            out.rejected.push(Rejected {
-                op: op.id,
-                reason: eval.reasons[pos].map_or("", Reason::text).to_string(),
-            });
-            continue;
-        }
-        if let Change::Create { name, .. } = &op.state.change {
-            out.name = Some(name.clone());
-            out.creator = Some(op.person);
-        }
-        out.ever.extend(members.iter().copied());
-        out.order.push(node.epoch);
-        out.epochs.insert(
-            node.epoch,
-            EpochInfo {
-                op: op.id,
-                device: op.device,
-                person: op.person,
-                change: op.state.change.clone(),
-                members,
-                recipients: op.state.recipients.clone(),
-                parents: op.state.parents.clone(),
-            },
-        );
+        record(&ops[i], &graph, eval, pos, out);
     }
     // Removals that stand cut off content: what they saw of each key of
     // the removed person, raised to that key's own epochs they provably
     // knew.
     for &r in alive {
-        let op = op_at(ops, &graph, r);
-        let Change::Remove { person, seen } = &op.state.change else {
-            continue;
-        };
-        let mut seen: BTreeMap<AuthorId, u64> = seen.iter().map(|s| (s.key, s.seq)).collect();
-        for p in graph.known[r].iter() {
-            if let Some(i) = graph.nodes[p].op
-                && ops[i].person == *person
-            {
-                let s = seen.entry(ops[i].device).or_default();
-                *s = (*s).max(ops[i].seq);
-            }
+        if let Some(removal) = cut_off(ops, &graph, r) {
+            out.removals.push(removal);
         }
-        out.removals.push(Removal {
-            pos: r,
-            person: *person,
-            seen,
-        });
     }
     out.rejected.sort_by_key(|r| r.op);
     out.rejected.dedup();
     out.graph = graph;
+}
+
+/// The placed epochs that no placed epoch follows, in placing order.
+fn heads(graph: &Graph) -> Vec<EpochId> {
+    let mut followed = Bits::new(graph.nodes.len());
+    for past in &graph.past {
+        followed.or(past);
+    }
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(pos, _)| !followed.get(*pos))
+        .map(|(_, node)| node.epoch)
+        .collect()
+}
+
+/// Records the placed, non-void epoch at `pos` (its `op`): the content it
+/// may hold, and either why it does not count or what it is.
+fn record(op: &Op, graph: &Graph, eval: &Eval, pos: usize, out: &mut Resolved) {
+    let n = graph.nodes.len();
+    let epoch = graph.nodes[pos].epoch;
+    // The epoch's view: the counted epochs it follows, and itself if
+    // it counts.
+    let mut view = Bits::new(n);
+    for p in graph.past[pos].iter().chain(std::iter::once(pos)) {
+        if eval.counted.get(p) {
+            view.set(p);
+        }
+    }
+    let members = eval.members(graph, &view);
+    out.containers.insert(
+        epoch,
+        Container {
+            pos,
+            members: members.clone(),
+        },
+    );
+    if !eval.counted.get(pos) {
+        out.rejected.push(Rejected {
+            op: op.id,
+            reason: eval.reasons[pos].map_or("", Reason::text).to_string(),
+        });
+        return;
+    }
+    if let Change::Create { name, .. } = &op.state.change {
+        out.name = Some(name.clone());
+        out.creator = Some(op.person);
+    }
+    out.ever.extend(members.iter().copied());
+    out.order.push(epoch);
+    out.epochs.insert(
+        epoch,
+        EpochInfo {
+            op: op.id,
+            device: op.device,
+            person: op.person,
+            change: op.state.change.clone(),
+            members,
+            recipients: op.state.recipients.clone(),
+            parents: op.state.parents.clone(),
+        },
+    );
+}
+
+/// How the standing removal at `r` cuts off content (`None` if it is no
+/// removal).
+fn cut_off(ops: &[Op], graph: &Graph, r: usize) -> Option<Removal> {
+    let op = op_at(ops, graph, r);
+    let Change::Remove { person, seen } = &op.state.change else {
+        return None;
+    };
+    let mut seen: BTreeMap<AuthorId, u64> = seen.iter().map(|s| (s.key, s.seq)).collect();
+    for p in graph.known[r].iter() {
+        if let Some(i) = graph.nodes[p].op
+            && ops[i].person == *person
+        {
+            let s = seen.entry(ops[i].device).or_default();
+            *s = (*s).max(ops[i].seq);
+        }
+    }
+    Some(Removal {
+        pos: r,
+        person: *person,
+        seen,
+    })
 }

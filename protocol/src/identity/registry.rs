@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    CertBody, Conflict, KeyState, MAX_CERTS_PER_LOG, MAX_KEYS_PER_PERSON, MAX_SUCCESSION_CHAIN,
-    Person, RecoveryApproval, RecoveryContacts, Role,
+    CertBody, Conflict, DeviceLink, DeviceRevoke, KeyState, MAX_CERTS_PER_LOG, MAX_KEYS_PER_PERSON,
+    MAX_SUCCESSION_CHAIN, Person, RecoveryApproval, RecoveryContacts, Role, Rotate,
 };
 use crate::keys::AuthorId;
+use recovery::Recovered;
 
 mod recovery;
 
@@ -231,160 +232,25 @@ impl Registry {
         person
     }
 
+    /// Resolves `root`'s person afresh: follows its identity from key to
+    /// key, reading each identity key's log ([`Resolving::step`]).
     fn resolve_fresh(&self, root: AuthorId, recovery: bool) -> Person {
-        let mut person = Person::single(root);
-        let mut revoked: BTreeSet<AuthorId> = BTreeSet::new();
-        self.add_successors(&mut person, root, &revoked);
+        let mut resolving = Resolving {
+            registry: self,
+            recovery,
+            person: Person::single(root),
+            revoked: BTreeSet::new(),
+        };
+        self.add_successors(&mut resolving.person, root, &resolving.revoked);
         let mut identity = root;
         let mut visited: BTreeSet<AuthorId> = BTreeSet::new();
-        let empty = BTreeMap::new();
-        'chain: loop {
-            if !visited.insert(identity) {
-                break;
+        while visited.insert(identity) {
+            match resolving.step(identity) {
+                Some(next) => identity = next,
+                None => break,
             }
-            let fork_at = self.forks.get(&identity).copied();
-            if let Some(seq) = fork_at {
-                person.conflict = Some(Conflict::Fork { key: identity, seq });
-            }
-            let recovered = match recovery.then(|| self.recovery(identity)) {
-                Some(Ok(r)) => r.filter(|r| {
-                    !revoked.contains(&r.new)
-                        && person.key(&r.new).is_none_or(|k| k.role == Role::Device)
-                }),
-                Some(Err(conflict)) => {
-                    person.conflict.get_or_insert(conflict);
-                    None
-                }
-                None => None,
-            };
-            let cut = recovered.as_ref().map(|r| r.point);
-            // Identity handovers (kind 14) of this key. A recovery that
-            // holds wins over them (a thief with the lost key cannot block
-            // it); one handover counts like a rotation at its `at`.
-            let handed = if recovered.is_some() {
-                Vec::new()
-            } else {
-                self.successors_of(identity, &person, &revoked)
-            };
-            let handover_at = match handed.as_slice() {
-                [(_, at)] => Some(*at),
-                _ => None,
-            };
-            let log = self.certs.get(&identity).unwrap_or(&empty);
-            for (&seq, cert) in log.iter().take(MAX_CERTS_PER_LOG) {
-                if fork_at.is_some_and(|f| seq >= f) {
-                    break 'chain;
-                }
-                if cut.is_some_and(|p| seq > p) || handover_at.is_some_and(|a| seq > a) {
-                    break;
-                }
-                match cert {
-                    CertBody::Contacts(_) | CertBody::Approval(_) | CertBody::Succession(_) => {}
-                    CertBody::Link(link) => {
-                        if !self.consented.contains(&(identity, seq))
-                            || revoked.contains(&link.device)
-                            || person.key(&link.device).is_some()
-                            || person.keys.len() >= MAX_KEYS_PER_PERSON
-                        {
-                            continue;
-                        }
-                        person.keys.push(KeyState {
-                            key: link.device,
-                            role: Role::Device,
-                            name: link.name.clone(),
-                            since: Some((identity, seq)),
-                            last_seq: None,
-                            ended_by: None,
-                        });
-                        self.add_successors(&mut person, link.device, &revoked);
-                    }
-                    CertBody::Revoke(r) => {
-                        if r.device == identity {
-                            continue;
-                        }
-                        if let Some(k) = person.keys.iter_mut().find(|k| k.key == r.device)
-                            && k.active()
-                        {
-                            k.last_seq = Some(r.last_seq);
-                            k.ended_by = Some((identity, seq));
-                            revoked.insert(r.device);
-                            self.end_successors(
-                                &mut person,
-                                r.device,
-                                (identity, seq),
-                                &mut revoked,
-                            );
-                        }
-                    }
-                    CertBody::Rotate(_) if recovered.as_ref().is_some_and(|r| seq > r.named_at) => {
-                        // Made with the lost key after its contacts were
-                        // named: the recovery that holds wins over it.
-                    }
-                    CertBody::Rotate(r) => {
-                        if !self.consented.contains(&(identity, seq))
-                            || revoked.contains(&r.new)
-                            || person
-                                .keys
-                                .iter()
-                                .any(|k| k.key == r.new && k.role != Role::Device)
-                        {
-                            continue;
-                        }
-                        if !handed.is_empty() {
-                            let mut candidates: Vec<AuthorId> =
-                                handed.iter().map(|(k, _)| *k).collect();
-                            candidates.push(r.new);
-                            candidates.sort();
-                            person.conflict.get_or_insert(Conflict::Succession {
-                                key: identity,
-                                candidates,
-                            });
-                            break 'chain;
-                        }
-                        if !person.promote(identity, r.new, (identity, seq), None) {
-                            continue;
-                        }
-                        self.add_successors(&mut person, r.new, &revoked);
-                        identity = r.new;
-                        continue 'chain;
-                    }
-                }
-            }
-            // One identity handover: the new key becomes the identity, like
-            // a rotation at `at`. Two or more freeze the person.
-            let recovered = recovered.filter(|r| !revoked.contains(&r.new));
-            if !handed.is_empty() {
-                if let [(new, _)] = handed.as_slice() {
-                    let new = *new;
-                    if !person.promote(identity, new, (new, 1), None) {
-                        break;
-                    }
-                    self.add_successors(&mut person, new, &revoked);
-                    identity = new;
-                    continue 'chain;
-                }
-                let mut candidates: Vec<AuthorId> = handed.iter().map(|(k, _)| *k).collect();
-                candidates.sort();
-                person.conflict.get_or_insert(Conflict::Succession {
-                    key: identity,
-                    candidates,
-                });
-                break;
-            }
-            // A key revoked in the lost key's log up to the point cannot
-            // become the identity.
-            if let Some(r) = recovered {
-                // The lost key ends where the contacts last saw it.
-                if !person.promote(identity, r.new, (identity, r.point), Some(r.point)) {
-                    break;
-                }
-                self.add_successors(&mut person, r.new, &revoked);
-                person.recovered_by = r.by;
-                identity = r.new;
-                continue 'chain;
-            }
-            break;
         }
+        let mut person = resolving.person;
         person.identity = identity;
         person
     }
@@ -468,5 +334,242 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+/// One person being resolved: the person so far, and the keys revoked so
+/// far (no later certificate brings one back).
+struct Resolving<'a> {
+    registry: &'a Registry,
+    /// Whether recoveries count ([`Registry::resolve_with`]).
+    recovery: bool,
+    person: Person,
+    revoked: BTreeSet<AuthorId>,
+}
+
+/// Where resolution goes after a certificate of an identity key's log.
+enum Next {
+    /// On to the next certificate, or past the log.
+    On,
+    /// The identity moved to this key: its log is read next.
+    Identity(AuthorId),
+    /// Resolution ends at the current identity key.
+    Stop,
+}
+
+impl Resolving<'_> {
+    /// Reads the log of the identity key `identity`: the key the identity
+    /// moves to next, or `None` if it stays at `identity`.
+    fn step(&mut self, identity: AuthorId) -> Option<AuthorId> {
+        let fork_at = self.registry.forks.get(&identity).copied();
+        if let Some(seq) = fork_at {
+            self.person.conflict = Some(Conflict::Fork { key: identity, seq });
+        }
+        let recovered = self.recovered(identity);
+        // Identity handovers (kind 14) of this key. A recovery that
+        // holds wins over them (a thief with the lost key cannot block
+        // it); one handover counts like a rotation at its `at`.
+        let handed = if recovered.is_some() {
+            Vec::new()
+        } else {
+            self.registry
+                .successors_of(identity, &self.person, &self.revoked)
+        };
+        match self.read_log(identity, fork_at, recovered.as_ref(), &handed) {
+            Next::On => {}
+            Next::Identity(new) => return Some(new),
+            Next::Stop => return None,
+        }
+        // A key revoked in the lost key's log up to the point cannot
+        // become the identity.
+        let recovered = recovered.filter(|r| !self.revoked.contains(&r.new));
+        if !handed.is_empty() {
+            return self.hand_over(identity, &handed);
+        }
+        self.recover(identity, recovered?)
+    }
+
+    /// The recovery of `identity` that holds, if recoveries count and its
+    /// new key may take the identity (not revoked, not already a non-device
+    /// key of the person); a conflict of recoveries freezes the person.
+    fn recovered(&mut self, identity: AuthorId) -> Option<Recovered> {
+        match self.recovery.then(|| self.registry.recovery(identity)) {
+            Some(Ok(r)) => r.filter(|r| {
+                !self.revoked.contains(&r.new)
+                    && self
+                        .person
+                        .key(&r.new)
+                        .is_none_or(|k| k.role == Role::Device)
+            }),
+            Some(Err(conflict)) => {
+                self.person.conflict.get_or_insert(conflict);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Applies the certificates of `identity`'s log that count: none from
+    /// a fork on (reaching one ends resolution), none past a recovery's
+    /// point or a single handover's `at`.
+    fn read_log(
+        &mut self,
+        identity: AuthorId,
+        fork_at: Option<u64>,
+        recovered: Option<&Recovered>,
+        handed: &[(AuthorId, u64)],
+    ) -> Next {
+        let registry = self.registry;
+        let cut = recovered.map(|r| r.point);
+        let handover_at = match handed {
+            [(_, at)] => Some(*at),
+            _ => None,
+        };
+        let Some(log) = registry.certs.get(&identity) else {
+            return Next::On;
+        };
+        for (&seq, cert) in log.iter().take(MAX_CERTS_PER_LOG) {
+            if fork_at.is_some_and(|f| seq >= f) {
+                return Next::Stop;
+            }
+            if cut.is_some_and(|p| seq > p) || handover_at.is_some_and(|a| seq > a) {
+                break;
+            }
+            match cert {
+                CertBody::Contacts(_) | CertBody::Approval(_) | CertBody::Succession(_) => {}
+                CertBody::Link(link) => self.link(identity, seq, link),
+                CertBody::Revoke(r) => self.revoke(identity, seq, r),
+                CertBody::Rotate(_) if recovered.is_some_and(|r| seq > r.named_at) => {
+                    // Made with the lost key after its contacts were
+                    // named: the recovery that holds wins over it.
+                }
+                CertBody::Rotate(r) => match self.rotate(identity, seq, r, handed) {
+                    Next::On => {}
+                    next => return next,
+                },
+            }
+        }
+        Next::On
+    }
+
+    /// A link (kind 9) at `identity`'s `seq` adds its device, unless its
+    /// consent fails, the device was revoked or is the person's already,
+    /// or the person has [`MAX_KEYS_PER_PERSON`] keys.
+    fn link(&mut self, identity: AuthorId, seq: u64, link: &DeviceLink) {
+        if !self.registry.consented.contains(&(identity, seq))
+            || self.revoked.contains(&link.device)
+            || self.person.key(&link.device).is_some()
+            || self.person.keys.len() >= MAX_KEYS_PER_PERSON
+        {
+            return;
+        }
+        self.person.keys.push(KeyState {
+            key: link.device,
+            role: Role::Device,
+            name: link.name.clone(),
+            since: Some((identity, seq)),
+            last_seq: None,
+            ended_by: None,
+        });
+        self.registry
+            .add_successors(&mut self.person, link.device, &self.revoked);
+    }
+
+    /// A revocation (kind 10) at `identity`'s `seq` ends an active key of
+    /// the person other than `identity`, and the successors it vouched for.
+    fn revoke(&mut self, identity: AuthorId, seq: u64, r: &DeviceRevoke) {
+        if r.device == identity {
+            return;
+        }
+        if let Some(k) = self.person.keys.iter_mut().find(|k| k.key == r.device)
+            && k.active()
+        {
+            k.last_seq = Some(r.last_seq);
+            k.ended_by = Some((identity, seq));
+            self.revoked.insert(r.device);
+            self.registry.end_successors(
+                &mut self.person,
+                r.device,
+                (identity, seq),
+                &mut self.revoked,
+            );
+        }
+    }
+
+    /// A rotation (kind 11) at `identity`'s `seq` moves the identity to its
+    /// new key, unless its consent fails or the key was revoked or is a
+    /// non-device key of the person; beside handovers it freezes the person.
+    fn rotate(
+        &mut self,
+        identity: AuthorId,
+        seq: u64,
+        r: &Rotate,
+        handed: &[(AuthorId, u64)],
+    ) -> Next {
+        if !self.registry.consented.contains(&(identity, seq))
+            || self.revoked.contains(&r.new)
+            || self
+                .person
+                .keys
+                .iter()
+                .any(|k| k.key == r.new && k.role != Role::Device)
+        {
+            return Next::On;
+        }
+        if !handed.is_empty() {
+            let mut candidates: Vec<AuthorId> = handed.iter().map(|(k, _)| *k).collect();
+            candidates.push(r.new);
+            candidates.sort();
+            self.person.conflict.get_or_insert(Conflict::Succession {
+                key: identity,
+                candidates,
+            });
+            return Next::Stop;
+        }
+        if !self.person.promote(identity, r.new, (identity, seq), None) {
+            return Next::On;
+        }
+        self.registry
+            .add_successors(&mut self.person, r.new, &self.revoked);
+        Next::Identity(r.new)
+    }
+
+    /// The handovers of `identity` after its log: the key the identity
+    /// moves to, or `None` if it stays.
+    fn hand_over(&mut self, identity: AuthorId, handed: &[(AuthorId, u64)]) -> Option<AuthorId> {
+        // One identity handover: the new key becomes the identity, like
+        // a rotation at `at`. Two or more freeze the person.
+        if let [(new, _)] = handed {
+            let new = *new;
+            if !self.person.promote(identity, new, (new, 1), None) {
+                return None;
+            }
+            self.registry
+                .add_successors(&mut self.person, new, &self.revoked);
+            return Some(new);
+        }
+        let mut candidates: Vec<AuthorId> = handed.iter().map(|(k, _)| *k).collect();
+        candidates.sort();
+        self.person.conflict.get_or_insert(Conflict::Succession {
+            key: identity,
+            candidates,
+        });
+        None
+    }
+
+    /// A recovery of `identity` that holds, after its log: its new key
+    /// becomes the identity, or `None` if the person has no room for it.
+    fn recover(&mut self, identity: AuthorId, r: Recovered) -> Option<AuthorId> {
+        // The lost key ends where the contacts last saw it.
+        if !self
+            .person
+            .promote(identity, r.new, (identity, r.point), Some(r.point))
+        {
+            return None;
+        }
+        self.registry
+            .add_successors(&mut self.person, r.new, &self.revoked);
+        self.person.recovered_by = r.by;
+        Some(r.new)
     }
 }

@@ -157,11 +157,37 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
     for (i, op) in ops.iter().enumerate() {
         by_epoch.entry(op.epoch).or_default().push(i);
     }
+    let (parents_of, op_of) = versions(ops, &by_epoch, &mut out.rejected);
+    let mut graph = sorted(&parents_of, &op_of);
+    graph.persons = persons(ops, &graph.nodes);
+    graph.who = who(ops, &graph.nodes, &graph.persons);
+    (graph.adds, graph.removes) = adds_and_removes(&graph.nodes, &graph.who, graph.persons.len());
+    graph.past = pasts(&graph.nodes);
+    graph.known = known(ops, &graph.nodes, &graph.past);
+    out.waiting = by_epoch
+        .iter()
+        .filter(|(e, _)| !graph.index.contains_key(e))
+        .flat_map(|(_, v)| v.iter().map(|&i| ops[i].id))
+        .collect();
+    out.waiting.sort();
+    graph
+}
+
+/// Each epoch id's parents and op (none if void), rejecting every version
+/// of a void one.
+fn versions(
+    ops: &[Op],
+    by_epoch: &BTreeMap<EpochId, Vec<usize>>,
+    rejected: &mut Vec<Rejected>,
+) -> (
+    BTreeMap<EpochId, BTreeSet<EpochId>>,
+    BTreeMap<EpochId, Option<usize>>,
+) {
     // One candidate node per epoch id; a void one follows every parent its
     // versions name (so whoever followed either version still places).
     let mut parents_of: BTreeMap<EpochId, BTreeSet<EpochId>> = BTreeMap::new();
     let mut op_of: BTreeMap<EpochId, Option<usize>> = BTreeMap::new();
-    for (epoch, versions) in &by_epoch {
+    for (epoch, versions) in by_epoch {
         let parents = parents_of.entry(*epoch).or_default();
         for &i in versions {
             parents.extend(ops[i].state.parents.iter().copied());
@@ -169,7 +195,7 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
         parents.remove(epoch);
         if versions.len() > 1 {
             for &i in versions {
-                out.rejected.push(Rejected {
+                rejected.push(Rejected {
                     op: ops[i].id,
                     reason: "its author signed another change under the same epoch id".into(),
                 });
@@ -179,11 +205,20 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
             op_of.insert(*epoch, Some(versions[0]));
         }
     }
+    (parents_of, op_of)
+}
+
+/// The epochs whose parents are all placed, parents first: a graph with
+/// its index and nodes only.
+fn sorted(
+    parents_of: &BTreeMap<EpochId, BTreeSet<EpochId>>,
+    op_of: &BTreeMap<EpochId, Option<usize>>,
+) -> Graph {
     // Kahn's algorithm; ready epochs by id (any order gives the same
     // result: nothing below depends on it but the display order).
     let mut missing: BTreeMap<EpochId, usize> = BTreeMap::new();
     let mut children: BTreeMap<EpochId, Vec<EpochId>> = BTreeMap::new();
-    for (epoch, parents) in &parents_of {
+    for (epoch, parents) in parents_of {
         missing.insert(*epoch, parents.len());
         for p in parents {
             children.entry(*p).or_default().push(*epoch);
@@ -213,9 +248,14 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
             }
         }
     }
-    let n = graph.nodes.len();
+    graph
+}
+
+/// Every person a placed, non-void epoch names (as author or in its
+/// change), in key order.
+fn persons(ops: &[Op], nodes: &[Node]) -> Vec<AuthorId> {
     let mut persons: BTreeSet<AuthorId> = BTreeSet::new();
-    for node in &graph.nodes {
+    for node in nodes {
         if let Some(i) = node.op {
             persons.insert(ops[i].person);
             match &ops[i].state.change {
@@ -227,15 +267,14 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
             }
         }
     }
-    graph.persons = persons.into_iter().collect();
-    let index = |p: &AuthorId| {
-        graph
-            .persons
-            .binary_search(p)
-            .expect("every person was listed")
-    };
-    graph.who = graph
-        .nodes
+    persons.into_iter().collect()
+}
+
+/// Each placed epoch's change in indices into `persons` (a void epoch: a
+/// rekey by no one).
+fn who(ops: &[Op], nodes: &[Node], persons: &[AuthorId]) -> Vec<Who> {
+    let index = |p: &AuthorId| persons.binary_search(p).expect("every person was listed");
+    nodes
         .iter()
         .map(|node| match node.op.map(|i| &ops[i]) {
             None => Who {
@@ -259,39 +298,61 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
                 }
             }
         })
-        .collect();
-    graph.adds = vec![Vec::new(); graph.persons.len()];
-    graph.removes = vec![Vec::new(); graph.persons.len()];
-    for (pos, node) in graph.nodes.iter().enumerate() {
+        .collect()
+}
+
+/// Every placed, non-void add and removal of each of `persons` persons,
+/// by position.
+fn adds_and_removes(
+    nodes: &[Node],
+    who: &[Who],
+    persons: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let mut adds = vec![Vec::new(); persons];
+    let mut removes = vec![Vec::new(); persons];
+    for (pos, node) in nodes.iter().enumerate() {
         if node.op.is_none() {
             continue;
         }
-        let who = &graph.who[pos];
+        let who = &who[pos];
         match who.kind {
             Kind::Create => {
-                graph.adds[who.author].push(pos);
+                adds[who.author].push(pos);
                 for &m in &who.targets {
-                    graph.adds[m].push(pos);
+                    adds[m].push(pos);
                 }
             }
-            Kind::Add => graph.adds[who.targets[0]].push(pos),
-            Kind::Remove => graph.removes[who.targets[0]].push(pos),
+            Kind::Add => adds[who.targets[0]].push(pos),
+            Kind::Remove => removes[who.targets[0]].push(pos),
             Kind::Rekey => {}
         }
     }
-    for pos in 0..n {
+    (adds, removes)
+}
+
+/// Every epoch each placed one follows, transitively.
+fn pasts(nodes: &[Node]) -> Vec<Bits> {
+    let n = nodes.len();
+    let mut pasts: Vec<Bits> = Vec::with_capacity(n);
+    for node in nodes {
         let mut past = Bits::new(n);
-        for &p in &graph.nodes[pos].parents {
+        for &p in &node.parents {
             past.set(p);
-            past.or(&graph.past[p]);
+            past.or(&pasts[p]);
         }
-        graph.past.push(past);
+        pasts.push(past);
     }
+    pasts
+}
+
+/// What each placed epoch's device provably knew: its past, and what the
+/// device wrote before it (a lower seq) and what that followed.
+fn known(ops: &[Op], nodes: &[Node], past: &[Bits]) -> Vec<Bits> {
     // What each epoch's device had written before it (a lower seq), and
     // what that followed. An earlier epoch that follows this one (a
     // crafted log can name an epoch id before signing it) adds nothing.
     let mut by_device: BTreeMap<AuthorId, Vec<(u64, usize)>> = BTreeMap::new();
-    for (pos, node) in graph.nodes.iter().enumerate() {
+    for (pos, node) in nodes.iter().enumerate() {
         if let Some(i) = node.op {
             by_device
                 .entry(ops[i].device)
@@ -299,24 +360,17 @@ pub(super) fn place(ops: &[Op], out: &mut Resolved) -> Graph {
                 .push((ops[i].seq, pos));
         }
     }
-    graph.known = graph.past.clone();
+    let mut known = past.to_vec();
     for chain in by_device.values_mut() {
         chain.sort();
         for (k, &(seq, pos)) in chain.iter().enumerate() {
             for &(earlier, p) in &chain[..k] {
-                if earlier < seq && !graph.past[p].get(pos) {
-                    let past = graph.past[p].clone();
-                    graph.known[pos].or(&past);
-                    graph.known[pos].set(p);
+                if earlier < seq && !past[p].get(pos) {
+                    known[pos].or(&past[p]);
+                    known[pos].set(p);
                 }
             }
         }
     }
-    out.waiting = by_epoch
-        .iter()
-        .filter(|(e, _)| !graph.index.contains_key(e))
-        .flat_map(|(_, v)| v.iter().map(|&i| ops[i].id))
-        .collect();
-    out.waiting.sort();
-    graph
+    known
 }

@@ -1,6 +1,8 @@
 //! Strong removal (PROTOCOL.md §12.4, step 5): which removals stand,
 //! what they drop, and cycles of removals.
 
+mod defeats;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,6 +10,8 @@ use super::graph::{Bits, Graph};
 use super::judge::{Eval, evaluate_more};
 use super::{MAX_BLOCKERS, MAX_ROUNDS, Op};
 use crate::circle::{Change, EpochId};
+use crate::keys::AuthorId;
+use defeats::{Defeats, stand};
 
 /// What the rounds of rule 4 carry from one to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,55 +83,195 @@ pub(super) fn strong_removal(
     round: &Round,
     eval: &Eval,
 ) -> (Vec<usize>, Round) {
-    let n = graph.nodes.len();
-    // Which epochs count with more dropped than this round's drops.
-    // Remembered: the same drops are tried again for other removals, and
-    // in every pass after a cycle forms.
-    let memo: RefCell<HashMap<Bits, Bits>> = RefCell::new(HashMap::new());
-    let counted_without = |without: &Bits| -> Bits {
-        if let Some(hit) = memo.borrow().get(without) {
+    let pass = Pass {
+        root,
+        ops,
+        graph,
+        round,
+        eval,
+        memo: RefCell::new(HashMap::new()),
+    };
+    let play = pass.in_play();
+    let mut next = Round {
+        dropped: Bits::new(graph.nodes.len()),
+        forced: round.forced.clone(),
+        cycle: round.cycle.clone(),
+    };
+    let (drops, alive) = pass.decide(&play, &mut next);
+    pass.next_round(&play, &drops, &alive, next)
+}
+
+/// One round of rule 4: what it judges, and which epochs count with more
+/// dropped.
+struct Pass<'a> {
+    root: &'a EpochId,
+    ops: &'a [Op],
+    graph: &'a Graph,
+    round: &'a Round,
+    eval: &'a Eval,
+    /// Which epochs count with more dropped than this round's drops.
+    /// Remembered: the same drops are tried again for other removals, and
+    /// in every pass after a cycle forms.
+    memo: RefCell<HashMap<Bits, Bits>>,
+}
+
+/// The removals in play in one round, and what judging them needs.
+struct InPlay {
+    /// The removals in play, by position; an index into this names one.
+    removals: Vec<usize>,
+    /// Position → index into `removals`.
+    index: BTreeMap<usize, usize>,
+    /// The removals kept from counting by removals they follow, each with
+    /// its smallest sets of blockers (positions).
+    blocked: Vec<(usize, Vec<Vec<usize>>)>,
+    /// The same sets of blockers, by the position of what they block.
+    blockers_of: BTreeMap<usize, Vec<Vec<usize>>>,
+    /// Epochs that count, or would but for last round's drops (so a drop
+    /// stays made while its removal stands), and removals in play.
+    eligible: Bits,
+}
+
+/// What the removals in play drop and whom they defeat, judged with the
+/// drops of the uncontested removals made.
+struct Contest {
+    /// Last round's drops and the uncontested removals' drops.
+    base: Bits,
+    /// What each removal in play drops.
+    drops: Vec<Bits>,
+    defeats: Defeats,
+    /// Counted removals in play that nothing in play could defeat.
+    uncontested: Vec<usize>,
+}
+
+impl Pass<'_> {
+    /// Which epochs count with `without` dropped (remembered in `memo`).
+    fn counted_without(&self, without: &Bits) -> Bits {
+        if let Some(hit) = self.memo.borrow().get(without) {
             return hit.clone();
         }
         let counted = evaluate_more(
-            root,
-            ops,
-            graph,
-            eval,
-            &round.dropped,
+            self.root,
+            self.ops,
+            self.graph,
+            self.eval,
+            &self.round.dropped,
             without,
-            &round.forced,
+            &self.round.forced,
         )
         .counted;
-        memo.borrow_mut().insert(without.clone(), counted.clone());
+        self.memo
+            .borrow_mut()
+            .insert(without.clone(), counted.clone());
         counted
-    };
-    let is_removal = |p: usize| {
-        graph.nodes[p]
-            .op
-            .is_some_and(|i| matches!(ops[i].state.change, Change::Remove { .. }))
-    };
-    let counted: Vec<usize> = eval.counted.iter().filter(|&p| is_removal(p)).collect();
-    // Removals kept from counting by the removals they follow of a person
-    // their standing rests on ([`support`]: their author, the person they
-    // remove, whoever added either, transitively), counted or not
-    // themselves: in play if they count once those blockers are dropped.
-    // Only a blocker that some removal could drop, or whose membership
-    // could rest on what one drops, can ever stop blocking: the others
-    // are left out (and the rest of the history — a chain of changes,
-    // anything without concurrent removals — skips this). For each such removal, the
-    // smallest sets of blockers whose drop lets it count (every subset is
-    // tried up to MAX_BLOCKERS of them; beyond, all of them at once).
-    let mut threat = Bits::new(n);
-    for r in (0..n).filter(|&r| is_removal(r)) {
-        threat.or(&candidates(ops, graph, r, None));
     }
-    let threatened = |b: usize| threat.get(b) || threat.intersects(&graph.past[b]);
-    // Only a removal of someone who is a member now can change who is —
-    // or of someone who left by her own hand: by removing herself, or by
-    // a removal from a person she added (whose add the removal would
-    // drop, with her other concurrent writes).
-    let members = eval.members(graph, &eval.counted);
-    let left_by_own_hand = |t: usize| {
+
+    /// Whether the epoch at `p` is a removal (a void epoch is none).
+    fn is_removal(&self, p: usize) -> bool {
+        self.graph.nodes[p]
+            .op
+            .is_some_and(|i| matches!(self.ops[i].state.change, Change::Remove { .. }))
+    }
+
+    /// The removals in play: those that count, and those kept from
+    /// counting by removals they follow ([`Pass::blocked`]).
+    fn in_play(&self) -> InPlay {
+        let counted: Vec<usize> = self
+            .eval
+            .counted
+            .iter()
+            .filter(|&p| self.is_removal(p))
+            .collect();
+        let blocked = self.blocked();
+        let in_play: BTreeSet<usize> = counted
+            .iter()
+            .copied()
+            .chain(blocked.iter().map(|(s, _)| *s))
+            .collect();
+        let blockers_of: BTreeMap<usize, Vec<Vec<usize>>> = blocked.iter().cloned().collect();
+        let removals: Vec<usize> = in_play.into_iter().collect();
+        let index: BTreeMap<usize, usize> =
+            removals.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+        let mut eligible = self.eval.counted.clone();
+        eligible.or(&self.round.dropped);
+        for &r in &removals {
+            eligible.set(r);
+        }
+        InPlay {
+            removals,
+            index,
+            blocked,
+            blockers_of,
+            eligible,
+        }
+    }
+
+    /// The removals kept from counting by removals they follow, each with
+    /// the smallest sets of those blockers whose drop lets it count.
+    ///
+    /// Removals kept from counting by the removals they follow of a person
+    /// their standing rests on ([`support`]: their author, the person they
+    /// remove, whoever added either, transitively), counted or not
+    /// themselves: in play if they count once those blockers are dropped.
+    /// Only a blocker that some removal could drop, or whose membership
+    /// could rest on what one drops, can ever stop blocking: the others
+    /// are left out (and the rest of the history — a chain of changes,
+    /// anything without concurrent removals — skips this). For each such
+    /// removal, the smallest sets of blockers whose drop lets it count
+    /// (every subset is tried up to MAX_BLOCKERS of them; beyond, all of
+    /// them at once).
+    fn blocked(&self) -> Vec<(usize, Vec<Vec<usize>>)> {
+        let graph = self.graph;
+        let n = graph.nodes.len();
+        let threat = self.threat();
+        let threatened = |b: usize| threat.get(b) || threat.intersects(&graph.past[b]);
+        let members = self.eval.members(graph, &self.eval.counted);
+        let mut blocked: Vec<(usize, Vec<Vec<usize>>)> = Vec::new();
+        for s in (0..n).filter(|&s| self.may_matter(s, &members)) {
+            let support = support(graph, s);
+            let blockers: Vec<usize> = graph.past[s]
+                .iter()
+                .filter(|&r| self.is_removal(r) && !self.round.dropped.get(r))
+                .filter(|&r| support.contains(&graph.who[r].targets[0]))
+                .filter(|&r| threatened(r))
+                .collect();
+            if blockers.is_empty() {
+                continue;
+            }
+            let minimal = self.smallest_blocker_sets(s, blockers);
+            if !minimal.is_empty() {
+                blocked.push((s, minimal));
+            }
+        }
+        blocked
+    }
+
+    /// The epochs some removal could drop: every removal's candidates.
+    fn threat(&self) -> Bits {
+        let n = self.graph.nodes.len();
+        let mut threat = Bits::new(n);
+        for r in (0..n).filter(|&r| self.is_removal(r)) {
+            threat.or(&candidates(self.ops, self.graph, r, None));
+        }
+        threat
+    }
+
+    /// Whether `s` is a removal that does not count, was not dropped, and
+    /// removes someone whose removal can change who is a member.
+    fn may_matter(&self, s: usize, members: &BTreeSet<AuthorId>) -> bool {
+        // Only a removal of someone who is a member now can change who is —
+        // or of someone who left by her own hand: by removing herself, or by
+        // a removal from a person she added (whose add the removal would
+        // drop, with her other concurrent writes).
+        self.is_removal(s) && !self.eval.counted.get(s) && !self.round.dropped.get(s) && {
+            let t = self.graph.who[s].targets[0];
+            members.contains(&self.graph.persons[t]) || self.left_by_own_hand(t)
+        }
+    }
+
+    /// Whether person `t` is a member but for the counted removals of her
+    /// by herself or by a person she added.
+    fn left_by_own_hand(&self, t: usize) -> bool {
+        let (graph, eval) = (self.graph, self.eval);
         let mut set = eval.counted.clone();
         for &r in &graph.removes[t] {
             let a = graph.who[r].author;
@@ -140,34 +284,22 @@ pub(super) fn strong_removal(
             }
         }
         eval.member(graph, t, &set)
-    };
-    let mut blocked: Vec<(usize, Vec<Vec<usize>>)> = Vec::new();
-    for s in (0..n).filter(|&s| {
-        is_removal(s) && !eval.counted.get(s) && !round.dropped.get(s) && {
-            let t = graph.who[s].targets[0];
-            members.contains(&graph.persons[t]) || left_by_own_hand(t)
-        }
-    }) {
-        let support = support(graph, s);
-        let blockers: Vec<usize> = graph.past[s]
-            .iter()
-            .filter(|&r| is_removal(r) && !round.dropped.get(r))
-            .filter(|&r| support.contains(&graph.who[r].targets[0]))
-            .filter(|&r| threatened(r))
-            .collect();
-        if blockers.is_empty() {
-            continue;
-        }
+    }
+
+    /// The smallest sets of `blockers` whose drop lets removal `s` count:
+    /// none if dropping them all does not; every subset is tried up to
+    /// [`MAX_BLOCKERS`] of them; beyond, all of them at once.
+    fn smallest_blocker_sets(&self, s: usize, blockers: Vec<usize>) -> Vec<Vec<usize>> {
         let counts_without = |set: &[usize]| {
-            let mut without = round.dropped.clone();
+            let mut without = self.round.dropped.clone();
             for &r in set {
                 without.set(r);
             }
-            counted_without(&without).get(s)
+            self.counted_without(&without).get(s)
         };
         let mut minimal: Vec<Vec<usize>> = Vec::new();
         if !counts_without(&blockers) {
-            continue;
+            return minimal;
         }
         if blockers.len() == 1 {
             minimal.push(blockers);
@@ -192,82 +324,118 @@ pub(super) fn strong_removal(
         } else {
             minimal.push(blockers);
         }
-        if !minimal.is_empty() {
-            blocked.push((s, minimal));
+        minimal
+    }
+
+    /// Which removals in play stand, and what each drops, with the
+    /// removals of every cycle found made mates in `next`.
+    fn decide(&self, play: &InPlay, next: &mut Round) -> (Vec<Bits>, Vec<bool>) {
+        let all: Vec<usize> = (0..play.removals.len()).collect();
+        // A cycle found makes its removals mates, which changes what they
+        // drop and so whom the others defeat (a defeat that rested on a drop
+        // between mates is gone): judged again until no new cycle forms.
+        // Every pass merges two groups or more, so this ends.
+        loop {
+            let mut contest = self.contest(play, next);
+            self.defeat_by_uncontested(play, &mut contest);
+            let mut alive = vec![false; play.removals.len()];
+            let mut cycles = Vec::new();
+            let defeats = &contest.defeats;
+            stand(defeats, &defeats.edges(), &all, &mut alive, &mut cycles);
+            if cycles.is_empty() {
+                return (contest.drops, alive);
+            }
+            // Cycles: every removal in one stands, from now on together.
+            for group in cycles {
+                next.join(group.iter().map(|&i| play.removals[i]).collect());
+            }
         }
     }
-    let in_play: BTreeSet<usize> = counted
-        .iter()
-        .copied()
-        .chain(blocked.iter().map(|(s, _)| *s))
-        .collect();
-    let blockers_of: BTreeMap<usize, Vec<Vec<usize>>> = blocked.iter().cloned().collect();
-    let removals: Vec<usize> = in_play.into_iter().collect();
-    let index: BTreeMap<usize, usize> = removals.iter().enumerate().map(|(i, &r)| (r, i)).collect();
-    // Epochs that count, or would but for last round's drops (so a drop
-    // stays made while its removal stands), and removals in play.
-    let mut eligible = eval.counted.clone();
-    eligible.or(&round.dropped);
-    for &r in &removals {
-        eligible.set(r);
+
+    /// What the removals in play drop and whom they defeat, with the drops
+    /// of the counted removals nothing defeats made first.
+    fn contest(&self, play: &InPlay, mates: &Round) -> Contest {
+        // The drops of the counted removals nobody defeats are made
+        // before judging what the others' drops do: a defeat must not
+        // rest on an epoch that an uncontested removal drops anyway.
+        let mut base = self.round.dropped.clone();
+        let mut tries = 0;
+        loop {
+            let (drops, defeats) = self.defeats_with(play, mates, &base);
+            let hit = defeats.hit();
+            let uncontested: Vec<usize> = (0..play.removals.len())
+                .filter(|&u| !hit[u] && self.eval.counted.get(play.removals[u]))
+                .collect();
+            let mut wider = self.round.dropped.clone();
+            for &u in &uncontested {
+                wider.or(&drops[u]);
+            }
+            tries += 1;
+            if wider == base || tries > MAX_ROUNDS {
+                return Contest {
+                    base,
+                    drops,
+                    defeats,
+                    uncontested,
+                };
+            }
+            base = wider;
+        }
     }
-    // What each removal in play drops and which others it defeats, with
-    // removals of one cycle (`mates`) never dropping or defeating each
-    // other.
-    let defeats_with = |mates: &Round, base: &Bits| -> (Vec<Bits>, Defeats) {
-        let base_counted = counted_without(base);
-        let drops: Vec<Bits> = removals
+
+    /// A removal that the uncontested removals' drops alone keep from
+    /// counting is defeated by the uncontested removals whose drops reach
+    /// it.
+    fn defeat_by_uncontested(&self, play: &InPlay, contest: &mut Contest) {
+        let base_counted = self.counted_without(&contest.base);
+        for (j, &r) in play.removals.iter().enumerate() {
+            if !self.eval.counted.get(r) || base_counted.get(r) {
+                continue;
+            }
+            for &u in &contest.uncontested {
+                let d = &contest.drops[u];
+                if u != j
+                    && (d.get(r) || d.intersects(&self.graph.past[r]))
+                    && !contest.defeats.direct[u].contains(&j)
+                {
+                    contest.defeats.direct[u].push(j);
+                }
+            }
+        }
+    }
+
+    /// What each removal in play drops and which others it defeats, with
+    /// `base` dropped, and removals of one cycle (`mates`) never dropping
+    /// or defeating each other.
+    fn defeats_with(&self, play: &InPlay, mates: &Round, base: &Bits) -> (Vec<Bits>, Defeats) {
+        let base_counted = self.counted_without(base);
+        let drops: Vec<Bits> = play
+            .removals
             .iter()
-            .map(|&r| candidates(ops, graph, r, Some((&eligible, mates))))
+            .map(|&r| candidates(self.ops, self.graph, r, Some((&play.eligible, mates))))
             .collect();
         let mut defeats = Defeats {
-            direct: vec![Vec::new(); removals.len()],
-            blocked_by: vec![Vec::new(); removals.len()],
+            direct: vec![Vec::new(); play.removals.len()],
+            blocked_by: play.blocked_by(mates),
         };
-        for (s, sets) in &blocked {
-            // A blocker out of play counts nowhere: its set is met.
-            defeats.blocked_by[index[s]] = sets
-                .iter()
-                .map(|set| {
-                    set.iter()
-                        .filter(|&&r| index.contains_key(&r) && !mates.mates(r, *s))
-                        .map(|r| index[r])
-                        .collect()
-                })
-                .collect();
-        }
         for (i, d) in drops.iter().enumerate() {
-            let affected: Vec<usize> = (0..removals.len())
-                .filter(|&j| {
-                    j != i
-                        && !mates.mates(removals[i], removals[j])
-                        && (d.get(removals[j]) || d.intersects(&graph.past[removals[j]]))
-                })
-                .collect();
+            let affected = play.affected(self.graph, mates, i, d);
             if affected.is_empty() {
                 continue;
             }
             let mut without = base.clone();
             without.or(d);
-            let after = counted_without(&without);
+            let after = self.counted_without(&without);
             for j in affected {
-                let r = removals[j];
+                let r = play.removals[j];
                 // Dropped outright; or, counted, it stops counting; or,
                 // kept from counting by the removals it follows, it would
                 // still not count without them.
                 let defeated = d.get(r)
-                    || if eval.counted.get(r) {
+                    || if self.eval.counted.get(r) {
                         base_counted.get(r) && !after.get(r)
                     } else {
-                        // No smallest way to let it count survives the
-                        // drops.
-                        blockers_of[&r].iter().all(|set| {
-                            let mut also = without.clone();
-                            for &b in set {
-                                also.set(b);
-                            }
-                            !counted_without(&also).get(r)
-                        })
+                        self.stays_blocked(play, r, &without)
                     };
                 if defeated {
                     defeats.direct[i].push(j);
@@ -275,86 +443,86 @@ pub(super) fn strong_removal(
             }
         }
         (drops, defeats)
-    };
-    let mut next = Round {
-        dropped: Bits::new(n),
-        forced: round.forced.clone(),
-        cycle: round.cycle.clone(),
-    };
-    let all: Vec<usize> = (0..removals.len()).collect();
-    // A cycle found makes its removals mates, which changes what they
-    // drop and so whom the others defeat (a defeat that rested on a drop
-    // between mates is gone): judged again until no new cycle forms.
-    // Every pass merges two groups or more, so this ends.
-    let (drops, alive) = loop {
-        // The drops of the counted removals nobody defeats are made
-        // before judging what the others' drops do: a defeat must not
-        // rest on an epoch that an uncontested removal drops anyway.
-        let mut base = round.dropped.clone();
-        let mut tries = 0;
-        let (drops, mut defeats, uncontested) = loop {
-            let (drops, defeats) = defeats_with(&next, &base);
-            let hit = defeats.hit();
-            let uncontested: Vec<usize> = (0..removals.len())
-                .filter(|&u| !hit[u] && eval.counted.get(removals[u]))
-                .collect();
-            let mut wider = round.dropped.clone();
-            for &u in &uncontested {
-                wider.or(&drops[u]);
-            }
-            tries += 1;
-            if wider == base || tries > MAX_ROUNDS {
-                break (drops, defeats, uncontested);
-            }
-            base = wider;
-        };
-        // A removal that those drops alone keep from counting is defeated
-        // by the uncontested removals whose drops reach it.
-        let base_counted = counted_without(&base);
-        for (j, &r) in removals.iter().enumerate() {
-            if !eval.counted.get(r) || base_counted.get(r) {
-                continue;
-            }
-            for &u in &uncontested {
-                let d = &drops[u];
-                if u != j
-                    && (d.get(r) || d.intersects(&graph.past[r]))
-                    && !defeats.direct[u].contains(&j)
-                {
-                    defeats.direct[u].push(j);
-                }
-            }
-        }
-        let mut alive = vec![false; removals.len()];
-        let mut cycles = Vec::new();
-        stand(&defeats, &defeats.edges(), &all, &mut alive, &mut cycles);
-        if cycles.is_empty() {
-            break (drops, alive);
-        }
-        // Cycles: every removal in one stands, from now on together.
-        for group in cycles {
-            next.join(group.iter().map(|&i| removals[i]).collect());
-        }
-    };
-    for (i, d) in drops.iter().enumerate() {
-        if alive[i] {
-            for p in d.iter() {
-                if !next.mates(p, removals[i]) {
-                    next.dropped.set(p);
-                }
-            }
-        } else if eval.counted.get(removals[i]) {
-            // A removal that fell stops counting itself.
-            next.dropped.set(removals[i]);
-        }
     }
-    let living = removals
-        .iter()
-        .zip(&alive)
-        .filter(|(r, a)| **a && eval.counted.get(**r))
-        .map(|(r, _)| *r)
-        .collect();
-    (living, next)
+
+    /// Whether removal `r`, kept from counting by the removals it follows,
+    /// still does not count with `without` dropped: no smallest way to let
+    /// it count survives the drops.
+    fn stays_blocked(&self, play: &InPlay, r: usize, without: &Bits) -> bool {
+        play.blockers_of[&r].iter().all(|set| {
+            let mut also = without.clone();
+            for &b in set {
+                also.set(b);
+            }
+            !self.counted_without(&also).get(r)
+        })
+    }
+
+    /// The next round's drops (those of the removals that stand, but for
+    /// their mates, and every counted removal that fell), and the counted
+    /// removals that stand.
+    fn next_round(
+        &self,
+        play: &InPlay,
+        drops: &[Bits],
+        alive: &[bool],
+        mut next: Round,
+    ) -> (Vec<usize>, Round) {
+        for (i, d) in drops.iter().enumerate() {
+            if alive[i] {
+                for p in d.iter() {
+                    if !next.mates(p, play.removals[i]) {
+                        next.dropped.set(p);
+                    }
+                }
+            } else if self.eval.counted.get(play.removals[i]) {
+                // A removal that fell stops counting itself.
+                next.dropped.set(play.removals[i]);
+            }
+        }
+        let living = play
+            .removals
+            .iter()
+            .zip(alive)
+            .filter(|(r, a)| **a && self.eval.counted.get(**r))
+            .map(|(r, _)| *r)
+            .collect();
+        (living, next)
+    }
+}
+
+impl InPlay {
+    /// For each removal in play kept from counting, its smallest sets of
+    /// blockers that are in play and not its mates (by index).
+    fn blocked_by(&self, mates: &Round) -> Vec<Vec<Vec<usize>>> {
+        let mut blocked_by = vec![Vec::new(); self.removals.len()];
+        for (s, sets) in &self.blocked {
+            // A blocker out of play counts nowhere: its set is met.
+            blocked_by[self.index[s]] = sets
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .filter(|&&r| self.index.contains_key(&r) && !mates.mates(r, *s))
+                        .map(|r| self.index[r])
+                        .collect()
+                })
+                .collect();
+        }
+        blocked_by
+    }
+
+    /// The removals in play, but `i` and its mates, that drops `d` reach:
+    /// it drops them or an epoch they follow.
+    fn affected(&self, graph: &Graph, mates: &Round, i: usize, d: &Bits) -> Vec<usize> {
+        let removals = &self.removals;
+        (0..removals.len())
+            .filter(|&j| {
+                j != i
+                    && !mates.mates(removals[i], removals[j])
+                    && (d.get(removals[j]) || d.intersects(&graph.past[removals[j]]))
+            })
+            .collect()
+    }
 }
 
 /// The persons removal `s`'s standing rests on: its author and the person
@@ -373,107 +541,6 @@ fn support(graph: &Graph, s: usize) -> BTreeSet<usize> {
         }
     }
     support
-}
-
-/// Whom each removal in play defeats (indices into the removals in play).
-struct Defeats {
-    /// Outright: its drops take them out or keep them from counting.
-    direct: Vec<Vec<usize>>,
-    /// For a removal kept from counting by removals it follows, its
-    /// smallest sets of blockers still in play: it is defeated only if
-    /// every set keeps a standing member.
-    blocked_by: Vec<Vec<Vec<usize>>>,
-}
-
-impl Defeats {
-    /// Every defeat as an edge (a blocker to what it blocks), for the
-    /// order in which removals are decided.
-    fn edges(&self) -> Vec<Vec<usize>> {
-        let mut edges = self.direct.clone();
-        for (s, sets) in self.blocked_by.iter().enumerate() {
-            for &k in sets.iter().flatten() {
-                if !edges[k].contains(&s) {
-                    edges[k].push(s);
-                }
-            }
-        }
-        edges
-    }
-
-    /// Which removals anything in play could defeat.
-    fn hit(&self) -> Vec<bool> {
-        let mut hit = vec![false; self.direct.len()];
-        for &j in self.direct.iter().flatten() {
-            hit[j] = true;
-        }
-        for (j, sets) in self.blocked_by.iter().enumerate() {
-            if !sets.is_empty() && sets.iter().all(|set| !set.is_empty()) {
-                hit[j] = true;
-            }
-        }
-        hit
-    }
-
-    /// Whether removal `i` falls to the standing removals outside
-    /// `inside`.
-    fn falls(&self, i: usize, alive: &[bool], inside: &BTreeSet<usize>) -> bool {
-        let stands = |k: usize| alive[k] && !inside.contains(&k);
-        (0..self.direct.len()).any(|k| stands(k) && self.direct[k].contains(&i))
-            || (!self.blocked_by[i].is_empty()
-                && self.blocked_by[i]
-                    .iter()
-                    .all(|set| set.iter().any(|&k| stands(k))))
-    }
-}
-
-/// Which of `nodes` (removals in play, by index) stand, in the order of
-/// the defeat graph (sources first; every other node is decided already):
-/// a removal falls if standing removals defeat it. In a strongly connected
-/// component, the members that standing removals outside defeat fall
-/// first; if none does, the whole component is a cycle and stands (pushed
-/// to `cycles`); otherwise what is left is decided the same way, on its
-/// own: a cycle broken from outside is no cycle.
-fn stand(
-    defeats: &Defeats,
-    edges: &[Vec<usize>],
-    nodes: &[usize],
-    alive: &mut [bool],
-    cycles: &mut Vec<Vec<usize>>,
-) {
-    let local: BTreeMap<usize, usize> = nodes.iter().enumerate().map(|(l, &i)| (i, l)).collect();
-    let sub: Vec<Vec<usize>> = nodes
-        .iter()
-        .map(|&i| {
-            edges[i]
-                .iter()
-                .filter_map(|j| local.get(j).copied())
-                .collect()
-        })
-        .collect();
-    let component = components(&sub);
-    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); component.rank.len()];
-    for (l, &c) in component.of.iter().enumerate() {
-        groups[component.rank[c]].push(nodes[l]);
-    }
-    for group in groups {
-        let inside: BTreeSet<usize> = group.iter().copied().collect();
-        let left: Vec<usize> = group
-            .iter()
-            .copied()
-            .filter(|&i| !defeats.falls(i, alive, &inside))
-            .collect();
-        match left.len() {
-            0 => {}
-            1 if group.len() == 1 => alive[left[0]] = true,
-            _ if left.len() == group.len() => {
-                for &i in &group {
-                    alive[i] = true;
-                }
-                cycles.push(group);
-            }
-            _ => stand(defeats, edges, &left, alive, cycles),
-        }
-    }
 }
 
 /// A removal's candidates: the epochs of the person it removes that it
@@ -511,66 +578,4 @@ pub(super) fn candidates(
 
 pub(super) fn op_at<'a>(ops: &'a [Op], graph: &Graph, pos: usize) -> &'a Op {
     &ops[graph.nodes[pos].op.expect("counted epochs are not void")]
-}
-
-/// Strongly connected components of the kill graph, with a rank that
-/// orders them so that every kill goes from a lower rank to a higher one
-/// (or stays within a component).
-pub(super) struct Components {
-    pub(super) of: Vec<usize>,
-    pub(super) rank: Vec<usize>,
-}
-
-pub(super) fn components(edges: &[Vec<usize>]) -> Components {
-    // Tarjan's algorithm, iterative. It emits components in reverse
-    // topological order.
-    let n = edges.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
-    let mut of = vec![usize::MAX; n];
-    let mut count = 0;
-    let mut next = 0;
-    for start in 0..n {
-        if index[start] != usize::MAX {
-            continue;
-        }
-        let mut work: Vec<(usize, usize)> = vec![(start, 0)];
-        while let Some(&mut (v, ref mut e)) = work.last_mut() {
-            if *e == 0 && index[v] == usize::MAX {
-                index[v] = next;
-                low[v] = next;
-                next += 1;
-                stack.push(v);
-                on_stack[v] = true;
-            }
-            if let Some(&w) = edges[v].get(*e) {
-                *e += 1;
-                if index[w] == usize::MAX {
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
-            }
-            work.pop();
-            if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if low[v] == index[v] {
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    of[w] = count;
-                    if w == v {
-                        break;
-                    }
-                }
-                count += 1;
-            }
-        }
-    }
-    // Tarjan emits sinks first: reverse for sources first.
-    let rank = (0..count).map(|c| count - 1 - c).collect();
-    Components { of, rank }
 }
