@@ -36,8 +36,9 @@ impl Round {
     }
 
     /// Makes `positions` one cycle, merged with the cycles any of them
-    /// was already in: they all stand, from now on together.
-    pub(super) fn join(&mut self, mut positions: BTreeSet<usize>) {
+    /// was already in: they all stand, from now on together. Whether that
+    /// changed anything (false: they were one cycle already).
+    pub(super) fn join(&mut self, mut positions: BTreeSet<usize>) -> bool {
         let old: BTreeSet<usize> = positions
             .iter()
             .filter_map(|p| self.cycle.get(p).copied())
@@ -48,12 +49,14 @@ impl Round {
             }
         }
         let Some(&id) = positions.first() else {
-            return;
+            return false;
         };
+        let mut changed = false;
         for p in positions {
-            self.cycle.insert(p, id);
+            changed |= self.cycle.insert(p, id) != Some(id);
             self.forced.set(p);
         }
+        changed
     }
 
     pub(super) fn mates(&self, a: usize, b: usize) -> bool {
@@ -334,7 +337,11 @@ impl Pass<'_> {
         // A cycle found makes its removals mates, which changes what they
         // drop and so whom the others defeat (a defeat that rested on a drop
         // between mates is gone): judged again until no new cycle forms.
-        // Every pass merges two groups or more, so this ends.
+        // Every pass merges two groups or more, so this ends; a pass that
+        // finds only cycles already made (a defeat between mates through
+        // the uncontested removals' drops) would find them again forever,
+        // so it ends the judgement with their removals standing (PROTOCOL.md
+        // §12.4; before, such a history hung every node resolving it).
         loop {
             let mut contest = self.contest(play, next);
             self.defeat_by_uncontested(play, &mut contest);
@@ -346,8 +353,15 @@ impl Pass<'_> {
                 return (contest.drops, alive);
             }
             // Cycles: every removal in one stands, from now on together.
-            for group in cycles {
-                next.join(group.iter().map(|&i| play.removals[i]).collect());
+            let mut merged = false;
+            for group in &cycles {
+                merged |= next.join(group.iter().map(|&i| play.removals[i]).collect());
+            }
+            if !merged {
+                for &i in cycles.iter().flatten() {
+                    alive[i] = true;
+                }
+                return (contest.drops, alive);
             }
         }
     }
