@@ -96,15 +96,9 @@ pub(super) async fn require_session(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = request.into_parts();
-    let Some(bytes) = read_form(body).await else {
-        return WebError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "what you sent is more than this node takes in one form ({}). Go back (your browser keeps what you typed) and shorten it, or put the long part in a wiki page and link to it",
-                crate::text::kib(MAX_FORM_BYTES)
-            ),
-        )
-        .into_response();
+    let bytes = match read_form(body).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
     };
     let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
@@ -137,14 +131,22 @@ fn sign_in_page(s: &WebState, problem: Option<&str>) -> Response {
 /// connection.
 const DRAIN_FORM_BYTES: usize = 64 * 1024 * 1024;
 
-/// A form's bytes, or `None` when it is larger than [`MAX_FORM_BYTES`]
-/// (read on to [`DRAIN_FORM_BYTES`], then dropped).
-async fn read_form(body: Body) -> Option<axum::body::Bytes> {
+/// A form's bytes; a form larger than [`MAX_FORM_BYTES`] (read on to
+/// [`DRAIN_FORM_BYTES`], then dropped) or cut off gets its refusal.
+async fn read_form(body: Body) -> Result<axum::body::Bytes, Response> {
     use futures::StreamExt;
     let mut stream = body.into_data_stream();
     let mut form = Vec::new();
     let mut total = 0usize;
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Some(chunk) = stream.next().await {
+        // A body cut off is never handled as a shorter form.
+        let Ok(chunk) = chunk else {
+            return Err(WebError(
+                StatusCode::BAD_REQUEST,
+                "the form did not arrive whole; send it again".into(),
+            )
+            .into_response());
+        };
         total += chunk.len();
         if total <= MAX_FORM_BYTES {
             form.extend_from_slice(&chunk);
@@ -152,7 +154,17 @@ async fn read_form(body: Body) -> Option<axum::body::Bytes> {
             break;
         }
     }
-    (total <= MAX_FORM_BYTES).then(|| form.into())
+    if total > MAX_FORM_BYTES {
+        return Err(WebError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "what you sent is more than this node takes in one form ({}). Go back (your browser keeps what you typed) and shorten it, or put the long part in a wiki page and link to it",
+                crate::text::kib(MAX_FORM_BYTES)
+            ),
+        )
+        .into_response());
+    }
+    Ok(form.into())
 }
 
 #[derive(Deserialize)]
