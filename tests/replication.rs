@@ -93,14 +93,7 @@ async fn an_untrusted_node_gets_nothing_and_gives_nothing() {
         let a = &alice;
         wait_until(
             alice.handle(),
-            || async move {
-                a.handle()
-                    .call(ops::Status {})
-                    .await
-                    .unwrap()
-                    .refused_connections
-                    >= attempt
-            },
+            || async move { refused(a).await >= attempt },
             || async { "alice never refused dave's connection".to_string() },
         )
         .await;
@@ -124,14 +117,7 @@ async fn an_untrusted_node_gets_nothing_and_gives_nothing() {
     let a = &alice;
     wait_until(
         alice.handle(),
-        || async move {
-            a.handle()
-                .call(ops::Status {})
-                .await
-                .unwrap()
-                .refused_connections
-                == 0
-        },
+        || async move { refused(a).await == 0 },
         || async { "dave's refusals still count after alice trusts him".to_string() },
     )
     .await;
@@ -287,4 +273,13 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
         dave_status.gossip.rejected, 0,
         "carol must not forward the forgery to dave"
     );
+}
+
+/// Connections `node` refused from peers it does not trust.
+async fn refused(node: &TestNode) -> u64 {
+    node.handle()
+        .call(ops::Status {})
+        .await
+        .unwrap()
+        .refused_connections
 }

@@ -12,15 +12,8 @@ use crate::output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The text (markdown); `-` reads stdin
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
-    text: Option<String>,
-    /// Read the text from a file
-    #[arg(long, value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// A tag (repeatable)
-    #[arg(long = "tag", short = 't', value_name = "TAG")]
-    tags: Vec<String>,
+    #[command(flatten)]
+    body: Respond,
     /// note, question or answer
     #[arg(long, default_value = "note")]
     kind: PostKind,
@@ -35,7 +28,7 @@ pub struct Args {
     json: bool,
 }
 
-/// The text of an answer or reply, and its tags.
+/// The text of a post, answer or reply, and its tags.
 #[derive(Debug, clap::Args)]
 pub struct Respond {
     /// The text (markdown); `-` reads stdin
@@ -98,13 +91,13 @@ pub fn read_text_for(
 }
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
-    let text = read_text(args.text, args.file)?;
+    let text = read_text(args.body.text, args.body.file)?;
     let view = Backend::connect(data_dir)?.call(ops::Post {
         circle: args.circle,
         text,
         kind: args.kind,
         reply_to: args.reply_to,
-        tags: args.tags,
+        tags: args.body.tags,
     })?;
     if args.json {
         output::json(&view)?;

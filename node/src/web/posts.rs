@@ -31,10 +31,28 @@ pub(super) struct Draft {
     error: String,
 }
 
-/// Whether a refusal is the writer's to fix (the form's page shows it
-/// beside what was typed) rather than a reason for an error page.
-fn fixable(error: &WebError) -> bool {
-    error.0.is_client_error() && error.0 != StatusCode::NOT_FOUND
+impl Draft {
+    /// What was typed into `form`, with why the node refused it, when that
+    /// is the writer's to fix (the form's page shows it beside the text);
+    /// any other refusal is an error page.
+    fn of(
+        form: &'static str,
+        text: String,
+        tags: String,
+        refusal: Error,
+    ) -> Result<(Draft, WebError), WebError> {
+        let error = WebError::from(refusal);
+        if !error.0.is_client_error() || error.0 == StatusCode::NOT_FOUND {
+            return Err(error);
+        }
+        let draft = Draft {
+            form,
+            text,
+            tags,
+            error: capitalize(&error.1),
+        };
+        Ok((draft, error))
+    }
 }
 
 /// `response` with the refusal's status.
@@ -166,16 +184,7 @@ pub(super) async fn new_post(
     match posted {
         Ok(_) => back("/"),
         Err(e) => {
-            let error = WebError::from(e);
-            if !fixable(&error) {
-                return Err(error);
-            }
-            let draft = Draft {
-                form: "post",
-                text: f.text,
-                tags: f.tags,
-                error: capitalize(&error.1),
-            };
+            let (draft, error) = Draft::of("post", f.text, f.tags, e)?;
             let page = feed_page(&s, &headers, FeedQuery::default(), Some(draft)).await?;
             Ok(refused(page, &error))
         }
@@ -399,16 +408,7 @@ async fn respond(
     let Err(e) = written else {
         return back(&format!("/thread/{id}"));
     };
-    let error = WebError::from(e);
-    if !fixable(&error) {
-        return Err(error);
-    }
-    let draft = Draft {
-        form,
-        text,
-        tags: String::new(),
-        error: capitalize(&error.1),
-    };
+    let (draft, error) = Draft::of(form, text, String::new(), e)?;
     let page = thread_page(s, headers, id, Some(draft)).await?;
     Ok(refused(page, &error))
 }
@@ -439,30 +439,20 @@ pub(super) async fn endorse(
 /// The post a thread hangs from: an answer or a reply is shown in its
 /// question's (or post's) thread, not as a thread of its own.
 async fn thread_root(s: &WebState, id: &str) -> Result<String, WebError> {
-    let mut id = id.to_string();
+    let mut root = id.to_string();
+    let mut next = Some(root.clone());
     // Replies nest; a chain longer than this is shown from where it stops.
     for _ in 0..16 {
-        let Ok(t) = s.handle.call(ops::Thread { id: id.parse()? }).await else {
-            break;
-        };
-        // The thread of an answer is its question's.
-        id = t.entry.id.to_string();
-        let Some(parent) = t.entry.reply_to else {
-            break;
-        };
+        let Some(at) = next.take() else { break };
         // A parent this node does not hold has no thread to show.
-        if s.handle
-            .call(ops::Thread {
-                id: parent.to_string().parse()?,
-            })
-            .await
-            .is_err()
-        {
+        let Ok(t) = s.handle.call(ops::Thread { id: at.parse()? }).await else {
             break;
-        }
-        id = parent.to_string();
+        };
+        // The thread of an answer is its question's already.
+        root = t.entry.id.to_string();
+        next = t.entry.reply_to.map(|parent| parent.to_string());
     }
-    Ok(id)
+    Ok(root)
 }
 
 #[derive(Deserialize)]
