@@ -27,6 +27,7 @@
 
 pub mod bookmarks;
 pub mod circles;
+mod commit;
 pub mod devices;
 pub mod exchange;
 pub mod http;
@@ -41,6 +42,8 @@ use tokio::sync::oneshot;
 
 pub use self::bookmarks::{BookmarkAdd, BookmarkList, BookmarkRemove};
 pub use self::circles::{CircleAdd, CircleCreate, CircleList, CircleRemove, CircleShow};
+pub use self::commit::{Commit, JobWaiter};
+use self::commit::{not_a_job, waiter};
 pub use self::devices::{
     DeviceAdd, DeviceJoined, DeviceLinkCode, DeviceRevoke, Devices, IdentityRotate,
     RecoveryApprove, RecoveryRequest, RecoverySet,
@@ -95,8 +98,8 @@ impl Method {
 }
 
 /// The contract of one operation, as the API documentation lists it: all
-/// that is true of it, on its line of the table below. The HTTP server
-/// and the read lanes read these facts from here.
+/// that is true of it, on its line of the table below. The HTTP server,
+/// the read lanes and the store actor read these facts from here.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Info {
     pub name: &'static str,
@@ -110,6 +113,8 @@ pub struct Info {
     /// A read that keeps a core busy for long: such reads run one at a
     /// time, beside the light ones.
     pub heavy: bool,
+    /// How the store actor commits it (store operations).
+    pub commit: Commit,
 }
 
 const KIB: usize = 1024;
@@ -133,6 +138,7 @@ impl Info {
             summary,
             body_limit: 512 * KIB,
             heavy: false,
+            commit: Commit::Alone,
         }
     }
 
@@ -145,6 +151,18 @@ impl Info {
     /// A heavy read.
     pub const fn heavy(mut self) -> Info {
         self.heavy = true;
+        self
+    }
+
+    /// Committed with the same operations queued behind it.
+    pub const fn grouped(mut self) -> Info {
+        self.commit = Commit::Grouped;
+        self
+    }
+
+    /// Run as the store's long job.
+    pub const fn job(mut self) -> Info {
+        self.commit = Commit::Job;
         self
     }
 }
@@ -181,6 +199,22 @@ pub enum Route {
 /// Implementation of an operation the store actor runs.
 pub(crate) trait StoreOp: Operation {
     fn run(self, core: &mut Core) -> Result<Self::Output>;
+
+    /// A [`Commit::Grouped`] operation: several requests, one commit, a
+    /// result each (in order).
+    fn run_group(ops: Vec<Self>, core: &mut Core) -> Vec<Result<Self::Output>> {
+        ops.into_iter().map(|op| op.run(core)).collect()
+    }
+
+    /// A [`Commit::Job`] operation: starts the store's long job.
+    fn start_job(self, _core: &mut Core) -> Result<()> {
+        Err(not_a_job(Self::INFO))
+    }
+
+    /// A [`Commit::Job`] operation: its answer once the job ended.
+    fn job_answer(_report: &crate::store::ReindexReport) -> Result<Self::Output> {
+        Err(not_a_job(Self::INFO))
+    }
 }
 
 /// What a read operation has at hand.
@@ -329,13 +363,79 @@ macro_rules! operations {
                 $( visitor.visit::<$op>(); )*
             }
         }
+
+        operations!(@commit $owner, $request, $( $op ),*);
     };
+
+    // What the store actor does with a request's `Commit` fact.
+    (@commit Store, $request:ident, $( $op:ident ),*) => {
+        impl $request {
+            /// Whether `other` is a request of the same operation.
+            pub fn same_operation(&self, other: &Self) -> bool {
+                std::mem::discriminant(self) == std::mem::discriminant(other)
+            }
+
+            /// Runs requests of one operation as a group (its
+            /// [`StoreOp::run_group`]); the returned closure answers them.
+            /// Requests of another operation than the first are refused.
+            pub fn run_group(group: Vec<Self>, core: &mut Core) -> Box<dyn FnOnce()> {
+                match group.first() {
+                    None => Box::new(|| {}),
+                    $( Some($request::$op(..)) => {
+                        let mut ops = Vec::with_capacity(group.len());
+                        let mut replies = Vec::with_capacity(group.len());
+                        for request in group {
+                            match request {
+                                $request::$op(op, reply) => {
+                                    ops.push(op);
+                                    replies.push(reply);
+                                }
+                                other => other.refuse(|| crate::error::Error::Remote {
+                                    kind: crate::error::ErrorKind::Internal,
+                                    message: "a group of two operations".into(),
+                                }),
+                            }
+                        }
+                        let results = <$op as StoreOp>::run_group(ops, core);
+                        Box::new(move || {
+                            for (result, reply) in results.into_iter().zip(replies) {
+                                let _ = reply.send(result);
+                            }
+                        })
+                    } )*
+                }
+            }
+
+            /// Starts the store's long job for a [`Commit::Job`] request:
+            /// its waiter, or, refused, `None` (answered already).
+            pub fn start_job(self, core: &mut Core) -> Option<JobWaiter> {
+                match self {
+                    $( $request::$op(op, reply) => match <$op as StoreOp>::start_job(op, core) {
+                        Ok(()) => Some(waiter::<$op>(reply)),
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            None
+                        }
+                    }, )*
+                }
+            }
+
+            /// What answers this request when the running job ends.
+            pub fn job_waiter(self) -> JobWaiter {
+                match self {
+                    $( $request::$op(_, reply) => waiter::<$op>(reply), )*
+                }
+            }
+        }
+    };
+    (@commit $other:ident, $request:ident, $( $op:ident ),*) => {};
 }
 
 operations! {
     Store, StoreRequest, &mut Core, StoreOp,
     |op, core: &mut Core| StoreOp::run(op, core);
-    Post -> crate::model::EntryView, Post "/posts", "write a note, question or answer";
+    Post -> crate::model::EntryView, Post "/posts", "write a note, question or answer"
+        .grouped();
     TrustAdd -> crate::model::TrustView, Post "/trust", "trust an author (and replicate with them)";
     TrustRemove -> bool, Delete "/trust/{author}", "stop trusting an author";
     ProfileSet -> crate::model::EntryView, Post "/profile", "publish your name and about text";
@@ -371,7 +471,8 @@ operations! {
     RecoveryRequest -> crate::model::RecoveryCodeView, Post "/recovery/request", "on a fresh install: a new identity key, and the code your recovery contacts approve";
     RecoveryApprove -> crate::model::RecoveryApprovalView, Post "/recovery/approve", "vouch, as a recovery contact, for the new key of a recovery code";
     IdentityRotate -> crate::model::PersonView, Post "/identity/rotate", "replace your identity key with a new one (friends follow; the old key stays a device)";
-    Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)";
+    Reindex -> crate::store::ReindexReport, Post "/reindex", "rebuild every view from the entries (a long job)"
+        .job();
     CircleCreate -> crate::model::CircleView, Post "/circles", "start a private circle with chosen members";
     CircleList -> Vec<crate::model::CircleView>, Get "/circles", "your private circles";
     CircleShow -> crate::model::CircleView, Get "/circles/{circle}", "a circle's members, epoch and changes";

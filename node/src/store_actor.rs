@@ -3,8 +3,10 @@
 //!
 //! Its live inbox carries user operations, verified gossip, peer notes and
 //! ticks; its bulk inbox the batches of catch-up and imports. Live work goes
-//! first; bulk work and the long job take turns after it. Consecutive posts are committed
-//! together (one flush). A long job (a reindex) runs in slices of
+//! first; bulk work and the long job take turns after it. What an operation
+//! needs of it is a fact on its table line ([`Commit`]): consecutive
+//! requests of a grouped operation (posts) are committed together (one
+//! flush); a job operation (a reindex) starts the long job, which runs in slices of
 //! [`JOB_SLICE`] between messages, so writes, gossip and short requests
 //! keep flowing while it runs. After every message, what `Core` put in its
 //! outbox is carried out: events to subscribers, own entries and dials to
@@ -20,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::handle::{Event, Origin};
 use crate::jobs::{Job, JobKind, JobTable};
 use crate::network::NetNotice;
-use crate::ops::{Respond, StoreRequest};
+use crate::ops::{Commit, JobWaiter, StoreRequest};
 use crate::store::{ReindexReport, Scope};
 use crate::verify::Checked;
 use crate::verify_pool::Then;
@@ -29,7 +31,7 @@ use crate::verify_pool::Then;
 pub const STORE_INBOX: usize = 1_024;
 /// Capacity of its bulk inbox (batches of up to `Limits::max_batch_bytes`).
 pub const BULK_INBOX: usize = 16;
-/// Most posts committed with one flush.
+/// Most requests of a grouped operation committed with one flush.
 pub const GROUP_COMMIT_MAX: usize = 256;
 /// Work on a long job before the inbox is looked at again.
 pub const JOB_SLICE: Duration = Duration::from_millis(20);
@@ -108,11 +110,12 @@ pub(crate) struct StoreActor {
     inbox: mpsc::Receiver<StoreMsg>,
     /// Bulk work: catch-up and import batches, one per turn.
     bulk: mpsc::Receiver<StoreMsg>,
-    /// A message taken off the inbox while grouping posts, handled next.
+    /// A message taken off the inbox while grouping requests, handled next.
     deferred: Option<StoreMsg>,
     out: Outputs,
-    /// The running reindex: its progress row and who waits for it.
-    reindex: Option<(Job, Vec<Respond<ReindexReport>>)>,
+    /// The running long job (the views' rebuild): its progress row and
+    /// who waits for it.
+    reindex: Option<(Job, Vec<JobWaiter>)>,
     /// User operations waiting until this node's own log head is known
     /// (`None` once it is, or when there is no peer to ask).
     held: Option<Vec<StoreRequest>>,
@@ -254,9 +257,11 @@ impl StoreActor {
         match msg {
             StoreMsg::OwnHeadUnsure => self.own_head_unsure(),
             StoreMsg::OwnHeadKnown => self.own_head_known(),
-            StoreMsg::Op(StoreRequest::Post(post, reply)) => self.handle_posts(post, reply),
-            StoreMsg::Op(StoreRequest::Reindex(_, reply)) => self.start_reindex(reply),
-            StoreMsg::Op(request) => self.run_op(request),
+            StoreMsg::Op(request) => match request.info().commit {
+                Commit::Alone => self.run_op(request),
+                Commit::Grouped => self.run_group(request),
+                Commit::Job => self.start_job(request),
+            },
             StoreMsg::Ingest {
                 checked,
                 origin,
@@ -334,16 +339,13 @@ impl StoreActor {
         reply();
     }
 
-    /// Commits this post and any others already queued with one flush.
-    fn handle_posts(&mut self, first: crate::ops::Post, reply: Respond<crate::model::EntryView>) {
-        let mut posts = vec![first];
-        let mut replies = vec![reply];
-        while posts.len() < GROUP_COMMIT_MAX {
+    /// Commits this request and those of the same operation already
+    /// queued behind it with one flush.
+    fn run_group(&mut self, first: StoreRequest) {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
             match self.inbox.try_recv() {
-                Ok(StoreMsg::Op(StoreRequest::Post(post, reply))) => {
-                    posts.push(post);
-                    replies.push(reply);
-                }
+                Ok(StoreMsg::Op(next)) if next.same_operation(&group[0]) => group.push(next),
                 Ok(other) => {
                     self.deferred = Some(other);
                     break;
@@ -351,9 +353,15 @@ impl StoreActor {
                 Err(_) => break,
             }
         }
-        for (result, reply) in self.core.post_many(&posts).into_iter().zip(replies) {
-            let _ = reply.send(result);
-        }
+        tracing::trace!(
+            op = group[0].info().name,
+            requests = group.len(),
+            "store group"
+        );
+        let reply = StoreRequest::run_group(group, &mut self.core);
+        self.adopt_rebuild();
+        self.carry_out_effects();
+        reply();
     }
 
     fn handle_ingest(&mut self, checked: Checked, origin: Origin, then: Then) {
@@ -392,21 +400,17 @@ impl StoreActor {
         }
     }
 
-    fn start_reindex(&mut self, reply: Respond<ReindexReport>) {
+    /// Starts the long job, or, if it runs, answers `request` when it ends.
+    fn start_job(&mut self, request: StoreRequest) {
         if let Some((_, waiting)) = &mut self.reindex {
-            // Already running: answer when it ends.
-            waiting.push(reply);
+            waiting.push(request.job_waiter());
             return;
         }
-        match self.core.start_rebuild() {
-            Ok(()) => {
-                let job = self.out.jobs.start(JobKind::Reindex, 0);
-                self.reindex = Some((job, vec![reply]));
-                tracing::info!("reindex started");
-            }
-            Err(e) => {
-                let _ = reply.send(Err(e));
-            }
+        let name = request.info().name;
+        if let Some(waiter) = request.start_job(&mut self.core) {
+            let job = self.out.jobs.start(JobKind::Reindex, 0);
+            self.reindex = Some((job, vec![waiter]));
+            tracing::info!(op = name, "long job started");
         }
     }
 
@@ -423,17 +427,11 @@ impl StoreActor {
             Ok(None) => {}
             Ok(Some(report)) => {
                 tracing::info!(entries = report.entries, "reindex finished");
-                self.answer_reindex(|| Ok(report.clone()));
+                self.answer_reindex(&Ok(report));
             }
             Err(e) => {
                 tracing::error!(error = %e, "reindex failed; it starts over at the next start");
-                let (kind, message) = (e.kind(), e.to_string());
-                self.answer_reindex(|| {
-                    Err(Error::Remote {
-                        kind,
-                        message: message.clone(),
-                    })
-                });
+                self.answer_reindex(&Err(e));
             }
         }
         self.adopt_rebuild();
@@ -459,10 +457,10 @@ impl StoreActor {
         }
     }
 
-    fn answer_reindex(&mut self, result: impl Fn() -> Result<ReindexReport>) {
+    fn answer_reindex(&mut self, result: &Result<ReindexReport>) {
         if let Some((_job, waiting)) = self.reindex.take() {
-            for reply in waiting {
-                let _ = reply.send(result());
+            for waiter in waiting {
+                waiter(result);
             }
         }
     }
@@ -471,13 +469,7 @@ impl StoreActor {
     /// is whole when the process exits.
     fn finish_reindex_now(&mut self) {
         let result = self.core.finish_pending_rebuild();
-        self.answer_reindex(|| match &result {
-            Ok(r) => Ok(r.clone()),
-            Err(e) => Err(Error::Remote {
-                kind: e.kind(),
-                message: e.to_string(),
-            }),
-        });
+        self.answer_reindex(&result);
     }
 
     /// Carries out what `Core` put in its outbox.
@@ -511,10 +503,101 @@ impl StoreActor {
     fn close(&mut self) {
         if self.reindex.is_some() {
             tracing::warn!("stopping during a reindex: it starts over at the next start");
-            self.answer_reindex(|| Err(Error::NodeStopped));
+            self.answer_reindex(&Err(Error::NodeStopped));
         }
         if let Err(e) = self.core.close() {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kith_protocol::Keypair;
+
+    use super::*;
+    use crate::config::{Config, DataDir};
+    use crate::ops::{self, Operation};
+    use crate::store::Store;
+
+    /// The actor on a store in `dir` (synced like a real one), with its
+    /// live inbox; it runs once its inbox holds what the test queued.
+    fn actor(dir: &std::path::Path) -> (StoreActor, mpsc::Sender<StoreMsg>, Store) {
+        let mut config = Config::new(DataDir::new(dir));
+        config.witness_dir = Some(dir.join("witness"));
+        let mut core = Core::open(config, Keypair::from_secret(&[7; 32])).unwrap();
+        core.ensure_encryption_key().unwrap();
+        let store = core.store().clone();
+        let (live, inbox) = mpsc::channel(STORE_INBOX);
+        let (_bulk, bulk) = mpsc::channel(BULK_INBOX);
+        let (net, _net) = mpsc::channel(1_024);
+        let out = Outputs {
+            net,
+            scope: watch::channel(Arc::new(Scope::default())).0,
+            events: broadcast::channel(1_024).0,
+            jobs: JobTable::default(),
+            restart: watch::channel(false).0,
+        };
+        let actor = StoreActor::new(core, crate::witness::Start::Sure, inbox, bulk, out);
+        (actor, live, store)
+    }
+
+    fn queue<O: Operation>(
+        live: &mpsc::Sender<StoreMsg>,
+        op: O,
+    ) -> oneshot::Receiver<Result<O::Output>> {
+        let (reply, answer) = oneshot::channel();
+        let ops::Routed(ops::Route::Store(request)) = op.route(reply) else {
+            panic!("{} is not a store operation", O::INFO.name);
+        };
+        live.try_send(StoreMsg::Op(request))
+            .map_err(|_| ())
+            .unwrap();
+        answer
+    }
+
+    #[test]
+    fn the_actor_groups_grouped_operations_and_runs_job_operations_as_its_job() {
+        assert_eq!(ops::Post::INFO.commit, ops::Commit::Grouped);
+        assert_eq!(ops::Reindex::INFO.commit, ops::Commit::Job);
+        assert_eq!(ops::ProfileSet::INFO.commit, ops::Commit::Alone);
+        let dir = tempfile::tempdir().unwrap();
+        let (actor, live, store) = actor(dir.path());
+        // Forty posts queued before the actor runs, then a profile.
+        let posts: Vec<_> = (0..40)
+            .map(|i| queue(&live, ops::Post::note(format!("queued post {i}"))))
+            .collect();
+        let profile = ops::ProfileSet {
+            name: "Grace".into(),
+            about: String::new(),
+        };
+        let profile = queue(&live, profile);
+        let synced = store.kv().durable_syncs();
+        let running = std::thread::spawn(move || actor.run());
+        let seqs: Vec<u64> = posts
+            .into_iter()
+            .map(|p| p.blocking_recv().unwrap().unwrap().seq)
+            .collect();
+        assert_eq!(seqs, (seqs[0]..seqs[0] + 40).collect::<Vec<_>>());
+        assert!(profile.blocking_recv().unwrap().is_ok());
+        // The forty posts shared one durable write; the profile had its own.
+        assert_eq!(store.kv().durable_syncs() - synced, 2);
+
+        // Two reindex requests and a post behind them: one rebuild answers
+        // both when it ends, and the post does not wait for it.
+        let reindex = [queue(&live, ops::Reindex {}), queue(&live, ops::Reindex {})];
+        let post = queue(&live, ops::Post::note("while the views are rebuilt"));
+        assert!(post.blocking_recv().unwrap().is_ok());
+        let [first, second] = reindex.map(|r| r.blocking_recv().unwrap().unwrap());
+        assert!(first.entries >= 41, "{first:?}");
+        assert_eq!(first, second);
+        let (stop, stopped) = oneshot::channel();
+        live.try_send(StoreMsg::Shutdown(stop))
+            .map_err(|_| ())
+            .unwrap();
+        stopped.blocking_recv().unwrap();
+        running.join().unwrap();
     }
 }

@@ -19,6 +19,14 @@ impl StoreOp for Reindex {
     fn run(self, core: &mut Core) -> Result<ReindexReport> {
         core.reindex()
     }
+
+    fn start_job(self, core: &mut Core) -> Result<()> {
+        core.start_rebuild()
+    }
+
+    fn job_answer(report: &ReindexReport) -> Result<ReindexReport> {
+        Ok(report.clone())
+    }
 }
 
 /// Re-checks every stored entry: signature, body hash, chain, indexes.

@@ -56,6 +56,11 @@ impl StoreOp for Post {
     fn run(self, core: &mut Core) -> Result<EntryView> {
         core.post(&self)
     }
+
+    /// One flush for the group (group commit).
+    fn run_group(posts: Vec<Post>, core: &mut Core) -> Vec<Result<EntryView>> {
+        core.post_many(&posts)
+    }
 }
 
 /// Posts, newest first. `before` is the `cursor` of the last item of the

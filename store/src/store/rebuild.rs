@@ -34,7 +34,7 @@ impl Indexing {
 }
 
 /// Result of a reindex.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReindexReport {
     pub entries: u64,
     pub removed_view_keys: u64,
