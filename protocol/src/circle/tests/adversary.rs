@@ -415,3 +415,68 @@ fn a_history_without_a_fixpoint_keeps_every_drop() {
     }
     assert_eq!(r.members, set(&[1, 4]));
 }
+
+/// Found by an old-vs-new check of a rule change that was not kept
+/// (exempting the removals of one cycle from the defeat by the
+/// uncontested removals' drops, PROTOCOL.md §12.4), shrunk to nine
+/// changes. P2 (on a second device) and P4 remove each other, neither
+/// knowing the other's removal; P4 also removed P6 before, which P2's
+/// removal of P4 did not know. Both mutual removals count, whatever ids
+/// and arrival order, so P4's removal of P6 does not: P6 stays.
+#[test]
+fn two_members_who_remove_each_other_both_count_beside_a_device_that_knew_more() {
+    let device = |n: u8| key(n + 100).author();
+    let mut ops: Vec<Op> = Vec::new();
+    let mut op = |who: u8, on: AuthorId, seq: u64, change: Change, parents: &[usize]| {
+        let n = ops.len();
+        let epoch = EpochId(
+            blake3::hash(&[9, n as u8]).as_bytes()[..16]
+                .try_into()
+                .unwrap(),
+        );
+        let parents = parents.iter().map(|&p| ops[p].epoch).collect();
+        ops.push(Op {
+            id: EntryId(*blake3::hash(&[8, n as u8]).as_bytes()),
+            person: person(who),
+            device: on,
+            seq,
+            epoch,
+            state: EpochState {
+                parents,
+                change,
+                recipients: vec![],
+                key_check: [0; 32],
+            },
+        });
+    };
+    let unseen = |who: u8| Change::Remove {
+        person: person(who),
+        seen: vec![],
+    };
+    op(6, person(6), 2, create(&[2, 3, 4, 5, 6]), &[]); // 0
+    op(4, person(4), 2, remove(5, 1), &[0]); // 1: P4 removes P5
+    op(4, person(4), 4, remove(6, 2), &[0]); // 2: P4 removes P6
+    op(2, person(2), 1, unseen(3), &[0, 1]); // 3: P2 removes P3
+    op(5, device(5), 3, Change::Rekey, &[2]); // 4: P5's device follows 2
+    op(3, person(3), 5, add(5), &[0, 1]); // 5: P3 adds P5 back
+    op(5, device(5), 4, unseen(4), &[5]); // 6: P5 removes P4 (its device knew 2)
+    op(2, device(2), 1, remove(4, 1), &[6, 5]); // 7: P2 removes P4
+    op(4, person(4), 8, remove(2, 1), &[4]); // 8: P4 removes P2
+    let root = ops[0].epoch;
+    let r = resolve(&root, ops.clone());
+    let counts = |i: usize| r.epochs.contains_key(&ops[i].epoch);
+    assert!(
+        counts(7) && counts(8),
+        "both mutual removals count: {:?}",
+        r.rejected
+    );
+    assert!(!counts(2), "P4's removal of P6 does not");
+    assert_eq!(r.members, BTreeSet::from([person(6)]));
+    for salt in 0..16 {
+        let (relabelled, mapping) = relabel(&ops, salt);
+        let again = resolve(&mapping[&root], shuffled(&relabelled, salt));
+        assert_eq!(again.members, r.members, "ids and order of salt {salt}");
+        assert!(again.epochs.contains_key(&mapping[&ops[7].epoch]));
+        assert!(again.epochs.contains_key(&mapping[&ops[8].epoch]));
+    }
+}
