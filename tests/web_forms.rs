@@ -178,3 +178,75 @@ async fn a_sign_in_lasts_across_restarts_until_signed_out_everywhere() {
     let r = fresh.post_answer("/sign-out", &[]);
     assert_eq!(r.0, 200);
 }
+
+/// Issue 29: any post of a thread can be endorsed, and a reply can answer
+/// a reply (or an answer) right where it stands, nesting under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_post_can_be_endorsed_and_a_reply_nests_under_what_it_answers() {
+    let alice = TestNode::start("alice", 66).await;
+    let bob = TestNode::start("bob", 67).await;
+    kith_testkit::connect(&alice, &bob).await;
+    let note = alice.post("A note worth a like").await;
+    bob.wait_for_seq(alice.author(), note.seq).await;
+    let web = Browser::sign_in(&bob);
+    let thread = web.get(&format!("/thread/{}", note.id));
+    assert!(
+        thread.contains(&format!("action=\"/entry/{}/endorse\"", note.id)),
+        "a note of someone else has an Endorse button"
+    );
+    let (status, location) = web.post_location(&format!("/entry/{}/endorse", note.id), &[]);
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/thread/{}", note.id).as_str())
+    );
+    let thread = web.get(&format!("/thread/{}", note.id));
+    assert!(thread.contains("Endorsed by"), "{thread}");
+    assert!(thread.contains("Withdraw endorsement"));
+
+    // A reply to the note, then a reply to that reply, from its own form.
+    let (status, location) = web.post_location(
+        &format!("/thread/{}/reply", note.id),
+        &[("text", "First reply")],
+    );
+    assert_eq!(status, 303);
+    let first = location.rsplit("#e-").next().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("/thread/{}#e-", note.id)),
+        "{location}"
+    );
+    let thread = web.get(&format!("/thread/{}", note.id));
+    assert!(
+        thread.contains(&format!("name=\"to\" value=\"{first}\"")),
+        "the reply has a reply form of its own"
+    );
+    let (status, _) = web.post_location(
+        &format!("/thread/{}/reply", note.id),
+        &[("text", "A reply to the reply"), ("to", &first)],
+    );
+    assert_eq!(status, 303);
+    let t = bob
+        .handle()
+        .call(ops::Thread { id: note.id.into() })
+        .await
+        .unwrap();
+    assert_eq!(t.replies.len(), 1, "one reply to the note");
+    assert_eq!(t.replies[0].entry.id.to_string(), first);
+    assert_eq!(
+        t.replies[0].replies.len(),
+        1,
+        "nested under the first reply"
+    );
+    assert_eq!(
+        t.replies[0].replies[0].entry.text.as_deref(),
+        Some("A reply to the reply")
+    );
+    // A refused nested reply keeps both its text and where it was going.
+    let (status, html) = web.post_answer(
+        &format!("/thread/{}/reply", note.id),
+        &[("text", "  "), ("to", &first)],
+    );
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains(&format!(
+        "<input type=\"hidden\" name=\"to\" value=\"{first}\">"
+    )));
+}

@@ -151,6 +151,26 @@ try {
   await pa.goto("/questions");
   await shot(pa, "07-questions");
 
+  // B replies to A's answer where it stands, then to that reply: it nests.
+  await pb.goto(threadPath);
+  const answerA = pb.locator("li.answer", { hasText: "Export it nightly" });
+  await answerA.locator("details.reply-here > summary").first().click();
+  await answerA.getByLabel(/^Reply to/).first().fill("Nightly to where?");
+  await answerA.getByRole("button", { name: "Reply", exact: true }).first().click();
+  await pb.waitForURL("**/thread/*#e-*");
+  const replied = pb.locator("ul.replies > li", { hasText: "Nightly to where?" }).first();
+  await replied.waitFor(); // the fold opened for the link to it
+  await replied.locator("details.reply-here > summary").first().click();
+  await replied.getByLabel(/^Reply to/).first().fill("To the USB stick");
+  await replied.getByRole("button", { name: "Reply", exact: true }).first().click();
+  await pb.waitForURL("**/thread/*#e-*");
+  if ((await pb.locator("ul.replies ul.replies", { hasText: "To the USB stick" }).count()) !== 1) fail("a reply to a reply does not nest");
+  // Any post can be endorsed, not only answers: B endorses A's question.
+  await pb.locator(".post.question .react").getByRole("button", { name: "Endorse" }).click();
+  await pb.waitForURL("**/thread/*");
+  if ((await pb.locator(".post.question .endorsers").count()) !== 1) fail("the question shows no endorsement");
+  await shot(pb, "07b-thread-nested-replies");
+
   // A wiki page edited in both browsers while the nodes are apart.
   await pa.goto("/wiki");
   await pa.getByLabel("New page title", { exact: true }).fill("Trip");

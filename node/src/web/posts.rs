@@ -29,6 +29,8 @@ pub(super) struct Draft {
     text: String,
     tags: String,
     error: String,
+    /// For a reply to a reply or an answer: the entry it answers.
+    to: Option<String>,
 }
 
 impl Draft {
@@ -50,6 +52,7 @@ impl Draft {
             text,
             tags,
             error: capitalize(&error.1),
+            to: None,
         };
         Ok((draft, error))
     }
@@ -304,14 +307,19 @@ async fn thread_page(
                 .collect(),
         )
     }
-    fn replies(list: &[crate::model::ReplyNode], titles: &render::Titles) -> serde_json::Value {
+    fn replies(
+        list: &[crate::model::ReplyNode],
+        titles: &render::Titles,
+        me: &kith_protocol::AuthorId,
+    ) -> serde_json::Value {
         serde_json::Value::Array(
             list.iter()
                 .map(|r| {
                     serde_json::json!({
                         "entry": entry_ctx(&r.entry, titles),
                         "endorsed_by": endorsers(&r.endorsed_by),
-                        "replies": replies(&r.replies, titles),
+                        "mine": r.endorsed_by.iter().any(|e| e.author == *me),
+                        "replies": replies(&r.replies, titles, me),
                     })
                 })
                 .collect(),
@@ -332,7 +340,7 @@ async fn thread_page(
                 "accepted": a.accepted,
                 "mine": a.endorsed_by.iter().any(|e| e.author == me),
                 "endorsed_by": endorsers(&a.endorsed_by),
-                "replies": replies(&a.replies, &titles),
+                "replies": replies(&a.replies, &titles, &me),
             })
         })
         .collect();
@@ -349,7 +357,8 @@ async fn thread_page(
         reply_count => count(&t.replies),
         root => entry_ctx(&t.entry, &titles),
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
-        root_replies => Value::from_serialize(replies(&t.replies, &titles)),
+        root_mine => t.endorsed_by.iter().any(|e| e.author == me),
+        root_replies => Value::from_serialize(replies(&t.replies, &titles, &me)),
         answers => Value::from_serialize(answers),
         draft,
     };
@@ -359,6 +368,14 @@ async fn thread_page(
 #[derive(Deserialize)]
 pub(super) struct TextForm {
     text: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReplyForm {
+    text: String,
+    /// The entry of the thread it answers, if not the thread's root.
+    #[serde(default)]
+    to: Option<String>,
 }
 
 pub(super) async fn answer(
@@ -375,24 +392,38 @@ pub(super) async fn answer(
             tags: vec![],
         })
         .await;
-    respond(&s, &headers, &id, "answer", f.text, answered.map(|_| ())).await
+    respond(
+        &s,
+        &headers,
+        &id,
+        "answer",
+        f.text,
+        None,
+        answered.map(|_| ()),
+    )
+    .await
 }
 
 pub(super) async fn reply(
     State(s): State<WebState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<TextForm>,
+    Form(f): Form<ReplyForm>,
 ) -> WebResult {
+    let to = f.to.filter(|to| !to.is_empty() && *to != id);
     let replied = s
         .handle
         .call(ops::Reply {
-            id: id.parse()?,
+            id: to.as_deref().unwrap_or(&id).parse()?,
             text: f.text.clone(),
             tags: vec![],
         })
         .await;
-    respond(&s, &headers, &id, "reply", f.text, replied.map(|_| ())).await
+    if let Ok(view) = &replied {
+        return back(&format!("/thread/{id}#e-{}", view.id));
+    }
+    let written = replied.map(|_| ());
+    respond(&s, &headers, &id, "reply", f.text, to, written).await
 }
 
 /// Back to the thread once an answer or reply is written; else the thread
@@ -403,12 +434,14 @@ async fn respond(
     id: &str,
     form: &'static str,
     text: String,
+    to: Option<String>,
     written: Result<(), Error>,
 ) -> WebResult {
     let Err(e) = written else {
         return back(&format!("/thread/{id}"));
     };
-    let (draft, error) = Draft::of(form, text, String::new(), e)?;
+    let (mut draft, error) = Draft::of(form, text, String::new(), e)?;
+    draft.to = to;
     let page = thread_page(s, headers, id, Some(draft)).await?;
     Ok(refused(page, &error))
 }

@@ -7,7 +7,8 @@
 //   "?" their help, Esc leaves a text box, Ctrl+Enter sends it;
 // - a confirmation before destructive forms (data-confirm);
 // - compose boxes count their bytes against the post limit (data-max-bytes)
-//   and refuse to submit what the node would refuse, keeping the text.
+//   and refuse to submit what the node would refuse, keeping the text;
+// - a link to one post of a thread opens the folded replies around it.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -159,4 +160,23 @@
   window.addEventListener("pagehide", close);
   window.addEventListener("pageshow", function (e) { if (e.persisted) { refresh(); } open(); });
   open();
+})();
+
+// A link to one post of a thread (`/thread/…#e-ID`, where a reply lands
+// once written) opens the folded replies around it and shows it.
+(function () {
+  function reveal() {
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    if (!target) { return; }
+    for (var el = target.parentElement; el; el = el.parentElement) {
+      if (el.tagName === "DETAILS") { el.open = true; }
+    }
+    target.scrollIntoView({ block: "center" });
+  }
+  window.addEventListener("hashchange", reveal);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", reveal);
+  } else {
+    reveal();
+  }
 })();
