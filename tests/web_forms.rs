@@ -250,3 +250,44 @@ async fn any_post_can_be_endorsed_and_a_reply_nests_under_what_it_answers() {
         "<input type=\"hidden\" name=\"to\" value=\"{first}\">"
     )));
 }
+
+/// Issue 29: an answer whose question this node does not hold (it was
+/// written by someone it does not trust) says why, instead of a bare id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_a_question_from_outside_the_circle_says_why_it_stands_alone() {
+    let ana = TestNode::start("ana", 68).await;
+    let ben = TestNode::start("ben", 69).await;
+    let cy = TestNode::start("cy", 70).await;
+    kith_testkit::connect(&ana, &ben).await;
+    kith_testkit::connect(&ben, &cy).await;
+    let question = ana
+        .handle()
+        .call(ops::Post {
+            kind: kith_protocol::PostKind::Question,
+            ..ops::Post::note("Where do the backups go?")
+        })
+        .await
+        .unwrap();
+    ben.wait_for_seq(ana.author(), question.seq).await;
+    let answer = ben
+        .handle()
+        .call(ops::Answer {
+            id: question.id.into(),
+            text: "To the **USB** stick".into(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    cy.wait_for_seq(ben.author(), answer.seq).await;
+    let feed = Browser::sign_in(&cy).get("/");
+    assert!(feed.contains("To the <strong>USB</strong> stick"), "{feed}");
+    assert!(
+        feed.contains(
+            "an answer to a question you do not have: it was written by someone you do not trust"
+        ),
+        "{feed}"
+    );
+    // Ben, who holds the question, sees whose it is.
+    let feed = Browser::sign_in(&ben).get("/");
+    assert!(feed.contains("replying to"), "{feed}");
+}

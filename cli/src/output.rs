@@ -104,7 +104,15 @@ pub fn entry(view: &EntryView) {
                 p.excerpt,
                 &reply_to.to_hex()[..12]
             ),
-            None => anstream::println!("  {DIM}↳ reply to {}{DIM:#}", &reply_to.to_hex()[..12]),
+            None => anstream::println!(
+                "  {DIM}↳ {} {} you do not have (written by someone you do not trust, or not arrived yet){DIM:#}",
+                if view.kind == "answer" {
+                    "an answer to"
+                } else {
+                    "a reply to"
+                },
+                &reply_to.to_hex()[..12]
+            ),
         }
     }
     if let Some(text) = &view.text {

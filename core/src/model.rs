@@ -50,11 +50,13 @@ impl ParentExcerpt {
     /// Longest excerpt, in characters.
     pub const CHARS: usize = 100;
 
-    /// The first non-empty line of `text`, cut at a word near `CHARS`.
+    /// The first non-empty line of `text` in plain words (no markdown
+    /// marks), cut at a word near `CHARS`.
     pub fn excerpt_of(text: &str) -> String {
-        let line = text
+        let plain = crate::text::plain(text).text;
+        let line = plain
             .lines()
-            .map(|l| l.trim().trim_start_matches('#').trim())
+            .map(str::trim)
             .find(|l| !l.is_empty())
             .unwrap_or_default();
         if line.chars().count() <= Self::CHARS {

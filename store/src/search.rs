@@ -533,4 +533,34 @@ mod tests {
         assert_eq!(search.replacing(), 1);
         assert_eq!(find(&mut search), 100);
     }
+
+    /// Issue 29: a snippet reads as words, not markdown source, and its
+    /// highlight still covers the word found.
+    #[test]
+    fn snippets_leave_markdown_marks_out() {
+        let author = Keypair::from_secret(&[1; 32]).author();
+        let mut search = Search::open(None).unwrap();
+        let text = "## Backups\n\nRun **`kith bundle`** every *night*:\n\n```sh\nkith bundle export\n```\n";
+        search
+            .put_post(&EntryId([3; 32]), &author, 1, &note(text), false)
+            .unwrap();
+        let hits = search
+            .search(&Query {
+                text: "night",
+                author: None,
+                tag: None,
+                kind: None,
+                limit: Some(5),
+            })
+            .unwrap();
+        let snippet = &hits[0].snippet;
+        assert!(!snippet.text.contains(['*', '`', '#']), "{}", snippet.text);
+        assert!(
+            snippet.text.contains("Run kith bundle every night:"),
+            "{}",
+            snippet.text
+        );
+        let [start, end] = snippet.matches[0];
+        assert_eq!(&snippet.text[start..end], "night");
+    }
 }

@@ -5,6 +5,9 @@
 //! [`for_terminal`], since entries from peers were signed by nodes that may
 //! not check.
 
+mod plain;
+pub use self::plain::{Plain, plain};
+
 use std::borrow::Cow;
 
 /// Longest display name or petname, in characters.

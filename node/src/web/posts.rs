@@ -347,8 +347,8 @@ async fn thread_page(
     let title = t.entry.text.as_deref().map_or_else(
         || "(deleted)".to_string(),
         |t| {
-            // Emphasis and code marks mean nothing in a heading.
-            crate::model::ParentExcerpt::excerpt_of(t).replace(['*', '`'], "")
+            // In plain words: marks mean nothing in a heading.
+            crate::model::ParentExcerpt::excerpt_of(t)
         },
     );
     let ctx = context! {

@@ -171,8 +171,28 @@ fn io(e: std::io::Error) -> Error {
 
 /// The snippet of `doc`'s `body`: the best fragment tantivy finds for the
 /// highlighted words, widened to whole words, with `…` where it was cut;
-/// or the start of the body when only the title matched.
+/// or the start of the body when only the title matched. In plain words:
+/// markdown marks (`**`, code fences, heading marks, link targets) left
+/// out, lines joined.
 pub(super) fn snippet(
+    generator: &SnippetGenerator,
+    doc: &TantivyDocument,
+    body: &str,
+    max_chars: usize,
+) -> Snippet {
+    let marked = marked_snippet(generator, doc, body, max_chars);
+    let plain = crate::text::plain(&marked.text);
+    Snippet {
+        text: plain.text.replace('\n', " "),
+        matches: marked
+            .matches
+            .iter()
+            .filter_map(|&[start, end]| plain.range_of(start, end))
+            .collect(),
+    }
+}
+
+fn marked_snippet(
     generator: &SnippetGenerator,
     doc: &TantivyDocument,
     body: &str,
