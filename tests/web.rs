@@ -93,7 +93,12 @@ async fn every_page_renders_and_forms_work() {
             linked.contains("kithd1") && linked.contains("<svg"),
             "{linked}"
         );
-        assert!(browser.get("/status").contains("1 peer connected"));
+        let status = browser.get("/status");
+        assert!(status.contains("1 peer connected"));
+        // A connected peer's entries arrive as written: no stale-looking
+        // "last sync" beside "up to date" (issue 29).
+        assert!(status.contains("live, as they write"), "{status}");
+        assert!(!status.contains("Last sync"), "{status}");
         assert!(browser.get("/search?q=steps").contains("Runbook"));
         assert!(browser.get("/wiki").contains("Runbook"));
         // A [[link]] to a missing page offers to create it.

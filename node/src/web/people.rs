@@ -156,7 +156,14 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
                 "how": how,
                 "via": via,
                 "seen": seen,
-                "sync": p.last_sync.map_or("never".to_string(), render::ago),
+                // Connected, new entries arrive as they are written (gossip):
+                // a time of the last pull would read as if it were stale.
+                "sync": if connected {
+                    "live".to_string()
+                } else {
+                    p.last_sync.map_or("never".to_string(), render::ago)
+                },
+                "pulled": p.last_sync.map(render::ago),
                 "in_flight": p.in_flight,
             }))
         })
