@@ -260,6 +260,10 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         ..Default::default()
     })
     .await;
+    pair.same(ops::Similar {
+        text: "Which linker should we use?".into(),
+    })
+    .await;
     pair.same(ops::Forks {}).await;
     pair.same(ops::Frontier {}).await;
     pair.same(ops::Jobs {}).await;

@@ -291,3 +291,61 @@ async fn an_answer_to_a_question_from_outside_the_circle_says_why_it_stands_alon
     let feed = Browser::sign_in(&ben).get("/");
     assert!(feed.contains("replying to"), "{feed}");
 }
+
+/// Issue 29: a question has a title and details; the thread is headed by
+/// the title and shows the details once; questions like a title being
+/// typed are offered, named by their titles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_has_a_title_and_details_and_similar_ones_show_while_typing() {
+    let alice = TestNode::start("alice", 71).await;
+    let web = Browser::sign_in(&alice);
+    let (status, location) = web.post_location(
+        "/ask",
+        &[
+            ("title", "How do we back up the **wiki**?"),
+            (
+                "details",
+                "We tried `kith bundle`,\r\nbut it needs a frontier file.",
+            ),
+            ("tags", ""),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let thread = web.get(&location);
+    assert!(
+        thread.contains("<h1 class=\"thread-title\">How do we back up the wiki?</h1>"),
+        "{thread}"
+    );
+    assert!(thread.contains("needs a frontier file"), "the details show");
+    assert_eq!(
+        thread.matches("How do we back up the").count(),
+        2,
+        "the title shows as the heading (and the page title), not again in the post"
+    );
+    let questions = web.get("/questions");
+    assert!(
+        questions.contains("How do we back up the **wiki**?"),
+        "{questions}"
+    );
+    // While typing a similar title.
+    let similar = web.get("/questions/similar?text=wiki%20backup%20tools");
+    // (minijinja escapes the slashes of an attribute; a browser reads them back)
+    let href = location.replace('/', "&#x2f;");
+    assert!(similar.contains(&format!("href=\"{href}\"")), "{similar}");
+    assert!(
+        similar.contains(">How do we back up the wiki?</a>"),
+        "{similar}"
+    );
+    assert!(web.get("/questions/similar?text=lunch").trim().is_empty());
+    // Asking it again stops at the similar one, linked by its title.
+    let (status, html) = web.post_answer(
+        "/ask",
+        &[
+            ("title", "Backing up the wiki"),
+            ("details", ""),
+            ("tags", ""),
+        ],
+    );
+    assert_eq!(status, 200);
+    assert!(html.contains(">How do we back up the wiki?</a>"), "{html}");
+}

@@ -50,7 +50,9 @@ pub use self::devices::{
 };
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
 pub use self::http::{Binary, Streamed};
-pub use self::knowledge::{Accept, Answer, Ask, Endorse, Questions, Reply, Search, Thread};
+pub use self::knowledge::{
+    Accept, Answer, Ask, Endorse, Questions, Reply, Search, Similar, Thread,
+};
 pub use self::maintenance::{Jobs, Reindex, Verify};
 pub use self::network::{Dial, Invite, Join, Peers, Status};
 pub use self::social::{
@@ -501,6 +503,8 @@ operations! {
     Search -> Vec<crate::search::SearchHit>, Get "/search", "full-text search over posts and pages"
         .heavy();
     Questions -> Vec<crate::model::QuestionView>, Get "/questions", "questions, newest first";
+    Similar -> Vec<crate::search::SearchHit>, Get "/questions/similar", "questions and answers like a text (what ask checks before posting)"
+        .heavy();
     Thread -> crate::model::ThreadView, Get "/entries/{id}/thread", "a post with its answers ranked and its replies";
     WikiList -> Vec<crate::model::PageSummary>, Get "/wiki", "the wiki's pages";
     WikiHistory -> Vec<crate::model::HistoryView>, Get "/wiki/{page}/history", "who changed a page, newest first";

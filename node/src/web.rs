@@ -88,6 +88,7 @@ impl Web {
                 include_str!("web/templates/questions.html"),
             ),
             ("ask.html", include_str!("web/templates/ask.html")),
+            ("similar.html", include_str!("web/templates/similar.html")),
             ("thread.html", include_str!("web/templates/thread.html")),
             (
                 "wiki_list.html",
@@ -164,6 +165,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/", get(posts::feed))
         .route("/post", post(posts::new_post))
         .route("/questions", get(posts::questions))
+        .route("/questions/similar", get(posts::similar))
         .route("/ask", post(posts::ask))
         .route("/thread/{id}", get(posts::thread))
         .route("/thread/{id}/answer", post(posts::answer))
@@ -463,6 +465,8 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
             "excerpt": p.excerpt,
         })),
         "html": e.text.as_deref().map(|t| render::entry_markdown(&e.id, t, titles)),
+        // Not deleted (a titled question may have no text beside its title).
+        "present": e.text.is_some(),
         "circle": e.circle,
         "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),

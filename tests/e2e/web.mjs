@@ -151,6 +151,12 @@ try {
   await pa.goto("/questions");
   await shot(pa, "07-questions");
 
+  // Typing a question like one asked before shows it, by its title.
+  await pb.goto("/questions");
+  await pb.getByLabel(/Ask your circle/).pressSequentially("backing up our wiki", { delay: 20 });
+  await pb.locator("#similar a", { hasText: "How do we back up the wiki?" }).waitFor();
+  await shot(pb, "07a-similar-while-typing");
+
   // B replies to A's answer where it stands, then to that reply: it nests.
   await pb.goto(threadPath);
   const answerA = pb.locator("li.answer", { hasText: "Export it nightly" });

@@ -49,6 +49,34 @@ pub fn search(
     Ok(hits)
 }
 
+/// Questions and answers sharing significant words with `text` (words of
+/// three letters or more, not among the most common), best first, at
+/// most five: what `ask` checks before posting.
+pub fn similar(text: &str, index: &SearchReader, reader: &Reader) -> Result<Vec<SearchHit>> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
+        .collect();
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = words.join(" ");
+    let mut hits = Vec::new();
+    for kind in [SearchKind::Question, SearchKind::Answer] {
+        let query = ops::Search {
+            q: q.clone(),
+            kind: Some(kind),
+            limit: Some(5),
+            ..Default::default()
+        };
+        hits.extend(search(&query, index, reader)?);
+    }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.truncate(5);
+    Ok(hits)
+}
+
 impl Core {
     /// Full-text search over posts and pages, ranked, with snippets (what
     /// was written since the last commit is committed first).
@@ -84,27 +112,8 @@ impl Core {
 
     /// Questions and answers sharing significant words with `text`.
     fn similar_questions(&mut self, text: &str) -> Result<Vec<SearchHit>> {
-        let words: Vec<String> = text
-            .split(|c: char| !c.is_alphanumeric())
-            .map(str::to_lowercase)
-            .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
-            .collect();
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let q = words.join(" ");
-        let mut hits = Vec::new();
-        for kind in [SearchKind::Question, SearchKind::Answer] {
-            hits.extend(self.search(&ops::Search {
-                q: q.clone(),
-                kind: Some(kind),
-                limit: Some(5),
-                ..Default::default()
-            })?);
-        }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-        hits.truncate(5);
-        Ok(hits)
+        self.search_flush()?;
+        similar(text, &self.search.reader(), &self.reader())
     }
 
     /// Answers a question.

@@ -28,6 +28,19 @@ impl ReadOp for Search {
     }
 }
 
+/// Questions and answers like a text: what [`Ask`] checks before posting,
+/// for showing while a question is typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Similar {
+    pub text: String,
+}
+
+impl ReadOp for Similar {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Vec<SearchHit>> {
+        crate::core::knowledge::similar(&self.text, ctx.fresh_search(), ctx.reader)
+    }
+}
+
 /// A question, posted unless similar ones exist (or `yes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ask {

@@ -240,7 +240,14 @@ pub(super) async fn questions(
 
 #[derive(Deserialize)]
 pub(super) struct AskForm {
+    /// The whole question (the "Ask anyway" form sends it so).
+    #[serde(default)]
     text: String,
+    /// The question in one line, and what it needs beside it.
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    details: String,
     #[serde(default)]
     tags: String,
     #[serde(default)]
@@ -254,11 +261,18 @@ pub(super) async fn ask(
     headers: HeaderMap,
     Form(f): Form<AskForm>,
 ) -> WebResult {
+    // A question is its title line, then its details: the title is what
+    // lists and the thread's heading show (`question_parts`).
+    let text = match (f.title.trim(), f.details.trim()) {
+        ("", _) => f.text.clone(),
+        (title, "") => title.to_string(),
+        (title, details) => format!("{title}\n\n{details}"),
+    };
     let outcome = s
         .handle
         .call(ops::Ask {
             circle: chosen(&f.circle),
-            text: f.text.clone(),
+            text: text.clone(),
             tags: tags_of(&f.tags),
             yes: f.confirm.is_some(),
         })
@@ -266,21 +280,73 @@ pub(super) async fn ask(
     match outcome.posted {
         Some(posted) => back(&format!("/thread/{}", posted.id)),
         None => {
-            let similar: Vec<Value> = outcome
-                .similar
-                .iter()
-                .map(|h| Value::from_serialize(serde_json::json!({ "id": h.id, "kind": h.kind, "snippet": snippet_html(&h.snippet) })))
-                .collect();
+            let similar = similar_items(&s, &outcome.similar).await?;
             page(
                 &s,
                 &headers,
                 "ask.html",
                 "questions",
-                context! { similar, text => f.text, tags => f.tags, circle => f.circle },
+                context! { similar, text, tags => f.tags, circle => f.circle },
             )
             .await
         }
     }
+}
+
+/// Search hits of questions and answers as links to their threads, named
+/// by the question's title.
+async fn similar_items(
+    s: &WebState,
+    hits: &[crate::search::SearchHit],
+) -> Result<Vec<Value>, WebError> {
+    let mut out = Vec::new();
+    for h in hits {
+        // The thread of an answer is its question's.
+        let Ok(t) = s.handle.call(ops::Thread { id: h.id.parse()? }).await else {
+            continue;
+        };
+        let title = t
+            .entry
+            .text
+            .as_deref()
+            .map_or_else(String::new, crate::model::ParentExcerpt::excerpt_of);
+        let href = if t.entry.id.to_hex() == h.id {
+            format!("/thread/{}", h.id)
+        } else {
+            format!("/thread/{}#e-{}", t.entry.id, h.id)
+        };
+        out.push(Value::from_serialize(serde_json::json!({
+            "href": href,
+            "title": title,
+            "kind": h.kind,
+            // A question that is all title needs no snippet beside it.
+            "snippet": if h.snippet.text.trim() == title {
+                String::new()
+            } else {
+                snippet_html(&h.snippet)
+            },
+        })));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub(super) struct SimilarQuery {
+    #[serde(default)]
+    text: String,
+}
+
+/// Questions like the one being typed (a fragment the ask form's script
+/// shows under the title).
+pub(super) async fn similar(State(s): State<WebState>, Query(q): Query<SimilarQuery>) -> WebResult {
+    let hits = s.handle.call(ops::Similar { text: q.text }).await?;
+    let similar = similar_items(&s, &hits).await?;
+    let html = s
+        .web
+        .env
+        .get_template("similar.html")?
+        .render(context! { similar })?;
+    Ok(axum::response::Html(html).into_response())
 }
 
 pub(super) async fn thread(
@@ -344,18 +410,24 @@ async fn thread_page(
             })
         })
         .collect();
-    let title = t.entry.text.as_deref().map_or_else(
-        || "(deleted)".to_string(),
-        |t| {
-            // In plain words: marks mean nothing in a heading.
-            crate::model::ParentExcerpt::excerpt_of(t)
+    // A question's first line is its title, the heading; the rest is what
+    // the post shows. Anything else is headed by how it begins.
+    let mut shown = t.entry.clone();
+    let title = match t.entry.text.as_deref() {
+        None => "(deleted)".to_string(),
+        Some(text) => match question_parts(text).filter(|_| t.entry.kind == "question") {
+            Some((title, rest)) => {
+                shown.text = Some(rest.to_string());
+                title
+            }
+            None => crate::model::ParentExcerpt::excerpt_of(text),
         },
-    );
+    };
     let ctx = context! {
         title,
         score => score_text(t.score),
         reply_count => count(&t.replies),
-        root => entry_ctx(&t.entry, &titles),
+        root => entry_ctx(&shown, &titles),
         root_endorsers => Value::from_serialize(endorsers(&t.endorsed_by)),
         root_mine => t.endorsed_by.iter().any(|e| e.author == me),
         root_replies => Value::from_serialize(replies(&t.replies, &titles, &me)),
@@ -363,6 +435,16 @@ async fn thread_page(
         draft,
     };
     page(s, headers, "thread.html", "questions", ctx).await
+}
+
+/// A question's title (its first line, in plain words, if short enough to
+/// be one) and what follows it.
+fn question_parts(text: &str) -> Option<(String, &str)> {
+    let text = text.trim_start();
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let title = crate::text::plain(first).text;
+    let short = title.chars().count() <= crate::model::ParentExcerpt::CHARS;
+    (short && !title.trim().is_empty()).then(|| (title.trim().to_string(), rest.trim()))
 }
 
 #[derive(Deserialize)]

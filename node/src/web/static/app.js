@@ -8,7 +8,8 @@
 // - a confirmation before destructive forms (data-confirm);
 // - compose boxes count their bytes against the post limit (data-max-bytes)
 //   and refuse to submit what the node would refuse, keeping the text;
-// - a link to one post of a thread opens the folded replies around it.
+// - a link to one post of a thread opens the folded replies around it;
+// - questions like the one being typed show under its title.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -179,4 +180,28 @@
   } else {
     reveal();
   }
+})();
+
+// A question's title, as it is typed: questions and answers like it show
+// under the box (data-similar names where to ask), so nobody asks twice.
+(function () {
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-similar]"), function (input) {
+    var out = document.getElementById(input.getAttribute("aria-describedby"));
+    var timer = null;
+    var asked = "";
+    function look() {
+      var text = input.value.trim();
+      if (text === asked) { return; }
+      asked = text;
+      if (text.length < 4) { out.innerHTML = ""; return; }
+      fetch(input.getAttribute("data-similar") + "?text=" + encodeURIComponent(text), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : ""; })
+        .then(function (html) { if (asked === text) { out.innerHTML = html; } })
+        .catch(function () {});
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(look, 300);
+    });
+  });
 })();
