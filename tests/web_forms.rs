@@ -349,3 +349,72 @@ async fn a_question_has_a_title_and_details_and_similar_ones_show_while_typing()
     assert_eq!(status, 200);
     assert!(html.contains(">How do we back up the wiki?</a>"), "{html}");
 }
+
+/// Issue 29: a task box on a wiki page can be ticked where it stands; the
+/// tick is a change of one character, and a page changed since it was
+/// shown is not ticked blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticked_task_box_becomes_a_change_of_one_character() {
+    let alice = TestNode::start("alice", 72).await;
+    let web = Browser::sign_in(&alice);
+    let body = "# Trip\n\n- [x] tent\n- [ ] stove\n- [ ] maps\n";
+    let (status, _) = web.post_answer("/wiki/new", &[("title", "Trip"), ("body", body)]);
+    assert_eq!(status, 303);
+    let page = alice
+        .handle()
+        .call(ops::WikiShow {
+            page: "Trip".into(),
+        })
+        .await
+        .unwrap();
+    let html = web.get(&format!("/wiki/{}", page.id));
+    let base = page.heads.join(" ");
+    assert!(
+        html.contains(&format!("data-task-url=\"/wiki/{}/task\"", page.id)),
+        "{html}"
+    );
+    // Tick the second task ("stove": task 1, counting from 0).
+    let (status, location) = web.post_location(
+        &format!("/wiki/{}/task", page.id),
+        &[("task", "1"), ("done", "1"), ("base", &base)],
+    );
+    assert_eq!((status, location), (303, format!("/wiki/{}", page.id)));
+    let after = alice
+        .handle()
+        .call(ops::WikiShow {
+            page: "Trip".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        after.body,
+        "# Trip\n\n- [x] tent\n- [x] stove\n- [ ] maps\n"
+    );
+    let history = alice
+        .handle()
+        .call(ops::WikiHistory {
+            page: "Trip".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history[0].ops <= 2,
+        "a tick is one character: {:?}",
+        history[0]
+    );
+    // Shown before that tick: refused, nothing changed.
+    let (status, html) = web.post_answer(
+        &format!("/wiki/{}/task", page.id),
+        &[("task", "0"), ("base", &base)],
+    );
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("changed since you opened it"), "{html}");
+    // No such task.
+    let now = after.heads.join(" ");
+    let (status, _) = web.post_answer(
+        &format!("/wiki/{}/task", page.id),
+        &[("task", "9"), ("done", "1"), ("base", &now)],
+    );
+    assert_eq!(status, 404);
+}

@@ -187,6 +187,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/wiki/{id}/history", get(wiki::wiki_history))
         .route("/wiki/{id}/blame", get(wiki::wiki_blame))
         .route("/wiki/{id}/reviewed", post(wiki::wiki_reviewed))
+        .route("/wiki/{id}/task", post(wiki::wiki_task))
         .route("/wiki/{id}/diff/{change}", get(wiki::wiki_diff))
         .route("/wiki/{id}/at/{change}", get(wiki::wiki_version))
         .route("/wiki/{id}/revert/{change}", post(wiki::wiki_revert))

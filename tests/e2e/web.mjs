@@ -161,10 +161,10 @@ try {
   await pb.goto(threadPath);
   const answerA = pb.locator("li.answer", { hasText: "Export it nightly" });
   await answerA.locator("details.reply-here > summary").first().click();
-  await answerA.getByLabel(/^Reply to/).first().fill("Nightly to where?");
+  await answerA.getByLabel(/^Reply to/).first().fill("To which disk?");
   await answerA.getByRole("button", { name: "Reply", exact: true }).first().click();
   await pb.waitForURL("**/thread/*#e-*");
-  const replied = pb.locator("ul.replies > li", { hasText: "Nightly to where?" }).first();
+  const replied = pb.locator("ul.replies > li", { hasText: "To which disk?" }).first();
   await replied.waitFor(); // the fold opened for the link to it
   await replied.locator("details.reply-here > summary").first().click();
   await replied.getByLabel(/^Reply to/).first().fill("To the USB stick");
@@ -253,6 +253,15 @@ try {
   await pa.waitForURL(`**${pagePath}`);
   if ((await pa.locator("main h1").count()) !== 1) fail("the page title shows twice");
   if ((await pa.locator('.page-body input[type="checkbox"]').count()) !== 2) fail("task list boxes lost");
+  // Ticking a task on the page saves it: a change of its own.
+  // (The page is sent and shown again at the same address: wait for that.)
+  const ticked = pa.waitForResponse((r) => r.url().endsWith("/task"));
+  await pa.locator('.page-body input[type="checkbox"]').nth(1).check();
+  await ticked;
+  await pa.waitForLoadState("load");
+  await pa.locator('.page-body input[type="checkbox"]:not([disabled])').first().waitFor();
+  if (!(await pa.locator('.page-body input[type="checkbox"]').nth(1).isChecked())) fail("a ticked task was not saved");
+  await shot(pa, "11b-wiki-task-ticked");
   if ((await pa.locator(".page-body a.missing").count()) !== 1) fail("a link to a missing page looks like any link");
 
   // A note too long to post: said before submitting, and the text stays.

@@ -142,6 +142,67 @@ pub(super) async fn wiki_page(
     page(&s, &headers, "wiki_page.html", "wiki", ctx).await
 }
 
+/// The byte range of the mark (the space or `x` inside `[ ]`) of the
+/// `n`th task of a page's body, counted as the page shows them (after a
+/// first heading that repeats the title).
+fn task_mark(body: &str, title: &str, n: usize) -> Option<std::ops::Range<usize>> {
+    use pulldown_cmark::{Event, Options, Parser};
+    let shown = render::without_title(body, title);
+    let skipped = body.len() - shown.len();
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let (_, range) = Parser::new_ext(shown, options)
+        .into_offset_iter()
+        .filter(|(event, _)| matches!(event, Event::TaskListMarker(_)))
+        .nth(n)?;
+    let open = range.start + shown[range.clone()].find('[')?;
+    let mark = open + 1;
+    shown[mark..]
+        .starts_with([' ', 'x', 'X'])
+        .then(|| skipped + mark..skipped + mark + 1)
+}
+
+#[derive(Deserialize)]
+pub(super) struct TaskForm {
+    /// Which task of the page, in the order the page shows them.
+    task: usize,
+    #[serde(default)]
+    done: Option<String>,
+    /// The page's heads when it was shown: a page changed since then may
+    /// hold other tasks at that place.
+    #[serde(default)]
+    base: String,
+}
+
+/// Ticks (or unticks) one task of a page: a change of one character.
+pub(super) async fn wiki_task(
+    State(s): State<WebState>,
+    Path(id): Path<String>,
+    Form(f): Form<TaskForm>,
+) -> WebResult {
+    let p = s.handle.call(ops::WikiShow { page: id }).await?;
+    if f.base != p.heads.join(" ") {
+        return Err(Error::Conflict(
+            "The page changed since you opened it: look at it again, then tick the task.".into(),
+        )
+        .into());
+    }
+    let mark = task_mark(&p.body, &p.title, f.task)
+        .ok_or_else(|| Error::NotFound(format!("The page has no task {}.", f.task + 1)))?;
+    let mut body = p.body.clone();
+    body.replace_range(mark, if f.done.is_some() { "x" } else { " " });
+    if body != p.body {
+        s.handle
+            .call(ops::WikiEdit {
+                page: p.id.to_string(),
+                body,
+                base: Some(p.heads.clone()),
+            })
+            .await?;
+    }
+    back(&format!("/wiki/{}", p.id))
+}
+
 pub(super) async fn wiki_edit_form(
     State(s): State<WebState>,
     headers: HeaderMap,

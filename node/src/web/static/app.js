@@ -9,7 +9,8 @@
 // - compose boxes count their bytes against the post limit (data-max-bytes)
 //   and refuse to submit what the node would refuse, keeping the text;
 // - a link to one post of a thread opens the folded replies around it;
-// - questions like the one being typed show under its title.
+// - questions like the one being typed show under its title;
+// - a wiki page's task boxes can be ticked, each tick a small change.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -202,6 +203,35 @@
     input.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(look, 300);
+    });
+  });
+})();
+
+// A page's task boxes can be ticked where they stand: each tick is a form
+// sent to the page (one character changed: a small change of its own).
+(function () {
+  Array.prototype.forEach.call(document.querySelectorAll(".page-body[data-task-url]"), function (body) {
+    var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+    Array.prototype.forEach.call(body.querySelectorAll('input[type="checkbox"]'), function (box, n) {
+      box.disabled = false;
+      box.title = "Tick to save";
+      box.addEventListener("change", function () {
+        var form = document.createElement("form");
+        form.method = "post";
+        form.action = body.getAttribute("data-task-url");
+        var fields = { csrf: csrf, task: String(n), base: body.getAttribute("data-base") || "" };
+        if (box.checked) { fields.done = "1"; }
+        Object.keys(fields).forEach(function (name) {
+          var input = document.createElement("input");
+          input.type = "hidden";
+          input.name = name;
+          input.value = fields[name];
+          form.appendChild(input);
+        });
+        document.body.appendChild(form);
+        box.disabled = true;
+        form.submit();
+      });
     });
   });
 })();
