@@ -339,7 +339,9 @@ async fn what_the_product_review_found_stays_fixed() {
         // Search highlights the word that matched, and prefixes match.
         let found = browser.get("/search?q=merg");
         assert!(found.contains("<mark>merge</mark>"), "{found}");
-        assert!(found.contains("**<mark>merging</mark>**"), "{found}");
+        // In plain words: no markdown marks around it (issue 29).
+        assert!(found.contains("<mark>merging</mark>"), "{found}");
+        assert!(!found.contains("**<mark>"), "{found}");
         // The icon.
         let (status, icon) = browser.get_status("/favicon.ico");
         assert_eq!(status, 200);
@@ -409,8 +411,8 @@ async fn a_restarted_node_keeps_its_port_and_invite_code() {
     assert_eq!(again.code, code.code);
 }
 
-/// Threads read like a Q&A site; the feed shows what a reply answers and
-/// what is new since the last visit; compose boxes preview markdown.
+/// Threads read like a Q&A site; the feed reads as threads and shows what
+/// is new since the last visit; compose boxes preview markdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threads_and_the_feed_read_like_a_product() {
     let alice = TestNode::start("alice", 1).await;
@@ -464,10 +466,25 @@ async fn threads_and_the_feed_read_like_a_product() {
         assert!(!thread.contains("↳"), "no reply-to lines inside a thread");
         assert!(thread.contains("class=\"avatar\""), "identicons");
         assert!(thread.contains("title=\"20"), "exact time on hover");
-        // The feed: a reply shows what it answers.
+        // The feed reads as threads (issue 29): the answer and the reply
+        // to it under the question, not cards of their own quoting it.
         let feed = browser.get("/");
-        assert!(feed.contains("replying to"), "{feed}");
-        assert!(feed.contains("“After rivers”"), "{feed}");
+        let thread = feed
+            .split("<div class=\"feed-thread\">")
+            .find(|t| t.contains("Details follow."))
+            .expect("the question's thread");
+        let replies = &thread[thread
+            .find("class=\"feed-replies\"")
+            .expect("replies under it")..];
+        assert!(
+            replies.contains("After rivers") && replies.contains("Or after birds"),
+            "{feed}"
+        );
+        assert!(
+            replies.find("After rivers") < replies.find("Or after birds"),
+            "oldest first under the post"
+        );
+        assert!(!feed.contains("replying to"), "{feed}");
         // New since the last visit: Bob's posts after a cookie from before.
         let (_, headers, body) = browser.get_with("/", "; kith_seen=1", &[], &["set-cookie"]);
         let set = &headers[0];

@@ -287,9 +287,10 @@ async fn an_answer_to_a_question_from_outside_the_circle_says_why_it_stands_alon
         ),
         "{feed}"
     );
-    // Ben, who holds the question, sees whose it is.
+    // Ben, who holds the question, sees the answer under it.
     let feed = Browser::sign_in(&ben).get("/");
-    assert!(feed.contains("replying to"), "{feed}");
+    assert!(feed.contains("class=\"feed-replies\""), "{feed}");
+    assert!(!feed.contains("you do not have"), "{feed}");
 }
 
 /// Issue 29: a question has a title and details; the thread is headed by

@@ -110,11 +110,26 @@ async fn feed_page(
                 .map(|e| crate::model::cursor_of(e).to_string())
         })
         .flatten();
-    let entries: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let new = e.timestamp > seen && e.author != me;
-            merge_new(entry_ctx(e, &titles), new)
+    let ctx = |e: &crate::model::EntryView| {
+        let new = e.timestamp > seen && e.author != me;
+        merge_new(entry_ctx(e, &titles), new)
+    };
+    let groups: Vec<Value> = threads(&entries)
+        .into_iter()
+        .map(|(root, replies)| {
+            let more = replies.len().saturating_sub(FEED_REPLIES);
+            // The latest replies, oldest of them first, as a thread reads.
+            let shown: Vec<Value> = replies
+                .iter()
+                .take(FEED_REPLIES)
+                .rev()
+                .map(|e| ctx(e))
+                .collect();
+            Value::from_serialize(serde_json::json!({
+                "root": ctx(root),
+                "replies": shown,
+                "more": more,
+            }))
         })
         .collect();
     let mut response = page(
@@ -122,7 +137,7 @@ async fn feed_page(
         headers,
         "feed.html",
         "feed",
-        context! { entries, tag, kind => q.kind, author => q.author, older, draft, my_circles => my_circles(s, headers).await? },
+        context! { groups, tag, kind => q.kind, author => q.author, older, draft, my_circles => my_circles(s, headers).await? },
     )
     .await?;
     let fragment = headers.get("x-kith-fragment").is_some();
@@ -134,6 +149,46 @@ async fn feed_page(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// Replies shown under their thread's post in the feed; more are a link.
+const FEED_REPLIES: usize = 3;
+
+/// A feed page (newest first) as threads: each post with the replies and
+/// answers on the page that hang from it, under it (newest first), the
+/// thread placed where its newest entry is. A reply whose parent is not on
+/// the page stands on its own (it says what it replies to).
+pub(super) fn threads(
+    entries: &[crate::model::EntryView],
+) -> Vec<(&crate::model::EntryView, Vec<&crate::model::EntryView>)> {
+    let on_page: std::collections::HashMap<kith_protocol::EntryId, usize> =
+        entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+    // The topmost entry on the page that `i` hangs from (itself if none).
+    let top = |mut i: usize| {
+        for _ in 0..entries.len() {
+            match entries[i].reply_to.and_then(|p| on_page.get(&p)) {
+                Some(&parent) if parent != i => i = parent,
+                _ => break,
+            }
+        }
+        i
+    };
+    let mut order: Vec<usize> = Vec::new();
+    let mut replies: std::collections::HashMap<usize, Vec<&crate::model::EntryView>> =
+        std::collections::HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let root = top(i);
+        if !order.contains(&root) {
+            order.push(root);
+        }
+        if root != i {
+            replies.entry(root).or_default().push(e);
+        }
+    }
+    order
+        .into_iter()
+        .map(|root| (&entries[root], replies.remove(&root).unwrap_or_default()))
+        .collect()
 }
 
 /// A score as people write it: `2`, `1.5`.
