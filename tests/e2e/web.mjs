@@ -247,7 +247,15 @@ try {
   if ((await pa.locator("mark").first().textContent()) !== "nightly") fail("prefix search does not highlight the word");
   const icon = await pa.request.get("/favicon.ico");
   if (icon.status() !== 200) fail("no favicon");
+  // The editor shows the page rendered beside the text where there is room.
+  await pa.setViewportSize({ width: 1280, height: 900 });
   await pa.goto(`${pagePath}/edit`);
+  const preview = pa.locator(".editor .preview");
+  await preview.getByText("the big tent").waitFor();
+  const [textBox, previewBox] = [await pa.locator("#body").boundingBox(), await preview.boundingBox()];
+  if (!(previewBox.x > textBox.x + textBox.width / 2)) fail("the editor's preview is not beside the text");
+  await shot(pa, "11a-wiki-editor-preview");
+  await pa.setViewportSize({ width: 420, height: 900 });
   await pa.fill("#body", "# Trip\n\n- [x] tent\n- [ ] stove\n\nSee [[Packing list]].\n");
   await pa.getByRole("button", { name: "Save" }).click();
   await pa.waitForURL(`**${pagePath}`);

@@ -73,26 +73,29 @@
     out.setAttribute("aria-label", "Preview");
     area.insertAdjacentElement("afterend", out);
     var timer = null;
+    function render() {
+      if (!area.value.trim()) { out.innerHTML = ""; return; }
+      fetch("/preview", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf },
+        body: "text=" + encodeURIComponent(area.value),
+      })
+        .then(function (r) {
+          if (r.ok) { return r.text(); }
+          var p = document.createElement("p");
+          p.className = "error";
+          p.textContent = r.status === 413 ? "Too long to preview." : "No preview: the node refused it (" + r.status + ").";
+          return p.outerHTML;
+        })
+        .then(function (html) { out.innerHTML = html; });
+    }
     area.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(function () {
-        if (!area.value.trim()) { out.innerHTML = ""; return; }
-        fetch("/preview", {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf },
-          body: "text=" + encodeURIComponent(area.value),
-        })
-          .then(function (r) {
-            if (r.ok) { return r.text(); }
-            var p = document.createElement("p");
-            p.className = "error";
-            p.textContent = r.status === 413 ? "Too long to preview." : "No preview: the node refused it (" + r.status + ").";
-            return p.outerHTML;
-          })
-          .then(function (html) { out.innerHTML = html; });
-      }, 250);
+      timer = setTimeout(render, 250);
     });
+    // An editor shows the page as it reads from the start, beside the text.
+    if (area.hasAttribute("data-preview-now")) { render(); }
   });
 
   // Keyboard shortcuts, never while typing.
