@@ -377,6 +377,10 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         change: first.clone(),
     })
     .await;
+    pair.same(ops::WikiSides {
+        page: "Deploy runbook".into(),
+    })
+    .await;
     pair.same(ops::WikiRestore {
         page: "Deploy runbook".into(),
         at: Some(first.clone()),

@@ -419,3 +419,82 @@ async fn a_ticked_task_box_becomes_a_change_of_one_character() {
     );
     assert_eq!(status, 404);
 }
+
+/// Issue 29: a merge of concurrent edits can be reviewed side by side: the
+/// page's notice links to each side's version and what the merge changed
+/// in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_is_reviewed_with_each_sides_version() {
+    let alice = TestNode::start("alice", 73).await;
+    let bob = TestNode::start("bob", 74).await;
+    kith_testkit::connect(&alice, &bob).await;
+    let base = "We leave on Friday.\n\nBring the tent.\n";
+    let page = alice
+        .handle()
+        .call(ops::WikiNew {
+            circle: None,
+            title: "Trip".into(),
+            body: base.into(),
+        })
+        .await
+        .unwrap();
+    let id = page.id.to_string();
+    let page_id = id.clone();
+    bob.wait_for("the page", move |h| {
+        let page = page_id.clone();
+        async move { h.call(ops::WikiShow { page }).await.is_ok() }
+    })
+    .await;
+    // Both rewrite the same sentence, each from the first version.
+    for (node, body) in [
+        (&alice, base.replace("Friday", "Friday at 7")),
+        (&bob, base.replace("on Friday", "on Saturday")),
+    ] {
+        node.handle()
+            .call(ops::WikiEdit {
+                page: id.clone(),
+                body,
+                base: Some(page.heads.clone()),
+            })
+            .await
+            .unwrap();
+    }
+    let page_id = id.clone();
+    alice
+        .wait_for("both edits", move |h| {
+            let page = page_id.clone();
+            async move {
+                h.call(ops::WikiShow { page })
+                    .await
+                    .is_ok_and(|p| p.heads.len() == 2)
+            }
+        })
+        .await;
+    let web = Browser::sign_in(&alice);
+    let shown = web.get(&format!("/wiki/{id}"));
+    assert!(
+        shown.contains(&format!("href=\"/wiki/{id}/merge\"")),
+        "{shown}"
+    );
+    let review = web.get(&format!("/wiki/{id}/merge"));
+    assert_eq!(
+        review.matches("<section class=\"merge-side\">").count(),
+        2,
+        "{review}"
+    );
+    assert!(
+        review.contains("Friday at 7") && review.contains("Saturday"),
+        "{review}"
+    );
+    assert!(
+        review.contains("<ins>") && review.contains("<del>"),
+        "{review}"
+    );
+    // Reviewed: nothing left to compare.
+    let (status, _) = web.post_location(&format!("/wiki/{id}/reviewed"), &[]);
+    assert_eq!(status, 303);
+    assert!(
+        web.get(&format!("/wiki/{id}/merge"))
+            .contains("Nothing to review")
+    );
+}

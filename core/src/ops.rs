@@ -61,6 +61,7 @@ pub use self::social::{
 pub use self::wiki::{
     WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
     WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiReviewed, WikiShow,
+    WikiSides,
 };
 use crate::core::Core;
 use crate::error::Result;
@@ -459,6 +460,7 @@ operations! {
     WikiBlame -> crate::model::BlameView, Get "/wiki/{page}/blame", "every line of a page with who last wrote it";
     WikiDiff -> crate::model::ChangeDiff, Get "/wiki/{page}/diff/{change}", "what one change of a page did, word by word";
     WikiAt -> crate::model::PageVersion, Get "/wiki/{page}/at/{change}", "a page as it was right after a change";
+    WikiSides -> Vec<crate::model::SideView>, Get "/wiki/{page}/sides", "a merged page as each side of the merge left it";
     WikiRevert -> crate::model::PageView, Post "/wiki/{page}/revert/{change}", "undo one change of a page (later edits stay)";
     WikiAutomerge -> Binary, Get "/wiki/{page}/automerge", "a page as a standard .automerge file";
     WikiExport -> Vec<crate::model::PageView>, Get "/wiki/export", "every live page";

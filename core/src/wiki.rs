@@ -54,7 +54,7 @@ pub use self::read::{
     resolve,
 };
 pub use self::records::{note_processed, processed_through};
-pub use self::versions::{Attribution, Blamed};
+pub use self::versions::{Attribution, Blamed, Side};
 pub use self::words::Piece;
 use crate::store;
 

@@ -118,6 +118,10 @@ impl Web {
                 "wiki_version.html",
                 include_str!("web/templates/wiki_version.html"),
             ),
+            (
+                "wiki_merge.html",
+                include_str!("web/templates/wiki_merge.html"),
+            ),
             ("people.html", include_str!("web/templates/people.html")),
             ("circles.html", include_str!("web/templates/circles.html")),
             (
@@ -188,6 +192,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/wiki/{id}/blame", get(wiki::wiki_blame))
         .route("/wiki/{id}/reviewed", post(wiki::wiki_reviewed))
         .route("/wiki/{id}/task", post(wiki::wiki_task))
+        .route("/wiki/{id}/merge", get(wiki::wiki_merge))
         .route("/wiki/{id}/diff/{change}", get(wiki::wiki_diff))
         .route("/wiki/{id}/at/{change}", get(wiki::wiki_version))
         .route("/wiki/{id}/revert/{change}", post(wiki::wiki_revert))

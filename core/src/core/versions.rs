@@ -89,6 +89,32 @@ impl Core {
         })
     }
 
+    /// The versions a merge joined, each as its side alone left the page
+    /// (none when the page has one head).
+    pub fn wiki_sides(&mut self, name: &str) -> Result<Vec<crate::model::SideView>> {
+        let page = self.wiki_resolve(name)?;
+        let sides = self.wiki.sides(&self.store, &page)?;
+        let mut out = Vec::with_capacity(sides.len());
+        for side in sides {
+            let mut names = Vec::with_capacity(side.authors.len());
+            for a in &side.authors {
+                names.push(
+                    self.store
+                        .display_name(a)?
+                        .unwrap_or_else(|| format!("…{}", a.short())),
+                );
+            }
+            out.push(crate::model::SideView {
+                head: side.head,
+                authors: side.authors,
+                names,
+                title: side.title,
+                body: side.body,
+            });
+        }
+        Ok(out)
+    }
+
     /// Undoes one change as a new change by this node's author.
     pub fn wiki_revert(&mut self, name: &str, change: &str) -> Result<PageView> {
         let (page, item) = self.page_and_item(name, change)?;

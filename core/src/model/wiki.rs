@@ -186,3 +186,15 @@ pub struct ImportReport {
 pub struct ExportedPage {
     pub page: PageView,
 }
+
+/// One side of a merged page: who wrote what only that side holds, and the
+/// page as that side alone left it (the web app's review of a merge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideView {
+    pub head: String,
+    pub authors: Vec<AuthorId>,
+    /// Display names, in the order of `authors` (short ids where unnamed).
+    pub names: Vec<String>,
+    pub title: String,
+    pub body: String,
+}

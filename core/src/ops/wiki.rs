@@ -167,6 +167,18 @@ impl StoreOp for WikiAt {
     }
 }
 
+/// A merged page as each side of the merge left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiSides {
+    pub page: String,
+}
+
+impl StoreOp for WikiSides {
+    fn run(self, core: &mut Core) -> Result<Vec<crate::model::SideView>> {
+        core.wiki_sides(&self.page)
+    }
+}
+
 /// Undoes one change of a page's history as a new change, keeping later edits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WikiRevert {

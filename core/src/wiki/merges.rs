@@ -16,8 +16,9 @@ use kith_protocol::AuthorId;
 use super::MergeMark;
 use super::doc::{author_of, body_obj, chars_with_ids};
 
-/// Characters of a paragraph's start shown in notices.
-const EXCERPT: usize = 60;
+/// Characters of a paragraph's start shown in notices (cut back to a
+/// whole word, with `…`, when the paragraph goes on).
+const EXCERPT: usize = 80;
 
 /// The merge mark of the document as it is, if any.
 pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
@@ -65,7 +66,8 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
         }
         previous_newline = text == "\n";
         let current = paragraphs.last_mut().expect("never empty");
-        if current.0.chars().count() < EXCERPT {
+        // One character past the excerpt says that the paragraph goes on.
+        if current.0.chars().count() <= EXCERPT {
             current.0.push_str(&text);
         }
         if let Some((author, counter)) = author_of(&id)
@@ -80,11 +82,40 @@ pub(super) fn mark(doc: &mut AutoCommit) -> Option<MergeMark> {
     for (i, (start, branches, by)) in paragraphs.into_iter().enumerate() {
         if branches.len() >= 2 && by.len() >= 2 {
             authors.extend(by);
-            marked.push((i as u32, start.trim().to_string()));
+            marked.push((i as u32, excerpt(&start)));
         }
     }
     (!marked.is_empty()).then(|| MergeMark {
         authors: authors.into_iter().collect(),
         paragraphs: marked,
     })
+}
+
+/// The start of a paragraph for a notice: whole words, `…` if cut.
+fn excerpt(start: &str) -> String {
+    let start = start.trim();
+    if start.chars().count() <= EXCERPT {
+        return start.to_string();
+    }
+    let cut = start
+        .char_indices()
+        .nth(EXCERPT)
+        .map_or(start.len(), |(i, _)| i);
+    let words = start[..cut].rfind(char::is_whitespace).unwrap_or(cut);
+    format!("{}…", start[..words].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_excerpt_ends_on_a_whole_word() {
+        assert_eq!(super::excerpt("Short paragraph."), "Short paragraph.");
+        let long = "We meet at the station at six and lower it to 60 kilos before we leave for the hills on Friday";
+        let cut = super::excerpt(long);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert!(long.starts_with(cut.trim_end_matches('…')), "{cut}");
+        assert!(cut.chars().count() <= super::EXCERPT + 1);
+        let next = long[cut.trim_end_matches('…').len()..].chars().next();
+        assert_eq!(next, Some(' '), "cut at a word boundary: {cut}");
+    }
 }

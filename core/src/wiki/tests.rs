@@ -1277,6 +1277,23 @@ fn merged_concurrent_edits_of_one_paragraph_are_marked_until_edited_or_reviewed(
             }]
         );
     }
+    // Each side's version, for the review: the page as each wrote it.
+    let sides = cores[0].run(ops::WikiSides { page: id.clone() }).unwrap();
+    let mut versions: Vec<&str> = sides.iter().map(|s| s.body.as_str()).collect();
+    versions.sort();
+    let mut expect: Vec<&str> = edits.iter().map(String::as_str).collect();
+    expect.sort();
+    assert_eq!(versions, expect);
+    for side in &sides {
+        let who = cores
+            .iter()
+            .position(|c| c.me() == side.authors[0])
+            .unwrap();
+        assert_eq!(
+            (side.authors.len(), side.body.as_str()),
+            (1, edits[who].as_str())
+        );
+    }
     // Carol reviews it: the mark ends everywhere.
     cores[2]
         .run(ops::WikiReviewed { page: id.clone() })
@@ -1286,6 +1303,8 @@ fn merged_concurrent_edits_of_one_paragraph_are_marked_until_edited_or_reviewed(
         let view = core.run(ops::WikiShow { page: id.clone() }).unwrap();
         assert!(view.merged.is_none());
         assert!(core.reader().pages_to_review().unwrap().is_empty());
+        let sides = core.run(ops::WikiSides { page: id.clone() }).unwrap();
+        assert!(sides.is_empty(), "one head: nothing to review");
     }
     // Concurrent edits of different paragraphs are no merge to review.
     let a = body_of(&mut cores[0], &id).replace("A CRDT", "Any CRDT");

@@ -224,6 +224,44 @@ impl Wiki {
         Ok((title, body))
     }
 
+    /// The versions a merge joined: for each head of the page (when it has
+    /// several), who wrote what only that branch holds, and the page as
+    /// that branch alone left it. Empty when the page has one head.
+    pub fn sides(&mut self, store: &Store, page: &PageId) -> Result<Vec<Side>> {
+        let open = self
+            .doc(store, page)?
+            .ok_or_else(|| Error::NoPage(page.to_string()))?;
+        let heads = open.doc.get_heads();
+        if heads.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut branches = Vec::with_capacity(heads.len());
+        for head in &heads {
+            let others: Vec<ChangeHash> = heads.iter().filter(|h| *h != head).copied().collect();
+            let mut authors: Vec<AuthorId> = Vec::new();
+            for change in open.doc.get_changes(&others) {
+                if let Ok(actor) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) {
+                    let author = AuthorId::from_bytes(actor);
+                    if !authors.contains(&author) {
+                        authors.push(author);
+                    }
+                }
+            }
+            branches.push((*head, authors));
+        }
+        let mut out = Vec::with_capacity(branches.len());
+        for (head, authors) in branches {
+            let (title, body) = self.version_at(store, page, &[head])?;
+            out.push(Side {
+                head: head.to_string(),
+                authors,
+                title,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
     /// The page as it was right after a history item: (title, body).
     pub fn at(
         &mut self,
@@ -351,4 +389,16 @@ impl Wiki {
             ))),
         }
     }
+}
+
+/// One side of a merge: a branch of the page's history and the page as
+/// that branch alone left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Side {
+    /// The branch's head (an Automerge change hash).
+    pub head: String,
+    /// Who wrote the changes only this branch holds.
+    pub authors: Vec<AuthorId>,
+    pub title: String,
+    pub body: String,
 }

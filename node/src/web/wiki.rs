@@ -398,6 +398,37 @@ pub(super) async fn wiki_version(
     page(&s, &headers, "wiki_version.html", "wiki", ctx).await
 }
 
+/// A merged page as each side of the merge left it, and what the merge
+/// changed in each side's version.
+pub(super) async fn wiki_merge(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult {
+    let p = s.handle.call(ops::WikiShow { page: id.clone() }).await?;
+    let sides = s.handle.call(ops::WikiSides { page: id }).await?;
+    let titles = titles(&s).await?;
+    let sides: Vec<Value> = sides
+        .iter()
+        .map(|side| {
+            let pieces = crate::wiki::words::diff(&side.body, &p.body);
+            let unchanged = pieces.iter().all(|x| matches!(x, crate::wiki::Piece::Same(_)));
+            Value::from_serialize(serde_json::json!({
+                "names": side.names,
+                "diff": {
+                    "title_before": side.title,
+                    "title_after": p.title,
+                    "unchanged": unchanged,
+                    "pieces": folded(&pieces),
+                },
+                "html": render::markdown_with(render::without_title(&side.body, &side.title), &titles),
+            }))
+        })
+        .collect();
+    let ctx = context! { page => Value::from_serialize(&p), sides };
+    page(&s, &headers, "wiki_merge.html", "wiki", ctx).await
+}
+
 pub(super) async fn wiki_blame(
     State(s): State<WebState>,
     headers: HeaderMap,

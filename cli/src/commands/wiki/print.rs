@@ -134,7 +134,7 @@ pub(super) fn print_page(view: &PageView) {
             view.id
         );
         for p in &m.paragraphs {
-            println!("  paragraph {}: {}…", p.index + 1, p.start);
+            println!("  paragraph {}: {}", p.index + 1, p.start);
         }
     }
     if !view.backlinks.is_empty() {
