@@ -498,3 +498,44 @@ async fn a_merge_is_reviewed_with_each_sides_version() {
             .contains("Nothing to review")
     );
 }
+
+/// Issue 29: linking a device from the web app on both machines: the code
+/// shown on one, pasted into the other's People page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_is_linked_from_the_web_app_on_both_machines() {
+    let alice = TestNode::start("alice", 75).await;
+    let laptop = TestNode::start("laptop", 76).await;
+    let (status, shown) = Browser::sign_in(&alice).post_answer("/people/devices/link", &[]);
+    assert_eq!(status, 200);
+    let start = shown.find("value=\"kithd1").expect("a link code") + "value=\"".len();
+    let code = &shown[start..start + shown[start..].find('"').unwrap()];
+    assert!(
+        shown.contains("Make this machine one of your devices"),
+        "says where to paste it"
+    );
+    let web = Browser::sign_in(&laptop);
+    assert!(
+        web.get("/people")
+            .contains("action=\"/people/devices/join\"")
+    );
+    let (status, html) = web.post_answer(
+        "/people/devices/join",
+        &[("code", "kithd1notacode"), ("name", "laptop")],
+    );
+    assert_eq!(status, 400, "{html}");
+    let (status, html) = web.post_answer(
+        "/people/devices/join",
+        &[("code", code), ("name", "laptop")],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&alice.author().to_string()), "{html}");
+    let alice_author = alice.author();
+    laptop
+        .wait_for("the laptop becomes alice's device", |h| async move {
+            h.call(ops::Devices::default()).await.unwrap().root == alice_author
+        })
+        .await;
+    // The code worked once.
+    let (status, _) = web.post_answer("/people/devices/join", &[("code", code), ("name", "again")]);
+    assert_ne!(status, 200);
+}

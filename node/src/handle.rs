@@ -58,6 +58,7 @@ pub enum Event {
 #[derive(Clone)]
 pub struct Handle {
     me: AuthorId,
+    device: Arc<kith_protocol::Keypair>,
     store_actor: mpsc::Sender<StoreMsg>,
     network: mpsc::Sender<NetCommand>,
     verify: VerifyPool,
@@ -74,6 +75,9 @@ pub struct Handle {
 /// The parts a handle is made of (see `Node::start`).
 pub(crate) struct Parts {
     pub me: AuthorId,
+    /// This device's key (its network identity), for the device-link
+    /// handshake the web app starts.
+    pub device: Arc<kith_protocol::Keypair>,
     pub store_actor: mpsc::Sender<StoreMsg>,
     pub network: mpsc::Sender<NetCommand>,
     pub verify: VerifyPool,
@@ -94,6 +98,7 @@ impl Handle {
     pub(crate) fn new(parts: Parts) -> Self {
         Handle {
             me: parts.me,
+            device: parts.device,
             store_actor: parts.store_actor,
             network: parts.network,
             verify: parts.verify,
@@ -110,6 +115,11 @@ impl Handle {
 
     pub fn me(&self) -> AuthorId {
         self.me
+    }
+
+    /// This device's key (what signs its side of a device link).
+    pub(crate) fn device_key(&self) -> &kith_protocol::Keypair {
+        &self.device
     }
 
     /// Events from now on.

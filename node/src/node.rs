@@ -102,6 +102,7 @@ impl Node {
         let network = tokio::spawn(network.run().instrument(span.clone()));
         let handle = Handle::new(Parts {
             me,
+            device: Arc::new(keypair.clone()),
             store_actor: wires.store_tx,
             network: wires.net_tx,
             verify,

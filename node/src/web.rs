@@ -128,6 +128,10 @@ impl Web {
                 "device_link.html",
                 include_str!("web/templates/device_link.html"),
             ),
+            (
+                "device_joined.html",
+                include_str!("web/templates/device_joined.html"),
+            ),
             ("status.html", include_str!("web/templates/status.html")),
             ("search.html", include_str!("web/templates/search.html")),
             ("login.html", include_str!("web/templates/login.html")),
@@ -211,6 +215,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/people/join", post(people::people_join))
         .route("/people/{author}/remove", post(people::people_remove))
         .route("/people/devices/link", post(people::device_link))
+        .route("/people/devices/join", post(people::device_join))
         .route(
             "/people/devices/{device}/revoke",
             post(people::device_revoke),

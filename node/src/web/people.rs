@@ -105,6 +105,40 @@ pub(super) async fn device_link(State(s): State<WebState>, headers: HeaderMap) -
     page(&s, &headers, "device_link.html", "people", ctx).await
 }
 
+#[derive(Deserialize)]
+pub(super) struct JoinDeviceForm {
+    code: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// On a new machine: become a device of the person whose other device
+/// showed the link code (what `kith device join` does).
+pub(super) async fn device_join(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<JoinDeviceForm>,
+) -> WebResult {
+    let code = f.code.trim().to_string();
+    let parsed = crate::device_link::LinkCode::decode(&code)?;
+    let device = s.handle.device_key();
+    if device.author() == parsed.identity {
+        return Err(Error::InvalidInput(
+            "this machine already is the device holding that identity".into(),
+        )
+        .into());
+    }
+    let name = match f.name.trim() {
+        "" => "web".to_string(),
+        name => name.to_string(),
+    };
+    let root = crate::device_link::join(&parsed, device, &name, std::time::Duration::from_secs(30))
+        .await?;
+    s.handle.call(ops::DeviceJoined { code }).await?;
+    let ctx = context! { root => root.to_string() };
+    page(&s, &headers, "device_joined.html", "people", ctx).await
+}
+
 pub(super) async fn device_revoke(
     State(s): State<WebState>,
     Path(device): Path<String>,
