@@ -298,6 +298,16 @@ try {
   await box.press("Control+Enter");
   await pa.locator("#live").getByText("Sent with Ctrl+Enter").waitFor();
 
+  // A browser restart keeps the sign-in: a new browser context with only
+  // the cookies that outlive a restart (not session cookies) is signed in.
+  const kept = (await pa.context().storageState()).cookies.filter((c) => c.expires > 0);
+  if (kept.length === 0) fail("no sign-in cookie outlives a browser restart");
+  const restarted = await browser.newContext({ baseURL: new URL(pa.url()).origin, storageState: { cookies: kept, origins: [] } });
+  const again = await restarted.newPage();
+  await again.goto("/");
+  if (!(await again.textContent("h1")).includes("What your circle is working on")) fail("signed out by a browser restart");
+  await restarted.close();
+
   // People: a copy button beside the invite code, who is connected.
   await pa.goto("/people");
   if ((await pa.locator('button[data-copy="invite"]').count()) !== 1) fail("no copy button for the invite code");
