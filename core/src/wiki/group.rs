@@ -105,6 +105,116 @@ mod tests {
         (doc, hashes)
     }
 
+    /// The layout vector of PROTOCOL.md §7.1: a save of three changes by
+    /// B on a page A and C wrote concurrently before, so that the bundle
+    /// has external dependencies, several actors in its ops, every value
+    /// type, text and list inserts and deletes, a counter, a mark and a
+    /// commit message. Each actor is the public key of a fixed seed.
+    fn layout_vector() -> (Vec<(char, ActorId)>, AutoCommit, Vec<ChangeHash>) {
+        use automerge::marks::{ExpandMark, Mark};
+        use automerge::transaction::CommitOptions;
+        use automerge::{ObjId, ScalarValue};
+        let actor = |seed: u8| {
+            let key = kith_protocol::Keypair::from_secret(&[seed; 32]).author();
+            ActorId::from(key.as_bytes().to_vec())
+        };
+        let (a, b, c) = (actor(0x0a), actor(0x0b), actor(0x0c));
+        let at = |s: i64| CommitOptions::default().with_time(1_700_000_000 + s);
+        let mut doc = AutoCommit::new();
+        doc.set_actor(a.clone());
+        doc.put(ROOT, "title", "Plan").unwrap();
+        doc.put(ROOT, "archived", false).unwrap();
+        let body = doc.put_object(ROOT, "body", ObjType::Text).unwrap();
+        doc.splice_text(&body, 0, 0, "Hello world").unwrap();
+        doc.put(ROOT, "count", ScalarValue::counter(1)).unwrap();
+        doc.put(ROOT, "n", -3i64).unwrap();
+        doc.put(ROOT, "u", 7u64).unwrap();
+        doc.put(ROOT, "f", 1.5f64).unwrap();
+        doc.put(ROOT, "at", ScalarValue::Timestamp(1_700_000_000_000))
+            .unwrap();
+        doc.put(ROOT, "raw", vec![1u8, 2, 3]).unwrap();
+        doc.put(ROOT, "none", ScalarValue::Null).unwrap();
+        let tags = doc.put_object(ROOT, "tags", ObjType::List).unwrap();
+        doc.insert(&tags, 0, "x").unwrap();
+        doc.insert(&tags, 1, "y").unwrap();
+        doc.commit_with(at(0));
+        let mut other = doc.fork();
+        other.set_actor(c.clone());
+        other.splice_text(&body, 5, 0, ",").unwrap();
+        other.increment(ROOT, "count", 2).unwrap();
+        other.delete(&tags, 0).unwrap();
+        other.commit_with(at(60));
+        doc.splice_text(&body, 6, 5, "there").unwrap();
+        doc.commit_with(at(61));
+        doc.merge(&mut other).unwrap();
+        let before = doc.get_heads();
+        doc.set_actor(b.clone());
+        // B's save: three changes.
+        doc.put(ROOT, "title", "Plan, v2").unwrap();
+        doc.splice_text(&body, 4, 3, "!").unwrap();
+        doc.commit_with(at(120).with_message("retitle"));
+        doc.mark(
+            &body,
+            Mark::new("bold".into(), true, 0, 4),
+            ExpandMark::After,
+        )
+        .unwrap();
+        doc.commit_with(at(121));
+        doc.delete(ROOT, "none").unwrap();
+        doc.increment(ROOT, "count", -1).unwrap();
+        doc.put(ROOT, "n", 300i64).unwrap();
+        doc.insert(&tags, 1, "z").unwrap();
+        let _: &ObjId = &tags;
+        doc.commit_with(at(122));
+        let hashes: Vec<ChangeHash> = doc
+            .get_changes(&before)
+            .iter()
+            .map(|ch| ch.hash())
+            .collect();
+        (vec![('A', a), ('B', b), ('C', c)], doc, hashes)
+    }
+
+    /// PROTOCOL.md §7.1's block, made again from [`layout_vector`].
+    fn layout_block() -> String {
+        let (actors, mut doc, hashes) = layout_vector();
+        let mut out = String::new();
+        for (name, actor) in &actors {
+            out.push_str(&format!("actor     {name} {actor}\n"));
+        }
+        let raw = bundle_raw(&doc, &hashes).unwrap();
+        out.push_str(&format!(
+            "group     {}\n",
+            hex::encode(change_group::compress(&raw))
+        ));
+        out.push_str(&format!("bundle    {}\n", hex::encode(&raw)));
+        for hash in &hashes {
+            let change = doc.get_change_by_hash(hash).unwrap().clone();
+            out.push_str(&format!("change    {hash}\n"));
+            out.push_str(&format!("bytes     {}\n", hex::encode(change.raw_bytes())));
+            out.push_str(&format!(
+                "json      {}\n",
+                serde_json::to_string(&change.decode()).unwrap()
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn protocol_md_compact_group_layout_vector_matches() {
+        let made = layout_block();
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let begin = "<!-- compact-group-vector:begin -->\n```text\n";
+        let start = doc.find(begin).map(|i| i + begin.len());
+        let end = doc.find("```\n<!-- compact-group-vector:end -->");
+        let written = start.zip(end).map(|(s, e)| &doc[s..e]);
+        assert_eq!(written, Some(made.as_str()), "the block, made now:\n{made}");
+        // The bundle expands to exactly these changes, each whole.
+        let (_, doc, hashes) = layout_vector();
+        let group = change_group::compress(&bundle_raw(&doc, &hashes).unwrap());
+        let back = changes(GroupForm::Bundle, &group).unwrap();
+        assert_eq!(back.iter().map(Change::hash).collect::<Vec<_>>(), hashes);
+    }
+
     /// Bundles on which Automerge 0.12 itself panics (found by fuzzing the
     /// wiki_change target; `fuzz/regressions/wiki_change/`): refused as bad
     /// changes, the panic caught by the guard.
