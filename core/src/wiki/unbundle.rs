@@ -1417,6 +1417,28 @@ fn bools(out: &mut Out<'_>, values: impl IntoIterator<Item = bool>) -> Result<()
     Ok(())
 }
 
+/// The op columns of a change chunk being written, in order.
+struct ChunkColumns<'b> {
+    list: Vec<(u32, Vec<u8>)>,
+    budget: &'b Budget,
+}
+
+impl<'b> ChunkColumns<'b> {
+    /// Writes a column; one that comes out empty is left out (§7.1.7).
+    fn add(&mut self, spec: u32, write: impl FnOnce(&mut Out<'b>) -> Result<()>) -> Result<()> {
+        let mut out = Out::new(self.budget);
+        write(&mut out)?;
+        self.add_written(spec, out);
+        Ok(())
+    }
+
+    fn add_written(&mut self, spec: u32, out: Out<'b>) {
+        if !out.bytes.is_empty() {
+            self.list.push((spec, out.bytes));
+        }
+    }
+}
+
 /// Rebuilds changes as change chunks (§7.1.7).
 struct Rebuild<'r> {
     chunk: &'r Chunk<'r>,
@@ -1467,14 +1489,9 @@ impl Rebuild<'_> {
             }
         };
 
-        let mut columns: Vec<(u32, Out<'_>)> = Vec::new();
-        let mut column = |spec: u32, write: &dyn Fn(&mut Out<'_>) -> Result<()>| -> Result<()> {
-            let mut out = Out::new(self.budget);
-            write(&mut out)?;
-            if !out.bytes.is_empty() {
-                columns.push((spec, out));
-            }
-            Ok(())
+        let mut columns = ChunkColumns {
+            list: Vec::new(),
+            budget: self.budget,
         };
         let uint = |out: &mut Out<'_>, v: u64| out.varint(v);
         let keys = &self.ops.keys;
@@ -1486,14 +1503,14 @@ impl Rebuild<'_> {
         };
 
         if ops.iter().any(|op| op.obj.is_some()) {
-            column(spec::OBJ_ACTOR, &|out| {
+            columns.add(spec::OBJ_ACTOR, |out| {
                 rle(
                     out,
                     ops.iter().map(|op| op.obj.map(|(_, a)| local(a))),
                     uint,
                 )
             })?;
-            column(spec::CHUNK_OBJ_CTR, &|out| {
+            columns.add(spec::CHUNK_OBJ_CTR, |out| {
                 rle(out, ops.iter().map(|op| op.obj.map(|(c, _)| c)), uint)
             })?;
         }
@@ -1502,7 +1519,7 @@ impl Rebuild<'_> {
             _ => None,
         };
         if ops.iter().any(|op| key_actor(op).is_some()) {
-            column(spec::KEY_ACTOR, &|out| {
+            columns.add(spec::KEY_ACTOR, |out| {
                 rle(out, ops.iter().map(key_actor), uint)
             })?;
         }
@@ -1512,21 +1529,21 @@ impl Rebuild<'_> {
             Key::Elem(c, _) => Some(c),
         };
         if ops.iter().any(|op| key_ctr(op).is_some()) {
-            column(spec::KEY_CTR, &|out| delta(out, ops.iter().map(key_ctr)))?;
+            columns.add(spec::KEY_CTR, |out| delta(out, ops.iter().map(key_ctr)))?;
         }
         let key_str = |op: &&Op| match op.key {
             Key::Map(s) => Some(s),
             _ => None,
         };
         if ops.iter().any(|op| key_str(op).is_some()) {
-            column(spec::KEY_STR, &|out| {
+            columns.add(spec::KEY_STR, |out| {
                 rle(out, ops.iter().map(key_str), |out, s| string(keys, out, s))
             })?;
         }
-        column(spec::INSERT, &|out| {
+        columns.add(spec::INSERT, |out| {
             bools(out, ops.iter().map(|op| op.insert))
         })?;
-        column(spec::ACTION, &|out| {
+        columns.add(spec::ACTION, |out| {
             rle(out, ops.iter().map(|op| Some(u64::from(op.action))), uint)
         })?;
         // The values, re-encoded canonically, and their metadata words.
@@ -1543,36 +1560,26 @@ impl Rebuild<'_> {
             let len = (value.bytes.len() - before) as u64;
             metas.push(Some(len << 4 | u64::from(op.code)));
         }
-        column(spec::VALUE_META, &|out| {
+        columns.add(spec::VALUE_META, |out| {
             rle(out, metas.iter().copied(), uint)
         })?;
-        if !value.bytes.is_empty() {
-            columns.push((spec::VALUE, value));
-        }
-        let mut column = |spec: u32, write: &dyn Fn(&mut Out<'_>) -> Result<()>| -> Result<()> {
-            let mut out = Out::new(self.budget);
-            write(&mut out)?;
-            if !out.bytes.is_empty() {
-                columns.push((spec, out));
-            }
-            Ok(())
-        };
-        column(spec::PRED_COUNT, &|out| {
+        columns.add_written(spec::VALUE, value);
+        columns.add(spec::PRED_COUNT, |out| {
             rle(out, ops.iter().map(|op| Some(u64::from(op.preds.1))), uint)
         })?;
-        column(spec::PRED_ACTOR, &|out| {
+        columns.add(spec::PRED_ACTOR, |out| {
             rle(out, preds().map(|&(_, a)| Some(local(a))), uint)
         })?;
-        column(spec::PRED_CTR, &|out| {
+        columns.add(spec::PRED_CTR, |out| {
             delta(out, preds().map(|&(c, _)| Some(c)))
         })?;
         if ops.iter().any(|op| op.expand) {
-            column(spec::EXPAND, &|out| {
+            columns.add(spec::EXPAND, |out| {
                 bools(out, ops.iter().map(|op| op.expand))
             })?;
         }
         if ops.iter().any(|op| op.mark.is_some()) {
-            column(spec::MARK_NAME, &|out| {
+            columns.add(spec::MARK_NAME, |out| {
                 rle(out, ops.iter().map(|op| op.mark), |out, s| {
                     string(marks, out, s)
                 })
@@ -1603,16 +1610,15 @@ impl Rebuild<'_> {
             data.varint(id.len() as u64)?;
             data.bytes(id)?;
         }
-        data.varint(columns.len() as u64)?;
-        for (spec, column) in &columns {
+        data.varint(columns.list.len() as u64)?;
+        for (spec, column) in &columns.list {
             data.varint(u64::from(*spec))?;
-            data.varint(column.bytes.len() as u64)?;
+            data.varint(column.len() as u64)?;
         }
-        for (_, column) in &columns {
+        for (_, column) in columns.list {
             // Charged when it was written.
-            data.bytes.extend_from_slice(&column.bytes);
+            data.bytes.extend_from_slice(&column);
         }
-        drop(columns);
         let extra = self.chunk.changes.get(spec::EXTRA);
         data.bytes(extra.get(change.extra.clone()).unwrap_or_default())?;
 
@@ -1827,16 +1833,17 @@ mod tests {
         VECTORS
             .iter()
             .map(|&(name, text)| {
-                let (mut group, mut bundle, mut changes) = (None, None, Vec::new());
-                let changes_of = super::changes;
+                let (mut group, mut bundle, mut recorded) = (None, None, Vec::new());
                 for line in text.lines().filter(|l| !l.starts_with('#')) {
                     let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
                     let rest = rest.trim();
                     match tag {
                         "group" => group = Some(hex::decode(rest).unwrap()),
                         "bundle" => bundle = Some(hex::decode(rest).unwrap()),
-                        "change" => changes.push((rest.to_string(), None)),
-                        "bytes" => changes.last_mut().unwrap().1 = Some(hex::decode(rest).unwrap()),
+                        "change" => recorded.push((rest.to_string(), None)),
+                        "bytes" => {
+                            recorded.last_mut().unwrap().1 = Some(hex::decode(rest).unwrap())
+                        }
                         _ => {}
                     }
                 }
@@ -1845,11 +1852,11 @@ mod tests {
                 if let Some(bundle) = bundle {
                     assert_eq!(inflated, bundle, "{name}: the group inflates to the bundle");
                 }
-                let rebuilt = changes_of(&inflated).unwrap_or_default();
+                let rebuilt = changes(&inflated).unwrap_or_default();
                 Vector {
                     name,
                     bundle: inflated,
-                    changes,
+                    changes: recorded,
                     rebuilt,
                 }
             })
