@@ -37,6 +37,7 @@ mod local;
 mod merges;
 mod read;
 mod records;
+mod unbundle;
 mod versions;
 pub mod words;
 

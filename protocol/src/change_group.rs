@@ -76,10 +76,13 @@ pub fn decompress(data: &[u8]) -> Result<Vec<u8>, Error> {
             if out.len() >= MAX_BUNDLE_BYTES {
                 return Err(Error::BundleTooLarge);
             }
+            // Not `clamp(4096, room)`: it panics once the room left is
+            // under 4096 bytes.
             let more = out
                 .len()
-                .max(data.len() * 4)
-                .clamp(4096, MAX_BUNDLE_BYTES - out.len());
+                .max(data.len().saturating_mul(4))
+                .max(4096)
+                .min(MAX_BUNDLE_BYTES - out.len());
             out.reserve_exact(more);
         }
         let (in_before, out_before) = (inflater.total_in(), out.len());
@@ -337,6 +340,30 @@ mod tests {
         // A bomb: 64 MiB of zeros compresses to ~64 KiB.
         let bomb = compress(&vec![0u8; 64 * 1024 * 1024]);
         assert_eq!(decompress(&bomb), Err(Error::BundleTooLarge));
+    }
+
+    /// Groups whose length makes the output buffer grow to just under the
+    /// limit (here to 16,775,200 bytes, 2,016 short of it) and that expand
+    /// beyond it are refused like any bomb, not by a panic.
+    #[test]
+    fn a_bomb_that_fills_the_buffer_to_just_under_the_limit_is_refused() {
+        // Stored (uncompressed) blocks, then a compressed run of zeros: a
+        // stored block ends on a byte boundary, so the two concatenate.
+        let zeros = compress(&vec![0u8; 17_000_000]);
+        let target = 2_096_900;
+        let mut data = Vec::with_capacity(target);
+        let mut left = target - zeros.len();
+        while left > 0 {
+            let len = (left - 5).min(65_535);
+            data.push(0); // BFINAL 0, BTYPE 00 (stored)
+            data.extend((len as u16).to_le_bytes());
+            data.extend((!(len as u16)).to_le_bytes());
+            data.extend(std::iter::repeat_n(0x5a, len));
+            left -= len + 5;
+        }
+        data.extend(&zeros);
+        assert_eq!(data.len(), target);
+        assert_eq!(decompress(&data), Err(Error::BundleTooLarge));
     }
 
     #[test]

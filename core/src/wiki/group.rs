@@ -5,42 +5,48 @@
 //! column-wise encoding of a set of changes, which leaves out what the
 //! changes repeat (actor, the hash of the previous change, the header) and
 //! recomputes each change's bytes and hash on loading, then raw DEFLATE.
-//! Every change read from a bundle is checked like a framed one (actor =
-//! the entry's author, op cap) before it touches a page. Automerge's bundle
-//! format is experimental upstream, so the crate is pinned (`=0.12.0`) and
-//! `tests::the_bundle_format_is_pinned` decodes a bundle written by it.
+//! Automerge 0.12.0 writes bundles; Kith reads them itself (`unbundle`,
+//! PROTOCOL.md §7.1), since Automerge's reader hangs or aborts the process
+//! on some hostile bundles. Every change of either form is checked
+//! (`unbundle::check_change`) before Automerge parses it, and then like any
+//! change (actor = the entry's author, op cap) before it touches a page.
+//! Automerge's bundle format is experimental upstream, so the crate is
+//! pinned (`=0.12.0`); `tests::the_bundle_format_is_pinned` decodes a
+//! bundle written by it, and the `unbundle` tests compare Kith's reading
+//! of the vectors with Automerge's own.
 
-use automerge::{AutoCommit, Bundle, Change, ChangeHash};
+use automerge::{AutoCommit, Change, ChangeHash};
 use kith_protocol::{GroupForm, change_group};
 
 use super::doc::guarded;
+use super::unbundle;
 use super::{Error, Result};
 
 /// The changes a group holds, in order, not yet checked against its author.
 pub(super) fn changes(form: GroupForm, data: &[u8]) -> Result<Vec<Change>> {
     match form {
-        GroupForm::Framed => {
-            let mut out = Vec::new();
-            for raw in change_group::split(data).map_err(|e| Error::BadChange(e.to_string()))? {
-                out.push(
-                    guarded("decoding a change", || Change::from_bytes(raw.to_vec()))?
-                        .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))?,
-                );
-            }
-            Ok(out)
-        }
+        GroupForm::Framed => change_group::split(data)
+            .map_err(|e| Error::BadChange(e.to_string()))?
+            .into_iter()
+            .map(|raw| change(raw.to_vec()))
+            .collect(),
         GroupForm::Bundle => {
             let bytes =
                 change_group::decompress(data).map_err(|e| Error::BadChange(e.to_string()))?;
-            guarded("decoding a bundle", || {
-                let bundle = Bundle::try_from(&bytes[..])
-                    .map_err(|e| Error::BadChange(format!("not an Automerge bundle: {e}")))?;
-                bundle
-                    .to_changes()
-                    .map_err(|e| Error::BadChange(format!("bundle changes: {e}")))
-            })?
+            unbundle::changes(&bytes)
+                .map_err(|e| Error::BadChange(format!("bundle: {e}")))?
+                .into_iter()
+                .map(change)
+                .collect()
         }
     }
+}
+
+/// One change chunk of a group, checked before Automerge parses it.
+fn change(raw: Vec<u8>) -> Result<Change> {
+    unbundle::check_change(&raw).map_err(|e| Error::BadChange(format!("change chunk: {e}")))?;
+    guarded("decoding a change", || Change::from_bytes(raw))?
+        .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))
 }
 
 /// The bundle of `hashes` (changes the document holds), uncompressed: what
@@ -237,6 +243,41 @@ mod tests {
             // The fuzz input: a mode byte, then the bundle the target compresses.
             let group = change_group::compress(&input[1..]);
             assert!(changes(GroupForm::Bundle, &group).is_err());
+        }
+    }
+
+    /// Groups that Automerge 0.12.0's readers do not survive: they loop
+    /// forever, or the process aborts (`fuzz/regressions/wiki_change/`; the
+    /// first byte is the fuzz target's mode: 0x40 a bundle, 0x00 one change).
+    #[test]
+    fn groups_automerge_does_not_survive_are_refused() {
+        for input in [
+            &include_bytes!(
+                "../../../fuzz/regressions/wiki_change/hang-automerge-bundle-boolean-varint"
+            )[..],
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/abort-automerge-bundle-dep-count"
+            ),
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/abort-automerge-bundle-pred-count"
+            ),
+            include_bytes!(
+                "../../../fuzz/regressions/wiki_change/abort-automerge-change-is-a-bundle"
+            ),
+            include_bytes!("../../../fuzz/regressions/wiki_change/hang-automerge-change-ops"),
+            include_bytes!("../../../fuzz/regressions/wiki_change/abort-automerge-change-preds"),
+            include_bytes!("../../../fuzz/regressions/wiki_change/slow-automerge-change-16m-ops"),
+            include_bytes!("../../../fuzz/regressions/wiki_change/bomb-automerge-change-deflate"),
+        ] {
+            let result = if input[0] == 0x40 {
+                changes(GroupForm::Bundle, &change_group::compress(&input[1..]))
+            } else {
+                changes(
+                    GroupForm::Framed,
+                    &change_group::frame(&[input[1..].to_vec()]),
+                )
+            };
+            assert!(matches!(result, Err(Error::BadChange(_))));
         }
     }
 
