@@ -24,29 +24,38 @@ use super::{Error, Result};
 
 /// The changes a group holds, in order, not yet checked against its author.
 pub(super) fn changes(form: GroupForm, data: &[u8]) -> Result<Vec<Change>> {
-    match form {
+    let raws: Vec<Vec<u8>> = match form {
         GroupForm::Framed => change_group::split(data)
             .map_err(|e| Error::BadChange(e.to_string()))?
             .into_iter()
-            .map(|raw| change(raw.to_vec()))
+            .map(<[u8]>::to_vec)
             .collect(),
         GroupForm::Bundle => {
             let bytes =
                 change_group::decompress(data).map_err(|e| Error::BadChange(e.to_string()))?;
-            unbundle::changes(&bytes)
-                .map_err(|e| Error::BadChange(format!("bundle: {e}")))?
-                .into_iter()
-                .map(change)
-                .collect()
+            unbundle::changes(&bytes).map_err(|e| Error::BadChange(format!("bundle: {e}")))?
+        }
+    };
+    // Every chunk is checked, and the group's ops counted, before
+    // Automerge parses any of them.
+    let mut ops: u64 = 0;
+    for raw in &raws {
+        let claimed = unbundle::check_change(raw)
+            .map_err(|e| Error::BadChange(format!("change chunk: {e}")))?;
+        ops = ops.saturating_add(claimed);
+        if ops > unbundle::MAX_GROUP_OPS {
+            return Err(Error::BadChange(format!(
+                "the group's changes claim more than {} ops",
+                unbundle::MAX_GROUP_OPS
+            )));
         }
     }
-}
-
-/// One change chunk of a group, checked before Automerge parses it.
-fn change(raw: Vec<u8>) -> Result<Change> {
-    unbundle::check_change(&raw).map_err(|e| Error::BadChange(format!("change chunk: {e}")))?;
-    guarded("decoding a change", || Change::from_bytes(raw))?
-        .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))
+    raws.into_iter()
+        .map(|raw| {
+            guarded("decoding a change", || Change::from_bytes(raw))?
+                .map_err(|e| Error::BadChange(format!("not an Automerge change: {e}")))
+        })
+        .collect()
 }
 
 /// The bundle of `hashes` (changes the document holds), uncompressed: what
@@ -279,6 +288,31 @@ mod tests {
             };
             assert!(matches!(result, Err(Error::BadChange(_))));
         }
+    }
+
+    /// A framed group of small changes that each claim 1,000,000 ops (a
+    /// run-length ACTION column): refused as a whole, at once, before
+    /// Automerge parses any of them.
+    #[test]
+    fn a_group_whose_changes_claim_too_many_ops_together_is_refused_at_once() {
+        // No deps, a 32-byte actor, seq 1, startOp 1, time 0, no message,
+        // no other actors; one column, ACTION (spec 0x42): a run of
+        // 1,000,000 (signed LEB c0 84 3d) of action 1.
+        let mut body = vec![0u8, 32];
+        body.extend([7u8; 32]);
+        body.extend([1, 1, 0, 0, 0]);
+        body.extend([1, 0x42, 4, 0xc0, 0x84, 0x3d, 1]);
+        let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, body.len() as u8];
+        chunk.extend(body);
+        assert_eq!(unbundle::check_change(&chunk).ok(), Some(1_000_000));
+        let group = change_group::frame(&vec![chunk; 5]);
+        let started = std::time::Instant::now();
+        let refused = changes(GroupForm::Framed, &group).map(|c| c.len());
+        assert!(
+            matches!(&refused, Err(Error::BadChange(m)) if m.contains("claim more than")),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -77,6 +77,10 @@ const MAX_CHANGES: usize = 100_000;
 /// [`MAX_CHANGE_OPS`]). The same limit applies, separately, to the pred
 /// entries of all ops and to the dependency entries of all changes.
 const MAX_OPS: u64 = 4 * MAX_CHANGE_OPS as u64;
+/// The most ops the changes of one group may claim together, in either
+/// form (a framed group of 4 MiB could otherwise hold thousands of changes
+/// of 1,000,000 ops each).
+pub(in crate::wiki) const MAX_GROUP_OPS: u64 = MAX_OPS;
 /// Most bytes the DEFLATEd columns of one bundle expand to, together: the
 /// limit the whole group expands to.
 const MAX_COLUMN_BYTES: usize = MAX_BUNDLE_BYTES;

@@ -17,8 +17,10 @@ use super::*;
 /// [`MAX_CHANGE_PREDS`]. A change with more ops is refused after parsing
 /// anyway (PROTOCOL.md §7), and no honest change has that many preds. The
 /// chunk's columns are read as 0.12.0 reads a change chunk's columns;
-/// bytes they cannot be read as make 0.12.0 refuse the change too.
-pub(in crate::wiki) fn check_change(chunk: &[u8]) -> Result<()> {
+/// bytes they cannot be read as make 0.12.0 refuse the change too. Returns
+/// how many ops the chunk claims (a group's changes together may claim at
+/// most [`MAX_GROUP_OPS`]).
+pub(in crate::wiki) fn check_change(chunk: &[u8]) -> Result<u64> {
     let header = chunk.get(..9).ok_or(Malformed("not an Automerge chunk"))?;
     if header[..4] != MAGIC {
         return Err(Malformed("not an Automerge chunk"));
@@ -73,7 +75,7 @@ pub(in crate::wiki) fn check_change(chunk: &[u8]) -> Result<()> {
         }
         Ok(())
     })?;
-    Ok(())
+    Ok(ops)
 }
 
 /// How many values (nulls too) a change chunk's run-length column holds, as
