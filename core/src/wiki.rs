@@ -38,6 +38,13 @@ mod merges;
 mod read;
 mod records;
 mod unbundle;
+
+/// The change chunks of an inflated compact group's bundle, as Kith reads
+/// it (PROTOCOL.md §7.1), for benchmarks against Automerge's own reader.
+#[cfg(feature = "testing")]
+pub fn read_bundle(bundle: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    unbundle::changes(bundle).map_err(|e| e.to_string())
+}
 mod versions;
 pub mod words;
 
