@@ -361,3 +361,64 @@ fn a_large_import_with_no_node_running_settles_the_store_for_a_quick_start() {
         .stderr(predicate::str::contains("settling").not());
     assert_eq!(seq_of(&b, &a_id), 10_505);
 }
+
+/// Two people rewrite the same sentence while apart and meet by bundles:
+/// `kith wiki sides` shows each one's version and what the merge changed
+/// in it, until the page is marked reviewed.
+#[test]
+fn a_sentence_rewritten_on_both_sides_offline_is_reviewed_side_by_side() {
+    let (a, b, files, a_id, b_id) = friends();
+    kith(&a)
+        .args(["wiki", "new", "Trip", "--file", "-"])
+        .write_stdin("We leave on Friday.\n\nBring the tent.\n")
+        .assert()
+        .success();
+    exchange(&a, &b, &b_id, &files, "ab1");
+    let none = out(kith(&a).args(["wiki", "sides", "Trip"]));
+    assert!(none.contains("nothing to review"), "{none}");
+    for (dir, text) in [
+        (&a, "We leave on Friday at 7.\n\nBring the tent.\n"),
+        (&b, "We leave on Saturday.\n\nBring the tent.\n"),
+    ] {
+        kith(dir)
+            .args(["wiki", "edit", "Trip", "-"])
+            .write_stdin(text)
+            .assert()
+            .success();
+    }
+    exchange(&a, &b, &b_id, &files, "ab2");
+    exchange(&b, &a, &a_id, &files, "ba2");
+    let json: Value =
+        serde_json::from_str(&out(kith(&a).args(["wiki", "sides", "Trip", "--json"]))).unwrap();
+    let mut versions: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["body"].as_str().unwrap())
+        .collect();
+    versions.sort();
+    assert_eq!(
+        versions,
+        [
+            "We leave on Friday at 7.\n\nBring the tent.\n",
+            "We leave on Saturday.\n\nBring the tent.\n"
+        ]
+    );
+    let shown = out(kith(&a)
+        .args(["wiki", "sides", "Trip"])
+        .env("NO_COLOR", "1"));
+    assert!(
+        shown.contains("as Ann left it") && shown.contains("as Ben left it"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("{+") && shown.contains("[-"),
+        "word diffs: {shown}"
+    );
+    kith(&a)
+        .args(["wiki", "reviewed", "Trip"])
+        .assert()
+        .success();
+    let none = out(kith(&a).args(["wiki", "sides", "Trip"]));
+    assert!(none.contains("nothing to review"), "{none}");
+}

@@ -14,7 +14,7 @@ use crate::output;
 mod markdown;
 mod print;
 use markdown::{export, read_markdown_dir};
-use print::{blame_who, print_diff, print_history_line, print_page, who};
+use print::{blame_who, print_diff, print_history_line, print_page, print_words, who};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -96,6 +96,13 @@ pub enum Command {
         #[arg(long)]
         update_links: bool,
     },
+    /// A page whose edits made apart were merged: each side's version, and
+    /// what the merge changed in it (then `kith wiki reviewed`)
+    Sides {
+        page: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Mark a page's merged concurrent edits as reviewed
     Reviewed { page: String },
     /// Archive a page (restorable with `kith wiki restore`)
@@ -157,6 +164,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             title,
             update_links,
         } => rename(&mut backend, page, title, update_links)?,
+        Command::Sides { page, json } => sides(&mut backend, page, json)?,
         Command::Reviewed { page } => {
             let view = backend.call(ops::WikiReviewed { page })?;
             println!(
@@ -195,6 +203,27 @@ fn diff(backend: &mut Backend, page: String, change: String, json: bool) -> Resu
     let diff = output::inert(diff);
     print_history_line(&diff.change);
     print_diff(&diff);
+    Ok(())
+}
+
+fn sides(backend: &mut Backend, page: String, json: bool) -> Result<()> {
+    let sides = backend.call(ops::WikiSides { page: page.clone() })?;
+    if json {
+        return output::json(&sides);
+    }
+    if sides.is_empty() {
+        println!("nothing to review: every edit of this page has been seen by a later one");
+        return Ok(());
+    }
+    let now = output::inert(backend.call(ops::WikiShow { page })?);
+    for side in output::inert(sides) {
+        println!(
+            "as {} left it (what the merge changed in that version):",
+            side.names.join(" and ")
+        );
+        let pieces = kith_node::wiki::words::diff(&side.body, &now.body);
+        print_words(&side.title, &now.title, &pieces);
+    }
     Ok(())
 }
 

@@ -188,7 +188,8 @@ pub struct ExportedPage {
 }
 
 /// One side of a merged page: who wrote what only that side holds, and the
-/// page as that side alone left it (the web app's review of a merge).
+/// page as that side alone left it (`kith wiki sides`, the web app's
+/// review of a merge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SideView {
     pub head: String,

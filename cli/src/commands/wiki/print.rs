@@ -29,19 +29,23 @@ pub(super) fn print_history_line(h: &HistoryView) {
 /// A word diff: removed text struck through in red (`[-…-]` without
 /// colour), added text in green (`{+…+}`), long unchanged stretches cut.
 pub(super) fn print_diff(diff: &ChangeDiff) {
-    if diff.title_before.is_empty() && !diff.title_after.is_empty() {
-        println!("    new page {:?}", diff.title_after);
-    } else if diff.title_before != diff.title_after {
+    print_words(&diff.title_before, &diff.title_after, &diff.pieces);
+}
+
+/// A word diff of a page: its title from `before` to `after`, and its body
+/// as `pieces`, with long unchanged stretches cut.
+pub(super) fn print_words(before: &str, after: &str, pieces: &[Piece]) {
+    if before.is_empty() && !after.is_empty() {
+        println!("    new page {after:?}");
+    } else if before != after {
         anstream::println!(
-            "    title: {REMOVED}[-{}-]{REMOVED:#} {ADDED}{{+{}+}}{ADDED:#}",
-            diff.title_before,
-            diff.title_after
+            "    title: {REMOVED}[-{before}-]{REMOVED:#} {ADDED}{{+{after}+}}{ADDED:#}"
         );
     }
     let color = anstream::stdout().current_choice() != anstream::ColorChoice::Never;
     let mut out = String::new();
-    let n = diff.pieces.len();
-    for (i, piece) in diff.pieces.iter().enumerate() {
+    let n = pieces.len();
+    for (i, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Same(text) => {
                 let chars: Vec<char> = text.chars().collect();
@@ -64,9 +68,7 @@ pub(super) fn print_diff(diff: &ChangeDiff) {
             Piece::Added(text) => out.push_str(&format!("{{+{text}+}}")),
         }
     }
-    if diff.pieces.iter().all(|p| matches!(p, Piece::Same(_)))
-        && diff.title_before == diff.title_after
-    {
+    if pieces.iter().all(|p| matches!(p, Piece::Same(_))) && before == after {
         anstream::println!("    {DIM}(no change to the text){DIM:#}");
         return;
     }
