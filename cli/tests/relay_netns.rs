@@ -271,4 +271,15 @@ fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_s
             .iter()
             .any(|x| x == id_d.as_str())
     );
+
+    // C goes away: B no longer says it relays for C (issue 29: "Relaying
+    // for Ben" beside "Ben: not connected").
+    net.nodes[c].kill9();
+    wait_for("B to stop relaying for C", || {
+        !json(&net.run("b", &db, &["status", "--json"]))["relaying_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == ic.as_str())
+    });
 }
