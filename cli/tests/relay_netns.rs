@@ -226,6 +226,17 @@ fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_s
         pa["remote_addr"].as_str().unwrap().contains("/p2p-circuit"),
         "{pa}"
     );
+    // A and C have no route to each other: hole punching fails, and C's
+    // peers say why the connection stays relayed (issue 27).
+    wait_for("C to say why A stays relayed", || {
+        let peers = json(&net.run("c", &dc, &["peers", "--json"]));
+        peers.as_array().unwrap().iter().any(|p| {
+            p["author"] == ia.as_str()
+                && p["relayed_why"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("hole punching failed"))
+        })
+    });
     let b_status = json(&net.run("b", &db, &["status", "--json"]));
     let relaying: Vec<&str> = b_status["relaying_for"]
         .as_array()

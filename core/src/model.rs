@@ -151,6 +151,10 @@ pub struct PeerView {
     /// Sync requests to this peer awaiting an answer.
     #[serde(default)]
     pub in_flight: usize,
+    /// Why a relayed connection stays relayed, once a direct one was tried
+    /// and failed (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed_why: Option<String>,
 }
 
 /// Replication progress of one author.

@@ -142,6 +142,8 @@ pub(crate) struct Network {
     refused_connections: HashMap<Option<PeerId>, u64>,
     /// Peers whose direct connection came from hole punching.
     holepunched: HashSet<PeerId>,
+    /// Peers connected through a relay whose last hole punch failed.
+    punch_failed: HashSet<PeerId>,
     /// Peers that hold a relay slot on this node.
     relayed_for: HashSet<PeerId>,
     /// Relays this node reserved a slot on.
@@ -195,6 +197,7 @@ impl Network {
             gossip_counts: GossipCounts::default(),
             refused_connections: HashMap::new(),
             holepunched: HashSet::new(),
+            punch_failed: HashSet::new(),
             relayed_for: HashSet::new(),
             reservations: BTreeSet::new(),
             nat: Reachability::Unknown,

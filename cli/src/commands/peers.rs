@@ -31,6 +31,9 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
             },
         };
         println!("{}  {name}  {state}", p.author);
+        if let Some(why) = &p.relayed_why {
+            println!("    relayed: {why}");
+        }
         if let Some(t) = p.last_sync {
             println!("    last sync {}", output::ago(t));
         }

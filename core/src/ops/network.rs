@@ -79,6 +79,7 @@ impl NetOp for Peers {
                 last_seen: record.last_seen_ms,
                 last_sync: record.last_sync_ms,
                 in_flight: 0,
+                relayed_why: None,
             });
         }
         Ok(out)

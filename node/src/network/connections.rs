@@ -126,6 +126,7 @@ impl Network {
             return;
         }
         self.holepunched.remove(&peer_id);
+        self.punch_failed.remove(&peer_id);
         self.reservations.remove(&peer_id);
         // A reservation lives on its connection: no relaying without one.
         self.relayed_for.remove(&peer_id);

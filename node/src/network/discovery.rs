@@ -163,9 +163,11 @@ impl Network {
             Ok(_) => {
                 tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
                 self.holepunched.insert(event.remote_peer_id);
+                self.punch_failed.remove(&event.remote_peer_id);
             }
             Err(e) => {
-                tracing::debug!(peer = %event.remote_peer_id, error = %e, "hole punching failed")
+                tracing::debug!(peer = %event.remote_peer_id, error = %e, "hole punching failed");
+                self.punch_failed.insert(event.remote_peer_id);
             }
         }
     }

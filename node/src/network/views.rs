@@ -11,6 +11,11 @@ use crate::invite::{self, Invite};
 use crate::model::{AuthorStatus, Connection, InviteView, PeerView, StatusView};
 use crate::swarm;
 
+/// Why a relayed connection stays relayed once hole punching failed.
+const RELAYED_WHY: &str = "a direct connection is not possible between your network and theirs: \
+     hole punching failed, as it does behind carrier-grade and port-changing NATs; \
+     posts still go through your friend's relay";
+
 impl Network {
     pub(crate) fn invite(&self) -> InviteView {
         let addrs = invite::pick_addrs(
@@ -102,6 +107,9 @@ impl Network {
                 },
                 last_sync: record.last_sync_ms,
                 in_flight: self.pending.values().filter(|(p, _)| *p == peer).count(),
+                relayed_why: live
+                    .filter(|c| c.relayed && self.punch_failed.contains(&peer))
+                    .map(|_| RELAYED_WHY.to_string()),
             });
         }
         Ok(out)

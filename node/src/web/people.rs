@@ -199,6 +199,7 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
                 },
                 "pulled": p.last_sync.map(render::ago),
                 "in_flight": p.in_flight,
+                "why": p.relayed_why,
             }))
         })
         .collect();
