@@ -52,6 +52,69 @@ const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 /// Entries per feed page.
 pub const FEED_PAGE: usize = 50;
 
+/// Every template of the web app, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("web/templates/layout.html")),
+    ("macros.html", include_str!("web/templates/macros.html")),
+    ("feed.html", include_str!("web/templates/feed.html")),
+    (
+        "questions.html",
+        include_str!("web/templates/questions.html"),
+    ),
+    ("ask.html", include_str!("web/templates/ask.html")),
+    ("similar.html", include_str!("web/templates/similar.html")),
+    ("thread.html", include_str!("web/templates/thread.html")),
+    (
+        "wiki_list.html",
+        include_str!("web/templates/wiki_list.html"),
+    ),
+    (
+        "wiki_page.html",
+        include_str!("web/templates/wiki_page.html"),
+    ),
+    (
+        "wiki_edit.html",
+        include_str!("web/templates/wiki_edit.html"),
+    ),
+    (
+        "wiki_history.html",
+        include_str!("web/templates/wiki_history.html"),
+    ),
+    (
+        "wiki_missing.html",
+        include_str!("web/templates/wiki_missing.html"),
+    ),
+    (
+        "wiki_blame.html",
+        include_str!("web/templates/wiki_blame.html"),
+    ),
+    (
+        "wiki_version.html",
+        include_str!("web/templates/wiki_version.html"),
+    ),
+    (
+        "wiki_merge.html",
+        include_str!("web/templates/wiki_merge.html"),
+    ),
+    ("people.html", include_str!("web/templates/people.html")),
+    ("circles.html", include_str!("web/templates/circles.html")),
+    (
+        "device_link.html",
+        include_str!("web/templates/device_link.html"),
+    ),
+    (
+        "device_joined.html",
+        include_str!("web/templates/device_joined.html"),
+    ),
+    ("status.html", include_str!("web/templates/status.html")),
+    ("search.html", include_str!("web/templates/search.html")),
+    ("login.html", include_str!("web/templates/login.html")),
+    (
+        "bookmarks.html",
+        include_str!("web/templates/bookmarks.html"),
+    ),
+];
+
 /// Templates and the secrets derived from the API token.
 pub(crate) struct Web {
     env: Environment<'static>,
@@ -79,67 +142,7 @@ impl Web {
         env.add_function("count", |n: u64, one: String, many: String| {
             crate::text::count(n, &one, &many)
         });
-        for (name, source) in [
-            ("layout.html", include_str!("web/templates/layout.html")),
-            ("macros.html", include_str!("web/templates/macros.html")),
-            ("feed.html", include_str!("web/templates/feed.html")),
-            (
-                "questions.html",
-                include_str!("web/templates/questions.html"),
-            ),
-            ("ask.html", include_str!("web/templates/ask.html")),
-            ("similar.html", include_str!("web/templates/similar.html")),
-            ("thread.html", include_str!("web/templates/thread.html")),
-            (
-                "wiki_list.html",
-                include_str!("web/templates/wiki_list.html"),
-            ),
-            (
-                "wiki_page.html",
-                include_str!("web/templates/wiki_page.html"),
-            ),
-            (
-                "wiki_edit.html",
-                include_str!("web/templates/wiki_edit.html"),
-            ),
-            (
-                "wiki_history.html",
-                include_str!("web/templates/wiki_history.html"),
-            ),
-            (
-                "wiki_missing.html",
-                include_str!("web/templates/wiki_missing.html"),
-            ),
-            (
-                "wiki_blame.html",
-                include_str!("web/templates/wiki_blame.html"),
-            ),
-            (
-                "wiki_version.html",
-                include_str!("web/templates/wiki_version.html"),
-            ),
-            (
-                "wiki_merge.html",
-                include_str!("web/templates/wiki_merge.html"),
-            ),
-            ("people.html", include_str!("web/templates/people.html")),
-            ("circles.html", include_str!("web/templates/circles.html")),
-            (
-                "device_link.html",
-                include_str!("web/templates/device_link.html"),
-            ),
-            (
-                "device_joined.html",
-                include_str!("web/templates/device_joined.html"),
-            ),
-            ("status.html", include_str!("web/templates/status.html")),
-            ("search.html", include_str!("web/templates/search.html")),
-            ("login.html", include_str!("web/templates/login.html")),
-            (
-                "bookmarks.html",
-                include_str!("web/templates/bookmarks.html"),
-            ),
-        ] {
+        for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("templates are valid");
         }
         let key = *blake3::hash(token.as_bytes()).as_bytes();

@@ -82,127 +82,21 @@ impl Ops<'_> {
     }
 }
 
-/// The op rows, each gathered into its change (§7.1.6): the rows up to the
-/// first null ID_ACTOR or the end of the counters (§7.1.8, 14).
-pub(super) fn read_ops<'a>(
-    columns: &'a Columns<'_>,
-    counters: &[i64],
-    owners: &Owners,
-    changes: &[Change],
-) -> Result<Ops<'a>> {
-    let uints = |spec| Rle::new(columns.get(spec), Uints);
-    let mut id_actor = uints(spec::ID_ACTOR);
-    let mut obj_actor = uints(spec::OBJ_ACTOR);
-    let mut obj_ctr = Delta::new(columns.get(spec::OBJ_CTR));
-    let mut key_str = Rle::new(columns.get(spec::KEY_STR), Strings::default());
-    let mut key_actor = uints(spec::KEY_ACTOR);
-    let mut key_ctr = Delta::new(columns.get(spec::KEY_CTR));
-    let mut action = uints(spec::ACTION);
-    let mut insert = Bools::new(columns.get(spec::INSERT));
-    let mut expand = Bools::new(columns.get(spec::EXPAND));
-    let mut mark = Rle::new(columns.get(spec::MARK_NAME), Strings::default());
-    let mut value_meta = uints(spec::VALUE_META);
-    let values = columns.get(spec::VALUE);
-    let mut value_at = 0;
-    let mut pred_count = uints(spec::PRED_COUNT);
-    let mut pred_actor = uints(spec::PRED_ACTOR);
-    let mut pred_ctr = Delta::new(columns.get(spec::PRED_CTR));
-    let mut preds_read = 0u64;
-
-    let mut list = Vec::new();
-    let mut preds = Vec::new();
-    let mut gathers: Vec<Gather> = changes
-        .iter()
-        .map(|c| match c.claimed() {
+impl Gather {
+    fn for_change(change: &Change) -> Gather {
+        match change.claimed() {
             n if n <= SLOT_MAX_OPS => Gather::Slots(vec![None; n as usize]),
             _ => Gather::Arrival {
                 appended: Vec::new(),
                 pending: BTreeMap::new(),
                 next: 0,
             },
-        })
-        .collect();
-    // 0.12.0 reads the next ID_ACTOR value before it sees that the counters
-    // have ended, so a bad value there refuses the bundle too.
-    for row in 0..=counters.len() {
-        let (Some(actor), Some(&counter)) = (id_actor.next()?, counters.get(row)) else {
-            break;
-        };
-        let obj = match (obj_actor.next()?, obj_ctr.next()?) {
-            (None, None) | (Some(_), Some(0)) => None,
-            (Some(a), Some(c)) if c > 0 => Some((c.unsigned_abs(), a as u32)),
-            _ => return Err(Malformed("an op's object is half null, or negative")),
-        };
-        let (s, a, c) = (key_str.next()?, key_actor.next()?, key_ctr.next()?);
-        let elem = match (c, a) {
-            (None, None) => None,
-            (Some(0), None) => Some(Key::Head),
-            (Some(c), Some(a)) if c > 0 => Some(Key::Elem(c.unsigned_abs(), a as u32)),
-            _ => return Err(Malformed("an op's element id is malformed")),
-        };
-        let key = match (s, elem) {
-            (Some(s), None) => Key::Map(s),
-            (None, Some(elem)) => elem,
-            _ => {
-                return Err(Malformed(
-                    "an op has not exactly one of a key and an element id",
-                ));
-            }
-        };
-        let action = action.next()?.ok_or(Malformed("an op has no action"))?;
-        let action = u8::try_from(action)
-            .ok()
-            .filter(|&a| a <= 7)
-            .ok_or(Malformed("an action above 7"))?;
-        let insert = insert.next()?.unwrap_or(false);
-        let expand = expand.next()?.unwrap_or(false);
-        let mark = mark.next()?;
-        let meta = value_meta
-            .next()?
-            .ok_or(Malformed("an op has no value metadata"))?;
-        let raw = slice(values, value_at, meta >> 4)
-            .ok_or(Malformed("VALUE is shorter than VALUE_META says"))?;
-        let code = (meta & 0x0f) as u8;
-        let value = read_value(code, raw, value_at)?;
-        value_at += raw.len();
-        // As for DEP_COUNT: the count is checked before anything is read.
-        let n = pred_count.next()?.unwrap_or(0);
-        preds_read = preds_read
-            .checked_add(n)
-            .filter(|&total| total <= MAX_OPS)
-            .ok_or(TooLarge("more than 4,000,000 pred entries"))?;
-        let first = preds.len();
-        for _ in 0..n {
-            match (pred_actor.next()?, pred_ctr.next()?) {
-                (Some(a), Some(c)) if c >= 0 => preds.push((c.unsigned_abs(), a as u32)),
-                _ => return Err(Malformed("a pred id is null or negative")),
-            }
         }
-        let Some(owner) = owners.owner(actor as u32, counter) else {
-            preds.truncate(first);
-            continue;
-        };
-        let (Some(change), Some(gather)) = (changes.get(owner), gathers.get_mut(owner)) else {
-            continue;
-        };
-        // Both fit: there are at most `MAX_OPS` ops and preds.
-        let index = list.len() as u32;
-        let counter = counter.unsigned_abs();
-        list.push(Op {
-            counter,
-            obj,
-            key,
-            insert,
-            expand,
-            action,
-            code,
-            value,
-            mark,
-            preds: (first as u32, (preds.len() - first) as u32),
-        });
-        // The owner's range holds the counter.
-        let i = counter.saturating_sub(change.start_op);
-        match gather {
+    }
+
+    /// Places op `index` of the list, the `i`th of its change.
+    fn place(&mut self, i: u64, index: u32) -> Result<()> {
+        match self {
             Gather::Slots(slots) => {
                 let slot = usize::try_from(i).ok().and_then(|i| slots.get_mut(i));
                 match slot {
@@ -231,11 +125,12 @@ pub(super) fn read_ops<'a>(
                 }
             }
         }
+        Ok(())
     }
 
-    let mut gathered = Vec::with_capacity(changes.len());
-    for (change, gather) in changes.iter().zip(gathers) {
-        let ops = match gather {
+    /// The change's ops in order, and its rebuilt `startOp`.
+    fn finish(self, change: &Change, list: &[Op]) -> Result<Gathered> {
+        let ops = match self {
             Gather::Slots(slots) => {
                 // A small change may lack its first ops, not later ones.
                 let first = slots.iter().position(Option::is_some).unwrap_or(0);
@@ -263,13 +158,182 @@ pub(super) fn read_ops<'a>(
         if start_op == 0 {
             return Err(Malformed("a rebuilt startOp of 0"));
         }
-        gathered.push(Gathered { ops, start_op });
+        Ok(Gathered { ops, start_op })
+    }
+}
+
+/// An op's object from OBJ_ACTOR and OBJ_CTR (`None`: the root map).
+fn object(actor: Option<u64>, ctr: Option<i64>) -> Result<Option<(u64, u32)>> {
+    match (actor, ctr) {
+        (None, None) | (Some(_), Some(0)) => Ok(None),
+        (Some(a), Some(c)) if c > 0 => Ok(Some((c.unsigned_abs(), a as u32))),
+        _ => Err(Malformed("an op's object is half null, or negative")),
+    }
+}
+
+/// An op's key from KEY_STR, KEY_ACTOR and KEY_CTR: a map key or an
+/// element id, exactly one of them.
+fn key_of(s: Option<u32>, a: Option<u64>, c: Option<i64>) -> Result<Key> {
+    let elem = match (c, a) {
+        (None, None) => None,
+        (Some(0), None) => Some(Key::Head),
+        (Some(c), Some(a)) if c > 0 => Some(Key::Elem(c.unsigned_abs(), a as u32)),
+        _ => return Err(Malformed("an op's element id is malformed")),
+    };
+    match (s, elem) {
+        (Some(s), None) => Ok(Key::Map(s)),
+        (None, Some(elem)) => Ok(elem),
+        _ => Err(Malformed(
+            "an op has not exactly one of a key and an element id",
+        )),
+    }
+}
+
+/// One op's `n` preds, appended to `preds`. As for DEP_COUNT, the count is
+/// checked against the limit before anything is read.
+fn read_preds(
+    n: u64,
+    read: &mut u64,
+    (actors, counters): (&mut Rle<'_, Uints>, &mut Delta<'_>),
+    preds: &mut Vec<(u64, u32)>,
+) -> Result<()> {
+    *read = read
+        .checked_add(n)
+        .filter(|&total| total <= MAX_OPS)
+        .ok_or(TooLarge("more than 4,000,000 pred entries"))?;
+    for _ in 0..n {
+        match (actors.next()?, counters.next()?) {
+            (Some(a), Some(c)) if c >= 0 => preds.push((c.unsigned_abs(), a as u32)),
+            _ => return Err(Malformed("a pred id is null or negative")),
+        }
+    }
+    Ok(())
+}
+
+/// The op columns' readers (§7.1.6), one value each per row.
+struct Rows<'a> {
+    id_actor: Rle<'a, Uints>,
+    obj_actor: Rle<'a, Uints>,
+    obj_ctr: Delta<'a>,
+    key_str: Rle<'a, Strings<'a>>,
+    key_actor: Rle<'a, Uints>,
+    key_ctr: Delta<'a>,
+    action: Rle<'a, Uints>,
+    insert: Bools<'a>,
+    expand: Bools<'a>,
+    mark: Rle<'a, Strings<'a>>,
+    value_meta: Rle<'a, Uints>,
+    pred_count: Rle<'a, Uints>,
+    pred_actor: Rle<'a, Uints>,
+    pred_ctr: Delta<'a>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(columns: &'a Columns<'_>) -> Rows<'a> {
+        let uints = |spec| Rle::new(columns.get(spec), Uints);
+        Rows {
+            id_actor: uints(spec::ID_ACTOR),
+            obj_actor: uints(spec::OBJ_ACTOR),
+            obj_ctr: Delta::new(columns.get(spec::OBJ_CTR)),
+            key_str: Rle::new(columns.get(spec::KEY_STR), Strings::default()),
+            key_actor: uints(spec::KEY_ACTOR),
+            key_ctr: Delta::new(columns.get(spec::KEY_CTR)),
+            action: uints(spec::ACTION),
+            insert: Bools::new(columns.get(spec::INSERT)),
+            expand: Bools::new(columns.get(spec::EXPAND)),
+            mark: Rle::new(columns.get(spec::MARK_NAME), Strings::default()),
+            value_meta: uints(spec::VALUE_META),
+            pred_count: uints(spec::PRED_COUNT),
+            pred_actor: uints(spec::PRED_ACTOR),
+            pred_ctr: Delta::new(columns.get(spec::PRED_CTR)),
+        }
+    }
+}
+
+/// The op rows, each gathered into its change (§7.1.6): the rows up to the
+/// first null ID_ACTOR or the end of the counters (§7.1.8, 14).
+pub(super) fn read_ops<'a>(
+    columns: &'a Columns<'_>,
+    counters: &[i64],
+    owners: &Owners,
+    changes: &[Change],
+) -> Result<Ops<'a>> {
+    let mut r = Rows::new(columns);
+    let values = columns.get(spec::VALUE);
+    let mut value_at = 0;
+    let mut preds_read = 0u64;
+
+    let mut list = Vec::new();
+    let mut preds = Vec::new();
+    let mut gathers: Vec<Gather> = changes.iter().map(Gather::for_change).collect();
+    // 0.12.0 reads the next ID_ACTOR value before it sees that the counters
+    // have ended, so a bad value there refuses the bundle too.
+    for row in 0..=counters.len() {
+        let (Some(actor), Some(&counter)) = (r.id_actor.next()?, counters.get(row)) else {
+            break;
+        };
+        let obj = object(r.obj_actor.next()?, r.obj_ctr.next()?)?;
+        let key = key_of(r.key_str.next()?, r.key_actor.next()?, r.key_ctr.next()?)?;
+        let action = r.action.next()?.ok_or(Malformed("an op has no action"))?;
+        let action = u8::try_from(action)
+            .ok()
+            .filter(|&a| a <= 7)
+            .ok_or(Malformed("an action above 7"))?;
+        let insert = r.insert.next()?.unwrap_or(false);
+        let expand = r.expand.next()?.unwrap_or(false);
+        let mark = r.mark.next()?;
+        let meta = r
+            .value_meta
+            .next()?
+            .ok_or(Malformed("an op has no value metadata"))?;
+        let raw = slice(values, value_at, meta >> 4)
+            .ok_or(Malformed("VALUE is shorter than VALUE_META says"))?;
+        let code = (meta & 0x0f) as u8;
+        let value = read_value(code, raw, value_at)?;
+        value_at += raw.len();
+        let first = preds.len();
+        let n = r.pred_count.next()?.unwrap_or(0);
+        read_preds(
+            n,
+            &mut preds_read,
+            (&mut r.pred_actor, &mut r.pred_ctr),
+            &mut preds,
+        )?;
+        let Some(owner) = owners.owner(actor as u32, counter) else {
+            preds.truncate(first);
+            continue;
+        };
+        let (Some(change), Some(gather)) = (changes.get(owner), gathers.get_mut(owner)) else {
+            continue;
+        };
+        // Both fit: there are at most `MAX_OPS` ops and preds.
+        let index = list.len() as u32;
+        let counter = counter.unsigned_abs();
+        list.push(Op {
+            counter,
+            obj,
+            key,
+            insert,
+            expand,
+            action,
+            code,
+            value,
+            mark,
+            preds: (first as u32, (preds.len() - first) as u32),
+        });
+        // The owner's range holds the counter.
+        gather.place(counter.saturating_sub(change.start_op), index)?;
+    }
+
+    let mut gathered = Vec::with_capacity(changes.len());
+    for (change, gather) in changes.iter().zip(gathers) {
+        gathered.push(gather.finish(change, &list)?);
     }
     Ok(Ops {
         list,
         preds,
-        keys: key_str.values,
-        marks: mark.values,
+        keys: r.key_str.values,
+        marks: r.mark.values,
         values,
         gathered,
     })

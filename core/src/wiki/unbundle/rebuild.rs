@@ -180,6 +180,15 @@ pub(super) struct Rebuild<'r> {
     pub(super) budget: &'r Budget,
 }
 
+/// The local number of actor `a` in a change chunk whose other actors are
+/// `others` (sorted): 0 is the change's own actor.
+fn local(others: &[u32], a: u32) -> u64 {
+    match others.binary_search(&a) {
+        Ok(i) => i as u64 + 1,
+        Err(_) => 0,
+    }
+}
+
 impl Rebuild<'_> {
     /// The change chunk of `change`, and its hash.
     pub(super) fn change(
@@ -193,20 +202,7 @@ impl Rebuild<'_> {
             .iter()
             .filter_map(|&i| self.ops.list.get(i as usize))
             .collect();
-        let preds = || ops.iter().flat_map(|op| self.ops.preds_of(op));
-
-        // The other actors its ops name, in the order of the actor table.
-        let mut others: Vec<u32> = Vec::new();
-        for op in &ops {
-            others.extend(op.obj.map(|(_, a)| a));
-            if let Key::Elem(_, a) = op.key {
-                others.push(a);
-            }
-        }
-        others.extend(preds().map(|&(_, a)| a));
-        others.sort_unstable();
-        others.dedup();
-        others.retain(|&a| a != change.actor);
+        let others = self.others(change, &ops);
         let mut other_ids = Vec::with_capacity(others.len());
         for &a in &others {
             other_ids.push(
@@ -215,31 +211,45 @@ impl Rebuild<'_> {
                     .ok_or(Malformed("an op names an actor not in the actor table"))?,
             );
         }
-        let local = |a: u32| -> u64 {
-            match others.binary_search(&a) {
-                Ok(i) => i as u64 + 1,
-                Err(_) => 0, // the change's own actor
-            }
-        };
-
         let mut columns = ChunkColumns {
             list: Vec::new(),
             budget: self.budget,
         };
-        let uint = |out: &mut Out<'_>, v: u64| out.varint(v);
-        let keys = &self.ops.keys;
-        let marks = &self.ops.marks;
-        let string = |strings: &Strings<'_>, out: &mut Out<'_>, n: u32| -> Result<()> {
-            let text = strings.text(n);
-            out.varint(text.len() as u64)?;
-            out.bytes(text)
-        };
+        self.place_columns(&mut columns, &ops, &others)?;
+        self.op_columns(&mut columns, &ops, &others)?;
+        self.chunk_of(change, gathered, deps, &other_ids, columns)
+    }
 
+    /// The actors other than the change's own that its ops name, in the
+    /// order of the actor table.
+    fn others(&self, change: &Change, ops: &[&Op]) -> Vec<u32> {
+        let mut others: Vec<u32> = Vec::new();
+        for op in ops {
+            others.extend(op.obj.map(|(_, a)| a));
+            if let Key::Elem(_, a) = op.key {
+                others.push(a);
+            }
+            others.extend(self.ops.preds_of(op).iter().map(|&(_, a)| a));
+        }
+        others.sort_unstable();
+        others.dedup();
+        others.retain(|&a| a != change.actor);
+        others
+    }
+
+    /// Where each op acts: the object and key columns.
+    fn place_columns(
+        &self,
+        columns: &mut ChunkColumns<'_>,
+        ops: &[&Op],
+        others: &[u32],
+    ) -> Result<()> {
+        let uint = |out: &mut Out<'_>, v: u64| out.varint(v);
         if ops.iter().any(|op| op.obj.is_some()) {
             columns.add(spec::OBJ_ACTOR, |out| {
                 rle(
                     out,
-                    ops.iter().map(|op| op.obj.map(|(_, a)| local(a))),
+                    ops.iter().map(|op| op.obj.map(|(_, a)| local(others, a))),
                     uint,
                 )
             })?;
@@ -247,32 +257,49 @@ impl Rebuild<'_> {
                 rle(out, ops.iter().map(|op| op.obj.map(|(c, _)| c)), uint)
             })?;
         }
-        let key_actor = |op: &&Op| match op.key {
-            Key::Elem(_, a) => Some(local(a)),
+        let key_actor = |op: &&&Op| match op.key {
+            Key::Elem(_, a) => Some(local(others, a)),
             _ => None,
         };
-        if ops.iter().any(|op| key_actor(op).is_some()) {
+        if ops.iter().any(|op| key_actor(&op).is_some()) {
             columns.add(spec::KEY_ACTOR, |out| {
-                rle(out, ops.iter().map(key_actor), uint)
+                rle(out, ops.iter().map(|op| key_actor(&op)), uint)
             })?;
         }
-        let key_ctr = |op: &&Op| match op.key {
+        let key_ctr = |op: &&&Op| match op.key {
             Key::Map(_) => None,
             Key::Head => Some(0),
             Key::Elem(c, _) => Some(c),
         };
-        if ops.iter().any(|op| key_ctr(op).is_some()) {
-            columns.add(spec::KEY_CTR, |out| delta(out, ops.iter().map(key_ctr)))?;
+        if ops.iter().any(|op| key_ctr(&op).is_some()) {
+            columns.add(spec::KEY_CTR, |out| {
+                delta(out, ops.iter().map(|op| key_ctr(&op)))
+            })?;
         }
-        let key_str = |op: &&Op| match op.key {
+        let key_str = |op: &&&Op| match op.key {
             Key::Map(s) => Some(s),
             _ => None,
         };
-        if ops.iter().any(|op| key_str(op).is_some()) {
+        if ops.iter().any(|op| key_str(&op).is_some()) {
+            let keys = &self.ops.keys;
             columns.add(spec::KEY_STR, |out| {
-                rle(out, ops.iter().map(key_str), |out, s| string(keys, out, s))
+                rle(out, ops.iter().map(|op| key_str(&op)), |out, s| {
+                    string(keys, out, s)
+                })
             })?;
         }
+        Ok(())
+    }
+
+    /// What each op does: insert, action, value, preds and mark columns.
+    fn op_columns(
+        &self,
+        columns: &mut ChunkColumns<'_>,
+        ops: &[&Op],
+        others: &[u32],
+    ) -> Result<()> {
+        let uint = |out: &mut Out<'_>, v: u64| out.varint(v);
+        let preds = || ops.iter().flat_map(|op| self.ops.preds_of(op));
         columns.add(spec::INSERT, |out| {
             bools(out, ops.iter().map(|op| op.insert))
         })?;
@@ -280,9 +307,9 @@ impl Rebuild<'_> {
             rle(out, ops.iter().map(|op| Some(u64::from(op.action))), uint)
         })?;
         // The values, re-encoded canonically, and their metadata words.
-        let mut value = Out::new(self.budget);
+        let mut value = Out::new(columns.budget);
         let mut metas = Vec::with_capacity(ops.len());
-        for op in &ops {
+        for op in ops {
             let before = value.bytes.len();
             match op.value {
                 Value::Empty => {}
@@ -301,7 +328,7 @@ impl Rebuild<'_> {
             rle(out, ops.iter().map(|op| Some(u64::from(op.preds.1))), uint)
         })?;
         columns.add(spec::PRED_ACTOR, |out| {
-            rle(out, preds().map(|&(_, a)| Some(local(a))), uint)
+            rle(out, preds().map(|&(_, a)| Some(local(others, a))), uint)
         })?;
         columns.add(spec::PRED_CTR, |out| {
             delta(out, preds().map(|&(c, _)| Some(c)))
@@ -312,13 +339,26 @@ impl Rebuild<'_> {
             })?;
         }
         if ops.iter().any(|op| op.mark.is_some()) {
+            let marks = &self.ops.marks;
             columns.add(spec::MARK_NAME, |out| {
                 rle(out, ops.iter().map(|op| op.mark), |out, s| {
                     string(marks, out, s)
                 })
             })?;
         }
+        Ok(())
+    }
 
+    /// The change chunk: its header fields, the columns, the extra bytes,
+    /// and the hash over them.
+    fn chunk_of(
+        &self,
+        change: &Change,
+        gathered: &Gathered,
+        deps: &[[u8; 32]],
+        other_ids: &[&[u8]],
+        columns: ChunkColumns<'_>,
+    ) -> Result<(Vec<u8>, [u8; 32])> {
         let mut data = Out::new(self.budget);
         data.varint(deps.len() as u64)?;
         for hash in deps {
@@ -369,4 +409,11 @@ impl Rebuild<'_> {
         chunk.extend_from_slice(&data.bytes);
         Ok((chunk, hash))
     }
+}
+
+/// A string value of a column: its length, then its bytes.
+fn string(strings: &Strings<'_>, out: &mut Out<'_>, n: u32) -> Result<()> {
+    let text = strings.text(n);
+    out.varint(text.len() as u64)?;
+    out.bytes(text)
 }
