@@ -15,6 +15,7 @@ mod bookmarks;
 mod circles;
 mod people;
 mod posts;
+mod questions;
 mod render;
 mod session;
 mod wiki;
@@ -175,9 +176,9 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
     let pages = Router::new()
         .route("/", get(posts::feed))
         .route("/post", post(posts::new_post))
-        .route("/questions", get(posts::questions))
-        .route("/questions/similar", get(posts::similar))
-        .route("/ask", post(posts::ask))
+        .route("/questions", get(questions::questions))
+        .route("/questions/similar", get(questions::similar))
+        .route("/ask", post(questions::ask))
         .route("/thread/{id}", get(posts::thread))
         .route("/thread/{id}/answer", post(posts::answer))
         .route("/thread/{id}/reply", post(posts::reply))
