@@ -425,8 +425,8 @@ async fn a_ticked_task_box_becomes_a_change_of_one_character() {
 /// in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_is_reviewed_with_each_sides_version() {
-    let alice = TestNode::start("alice", 73).await;
-    let bob = TestNode::start("bob", 74).await;
+    let mut alice = TestNode::start("alice", 73).await;
+    let mut bob = TestNode::start("bob", 74).await;
     kith_testkit::connect(&alice, &bob).await;
     let base = "We leave on Friday.\n\nBring the tent.\n";
     let page = alice
@@ -445,20 +445,27 @@ async fn a_merge_is_reviewed_with_each_sides_version() {
         async move { h.call(ops::WikiShow { page }).await.is_ok() }
     })
     .await;
-    // Both rewrite the same sentence, each from the first version.
-    for (node, body) in [
-        (&alice, base.replace("Friday", "Friday at 7")),
-        (&bob, base.replace("on Friday", "on Saturday")),
-    ] {
-        node.handle()
-            .call(ops::WikiEdit {
-                page: id.clone(),
-                body,
-                base: Some(page.heads.clone()),
-            })
-            .await
-            .unwrap();
-    }
+    // Both rewrite the same sentence while apart: Bob while Alice is
+    // down, then Alice while Bob is.
+    let edit = |body: String| ops::WikiEdit {
+        page: id.clone(),
+        body,
+        base: None,
+    };
+    alice.stop().await;
+    bob.handle()
+        .call(edit(base.replace("on Friday", "on Saturday")))
+        .await
+        .unwrap();
+    bob.stop().await;
+    alice.restart().await;
+    alice
+        .handle()
+        .call(edit(base.replace("Friday", "Friday at 7")))
+        .await
+        .unwrap();
+    bob.restart().await;
+    alice.dial(&bob).await;
     let page_id = id.clone();
     alice
         .wait_for("both edits", move |h| {
