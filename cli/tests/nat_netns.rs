@@ -21,162 +21,69 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kith_testkit::process::{self, Kith, Up};
+use kith_testkit::netns::{Lab, is_root, sh};
+use kith_testkit::process;
 use serde_json::Value;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The lab's namespaces and nodes, removed on drop.
-struct Lab {
-    tag: String,
-    nodes: Vec<Up>,
-    dirs: Vec<tempfile::TempDir>,
-}
-
-const HOSTS: [&str; 5] = ["pub", "r1", "r2", "a", "b"];
-
-impl Lab {
-    fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.tag)
+/// R public, two routers doing NAT, A and B behind them.
+fn lab() -> Lab {
+    let lab = Lab::new(KITH, 'n', &["pub", "r1", "r2", "a", "b"]);
+    lab.link(("pub", "198.51.100.1/24"), ("r1", "198.51.100.2/24"));
+    lab.link(("pub", "203.0.113.1/24"), ("r2", "203.0.113.2/24"));
+    lab.link(("a", "192.168.1.2/24"), ("r1", "192.168.1.1/24"));
+    lab.link(("b", "192.168.2.2/24"), ("r2", "192.168.2.1/24"));
+    // The public internet: R's namespace routes between the routers.
+    lab.exec("pub", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for (host, gw) in [("a", "192.168.1.1"), ("b", "192.168.2.1")] {
+        sh(&[
+            "ip",
+            "-n",
+            &lab.ns(host),
+            "route",
+            "add",
+            "default",
+            "via",
+            gw,
+        ]);
     }
-
-    fn exec(&self, host: &str, args: &[&str]) {
-        let ns = self.ns(host);
-        let mut all = vec!["ip", "netns", "exec", &ns];
-        all.extend_from_slice(args);
-        sh(&all);
-    }
-
-    /// A veth pair between `left` and `right`, with addresses and up.
-    fn link(&self, (left, left_ip): (&str, &str), (right, right_ip): (&str, &str)) {
-        let (l, r) = (
-            format!("{}{left}{right}", self.tag),
-            format!("{}{right}{left}", self.tag),
+    for (router, upstream) in [("r1", "198.51.100.1"), ("r2", "203.0.113.1")] {
+        sh(&[
+            "ip",
+            "-n",
+            &lab.ns(router),
+            "route",
+            "add",
+            "default",
+            "via",
+            upstream,
+        ]);
+        lab.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        // Masquerade the home network behind the router's public address;
+        // let in only what answers a connection from inside.
+        let wan = lab.dev(router, "pub");
+        let rules = format!(
+            "table ip nat {{\n chain post {{\n  type nat hook postrouting priority 100;\n  \
+             oifname \"{wan}\" masquerade\n }}\n}}\n\
+             table ip filter {{\n chain forward {{\n  \
+             type filter hook forward priority 0; policy drop;\n  \
+             ct state established,related accept\n  oifname \"{wan}\" accept\n }}\n}}\n"
         );
-        sh(&["ip", "link", "add", &l, "type", "veth", "peer", "name", &r]);
-        for (host, dev, ip) in [(left, &l, left_ip), (right, &r, right_ip)] {
-            sh(&["ip", "link", "set", dev, "netns", &self.ns(host)]);
-            sh(&["ip", "-n", &self.ns(host), "addr", "add", ip, "dev", dev]);
-            sh(&["ip", "-n", &self.ns(host), "link", "set", dev, "up"]);
-        }
+        let ns = lab.ns(router);
+        let mut nft = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rules in {router}");
     }
-
-    fn new() -> Lab {
-        let tag = format!("n{}", std::process::id() % 100_000);
-        let lab = Lab {
-            tag,
-            nodes: Vec::new(),
-            dirs: Vec::new(),
-        };
-        for host in HOSTS {
-            sh(&["ip", "netns", "add", &lab.ns(host)]);
-            sh(&["ip", "-n", &lab.ns(host), "link", "set", "lo", "up"]);
-        }
-        lab.link(("pub", "198.51.100.1/24"), ("r1", "198.51.100.2/24"));
-        lab.link(("pub", "203.0.113.1/24"), ("r2", "203.0.113.2/24"));
-        lab.link(("a", "192.168.1.2/24"), ("r1", "192.168.1.1/24"));
-        lab.link(("b", "192.168.2.2/24"), ("r2", "192.168.2.1/24"));
-        // The public internet: R's namespace routes between the routers.
-        lab.exec("pub", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        for (host, gw) in [("a", "192.168.1.1"), ("b", "192.168.2.1")] {
-            sh(&[
-                "ip",
-                "-n",
-                &lab.ns(host),
-                "route",
-                "add",
-                "default",
-                "via",
-                gw,
-            ]);
-        }
-        for (router, upstream) in [("r1", "198.51.100.1"), ("r2", "203.0.113.1")] {
-            sh(&[
-                "ip",
-                "-n",
-                &lab.ns(router),
-                "route",
-                "add",
-                "default",
-                "via",
-                upstream,
-            ]);
-            lab.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            // Masquerade the home network behind the router's public
-            // address; let in only what answers a connection from inside.
-            let wan = format!("{}{router}pub", lab.tag);
-            let rules = format!(
-                "table ip nat {{\n chain post {{\n  type nat hook postrouting priority 100;\n  \
-                 oifname \"{wan}\" masquerade\n }}\n}}\n\
-                 table ip filter {{\n chain forward {{\n  \
-                 type filter hook forward priority 0; policy drop;\n  \
-                 ct state established,related accept\n  oifname \"{wan}\" accept\n }}\n}}\n"
-            );
-            let ns = lab.ns(router);
-            let mut nft = Command::new("ip")
-                .args(["netns", "exec", &ns, "nft", "-f", "-"])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            nft.stdin
-                .take()
-                .unwrap()
-                .write_all(rules.as_bytes())
-                .unwrap();
-            assert!(nft.wait().unwrap().success(), "nft rules in {router}");
-        }
-        lab
-    }
-
-    fn kith(&self, host: &str) -> Kith {
-        Kith::at(KITH).in_netns(&self.ns(host))
-    }
-
-    fn run(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> String {
-        self.kith(host).run(dir, args)
-    }
-
-    fn up(&mut self, host: &str, ip: &str) -> std::path::PathBuf {
-        let dir = tempfile::tempdir().unwrap();
-        let mut start = self
-            .kith(host)
-            .up(dir.path())
-            .listen(&[format!("/ip4/{ip}/tcp/4001")]);
-        if let Ok(logs) = std::env::var("KITH_TEST_LOG_DIR") {
-            start = start
-                .env(
-                    "RUST_LOG",
-                    "kith_node=debug,libp2p_relay=debug,libp2p_dcutr=debug",
-                )
-                .log_to(format!("{logs}/nat-{host}.log"));
-        }
-        self.nodes.push(start.ready());
-        let path = dir.path().to_path_buf();
-        self.dirs.push(dir);
-        path
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for mut node in self.nodes.drain(..) {
-            node.kill9();
-        }
-        for host in HOSTS {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(host)])
-                .status();
-        }
-    }
+    lab
 }
 
 fn json(text: &str) -> Value {
@@ -195,10 +102,7 @@ fn json(text: &str) -> Value {
 #[ignore = "issue 27: hole punching through masquerade fails today (see above)"]
 fn friends_behind_home_nats_meet_through_a_relay_then_directly() {
     assert!(
-        Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0")),
+        is_root(),
         "this test creates network namespaces and must run as root (CI does)"
     );
     if Command::new("nft").arg("--version").output().is_err() {
@@ -207,10 +111,11 @@ fn friends_behind_home_nats_meet_through_a_relay_then_directly() {
         );
         return;
     }
-    let mut lab = Lab::new();
-    let dr = lab.up("pub", "198.51.100.1");
-    let da = lab.up("a", "192.168.1.2");
-    let db = lab.up("b", "192.168.2.2");
+    let mut lab = lab();
+    let r = lab.up("pub", &["198.51.100.1"], "nat-pub");
+    let a = lab.up("a", &["192.168.1.2"], "nat-a");
+    let b = lab.up("b", &["192.168.2.2"], "nat-b");
+    let (dr, da, db) = (lab.dir(r), lab.dir(a), lab.dir(b));
     let id = |host: &str, dir: &std::path::Path| lab.run(host, dir, &["id"]).trim().to_string();
     let (ir, ia, ib) = (id("pub", &dr), id("a", &da), id("b", &db));
     for (host, dir, others) in [

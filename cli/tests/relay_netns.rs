@@ -14,133 +14,26 @@
 //! does not trust, gets no connection and so no relay slot.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
-use kith_testkit::process::{self, Kith, Up};
-
+use kith_testkit::netns::{Lab, is_root};
+use kith_testkit::process;
 use serde_json::Value;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Namespaces and processes, removed on drop.
-struct Net {
-    tag: String,
-    nodes: Vec<Up>,
-    dirs: Vec<tempfile::TempDir>,
-}
-
-impl Net {
-    fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.tag)
+/// B in the middle, linked to A, C and D, forwarding nothing.
+fn lab() -> Lab {
+    let lab = Lab::new(KITH, 'k', &["a", "b", "c", "d"]);
+    for (host, subnet) in [("a", 1), ("c", 2), ("d", 3)] {
+        lab.link(
+            (host, &format!("10.201.{subnet}.2/24")),
+            ("b", &format!("10.201.{subnet}.1/24")),
+        );
     }
-
-    fn new() -> Net {
-        let tag = format!("k{}", std::process::id() % 100_000);
-        let net = Net {
-            tag,
-            nodes: Vec::new(),
-            dirs: Vec::new(),
-        };
-        for host in ["a", "b", "c", "d"] {
-            sh(&["ip", "netns", "add", &net.ns(host)]);
-            sh(&["ip", "-n", &net.ns(host), "link", "set", "lo", "up"]);
-        }
-        for (host, subnet) in [("a", 1), ("c", 2), ("d", 3)] {
-            let (outer, inner) = (format!("{}{host}b", net.tag), format!("{}b{host}", net.tag));
-            sh(&[
-                "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
-            ]);
-            sh(&["ip", "link", "set", &outer, "netns", &net.ns(host)]);
-            sh(&["ip", "link", "set", &inner, "netns", &net.ns("b")]);
-            sh(&[
-                "ip",
-                "-n",
-                &net.ns(host),
-                "addr",
-                "add",
-                &format!("10.201.{subnet}.2/24"),
-                "dev",
-                &outer,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &net.ns("b"),
-                "addr",
-                "add",
-                &format!("10.201.{subnet}.1/24"),
-                "dev",
-                &inner,
-            ]);
-            sh(&["ip", "-n", &net.ns(host), "link", "set", &outer, "up"]);
-            sh(&["ip", "-n", &net.ns("b"), "link", "set", &inner, "up"]);
-        }
-        // B must not route between A and C.
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &net.ns("b"),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=0",
-        ]);
-        net
-    }
-
-    fn kith(&self, host: &str) -> Kith {
-        Kith::at(KITH).in_netns(&self.ns(host))
-    }
-
-    fn run(&self, host: &str, dir: &std::path::Path, args: &[&str]) -> String {
-        self.kith(host).run(dir, args)
-    }
-
-    /// Starts `kith up` in `host`, listening on `ips`; returns its data dir index.
-    fn up(&mut self, host: &str, ips: &[&str]) -> usize {
-        let dir = tempfile::tempdir().unwrap();
-        let listen: Vec<String> = ips.iter().map(|ip| format!("/ip4/{ip}/tcp/4001")).collect();
-        let mut start = self.kith(host).up(dir.path()).listen(&listen);
-        // KITH_TEST_LOG_DIR=dir keeps each node's log (RUST_LOG=kith_node=debug).
-        if let Ok(logs) = std::env::var("KITH_TEST_LOG_DIR") {
-            start = start
-                .env(
-                    "RUST_LOG",
-                    "kith_node=debug,libp2p_relay=debug,libp2p_dcutr=debug",
-                )
-                .log_to(format!("{logs}/{host}.log"));
-        }
-        self.nodes.push(start.ready());
-        self.dirs.push(dir);
-        self.dirs.len() - 1
-    }
-
-    fn dir(&self, i: usize) -> std::path::PathBuf {
-        self.dirs[i].path().to_path_buf()
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for mut node in self.nodes.drain(..) {
-            node.kill9();
-        }
-        for host in ["a", "b", "c", "d"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(host)])
-                .status();
-        }
-    }
+    // B must not route between A and C.
+    lab.exec("b", &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    lab
 }
 
 fn wait_for(what: &str, done: impl FnMut() -> bool) {
@@ -159,17 +52,14 @@ fn json(text: &str) -> Value {
 #[test]
 fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_slot() {
     assert!(
-        Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0")),
+        is_root(),
         "this test creates network namespaces and must run as root (CI does)"
     );
-    let mut net = Net::new();
-    let a = net.up("a", &["10.201.1.2"]);
-    let b = net.up("b", &["10.201.1.1", "10.201.2.1", "10.201.3.1"]);
-    let c = net.up("c", &["10.201.2.2"]);
-    let d = net.up("d", &["10.201.3.2"]);
+    let mut net = lab();
+    let a = net.up("a", &["10.201.1.2"], "a");
+    let b = net.up("b", &["10.201.1.1", "10.201.2.1", "10.201.3.1"], "b");
+    let c = net.up("c", &["10.201.2.2"], "c");
+    let d = net.up("d", &["10.201.3.2"], "d");
     let (da, db, dc, dd) = (net.dir(a), net.dir(b), net.dir(c), net.dir(d));
     let id = |host: &str, dir: &std::path::Path| net.run(host, dir, &["id"]).trim().to_string();
     let (ia, ib, ic) = (id("a", &da), id("b", &db), id("c", &dc));
@@ -226,16 +116,21 @@ fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_s
         pa["remote_addr"].as_str().unwrap().contains("/p2p-circuit"),
         "{pa}"
     );
-    // A and C have no route to each other: hole punching fails, and C's
-    // peers say why the connection stays relayed (issue 27).
-    wait_for("C to say why A stays relayed", || {
-        let peers = json(&net.run("c", &dc, &["peers", "--json"]));
-        peers.as_array().unwrap().iter().any(|p| {
-            p["author"] == ia.as_str()
-                && p["relayed_why"]
-                    .as_str()
-                    .is_some_and(|w| w.contains("hole punching failed"))
-        })
+    // A and C have no route to each other: hole punching fails, and the
+    // side whose attempt failed (whichever dialled the circuit) says why
+    // the connection stays relayed (issue 27).
+    wait_for("A or C to say why they stay relayed", || {
+        [("a", &da, &ic), ("c", &dc, &ia)]
+            .iter()
+            .any(|(host, dir, other)| {
+                let peers = json(&net.run(host, dir, &["peers", "--json"]));
+                peers.as_array().unwrap().iter().any(|p| {
+                    p["author"] == other.as_str()
+                        && p["relayed_why"]
+                            .as_str()
+                            .is_some_and(|w| w.contains("hole punching failed"))
+                })
+            })
     });
     let b_status = json(&net.run("b", &db, &["status", "--json"]));
     let relaying: Vec<&str> = b_status["relaying_for"]
@@ -285,7 +180,7 @@ fn isolated_nodes_connect_through_a_trusted_relay_and_an_untrusted_one_gets_no_s
 
     // C goes away: B no longer says it relays for C (issue 29: "Relaying
     // for Ben" beside "Ben: not connected").
-    net.nodes[c].kill9();
+    net.kill(c);
     wait_for("B to stop relaying for C", || {
         !json(&net.run("b", &db, &["status", "--json"]))["relaying_for"]
             .as_array()

@@ -5,6 +5,8 @@
 //! - [`process`]: `kith` as a child process ([`process::Kith`] runs a
 //!   command on a data dir, [`process::Up`] is a running `kith up`), for the
 //!   CLI's tests, crash tests, network namespaces and the benches;
+//! - [`netns`]: network namespaces, links between them and a node in each
+//!   (the relay and NAT labs);
 //! - [`core`]: a `Core` on a temporary store, and the helpers that make
 //!   several of them trust and sync with each other (the same module
 //!   kith-core's own unit tests use);
@@ -12,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod corpus;
+pub mod netns;
 pub mod nodes;
 pub mod process;
 
