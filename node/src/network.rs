@@ -17,6 +17,7 @@ mod device_link;
 mod discovery;
 mod gossip;
 mod own_head;
+mod punch;
 mod sync;
 mod views;
 
@@ -144,12 +145,27 @@ pub(crate) struct Network {
     holepunched: HashSet<PeerId>,
     /// Peers connected through a relay whose last hole punch failed.
     punch_failed: HashSet<PeerId>,
+    /// Failed hole punches and when each is tried again.
+    punches: self::punch::Retries,
+    /// Peers dialled through a relay again to punch again: their older
+    /// relayed connection closes once the new one is up.
+    punch_again: HashSet<PeerId>,
     /// Peers that hold a relay slot on this node.
     relayed_for: HashSet<PeerId>,
     /// Relays this node reserved a slot on.
     reservations: BTreeSet<PeerId>,
+    /// Relay slots being reserved, and those to reserve again.
+    relay_slots: self::discovery::RelaySlots,
+    /// Relaying friends dialled on their other transport, and where
+    /// (`discovery::dial_other_transport`), while connected.
+    other_transport: HashSet<(PeerId, Multiaddr)>,
     /// AutoNAT's view of our reachability.
     nat: Reachability,
+    /// A trusted peer reached this node directly at one of its own
+    /// addresses (an inbound connection that is neither relayed nor from
+    /// this host): some friend can reach us, so we may relay for friends
+    /// at once, without waiting for AutoNAT.
+    reached_directly: bool,
     /// When to (re)publish our address record in the DHT.
     publish_at: Option<Instant>,
     /// Device link codes waiting for their device.
@@ -198,9 +214,14 @@ impl Network {
             refused_connections: HashMap::new(),
             holepunched: HashSet::new(),
             punch_failed: HashSet::new(),
+            punches: Default::default(),
+            punch_again: HashSet::new(),
             relayed_for: HashSet::new(),
             reservations: BTreeSet::new(),
+            relay_slots: Default::default(),
+            other_transport: HashSet::new(),
             nat: Reachability::Unknown,
+            reached_directly: false,
             publish_at: None,
             links: Default::default(),
             linking: FuturesUnordered::new(),
@@ -224,6 +245,7 @@ impl Network {
         }
         let scope = self.wiring.scope.borrow_and_update().clone();
         self.apply_scope(scope);
+        self.offer_relay();
         for addr in self.config.bootstrap.clone() {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap address");
@@ -233,7 +255,7 @@ impl Network {
         let mut redial = interval(Duration::from_secs(2));
         let mut resync = interval(self.config.resync_interval);
         let mut publish = interval(Duration::from_millis(50));
-        let mut discover = interval(Duration::from_secs(5));
+        let mut discover = interval(self::discovery::TICK);
         for timer in [&mut redial, &mut resync, &mut publish, &mut discover] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
@@ -272,7 +294,11 @@ impl Network {
                     self.redial();
                     self.expire_links();
                 }
-                _ = discover.tick() => self.discover(),
+                _ = discover.tick() => {
+                    self.discover();
+                    self.retry_punches();
+                    self.reserve_again();
+                }
                 _ = resync.tick() => self.resync_all(),
             }
         }

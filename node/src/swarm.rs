@@ -185,10 +185,11 @@ impl Behaviour {
         Ok(Behaviour {
             allow: allow_block_list::Behaviour::default(),
             limits: connection_limits::Behaviour::new(limits),
-            identify: identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.to_string(),
-                key.public(),
-            )),
+            // Friends hear of a new listen address (a relay slot) at once.
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                    .with_push_listen_addr_updates(true),
+            ),
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
             gossipsub: gossip(key, &config.limits)?,
@@ -220,6 +221,10 @@ impl Behaviour {
                     // Probe only through peers we are connected to (trusted ones).
                     use_connected: true,
                     only_global_ips: false,
+                    // The first probe soon after start (default 15 s), and
+                    // the next soon after one that found no friend to ask.
+                    boot_delay: Duration::from_secs(2),
+                    retry_interval: Duration::from_secs(20),
                     ..Default::default()
                 },
             ),

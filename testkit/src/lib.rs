@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod corpus;
+pub mod nat;
 pub mod netns;
 pub mod nodes;
 pub mod process;

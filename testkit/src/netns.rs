@@ -95,9 +95,15 @@ impl Lab {
     /// 4001 of each of `ips`; returns the node's index. `KITH_TEST_LOG_DIR`
     /// keeps each node's debug log there, as `{log}.log`.
     pub fn up(&mut self, host: &str, ips: &[&str], log: &str) -> usize {
-        let dir = tempfile::tempdir().unwrap();
         let listen: Vec<String> = ips.iter().map(|ip| format!("/ip4/{ip}/tcp/4001")).collect();
-        let mut start = self.kith(host).up(dir.path()).listen(&listen);
+        self.up_listening(host, &listen, log)
+    }
+
+    /// Starts `kith up` in `host` on a fresh data dir, listening on `listen`
+    /// (multiaddrs); as [`Lab::up`] otherwise.
+    pub fn up_listening(&mut self, host: &str, listen: &[String], log: &str) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let mut start = self.kith(host).up(dir.path()).listen(listen);
         if let Ok(logs) = std::env::var("KITH_TEST_LOG_DIR") {
             start = start
                 .env(

@@ -29,11 +29,16 @@ pub(super) struct Connected {
     /// Whether the shown connection goes through a relay.
     pub(super) relayed: bool,
     /// Every open connection: id, remote address, relayed.
-    conns: Vec<(libp2p::swarm::ConnectionId, Multiaddr, bool)>,
+    pub(super) conns: Vec<(libp2p::swarm::ConnectionId, Multiaddr, bool)>,
     since: Instant,
 }
 
 impl Connected {
+    /// Remote addresses of the connections that do not go through a relay.
+    pub(super) fn direct_addrs(&self) -> impl Iterator<Item = &Multiaddr> {
+        self.conns.iter().filter(|c| !c.2).map(|c| &c.1)
+    }
+
     /// Shows a direct connection if there is one.
     fn refresh_addr(&mut self) {
         if let Some((_, a, relayed)) = self.conns.iter().find(|c| !c.2).or(self.conns.first()) {
@@ -58,6 +63,17 @@ impl Network {
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => self.listen.retain(|a| a != &address),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Err(e) = reason {
+                    tracing::debug!(error = %e, "a listener closed");
+                }
+                self.on_listener_closed(listener_id)
+            }
+            SwarmEvent::NewExternalAddrCandidate { address } => self.on_address_candidate(address),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -69,8 +85,12 @@ impl Network {
                 peer_id,
                 connection_id,
                 num_established,
-                ..
-            } => self.on_closed(peer_id, connection_id, num_established),
+                endpoint,
+                cause,
+            } => {
+                tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), cause = ?cause, "connection closed");
+                self.on_closed(peer_id, connection_id, num_established)
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
             }
@@ -127,6 +147,9 @@ impl Network {
         }
         self.holepunched.remove(&peer_id);
         self.punch_failed.remove(&peer_id);
+        self.other_transport.retain(|(p, _)| *p != peer_id);
+        self.punch_again.remove(&peer_id);
+        self.forget_punches(&peer_id);
         self.reservations.remove(&peer_id);
         // A reservation lives on its connection: no relaying without one.
         self.relayed_for.remove(&peer_id);
@@ -193,7 +216,24 @@ impl Network {
         if endpoint.is_dialer() && !relayed {
             self.remember_addrs(&peer, [addr.clone()]);
         }
+        // A friend reached us at our own address: not through a relay, not
+        // from this host, and not a hole punched over a relayed connection
+        // (QUIC's punched connection arrives as an inbound one).
+        let over_relay = self
+            .connected
+            .get(&peer)
+            .is_some_and(|c| c.conns.iter().any(|c| c.2));
+        if matches!(endpoint, ConnectedPoint::Listener { .. })
+            && !relayed
+            && !over_relay
+            && !super::is_loopback(&addr)
+        {
+            self.on_reached_directly();
+        }
         if count > 1 {
+            if relayed && self.punch_again.remove(&peer) {
+                self.close_older_circuits(&peer, connection);
+            }
             if let Some(c) = self.connected.get_mut(&peer) {
                 c.conns.push((connection, addr.clone(), relayed));
                 if endpoint.is_dialer() && !is_relayed(&addr) {
@@ -215,6 +255,9 @@ impl Network {
             },
         );
         self.touch_peer(&peer, true, false);
+        // A new friend online may know where the others are: ask it (and
+        // the rest) about every unreachable author at the next tick.
+        self.lookups.hurry();
         if let Some(author) = swarm::author_of(&peer) {
             self.lookups.reset(&author);
             let _ = self.wiring.events.send(Event::PeerConnected(author));
@@ -231,19 +274,40 @@ impl Network {
     }
 
     pub(super) fn dial_peer(&mut self, peer: PeerId) {
+        self.dial_peer_at(peer, Vec::new());
+    }
+
+    /// Dials `peer` at the addresses the store remembers and `fresh` ones
+    /// just learned (the store writes them a moment later: without them the
+    /// first dial would miss a relay slot learned by peer exchange).
+    pub(super) fn dial_peer_at(&mut self, peer: PeerId, fresh: Vec<Multiaddr>) {
         if self.connected.contains_key(&peer) {
             return;
         }
         let Some(author) = swarm::author_of(&peer) else {
             return;
         };
-        let addrs: Vec<Multiaddr> = match self.reader.store().peer_get(&author) {
+        let mut addrs: Vec<Multiaddr> = match self.reader.store().peer_get(&author) {
             Ok(Some(record)) => record.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
             _ => Vec::new(),
         };
+        let fresh_count = fresh.len();
+        for addr in fresh.into_iter().map(|a| strip_p2p(&a)) {
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+        // Fresh addresses are dialled even while an older dial runs: that
+        // one may be waiting out a QUIC handshake to a private address
+        // (~5 s), and a relay slot just learned must not wait behind it.
+        let condition = if fresh_count > 0 {
+            PeerCondition::Disconnected
+        } else {
+            PeerCondition::DisconnectedAndNotDialing
+        };
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .condition(condition)
             .build();
         if let Err(e) = self.swarm.dial(opts) {
             tracing::debug!(%peer, error = %e, "dial not started");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kith_protocol::addr_record::{self, AddrRecord};
 use libp2p::kad::store::RecordStore;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, kad, relay, request_response};
+use libp2p::{Multiaddr, PeerId, autonat, identify, kad, relay, request_response};
 use tokio::time::Instant;
 
 use super::{Network, is_loopback, is_relayed, is_unspecified};
@@ -19,12 +19,34 @@ use crate::swarm::{self, PxRequest, PxResponse};
 
 /// Relays we reserve a slot on at most.
 const MAX_RESERVATIONS: usize = 2;
-/// How often we ask about one unreachable peer (peer exchange, DHT).
-/// First delay before an unreachable author is looked up again; it doubles
-/// while the author stays unreachable, up to [`LOOKUP_MAX`].
-const LOOKUP_MIN: Duration = Duration::from_secs(20);
+/// The first wait before reserving again on a friend whose slot closed; it
+/// doubles with each failure in a row, up to [`RESERVE_AGAIN_MAX`].
+const RESERVE_AGAIN: Duration = Duration::from_secs(2);
+const RESERVE_AGAIN_MAX: Duration = Duration::from_secs(300);
+
+/// Relay slots being reserved, and those to reserve again.
+#[derive(Default)]
+pub(super) struct RelaySlots {
+    /// A slot's listener → the relay and its listen addresses.
+    listeners: HashMap<libp2p::core::transport::ListenerId, (PeerId, Vec<Multiaddr>)>,
+    /// Relays whose slot closed → when to reserve again, and where.
+    again: HashMap<PeerId, (Instant, Vec<Multiaddr>)>,
+    /// Slots refused or lost in a row, per relay.
+    failures: HashMap<PeerId, u32>,
+}
+/// First delay before an unreachable author is looked up again (peer
+/// exchange, DHT); it doubles while the author stays unreachable, up to
+/// [`LOOKUP_MAX`]. A friend who just came online behind a NAT holds a relay
+/// slot a second or two after it connects to a relaying friend, so the
+/// first lookups come quickly ([`Lookups::hurry`] asks again at once when
+/// something changed that can make an answer better).
+const LOOKUP_MIN: Duration = Duration::from_secs(2);
+/// How often discovery runs (peer exchange of the authors due).
+pub(super) const TICK: Duration = Duration::from_secs(1);
+/// How often the DHT's part of discovery runs.
+const DHT_EVERY: Duration = Duration::from_secs(5);
 const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
-/// DHT lookups started per discovery tick (every 5 s), whatever the number
+/// DHT lookups started per DHT turn (every [`DHT_EVERY`]), whatever the number
 /// of unreachable trusted authors: background work stays bounded.
 const DHT_LOOKUPS_PER_TICK: usize = 8;
 /// Connected peers asked per tick (in turn), whatever their number.
@@ -40,6 +62,8 @@ pub(super) struct Lookups {
     dht: HashMap<kith_protocol::AuthorId, (Instant, Duration)>,
     /// Which connected peers the next peer-exchange requests go to.
     turn: usize,
+    /// When the DHT's next turn is.
+    dht_at: Option<Instant>,
 }
 
 impl Lookups {
@@ -47,6 +71,13 @@ impl Lookups {
     pub(super) fn reset(&mut self, author: &kith_protocol::AuthorId) {
         self.next.remove(author);
         self.dht.remove(author);
+    }
+
+    /// Something changed that can make a peer-exchange answer better (we
+    /// reserved a relay slot, a friend started relaying): ask about every
+    /// unreachable author at the next chance, with the delays starting over.
+    pub(super) fn hurry(&mut self) {
+        self.next.clear();
     }
 
     fn due(
@@ -96,43 +127,94 @@ impl Network {
             .protocols
             .iter()
             .any(|p| p.as_ref() == swarm::RELAY_HOP_PROTOCOL);
-        if relays
-            && self.reservations.len() < MAX_RESERVATIONS
-            && !self.reservations.contains(&peer)
-        {
-            // Through the address we reached it at, if we dialed it.
-            let base = self
-                .connected
-                .get(&peer)
-                .and_then(|c| c.dialed.clone())
-                .or_else(|| {
-                    info.listen_addrs
-                        .iter()
-                        .find(|a| !is_unspecified(a) && !is_relayed(a) && !is_loopback(a))
-                        .cloned()
-                })
-                .or_else(|| {
-                    info.listen_addrs
-                        .iter()
-                        .find(|a| !is_unspecified(a) && !is_relayed(a))
-                        .cloned()
-                });
-            if let Some(base) = base {
-                let circuit = super::strip_p2p(&base)
-                    .with(Protocol::P2p(peer))
-                    .with(Protocol::P2pCircuit);
-                match self.swarm.listen_on(circuit.clone()) {
-                    Ok(_) => {
-                        tracing::info!(relay = %peer, "reserving a relay slot");
-                        self.reservations.insert(peer);
-                    }
-                    Err(e) => tracing::debug!(%circuit, error = %e, "cannot listen through relay"),
-                }
-            }
+        if relays && !self.reservations.contains(&peer) {
+            // A friend that relays can tell us of friends who reserved on it.
+            self.lookups.hurry();
+        }
+        if relays {
+            self.dial_other_transport(peer, &info.listen_addrs);
+        }
+        if relays {
+            self.reserve_on(peer, &info.listen_addrs);
         }
         if self.publish_at.is_none() {
             // First peer: publish our address record shortly.
             self.publish_at = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+
+    /// Reserves a relay slot on `peer`, a friend that relays, unless we
+    /// hold enough: through the address we reached it at if we dialled it,
+    /// else one it listens on.
+    fn reserve_on(&mut self, peer: PeerId, listen_addrs: &[Multiaddr]) {
+        if self.reservations.len() >= MAX_RESERVATIONS || self.reservations.contains(&peer) {
+            return;
+        }
+        let usable = |a: &&Multiaddr| !is_unspecified(a) && !is_relayed(a);
+        let base = self
+            .connected
+            .get(&peer)
+            .and_then(|c| c.dialed.clone())
+            .or_else(|| {
+                let mut usable = listen_addrs.iter().filter(usable);
+                usable
+                    .clone()
+                    .find(|a| !is_loopback(a))
+                    .or(usable.next())
+                    .cloned()
+            });
+        let Some(base) = base else {
+            return;
+        };
+        let circuit = super::strip_p2p(&base)
+            .with(Protocol::P2p(peer))
+            .with(Protocol::P2pCircuit);
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(id) => {
+                tracing::info!(relay = %peer, "reserving a relay slot");
+                self.reservations.insert(peer);
+                self.relay_slots
+                    .listeners
+                    .insert(id, (peer, listen_addrs.to_vec()));
+            }
+            Err(e) => tracing::debug!(%circuit, error = %e, "cannot listen through relay"),
+        }
+    }
+
+    /// A relay slot's listener closed: the reservation was refused or
+    /// lost (a friend that had just started relaying may refuse the first
+    /// request). Reserve again soon, with a growing wait, while the friend
+    /// is connected.
+    pub(super) fn on_listener_closed(&mut self, id: libp2p::core::transport::ListenerId) {
+        let Some((relay, addrs)) = self.relay_slots.listeners.remove(&id) else {
+            return;
+        };
+        self.reservations.remove(&relay);
+        let failures = self.relay_slots.failures.entry(relay).or_insert(0);
+        *failures = failures.saturating_add(1);
+        let wait = (RESERVE_AGAIN * 2u32.saturating_pow(*failures - 1)).min(RESERVE_AGAIN_MAX);
+        tracing::debug!(%relay, ?wait, "the relay slot closed: reserving again later");
+        self.relay_slots
+            .again
+            .insert(relay, (Instant::now() + wait, addrs));
+    }
+
+    /// Reserves again on friends whose slot closed, when due.
+    pub(super) fn reserve_again(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .relay_slots
+            .again
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for relay in due {
+            if let Some((_, addrs)) = self.relay_slots.again.remove(&relay)
+                && self.connected.contains_key(&relay)
+            {
+                self.reserve_on(relay, &addrs);
+            }
         }
     }
 
@@ -153,22 +235,10 @@ impl Network {
         match event {
             relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } => {
                 tracing::info!(relay = %relay_peer_id, "relay slot reserved");
+                self.relay_slots.failures.remove(&relay_peer_id);
+                self.lookups.hurry();
             }
             other => tracing::debug!(event = ?other, "relay client"),
-        }
-    }
-
-    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
-        match event.result {
-            Ok(_) => {
-                tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
-                self.holepunched.insert(event.remote_peer_id);
-                self.punch_failed.remove(&event.remote_peer_id);
-            }
-            Err(e) => {
-                tracing::debug!(peer = %event.remote_peer_id, error = %e, "hole punching failed");
-                self.punch_failed.insert(event.remote_peer_id);
-            }
         }
     }
 
@@ -180,7 +250,39 @@ impl Network {
                 autonat::NatStatus::Private => Reachability::Private,
                 autonat::NatStatus::Unknown => Reachability::Unknown,
             };
+            self.offer_relay();
         }
+    }
+
+    /// A trusted peer connected to us directly (not through a relay, not
+    /// from this host): some friend reaches us at our own address.
+    pub(super) fn on_reached_directly(&mut self) {
+        if !self.reached_directly {
+            self.reached_directly = true;
+            self.offer_relay();
+        }
+    }
+
+    /// Whether friends may reserve a relay slot on this node. libp2p would
+    /// offer one as soon as any external address is confirmed, a relayed
+    /// one included, so a node behind a NAT offered circuits through
+    /// itself that nobody could use, and a public node offered none until
+    /// AutoNAT had probed (~15 s). Kith decides: offer when AutoNAT found
+    /// us public, or when a friend reached us directly and AutoNAT has not
+    /// found us private.
+    pub(super) fn offer_relay(&mut self) {
+        let offer = match self.nat {
+            Reachability::Public(_) => true,
+            Reachability::Private => false,
+            Reachability::Unknown => self.reached_directly,
+        };
+        tracing::debug!(offer, nat = %self.nat, "relay slots for friends");
+        let status = if offer {
+            relay::Status::Enable
+        } else {
+            relay::Status::Disable
+        };
+        self.swarm.behaviour_mut().relay.set_status(Some(status));
     }
 
     // ----- peer exchange -------------------------------------------------------
@@ -264,10 +366,10 @@ impl Network {
         for addr in &addrs {
             self.swarm.add_peer_address(peer, addr.clone());
         }
-        self.remember_addrs(&peer, addrs);
+        self.remember_addrs(&peer, addrs.clone());
         if !self.connected.contains_key(&peer) {
             self.backoff.remove(&peer);
-            self.dial_peer(peer);
+            self.dial_peer_at(peer, addrs);
         }
     }
 
@@ -373,7 +475,15 @@ impl Network {
             due.truncate(max);
             due.into_iter().map(|(_, a)| a).collect::<Vec<_>>()
         };
-        let by_dht = pick(&self.lookups.dht, DHT_LOOKUPS_PER_TICK);
+        let dht_turn = self.lookups.dht_at.is_none_or(|t| t <= now);
+        if dht_turn {
+            self.lookups.dht_at = Some(now + DHT_EVERY);
+        }
+        let by_dht = if dht_turn {
+            pick(&self.lookups.dht, DHT_LOOKUPS_PER_TICK)
+        } else {
+            Vec::new()
+        };
         let authors = pick(&self.lookups.next, swarm::PX_MAX_AUTHORS);
         for author in &by_dht {
             Lookups::asked(&mut self.lookups.dht, *author, now);
