@@ -48,7 +48,22 @@ fn meet_then(
 
 #[test]
 fn friends_behind_home_routers_connect_directly_over_tcp_and_quic() {
-    let Some(m) = meet('n', Nat::Home, Nat::Home, Transports::Both, 30) else {
+    let Some(m) = meet_then('n', Nat::Home, Nat::Home, Transports::Both, 30, |lab, _| {
+        // R, reachable, relays for both; A and B, behind NATs, for nobody
+        // (they refuse reservations: no circuits through a NATed node).
+        let [_, a, b] = lab.ids().clone();
+        kith_testkit::process::wait_for(
+            "R to relay for A and B",
+            Duration::from_secs(30),
+            Duration::from_millis(500),
+            || {
+                let r = lab.relaying_for("r");
+                r.contains(&a) && r.contains(&b)
+            },
+        );
+        assert_eq!(lab.relaying_for("a"), Vec::<String>::new());
+        assert_eq!(lab.relaying_for("b"), Vec::<String>::new());
+    }) else {
         return;
     };
     assert!(

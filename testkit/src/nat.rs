@@ -234,10 +234,10 @@ impl NatLab {
         let ids: Vec<String> = (0..3)
             .map(|i| lab.run(HOSTS[i], &dirs[i], &["id"]).trim().to_string())
             .collect();
-        for i in 0..3 {
-            for j in 0..3 {
+        for (i, (host, dir)) in HOSTS.iter().zip(&dirs).enumerate() {
+            for (j, other) in ids.iter().enumerate() {
                 if i != j {
-                    lab.run(HOSTS[i], &dirs[i], &["trust", "add", &ids[j]]);
+                    lab.run(host, dir, &["trust", "add", other]);
                 }
             }
         }
@@ -274,6 +274,29 @@ impl NatLab {
             self.lab
                 .exec("pub", &["nft", "delete", "table", "ip", "between"]);
         }
+    }
+
+    /// The friends `node` (`"r"`, `"a"` or `"b"`) holds relay slots for,
+    /// as `kith status --json` shows them.
+    pub fn relaying_for(&self, node: &str) -> Vec<String> {
+        let i = match node {
+            "r" => R,
+            "a" => A,
+            _ => B,
+        };
+        json(&self.run(i, &["status", "--json"]))["relaying_for"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The ids of R, A and B.
+    pub fn ids(&self) -> &[String; 3] {
+        &self.ids
     }
 
     /// How A shows B now (`direct`, `hole-punched`, `relayed`), if connected.
