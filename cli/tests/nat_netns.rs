@@ -148,3 +148,30 @@ fn a_failed_hole_punch_is_tried_again_and_succeeds_once_the_way_opens() {
     let after = direct.expect("direct within 120 s of the way opening");
     eprintln!("direct {after:?} after the way opened");
 }
+
+#[test]
+fn a_relayed_connection_cut_by_the_relays_limit_is_made_again() {
+    if let Err(why) = available() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // R lets a circuit last 10 s (config.toml [relay] circuit_secs).
+    let lab = NatLab::start_with_relay(
+        KITH,
+        'l',
+        Nat::Symmetric,
+        Nat::Symmetric,
+        Transports::Tcp,
+        "circuit_secs = 10",
+    );
+    let m = lab.meet(Duration::from_secs(60), Duration::from_secs(2));
+    assert_eq!(m.connection, "relayed", "{m:?}");
+    let gone = lab
+        .reconnected(Duration::from_secs(30))
+        .expect("R closes the circuit after 10 s");
+    eprintln!("the circuit ended; A and B were apart for {gone:?}");
+    assert!(gone < Duration::from_secs(30), "{gone:?}");
+    let again = lab.deliver_again();
+    assert!(again < Duration::from_secs(10), "{again:?}");
+}

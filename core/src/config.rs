@@ -114,6 +114,8 @@ pub struct Config {
     /// Most entries a peer may push to us per second before we drop its
     /// gossip (catch-up is pulled, so not limited by this).
     pub gossip_rate_per_peer: u32,
+    /// What this node offers friends as a relay (`[relay]` in config.toml).
+    pub relay: RelayLimits,
     /// Where the head witness is kept, outside the data directory
     /// ([`crate::witness`]); `None` keeps none (a restored backup is then
     /// found only by asking peers).
@@ -140,6 +142,7 @@ impl Config {
             max_connections: 512,
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,
+            relay: RelayLimits::default(),
             witness_dir: None,
         }
     }
@@ -198,6 +201,9 @@ impl Config {
         if let Some(v) = file.gossip_rate_per_peer {
             self.gossip_rate_per_peer = v;
         }
+        if let Some(r) = file.relay {
+            self.relay.apply(r)?;
+        }
         if let Some(l) = file.limits {
             if let Some(v) = l.max_body_bytes {
                 self.limits.max_body_bytes = v;
@@ -230,6 +236,82 @@ struct FileConfig {
     resync_secs: Option<u64>,
     gossip_rate_per_peer: Option<u32>,
     limits: Option<FileLimits>,
+    relay: Option<FileRelay>,
+}
+
+/// What a node offers friends as a relay (trusted peers only: nobody else
+/// can connect). It offers slots only while it is reachable.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct RelayLimits {
+    /// Whether to relay for friends at all.
+    pub offer: bool,
+    /// Friends holding a slot at once.
+    pub max_reservations: usize,
+    /// Circuits through this node at once, and per friend.
+    pub max_circuits: usize,
+    pub max_circuits_per_friend: usize,
+    /// How long one circuit may last and how much it may carry (each
+    /// way) before it is closed; the two ends then connect again.
+    pub circuit_secs: u64,
+    pub circuit_mib: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            offer: true,
+            max_reservations: 128,
+            max_circuits: 64,
+            max_circuits_per_friend: 8,
+            circuit_secs: 3600,
+            circuit_mib: 1024,
+        }
+    }
+}
+
+impl RelayLimits {
+    fn apply(&mut self, file: FileRelay) -> Result<(), String> {
+        let at_least_one = |name: &str, v: u64| {
+            if v == 0 {
+                Err(format!(
+                    "[relay] {name} must be at least 1 (to relay for nobody: offer = false)"
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        if let Some(v) = file.offer {
+            self.offer = v;
+        }
+        if let Some(v) = file.max_reservations {
+            self.max_reservations = at_least_one("max_reservations", v as u64)? as usize;
+        }
+        if let Some(v) = file.max_circuits {
+            self.max_circuits = at_least_one("max_circuits", v as u64)? as usize;
+        }
+        if let Some(v) = file.max_circuits_per_friend {
+            self.max_circuits_per_friend =
+                at_least_one("max_circuits_per_friend", v as u64)? as usize;
+        }
+        if let Some(v) = file.circuit_secs {
+            self.circuit_secs = at_least_one("circuit_secs", v)?;
+        }
+        if let Some(v) = file.circuit_mib {
+            self.circuit_mib = at_least_one("circuit_mib", v)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRelay {
+    offer: Option<bool>,
+    max_reservations: Option<usize>,
+    max_circuits: Option<usize>,
+    max_circuits_per_friend: Option<usize>,
+    circuit_secs: Option<u64>,
+    circuit_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,6 +381,29 @@ mod tests {
         assert!(config.apply_toml("hops = 3").is_err());
         assert!(config.apply_toml("lisen = []").is_err());
         assert!(config.apply_toml("listen = [\"nonsense\"]").is_err());
+    }
+
+    #[test]
+    fn relay_limits_are_set_in_config_toml_and_checked() {
+        let mut config = Config::new(DataDir::new("/tmp/x"));
+        assert_eq!(config.relay, RelayLimits::default());
+        config
+            .apply_toml("[relay]\nmax_circuits = 4\ncircuit_secs = 600\ncircuit_mib = 50\n")
+            .unwrap();
+        assert_eq!(config.relay.max_circuits, 4);
+        assert_eq!(config.relay.circuit_secs, 600);
+        assert_eq!(config.relay.circuit_mib, 50);
+        assert_eq!(
+            config.relay.max_circuits_per_friend, 8,
+            "unset keys keep their default"
+        );
+        config.apply_toml("[relay]\noffer = false\n").unwrap();
+        assert!(!config.relay.offer);
+        let zero = config
+            .apply_toml("[relay]\nmax_circuits = 0\n")
+            .unwrap_err();
+        assert!(zero.contains("offer = false"), "{zero}");
+        assert!(config.apply_toml("[relay]\ncircuits = 3\n").is_err());
     }
 
     #[test]

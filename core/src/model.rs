@@ -296,6 +296,9 @@ pub struct StatusView {
     pub relays: Vec<AuthorId>,
     /// Trusted peers holding a relay slot on this node.
     pub relaying_for: Vec<AuthorId>,
+    /// What this node offers friends as a relay (config.toml `[relay]`).
+    #[serde(default)]
+    pub relay_limits: crate::config::RelayLimits,
     /// Long jobs running (reindex, verify, import).
     #[serde(default)]
     pub jobs: Vec<crate::jobs::JobView>,

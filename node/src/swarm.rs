@@ -212,7 +212,7 @@ impl Behaviour {
                 request_response::Config::default().with_request_timeout(PX_TIMEOUT),
             ),
             link: crate::device_link::behaviour(true),
-            relay: relay::Behaviour::new(local, relay_config()),
+            relay: relay::Behaviour::new(local, relay_config(&config.relay)),
             relay_client,
             dcutr: dcutr::Behaviour::new(local),
             autonat: autonat::Behaviour::new(
@@ -293,17 +293,18 @@ fn gossip_config(limits: &Limits) -> Result<gossipsub::Config, gossipsub::Config
         .build()
 }
 
-/// Relay limits: generous for trusted peers (sync traffic may flow over a
-/// circuit), bounded all the same.
-fn relay_config() -> relay::Config {
+/// Relay limits, as the user set them (config.toml `[relay]`): by default
+/// generous for trusted peers (sync traffic may flow over a circuit),
+/// bounded all the same.
+fn relay_config(limits: &crate::config::RelayLimits) -> relay::Config {
     relay::Config {
-        max_reservations: 128,
+        max_reservations: limits.max_reservations,
         max_reservations_per_peer: 2,
         reservation_duration: Duration::from_secs(3600),
-        max_circuits: 64,
-        max_circuits_per_peer: 8,
-        max_circuit_duration: Duration::from_secs(3600),
-        max_circuit_bytes: 1024 * 1024 * 1024,
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_friend,
+        max_circuit_duration: Duration::from_secs(limits.circuit_secs),
+        max_circuit_bytes: limits.circuit_mib.saturating_mul(1024 * 1024),
         ..Default::default()
     }
 }

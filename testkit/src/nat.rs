@@ -216,10 +216,28 @@ impl NatLab {
     /// Builds the lab and starts R, A and B, each trusting the other two.
     /// `prefix` keeps labs of one process apart.
     pub fn start(kith: &str, prefix: char, a: Nat, b: Nat, transports: Transports) -> NatLab {
+        Self::start_with_relay(kith, prefix, a, b, transports, "")
+    }
+
+    /// As [`NatLab::start`], with `relay` as R's `[relay]` settings
+    /// (config.toml lines).
+    pub fn start_with_relay(
+        kith: &str,
+        prefix: char,
+        a: Nat,
+        b: Nat,
+        transports: Transports,
+        relay: &str,
+    ) -> NatLab {
         let mut lab = build(kith, prefix, a, b);
         let mut r_listen = listen(R_LEFT, transports);
         r_listen.extend(listen(R_RIGHT, transports));
-        let r = lab.up_listening("pub", &r_listen, &format!("{prefix}-r"));
+        let config = if relay.is_empty() {
+            String::new()
+        } else {
+            format!("[relay]\n{relay}\n")
+        };
+        let r = lab.up_configured("pub", &r_listen, &format!("{prefix}-r"), &config);
         let na = lab.up_listening(
             "a",
             &listen("192.168.1.2", transports),
@@ -292,6 +310,31 @@ impl NatLab {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Waits up to `within` for A to lose its connection to B, then up to
+    /// `within` for it to come back; how long it was gone (`None`: it
+    /// never went).
+    pub fn reconnected(&self, within: Duration) -> Option<Duration> {
+        let deadline = Instant::now() + within;
+        while self.b_at_a().is_some() {
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
+        let gone = Instant::now();
+        crate::process::wait_for(
+            "A to connect to B again",
+            within,
+            Duration::from_millis(100),
+            || self.b_at_a().is_some(),
+        );
+        Some(gone.elapsed())
+    }
+
+    /// A posts again; how long until B holds the post.
+    pub fn deliver_again(&self) -> Duration {
+        self.deliver()
     }
 
     /// The ids of R, A and B.

@@ -102,7 +102,21 @@ impl Lab {
     /// Starts `kith up` in `host` on a fresh data dir, listening on `listen`
     /// (multiaddrs); as [`Lab::up`] otherwise.
     pub fn up_listening(&mut self, host: &str, listen: &[String], log: &str) -> usize {
+        self.up_configured(host, listen, log, "")
+    }
+
+    /// As [`Lab::up_listening`], with `config` as the node's config.toml.
+    pub fn up_configured(
+        &mut self,
+        host: &str,
+        listen: &[String],
+        log: &str,
+        config: &str,
+    ) -> usize {
         let dir = tempfile::tempdir().unwrap();
+        if !config.is_empty() {
+            std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        }
         let mut start = self.kith(host).up(dir.path()).listen(listen);
         if let Ok(logs) = std::env::var("KITH_TEST_LOG_DIR") {
             start = start

@@ -49,6 +49,16 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
                 .collect();
             println!("relaying for: {}", names.join(", "));
         }
+        let r = &status.relay_limits;
+        if r.offer {
+            println!(
+                "relay for friends: up to {} circuits ({} per friend), {} s and {} MiB each \
+                 (config.toml [relay]; offered only while this node is reachable)",
+                r.max_circuits, r.max_circuits_per_friend, r.circuit_secs, r.circuit_mib
+            );
+        } else {
+            println!("relay for friends: off (config.toml [relay] offer = false)");
+        }
         for job in &status.jobs {
             println!("{}", output::job(job));
         }

@@ -120,6 +120,7 @@ impl NetOp for Status {
             reachability: Reachability::Unknown,
             relays: Vec::new(),
             relaying_for: Vec::new(),
+            relay_limits: core.config().relay.clone(),
             jobs: Vec::new(),
             refused_wiki_changes: core.reader().refused_wiki_changes()?,
             pages_to_review: core.reader().pages_to_review()?,

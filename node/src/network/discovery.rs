@@ -271,11 +271,12 @@ impl Network {
     /// us public, or when a friend reached us directly and AutoNAT has not
     /// found us private.
     pub(super) fn offer_relay(&mut self) {
-        let offer = match self.nat {
-            Reachability::Public(_) => true,
-            Reachability::Private => false,
-            Reachability::Unknown => self.reached_directly,
-        };
+        let offer = self.config.relay.offer
+            && match self.nat {
+                Reachability::Public(_) => true,
+                Reachability::Private => false,
+                Reachability::Unknown => self.reached_directly,
+            };
         tracing::debug!(offer, nat = %self.nat, "relay slots for friends");
         let status = if offer {
             relay::Status::Enable

@@ -148,6 +148,7 @@ impl Network {
                 .iter()
                 .filter_map(swarm::author_of)
                 .collect(),
+            relay_limits: self.config.relay.clone(),
             jobs: self.wiring.jobs.list(),
             refused_wiki_changes: self.reader.refused_wiki_changes()?,
             pages_to_review: self.reader.pages_to_review()?,
