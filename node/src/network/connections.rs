@@ -291,16 +291,17 @@ impl Network {
             Ok(Some(record)) => record.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
             _ => Vec::new(),
         };
-        let fresh_count = fresh.len();
+        let mut new = 0;
         for addr in fresh.into_iter().map(|a| strip_p2p(&a)) {
             if !addrs.contains(&addr) {
                 addrs.push(addr);
+                new += 1;
             }
         }
-        // Fresh addresses are dialled even while an older dial runs: that
+        // New addresses are dialled even while an older dial runs: that
         // one may be waiting out a QUIC handshake to a private address
         // (~5 s), and a relay slot just learned must not wait behind it.
-        let condition = if fresh_count > 0 {
+        let condition = if new > 0 {
             PeerCondition::Disconnected
         } else {
             PeerCondition::DisconnectedAndNotDialing
