@@ -9,8 +9,9 @@
 //! store actor, ingest outcomes, swarm events and timers; each arm calls
 //! one `handle_*` method. Its parts: [`connections`] (dialling, the allow
 //! list, peer records), [`gossip`] (live entries), [`sync`] (catch-up),
-//! [`discovery`] (reaching peers away from the LAN) and [`views`] (what
-//! `peers`, `status` and `invite` show).
+//! [`discovery`] (reaching peers away from the LAN, relay slots),
+//! [`punch`] (hole punching and its retries) and [`views`] (what `peers`,
+//! `status` and `invite` show).
 
 mod connections;
 mod device_link;
