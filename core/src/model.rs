@@ -320,7 +320,23 @@ pub struct RefusedPage {
     pub refused: u64,
 }
 
+/// What to do behind a NAT when no friend relays for you
+/// ([`StatusView::nat_hint`]).
+pub const NAT_HINT: &str = "Behind a NAT, and no friend relays for you: friends outside your \
+     network reach you only while you reach them. Ask a friend whose node is reachable from the \
+     internet to join your invite code (their node relays for friends), or forward a port of \
+     your router to this node (`kith up --listen /ip4/0.0.0.0/tcp/PORT`)";
+
 impl StatusView {
+    /// What to do, when the node is behind a NAT (AutoNAT found it private)
+    /// and holds no relay slot on any friend.
+    pub fn nat_hint(&self) -> Option<&'static str> {
+        (self.running
+            && matches!(self.reachability, Reachability::Private)
+            && self.relays.is_empty())
+        .then_some(NAT_HINT)
+    }
+
     /// A name to show for `author`: their name, or the end of their id.
     pub fn name_of(&self, author: &AuthorId) -> String {
         self.authors

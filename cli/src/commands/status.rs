@@ -33,13 +33,8 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         if !status.relays.is_empty() {
             let relays: Vec<String> = status.relays.iter().map(|a| status.name_of(a)).collect();
             println!("reachable through the relays of: {}", relays.join(", "));
-        } else if matches!(status.reachability, kith_node::model::Reachability::Private) {
-            println!(
-                "behind a NAT, and no friend relays for you: friends outside your network reach \
-                 you only while you reach them. Ask a friend whose node is reachable from the \
-                 internet to join your invite code (their node relays for friends), or forward a \
-                 port of your router to this node (`kith up --listen /ip4/0.0.0.0/tcp/PORT`)"
-            );
+        } else if let Some(hint) = status.nat_hint() {
+            println!("{hint}");
         }
         if !status.relaying_for.is_empty() {
             let names: Vec<String> = status

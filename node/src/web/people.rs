@@ -228,6 +228,7 @@ pub(super) async fn status(State(s): State<WebState>, headers: HeaderMap) -> Web
             status => Value::from_serialize(&st),
             summary => st.summary_for_web(),
             reachability => st.reachability.describe(),
+            nat_hint => st.nat_hint(),
             relays => st.relays.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
             relaying_for => st.relaying_for.iter().map(|a| st.name_of(a)).collect::<Vec<_>>(),
             peers, authors,
