@@ -73,7 +73,7 @@ impl Network {
     /// Tries again the hole punches that are due: a new relayed connection
     /// to the peer (DCUtR punches on every new relayed connection), through
     /// the relay slots we know of it; the older relayed connection closes
-    /// once the new one is up (`on_relayed_again`).
+    /// once the new one is up ([`Network::close_older_circuits`]).
     pub(super) fn retry_punches(&mut self) {
         let now = Instant::now();
         let due: Vec<PeerId> = self
