@@ -165,7 +165,19 @@ fn masquerade(lab: &Lab, router: &str, wan: &str, random: bool) {
          iifname \"{wan}\" ct state established,related accept\n  \
          iifname \"{wan}\" drop\n }}\n}}\n"
     );
+    nft(lab, router, &rules);
     let ns = lab.ns(router);
+    // A SYN nobody answered holds its mapping for 2 minutes by default: a
+    // punch tried again after the NAT changed would reuse the old one.
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &ns, "sysctl", "-qw"])
+        .arg("net.netfilter.nf_conntrack_tcp_timeout_syn_sent=5")
+        .status();
+}
+
+/// Loads nftables `rules` in `host`'s namespace.
+fn nft(lab: &Lab, host: &str, rules: &str) {
+    let ns = lab.ns(host);
     let mut nft = Command::new("ip")
         .args(["netns", "exec", &ns, "nft", "-f", "-"])
         .stdin(Stdio::piped())
@@ -176,13 +188,7 @@ fn masquerade(lab: &Lab, router: &str, wan: &str, random: bool) {
         .unwrap()
         .write_all(rules.as_bytes())
         .unwrap();
-    assert!(nft.wait().unwrap().success(), "nft rules in {router}");
-    // A SYN nobody answered holds its mapping for 2 minutes by default: a
-    // punch tried again after the NAT changed would reuse the old one.
-    let _ = Command::new("ip")
-        .args(["netns", "exec", &ns, "sysctl", "-qw"])
-        .arg("net.netfilter.nf_conntrack_tcp_timeout_syn_sent=5")
-        .status();
+    assert!(nft.wait().unwrap().success(), "nft rules in {host}");
 }
 
 fn listen(ip: &str, transports: Transports) -> Vec<String> {
@@ -276,18 +282,7 @@ impl NatLab {
                  type filter hook forward priority -10; policy accept;\n  \
                  ip saddr 198.51.100.2 ip daddr 203.0.113.2 drop\n  \
                  ip saddr 203.0.113.2 ip daddr 198.51.100.2 drop\n }\n}\n";
-            let ns = self.lab.ns("pub");
-            let mut nft = Command::new("ip")
-                .args(["netns", "exec", &ns, "nft", "-f", "-"])
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            nft.stdin
-                .take()
-                .unwrap()
-                .write_all(rules.as_bytes())
-                .unwrap();
-            assert!(nft.wait().unwrap().success(), "nft rules in pub");
+            nft(&self.lab, "pub", rules);
         } else {
             self.lab
                 .exec("pub", &["nft", "delete", "table", "ip", "between"]);
@@ -330,11 +325,6 @@ impl NatLab {
             || self.b_at_a().is_some(),
         );
         Some(gone.elapsed())
-    }
-
-    /// A posts again; how long until B holds the post.
-    pub fn deliver_again(&self) -> Duration {
-        self.deliver()
     }
 
     /// The ids of R, A and B.
@@ -449,7 +439,7 @@ impl NatLab {
     }
 
     /// A posts; how long until B holds the post.
-    fn deliver(&self) -> Duration {
+    pub fn deliver(&self) -> Duration {
         let post = self.run(A, &["post", "hello from behind a NAT"]);
         let post = post.trim().lines().last().unwrap().to_string();
         let sent = Instant::now();
