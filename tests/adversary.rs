@@ -158,7 +158,10 @@ async fn a_thief_who_rotates_and_revokes_first_cannot_block_the_recovery() {
     let fresh = TestNode::start("fresh", 99).await;
     let request = fresh
         .handle()
-        .call(ops::RecoveryRequest { old: a.into() })
+        .call(ops::RecoveryRequest {
+            old: a.into(),
+            addrs: Vec::new(),
+        })
         .await
         .unwrap();
     for c in [&bob, &carol] {

@@ -509,6 +509,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     // This device has linked another: it cannot ask for recovery.
     pair.same(ops::RecoveryRequest {
         old: elsewhere.into(),
+        addrs: Vec::new(),
     })
     .await;
     let request = kith_node::device_link::RecoveryCode {
@@ -516,6 +517,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         new: phone.author(),
         consent: kith_protocol::RecoveryApproval::request(&elsewhere, &phone),
         device: phone.author(),
+        addrs: Vec::new(),
     }
     .encode();
     pair.same(ops::RecoveryApprove {

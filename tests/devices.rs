@@ -224,7 +224,10 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
     let fresh = TestNode::start("fresh", 9).await;
     let request = fresh
         .handle()
-        .call(ops::RecoveryRequest { old: a.into() })
+        .call(ops::RecoveryRequest {
+            old: a.into(),
+            addrs: Vec::new(),
+        })
         .await
         .unwrap();
     for c in [&bob, &carol] {

@@ -9,6 +9,7 @@ mod devices;
 mod discovery;
 mod knowledge;
 mod long_jobs;
+mod recovery;
 mod replication;
 mod resilience;
 mod upgrade;

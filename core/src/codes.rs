@@ -105,46 +105,138 @@ pub fn ephemeral(secret: &[u8; 32]) -> Keypair {
 /// A recovery request (`kith recovery request`): shown to each recovery
 /// contact, who approves it with `kith recovery approve CODE`.
 ///
-/// Format: `kithr1` + base58btc of postcard `{old: [u8;32], new: [u8;32],
-/// consent: bytes, device: [u8;32]}`, the consent with its length (PROTOCOL.md §11.5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Two formats (PROTOCOL.md §11.5): without addresses, `kithr1` + base58btc
+/// of postcard `{old: [u8;32], new: [u8;32], consent: bytes, device:
+/// [u8;32]}`, the consent with its length; with addresses, `kithr2` + the
+/// same fields followed by `addrs`, a list of binary multiaddrs (at most
+/// [`crate::invite::MAX_ADDRS`]) where `device` listens, which each
+/// approving contact's node dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryCode {
     /// The identity key that was lost.
     pub old: AuthorId,
     /// The new identity key asking to replace it.
     pub new: AuthorId,
     /// `new`'s signature over `RECOVER_DOMAIN || old || new`.
-    #[serde(with = "serde_bytes")]
     pub consent: [u8; 64],
     /// The device asking (linked by `new`): contacts let it connect.
     pub device: AuthorId,
+    /// Where `device` listens: a contact's node dials it there after
+    /// approving, so the fresh install needs no invite code.
+    pub addrs: Vec<Multiaddr>,
+}
+
+/// `kithr1`: the code without addresses.
+#[derive(Serialize, Deserialize)]
+struct RecoveryWire1 {
+    old: AuthorId,
+    new: AuthorId,
+    #[serde(with = "serde_bytes")]
+    consent: [u8; 64],
+    device: AuthorId,
+}
+
+/// `kithr2`: the same fields, then the device's addresses.
+#[derive(Serialize, Deserialize)]
+struct RecoveryWire2 {
+    old: AuthorId,
+    new: AuthorId,
+    #[serde(with = "serde_bytes")]
+    consent: [u8; 64],
+    device: AuthorId,
+    addrs: Vec<serde_bytes::ByteBuf>,
 }
 
 const RECOVERY_PREFIX: &str = "kithr1";
+const RECOVERY_PREFIX_ADDRS: &str = "kithr2";
 
 impl RecoveryCode {
+    /// `kithr1` when there is no address (readable by nodes that predate
+    /// `kithr2`), else `kithr2` with the first [`crate::invite::MAX_ADDRS`].
     pub fn encode(&self) -> String {
-        let bytes = postcard::to_stdvec(self).expect("encoding into a Vec cannot fail");
-        format!("{RECOVERY_PREFIX}{}", bs58::encode(bytes).into_string())
+        if self.addrs.is_empty() {
+            let wire = RecoveryWire1 {
+                old: self.old,
+                new: self.new,
+                consent: self.consent,
+                device: self.device,
+            };
+            let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
+            return format!("{RECOVERY_PREFIX}{}", bs58::encode(bytes).into_string());
+        }
+        let wire = RecoveryWire2 {
+            old: self.old,
+            new: self.new,
+            consent: self.consent,
+            device: self.device,
+            addrs: self
+                .addrs
+                .iter()
+                .take(crate::invite::MAX_ADDRS)
+                .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+                .collect(),
+        };
+        let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
+        format!(
+            "{RECOVERY_PREFIX_ADDRS}{}",
+            bs58::encode(bytes).into_string()
+        )
     }
 
     pub fn decode(code: &str) -> Result<RecoveryCode> {
         let damaged = || {
             Error::InvalidInput(
                 "that recovery code is damaged or incomplete: copy the whole line starting \
-                 with \"kithr1\""
+                 with \"kithr\""
                     .into(),
             )
         };
-        let body = code.trim().strip_prefix(RECOVERY_PREFIX).ok_or_else(|| {
-            Error::InvalidInput(
-                "a recovery code starts with \"kithr1\": the person recovering makes it with \
-                 `kith recovery request`"
+        let code = code.trim();
+        let (body, with_addrs) = if let Some(body) = code.strip_prefix(RECOVERY_PREFIX) {
+            (body, false)
+        } else if let Some(body) = code.strip_prefix(RECOVERY_PREFIX_ADDRS) {
+            (body, true)
+        } else if code.starts_with("kithr") {
+            return Err(Error::InvalidInput(
+                "that recovery code is of a newer format than this version of Kith reads \
+                 (it reads kithr1 and kithr2): update Kith"
                     .into(),
-            )
-        })?;
+            ));
+        } else {
+            return Err(Error::InvalidInput(
+                "a recovery code starts with \"kithr1\" or \"kithr2\": the person \
+                 recovering makes it with `kith recovery request`"
+                    .into(),
+            ));
+        };
         let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
-        let code: RecoveryCode = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+        let code = if with_addrs {
+            let wire: RecoveryWire2 = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+            if wire.addrs.is_empty() || wire.addrs.len() > crate::invite::MAX_ADDRS {
+                return Err(damaged());
+            }
+            let addrs = wire
+                .addrs
+                .into_iter()
+                .map(|b| Multiaddr::try_from(b.into_vec()).map_err(|_| damaged()))
+                .collect::<Result<_>>()?;
+            RecoveryCode {
+                old: wire.old,
+                new: wire.new,
+                consent: wire.consent,
+                device: wire.device,
+                addrs,
+            }
+        } else {
+            let wire: RecoveryWire1 = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+            RecoveryCode {
+                old: wire.old,
+                new: wire.new,
+                consent: wire.consent,
+                device: wire.device,
+                addrs: Vec::new(),
+            }
+        };
         for key in [code.old, code.new, code.device] {
             key.verifying_key().map_err(|_| damaged())?;
         }

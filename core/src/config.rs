@@ -116,6 +116,10 @@ pub struct Config {
     pub gossip_rate_per_peer: u32,
     /// What this node offers friends as a relay (`[relay]` in config.toml).
     pub relay: RelayLimits,
+    /// While a recovery is pending, how long a peer this node does not know
+    /// yet stays connected unless the lost key's log names it a recovery
+    /// contact (PROTOCOL.md §11.5).
+    pub recovery_probation: Duration,
     /// Where the head witness is kept, outside the data directory
     /// ([`crate::witness`]); `None` keeps none (a restored backup is then
     /// found only by asking peers).
@@ -143,6 +147,7 @@ impl Config {
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,
             relay: RelayLimits::default(),
+            recovery_probation: Duration::from_secs(30),
             witness_dir: None,
         }
     }
@@ -201,6 +206,9 @@ impl Config {
         if let Some(v) = file.gossip_rate_per_peer {
             self.gossip_rate_per_peer = v;
         }
+        if let Some(v) = file.recovery_probation_secs {
+            self.recovery_probation = Duration::from_secs(v.clamp(1, 3600));
+        }
         if let Some(r) = file.relay {
             self.relay.apply(r)?;
         }
@@ -235,6 +243,7 @@ struct FileConfig {
     max_connections: Option<u32>,
     resync_secs: Option<u64>,
     gossip_rate_per_peer: Option<u32>,
+    recovery_probation_secs: Option<u64>,
     limits: Option<FileLimits>,
     relay: Option<FileRelay>,
 }

@@ -290,6 +290,15 @@ pub struct StatusView {
     pub gossip: GossipCounts,
     /// Incoming connections refused since start (peers outside the replication set).
     pub refused_connections: u64,
+    /// The lost identity key this node asked to recover, while the
+    /// recovery does not hold here: its door lets in the contacts who
+    /// approve (PROTOCOL.md §11.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovering: Option<AuthorId>,
+    /// Peers let in by that door and not trusted yet (asked for the lost
+    /// key's log, served nothing).
+    #[serde(default)]
+    pub let_in: usize,
     /// AutoNAT's view: `public (addr)`, `private (…)` or `unknown`.
     pub reachability: Reachability,
     /// Trusted peers this node reserved a relay slot on.

@@ -468,6 +468,10 @@ impl Logs for Reader {
         }
     }
 
+    fn serves(&self, author: &AuthorId) -> bool {
+        self.scope.contains(author) && !self.store.is_flagged(author).unwrap_or(true)
+    }
+
     fn frontier(&self) -> Vec<FrontierItem> {
         self.scope
             .ranked()
@@ -532,7 +536,13 @@ impl Logs for Reader {
     fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
         let limit = self.store.limits().max_batch_entries;
         match self.store.log_batch(author, after_seq, max_bytes, limit) {
-            Ok(entries) => entries,
+            Ok(mut entries) => {
+                // A complete log ends at its last valid entry.
+                if let Some(last) = self.scope.last_seq(author) {
+                    entries.retain(|e| e.seq() <= last);
+                }
+                entries
+            }
             Err(e) => {
                 tracing::error!(%author, error = %e, "cannot read log for a peer");
                 Vec::new()

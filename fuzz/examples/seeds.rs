@@ -217,8 +217,18 @@ fn main() {
         new: new.author(),
         consent: kith_protocol::RecoveryApproval::request(&person.author(), &new),
         device: author,
+        addrs: Vec::new(),
     };
     write("invite", "recovery-code", recovery.encode().as_bytes());
+    let recovery = kith_node::device_link::RecoveryCode {
+        addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().expect("address")],
+        ..recovery
+    };
+    write(
+        "invite",
+        "recovery-code-addrs",
+        recovery.encode().as_bytes(),
+    );
 
     // Real page edits by the wiki bench's friend (seed 2), one seed per group.
     let config = Config::new(DataDir::new("/nonexistent"));

@@ -237,6 +237,7 @@ mod tests {
             new: other.author(),
             consent: kith_protocol::RecoveryApproval::request(&me.author(), &other),
             device: device.author(),
+            addrs: Vec::new(),
         };
         let code = recovery.encode();
         assert_eq!(RecoveryCode::decode(&code).unwrap(), recovery);
@@ -247,6 +248,23 @@ mod tests {
         line("consent", &hex::encode(recovery.consent));
         line("postcard", &payload(&code, "kithr1"));
         line("code", &code);
+        line("", "");
+        let recovery = RecoveryCode {
+            addrs: addrs.clone(),
+            ..recovery
+        };
+        let code = recovery.encode();
+        assert_eq!(RecoveryCode::decode(&code).unwrap(), recovery);
+        line("case", "recovery code with addresses");
+        line("old", &me.author().to_string());
+        line("new", &format!("{} (seed 4646…46)", other.author()));
+        line("device", &format!("{} (seed 4747…47)", device.author()));
+        line("consent", &hex::encode(recovery.consent));
+        for a in &addrs {
+            line("addr", &format!("{a} = {}", hex::encode(a.to_vec())));
+        }
+        line("postcard", &payload(&code, "kithr2"));
+        line("code", &code);
         let out = out.replace("          \n", "\n");
         assert_eq!(
             crate::protocol_md_block("code-vectors"),
@@ -256,17 +274,21 @@ mod tests {
     }
 
     /// The recovery code's bytes are laid out as PROTOCOL.md §11.5 says: the
-    /// two keys, the consent with its varint length (64), then the device.
+    /// two keys, the consent with its varint length (64), then the device;
+    /// `kithr2` then the addresses, a varint count and each with its
+    /// varint length.
     #[test]
     fn a_recovery_code_is_laid_out_as_the_protocol_says() {
         let key = |n: u8| Keypair::from_secret(&[n; 32]).author();
-        let code = RecoveryCode {
+        let mut code = RecoveryCode {
             old: key(1),
             new: key(2),
             consent: [9; 64],
             device: key(3),
+            addrs: Vec::new(),
         };
         let text = code.encode();
+        assert!(text.starts_with("kithr1"), "{text}");
         let bytes = bs58::decode(&text["kithr1".len()..]).into_vec().unwrap();
         let mut expect = Vec::new();
         expect.extend_from_slice(key(1).as_bytes());
@@ -276,5 +298,55 @@ mod tests {
         expect.extend_from_slice(key(3).as_bytes());
         assert_eq!(bytes, expect);
         assert_eq!(RecoveryCode::decode(&text).unwrap(), code);
+
+        let addr: libp2p::Multiaddr = "/ip4/192.0.2.1/tcp/4001".parse().unwrap();
+        code.addrs = vec![addr.clone()];
+        let text = code.encode();
+        assert!(text.starts_with("kithr2"), "{text}");
+        let bytes = bs58::decode(&text["kithr2".len()..]).into_vec().unwrap();
+        expect.push(1);
+        expect.push(addr.to_vec().len() as u8);
+        expect.extend_from_slice(&addr.to_vec());
+        assert_eq!(bytes, expect);
+        assert_eq!(RecoveryCode::decode(&text).unwrap(), code);
+    }
+
+    /// A `kithr2` code with no address, or more than an invite carries, or
+    /// a prefix of a later format, is refused with what to do.
+    #[test]
+    fn recovery_codes_that_break_the_format_are_refused() {
+        let key = |n: u8| Keypair::from_secret(&[n; 32]).author();
+        let code = |addrs: usize| {
+            let addr: libp2p::Multiaddr = "/ip4/192.0.2.1/tcp/4001".parse().unwrap();
+            RecoveryCode {
+                old: key(1),
+                new: key(2),
+                consent: [9; 64],
+                device: key(3),
+                addrs: vec![addr; addrs],
+            }
+        };
+        // Nine addresses are cut to the eight a code may carry.
+        let text = code(9).encode();
+        assert_eq!(RecoveryCode::decode(&text).unwrap().addrs.len(), 8);
+        // Hand-made: kithr2 without addresses, and with nine.
+        for n in [0usize, 9] {
+            let mut bytes = bs58::decode(&code(0).encode()["kithr1".len()..])
+                .into_vec()
+                .unwrap();
+            bytes.push(n as u8);
+            let addr = code(1).addrs[0].to_vec();
+            for _ in 0..n {
+                bytes.push(addr.len() as u8);
+                bytes.extend_from_slice(&addr);
+            }
+            let text = format!("kithr2{}", bs58::encode(bytes).into_string());
+            let e = RecoveryCode::decode(&text).unwrap_err().to_string();
+            assert!(e.contains("damaged"), "{n}: {e}");
+        }
+        let e = RecoveryCode::decode("kithr3abc").unwrap_err().to_string();
+        assert!(e.contains("newer format"), "{e}");
+        let e = RecoveryCode::decode("kith1abc").unwrap_err().to_string();
+        assert!(e.contains("kith recovery request"), "{e}");
     }
 }

@@ -26,6 +26,7 @@ pub use kith_core::{
     search, store, text, verify, wiki, witness,
 };
 pub mod device_link;
+mod gate;
 pub mod handle;
 mod http;
 mod network;

@@ -16,6 +16,7 @@
 mod connections;
 mod device_link;
 mod discovery;
+mod door;
 mod gossip;
 mod own_head;
 mod punch;
@@ -175,6 +176,8 @@ pub(crate) struct Network {
     linking: FuturesUnordered<self::device_link::Linking>,
     /// Whether this node's own log head is confirmed since it started.
     own_head: self::own_head::OwnHead,
+    /// Peers let in by the recovery door (`door`).
+    probation: self::door::Probation,
 }
 
 impl Network {
@@ -227,6 +230,7 @@ impl Network {
             links: Default::default(),
             linking: FuturesUnordered::new(),
             own_head: self::own_head::OwnHead::new(start),
+            probation: Default::default(),
         }
     }
 
@@ -294,6 +298,7 @@ impl Network {
                 _ = redial.tick() => {
                     self.redial();
                     self.expire_links();
+                    self.expire_probation();
                 }
                 _ = discover.tick() => {
                     self.discover();
@@ -404,7 +409,9 @@ impl Network {
         self.scope = scope;
         if grew {
             self.resync_soon.extend(self.connected.keys().copied());
+            self.resync_soon.extend(self.probation.peers());
         }
+        self.update_door();
         self.redial();
     }
 

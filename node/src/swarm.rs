@@ -21,8 +21,8 @@ use libp2p::gossipsub::{
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, identify,
-    kad, mdns, noise, ping, relay, request_response, yamux,
+    PeerId, StreamProtocol, Swarm, autonat, connection_limits, dcutr, identify, kad, mdns, noise,
+    ping, relay, request_response, yamux,
 };
 
 use crate::config::Config;
@@ -41,8 +41,9 @@ const PX_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// Only peers in the replication set may connect (checked first).
-    pub allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Only peers in the replication set may connect (checked first), and
+    /// while a recovery is pending a few it does not know yet (`gate`).
+    pub allow: crate::gate::Gate,
     pub limits: connection_limits::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
@@ -183,7 +184,7 @@ impl Behaviour {
             None
         };
         Ok(Behaviour {
-            allow: allow_block_list::Behaviour::default(),
+            allow: crate::gate::Gate::default(),
             limits: connection_limits::Behaviour::new(limits),
             // Friends hear of a new listen address (a relay slot) at once.
             identify: identify::Behaviour::new(

@@ -91,6 +91,13 @@ pub enum Response {
 pub trait Logs {
     /// Whether this node replicates (and accepts) `author` now.
     fn replicates(&self, author: &AuthorId) -> bool;
+    /// Whether this node answers for `author`'s log (frontier, fetches):
+    /// every author it replicates, and also those whose log is complete
+    /// here (a revoked device's, a recovered identity's) and so no longer
+    /// replicated: peers that lack it still need what it holds.
+    fn serves(&self, author: &AuthorId) -> bool {
+        self.replicates(author)
+    }
     /// Every replicated author, with the local head if any.
     fn frontier(&self) -> Vec<FrontierItem>;
     fn head(&self, author: &AuthorId) -> Option<Head>;

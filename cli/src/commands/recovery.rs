@@ -58,14 +58,33 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             }
         }
         Command::Request { old } => {
-            let view = backend.call(ops::RecoveryRequest { old })?;
+            // The running node's addresses go in the code: each contact's
+            // node dials this one after approving.
+            let addrs = if backend.is_running() {
+                backend.call(ops::Invite {})?.addrs
+            } else {
+                Vec::new()
+            };
+            let view = backend.call(ops::RecoveryRequest { old, addrs })?;
             println!("{}", view.code);
             eprintln!(
-                "send this code to your recovery contacts; each runs `kith recovery approve CODE`.\n\
-                 Trust them here (`kith join` their invite codes) so this node fetches their approvals.\n\
-                 Your new identity key is {}",
-                view.new
+                "send this code to your recovery contacts; each runs `kith recovery approve CODE`."
             );
+            if view.addrs.is_empty() {
+                eprintln!(
+                    "No node runs here, so the code carries no address: start it (`kith up`) and \
+                     run this again for a code the contacts' nodes can dial (the key stays the \
+                     same), or trust them here (`kith join` their invite codes)."
+                );
+            } else {
+                eprintln!(
+                    "Their nodes connect to this one at {} once they approve: keep `kith up` \
+                     running. If none can reach it (behind a NAT), trust one of them here \
+                     (`kith join` their invite code).",
+                    view.addrs.join(", ")
+                );
+            }
+            eprintln!("Your new identity key is {}", view.new);
         }
         Command::Approve { code, seen } => {
             let view = backend.call(ops::RecoveryApprove { code, seen })?;
@@ -81,6 +100,12 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
                 eprintln!(
                     "rotations among these do not stand against the recovery; the rest after entry {} stops counting once it holds (`--seen N` vouches for less)",
                     view.seen_seq
+                );
+            }
+            if !view.dialled.is_empty() {
+                eprintln!(
+                    "connecting to their new device at {} so it fetches the approvals",
+                    view.dialled.join(", ")
                 );
             }
             if view.holds {

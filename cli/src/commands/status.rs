@@ -57,6 +57,14 @@ pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
         for job in &status.jobs {
             println!("{}", output::job(job));
         }
+        if let Some(old) = status.recovering {
+            println!(
+                "recovering {}: waiting for its recovery contacts; their nodes connect here once \
+                 they approve ({} let in now)",
+                status.name_of(&old),
+                kith_node::text::count(status.let_in as u64, "peer", "peers")
+            );
+        }
         if status.refused_connections > 0 {
             println!(
                 "refused {} from peers you do not trust",

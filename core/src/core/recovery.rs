@@ -12,6 +12,23 @@ use crate::error::{Error, Result};
 use crate::model::{PersonView, RecoveryApprovalView, RecoveryCodeView};
 use crate::reader::person_view;
 
+/// The lost identity key this node asked to recover (`kith recovery
+/// request`), while the recovery does not hold as this node resolves it.
+pub fn pending_recovery(store: &crate::store::Store) -> Result<Option<AuthorId>> {
+    let Some(secret) = store.cert_key()? else {
+        return Ok(None);
+    };
+    let new = Keypair::from_secret(&secret).author();
+    let &[old, asked] = store.joined_person()?.as_slice() else {
+        return Ok(None);
+    };
+    if asked != new {
+        return Ok(None);
+    }
+    let person = store.registry()?.person_of(&old);
+    Ok((person.identity != new).then_some(old))
+}
+
 impl Core {
     /// Names who may vouch for a new identity key, and how many must.
     pub fn recovery_set(&mut self, threshold: u8, contacts: Vec<AuthorId>) -> Result<PersonView> {
@@ -43,8 +60,14 @@ impl Core {
 
     /// On a fresh install, after every key of the person `old` was lost:
     /// makes a new identity key (kept here) that links this device, and the
-    /// code its recovery contacts approve.
-    pub fn recovery_request(&mut self, old: AuthorId) -> Result<RecoveryCodeView> {
+    /// code its recovery contacts approve. `addrs`: where this node listens
+    /// (the running node's invite addresses), put in the code so that each
+    /// approving contact's node dials it.
+    pub fn recovery_request(
+        &mut self,
+        old: AuthorId,
+        addrs: Vec<multiaddr::Multiaddr>,
+    ) -> Result<RecoveryCodeView> {
         let registry = self.store.registry()?;
         let pending = self.store.joined_person()?;
         let asked_before = pending.first() == Some(&old) && self.store.cert_key()?.is_some();
@@ -83,11 +106,18 @@ impl Core {
             new: new.author(),
             consent: RecoveryApproval::request(&old, &new),
             device: self.me(),
+            addrs,
         };
         Ok(RecoveryCodeView {
             code: code.encode(),
             old,
             new: new.author(),
+            addrs: code
+                .addrs
+                .iter()
+                .take(crate::invite::MAX_ADDRS)
+                .map(ToString::to_string)
+                .collect(),
         })
     }
 
@@ -164,10 +194,19 @@ impl Core {
         }
         let seen_seq = approval.seen_seq;
         self.append_one(Body::RecoveryApproval(approval))?;
-        // Let the recovering device connect, to fetch the approvals.
+        // Let the recovering device connect, to fetch the approvals, and
+        // dial it where its code says it listens: it knows nobody yet.
         if self.store.trust_get(&code.device)?.is_none() {
             self.store.trust_add(code.device, None, super::now_ms())?;
             self.refresh_scope()?;
+        }
+        if !code.addrs.is_empty() {
+            let addrs: Vec<String> = code.addrs.iter().map(ToString::to_string).collect();
+            self.store.peer_add_addrs(&code.device, &addrs)?;
+            self.outbox.push(super::Effect::Dial {
+                author: code.device,
+                addrs: code.addrs.clone(),
+            });
         }
         let person = person_view(&self.store, code.old)?;
         Ok(RecoveryApprovalView {
@@ -176,6 +215,7 @@ impl Core {
             seen_seq,
             later,
             holds: person.identity == code.new,
+            dialled: code.addrs.iter().map(ToString::to_string).collect(),
             person,
         })
     }
@@ -229,10 +269,20 @@ mod tests {
 
         // Every key of alice's is lost; a fresh install asks.
         let mut fresh = core(9);
-        let request = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        let request = fresh
+            .run(ops::RecoveryRequest {
+                old: a.into(),
+                addrs: Vec::new(),
+            })
+            .unwrap();
         let new = request.new;
         // Asking again gives the same code.
-        let again = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        let again = fresh
+            .run(ops::RecoveryRequest {
+                old: a.into(),
+                addrs: Vec::new(),
+            })
+            .unwrap();
         assert_eq!(again, request);
         let e = eve
             .run(ops::RecoveryApprove {
@@ -340,7 +390,12 @@ mod tests {
         // Alice, on a fresh install, asks her contacts; two who saw the
         // rotation approve.
         let mut fresh = core(9);
-        let request = fresh.run(ops::RecoveryRequest { old: a.into() }).unwrap();
+        let request = fresh
+            .run(ops::RecoveryRequest {
+                old: a.into(),
+                addrs: Vec::new(),
+            })
+            .unwrap();
         for contact in [&mut bob, &mut carol] {
             let view = contact
                 .run(ops::RecoveryApprove {

@@ -46,6 +46,10 @@ pub struct RecoveryCodeView {
     pub old: AuthorId,
     /// The new identity key, kept on this device.
     pub new: AuthorId,
+    /// Where the code says this node listens (empty: the code carries no
+    /// address, and the contacts' nodes cannot dial this one).
+    #[serde(default)]
+    pub addrs: Vec<String>,
 }
 
 /// One key of a person.
@@ -118,6 +122,10 @@ pub struct RecoveryApprovalView {
     pub later: Vec<String>,
     /// Whether the recovery holds already (enough contacts vouched).
     pub holds: bool,
+    /// The addresses of the recovering device this node dials (from the
+    /// code; empty for a code without addresses).
+    #[serde(default)]
+    pub dialled: Vec<String>,
     /// The person as this node resolves it now.
     pub person: PersonView,
 }

@@ -120,12 +120,29 @@ impl StoreOp for RecoverySet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryRequest {
     pub old: AuthorRef,
+    /// Where this node listens (multiaddrs, as `Invite` gives them), put in
+    /// the code so the contacts' nodes dial it; the CLI fills them in from
+    /// the running node. Empty: a code without addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
 }
 
 impl StoreOp for RecoveryRequest {
     fn run(self, core: &mut Core) -> Result<crate::model::RecoveryCodeView> {
         let old = self.old.resolve(core.me());
-        core.recovery_request(old)
+        if self.addrs.len() > crate::invite::MAX_ADDRS {
+            return Err(Error::InvalidInput(format!(
+                "a recovery code carries at most {} addresses",
+                crate::invite::MAX_ADDRS
+            )));
+        }
+        let addrs = self
+            .addrs
+            .iter()
+            .map(|a| crate::config::parse_multiaddr("address", a))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        core.recovery_request(old, addrs)
     }
 }
 

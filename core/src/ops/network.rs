@@ -117,6 +117,8 @@ impl NetOp for Status {
             listen: Vec::new(),
             gossip: Default::default(),
             refused_connections: 0,
+            recovering: crate::core::recovery::pending_recovery(store)?,
+            let_in: 0,
             reachability: Reachability::Unknown,
             relays: Vec::new(),
             relaying_for: Vec::new(),

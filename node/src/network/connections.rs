@@ -145,6 +145,7 @@ impl Network {
             }
             return;
         }
+        self.probation_closed(&peer_id);
         self.holepunched.remove(&peer_id);
         self.punch_failed.remove(&peer_id);
         self.other_transport.retain(|(p, _)| *p != peer_id);
@@ -198,6 +199,11 @@ impl Network {
         if self.is_link_peer(&peer) {
             // A new device with a link code: it may only ask to be linked.
             tracing::info!(%peer, "a device with a link code connected");
+            return;
+        }
+        if self.swarm.behaviour().allow.on_probation(&peer) {
+            // A peer with this node's recovery code: it is only asked.
+            self.on_probation_connected(peer);
             return;
         }
         if !self.allowed(&peer) {

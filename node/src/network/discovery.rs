@@ -109,6 +109,7 @@ impl Network {
     /// DHT's routing table, and reserve a relay slot on it if it relays.
     pub(super) fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
         if !self.allowed(&peer) {
+            self.on_probation_listen_addrs(&peer, &info.listen_addrs);
             return;
         }
         for addr in &info.listen_addrs {
@@ -271,7 +272,9 @@ impl Network {
     /// us public, or when a friend reached us directly and AutoNAT has not
     /// found us private.
     pub(super) fn offer_relay(&mut self) {
+        // Never while the recovery door lets in peers not trusted yet.
         let offer = self.config.relay.offer
+            && !self.door_open()
             && match self.nat {
                 Reachability::Public(_) => true,
                 Reachability::Private => false,

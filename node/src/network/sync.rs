@@ -183,7 +183,10 @@ impl Network {
                     let Some((_, token)) = self.pending.remove(&request_id) else {
                         return;
                     };
-                    if let kith_protocol::sync::Response::Frontier(items) = &response {
+                    // Only a trusted peer tells this node its own head.
+                    if let kith_protocol::sync::Response::Frontier(items) = &response
+                        && self.allowed(&peer)
+                    {
                         self.note_own_head(items);
                     }
                     let outputs =
@@ -230,7 +233,7 @@ impl Network {
                     token,
                     request,
                 } => {
-                    if self.connected.contains_key(&peer) {
+                    if self.connected.contains_key(&peer) || self.may_ask(&peer, &request) {
                         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                         self.pending.insert(id, (peer, token));
                     } else {

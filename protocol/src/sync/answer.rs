@@ -16,7 +16,7 @@ impl<P: Clone + Ord> Replicator<P> {
                 let answer: Vec<FrontierItem> = items
                     .iter()
                     .take(self.limits.max_frontier_authors)
-                    .filter(|i| logs.replicates(&i.author))
+                    .filter(|i| logs.serves(&i.author))
                     .map(|i| FrontierItem {
                         author: i.author,
                         head: logs.head(&i.author),
@@ -38,7 +38,7 @@ impl<P: Clone + Ord> Replicator<P> {
                 max_bytes,
             } => {
                 let mut bytes = Vec::new();
-                if logs.replicates(&author) {
+                if logs.serves(&author) {
                     let cap = (max_bytes as usize).min(self.limits.max_batch_bytes);
                     let entries = logs.entries_after(&author, after_seq, cap);
                     for entry in entries.iter().take(self.limits.max_batch_entries) {
