@@ -9,4 +9,6 @@ pub mod scenarios {
     pub mod flood;
     #[path = "partition.rs"]
     pub mod partition;
+    #[path = "recovery.rs"]
+    pub mod recovery;
 }

@@ -9,85 +9,8 @@ use std::time::Duration;
 
 use kith_node::device_link::RecoveryCode;
 use kith_node::ops;
-use kith_protocol::AuthorId;
 use kith_testkit::{TestNode, connect, wait_until};
-
-/// Alice names contacts, loses every key, and asks from a fresh install
-/// whose code carries its addresses.
-struct Lost {
-    alice: AuthorId,
-    fresh: TestNode,
-    code: String,
-    new: AuthorId,
-}
-
-async fn lose(mut alice: TestNode, threshold: u8, contacts: &[&TestNode]) -> Lost {
-    alice
-        .handle()
-        .call(ops::ProfileSet {
-            name: "Alice".into(),
-            about: String::new(),
-        })
-        .await
-        .unwrap();
-    alice
-        .handle()
-        .call(ops::RecoverySet {
-            threshold,
-            contacts: contacts.iter().map(|c| c.author().into()).collect(),
-        })
-        .await
-        .unwrap();
-    let a = alice.author();
-    let head = alice.seq(a).await;
-    for c in contacts {
-        c.wait_for_seq(a, head).await;
-    }
-    alice.stop().await;
-    let fresh = TestNode::start_with("fresh", 9, |c| {
-        c.recovery_probation = Duration::from_secs(3);
-    })
-    .await;
-    let addrs = fresh.handle().call(ops::Invite {}).await.unwrap().addrs;
-    let request = fresh
-        .handle()
-        .call(ops::RecoveryRequest {
-            old: a.into(),
-            addrs: addrs.clone(),
-        })
-        .await
-        .unwrap();
-    assert!(request.code.starts_with("kithr2"), "{}", request.code);
-    assert_eq!(request.addrs, addrs);
-    Lost {
-        alice: a,
-        fresh,
-        code: request.code,
-        new: request.new,
-    }
-}
-
-async fn approve(contact: &TestNode, code: &str) {
-    let view = contact
-        .handle()
-        .call(ops::RecoveryApprove {
-            code: code.to_string(),
-            seen: None,
-        })
-        .await
-        .unwrap();
-    assert!(!view.dialled.is_empty(), "the code's addresses are dialled");
-}
-
-async fn identity_of(node: &TestNode, person: AuthorId) -> AuthorId {
-    node.handle()
-        .call(ops::Devices {
-            of: Some(person.into()),
-        })
-        .await
-        .unwrap()
-        .identity
-}
+use kith_tests::scenarios::recovery::{approve, identity_of, lose, run};
 
 /// No invite, no `trust`, no `dial` on the fresh install: the two
 /// approving contacts' nodes dial it, it fetches the lost key's log from
@@ -95,35 +18,8 @@ async fn identity_of(node: &TestNode, person: AuthorId) -> AuthorId {
 /// hold, and a friend of Alice's gets her next post through them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovered_person_finds_friends_without_an_invite() {
-    let alice = TestNode::start("alice", 1).await;
-    let bob = TestNode::start("bob", 2).await;
-    let carol = TestNode::start("carol", 3).await;
-    let dave = TestNode::start("dave", 4).await;
-    let frank = TestNode::start("frank", 6).await;
-    for other in [&bob, &carol, &dave, &frank] {
-        connect(&alice, other).await;
-    }
-    // Frank, Alice's friend, knows bob and carol.
-    for c in [&bob, &carol] {
-        connect(c, &frank).await;
-    }
-    let lost = lose(alice, 2, &[&bob, &carol, &dave]).await;
-    let (a, fresh, new) = (lost.alice, &lost.fresh, lost.new);
-    approve(&bob, &lost.code).await;
-    approve(&carol, &lost.code).await;
-
-    fresh
-        .wait_for(
-            "the recovery never held on the fresh install",
-            |h| async move {
-                h.call(ops::Devices { of: Some(a.into()) })
-                    .await
-                    .unwrap()
-                    .identity
-                    == new
-            },
-        )
-        .await;
+    let (world, _) = run().await;
+    let (a, new, fresh) = (world.lost.alice, world.lost.new, &world.lost.fresh);
     let person = fresh
         .handle()
         .call(ops::Devices { of: None })
@@ -135,26 +31,20 @@ async fn a_recovered_person_finds_friends_without_an_invite() {
     // lost key's log names them, and they are connected as trusted peers.
     let trusted = fresh.handle().call(ops::TrustList {}).await.unwrap();
     assert!(trusted.is_empty(), "{trusted:?}");
-    fresh.wait_connected(&bob).await;
-    fresh.wait_connected(&carol).await;
+    fresh.wait_connected(&world.bob).await;
+    fresh.wait_connected(&world.carol).await;
     let status = fresh.handle().call(ops::Status {}).await.unwrap();
     assert_eq!(status.recovering, None, "the door shuts once it holds");
-
-    frank
-        .wait_for("frank never followed the recovery", |h| async move {
-            h.call(ops::Devices { of: Some(a.into()) })
-                .await
-                .unwrap()
-                .identity
-                == new
-        })
-        .await;
-    let post = fresh.post("I am back, and found you all").await;
-    frank.wait_for_seq(fresh.author(), post.seq).await;
-    let feed = frank.feed(10).await;
-    let seen = feed.iter().find(|e| e.id == post.id).unwrap();
+    // Frank followed the recovery and holds Alice's post from the fresh
+    // install (`run` waited for it), shown as Alice's.
+    assert_eq!(identity_of(&world.frank, a).await, new);
+    let feed = world.frank.feed(10).await;
+    let seen = feed
+        .iter()
+        .find(|e| e.author == fresh.author())
+        .expect("frank holds the fresh install's post");
     assert_eq!(seen.author_name.as_deref(), Some("Alice"));
-    assert_eq!(identity_of(&bob, a).await, new);
+    assert_eq!(identity_of(&world.bob, a).await, new);
 }
 
 /// Mallory got hold of the code (it travels by chat or mail). Her
@@ -170,7 +60,7 @@ async fn a_stranger_with_the_code_is_let_in_served_nothing_and_shut_out() {
     let mallory = TestNode::start("mallory", 13).await;
     connect(&alice, &bob).await;
     connect(&alice, &carol).await;
-    let lost = lose(alice, 1, &[&bob, &carol]).await;
+    let lost = lose(alice, 1, &[&bob, &carol], Duration::from_secs(3)).await;
     let (fresh, new) = (&lost.fresh, lost.new);
     let code = RecoveryCode::decode(&lost.code).unwrap();
 

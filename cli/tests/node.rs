@@ -262,3 +262,48 @@ fn a_bundle_streams_from_a_running_node_and_a_refused_export_keeps_the_old_file(
     assert_eq!(entries(&through_api), entries(&without_node));
     assert_eq!(entries(&through_api), "31", "{through_api}");
 }
+
+/// `kith recovery request` on a running fresh install prints a `kithr2`
+/// code with the node's addresses and says the contacts' nodes connect;
+/// `kith status` says the recovery is pending. With no node running the
+/// code carries no address (`kithr1`), and the command says what to do.
+#[test]
+fn a_recovery_request_carries_the_running_nodes_addresses() {
+    let old = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB";
+    let up = up();
+    let out = kith(&up)
+        .args(["recovery", "request", old])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (code, said) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(code.trim().starts_with("kithr2"), "{code}");
+    assert!(
+        said.contains("Their nodes connect to this one at /ip4/127.0.0.1/"),
+        "{said}"
+    );
+    let status = up.run(&["status"]);
+    assert!(status.contains("recovering "), "{status}");
+    assert!(status.contains("0 peers let in"), "{status}");
+    let mut up = up;
+    up.stop();
+    let dir = up.dir().to_path_buf();
+    // The node stopped: the same request (same key) has no address to give.
+    let out = cli(&dir)
+        .args(["recovery", "request", old])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (again, said) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(again.trim().starts_with("kithr1"), "{again}");
+    assert!(said.contains("carries no address"), "{said}");
+    assert!(said.contains("kith up"), "{said}");
+}

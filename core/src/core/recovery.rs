@@ -241,6 +241,68 @@ mod tests {
         .unwrap();
     }
 
+    /// A code with addresses: the contact who approves remembers them for
+    /// the asking device and dials it there; a code without them dials
+    /// nothing; addresses that do not parse are refused with the reason.
+    #[test]
+    fn an_approval_dials_the_fresh_install_where_its_code_says() {
+        let mut alice = core(1);
+        let mut bob = core(2);
+        let a = alice.me();
+        alice
+            .run(ops::RecoverySet {
+                threshold: 1,
+                contacts: vec![bob.me().into()],
+            })
+            .unwrap();
+        trust(&mut bob, a);
+        sync(&alice, &mut bob, a);
+        let mut fresh = core(9);
+        let e = fresh
+            .run(ops::RecoveryRequest {
+                old: a.into(),
+                addrs: vec!["not an address".into()],
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("address"), "{e}");
+        let addr = "/ip4/192.0.2.9/tcp/4001";
+        let request = fresh
+            .run(ops::RecoveryRequest {
+                old: a.into(),
+                addrs: vec![addr.into()],
+            })
+            .unwrap();
+        assert!(request.code.starts_with("kithr2"));
+        assert_eq!(request.addrs, vec![addr.to_string()]);
+        bob.drain_effects();
+        // Called directly: `run` drops the effects (no node to carry them).
+        let view = bob.recovery_approve(&request.code, None).unwrap();
+        assert_eq!(view.dialled, vec![addr.to_string()]);
+        let dials: Vec<_> = bob
+            .drain_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                crate::core::Effect::Dial { author, addrs } => Some((author, addrs)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dials, vec![(fresh.me(), vec![addr.parse().unwrap()])]);
+        let record = bob.store().peer_get(&fresh.me()).unwrap().unwrap();
+        assert_eq!(record.addrs, vec![addr.to_string()]);
+        // The same request without addresses is a kithr1 code: no dial.
+        let plain = RecoveryCode {
+            addrs: Vec::new(),
+            ..RecoveryCode::decode(&request.code).unwrap()
+        };
+        let view = bob.recovery_approve(&plain.encode(), None).unwrap();
+        assert!(view.dialled.is_empty());
+        assert!(
+            !bob.drain_effects()
+                .iter()
+                .any(|e| matches!(e, crate::core::Effect::Dial { .. }))
+        );
+    }
+
     #[test]
     fn two_of_three_contacts_bring_friends_to_the_new_key() {
         let mut alice = core(1);

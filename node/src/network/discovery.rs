@@ -272,14 +272,12 @@ impl Network {
     /// us public, or when a friend reached us directly and AutoNAT has not
     /// found us private.
     pub(super) fn offer_relay(&mut self) {
-        // Never while the recovery door lets in peers not trusted yet.
-        let offer = self.config.relay.offer
-            && !self.door_open()
-            && match self.nat {
-                Reachability::Public(_) => true,
-                Reachability::Private => false,
-                Reachability::Unknown => self.reached_directly,
-            };
+        let offer = super::door::offers_relay(
+            self.config.relay.offer,
+            self.door_open(),
+            &self.nat,
+            self.reached_directly,
+        );
         tracing::debug!(offer, nat = %self.nat, "relay slots for friends");
         let status = if offer {
             relay::Status::Enable

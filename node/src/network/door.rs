@@ -17,6 +17,7 @@ use libp2p::{Multiaddr, PeerId, kad};
 use tokio::time::Instant;
 
 use super::{Network, is_relayed};
+use crate::model::Reachability;
 
 /// Peers let in at once while a recovery is pending.
 pub(super) const DOOR_PEERS: usize = 8;
@@ -41,6 +42,25 @@ impl Probation {
     pub(super) fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.peers.keys().copied()
     }
+}
+
+/// Whether this node offers friends relay slots: if the user lets it,
+/// never while the recovery door lets in peers not trusted yet, and then
+/// when AutoNAT finds it public or, before AutoNAT knows, a friend reached
+/// it directly.
+pub(super) fn offers_relay(
+    allowed: bool,
+    door_open: bool,
+    nat: &Reachability,
+    reached_directly: bool,
+) -> bool {
+    allowed
+        && !door_open
+        && match nat {
+            Reachability::Public(_) => true,
+            Reachability::Private => false,
+            Reachability::Unknown => reached_directly,
+        }
 }
 
 impl Network {
@@ -186,5 +206,25 @@ impl Network {
             .remove_blacklisted_peer(peer);
         let outputs = self.replicator.disconnected(peer, &self.reader);
         self.run_outputs(outputs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_relay_slot_is_offered_while_the_recovery_door_is_open() {
+        let public = Reachability::Public("/ip4/192.0.2.1/tcp/4001".into());
+        assert!(offers_relay(true, false, &public, false));
+        assert!(offers_relay(true, false, &Reachability::Unknown, true));
+        assert!(!offers_relay(true, true, &public, true), "door open");
+        assert!(!offers_relay(true, true, &Reachability::Unknown, true));
+        assert!(
+            !offers_relay(false, false, &public, true),
+            "the user said no"
+        );
+        assert!(!offers_relay(true, false, &Reachability::Private, true));
+        assert!(!offers_relay(true, false, &Reachability::Unknown, false));
     }
 }
