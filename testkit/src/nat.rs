@@ -289,6 +289,29 @@ impl NatLab {
         }
     }
 
+    /// Drops `percent` % of the packets crossing the public segment, picked
+    /// at random, each way: what the routers forward to each other, and
+    /// what R sends and receives (`tc netem` is not in this kernel; this
+    /// is loss without added latency). 0 takes the loss away.
+    pub fn lossy(&self, percent: u8) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.lab.ns("pub")])
+            .args(["nft", "delete", "table", "ip", "loss"])
+            .stderr(Stdio::null())
+            .status();
+        if percent == 0 {
+            return;
+        }
+        let drop = format!("numgen random mod 100 < {percent} drop");
+        let rules = format!(
+            "table ip loss {{\n \
+             chain forward {{\n  type filter hook forward priority -20; policy accept;\n  {drop}\n }}\n \
+             chain input {{\n  type filter hook input priority -20; policy accept;\n  {drop}\n }}\n \
+             chain output {{\n  type filter hook output priority -20; policy accept;\n  {drop}\n }}\n}}\n"
+        );
+        nft(&self.lab, "pub", &rules);
+    }
+
     /// The friends `node` (`"r"`, `"a"` or `"b"`) holds relay slots for,
     /// as `kith status --json` shows them.
     pub fn relaying_for(&self, node: &str) -> Vec<String> {

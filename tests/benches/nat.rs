@@ -8,7 +8,13 @@
 //! cargo build --release -p kith-cli
 //! cargo bench -p kith-tests --bench nat            # 20 attempts per cell
 //! KITH_NAT_ATTEMPTS=5 cargo bench -p kith-tests --bench nat
+//! KITH_NAT_LOSS=5 KITH_NAT_CELLS=2 cargo bench -p kith-tests --bench nat
 //! ```
+//!
+//! `KITH_NAT_LOSS`: percent of packets dropped at random on the public
+//! segment, each way (`NatLab::lossy`; default 0). `KITH_NAT_CELLS`: the
+//! cells to run, as comma-separated indices into the list below (default:
+//! all).
 //!
 //! A relayed attempt waits 10 s for a direct connection. (Whether a node
 //! then says why it stays relayed is the suite's check: a punch gives up
@@ -46,6 +52,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let loss: u8 = std::env::var("KITH_NAT_LOSS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let only: Option<Vec<usize>> = std::env::var("KITH_NAT_CELLS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect());
     let cells = [
         (Nat::Home, Nat::Home, Transports::Tcp),
         (Nat::Home, Nat::Home, Transports::Quic),
@@ -54,17 +67,22 @@ fn main() {
         (Nat::Symmetric, Nat::Home, Transports::Both),
         (Nat::Symmetric, Nat::Symmetric, Transports::Both),
     ];
+    println!("loss on the public segment: {loss} % each way");
     println!(
         "| pairing | transport | direct | direct after p50 / p95 | reaching R (baseline) p50 | ratio p50 | post delivered p50 / max | stayed relayed |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (a, b, transports) in cells {
+    for (n, (a, b, transports)) in cells.into_iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&n)) {
+            continue;
+        }
         let mut direct = Vec::new();
         let mut reach = Vec::new();
         let mut delivered = Vec::new();
         let mut relayed = 0;
         for i in 0..attempts {
             let lab = NatLab::start(kith, 'm', a, b, transports);
+            lab.lossy(loss);
             let m = lab.meet(Duration::from_secs(60), Duration::from_secs(10));
             reach.push(m.reach_r);
             delivered.push(m.delivered_in);

@@ -408,6 +408,10 @@ impl Network {
 
     /// A peer was seen (connected or disconnected) or synced from just now.
     pub(super) fn touch_peer(&mut self, peer: &PeerId, seen: bool, synced: bool) {
+        // Nothing is kept about a peer the recovery door let in.
+        if self.probation.contains(peer) {
+            return;
+        }
         let Some(author) = swarm::author_of(peer) else {
             return;
         };
