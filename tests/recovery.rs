@@ -49,8 +49,9 @@ async fn a_recovered_person_finds_friends_without_an_invite() {
 
 /// Mallory got hold of the code (it travels by chat or mail). Her
 /// modified client trusts the fresh install and dials it: she is let in,
-/// never sees a byte of its logs, is shut out after the probation, and
-/// once the recovery holds the door refuses her outright. Bob, who
+/// never sees a byte of its logs (not even a post it writes meanwhile), is
+/// shut out after the probation and not let in again, and once the
+/// recovery holds the door refuses her outright. Bob, who
 /// approves meanwhile, gets in beside her.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_with_the_code_is_let_in_served_nothing_and_shut_out() {
@@ -81,18 +82,28 @@ async fn a_stranger_with_the_code_is_let_in_served_nothing_and_shut_out() {
         .await;
     let status = fresh.handle().call(ops::Status {}).await.unwrap();
     assert_eq!(status.recovering, Some(lost.alice));
+    // What the install writes meanwhile does not reach her by gossip.
+    fresh.post("written while mallory is let in").await;
     let peers = fresh.handle().call(ops::Peers {}).await.unwrap();
     assert!(
         peers.iter().all(|p| p.author != mallory.author()),
         "a peer let in is not a trusted peer: {peers:?}"
     );
-    // The probation (3 s here) ends with her connection closed.
+    // The probation (3 s here) ends with her connection closed, and her
+    // node's redials are refused while the door stays open.
     wait_until(
         mallory.handle(),
         || async { !mallory.is_connected(fresh.author()).await },
         || async { "the fresh install never shut mallory out".to_string() },
     )
     .await;
+    fresh
+        .wait_for("mallory was let in again", |h| async move {
+            h.call(ops::Status {}).await.unwrap().refused_connections > 0
+        })
+        .await;
+    let status = fresh.handle().call(ops::Status {}).await.unwrap();
+    assert_eq!((status.recovering, status.let_in), (Some(lost.alice), 0));
     for author in [fresh.author(), new] {
         assert_eq!(
             mallory.head(author).await,
@@ -100,6 +111,13 @@ async fn a_stranger_with_the_code_is_let_in_served_nothing_and_shut_out() {
             "mallory got entries of {author}"
         );
     }
+    // Not a gossip message came to her (she is connected to nobody else).
+    let gossip = mallory.handle().call(ops::Status {}).await.unwrap().gossip;
+    assert_eq!(
+        gossip.accepted + gossip.ignored + gossip.rejected,
+        0,
+        "the fresh install gossiped to mallory: {gossip:?}"
+    );
 
     // Bob approves while the door is open: he gets in, and the recovery
     // (threshold 1) holds.

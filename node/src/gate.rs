@@ -27,6 +27,8 @@ pub struct Door {
     max: usize,
     /// Peers admitted and not yet allowed, with their open connections.
     admitted: HashMap<PeerId, HashSet<ConnectionId>>,
+    /// Peers shut out since the door opened: not let in again.
+    refused: HashSet<PeerId>,
 }
 
 /// Connections one admitted peer may hold at once.
@@ -37,6 +39,14 @@ impl Door {
     /// in stay until the network loop closes their connections).
     pub fn set_max(&mut self, max: usize) {
         self.max = max;
+        if max == 0 {
+            self.refused.clear();
+        }
+    }
+
+    /// Never lets `peer` in again while the door stays open.
+    pub fn refuse(&mut self, peer: PeerId) {
+        self.refused.insert(peer);
     }
 
     pub fn is_open(&self) -> bool {
@@ -47,7 +57,7 @@ impl Door {
     /// comes in: while the door is open, with room for one more peer, or
     /// the peer is in already with fewer than two connections.
     pub fn admit(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
-        if !self.is_open() {
+        if !self.is_open() || self.refused.contains(&peer) {
             return false;
         }
         if let Some(conns) = self.admitted.get_mut(&peer) {
@@ -161,8 +171,17 @@ impl NetworkBehaviour for Gate {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        if let FromSwarm::ConnectionClosed(closed) = &event {
-            self.door.closed(&closed.peer_id, closed.connection_id);
+        match &event {
+            FromSwarm::ConnectionClosed(closed) => {
+                self.door.closed(&closed.peer_id, closed.connection_id);
+            }
+            // A behaviour after the gate (connection limits) refused it.
+            FromSwarm::ListenFailure(failed) => {
+                if let Some(peer) = failed.peer_id {
+                    self.door.closed(&peer, failed.connection_id);
+                }
+            }
+            _ => {}
         }
         self.allow.on_swarm_event(event);
     }
@@ -197,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn an_open_door_admits_up_to_its_max_and_two_connections_each() {
+    fn an_open_door_admits_up_to_its_max_two_connections_each_and_nobody_it_shut_out() {
         let mut door = Door::default();
         door.set_max(2);
         let (a, b, c) = (peer(), peer(), peer());
@@ -211,10 +230,18 @@ mod tests {
         door.closed(&b, conn(4));
         assert!(!door.admitted(&b));
         assert!(door.admit(c, conn(6)));
+        // A peer shut out stays out while the door is open.
+        door.closed(&a, conn(1));
+        door.closed(&a, conn(2));
+        door.refuse(a);
+        assert!(!door.admit(a, conn(9)), "a refused peer comes back");
         // Shut: nobody new, nor more connections of those in.
         door.set_max(0);
         assert!(!door.admit(peer(), conn(7)));
         assert!(!door.admit(c, conn(8)));
-        assert_eq!(door.len(), 2);
+        assert_eq!(door.len(), 1);
+        // Open again (another recovery): what was refused is forgotten.
+        door.set_max(2);
+        assert!(door.admit(a, conn(10)));
     }
 }

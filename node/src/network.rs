@@ -409,9 +409,8 @@ impl Network {
         self.scope = scope;
         if grew {
             self.resync_soon.extend(self.connected.keys().copied());
-            self.resync_soon.extend(self.probation.peers());
         }
-        self.update_door();
+        self.update_door(grew);
         self.redial();
     }
 

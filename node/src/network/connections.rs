@@ -199,6 +199,7 @@ impl Network {
         if self.is_link_peer(&peer) {
             // A new device with a link code: it may only ask to be linked.
             tracing::info!(%peer, "a device with a link code connected");
+            self.keep_out_of_gossip(&peer);
             return;
         }
         if self.swarm.behaviour().allow.on_probation(&peer) {
@@ -236,7 +237,9 @@ impl Network {
         {
             self.on_reached_directly();
         }
-        if count > 1 {
+        // (A peer's earlier connection may still be closing unregistered:
+        // one the recovery door let in, just promoted.)
+        if count > 1 && self.connected.contains_key(&peer) {
             if relayed && self.punch_again.remove(&peer) {
                 self.close_older_circuits(&peer, connection);
             }
@@ -408,8 +411,9 @@ impl Network {
 
     /// A peer was seen (connected or disconnected) or synced from just now.
     pub(super) fn touch_peer(&mut self, peer: &PeerId, seen: bool, synced: bool) {
-        // Nothing is kept about a peer the recovery door let in.
-        if self.probation.contains(peer) {
+        // Nothing is kept about a peer outside the replication set (one a
+        // door let in, or one that left it while a batch was verified).
+        if !self.allowed(peer) {
             return;
         }
         let Some(author) = swarm::author_of(peer) else {

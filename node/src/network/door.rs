@@ -12,12 +12,20 @@
 
 use std::collections::HashMap;
 
-use kith_protocol::sync::Request;
+use kith_protocol::sync::{FrontierItem, Logs, Request};
+use kith_protocol::{AuthorId, Entry, EntryId, Head};
 use libp2p::{Multiaddr, PeerId, kad};
 use tokio::time::Instant;
 
 use super::{Network, is_relayed};
 use crate::model::Reachability;
+use crate::reader::Reader;
+
+/// The gossipsub application score of a peer let in by a door (this one or
+/// a device link code's): far below the graylist threshold, so its
+/// messages are ignored, it is never in the mesh, and nothing is published
+/// or gossiped to it (a blacklist only drops what it sends).
+pub(super) const LET_IN_SCORE: f64 = -10_000.0;
 
 /// Peers let in at once while a recovery is pending.
 pub(super) const DOOR_PEERS: usize = 8;
@@ -26,6 +34,10 @@ pub(super) const DOOR_PEERS: usize = 8;
 #[derive(Default)]
 pub(super) struct Probation {
     peers: HashMap<PeerId, Admitted>,
+    /// The keys of the person being recovered: all a frontier sent to a
+    /// peer let in names (the rest of the replication set is not its
+    /// business).
+    lost_keys: Vec<AuthorId>,
 }
 
 struct Admitted {
@@ -68,7 +80,7 @@ impl Network {
     /// pending here. Peers let in that the set now names are connected again
     /// as trusted peers (gossip and every protocol start afresh); when the
     /// door shuts, the others are closed.
-    pub(super) fn update_door(&mut self) {
+    pub(super) fn update_door(&mut self, grew: bool) {
         let pending = match crate::core::recovery::pending_recovery(self.reader.store()) {
             Ok(p) => p,
             Err(e) => {
@@ -77,6 +89,42 @@ impl Network {
             }
         };
         let open = pending.is_some();
+        self.probation.lost_keys = match (pending, self.reader.store().registry()) {
+            (Some(old), Ok(registry)) => registry
+                .person_of(&old)
+                .keys
+                .iter()
+                .map(|k| k.key)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let trusted: Vec<PeerId> = self
+            .probation
+            .peers
+            .keys()
+            .filter(|p| self.allowed(p))
+            .copied()
+            .collect();
+        for peer in trusted {
+            self.promote(peer);
+        }
+        if !open {
+            let left: Vec<PeerId> = self.probation.peers.keys().copied().collect();
+            for peer in left {
+                self.shut_out(peer, "the recovery holds");
+            }
+        } else if grew {
+            // The lost key's log named more keys of the person: ask for them.
+            let left: Vec<PeerId> = self.probation.peers.keys().copied().collect();
+            for peer in left {
+                let asking = Asking {
+                    reader: &self.reader,
+                    keys: &self.probation.lost_keys,
+                };
+                let outputs = self.replicator.resync(peer, &asking);
+                self.run_outputs(outputs);
+            }
+        }
         if open != self.swarm.behaviour().allow.door.is_open() {
             if let Some(old) = pending {
                 tracing::info!(%old, "recovery pending: letting in the contacts who approve");
@@ -95,22 +143,6 @@ impl Network {
                 kad::Mode::Server
             }));
             self.offer_relay();
-        }
-        let trusted: Vec<PeerId> = self
-            .probation
-            .peers
-            .keys()
-            .filter(|p| self.allowed(p))
-            .copied()
-            .collect();
-        for peer in trusted {
-            self.promote(peer);
-        }
-        if !open {
-            let left: Vec<PeerId> = self.probation.peers.keys().copied().collect();
-            for peer in left {
-                self.shut_out(peer, "the recovery holds");
-            }
         }
     }
 
@@ -132,9 +164,20 @@ impl Network {
                 listen: Vec::new(),
             },
         );
-        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
-        let outputs = self.replicator.connected(peer, &self.reader);
+        self.keep_out_of_gossip(&peer);
+        let asking = Asking {
+            reader: &self.reader,
+            keys: &self.probation.lost_keys,
+        };
+        let outputs = self.replicator.connected(peer, &asking);
         self.run_outputs(outputs);
+    }
+
+    /// Nothing goes to `peer` by gossip, and nothing from it is taken.
+    pub(super) fn keep_out_of_gossip(&mut self, peer: &PeerId) {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.blacklist_peer(peer);
+        gossipsub.set_application_score(peer, LET_IN_SCORE);
     }
 
     pub(super) fn on_probation_listen_addrs(&mut self, peer: &PeerId, addrs: &[Multiaddr]) {
@@ -183,6 +226,7 @@ impl Network {
         tracing::info!(%peer, why, "closing a connection let in for the recovery");
         self.probation.peers.remove(&peer);
         self.forget_probation(&peer);
+        self.swarm.behaviour_mut().allow.door.refuse(peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
@@ -194,6 +238,11 @@ impl Network {
         };
         tracing::info!(%peer, "a peer let in for the recovery is a recovery contact: connecting again as a trusted peer");
         self.forget_probation(&peer);
+        // A trusted peer now: gossip with it as with any other.
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, 0.0);
         self.remember_addrs(&peer, admitted.listen);
         self.backoff.remove(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
@@ -206,6 +255,51 @@ impl Network {
             .remove_blacklisted_peer(peer);
         let outputs = self.replicator.disconnected(peer, &self.reader);
         self.run_outputs(outputs);
+    }
+}
+
+/// The logs with a frontier cut to the keys of the person being
+/// recovered (what a peer let in is told); everything else as the reader.
+struct Asking<'a> {
+    reader: &'a Reader,
+    keys: &'a [AuthorId],
+}
+
+impl Logs for Asking<'_> {
+    fn replicates(&self, author: &AuthorId) -> bool {
+        self.reader.replicates(author)
+    }
+
+    fn serves(&self, author: &AuthorId) -> bool {
+        self.reader.serves(author)
+    }
+
+    fn frontier(&self) -> Vec<FrontierItem> {
+        self.reader
+            .frontier()
+            .into_iter()
+            .filter(|i| self.keys.contains(&i.author))
+            .collect()
+    }
+
+    fn head(&self, author: &AuthorId) -> Option<Head> {
+        self.reader.head(author)
+    }
+
+    fn id_at(&self, author: &AuthorId, seq: u64) -> Option<EntryId> {
+        self.reader.id_at(author, seq)
+    }
+
+    fn entries_after(&self, author: &AuthorId, after_seq: u64, max_bytes: usize) -> Vec<Entry> {
+        self.reader.entries_after(author, after_seq, max_bytes)
+    }
+
+    fn entries_with_changes(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Entry> {
+        self.reader.entries_with_changes(hashes, max_bytes)
+    }
+
+    fn handovers(&self, from: &AuthorId) -> Vec<Entry> {
+        self.reader.handovers(from)
     }
 }
 
