@@ -259,15 +259,7 @@ async fn two_of_three_contacts_recover_a_lost_identity_and_a_friend_follows() {
         .await
         .unwrap();
     let new = request.new;
-    frank
-        .wait_for("frank never followed alice's recovery", |h| async move {
-            h.call(ops::Devices { of: Some(a.into()) })
-                .await
-                .unwrap()
-                .identity
-                == new
-        })
-        .await;
+    frank.wait_identity(a, new).await;
     let seen = frank
         .handle()
         .call(ops::Devices { of: Some(a.into()) })

@@ -122,16 +122,7 @@ async fn a_stranger_with_the_code_is_let_in_served_nothing_and_shut_out() {
     // Bob approves while the door is open: he gets in, and the recovery
     // (threshold 1) holds.
     approve(&bob, &lost.code).await;
-    let a = lost.alice;
-    fresh
-        .wait_for("the recovery never held", |h| async move {
-            h.call(ops::Devices { of: Some(a.into()) })
-                .await
-                .unwrap()
-                .identity
-                == new
-        })
-        .await;
+    fresh.wait_identity(lost.alice, new).await;
     fresh.wait_connected(&bob).await;
     // Shut now: mallory's next connection is refused.
     let before = fresh

@@ -270,17 +270,16 @@ fn a_bundle_streams_from_a_running_node_and_a_refused_export_keeps_the_old_file(
 #[test]
 fn a_recovery_request_carries_the_running_nodes_addresses() {
     let old = "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB";
+    // What a successful command printed, and what it said on stderr.
+    let printed = |cmd: &mut Command| {
+        let out = cmd.assert().success().get_output().clone();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
     let up = up();
-    let out = kith(&up)
-        .args(["recovery", "request", old])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (code, said) = (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    );
+    let (code, said) = printed(kith(&up).args(["recovery", "request", old]));
     assert!(code.trim().starts_with("kithr2"), "{code}");
     assert!(
         said.contains("Their nodes connect to this one at /ip4/127.0.0.1/"),
@@ -293,16 +292,7 @@ fn a_recovery_request_carries_the_running_nodes_addresses() {
     up.stop();
     let dir = up.dir().to_path_buf();
     // The node stopped: the same request (same key) has no address to give.
-    let out = cli(&dir)
-        .args(["recovery", "request", old])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (again, said) = (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    );
+    let (again, said) = printed(cli(&dir).args(["recovery", "request", old]));
     assert!(again.trim().starts_with("kithr1"), "{again}");
     assert!(said.contains("carries no address"), "{said}");
     assert!(said.contains("kith up"), "{said}");

@@ -9,6 +9,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// A code's addresses on the wire: the first [`crate::invite::MAX_ADDRS`],
+/// as binary multiaddrs.
+fn wire_addrs(addrs: &[Multiaddr]) -> Vec<serde_bytes::ByteBuf> {
+    addrs
+        .iter()
+        .take(crate::invite::MAX_ADDRS)
+        .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+        .collect()
+}
+
+/// A code's addresses read back: at most [`crate::invite::MAX_ADDRS`],
+/// each a valid multiaddr, else `damaged`.
+fn read_addrs(
+    wire: Vec<serde_bytes::ByteBuf>,
+    damaged: impl Fn() -> Error,
+) -> Result<Vec<Multiaddr>> {
+    if wire.len() > crate::invite::MAX_ADDRS {
+        return Err(damaged());
+    }
+    wire.into_iter()
+        .map(|b| Multiaddr::try_from(b.into_vec()).map_err(|_| damaged()))
+        .collect()
+}
+
 /// Key derivation context of the ephemeral key (BLAKE3 `derive_key`).
 pub const EPHEMERAL_CONTEXT: &str = "kith 2026-11 device link ephemeral key v1";
 
@@ -39,12 +63,7 @@ impl LinkCode {
         let wire = Wire {
             identity: self.identity,
             node: self.node,
-            addrs: self
-                .addrs
-                .iter()
-                .take(crate::invite::MAX_ADDRS)
-                .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
-                .collect(),
+            addrs: wire_addrs(&self.addrs),
             secret: self.secret,
         };
         let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
@@ -75,18 +94,10 @@ impl LinkCode {
         let wire: Wire = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
         wire.identity.verifying_key().map_err(|_| damaged())?;
         wire.node.verifying_key().map_err(|_| damaged())?;
-        if wire.addrs.len() > crate::invite::MAX_ADDRS {
-            return Err(damaged());
-        }
-        let addrs = wire
-            .addrs
-            .into_iter()
-            .map(|b| Multiaddr::try_from(b.into_vec()).map_err(|_| damaged()))
-            .collect::<Result<_>>()?;
         Ok(LinkCode {
             identity: wire.identity,
             node: wire.node,
-            addrs,
+            addrs: read_addrs(wire.addrs, damaged)?,
             secret: wire.secret,
         })
     }
@@ -169,12 +180,7 @@ impl RecoveryCode {
             new: self.new,
             consent: self.consent,
             device: self.device,
-            addrs: self
-                .addrs
-                .iter()
-                .take(crate::invite::MAX_ADDRS)
-                .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
-                .collect(),
+            addrs: wire_addrs(&self.addrs),
         };
         let bytes = postcard::to_stdvec(&wire).expect("encoding into a Vec cannot fail");
         format!(
@@ -212,20 +218,15 @@ impl RecoveryCode {
         let bytes = bs58::decode(body).into_vec().map_err(|_| damaged())?;
         let code = if with_addrs {
             let wire: RecoveryWire2 = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
-            if wire.addrs.is_empty() || wire.addrs.len() > crate::invite::MAX_ADDRS {
+            if wire.addrs.is_empty() {
                 return Err(damaged());
             }
-            let addrs = wire
-                .addrs
-                .into_iter()
-                .map(|b| Multiaddr::try_from(b.into_vec()).map_err(|_| damaged()))
-                .collect::<Result<_>>()?;
             RecoveryCode {
                 old: wire.old,
                 new: wire.new,
                 consent: wire.consent,
                 device: wire.device,
-                addrs,
+                addrs: read_addrs(wire.addrs, damaged)?,
             }
         } else {
             let wire: RecoveryWire1 = postcard::from_bytes(&bytes).map_err(|_| damaged())?;

@@ -4,7 +4,10 @@
 //! read pool; the network loop reads logs through it for the sync machine.
 //! It never writes.
 
+mod people;
 mod threads;
+
+pub use people::person_view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -457,15 +460,13 @@ pub fn post_body(store: &Store, id: &EntryId) -> Result<(Entry, Post)> {
 /// replicated until the user decides.
 impl Logs for Reader {
     fn replicates(&self, author: &AuthorId) -> bool {
-        if !self.scope.contains(author) || self.store.is_flagged(author).unwrap_or(true) {
-            return false;
-        }
         // A revoked device's log is complete once it reaches its last
-        // valid entry: nothing more is asked for (or served).
-        match self.scope.last_seq(author) {
-            Some(last) => self.head(author).is_none_or(|h| h.seq < last),
-            None => true,
-        }
+        // valid entry: nothing more is asked for (it is still served).
+        self.serves(author)
+            && match self.scope.last_seq(author) {
+                Some(last) => self.head(author).is_none_or(|h| h.seq < last),
+                None => true,
+            }
     }
 
     fn serves(&self, author: &AuthorId) -> bool {
@@ -549,62 +550,4 @@ impl Logs for Reader {
             }
         }
     }
-}
-
-/// The person `key` belongs to, with every key it has or had.
-pub fn person_view(store: &Store, key: AuthorId) -> Result<crate::model::PersonView> {
-    let registry = store.registry()?;
-    let person = registry.person_of(&key);
-    let mut devices = Vec::with_capacity(person.keys.len());
-    for k in &person.keys {
-        devices.push(crate::model::DeviceView {
-            key: k.key,
-            role: k.role,
-            name: k.name.clone(),
-            this_device: k.key == key,
-            revoked: !k.active(),
-            last_seq: k.last_seq,
-            head_seq: store.head(&k.key)?.map_or(0, |h| h.seq),
-            took_over_from: registry.predecessor(&k.key),
-        });
-    }
-    let named = |key: AuthorId| -> Result<crate::model::Named> {
-        Ok(crate::model::Named {
-            key,
-            name: store.display_name(&key)?,
-        })
-    };
-    let recovery = match registry.recovery_contacts(&person) {
-        Some(c) => Some(crate::model::RecoveryView {
-            threshold: c.threshold,
-            contacts: c.contacts.into_iter().map(named).collect::<Result<_>>()?,
-        }),
-        None => None,
-    };
-    Ok(crate::model::PersonView {
-        root: person.root,
-        identity: person.identity,
-        name: store.display_name(&key)?,
-        devices,
-        conflict: person.conflict.map(|c| match c {
-            kith_protocol::identity::Conflict::Fork { key, seq } => format!(
-                "the identity key {key} signed two entries at seq {seq}: certificates from there on do not count until you decide"
-            ),
-            kith_protocol::identity::Conflict::Recovery { key, candidates } => format!(
-                "recovery contacts vouched for {} different new keys replacing {key}: nothing changes until you decide",
-                candidates.len()
-            ),
-            kith_protocol::identity::Conflict::Succession { key, candidates } => format!(
-                "the identity key {key} was handed to {} different keys (a rotation, a recovery, or a \
-                 restored backup going on under a new key): nothing changes until you decide",
-                candidates.len()
-            ),
-        }),
-        recovery,
-        recovered_by: person
-            .recovered_by
-            .into_iter()
-            .map(named)
-            .collect::<Result<_>>()?,
-    })
 }

@@ -291,6 +291,23 @@ impl TestNode {
         )
         .await;
     }
+
+    /// Waits until this node resolves `person`'s identity key to
+    /// `identity` (it followed a rotation or a recovery).
+    pub async fn wait_identity(&self, person: AuthorId, identity: AuthorId) {
+        let what = format!(
+            "{} never saw {person}'s identity become {identity}",
+            self.name
+        );
+        self.wait_for(&what, |h| async move {
+            h.call(ops::Devices {
+                of: Some(person.into()),
+            })
+            .await
+            .is_ok_and(|p| p.identity == identity)
+        })
+        .await;
+    }
 }
 
 /// Trust both ways, then dial.

@@ -139,18 +139,7 @@ pub async fn run() -> (World, Timings) {
     approve(&bob, &lost.code).await;
     let start = Instant::now();
     approve(&carol, &lost.code).await;
-    lost.fresh
-        .wait_for(
-            "the recovery never held on the fresh install",
-            |h| async move {
-                h.call(ops::Devices { of: Some(a.into()) })
-                    .await
-                    .unwrap()
-                    .identity
-                    == new
-            },
-        )
-        .await;
+    lost.fresh.wait_identity(a, new).await;
     let holds = start.elapsed();
     let post = lost.fresh.post("I am back, and found you all").await;
     frank.wait_for_seq(lost.fresh.author(), post.seq).await;

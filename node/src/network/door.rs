@@ -34,6 +34,9 @@ pub(super) const DOOR_PEERS: usize = 8;
 #[derive(Default)]
 pub(super) struct Probation {
     peers: HashMap<PeerId, Admitted>,
+    /// The lost identity key while a recovery is pending here (the door
+    /// is open).
+    lost: Option<AuthorId>,
     /// The keys of the person being recovered: all a frontier sent to a
     /// peer let in names (the rest of the replication set is not its
     /// business).
@@ -51,8 +54,12 @@ impl Probation {
         self.peers.contains_key(peer)
     }
 
-    pub(super) fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.peers.keys().copied()
+    pub(super) fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub(super) fn recovering(&self) -> Option<AuthorId> {
+        self.lost
     }
 }
 
@@ -89,6 +96,7 @@ impl Network {
             }
         };
         let open = pending.is_some();
+        self.probation.lost = pending;
         self.probation.lost_keys = match (pending, self.reader.store().registry()) {
             (Some(old), Ok(registry)) => registry
                 .person_of(&old)

@@ -137,8 +137,8 @@ impl Network {
             listen: self.listen.iter().map(ToString::to_string).collect(),
             gossip: self.gossip_counts.clone(),
             refused_connections: self.refused_connections.values().sum(),
-            recovering: crate::core::recovery::pending_recovery(store)?,
-            let_in: self.probation.peers().count(),
+            recovering: self.probation.recovering(),
+            let_in: self.probation.len(),
             reachability: self.nat.clone(),
             relays: self
                 .reservations
