@@ -13,4 +13,4 @@ while read -r a; do
   [ -n "$a" ] && "$bin" --data-dir "$dir" trust add "$a" >/dev/null
 done <"$authors"
 /usr/bin/time -f "import %e s, peak %M KiB" "$bin" --data-dir "$dir" bundle import "$bundle" 2>&1 >/dev/null | tail -1
-echo "store $(du -sb "$dir/store" | cut -f1) bytes; of it sled's blobs $(du -sb "$dir/store/blobs" | cut -f1)"
+echo "store $(du -sb "$dir/store" | cut -f1) bytes; of it sled's blobs $(du -sb "$dir/store/blobs" | cut -f1); search $(du -sb "$dir/search" 2>/dev/null | cut -f1)"

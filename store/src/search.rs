@@ -129,6 +129,22 @@ struct Fields {
     time: Field,
 }
 
+/// What the caller of [`Search::put_post`] knows of the post's place in
+/// the index. A replacement costs a delete query held until the commit,
+/// so a post known to be absent is only added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Just stored for the first time. The index cannot hold it as long
+    /// as the store is made durable before every commit of the index
+    /// (`Core::search_flush` does), so that no committed index can hold
+    /// a post a crash took from the store.
+    New,
+    /// Reached by a rebuild's walk: absent while the index is emptied.
+    Walked,
+    /// May be indexed already (a circle post opened again, a catch-up).
+    Again,
+}
+
 pub struct Search {
     writer: IndexWriter,
     reader: SearchReader,
@@ -138,8 +154,8 @@ pub struct Search {
     dirty: bool,
     last_commit: Instant,
     /// The index was emptied since the last commit (a rebuild runs): a
-    /// post put fresh cannot be in it, so nothing needs replacing. Each
-    /// replacement costs tantivy a delete query held until the commit
+    /// post its walk reaches cannot be in it, so nothing needs replacing.
+    /// Each replacement costs tantivy a delete query held until the commit
     /// (~1.2 KiB: 124 MiB for a rebuild of 100,000 posts).
     emptied: bool,
     /// Replacements (delete queries) waiting for the next commit.
@@ -248,19 +264,23 @@ impl Search {
         Term::from_field_text(self.fields.key, key)
     }
 
-    /// Adds (or replaces) a post. `fresh`: the caller knows the post was
-    /// not put since the index was emptied (it was just stored, or a
-    /// rebuild's walk reached it), so while a rebuild runs it is only added.
+    /// Adds (or replaces) a post; `put` says what the caller knows of
+    /// whether the index may hold it already.
     pub fn put_post(
         &mut self,
         id: &EntryId,
         author: &AuthorId,
         timestamp_ms: u64,
         post: &Post,
-        fresh: bool,
+        put: Put,
     ) -> Result<()> {
         let key = format!("e:{id}");
-        if !(fresh && self.emptied) {
+        let absent = match put {
+            Put::New => true,
+            Put::Walked => self.emptied,
+            Put::Again => false,
+        };
+        if !absent {
             self.writer.delete_term(self.key_term(&key));
             self.replacing += 1;
         }
@@ -355,16 +375,19 @@ impl Search {
         self.last_commit.elapsed()
     }
 
-    /// Commits if there is something to commit and the last commit is at
-    /// least `every` old (called by the node's timer).
-    pub fn commit_if_due(&mut self, every: Duration) -> Result<()> {
-        if self.dirty && self.last_commit.elapsed() >= every {
-            self.commit()?;
-        }
-        Ok(())
+    /// There is something to commit and the last commit is at least
+    /// `every` old (the node's timer commits then).
+    pub fn is_due(&self, every: Duration) -> bool {
+        self.dirty && self.last_commit.elapsed() >= every
+    }
+
+    /// Something was added or removed since the last commit.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     /// Commits, then searches (see [`SearchReader::search`]).
+    #[cfg(test)]
     pub fn search(&mut self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
         self.commit()?;
         self.reader.search(params)
@@ -489,11 +512,11 @@ mod tests {
         }
     }
 
-    /// Between emptying the index and the next commit (a rebuild), a post
-    /// put fresh is only added; otherwise every put replaces, so a post
-    /// indexed twice is found once.
+    /// A new post and, between emptying the index and the next commit (a
+    /// rebuild), a walked one are only added; otherwise every put
+    /// replaces, so a post indexed twice is found once.
     #[test]
-    fn only_a_rebuild_adds_without_replacing() {
+    fn only_new_and_rebuilt_posts_are_added_without_replacing() {
         let author = Keypair::from_secret(&[1; 32]).author();
         let mut search = Search::open(None).unwrap();
         let find = |search: &mut Search| {
@@ -510,11 +533,14 @@ mod tests {
         };
         let id = EntryId([1; 32]);
         search
-            .put_post(&id, &author, 1, &note("a wombat"), true)
+            .put_post(&id, &author, 1, &note("a wombat"), Put::New)
             .unwrap();
-        search
-            .put_post(&id, &author, 1, &note("a wombat"), true)
-            .unwrap();
+        assert_eq!(search.replacing(), 0, "a new post holds no delete query");
+        for put in [Put::Walked, Put::Again] {
+            search
+                .put_post(&id, &author, 1, &note("a wombat"), put)
+                .unwrap();
+        }
         assert_eq!(search.replacing(), 2);
         assert_eq!(find(&mut search), 1);
         assert_eq!(search.replacing(), 0);
@@ -523,12 +549,12 @@ mod tests {
         for i in 0..100u8 {
             let id = EntryId([i; 32]);
             search
-                .put_post(&id, &author, 1, &note("a wombat"), true)
+                .put_post(&id, &author, 1, &note("a wombat"), Put::Walked)
                 .unwrap();
         }
         assert_eq!(search.replacing(), 0, "a rebuild holds no delete queries");
         search
-            .put_post(&EntryId([7; 32]), &author, 1, &note("a wombat"), false)
+            .put_post(&EntryId([7; 32]), &author, 1, &note("a wombat"), Put::Again)
             .unwrap();
         assert_eq!(search.replacing(), 1);
         assert_eq!(find(&mut search), 100);
@@ -542,7 +568,7 @@ mod tests {
         let mut search = Search::open(None).unwrap();
         let text = "## Backups\n\nRun **`kith bundle`** every *night*:\n\n```sh\nkith bundle export\n```\n";
         search
-            .put_post(&EntryId([3; 32]), &author, 1, &note(text), false)
+            .put_post(&EntryId([3; 32]), &author, 1, &note(text), Put::Again)
             .unwrap();
         let hits = search
             .search(&Query {

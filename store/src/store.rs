@@ -192,8 +192,9 @@ impl Store {
 
     /// Applies a batch; if it wrote what persons are resolved from, the
     /// cached registry is built again at its next use.
-    fn apply(&self, batch: Batch) -> Result<()> {
+    fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
+        views::number_arrivals(self, &mut batch);
         self.kv.apply(batch)?;
         if registry {
             self.registry_changed();
@@ -459,15 +460,21 @@ impl Store {
         Ok(self.kv.flush()?)
     }
 
+    /// [`Store::flush`], unless nothing was written since the last one.
+    pub fn flush_written(&self) -> Result<()> {
+        Ok(self.kv.flush_written()?)
+    }
+
     /// Posts, newest first.
     pub fn feed(&self, query: &FeedQuery) -> Result<Vec<Entry>> {
         views::feed(self, query)
     }
 
-    /// The next arrival number (views number every stored entry in order).
-    pub(crate) fn next_arrival(&self) -> u64 {
+    /// The first of `count` consecutive arrival numbers (views number every
+    /// stored entry in order).
+    pub(crate) fn next_arrivals(&self, count: u64) -> u64 {
         self.arrival
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .fetch_add(count, std::sync::atomic::Ordering::SeqCst)
             + 1
     }
 

@@ -2,6 +2,7 @@
 //! acknowledged) and verified entries from peers, each followed by the
 //! views that are not in the store's batch: wiki pages and search.
 
+use crate::search::Put;
 use crate::store::VIEWS_VERSION;
 use std::collections::BTreeSet;
 
@@ -66,8 +67,8 @@ impl Core {
             self.refresh_scope()?;
         }
         let opened = self.circles_after(&entries);
-        self.index_search(&entries, true);
-        self.index_search(&opened, false);
+        self.index_search(&entries, Put::New);
+        self.index_search(&opened, Put::Again);
         self.cover_search();
         // Own wiki edits (sealed for a circle or not) are recorded by the
         // wiki after this, which moves the marker itself; other own
@@ -96,8 +97,8 @@ impl Core {
         };
         let appended = batch.appended;
         let opened = self.circles_after(&appended);
-        self.index_search(&appended, true);
-        self.index_search(&opened, false);
+        self.index_search(&appended, Put::New);
+        self.index_search(&opened, Put::Again);
         self.cover_search();
         let wiki: Vec<Verified> = appended
             .iter()
@@ -266,9 +267,9 @@ impl Core {
     /// Brings the search index up to date with freshly stored entries
     /// (pages are re-indexed at the next commit). Entries a rebuild has not
     /// reached yet are left to it.
-    /// Indexes posts for search; `fresh`: these entries were just stored
-    /// or reached by a rebuild's walk (see [`crate::search::Search::put_post`]).
-    pub(super) fn index_search(&mut self, entries: &[Verified], fresh: bool) {
+    /// Indexes posts for search; `put`: what is known of whether the index
+    /// may hold them (see [`crate::search::Put`]).
+    pub(super) fn index_search(&mut self, entries: &[Verified], put: Put) {
         let indexing = self.indexing();
         for verified in entries {
             let entry = verified.entry();
@@ -281,7 +282,7 @@ impl Core {
                     &entry.author(),
                     entry.header().timestamp_ms,
                     post,
-                    fresh,
+                    put,
                 ),
                 Some(Body::Deletion(d)) => {
                     // The store honoured it only for the author's own entries.
@@ -317,6 +318,16 @@ impl Core {
             for page in std::mem::take(&mut self.dirty_pages) {
                 self.index_page(&page)?;
             }
+        }
+        self.commit_search()
+    }
+
+    /// Commits the search index after making the store durable, so that no
+    /// committed index holds a post a crash could take from the store (a
+    /// post stored anew is then only added: [`Put::New`]).
+    fn commit_search(&mut self) -> Result<()> {
+        if self.search.is_dirty() {
+            self.store.flush_written()?;
         }
         self.search.commit().map_err(search_error)
     }
@@ -381,9 +392,11 @@ impl Core {
             return;
         }
         let result = if self.dirty_pages.is_empty() || self.pages_ready().is_err() {
-            self.search
-                .commit_if_due(std::time::Duration::from_secs(1))
-                .map_err(search_error)
+            if self.search.is_due(std::time::Duration::from_secs(1)) {
+                self.commit_search()
+            } else {
+                Ok(())
+            }
         } else {
             self.search_flush()
         };
@@ -435,7 +448,7 @@ impl Core {
                 .into_iter()
                 .map(|(_, e)| self.store.verified(e))
                 .collect();
-            self.index_search(&entries, false);
+            self.index_search(&entries, Put::Again);
             self.search.cover(last);
         }
         if behind > 0 {

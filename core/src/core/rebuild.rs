@@ -11,6 +11,7 @@
 //! that a crash interrupted starts over at the next open (the store
 //! records that one is running).
 
+use crate::search::Put;
 use crate::store::VIEWS_VERSION;
 use std::time::{Duration, Instant};
 
@@ -195,7 +196,7 @@ impl Core {
             self.wiki.apply(&self.store, &detached)?;
             // Circle entries open once every epoch is back in the views.
             let opened = self.circles_reopen_all()?;
-            self.index_search(&opened, false);
+            self.index_search(&opened, Put::Again);
             self.rebuild_mut().phase = Phase::Pages {
                 done: None,
                 current: None,
@@ -210,7 +211,7 @@ impl Core {
         rebuild.phase = Phase::Entries(Some(next));
         rebuild.done += n;
         // The cursor now covers these entries, so search indexes them.
-        self.index_search(&verified, true);
+        self.index_search(&verified, Put::Walked);
         Ok(false)
     }
 

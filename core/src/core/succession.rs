@@ -8,6 +8,7 @@ use kith_protocol::{AuthorId, Body, Keypair, Verified};
 
 use super::{Core, IngestOutcome};
 use crate::error::{Error, Result};
+use crate::search::Put;
 use crate::store::Store;
 use crate::witness::{self, Start, Witness};
 
@@ -169,7 +170,7 @@ impl Core {
             tracing::info!(old = %taken_over, new = %author, "a key took over from a key you replicate");
             // A handover is a certificate: circles are read again.
             let opened = self.circles_after(&batch.appended);
-            self.index_search(&opened, false);
+            self.index_search(&opened, Put::Again);
             outcome
                 .appended
                 .extend(batch.appended.into_iter().map(Verified::into_entry));

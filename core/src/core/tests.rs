@@ -682,6 +682,20 @@ fn an_own_post_is_fdatasynced_before_its_id_is_returned() {
     let synced = c.store().kv().durable_syncs();
     assert!(c.ingest(&entries).error.is_none());
     assert_eq!(c.store().kv().durable_syncs(), synced);
+
+    // They are made durable before the search index that holds them is
+    // committed, so no committed index holds a post a crash could take
+    // from the store, and a post stored anew is only added to the index
+    // (a replacement would hold a delete query until the commit).
+    assert_eq!(c.search.replacing(), 0);
+    c.search_flush().unwrap();
+    assert_eq!(c.store().kv().durable_syncs(), synced + 1);
+    c.search_flush().unwrap();
+    assert_eq!(
+        c.store().kv().durable_syncs(),
+        synced + 1,
+        "nothing written since: no sync"
+    );
 }
 
 #[test]

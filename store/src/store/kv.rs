@@ -57,6 +57,10 @@ pub struct Kv {
     file: Option<std::sync::Arc<std::fs::File>>,
     /// How many times that `fdatasync` ran (tests count them).
     syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Writes made through this store so far, and how many of them the
+    /// last [`Kv::flush`] covered ([`Kv::flush_written`] skips when equal).
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    flushed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A set of writes applied atomically by [`Kv::apply`].
@@ -67,6 +71,10 @@ pub struct Batch {
     /// It writes something persons are resolved from (the store's cached
     /// registry must be built again once it is applied).
     pub(crate) registry: bool,
+    /// Locations (author 32, seq 8) of the entries this batch numbers in
+    /// arrival order: the store writes them as one record when it applies
+    /// the batch (see `views`' arrival order).
+    pub(crate) arrivals: Vec<u8>,
 }
 
 impl Batch {
@@ -77,6 +85,13 @@ impl Batch {
 
     pub fn remove(&mut self, key: impl AsRef<[u8]>) {
         self.inner.remove(key.as_ref());
+        self.len += 1;
+    }
+
+    /// Numbers the entry stored at `location` (author 32, seq 8) in
+    /// arrival order when the batch is applied; counts as one write.
+    pub(crate) fn push_arrival(&mut self, location: &[u8]) {
+        self.arrivals.extend_from_slice(location);
         self.len += 1;
     }
 
@@ -131,6 +146,8 @@ impl Kv {
             tree,
             file,
             syncs: Default::default(),
+            written: Default::default(),
+            flushed: Default::default(),
         })
     }
 
@@ -143,6 +160,8 @@ impl Kv {
             tree,
             file: None,
             syncs: Default::default(),
+            written: Default::default(),
+            flushed: Default::default(),
         })
     }
 
@@ -155,16 +174,30 @@ impl Kv {
     }
 
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), KvError> {
+        self.wrote();
         self.tree.insert(key.as_ref(), value.as_ref())?;
         Ok(())
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), KvError> {
+        self.wrote();
         self.tree.remove(key)?;
         Ok(())
     }
 
+    /// Counts a write (before making it, so a flush that runs meanwhile
+    /// can only count it as not yet flushed).
+    fn wrote(&self) {
+        self.written
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn apply(&self, batch: Batch) -> Result<(), KvError> {
+        debug_assert!(
+            batch.arrivals.is_empty(),
+            "arrivals are written by Store::apply"
+        );
+        self.wrote();
         self.tree.apply_batch(batch.inner)?;
         Ok(())
     }
@@ -214,13 +247,25 @@ impl Kv {
     /// the data file is `fdatasync`ed, so the disk's write cache holds
     /// nothing of it either.
     pub fn flush(&self) -> Result<(), KvError> {
+        let written = self.written.load(std::sync::atomic::Ordering::SeqCst);
         self.db.flush()?;
         if let Some(file) = &self.file {
             file.sync_data()
                 .map_err(|e| KvError::Engine(format!("syncing the store's data file: {e}")))?;
             self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+        self.flushed
+            .fetch_max(written, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// [`Kv::flush`], unless nothing was written since the last one.
+    pub fn flush_written(&self) -> Result<(), KvError> {
+        let written = self.written.load(std::sync::atomic::Ordering::SeqCst);
+        if written == self.flushed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.flush()
     }
 
     /// How many times [`Kv::flush`] synced the data file.

@@ -71,10 +71,9 @@ impl Store {
             let entries = self.entries_after_key(cursor, 1_000)?;
             let Some(last) = entries.last() else { break };
             cursor = Some((last.author(), last.seq()));
-            for entry in entries {
-                self.index_views(&self.verified(entry))?;
-                report.entries += 1;
-            }
+            report.entries += entries.len() as u64;
+            let verified: Vec<Verified> = entries.into_iter().map(|e| self.verified(e)).collect();
+            self.index_views_of(&verified)?;
         }
         self.kv.flush()?;
         Ok(report)
@@ -128,10 +127,14 @@ impl Store {
     }
 
     /// [`Store::index_views`] of several entries, in batches of at most
-    /// [`super::MAX_BATCH_OPS`] writes, as ingest writes them.
+    /// [`super::MAX_BATCH_OPS`] writes, as ingest writes them (an entry
+    /// whose views read earlier views comes after a write of its own).
     pub fn index_views_of(&self, entries: &[Verified]) -> Result<()> {
         let mut batch = Batch::default();
         for entry in entries {
+            if views::reads_store(entry) {
+                self.apply(std::mem::take(&mut batch))?;
+            }
             self.apply_if_full(&mut batch)?;
             views::index(self, entry, &mut batch)?;
         }

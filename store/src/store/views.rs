@@ -9,7 +9,7 @@
 //! | `vr` parent(32) ts(8) child(32)       | kind(1)      | replies and answers        |
 //! | `ve` target(32) endorser(32)          | `Endorsed`   | current endorsements       |
 //! | `vx` question(32) accepter(32)        | answer(32)   | accepted answers           |
-//! | `va` n(8)                             | author seq   | arrival order (search sync)|
+//! | `va` n(8)                             | locations    | arrival order (search sync)|
 //! | `vc` author(32) seq(8)                | body         | identity certificates      |
 //! | `vk` `vo` `vs` `vu` `vK` `vn` `vw`    | see [`circles`](super::circles) | private circles |
 //!
@@ -40,10 +40,7 @@ pub(crate) fn reads_store(entry: &Verified) -> bool {
 /// Adds the view records derived from `entry` to `batch`.
 pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Result<()> {
     let entry = verified.entry();
-    let n = store.next_arrival();
-    let mut loc = Vec::with_capacity(40);
-    loc.extend_from_slice(&super::entry_key(&entry.author(), entry.seq()).0);
-    batch.insert(arrival_key(n), loc);
+    batch.push_arrival(&super::entry_key(&entry.author(), entry.seq()).0);
     let body = match verified.decoded() {
         Decoded::Body(body) => body,
         // Deleted: contributes nothing.
@@ -258,26 +255,67 @@ pub(crate) fn accepted_by(
     }
 }
 
+/// Writes the arrival record of the entries `batch` stored: one key, `va`
+/// and the first entry's number, whose value is their locations (author 32,
+/// seq 8) in order, numbered on from there. (Stores written before this
+/// record existed hold one location per key, which reads the same way.)
+pub(crate) fn number_arrivals(store: &Store, batch: &mut Batch) {
+    if batch.arrivals.is_empty() {
+        return;
+    }
+    let locations = std::mem::take(&mut batch.arrivals);
+    let first = store.next_arrivals((locations.len() / LOCATION) as u64);
+    batch.insert(arrival_key(first), locations);
+}
+
+/// Bytes of one location in an arrival record: author (32), seq (8).
+const LOCATION: usize = 40;
+
+/// An arrival record: its first number and the locations it numbers.
+fn arrival_record(key: &[u8], value: &[u8]) -> Result<(u64, Vec<(AuthorId, u64)>)> {
+    let first = key
+        .get(2..10)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::Corrupt("arrival key".into()))?;
+    if value.is_empty() || value.len() % LOCATION != 0 {
+        return Err(Error::Corrupt("arrival record".into()));
+    }
+    let mut locations = Vec::with_capacity(value.len() / LOCATION);
+    for loc in value.chunks_exact(LOCATION) {
+        let seq: [u8; 8] = loc[32..].try_into().expect("a location is 40 bytes");
+        locations.push((super::decode_author(&loc[..32])?, u64::from_be_bytes(seq)));
+    }
+    Ok((first, locations))
+}
+
 /// Up to `limit` entries stored after arrival number `after`, in arrival order.
 pub(crate) fn arrivals_after(store: &Store, after: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
-    let start = arrival_key(after.saturating_add(1));
+    let wanted = after.saturating_add(1);
     let end = Space::Arrival.end();
+    // The record holding `wanted` starts at or before it.
+    let start = match store
+        .kv()
+        .range(&arrival_key(0), &arrival_key(wanted.saturating_add(1)))
+        .next_back()
+    {
+        Some(item) => item?.0.to_vec(),
+        None => arrival_key(wanted),
+    };
     let mut out = Vec::new();
-    for item in store.kv().range(&start, &end).take(limit) {
+    for item in store.kv().range(&start, &end) {
         let (k, v) = item?;
-        let n = u64::from_be_bytes(
-            k[2..10]
-                .try_into()
-                .map_err(|_| Error::Corrupt("arrival key".into()))?,
-        );
-        let author = super::decode_author(&v[..32])?;
-        let seq = u64::from_be_bytes(
-            v[32..40]
-                .try_into()
-                .map_err(|_| Error::Corrupt("arrival".into()))?,
-        );
-        if let Some(entry) = store.entry_at(&author, seq)? {
-            out.push((n, entry));
+        let (first, locations) = arrival_record(&k, &v)?;
+        for (n, (author, seq)) in (first..).zip(locations) {
+            if n < wanted {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok(out);
+            }
+            if let Some(entry) = store.entry_at(&author, seq)? {
+                out.push((n, entry));
+            }
         }
     }
     Ok(out)
@@ -289,12 +327,9 @@ pub(crate) fn last_arrival(store: &Store) -> Result<u64> {
     let end = Space::Arrival.end();
     match store.kv().range(&start, &end).next_back() {
         Some(item) => {
-            let (k, _) = item?;
-            Ok(u64::from_be_bytes(
-                k[2..10]
-                    .try_into()
-                    .map_err(|_| Error::Corrupt("arrival key".into()))?,
-            ))
+            let (k, v) = item?;
+            let (first, locations) = arrival_record(&k, &v)?;
+            Ok(first + locations.len() as u64 - 1)
         }
         None => Ok(0),
     }
