@@ -278,7 +278,7 @@ fn arrival_record(key: &[u8], value: &[u8]) -> Result<(u64, Vec<(AuthorId, u64)>
         .and_then(|b| b.try_into().ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| Error::Corrupt("arrival key".into()))?;
-    if value.is_empty() || value.len() % LOCATION != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(LOCATION) {
         return Err(Error::Corrupt("arrival record".into()));
     }
     let mut locations = Vec::with_capacity(value.len() / LOCATION);
