@@ -235,7 +235,7 @@ impl Kv {
         for item in self.tree.scan_prefix(prefix).keys() {
             batch.remove(item?);
             n += 1;
-            if n % 10_000 == 0 {
+            if n % super::MAX_BATCH_OPS == 0 {
                 self.apply(std::mem::take(&mut batch))?;
             }
         }
