@@ -194,8 +194,20 @@ impl Store {
     /// cached registry is built again at its next use.
     fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
-        views::number_arrivals(self, &mut batch);
-        self.kv.apply(batch)?;
+        let numbered = views::number_arrivals(self, &mut batch);
+        if let Err(e) = self.kv.apply(batch) {
+            // Numbers handed out to writes that did not happen are taken
+            // back, so the search index never covers more than the store.
+            if let Some((first, count)) = numbered {
+                let _ = self.arrival.compare_exchange(
+                    first + count - 1,
+                    first - 1,
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+            }
+            return Err(e.into());
+        }
         if registry {
             self.registry_changed();
         }

@@ -414,6 +414,19 @@ impl Core {
             self.start_rebuild()?;
             return Ok(());
         }
+        let (covered, stored) = (self.search.covered(), self.store.last_arrival());
+        if covered > stored {
+            // The index holds entries the store does not (a store restored
+            // from an older copy): what it holds cannot be trusted, and a
+            // post stored anew is only added to it (`Put::New`).
+            tracing::warn!(
+                index = covered,
+                store = stored,
+                "the search index is ahead of the store; rebuilding the views and the index"
+            );
+            self.start_rebuild()?;
+            return Ok(());
+        }
         let views = self.store.views_version()?;
         if views < VIEWS_VERSION {
             if self.store.count_entries()? == 0 {

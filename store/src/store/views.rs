@@ -259,13 +259,16 @@ pub(crate) fn accepted_by(
 /// and the first entry's number, whose value is their locations (author 32,
 /// seq 8) in order, numbered on from there. (Stores written before this
 /// record existed hold one location per key, which reads the same way.)
-pub(crate) fn number_arrivals(store: &Store, batch: &mut Batch) {
+/// Returns the first number and how many it handed out, if any.
+pub(crate) fn number_arrivals(store: &Store, batch: &mut Batch) -> Option<(u64, u64)> {
     if batch.arrivals.is_empty() {
-        return;
+        return None;
     }
     let locations = std::mem::take(&mut batch.arrivals);
-    let first = store.next_arrivals((locations.len() / LOCATION) as u64);
+    let count = (locations.len() / LOCATION) as u64;
+    let first = store.next_arrivals(count);
     batch.insert(arrival_key(first), locations);
+    Some((first, count))
 }
 
 /// Bytes of one location in an arrival record: author (32), seq (8).
