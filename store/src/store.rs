@@ -142,6 +142,9 @@ pub struct Store {
     limits: Limits,
     /// The last arrival number handed out (see `views`' arrival order).
     arrival: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Entries from peers were stored since the last [`Store::flush`]
+    /// (they are not flushed as they come: see [`Store::flush_entries`]).
+    unflushed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The registry built from the certificates, shared by every clone
     /// (readers included) until a write changes what it is built from.
     registry: std::sync::Arc<trust::RegistryCache>,
@@ -154,6 +157,7 @@ impl Store {
             kv: Kv::open(path, config)?,
             limits,
             arrival: Default::default(),
+            unflushed: Default::default(),
             registry: Default::default(),
         };
         store.check_schema()?;
@@ -170,6 +174,7 @@ impl Store {
             kv: Kv::temporary()?,
             limits: Limits::default(),
             arrival: Default::default(),
+            unflushed: Default::default(),
             registry: Default::default(),
         };
         store.check_schema()?;
@@ -299,7 +304,7 @@ impl Store {
             out.push(entry);
         }
         self.apply(batch)?;
-        self.kv.flush()?;
+        self.flush()?;
         Ok(out)
     }
 
@@ -349,6 +354,10 @@ impl Store {
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut state = IngestState::default();
+        if !entries.is_empty() {
+            self.unflushed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         for entry in entries {
             match self.ingest_one(&entry, scope, indexing, &mut state) {
                 Ok(Ingested::Appended) => {
@@ -469,12 +478,25 @@ impl Store {
 
     /// Makes all writes durable.
     pub fn flush(&self) -> Result<()> {
-        Ok(self.kv.flush()?)
+        let unflushed = self
+            .unflushed
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        self.kv.flush().inspect_err(|_| {
+            if unflushed {
+                self.unflushed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })?;
+        Ok(())
     }
 
-    /// [`Store::flush`], unless nothing was written since the last one.
-    pub fn flush_written(&self) -> Result<()> {
-        Ok(self.kv.flush_written()?)
+    /// Makes entries from peers stored since the last flush durable, if
+    /// there are any (own entries are made durable as they are written).
+    pub fn flush_entries(&self) -> Result<()> {
+        if self.unflushed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Posts, newest first.

@@ -327,7 +327,7 @@ impl Core {
     /// post stored anew is then only added: [`Put::New`]).
     fn commit_search(&mut self) -> Result<()> {
         if self.search.is_dirty() {
-            self.store.flush_written()?;
+            self.store.flush_entries()?;
         }
         self.search.commit().map_err(search_error)
     }

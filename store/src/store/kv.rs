@@ -57,10 +57,6 @@ pub struct Kv {
     file: Option<std::sync::Arc<std::fs::File>>,
     /// How many times that `fdatasync` ran (tests count them).
     syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// Writes made through this store so far, and how many of them the
-    /// last [`Kv::flush`] covered ([`Kv::flush_written`] skips when equal).
-    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    flushed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A set of writes applied atomically by [`Kv::apply`].
@@ -146,8 +142,6 @@ impl Kv {
             tree,
             file,
             syncs: Default::default(),
-            written: Default::default(),
-            flushed: Default::default(),
         })
     }
 
@@ -160,8 +154,6 @@ impl Kv {
             tree,
             file: None,
             syncs: Default::default(),
-            written: Default::default(),
-            flushed: Default::default(),
         })
     }
 
@@ -174,22 +166,13 @@ impl Kv {
     }
 
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), KvError> {
-        self.wrote();
         self.tree.insert(key.as_ref(), value.as_ref())?;
         Ok(())
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), KvError> {
-        self.wrote();
         self.tree.remove(key)?;
         Ok(())
-    }
-
-    /// Counts a write (before making it, so a flush that runs meanwhile
-    /// can only count it as not yet flushed).
-    fn wrote(&self) {
-        self.written
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn apply(&self, batch: Batch) -> Result<(), KvError> {
@@ -197,7 +180,6 @@ impl Kv {
             batch.arrivals.is_empty(),
             "arrivals are written by Store::apply"
         );
-        self.wrote();
         self.tree.apply_batch(batch.inner)?;
         Ok(())
     }
@@ -247,25 +229,13 @@ impl Kv {
     /// the data file is `fdatasync`ed, so the disk's write cache holds
     /// nothing of it either.
     pub fn flush(&self) -> Result<(), KvError> {
-        let written = self.written.load(std::sync::atomic::Ordering::SeqCst);
         self.db.flush()?;
         if let Some(file) = &self.file {
             file.sync_data()
                 .map_err(|e| KvError::Engine(format!("syncing the store's data file: {e}")))?;
             self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        self.flushed
-            .fetch_max(written, std::sync::atomic::Ordering::SeqCst);
         Ok(())
-    }
-
-    /// [`Kv::flush`], unless nothing was written since the last one.
-    pub fn flush_written(&self) -> Result<(), KvError> {
-        let written = self.written.load(std::sync::atomic::Ordering::SeqCst);
-        if written == self.flushed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-        self.flush()
     }
 
     /// How many times [`Kv::flush`] synced the data file.
