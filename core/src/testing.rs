@@ -90,3 +90,17 @@ pub fn pair(cores: &mut [Core], from: usize, to: usize) -> (&Core, &mut Core) {
         (&y[0], &mut x[to])
     }
 }
+
+/// Copies a directory tree (a store's backup, a second copy of a store).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

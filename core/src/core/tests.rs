@@ -633,14 +633,14 @@ fn a_store_restored_from_an_older_copy_rebuilds_a_newer_search_index() {
         assert!(c.ingest(&log[..1]).error.is_none());
         c.close().unwrap();
     }
-    copy_dir(&config.data_dir.store(), &copy);
+    crate::testing::copy_dir(&config.data_dir.store(), &copy);
     {
         let mut c = Core::open(config.clone(), keypair.clone()).unwrap();
         assert!(c.ingest(&log[1..]).error.is_none());
         c.close().unwrap();
     }
     std::fs::remove_dir_all(config.data_dir.store()).unwrap();
-    copy_dir(&copy, &config.data_dir.store());
+    crate::testing::copy_dir(&copy, &config.data_dir.store());
     let mut c = Core::open(config, keypair).unwrap();
     c.finish_pending_rebuild().unwrap();
     let hits = |c: &mut Core, q: &str| {
@@ -655,19 +655,6 @@ fn a_store_restored_from_an_older_copy_rebuilds_a_newer_search_index() {
     assert_eq!(hits(&mut c, "zebra"), 0, "not in the restored store");
     assert!(c.ingest(&log[1..]).error.is_none());
     assert_eq!(hits(&mut c, "zebra"), 1, "sent again: found once");
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for item in std::fs::read_dir(from).unwrap() {
-        let item = item.unwrap();
-        let target = to.join(item.file_name());
-        if item.file_type().unwrap().is_dir() {
-            copy_dir(&item.path(), &target);
-        } else {
-            std::fs::copy(item.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
