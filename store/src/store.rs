@@ -142,8 +142,9 @@ pub struct Store {
     limits: Limits,
     /// The last arrival number handed out (see `views`' arrival order).
     arrival: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// Entries from peers were stored since the last [`Store::flush`]
-    /// (they are not flushed as they come: see [`Store::flush_entries`]).
+    /// Entries from peers or arrival records were written since the last
+    /// [`Store::flush`] (they are not flushed as they come: see
+    /// [`Store::flush_entries`]).
     unflushed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The registry built from the certificates, shared by every clone
     /// (readers included) until a write changes what it is built from.
@@ -200,6 +201,11 @@ impl Store {
     fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
         let numbered = views::number_arrivals(self, &mut batch);
+        if numbered.is_some() {
+            // Arrival numbers a search commit may cover: see `flush_entries`.
+            self.unflushed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Err(e) = self.kv.apply(batch) {
             // Numbers handed out to writes that did not happen are taken
             // back, so the search index never covers more than the store.
@@ -490,8 +496,10 @@ impl Store {
         Ok(())
     }
 
-    /// Makes entries from peers stored since the last flush durable, if
-    /// there are any (own entries are made durable as they are written).
+    /// Makes entries from peers and arrival records written since the last
+    /// flush durable, if there are any (own entries are made durable as
+    /// they are written), so that a search index committed after it covers
+    /// nothing a crash could take from the store.
     pub fn flush_entries(&self) -> Result<()> {
         if self.unflushed.load(std::sync::atomic::Ordering::SeqCst) {
             self.flush()?;
