@@ -25,6 +25,23 @@ fn kith(dir: &std::path::Path) -> Command {
     Kith::at(env!("CARGO_BIN_EXE_kith")).command(dir)
 }
 
+/// The data directory, kept (and its path printed) when the test fails,
+/// so a store that does not open can be looked at.
+struct KeepOnPanic(Option<tempfile::TempDir>);
+
+impl Drop for KeepOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.0.take()
+        {
+            eprintln!(
+                "crash test: data directory kept at {}",
+                dir.keep().display()
+            );
+        }
+    }
+}
+
 #[derive(Default)]
 struct Acked {
     posts: Vec<(String, String)>,
@@ -46,8 +63,8 @@ fn acknowledged_writes_survive_kill_9() {
         | 1;
     eprintln!("crash test: {cycles} cycles, seed {seed}");
     let mut rng = Rng(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().to_path_buf();
+    let kept = KeepOnPanic(Some(tempfile::tempdir().unwrap()));
+    let dir = kept.0.as_ref().unwrap().path().to_path_buf();
     ok(kith(&dir).args(["init", "--name", "Crashy"]));
     ok(kith(&dir).args(["wiki", "new", "Journal"]));
     let acked = Arc::new(Mutex::new(Acked::default()));

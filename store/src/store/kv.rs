@@ -55,6 +55,9 @@ pub struct Kv {
     /// `sync_file_range`, which does not flush the disk's write cache, so a
     /// flush that must survive a power cut ends with an `fdatasync` of it.
     file: Option<std::sync::Arc<std::fs::File>>,
+    /// Kith's own lock on the store directory (`None` for a temporary
+    /// store), held as long as any clone lives: see [`Kv::open`].
+    _lock: Option<std::sync::Arc<std::fs::File>>,
     /// How many times that `fdatasync` ran (tests count them).
     syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -106,9 +109,74 @@ impl Batch {
 /// shortly after the store is dropped).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Takes Kith's exclusive lock on the store directory, waiting until
+/// `deadline` for a process that is closing.
+fn lock_dir(path: &Path, deadline: std::time::Instant) -> Result<std::fs::File, KvError> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| KvError::Engine(format!("creating {}: {e}", path.display())))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join("kith.lock"))
+        .map_err(|e| KvError::Engine(format!("opening the store's lock file: {e}")))?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(KvError::Locked(path.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(KvError::Engine(format!("locking the store: {e}")));
+            }
+        }
+    }
+}
+
+/// Removes the `snap.*.generating` files a process killed while opening
+/// the store left behind (see [`Kv::open`]); the caller holds the lock.
+fn remove_unfinished_snapshots(path: &Path) -> Result<(), KvError> {
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| KvError::Engine(format!("reading {}: {e}", path.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %name, "removing a snapshot the store's engine left half written");
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                KvError::Engine(format!("removing the unfinished snapshot {name}: {e}"))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 impl Kv {
+    /// Opens (or creates) the store at `path`.
+    ///
+    /// Before sled opens, Kith takes a lock of its own on the directory
+    /// (`kith.lock`) and, holding it, removes any snapshot sled left half
+    /// written. sled 0.34 writes its page-table snapshot while it opens, as
+    /// `snap.<lsn>.generating`, renamed to `snap.<lsn>` once synced; but
+    /// it also reads `.generating` files as snapshots, so a process killed
+    /// while writing one leaves a store that never opens again ("Read
+    /// corrupted data", sled issues #1527 and #1533). Without it, sled
+    /// starts from the previous snapshot (which it removes only after the
+    /// rename) and replays its log from there, as after any crash. Only an
+    /// opener holding the lock can be writing such a file, so one found
+    /// under the lock is always a dead process's.
     pub fn open(path: &Path, config: &KvConfig) -> Result<Kv, KvError> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let lock = if config.temporary {
+            None
+        } else {
+            let lock = lock_dir(path, deadline)?;
+            remove_unfinished_snapshots(path)?;
+            Some(std::sync::Arc::new(lock))
+        };
         let db = loop {
             let opened = sled::Config::new()
                 .path(path)
@@ -141,6 +209,7 @@ impl Kv {
             db,
             tree,
             file,
+            _lock: lock,
             syncs: Default::default(),
         })
     }
@@ -153,6 +222,7 @@ impl Kv {
             db,
             tree,
             file: None,
+            _lock: None,
             syncs: Default::default(),
         })
     }
@@ -246,5 +316,79 @@ impl Kv {
     /// Bytes the engine occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, KvError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshots(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap."))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What a SIGKILL while sled writes its snapshot at open leaves: a
+    /// `snap.<lsn>.generating` with a later LSN than the last good one,
+    /// empty (killed after creating it) or cut short (killed while
+    /// writing). sled 0.34 alone then fails every open with "Read
+    /// corrupted data at file offset None".
+    #[test]
+    fn a_snapshot_left_half_written_by_a_kill_does_not_stop_the_store_opening() {
+        for cut in [0usize, 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store");
+            {
+                let kv = Kv::open(&path, &KvConfig::default()).unwrap();
+                for i in 0u32..1000 {
+                    kv.insert(i.to_be_bytes(), [7u8; 100]).unwrap();
+                }
+                kv.flush().unwrap();
+            }
+            // Opening again writes a snapshot of everything above.
+            let good = {
+                let kv = Kv::open(&path, &KvConfig::default()).unwrap();
+                kv.insert(b"after", b"reopen").unwrap();
+                kv.flush().unwrap();
+                snapshots(&path)
+            };
+            assert_eq!(good.len(), 1, "{good:?}");
+            let bytes = std::fs::read(path.join(&good[0])).unwrap();
+            assert!(bytes.len() > cut);
+            std::fs::write(path.join("snap.7FFFFFFFFFFFFFFF.generating"), &bytes[..cut]).unwrap();
+
+            let kv = Kv::open(&path, &KvConfig::default()).unwrap();
+            assert_eq!(kv.get(999u32.to_be_bytes()).unwrap().unwrap(), [7u8; 100]);
+            assert_eq!(&kv.get(b"after").unwrap().unwrap()[..], b"reopen");
+            assert!(
+                !snapshots(&path).iter().any(|n| n.ends_with(".generating")),
+                "{:?}",
+                snapshots(&path)
+            );
+        }
+    }
+
+    /// The cleanup runs only under Kith's lock: an opener that finds the
+    /// store in use removes nothing (the holder may be writing its
+    /// snapshot right now) and says the store is locked.
+    #[test]
+    fn an_opener_that_finds_the_store_in_use_touches_no_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let held = Kv::open(&path, &KvConfig::default()).unwrap();
+        let generating = path.join("snap.7FFFFFFFFFFFFFFF.generating");
+        std::fs::write(&generating, b"").unwrap();
+        match Kv::open(&path, &KvConfig::default()) {
+            Err(KvError::Locked(_)) => {}
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("opened a store another Kv holds"),
+        }
+        assert!(generating.exists());
+        drop(held);
     }
 }
