@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 /// jemalloc, not the system allocator: a node's store, index and network
 /// threads allocate and free across threads, which glibc's per-thread
 /// arenas turn into lasting fragmentation (docs/BENCHMARKS.md, memory).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -161,11 +162,49 @@ fn log_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn main() -> ExitCode {
-    // Return freed memory to the system in the background, not only when
-    // the next allocation happens to trigger it.
+/// Returns freed memory to the system in the background, not only when
+/// the next allocation happens to trigger it.
+#[cfg(feature = "jemalloc")]
+fn purge_in_background() {
     let _ = tikv_jemalloc_ctl::background_thread::write(true);
+}
+
+/// For a node (`kith up`), which runs for long: freed memory is returned
+/// after one second instead of jemalloc's ten (its muzzy pages are purged
+/// at once already), so that what a burst of work freed (a catch-up, a
+/// reindex) leaves the node's RSS soon. Not for one-shot commands, which
+/// give everything back when they exit: on a million-entry `kith bundle
+/// import` it cost time and did not lower the peak (docs/BENCHMARKS.md,
+/// "jemalloc's purge delay"). A `MALLOC_CONF` given in the environment
+/// (`_RJEM_MALLOC_CONF`) is left to set what it names.
+#[cfg(feature = "jemalloc")]
+fn purge_sooner() {
+    use tikv_jemalloc_ctl::{Access, AsName};
+    if std::env::var_os("_RJEM_MALLOC_CONF").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    const PURGE_AFTER_MS: isize = 1_000;
+    // Arenas made from now on.
+    let _ = b"arenas.dirty_decay_ms\0".name().write(PURGE_AFTER_MS);
+    // Those made already (the main thread's, at least).
+    let arenas: u32 = tikv_jemalloc_ctl::arenas::narenas::read().unwrap_or(0);
+    for i in 0..arenas {
+        // An arena not created yet answers with an error: it will take
+        // the defaults above.
+        let _ = format!("arena.{i}.dirty_decay_ms\0")
+            .name()
+            .write(PURGE_AFTER_MS);
+    }
+}
+
+fn main() -> ExitCode {
+    #[cfg(feature = "jemalloc")]
+    purge_in_background();
     let cli = Cli::parse();
+    #[cfg(feature = "jemalloc")]
+    if matches!(cli.command, Command::Up(_)) {
+        purge_sooner();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -210,4 +249,28 @@ fn fail(error: &anyhow::Error) -> ExitCode {
     }
     eprintln!("{line}");
     ExitCode::from(1)
+}
+
+#[cfg(all(test, feature = "jemalloc"))]
+mod tests {
+    use tikv_jemalloc_ctl::{Access, AsName};
+
+    #[test]
+    fn freed_memory_is_returned_after_a_second() {
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_some_and(|v| !v.is_empty()) {
+            return;
+        }
+        super::purge_in_background();
+        super::purge_sooner();
+        let default: isize = b"arenas.dirty_decay_ms\0".name().read().unwrap();
+        assert_eq!(default, 1_000);
+        // The arena of the thread that tuned it, made before.
+        let arena: u32 = b"thread.arena\0".name().read().unwrap();
+        let current: isize = format!("arena.{arena}.dirty_decay_ms\0")
+            .name()
+            .read()
+            .unwrap();
+        assert_eq!(current, 1_000);
+        assert!(tikv_jemalloc_ctl::background_thread::read().unwrap());
+    }
 }
