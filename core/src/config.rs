@@ -124,6 +124,10 @@ pub struct Config {
     /// ([`crate::witness`]); `None` keeps none (a restored backup is then
     /// found only by asking peers).
     pub witness_dir: Option<PathBuf>,
+    /// How long opening the store may spend bringing a search index that
+    /// is behind up to date before the node serves; a running node does
+    /// the rest in slices between other work.
+    pub open_search_budget: Duration,
 }
 
 impl Config {
@@ -149,6 +153,7 @@ impl Config {
             relay: RelayLimits::default(),
             recovery_probation: Duration::from_secs(30),
             witness_dir: None,
+            open_search_budget: Duration::from_millis(300),
         }
     }
 

@@ -83,6 +83,9 @@ pub struct Core {
     outbox: Vec<Effect>,
     /// A rebuild of the views in progress, if any.
     rebuild: Option<Rebuild>,
+    /// The search index is catching up with the store
+    /// ([`Core::search_catch_up_step`]).
+    search_behind: bool,
     /// Circles as last read (`circles::circle_state`), until an epoch of
     /// theirs or a certificate arrives.
     circle_cache:
@@ -136,6 +139,7 @@ impl Core {
             dirty_pages: BTreeSet::new(),
             outbox: Vec::new(),
             rebuild: None,
+            search_behind: false,
             circle_cache: Default::default(),
         };
         core.catch_up_views()?;
@@ -159,6 +163,8 @@ impl Core {
             // A reindex a crash interrupted: finish it before anything else.
             self.finish_pending_rebuild()?;
         }
+        // So is a search index that is behind the store.
+        self.finish_search_catch_up()?;
         let result = op.direct(self);
         // Nobody to publish to or dial here: peers get own entries by
         // catch-up when the node next runs.

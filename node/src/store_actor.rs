@@ -208,6 +208,10 @@ impl StoreActor {
                 self.reindex_slice();
                 continue;
             }
+            if self.core.search_behind() {
+                self.search_catch_up_slice();
+                continue;
+            }
             if worked || self.deferred.is_some() {
                 continue;
             }
@@ -445,6 +449,14 @@ impl StoreActor {
                 phase = what.unwrap_or("finishing"),
                 "a reindex slice ran long"
             );
+        }
+    }
+
+    /// Indexes a slice of what the search index is behind on (after a
+    /// crash, or a deleted or replaced index), between other work.
+    fn search_catch_up_slice(&mut self) {
+        if let Err(e) = self.core.search_catch_up_step(JOB_SLICE) {
+            tracing::error!(error = %e, "the search index stopped catching up; `kith reindex` rebuilds it");
         }
     }
 

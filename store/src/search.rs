@@ -141,7 +141,7 @@ pub enum Put {
     New,
     /// Reached by a rebuild's walk: absent while the index is emptied.
     Walked,
-    /// May be indexed already (a circle post opened again, a catch-up).
+    /// May be indexed already (a circle post opened again).
     Again,
 }
 
@@ -160,6 +160,8 @@ pub struct Search {
     emptied: bool,
     /// Replacements (delete queries) waiting for the next commit.
     replacing: usize,
+    /// Replacements since the index was opened.
+    replaced: u64,
 }
 
 impl std::fmt::Debug for Search {
@@ -231,6 +233,7 @@ impl Search {
             last_commit: Instant::now(),
             emptied: false,
             replacing: 0,
+            replaced: 0,
         })
     }
 
@@ -283,6 +286,7 @@ impl Search {
         if !absent {
             self.writer.delete_term(self.key_term(&key));
             self.replacing += 1;
+            self.replaced += 1;
         }
         let f = &self.fields;
         let mut doc = doc!(
@@ -340,6 +344,11 @@ impl Search {
     /// Replacements waiting for the next commit (each holds memory).
     pub fn replacing(&self) -> usize {
         self.replacing
+    }
+
+    /// Posts put as replacements since the index was opened.
+    pub fn replaced(&self) -> u64 {
+        self.replaced
     }
 
     /// Empties the index (before a rebuild).

@@ -17,6 +17,9 @@ const READER_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_milli
 
 /// Entries re-indexed per step when the search index catches up.
 const SEARCH_CATCH_UP_CHUNK: usize = 1_000;
+/// Replacements (each a delete query tantivy holds until the commit,
+/// ~1.2 KiB) a search catch-up gathers before it commits.
+pub(super) const SEARCH_CATCH_UP_REPLACING: usize = if cfg!(test) { 3 } else { 10_000 };
 
 /// What storing entries from a peer did, for the caller to act on.
 #[derive(Debug, Default)]
@@ -270,6 +273,13 @@ impl Core {
     /// Indexes posts for search; `put`: what is known of whether the index
     /// may hold them (see [`crate::search::Put`]).
     pub(super) fn index_search(&mut self, entries: &[Verified], put: Put) {
+        // While the index catches up, what was just stored waits for its
+        // walk of the arrival order, which reaches it (its number is past
+        // the walk's). So the index never holds an entry past the walk
+        // that the walk would add a second time.
+        if self.search_behind && put == Put::New {
+            return;
+        }
         let indexing = self.indexing();
         for verified in entries {
             let entry = verified.entry();
@@ -307,7 +317,9 @@ impl Core {
     /// Notes that the search index holds everything stored so far (a
     /// rebuild notes it when it ends).
     pub(super) fn cover_search(&mut self) {
-        if self.rebuild.is_none() {
+        // While the index catches up, its walk of the arrival order says
+        // how far it covers.
+        if self.rebuild.is_none() && !self.search_behind {
             self.search.cover(self.store.last_arrival());
         }
     }
@@ -449,25 +461,91 @@ impl Core {
             );
         }
         self.dirty_pages.extend(report.pages);
-        let mut behind = 0;
+        let behind = self.store.last_arrival() - self.search.covered();
+        if behind > 0 {
+            self.search_behind = true;
+            if self.search_catch_up_step(self.config.open_search_budget)? {
+                tracing::info!(
+                    entries = behind,
+                    left = self.store.last_arrival() - self.search.covered(),
+                    "the search index is behind the store; it catches up in the background"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the search index is still catching up with entries stored
+    /// before it last committed (a crash, a deleted or replaced index):
+    /// searches then find only part of them.
+    pub fn search_behind(&self) -> bool {
+        self.search_behind
+    }
+
+    /// Indexes for search, for about `budget` (at least one chunk), what
+    /// was stored after the index's last commit, walking the arrival order;
+    /// returns whether it is still behind. Entries stored meanwhile wait
+    /// for the walk, so a walked post is only added: no delete query, which
+    /// tantivy would hold (~1.2 KiB each) until every merge running then
+    /// has ended. The few replacements (opened circle entries) are
+    /// committed every [`SEARCH_CATCH_UP_REPLACING`], so memory stays
+    /// bounded however far behind the index is.
+    /// On an error the catch-up stops (`kith reindex` rebuilds the index).
+    pub fn search_catch_up_step(&mut self, budget: std::time::Duration) -> Result<bool> {
+        if !self.search_behind {
+            return Ok(false);
+        }
+        let result = self.search_catch_up_chunks(budget);
+        if result.is_err() {
+            self.search_behind = false;
+        }
+        result
+    }
+
+    fn search_catch_up_chunks(&mut self, budget: std::time::Duration) -> Result<bool> {
+        let until = std::time::Instant::now() + budget;
         loop {
             let chunk = self
                 .store
                 .arrivals_after(self.search.covered(), SEARCH_CATCH_UP_CHUNK)?;
-            let Some((last, _)) = chunk.last() else { break };
+            let Some((last, _)) = chunk.last() else {
+                self.search_behind = false;
+                self.search_flush()?;
+                tracing::info!("the search index caught up with the store");
+                return Ok(false);
+            };
             let last = *last;
-            behind += chunk.len();
-            let entries: Vec<Verified> = chunk
+            // Entries past the index's last commit are not in it, nor were
+            // those stored since indexed (above): each is only added. A
+            // circle entry opened meanwhile may have been (opening indexes
+            // at once), so those replace.
+            let (opened, plain): (Vec<Verified>, Vec<Verified>) = chunk
                 .into_iter()
                 .map(|(_, e)| self.store.verified(e))
-                .collect();
-            self.index_search(&entries, Put::Again);
+                .partition(|v| v.circle().is_some());
+            self.index_search_walked(&plain, Put::New);
+            self.index_search_walked(&opened, Put::Again);
             self.search.cover(last);
+            if self.search.replacing() >= SEARCH_CATCH_UP_REPLACING {
+                self.commit_search()?;
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(true);
+            }
         }
-        if behind > 0 {
-            tracing::info!(entries = behind, "search index caught up");
-            self.search_flush()?;
-        }
+    }
+
+    /// [`Core::index_search`] for the catch-up's walk, which indexes what
+    /// was stored while it runs too.
+    fn index_search_walked(&mut self, entries: &[Verified], put: Put) {
+        let behind = std::mem::replace(&mut self.search_behind, false);
+        self.index_search(entries, put);
+        self.search_behind = behind;
+    }
+
+    /// Runs the search catch-up to its end (direct mode, shutdown).
+    pub fn finish_search_catch_up(&mut self) -> Result<()> {
+        while self.search_catch_up_step(std::time::Duration::from_secs(3600))? {}
         Ok(())
     }
 }

@@ -113,6 +113,8 @@ impl Core {
         self.circles_changed(None);
         self.wiki.clear();
         self.search.clear().map_err(search_error)?;
+        // The rebuild indexes everything: a catch-up has nothing left.
+        self.search_behind = false;
         self.dirty_pages.clear();
         self.store.reset_arrivals();
         self.rebuild = Some(Rebuild {

@@ -10,6 +10,7 @@ use crate::ops;
 use crate::refs::AuthorRef;
 use crate::search::SearchKind;
 use crate::testing::{copy_log as sync, trust};
+use ingest::SEARCH_CATCH_UP_REPLACING;
 
 fn core(seed: u8, hops: u8) -> Core {
     crate::testing::core_with(seed, |config| config.hops = hops)
@@ -591,6 +592,107 @@ fn the_search_index_catches_up_after_a_crash_and_rebuilds_on_reindex() {
         .len(),
         1
     );
+}
+
+/// A search index far behind its store (deleted here; a schema change or
+/// a restore leave the same) catches up in slices: opening does one chunk
+/// within its budget, and each step after it another. Walked posts are
+/// only added (no delete query held); opened circle posts replace, and
+/// those replacements are committed as they gather; a post stored
+/// meanwhile waits for the walk and is found once.
+#[test]
+fn a_search_index_far_behind_catches_up_in_slices_with_bounded_replacements() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(DataDir::new(dir.path()));
+    config.open_search_budget = std::time::Duration::ZERO;
+    let keypair = Keypair::from_secret(&[1; 32]);
+    let peer = Keypair::from_secret(&[2; 32]);
+    let scratch = Store::temporary().unwrap();
+    let bodies: Vec<kith_protocol::Body> = (0..4_001)
+        .map(|i| {
+            let text = if i == 4_000 {
+                "stored while the index catches up: zebra".to_string()
+            } else {
+                format!("note {i} about the aardvark")
+            };
+            kith_protocol::Body::Post(kith_protocol::Post {
+                kind: PostKind::Note,
+                text,
+                reply_to: None,
+                tags: vec![],
+            })
+        })
+        .collect();
+    let log = scratch
+        .append_many(&peer, &bodies, 1_700_000_000_000)
+        .unwrap();
+    {
+        let mut c = Core::open(config.clone(), keypair.clone()).unwrap();
+        c.run(ops::TrustAdd {
+            author: peer.author().into(),
+            petname: None,
+        })
+        .unwrap();
+        assert!(c.ingest(&log[..4_000]).error.is_none());
+        c.run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![],
+        })
+        .unwrap();
+        for i in 0..5 {
+            c.run(ops::Post {
+                circle: Some("team".into()),
+                text: format!("circle note {i}: wombat"),
+                kind: PostKind::Note,
+                reply_to: None,
+                tags: vec![],
+            })
+            .unwrap();
+        }
+        c.close().unwrap();
+    }
+    std::fs::remove_dir_all(config.data_dir.search_index()).unwrap();
+
+    let mut c = Core::open(config, keypair).unwrap();
+    assert!(c.search_behind());
+    c.search_flush().unwrap();
+    let at_open = c.search.len();
+    assert!(
+        (1..4_000).contains(&at_open),
+        "one chunk at open, not all: {at_open}"
+    );
+    // A post arrives from the peer while the index catches up.
+    assert!(c.ingest(&log[4_000..]).error.is_none());
+    let mut steps = 0;
+    let mut most_replacing = 0;
+    while c.search_catch_up_step(std::time::Duration::ZERO).unwrap() {
+        steps += 1;
+        most_replacing = most_replacing.max(c.search.replacing());
+    }
+    assert!(steps >= 2, "the rest took steps of its own: {steps}");
+    assert!(
+        most_replacing < SEARCH_CATCH_UP_REPLACING,
+        "the circle posts' replacements were committed as they gathered: {most_replacing}"
+    );
+    assert!(!c.search_behind());
+    assert_eq!(c.search.len(), 4_006, "every post once");
+    let replaced = c.search.replaced();
+    assert!(
+        (5..=10).contains(&replaced),
+        "the 4,001 notes were only added; the five circle posts replaced (when opened, when walked): {replaced}"
+    );
+    let hits = |c: &mut Core, q: &str| {
+        c.run(ops::Search {
+            q: q.into(),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+    };
+    assert_eq!(hits(&mut c, "zebra"), 1);
+    assert_eq!(hits(&mut c, "wombat"), 5);
+    assert_eq!(hits(&mut c, "\"note 3999\""), 1);
 }
 
 /// A store restored from an older copy beside a newer search index: the

@@ -14,6 +14,10 @@ fn actor(dir: &std::path::Path) -> (StoreActor, mpsc::Sender<StoreMsg>, Store) {
     config.witness_dir = Some(dir.join("witness"));
     let mut core = Core::open(config, Keypair::from_secret(&[7; 32])).unwrap();
     core.ensure_encryption_key().unwrap();
+    actor_on(core)
+}
+
+fn actor_on(core: Core) -> (StoreActor, mpsc::Sender<StoreMsg>, Store) {
     let store = core.store().clone();
     let (live, inbox) = mpsc::channel(STORE_INBOX);
     let (_bulk, bulk) = mpsc::channel(BULK_INBOX);
@@ -78,6 +82,90 @@ fn the_actor_groups_grouped_operations_and_runs_job_operations_as_its_job() {
     let [first, second] = reindex.map(|r| r.blocking_recv().unwrap().unwrap());
     assert!(first.entries >= 41, "{first:?}");
     assert_eq!(first, second);
+    let (stop, stopped) = oneshot::channel();
+    live.try_send(StoreMsg::Shutdown(stop))
+        .map_err(|_| ())
+        .unwrap();
+    stopped.blocking_recv().unwrap();
+    running.join().unwrap();
+}
+
+/// A search index far behind the store (deleted) catches up in the
+/// actor's slices: messages queued at start are answered before any of
+/// it, and the index then catches up without another message.
+#[test]
+fn a_search_index_far_behind_catches_up_between_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(DataDir::new(dir.path()));
+    config.witness_dir = Some(dir.path().join("witness"));
+    config.open_search_budget = std::time::Duration::ZERO;
+    let me = Keypair::from_secret(&[7; 32]);
+    let peer = Keypair::from_secret(&[8; 32]);
+    let bodies: Vec<kith_protocol::Body> = (0..3_000)
+        .map(|i| {
+            kith_protocol::Body::Post(kith_protocol::Post {
+                kind: kith_protocol::PostKind::Note,
+                text: if i == 2_999 {
+                    "the last one: zebra".into()
+                } else {
+                    format!("note {i}")
+                },
+                reply_to: None,
+                tags: vec![],
+            })
+        })
+        .collect();
+    let log = Store::temporary()
+        .unwrap()
+        .append_many(&peer, &bodies, 1_700_000_000_000)
+        .unwrap();
+    {
+        let mut core = Core::open(config.clone(), me.clone()).unwrap();
+        core.run(ops::TrustAdd {
+            author: peer.author().into(),
+            petname: None,
+        })
+        .unwrap();
+        assert!(core.ingest(&log).error.is_none());
+        core.close().unwrap();
+    }
+    std::fs::remove_dir_all(config.data_dir.search_index()).unwrap();
+    let core = Core::open(config, me).unwrap();
+    assert!(core.search_behind());
+    let reader = core.search_reader();
+    let zebra = |reader: &crate::search::SearchReader| {
+        reader
+            .search(&crate::search::Query {
+                text: "zebra",
+                author: None,
+                tag: None,
+                kind: None,
+                limit: None,
+            })
+            .unwrap()
+            .len()
+    };
+    let (actor, live, _store) = actor_on(core);
+    let commit = |live: &mpsc::Sender<StoreMsg>| {
+        let (reply, answer) = oneshot::channel();
+        live.try_send(StoreMsg::CommitSearch(reply))
+            .map_err(|_| ())
+            .unwrap();
+        answer
+    };
+    let post = queue(&live, ops::Post::note("while the index catches up"));
+    let first_commit = commit(&live);
+    let running = std::thread::spawn(move || actor.run());
+    assert!(post.blocking_recv().unwrap().is_ok());
+    first_commit.blocking_recv().unwrap();
+    assert_eq!(zebra(&reader), 0, "answered before the catch-up reached it");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while zebra(&reader) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        commit(&live).blocking_recv().unwrap();
+    }
+    assert_eq!(zebra(&reader), 1);
     let (stop, stopped) = oneshot::channel();
     live.try_send(StoreMsg::Shutdown(stop))
         .map_err(|_| ())
