@@ -163,7 +163,7 @@ impl Kv {
     /// `snap.<lsn>.generating`, renamed to `snap.<lsn>` once synced; but
     /// it also reads `.generating` files as snapshots, so a process killed
     /// while writing one leaves a store that never opens again ("Read
-    /// corrupted data", sled issues #1527 and #1533). Without it, sled
+    /// corrupted data", sled issues #1527 and #1533). With that file gone, sled
     /// starts from the previous snapshot (which it removes only after the
     /// rename) and replays its log from there, as after any crash. Only an
     /// opener holding the lock can be writing such a file, so one found
