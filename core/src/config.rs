@@ -146,7 +146,7 @@ impl Config {
             bootstrap: Vec::new(),
             hops: 1,
             limits: Limits::default(),
-            cache_bytes: 16 * 1024 * 1024,
+            cache_bytes: crate::store::kv::DEFAULT_CACHE_BYTES,
             max_connections: 512,
             resync_interval: Duration::from_secs(60),
             gossip_rate_per_peer: 2_000,
