@@ -28,11 +28,8 @@ impl From<sled::Error> for KvError {
     }
 }
 
-/// sled's page cache unless `cache_mib` says otherwise. 8 MiB, not 16: a
-/// node catching up 100,000 entries peaked 0.90× as high (123–139 MiB
-/// against 146–150), and reads at a million entries stay far within their
-/// goals (docs/BENCHMARKS.md, "sled's cache"); the system's page cache
-/// holds the store's file either way.
+/// sled's page cache for stores opened without a node's config (tools,
+/// tests): the same as a node's default (`Config::cache_bytes`).
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Tuning for the engine.
