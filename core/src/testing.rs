@@ -104,3 +104,13 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The body of a plain note with `text`, no tags, no reply.
+pub fn note_body(text: impl Into<String>) -> kith_protocol::Body {
+    kith_protocol::Body::Post(kith_protocol::Post {
+        kind: kith_protocol::PostKind::Note,
+        text: text.into(),
+        reply_to: None,
+        tags: vec![],
+    })
+}

@@ -610,16 +610,10 @@ fn a_search_index_far_behind_catches_up_in_slices_with_bounded_replacements() {
     let scratch = Store::temporary().unwrap();
     let bodies: Vec<kith_protocol::Body> = (0..4_001)
         .map(|i| {
-            let text = if i == 4_000 {
+            crate::testing::note_body(if i == 4_000 {
                 "stored while the index catches up: zebra".to_string()
             } else {
                 format!("note {i} about the aardvark")
-            };
-            kith_protocol::Body::Post(kith_protocol::Post {
-                kind: PostKind::Note,
-                text,
-                reply_to: None,
-                tags: vec![],
             })
         })
         .collect();
@@ -706,14 +700,7 @@ fn a_store_restored_from_an_older_copy_rebuilds_a_newer_search_index() {
     let keypair = Keypair::from_secret(&[1; 32]);
     let peer = Keypair::from_secret(&[2; 32]);
     let scratch = Store::temporary().unwrap();
-    let post = |text: &str| {
-        kith_protocol::Body::Post(kith_protocol::Post {
-            kind: PostKind::Note,
-            text: text.into(),
-            reply_to: None,
-            tags: vec![],
-        })
-    };
+    let post = crate::testing::note_body;
     let log = scratch
         .append_many(
             &peer,

@@ -47,6 +47,16 @@ fn queue<O: Operation>(
     answer
 }
 
+/// Asks the actor to stop and waits until its thread has ended.
+fn shut_down(live: &mpsc::Sender<StoreMsg>, running: std::thread::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel();
+    live.try_send(StoreMsg::Shutdown(stop))
+        .map_err(|_| ())
+        .unwrap();
+    stopped.blocking_recv().unwrap();
+    running.join().unwrap();
+}
+
 #[test]
 fn the_actor_groups_grouped_operations_and_runs_job_operations_as_its_job() {
     assert_eq!(ops::Post::INFO.commit, ops::Commit::Grouped);
@@ -82,12 +92,7 @@ fn the_actor_groups_grouped_operations_and_runs_job_operations_as_its_job() {
     let [first, second] = reindex.map(|r| r.blocking_recv().unwrap().unwrap());
     assert!(first.entries >= 41, "{first:?}");
     assert_eq!(first, second);
-    let (stop, stopped) = oneshot::channel();
-    live.try_send(StoreMsg::Shutdown(stop))
-        .map_err(|_| ())
-        .unwrap();
-    stopped.blocking_recv().unwrap();
-    running.join().unwrap();
+    shut_down(&live, running);
 }
 
 /// A search index far behind the store (deleted) catches up in the
@@ -103,15 +108,10 @@ fn a_search_index_far_behind_catches_up_between_messages() {
     let peer = Keypair::from_secret(&[8; 32]);
     let bodies: Vec<kith_protocol::Body> = (0..3_000)
         .map(|i| {
-            kith_protocol::Body::Post(kith_protocol::Post {
-                kind: kith_protocol::PostKind::Note,
-                text: if i == 2_999 {
-                    "the last one: zebra".into()
-                } else {
-                    format!("note {i}")
-                },
-                reply_to: None,
-                tags: vec![],
+            kith_testkit::core::note_body(if i == 2_999 {
+                "the last one: zebra".to_string()
+            } else {
+                format!("note {i}")
             })
         })
         .collect();
@@ -166,10 +166,5 @@ fn a_search_index_far_behind_catches_up_between_messages() {
         commit(&live).blocking_recv().unwrap();
     }
     assert_eq!(zebra(&reader), 1);
-    let (stop, stopped) = oneshot::channel();
-    live.try_send(StoreMsg::Shutdown(stop))
-        .map_err(|_| ())
-        .unwrap();
-    stopped.blocking_recv().unwrap();
-    running.join().unwrap();
+    shut_down(&live, running);
 }
