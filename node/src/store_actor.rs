@@ -161,8 +161,9 @@ impl StoreActor {
 
     /// Runs until shutdown or until every sender is gone. Each turn:
     /// waiting live messages (for up to `MESSAGES_SLICE`), then one bulk
-    /// message, then a slice of the long job if one runs; with nothing to
-    /// do, it waits for either lane.
+    /// message, then a slice of the long job if one runs, or else of the
+    /// search index catching up; with nothing to do, it waits for either
+    /// lane.
     pub(crate) fn run(mut self) {
         if self.held.is_none() {
             self.writes_open();
