@@ -531,46 +531,6 @@ impl Store {
         views::arrivals_after(self, after, limit)
     }
 
-    /// Replies to an entry, oldest first: (reply, is an answer).
-    pub fn replies(&self, parent: &EntryId) -> Result<Vec<(EntryId, bool)>> {
-        views::replies(self, parent)
-    }
-
-    /// Current endorsements of an entry.
-    pub fn endorsements(&self, target: &EntryId) -> Result<Vec<(AuthorId, views::Endorsed)>> {
-        views::endorsements(self, target)
-    }
-
-    /// The answer the person of `author` accepted for `question`, from
-    /// whichever of the person's keys accepted one (root first, then in
-    /// the order the certificates made them).
-    pub fn accepted_by_person(
-        &self,
-        question: &EntryId,
-        author: &AuthorId,
-    ) -> Result<Option<EntryId>> {
-        let registry = self.registry()?;
-        if registry.is_empty() {
-            return self.accepted_by(question, author);
-        }
-        for key in registry.person_of(author).keys {
-            if let Some(answer) = self.accepted_by(question, &key.key)? {
-                return Ok(Some(answer));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The answer `accepter` accepted for `question`.
-    pub fn accepted_by(&self, question: &EntryId, accepter: &AuthorId) -> Result<Option<EntryId>> {
-        views::accepted_by(self, question, accepter)
-    }
-
-    /// Authors `truster` publicly vouches for.
-    pub fn vouched_by(&self, truster: &AuthorId) -> Result<Vec<AuthorId>> {
-        views::vouched_by(self, truster)
-    }
-
     /// Direct access for views and maintenance code in this crate.
     pub fn kv(&self) -> &Kv {
         &self.kv

@@ -70,7 +70,7 @@ impl Core {
             self.refresh_scope()?;
         }
         let opened = self.circles_after(&entries);
-        self.index_search(&entries, Put::New);
+        self.index_stored(&entries);
         self.index_search(&opened, Put::Again);
         self.cover_search();
         // Own wiki edits (sealed for a circle or not) are recorded by the
@@ -100,7 +100,7 @@ impl Core {
         };
         let appended = batch.appended;
         let opened = self.circles_after(&appended);
-        self.index_search(&appended, Put::New);
+        self.index_stored(&appended);
         self.index_search(&opened, Put::Again);
         self.cover_search();
         let wiki: Vec<Verified> = appended
@@ -270,16 +270,19 @@ impl Core {
     /// Brings the search index up to date with freshly stored entries
     /// (pages are re-indexed at the next commit). Entries a rebuild has not
     /// reached yet are left to it.
+    /// Indexes entries just stored for search. While the index catches up
+    /// they wait for its walk of the arrival order, which reaches them
+    /// (their numbers are past the walk's), so the index never holds an
+    /// entry past the walk that the walk would add a second time.
+    fn index_stored(&mut self, entries: &[Verified]) {
+        if !self.search_behind {
+            self.index_search(entries, Put::New);
+        }
+    }
+
     /// Indexes posts for search; `put`: what is known of whether the index
     /// may hold them (see [`crate::search::Put`]).
     pub(super) fn index_search(&mut self, entries: &[Verified], put: Put) {
-        // While the index catches up, what was just stored waits for its
-        // walk of the arrival order, which reaches it (its number is past
-        // the walk's). So the index never holds an entry past the walk
-        // that the walk would add a second time.
-        if self.search_behind && put == Put::New {
-            return;
-        }
         let indexing = self.indexing();
         for verified in entries {
             let entry = verified.entry();
@@ -421,37 +424,35 @@ impl Core {
     /// indexes what was stored after the search index's last commit (a
     /// crash between the writes). A rebuild left unfinished starts over.
     pub(super) fn catch_up_views(&mut self) -> Result<()> {
-        if self.store.rebuild_pending()? {
-            tracing::warn!("a reindex was interrupted; it starts over");
-            self.start_rebuild()?;
-            return Ok(());
-        }
         let (covered, stored) = (self.search.covered(), self.store.last_arrival());
-        if covered > stored {
+        let mut views = self.store.views_version()?;
+        if views < VIEWS_VERSION && self.store.count_entries()? == 0 {
+            // Nothing to rebuild them from.
+            self.store.set_views_version(VIEWS_VERSION)?;
+            views = VIEWS_VERSION;
+        }
+        let rebuild = if self.store.rebuild_pending()? {
+            Some("a reindex was interrupted; it starts over".to_string())
+        } else if covered > stored {
             // The index holds entries the store does not (a store restored
             // from an older copy): what it holds cannot be trusted, and a
             // post stored anew is only added to it (`Put::New`).
-            tracing::warn!(
-                index = covered,
-                store = stored,
-                "the search index is ahead of the store; rebuilding the views and the index"
-            );
+            Some(format!(
+                "the search index covers {covered} arrivals, the store {stored}; \
+                 rebuilding the views and the index"
+            ))
+        } else if views < VIEWS_VERSION {
+            Some(format!(
+                "views were built by version {views} (now {VIEWS_VERSION}); \
+                 rebuilding them from the entries"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = rebuild {
+            tracing::warn!("{why}");
             self.start_rebuild()?;
             return Ok(());
-        }
-        let views = self.store.views_version()?;
-        if views < VIEWS_VERSION {
-            if self.store.count_entries()? == 0 {
-                self.store.set_views_version(VIEWS_VERSION)?;
-            } else {
-                tracing::info!(
-                    from = views,
-                    to = VIEWS_VERSION,
-                    "views were built by an older version; rebuilding them from the entries"
-                );
-                self.start_rebuild()?;
-                return Ok(());
-            }
         }
         let report = self.wiki.catch_up(&self.store)?;
         if report.applied > 0 {
@@ -461,7 +462,7 @@ impl Core {
             );
         }
         self.dirty_pages.extend(report.pages);
-        let behind = self.store.last_arrival() - self.search.covered();
+        let behind = stored - covered;
         if behind > 0 {
             self.search_behind = true;
             if self.search_catch_up_step(self.config.open_search_budget)? {
@@ -516,15 +517,15 @@ impl Core {
             };
             let last = *last;
             // Entries past the index's last commit are not in it, nor were
-            // those stored since indexed (above): each is only added. A
+            // those stored since indexed (`index_stored`): each is only added. A
             // circle entry opened meanwhile may have been (opening indexes
             // at once), so those replace.
             let (opened, plain): (Vec<Verified>, Vec<Verified>) = chunk
                 .into_iter()
                 .map(|(_, e)| self.store.verified(e))
                 .partition(|v| v.circle().is_some());
-            self.index_search_walked(&plain, Put::New);
-            self.index_search_walked(&opened, Put::Again);
+            self.index_search(&plain, Put::New);
+            self.index_search(&opened, Put::Again);
             self.search.cover(last);
             if self.search.replacing() >= SEARCH_CATCH_UP_REPLACING {
                 self.commit_search()?;
@@ -533,14 +534,6 @@ impl Core {
                 return Ok(true);
             }
         }
-    }
-
-    /// [`Core::index_search`] for the catch-up's walk, which indexes what
-    /// was stored while it runs too.
-    fn index_search_walked(&mut self, entries: &[Verified], put: Put) {
-        let behind = std::mem::replace(&mut self.search_behind, false);
-        self.index_search(entries, put);
-        self.search_behind = behind;
     }
 
     /// Runs the search catch-up to its end (direct mode, shutdown).
