@@ -84,10 +84,17 @@ fn the_actor_groups_grouped_operations_and_runs_job_operations_as_its_job() {
     // The forty posts shared one durable write; the profile had its own.
     assert_eq!(store.kv().durable_syncs() - synced, 2);
 
-    // Two reindex requests and a post behind them: one rebuild answers
-    // both when it ends, and the post does not wait for it.
+    shut_down(&live, running);
+    drop(store);
+
+    // Two reindex requests and a post behind them, queued before the actor
+    // runs (so the first rebuild cannot end before the second request
+    // arrives): one rebuild answers both when it ends, and the post does
+    // not wait for it.
+    let (second, live, _store) = self::actor(dir.path());
     let reindex = [queue(&live, ops::Reindex {}), queue(&live, ops::Reindex {})];
     let post = queue(&live, ops::Post::note("while the views are rebuilt"));
+    let running = std::thread::spawn(move || second.run());
     assert!(post.blocking_recv().unwrap().is_ok());
     let [first, second] = reindex.map(|r| r.blocking_recv().unwrap().unwrap());
     assert!(first.entries >= 41, "{first:?}");
