@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{EntryView, ForkView, HistoryView, IdView, PageSummary, ProfileView, TrustView};
 use crate::ops;
+use crate::search::Found;
 use crate::store::{Scope, Store, TrustRecord, VerifyReport};
 
 /// Entries an export reads from a log at a time.
@@ -442,6 +443,21 @@ pub fn circle_label(store: &Store, id: &EntryId) -> Result<Option<String>> {
         ),
         None => None,
     })
+}
+
+/// The post at `author`'s place `seq`, opened if it is a circle's; `None`
+/// if there is none, it was deleted or cannot be opened: what a search hit
+/// is made of (the index keeps a post's words and place, not the post).
+pub fn post_at(store: &Store, author: &AuthorId, seq: u64) -> Option<Found> {
+    let entry = store.entry_at(author, seq).ok()??;
+    match store.open_body(&entry)? {
+        Ok(Body::Post(post)) => Some(Found {
+            id: entry.id(),
+            timestamp_ms: entry.header().timestamp_ms,
+            post,
+        }),
+        _ => None,
+    }
 }
 
 /// A stored post and its body; an error if it is missing, deleted or not a post.

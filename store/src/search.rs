@@ -7,23 +7,34 @@
 //! every second while a node runs, and at shutdown. Each commit records the
 //! store's arrival number it covers, so after a crash the node re-indexes
 //! exactly the entries stored since.
+//!
+//! A post is indexed by its words and its place in its author's log
+//! (author, sequence number), and nothing else is kept of it: a hit's text,
+//! kind, tags and time are read from the store (`SearchReader::search`'s
+//! `post_at`). So the index holds no second copy of any post and no term of
+//! its own per post (a post is replaced or removed by its author and
+//! sequence number, terms many posts share). A place, once filled, only
+//! ever empties (a revoked device's entries cut), so a hit the store no
+//! longer gives is left out. Pages are few and are not entries: their id,
+//! title and text are stored.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kith_protocol::{AuthorId, EntryId, PageId, Post};
+use kith_protocol::{AuthorId, PageId, Post};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, TermQuery};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
+    BytesOptions, Field, IndexRecordOption, NumericOptions, STORED, Schema, TEXT,
+    TextFieldIndexing, TextOptions,
 };
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{Index, IndexWriter, ReloadPolicy, Term, doc};
 
 mod matching;
+mod reader;
 
 pub use matching::Snippet;
+pub use reader::{Found, PostAt, SearchReader};
 
 /// Memory the index writer may use before it flushes a segment.
 const WRITER_BYTES: usize = 16 * 1024 * 1024;
@@ -120,12 +131,20 @@ pub struct SearchHit {
 
 #[derive(Clone, Copy)]
 struct Fields {
-    key: Field,
+    /// Filters: a post's kind (`wiki` for pages), its author, its tags.
     kind: Field,
+    /// Also a fast field: with `seq`, a post's place.
     author: Field,
+    /// A post's sequence number in its author's log (absent on pages).
+    seq: Field,
     tag: Field,
+    /// A page's title (posts have none).
     title: Field,
+    /// The words of a post or page, not stored.
     body: Field,
+    /// A page's id, text and last change, stored for its hits.
+    page: Field,
+    text: Field,
     time: Field,
 }
 
@@ -174,14 +193,23 @@ impl std::fmt::Debug for Search {
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
+    // Filters: whole values, no length norm kept per document.
+    let filter = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    );
     let fields = Fields {
-        key: b.add_text_field("key", STRING | STORED),
-        kind: b.add_text_field("kind", STRING | STORED),
-        author: b.add_text_field("author", STRING | STORED),
-        tag: b.add_text_field("tag", STRING | STORED),
+        kind: b.add_text_field("kind", filter.clone()),
+        author: b.add_text_field("author", filter.clone().set_fast("raw")),
+        seq: b.add_u64_field("seq", NumericOptions::default().set_indexed().set_fast()),
+        tag: b.add_text_field("tag", filter),
         title: b.add_text_field("title", TEXT | STORED),
-        body: b.add_text_field("body", TEXT | STORED),
-        time: b.add_u64_field("time", INDEXED | STORED | FAST),
+        body: b.add_text_field("body", TEXT),
+        page: b.add_bytes_field("page", BytesOptions::default().set_indexed().set_stored()),
+        text: b.add_text_field("text", STORED),
+        time: b.add_u64_field("time", STORED),
     };
     (b.build(), fields)
 }
@@ -263,38 +291,45 @@ impl Search {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn key_term(&self, key: &str) -> Term {
-        Term::from_field_text(self.fields.key, key)
+    /// Every document at `author`'s place `seq` (one post, or none).
+    fn place(&self, author: &AuthorId, seq: u64) -> Box<dyn tantivy::query::Query> {
+        let term = |term| -> Box<dyn tantivy::query::Query> {
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+        };
+        Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                term(Term::from_field_text(
+                    self.fields.author,
+                    &author.to_string(),
+                )),
+            ),
+            (
+                Occur::Must,
+                term(Term::from_field_u64(self.fields.seq, seq)),
+            ),
+        ]))
     }
 
-    /// Adds (or replaces) a post; `put` says what the caller knows of
-    /// whether the index may hold it already.
-    pub fn put_post(
-        &mut self,
-        id: &EntryId,
-        author: &AuthorId,
-        timestamp_ms: u64,
-        post: &Post,
-        put: Put,
-    ) -> Result<()> {
-        let key = format!("e:{id}");
+    /// Adds (or replaces) the post at `author`'s place `seq`; `put` says
+    /// what the caller knows of whether the index may hold it already.
+    pub fn put_post(&mut self, author: &AuthorId, seq: u64, post: &Post, put: Put) -> Result<()> {
         let absent = match put {
             Put::New => true,
             Put::Walked => self.emptied,
             Put::Again => false,
         };
         if !absent {
-            self.writer.delete_term(self.key_term(&key));
+            self.writer.delete_query(self.place(author, seq))?;
             self.replacing += 1;
             self.replaced += 1;
         }
         let f = &self.fields;
         let mut doc = doc!(
-            f.key => key,
             f.kind => post.kind.as_str(),
             f.author => author.to_string(),
+            f.seq => seq,
             f.body => post.text.as_str(),
-            f.time => timestamp_ms,
         );
         for tag in &post.tags {
             doc.add_text(f.tag, tag.to_lowercase());
@@ -304,10 +339,11 @@ impl Search {
         Ok(())
     }
 
-    /// Removes a post (deleted).
-    pub fn remove_post(&mut self, id: &EntryId) {
-        self.writer.delete_term(self.key_term(&format!("e:{id}")));
+    /// Removes the post at `author`'s place `seq` (deleted).
+    pub fn remove_post(&mut self, author: &AuthorId, seq: u64) -> Result<()> {
+        self.writer.delete_query(self.place(author, seq))?;
         self.touched();
+        Ok(())
     }
 
     /// Adds (or replaces) a page; archived pages are removed.
@@ -320,18 +356,19 @@ impl Search {
         updated_ms: u64,
         archived: bool,
     ) -> Result<()> {
-        let key = format!("p:{page}");
-        self.writer.delete_term(self.key_term(&key));
+        self.writer
+            .delete_term(Term::from_field_bytes(self.fields.page, &page.0));
         self.touched();
         if archived {
             return Ok(());
         }
         let f = &self.fields;
         let mut doc = doc!(
-            f.key => key,
+            f.page => page.0.to_vec(),
             f.kind => "wiki",
             f.title => title,
             f.body => body,
+            f.text => body,
             f.time => updated_ms,
         );
         if let Some(author) = last_author {
@@ -397,9 +434,9 @@ impl Search {
 
     /// Commits, then searches (see [`SearchReader::search`]).
     #[cfg(test)]
-    pub fn search(&mut self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
+    pub fn search(&mut self, params: &Query<'_>, post_at: PostAt<'_>) -> Result<Vec<SearchHit>> {
         self.commit()?;
-        self.reader.search(params)
+        self.reader.search(params, post_at)
     }
 
     /// Number of searchable documents (after the last commit).
@@ -412,98 +449,8 @@ impl Search {
     }
 }
 
-/// The searching side of the index: cheap to clone, usable from any
-/// thread. It sees what the writer last committed; `is_behind` says
-/// whether the writer holds changes not committed yet.
-#[derive(Clone)]
-pub struct SearchReader {
-    index: Index,
-    reader: IndexReader,
-    fields: Fields,
-    pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl std::fmt::Debug for SearchReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchReader").finish()
-    }
-}
-
-impl SearchReader {
-    /// Whether the writer has changes a search would not see yet.
-    pub fn is_behind(&self) -> bool {
-        self.pending.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Ranked results with snippets. Author ids come back as strings to be
-    /// resolved to names by the caller.
-    pub fn search(&self, params: &Query<'_>) -> Result<Vec<SearchHit>> {
-        let searcher = self.reader.searcher();
-        let f = &self.fields;
-        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
-        parser.set_field_boost(f.title, 2.0);
-        // Lenient: a stray quote or colon in what a user typed is not an error.
-        let (exact, _) = parser.parse_query_lenient(params.text);
-        let words = matching::Words::of(&self.index, &searcher, f, params.text)?;
-        let text_query = words.query(exact, f);
-        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
-            vec![(Occur::Must, text_query)];
-        let mut filter = |field: Field, value: &str| {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(field, value),
-                    IndexRecordOption::Basic,
-                )),
-            ));
-        };
-        if let Some(author) = params.author {
-            filter(f.author, &author.to_string());
-        }
-        if let Some(tag) = params.tag.filter(|t| !t.trim().is_empty()) {
-            filter(f.tag, &tag.trim_start_matches('#').to_lowercase());
-        }
-        if let Some(kind) = params.kind {
-            filter(f.kind, kind.as_str());
-        }
-        let query = BooleanQuery::new(clauses);
-        let limit = params.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut body_snippets =
-            SnippetGenerator::create(&searcher, &words.highlight(f.body), f.body)?;
-        body_snippets.set_max_num_chars(SNIPPET_CHARS);
-        let mut out = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            };
-            let key = text(f.key).unwrap_or_default();
-            let kind = text(f.kind).unwrap_or_default();
-            let body = text(f.body).unwrap_or_default();
-            let snippet = matching::snippet(&body_snippets, &doc, &body, SNIPPET_CHARS);
-            let Ok(kind) = kind.parse::<SearchKind>() else {
-                continue;
-            };
-            out.push(SearchHit {
-                kind,
-                id: key.get(2..).unwrap_or_default().to_string(),
-                title: (kind == SearchKind::Wiki).then(|| text(f.title)).flatten(),
-                author: text(f.author).and_then(|a| a.parse().ok()),
-                author_name: None,
-                timestamp: doc.get_first(f.time).and_then(|v| v.as_u64()).unwrap_or(0),
-                tags: doc
-                    .get_all(f.tag)
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                snippet,
-                score,
-            });
-        }
-        Ok(out)
-    }
+fn io(e: std::io::Error) -> Error {
+    Error::Index(e.into())
 }
 
 #[cfg(test)]

@@ -10,7 +10,12 @@
 
 use std::time::{Duration, Instant};
 
+use kith_node::DataDir;
+use kith_node::reader::post_at;
 use kith_node::search::{Query, Search};
+use kith_node::store::Store;
+use kith_node::store::kv::KvConfig;
+use kith_protocol::Limits;
 use kith_testkit::corpus::{Rng, vocabulary};
 
 fn main() {
@@ -31,8 +36,27 @@ fn main() {
     let queries: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(300);
     let search = Search::open(Some(&dir)).unwrap();
     let reader = search.reader();
+    // A hit's text is read from the store, as the node does.
+    let store = Store::open(
+        &DataDir::new(&args[1]).store(),
+        &KvConfig::default(),
+        Limits::default(),
+    )
+    .unwrap();
     let words = vocabulary();
     let long: Vec<String> = words.iter().filter(|w| w.len() >= 6).cloned().collect();
+    // `SEARCHPROBE_NO_STORE=1`: every hit is one fixed post instead, to
+    // measure what reading hits from the store costs a search.
+    let fixed = std::env::var_os("SEARCHPROBE_NO_STORE").map(|_| kith_node::search::Found {
+        id: kith_protocol::EntryId([0; 32]),
+        timestamp_ms: 0,
+        post: kith_protocol::Post {
+            kind: kith_protocol::PostKind::Note,
+            text: words[..40].join(" "),
+            reply_to: None,
+            tags: vec![],
+        },
+    });
     println!("{} documents, {} words", search.len(), words.len());
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     type Shape = fn(&mut Rng, &[String], &[String]) -> String;
@@ -63,13 +87,19 @@ fn main() {
             let text = shape(&mut rng, &words, &long);
             let t = Instant::now();
             let hits = reader
-                .search(&Query {
-                    text: &text,
-                    author: None,
-                    tag: None,
-                    kind: None,
-                    limit: Some(10),
-                })
+                .search(
+                    &Query {
+                        text: &text,
+                        author: None,
+                        tag: None,
+                        kind: None,
+                        limit: Some(10),
+                    },
+                    &|author, seq| match &fixed {
+                        Some(found) => Some(found.clone()),
+                        None => post_at(&store, author, seq),
+                    },
+                )
                 .unwrap();
             times.push(t.elapsed());
             found += usize::from(!hits.is_empty());

@@ -290,21 +290,17 @@ impl Core {
                 continue;
             }
             let result = match verified.body() {
-                Some(Body::Post(post)) => self.search.put_post(
-                    &entry.id(),
-                    &entry.author(),
-                    entry.header().timestamp_ms,
-                    post,
-                    put,
-                ),
-                Some(Body::Deletion(d)) => {
-                    // The store honoured it only for the author's own entries.
-                    if matches!(self.store.get(&d.target), Ok(Some(t)) if t.author() == entry.author() && t.body().is_none())
-                    {
-                        self.search.remove_post(&d.target);
-                    }
-                    Ok(())
+                Some(Body::Post(post)) => {
+                    self.search
+                        .put_post(&entry.author(), entry.seq(), post, put)
                 }
+                Some(Body::Deletion(d)) => match self.store.get(&d.target) {
+                    // The store honoured it only for the author's own entries.
+                    Ok(Some(t)) if t.author() == entry.author() && t.body().is_none() => {
+                        self.search.remove_post(&t.author(), t.seq())
+                    }
+                    _ => Ok(()),
+                },
                 Some(Body::WikiChange(w) | Body::WikiBundle(w)) => {
                     self.dirty_pages.insert(w.page);
                     Ok(())

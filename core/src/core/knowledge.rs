@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{AskOutcome, EntryView};
 use crate::ops;
 use crate::reader::Reader;
-use crate::reader::post_body;
+use crate::reader::{post_at, post_body};
 use crate::search::{Query, SearchHit, SearchKind, SearchReader};
 
 /// Words too common to say two questions are alike.
@@ -33,13 +33,16 @@ pub fn search(
     }
     let author = query.author.map(|a| a.resolve(reader.me()));
     let mut hits = index
-        .search(&Query {
-            text: &query.q,
-            author: author.as_ref(),
-            tag: query.tag.as_deref(),
-            kind: query.kind,
-            limit: query.limit,
-        })
+        .search(
+            &Query {
+                text: &query.q,
+                author: author.as_ref(),
+                tag: query.tag.as_deref(),
+                kind: query.kind,
+                limit: query.limit,
+            },
+            &|author, seq| post_at(reader.store(), author, seq),
+        )
         .map_err(search_error)?;
     for hit in &mut hits {
         if let Some(a) = hit.author {

@@ -140,15 +140,19 @@ fn a_search_index_far_behind_catches_up_between_messages() {
     let core = Core::open(config, me).unwrap();
     assert!(core.search_behind());
     let reader = core.search_reader();
+    let store = core.store().clone();
     let zebra = |reader: &crate::search::SearchReader| {
         reader
-            .search(&crate::search::Query {
-                text: "zebra",
-                author: None,
-                tag: None,
-                kind: None,
-                limit: None,
-            })
+            .search(
+                &crate::search::Query {
+                    text: "zebra",
+                    author: None,
+                    tag: None,
+                    kind: None,
+                    limit: None,
+                },
+                &|author, seq| kith_core::reader::post_at(&store, author, seq),
+            )
             .unwrap()
             .len()
     };

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{Index, Searcher, TantivyDocument, Term};
+use tantivy::{Index, Searcher, Term};
 
-use super::{Error, Fields, Result};
+use super::{Fields, Result, io};
 
 /// Shortest typed word whose prefixes are searched.
 const PREFIX_MIN_CHARS: usize = 2;
@@ -165,22 +165,13 @@ fn expansions(searcher: &Searcher, f: &Fields, word: &str) -> Result<Vec<String>
     Ok(found.into_iter().map(|(w, _)| w).collect())
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::Index(e.into())
-}
-
-/// The snippet of `doc`'s `body`: the best fragment tantivy finds for the
+/// The snippet of a hit's `body`: the best fragment tantivy finds for the
 /// highlighted words, widened to whole words, with `…` where it was cut;
 /// or the start of the body when only the title matched. In plain words:
 /// markdown marks (`**`, code fences, heading marks, link targets) left
 /// out, lines joined.
-pub(super) fn snippet(
-    generator: &SnippetGenerator,
-    doc: &TantivyDocument,
-    body: &str,
-    max_chars: usize,
-) -> Snippet {
-    let marked = marked_snippet(generator, doc, body, max_chars);
+pub(super) fn snippet(generator: &SnippetGenerator, body: &str, max_chars: usize) -> Snippet {
+    let marked = marked_snippet(generator, body, max_chars);
     let plain = crate::text::plain(&marked.text);
     Snippet {
         text: plain.text.replace('\n', " "),
@@ -192,13 +183,8 @@ pub(super) fn snippet(
     }
 }
 
-fn marked_snippet(
-    generator: &SnippetGenerator,
-    doc: &TantivyDocument,
-    body: &str,
-    max_chars: usize,
-) -> Snippet {
-    let found = generator.snippet_from_doc(doc);
+fn marked_snippet(generator: &SnippetGenerator, body: &str, max_chars: usize) -> Snippet {
+    let found = generator.snippet(body);
     let fragment = found.fragment();
     if fragment.is_empty() {
         return head(body, max_chars);

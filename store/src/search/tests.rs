@@ -1,4 +1,4 @@
-use kith_protocol::{Keypair, Post, PostKind};
+use kith_protocol::{AuthorId, EntryId, Keypair, PageId, Post, PostKind};
 
 use super::*;
 
@@ -11,6 +11,47 @@ fn note(text: &str) -> Post {
     }
 }
 
+/// The store, as `post_at` reads it: the posts at their places.
+fn store_of(posts: &[(AuthorId, u64, &str)]) -> impl Fn(&AuthorId, u64) -> Option<Found> {
+    let posts: Vec<(AuthorId, u64, String)> = posts
+        .iter()
+        .map(|(a, s, t)| (*a, *s, t.to_string()))
+        .collect();
+    move |author, seq| {
+        posts
+            .iter()
+            .find(|(a, s, _)| a == author && *s == seq)
+            .map(|(a, s, text)| Found {
+                id: EntryId(id_of(a, *s)),
+                timestamp_ms: *s,
+                post: note(text),
+            })
+    }
+}
+
+/// An id for a place, distinct per place (the tests only compare them).
+fn id_of(author: &AuthorId, seq: u64) -> [u8; 32] {
+    let mut id = *author.as_bytes();
+    id[..8].copy_from_slice(&seq.to_be_bytes());
+    id
+}
+
+fn count(search: &mut Search, text: &str, store: PostAt<'_>) -> usize {
+    search
+        .search(
+            &Query {
+                text,
+                author: None,
+                tag: None,
+                kind: None,
+                limit: Some(MAX_LIMIT),
+            },
+            store,
+        )
+        .unwrap()
+        .len()
+}
+
 /// A new post and, between emptying the index and the next commit (a
 /// rebuild), a walked one are only added; otherwise every put
 /// replaces, so a post indexed twice is found once.
@@ -18,45 +59,97 @@ fn note(text: &str) -> Post {
 fn only_new_and_rebuilt_posts_are_added_without_replacing() {
     let author = Keypair::from_secret(&[1; 32]).author();
     let mut search = Search::open(None).unwrap();
-    let find = |search: &mut Search| {
-        search
-            .search(&Query {
-                text: "wombat",
-                author: None,
-                tag: None,
-                kind: None,
-                limit: Some(200),
-            })
-            .unwrap()
-            .len()
-    };
-    let id = EntryId([1; 32]);
+    let places: Vec<(AuthorId, u64, &str)> = (0..100).map(|s| (author, s, "a wombat")).collect();
+    let store = store_of(&places);
     search
-        .put_post(&id, &author, 1, &note("a wombat"), Put::New)
+        .put_post(&author, 1, &note("a wombat"), Put::New)
         .unwrap();
     assert_eq!(search.replacing(), 0, "a new post holds no delete query");
     for put in [Put::Walked, Put::Again] {
-        search
-            .put_post(&id, &author, 1, &note("a wombat"), put)
-            .unwrap();
+        search.put_post(&author, 1, &note("a wombat"), put).unwrap();
     }
     assert_eq!(search.replacing(), 2);
-    assert_eq!(find(&mut search), 1);
+    assert_eq!(count(&mut search, "wombat", &store), 1);
     assert_eq!(search.replacing(), 0);
 
     search.clear().unwrap();
-    for i in 0..100u8 {
-        let id = EntryId([i; 32]);
+    for seq in 0..100 {
         search
-            .put_post(&id, &author, 1, &note("a wombat"), Put::Walked)
+            .put_post(&author, seq, &note("a wombat"), Put::Walked)
             .unwrap();
     }
     assert_eq!(search.replacing(), 0, "a rebuild holds no delete queries");
     search
-        .put_post(&EntryId([7; 32]), &author, 1, &note("a wombat"), Put::Again)
+        .put_post(&author, 7, &note("a wombat"), Put::Again)
         .unwrap();
     assert_eq!(search.replacing(), 1);
-    assert_eq!(find(&mut search), 100);
+    assert_eq!(count(&mut search, "wombat", &store), 100);
+}
+
+/// A post is replaced or removed by its place alone: the same number in
+/// another author's log, or another number in the same log, is untouched,
+/// whatever the posts say.
+#[test]
+fn a_place_is_an_author_and_a_number_together() {
+    let (ana, ben) = (
+        Keypair::from_secret(&[1; 32]).author(),
+        Keypair::from_secret(&[2; 32]).author(),
+    );
+    let mut search = Search::open(None).unwrap();
+    let places = [
+        (ana, 5, "a quoll"),
+        (ben, 5, "a quoll"),
+        (ana, 6, "a quoll"),
+    ];
+    for (author, seq, text) in places {
+        search
+            .put_post(&author, seq, &note(text), Put::New)
+            .unwrap();
+    }
+    let store = store_of(&places);
+    assert_eq!(count(&mut search, "quoll", &store), 3);
+    search.remove_post(&ana, 5).unwrap();
+    let hits = search
+        .search(
+            &Query {
+                text: "quoll",
+                author: None,
+                tag: None,
+                kind: None,
+                limit: Some(10),
+            },
+            &store,
+        )
+        .unwrap();
+    let mut left: Vec<(AuthorId, u64)> = hits
+        .iter()
+        .map(|h| (h.author.unwrap(), h.timestamp))
+        .collect();
+    left.sort();
+    let mut expected = vec![(ben, 5), (ana, 6)];
+    expected.sort();
+    assert_eq!(left, expected);
+    search
+        .put_post(&ben, 5, &note("a quoll again"), Put::Again)
+        .unwrap();
+    assert_eq!(
+        count(&mut search, "quoll", &store),
+        2,
+        "replaced, not added"
+    );
+    let only_ben = search
+        .search(
+            &Query {
+                text: "quoll",
+                author: Some(&ben),
+                tag: None,
+                kind: None,
+                limit: Some(10),
+            },
+            &store,
+        )
+        .unwrap();
+    assert_eq!(only_ben.len(), 1);
 }
 
 /// Issue 29: a snippet reads as words, not markdown source, and its
@@ -68,16 +161,19 @@ fn snippets_leave_markdown_marks_out() {
     let text =
         "## Backups\n\nRun **`kith bundle`** every *night*:\n\n```sh\nkith bundle export\n```\n";
     search
-        .put_post(&EntryId([3; 32]), &author, 1, &note(text), Put::Again)
+        .put_post(&author, 3, &note(text), Put::Again)
         .unwrap();
     let hits = search
-        .search(&Query {
-            text: "night",
-            author: None,
-            tag: None,
-            kind: None,
-            limit: Some(5),
-        })
+        .search(
+            &Query {
+                text: "night",
+                author: None,
+                tag: None,
+                kind: None,
+                limit: Some(5),
+            },
+            &store_of(&[(author, 3, text)]),
+        )
         .unwrap();
     let snippet = &hits[0].snippet;
     assert!(!snippet.text.contains(['*', '`', '#']), "{}", snippet.text);
@@ -88,4 +184,96 @@ fn snippets_leave_markdown_marks_out() {
     );
     let [start, end] = snippet.matches[0];
     assert_eq!(&snippet.text[start..end], "night");
+}
+
+/// The index keeps a post's words and place, not the post: a hit is
+/// made of what the store gives now (text, kind, tags, time, id), and a
+/// post the store no longer gives (deleted, or a circle post that cannot
+/// be opened) is left out even before its removal is committed. A page
+/// keeps its id, title and text in the index.
+#[test]
+fn posts_come_from_the_store_and_pages_keep_theirs() {
+    let author = Keypair::from_secret(&[1; 32]).author();
+    let mut search = Search::open(None).unwrap();
+    for seq in [1, 2] {
+        search
+            .put_post(&author, seq, &note("the numbat digs"), Put::New)
+            .unwrap();
+    }
+    let page = PageId([9; 16]);
+    search
+        .put_page(&page, "Burrows", "A numbat page.", Some(&author), 2, false)
+        .unwrap();
+    let store = |a: &AuthorId, seq: u64| {
+        (seq == 1)
+            .then(|| Found {
+                id: EntryId([7; 32]),
+                timestamp_ms: 1234,
+                post: Post {
+                    kind: PostKind::Question,
+                    text: "the store's numbat text".into(),
+                    reply_to: None,
+                    tags: vec!["burrows".into()],
+                },
+            })
+            .filter(|_| *a == author)
+    };
+    let hits = search
+        .search(
+            &Query {
+                text: "numbat",
+                author: None,
+                tag: None,
+                kind: None,
+                limit: Some(10),
+            },
+            &store,
+        )
+        .unwrap();
+    let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(hits.len(), 2, "{ids:?}");
+    let post = hits.iter().find(|h| h.kind != SearchKind::Wiki).unwrap();
+    assert_eq!(post.id, EntryId([7; 32]).to_string());
+    assert_eq!(post.kind, SearchKind::Question);
+    assert_eq!(post.author, Some(author));
+    assert_eq!(
+        (post.timestamp, post.tags.as_slice()),
+        (1234, &["burrows".to_string()][..])
+    );
+    assert_eq!(post.snippet.text, "the store's numbat text");
+    let [start, end] = post.snippet.matches[0];
+    assert_eq!(&post.snippet.text[start..end], "numbat");
+    let wiki = hits.iter().find(|h| h.kind == SearchKind::Wiki).unwrap();
+    assert_eq!(wiki.id, page.to_string());
+    assert_eq!(wiki.title.as_deref(), Some("Burrows"));
+    assert_eq!((wiki.author, wiki.timestamp), (Some(author), 2));
+    assert_eq!(wiki.snippet.text, "A numbat page.");
+}
+
+/// An index written with another schema (here the one before post texts
+/// left the index) is a view of another version: opening starts it over,
+/// covering nothing, so the store's catch-up indexes everything again.
+#[test]
+fn an_index_of_another_schema_is_started_over() {
+    use tantivy::schema::{STORED, STRING, TEXT};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut b = tantivy::schema::Schema::builder();
+        let key = b.add_text_field("key", STRING | STORED);
+        let body = b.add_text_field("body", TEXT | STORED);
+        let index = Index::create_in_dir(dir.path(), b.build()).unwrap();
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        writer
+            .add_document(doc!(key => "e:01", body => "an old numbat"))
+            .unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload("42");
+        prepared.commit().unwrap();
+    }
+    let search = Search::open(Some(dir.path())).unwrap();
+    assert_eq!(search.covered(), 0);
+    assert!(search.is_empty());
+    drop(search);
+    let again = Search::open(Some(dir.path())).unwrap();
+    assert!(again.is_empty(), "reopening keeps the new schema");
 }
