@@ -160,7 +160,9 @@ pub type PostAt<'a> = &'a dyn Fn(&AuthorId, u64) -> Option<Found>;
 /// The fast-field columns that give a hit's place, opened once per segment.
 #[derive(Default)]
 struct Places {
-    segments: HashMap<u32, (Option<StrColumn>, Column<u64>)>,
+    /// Either column is absent from a segment where no document has the
+    /// field (one written by a commit of page changes alone has no `seq`).
+    segments: HashMap<u32, (Option<StrColumn>, Option<Column<u64>>)>,
 }
 
 impl Places {
@@ -178,7 +180,7 @@ impl Places {
                 let schema = searcher.schema();
                 e.insert((
                     fast.str(schema.get_field_name(f.author))?,
-                    fast.u64(schema.get_field_name(f.seq))?,
+                    fast.column_opt(schema.get_field_name(f.seq))?,
                 ))
             }
         };
@@ -191,6 +193,6 @@ impl Places {
                 author = name.parse().ok();
             }
         }
-        Ok((author, seqs.first(address.doc_id)))
+        Ok((author, seqs.as_ref().and_then(|s| s.first(address.doc_id))))
     }
 }

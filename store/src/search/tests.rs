@@ -12,7 +12,7 @@ fn note(text: &str) -> Post {
 }
 
 /// The store, as `post_at` reads it: the posts at their places.
-fn store_of(posts: &[(AuthorId, u64, &str)]) -> impl Fn(&AuthorId, u64) -> Option<Found> {
+fn store_of(posts: &[(AuthorId, u64, &str)]) -> impl Fn(&AuthorId, u64) -> Option<Found> + use<> {
     let posts: Vec<(AuthorId, u64, String)> = posts
         .iter()
         .map(|(a, s, t)| (*a, *s, t.to_string()))
@@ -276,4 +276,45 @@ fn an_index_of_another_schema_is_started_over() {
     drop(search);
     let again = Search::open(Some(dir.path())).unwrap();
     assert!(again.is_empty(), "reopening keeps the new schema");
+}
+
+/// A commit of page changes alone writes a segment with no post in it: a
+/// hit there is a page (no place), whether or not the segment has a `seq`
+/// column, and it is found beside posts of other segments.
+#[test]
+fn a_segment_of_pages_alone_is_searched_beside_posts() {
+    let author = Keypair::from_secret(&[1; 32]).author();
+    let mut search = Search::open(None).unwrap();
+    let store = store_of(&[(author, 1, "a bilby burrow")]);
+    search
+        .put_page(&PageId([1; 16]), "Bilby", "A bilby page.", None, 1, false)
+        .unwrap();
+    let kinds = |search: &mut Search| {
+        let mut kinds: Vec<SearchKind> = search
+            .search(
+                &Query {
+                    text: "bilby",
+                    author: None,
+                    tag: None,
+                    kind: None,
+                    limit: Some(10),
+                },
+                &store,
+            )
+            .unwrap()
+            .iter()
+            .map(|h| h.kind)
+            .collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds
+    };
+    assert_eq!(kinds(&mut search), [SearchKind::Wiki], "pages alone");
+    search
+        .put_post(&author, 1, &note("a bilby burrow"), Put::New)
+        .unwrap();
+    assert_eq!(
+        kinds(&mut search),
+        [SearchKind::Note, SearchKind::Wiki],
+        "pages and posts"
+    );
 }
