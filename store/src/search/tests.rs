@@ -36,20 +36,20 @@ fn id_of(author: &AuthorId, seq: u64) -> [u8; 32] {
     id
 }
 
+/// Every hit of `text` (at most `MAX_LIMIT`), no filters.
+fn hits(search: &mut Search, text: &str, store: PostAt<'_>) -> Vec<SearchHit> {
+    let query = Query {
+        text,
+        author: None,
+        tag: None,
+        kind: None,
+        limit: Some(MAX_LIMIT),
+    };
+    search.search(&query, store).unwrap()
+}
+
 fn count(search: &mut Search, text: &str, store: PostAt<'_>) -> usize {
-    search
-        .search(
-            &Query {
-                text,
-                author: None,
-                tag: None,
-                kind: None,
-                limit: Some(MAX_LIMIT),
-            },
-            store,
-        )
-        .unwrap()
-        .len()
+    hits(search, text, store).len()
 }
 
 /// A new post and, between emptying the index and the next commit (a
@@ -109,18 +109,7 @@ fn a_place_is_an_author_and_a_number_together() {
     let store = store_of(&places);
     assert_eq!(count(&mut search, "quoll", &store), 3);
     search.remove_post(&ana, 5).unwrap();
-    let hits = search
-        .search(
-            &Query {
-                text: "quoll",
-                author: None,
-                tag: None,
-                kind: None,
-                limit: Some(10),
-            },
-            &store,
-        )
-        .unwrap();
+    let hits = hits(&mut search, "quoll", &store);
     let mut left: Vec<(AuthorId, u64)> = hits
         .iter()
         .map(|h| (h.author.unwrap(), h.timestamp))
@@ -163,18 +152,7 @@ fn snippets_leave_markdown_marks_out() {
     search
         .put_post(&author, 3, &note(text), Put::Again)
         .unwrap();
-    let hits = search
-        .search(
-            &Query {
-                text: "night",
-                author: None,
-                tag: None,
-                kind: None,
-                limit: Some(5),
-            },
-            &store_of(&[(author, 3, text)]),
-        )
-        .unwrap();
+    let hits = hits(&mut search, "night", &store_of(&[(author, 3, text)]));
     let snippet = &hits[0].snippet;
     assert!(!snippet.text.contains(['*', '`', '#']), "{}", snippet.text);
     assert!(
@@ -218,18 +196,7 @@ fn posts_come_from_the_store_and_pages_keep_theirs() {
             })
             .filter(|_| *a == author)
     };
-    let hits = search
-        .search(
-            &Query {
-                text: "numbat",
-                author: None,
-                tag: None,
-                kind: None,
-                limit: Some(10),
-            },
-            &store,
-        )
-        .unwrap();
+    let hits = hits(&mut search, "numbat", &store);
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(hits.len(), 2, "{ids:?}");
     let post = hits.iter().find(|h| h.kind != SearchKind::Wiki).unwrap();
@@ -290,18 +257,7 @@ fn a_segment_of_pages_alone_is_searched_beside_posts() {
         .put_page(&PageId([1; 16]), "Bilby", "A bilby page.", None, 1, false)
         .unwrap();
     let kinds = |search: &mut Search| {
-        let mut kinds: Vec<SearchKind> = search
-            .search(
-                &Query {
-                    text: "bilby",
-                    author: None,
-                    tag: None,
-                    kind: None,
-                    limit: Some(10),
-                },
-                &store,
-            )
-            .unwrap()
+        let mut kinds: Vec<SearchKind> = hits(search, "bilby", &store)
             .iter()
             .map(|h| h.kind)
             .collect();
