@@ -5,7 +5,9 @@
 //!
 //! `cargo run --release -p kith-tests --example searchprobe -- DATA_DIR [QUERIES]`
 //! (on a copy of a store no node is running on: the index is opened for
-//! writing). The stores `KITH_MILLION_KEEP=1` keeps serve.
+//! writing). The stores `KITH_MILLION_KEEP=1` keeps serve. Hits are read
+//! from the store, as on a node; `SEARCHPROBE_NO_STORE=1` makes every hit
+//! one fixed post instead, to see what those reads cost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
