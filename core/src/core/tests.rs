@@ -689,6 +689,80 @@ fn a_search_index_far_behind_catches_up_in_slices_with_bounded_replacements() {
     assert_eq!(hits(&mut c, "\"note 3999\""), 1);
 }
 
+/// An upgrade from the index that stored posts (its schema had a text
+/// `key` and a stored `body`; its last commit said it covered everything):
+/// the node starts that index over and catches up, and every post is found
+/// again, its hit made from the store: the entry's id, its text (a circle
+/// post's opened text), its kind.
+#[test]
+fn an_index_of_the_previous_schema_is_rebuilt_and_hits_come_from_the_store() {
+    use tantivy::schema::{STORED, STRING, TEXT};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(DataDir::new(dir.path()));
+    let keypair = Keypair::from_secret(&[1; 32]);
+    let (note, secret) = {
+        let mut c = Core::open(config.clone(), keypair.clone()).unwrap();
+        let note = c.run(ops::Post::note("the quokka smiles")).unwrap();
+        c.run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![],
+        })
+        .unwrap();
+        let secret = c
+            .run(ops::Post {
+                circle: Some("team".into()),
+                text: "a quokka in the circle".into(),
+                kind: PostKind::Question,
+                reply_to: None,
+                tags: vec![],
+            })
+            .unwrap();
+        c.close().unwrap();
+        (note, secret)
+    };
+    let index_dir = config.data_dir.search_index();
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    std::fs::create_dir_all(&index_dir).unwrap();
+    {
+        let mut b = tantivy::schema::Schema::builder();
+        let key = b.add_text_field("key", STRING | STORED);
+        let body = b.add_text_field("body", TEXT | STORED);
+        let index = tantivy::Index::create_in_dir(&index_dir, b.build()).unwrap();
+        let mut writer: tantivy::IndexWriter =
+            index.writer_with_num_threads(1, 15_000_000).unwrap();
+        writer
+            .add_document(tantivy::doc!(key => "e:00", body => "a stale quokka"))
+            .unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload("1000000");
+        prepared.commit().unwrap();
+    }
+
+    let mut c = Core::open(config, keypair).unwrap();
+    let mut hits = c
+        .run(ops::Search {
+            q: "quokka".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    hits.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![
+        (note.id.to_string(), "the quokka smiles", SearchKind::Note),
+        (
+            secret.id.to_string(),
+            "a quokka in the circle",
+            SearchKind::Question,
+        ),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    let found: Vec<(String, &str, SearchKind)> = hits
+        .iter()
+        .map(|h| (h.id.clone(), h.snippet.text.as_str(), h.kind))
+        .collect();
+    assert_eq!(found, expected);
+    assert_eq!(c.search.len(), 2, "the old index's documents are gone");
+}
+
 /// A store restored from an older copy beside a newer search index: the
 /// index is rebuilt at open, so it neither finds what the store no longer
 /// holds nor finds a post twice once a peer sends it again (a post stored
