@@ -169,14 +169,16 @@ fn purge_in_background() {
     let _ = tikv_jemalloc_ctl::background_thread::write(true);
 }
 
-/// For a node (`kith up`), which runs for long: freed memory is returned
-/// after one second instead of jemalloc's ten (its muzzy pages are purged
-/// at once already), so that what a burst of work freed (a catch-up, a
-/// reindex) leaves the node's RSS soon. Not for one-shot commands, which
-/// give everything back when they exit: on a million-entry `kith bundle
-/// import` it cost time and did not lower the peak (docs/BENCHMARKS.md,
-/// "jemalloc's purge delay"). A `MALLOC_CONF` given in the environment
-/// (`_RJEM_MALLOC_CONF`) is left to set what it names.
+/// Freed memory is returned after one second instead of jemalloc's ten
+/// (its muzzy pages are purged at once already), so that what a burst of
+/// work freed (a catch-up, a reindex, a batch of an import) leaves RSS
+/// soon: for a node (`kith up`), which runs for long, and for the long
+/// one-shot commands (`kith bundle import` with no node running), whose
+/// peak it sets. On a million-entry import it lowered the peak to
+/// 0.86–0.88× at 1.00–1.10× the time (docs/BENCHMARKS.md, "A search index
+/// of words and places"; before the index stopped mapping ~70 MiB during
+/// merges it did not lower the peak). A `MALLOC_CONF` given in the
+/// environment (`_RJEM_MALLOC_CONF`) is left to set what it names.
 #[cfg(feature = "jemalloc")]
 fn purge_sooner() {
     use tikv_jemalloc_ctl::{Access, AsName};
@@ -200,11 +202,9 @@ fn purge_sooner() {
 fn main() -> ExitCode {
     #[cfg(feature = "jemalloc")]
     purge_in_background();
-    let cli = Cli::parse();
     #[cfg(feature = "jemalloc")]
-    if matches!(cli.command, Command::Up(_)) {
-        purge_sooner();
-    }
+    purge_sooner();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
