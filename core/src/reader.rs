@@ -449,7 +449,14 @@ pub fn circle_label(store: &Store, id: &EntryId) -> Result<Option<String>> {
 /// if there is none, it was deleted or cannot be opened: what a search hit
 /// is made of (the index keeps a post's words and place, not the post).
 pub fn post_at(store: &Store, author: &AuthorId, seq: u64) -> Option<Found> {
-    let entry = store.entry_at(author, seq).ok()??;
+    let entry = match store.entry_at(author, seq) {
+        Ok(entry) => entry?,
+        Err(e) => {
+            // A hit the store cannot read is left out, not the whole search.
+            tracing::warn!(%author, seq, error = %e, "a search hit could not be read from the store");
+            return None;
+        }
+    };
     match store.open_body(&entry)? {
         Ok(Body::Post(post)) => Some(Found {
             id: entry.id(),
