@@ -267,13 +267,12 @@ impl Core {
         self.rebuild.as_ref().is_none_or(|r| r.wiki_covers(author))
     }
 
-    /// Brings the search index up to date with freshly stored entries
-    /// (pages are re-indexed at the next commit). Entries a rebuild has not
-    /// reached yet are left to it.
-    /// Indexes entries just stored for search. While the index catches up
-    /// they wait for its walk of the arrival order, which reaches them
-    /// (their numbers are past the walk's), so the index never holds an
-    /// entry past the walk that the walk would add a second time.
+    /// Indexes entries just stored for search (pages are re-indexed at the
+    /// next commit; entries a rebuild has not reached yet are left to it).
+    /// While the index catches up they wait for its walk of the arrival
+    /// order, which reaches them (their numbers are past the walk's), so the
+    /// index never holds an entry past the walk that the walk would add a
+    /// second time.
     fn index_stored(&mut self, entries: &[Verified]) {
         if !self.search_behind {
             self.index_search(entries, Put::New);
