@@ -2,10 +2,18 @@
 //!
 //! A search matches the words typed (through tantivy's query parser, so
 //! quotes, `+` and `-` keep their meaning), and, ranked below those, the
-//! indexed words that a typed word begins (`merg` → `merge`, `merging`) and
-//! the indexed words one typo away from it (`protocl` → `protocol`). The
-//! expansions are read from the index's own term dictionaries with
+//! indexed words that the last typed word begins (`merg` → `merge`,
+//! `merging`: the word still being typed) and the indexed words one typo
+//! away from a typed word the index holds in fewer than
+//! [`TYPO_UNLESS_IN`] documents (`protocl` → `protocol`; a word many posts
+//! contain is taken as typed, as Lucene's spell checker does by default).
+//! The expansions are read from the index's own term dictionaries with
 //! tantivy's Levenshtein automata, so the snippet can highlight them too.
+//!
+//! Those two limits halve a three-word search at a million entries: the
+//! walks of the term dictionaries and the unions of up to 32 expansions per
+//! word were most of its time (docs/BENCHMARKS.md, "Expansions where they
+//! help").
 
 use std::collections::HashMap;
 
@@ -21,6 +29,9 @@ use super::{Fields, Result, io};
 const PREFIX_MIN_CHARS: usize = 2;
 /// Shortest typed word searched with one typo.
 const TYPO_MIN_CHARS: usize = 4;
+/// A typed word is also searched with one typo unless at least this many
+/// documents (posts and pages) hold it as typed.
+pub(super) const TYPO_UNLESS_IN: u64 = 5;
 /// Most expansions kept per typed word (the most frequent ones).
 const EXPANSIONS_PER_WORD: usize = 32;
 /// How much an exact hit outweighs an expansion.
@@ -73,8 +84,11 @@ impl Words {
         }
         expandable.truncate(MAX_WORDS);
         let mut expanded = Vec::new();
-        for word in &expandable {
-            for term in expansions(searcher, f, word)? {
+        let last = expandable.len().saturating_sub(1);
+        for (i, word) in expandable.iter().enumerate() {
+            let prefix = i == last;
+            let typo = docs_with(searcher, f, word)? < TYPO_UNLESS_IN;
+            for term in expansions(searcher, f, word, prefix, typo)? {
                 if !typed.contains(&term) && !expanded.contains(&term) {
                     expanded.push(term);
                 }
@@ -121,19 +135,40 @@ fn term_query(field: Field, word: &str) -> Box<dyn Query> {
     ))
 }
 
-/// Indexed words of the title and body that `word` begins, or that are one
-/// edit from it, most frequent first.
-fn expansions(searcher: &Searcher, f: &Fields, word: &str) -> Result<Vec<String>> {
+/// How many documents hold `word` in their title or body (a document with
+/// it in both counts twice: this only decides whether `word` is common).
+fn docs_with(searcher: &Searcher, f: &Fields, word: &str) -> Result<u64> {
+    let mut docs = 0;
+    for segment in searcher.segment_readers() {
+        for field in [f.title, f.body] {
+            let terms = segment.inverted_index(field)?;
+            if let Some(info) = terms.terms().get(word.as_bytes()).map_err(io)? {
+                docs += u64::from(info.doc_freq);
+            }
+        }
+    }
+    Ok(docs)
+}
+
+/// Indexed words of the title and body that `word` begins (if `prefix`),
+/// or that are one edit from it (if `typo`), most frequent first.
+fn expansions(
+    searcher: &Searcher,
+    f: &Fields,
+    word: &str,
+    prefix: bool,
+    typo: bool,
+) -> Result<Vec<String>> {
     let chars = word.chars().count();
     let mut automata = Vec::new();
-    if chars >= PREFIX_MIN_CHARS {
+    if prefix && chars >= PREFIX_MIN_CHARS {
         automata.push(FuzzyTermQuery::new_prefix(
             Term::from_field_text(f.body, word),
             0,
             false,
         ));
     }
-    if chars >= TYPO_MIN_CHARS {
+    if typo && chars >= TYPO_MIN_CHARS {
         automata.push(FuzzyTermQuery::new(
             Term::from_field_text(f.body, word),
             1,

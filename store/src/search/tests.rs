@@ -274,3 +274,59 @@ fn a_segment_of_pages_alone_is_searched_beside_posts() {
         "pages and posts"
     );
 }
+
+/// Words begun are expanded only for the last word typed (the one still
+/// being typed), and one-typo neighbours only for a word that fewer than
+/// `TYPO_UNLESS_IN` documents hold as typed.
+#[test]
+fn prefixes_for_the_last_word_and_typos_for_a_word_rarely_held() {
+    use super::matching::TYPO_UNLESS_IN;
+    let author = Keypair::from_secret(&[1; 32]).author();
+    let mut search = Search::open(None).unwrap();
+    let mut places: Vec<(AuthorId, u64, String)> = vec![
+        (author, 1, "we merge the pages".into()),
+        (author, 2, "notes on sync".into()),
+        (author, 3, "a card on the table".into()),
+    ];
+    // One document fewer than the bound holds "cart".
+    for seq in 0..TYPO_UNLESS_IN - 1 {
+        places.push((author, 10 + seq, format!("a cart of apples {seq}")));
+    }
+    let put = |search: &mut Search, places: &[(AuthorId, u64, String)]| {
+        for (a, s, text) in places {
+            search.put_post(a, *s, &note(text), Put::New).unwrap();
+        }
+    };
+    put(&mut search, &places);
+    let texts = |search: &mut Search, places: &[(AuthorId, u64, String)], q: &str| {
+        let borrowed: Vec<(AuthorId, u64, &str)> =
+            places.iter().map(|(a, s, t)| (*a, *s, t.as_str())).collect();
+        let store = store_of(&borrowed);
+        let mut found: Vec<String> = hits(search, q, &store)
+            .into_iter()
+            .map(|h| h.snippet.text)
+            .collect();
+        found.sort();
+        found
+    };
+    // "mer" last: begun, so it finds "merge"; before another word it is a
+    // word as typed (too short for a typo), and only "notes" matches.
+    assert_eq!(
+        texts(&mut search, &places, "notes mer"),
+        ["notes on sync", "we merge the pages"]
+    );
+    assert_eq!(texts(&mut search, &places, "mer notes"), ["notes on sync"]);
+    // "cart" is held by fewer documents than the bound: its neighbour
+    // "card" is found too, ranked below the exact hits.
+    let found = texts(&mut search, &places, "cart");
+    assert_eq!(found.len() as u64, TYPO_UNLESS_IN, "{found:?}");
+    assert!(found.contains(&"a card on the table".to_string()));
+    // One more document holds it: "cart" is taken as typed.
+    places.push((author, 99, "the cart is full".into()));
+    put(&mut search, &places[places.len() - 1..]);
+    let found = texts(&mut search, &places, "cart");
+    assert_eq!(found.len() as u64, TYPO_UNLESS_IN, "{found:?}");
+    assert!(found.iter().all(|t| t.contains("cart")), "{found:?}");
+    // A word no document holds is still corrected.
+    assert_eq!(texts(&mut search, &places, "crad"), ["a card on the table"]);
+}
