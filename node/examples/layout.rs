@@ -11,6 +11,11 @@
 //! id index alone: full, 8-byte ids and short locators, full in key order),
 //! `entry+id-apart`, `seg64+id-apart` (the id index in a second sled
 //! database beside the first).
+//!
+//! `LAYOUT_HEAP_EVERY=N` prints the process's heap (RssAnon) after every N
+//! entries, to see what sled's memory grows with (run one layout per
+//! process); `LAYOUT_CACHE_MIB` sets sled's page cache (16 MiB unless set;
+//! a node's is 8).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -32,11 +37,14 @@ fn main() {
         vec!["entry", "entry+id", "seg64", "seg64+id", "seg64-live"]
     };
     let bundle_bytes = std::fs::metadata(path).unwrap().len();
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let heap_every = env("LAYOUT_HEAP_EVERY");
+    let cache = env("LAYOUT_CACHE_MIB").unwrap_or(16) << 20;
     for layout in layouts {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new()
             .path(dir.path())
-            .cache_capacity(16 << 20)
+            .cache_capacity(cache)
             .open()
             .unwrap();
         let tree = db.open_tree("kith").unwrap();
@@ -70,7 +78,13 @@ fn main() {
             }
         };
         let mut sorted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (_, entry) in reader {
+        for (n, (_, entry)) in reader.enumerate() {
+            if let Some(every) = heap_every
+                && n > 0
+                && n as u64 % every == 0
+            {
+                println!("{layout:>11}: {n:>8} entries, heap {:>5} MiB", heap_mib());
+            }
             let author = *entry.author().as_bytes();
             if layout.starts_with("id") {
                 // The id index alone: full (id → author seq), short (8
@@ -184,4 +198,15 @@ fn main() {
             reopened as f64 / bundle_bytes as f64,
         );
     }
+}
+
+/// This process's resident anonymous memory (its heap), in MiB.
+fn heap_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
 }
