@@ -299,8 +299,10 @@ fn prefixes_for_the_last_word_and_typos_for_a_word_rarely_held() {
     };
     put(&mut search, &places);
     let texts = |search: &mut Search, places: &[(AuthorId, u64, String)], q: &str| {
-        let borrowed: Vec<(AuthorId, u64, &str)> =
-            places.iter().map(|(a, s, t)| (*a, *s, t.as_str())).collect();
+        let borrowed: Vec<(AuthorId, u64, &str)> = places
+            .iter()
+            .map(|(a, s, t)| (*a, *s, t.as_str()))
+            .collect();
         let store = store_of(&borrowed);
         let mut found: Vec<String> = hits(search, q, &store)
             .into_iter()
