@@ -81,7 +81,7 @@ fn main() {
         for (n, (_, entry)) in reader.enumerate() {
             if let Some(every) = heap_every
                 && n > 0
-                && n as u64 % every == 0
+                && (n as u64).is_multiple_of(every)
             {
                 println!("{layout:>11}: {n:>8} entries, heap {:>5} MiB", heap_mib());
             }
