@@ -21,6 +21,7 @@
 pub mod bookmarks;
 pub mod circles;
 pub mod forks;
+mod ids;
 mod keys;
 pub mod keyspace;
 pub(crate) use keys::decode_author;
@@ -149,17 +150,22 @@ pub struct Store {
     /// The registry built from the certificates, shared by every clone
     /// (readers included) until a write changes what it is built from.
     registry: std::sync::Arc<trust::RegistryCache>,
+    /// The id index's tail and runs (`store::ids`).
+    ids: std::sync::Arc<ids::IdRuns>,
 }
 
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path, config: &KvConfig, limits: Limits) -> Result<Store> {
+        let kv = Kv::open(path, config)?;
+        let ids = ids::IdRuns::open(&kv, ids::Params::default(), &limits)?;
         let store = Store {
-            kv: Kv::open(path, config)?,
+            kv,
             limits,
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
+            ids: std::sync::Arc::new(ids),
         };
         store.check_schema()?;
         store.arrival.store(
@@ -171,12 +177,15 @@ impl Store {
 
     /// A store in a temporary location, removed on drop.
     pub fn temporary() -> Result<Store> {
+        let kv = Kv::temporary()?;
+        let ids = ids::IdRuns::open(&kv, ids::Params::default(), &Limits::default())?;
         let store = Store {
-            kv: Kv::temporary()?,
+            kv,
             limits: Limits::default(),
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
+            ids: std::sync::Arc::new(ids),
         };
         store.check_schema()?;
         Ok(store)
@@ -201,6 +210,7 @@ impl Store {
     fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
         let numbered = views::number_arrivals(self, &mut batch);
+        let ids = std::mem::take(&mut batch.ids);
         if numbered.is_some() {
             // Arrival numbers a search commit may cover: see `flush_entries`.
             self.unflushed
@@ -221,6 +231,16 @@ impl Store {
         }
         if registry {
             self.registry_changed();
+        }
+        if !ids.is_empty() {
+            self.ids.applied(&ids);
+        }
+        if self.ids.pending() {
+            // The id index's upkeep never fails the write it follows: a step
+            // that did not happen is taken again after the next one.
+            if let Err(e) = self.tidy_ids() {
+                tracing::warn!(error = %e, "moving ids from the index's tail into its runs");
+            }
         }
         Ok(())
     }
@@ -463,9 +483,7 @@ impl Store {
         self.apply_if_full(batch)?;
         let key = entry_key(&entry.author(), entry.seq());
         batch.insert(key.with_prefix(ENTRY), entry.encode());
-        let mut id_key = vec![ID];
-        id_key.extend_from_slice(entry.id().as_bytes());
-        batch.insert(id_key, &key.0[..]);
+        batch.push_id(entry.id().as_bytes(), &key.0);
         let mut head = Vec::with_capacity(40);
         head.extend_from_slice(&entry.seq().to_be_bytes());
         head.extend_from_slice(entry.id().as_bytes());
