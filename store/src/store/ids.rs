@@ -16,7 +16,7 @@
 //!   author → the last seq a run holds).
 //! - **Runs.** Once the tail holds [`Params::flush_at`] ids they are written
 //!   as a *run*, never rewritten: sorted blocks of [`Params::block_ids`]
-//!   records (`Space::IdBlock`: run number, first id → records of id 32 +
+//!   records (`Space::IdBlock`: run number, last id → records of id 32 +
 //!   author 32 + seq 8), listed by `Space::IdRun` (run number → a Bloom
 //!   filter of its ids, ~10 bits per id, kept in memory too), in the same
 //!   batch as the marks they move.
@@ -269,8 +269,11 @@ fn next_run(kv: &Kv) -> Result<u64> {
     Ok(next)
 }
 
-fn block_key(run: u64, first_id: &[u8]) -> Vec<u8> {
-    Space::IdBlock.key(&[&run.to_be_bytes(), first_id])
+/// A block's key: its run, then its *last* id, so the block that may hold
+/// an id is the first at or after it (a forward seek: sled 0.34's reverse
+/// ones cost a feed page of lookups twice its time).
+fn block_key(run: u64, last_id: &[u8]) -> Vec<u8> {
+    Space::IdBlock.key(&[&run.to_be_bytes(), last_id])
 }
 
 fn records(bytes: &[u8]) -> Result<impl Iterator<Item = (Id, Location)> + '_> {
@@ -287,10 +290,9 @@ fn records(bytes: &[u8]) -> Result<impl Iterator<Item = (Id, Location)> + '_> {
 
 /// The location of `id` in `run`, if the run holds it.
 fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<Location>> {
-    let start = block_key(run, &[]);
-    let mut end = block_key(run, id.as_bytes());
-    end.push(0);
-    let Some(item) = kv.range(&start, &end).next_back() else {
+    let start = block_key(run, id.as_bytes());
+    let end = block_key(run + 1, &[]);
+    let Some(item) = kv.range(&start, &end).next() else {
         return Ok(None);
     };
     let (_, block) = item?;
@@ -366,19 +368,10 @@ pub(crate) fn ids_between(
         if out.len() >= limit {
             break;
         }
-        // The block that may hold `low`, then those that start before `high`.
-        let mut before = block_key(run, low);
-        before.push(0);
-        let first = kv
-            .range(&block_key(run, &[]), &before)
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.to_vec());
-        let start = first.unwrap_or(before);
-        let mut end = block_key(run, high);
-        end.push(0);
-        'blocks: for item in kv.range(&start, &end) {
-            let (_, block) = item?;
+        // The blocks from the one that may hold `low` (the first whose
+        // last id is not below it) to the one that may hold `high`.
+        'blocks: for item in kv.range(&block_key(run, low), &block_key(run + 1, &[])) {
+            let (k, block) = item?;
             for (id, _) in records(&block)? {
                 if &id >= low && &id <= high && !out.contains(&EntryId(id)) {
                     out.push(EntryId(id));
@@ -386,6 +379,9 @@ pub(crate) fn ids_between(
                         break 'blocks;
                     }
                 }
+            }
+            if k[k.len() - 32..] >= high[..] {
+                break;
             }
         }
     }
@@ -496,7 +492,8 @@ impl Store {
             block.extend_from_slice(id);
             block.extend_from_slice(loc);
             if block.len() == block_ids * RECORD || records.peek().is_none() {
-                batch.insert(block_key(run, &block[..32]), std::mem::take(&mut block));
+                let last = &block[block.len() - RECORD..][..32];
+                batch.insert(block_key(run, last), std::mem::take(&mut block));
                 if batch.len() >= MAX_BATCH_OPS {
                     kv.apply(std::mem::take(&mut batch))?;
                 }

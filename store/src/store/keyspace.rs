@@ -34,7 +34,7 @@ pub enum Space {
     IdMark,
     /// `run(8)` → a Bloom filter of the run's ids (`store::ids`).
     IdRun,
-    /// `run(8) first id(32)` → a block of sorted records, id(32)
+    /// `run(8) last id(32)` → a block of sorted records, id(32)
     /// author(32) seq(8) each.
     IdBlock,
     /// `run(8)` → nothing: a run being written, or one a crash left half
