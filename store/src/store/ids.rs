@@ -313,8 +313,8 @@ pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, b
         return Ok(Some((loc.to_vec(), true)));
     }
     let kv = store.kv();
-    // The runs before the old keys and, once more, the tail: a step lists
-    // a run before it deletes the old keys or tail ids it holds.
+    // The runs are read before the old keys, and again at the end: a step
+    // lists a run before it deletes the old keys or tail ids it holds.
     let runs = store.ids.runs();
     if store.ids.old_keys.load(Ordering::Relaxed) {
         let mut key = vec![ID];
