@@ -10,7 +10,8 @@
 //! append, as single posts write them), `id`, `id-short`, `id-sorted` (the
 //! id index alone: full, 8-byte ids and short locators, full in key order),
 //! `entry+id-apart`, `seg64+id-apart` (the id index in a second sled
-//! database beside the first).
+//! database beside the first), `entry+feed`, `entry+id+feed` (and the feed
+//! view: time, id → author).
 //!
 //! `LAYOUT_HEAP_EVERY=N` prints the process's heap (RssAnon) after every N
 //! entries, to see what sled's memory grows with (run one layout per
@@ -113,7 +114,7 @@ fn main() {
                 continue;
             }
             let wire = entry.encode();
-            if layout.ends_with("+id") || apart.is_some() {
+            if layout.contains("+id") || apart.is_some() {
                 let mut k = vec![b'I'];
                 k.extend_from_slice(entry.id().as_bytes());
                 let mut v = author.to_vec();
@@ -130,6 +131,15 @@ fn main() {
                 } else {
                     put(&mut batch, &mut ops, k, &v);
                 }
+            }
+            if layout.contains("+feed") {
+                // The feed view: time, id → author (one key per post).
+                let mut k = b"vf".to_vec();
+                k.extend_from_slice(&entry.header().timestamp_ms.to_be_bytes());
+                k.extend_from_slice(entry.id().as_bytes());
+                keys += 1;
+                live += (k.len() + 32) as u64;
+                put(&mut batch, &mut ops, k, &author);
             }
             if layout.starts_with("entry") {
                 let mut k = vec![b'E'];

@@ -21,6 +21,7 @@
 pub mod bookmarks;
 pub mod circles;
 pub mod forks;
+mod ids;
 mod keys;
 pub mod keyspace;
 pub(crate) use keys::decode_author;
@@ -149,17 +150,24 @@ pub struct Store {
     /// The registry built from the certificates, shared by every clone
     /// (readers included) until a write changes what it is built from.
     registry: std::sync::Arc<trust::RegistryCache>,
+    /// The id index's tail and runs (`store::ids`).
+    ids: std::sync::Arc<ids::IdRuns>,
 }
 
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path, config: &KvConfig, limits: Limits) -> Result<Store> {
+        let kv = Kv::open(path, config)?;
+        let tail = kv
+            .get(meta_key(ids::TAIL_META))?
+            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
         let store = Store {
-            kv: Kv::open(path, config)?,
+            kv,
             limits,
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
+            ids: std::sync::Arc::new(ids::IdRuns::new(ids::Params::default(), tail)),
         };
         store.check_schema()?;
         store.arrival.store(
@@ -177,6 +185,7 @@ impl Store {
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
+            ids: std::sync::Arc::new(ids::IdRuns::new(ids::Params::default(), Some(0))),
         };
         store.check_schema()?;
         Ok(store)
@@ -221,6 +230,13 @@ impl Store {
         }
         if registry {
             self.registry_changed();
+        }
+        if self.ids.pending() {
+            // The id index's upkeep never fails the write it follows: a step
+            // that did not happen is taken again after the next one.
+            if let Err(e) = self.tidy_ids() {
+                tracing::warn!(error = %e, "moving ids from the index's tail into its runs");
+            }
         }
         Ok(())
     }
@@ -466,6 +482,7 @@ impl Store {
         let mut id_key = vec![ID];
         id_key.extend_from_slice(entry.id().as_bytes());
         batch.insert(id_key, &key.0[..]);
+        self.ids.added(1);
         let mut head = Vec::with_capacity(40);
         head.extend_from_slice(&entry.seq().to_be_bytes());
         head.extend_from_slice(entry.id().as_bytes());

@@ -5,8 +5,8 @@
 //! the prefix.
 //!
 //! Spaces are grouped: everything under [`VIEWS`] (`v`) is a view that
-//! `reindex` deletes and rebuilds, and [`WIKI`] (`vw`) holds the wiki's
-//! materialized pages. A group's prefix is a prefix of its own spaces'
+//! `reindex` deletes and rebuilds, [`WIKI`] (`vw`) holds the wiki's
+//! materialized pages, and [`ID_RUNS`] (`J`) the id index's runs. A group's prefix is a prefix of its own spaces'
 //! prefixes and of nothing else.
 //!
 //! To add a space: a variant, its prefix in [`Space::prefix`], and an entry
@@ -16,6 +16,8 @@
 pub const VIEWS: &[u8] = b"v";
 /// The prefix of the wiki's views.
 pub const WIKI: &[u8] = b"vw";
+/// The prefix of the id index's runs (`store::ids`; its tail is `Id`).
+pub const ID_RUNS: &[u8] = b"J";
 
 /// A keyspace: one kind of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,8 +25,17 @@ pub enum Space {
     // The source of truth and local state (not views).
     /// `author(32) seq(8)` → entry wire bytes.
     Entry,
-    /// `entry id(32)` → `author(32) seq(8)`.
+    /// `entry id(32)` → `author(32) seq(8)`: the id index's tail
+    /// (`store::ids`).
     Id,
+    /// `run(8)` → how many ids the run holds (`store::ids`).
+    IdRun,
+    /// `run(8) first id(32)` → a block of sorted records, id(32)
+    /// author(32) seq(8) each.
+    IdBlock,
+    /// `run(8)` → nothing: a run whose blocks are to be deleted (replaced,
+    /// or left half written by a crash).
+    IdDrop,
     /// `author(32)` → `seq(8) id(32)`.
     Head,
     /// `author(32) seq(8)` → fork proof.
@@ -82,6 +93,9 @@ impl Space {
     pub const ALL: &'static [Space] = &[
         Space::Entry,
         Space::Id,
+        Space::IdRun,
+        Space::IdBlock,
+        Space::IdDrop,
         Space::Head,
         Space::Fork,
         Space::Trust,
@@ -126,6 +140,9 @@ impl Space {
         match self {
             Space::Entry => b"E",
             Space::Id => b"I",
+            Space::IdRun => b"Jr",
+            Space::IdBlock => b"Jb",
+            Space::IdDrop => b"Jd",
             Space::Head => b"H",
             Space::Fork => b"F",
             Space::Trust => b"T",
@@ -232,6 +249,8 @@ mod tests {
             // A group prefix is followed by a space's own byte.
             if s.prefix().starts_with(WIKI) {
                 assert_eq!(s.prefix().len(), WIKI.len() + 1, "{s:?}");
+            } else if s.prefix().starts_with(ID_RUNS) {
+                assert_eq!(s.prefix().len(), ID_RUNS.len() + 1, "{s:?}");
             } else if s.is_view() {
                 assert_eq!(s.prefix().len(), VIEWS.len() + 1, "{s:?}");
             } else {

@@ -20,20 +20,25 @@ impl Store {
     }
 
     pub fn get(&self, id: &EntryId) -> Result<Option<Entry>> {
-        let mut key = vec![ID];
-        key.extend_from_slice(id.as_bytes());
-        match self.kv.get(&key)? {
-            None => Ok(None),
-            Some(loc) => {
-                let mut k = vec![ENTRY];
-                k.extend_from_slice(&loc);
-                match self.kv.get(&k)? {
-                    Some(bytes) => Ok(Some(self.decode_stored(&bytes)?)),
-                    None => Err(Error::Corrupt(format!(
-                        "id index points at a missing entry {id}"
-                    ))),
+        let Some((loc, from_run)) = super::ids::location(self, id)? else {
+            return Ok(None);
+        };
+        let mut k = vec![ENTRY];
+        k.extend_from_slice(&loc);
+        match self.kv.get(&k)? {
+            Some(bytes) => {
+                let entry = self.decode_stored(&bytes)?;
+                // A run's record may outlive its entry (a cut log, whose
+                // place a later entry may take): only that id is this one.
+                if from_run && entry.id() != *id {
+                    return Ok(None);
                 }
+                Ok(Some(entry))
             }
+            None if from_run => Ok(None),
+            None => Err(Error::Corrupt(format!(
+                "id index points at a missing entry {id}"
+            ))),
         }
     }
 
@@ -66,6 +71,30 @@ impl Store {
             found.push(id);
             if found.len() > 5 {
                 break;
+            }
+        }
+        // Older ids are in the index's runs: those between the prefix
+        // followed by zeros and by ones, whose entries are still stored.
+        if found.len() <= 5 && text.len() <= 64 {
+            let bound = |fill: char| -> [u8; 32] {
+                let mut padded = text.clone();
+                padded.extend(std::iter::repeat_n(fill, 64 - text.len()));
+                hex::decode(padded)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .expect("64 hex digits")
+            };
+            let (low, high) = (bound('0'), bound('f'));
+            for id in super::ids::run_ids_between(&self.kv, &low, &high, 64)? {
+                if found.len() > 5 {
+                    break;
+                }
+                if !found.contains(&id)
+                    && id.to_hex().starts_with(&text)
+                    && self.get(&id)?.is_some()
+                {
+                    found.push(id);
+                }
             }
         }
         match found.as_slice() {

@@ -532,3 +532,4 @@ fn resolve_id_prefixes() {
 }
 
 mod arrivals;
+mod ids;

@@ -5,7 +5,7 @@ use kith_protocol::{AuthorId, Entry, EntryId, Head};
 use serde::{Deserialize, Serialize};
 
 use super::keyspace::Space;
-use super::{ENTRY, ID, Result, Store, decode_author};
+use super::{ENTRY, Result, Store, decode_author};
 use crate::store::Error;
 
 /// Result of [`Store::verify`].
@@ -136,9 +136,7 @@ impl Store {
     }
 
     fn get_location(&self, id: &EntryId) -> Result<Option<(AuthorId, u64)>> {
-        let mut key = vec![ID];
-        key.extend_from_slice(id.as_bytes());
-        match self.kv.get(&key)? {
+        match super::ids::location(self, id)?.map(|(loc, _)| loc) {
             None => Ok(None),
             Some(v) if v.len() == 40 => Ok(Some((
                 decode_author(&v[..32])?,
