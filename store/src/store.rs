@@ -158,16 +158,14 @@ impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path, config: &KvConfig, limits: Limits) -> Result<Store> {
         let kv = Kv::open(path, config)?;
-        let tail = kv
-            .get(meta_key(ids::TAIL_META))?
-            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
+        let ids = ids::IdRuns::open(&kv, ids::Params::default())?;
         let store = Store {
             kv,
             limits,
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
-            ids: std::sync::Arc::new(ids::IdRuns::new(ids::Params::default(), tail)),
+            ids: std::sync::Arc::new(ids),
         };
         store.check_schema()?;
         store.arrival.store(
@@ -179,13 +177,15 @@ impl Store {
 
     /// A store in a temporary location, removed on drop.
     pub fn temporary() -> Result<Store> {
+        let kv = Kv::temporary()?;
+        let ids = ids::IdRuns::open(&kv, ids::Params::default())?;
         let store = Store {
-            kv: Kv::temporary()?,
+            kv,
             limits: Limits::default(),
             arrival: Default::default(),
             unflushed: Default::default(),
             registry: Default::default(),
-            ids: std::sync::Arc::new(ids::IdRuns::new(ids::Params::default(), Some(0))),
+            ids: std::sync::Arc::new(ids),
         };
         store.check_schema()?;
         Ok(store)
@@ -210,6 +210,8 @@ impl Store {
     fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
         let numbered = views::number_arrivals(self, &mut batch);
+        let writing = self.ids.writing(&batch);
+        let ids = self.ids.log(&mut batch);
         if numbered.is_some() {
             // Arrival numbers a search commit may cover: see `flush_entries`.
             self.unflushed
@@ -231,6 +233,10 @@ impl Store {
         if registry {
             self.registry_changed();
         }
+        if let Some(ids) = ids {
+            self.ids.applied(ids);
+        }
+        drop(writing);
         if self.ids.pending() {
             // The id index's upkeep never fails the write it follows: a step
             // that did not happen is taken again after the next one.
@@ -479,10 +485,7 @@ impl Store {
         self.apply_if_full(batch)?;
         let key = entry_key(&entry.author(), entry.seq());
         batch.insert(key.with_prefix(ENTRY), entry.encode());
-        let mut id_key = vec![ID];
-        id_key.extend_from_slice(entry.id().as_bytes());
-        batch.insert(id_key, &key.0[..]);
-        self.ids.added(1);
+        batch.push_id(entry.id().as_bytes(), &key.0);
         let mut head = Vec::with_capacity(40);
         head.extend_from_slice(&entry.seq().to_be_bytes());
         head.extend_from_slice(entry.id().as_bytes());

@@ -1,36 +1,48 @@
 //! The id index: an entry's id → where the entry is stored (author, seq).
 //!
-//! Ids are hashes, so an index of one key per id gets its writes in random
-//! order. In sled 0.34 each such write lands in a random leaf, which keeps
-//! a chain of fragments in sled's page table and spreads garbage over
-//! every log segment: at a million entries the id keys took the store from
-//! 2.76× to 6.47× its bundle and the heap's growth from 1.9 to 9.4 MiB per
-//! 100,000 entries (docs/BENCHMARKS.md, "What the id index costs sled").
+//! Ids are hashes. Kept as one key per id, the index got its writes in
+//! random order, and in sled 0.34 each such write lands in a random leaf,
+//! which keeps a chain of fragments in sled's page table and spreads
+//! garbage over every log segment: at a million entries those keys took
+//! the store from 2.76× to 6.47× its bundle and the heap's growth from 1.9
+//! to 9.4 MiB per 100,000 entries (docs/BENCHMARKS.md, "What random-order
+//! keys cost sled"). Moving ids from such keys into sorted runs later does
+//! not help (tried: the single keys' writes cost the same); the ids must
+//! never be single keys. So:
 //!
-//! So only recent ids are single keys: the *tail* (`Space::Id`: id →
-//! author seq), written with their entries in one batch, as before. Once the
-//! tail holds [`Params::flush_at`] ids, they are moved in key order into a
-//! *run*: sorted blocks of [`Params::block_ids`] records (`Space::IdBlock`:
-//! run number, first id → records of id 32 + author 32 + seq 8), listed by
-//! `Space::IdRun` (run number → how many ids). [`FAN_IN`] runs of one level
-//! (sizes within a factor [`FAN_IN`]) are merged into one, so a million ids
-//! lie in a dozen runs or fewer and each is rewritten a few times, always in
-//! key order. Every step is bounded (one sled batch of blocks, or one slice
-//! of deletions) and runs after a write ([`super::Store::apply`]), so a long
-//! import or catch-up does the work in slices as it goes.
+//! - **The log.** Each write batch that stores entries also writes one
+//!   record of their ids and locations under the next number
+//!   (`Space::IdLog`), in the same atomic batch: keys in write order.
+//! - **The tail.** The ids of the log's records are also held in memory,
+//!   sorted (read back from the log when the store opens).
+//! - **Runs.** Once the tail holds [`Params::flush_at`] ids they are written
+//!   as a *run*: sorted blocks of [`Params::block_ids`] records
+//!   (`Space::IdBlock`: run number, first id → records of id 32 + author 32
+//!   + seq 8), listed by `Space::IdRun` (run number → how many ids); then
+//!   the log records they came from are deleted. [`FAN_IN`] runs of one
+//!   level (sizes within a factor [`FAN_IN`]) are merged into one, so a
+//!   million ids lie in a dozen runs or fewer, each rewritten a few times,
+//!   always in key order.
+//!
+//! Every step is bounded (one sled batch of blocks, or one slice of
+//! deletions) and runs after a write ([`super::Store::apply`]), so a long
+//! import or catch-up does the work in slices as it goes. A store written
+//! before this layout has its ids as single keys (`Space::Id`); they are
+//! read as they are and moved into runs in the same steps.
 //!
 //! Crash safety. A run being written is listed in `Space::IdDrop` until the
 //! batch that lists it in `Space::IdRun`, which also moves the runs it
 //! replaces to `IdDrop`; later steps delete the blocks of runs in `IdDrop`.
-//! Tail keys are deleted only after the run holding them is listed. So a
-//! crash anywhere leaves every id in the tail or in a listed run; one in
-//! both has the same location there, which is harmless. A run's record can
-//! outlive its entry (a revoked device's log is cut): a lookup through a
-//! run checks that the entry it finds has that id.
+//! Log records (and old single keys) are deleted only after the run holding
+//! their ids is listed. So a crash anywhere leaves every id in the log, an
+//! old key or a listed run; one in two places has the same location in
+//! both, which is harmless. A record can outlive its entry (a revoked
+//! device's log is cut): a lookup checks that the entry it finds there has
+//! that id.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kith_protocol::EntryId;
 
@@ -46,10 +58,13 @@ const RECORD: usize = 72;
 /// Bytes of a location: author (32), seq (8).
 const LOCATION: usize = 40;
 
+type Id = [u8; 32];
+type Location = [u8; LOCATION];
+
 /// How big the tail and the blocks are (smaller in tests).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Params {
-    /// Ids the tail holds before they are moved into a run.
+    /// Ids the tail holds before they are written as a run.
     pub flush_at: usize,
     /// Records per block (64 × 72 bytes: a block of ~4.6 KB).
     pub block_ids: usize,
@@ -70,12 +85,26 @@ impl Default for Params {
 /// The index's moving parts, shared by every clone of the store.
 pub(crate) struct IdRuns {
     params: Params,
-    /// About how many ids the tail holds (exact after a flush that found
-    /// too few; an estimate otherwise).
-    tail: AtomicU64,
+    /// Held from numbering a batch's log record until its ids are in the
+    /// tail, so every record numbered up to `Tail::applied` is applied and
+    /// in the tail when a flush deletes the records it wrote as a run.
+    writing: Mutex<()>,
+    tail: Mutex<Tail>,
+    /// The store still has ids as single keys (`Space::Id`).
+    old_keys: AtomicBool,
     /// Something may be left to do (a flush, a merge, blocks to drop).
     pending: AtomicBool,
     work: Mutex<Option<Merge>>,
+}
+
+/// The ids of the log's records, in memory.
+#[derive(Default)]
+struct Tail {
+    ids: BTreeMap<Id, Location>,
+    /// The next log record's number.
+    next: u64,
+    /// The highest record number whose ids are in `ids`.
+    applied: Option<u64>,
 }
 
 /// A merge under way: its inputs' next records and the run it writes.
@@ -95,23 +124,75 @@ struct Input {
     done: bool,
 }
 
+/// A log record's ids, to be put in the tail once its batch is applied.
+pub(crate) struct Logged {
+    number: u64,
+    records: Vec<u8>,
+}
+
+fn records(bytes: &[u8]) -> Result<impl Iterator<Item = (Id, Location)> + '_> {
+    if bytes.len() % RECORD != 0 {
+        return Err(Error::Corrupt("id index record".into()));
+    }
+    Ok(bytes.chunks_exact(RECORD).map(|r| {
+        (
+            r[..32].try_into().expect("32 bytes"),
+            r[32..].try_into().expect("40 bytes"),
+        )
+    }))
+}
+
 impl IdRuns {
-    /// The index of a store just opened: `tail` is what the store recorded
-    /// at the last flush (None for a store written before runs existed,
-    /// whose every id is in the tail: the first steps move them).
-    pub(crate) fn new(params: Params, tail: Option<u64>) -> IdRuns {
-        IdRuns {
+    /// The index of a store being opened: the tail read back from the log.
+    pub(crate) fn open(kv: &Kv, params: Params) -> Result<IdRuns> {
+        let mut tail = Tail::default();
+        for item in kv.scan_prefix(Space::IdLog.prefix()) {
+            let (k, v) = item?;
+            let number = run_of(Space::IdLog, &k)?;
+            tail.ids.extend(records(&v)?);
+            tail.next = number + 1;
+            tail.applied = Some(number);
+        }
+        let old_keys = kv.scan_prefix([ID]).next().is_some();
+        Ok(IdRuns {
             params,
-            tail: AtomicU64::new(tail.unwrap_or(u64::MAX / 2)),
+            writing: Mutex::new(()),
+            tail: Mutex::new(tail),
+            old_keys: AtomicBool::new(old_keys),
             pending: AtomicBool::new(true),
             work: Mutex::new(None),
-        }
+        })
     }
 
-    /// Counts ids written to the tail.
-    pub(crate) fn added(&self, n: u64) {
-        let was = self.tail.fetch_add(n, Ordering::Relaxed);
-        if was + n >= self.params.flush_at as u64 {
+    /// Taken before [`IdRuns::log`] and held until [`IdRuns::applied`]
+    /// (None for a batch that stores no entry).
+    pub(crate) fn writing(&self, batch: &Batch) -> Option<std::sync::MutexGuard<'_, ()>> {
+        (!batch.ids.is_empty()).then(|| self.writing.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Writes the ids `batch` stores as the log's next record, in `batch`.
+    pub(crate) fn log(&self, batch: &mut Batch) -> Option<Logged> {
+        if batch.ids.is_empty() {
+            return None;
+        }
+        let records = std::mem::take(&mut batch.ids);
+        let number = {
+            let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            tail.next += 1;
+            tail.next - 1
+        };
+        batch.insert(run_key(Space::IdLog, number), &records);
+        Some(Logged { number, records })
+    }
+
+    /// Puts the ids of an applied batch in the tail.
+    pub(crate) fn applied(&self, logged: Logged) {
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(records) = records(&logged.records) {
+            tail.ids.extend(records);
+        }
+        tail.applied = tail.applied.max(Some(logged.number));
+        if tail.ids.len() >= self.params.flush_at {
             self.pending.store(true, Ordering::Relaxed);
         }
     }
@@ -119,6 +200,10 @@ impl IdRuns {
     /// Whether a step may have something to do.
     pub(crate) fn pending(&self) -> bool {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    fn tail_len(&self) -> usize {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner()).ids.len()
     }
 
     /// The run a merge under way is writing (tests).
@@ -138,7 +223,7 @@ fn run_of(space: Space, key: &[u8]) -> Result<u64> {
         .and_then(|r| r.get(..8))
         .and_then(|b| b.try_into().ok())
         .map(u64::from_be_bytes)
-        .ok_or_else(|| Error::Corrupt("id run key".into()))
+        .ok_or_else(|| Error::Corrupt("id index key".into()))
 }
 
 /// The listed runs, newest first, with their sizes.
@@ -183,7 +268,7 @@ fn block_key(run: u64, first_id: &[u8]) -> Vec<u8> {
 }
 
 /// The location of `id` in `run`, if the run holds it.
-fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<[u8; LOCATION]>> {
+fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<Location>> {
     let start = block_key(run, &[]);
     let mut end = block_key(run, id.as_bytes());
     end.push(0);
@@ -201,18 +286,25 @@ fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<[u8; LOCATION]>
         .map(|i| records[i][32..].try_into().expect("a record's location")))
 }
 
-/// Where `id` is stored: the tail's record, or a run's (`true`: it may be
-/// stale, so the caller checks the entry found there).
+/// Where `id` is stored, and whether that may be stale (anything but an
+/// old single key: the caller checks the entry found there has that id).
 pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, bool)>> {
-    let kv = store.kv();
-    let mut key = vec![ID];
-    key.extend_from_slice(id.as_bytes());
-    if let Some(loc) = kv.get(&key)? {
-        return Ok(Some((loc.to_vec(), false)));
+    if let Some(loc) = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner()).ids.get(&id.0) {
+        return Ok(Some((loc.to_vec(), true)));
     }
-    // A merge that completes while this looks leaves the runs it read to
-    // be dropped: if the list changed, look again in the new one.
+    let kv = store.kv();
+    // Read the runs before the old keys: a step that moves old keys lists
+    // their run before deleting them.
     let mut listed = runs(kv)?;
+    if store.ids.old_keys.load(Ordering::Relaxed) {
+        let mut key = vec![ID];
+        key.extend_from_slice(id.as_bytes());
+        if let Some(loc) = kv.get(&key)? {
+            return Ok(Some((loc.to_vec(), false)));
+        }
+    }
+    // A merge or flush that completes while this looks changes the list
+    // (the runs it read are then dropped): look again in the new one.
     for _ in 0..3 {
         for &(run, _) in &listed {
             if let Some(loc) = find_in_run(kv, run, id)? {
@@ -225,19 +317,34 @@ pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, b
         }
         listed = now;
     }
-    Ok(None)
+    // Ids a flush just moved from the tail into a run it listed after
+    // this looked at the tail.
+    let tail = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(tail.ids.get(&id.0).map(|loc| (loc.to_vec(), true)))
 }
 
-/// Ids of the runs whose bytes lie in `[low, high]`, at most `limit`
-/// (resolving a hex prefix; the caller checks each still names an entry).
-pub(crate) fn run_ids_between(
-    kv: &Kv,
-    low: &[u8; 32],
-    high: &[u8; 32],
+/// Ids in the tail and the runs whose bytes lie in `[low, high]`, at most
+/// `limit` (resolving a hex prefix; the caller checks each still names an
+/// entry).
+pub(crate) fn ids_between(
+    store: &Store,
+    low: &Id,
+    high: &Id,
     limit: usize,
 ) -> Result<Vec<EntryId>> {
-    let mut out = Vec::new();
+    let mut out: Vec<EntryId> = {
+        let tail = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.ids
+            .range(*low..=*high)
+            .take(limit)
+            .map(|(id, _)| EntryId(*id))
+            .collect()
+    };
+    let kv = store.kv();
     for (run, _) in runs(kv)? {
+        if out.len() >= limit {
+            break;
+        }
         // The block that may hold `low`, then those that start before `high`.
         let mut before = block_key(run, low);
         before.push(0);
@@ -249,14 +356,13 @@ pub(crate) fn run_ids_between(
         let start = first.unwrap_or(before);
         let mut end = block_key(run, high);
         end.push(0);
-        for item in kv.range(&start, &end) {
+        'blocks: for item in kv.range(&start, &end) {
             let (_, block) = item?;
-            for record in block.chunks_exact(RECORD) {
-                let id: [u8; 32] = record[..32].try_into().expect("32 bytes");
+            for (id, _) in records(&block)? {
                 if &id >= low && &id <= high && !out.contains(&EntryId(id)) {
                     out.push(EntryId(id));
                     if out.len() >= limit {
-                        return Ok(out);
+                        break 'blocks;
                     }
                 }
             }
@@ -266,10 +372,11 @@ pub(crate) fn run_ids_between(
 }
 
 impl Store {
-    /// One bounded step of the id index's upkeep, if one is due: moving a
-    /// full tail into a run, a slice of a merge, or a slice of a dropped
-    /// run's blocks. Returns whether it did anything. Called after writes;
-    /// a step another thread is taking is not waited for.
+    /// One bounded step of the id index's upkeep, if one is due: writing a
+    /// full tail as a run, moving a slice of old single keys into one, a
+    /// slice of a merge, or a slice of a dropped run's blocks. Returns
+    /// whether it did anything. Called after writes; a step another thread
+    /// is taking is not waited for.
     pub(crate) fn tidy_ids(&self) -> Result<bool> {
         let ids = &self.ids;
         if !ids.pending() {
@@ -280,7 +387,12 @@ impl Store {
         };
         let kv = self.kv();
         let params = ids.params;
-        if ids.tail.load(Ordering::Relaxed) >= params.flush_at as u64 && self.flush_tail()? {
+        if ids.tail_len() >= params.flush_at {
+            self.flush_tail()?;
+            return Ok(true);
+        }
+        if ids.old_keys.load(Ordering::Relaxed) {
+            self.move_old_keys()?;
             return Ok(true);
         }
         if let Some(merge) = work.as_mut() {
@@ -300,74 +412,100 @@ impl Store {
         Ok(false)
     }
 
-    /// Moves the first `flush_at` ids of the tail into a new run; if the
-    /// tail holds fewer, records how many and moves nothing.
-    fn flush_tail(&self) -> Result<bool> {
+    /// Writes the tail's ids as a run, then deletes the log records they
+    /// came from and takes them out of the tail.
+    fn flush_tail(&self) -> Result<()> {
+        let (ids, covered) = {
+            let tail = self.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<(Id, Location)> = tail.ids.iter().map(|(i, l)| (*i, *l)).collect();
+            (ids, tail.applied)
+        };
+        self.write_run(ids.iter().map(|(i, l)| (&i[..], &l[..])), ids.len())?;
+        if let Some(covered) = covered {
+            let start = run_key(Space::IdLog, 0);
+            let end = run_key(Space::IdLog, covered + 1);
+            let logged: Vec<Vec<u8>> = self
+                .kv()
+                .range(&start, &end)
+                .map(|item| item.map(|(k, _)| k.to_vec()))
+                .collect::<std::result::Result<_, _>>()?;
+            remove_all(self.kv(), logged)?;
+        }
+        let mut tail = self.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, _) in &ids {
+            tail.ids.remove(id);
+        }
+        Ok(())
+    }
+
+    /// Moves up to `flush_at` ids kept as single keys (a store written
+    /// before runs) into a run, then deletes those keys.
+    fn move_old_keys(&self) -> Result<()> {
         let kv = self.kv();
-        let params = self.ids.params;
-        let mut tail = Vec::with_capacity(params.flush_at);
-        for item in kv.scan_prefix([ID]).take(params.flush_at) {
+        let mut old = Vec::with_capacity(self.ids.params.flush_at);
+        for item in kv.scan_prefix([ID]).take(self.ids.params.flush_at) {
             let (k, v) = item?;
             if k.len() != 33 || v.len() != LOCATION {
                 return Err(Error::Corrupt("id index record".into()));
             }
-            tail.push((k, v));
+            old.push((k, v));
         }
-        if tail.len() < params.flush_at {
-            self.ids.tail.store(tail.len() as u64, Ordering::Relaxed);
-            return Ok(false);
+        if old.is_empty() {
+            self.ids.old_keys.store(false, Ordering::Relaxed);
+            return Ok(());
         }
+        self.write_run(old.iter().map(|(k, v)| (&k[1..], &v[..])), old.len())?;
+        remove_all(kv, old.into_iter().map(|(k, _)| k.to_vec()).collect())
+    }
+
+    /// Writes `count` records, in key order, as a new run and lists it.
+    fn write_run<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        count: usize,
+    ) -> Result<()> {
+        let kv = self.kv();
+        let block_ids = self.ids.params.block_ids;
         let run = next_run(kv)?;
         let mut batch = Batch::default();
         batch.insert(run_key(Space::IdDrop, run), []);
-        for chunk in tail.chunks(params.block_ids) {
-            let mut block = Vec::with_capacity(chunk.len() * RECORD);
-            for (k, v) in chunk {
-                block.extend_from_slice(&k[1..]);
-                block.extend_from_slice(v);
-            }
-            batch.insert(block_key(run, &chunk[0].0[1..]), block);
-            if batch.len() >= MAX_BATCH_OPS {
-                kv.apply(std::mem::take(&mut batch))?;
+        let mut block = Vec::with_capacity(block_ids * RECORD);
+        let mut records = records.peekable();
+        while let Some((id, loc)) = records.next() {
+            block.extend_from_slice(id);
+            block.extend_from_slice(loc);
+            if block.len() == block_ids * RECORD || records.peek().is_none() {
+                batch.insert(block_key(run, &block[..32]), std::mem::take(&mut block));
+                if batch.len() >= MAX_BATCH_OPS {
+                    kv.apply(std::mem::take(&mut batch))?;
+                }
             }
         }
         kv.apply(batch)?;
-        let left = self
-            .ids
-            .tail
-            .load(Ordering::Relaxed)
-            .saturating_sub(tail.len() as u64);
         let mut commit = Batch::default();
         commit.remove(run_key(Space::IdDrop, run));
-        commit.insert(
-            run_key(Space::IdRun, run),
-            (tail.len() as u64).to_be_bytes(),
-        );
-        commit.insert(super::meta_key(TAIL_META), left.to_be_bytes());
+        commit.insert(run_key(Space::IdRun, run), (count as u64).to_be_bytes());
         kv.apply(commit)?;
-        let mut batch = Batch::default();
-        for (k, _) in &tail {
-            batch.remove(k);
-            if batch.len() >= MAX_BATCH_OPS {
-                kv.apply(std::mem::take(&mut batch))?;
-            }
-        }
-        kv.apply(batch)?;
-        self.ids.tail.store(left, Ordering::Relaxed);
-        Ok(true)
+        Ok(())
     }
 }
 
-/// The store's meta record of the tail's size at the last flush.
-pub(crate) const TAIL_META: &str = "id-tail";
+/// Deletes `keys` in bounded batches.
+fn remove_all(kv: &Kv, keys: Vec<Vec<u8>>) -> Result<()> {
+    for chunk in keys.chunks(MAX_BATCH_OPS) {
+        let mut batch = Batch::default();
+        for k in chunk {
+            batch.remove(k);
+        }
+        kv.apply(batch)?;
+    }
+    Ok(())
+}
 
-/// Deletes a slice of the blocks of a run being dropped (not one a merge is
-/// writing: that one is in `IdDrop` too until it is listed). Returns whether
-/// there was one.
+/// Deletes a slice of the blocks of a run being dropped. Returns whether
+/// there was one. (The run a merge is writing is in `IdDrop` too until it
+/// is listed, but drops run only between merges.)
 fn drop_step(kv: &Kv) -> Result<bool> {
-    // A run being written by this process's merge is never the first
-    // dropped one: its number is above every listed and dropped run when
-    // it starts, and merges run one at a time, after the drops.
     let Some(item) = kv.scan_prefix(Space::IdDrop.prefix()).next() else {
         return Ok(false);
     };
@@ -391,7 +529,7 @@ impl Merge {
     fn start(kv: &Kv, params: &Params) -> Result<Option<Merge>> {
         let mut listed = runs(kv)?;
         listed.reverse();
-        let mut levels: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+        let mut levels: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
         for (run, count) in listed {
             levels.entry(level(count, params)).or_default().push(run);
         }
@@ -433,8 +571,8 @@ impl Merge {
                 .map(|(i, _)| i);
             let Some(i) = next else { break };
             let record = self.inputs[i].records.pop_front().expect("a front record");
-            // The same id in two runs (a tail flushed twice around a
-            // crash) has the same location: keep one.
+            // The same id in two runs (moved twice around a crash) has
+            // the same location: keep one.
             let duplicate = self.pending.len() >= RECORD
                 && self.pending[self.pending.len() - RECORD..][..32] == record[..32];
             if !duplicate {

@@ -25,9 +25,12 @@ pub enum Space {
     // The source of truth and local state (not views).
     /// `author(32) seq(8)` → entry wire bytes.
     Entry,
-    /// `entry id(32)` → `author(32) seq(8)`: the id index's tail
-    /// (`store::ids`).
+    /// `entry id(32)` → `author(32) seq(8)`: the id index of stores
+    /// written before `store::ids`, moved into its runs in steps.
     Id,
+    /// `number(8)` → the ids one write batch stored, id(32) author(32)
+    /// seq(8) each: the id index's recent ids (`store::ids`).
+    IdLog,
     /// `run(8)` → how many ids the run holds (`store::ids`).
     IdRun,
     /// `run(8) first id(32)` → a block of sorted records, id(32)
@@ -93,6 +96,7 @@ impl Space {
     pub const ALL: &'static [Space] = &[
         Space::Entry,
         Space::Id,
+        Space::IdLog,
         Space::IdRun,
         Space::IdBlock,
         Space::IdDrop,
@@ -140,6 +144,7 @@ impl Space {
         match self {
             Space::Entry => b"E",
             Space::Id => b"I",
+            Space::IdLog => b"Jl",
             Space::IdRun => b"Jr",
             Space::IdBlock => b"Jb",
             Space::IdDrop => b"Jd",

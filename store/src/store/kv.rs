@@ -78,6 +78,10 @@ pub struct Batch {
     /// arrival order: the store writes them as one record when it applies
     /// the batch (see `views`' arrival order).
     pub(crate) arrivals: Vec<u8>,
+    /// Ids of the entries this batch stores, with their locations (id 32,
+    /// author 32, seq 8 each): the store writes them as one record of the
+    /// id index's log when it applies the batch (see `store::ids`).
+    pub(crate) ids: Vec<u8>,
 }
 
 impl Batch {
@@ -95,6 +99,14 @@ impl Batch {
     /// arrival order when the batch is applied; counts as one write.
     pub(crate) fn push_arrival(&mut self, location: &[u8]) {
         self.arrivals.extend_from_slice(location);
+        self.len += 1;
+    }
+
+    /// Records that the entry `id` is stored at `location` (author 32,
+    /// seq 8) when the batch is applied; counts as one write.
+    pub(crate) fn push_id(&mut self, id: &[u8], location: &[u8]) {
+        self.ids.extend_from_slice(id);
+        self.ids.extend_from_slice(location);
         self.len += 1;
     }
 
@@ -251,8 +263,8 @@ impl Kv {
 
     pub fn apply(&self, batch: Batch) -> Result<(), KvError> {
         debug_assert!(
-            batch.arrivals.is_empty(),
-            "arrivals are written by Store::apply"
+            batch.arrivals.is_empty() && batch.ids.is_empty(),
+            "arrivals and ids are written by Store::apply"
         );
         self.tree.apply_batch(batch.inner)?;
         Ok(())

@@ -85,7 +85,7 @@ impl Store {
                     .expect("64 hex digits")
             };
             let (low, high) = (bound('0'), bound('f'));
-            for id in super::ids::run_ids_between(&self.kv, &low, &high, 64)? {
+            for id in super::ids::ids_between(self, &low, &high, 64)? {
                 if found.len() > 5 {
                     break;
                 }

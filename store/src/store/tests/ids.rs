@@ -1,10 +1,11 @@
-//! The id index's tail and runs (`store::ids`): every id stays findable
-//! while ids move from the tail into runs, runs merge, a store of the
-//! previous layout is converted, a merge is cut short, and a log is cut.
+//! The id index's log, tail and runs (`store::ids`): every id stays
+//! findable while ids move from the tail into runs, runs merge, the store
+//! restarts, a store of the previous layout is converted, a merge is cut
+//! short, and a log is cut.
 
 use std::sync::Arc;
 
-use super::super::ids::{FAN_IN, IdRuns, Params, TAIL_META};
+use super::super::ids::{FAN_IN, IdRuns, Params};
 use super::super::keyspace::Space;
 use super::*;
 
@@ -14,12 +15,34 @@ const SMALL: Params = Params {
     step_blocks: 3,
 };
 
-/// A store on disk whose id index uses `params`; `tail` as `Store::open`
-/// reads it (None: a store written before runs existed).
-fn with_params(dir: &std::path::Path, params: Params, tail: Option<u64>) -> Store {
+/// A store on disk whose id index uses `params`.
+fn with_params(dir: &std::path::Path, params: Params) -> Store {
     let mut store = Store::open(dir, &KvConfig::default(), Limits::default()).unwrap();
-    store.ids = Arc::new(IdRuns::new(params, tail));
+    store.ids = Arc::new(IdRuns::open(store.kv(), params).unwrap());
     store
+}
+
+const UNBOUNDED: Params = Params {
+    flush_at: usize::MAX / 4,
+    ..SMALL
+};
+
+/// A store of the layout before runs, every id a key of its own: written
+/// with a tail that never flushes, then its log turned into such keys.
+fn old_layout(dir: &std::path::Path, n: usize) -> Vec<Entry> {
+    let store = with_params(dir, UNBOUNDED);
+    let entries = ingest(&store, n);
+    let mut batch = super::super::kv::Batch::default();
+    for item in store.kv().scan_prefix(Space::IdLog.prefix()) {
+        let (k, v) = item.unwrap();
+        for record in v.chunks(72) {
+            batch.insert(Space::Id.key(&[&record[..32]]), &record[32..]);
+        }
+        batch.remove(k);
+    }
+    store.kv().apply(batch).unwrap();
+    assert_eq!(count(&store, Space::Id), entries.len());
+    entries
 }
 
 /// Three authors' logs, `n` entries each, ingested in batches of 50.
@@ -92,11 +115,21 @@ fn tidy_shape(store: &Store, params: &Params) {
 #[test]
 fn ids_move_from_the_tail_into_merged_runs_and_stay_found() {
     let dir = tempfile::tempdir().unwrap();
-    let store = with_params(dir.path(), SMALL, Some(0));
-    let entries = ingest(&store, 400);
-    // The upkeep ran as the entries were written; what is left is short.
+    let store = with_params(dir.path(), SMALL);
+    let mut entries = ingest(&store, 400);
+    // The upkeep ran as the entries were written; then five posts of one's
+    // own stay in the tail (fewer than a run).
     settle(&store);
-    assert!(count(&store, Space::Id) < SMALL.flush_at, "the tail is short");
+    let bodies: Vec<Body> = (0..5).map(|i| note(&format!("own {i}"))).collect();
+    entries.extend(store.append_many(&keypair(9), &bodies, NOW).unwrap());
+    settle(&store);
+    assert_eq!(count(&store, Space::Id), 0, "no id is a key of its own");
+    let logged: usize = store
+        .kv()
+        .scan_prefix(Space::IdLog.prefix())
+        .map(|item| item.unwrap().1.len() / 72)
+        .sum();
+    assert_eq!(logged, 5, "the log holds the tail's ids");
     assert!(count(&store, Space::IdRun) >= 2, "runs of several levels");
     tidy_shape(&store, &SMALL);
     all_found(&store, &entries);
@@ -109,14 +142,9 @@ fn ids_move_from_the_tail_into_merged_runs_and_stay_found() {
         Err(Error::NotFound(_))
     ));
 
-    // After a restart the tail's size is what the last flush recorded.
+    // After a restart the tail is read back from the log.
     drop(store);
-    let tail = {
-        let store = Store::open(dir.path(), &KvConfig::default(), Limits::default()).unwrap();
-        let v = store.kv().get(meta_key(TAIL_META)).unwrap().unwrap();
-        u64::from_be_bytes(v.as_ref().try_into().unwrap())
-    };
-    let store = with_params(dir.path(), SMALL, Some(tail));
+    let store = with_params(dir.path(), SMALL);
     all_found(&store, &entries);
     // More writes go on from there.
     let more = foreign_log(&keypair(4), 100);
@@ -130,25 +158,14 @@ fn ids_move_from_the_tail_into_merged_runs_and_stay_found() {
 }
 
 #[test]
-fn a_store_with_every_id_in_its_tail_is_converted_in_bounded_steps() {
+fn a_store_with_every_id_a_key_of_its_own_is_converted_in_bounded_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let unbounded = Params {
-        flush_at: usize::MAX / 4,
-        ..SMALL
-    };
-    let entries = {
-        let store = with_params(dir.path(), unbounded, Some(0));
-        let entries = ingest(&store, 200);
-        assert_eq!(count(&store, Space::Id), 600, "the previous layout");
-        assert_eq!(count(&store, Space::IdRun), 0);
-        entries
-    };
-    // Opened without a recorded tail: every id is taken to be in it.
-    let store = with_params(dir.path(), SMALL, None);
+    let entries = old_layout(dir.path(), 200);
+    let store = with_params(dir.path(), SMALL);
     all_found(&store, &entries);
     let steps = settle(&store);
     assert!(steps > 600 / SMALL.flush_at, "{steps} steps, each bounded");
-    assert!(count(&store, Space::Id) < SMALL.flush_at);
+    assert_eq!(count(&store, Space::Id), 0);
     tidy_shape(&store, &SMALL);
     all_found(&store, &entries);
 }
@@ -156,16 +173,9 @@ fn a_store_with_every_id_in_its_tail_is_converted_in_bounded_steps() {
 #[test]
 fn a_merge_cut_short_is_dropped_and_every_id_stays_found() {
     let dir = tempfile::tempdir().unwrap();
-    let unbounded = Params {
-        flush_at: usize::MAX / 4,
-        ..SMALL
-    };
-    let entries = {
-        let store = with_params(dir.path(), unbounded, Some(0));
-        ingest(&store, 200)
-    };
+    let entries = old_layout(dir.path(), 200);
     {
-        let store = with_params(dir.path(), SMALL, None);
+        let store = with_params(dir.path(), SMALL);
         // Step until a merge has written part of its run, then stop there
         // (the process dies: the merge's state was in its memory).
         loop {
@@ -182,15 +192,7 @@ fn a_merge_cut_short_is_dropped_and_every_id_stays_found() {
         }
         all_found(&store, &entries);
     }
-    let tail = {
-        let store = Store::open(dir.path(), &KvConfig::default(), Limits::default()).unwrap();
-        store
-            .kv()
-            .get(meta_key(TAIL_META))
-            .unwrap()
-            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
-    };
-    let store = with_params(dir.path(), SMALL, tail);
+    let store = with_params(dir.path(), SMALL);
     assert_eq!(count(&store, Space::IdDrop), 1, "the half-written run");
     all_found(&store, &entries);
     settle(&store);
@@ -201,7 +203,7 @@ fn a_merge_cut_short_is_dropped_and_every_id_stays_found() {
 #[test]
 fn ids_of_a_cut_log_are_not_found_through_the_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = with_params(dir.path(), SMALL, Some(0));
+    let store = with_params(dir.path(), SMALL);
     let entries = ingest(&store, 100);
     settle(&store);
     let alice = keypair(1).author();
