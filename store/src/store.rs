@@ -158,7 +158,7 @@ impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path, config: &KvConfig, limits: Limits) -> Result<Store> {
         let kv = Kv::open(path, config)?;
-        let ids = ids::IdRuns::open(&kv, ids::Params::default())?;
+        let ids = ids::IdRuns::open(&kv, ids::Params::default(), &limits)?;
         let store = Store {
             kv,
             limits,
@@ -178,7 +178,7 @@ impl Store {
     /// A store in a temporary location, removed on drop.
     pub fn temporary() -> Result<Store> {
         let kv = Kv::temporary()?;
-        let ids = ids::IdRuns::open(&kv, ids::Params::default())?;
+        let ids = ids::IdRuns::open(&kv, ids::Params::default(), &Limits::default())?;
         let store = Store {
             kv,
             limits: Limits::default(),
@@ -210,8 +210,7 @@ impl Store {
     fn apply(&self, mut batch: Batch) -> Result<()> {
         let registry = batch.registry;
         let numbered = views::number_arrivals(self, &mut batch);
-        let writing = self.ids.writing(&batch);
-        let ids = self.ids.log(&mut batch);
+        let ids = std::mem::take(&mut batch.ids);
         if numbered.is_some() {
             // Arrival numbers a search commit may cover: see `flush_entries`.
             self.unflushed
@@ -233,10 +232,9 @@ impl Store {
         if registry {
             self.registry_changed();
         }
-        if let Some(ids) = ids {
-            self.ids.applied(ids);
+        if !ids.is_empty() {
+            self.ids.applied(&ids);
         }
-        drop(writing);
         if self.ids.pending() {
             // The id index's upkeep never fails the write it follows: a step
             // that did not happen is taken again after the next one.

@@ -6,57 +6,51 @@
 //! garbage over every log segment: at a million entries those keys took
 //! the store from 2.76× to 6.47× its bundle and the heap's growth from 1.9
 //! to 9.4 MiB per 100,000 entries (docs/BENCHMARKS.md, "What random-order
-//! keys cost sled"). Moving ids from such keys into sorted runs later does
-//! not help (tried: the single keys' writes cost the same); the ids must
-//! never be single keys. So:
+//! keys cost sled"). And whatever is written into sled's one log more than
+//! once (a key rewritten, a record deleted later) is garbage that stays
+//! beside the entries, which live forever. So ids are written once:
 //!
-//! - **The log.** Each write batch that stores entries also writes one
-//!   record of their ids and locations under the next number
-//!   (`Space::IdLog`), in the same atomic batch: keys in write order.
-//! - **The tail.** The ids of the log's records are also held in memory,
-//!   sorted (read back from the log when the store opens).
+//! - **The tail.** The ids of entries stored since the last run are held in
+//!   memory, sorted. After a restart they are read again from the entries
+//!   themselves: each author's entries above their *mark* (`Space::IdMark`:
+//!   author → the last seq a run holds).
 //! - **Runs.** Once the tail holds [`Params::flush_at`] ids they are written
-//!   as a *run*: sorted blocks of [`Params::block_ids`] records
-//!   (`Space::IdBlock`: run number, first id → records of id 32 + author 32
-//!   + seq 8), listed by `Space::IdRun` (run number → how many ids); then
-//!   the log records they came from are deleted. [`FAN_IN`] runs of one
-//!   level (sizes within a factor [`FAN_IN`]) are merged into one, so a
-//!   million ids lie in a dozen runs or fewer, each rewritten a few times,
-//!   always in key order.
+//!   as a *run*, never rewritten: sorted blocks of [`Params::block_ids`]
+//!   records (`Space::IdBlock`: run number, first id → records of id 32 +
+//!   author 32 + seq 8), listed by `Space::IdRun` (run number → a Bloom
+//!   filter of its ids, ~10 bits per id, kept in memory too), in the same
+//!   batch as the marks they move.
 //!
-//! Every step is bounded (one sled batch of blocks, or one slice of
-//! deletions) and runs after a write ([`super::Store::apply`]), so a long
-//! import or catch-up does the work in slices as it goes. A store written
-//! before this layout has its ids as single keys (`Space::Id`); they are
-//! read as they are and moved into runs in the same steps.
+//! A lookup checks the tail, then the runs whose filter may hold the id
+//! (about one run in a hundred that does not), newest first. A record can
+//! outlive its entry (a revoked device's log is cut): a lookup checks that
+//! the entry it finds there has that id, and cutting a log lowers the mark.
 //!
-//! Crash safety. A run being written is listed in `Space::IdDrop` until the
-//! batch that lists it in `Space::IdRun`, which also moves the runs it
-//! replaces to `IdDrop`; later steps delete the blocks of runs in `IdDrop`.
-//! Log records (and old single keys) are deleted only after the run holding
-//! their ids is listed. So a crash anywhere leaves every id in the log, an
-//! old key or a listed run; one in two places has the same location in
-//! both, which is harmless. A record can outlive its entry (a revoked
-//! device's log is cut): a lookup checks that the entry it finds there has
-//! that id.
+//! A store written before runs has its ids as single keys (`Space::Id`);
+//! they are read as they are, and moved into runs in bounded steps after
+//! writes (each step one run of at most `flush_at` of them, written before
+//! the keys are deleted). A run being written is listed in `Space::IdDrop`
+//! until the batch that lists it; the blocks of a run left there by a crash
+//! are deleted by later steps.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use kith_protocol::EntryId;
+use kith_protocol::{AuthorId, Entry, EntryId, Limits};
 
 use super::keyspace::Space;
 use super::kv::{Batch, Kv};
-use super::{ID, MAX_BATCH_OPS, Result, Store};
+use super::{HEAD, ID, MAX_BATCH_OPS, Result, Store, decode_author, decode_head};
 use crate::store::Error;
 
-/// Runs of one level merged at a time; also the size factor between levels.
-pub(crate) const FAN_IN: usize = 4;
 /// Bytes of one record: id (32), author (32), seq (8).
 const RECORD: usize = 72;
 /// Bytes of a location: author (32), seq (8).
 const LOCATION: usize = 40;
+/// Bloom filter bits per id, and probes per lookup (~1 % false positives).
+const BLOOM_BITS_PER_ID: usize = 10;
+const BLOOM_PROBES: u64 = 7;
 
 type Id = [u8; 32];
 type Location = [u8; LOCATION];
@@ -68,8 +62,6 @@ pub(crate) struct Params {
     pub flush_at: usize,
     /// Records per block (64 × 72 bytes: a block of ~4.6 KB).
     pub block_ids: usize,
-    /// Blocks a merge writes per step (one sled batch).
-    pub step_blocks: usize,
 }
 
 impl Default for Params {
@@ -77,7 +69,6 @@ impl Default for Params {
         Params {
             flush_at: 16_384,
             block_ids: 64,
-            step_blocks: MAX_BATCH_OPS,
         }
     }
 }
@@ -85,114 +76,123 @@ impl Default for Params {
 /// The index's moving parts, shared by every clone of the store.
 pub(crate) struct IdRuns {
     params: Params,
-    /// Held from numbering a batch's log record until its ids are in the
-    /// tail, so every record numbered up to `Tail::applied` is applied and
-    /// in the tail when a flush deletes the records it wrote as a run.
-    writing: Mutex<()>,
-    tail: Mutex<Tail>,
+    tail: Mutex<BTreeMap<Id, Location>>,
+    /// The listed runs' numbers and filters, newest first (replaced whole
+    /// when a run is listed, so a lookup holds no lock while it reads).
+    runs: RwLock<Arc<Vec<(u64, Bloom)>>>,
     /// The store still has ids as single keys (`Space::Id`).
     old_keys: AtomicBool,
-    /// Something may be left to do (a flush, a merge, blocks to drop).
+    /// Something may be left to do (a flush, old keys, blocks to drop).
     pending: AtomicBool,
-    work: Mutex<Option<Merge>>,
+    /// Held by the step under way.
+    work: Mutex<()>,
 }
 
-/// The ids of the log's records, in memory.
-#[derive(Default)]
-struct Tail {
-    ids: BTreeMap<Id, Location>,
-    /// The next log record's number.
-    next: u64,
-    /// The highest record number whose ids are in `ids`.
-    applied: Option<u64>,
-}
+/// A Bloom filter of a run's ids (ids are hashes: their bytes are the
+/// filter's hashes).
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Bloom(Vec<u8>);
 
-/// A merge under way: its inputs' next records and the run it writes.
-struct Merge {
-    output: u64,
-    inputs: Vec<Input>,
-    /// Records not yet in a block, in key order.
-    pending: Vec<u8>,
-    written: u64,
-}
-
-struct Input {
-    run: u64,
-    /// The key of the block last read (the next is after it).
-    last_block: Option<Vec<u8>>,
-    records: VecDeque<[u8; RECORD]>,
-    done: bool,
-}
-
-/// A log record's ids, to be put in the tail once its batch is applied.
-pub(crate) struct Logged {
-    number: u64,
-    records: Vec<u8>,
-}
-
-fn records(bytes: &[u8]) -> Result<impl Iterator<Item = (Id, Location)> + '_> {
-    if bytes.len() % RECORD != 0 {
-        return Err(Error::Corrupt("id index record".into()));
+impl Bloom {
+    fn with_capacity(ids: usize) -> Bloom {
+        Bloom(vec![0; (ids * BLOOM_BITS_PER_ID).div_ceil(8).max(8)])
     }
-    Ok(bytes.chunks_exact(RECORD).map(|r| {
-        (
-            r[..32].try_into().expect("32 bytes"),
-            r[32..].try_into().expect("40 bytes"),
-        )
-    }))
+
+    fn probes(&self, id: &Id) -> impl Iterator<Item = usize> {
+        let bits = (self.0.len() * 8) as u64;
+        let h1 = u64::from_le_bytes(id[..8].try_into().expect("8 bytes"));
+        let h2 = u64::from_le_bytes(id[8..16].try_into().expect("8 bytes")) | 1;
+        (0..BLOOM_PROBES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % bits) as usize)
+    }
+
+    fn insert(&mut self, id: &Id) {
+        for bit in self.probes(id).collect::<Vec<_>>() {
+            self.0[bit / 8] |= 1 << (bit % 8);
+        }
+    }
+
+    fn may_hold(&self, id: &Id) -> bool {
+        self.probes(id)
+            .all(|bit| self.0[bit / 8] & (1 << (bit % 8)) != 0)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl IdRuns {
-    /// The index of a store being opened: the tail read back from the log.
-    pub(crate) fn open(kv: &Kv, params: Params) -> Result<IdRuns> {
-        let mut tail = Tail::default();
-        for item in kv.scan_prefix(Space::IdLog.prefix()) {
+    /// The index of a store being opened: the runs' filters, and the tail
+    /// read again from the entries above each author's mark.
+    pub(crate) fn open(kv: &Kv, params: Params, limits: &Limits) -> Result<IdRuns> {
+        let mut runs = Vec::new();
+        for item in kv.scan_prefix(Space::IdRun.prefix()) {
             let (k, v) = item?;
-            let number = run_of(Space::IdLog, &k)?;
-            tail.ids.extend(records(&v)?);
-            tail.next = number + 1;
-            tail.applied = Some(number);
+            runs.push((run_of(Space::IdRun, &k)?, Bloom(v.to_vec())));
         }
+        runs.reverse();
         let old_keys = kv.scan_prefix([ID]).next().is_some();
+        let marks_written = kv.scan_prefix(Space::IdMark.prefix()).next().is_some();
+        let mut tail = BTreeMap::new();
+        let mut first_marks = Batch::default();
+        for item in kv.scan_prefix([HEAD]) {
+            let (k, v) = item?;
+            let author = decode_author(&k[1..])?;
+            let head = decode_head(&v)?.seq;
+            if old_keys && !marks_written {
+                // A store of the previous layout: its single keys hold
+                // every id stored so far.
+                first_marks.insert(mark_key(&author), head.to_be_bytes());
+                continue;
+            }
+            let mark = match kv.get(mark_key(&author))? {
+                Some(v) => u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("id mark".into()))?,
+                ),
+                None => 0,
+            };
+            if head <= mark {
+                continue;
+            }
+            let start = super::entry_key(&author, mark + 1).with_prefix(super::ENTRY);
+            let end = super::entry_key(&author, u64::MAX).with_prefix(super::ENTRY);
+            for item in kv.range(&start, &end) {
+                let (k, v) = item?;
+                let id = Entry::decode(&v, limits)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?
+                    .id()
+                    .0;
+                let loc: Location = k[1..]
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("entry key".into()))?;
+                tail.insert(id, loc);
+            }
+        }
+        if !first_marks.is_empty() {
+            kv.apply(first_marks)?;
+        }
         Ok(IdRuns {
             params,
-            writing: Mutex::new(()),
             tail: Mutex::new(tail),
+            runs: RwLock::new(Arc::new(runs)),
             old_keys: AtomicBool::new(old_keys),
             pending: AtomicBool::new(true),
-            work: Mutex::new(None),
+            work: Mutex::new(()),
         })
     }
 
-    /// Taken before [`IdRuns::log`] and held until [`IdRuns::applied`]
-    /// (None for a batch that stores no entry).
-    pub(crate) fn writing(&self, batch: &Batch) -> Option<std::sync::MutexGuard<'_, ()>> {
-        (!batch.ids.is_empty()).then(|| self.writing.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Writes the ids `batch` stores as the log's next record, in `batch`.
-    pub(crate) fn log(&self, batch: &mut Batch) -> Option<Logged> {
-        if batch.ids.is_empty() {
-            return None;
-        }
-        let records = std::mem::take(&mut batch.ids);
-        let number = {
-            let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-            tail.next += 1;
-            tail.next - 1
-        };
-        batch.insert(run_key(Space::IdLog, number), &records);
-        Some(Logged { number, records })
-    }
-
     /// Puts the ids of an applied batch in the tail.
-    pub(crate) fn applied(&self, logged: Logged) {
-        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(records) = records(&logged.records) {
-            tail.ids.extend(records);
+    pub(crate) fn applied(&self, records: &[u8]) {
+        let mut tail = lock(&self.tail);
+        for r in records.chunks_exact(RECORD) {
+            tail.insert(
+                r[..32].try_into().expect("32 bytes"),
+                r[32..].try_into().expect("40 bytes"),
+            );
         }
-        tail.applied = tail.applied.max(Some(logged.number));
-        if tail.ids.len() >= self.params.flush_at {
+        if tail.len() >= self.params.flush_at {
             self.pending.store(true, Ordering::Relaxed);
         }
     }
@@ -202,15 +202,42 @@ impl IdRuns {
         self.pending.load(Ordering::Relaxed)
     }
 
-    fn tail_len(&self) -> usize {
-        self.tail.lock().unwrap_or_else(|e| e.into_inner()).ids.len()
+    /// Forgets `author`'s ids above `seq` once their log is cut there: the
+    /// tail's are dropped, and the mark is lowered to `seq` (in `batch`) so
+    /// that the entries taking the cut ones' places are read into the tail
+    /// after a restart.
+    pub(crate) fn cut(
+        &self,
+        kv: &Kv,
+        author: &AuthorId,
+        seq: u64,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        lock(&self.tail).retain(|_, loc| {
+            loc[..32] != author.as_bytes()[..]
+                || u64::from_be_bytes(loc[32..].try_into().expect("8 bytes")) <= seq
+        });
+        if let Some(mark) = kv.get(mark_key(author))?
+            && mark.as_ref() > &seq.to_be_bytes()[..]
+        {
+            batch.insert(mark_key(author), seq.to_be_bytes());
+        }
+        Ok(())
     }
 
-    /// The run a merge under way is writing (tests).
+    /// How many ids the tail holds (tests).
     #[cfg(test)]
-    pub(crate) fn merging_into(&self) -> Option<u64> {
-        self.work.lock().ok()?.as_ref().map(|m| m.output)
+    pub(crate) fn tail_len(&self) -> usize {
+        lock(&self.tail).len()
     }
+
+    fn runs(&self) -> Arc<Vec<(u64, Bloom)>> {
+        Arc::clone(&self.runs.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn mark_key(author: &AuthorId) -> Vec<u8> {
+    Space::IdMark.key(&[author.as_bytes()])
 }
 
 fn run_key(space: Space, run: u64) -> Vec<u8> {
@@ -226,22 +253,6 @@ fn run_of(space: Space, key: &[u8]) -> Result<u64> {
         .ok_or_else(|| Error::Corrupt("id index key".into()))
 }
 
-/// The listed runs, newest first, with their sizes.
-fn runs(kv: &Kv) -> Result<Vec<(u64, u64)>> {
-    let mut out = Vec::new();
-    for item in kv.scan_prefix(Space::IdRun.prefix()) {
-        let (k, v) = item?;
-        let count = v
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| Error::Corrupt("id run record".into()))?;
-        out.push((run_of(Space::IdRun, &k)?, count));
-    }
-    out.reverse();
-    Ok(out)
-}
-
 /// A number no run, listed or being dropped, has.
 fn next_run(kv: &Kv) -> Result<u64> {
     let mut next = 0;
@@ -253,18 +264,20 @@ fn next_run(kv: &Kv) -> Result<u64> {
     Ok(next)
 }
 
-fn level(count: u64, params: &Params) -> u32 {
-    let mut level = 0;
-    let mut size = (params.flush_at as u64).max(1) * FAN_IN as u64;
-    while count >= size {
-        level += 1;
-        size = size.saturating_mul(FAN_IN as u64);
-    }
-    level
-}
-
 fn block_key(run: u64, first_id: &[u8]) -> Vec<u8> {
     Space::IdBlock.key(&[&run.to_be_bytes(), first_id])
+}
+
+fn records(bytes: &[u8]) -> Result<impl Iterator<Item = (Id, Location)> + '_> {
+    if bytes.len() % RECORD != 0 {
+        return Err(Error::Corrupt("id block".into()));
+    }
+    Ok(bytes.chunks_exact(RECORD).map(|r| {
+        (
+            r[..32].try_into().expect("32 bytes"),
+            r[32..].try_into().expect("40 bytes"),
+        )
+    }))
 }
 
 /// The location of `id` in `run`, if the run holds it.
@@ -289,13 +302,13 @@ fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<Location>> {
 /// Where `id` is stored, and whether that may be stale (anything but an
 /// old single key: the caller checks the entry found there has that id).
 pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, bool)>> {
-    if let Some(loc) = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner()).ids.get(&id.0) {
+    if let Some(loc) = lock(&store.ids.tail).get(&id.0) {
         return Ok(Some((loc.to_vec(), true)));
     }
     let kv = store.kv();
-    // Read the runs before the old keys: a step that moves old keys lists
-    // their run before deleting them.
-    let mut listed = runs(kv)?;
+    // The runs before the old keys and, once more, the tail: a step lists
+    // a run before it deletes the old keys or tail ids it holds.
+    let runs = store.ids.runs();
     if store.ids.old_keys.load(Ordering::Relaxed) {
         let mut key = vec![ID];
         key.extend_from_slice(id.as_bytes());
@@ -303,24 +316,30 @@ pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, b
             return Ok(Some((loc.to_vec(), false)));
         }
     }
-    // A merge or flush that completes while this looks changes the list
-    // (the runs it read are then dropped): look again in the new one.
-    for _ in 0..3 {
-        for &(run, _) in &listed {
-            if let Some(loc) = find_in_run(kv, run, id)? {
+    for (run, bloom) in runs.iter() {
+        if bloom.may_hold(&id.0)
+            && let Some(loc) = find_in_run(kv, *run, id)?
+        {
+            return Ok(Some((loc.to_vec(), true)));
+        }
+    }
+    if store.ids.runs().len() != runs.len() {
+        // A run listed meanwhile may hold ids that left the tail or the
+        // old keys since this looked there.
+        for (run, bloom) in store
+            .ids
+            .runs()
+            .iter()
+            .take_while(|(r, _)| !runs.iter().any(|(o, _)| o == r))
+        {
+            if bloom.may_hold(&id.0)
+                && let Some(loc) = find_in_run(kv, *run, id)?
+            {
                 return Ok(Some((loc.to_vec(), true)));
             }
         }
-        let now = runs(kv)?;
-        if now == listed {
-            break;
-        }
-        listed = now;
     }
-    // Ids a flush just moved from the tail into a run it listed after
-    // this looked at the tail.
-    let tail = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(tail.ids.get(&id.0).map(|loc| (loc.to_vec(), true)))
+    Ok(None)
 }
 
 /// Ids in the tail and the runs whose bytes lie in `[low, high]`, at most
@@ -332,16 +351,13 @@ pub(crate) fn ids_between(
     high: &Id,
     limit: usize,
 ) -> Result<Vec<EntryId>> {
-    let mut out: Vec<EntryId> = {
-        let tail = store.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
-        tail.ids
-            .range(*low..=*high)
-            .take(limit)
-            .map(|(id, _)| EntryId(*id))
-            .collect()
-    };
+    let mut out: Vec<EntryId> = lock(&store.ids.tail)
+        .range(*low..=*high)
+        .take(limit)
+        .map(|(id, _)| EntryId(*id))
+        .collect();
     let kv = store.kv();
-    for (run, _) in runs(kv)? {
+    for &(run, _) in store.ids.runs().iter() {
         if out.len() >= limit {
             break;
         }
@@ -373,21 +389,19 @@ pub(crate) fn ids_between(
 
 impl Store {
     /// One bounded step of the id index's upkeep, if one is due: writing a
-    /// full tail as a run, moving a slice of old single keys into one, a
-    /// slice of a merge, or a slice of a dropped run's blocks. Returns
-    /// whether it did anything. Called after writes; a step another thread
-    /// is taking is not waited for.
+    /// full tail as a run, moving a slice of old single keys into one, or
+    /// a slice of a dropped run's blocks. Returns whether it did anything.
+    /// Called after writes; a step another thread is taking is not waited
+    /// for.
     pub(crate) fn tidy_ids(&self) -> Result<bool> {
         let ids = &self.ids;
         if !ids.pending() {
             return Ok(false);
         }
-        let Ok(mut work) = ids.work.try_lock() else {
+        let Ok(_work) = ids.work.try_lock() else {
             return Ok(false);
         };
-        let kv = self.kv();
-        let params = ids.params;
-        if ids.tail_len() >= params.flush_at {
+        if lock(&ids.tail).len() >= ids.params.flush_at {
             self.flush_tail()?;
             return Ok(true);
         }
@@ -395,45 +409,32 @@ impl Store {
             self.move_old_keys()?;
             return Ok(true);
         }
-        if let Some(merge) = work.as_mut() {
-            if merge.step(kv, &params)? {
-                *work = None;
-            }
-            return Ok(true);
-        }
-        if drop_step(kv)? {
-            return Ok(true);
-        }
-        if let Some(merge) = Merge::start(kv, &params)? {
-            *work = Some(merge);
+        if drop_step(self.kv())? {
             return Ok(true);
         }
         ids.pending.store(false, Ordering::Relaxed);
         Ok(false)
     }
 
-    /// Writes the tail's ids as a run, then deletes the log records they
-    /// came from and takes them out of the tail.
+    /// Writes the tail's ids as a run, moving each author's mark past them,
+    /// then takes them out of the tail.
     fn flush_tail(&self) -> Result<()> {
-        let (ids, covered) = {
-            let tail = self.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<(Id, Location)> = tail.ids.iter().map(|(i, l)| (*i, *l)).collect();
-            (ids, tail.applied)
-        };
-        self.write_run(ids.iter().map(|(i, l)| (&i[..], &l[..])), ids.len())?;
-        if let Some(covered) = covered {
-            let start = run_key(Space::IdLog, 0);
-            let end = run_key(Space::IdLog, covered + 1);
-            let logged: Vec<Vec<u8>> = self
-                .kv()
-                .range(&start, &end)
-                .map(|item| item.map(|(k, _)| k.to_vec()))
-                .collect::<std::result::Result<_, _>>()?;
-            remove_all(self.kv(), logged)?;
+        let ids: Vec<(Id, Location)> = lock(&self.ids.tail).iter().map(|(i, l)| (*i, *l)).collect();
+        let mut marks: BTreeMap<Id, u64> = BTreeMap::new();
+        for (_, loc) in &ids {
+            let author: Id = loc[..32].try_into().expect("32 bytes");
+            let seq = u64::from_be_bytes(loc[32..].try_into().expect("8 bytes"));
+            let mark = marks.entry(author).or_default();
+            *mark = (*mark).max(seq);
         }
-        let mut tail = self.ids.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let mut commit = Batch::default();
+        for (author, seq) in marks {
+            commit.insert(Space::IdMark.key(&[&author]), seq.to_be_bytes());
+        }
+        self.write_run(ids.iter().map(|(i, l)| (&i[..], &l[..])), ids.len(), commit)?;
+        let mut tail = lock(&self.ids.tail);
         for (id, _) in &ids {
-            tail.ids.remove(id);
+            tail.remove(id);
         }
         Ok(())
     }
@@ -454,24 +455,39 @@ impl Store {
             self.ids.old_keys.store(false, Ordering::Relaxed);
             return Ok(());
         }
-        self.write_run(old.iter().map(|(k, v)| (&k[1..], &v[..])), old.len())?;
-        remove_all(kv, old.into_iter().map(|(k, _)| k.to_vec()).collect())
+        self.write_run(
+            old.iter().map(|(k, v)| (&k[1..], &v[..])),
+            old.len(),
+            Batch::default(),
+        )?;
+        for chunk in old.chunks(MAX_BATCH_OPS) {
+            let mut batch = Batch::default();
+            for (k, _) in chunk {
+                batch.remove(k);
+            }
+            kv.apply(batch)?;
+        }
+        Ok(())
     }
 
-    /// Writes `count` records, in key order, as a new run and lists it.
+    /// Writes `count` records, in key order, as a new run, and lists it
+    /// (with its filter) in one batch with `commit`.
     fn write_run<'a>(
         &self,
         records: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         count: usize,
+        mut commit: Batch,
     ) -> Result<()> {
         let kv = self.kv();
         let block_ids = self.ids.params.block_ids;
         let run = next_run(kv)?;
+        let mut bloom = Bloom::with_capacity(count);
         let mut batch = Batch::default();
         batch.insert(run_key(Space::IdDrop, run), []);
         let mut block = Vec::with_capacity(block_ids * RECORD);
         let mut records = records.peekable();
         while let Some((id, loc)) = records.next() {
+            bloom.insert(id.try_into().expect("32 bytes"));
             block.extend_from_slice(id);
             block.extend_from_slice(loc);
             if block.len() == block_ids * RECORD || records.peek().is_none() {
@@ -482,29 +498,20 @@ impl Store {
             }
         }
         kv.apply(batch)?;
-        let mut commit = Batch::default();
         commit.remove(run_key(Space::IdDrop, run));
-        commit.insert(run_key(Space::IdRun, run), (count as u64).to_be_bytes());
+        commit.insert(run_key(Space::IdRun, run), &bloom.0);
         kv.apply(commit)?;
+        let mut listed = self.ids.runs.write().unwrap_or_else(|e| e.into_inner());
+        let mut runs = Vec::with_capacity(listed.len() + 1);
+        runs.push((run, bloom));
+        runs.extend(listed.iter().cloned());
+        *listed = Arc::new(runs);
         Ok(())
     }
 }
 
-/// Deletes `keys` in bounded batches.
-fn remove_all(kv: &Kv, keys: Vec<Vec<u8>>) -> Result<()> {
-    for chunk in keys.chunks(MAX_BATCH_OPS) {
-        let mut batch = Batch::default();
-        for k in chunk {
-            batch.remove(k);
-        }
-        kv.apply(batch)?;
-    }
-    Ok(())
-}
-
-/// Deletes a slice of the blocks of a run being dropped. Returns whether
-/// there was one. (The run a merge is writing is in `IdDrop` too until it
-/// is listed, but drops run only between merges.)
+/// Deletes a slice of the blocks of a run a crash left half written.
+/// Returns whether there was one.
 fn drop_step(kv: &Kv) -> Result<bool> {
     let Some(item) = kv.scan_prefix(Space::IdDrop.prefix()).next() else {
         return Ok(false);
@@ -523,119 +530,31 @@ fn drop_step(kv: &Kv) -> Result<bool> {
     Ok(true)
 }
 
-impl Merge {
-    /// Starts merging the oldest [`FAN_IN`] runs of the lowest level that
-    /// has that many, if one does.
-    fn start(kv: &Kv, params: &Params) -> Result<Option<Merge>> {
-        let mut listed = runs(kv)?;
-        listed.reverse();
-        let mut levels: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-        for (run, count) in listed {
-            levels.entry(level(count, params)).or_default().push(run);
-        }
-        let Some(inputs) = levels.into_values().find(|runs| runs.len() >= FAN_IN) else {
-            return Ok(None);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bloom_filter_holds_what_it_was_given_and_rarely_more() {
+        // Ids are hashes: random bytes (xorshift) stand in for them.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut id = || {
+            let mut out = [0u8; 32];
+            for chunk in out.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            out
         };
-        let output = next_run(kv)?;
-        kv.insert(run_key(Space::IdDrop, output), [])?;
-        Ok(Some(Merge {
-            output,
-            inputs: inputs[..FAN_IN]
-                .iter()
-                .map(|&run| Input {
-                    run,
-                    last_block: None,
-                    records: VecDeque::new(),
-                    done: false,
-                })
-                .collect(),
-            pending: Vec::new(),
-            written: 0,
-        }))
-    }
-
-    /// Writes up to one batch of merged blocks; at the end lists the output
-    /// and drops the inputs. Returns whether the merge is complete.
-    fn step(&mut self, kv: &Kv, params: &Params) -> Result<bool> {
-        let mut batch = Batch::default();
-        loop {
-            for input in &mut self.inputs {
-                input.fill(kv)?;
-            }
-            let next = self
-                .inputs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, input)| input.records.front().map(|r| (i, r)))
-                .min_by(|a, b| a.1[..32].cmp(&b.1[..32]))
-                .map(|(i, _)| i);
-            let Some(i) = next else { break };
-            let record = self.inputs[i].records.pop_front().expect("a front record");
-            // The same id in two runs (moved twice around a crash) has
-            // the same location: keep one.
-            let duplicate = self.pending.len() >= RECORD
-                && self.pending[self.pending.len() - RECORD..][..32] == record[..32];
-            if !duplicate {
-                self.pending.extend_from_slice(&record);
-            }
-            if self.pending.len() >= params.block_ids * RECORD {
-                self.write_block(&mut batch);
-                if batch.len() >= params.step_blocks {
-                    kv.apply(batch)?;
-                    return Ok(false);
-                }
-            }
+        let ids: Vec<Id> = (0..10_000).map(|_| id()).collect();
+        let mut bloom = Bloom::with_capacity(ids.len());
+        for id in &ids {
+            bloom.insert(id);
         }
-        if !self.pending.is_empty() {
-            self.write_block(&mut batch);
-        }
-        kv.apply(batch)?;
-        let mut commit = Batch::default();
-        commit.remove(run_key(Space::IdDrop, self.output));
-        commit.insert(run_key(Space::IdRun, self.output), self.written.to_be_bytes());
-        for input in &self.inputs {
-            commit.remove(run_key(Space::IdRun, input.run));
-            commit.insert(run_key(Space::IdDrop, input.run), []);
-        }
-        kv.apply(commit)?;
-        Ok(true)
-    }
-
-    fn write_block(&mut self, batch: &mut Batch) {
-        let block = std::mem::take(&mut self.pending);
-        self.written += (block.len() / RECORD) as u64;
-        batch.insert(block_key(self.output, &block[..32]), block);
-    }
-}
-
-impl Input {
-    /// Reads the run's next block once the records read are used up.
-    fn fill(&mut self, kv: &Kv) -> Result<()> {
-        if !self.records.is_empty() || self.done {
-            return Ok(());
-        }
-        let start = match &self.last_block {
-            Some(last) => {
-                let mut after = last.clone();
-                after.push(0);
-                after
-            }
-            None => block_key(self.run, &[]),
-        };
-        let end = block_key(self.run + 1, &[]);
-        match kv.range(&start, &end).next().transpose()? {
-            None => self.done = true,
-            Some((k, block)) => {
-                if block.len() % RECORD != 0 {
-                    return Err(Error::Corrupt("id block".into()));
-                }
-                self.records = block
-                    .chunks_exact(RECORD)
-                    .map(|r| r.try_into().expect("a record"))
-                    .collect();
-                self.last_block = Some(k.to_vec());
-            }
-        }
-        Ok(())
+        assert!(ids.iter().all(|id| bloom.may_hold(id)));
+        let false_positives = (0..10_000).filter(|_| bloom.may_hold(&id())).count();
+        assert!(false_positives < 200, "{false_positives} of 10,000");
     }
 }

@@ -28,10 +28,10 @@ pub enum Space {
     /// `entry id(32)` → `author(32) seq(8)`: the id index of stores
     /// written before `store::ids`, moved into its runs in steps.
     Id,
-    /// `number(8)` → the ids one write batch stored, id(32) author(32)
-    /// seq(8) each: the id index's recent ids (`store::ids`).
-    IdLog,
-    /// `run(8)` → how many ids the run holds (`store::ids`).
+    /// `author(32)` → `seq(8)`: the last of the author's entries whose id
+    /// a run of the id index holds (`store::ids`).
+    IdMark,
+    /// `run(8)` → a Bloom filter of the run's ids (`store::ids`).
     IdRun,
     /// `run(8) first id(32)` → a block of sorted records, id(32)
     /// author(32) seq(8) each.
@@ -96,7 +96,7 @@ impl Space {
     pub const ALL: &'static [Space] = &[
         Space::Entry,
         Space::Id,
-        Space::IdLog,
+        Space::IdMark,
         Space::IdRun,
         Space::IdBlock,
         Space::IdDrop,
@@ -144,7 +144,7 @@ impl Space {
         match self {
             Space::Entry => b"E",
             Space::Id => b"I",
-            Space::IdLog => b"Jl",
+            Space::IdMark => b"Jm",
             Space::IdRun => b"Jr",
             Space::IdBlock => b"Jb",
             Space::IdDrop => b"Jd",

@@ -181,6 +181,7 @@ impl Store {
         if removed == 0 {
             return Ok(0);
         }
+        self.ids.cut(&self.kv, author, last_seq, &mut batch)?;
         match self.entry_at(author, last_seq)? {
             Some(last) if last_seq > 0 => {
                 let mut head = Vec::with_capacity(40);
