@@ -89,9 +89,12 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
 }
 
 fn index_post(entry: &Entry, post: &kith_protocol::Post, batch: &mut Batch) {
+    // The post's place (author, seq): a feed page reads its posts there,
+    // not through the id index. (Records written before hold the author
+    // alone; `feed` reads those by id.)
     batch.insert(
         feed_key(entry.header().timestamp_ms, &entry.id()),
-        entry.author().as_bytes(),
+        super::entry_key(&entry.author(), entry.seq()).0,
     );
     if let Some(parent) = &post.reply_to {
         batch.insert(
@@ -389,7 +392,7 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
         }
         let (k, v) = item?;
         if let Some(author) = &query.author
-            && v.as_ref() != author.as_bytes()
+            && v.get(..32) != Some(author.as_bytes())
         {
             continue;
         }
@@ -398,7 +401,16 @@ pub(crate) fn feed(store: &Store, query: &FeedQuery) -> Result<Vec<Entry>> {
                 .try_into()
                 .map_err(|_| Error::Corrupt("feed key".into()))?,
         );
-        let Some(entry) = store.get(&id)? else {
+        let at = match v.get(32..40) {
+            Some(seq) => store
+                .entry_at(
+                    &super::decode_author(&v[..32])?,
+                    u64::from_be_bytes(seq.try_into().expect("8 bytes")),
+                )?
+                .filter(|e| e.id() == id),
+            None => store.get(&id)?,
+        };
+        let Some(entry) = at else {
             return Err(Error::Corrupt(format!("feed points at missing entry {id}")));
         };
         if query.kind.is_some() || query.tag.is_some() {

@@ -243,3 +243,52 @@ fn ids_of_a_cut_log_are_not_found_and_those_in_their_places_are() {
         }
     }
 }
+
+/// A feed page reads its posts at their place (the feed record holds it),
+/// and a record written before places were kept (the author alone) by id.
+#[test]
+fn the_feed_reads_posts_at_their_place_and_older_records_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = with_params(dir.path(), SMALL);
+    let alice = keypair(1);
+    let bob = keypair(2);
+    let a = store
+        .append_many(&alice, &[note("a1"), note("a2")], NOW)
+        .unwrap();
+    let b = store.append_many(&bob, &[note("b1")], NOW + 1).unwrap();
+    let page = |author: Option<AuthorId>| -> Vec<EntryId> {
+        store
+            .feed(&FeedQuery {
+                limit: 10,
+                before: None,
+                author,
+                kind: None,
+                tag: None,
+            })
+            .unwrap()
+            .iter()
+            .map(Entry::id)
+            .collect()
+    };
+    let records: Vec<(Vec<u8>, Vec<u8>)> = store
+        .kv()
+        .scan_prefix(Space::Feed.prefix())
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect();
+    assert!(records.iter().all(|(_, v)| v.len() == 40), "author and seq");
+    let all = page(None);
+    assert_eq!(all.len(), 3);
+    assert_eq!(page(Some(alice.author())).len(), 2);
+    // The same records as an older version wrote them: the author alone.
+    for (k, v) in &records {
+        store.kv().insert(k, &v[..32]).unwrap();
+    }
+    assert_eq!(page(None), all);
+    let of_alice = page(Some(alice.author()));
+    assert_eq!(of_alice.len(), 2);
+    assert!(of_alice.iter().all(|id| a.iter().any(|e| e.id() == *id)));
+    assert_eq!(page(Some(bob.author())), vec![b[0].id()]);
+}
