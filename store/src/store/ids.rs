@@ -296,14 +296,24 @@ fn find_in_run(kv: &Kv, run: u64, id: &EntryId) -> Result<Option<Location>> {
         return Ok(None);
     };
     let (_, block) = item?;
-    if !block.len().is_multiple_of(RECORD) {
-        return Err(Error::Corrupt("id block".into()));
-    }
-    let records: Vec<&[u8]> = block.chunks(RECORD).collect();
+    let records: Vec<(Id, Location)> = records(&block)?.collect();
     Ok(records
-        .binary_search_by(|r| r[..32].cmp(id.as_bytes()))
+        .binary_search_by(|(r, _)| r.cmp(&id.0))
         .ok()
-        .map(|i| records[i][32..].try_into().expect("a record's location")))
+        .map(|i| records[i].1))
+}
+
+/// The location of `id` in the first of `runs` whose filter lets it
+/// through and that holds it.
+fn find_in_runs(kv: &Kv, runs: &[(u64, Bloom)], id: &EntryId) -> Result<Option<Location>> {
+    for (run, bloom) in runs {
+        if bloom.may_hold(&id.0)
+            && let Some(loc) = find_in_run(kv, *run, id)?
+        {
+            return Ok(Some(loc));
+        }
+    }
+    Ok(None)
 }
 
 /// Where `id` is stored, and whether that may be stale (anything but an
@@ -323,30 +333,12 @@ pub(crate) fn location(store: &Store, id: &EntryId) -> Result<Option<(Vec<u8>, b
             return Ok(Some((loc.to_vec(), false)));
         }
     }
-    for (run, bloom) in runs.iter() {
-        if bloom.may_hold(&id.0)
-            && let Some(loc) = find_in_run(kv, *run, id)?
-        {
-            return Ok(Some((loc.to_vec(), true)));
-        }
+    let mut found = find_in_runs(kv, &runs, id)?;
+    let now = store.ids.runs();
+    if found.is_none() && !Arc::ptr_eq(&now, &runs) {
+        found = find_in_runs(kv, &now, id)?;
     }
-    if store.ids.runs().len() != runs.len() {
-        // A run listed meanwhile may hold ids that left the tail or the
-        // old keys since this looked there.
-        for (run, bloom) in store
-            .ids
-            .runs()
-            .iter()
-            .take_while(|(r, _)| !runs.iter().any(|(o, _)| o == r))
-        {
-            if bloom.may_hold(&id.0)
-                && let Some(loc) = find_in_run(kv, *run, id)?
-            {
-                return Ok(Some((loc.to_vec(), true)));
-            }
-        }
-    }
-    Ok(None)
+    Ok(found.map(|loc| (loc.to_vec(), true)))
 }
 
 /// Ids in the tail and the runs whose bytes lie in `[low, high]`, at most

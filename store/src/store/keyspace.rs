@@ -6,7 +6,8 @@
 //!
 //! Spaces are grouped: everything under [`VIEWS`] (`v`) is a view that
 //! `reindex` deletes and rebuilds, [`WIKI`] (`vw`) holds the wiki's
-//! materialized pages, and [`ID_RUNS`] (`J`) the id index's runs. A
+//! materialized pages, and [`ID_RUNS`] (`J`) the id index's runs and
+//! marks. A
 //! group's prefix is a prefix of its own spaces' prefixes and of nothing
 //! else.
 //!
@@ -17,7 +18,7 @@
 pub const VIEWS: &[u8] = b"v";
 /// The prefix of the wiki's views.
 pub const WIKI: &[u8] = b"vw";
-/// The prefix of the id index's runs (`store::ids`; its tail is `Id`).
+/// The prefix of the id index's runs and marks (`store::ids`).
 pub const ID_RUNS: &[u8] = b"J";
 
 /// A keyspace: one kind of record.
