@@ -7,9 +7,8 @@
 //! Spaces are grouped: everything under [`VIEWS`] (`v`) is a view that
 //! `reindex` deletes and rebuilds, [`WIKI`] (`vw`) holds the wiki's
 //! materialized pages, and [`ID_RUNS`] (`J`) the id index's runs and
-//! marks. A
-//! group's prefix is a prefix of its own spaces' prefixes and of nothing
-//! else.
+//! marks. A group's prefix is a prefix of its own spaces' prefixes and of
+//! nothing else.
 //!
 //! To add a space: a variant, its prefix in [`Space::prefix`], and an entry
 //! in [`Space::ALL`]; the tests refuse a prefix that collides.
