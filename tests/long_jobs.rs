@@ -20,6 +20,7 @@ fn notes(from: usize, n: usize) -> Vec<Body> {
                 text: format!("note {i} about the sync protocol, batch {}", i / 1000),
                 reply_to: None,
                 tags: vec![format!("t{}", i % 7)],
+                files: Vec::new(),
             })
         })
         .collect()

@@ -214,6 +214,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
         text: "forged".into(),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     });
     let genuine = Entry::sign(
         &alice.keypair,

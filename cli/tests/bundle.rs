@@ -28,6 +28,7 @@ fn posts(dir: &tempfile::TempDir, prefix: &str, n: usize) {
                 text: format!("{prefix} {i}"),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
         })
         .collect();

@@ -515,6 +515,7 @@ fn forks_are_listed_and_can_be_cleared() {
                 text: text.into(),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             });
             Entry::sign(
                 &x,

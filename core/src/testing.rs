@@ -112,5 +112,6 @@ pub fn note_body(text: impl Into<String>) -> kith_protocol::Body {
         text: text.into(),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     })
 }

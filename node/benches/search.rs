@@ -58,6 +58,7 @@ fn main() {
                     text: text.join(" "),
                     reply_to: None,
                     tags: vec![rng.pick(&tags).to_string()],
+                    files: Vec::new(),
                 })
             })
             .collect();

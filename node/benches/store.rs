@@ -25,6 +25,7 @@ fn body(i: usize) -> Body {
         ),
         reply_to: None,
         tags: vec!["bench".into()],
+        files: Vec::new(),
     })
 }
 

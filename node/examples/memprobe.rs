@@ -168,6 +168,7 @@ fn main() {
                     ),
                     reply_to: None,
                     tags: vec![format!("t{}", i % 5)],
+                    files: Vec::new(),
                 });
                 let e = kith_protocol::Entry::sign(
                     key,
@@ -227,6 +228,7 @@ fn main() {
             ),
             reply_to: None,
             tags: vec!["probe".into()],
+            files: Vec::new(),
         });
         let entry = kith_protocol::Entry::sign(
             &author,

@@ -42,6 +42,7 @@ fn post(i: usize) -> Body {
         ),
         reply_to: None,
         tags: vec!["ops".into()],
+        files: Vec::new(),
     })
 }
 

@@ -514,6 +514,7 @@ fn signed_posts(keys: &[Keypair], post_author: &[u32]) -> Vec<Entry> {
                 text: format!("post {p}"),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             });
             let e = Entry::sign(
                 &keys[a as usize],

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::{BlobRef, Files};
 use crate::circle::{CircleEpoch, EncryptionKey, MAX_RECIPIENTS, Sealed};
 use crate::entry::EntryId;
 use crate::identity::{
@@ -42,6 +43,10 @@ pub mod kind {
     /// decode as unknown kinds (stored and forwarded, never opened).
     pub const CIRCLE_EPOCH: u64 = 18;
     pub const SEALED: u64 = 19;
+    /// A post with files (PROTOCOL.md §13): kind 1's payload, then the files.
+    pub const POST_WITH_FILES: u64 = 20;
+    /// Files an author declares without a post (`kith blob add`).
+    pub const FILES: u64 = 21;
 }
 
 /// Why a body could not be decoded or built.
@@ -85,6 +90,9 @@ pub enum Body {
     CircleEpoch(CircleEpoch),
     /// Kind 19: circle content, encrypted for the circle's members.
     Sealed(Sealed),
+    /// Kind 21: files the author declares (PROTOCOL.md §13); a post with
+    /// files is a [`Body::Post`] whose `files` are not empty (kind 20).
+    Files(Files),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -140,6 +148,56 @@ pub struct Post {
     pub text: String,
     pub reply_to: Option<EntryId>,
     pub tags: Vec<String>,
+    /// Attached files (kind 20 on the wire; none: kind 1).
+    #[serde(default)]
+    pub files: Vec<BlobRef>,
+}
+
+/// Kind 1's payload: a post without files.
+#[derive(Serialize, Deserialize)]
+struct PostWire {
+    kind: PostKind,
+    text: String,
+    reply_to: Option<EntryId>,
+    tags: Vec<String>,
+}
+
+/// Kind 20's payload: kind 1's, followed by the files.
+#[derive(Serialize, Deserialize)]
+struct PostWithFilesWire {
+    post: PostWire,
+    files: Vec<BlobRef>,
+}
+
+impl Post {
+    fn into_wire(self) -> (PostWire, Vec<BlobRef>) {
+        let Post {
+            kind,
+            text,
+            reply_to,
+            tags,
+            files,
+        } = self;
+        (
+            PostWire {
+                kind,
+                text,
+                reply_to,
+                tags,
+            },
+            files,
+        )
+    }
+
+    fn from_wire(post: PostWire, files: Vec<BlobRef>) -> Post {
+        Post {
+            kind: post.kind,
+            text: post.text,
+            reply_to: post.reply_to,
+            tags: post.tags,
+            files,
+        }
+    }
 }
 
 /// "This is good": one per author per target; `withdraw` cancels an earlier one.
@@ -240,7 +298,9 @@ impl Body {
     /// Wire kind number.
     pub fn kind(&self) -> u64 {
         match self {
-            Body::Post(_) => kind::POST,
+            Body::Post(p) if p.files.is_empty() => kind::POST,
+            Body::Post(_) => kind::POST_WITH_FILES,
+            Body::Files(_) => kind::FILES,
             Body::Endorsement(_) => kind::ENDORSEMENT,
             Body::WikiChange(_) => kind::WIKI_CHANGE,
             Body::Profile(_) => kind::PROFILE,
@@ -280,6 +340,7 @@ impl Body {
             Body::EncryptionKey(_) => "encryption key",
             Body::CircleEpoch(_) => "circle change",
             Body::Sealed(_) => "circle entry",
+            Body::Files(_) => "files",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -288,7 +349,15 @@ impl Body {
         let mut out = Vec::new();
         varint::encode(self.kind(), &mut out);
         let payload = match self {
-            Body::Post(p) => postcard::to_stdvec(p),
+            Body::Post(p) => {
+                let (post, files) = p.clone().into_wire();
+                if files.is_empty() {
+                    postcard::to_stdvec(&post)
+                } else {
+                    postcard::to_stdvec(&PostWithFilesWire { post, files })
+                }
+            }
+            Body::Files(f) => postcard::to_stdvec(f),
             Body::Endorsement(e) => postcard::to_stdvec(e),
             Body::WikiChange(w) | Body::WikiBundle(w) => postcard::to_stdvec(w),
             Body::Profile(p) => postcard::to_stdvec(p),
@@ -323,7 +392,12 @@ impl Body {
             Ok(value)
         }
         Ok(match kind {
-            kind::POST => Body::Post(strict(payload)?),
+            kind::POST => Body::Post(Post::from_wire(strict(payload)?, Vec::new())),
+            kind::POST_WITH_FILES => {
+                let wire: PostWithFilesWire = strict(payload)?;
+                Body::Post(Post::from_wire(wire.post, wire.files))
+            }
+            kind::FILES => Body::Files(strict(payload)?),
             kind::ENDORSEMENT => Body::Endorsement(strict(payload)?),
             kind::WIKI_CHANGE => Body::WikiChange(strict(payload)?),
             kind::PROFILE => Body::Profile(strict(payload)?),
@@ -378,6 +452,7 @@ impl Body {
                         limits.max_tags
                     )));
                 }
+                crate::blob::check_files(&post.files)?;
                 for tag in &post.tags {
                     if tag.is_empty()
                         || tag.len() > limits.max_tag_len
@@ -390,6 +465,10 @@ impl Body {
                     }
                 }
             }
+            Body::Files(f) if f.files.is_empty() => {
+                return Err(BodyError::Invalid("no files to declare".to_string()));
+            }
+            Body::Files(f) => crate::blob::check_files(&f.files)?,
             Body::Profile(profile) if profile.name.trim().is_empty() => {
                 return Err(BodyError::Invalid("profile name is empty".to_string()));
             }
@@ -465,6 +544,7 @@ mod tests {
                 text: "How do I *merge*?".into(),
                 reply_to: Some(EntryId([3; 32])),
                 tags: vec!["rust".into(), "crdt".into()],
+                files: Vec::new(),
             }),
             Body::Endorsement(Endorsement {
                 target: EntryId([1; 32]),
@@ -493,7 +573,57 @@ mod tests {
                 question: EntryId([2; 32]),
                 answer: None,
             }),
+            Body::Post(Post {
+                kind: PostKind::Note,
+                text: "the crash".into(),
+                reply_to: None,
+                tags: vec![],
+                files: vec![file("log.txt")],
+            }),
+            Body::Files(Files {
+                files: vec![file("a.png"), file("b.pdf")],
+            }),
         ]
+    }
+
+    fn file(name: &str) -> BlobRef {
+        BlobRef {
+            hash: crate::blob::BlobHash([9; 32]),
+            size: 1234,
+            media_type: "text/plain".into(),
+            name: name.into(),
+        }
+    }
+
+    /// Kind 20 is kind 1's payload followed by the files, so a post keeps
+    /// kind 1 (and its bytes) when it has none, and a kind 20 without
+    /// files is not canonical.
+    #[test]
+    fn a_post_with_files_is_kind_20_and_without_them_kind_1() {
+        let with = &samples()[samples().len() - 2];
+        let Body::Post(post) = with else { panic!() };
+        let bytes = with.encode();
+        assert_eq!(bytes[0] as u64, kind::POST_WITH_FILES);
+        let without = Body::Post(Post {
+            files: vec![],
+            ..post.clone()
+        });
+        let plain = without.encode();
+        assert_eq!(plain[0] as u64, kind::POST);
+        assert!(bytes[1..].starts_with(&plain[1..]));
+        let mut empty = plain.clone();
+        empty[0] = kind::POST_WITH_FILES as u8;
+        empty.push(0);
+        assert!(Body::decode(&empty).is_err());
+        // A bad name from a peer decodes (stored, forwarded) but fails the check.
+        let mut bad = post.clone();
+        bad.files[0].name = "../../etc/passwd".into();
+        assert!(Body::Post(bad).check(&Limits::default()).is_err());
+        assert!(
+            Body::Files(Files { files: vec![] })
+                .check(&Limits::default())
+                .is_err()
+        );
     }
 
     #[test]
@@ -534,6 +664,7 @@ mod tests {
                 text: text.into(),
                 reply_to: None,
                 tags: tags.iter().map(|s| s.to_string()).collect(),
+                files: Vec::new(),
             })
         };
         assert!(post("hi", &["ok"]).check(&limits).is_ok());

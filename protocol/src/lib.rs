@@ -15,6 +15,7 @@
 //!     text: "Working on the sync protocol".into(),
 //!     reply_to: None,
 //!     tags: vec!["kith".into()],
+//!     files: vec![],
 //! });
 //! let entry = Entry::sign(&keypair, Draft { seq: 1, prev: None, timestamp_ms: 1, body: body.encode() });
 //! let bytes = entry.encode();
@@ -27,6 +28,7 @@
 mod ids;
 
 pub mod addr_record;
+pub mod blob;
 pub mod body;
 pub mod change_group;
 pub mod circle;

@@ -53,6 +53,7 @@ pub fn bodies() -> Vec<Body> {
         text: "Yes.".into(),
         reply_to: Some(question_id),
         tags: vec![],
+        files: Vec::new(),
     });
     out.push(answer.clone());
     let answer_id = entries_of(&out)[3].id();
@@ -139,6 +140,7 @@ fn question() -> Body {
         text: "Hello, Kith?".into(),
         reply_to: None,
         tags: vec!["intro".into()],
+        files: Vec::new(),
     })
 }
 

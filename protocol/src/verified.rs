@@ -129,6 +129,7 @@ mod tests {
             text: "hi".into(),
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         });
         let entry = Entry::sign(
             &keypair,

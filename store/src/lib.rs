@@ -3,6 +3,7 @@
 //! (tantivy), and the small utilities they share. No network, no async
 //! runtime, no HTTP: `kith-node` builds on it (docs/ARCHITECTURE.md).
 
+pub mod blobs;
 pub mod clock;
 pub mod search;
 pub mod store;

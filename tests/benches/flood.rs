@@ -51,6 +51,7 @@ async fn bench() {
                         text: format!("history {i}: {}", "words of a working note ".repeat(20)),
                         reply_to: None,
                         tags: vec![],
+                        files: Vec::new(),
                     })
                 })
                 .collect();

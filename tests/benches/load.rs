@@ -99,6 +99,7 @@ fn note(author: usize, i: usize) -> Body {
         text,
         reply_to: None,
         tags: vec![WORDS[(x % 7) as usize].to_string()],
+        files: Vec::new(),
     })
 }
 

@@ -174,6 +174,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     text: format!("{}?", sentence(&mut rng, words, 6, 20)),
                     reply_to: None,
                     tags: vec![rng.pick(&tags).clone()],
+                    files: Vec::new(),
                 })
             } else if roll < 30 && !questions.is_empty() {
                 let question = *rng.pick(&questions);
@@ -182,6 +183,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     text: sentence(&mut rng, words, 15, 40),
                     reply_to: Some(question),
                     tags: Vec::new(),
+                    files: Vec::new(),
                 })
             } else if roll < 36 && !recent.is_empty() {
                 Body::Post(Post {
@@ -189,6 +191,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     text: sentence(&mut rng, words, 5, 20),
                     reply_to: Some(*rng.pick(recent.make_contiguous())),
                     tags: Vec::new(),
+                    files: Vec::new(),
                 })
             } else if roll < 40 && !recent.is_empty() {
                 Body::Endorsement(Endorsement {
@@ -202,6 +205,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     text: sentence(&mut rng, words, 8, 30),
                     reply_to: None,
                     tags: vec![rng.pick(&tags).clone()],
+                    files: Vec::new(),
                 })
             };
             let is_question = matches!(&body, Body::Post(p) if p.kind == PostKind::Question);

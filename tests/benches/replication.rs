@@ -32,6 +32,7 @@ fn note(i: usize) -> Body {
         text: format!("Benchmark note {i}: what I am working on today, in about a hundred bytes."),
         reply_to: None,
         tags: vec!["bench".into()],
+        files: Vec::new(),
     })
 }
 

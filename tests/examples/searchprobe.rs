@@ -57,6 +57,7 @@ fn main() {
             text: words[..40].join(" "),
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         },
     });
     println!("{} documents, {} words", search.len(), words.len());

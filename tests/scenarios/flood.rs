@@ -337,6 +337,7 @@ fn rubbish(i: usize, friend: AuthorId, real: &[Vec<u8>]) -> Vec<u8> {
         text: format!("forged {i}"),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     });
     let mallory = Keypair::from_secret(&MALLORY);
     match i % 4 {

@@ -13,6 +13,7 @@ fn entries(n: usize) -> Vec<Entry> {
                 text: format!("n{i}"),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
         })
         .collect();

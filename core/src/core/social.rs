@@ -44,6 +44,7 @@ impl Core {
             text,
             reply_to,
             tags,
+            files: Vec::new(),
         });
         let limit = self.store.limits().max_body_bytes;
         let size = body.encode().len();

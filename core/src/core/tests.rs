@@ -902,6 +902,7 @@ fn an_own_post_is_fdatasynced_before_its_id_is_returned() {
                 text: "from a peer".into(),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })],
             1_700_000_000_000,
         )
@@ -936,6 +937,7 @@ fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
                 text: format!("note {i}"),
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
         })
         .collect();
@@ -1015,6 +1017,7 @@ fn a_peer_body_that_does_not_decode_is_kept_but_feeds_no_view() {
             text: text.into(),
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         })
         .encode()
     };

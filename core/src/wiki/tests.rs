@@ -1483,6 +1483,7 @@ fn the_wiki_marker_moves_past_notes_but_never_over_a_gap() {
                     text: format!("note {i}"),
                     reply_to: None,
                     tags: vec![],
+                    files: Vec::new(),
                 })
             })
             .collect()

@@ -18,6 +18,7 @@ fn post(text: &str) -> Body {
         text: text.into(),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     })
 }
 

@@ -95,6 +95,7 @@ pub fn build() -> Built {
         text: "Meet at noon.".into(),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     });
     let sealed = seal(
         &inner,

@@ -28,6 +28,7 @@ impl MemLogs {
             text: text.into(),
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         });
         let entry = Entry::sign(
             keypair,

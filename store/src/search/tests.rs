@@ -8,6 +8,7 @@ fn note(text: &str) -> Post {
         text: text.into(),
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     }
 }
 
@@ -192,6 +193,7 @@ fn posts_come_from_the_store_and_pages_keep_theirs() {
                     text: "the store's numbat text".into(),
                     reply_to: None,
                     tags: vec!["burrows".into()],
+                    files: Vec::new(),
                 },
             })
             .filter(|_| *a == author)

@@ -14,6 +14,7 @@ fn note(text: &str) -> Body {
         text: text.into(),
         reply_to: None,
         tags: vec!["t".into()],
+        files: Vec::new(),
     })
 }
 

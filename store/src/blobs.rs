@@ -1,0 +1,379 @@
+//! The blob store: files and images, content-addressed (PROTOCOL.md §13).
+//!
+//! A blob is a file under the data directory's `blobs/`, named by the hex
+//! of its BLAKE3 hash (`blobs/ab/ab12…`), with its Bao outboard tree beside
+//! it (`….obao`, about 6 % of its size), so any range can be served as a
+//! verified slice without hashing the file again. Blobs are not in sled:
+//! they are large, written once and read in ranges, which files do well
+//! and sled's log would copy. Every file is written under `blobs/tmp/`,
+//! flushed, and renamed into place, so a blob present is whole; a crash
+//! leaves only temporary files, removed at the next open.
+//!
+//! A blob fetched from peers is written by a [`Partial`]: each range is
+//! checked (`kith_protocol::blob::verify_slice`) before it is written, and
+//! the whole is hashed again when it is finished.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kith_protocol::blob::{BlobHash, CHUNK, MAX_SLICE};
+
+/// The default largest file a user may add (and a node fetches).
+pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
+/// The default space the blobs of one node may take.
+pub const DEFAULT_QUOTA: u64 = 10 * 1024 * 1024 * 1024;
+
+/// Errors of the blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("blob store: {0}")]
+    Io(#[from] io::Error),
+    #[error("{what} is {size} bytes; the limit is {limit} bytes (max_file in config.toml [blobs])")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    #[error(
+        "the blob store is full: {used} of {quota} bytes used, {size} more needed; \
+         delete posts with large files or raise quota in config.toml [blobs]"
+    )]
+    Full { used: u64, quota: u64, size: u64 },
+    #[error("blob {0} is not on this node")]
+    Missing(BlobHash),
+    #[error("the bytes fetched for blob {hash} hash to {got}")]
+    Wrong { hash: BlobHash, got: BlobHash },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The limits of a blob store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest blob.
+    pub max_file: u64,
+    /// Most bytes all blobs may take.
+    pub quota: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file: DEFAULT_MAX_FILE,
+            quota: DEFAULT_QUOTA,
+        }
+    }
+}
+
+/// The blobs of one node. Shared (`Arc`) by whoever reads or writes them:
+/// every write is a new file renamed into place, so readers never see one
+/// half written.
+#[derive(Debug)]
+pub struct Blobs {
+    dir: PathBuf,
+    limits: Limits,
+    /// Bytes of the blobs held (outboards not counted).
+    used: AtomicU64,
+}
+
+impl Blobs {
+    /// Opens (creating) the blob store in `dir`; removes what a crash left.
+    pub fn open(dir: impl Into<PathBuf>, limits: Limits) -> Result<Blobs> {
+        let dir = dir.into();
+        let tmp = dir.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        let mut used = 0;
+        for shard in fs::read_dir(&dir)? {
+            let shard = shard?;
+            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(shard.path())? {
+                let file = file?;
+                if file.path().extension().is_none() {
+                    used += file.metadata()?.len();
+                }
+            }
+        }
+        Ok(Blobs {
+            dir,
+            limits,
+            used: AtomicU64::new(used),
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Bytes the blobs take.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Where a blob's bytes are (whether or not it is held).
+    pub fn path(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.to_string();
+        self.dir.join(&hex[..2]).join(hex)
+    }
+
+    fn outboard_path(&self, hash: &BlobHash) -> PathBuf {
+        self.path(hash).with_extension("obao")
+    }
+
+    /// The size of a blob held whole, or `None`.
+    pub fn size(&self, hash: &BlobHash) -> Option<u64> {
+        // The outboard is renamed in last: with it, the blob is whole.
+        if !self.outboard_path(hash).exists() {
+            return None;
+        }
+        fs::metadata(self.path(hash)).ok().map(|m| m.len())
+    }
+
+    pub fn has(&self, hash: &BlobHash) -> bool {
+        self.size(hash).is_some()
+    }
+
+    /// Opens a blob held whole for reading.
+    pub fn open_blob(&self, hash: &BlobHash) -> Result<File> {
+        if !self.has(hash) {
+            return Err(Error::Missing(*hash));
+        }
+        File::open(self.path(hash)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::Missing(*hash),
+            _ => Error::Io(e),
+        })
+    }
+
+    /// Adds the file at `path`, read once (hashed and copied in one pass).
+    pub fn add_file(&self, path: &Path) -> Result<(BlobHash, u64)> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        self.check_room(&path.display().to_string(), size)?;
+        self.add_reader(BufReader::with_capacity(256 * 1024, file))
+    }
+
+    /// Adds `bytes`.
+    pub fn add_bytes(&self, bytes: &[u8]) -> Result<(BlobHash, u64)> {
+        self.check_room("the file", bytes.len() as u64)?;
+        self.add_reader(bytes)
+    }
+
+    fn add_reader(&self, mut input: impl Read) -> Result<(BlobHash, u64)> {
+        let (content_path, mut content) = self.temp_file("add")?;
+        let mut encoder = outboard_encoder();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        let mut out = BufWriter::with_capacity(256 * 1024, &mut content);
+        loop {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > self.limits.max_file {
+                return Err(Error::TooLarge {
+                    what: "the file".into(),
+                    size,
+                    limit: self.limits.max_file,
+                });
+            }
+            out.write_all(&buf[..n])?;
+            encoder.write_all(&buf[..n])?;
+        }
+        out.flush()?;
+        drop(out);
+        let hash = BlobHash(*encoder.finalize()?.as_bytes());
+        let outboard = self.write_outboard(encoder, "add.obao")?;
+        self.install(&hash, size, (content_path, content), outboard)?;
+        Ok((hash, size))
+    }
+
+    /// Moves a blob's finished temporary files into place (content first,
+    /// the outboard last: it marks the blob whole).
+    fn install(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        content: (PathBuf, File),
+        outboard: (PathBuf, File),
+    ) -> Result<()> {
+        if self.has(hash) {
+            let _ = fs::remove_file(&content.0);
+            let _ = fs::remove_file(&outboard.0);
+            return Ok(());
+        }
+        content.1.sync_data()?;
+        outboard.1.sync_data()?;
+        let path = self.path(hash);
+        let shard = path.parent().expect("a blob path has a shard directory");
+        fs::create_dir_all(shard)?;
+        fs::rename(&content.0, &path)?;
+        fs::rename(&outboard.0, self.outboard_path(hash))?;
+        File::open(shard)?.sync_all()?;
+        self.used.fetch_add(size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether `size` more bytes fit in one blob and in the quota.
+    pub fn check_room(&self, what: &str, size: u64) -> Result<()> {
+        if size > self.limits.max_file {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                size,
+                limit: self.limits.max_file,
+            });
+        }
+        let used = self.used();
+        if used.saturating_add(size) > self.limits.quota {
+            return Err(Error::Full {
+                used,
+                quota: self.limits.quota,
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes an encoder's finished outboard to a temporary file.
+    fn write_outboard(&self, encoder: Encoder, suffix: &str) -> Result<(PathBuf, File)> {
+        let (path, mut file) = self.temp_file(suffix)?;
+        file.write_all(encoder.into_inner().get_ref())?;
+        Ok((path, file))
+    }
+
+    fn temp_file(&self, suffix: &str) -> Result<(PathBuf, File)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .dir
+            .join("tmp")
+            .join(format!("{}-{n}.{suffix}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((path, file))
+    }
+
+    /// The Bao slice of a held blob covering `offset..offset + len`
+    /// (`None`: not held). Reads only the range and its tree nodes.
+    pub fn slice(&self, hash: &BlobHash, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        let (content, outboard) = match (
+            File::open(self.path(hash)),
+            File::open(self.outboard_path(hash)),
+        ) {
+            (Ok(c), Ok(o)) => (c, o),
+            _ => return Ok(None),
+        };
+        let len = len.min(MAX_SLICE);
+        let mut extractor = bao::encode::SliceExtractor::new_outboard(
+            BufReader::new(content),
+            BufReader::new(outboard),
+            offset,
+            len,
+        );
+        let mut out = Vec::with_capacity(usize::try_from(len + len / 16 + 64).unwrap_or(0));
+        extractor.read_to_end(&mut out)?;
+        Ok(Some(out))
+    }
+
+    /// Starts writing a blob of `size` bytes that arrives in ranges.
+    pub fn partial(&self, hash: BlobHash, size: u64) -> Result<Partial<'_>> {
+        self.check_room(&format!("blob {hash}"), size)?;
+        let (path, file) = self.temp_file("part")?;
+        file.set_len(size)?;
+        Ok(Partial {
+            blobs: self,
+            hash,
+            size,
+            path,
+            file,
+        })
+    }
+
+    /// Drops a blob (nothing references it any more).
+    pub fn remove(&self, hash: &BlobHash) -> Result<bool> {
+        let Some(size) = self.size(hash) else {
+            return Ok(false);
+        };
+        // The outboard goes first: without it the blob is not held.
+        fs::remove_file(self.outboard_path(hash))?;
+        fs::remove_file(self.path(hash))?;
+        self.used.fetch_sub(size, Ordering::Relaxed);
+        Ok(true)
+    }
+}
+
+/// A Bao outboard encoder. The tree is built in memory (1/16 of the
+/// blob's size: 6.25 MiB for the largest blob by default) because the
+/// encoder seeks back to fill in parent nodes, which buffered file writes
+/// would make slow.
+type Encoder = bao::encode::Encoder<io::Cursor<Vec<u8>>>;
+
+fn outboard_encoder() -> Encoder {
+    bao::encode::Encoder::new_outboard(io::Cursor::new(Vec::new()))
+}
+
+/// A blob being fetched: checked ranges written at their offsets.
+#[derive(Debug)]
+pub struct Partial<'a> {
+    blobs: &'a Blobs,
+    hash: BlobHash,
+    size: u64,
+    path: PathBuf,
+    file: File,
+}
+
+impl Partial<'_> {
+    /// Writes checked bytes at `offset` (a multiple of the chunk size).
+    pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(offset % CHUNK, 0);
+        if offset + bytes.len() as u64 > self.size {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a range past the blob's end",
+            )));
+        }
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Hashes the whole (building its outboard) and installs it. Every
+    /// range was checked on arrival; this catches a range never written.
+    pub fn finish(mut self) -> Result<()> {
+        self.file.flush()?;
+        self.file.seek(SeekFrom::Start(0))?;
+        let mut encoder = outboard_encoder();
+        io::copy(
+            &mut BufReader::with_capacity(256 * 1024, &mut self.file),
+            &mut encoder,
+        )?;
+        let got = BlobHash(*encoder.finalize()?.as_bytes());
+        if got != self.hash {
+            return Err(Error::Wrong {
+                hash: self.hash,
+                got,
+            });
+        }
+        let outboard = self.blobs.write_outboard(encoder, "part.obao")?;
+        let path = std::mem::take(&mut self.path);
+        let file = self.file.try_clone()?;
+        self.blobs
+            .install(&self.hash, self.size, (path, file), outboard)
+    }
+}
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
