@@ -326,6 +326,7 @@ async fn a_certificate_storm_leaves_a_members_circle_alone() {
                 kind: PostKind::Note,
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
             .await
             .unwrap();

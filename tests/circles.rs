@@ -34,6 +34,7 @@ pub(crate) async fn circle_post(node: &TestNode, text: &str) -> EntryView {
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap()

@@ -135,6 +135,7 @@ fn post(text: &str) -> ops::Post {
         kind: PostKind::Note,
         reply_to: None,
         tags: vec!["contract".into()],
+        files: Vec::new(),
     }
 }
 
@@ -196,6 +197,7 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
                 id: question.id.into(),
                 text: "mold, by far".into(),
                 tags: vec![],
+                files: Vec::new(),
             })
             .unwrap();
         bob.run(ops::ProfileSet {
@@ -304,12 +306,14 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         id: q.clone(),
         text: "lld is close".into(),
         tags: vec![],
+        files: Vec::new(),
     })
     .await;
     pair.same(ops::Reply {
         id: note.id.into(),
         text: "and a reply".into(),
         tags: vec![],
+        files: Vec::new(),
     })
     .await;
     pair.same(ops::Endorse {

@@ -75,6 +75,7 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
             id: q.clone().parse().unwrap(),
             text: "Export nightly to the NAS".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();
@@ -84,6 +85,7 @@ async fn endorsements_rank_answers_the_same_on_every_node_until_one_is_accepted(
             id: q.clone().parse().unwrap(),
             text: "Bundle files on a USB stick".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();
@@ -143,6 +145,7 @@ async fn search_sees_fresh_posts_and_pages_and_forgets_deleted_ones() {
             kind: PostKind::Note,
             reply_to: None,
             tags: vec!["perf".into()],
+            files: Vec::new(),
         })
         .await
         .unwrap();

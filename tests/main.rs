@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adversary;
+mod blobs;
 mod browser;
 mod circles;
 mod contract;

@@ -56,6 +56,7 @@ async fn a_node_that_was_offline_catches_up_on_a_thousand_entries() {
                         kind: PostKind::Note,
                         reply_to: None,
                         tags: vec![],
+                        files: Vec::new(),
                     })
                     .await
                     .unwrap()

@@ -30,6 +30,7 @@ async fn every_page_renders_and_forms_work() {
             id: q.id.to_hex().parse().unwrap(),
             text: "With [[Runbook]]".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();
@@ -237,6 +238,7 @@ async fn the_web_app_refuses_what_it_must() {
             kind: PostKind::Note,
             reply_to: None,
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();
@@ -437,6 +439,7 @@ async fn threads_and_the_feed_read_like_a_product() {
             id: q.id.into(),
             text: "After rivers".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();
@@ -448,6 +451,7 @@ async fn threads_and_the_feed_read_like_a_product() {
             kind: PostKind::Note,
             reply_to: Some(answer.id.into()),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();

@@ -275,6 +275,7 @@ async fn an_answer_to_a_question_from_outside_the_circle_says_why_it_stands_alon
             id: question.id.into(),
             text: "To the **USB** stick".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await
         .unwrap();

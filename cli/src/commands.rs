@@ -3,6 +3,7 @@
 pub mod accept;
 pub mod answer;
 pub mod ask;
+pub mod blob;
 pub mod bookmark;
 pub mod bundle;
 pub mod circle;

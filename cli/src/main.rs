@@ -103,6 +103,9 @@ subcommands! {
     Delete(commands::delete::Args) => delete;
     /// Full-text search over posts and wiki pages
     Search(commands::search::Args) => search;
+    /// Files and images: add one (for a wiki page), fetch one, see one
+    #[command(subcommand)]
+    Blob(commands::blob::Command) => blob;
     /// Entries you keep to come back to (private to this node)
     #[command(subcommand)]
     Bookmark(commands::bookmark::Command) => bookmark;

@@ -62,6 +62,11 @@ impl DataDir {
         self.0.join("search")
     }
 
+    /// Files and images (`kith_store::blobs`).
+    pub fn blobs(&self) -> PathBuf {
+        self.0.join("blobs")
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.0.join("config.toml")
     }
@@ -132,6 +137,41 @@ pub struct Config {
     /// is behind up to date before the node serves; a running node does
     /// the rest in slices between other work.
     pub open_search_budget: Duration,
+    /// Files and images (`[blobs]` in config.toml).
+    pub blobs: BlobSettings,
+}
+
+/// Limits of the blob store and when blobs are fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobSettings {
+    /// Largest file a user may attach, and a node fetches (`max_file_mib`).
+    pub max_file: u64,
+    /// Space all blobs may take (`quota_mib`).
+    pub quota: u64,
+    /// Files up to this size are fetched as soon as the entry naming them
+    /// arrives; larger ones when they are shown or asked for (`eager_mib`).
+    pub eager_max: u64,
+}
+
+impl Default for BlobSettings {
+    fn default() -> Self {
+        let limits = kith_store::blobs::Limits::default();
+        BlobSettings {
+            max_file: limits.max_file,
+            quota: limits.quota,
+            eager_max: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl BlobSettings {
+    /// The blob store's limits.
+    pub fn limits(&self) -> kith_store::blobs::Limits {
+        kith_store::blobs::Limits {
+            max_file: self.max_file,
+            quota: self.quota,
+        }
+    }
 }
 
 impl Config {
@@ -158,6 +198,7 @@ impl Config {
             recovery_probation: Duration::from_secs(30),
             witness_dir: None,
             open_search_budget: Duration::from_millis(300),
+            blobs: BlobSettings::default(),
         }
     }
 
@@ -221,6 +262,18 @@ impl Config {
         if let Some(r) = file.relay {
             self.relay.apply(r)?;
         }
+        if let Some(b) = file.blobs {
+            const MIB: u64 = 1024 * 1024;
+            if let Some(v) = b.max_file_mib {
+                self.blobs.max_file = v.saturating_mul(MIB);
+            }
+            if let Some(v) = b.quota_mib {
+                self.blobs.quota = v.saturating_mul(MIB);
+            }
+            if let Some(v) = b.eager_mib {
+                self.blobs.eager_max = v.saturating_mul(MIB);
+            }
+        }
         if let Some(l) = file.limits {
             if let Some(v) = l.max_body_bytes {
                 self.limits.max_body_bytes = v;
@@ -255,6 +308,16 @@ struct FileConfig {
     recovery_probation_secs: Option<u64>,
     limits: Option<FileLimits>,
     relay: Option<FileRelay>,
+    blobs: Option<FileBlobs>,
+}
+
+/// `[blobs]` in config.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBlobs {
+    max_file_mib: Option<u64>,
+    quota_mib: Option<u64>,
+    eager_mib: Option<u64>,
 }
 
 /// What a node offers friends as a relay (trusted peers only: nobody else

@@ -16,6 +16,7 @@
 //! (search, questions and answers), [`wiki`] (the wiki's operations), [`exchange`]
 //! (bundles, imports, forks) and [`rebuild`] (reindex, shutdown).
 
+pub mod blobs;
 pub mod circles;
 pub mod devices;
 pub mod exchange;
@@ -32,6 +33,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kith_protocol::{AuthorId, Entry, Keypair, PageId};
+use kith_store::blobs::Blobs;
 use multiaddr::Multiaddr;
 
 use crate::config::Config;
@@ -90,6 +92,8 @@ pub struct Core {
     /// theirs or a certificate arrives.
     circle_cache:
         std::collections::BTreeMap<kith_protocol::circle::CircleId, Arc<circles::CircleState>>,
+    /// Files and images, beside the store (`kith_store::blobs`).
+    blobs: Arc<Blobs>,
 }
 
 /// The store settings of `config` (the store on disk).
@@ -126,7 +130,9 @@ impl Core {
         let keypair = succession::log_keypair(&store, keypair)?;
         let scope = store.scope(keypair.author(), config.hops)?;
         let witnessed = store.witnessed()?;
+        let blobs = Arc::new(Blobs::open(config.data_dir.blobs(), config.blobs.limits())?);
         let mut core = Core {
+            blobs,
             store,
             keypair,
             node_key,
@@ -203,10 +209,16 @@ impl Core {
     pub fn reader(&self) -> Reader {
         Reader::new(
             self.store.clone(),
+            self.blobs.clone(),
             self.me(),
             Arc::new(self.scope.clone()),
             Arc::new(self.config.clone()),
         )
+    }
+
+    /// The node's files and images.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
     }
 
     /// A reader of the search index for other threads.

@@ -13,6 +13,8 @@ pub enum Error {
     Config(#[from] crate::config::Error),
     #[error(transparent)]
     Wiki(#[from] crate::wiki::Error),
+    #[error(transparent)]
+    Blob(#[from] kith_store::blobs::Error),
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]
@@ -76,6 +78,15 @@ impl Error {
                     W::TitleTaken(..) => ErrorKind::Conflict,
                     W::Store(S::NotFound(_)) => ErrorKind::NotFound,
                     _ => ErrorKind::Internal,
+                }
+            }
+            Error::Blob(b) => {
+                use kith_store::blobs::Error as B;
+                match b {
+                    B::TooLarge { .. } => ErrorKind::InvalidInput,
+                    B::Full { .. } => ErrorKind::Conflict,
+                    B::Missing(_) => ErrorKind::NotFound,
+                    B::Wrong { .. } | B::Io(_) => ErrorKind::Internal,
                 }
             }
             Error::Remote { kind, .. } => *kind,

@@ -35,6 +35,9 @@ pub struct EntryView {
     /// node cannot read the circle); absent for public entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circle: Option<String>,
+    /// Files the post attaches (well-formed references only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<kith_protocol::blob::BlobRef>,
 }
 
 /// The start of the post a reply answers.
@@ -78,15 +81,31 @@ impl EntryView {
         body: Option<Result<Body, kith_protocol::BodyError>>,
         author_name: Option<String>,
     ) -> Self {
+        let mut files = Vec::new();
         let (kind, text, tags, reply_to) = match body {
             None => ("deleted".to_string(), None, Vec::new(), None),
             Some(Err(_)) => ("unknown".to_string(), None, Vec::new(), None),
-            Some(Ok(Body::Post(post))) => (
-                post.kind.as_str().to_string(),
-                Some(post.text),
-                post.tags,
-                post.reply_to,
-            ),
+            Some(Ok(Body::Post(post))) => {
+                files = post
+                    .files
+                    .into_iter()
+                    .filter(|f| f.check().is_ok())
+                    .collect();
+                (
+                    post.kind.as_str().to_string(),
+                    Some(post.text),
+                    post.tags,
+                    post.reply_to,
+                )
+            }
+            Some(Ok(Body::Files(declared))) => {
+                files = declared
+                    .files
+                    .into_iter()
+                    .filter(|f| f.check().is_ok())
+                    .collect();
+                ("files".to_string(), None, Vec::new(), None)
+            }
             Some(Ok(other)) => (other.kind_name().to_string(), None, Vec::new(), None),
         };
         EntryView {
@@ -101,6 +120,7 @@ impl EntryView {
             reply_to,
             parent: None,
             circle: None,
+            files,
         }
     }
 }

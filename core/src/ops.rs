@@ -25,6 +25,7 @@
 //! - `Network`: on the network loop (what only it knows: connections);
 //! - `Pipeline`: through the verification pool, then the store actor.
 
+pub mod blobs;
 pub mod bookmarks;
 pub mod circles;
 mod commit;
@@ -40,6 +41,7 @@ pub mod wiki;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use self::blobs::{BlobAdd, BlobGet, BlobInfo, FetchBlob};
 pub use self::bookmarks::{BookmarkAdd, BookmarkList, BookmarkRemove};
 pub use self::circles::{CircleAdd, CircleCreate, CircleList, CircleRemove, CircleShow};
 pub use self::commit::{Commit, JobWaiter};
@@ -233,6 +235,8 @@ pub struct ReadCtx<'a> {
     /// back work to run later (a [`Streamed`] answer) keeps a clone, so
     /// the lane stays taken until that work ends.
     pub lane: Option<std::sync::Arc<tokio::sync::OwnedSemaphorePermit>>,
+    /// Fetches a blob from trusted peers (`None` in direct mode: no network).
+    pub fetch: Option<&'a dyn FetchBlob>,
 }
 
 /// How a read asks the owner of the search index to commit what it holds
@@ -484,6 +488,7 @@ operations! {
     CircleRemove -> crate::model::CircleView, Delete "/circles/{circle}/members/{member}", "remove a member (yourself: leave); they read nothing written after";
     BookmarkAdd -> bookmarks::BookmarkView, Post "/bookmarks", "bookmark an entry, with a note (private to this node)";
     BookmarkRemove -> bool, Delete "/bookmarks/{entry}", "forget a bookmark";
+    BlobAdd -> blobs::BlobView, Post "/blobs", "add a file on this machine (by its path) to your files; `declare` signs an entry naming it";
 }
 
 operations! {
@@ -496,6 +501,7 @@ operations! {
             search: &core.search_reader(),
             commit: None,
             lane: None,
+            fetch: None,
         })
     };
     Whoami -> crate::model::IdView, Get "/id", "who this node is";
@@ -519,6 +525,8 @@ operations! {
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
     Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";
     BookmarkList -> Vec<bookmarks::BookmarkView>, Get "/bookmarks", "your bookmarks, the latest first";
+    BlobGet -> Streamed, Get "/blobs/{hash}", "a file's bytes, fetched from trusted peers first if needed";
+    BlobInfo -> blobs::BlobView, Get "/blobs/{hash}/info", "a file's size, type and name, whether it is here, and who references it";
 }
 
 operations! {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use kith_protocol::sync::{FrontierItem, Logs};
 use kith_protocol::{AuthorId, Body, Entry, EntryId, Head, Post};
+use kith_store::blobs::Blobs;
 
 use crate::bundle::FrontierFile;
 use crate::config::Config;
@@ -44,15 +45,23 @@ pub struct BundlePlan {
 #[derive(Clone)]
 pub struct Reader {
     store: Store,
+    blobs: Arc<Blobs>,
     me: AuthorId,
     scope: Arc<Scope>,
     config: Arc<Config>,
 }
 
 impl Reader {
-    pub fn new(store: Store, me: AuthorId, scope: Arc<Scope>, config: Arc<Config>) -> Reader {
+    pub fn new(
+        store: Store,
+        blobs: Arc<Blobs>,
+        me: AuthorId,
+        scope: Arc<Scope>,
+        config: Arc<Config>,
+    ) -> Reader {
         Reader {
             store,
+            blobs,
             me,
             scope,
             config,
@@ -61,6 +70,11 @@ impl Reader {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The node's files and images.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
     }
 
     pub fn me(&self) -> AuthorId {

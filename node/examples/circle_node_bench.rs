@@ -28,6 +28,7 @@ fn post(text: String, circle: Option<&str>) -> ops::Post {
         kind: PostKind::Note,
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     }
 }
 

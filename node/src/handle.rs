@@ -70,6 +70,8 @@ pub struct Handle {
     jobs: JobTable,
     events: broadcast::Sender<Event>,
     search: SearchReader,
+    blobs: Arc<kith_store::blobs::Blobs>,
+    fetcher: Arc<crate::blobs::Fetcher>,
 }
 
 /// The parts a handle is made of (see `Node::start`).
@@ -87,6 +89,8 @@ pub(crate) struct Parts {
     pub jobs: JobTable,
     pub events: broadcast::Sender<Event>,
     pub search: SearchReader,
+    pub blobs: Arc<kith_store::blobs::Blobs>,
+    pub fetcher: Arc<crate::blobs::Fetcher>,
 }
 
 impl Handle {
@@ -110,6 +114,8 @@ impl Handle {
             jobs: parts.jobs,
             events: parts.events,
             search: parts.search,
+            blobs: parts.blobs,
+            fetcher: parts.fetcher,
         }
     }
 
@@ -131,6 +137,7 @@ impl Handle {
     pub fn reader(&self) -> Reader {
         Reader::new(
             self.store.clone(),
+            self.blobs.clone(),
             self.me,
             self.scope.borrow().clone(),
             self.config.clone(),
@@ -166,6 +173,7 @@ impl Handle {
                 let jobs = self.jobs.clone();
                 let search = self.search.clone();
                 let commit = CommitSearch(self.store_actor.clone());
+                let fetcher = self.fetcher.clone();
                 tokio::task::spawn_blocking(move || {
                     request.run(&ReadCtx {
                         reader: &reader,
@@ -173,6 +181,7 @@ impl Handle {
                         search: &search,
                         commit: Some(&commit),
                         lane: Some(std::sync::Arc::new(permit)),
+                        fetch: Some(&*fetcher),
                     });
                 });
             }

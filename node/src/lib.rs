@@ -19,6 +19,7 @@
 //! ```
 
 pub mod api;
+mod blobs;
 /// The layers below the actors, from `kith-core` (which re-exports
 /// `kith-store`'s store, search, clock and text).
 pub use kith_core::{

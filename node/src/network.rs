@@ -13,6 +13,7 @@
 //! [`punch`] (hole punching and its retries) and [`views`] (what `peers`,
 //! `status` and `invite` show).
 
+mod blobs;
 mod connections;
 mod device_link;
 mod discovery;
@@ -69,6 +70,14 @@ const MAX_GOSSIP_IN_FLIGHT: usize = 512;
 /// What the handle asks of the network loop.
 pub(crate) enum NetCommand {
     Op(NetRequest),
+    /// Ask a peer for a range of a blob (the blob fetcher).
+    BlobRange {
+        peer: PeerId,
+        request: kith_protocol::blob::Request,
+        reply: oneshot::Sender<Result<kith_protocol::blob::Response>>,
+    },
+    /// The trusted peers connected now (the blob fetcher).
+    BlobPeers(oneshot::Sender<Vec<PeerId>>),
     /// Publish raw bytes on the entries topic (tests of validation).
     InjectGossip {
         data: Vec<u8>,
@@ -174,6 +183,12 @@ pub(crate) struct Network {
     links: self::device_link::Links,
     /// Device certificates being written for a link handshake.
     linking: FuturesUnordered<self::device_link::Linking>,
+    /// Blob ranges asked of peers.
+    blobs_asked: self::blobs::Asked,
+    /// Blob ranges being read for peers (at most `SERVING_BLOBS`).
+    blobs_serving: FuturesUnordered<self::blobs::Serving>,
+    /// Fetches files that entries just stored attach, if small enough.
+    fetcher: Option<Arc<crate::blobs::Fetcher>>,
     /// Whether this node's own log head is confirmed since it started.
     own_head: self::own_head::OwnHead,
     /// Peers let in by the recovery door (`door`).
@@ -229,8 +244,47 @@ impl Network {
             publish_at: None,
             links: Default::default(),
             linking: FuturesUnordered::new(),
+            blobs_asked: Default::default(),
+            blobs_serving: FuturesUnordered::new(),
+            fetcher: None,
             own_head: self::own_head::OwnHead::new(start),
             probation: Default::default(),
+        }
+    }
+
+    /// Fetches the files that entries stored from now on attach (up to the
+    /// eager size).
+    pub(crate) fn with_fetcher(mut self, fetcher: Arc<crate::blobs::Fetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Starts fetching the files `entries` attach that are small enough to
+    /// fetch at once (`[blobs] eager_mib`) and not here yet.
+    fn fetch_attached(&self, entries: &[Entry]) {
+        let Some(fetcher) = &self.fetcher else {
+            return;
+        };
+        let blobs = self.reader.blobs();
+        let eager = self.config.blobs.eager_max;
+        for entry in entries {
+            let files = match entry.body().map(kith_protocol::Body::decode) {
+                Some(Ok(kith_protocol::Body::Post(post))) => post.files,
+                Some(Ok(kith_protocol::Body::Files(files))) => files.files,
+                _ => continue,
+            };
+            for file in files {
+                if file.size > eager || file.check().is_err() || blobs.has(&file.hash) {
+                    continue;
+                }
+                let fetcher = fetcher.clone();
+                tokio::task::spawn_blocking(move || {
+                    use kith_core::ops::FetchBlob;
+                    if let Err(e) = fetcher.fetch(&file) {
+                        tracing::info!(hash = %file.hash, error = %e, "could not fetch an attached file yet");
+                    }
+                });
+            }
         }
     }
 
@@ -289,6 +343,9 @@ impl Network {
                     self.handle_outcome(waiting, outcome);
                 }
                 Some((channel, result)) = self.linking.next() => self.linked(channel, result),
+                Some((channel, response)) = self.blobs_serving.next() => {
+                    self.blob_read(channel, response);
+                }
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = publish.tick() => {
                     self.check_own_head();
@@ -314,6 +371,14 @@ impl Network {
         self.sync_scope();
         match command {
             NetCommand::Op(request) => request.run(self as &mut dyn crate::ops::Net),
+            NetCommand::BlobRange {
+                peer,
+                request,
+                reply,
+            } => self.ask_blob(peer, request, reply),
+            NetCommand::BlobPeers(reply) => {
+                let _ = reply.send(self.blob_peers());
+            }
             NetCommand::InjectGossip { data, reply } => {
                 let result = self
                     .swarm
@@ -400,6 +465,7 @@ impl Network {
         }
         self.reader = Reader::new(
             self.reader.store().clone(),
+            self.reader.blobs().clone(),
             log,
             scope.clone(),
             self.config.clone(),
@@ -469,6 +535,7 @@ impl Network {
             error: Some(crate::store::Error::Corrupt("the store is stopping".into())),
             ..Default::default()
         });
+        self.fetch_attached(&outcome.appended);
         match waiting {
             Waiting::Gossip {
                 source,

@@ -57,6 +57,7 @@ impl Node {
         let me = log.author();
         let start = core.start_check()?;
         let store = core.store().clone();
+        let blobs = core.blobs().clone();
         let search = core.search_reader();
         let (swarm, listen) = listen(&keypair, &config).await?;
         let (listener, api_addr) = bind_api(&config).await?;
@@ -78,6 +79,7 @@ impl Node {
         let shared_config = Arc::new(config.clone());
         let reader = crate::reader::Reader::new(
             store.clone(),
+            blobs.clone(),
             me,
             wires.scope_rx.borrow().clone(),
             shared_config.clone(),
@@ -99,6 +101,12 @@ impl Node {
                 jobs: wires.jobs.clone(),
             },
         );
+        let fetcher = Arc::new(crate::blobs::Fetcher::new(
+            wires.net_tx.clone(),
+            blobs.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let network = network.with_fetcher(fetcher.clone());
         let network = tokio::spawn(network.run().instrument(span.clone()));
         let handle = Handle::new(Parts {
             me,
@@ -112,6 +120,8 @@ impl Node {
             jobs: wires.jobs,
             events: wires.events,
             search,
+            blobs,
+            fetcher,
         });
         let (http, stop_http) = serve_http(listener, handle.clone(), token.clone(), span);
         api::write_endpoint(

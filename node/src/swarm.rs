@@ -52,6 +52,8 @@ pub(crate) struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Peer exchange: "where can I reach these authors?"
     pub px: request_response::Behaviour<PxCodec>,
+    /// Blob transfer (PROTOCOL.md §13): ranges of files as Bao slices.
+    pub blob: request_response::Behaviour<BlobCodec>,
     /// Device linking (`crate::device_link`): served to link codes' ephemeral keys.
     pub link: crate::device_link::Behaviour,
     /// Relays circuits for trusted peers (only they can connect at all).
@@ -82,6 +84,11 @@ pub struct PxRequest {
 pub struct PxResponse {
     pub peers: Vec<(AuthorId, Vec<serde_bytes::ByteBuf>)>,
 }
+
+/// How long one blob range may take before the asker tries another peer.
+pub(crate) const BLOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// Blob streams open at once on one connection.
+const BLOB_MAX_STREAMS: usize = 16;
 
 /// Most authors asked about in one peer exchange.
 pub const PX_MAX_AUTHORS: usize = 64;
@@ -211,6 +218,16 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(PX_TIMEOUT),
+            ),
+            blob: request_response::Behaviour::with_codec(
+                BlobCodec::for_slices(),
+                [(
+                    StreamProtocol::new(kith_protocol::blob::PROTOCOL_NAME),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(BLOB_TIMEOUT)
+                    .with_max_concurrent_streams(BLOB_MAX_STREAMS),
             ),
             link: crate::device_link::behaviour(true),
             relay: relay::Behaviour::new(local, relay_config(&config.relay)),
@@ -358,6 +375,20 @@ impl<Req, Resp> PostcardCodec<Req, Resp> {
 pub(crate) type SyncCodec = PostcardCodec<Request, Response>;
 /// The peer exchange protocol's codec.
 pub(crate) type PxCodec = PostcardCodec<PxRequest, PxResponse>;
+
+/// The blob protocol's codec.
+pub(crate) type BlobCodec =
+    PostcardCodec<kith_protocol::blob::Request, kith_protocol::blob::Response>;
+
+impl BlobCodec {
+    fn for_slices() -> Self {
+        use kith_protocol::blob::MAX_SLICE;
+        // A slice holds its bytes, 64 bytes of tree per 1 KiB chunk, the
+        // length, and the nodes above the range.
+        let slice = MAX_SLICE + MAX_SLICE / 16 + 4096;
+        PostcardCodec::new(256, usize::try_from(slice).expect("a slice fits in memory"))
+    }
+}
 
 /// Largest peer-exchange frame.
 const PX_MAX_FRAME: usize = 64 * 1024;

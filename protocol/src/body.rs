@@ -437,7 +437,7 @@ impl Body {
     pub fn check(&self, limits: &Limits) -> Result<(), BodyError> {
         match self {
             Body::Post(post) => {
-                if post.text.trim().is_empty() {
+                if post.text.trim().is_empty() && post.files.is_empty() {
                     return Err(BodyError::Invalid("post text is empty".to_string()));
                 }
                 if post.kind == PostKind::Answer && post.reply_to.is_none() {

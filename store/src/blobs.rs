@@ -75,16 +75,27 @@ pub struct Blobs {
 }
 
 impl Blobs {
-    /// Opens (creating) the blob store in `dir`; removes what a crash left.
+    /// Opens the blob store in `dir` and removes what a crash left. The
+    /// directory is made when the first blob is written.
     pub fn open(dir: impl Into<PathBuf>, limits: Limits) -> Result<Blobs> {
         let dir = dir.into();
         let tmp = dir.join("tmp");
         if tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
-        fs::create_dir_all(&tmp)?;
         let mut used = 0;
-        for shard in fs::read_dir(&dir)? {
+        let shards = match fs::read_dir(&dir) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Blobs {
+                    dir,
+                    limits,
+                    used: AtomicU64::new(0),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for shard in shards {
             let shard = shard?;
             if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
                 continue;
@@ -246,10 +257,9 @@ impl Blobs {
     fn temp_file(&self, suffix: &str) -> Result<(PathBuf, File)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .dir
-            .join("tmp")
-            .join(format!("{}-{n}.{suffix}", std::process::id()));
+        let tmp = self.dir.join("tmp");
+        fs::create_dir_all(&tmp)?;
+        let path = tmp.join(format!("{}-{n}.{suffix}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)

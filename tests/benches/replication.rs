@@ -97,6 +97,7 @@ async fn propagation() {
                 kind: PostKind::Note,
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
             .await
             .unwrap();

@@ -118,6 +118,7 @@ fn main() {
                     kind: PostKind::Note,
                     reply_to: None,
                     tags: vec!["bench".into()],
+                    files: Vec::new(),
                 })
                 .await
                 .unwrap()

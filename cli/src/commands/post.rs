@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use kith_node::refs::EntryRef;
 use kith_node::{DataDir, ops};
 use kith_protocol::PostKind;
+use kith_protocol::blob::BlobRef;
 
 use crate::backend::Backend;
 use crate::output;
@@ -40,6 +41,9 @@ pub struct Respond {
     /// A tag (repeatable)
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     tags: Vec<String>,
+    /// Attach a file: an image, a log, a PDF… (repeatable)
+    #[arg(long = "attach", short = 'a', value_name = "FILE")]
+    attach: Vec<PathBuf>,
 }
 
 impl Respond {
@@ -48,16 +52,36 @@ impl Respond {
     pub fn send<O>(
         self,
         data_dir: &DataDir,
-        op: impl FnOnce(String, Vec<String>) -> O,
+        op: impl FnOnce(String, Vec<String>, Vec<BlobRef>) -> O,
     ) -> Result<()>
     where
         O: kith_node::Operation<Output = kith_node::model::EntryView>,
     {
         let text = read_text(self.text, self.file)?;
-        let view = Backend::connect(data_dir)?.call(op(text, self.tags))?;
+        let mut backend = Backend::connect(data_dir)?;
+        let files = attach(&mut backend, &self.attach)?;
+        let view = backend.call(op(text, self.tags, files))?;
         println!("{}", view.id);
         Ok(())
     }
+}
+
+/// Adds each file to the node's files: the references a post carries.
+pub fn attach(backend: &mut Backend, paths: &[PathBuf]) -> Result<Vec<BlobRef>> {
+    paths
+        .iter()
+        .map(|path| {
+            let absolute = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot attach {}", path.display()))?;
+            let view = backend.call(ops::BlobAdd {
+                path: absolute.to_string_lossy().into_owned(),
+                name: None,
+                media_type: None,
+                declare: false,
+            })?;
+            Ok(view.file)
+        })
+        .collect()
 }
 
 /// Reads the text argument, `-` (stdin) or `--file`, for a post.
@@ -92,12 +116,15 @@ pub fn read_text_for(
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let text = read_text(args.body.text, args.body.file)?;
-    let view = Backend::connect(data_dir)?.call(ops::Post {
+    let mut backend = Backend::connect(data_dir)?;
+    let files = attach(&mut backend, &args.body.attach)?;
+    let view = backend.call(ops::Post {
         circle: args.circle,
         text,
         kind: args.kind,
         reply_to: args.reply_to,
         tags: args.body.tags,
+        files,
     })?;
     if args.json {
         output::json(&view)?;

@@ -16,5 +16,10 @@ pub struct Args {
 
 pub fn run(data_dir: &DataDir, args: Args) -> Result<()> {
     let Args { id, body } = args;
-    body.send(data_dir, |text, tags| ops::Reply { id, text, tags })
+    body.send(data_dir, |text, tags, files| ops::Reply {
+        id,
+        text,
+        tags,
+        files,
+    })
 }

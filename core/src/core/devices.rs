@@ -504,6 +504,7 @@ mod tests {
                 id: q.id.into(),
                 text: "Each has its own log.".into(),
                 tags: vec![],
+                files: Vec::new(),
             })
             .unwrap();
         assert!(sync(&bob, &mut laptop, bob.me()).is_none());

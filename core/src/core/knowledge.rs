@@ -3,6 +3,7 @@
 //! endorsements and accepted answers. Ranking is read-time: see
 //! [`crate::reader`].
 
+use kith_protocol::blob::BlobRef;
 use kith_protocol::{Accept, Body, Endorsement, EntryId, PostKind};
 
 use super::{Core, search_error};
@@ -106,6 +107,7 @@ impl Core {
             reply_to: None,
             tags: ask.tags.clone(),
             circle: ask.circle.clone(),
+            files: Vec::new(),
         })?;
         Ok(AskOutcome {
             posted: Some(posted),
@@ -120,7 +122,13 @@ impl Core {
     }
 
     /// Answers a question.
-    pub fn answer(&mut self, question: EntryId, text: &str, tags: &[String]) -> Result<EntryView> {
+    pub fn answer(
+        &mut self,
+        question: EntryId,
+        text: &str,
+        tags: &[String],
+        files: &[BlobRef],
+    ) -> Result<EntryView> {
         let (_, post) = post_body(&self.store, &question)?;
         if post.kind != PostKind::Question {
             return Err(Error::InvalidInput(format!(
@@ -134,11 +142,18 @@ impl Core {
             kind: PostKind::Answer,
             reply_to: Some(question.into()),
             tags: tags.to_vec(),
+            files: files.to_vec(),
         })
     }
 
     /// Replies to any post.
-    pub fn reply(&mut self, target: EntryId, text: &str, tags: &[String]) -> Result<EntryView> {
+    pub fn reply(
+        &mut self,
+        target: EntryId,
+        text: &str,
+        tags: &[String],
+        files: &[BlobRef],
+    ) -> Result<EntryView> {
         post_body(&self.store, &target)?;
         self.post(&ops::Post {
             circle: None,
@@ -146,6 +161,7 @@ impl Core {
             kind: PostKind::Note,
             reply_to: Some(target.into()),
             tags: tags.to_vec(),
+            files: files.to_vec(),
         })
     }
 

@@ -34,7 +34,8 @@ impl Core {
                 .map_err(Error::InvalidInput)?;
         }
         let text = crate::text::newlines(&new.text).into_owned();
-        if text.trim().is_empty() {
+        self.check_attached(&new.files)?;
+        if text.trim().is_empty() && new.files.is_empty() {
             return Err(Error::InvalidInput(
                 "the text is empty: write something first".into(),
             ));
@@ -44,7 +45,7 @@ impl Core {
             text,
             reply_to,
             tags,
-            files: Vec::new(),
+            files: new.files.clone(),
         });
         let limit = self.store.limits().max_body_bytes;
         let size = body.encode().len();

@@ -23,6 +23,7 @@ fn note(core: &mut Core, text: &str, tags: &[&str]) -> EntryView {
         kind: PostKind::Note,
         reply_to: None,
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        files: Vec::new(),
     })
     .unwrap()
 }
@@ -63,6 +64,7 @@ fn endorsement_weights_follow_the_trust_graph() {
             id: q.id.into(),
             text: "mold".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     sync(&bob, &mut alice);
@@ -129,6 +131,7 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
             id: q.id.into(),
             text: "perf record".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     // Oldest first is by the authors' clocks: one millisecond apart at least.
@@ -138,6 +141,7 @@ fn answers_rank_accepted_first_then_by_score_then_by_time() {
             id: q.id.into(),
             text: "cargo flamegraph".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     sync(&bob, &mut alice);
@@ -265,7 +269,8 @@ fn replies_form_a_tree_and_answers_need_a_question() {
             .run(ops::Answer {
                 id: n.id.into(),
                 text: "x".into(),
-                tags: vec![]
+                tags: vec![],
+                files: Vec::new(),
             })
             .is_err()
     );
@@ -274,6 +279,7 @@ fn replies_form_a_tree_and_answers_need_a_question() {
             id: n.id.into(),
             text: "first reply".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     let r2 = alice
@@ -281,6 +287,7 @@ fn replies_form_a_tree_and_answers_need_a_question() {
             id: r1.id.into(),
             text: "nested".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     let t = alice.run(ops::Thread { id: r2.id.into() }).unwrap();
@@ -464,6 +471,7 @@ fn deletion_hides_a_post_everywhere() {
             id: q.id.into(),
             text: "On the NAS, secret path xyzzy".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     sync(&bob, &mut alice);
@@ -640,6 +648,7 @@ fn a_search_index_far_behind_catches_up_in_slices_with_bounded_replacements() {
                 kind: PostKind::Note,
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
             .unwrap();
         }
@@ -715,6 +724,7 @@ fn an_index_of_the_previous_schema_is_rebuilt_and_hits_come_from_the_store() {
                 kind: PostKind::Question,
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
             .unwrap();
         c.close().unwrap();

@@ -96,12 +96,15 @@ pub struct Answer {
     pub text: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Files it attaches (see [`super::Post::files`]).
+    #[serde(default)]
+    pub files: Vec<kith_protocol::blob::BlobRef>,
 }
 
 impl StoreOp for Answer {
     fn run(self, core: &mut Core) -> Result<EntryView> {
         let id = self.id.resolve(core.store())?;
-        core.answer(id, &self.text, &self.tags)
+        core.answer(id, &self.text, &self.tags, &self.files)
     }
 }
 
@@ -112,12 +115,15 @@ pub struct Reply {
     pub text: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Files it attaches (see [`super::Post::files`]).
+    #[serde(default)]
+    pub files: Vec<kith_protocol::blob::BlobRef>,
 }
 
 impl StoreOp for Reply {
     fn run(self, core: &mut Core) -> Result<EntryView> {
         let id = self.id.resolve(core.store())?;
-        core.reply(id, &self.text, &self.tags)
+        core.reply(id, &self.text, &self.tags, &self.files)
     }
 }
 

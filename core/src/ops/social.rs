@@ -33,6 +33,10 @@ pub struct Post {
     /// the circle of the post it answers.
     #[serde(default)]
     pub circle: Option<String>,
+    /// Files it attaches: references to blobs this node holds
+    /// (`ops::BlobAdd` gives them).
+    #[serde(default)]
+    pub files: Vec<kith_protocol::blob::BlobRef>,
 }
 
 fn note() -> PostKind {
@@ -48,6 +52,7 @@ impl Post {
             reply_to: None,
             tags: Vec::new(),
             circle: None,
+            files: Vec::new(),
         }
     }
 }

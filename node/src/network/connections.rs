@@ -119,6 +119,7 @@ impl Network {
                 ..
             })) => self.on_identify(peer_id, info),
             SwarmEvent::Behaviour(BehaviourEvent::Px(event)) => self.on_px(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Blob(event)) => self.on_blob(event),
             SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay(event),
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
                 self.on_relay_client(event)

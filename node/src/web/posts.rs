@@ -238,6 +238,7 @@ pub(super) async fn new_post(
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
             tags: tags_of(&f.tags),
+            files: Vec::new(),
         })
         .await;
     match posted {
@@ -373,6 +374,7 @@ pub(super) async fn answer(
             id: id.parse()?,
             text: f.text.clone(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await;
     respond(
@@ -400,6 +402,7 @@ pub(super) async fn reply(
             id: to.as_deref().unwrap_or(&id).parse()?,
             text: f.text.clone(),
             tags: vec![],
+            files: Vec::new(),
         })
         .await;
     if let Ok(view) = &replied {

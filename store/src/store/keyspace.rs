@@ -65,6 +65,9 @@ pub enum Space {
     Arrival,
     Cert,
     Handover,
+    /// `blob hash(32) entry id(32)` → the entry's `BlobRef` (postcard):
+    /// who references a blob, with its size, type and name.
+    BlobRef,
 
     // Circle views (store::circles).
     DeviceKey,
@@ -117,6 +120,7 @@ impl Space {
         Space::Arrival,
         Space::Cert,
         Space::Handover,
+        Space::BlobRef,
         Space::DeviceKey,
         Space::CircleEpochs,
         Space::CircleSealed,
@@ -165,6 +169,7 @@ impl Space {
             Space::Arrival => b"va",
             Space::Cert => b"vc",
             Space::Handover => b"vh",
+            Space::BlobRef => b"vb",
             Space::DeviceKey => b"vk",
             Space::CircleEpochs => b"vo",
             Space::CircleSealed => b"vs",

@@ -11,11 +11,13 @@
 //! | `vx` question(32) accepter(32)        | answer(32)   | accepted answers           |
 //! | `va` n(8)                             | locations    | arrival order (search sync)|
 //! | `vc` author(32) seq(8)                | body         | identity certificates      |
+//! | `vb` blob hash(32) entry(32)          | `BlobRef`    | who references a blob     |
 //! | `vk` `vo` `vs` `vu` `vK` `vn` `vw`    | see [`circles`](super::circles) | private circles |
 //!
 //! Indexing is order-independent across authors and runs in log order within
 //! an author, which is how entries arrive and how `reindex` replays them.
 
+use kith_protocol::blob::{BlobHash, BlobRef};
 use kith_protocol::identity::{CertBody, Registry};
 use kith_protocol::{AuthorId, Body, Decoded, Entry, EntryId, Verified};
 
@@ -58,7 +60,11 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
         Body::EncryptionKey(_) | Body::CircleEpoch(_) | Body::Sealed(_) => {
             super::circles::index_raw(entry, body, batch);
         }
-        Body::Post(post) => index_post(entry, post, batch),
+        Body::Post(post) => {
+            index_post(entry, post, batch);
+            index_files(entry, &post.files, batch);
+        }
+        Body::Files(files) => index_files(entry, &files.files, batch),
         Body::Endorsement(e) => index_endorsement(entry, e, batch),
         Body::Accept(a) => {
             let key = pair_key(Space::Accept, &a.question.0, entry.author().as_bytes());
@@ -102,6 +108,36 @@ fn index_post(entry: &Entry, post: &kith_protocol::Post, batch: &mut Batch) {
             [post_kind_byte(post.kind)],
         );
     }
+}
+
+/// Each well-formed file reference (a peer's malformed one is skipped:
+/// its name or type is never shown or used).
+fn index_files(entry: &Entry, files: &[BlobRef], batch: &mut Batch) {
+    for file in files.iter().filter(|f| f.check().is_ok()) {
+        batch.insert(
+            blob_ref_key(&file.hash, &entry.id()),
+            postcard::to_stdvec(file).expect("encoding into a Vec cannot fail"),
+        );
+    }
+}
+
+fn blob_ref_key(hash: &BlobHash, entry: &EntryId) -> Vec<u8> {
+    Space::BlobRef.key(&[&hash.0, entry.as_bytes()])
+}
+
+/// The entries that reference a blob, with what each says of it.
+pub(crate) fn blob_refs(store: &Store, hash: &BlobHash) -> Result<Vec<(EntryId, BlobRef)>> {
+    let prefix = Space::BlobRef.key(&[&hash.0]);
+    let mut out = Vec::new();
+    for item in store.kv().scan_prefix(&prefix) {
+        let (key, value) = item?;
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&key[prefix.len()..]);
+        let file: BlobRef = postcard::from_bytes(&value)
+            .map_err(|e| Error::Corrupt(format!("blob reference record: {e}")))?;
+        out.push((EntryId(id), file));
+    }
+    Ok(out)
 }
 
 fn index_endorsement(entry: &Entry, e: &kith_protocol::Endorsement, batch: &mut Batch) {
@@ -167,6 +203,14 @@ fn unindex(store: &Store, entry: &Entry, batch: &mut Batch) {
             batch.remove(feed_key(entry.header().timestamp_ms, &entry.id()));
             if let Some(parent) = post.reply_to {
                 batch.remove(reply_key(&parent, entry.header().timestamp_ms, &entry.id()));
+            }
+            for file in &post.files {
+                batch.remove(blob_ref_key(&file.hash, &entry.id()));
+            }
+        }
+        Body::Files(files) => {
+            for file in &files.files {
+                batch.remove(blob_ref_key(&file.hash, &entry.id()));
             }
         }
         Body::Endorsement(e) if !e.withdraw => {
@@ -469,6 +513,12 @@ pub(crate) fn registry(store: &Store) -> Result<Registry> {
 
 /// What the views answer, as the store's methods.
 impl Store {
+    /// The entries that reference a blob, with what each says of it
+    /// (size, media type, name), in entry id order.
+    pub fn blob_refs(&self, hash: &BlobHash) -> Result<Vec<(EntryId, BlobRef)>> {
+        blob_refs(self, hash)
+    }
+
     /// Replies to an entry, oldest first: (reply, is an answer).
     pub fn replies(&self, parent: &EntryId) -> Result<Vec<(EntryId, bool)>> {
         replies(self, parent)

@@ -65,6 +65,7 @@ fn a_counter_removal_takes_its_author_out_and_every_node_agrees() {
                 kind: kith_protocol::PostKind::Note,
                 reply_to: None,
                 tags: vec![],
+                files: Vec::new(),
             })
             .unwrap_err();
         assert!(e.to_string().contains("not a member"), "{e}");

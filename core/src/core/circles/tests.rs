@@ -46,6 +46,7 @@ pub(super) fn post(core: &mut Core, text: &str, circle: Option<&str>) -> EntryVi
         kind: PostKind::Note,
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     })
     .unwrap()
 }
@@ -127,6 +128,7 @@ fn members_read_and_search_a_circle_and_a_trusted_non_member_carries_only_cipher
             id: secret.id.into(),
             text: "friday works for me".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     let raw = p[1].store().get(&reply.id).unwrap().unwrap();
@@ -153,6 +155,7 @@ fn members_read_and_search_a_circle_and_a_trusted_non_member_carries_only_cipher
         id: secret.id.into(),
         text: "too late".into(),
         tags: vec![],
+        files: Vec::new(),
     });
     assert!(refused.is_err(), "{refused:?}");
     // Public posts are untouched.
@@ -212,6 +215,7 @@ fn a_removed_member_keeps_what_they_had_and_reads_nothing_new() {
         kind: PostKind::Note,
         reply_to: None,
         tags: vec![],
+        files: Vec::new(),
     });
     assert!(
         refused
@@ -567,6 +571,7 @@ fn circle_questions_rank_their_answers() {
             id: asked.id.into(),
             text: "sled, it is embedded".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     let carol = p[2]
@@ -574,6 +579,7 @@ fn circle_questions_rank_their_answers() {
             id: asked.id.into(),
             text: "redis".into(),
             tags: vec![],
+            files: Vec::new(),
         })
         .unwrap();
     everyone(&mut p);

@@ -324,6 +324,13 @@ impl Core {
                 bodies.push(body);
                 continue;
             };
+            if matches!(&body, Body::Post(p) if !p.files.is_empty())
+                || matches!(body, Body::Files(_))
+            {
+                return Err(Error::InvalidInput(
+                    "files cannot be attached in a private circle yet: every carrier of the circle's entries could read them".into(),
+                ));
+            }
             if registry.is_none() {
                 registry = Some(self.store.registry()?);
             }

@@ -1,0 +1,164 @@
+//! Files and images: adding them, reading them (fetched from trusted peers
+//! when this node does not hold them) and what is known of one.
+
+use std::io::Read;
+
+use kith_protocol::blob::{BlobHash, BlobRef};
+use serde::{Deserialize, Serialize};
+
+use super::http::{Payload, Streamed};
+use super::{ReadCtx, ReadOp, StoreOp};
+use crate::core::Core;
+use crate::error::{Error, Result};
+
+/// Adds a file on this machine to the node's files, and (`declare`)
+/// signs an entry declaring it, so that a wiki page can link to it as
+/// `blob:HASH` with its size, type and name signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobAdd {
+    /// An absolute path the node can read.
+    pub path: String,
+    /// The name it is shown and saved under (default: the file's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `type/subtype` (default: from the name's extension).
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub declare: bool,
+}
+
+/// A file this node holds or knows of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobView {
+    #[serde(flatten)]
+    pub file: BlobRef,
+    /// The markdown that shows it in a post or page.
+    pub markdown: String,
+    /// Whether this node holds its bytes.
+    pub held: bool,
+    /// The entry declaring it (`BlobAdd` with `declare`), or the entries
+    /// that reference it (`BlobInfo`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<kith_protocol::EntryId>,
+}
+
+impl BlobView {
+    pub fn new(file: BlobRef, held: bool, entries: Vec<kith_protocol::EntryId>) -> BlobView {
+        BlobView {
+            markdown: markdown(&file),
+            file,
+            held,
+            entries,
+        }
+    }
+}
+
+/// `![name](blob:HASH)` for an image, `[name](blob:HASH)` for other files.
+pub fn markdown(file: &BlobRef) -> String {
+    let name: String = file
+        .name
+        .chars()
+        .map(|c| if matches!(c, '[' | ']') { '_' } else { c })
+        .collect();
+    let bang = if file.media_type.starts_with("image/") {
+        "!"
+    } else {
+        ""
+    };
+    format!("{bang}[{name}](blob:{})", file.hash)
+}
+
+impl StoreOp for BlobAdd {
+    fn run(self, core: &mut Core) -> Result<BlobView> {
+        core.blob_add(&self)
+    }
+}
+
+/// A file's bytes, fetched from trusted peers first if this node does not
+/// hold them (a running node only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobGet {
+    pub hash: String,
+}
+
+impl ReadOp for BlobGet {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<Streamed> {
+        let hash: BlobHash = self.hash.parse()?;
+        let blobs = ctx.reader.blobs().clone();
+        if !blobs.has(&hash) {
+            let file = known(ctx, &hash)?;
+            match ctx.fetch {
+                Some(fetch) => fetch.fetch(&file)?,
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "blob {hash} is not on this node: start the node (`kith up`) to fetch it from your peers"
+                    )));
+                }
+            }
+        }
+        let mut file = blobs.open_blob(&hash)?;
+        let lane = ctx.lane.clone();
+        Ok(Streamed(Payload::Stream(Box::new(move |out| {
+            let _lane = lane;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| Error::Io(format!("reading blob {hash}: {e}")))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n])
+                    .map_err(|e| Error::Io(format!("writing the answer: {e}")))?;
+            }
+        }))))
+    }
+}
+
+/// What this node knows of a file: its reference, whether it holds it, and
+/// the entries that reference it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    pub hash: String,
+}
+
+impl ReadOp for BlobInfo {
+    fn run(self, ctx: &ReadCtx<'_>) -> Result<BlobView> {
+        let hash: BlobHash = self.hash.parse()?;
+        let refs = ctx.reader.store().blob_refs(&hash)?;
+        let Some((_, file)) = refs.first().cloned() else {
+            return Err(not_referenced(&hash));
+        };
+        let held = ctx.reader.blobs().has(&hash);
+        Ok(BlobView::new(
+            file,
+            held,
+            refs.into_iter().map(|(id, _)| id).collect(),
+        ))
+    }
+}
+
+/// The first signed reference to `hash` this node holds.
+fn known(ctx: &ReadCtx<'_>, hash: &BlobHash) -> Result<BlobRef> {
+    ctx.reader
+        .store()
+        .blob_refs(hash)?
+        .into_iter()
+        .next()
+        .map(|(_, file)| file)
+        .ok_or_else(|| not_referenced(hash))
+}
+
+fn not_referenced(hash: &BlobHash) -> Error {
+    Error::NotFound(format!(
+        "no entry on this node references blob {hash} (files travel with the posts and pages that name them)"
+    ))
+}
+
+/// How a read fetches a blob it does not hold from trusted peers (the
+/// node implements it).
+pub trait FetchBlob: Send + Sync {
+    /// Fetches `file` and waits until it is held whole (from a blocking thread).
+    fn fetch(&self, file: &BlobRef) -> Result<()>;
+}

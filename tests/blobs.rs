@@ -1,0 +1,311 @@
+//! Files and images across nodes (PROTOCOL.md §13): an attachment reaches
+//! a friend, a range with a flipped byte is refused and fetched from an
+//! honest peer, and a stranger who knows the hash gets nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kith_node::model::EntryView;
+use kith_node::ops;
+use kith_protocol::blob::{BlobHash, BlobRef, Request, Response};
+use kith_testkit::{TestNode, connect, wait_until};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{StreamProtocol, noise, request_response, tcp, yamux};
+
+/// `len` bytes that do not compress, from `seed`.
+fn random_bytes(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Posts `text` on `node` with the file at `path` attached.
+async fn post_with_file(node: &TestNode, text: &str, path: &Path) -> (EntryView, BlobRef) {
+    let view = node
+        .handle()
+        .call(ops::BlobAdd {
+            path: path.to_string_lossy().into_owned(),
+            name: None,
+            media_type: None,
+            declare: false,
+        })
+        .await
+        .unwrap();
+    let posted = node
+        .handle()
+        .call(ops::Post {
+            files: vec![view.file.clone()],
+            ..ops::Post::note(text)
+        })
+        .await
+        .unwrap();
+    (posted, view.file)
+}
+
+async fn get(node: &TestNode, hash: &BlobHash) -> kith_node::Result<Vec<u8>> {
+    node.handle()
+        .call(ops::BlobGet {
+            hash: hash.to_string(),
+        })
+        .await?
+        .into_bytes()
+}
+
+async fn held(node: &TestNode, hash: &BlobHash) -> bool {
+    node.handle()
+        .call(ops::BlobInfo {
+            hash: hash.to_string(),
+        })
+        .await
+        .is_ok_and(|v| v.held)
+}
+
+/// Alice attaches a 10 MiB file to a post: Bob, her friend, holds it soon
+/// after the post arrives (it is below the eager size), byte for byte,
+/// with the signed name and type; a file above the eager size waits until
+/// it is asked for, and then comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_reaches_a_friend_eagerly_or_when_asked_for() {
+    let alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start_with("bob", 2, |c| c.blobs.eager_max = 12 * 1024 * 1024).await;
+    connect(&alice, &bob).await;
+    let small = random_bytes("small", 10 * 1024 * 1024 + 123);
+    let big = random_bytes("big", 13 * 1024 * 1024);
+    let files = tempfile::tempdir().unwrap();
+    let (post, file) = post_with_file(
+        &alice,
+        "the crash log",
+        &write_file(files.path(), "crash.log", &small),
+    )
+    .await;
+    assert_eq!(post.files, vec![file.clone()]);
+    assert_eq!(
+        (file.media_type.as_str(), file.name.as_str()),
+        ("text/plain", "crash.log")
+    );
+    bob.wait_for_seq(alice.author(), post.seq).await;
+    wait_until(
+        bob.handle(),
+        || held(&bob, &file.hash),
+        || async { "bob never fetched the attachment".to_string() },
+    )
+    .await;
+    assert_eq!(get(&bob, &file.hash).await.unwrap(), small);
+    let thread = bob
+        .handle()
+        .call(ops::Thread {
+            id: post.id.to_hex().parse().unwrap(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(thread.entry.files, vec![file]);
+
+    let (post, file) = post_with_file(
+        &alice,
+        "the core dump",
+        &write_file(files.path(), "core.bin", &big),
+    )
+    .await;
+    bob.wait_for_seq(alice.author(), post.seq).await;
+    // Not fetched on arrival: above Bob's eager size.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!held(&bob, &file.hash).await);
+    assert_eq!(get(&bob, &file.hash).await.unwrap(), big);
+    assert!(held(&bob, &file.hash).await);
+}
+
+/// Bob holds a copy of Alice's file with one byte flipped (a bad disk, or
+/// a modified node). Carol fetches from Bob alone: the range is refused
+/// (never written), and she does not hold the file. With Alice back,
+/// Carol's next fetch refuses Bob's bad range again and takes it from
+/// Alice: the file she holds is Alice's, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_with_a_flipped_byte_is_refused_and_the_file_comes_from_an_honest_peer() {
+    let mut alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start("bob", 2).await;
+    let carol = TestNode::start("carol", 3).await;
+    connect(&alice, &bob).await;
+    let bytes = random_bytes("report", 3 * 1024 * 1024 + 5);
+    let files = tempfile::tempdir().unwrap();
+    let (post, file) = post_with_file(
+        &alice,
+        "the report",
+        &write_file(files.path(), "report.pdf", &bytes),
+    )
+    .await;
+    wait_until(
+        bob.handle(),
+        || held(&bob, &file.hash),
+        || async { "bob never fetched the attachment".to_string() },
+    )
+    .await;
+    alice.stop().await;
+    // Flip one byte of Bob's copy, in its second range.
+    let hex = file.hash.to_string();
+    let copy = bob.dir.path().join("blobs").join(&hex[..2]).join(&hex);
+    let mut on_disk = std::fs::read(&copy).unwrap();
+    on_disk[1024 * 1024 + 4321] ^= 0x40;
+    std::fs::write(&copy, &on_disk).unwrap();
+
+    carol.trust(&alice).await;
+    connect(&bob, &carol).await;
+    carol.wait_for_seq(alice.author(), post.seq).await;
+    let refused = get(&carol, &file.hash).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("no connected peer could send"),
+        "{refused}"
+    );
+    assert!(!held(&carol, &file.hash).await);
+
+    alice.restart().await;
+    alice.trust(&carol).await;
+    alice.dial(&carol).await;
+    carol.wait_connected(&alice).await;
+    assert_eq!(get(&carol, &file.hash).await.unwrap(), bytes);
+}
+
+/// Mallory saw the hash (in a post shown to her, say) and speaks the blob
+/// protocol: Alice's node does not let her connect, so she gets no byte,
+/// whatever she asks. Bob, a friend, asking the same, gets the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_who_knows_the_hash_gets_nothing() {
+    let alice = TestNode::start("alice", 1).await;
+    let bob = TestNode::start_with("bob", 2, |c| c.blobs.eager_max = 0).await;
+    connect(&alice, &bob).await;
+    let bytes = random_bytes("private", 200_000);
+    let files = tempfile::tempdir().unwrap();
+    let (post, file) = post_with_file(
+        &alice,
+        "for friends",
+        &write_file(files.path(), "plan.png", &bytes),
+    )
+    .await;
+
+    let mut mallory = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawBlobCodec,
+                [(
+                    StreamProtocol::new(kith_protocol::blob::PROTOCOL_NAME),
+                    request_response::ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .build();
+    let target = alice.addr();
+    mallory.dial(target.clone()).unwrap();
+    let peer = kith_node::swarm::peer_id(&alice.author());
+    mallory.behaviour_mut().send_request(
+        &peer,
+        Request {
+            hash: file.hash,
+            offset: 0,
+            len: 1024 * 1024,
+        },
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match mallory.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                }) => return Some(response),
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                    return None;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("mallory's request neither failed nor was answered");
+    assert_eq!(outcome, None, "a stranger was answered: {outcome:?}");
+
+    bob.wait_for_seq(alice.author(), post.seq).await;
+    assert!(
+        !held(&bob, &file.hash).await,
+        "eager fetching is off for bob"
+    );
+    assert_eq!(get(&bob, &file.hash).await.unwrap(), bytes);
+}
+
+/// The blob protocol as an outsider writes it from PROTOCOL.md §13: a
+/// frame is a big-endian u32 length, then the postcard message.
+#[derive(Clone, Default)]
+struct RawBlobCodec;
+
+impl request_response::Codec for RawBlobCodec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> std::io::Result<Request>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Response>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        use futures::AsyncReadExt;
+        let mut len = [0u8; 4];
+        io.read_exact(&mut len).await?;
+        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+        io.read_exact(&mut buf).await?;
+        postcard::from_bytes(&buf).map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Request,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt;
+        let bytes = postcard::to_stdvec(&request).unwrap();
+        io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+        io.write_all(&bytes).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Response,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
