@@ -598,6 +598,50 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         entry: note.id.into(),
     })
     .await;
+    // Files: added and declared, described, read, attached; a relative
+    // path and an unknown hash are refused alike.
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("notes.txt");
+    std::fs::write(&path, "the contract's file\n".repeat(100)).unwrap();
+    let add = ops::BlobAdd {
+        path: path.to_string_lossy().into_owned(),
+        name: None,
+        media_type: None,
+        declare: true,
+    };
+    pair.same(add.clone()).await;
+    pair.same(ops::BlobAdd {
+        path: "notes.txt".into(),
+        ..add.clone()
+    })
+    .await;
+    let hash = kith_protocol::blob::BlobHash::of("the contract's file\n".repeat(100).as_bytes());
+    pair.same(ops::BlobInfo {
+        hash: hash.to_string(),
+    })
+    .await;
+    pair.same(ops::BlobGet {
+        hash: hash.to_string(),
+    })
+    .await;
+    pair.same(ops::BlobGet {
+        hash: "ab".repeat(32),
+    })
+    .await;
+    // (Not declared again: the core alone would sign an entry.)
+    let file = pair
+        .core
+        .run(ops::BlobAdd {
+            declare: false,
+            ..add
+        })
+        .unwrap()
+        .file;
+    pair.same(ops::Post {
+        files: vec![file],
+        ..post("with a file")
+    })
+    .await;
     pair.online_only(
         ops::Dial {
             addr: "/ip4/127.0.0.1/tcp/9".into(),

@@ -547,6 +547,15 @@ mod tests {
             "at most {SYNC_MAX_STREAMS} concurrent streams per connection"
         ));
         says(&format!("{} s timeout", PX_TIMEOUT.as_secs()));
+        says(&format!("`{}`", kith_protocol::blob::PROTOCOL_NAME));
+        let blob_frame = BlobCodec::for_slices().max_response;
+        says(&format!(
+            "frames ≤ {},{:03},{:03} bytes; {} s timeout; at most {BLOB_MAX_STREAMS} concurrent streams",
+            blob_frame / 1_000_000,
+            blob_frame / 1000 % 1000,
+            blob_frame % 1000,
+            BLOB_TIMEOUT.as_secs()
+        ));
         let rpc = gossip.max_transmit_size();
         says(&format!(
             "at most {},{:03} bytes per RPC",

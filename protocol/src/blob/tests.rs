@@ -116,3 +116,73 @@ fn hashes_read_with_or_without_the_blob_prefix() {
     assert_eq!(format!("blob:{h}").parse::<BlobHash>().unwrap(), h);
     assert!("blob:xyz".parse::<BlobHash>().is_err());
 }
+
+/// The vectors of PROTOCOL.md §13.4, computed here. On a mismatch the
+/// message holds the block to paste.
+#[test]
+fn protocol_md_blob_vectors_match_the_code() {
+    use crate::body::{Body, Post, PostKind};
+    let content: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let (outboard, root) = bao::encode::outboard(&content);
+    let hash = BlobHash(*root.as_bytes());
+    let file = BlobRef {
+        hash,
+        size: content.len() as u64,
+        media_type: "text/plain".into(),
+        name: "notes.txt".into(),
+    };
+    let post = Body::Post(Post {
+        kind: PostKind::Note,
+        text: "see the file".into(),
+        reply_to: None,
+        tags: vec![],
+        files: vec![file.clone()],
+    });
+    let files = Body::Files(Files {
+        files: vec![file.clone()],
+    });
+    let request = Request {
+        hash,
+        offset: 1024,
+        len: 1024,
+    };
+    let slice = extract_slice(&content, &outboard, 1024, 1024).unwrap();
+    let response = postcard::to_stdvec(&Response::Slice(slice.clone())).unwrap();
+    let mut flipped = slice.clone();
+    let at = slice.len() - 1024 + 10;
+    flipped[at] ^= 1;
+    assert_eq!(
+        verify_slice(&hash, 1024, 1024, &flipped),
+        Err(SliceError::Mismatch { offset: 1024 })
+    );
+    let block = format!(
+        "content   the 3,000 bytes i mod 251 (i = 0, 1, …, 2999)\n\
+         hash      {hash}\n\
+         outboard  {} bytes, blake3 {}\n\
+         post      {} (kind 20: a note \"see the file\" with notes.txt, text/plain)\n\
+         files     {} (kind 21: the same file declared)\n\
+         request   {} (offset 1024, len 1024)\n\
+         slice     {} bytes, blake3 {} (the Bao slice of bytes 1024..2048)\n\
+         response  {} bytes, blake3 {} (Response::Slice of it, postcard)\n\
+         flipped   byte {at} of the slice (byte 1034 of the content) flipped: refused at the chunk at byte 1024\n",
+        outboard.len(),
+        blake3::hash(&outboard),
+        hex::encode(post.encode()),
+        hex::encode(files.encode()),
+        hex::encode(postcard::to_stdvec(&request).unwrap()),
+        slice.len(),
+        blake3::hash(&slice),
+        response.len(),
+        blake3::hash(&response),
+    );
+    let doc = include_str!("../../../docs/PROTOCOL.md");
+    let found = doc
+        .split("<!-- blob-vectors:begin -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default();
+    assert_eq!(
+        found, block,
+        "PROTOCOL.md §13.4 blob vectors are stale; the block:\n{block}"
+    );
+}
