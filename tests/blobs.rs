@@ -309,3 +309,109 @@ impl request_response::Codec for RawBlobCodec {
         Err(std::io::ErrorKind::Unsupported.into())
     }
 }
+
+/// In the web app: a file uploaded (as the attach button, paste and drop
+/// send it) and posted with the form is shown under the post, an image
+/// inline; a browser gets an image as an image, and an SVG or HTML file
+/// only as a download, sandboxed, never sniffed; an upload without the
+/// CSRF header is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_shows_images_inline_and_serves_other_files_as_downloads() {
+    let alice = TestNode::start("alice", 1).await;
+    let browser = tokio::task::block_in_place(|| crate::browser::Browser::sign_in(&alice));
+    tokio::task::block_in_place(|| {
+        let upload = |name: &str, bytes: &[u8], csrf: &str| {
+            let mut r = browser
+                .agent
+                .post(&format!(
+                    "{}/blob/upload?name={}",
+                    browser.base,
+                    kith_node::ops::http::encode_segment(name)
+                ))
+                .header("Cookie", &browser.cookie)
+                .header("X-CSRF-Token", csrf)
+                .send(bytes)
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.body_mut().read_to_string().unwrap())
+        };
+        let png = random_bytes("png", 5000);
+        let (status, body) = upload("screen shot.png", &png, "wrong");
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = upload("screen shot.png", &png, &browser.csrf);
+        assert_eq!(status, 200, "{body}");
+        let image: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(image["media_type"], "image/png");
+        let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
+        let (_, body) = upload("logo.svg", svg, &browser.csrf);
+        let vector: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (_, body) = upload("page.html", b"<script>alert(1)</script>", &browser.csrf);
+        let html: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let refs: Vec<serde_json::Value> = [&image, &vector, &html]
+            .iter()
+            .map(|v| {
+                serde_json::json!({"hash": v["hash"], "size": v["size"],
+                    "media_type": v["media_type"], "name": v["name"]})
+            })
+            .collect();
+        let files = serde_json::to_string(&refs).unwrap();
+        assert_eq!(
+            browser.post("/post", &[("text", "what I see"), ("files", &files)]),
+            303
+        );
+        let feed = browser.get("/");
+        let hash = image["hash"].as_str().unwrap();
+        assert!(
+            feed.contains(&format!(
+                "<img src=\"/blob/{hash}\" alt=\"screen shot.png\""
+            )),
+            "{feed}"
+        );
+        assert!(
+            feed.contains("logo.svg") && feed.contains("page.html"),
+            "{feed}"
+        );
+
+        let get = |hash: &str| {
+            let mut r = browser
+                .agent
+                .get(&format!("{}/blob/{hash}", browser.base))
+                .header("Cookie", &browser.cookie)
+                .call()
+                .unwrap();
+            let headers = r.headers().clone();
+            let body = r.body_mut().read_to_vec().unwrap();
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            (
+                header("content-type"),
+                header("content-disposition"),
+                header("content-security-policy"),
+                header("x-content-type-options"),
+                body,
+            )
+        };
+        let (kind, disposition, csp, sniff, body) = get(hash);
+        assert_eq!((kind.as_str(), body), ("image/png", png.clone()));
+        assert!(disposition.starts_with("inline"), "{disposition}");
+        assert!(
+            csp.contains("sandbox") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert_eq!(sniff, "nosniff");
+        for v in [&vector, &html] {
+            let (kind, disposition, csp, sniff, _) = get(v["hash"].as_str().unwrap());
+            assert_eq!(kind, "application/octet-stream", "{v}");
+            assert!(disposition.starts_with("attachment"), "{disposition}");
+            assert!(csp.contains("sandbox"), "{csp}");
+            assert_eq!(sniff, "nosniff");
+        }
+        // A name with a path in it is refused, not saved under a path.
+        let (status, body) = upload("../evil.png", &png, &browser.csrf);
+        assert_eq!(status, 400, "{body}");
+    });
+}

@@ -11,6 +11,7 @@
 //! - The Host check of the API (DNS rebinding) applies to the web app too.
 //! - User content is rendered by `render`: markdown, then sanitized.
 
+mod blobs;
 mod bookmarks;
 mod circles;
 mod people;
@@ -187,6 +188,8 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/entry/{id}/delete", post(posts::delete))
         .route("/entry/{id}/bookmark", post(bookmarks::bookmark))
         .route("/bookmarks", get(bookmarks::bookmarks))
+        .route("/blob/upload", post(blobs::upload))
+        .route("/blob/{hash}", get(blobs::blob))
         .route("/bookmarks/{id}/remove", post(bookmarks::forget))
         .route("/wiki", get(wiki::wiki_list))
         .route("/wiki/new", post(wiki::wiki_new))
@@ -254,10 +257,13 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; script-src 'self'; 
 
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A file's answer keeps its own, stricter policy (`blobs`).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -467,6 +473,26 @@ async fn titles(s: &WebState) -> Result<render::Titles, WebError> {
 /// An entry as templates see it.
 fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
     let author = e.author.to_string();
+    // Files not already shown in the text by a `blob:` link.
+    let linked = e
+        .text
+        .as_deref()
+        .map(render::linked_blobs)
+        .unwrap_or_default();
+    let files: Vec<serde_json::Value> = e
+        .files
+        .iter()
+        .filter(|f| !linked.contains(&f.hash))
+        .map(|f| {
+            serde_json::json!({
+                "hash": f.hash.to_string(),
+                "name": f.name,
+                "media_type": f.media_type,
+                "size": render::size(f.size),
+                "inline": render::shown_inline(&f.media_type),
+            })
+        })
+        .collect();
     Value::from_serialize(serde_json::json!({
         "id": e.id.to_hex(),
         "avatar": render::identicon(&author),
@@ -483,6 +509,7 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
         // Not deleted (a titled question may have no text beside its title).
         "present": e.text.is_some(),
         "circle": e.circle,
+        "files": files,
         "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),

@@ -125,6 +125,35 @@ try {
   await pb.locator("#live").getByText("Working on the").waitFor();
   await shot(pb, "05-feed-live");
 
+  // Files: A attaches an image with the button and pastes another into
+  // the text; both show inline in A's feed, and in B's, whose node fetched
+  // them from A's.
+  const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+  await pa.goto("/");
+  const note = pa.getByLabel("Write a note (markdown)", { exact: true });
+  await note.fill("The new dashboard:");
+  await pa.locator("form.compose .attach input[type=file]").setInputFiles({ name: "dashboard.png", mimeType: "image/png", buffer: PNG });
+  await pa.locator("form.compose .attach-status").getByText("Attached dashboard.png.").waitFor();
+  await pa.evaluate(async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 40; canvas.height = 30;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#c33"; g.fillRect(0, 0, 40, 30);
+    const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
+    const data = new DataTransfer();
+    data.items.add(new File([blob], "pasted.png", { type: "image/png" }));
+    document.querySelector("#text").dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await pa.locator("form.compose .attach-status").getByText("Attached pasted.png.").waitFor();
+  if (!(await note.inputValue()).includes("![pasted.png](blob:")) fail("a pasted image is not in the text");
+  await pa.getByRole("button", { name: "Post note" }).click();
+  await pa.waitForURL("**/");
+  const shown = async (p) => p.evaluate(() => Array.from(document.querySelectorAll("#live article img"))
+    .filter((img) => img.complete && img.naturalWidth > 0).map((img) => img.naturalWidth).sort().join(","));
+  await eventually(pa, "/", async (p) => (await shown(p)) === "1,40", "A shows both images inline");
+  await eventually(pb, "/", async (p) => (await shown(p)) === "1,40", "B shows both images, fetched from A");
+  await shot(pb, "05a-feed-images");
+
   // A asks; B answers and endorses A's own answer; both show the ranking.
   await pa.goto("/questions");
   await pa.getByLabel(/Ask your circle/).fill("How do we back up the wiki?");

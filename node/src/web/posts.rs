@@ -215,9 +215,26 @@ pub(super) struct PostForm {
     text: String,
     #[serde(default)]
     tags: String,
+    /// The files attached (a JSON array of references; `app.js` fills it).
+    #[serde(default)]
+    files: String,
     /// A circle's id, or empty for everyone trusted.
     #[serde(default)]
     circle: String,
+}
+
+/// The files a form attaches: its `files` field, a JSON array of
+/// references (empty: none).
+pub(super) fn files_of(field: &str) -> Result<Vec<kith_protocol::blob::BlobRef>, WebError> {
+    if field.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(field).map_err(|e| {
+        WebError(
+            StatusCode::BAD_REQUEST,
+            format!("the attached files did not arrive whole ({e}); attach them again"),
+        )
+    })
 }
 
 /// The circle a form chose, if any.
@@ -238,7 +255,7 @@ pub(super) async fn new_post(
             kind: kith_protocol::PostKind::Note,
             reply_to: None,
             tags: tags_of(&f.tags),
-            files: Vec::new(),
+            files: files_of(&f.files)?,
         })
         .await;
     match posted {
@@ -352,11 +369,15 @@ fn question_parts(text: &str) -> Option<(String, &str)> {
 #[derive(Deserialize)]
 pub(super) struct TextForm {
     text: String,
+    #[serde(default)]
+    files: String,
 }
 
 #[derive(Deserialize)]
 pub(super) struct ReplyForm {
     text: String,
+    #[serde(default)]
+    files: String,
     /// The entry of the thread it answers, if not the thread's root.
     #[serde(default)]
     to: Option<String>,
@@ -374,7 +395,7 @@ pub(super) async fn answer(
             id: id.parse()?,
             text: f.text.clone(),
             tags: vec![],
-            files: Vec::new(),
+            files: files_of(&f.files)?,
         })
         .await;
     respond(
@@ -402,7 +423,7 @@ pub(super) async fn reply(
             id: to.as_deref().unwrap_or(&id).parse()?,
             text: f.text.clone(),
             tags: vec![],
-            files: Vec::new(),
+            files: files_of(&f.files)?,
         })
         .await;
     if let Ok(view) = &replied {

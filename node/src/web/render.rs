@@ -96,6 +96,32 @@ pub fn markdown_with(text: &str, titles: &Titles) -> String {
     let mut missing_open = false;
     let mut remote_image = false;
     let parser = Parser::new_ext(&text, options).map(|event| match event {
+        // A file of this node's (PROTOCOL.md §13): served by `/blob/HASH`.
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if blob_path(&dest_url).is_some() => Event::Start(Tag::Image {
+            link_type,
+            dest_url: CowStr::from(blob_path(&dest_url).unwrap_or_default()),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if blob_path(&dest_url).is_some() => Event::Start(Tag::Link {
+            link_type,
+            dest_url: CowStr::from(format!(
+                "{}?download=1",
+                blob_path(&dest_url).unwrap_or_default()
+            )),
+            title,
+            id,
+        }),
         // An image from elsewhere would be fetched by every reader's
         // browser (a tracking beacon): it becomes a link to click instead.
         Event::Start(Tag::Image { dest_url, .. }) if is_remote(&dest_url) => {
@@ -154,6 +180,44 @@ pub fn without_title<'a>(body: &'a str, title: &str) -> &'a str {
     match first.trim_end().strip_prefix("# ") {
         Some(heading) if heading.trim().to_lowercase() == title.trim().to_lowercase() => rest,
         _ => body,
+    }
+}
+
+/// The web app's path of a `blob:HASH` link, if `url` is one.
+pub fn blob_path(url: &str) -> Option<String> {
+    let hash: kith_protocol::blob::BlobHash = url.strip_prefix("blob:")?.parse().ok()?;
+    Some(format!("/blob/{hash}"))
+}
+
+/// The hashes of the files `text` links to as `blob:HASH`.
+pub fn linked_blobs(text: &str) -> Vec<kith_protocol::blob::BlobHash> {
+    text.match_indices("blob:")
+        .filter_map(|(at, _)| text.get(at + 5..at + 5 + 64)?.parse().ok())
+        .collect()
+}
+
+/// Media types the web app shows inline: raster images, which a browser
+/// never runs script in. Everything else (SVG and HTML included) is
+/// served as a download.
+pub fn shown_inline(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
+    )
+}
+
+/// A size for people: `812 bytes`, `4.2 KiB`, `13.0 MiB`.
+pub fn size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} bytes")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.1} MiB", b / KIB / KIB)
+    } else {
+        format!("{:.1} GiB", b / KIB / KIB / KIB)
     }
 }
 

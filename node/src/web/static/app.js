@@ -238,3 +238,94 @@
     });
   });
 })();
+
+// Attaching files: a button beside every textarea marked `data-attach`,
+// and paste or drop of files onto it. Each file is uploaded to the node
+// (`/blob/upload`), and its markdown goes in at the cursor: an image shows
+// inline, another file is a link. A post's form also gets the file's
+// signed reference (the hidden `files` field); the wiki editor has the node
+// sign an entry naming it instead (`data-attach="declare"`).
+(function () {
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  Array.prototype.forEach.call(document.querySelectorAll("textarea[data-attach]"), function (area) {
+    var declare = area.getAttribute("data-attach") === "declare";
+    var form = area.form;
+    var refs = [];
+    var field = null;
+    if (!declare && form) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "files";
+      field.value = "[]";
+      form.appendChild(field);
+    }
+    var bar = document.createElement("div");
+    bar.className = "attach";
+    var picker = document.createElement("input");
+    picker.type = "file";
+    picker.multiple = true;
+    picker.hidden = true;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "link attach-button";
+    button.textContent = "📎 Attach a file";
+    button.title = "Attach a file or image (you can also paste or drop one here)";
+    var status = document.createElement("span");
+    status.className = "attach-status";
+    status.setAttribute("role", "status");
+    bar.appendChild(button);
+    bar.appendChild(picker);
+    bar.appendChild(status);
+    area.insertAdjacentElement("afterend", bar);
+    button.addEventListener("click", function () { picker.click(); });
+    picker.addEventListener("change", function () {
+      Array.prototype.forEach.call(picker.files, upload);
+      picker.value = "";
+    });
+    area.addEventListener("paste", function (e) {
+      var files = e.clipboardData && e.clipboardData.files;
+      if (files && files.length) {
+        e.preventDefault();
+        Array.prototype.forEach.call(files, upload);
+      }
+    });
+    area.addEventListener("dragover", function (e) { e.preventDefault(); });
+    area.addEventListener("drop", function (e) {
+      var files = e.dataTransfer && e.dataTransfer.files;
+      if (files && files.length) {
+        e.preventDefault();
+        Array.prototype.forEach.call(files, upload);
+      }
+    });
+    function insert(text) {
+      var at = area.selectionStart || area.value.length;
+      var before = area.value.slice(0, at);
+      var sep = before && !/\s$/.test(before) ? "\n" : "";
+      area.value = before + sep + text + "\n" + area.value.slice(area.selectionEnd || at);
+      area.dispatchEvent(new Event("input"));
+    }
+    function upload(file) {
+      var name = file.name || ("pasted." + ((file.type || "image/png").split("/")[1] || "bin"));
+      status.textContent = "Uploading " + name + "…";
+      fetch("/blob/upload?name=" + encodeURIComponent(name) + (declare ? "&declare=1" : ""), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream" },
+        body: file,
+      })
+        .then(function (r) {
+          if (r.ok) { return r.json(); }
+          return r.text().then(function (t) { throw new Error(t || ("the node refused it (" + r.status + ")")); });
+        })
+        .then(function (view) {
+          insert(view.markdown);
+          if (field) {
+            refs.push({ hash: view.hash, size: view.size, media_type: view.media_type, name: view.name });
+            field.value = JSON.stringify(refs);
+          }
+          status.textContent = "Attached " + name + ".";
+        })
+        .catch(function (e) { status.textContent = "Could not attach " + name + ": " + e.message; });
+    }
+  });
+})();
