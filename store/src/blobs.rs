@@ -72,7 +72,14 @@ pub struct Blobs {
     limits: Limits,
     /// Bytes of the blobs held (outboards not counted).
     used: AtomicU64,
+    /// Blobs added here that no entry references yet (a file attached to
+    /// a post still being written), and when: [`Blobs::sweep`] keeps them
+    /// for [`FRESH`].
+    fresh: std::sync::Mutex<std::collections::HashMap<BlobHash, std::time::Instant>>,
 }
+
+/// How long a blob added here is kept before an entry references it.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Blobs {
     /// Opens the blob store in `dir` and removes what a crash left. The
@@ -91,6 +98,7 @@ impl Blobs {
                     dir,
                     limits,
                     used: AtomicU64::new(0),
+                    fresh: Default::default(),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -111,6 +119,7 @@ impl Blobs {
             dir,
             limits,
             used: AtomicU64::new(used),
+            fresh: Default::default(),
         })
     }
 
@@ -198,6 +207,10 @@ impl Blobs {
         let hash = BlobHash(*encoder.finalize()?.as_bytes());
         let outboard = self.write_outboard(encoder, "add.obao")?;
         self.install(&hash, size, (content_path, content), outboard)?;
+        self.fresh
+            .lock()
+            .expect("the fresh blobs' lock is never poisoned")
+            .insert(hash, std::time::Instant::now());
         Ok((hash, size))
     }
 
@@ -302,6 +315,61 @@ impl Blobs {
             path,
             file,
         })
+    }
+
+    /// Notes that an entry now references `hash` (it no longer needs the
+    /// grace a fresh blob has).
+    pub fn referenced(&self, hash: &BlobHash) {
+        self.fresh
+            .lock()
+            .expect("the fresh blobs' lock is never poisoned")
+            .remove(hash);
+    }
+
+    /// The blobs held whole.
+    pub fn list(&self) -> Result<Vec<BlobHash>> {
+        let mut out = Vec::new();
+        let shards = match fs::read_dir(&self.dir) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e.into()),
+        };
+        for shard in shards {
+            let shard = shard?;
+            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(shard.path())? {
+                let name = file?.file_name();
+                if let Some(hash) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".obao"))
+                    .and_then(|n| n.parse().ok())
+                {
+                    out.push(hash);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Drops every blob that `referenced` says no entry references, except
+    /// those added here in the last [`FRESH`]. Returns the blobs dropped.
+    pub fn sweep(&self, referenced: impl Fn(&BlobHash) -> bool) -> Result<Vec<BlobHash>> {
+        let mut dropped = Vec::new();
+        for hash in self.list()? {
+            let fresh = self
+                .fresh
+                .lock()
+                .expect("the fresh blobs' lock is never poisoned")
+                .get(&hash)
+                .is_some_and(|added| added.elapsed() < FRESH);
+            if !fresh && !referenced(&hash) && self.remove(&hash)? {
+                dropped.push(hash);
+            }
+        }
+        Ok(dropped)
     }
 
     /// Drops a blob (nothing references it any more).

@@ -54,8 +54,26 @@ impl Core {
                 .pop()
                 .expect("one entry per body");
             entries.push(entry.id());
+            self.blobs.referenced(&file.hash);
         }
         Ok(BlobView::new(file, true, entries))
+    }
+
+    /// Drops the blobs no entry references any more (after a deletion).
+    pub(crate) fn sweep_blobs(&self) {
+        let store = &self.store;
+        let referenced = |hash: &kith_protocol::blob::BlobHash| {
+            // A store that cannot be read keeps the blob.
+            store.blob_refs(hash).map_or(true, |refs| !refs.is_empty())
+        };
+        match self.blobs.sweep(referenced) {
+            Ok(dropped) => {
+                for hash in dropped {
+                    tracing::info!(%hash, "dropped a file no entry references any more");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot sweep the blob store"),
+        }
     }
 
     /// Checks the files a post attaches: each is held here, whole, with
@@ -79,6 +97,9 @@ impl Core {
                 }
             }
         }
+        for file in files {
+            self.blobs.referenced(&file.hash);
+        }
         Ok(())
     }
 }
@@ -92,5 +113,122 @@ pub fn media_type_of(name: &str) -> String {
         essence
     } else {
         "application/octet-stream".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::DataDir;
+    use crate::ops;
+
+    fn core_in(dir: &std::path::Path, seed: u8) -> Core {
+        let data = DataDir::new(dir);
+        crate::testing::core_with(seed, |c| c.data_dir = data)
+    }
+
+    fn add(core: &mut Core, dir: &std::path::Path, name: &str, bytes: &[u8]) -> BlobRef {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        core.run(ops::BlobAdd {
+            path: path.to_string_lossy().into_owned(),
+            name: None,
+            media_type: None,
+            declare: false,
+        })
+        .unwrap()
+        .file
+    }
+
+    /// A file attached to a post lives as long as some entry references
+    /// it: deleting the post drops it, unless another post attaches it too.
+    #[test]
+    fn deleting_the_last_post_that_attaches_a_file_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let mut core = core_in(dir.path(), 1);
+        let shared = add(&mut core, files.path(), "shared.pdf", b"in two posts");
+        let alone = add(&mut core, files.path(), "alone.png", b"in one post");
+        let first = core
+            .run(ops::Post {
+                files: vec![shared.clone(), alone.clone()],
+                ..ops::Post::note("the first")
+            })
+            .unwrap();
+        core.run(ops::Post {
+            files: vec![shared.clone()],
+            ..ops::Post::note("the second")
+        })
+        .unwrap();
+        core.run(ops::Delete {
+            id: first.id.into(),
+        })
+        .unwrap();
+        assert!(!core.blobs().has(&alone.hash), "nothing references it");
+        assert!(core.blobs().has(&shared.hash), "the second post does");
+    }
+
+    /// What a user writes is checked: a file this node does not hold, a
+    /// size that is not the file's, a bad name, and files in a circle are
+    /// refused with a sentence that says what to do.
+    #[test]
+    fn attaching_checks_what_is_attached() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let mut core = core_in(dir.path(), 1);
+        let file = add(&mut core, files.path(), "notes.txt", b"notes");
+        assert_eq!(file.media_type, "text/plain");
+        let refused = |core: &mut Core, files: Vec<BlobRef>| {
+            core.run(ops::Post {
+                files,
+                ..ops::Post::note("with a file")
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        let missing = BlobRef {
+            hash: kith_protocol::blob::BlobHash([7; 32]),
+            ..file.clone()
+        };
+        assert!(refused(&mut core, vec![missing]).contains("add the file first"));
+        let wrong = BlobRef {
+            size: 99,
+            ..file.clone()
+        };
+        assert!(refused(&mut core, vec![wrong]).contains("not 99"));
+        let named = BlobRef {
+            name: "../x".into(),
+            ..file.clone()
+        };
+        assert!(refused(&mut core, vec![named]).contains("bad file name"));
+        let err = core
+            .run(ops::BlobAdd {
+                path: "notes.txt".into(),
+                name: None,
+                media_type: None,
+                declare: false,
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("not an absolute path"), "{err}");
+        // A post of files alone (no text) is fine.
+        core.run(ops::Post {
+            files: vec![file.clone()],
+            ..ops::Post::note("")
+        })
+        .unwrap();
+        core.run(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![],
+        })
+        .unwrap();
+        let err = core
+            .run(ops::Post {
+                files: vec![file],
+                circle: Some("team".into()),
+                ..ops::Post::note("for the team")
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("private circle"), "{err}");
     }
 }

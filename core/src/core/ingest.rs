@@ -274,6 +274,12 @@ impl Core {
     /// index never holds an entry past the walk that the walk would add a
     /// second time.
     fn index_stored(&mut self, entries: &[Verified]) {
+        if entries
+            .iter()
+            .any(|v| matches!(v.body(), Some(Body::Deletion(_))))
+        {
+            self.sweep_blobs();
+        }
         if !self.search_behind {
             self.index_search(entries, Put::New);
         }

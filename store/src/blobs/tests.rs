@@ -119,3 +119,25 @@ fn what_a_crash_left_half_written_is_gone_at_the_next_open() {
     blobs.add_bytes(&data).unwrap();
     assert!(blobs.has(&hash));
 }
+
+#[test]
+fn a_sweep_drops_what_nothing_references_but_not_a_file_just_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
+    let (kept, _) = blobs.add_bytes(b"referenced").unwrap();
+    let (orphan, _) = blobs.add_bytes(b"no longer referenced").unwrap();
+    let (pending, _) = blobs
+        .add_bytes(b"attached to a post being written")
+        .unwrap();
+    // The first two were posted (referenced), then one post was deleted.
+    blobs.referenced(&kept);
+    blobs.referenced(&orphan);
+    let dropped = blobs.sweep(|h| *h == kept).unwrap();
+    assert_eq!(dropped, vec![orphan]);
+    assert!(blobs.has(&kept) && blobs.has(&pending) && !blobs.has(&orphan));
+    // After a restart nothing is fresh: an unreferenced blob goes.
+    drop(blobs);
+    let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
+    assert_eq!(blobs.sweep(|h| *h == kept).unwrap(), vec![pending]);
+    assert_eq!(blobs.list().unwrap(), vec![kept]);
+}

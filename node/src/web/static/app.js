@@ -268,7 +268,7 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "link attach-button";
-    button.textContent = "📎 Attach a file";
+    button.textContent = "Attach a file";
     button.title = "Attach a file or image (you can also paste or drop one here)";
     var status = document.createElement("span");
     status.className = "attach-status";
@@ -276,7 +276,8 @@
     bar.appendChild(button);
     bar.appendChild(picker);
     bar.appendChild(status);
-    area.insertAdjacentElement("afterend", bar);
+    // Below the editor's text-and-preview pair, not between them.
+    (area.closest(".editor") || area).insertAdjacentElement("afterend", bar);
     button.addEventListener("click", function () { picker.click(); });
     picker.addEventListener("change", function () {
       Array.prototype.forEach.call(picker.files, upload);
