@@ -423,3 +423,120 @@ fn a_sentence_rewritten_on_both_sides_offline_is_reviewed_side_by_side() {
     let none = out(kith(&a).args(["wiki", "sides", "Trip"]));
     assert!(none.contains("nothing to review"), "{none}");
 }
+
+/// Files travel in a bundle only when asked (`--with-blobs`): Ann posts a
+/// screenshot and declares a PDF for a wiki page (`kith blob add`), all
+/// from the command line with no node running. A bundle of entries alone
+/// gives Ben the post but not its file; one with files gives him both, byte
+/// for byte, and `kith blob get` saves them under their signed names. A
+/// bundle's file that no entry references, or whose bytes were changed, is
+/// not kept.
+#[test]
+fn files_travel_in_a_bundle_with_blobs() {
+    let (a, b, files, _a_id, b_id) = friends();
+    let shot: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let shot_path = files.path().join("screen.png");
+    std::fs::write(&shot_path, &shot).unwrap();
+    let pdf_path = files.path().join("guide.pdf");
+    std::fs::write(&pdf_path, b"%PDF-1.4 the field guide").unwrap();
+    out(kith(&a)
+        .args(["post", "the new dashboard", "--attach"])
+        .arg(&shot_path));
+    let reference = out(kith(&a).args(["blob", "add"]).arg(&pdf_path));
+    assert!(reference.starts_with("[guide.pdf](blob:"), "{reference}");
+    let pdf_hash = reference
+        .trim()
+        .trim_end_matches(')')
+        .rsplit("blob:")
+        .next()
+        .unwrap()
+        .to_string();
+    let shot_hash = blake3::hash(&shot).to_hex().to_string();
+
+    // Entries alone: Ben has the post, not the file.
+    let plain = files.path().join("plain.kithbundle");
+    let said = out(kith(&a)
+        .args(["bundle", "export"])
+        .arg(&plain)
+        .args(["--for", &b_id]));
+    assert!(said.contains("wrote"), "{said}");
+    out(kith(&b).args(["bundle", "import"]).arg(&plain));
+    let info: Value =
+        serde_json::from_str(&out(kith(&b).args(["blob", "info", &shot_hash, "--json"]))).unwrap();
+    assert_eq!(
+        (info["name"].as_str(), info["held"].as_bool()),
+        (Some("screen.png"), Some(false))
+    );
+    let empty = tempfile::tempdir().unwrap();
+    kith(&b)
+        .args(["blob", "get", &shot_hash])
+        .current_dir(empty.path())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("kith up"));
+
+    // With files: both arrive.
+    let full = files.path().join("full.kithbundle");
+    out(kith(&a)
+        .args(["bundle", "export"])
+        .arg(&full)
+        .args(["--for", &b_id, "--with-blobs"]));
+    let said = out(kith(&b).args(["bundle", "import"]).arg(&full));
+    assert!(said.contains("2 files added"), "{said}");
+    let saved = tempfile::tempdir().unwrap();
+    kith(&b)
+        .args(["blob", "get", &shot_hash])
+        .current_dir(saved.path())
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(saved.path().join("screen.png")).unwrap(),
+        shot
+    );
+    kith(&b)
+        .args(["blob", "get", &pdf_hash, "-o"])
+        .arg(saved.path().join("copy.pdf"))
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(saved.path().join("copy.pdf")).unwrap(),
+        b"%PDF-1.4 the field guide"
+    );
+    // Not over a file that is there.
+    kith(&b)
+        .args(["blob", "get", &shot_hash])
+        .current_dir(saved.path())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exists"));
+
+    // A bundle whose file's bytes were changed: the file is not kept (the
+    // checksum at the end says the bundle was modified, too).
+    let c = tempfile::tempdir().unwrap();
+    out(kith(&c).args(["init", "--name", "Cy"]));
+    out(kith(&c).args(["trust", "add", &_a_id]));
+    let mut bytes = std::fs::read(&full).unwrap();
+    // The screenshot's bytes come before the PDF's (24 bytes) and the checksum.
+    let at = bytes.len() - 32 - 24 - 1000;
+    bytes[at] ^= 1;
+    let bad = files.path().join("bad.kithbundle");
+    std::fs::write(&bad, &bytes).unwrap();
+    let said = kith(&c)
+        .args(["bundle", "import"])
+        .arg(&bad)
+        .assert()
+        .get_output()
+        .clone();
+    let text =
+        String::from_utf8_lossy(&said.stdout).to_string() + &String::from_utf8_lossy(&said.stderr);
+    assert!(
+        text.contains("does not match its hash") || text.contains("checksum"),
+        "{text}"
+    );
+    let info: Value =
+        serde_json::from_str(&out(kith(&c).args(["blob", "info", &shot_hash, "--json"]))).unwrap();
+    assert_eq!(info["held"], false, "the changed file was kept");
+    let info: Value =
+        serde_json::from_str(&out(kith(&c).args(["blob", "info", &pdf_hash, "--json"]))).unwrap();
+    assert_eq!(info["held"], true, "the file after it was kept");
+}

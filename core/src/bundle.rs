@@ -4,10 +4,14 @@
 //! A bundle is (see `docs/PROTOCOL.md`, "Bundles"):
 //!
 //! ```text
-//! "KITHBNDL" version(1) varint(len) header  entry*  blake3(all before)(32)
+//! "KITHBNDL" version(1) varint(len) header  entry*  [blobs]  blake3(all before)(32)
 //! header = postcard { created_ms: u64, from: [u8;32], recipient: Option<[u8;32]>, entries: u64 }
 //! entry  = varint(len) entry-envelope
+//! blobs  = varint(n) { hash(32) varint(size) bytes(size) }*   (version 2 only)
 //! ```
+//!
+//! A bundle with files (`kith bundle export --with-blobs`) is version 2;
+//! one without is written as version 1, which every reader takes.
 //!
 //! Reading a bundle never trusts it: entries are only split out here, and
 //! the importer validates each exactly as if it came from the network.
@@ -19,14 +23,19 @@ use kith_protocol::{AuthorId, Entry, EntryId, Head, Limits, varint};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"KITHBNDL";
+/// A bundle of entries alone.
 pub const VERSION: u8 = 1;
+/// A bundle of entries and the files they reference.
+pub const VERSION_BLOBS: u8 = 2;
 
 /// Errors that make a file unusable as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not a Kith bundle (bad magic bytes)")]
     NotABundle,
-    #[error("bundle format version {0} is not supported (this node reads version {VERSION})")]
+    #[error(
+        "bundle format version {0} is not supported (this node reads versions {VERSION} and {VERSION_BLOBS})"
+    )]
     Version(u8),
     #[error("the bundle header is damaged: {0}")]
     Header(String),
@@ -57,18 +66,32 @@ pub struct Writer<W: std::io::Write> {
     out: W,
     hasher: blake3::Hasher,
     frame: Vec<u8>,
+    version: u8,
+    /// The files section is written (version 2).
+    blobs_done: bool,
 }
 
 impl<W: std::io::Write> Writer<W> {
     /// Writes the magic bytes, the version and `header`.
     pub fn new(out: W, header: &Header) -> std::io::Result<Self> {
+        Self::with_version(out, header, VERSION)
+    }
+
+    /// A bundle that carries files after its entries ([`Writer::blobs`]).
+    pub fn with_blobs(out: W, header: &Header) -> std::io::Result<Self> {
+        Self::with_version(out, header, VERSION_BLOBS)
+    }
+
+    fn with_version(out: W, header: &Header, version: u8) -> std::io::Result<Self> {
         let mut writer = Writer {
             out,
             hasher: blake3::Hasher::new(),
             frame: Vec::new(),
+            version,
+            blobs_done: false,
         };
         writer.frame.extend_from_slice(MAGIC);
-        writer.frame.push(VERSION);
+        writer.frame.push(version);
         let h = postcard::to_stdvec(header).expect("encoding into a Vec cannot fail");
         varint::encode(h.len() as u64, &mut writer.frame);
         writer.frame.extend_from_slice(&h);
@@ -83,7 +106,52 @@ impl<W: std::io::Write> Writer<W> {
     }
 
     /// Writes the checksum and returns the output.
+    /// Writes the files section (a version 2 bundle, after its entries):
+    /// each blob's hash, size and bytes, read from `open`.
+    pub fn blobs<R: std::io::Read>(
+        &mut self,
+        blobs: &[(kith_protocol::blob::BlobHash, u64)],
+        mut open: impl FnMut(&kith_protocol::blob::BlobHash) -> std::io::Result<R>,
+    ) -> std::io::Result<()> {
+        assert_eq!(
+            self.version, VERSION_BLOBS,
+            "a version 1 bundle has no files"
+        );
+        assert!(!self.blobs_done, "one files section");
+        self.blobs_done = true;
+        varint::encode(blobs.len() as u64, &mut self.frame);
+        self.emit()?;
+        for (hash, size) in blobs {
+            self.frame.extend_from_slice(&hash.0);
+            varint::encode(*size, &mut self.frame);
+            self.emit()?;
+            let mut input = open(hash)?.take(*size);
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut copied = 0u64;
+            loop {
+                let n = input.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                self.hasher.update(&buf[..n]);
+                self.out.write_all(&buf[..n])?;
+                copied += n as u64;
+            }
+            if copied != *size {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("blob {hash} is shorter than its {size} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn finish(mut self) -> std::io::Result<W> {
+        if self.version == VERSION_BLOBS && !self.blobs_done {
+            // No files section was written: an empty one.
+            self.blobs(&[], |_| Ok(std::io::empty()))?;
+        }
         let sum = self.hasher.finalize();
         self.out.write_all(sum.as_bytes())?;
         self.out.flush()?;
@@ -183,6 +251,10 @@ pub struct Reader<R: std::io::Read> {
     /// The framing broke: nothing after it can be read, the checksum
     /// cannot be found.
     lost: bool,
+    version: u8,
+    /// Files left to read in a version 2 bundle's files section (`None`:
+    /// its count not read yet).
+    blobs_left: Option<u64>,
 }
 
 /// The file, and the blake3 of every byte read from it so far (the
@@ -225,7 +297,7 @@ impl<R: std::io::Read> Reader<R> {
         if src.fill(&mut start).is_err() || &start[..8] != MAGIC {
             return Err(Error::NotABundle);
         }
-        if start[8] != VERSION {
+        if start[8] != VERSION && start[8] != VERSION_BLOBS {
             return Err(Error::Version(start[8]));
         }
         let len = match src.varint() {
@@ -250,7 +322,96 @@ impl<R: std::io::Read> Reader<R> {
             problems: Vec::new(),
             malformed: Vec::new(),
             lost: false,
+            version: start[8],
+            blobs_left: None,
         })
+    }
+
+    /// Whether the bundle carries files (version 2).
+    pub fn has_blobs(&self) -> bool {
+        self.version == VERSION_BLOBS
+    }
+
+    /// The next file of the files section, after every entry was taken:
+    /// its hash and size, with its bytes copied to `out` (at most `max`;
+    /// a larger file is skipped and reported). `None` at the end, or if
+    /// the file is damaged (reported by [`Reader::finish`]). The bytes are
+    /// the bundle's word only: the caller checks them against the hash.
+    pub fn next_blob(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        max: u64,
+    ) -> Option<(kith_protocol::blob::BlobHash, u64)> {
+        for _ in self.by_ref() {}
+        if self.lost || !self.has_blobs() {
+            return None;
+        }
+        let left = match self.blobs_left {
+            Some(left) => left,
+            None => match self.src.varint() {
+                Ok(n) => n,
+                Err(why) => {
+                    self.lose_blobs(why);
+                    return None;
+                }
+            },
+        };
+        if left == 0 {
+            self.blobs_left = Some(0);
+            return None;
+        }
+        self.blobs_left = Some(left - 1);
+        let mut hash = [0u8; 32];
+        if let Err(why) = self.src.fill(&mut hash) {
+            self.lose_blobs(why);
+            return None;
+        }
+        let hash = kith_protocol::blob::BlobHash(hash);
+        let size = match self.src.varint() {
+            Ok(size) => size,
+            Err(why) => {
+                self.lose_blobs(why);
+                return None;
+            }
+        };
+        if size > max {
+            if let Err(why) = self.src.skip(size) {
+                self.lose_blobs(why);
+                return None;
+            }
+            self.problems.push(format!(
+                "file {hash} is {size} bytes, more than this node takes ({max}): skipped"
+            ));
+            return self.next_blob(out, max);
+        }
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut left_bytes = size;
+        while left_bytes > 0 {
+            let n = left_bytes.min(buf.len() as u64) as usize;
+            if let Err(why) = self.src.fill(&mut buf[..n]) {
+                self.lose_blobs(why);
+                return None;
+            }
+            if let Err(e) = out.write_all(&buf[..n]) {
+                self.problems.push(format!("cannot write file {hash}: {e}"));
+                // The rest of it is read past, so the checksum still holds.
+                if let Err(why) = self.src.skip(left_bytes - n as u64) {
+                    self.lose_blobs(why);
+                }
+                return None;
+            }
+            left_bytes -= n as u64;
+        }
+        Some((hash, size))
+    }
+
+    fn lose_blobs(&mut self, why: Frame) {
+        self.lost = true;
+        self.problems.push(match why {
+            Frame::Truncated => "truncated inside its files".to_string(),
+            Frame::Prefix(e) => format!("a file's length is malformed ({e})"),
+            Frame::Io(e) => format!("cannot read the file ({e})"),
+        });
     }
 
     pub fn header(&self) -> &Header {
@@ -279,6 +440,8 @@ impl<R: std::io::Read> Reader<R> {
     /// and says what was wrong with the file.
     pub fn finish(mut self) -> End {
         for _ in self.by_ref() {}
+        // Files not taken are read past (hashed for the checksum).
+        while self.next_blob(&mut std::io::sink(), u64::MAX).is_some() {}
         if !self.lost {
             let expected = self.src.hasher.finalize();
             let mut sum = [0u8; 32];

@@ -38,6 +38,8 @@ pub const MAX_FEED_LIMIT: usize = 1_000;
 pub struct BundlePlan {
     pub header: crate::bundle::Header,
     logs: Vec<(AuthorId, u64, u64)>,
+    /// Carry the files the entries reference (a version 2 bundle).
+    with_blobs: bool,
 }
 
 /// A read-only view of one node's store, with the replication set as it
@@ -271,7 +273,11 @@ impl Reader {
             recipient,
             entries: total,
         };
-        Ok(BundlePlan { header, logs })
+        Ok(BundlePlan {
+            header,
+            logs,
+            with_blobs: params.with_blobs,
+        })
     }
 
     /// Writes the bundle `plan` describes to `out`, reading the logs a page
@@ -286,8 +292,17 @@ impl Reader {
     ) -> Result<()> {
         let io = |e: std::io::Error| Error::Io(format!("writing the bundle: {e}"));
         let total = plan.header.entries;
-        let mut writer = crate::bundle::Writer::new(out, &plan.header).map_err(io)?;
+        let mut writer = if plan.with_blobs {
+            crate::bundle::Writer::with_blobs(out, &plan.header)
+        } else {
+            crate::bundle::Writer::new(out, &plan.header)
+        }
+        .map_err(io)?;
         let mut written = 0;
+        // The files the entries reference that this node holds, in the
+        // order the entries name them.
+        let mut blobs: Vec<(kith_protocol::blob::BlobHash, u64)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for &(author, from, head) in &plan.logs {
             let mut next = from;
             while next <= head {
@@ -298,6 +313,15 @@ impl Reader {
                 for entry in page.iter().filter(|e| e.seq() <= head) {
                     writer.push(entry).map_err(io)?;
                     written += 1;
+                    if plan.with_blobs {
+                        for file in files_of(entry) {
+                            if let Some(size) = self.blobs.size(&file.hash)
+                                && seen.insert(file.hash)
+                            {
+                                blobs.push((file.hash, size));
+                            }
+                        }
+                    }
                 }
                 next = last + 1;
             }
@@ -309,6 +333,15 @@ impl Reader {
                  changed during the export (export again) or a record is missing (`kith log \
                  verify` names it)"
             )));
+        }
+        if plan.with_blobs {
+            writer
+                .blobs(&blobs, |hash| {
+                    self.blobs
+                        .open_blob(hash)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                })
+                .map_err(io)?;
         }
         writer.finish().map_err(io)?;
         Ok(())
@@ -479,6 +512,17 @@ pub fn post_at(store: &Store, author: &AuthorId, seq: u64) -> Option<Found> {
         }),
         _ => None,
     }
+}
+
+/// The well-formed file references an entry's body carries (public
+/// entries: a circle's files are inside its sealed bodies).
+pub fn files_of(entry: &Entry) -> Vec<kith_protocol::blob::BlobRef> {
+    let files = match entry.body().map(Body::decode) {
+        Some(Ok(Body::Post(post))) => post.files,
+        Some(Ok(Body::Files(files))) => files.files,
+        _ => Vec::new(),
+    };
+    files.into_iter().filter(|f| f.check().is_ok()).collect()
 }
 
 /// A stored post and its body; an error if it is missing, deleted or not a post.

@@ -193,7 +193,7 @@ pub struct Request {
 impl Request {
     /// Whether the range is one a holder answers.
     pub fn check(&self) -> Result<(), BodyError> {
-        if self.offset % CHUNK != 0 || self.len == 0 || self.len > MAX_SLICE {
+        if !self.offset.is_multiple_of(CHUNK) || self.len == 0 || self.len > MAX_SLICE {
             return Err(BodyError::Invalid(format!(
                 "bad blob range {}+{}: the offset a multiple of {CHUNK}, 1–{MAX_SLICE} bytes",
                 self.offset, self.len

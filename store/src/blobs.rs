@@ -408,7 +408,7 @@ pub struct Partial<'a> {
 impl Partial<'_> {
     /// Writes checked bytes at `offset` (a multiple of the chunk size).
     pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        debug_assert_eq!(offset % CHUNK, 0);
+        debug_assert!(offset.is_multiple_of(CHUNK));
         if offset + bytes.len() as u64 > self.size {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -24,6 +24,9 @@ pub enum Command {
         /// The recipient's frontier file (`kith frontier export`): only what it lacks
         #[arg(long, value_name = "FRONTIER_FILE")]
         since: Option<PathBuf>,
+        /// Carry the files and images the entries attach, too
+        #[arg(long)]
+        with_blobs: bool,
     },
     /// Verify and apply the entries of a bundle file
     Import { file: PathBuf },
@@ -52,6 +55,7 @@ fn export_to(
     recipient: Option<AuthorRef>,
     authors: Vec<AuthorRef>,
     since: Option<String>,
+    with_blobs: bool,
 ) -> Result<(u64, u64)> {
     let created =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -60,6 +64,7 @@ fn export_to(
         recipient,
         authors,
         since,
+        with_blobs,
     };
     let bytes = backend.call_into(op, &mut out)?;
     let file = out
@@ -96,6 +101,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             recipient,
             authors,
             since,
+            with_blobs,
         } => {
             let since = match since {
                 Some(path) => Some(crate::input::read_text_limited(
@@ -109,7 +115,14 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             // Written beside FILE and moved over it only once whole, so a
             // failed export leaves whatever FILE held.
             let partial = partial_path(&file);
-            let written = export_to(&mut backend, &partial, recipient, authors, since);
+            let written = export_to(
+                &mut backend,
+                &partial,
+                recipient,
+                authors,
+                since,
+                with_blobs,
+            );
             drop(watch);
             let (entries, bytes) = match written {
                 Ok(counts) => counts,
@@ -130,6 +143,58 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
         Command::Import { file } => import(data_dir, backend, &file)?,
     }
     Ok(())
+}
+
+/// The files of a version 2 bundle, after its entries: each is checked
+/// against its hash and kept only if an entry this node holds references
+/// it (a bundle cannot fill a node with files nobody wrote about).
+/// Returns (added, skipped), or `None` for a bundle of entries alone.
+fn import_blobs(
+    data_dir: &DataDir,
+    backend: &mut Backend,
+    reader: &mut kith_node::bundle::Reader<std::fs::File>,
+) -> Result<Option<(u64, u64)>> {
+    // Take the entries first (they were imported above).
+    for _ in reader.by_ref() {}
+    if !reader.has_blobs() {
+        return Ok(None);
+    }
+    let max = crate::backend::load_config(data_dir)?.blobs.max_file;
+    let (mut added, mut skipped) = (0, 0);
+    loop {
+        // In the data directory: the node reads it there.
+        let mut temp = tempfile::NamedTempFile::new_in(data_dir.path())
+            .context("cannot write a file from the bundle")?;
+        let mut out = std::io::BufWriter::new(temp.as_file_mut());
+        let Some((hash, _size)) = reader.next_blob(&mut out, max) else {
+            break;
+        };
+        drop(out);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(std::fs::File::open(temp.path())?)?;
+        if hasher.finalize().as_bytes() != &hash.0 {
+            eprintln!("file {hash} in the bundle does not match its hash: skipped");
+            skipped += 1;
+            continue;
+        }
+        let info = match backend.call(ops::BlobInfo {
+            hash: hash.to_string(),
+        }) {
+            Ok(info) if !info.held => info,
+            _ => {
+                skipped += 1;
+                continue;
+            }
+        };
+        backend.call(ops::BlobAdd {
+            path: temp.path().to_string_lossy().into_owned(),
+            name: Some(info.file.name),
+            media_type: Some(info.file.media_type),
+            declare: false,
+        })?;
+        added += 1;
+    }
+    Ok(Some((added, skipped)))
 }
 
 /// A bundle's reader, or what the file is instead.
@@ -226,12 +291,18 @@ fn import(data_dir: &DataDir, mut backend: Backend, file: &Path) -> Result<()> {
         );
         bar.inc(numbers.len() as u64);
     }
+    let files = import_blobs(data_dir, &mut backend, &mut reader)?;
     let end = reader.finish();
     bar.finish_and_clear();
     println!(
         "{} new, {} already here, {} by authors you do not replicate (skipped), {} wiki dependencies",
         total.appended, total.duplicates, total.not_replicated, total.dependencies
     );
+    if let Some((added, skipped)) = files {
+        println!(
+            "{added} files added, {skipped} skipped (no entry here attaches them, or they are here already)"
+        );
+    }
     // With no node running, a large import is settled now rather
     // than at the next `kith up` (see `Core::settle_store`).
     // The counts are printed first: the entries are stored whatever

@@ -976,6 +976,7 @@ fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
                 recipient: None,
                 authors: vec![],
                 since: Some(serde_json::to_string(&since).unwrap()),
+                with_blobs: false,
             },
             |done, total| reported.push((done, total)),
         )

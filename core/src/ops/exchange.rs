@@ -52,6 +52,9 @@ pub struct Bundle {
     pub authors: Vec<AuthorRef>,
     /// The recipient's frontier file (JSON): only what it lacks.
     pub since: Option<String>,
+    /// Carry the files the entries reference (a version 2 bundle).
+    #[serde(default)]
+    pub with_blobs: bool,
 }
 
 impl ReadOp for Bundle {
