@@ -86,7 +86,7 @@ impl Error {
                     B::TooLarge { .. } => ErrorKind::InvalidInput,
                     B::Full { .. } => ErrorKind::Conflict,
                     B::Missing(_) => ErrorKind::NotFound,
-                    B::Wrong { .. } | B::Io(_) => ErrorKind::Internal,
+                    B::Incomplete { .. } | B::Io(_) => ErrorKind::Internal,
                 }
             }
             Error::Remote { kind, .. } => *kind,

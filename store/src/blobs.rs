@@ -11,7 +11,13 @@
 //!
 //! A blob fetched from peers is written by a [`Partial`]: each range is
 //! checked (`kith_protocol::blob::verify_slice`) before it is written, and
-//! the whole is hashed again when it is finished.
+//! the blob is installed once every range is in. Its outboard is built the
+//! first time a range of it is served (hashing the file once more, and
+//! dropping it if it no longer matches its name), not while a reader
+//! waits for it.
+//!
+//! The content file in place is what makes a blob held; it is renamed in
+//! last.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -30,7 +36,7 @@ pub const DEFAULT_QUOTA: u64 = 10 * 1024 * 1024 * 1024;
 pub enum Error {
     #[error("blob store: {0}")]
     Io(#[from] io::Error),
-    #[error("{what} is {size} bytes; the limit is {limit} bytes (max_file in config.toml [blobs])")]
+    #[error("{what} is {size} bytes; the limit is {limit} bytes (`max_file_mib` in config.toml [blobs])")]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error(
         "the blob store is full: {used} of {quota} bytes used, {size} more needed; \
@@ -39,8 +45,8 @@ pub enum Error {
     Full { used: u64, quota: u64, size: u64 },
     #[error("blob {0} is not on this node")]
     Missing(BlobHash),
-    #[error("the bytes fetched for blob {hash} hash to {got}")]
-    Wrong { hash: BlobHash, got: BlobHash },
+    #[error("blob {hash} is not whole: {missing} chunks of it are missing")]
+    Incomplete { hash: BlobHash, missing: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -144,10 +150,7 @@ impl Blobs {
 
     /// The size of a blob held whole, or `None`.
     pub fn size(&self, hash: &BlobHash) -> Option<u64> {
-        // The outboard is renamed in last: with it, the blob is whole.
-        if !self.outboard_path(hash).exists() {
-            return None;
-        }
+        // The content is renamed in last: with it, the blob is whole.
         fs::metadata(self.path(hash)).ok().map(|m| m.len())
     }
 
@@ -206,7 +209,7 @@ impl Blobs {
         drop(out);
         let hash = BlobHash(*encoder.finalize()?.as_bytes());
         let outboard = self.write_outboard(encoder, "add.obao")?;
-        self.install(&hash, size, (content_path, content), outboard)?;
+        self.install(&hash, size, (content_path, content), Some(outboard))?;
         self.fresh
             .lock()
             .expect("the fresh blobs' lock is never poisoned")
@@ -214,30 +217,63 @@ impl Blobs {
         Ok((hash, size))
     }
 
-    /// Moves a blob's finished temporary files into place (content first,
-    /// the outboard last: it marks the blob whole).
+    /// Moves a blob's finished temporary files into place (the outboard
+    /// first, if there is one; the content last: it marks the blob whole).
     fn install(
         &self,
         hash: &BlobHash,
         size: u64,
         content: (PathBuf, File),
-        outboard: (PathBuf, File),
+        outboard: Option<(PathBuf, File)>,
     ) -> Result<()> {
         if self.has(hash) {
             let _ = fs::remove_file(&content.0);
-            let _ = fs::remove_file(&outboard.0);
+            if let Some(outboard) = outboard {
+                let _ = fs::remove_file(&outboard.0);
+            }
             return Ok(());
         }
         content.1.sync_data()?;
-        outboard.1.sync_data()?;
         let path = self.path(hash);
         let shard = path.parent().expect("a blob path has a shard directory");
         fs::create_dir_all(shard)?;
+        if let Some(outboard) = outboard {
+            outboard.1.sync_data()?;
+            fs::rename(&outboard.0, self.outboard_path(hash))?;
+        }
         fs::rename(&content.0, &path)?;
-        fs::rename(&outboard.0, self.outboard_path(hash))?;
         File::open(shard)?.sync_all()?;
         self.used.fetch_add(size, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The outboard of a held blob, built now if it has none (a blob
+    /// fetched from peers): the file is hashed once more, and a blob that
+    /// no longer matches its name (a disk that changed it) is dropped.
+    fn outboard(&self, hash: &BlobHash) -> Result<Option<File>> {
+        match File::open(self.outboard_path(hash)) {
+            Ok(file) => return Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Ok(content) = File::open(self.path(hash)) else {
+            return Ok(None);
+        };
+        let mut encoder = outboard_encoder();
+        io::copy(
+            &mut BufReader::with_capacity(256 * 1024, content),
+            &mut encoder,
+        )?;
+        let got = BlobHash(*encoder.finalize()?.as_bytes());
+        if got != *hash {
+            tracing::warn!(%hash, %got, "a file no longer matches its hash: dropped");
+            self.remove(hash)?;
+            return Ok(None);
+        }
+        let (path, file) = self.write_outboard(encoder, "obao")?;
+        file.sync_data()?;
+        fs::rename(&path, self.outboard_path(hash))?;
+        Ok(Some(File::open(self.outboard_path(hash))?))
     }
 
     /// Whether `size` more bytes fit in one blob and in the quota.
@@ -284,17 +320,16 @@ impl Blobs {
     /// The Bao slice of a held blob covering `offset..offset + len`
     /// (`None`: not held). Reads only the range and its tree nodes.
     pub fn slice(&self, hash: &BlobHash, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
-        let (content, outboard) = match (
-            File::open(self.path(hash)),
-            File::open(self.outboard_path(hash)),
-        ) {
-            (Ok(c), Ok(o)) => (c, o),
-            _ => return Ok(None),
+        let Ok(content) = File::open(self.path(hash)) else {
+            return Ok(None);
+        };
+        let Some(outboard) = self.outboard(hash)? else {
+            return Ok(None);
         };
         let len = len.min(MAX_SLICE);
         let mut extractor = bao::encode::SliceExtractor::new_outboard(
-            BufReader::new(content),
-            BufReader::new(outboard),
+            BufReader::with_capacity(256 * 1024, content),
+            BufReader::with_capacity(64 * 1024, outboard),
             offset,
             len,
         );
@@ -314,6 +349,8 @@ impl Blobs {
             size,
             path,
             file,
+            missing: size.div_ceil(CHUNK).max(1),
+            chunks: vec![false; usize::try_from(size.div_ceil(CHUNK).max(1)).unwrap_or(0)],
         })
     }
 
@@ -377,9 +414,13 @@ impl Blobs {
         let Some(size) = self.size(hash) else {
             return Ok(false);
         };
-        // The outboard goes first: without it the blob is not held.
-        fs::remove_file(self.outboard_path(hash))?;
+        // The content goes first: without it the blob is not held.
         fs::remove_file(self.path(hash))?;
+        match fs::remove_file(self.outboard_path(hash)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         self.used.fetch_sub(size, Ordering::Relaxed);
         Ok(true)
     }
@@ -395,7 +436,8 @@ fn outboard_encoder() -> Encoder {
     bao::encode::Encoder::new_outboard(io::Cursor::new(Vec::new()))
 }
 
-/// A blob being fetched: checked ranges written at their offsets.
+/// A blob being fetched: each range checked against the hash, then
+/// written at its offset.
 #[derive(Debug)]
 pub struct Partial<'a> {
     blobs: &'a Blobs,
@@ -403,45 +445,65 @@ pub struct Partial<'a> {
     size: u64,
     path: PathBuf,
     file: File,
+    /// Chunks written, and how many are not.
+    chunks: Vec<bool>,
+    missing: u64,
 }
 
 impl Partial<'_> {
-    /// Writes checked bytes at `offset` (a multiple of the chunk size).
-    pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        debug_assert!(offset.is_multiple_of(CHUNK));
-        if offset + bytes.len() as u64 > self.size {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a range past the blob's end",
+    /// Checks a Bao slice of the blob that covers `offset..offset + len`
+    /// (`kith_protocol::blob::verify_slice`: a byte that does not match
+    /// stops it at its chunk) and writes what it proves. Returns the bytes
+    /// written; nothing of a slice that fails is written.
+    pub fn write_slice(
+        &mut self,
+        offset: u64,
+        len: u64,
+        slice: &[u8],
+    ) -> Result<u64, kith_protocol::blob::SliceError> {
+        let bytes = kith_protocol::blob::verify_slice(&self.hash, offset, len, slice)?;
+        let expected = len.min(self.size.saturating_sub(offset));
+        if bytes.len() as u64 != expected {
+            return Err(kith_protocol::blob::SliceError::Malformed(format!(
+                "{} bytes for a range of {expected}",
+                bytes.len()
             )));
         }
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.write_all(bytes)?;
-        Ok(())
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(&bytes))
+            .map_err(|e| kith_protocol::blob::SliceError::Malformed(format!("writing it: {e}")))?;
+        let first = offset / CHUNK;
+        let count = (bytes.len() as u64).div_ceil(CHUNK).max(u64::from(self.size == 0));
+        for chunk in first..first + count {
+            if let Some(done) = self.chunks.get_mut(chunk as usize)
+                && !*done
+            {
+                *done = true;
+                self.missing -= 1;
+            }
+        }
+        Ok(bytes.len() as u64)
     }
 
-    /// Hashes the whole (building its outboard) and installs it. Every
-    /// range was checked on arrival; this catches a range never written.
+    /// Whether every range is in.
+    pub fn is_whole(&self) -> bool {
+        self.missing == 0
+    }
+
+    /// Installs the blob: every range was checked against the hash as it
+    /// came, so the file is the blob once all are in.
     pub fn finish(mut self) -> Result<()> {
-        self.file.flush()?;
-        self.file.seek(SeekFrom::Start(0))?;
-        let mut encoder = outboard_encoder();
-        io::copy(
-            &mut BufReader::with_capacity(256 * 1024, &mut self.file),
-            &mut encoder,
-        )?;
-        let got = BlobHash(*encoder.finalize()?.as_bytes());
-        if got != self.hash {
-            return Err(Error::Wrong {
+        if !self.is_whole() {
+            return Err(Error::Incomplete {
                 hash: self.hash,
-                got,
+                missing: self.missing,
             });
         }
-        let outboard = self.blobs.write_outboard(encoder, "part.obao")?;
+        self.file.flush()?;
         let path = std::mem::take(&mut self.path);
         let file = self.file.try_clone()?;
-        self.blobs
-            .install(&self.hash, self.size, (path, file), outboard)
+        self.blobs.install(&self.hash, self.size, (path, file), None)
     }
 }
 

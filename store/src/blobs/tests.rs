@@ -40,23 +40,65 @@ fn a_blob_added_is_named_by_its_hash_and_served_in_verified_slices() {
 }
 
 #[test]
-fn a_partial_blob_is_installed_only_whole_and_right() {
+fn a_partial_blob_takes_only_checked_ranges_and_is_installed_only_whole() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
     let data = bytes(200_000);
-    let hash = BlobHash::of(&data);
+    let (outboard, root) = bao::encode::outboard(&data);
+    let hash = BlobHash(*root.as_bytes());
+    let slice = |offset: u64, len: u64| {
+        kith_protocol::blob::extract_slice(&data, &outboard, offset, len).unwrap()
+    };
     let mut partial = blobs.partial(hash, data.len() as u64).unwrap();
-    partial.write_at(0, &data[..100_352]).unwrap();
+    assert_eq!(partial.write_slice(0, 102_400, &slice(0, 102_400)).unwrap(), 102_400);
     assert!(!blobs.has(&hash), "not held before it is finished");
-    // A range never written: the whole does not hash right.
-    assert!(matches!(partial.finish(), Err(Error::Wrong { .. })));
+    // A range with a flipped byte is refused at its chunk, and not written.
+    let mut bad = slice(102_400, 102_400);
+    let at = bad.len() - 500;
+    bad[at] ^= 1;
+    assert!(matches!(
+        partial.write_slice(102_400, 102_400, &bad),
+        Err(kith_protocol::blob::SliceError::Mismatch { .. })
+    ));
+    // A range never written: not whole.
+    assert!(matches!(
+        partial.finish(),
+        Err(Error::Incomplete { missing: 96, .. })
+    ));
     assert!(!blobs.has(&hash));
     let mut partial = blobs.partial(hash, data.len() as u64).unwrap();
-    partial.write_at(100_352, &data[100_352..]).unwrap();
-    partial.write_at(0, &data[..100_352]).unwrap();
+    partial.write_slice(102_400, 102_400, &slice(102_400, 102_400)).unwrap();
+    partial.write_slice(0, 102_400, &slice(0, 102_400)).unwrap();
+    assert!(partial.is_whole());
     partial.finish().unwrap();
     assert_eq!(fs::read(blobs.path(&hash)).unwrap(), data);
     assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    // Its outboard is built when a range is first served.
+    let served = blobs.slice(&hash, 1024, 4096).unwrap().unwrap();
+    assert_eq!(
+        verify_slice(&hash, 1024, 4096, &served).unwrap(),
+        data[1024..5120]
+    );
+}
+
+#[test]
+fn a_file_changed_on_disk_is_dropped_when_it_is_served_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
+    let data = bytes(50_000);
+    let (outboard, root) = bao::encode::outboard(&data);
+    let hash = BlobHash(*root.as_bytes());
+    let mut partial = blobs.partial(hash, 50_000).unwrap();
+    let slice = kith_protocol::blob::extract_slice(&data, &outboard, 0, 65_536).unwrap();
+    partial.write_slice(0, 65_536, &slice).unwrap();
+    partial.finish().unwrap();
+    // Before any range was served (no outboard yet), the disk changes it.
+    let mut on_disk = fs::read(blobs.path(&hash)).unwrap();
+    on_disk[7] ^= 1;
+    fs::write(blobs.path(&hash), on_disk).unwrap();
+    assert!(blobs.slice(&hash, 0, 1024).unwrap().is_none());
+    assert!(!blobs.has(&hash));
+    assert_eq!(blobs.used(), 0);
 }
 
 #[test]
@@ -101,20 +143,16 @@ fn what_a_crash_left_half_written_is_gone_at_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
     let data = bytes(5000);
-    let hash = BlobHash::of(&data);
+    let (outboard, root) = bao::encode::outboard(&data);
+    let hash = BlobHash(*root.as_bytes());
     let mut partial = blobs.partial(hash, 5000).unwrap();
-    partial.write_at(0, &data[..4096]).unwrap();
+    let slice = kith_protocol::blob::extract_slice(&data, &outboard, 0, 4096).unwrap();
+    partial.write_slice(0, 4096, &slice).unwrap();
     std::mem::forget(partial);
-    // A blob whose outboard never landed is not held.
-    fs::create_dir_all(blobs.path(&hash).parent().unwrap()).unwrap();
-    fs::write(blobs.path(&hash), &data).unwrap();
     assert!(!blobs.has(&hash));
     drop(blobs);
     let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
-    assert!(
-        !dir.path().join("tmp").exists(),
-        "the half-written file is gone"
-    );
+    assert!(!dir.path().join("tmp").exists(), "the half-written file is gone");
     assert!(!blobs.has(&hash));
     blobs.add_bytes(&data).unwrap();
     assert!(blobs.has(&hash));
