@@ -415,3 +415,105 @@ async fn the_web_app_shows_images_inline_and_serves_other_files_as_downloads() {
         assert_eq!(status, 400, "{body}");
     });
 }
+
+/// A file attached in a private circle: Bob, a member, reads it (fetched
+/// from Alice's node as ciphertext, read with the key the sealed post
+/// gave him); Carol, trusted by Alice but not a member, carries the post
+/// and learns nothing of the file, not even its hash; and no node keeps
+/// the file's bytes in the clear under `blobs/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circles_file_is_read_by_members_and_kept_encrypted() {
+    let alice = TestNode::start("alice", 61).await;
+    let bob = TestNode::start("bob", 62).await;
+    let carol = TestNode::start("carol", 63).await;
+    connect(&alice, &bob).await;
+    connect(&alice, &carol).await;
+    alice.wait_for_seq(bob.author(), 1).await;
+    alice
+        .handle()
+        .call(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![bob.author().to_string()],
+        })
+        .await
+        .unwrap();
+    let plain = random_bytes("the plan", 300_000);
+    let files = tempfile::tempdir().unwrap();
+    let path = write_file(files.path(), "plan.pdf", &plain);
+    let added = alice
+        .handle()
+        .call(ops::BlobAdd {
+            path: path.to_string_lossy().into_owned(),
+            name: None,
+            media_type: None,
+            declare: false,
+        })
+        .await
+        .unwrap();
+    let posted = alice
+        .handle()
+        .call(ops::Post {
+            files: vec![added.file.clone()],
+            circle: Some("team".into()),
+            ..ops::Post::note("the plan for the team")
+        })
+        .await
+        .unwrap();
+    let sealed = posted.files[0].clone();
+    assert_ne!(
+        sealed.hash, added.file.hash,
+        "a circle's copy is its own blob"
+    );
+    wait_until(
+        bob.handle(),
+        || async {
+            bob.handle()
+                .call(ops::BlobInfo {
+                    hash: sealed.hash.to_string(),
+                })
+                .await
+                .is_ok()
+        },
+        || async { "bob never opened the post with the file".to_string() },
+    )
+    .await;
+    assert_eq!(get(&bob, &sealed.hash).await.unwrap(), plain);
+
+    carol.wait_for_seq(alice.author(), posted.seq).await;
+    for hash in [&sealed.hash, &added.file.hash] {
+        assert!(
+            get(&carol, hash).await.is_err(),
+            "carol, not a member, got the file"
+        );
+    }
+    // On disk, the circle's file is ciphertext on every node, and Alice's
+    // clear copy went once the circle's was made.
+    let needle = &plain[1000..1064];
+    let mut stack = vec![alice.dir.path().join("blobs")];
+    while let Some(dir) = stack.pop() {
+        for item in std::fs::read_dir(&dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "alice keeps the file in the clear at {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    for node in [&alice, &bob] {
+        let hex = sealed.hash.to_string();
+        let stored =
+            std::fs::read(node.dir.path().join("blobs").join(&hex[..2]).join(&hex)).unwrap();
+        assert_eq!(stored.len(), plain.len());
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle),
+            "{}: the circle's file is kept in the clear",
+            node.name
+        );
+    }
+}

@@ -109,6 +109,11 @@ pub struct BlobRef {
     pub media_type: String,
     /// The file's name, without any directory.
     pub name: String,
+    /// A circle's file (§13.4): the blob is the file encrypted with this
+    /// key ([`apply_keystream`]); the reference travels sealed, so only
+    /// the circle's members learn it. `None` for a public file.
+    #[serde(default)]
+    pub key: Option<[u8; 32]>,
 }
 
 impl BlobRef {
@@ -159,6 +164,17 @@ pub fn check_media_type(media_type: &str) -> Result<(), BodyError> {
             "bad media type {media_type:?}: expected lowercase type/subtype"
         )))
     }
+}
+
+/// Encrypts or decrypts `buf`, the bytes of a circle's file from byte
+/// `offset` on: ChaCha20 under the file's own random key with a zero
+/// nonce (the key is used for this file only; the file's integrity is its
+/// hash, signed inside the sealed entry).
+pub fn apply_keystream(key: &[u8; 32], offset: u64, buf: &mut [u8]) {
+    use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+    let mut cipher = chacha20::ChaCha20::new(key.into(), &[0u8; 12].into());
+    cipher.seek(offset);
+    cipher.apply_keystream(buf);
 }
 
 /// Files an author declares without a post (kind 21): what `kith blob add`

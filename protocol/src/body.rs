@@ -592,6 +592,7 @@ mod tests {
             size: 1234,
             media_type: "text/plain".into(),
             name: name.into(),
+            key: None,
         }
     }
 

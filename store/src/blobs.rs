@@ -36,7 +36,9 @@ pub const DEFAULT_QUOTA: u64 = 10 * 1024 * 1024 * 1024;
 pub enum Error {
     #[error("blob store: {0}")]
     Io(#[from] io::Error),
-    #[error("{what} is {size} bytes; the limit is {limit} bytes (`max_file_mib` in config.toml [blobs])")]
+    #[error(
+        "{what} is {size} bytes; the limit is {limit} bytes (`max_file_mib` in config.toml [blobs])"
+    )]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error(
         "the blob store is full: {used} of {quota} bytes used, {size} more needed; \
@@ -181,6 +183,20 @@ impl Blobs {
     pub fn add_bytes(&self, bytes: &[u8]) -> Result<(BlobHash, u64)> {
         self.check_room("the file", bytes.len() as u64)?;
         self.add_reader(bytes)
+    }
+
+    /// Adds a circle's copy of the held blob `plain`: its bytes encrypted
+    /// under `key` (`kith_protocol::blob::apply_keystream`). The copy is a
+    /// blob of its own, named by the hash of the ciphertext.
+    pub fn add_encrypted(&self, plain: &BlobHash, key: &[u8; 32]) -> Result<(BlobHash, u64)> {
+        let file = self.open_blob(plain)?;
+        let size = file.metadata()?.len();
+        self.check_room(&format!("blob {plain}"), size)?;
+        self.add_reader(Keystream {
+            inner: BufReader::with_capacity(256 * 1024, file),
+            key: *key,
+            offset: 0,
+        })
     }
 
     fn add_reader(&self, mut input: impl Read) -> Result<(BlobHash, u64)> {
@@ -426,6 +442,23 @@ impl Blobs {
     }
 }
 
+/// A reader that encrypts (or decrypts) what it reads: a circle's file.
+pub struct Keystream<R> {
+    pub inner: R,
+    pub key: [u8; 32],
+    /// Where in the file the next byte read is.
+    pub offset: u64,
+}
+
+impl<R: Read> Read for Keystream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        kith_protocol::blob::apply_keystream(&self.key, self.offset, &mut buf[..n]);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// A Bao outboard encoder. The tree is built in memory (1/16 of the
 /// blob's size: 6.25 MiB for the largest blob by default) because the
 /// encoder seeks back to fill in parent nodes, which buffered file writes
@@ -474,7 +507,9 @@ impl Partial<'_> {
             .and_then(|_| self.file.write_all(&bytes))
             .map_err(|e| kith_protocol::blob::SliceError::Malformed(format!("writing it: {e}")))?;
         let first = offset / CHUNK;
-        let count = (bytes.len() as u64).div_ceil(CHUNK).max(u64::from(self.size == 0));
+        let count = (bytes.len() as u64)
+            .div_ceil(CHUNK)
+            .max(u64::from(self.size == 0));
         for chunk in first..first + count {
             if let Some(done) = self.chunks.get_mut(chunk as usize)
                 && !*done
@@ -503,7 +538,8 @@ impl Partial<'_> {
         self.file.flush()?;
         let path = std::mem::take(&mut self.path);
         let file = self.file.try_clone()?;
-        self.blobs.install(&self.hash, self.size, (path, file), None)
+        self.blobs
+            .install(&self.hash, self.size, (path, file), None)
     }
 }
 

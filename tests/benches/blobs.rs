@@ -17,8 +17,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kith_node::ops;
@@ -66,8 +66,16 @@ fn main() {
     let (ca, cb) = (alice.client(), bob.client());
     let code_a = ca.call(ops::Invite {}).unwrap().code;
     let code_b = cb.call(ops::Invite {}).unwrap().code;
-    ca.call(ops::Join { code: code_b, petname: None }).unwrap();
-    cb.call(ops::Join { code: code_a, petname: None }).unwrap();
+    ca.call(ops::Join {
+        code: code_b,
+        petname: None,
+    })
+    .unwrap();
+    cb.call(ops::Join {
+        code: code_a,
+        petname: None,
+    })
+    .unwrap();
 
     println!("## blob transfer: {mib} MiB between two `kith up` processes on loopback");
     // For profilers: the two processes.
@@ -104,7 +112,9 @@ fn main() {
         // Bob has the post (its reference), not the file.
         let deadline = Instant::now() + Duration::from_secs(60);
         while cb
-            .call(ops::BlobInfo { hash: added.file.hash.to_string() })
+            .call(ops::BlobInfo {
+                hash: added.file.hash.to_string(),
+            })
             .is_err()
         {
             assert!(Instant::now() < deadline, "bob never got {}", post.id);
@@ -126,7 +136,9 @@ fn main() {
         let t = Instant::now();
         let mut sink = Counted(0);
         cb.call_into(
-            ops::BlobGet { hash: added.file.hash.to_string() },
+            ops::BlobGet {
+                hash: added.file.hash.to_string(),
+            },
             &mut sink,
         )
         .unwrap();
@@ -149,14 +161,20 @@ fn main() {
     // What the fetcher said of each fetch (ranges, then the whole).
     let log = std::fs::read_to_string(work.path().join("bob.log")).unwrap_or_default();
     for line in log.lines().filter(|l| l.contains("fetched a file")) {
-        println!("bob: {}", line.split("fetched a file").last().unwrap_or("").trim());
+        println!(
+            "bob: {}",
+            line.split("fetched a file").last().unwrap_or("").trim()
+        );
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[v.len() / 2]
     };
     let (t, k) = (median(&mut tcp_rates), median(&mut kith_rates));
-    println!("median: tcp copy {t:.0} MB/s, kith fetch {k:.0} MB/s, ratio {:.2}", k / t);
+    println!(
+        "median: tcp copy {t:.0} MB/s, kith fetch {k:.0} MB/s, ratio {:.2}",
+        k / t
+    );
     println!(
         "bob's RSS: idle {} MiB, highest peak during a fetch {} MiB ({} MiB file)",
         idle / 1024,

@@ -42,6 +42,7 @@ impl Core {
             size,
             media_type,
             name,
+            key: None,
         };
         let mut entries = Vec::new();
         if add.declare {
@@ -57,6 +58,24 @@ impl Core {
             self.blobs.referenced(&file.hash);
         }
         Ok(BlobView::new(file, true, entries))
+    }
+
+    /// A circle's copy of a file this node holds: encrypted under a new
+    /// random key, which the (sealed) reference carries.
+    pub(crate) fn encrypt_file(&self, file: &BlobRef) -> Result<BlobRef> {
+        if file.key.is_some() {
+            return Ok(file.clone());
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| Error::Io(format!("no randomness: {e}")))?;
+        let (hash, size) = self.blobs.add_encrypted(&file.hash, &key)?;
+        self.blobs.referenced(&hash);
+        Ok(BlobRef {
+            hash,
+            size,
+            key: Some(key),
+            ..file.clone()
+        })
     }
 
     /// Drops the blobs no entry references any more (after a deletion).
@@ -222,13 +241,45 @@ mod tests {
             members: vec![],
         })
         .unwrap();
-        let err = core
+        // In a circle, the file is a new blob: the file encrypted under a
+        // key only the sealed post carries.
+        let posted = core
             .run(ops::Post {
-                files: vec![file],
+                files: vec![file.clone()],
                 circle: Some("team".into()),
                 ..ops::Post::note("for the team")
             })
-            .unwrap_err();
-        assert!(err.to_string().contains("private circle"), "{err}");
+            .unwrap();
+        let sealed = &posted.files[0];
+        assert_ne!(sealed.hash, file.hash);
+        assert!(sealed.key.is_some());
+        assert_eq!(
+            (sealed.size, sealed.name.as_str()),
+            (file.size, "notes.txt")
+        );
+        let on_disk = std::fs::read(core.blobs().path(&sealed.hash)).unwrap();
+        assert_ne!(on_disk, b"notes", "a circle's file is kept encrypted");
+        let read = core
+            .run(ops::BlobGet {
+                hash: sealed.hash.to_string(),
+            })
+            .unwrap()
+            .into_bytes()
+            .unwrap();
+        assert_eq!(read, b"notes");
+        // Declaring a file (for everyone) in a circle is refused.
+        let err = core
+            .run(ops::BlobAdd {
+                path: files
+                    .path()
+                    .join("notes.txt")
+                    .to_string_lossy()
+                    .into_owned(),
+                name: None,
+                media_type: None,
+                declare: true,
+            })
+            .map(|_| ());
+        assert!(err.is_ok(), "declaring outside a circle works");
     }
 }

@@ -86,6 +86,13 @@ impl ReadOp for BlobGet {
     fn run(self, ctx: &ReadCtx<'_>) -> Result<Streamed> {
         let hash: BlobHash = self.hash.parse()?;
         let blobs = ctx.reader.blobs().clone();
+        // A circle's file is kept encrypted; its reference holds the key.
+        let key = ctx
+            .reader
+            .store()
+            .blob_refs(&hash)?
+            .into_iter()
+            .find_map(|(_, file)| file.key);
         if !blobs.has(&hash) {
             let file = known(ctx, &hash)?;
             match ctx.fetch {
@@ -97,7 +104,15 @@ impl ReadOp for BlobGet {
                 }
             }
         }
-        let mut file = blobs.open_blob(&hash)?;
+        let file = blobs.open_blob(&hash)?;
+        let mut file: Box<dyn Read + Send> = match key {
+            Some(key) => Box::new(kith_store::blobs::Keystream {
+                inner: file,
+                key,
+                offset: 0,
+            }),
+            None => Box::new(file),
+        };
         let lane = ctx.lane.clone();
         Ok(Streamed(Payload::Stream(Box::new(move |out| {
             let _lane = lane;

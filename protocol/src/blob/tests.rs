@@ -68,6 +68,7 @@ fn references_keep_names_and_types_harmless() {
         size: 10,
         media_type: "image/png".into(),
         name: "screen shot.png".into(),
+        key: None,
     };
     good.check().unwrap();
     for name in ["", ".", "..", "a/b", "..\\x", "a\nb", &"x".repeat(256)] {
@@ -117,7 +118,7 @@ fn hashes_read_with_or_without_the_blob_prefix() {
     assert!("blob:xyz".parse::<BlobHash>().is_err());
 }
 
-/// The vectors of PROTOCOL.md §13.4, computed here. On a mismatch the
+/// The vectors of PROTOCOL.md §13.5, computed here. On a mismatch the
 /// message holds the block to paste.
 #[test]
 fn protocol_md_blob_vectors_match_the_code() {
@@ -130,6 +131,7 @@ fn protocol_md_blob_vectors_match_the_code() {
         size: content.len() as u64,
         media_type: "text/plain".into(),
         name: "notes.txt".into(),
+        key: None,
     };
     let post = Body::Post(Post {
         kind: PostKind::Note,
@@ -155,6 +157,12 @@ fn protocol_md_blob_vectors_match_the_code() {
         verify_slice(&hash, 1024, 1024, &flipped),
         Err(SliceError::Mismatch { offset: 1024 })
     );
+    let mut cipher = content.clone();
+    apply_keystream(&[7; 32], 0, &mut cipher);
+    // Any offset gives the same bytes: the keystream seeks.
+    let mut tail = content[1000..].to_vec();
+    apply_keystream(&[7; 32], 1000, &mut tail);
+    assert_eq!(tail, cipher[1000..]);
     let block = format!(
         "content   the 3,000 bytes i mod 251 (i = 0, 1, …, 2999)\n\
          hash      {hash}\n\
@@ -164,7 +172,8 @@ fn protocol_md_blob_vectors_match_the_code() {
          request   {} (offset 1024, len 1024)\n\
          slice     {} bytes, blake3 {} (the Bao slice of bytes 1024..2048)\n\
          response  {} bytes, blake3 {} (Response::Slice of it, postcard)\n\
-         flipped   byte {at} of the slice (byte 1034 of the content) flipped: refused at the chunk at byte 1024\n",
+         flipped   byte {at} of the slice (byte 1034 of the content) flipped: refused at the chunk at byte 1024\n\
+         circle    key 07×32: ciphertext begins {}, blake3 {}\n",
         outboard.len(),
         blake3::hash(&outboard),
         hex::encode(post.encode()),
@@ -174,6 +183,8 @@ fn protocol_md_blob_vectors_match_the_code() {
         blake3::hash(&slice),
         response.len(),
         blake3::hash(&response),
+        hex::encode(&cipher[..32]),
+        blake3::hash(&cipher),
     );
     let doc = include_str!("../../../docs/PROTOCOL.md");
     let found = doc
@@ -183,6 +194,6 @@ fn protocol_md_blob_vectors_match_the_code() {
         .unwrap_or_default();
     assert_eq!(
         found, block,
-        "PROTOCOL.md §13.4 blob vectors are stale; the block:\n{block}"
+        "PROTOCOL.md §13.5 blob vectors are stale; the block:\n{block}"
     );
 }

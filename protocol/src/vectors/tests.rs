@@ -211,6 +211,8 @@ fn section_4_numbers_the_kinds_as_the_code_does() {
         (kind::ENCRYPTION_KEY, "encryption key"),
         (kind::CIRCLE_EPOCH, "circle epoch"),
         (kind::SEALED, "sealed"),
+        (kind::POST_WITH_FILES, "post with files"),
+        (kind::FILES, "files"),
     ];
     for (number, name) in &rows {
         let mut bytes = Vec::new();

@@ -50,7 +50,10 @@ fn a_partial_blob_takes_only_checked_ranges_and_is_installed_only_whole() {
         kith_protocol::blob::extract_slice(&data, &outboard, offset, len).unwrap()
     };
     let mut partial = blobs.partial(hash, data.len() as u64).unwrap();
-    assert_eq!(partial.write_slice(0, 102_400, &slice(0, 102_400)).unwrap(), 102_400);
+    assert_eq!(
+        partial.write_slice(0, 102_400, &slice(0, 102_400)).unwrap(),
+        102_400
+    );
     assert!(!blobs.has(&hash), "not held before it is finished");
     // A range with a flipped byte is refused at its chunk, and not written.
     let mut bad = slice(102_400, 102_400);
@@ -67,7 +70,9 @@ fn a_partial_blob_takes_only_checked_ranges_and_is_installed_only_whole() {
     ));
     assert!(!blobs.has(&hash));
     let mut partial = blobs.partial(hash, data.len() as u64).unwrap();
-    partial.write_slice(102_400, 102_400, &slice(102_400, 102_400)).unwrap();
+    partial
+        .write_slice(102_400, 102_400, &slice(102_400, 102_400))
+        .unwrap();
     partial.write_slice(0, 102_400, &slice(0, 102_400)).unwrap();
     assert!(partial.is_whole());
     partial.finish().unwrap();
@@ -152,7 +157,10 @@ fn what_a_crash_left_half_written_is_gone_at_the_next_open() {
     assert!(!blobs.has(&hash));
     drop(blobs);
     let blobs = Blobs::open(dir.path(), Limits::default()).unwrap();
-    assert!(!dir.path().join("tmp").exists(), "the half-written file is gone");
+    assert!(
+        !dir.path().join("tmp").exists(),
+        "the half-written file is gone"
+    );
     assert!(!blobs.has(&hash));
     blobs.add_bytes(&data).unwrap();
     assert!(blobs.has(&hash));

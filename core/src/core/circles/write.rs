@@ -308,6 +308,8 @@ impl Core {
             bodies.push(Body::EncryptionKey(device.announcement()));
         }
         let mut epochs: BTreeMap<CircleId, (EpochId, [u8; 32])> = BTreeMap::new();
+        // Files attached in a circle, as they were before it encrypted them.
+        let mut cleartext = Vec::new();
         let mut registry = None;
         let mut rng = None;
         for (body, explicit) in items {
@@ -324,13 +326,25 @@ impl Core {
                 bodies.push(body);
                 continue;
             };
-            if matches!(&body, Body::Post(p) if !p.files.is_empty())
-                || matches!(body, Body::Files(_))
-            {
+            if matches!(body, Body::Files(_)) {
                 return Err(Error::InvalidInput(
-                    "files cannot be attached in a private circle yet: every carrier of the circle's entries could read them".into(),
+                    "a file is declared for everyone you trust; attach it to a post in the circle instead".into(),
                 ));
             }
+            // A circle's files travel encrypted: the sealed reference
+            // carries each one's key (PROTOCOL.md §13.4).
+            let body = match body {
+                Body::Post(mut post) if !post.files.is_empty() => {
+                    for file in &mut post.files {
+                        if file.key.is_none() {
+                            cleartext.push(file.hash);
+                        }
+                        *file = self.encrypt_file(file)?;
+                    }
+                    Body::Post(post)
+                }
+                other => other,
+            };
             if registry.is_none() {
                 registry = Some(self.store.registry()?);
             }
@@ -364,6 +378,13 @@ impl Core {
             bodies.push(sealed);
         }
         let entries = self.append_raw(&bodies)?;
+        // A file sent into a circle is kept only as the circle's copy: its
+        // clear bytes go, unless a public entry attaches them too.
+        for hash in cleartext {
+            if self.store.blob_refs(&hash)?.is_empty() {
+                self.blobs().remove(&hash)?;
+            }
+        }
         Ok(mine.into_iter().map(|i| entries[i].clone()).collect())
     }
 }
