@@ -642,6 +642,30 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         ..post("with a file")
     })
     .await;
+    // The inbox: empty on one node (nothing of others' here), marks,
+    // following a page.
+    pair.same(ops::Inbox::default()).await;
+    pair.same(ops::InboxUnread {}).await;
+    pair.same(ops::InboxRead {
+        entry: None,
+        all: true,
+    })
+    .await;
+    pair.same(ops::InboxRead {
+        entry: None,
+        all: false,
+    })
+    .await;
+    pair.same(ops::WikiFollow {
+        page: "Glossary".into(),
+        stop: false,
+    })
+    .await;
+    pair.same(ops::WikiFollow {
+        page: "no such page".into(),
+        stop: true,
+    })
+    .await;
     pair.online_only(
         ops::Dial {
             addr: "/ip4/127.0.0.1/tcp/9".into(),

@@ -21,6 +21,7 @@ fn notes(from: usize, n: usize) -> Vec<Body> {
                 reply_to: None,
                 tags: vec![format!("t{}", i % 7)],
                 files: Vec::new(),
+                mentions: Vec::new(),
             })
         })
         .collect()

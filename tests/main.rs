@@ -8,6 +8,7 @@ mod circles;
 mod contract;
 mod devices;
 mod discovery;
+mod inbox;
 mod knowledge;
 mod long_jobs;
 mod recovery;

@@ -216,6 +216,7 @@ async fn a_forged_entry_from_a_trusted_peer_is_rejected_and_not_forwarded() {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     });
     let genuine = Entry::sign(
         &alice.keypair,

@@ -103,6 +103,10 @@ subcommands! {
     Delete(commands::delete::Args) => delete;
     /// Full-text search over posts and wiki pages
     Search(commands::search::Args) => search;
+    /// What concerns you: answers, replies, mentions, endorsements, page edits
+    Inbox(commands::inbox::Args) => inbox;
+    /// Your inbox over a period, grouped (default: the last day)
+    Digest(commands::digest::Args) => digest;
     /// Files and images: add one (for a wiki page), fetch one, see one
     #[command(subcommand)]
     Blob(commands::blob::Command) => blob;

@@ -29,6 +29,7 @@ fn posts(dir: &tempfile::TempDir, prefix: &str, n: usize) {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             })
         })
         .collect();

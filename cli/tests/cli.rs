@@ -516,6 +516,7 @@ fn forks_are_listed_and_can_be_cleared() {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             });
             Entry::sign(
                 &x,

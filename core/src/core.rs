@@ -20,6 +20,7 @@ pub mod blobs;
 pub mod circles;
 pub mod devices;
 pub mod exchange;
+pub mod inbox;
 pub mod ingest;
 pub mod knowledge;
 pub mod rebuild;

@@ -32,6 +32,7 @@ mod commit;
 pub mod devices;
 pub mod exchange;
 pub mod http;
+pub mod inbox;
 pub mod knowledge;
 pub mod maintenance;
 pub mod network;
@@ -52,6 +53,7 @@ pub use self::devices::{
 };
 pub use self::exchange::{Bundle, Forks, ForksClear, Frontier, ImportEntries};
 pub use self::http::{Binary, Streamed};
+pub use self::inbox::{Inbox, InboxRead, InboxUnread, WikiFollow};
 pub use self::knowledge::{
     Accept, Answer, Ask, Endorse, Questions, Reply, Search, Similar, Thread,
 };
@@ -488,6 +490,8 @@ operations! {
     CircleRemove -> crate::model::CircleView, Delete "/circles/{circle}/members/{member}", "remove a member (yourself: leave); they read nothing written after";
     BookmarkAdd -> bookmarks::BookmarkView, Post "/bookmarks", "bookmark an entry, with a note (private to this node)";
     BookmarkRemove -> bool, Delete "/bookmarks/{entry}", "forget a bookmark";
+    InboxRead -> usize, Post "/inbox/read", "mark an inbox item (`entry`) or `all` of them read";
+    WikiFollow -> bool, Post "/wiki/{page}/follow", "follow a page (its edits reach your inbox), or stop";
     BlobAdd -> blobs::BlobView, Post "/blobs", "add a file on this machine (by its path) to your files; `declare` signs an entry naming it";
 }
 
@@ -525,6 +529,8 @@ operations! {
     Jobs -> Vec<crate::jobs::JobView>, Get "/jobs", "long jobs running and their progress";
     Devices -> crate::model::PersonView, Get "/devices", "your person: every device key, this one marked";
     BookmarkList -> Vec<bookmarks::BookmarkView>, Get "/bookmarks", "your bookmarks, the latest first";
+    Inbox -> Vec<inbox::InboxItemView>, Get "/inbox", "what concerns you (answers, replies, mentions, endorsements, accepts, page edits), newest first";
+    InboxUnread -> usize, Get "/inbox/unread", "how many inbox items you have not read";
     BlobGet -> Streamed, Get "/blobs/{hash}", "a file's bytes, fetched from trusted peers first if needed";
     BlobInfo -> blobs::BlobView, Get "/blobs/{hash}/info", "a file's size, type and name, whether it is here, and who references it";
 }

@@ -113,5 +113,6 @@ pub fn note_body(text: impl Into<String>) -> kith_protocol::Body {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }

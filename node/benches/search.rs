@@ -59,6 +59,7 @@ fn main() {
                     reply_to: None,
                     tags: vec![rng.pick(&tags).to_string()],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             })
             .collect();

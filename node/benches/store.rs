@@ -26,6 +26,7 @@ fn body(i: usize) -> Body {
         reply_to: None,
         tags: vec!["bench".into()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

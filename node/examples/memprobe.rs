@@ -169,6 +169,7 @@ fn main() {
                     reply_to: None,
                     tags: vec![format!("t{}", i % 5)],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 });
                 let e = kith_protocol::Entry::sign(
                     key,
@@ -229,6 +230,7 @@ fn main() {
             reply_to: None,
             tags: vec!["probe".into()],
             files: Vec::new(),
+            mentions: Vec::new(),
         });
         let entry = kith_protocol::Entry::sign(
             &author,

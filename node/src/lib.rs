@@ -13,7 +13,7 @@
 //!
 //! let store = Store::temporary().unwrap();
 //! let me = Keypair::from_secret(&[1; 32]);
-//! let body = Body::Post(Post { kind: PostKind::Note, text: "hi".into(), reply_to: None, tags: vec![], files: vec![] });
+//! let body = Body::Post(Post { kind: PostKind::Note, text: "hi".into(), reply_to: None, tags: vec![], files: vec![], mentions: vec![] });
 //! let entry = store.append(&me, &body, 1_700_000_000_000).unwrap();
 //! assert_eq!(store.get(&entry.id()).unwrap().unwrap(), entry);
 //! ```

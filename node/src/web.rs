@@ -14,6 +14,7 @@
 mod blobs;
 mod bookmarks;
 mod circles;
+mod inbox;
 mod people;
 mod posts;
 mod questions;
@@ -115,6 +116,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "bookmarks.html",
         include_str!("web/templates/bookmarks.html"),
     ),
+    ("inbox.html", include_str!("web/templates/inbox.html")),
 ];
 
 /// Templates and the secrets derived from the API token.
@@ -188,6 +190,9 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/entry/{id}/delete", post(posts::delete))
         .route("/entry/{id}/bookmark", post(bookmarks::bookmark))
         .route("/bookmarks", get(bookmarks::bookmarks))
+        .route("/inbox", get(inbox::inbox))
+        .route("/inbox/count", get(inbox::count))
+        .route("/inbox/read", post(inbox::read))
         .route("/blob/upload", post(blobs::upload))
         .route("/blob/{hash}", get(blobs::blob))
         .route("/bookmarks/{id}/remove", post(bookmarks::forget))
@@ -425,7 +430,9 @@ async fn page(
     ctx: Value,
 ) -> WebResult {
     let me = s.handle.call(ops::Whoami {}).await?;
+    let inbox_unread = s.handle.call(ops::InboxUnread {}).await?;
     let common = context! {
+        inbox_unread => inbox_unread,
         csrf => s.web.csrf.clone(),
         me => me.author.to_string(),
         me_short => me.author.short(),

@@ -43,6 +43,7 @@ fn post(i: usize) -> Body {
         reply_to: None,
         tags: vec!["ops".into()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

@@ -515,6 +515,7 @@ fn signed_posts(keys: &[Keypair], post_author: &[u32]) -> Vec<Entry> {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             });
             let e = Entry::sign(
                 &keys[a as usize],

@@ -22,6 +22,9 @@ use crate::keys::AuthorId;
 use crate::limits::Limits;
 use crate::varint;
 
+/// Most people one post mentions.
+pub const MAX_MENTIONS: usize = 32;
+
 /// Body kind numbers on the wire.
 pub mod kind {
     pub const POST: u64 = 1;
@@ -43,7 +46,8 @@ pub mod kind {
     /// decode as unknown kinds (stored and forwarded, never opened).
     pub const CIRCLE_EPOCH: u64 = 18;
     pub const SEALED: u64 = 19;
-    /// A post with files (PROTOCOL.md §13): kind 1's payload, then the files.
+    /// A post with files or mentions (PROTOCOL.md §13, §14): kind 1's
+    /// payload, then the files, then the mentions.
     pub const POST_WITH_FILES: u64 = 20;
     /// Files an author declares without a post (`kith blob add`).
     pub const FILES: u64 = 21;
@@ -148,9 +152,13 @@ pub struct Post {
     pub text: String,
     pub reply_to: Option<EntryId>,
     pub tags: Vec<String>,
-    /// Attached files (kind 20 on the wire; none: kind 1).
+    /// Attached files (kind 20 on the wire; none and no mentions: kind 1).
     #[serde(default)]
     pub files: Vec<BlobRef>,
+    /// The people the text mentions (`@name`), resolved to their keys when
+    /// it was written (kind 20 on the wire).
+    #[serde(default)]
+    pub mentions: Vec<AuthorId>,
 }
 
 /// Kind 1's payload: a post without files.
@@ -162,21 +170,28 @@ struct PostWire {
     tags: Vec<String>,
 }
 
-/// Kind 20's payload: kind 1's, followed by the files.
+/// Kind 20's payload: kind 1's, followed by the files and the mentions.
 #[derive(Serialize, Deserialize)]
 struct PostWithFilesWire {
     post: PostWire,
     files: Vec<BlobRef>,
+    mentions: Vec<AuthorId>,
 }
 
 impl Post {
-    fn into_wire(self) -> (PostWire, Vec<BlobRef>) {
+    /// Whether it is written as kind 20 (files or mentions), not kind 1.
+    pub fn is_extended(&self) -> bool {
+        !self.files.is_empty() || !self.mentions.is_empty()
+    }
+
+    fn into_wire(self) -> (PostWire, Vec<BlobRef>, Vec<AuthorId>) {
         let Post {
             kind,
             text,
             reply_to,
             tags,
             files,
+            mentions,
         } = self;
         (
             PostWire {
@@ -186,16 +201,18 @@ impl Post {
                 tags,
             },
             files,
+            mentions,
         )
     }
 
-    fn from_wire(post: PostWire, files: Vec<BlobRef>) -> Post {
+    fn from_wire(post: PostWire, files: Vec<BlobRef>, mentions: Vec<AuthorId>) -> Post {
         Post {
             kind: post.kind,
             text: post.text,
             reply_to: post.reply_to,
             tags: post.tags,
             files,
+            mentions,
         }
     }
 }
@@ -298,7 +315,7 @@ impl Body {
     /// Wire kind number.
     pub fn kind(&self) -> u64 {
         match self {
-            Body::Post(p) if p.files.is_empty() => kind::POST,
+            Body::Post(p) if !p.is_extended() => kind::POST,
             Body::Post(_) => kind::POST_WITH_FILES,
             Body::Files(_) => kind::FILES,
             Body::Endorsement(_) => kind::ENDORSEMENT,
@@ -350,11 +367,15 @@ impl Body {
         varint::encode(self.kind(), &mut out);
         let payload = match self {
             Body::Post(p) => {
-                let (post, files) = p.clone().into_wire();
-                if files.is_empty() {
+                let (post, files, mentions) = p.clone().into_wire();
+                if files.is_empty() && mentions.is_empty() {
                     postcard::to_stdvec(&post)
                 } else {
-                    postcard::to_stdvec(&PostWithFilesWire { post, files })
+                    postcard::to_stdvec(&PostWithFilesWire {
+                        post,
+                        files,
+                        mentions,
+                    })
                 }
             }
             Body::Files(f) => postcard::to_stdvec(f),
@@ -392,10 +413,10 @@ impl Body {
             Ok(value)
         }
         Ok(match kind {
-            kind::POST => Body::Post(Post::from_wire(strict(payload)?, Vec::new())),
+            kind::POST => Body::Post(Post::from_wire(strict(payload)?, Vec::new(), Vec::new())),
             kind::POST_WITH_FILES => {
                 let wire: PostWithFilesWire = strict(payload)?;
-                Body::Post(Post::from_wire(wire.post, wire.files))
+                Body::Post(Post::from_wire(wire.post, wire.files, wire.mentions))
             }
             kind::FILES => Body::Files(strict(payload)?),
             kind::ENDORSEMENT => Body::Endorsement(strict(payload)?),
@@ -453,6 +474,12 @@ impl Body {
                     )));
                 }
                 crate::blob::check_files(&post.files)?;
+                if post.mentions.len() > MAX_MENTIONS {
+                    return Err(BodyError::Invalid(format!(
+                        "too many mentions: {} (limit {MAX_MENTIONS})",
+                        post.mentions.len()
+                    )));
+                }
                 for tag in &post.tags {
                     if tag.is_empty()
                         || tag.len() > limits.max_tag_len
@@ -545,6 +572,7 @@ mod tests {
                 reply_to: Some(EntryId([3; 32])),
                 tags: vec!["rust".into(), "crdt".into()],
                 files: Vec::new(),
+                mentions: Vec::new(),
             }),
             Body::Endorsement(Endorsement {
                 target: EntryId([1; 32]),
@@ -579,6 +607,7 @@ mod tests {
                 reply_to: None,
                 tags: vec![],
                 files: vec![file("log.txt")],
+                mentions: Vec::new(),
             }),
             Body::Files(Files {
                 files: vec![file("a.png"), file("b.pdf")],
@@ -666,6 +695,7 @@ mod tests {
                 reply_to: None,
                 tags: tags.iter().map(|s| s.to_string()).collect(),
                 files: Vec::new(),
+                mentions: Vec::new(),
             })
         };
         assert!(post("hi", &["ok"]).check(&limits).is_ok());

@@ -16,6 +16,7 @@
 //!     reply_to: None,
 //!     tags: vec!["kith".into()],
 //!     files: vec![],
+//!     mentions: vec![],
 //! });
 //! let entry = Entry::sign(&keypair, Draft { seq: 1, prev: None, timestamp_ms: 1, body: body.encode() });
 //! let bytes = entry.encode();

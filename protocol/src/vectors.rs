@@ -54,6 +54,7 @@ pub fn bodies() -> Vec<Body> {
         reply_to: Some(question_id),
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     });
     out.push(answer.clone());
     let answer_id = entries_of(&out)[3].id();
@@ -141,6 +142,7 @@ fn question() -> Body {
         reply_to: None,
         tags: vec!["intro".into()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

@@ -130,6 +130,7 @@ mod tests {
             reply_to: None,
             tags: vec![],
             files: Vec::new(),
+            mentions: Vec::new(),
         });
         let entry = Entry::sign(
             &keypair,

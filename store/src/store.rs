@@ -22,6 +22,7 @@ pub mod bookmarks;
 pub mod circles;
 pub mod forks;
 mod ids;
+pub mod inbox;
 mod keys;
 pub mod keyspace;
 pub(crate) use keys::decode_author;

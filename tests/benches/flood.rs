@@ -52,6 +52,7 @@ async fn bench() {
                         reply_to: None,
                         tags: vec![],
                         files: Vec::new(),
+                        mentions: Vec::new(),
                     })
                 })
                 .collect();

@@ -100,6 +100,7 @@ fn note(author: usize, i: usize) -> Body {
         reply_to: None,
         tags: vec![WORDS[(x % 7) as usize].to_string()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

@@ -175,6 +175,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     reply_to: None,
                     tags: vec![rng.pick(&tags).clone()],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             } else if roll < 30 && !questions.is_empty() {
                 let question = *rng.pick(&questions);
@@ -184,6 +185,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     reply_to: Some(question),
                     tags: Vec::new(),
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             } else if roll < 36 && !recent.is_empty() {
                 Body::Post(Post {
@@ -192,6 +194,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     reply_to: Some(*rng.pick(recent.make_contiguous())),
                     tags: Vec::new(),
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             } else if roll < 40 && !recent.is_empty() {
                 Body::Endorsement(Endorsement {
@@ -206,6 +209,7 @@ fn corpus(n: usize, words: &[String]) -> Corpus {
                     reply_to: None,
                     tags: vec![rng.pick(&tags).clone()],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             };
             let is_question = matches!(&body, Body::Post(p) if p.kind == PostKind::Question);

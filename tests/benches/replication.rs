@@ -33,6 +33,7 @@ fn note(i: usize) -> Body {
         reply_to: None,
         tags: vec!["bench".into()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

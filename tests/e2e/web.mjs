@@ -167,6 +167,12 @@ try {
   await pb.getByLabel("Your answer", { exact: true }).fill("Bundle files on a USB stick");
   await pb.getByRole("button", { name: "Answer" }).click();
   await pb.waitForURL("**/thread/*");
+  // A's open page counts B's answer in the inbox, without a reload.
+  await pa.locator("#inbox-count").filter({ hasText: /^[1-9]/ }).waitFor();
+  await pa.goto("/inbox");
+  if (!(await pa.textContent("main")).includes("answered")) fail("the inbox does not show B's answer");
+  await shot(pa, "06a-inbox");
+  await pa.goto(threadPath);
   await eventually(pb, threadPath, async (p) => (await p.locator("li.answer").count()) === 2, "B sees both answers");
   await pb.locator("li.answer", { hasText: "Export it nightly" }).getByRole("button", { name: "Endorse" }).click();
   await pb.waitForURL("**/thread/*");

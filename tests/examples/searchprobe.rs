@@ -58,6 +58,7 @@ fn main() {
             reply_to: None,
             tags: vec![],
             files: Vec::new(),
+            mentions: Vec::new(),
         },
     });
     println!("{} documents, {} words", search.len(), words.len());

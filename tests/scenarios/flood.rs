@@ -338,6 +338,7 @@ fn rubbish(i: usize, friend: AuthorId, real: &[Vec<u8>]) -> Vec<u8> {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     });
     let mallory = Keypair::from_secret(&MALLORY);
     match i % 4 {

@@ -105,6 +105,13 @@ pub enum Command {
     },
     /// Mark a page's merged concurrent edits as reviewed
     Reviewed { page: String },
+    /// Follow a page: its edits reach your inbox (pages you write are followed)
+    Follow {
+        page: String,
+        /// Stop following it
+        #[arg(long)]
+        stop: bool,
+    },
     /// Archive a page (restorable with `kith wiki restore`)
     Delete { page: String },
     /// Bring an archived page back, or (--at) make the page read as it did
@@ -165,6 +172,15 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             update_links,
         } => rename(&mut backend, page, title, update_links)?,
         Command::Sides { page, json } => sides(&mut backend, page, json)?,
+        Command::Follow { page, stop } => {
+            let shown = kith_node::text::for_terminal(&page).into_owned();
+            backend.call(ops::WikiFollow { page, stop })?;
+            if stop {
+                println!("no longer following {shown:?}");
+            } else {
+                println!("following {shown:?}: its edits reach your inbox");
+            }
+        }
         Command::Reviewed { page } => {
             let view = backend.call(ops::WikiReviewed { page })?;
             println!(

@@ -14,6 +14,7 @@ fn entries(n: usize) -> Vec<Entry> {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             })
         })
         .collect();

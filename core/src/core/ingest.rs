@@ -274,6 +274,7 @@ impl Core {
     /// index never holds an entry past the walk that the walk would add a
     /// second time.
     fn index_stored(&mut self, entries: &[Verified]) {
+        self.note_inbox(entries);
         if entries
             .iter()
             .any(|v| matches!(v.body(), Some(Body::Deletion(_))))

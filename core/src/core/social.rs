@@ -40,12 +40,14 @@ impl Core {
                 "the text is empty: write something first".into(),
             ));
         }
+        let mentions = self.resolve_mentions(&text)?;
         let body = Body::Post(Post {
             kind: new.kind,
             text,
             reply_to,
             tags,
             files: new.files.clone(),
+            mentions,
         });
         let limit = self.store.limits().max_body_bytes;
         let size = body.encode().len();

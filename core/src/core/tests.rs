@@ -913,6 +913,7 @@ fn an_own_post_is_fdatasynced_before_its_id_is_returned() {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             })],
             1_700_000_000_000,
         )
@@ -948,6 +949,7 @@ fn an_export_of_many_pages_carries_each_entry_once_in_log_order() {
                 reply_to: None,
                 tags: vec![],
                 files: Vec::new(),
+                mentions: Vec::new(),
             })
         })
         .collect();
@@ -1029,6 +1031,7 @@ fn a_peer_body_that_does_not_decode_is_kept_but_feeds_no_view() {
             reply_to: None,
             tags: vec![],
             files: Vec::new(),
+            mentions: Vec::new(),
         })
         .encode()
     };

@@ -114,6 +114,8 @@ impl Core {
         };
         let local = self.wiki.create(&self.store, &me, shown, title, body)?;
         self.wiki_commit_in(local, scope)?;
+        // A page you write is a page you follow (its edits reach your inbox).
+        self.store.follow_page(&shown, true)?;
         self.page_view(&shown)
     }
 
@@ -138,6 +140,7 @@ impl Core {
             None => self.wiki.edit(&self.store, &me, &page, body)?,
         };
         self.wiki_commit(local)?;
+        self.store.follow_page(&page, true)?;
         self.page_view(&page)
     }
 

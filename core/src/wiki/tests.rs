@@ -1484,6 +1484,7 @@ fn the_wiki_marker_moves_past_notes_but_never_over_a_gap() {
                     reply_to: None,
                     tags: vec![],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 })
             })
             .collect()

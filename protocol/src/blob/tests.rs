@@ -139,6 +139,7 @@ fn protocol_md_blob_vectors_match_the_code() {
         reply_to: None,
         tags: vec![],
         files: vec![file.clone()],
+        mentions: Vec::new(),
     });
     let files = Body::Files(Files {
         files: vec![file.clone()],

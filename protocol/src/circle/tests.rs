@@ -19,6 +19,7 @@ fn post(text: &str) -> Body {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

@@ -96,6 +96,7 @@ pub fn build() -> Built {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     });
     let sealed = seal(
         &inner,

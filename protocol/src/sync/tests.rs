@@ -29,6 +29,7 @@ impl MemLogs {
             reply_to: None,
             tags: vec![],
             files: Vec::new(),
+            mentions: Vec::new(),
         });
         let entry = Entry::sign(
             keypair,

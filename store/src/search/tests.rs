@@ -9,6 +9,7 @@ fn note(text: &str) -> Post {
         reply_to: None,
         tags: vec![],
         files: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 
@@ -194,6 +195,7 @@ fn posts_come_from_the_store_and_pages_keep_theirs() {
                     reply_to: None,
                     tags: vec!["burrows".into()],
                     files: Vec::new(),
+                    mentions: Vec::new(),
                 },
             })
             .filter(|_| *a == author)

@@ -54,6 +54,10 @@ pub enum Space {
     Detached,
     /// `entry id(32)` → a bookmark (`store::bookmarks`).
     Bookmark,
+    /// `time(8) entry id(32)` → an inbox item (`store::inbox`).
+    Inbox,
+    /// `page id(16)` → nothing: a page the user follows (`store::inbox`).
+    Follow,
 
     // Views (store::views).
     Feed,
@@ -111,6 +115,8 @@ impl Space {
         Space::Peer,
         Space::Detached,
         Space::Bookmark,
+        Space::Inbox,
+        Space::Follow,
         Space::Feed,
         Space::Vouch,
         Space::Profile,
@@ -160,6 +166,8 @@ impl Space {
             Space::Peer => b"P",
             Space::Detached => b"D",
             Space::Bookmark => b"B",
+            Space::Inbox => b"N",
+            Space::Follow => b"W",
             Space::Feed => b"vf",
             Space::Vouch => b"vv",
             Space::Profile => b"vp",

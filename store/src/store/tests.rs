@@ -15,6 +15,7 @@ fn note(text: &str) -> Body {
         reply_to: None,
         tags: vec!["t".into()],
         files: Vec::new(),
+        mentions: Vec::new(),
     })
 }
 

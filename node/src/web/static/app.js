@@ -138,15 +138,28 @@
     }
   });
 
-  // Live updates.
+  // Live updates: the page's live region, and the inbox's unread count
+  // in the navigation of every page.
   var live = document.getElementById("live");
-  if (!live || !window.EventSource) { return; }
+  var count = document.getElementById("inbox-count");
+  if ((!live && !count) || !window.EventSource) { return; }
   var pending = null;
   function refresh() {
     pending = null;
-    fetch(window.location.href, { headers: { "X-Kith-Fragment": "live" }, credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { live.innerHTML = html; } });
+    if (live) {
+      fetch(window.location.href, { headers: { "X-Kith-Fragment": "live" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { live.innerHTML = html; } });
+    }
+    if (count) {
+      fetch("/inbox/count", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (n) {
+          if (n === null) { return; }
+          count.textContent = n;
+          count.hidden = n.trim() === "0";
+        });
+    }
   }
   // One live stream per tab, and none for pages kept in the back/forward
   // cache: browsers allow only 6 connections per host, and cached pages
