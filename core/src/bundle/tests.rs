@@ -70,11 +70,11 @@ fn truncated_and_tampered_files_say_what_is_wrong() {
         read(b"hello", &Limits::default()),
         Err(Error::NotABundle)
     ));
-    let mut v2 = bytes;
-    v2[8] = 2;
+    let mut v3 = bytes;
+    v3[8] = 3;
     assert!(matches!(
-        read(&v2, &Limits::default()),
-        Err(Error::Version(2))
+        read(&v3, &Limits::default()),
+        Err(Error::Version(3))
     ));
 }
 
