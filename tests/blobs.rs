@@ -29,10 +29,9 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Posts `text` on `node` with the file at `path` attached.
-async fn post_with_file(node: &TestNode, text: &str, path: &Path) -> (EntryView, BlobRef) {
-    let view = node
-        .handle()
+/// Adds the file at `path` to `node`'s files: the reference a post carries.
+async fn add(node: &TestNode, path: &Path) -> BlobRef {
+    node.handle()
         .call(ops::BlobAdd {
             path: path.to_string_lossy().into_owned(),
             name: None,
@@ -40,16 +39,22 @@ async fn post_with_file(node: &TestNode, text: &str, path: &Path) -> (EntryView,
             declare: false,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .file
+}
+
+/// Posts `text` on `node` with the file at `path` attached.
+async fn post_with_file(node: &TestNode, text: &str, path: &Path) -> (EntryView, BlobRef) {
+    let file = add(node, path).await;
     let posted = node
         .handle()
         .call(ops::Post {
-            files: vec![view.file.clone()],
+            files: vec![file.clone()],
             ..ops::Post::note(text)
         })
         .await
         .unwrap();
-    (posted, view.file)
+    (posted, file)
 }
 
 async fn get(node: &TestNode, hash: &BlobHash) -> kith_node::Result<Vec<u8>> {
@@ -440,30 +445,18 @@ async fn a_circles_file_is_read_by_members_and_kept_encrypted() {
     let plain = random_bytes("the plan", 300_000);
     let files = tempfile::tempdir().unwrap();
     let path = write_file(files.path(), "plan.pdf", &plain);
-    let added = alice
-        .handle()
-        .call(ops::BlobAdd {
-            path: path.to_string_lossy().into_owned(),
-            name: None,
-            media_type: None,
-            declare: false,
-        })
-        .await
-        .unwrap();
+    let added = add(&alice, &path).await;
     let posted = alice
         .handle()
         .call(ops::Post {
-            files: vec![added.file.clone()],
+            files: vec![added.clone()],
             circle: Some("team".into()),
             ..ops::Post::note("the plan for the team")
         })
         .await
         .unwrap();
     let sealed = posted.files[0].clone();
-    assert_ne!(
-        sealed.hash, added.file.hash,
-        "a circle's copy is its own blob"
-    );
+    assert_ne!(sealed.hash, added.hash, "a circle's copy is its own blob");
     wait_until(
         bob.handle(),
         || async {
@@ -480,7 +473,7 @@ async fn a_circles_file_is_read_by_members_and_kept_encrypted() {
     assert_eq!(get(&bob, &sealed.hash).await.unwrap(), plain);
 
     carol.wait_for_seq(alice.author(), posted.seq).await;
-    for hash in [&sealed.hash, &added.file.hash] {
+    for hash in [&sealed.hash, &added.hash] {
         assert!(
             get(&carol, hash).await.is_err(),
             "carol, not a member, got the file"

@@ -98,31 +98,7 @@ impl Blobs {
         if tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
-        let mut used = 0;
-        let shards = match fs::read_dir(&dir) {
-            Ok(shards) => shards,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Blobs {
-                    dir,
-                    limits,
-                    used: AtomicU64::new(0),
-                    fresh: Default::default(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for shard in shards {
-            let shard = shard?;
-            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
-                continue;
-            }
-            for file in fs::read_dir(shard.path())? {
-                let file = file?;
-                if file.path().extension().is_none() {
-                    used += file.metadata()?.len();
-                }
-            }
-        }
+        let used = held(&dir)?.iter().map(|(_, size)| size).sum();
         Ok(Blobs {
             dir,
             limits,
@@ -381,30 +357,7 @@ impl Blobs {
 
     /// The blobs held whole.
     pub fn list(&self) -> Result<Vec<BlobHash>> {
-        let mut out = Vec::new();
-        let shards = match fs::read_dir(&self.dir) {
-            Ok(shards) => shards,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        for shard in shards {
-            let shard = shard?;
-            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
-                continue;
-            }
-            for file in fs::read_dir(shard.path())? {
-                let name = file?.file_name();
-                if let Some(hash) = name
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".obao"))
-                    .and_then(|n| n.parse().ok())
-                {
-                    out.push(hash);
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        Ok(held(&self.dir)?.into_iter().map(|(hash, _)| hash).collect())
     }
 
     /// Drops every blob that `referenced` says no entry references, except
@@ -440,6 +393,35 @@ impl Blobs {
         self.used.fetch_sub(size, Ordering::Relaxed);
         Ok(true)
     }
+}
+
+/// The blobs held in `dir` (its content files: `ab/<hash>`, no
+/// extension), with their sizes, in hash order; none if it does not exist.
+fn held(dir: &Path) -> Result<Vec<(BlobHash, u64)>> {
+    let mut out = Vec::new();
+    let shards = match fs::read_dir(dir) {
+        Ok(shards) => shards,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    for shard in shards {
+        let shard = shard?;
+        if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
+            continue;
+        }
+        for file in fs::read_dir(shard.path())? {
+            let file = file?;
+            if let Some(hash) = file
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<BlobHash>().ok())
+            {
+                out.push((hash, file.metadata()?.len()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// A reader that encrypts (or decrypts) what it reads: a circle's file.

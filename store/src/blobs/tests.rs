@@ -77,6 +77,8 @@ fn a_partial_blob_takes_only_checked_ranges_and_is_installed_only_whole() {
     assert!(partial.is_whole());
     partial.finish().unwrap();
     assert_eq!(fs::read(blobs.path(&hash)).unwrap(), data);
+    // Held (and listed, so a sweep sees it) before it has an outboard.
+    assert_eq!(blobs.list().unwrap(), vec![hash]);
     assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     // Its outboard is built when a range is first served.
     let served = blobs.slice(&hash, 1024, 4096).unwrap().unwrap();
