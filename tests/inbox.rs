@@ -200,3 +200,60 @@ async fn what_concerns_me_reaches_my_inbox_and_read_marks_stay_here() {
     });
     assert!(kinds(&alice, true).await.is_empty());
 }
+
+/// A reply inside a private circle reaches the inbox once the node opens
+/// it, and a friend's new device is announced there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circle_replies_and_a_friends_new_device_reach_the_inbox() {
+    let alice = TestNode::start("alice", 74).await;
+    let bob = TestNode::start("bob", 75).await;
+    let phone = TestNode::start("phone", 76).await;
+    connect(&alice, &bob).await;
+    alice.wait_for_seq(bob.author(), 1).await;
+    alice
+        .handle()
+        .call(ops::CircleCreate {
+            name: "team".into(),
+            members: vec![bob.author().to_string()],
+        })
+        .await
+        .unwrap();
+    let post = alice
+        .handle()
+        .call(ops::Post {
+            circle: Some("team".into()),
+            ..ops::Post::note("the launch moves to friday")
+        })
+        .await
+        .unwrap();
+    bob.wait_for("bob never read the circle's post", |h| async move {
+        h.call(ops::Feed::default())
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == post.id && e.text.is_some())
+    })
+    .await;
+    bob.handle()
+        .call(ops::Reply {
+            id: post.id.into(),
+            text: "friday works".into(),
+            tags: vec![],
+            files: vec![],
+        })
+        .await
+        .unwrap();
+    wait_inbox(&alice, 1).await;
+    let items = alice.handle().call(ops::Inbox::default()).await.unwrap();
+    assert_eq!(items[0].kind, InboxKind::Reply);
+    assert_eq!(items[0].excerpt.as_deref(), Some("friday works"));
+
+    // Bob links his phone: Alice, who trusts him, hears of it.
+    bob.link_device(&phone, "phone").await;
+    wait_inbox(&alice, 2).await;
+    assert!(
+        kinds(&alice, true).await.contains(&InboxKind::DeviceLinked),
+        "{:?}",
+        kinds(&alice, true).await
+    );
+}

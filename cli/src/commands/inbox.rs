@@ -97,6 +97,8 @@ pub fn line(item: &InboxItemView) -> String {
                 .map(|t| format!("“{t}”"))
                 .unwrap_or_default()
         ),
+        InboxKind::DeviceLinked => format!("{who} linked a device"),
+        InboxKind::DeviceRevoked => format!("{who} revoked a device"),
     };
     format!(
         "{} {:<16} {what}  ({})",
@@ -145,6 +147,14 @@ pub fn digest(data_dir: &DataDir, args: DigestArgs) -> Result<()> {
         (InboxKind::Endorsed, "Your posts endorsed"),
         (InboxKind::Accepted, "Your answers accepted"),
         (InboxKind::PageEdit, "Edits of pages you follow"),
+        (
+            InboxKind::DeviceLinked,
+            "Devices linked by people you trust",
+        ),
+        (
+            InboxKind::DeviceRevoked,
+            "Devices revoked by people you trust",
+        ),
     ] {
         let of: Vec<&InboxItemView> = items.iter().filter(|i| i.kind == kind).collect();
         if of.is_empty() {

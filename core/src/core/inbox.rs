@@ -86,6 +86,12 @@ impl Core {
             {
                 Some(item(InboxKind::PageEdit, None, Some(w.page)))
             }
+            Some(Body::DeviceLink(_)) if self.store.trust_get(&author)?.is_some() => {
+                Some(item(InboxKind::DeviceLinked, None, None))
+            }
+            Some(Body::DeviceRevoke(_)) if self.store.trust_get(&author)?.is_some() => {
+                Some(item(InboxKind::DeviceRevoked, None, None))
+            }
             _ => None,
         })
     }

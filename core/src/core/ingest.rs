@@ -71,6 +71,7 @@ impl Core {
         }
         let opened = self.circles_after(&entries);
         self.index_stored(&entries);
+        self.note_inbox(&opened);
         self.index_search(&opened, Put::Again);
         self.cover_search();
         // Own wiki edits (sealed for a circle or not) are recorded by the
@@ -101,6 +102,8 @@ impl Core {
         let appended = batch.appended;
         let opened = self.circles_after(&appended);
         self.index_stored(&appended);
+        // Circle content concerns its reader once opened.
+        self.note_inbox(&opened);
         self.index_search(&opened, Put::Again);
         self.cover_search();
         let wiki: Vec<Verified> = appended

@@ -135,7 +135,7 @@ fn view(store: &Store, item: InboxItem) -> Result<InboxItemView> {
     let thread = match item.kind {
         InboxKind::Answer | InboxKind::Reply | InboxKind::Mention => Some(item.entry),
         InboxKind::Endorsed | InboxKind::Accepted => item.about,
-        InboxKind::PageEdit => None,
+        InboxKind::PageEdit | InboxKind::DeviceLinked | InboxKind::DeviceRevoked => None,
     };
     Ok(InboxItemView {
         excerpt: excerpt(store, &item.entry)?,

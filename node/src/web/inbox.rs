@@ -28,6 +28,8 @@ pub(super) async fn inbox(State(s): State<WebState>, headers: HeaderMap) -> WebR
                 InboxKind::Endorsed => "endorsed",
                 InboxKind::Accepted => "accepted your answer",
                 InboxKind::PageEdit => "edited the page",
+                InboxKind::DeviceLinked => "linked a device",
+                InboxKind::DeviceRevoked => "revoked a device",
             };
             let href = match (&i.thread, &i.page) {
                 (Some(t), _) => format!("/thread/{}#e-{}", t.to_hex(), i.entry.to_hex()),

@@ -32,6 +32,11 @@ pub enum InboxKind {
     Accepted,
     /// An edit of a page you follow.
     PageEdit,
+    /// Someone you trust linked a device (their new device's entries are
+    /// theirs from now on).
+    DeviceLinked,
+    /// Someone you trust revoked a device (its later entries are refused).
+    DeviceRevoked,
 }
 
 /// One item of the inbox.
