@@ -225,6 +225,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/circles/{id}/remove", post(circles::circle_remove))
         .route("/people", get(people::people))
         .route("/people/join", post(people::people_join))
+        .route("/people/names", get(people::names))
         .route("/people/{author}/remove", post(people::people_remove))
         .route("/people/devices/link", post(people::device_link))
         .route("/people/devices/join", post(people::device_join))

@@ -167,6 +167,16 @@ try {
   await pb.getByLabel("Your answer", { exact: true }).fill("Bundle files on a USB stick");
   await pb.getByRole("button", { name: "Answer" }).click();
   await pb.waitForURL("**/thread/*");
+  // A mention completed in the compose box reaches B's inbox.
+  await pa.goto("/");
+  const box0 = pa.getByLabel("Write a note (markdown)", { exact: true });
+  await box0.pressSequentially("Thanks @Be", { delay: 20 });
+  await pa.locator("ul.mentions li", { hasText: "@Bea" }).click();
+  if (!(await box0.inputValue()).startsWith("Thanks @Bea ")) fail(`the mention was not completed: ${await box0.inputValue()}`);
+  await box0.pressSequentially("for the answer");
+  await pa.getByRole("button", { name: "Post note" }).click();
+  await eventually(pb, "/inbox", async (p) => (await p.textContent("main")).includes("mentioned you"), "B's inbox shows A's mention");
+  await pa.goto(threadPath);
   // A's open page counts B's answer in the inbox, without a reload.
   await pa.locator("#inbox-count").filter({ hasText: /^[1-9]/ }).waitFor();
   await pa.goto("/inbox");

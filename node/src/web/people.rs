@@ -276,3 +276,22 @@ pub(super) async fn search(
     };
     page(&s, &headers, "search.html", "", context! { hits, q }).await
 }
+
+/// `GET /people/names`: the names you may mention (`@name`), for the
+/// compose boxes' completion: each trusted person's petname and profile
+/// name, spaces left out (as mentions compare them).
+pub(super) async fn names(State(s): State<WebState>) -> WebResult {
+    let mut names: Vec<serde_json::Value> = Vec::new();
+    for t in s.handle.call(ops::TrustList {}).await? {
+        for name in [t.petname.as_ref(), t.profile_name.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let mention: String = name.chars().filter(|c| !c.is_whitespace()).collect();
+            if !names.iter().any(|n| n["mention"] == mention.as_str()) {
+                names.push(serde_json::json!({ "mention": mention, "name": name }));
+            }
+        }
+    }
+    Ok(axum::Json(names).into_response())
+}

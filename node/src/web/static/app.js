@@ -343,3 +343,70 @@
     }
   });
 })();
+
+// Mentions: typing `@` and the start of a name in a compose box offers the
+// names of the people you trust; a click (or Enter on a highlighted one)
+// completes it. The node resolves `@name` to the person when it posts.
+(function () {
+  var areas = document.querySelectorAll("textarea[data-attach]");
+  if (!areas.length) { return; }
+  var names = null;
+  function load() {
+    if (names) { return Promise.resolve(names); }
+    return fetch("/people/names", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (list) { names = list; return list; })
+      .catch(function () { return []; });
+  }
+  Array.prototype.forEach.call(areas, function (area) {
+    var list = document.createElement("ul");
+    list.className = "mentions";
+    list.setAttribute("role", "listbox");
+    list.hidden = true;
+    area.insertAdjacentElement("afterend", list);
+    function typed() {
+      var before = area.value.slice(0, area.selectionStart);
+      var m = /(^|[^\w@])@([\w.-]*)$/.exec(before);
+      return m ? m[2] : null;
+    }
+    function complete(mention) {
+      var at = area.selectionStart;
+      var start = area.value.lastIndexOf("@", at - 1);
+      area.value = area.value.slice(0, start) + "@" + mention + " " + area.value.slice(at);
+      var caret = start + mention.length + 2;
+      area.setSelectionRange(caret, caret);
+      list.hidden = true;
+      area.focus();
+      area.dispatchEvent(new Event("input"));
+    }
+    area.addEventListener("input", function () {
+      var part = typed();
+      if (part === null) { list.hidden = true; return; }
+      load().then(function (all) {
+        var lower = part.toLowerCase();
+        var hits = all.filter(function (n) { return n.mention.toLowerCase().indexOf(lower) === 0; }).slice(0, 6);
+        list.innerHTML = "";
+        hits.forEach(function (n) {
+          var li = document.createElement("li");
+          li.setAttribute("role", "option");
+          li.textContent = "@" + n.mention + (n.name !== n.mention ? " (" + n.name + ")" : "");
+          li.addEventListener("mousedown", function (e) { e.preventDefault(); complete(n.mention); });
+          list.appendChild(li);
+        });
+        list.hidden = hits.length === 0;
+      });
+    });
+    area.addEventListener("keydown", function (e) {
+      if (list.hidden) { return; }
+      if (e.key === "Escape") { list.hidden = true; return; }
+      if (e.key === "Tab" || (e.key === "Enter" && !e.ctrlKey && !e.metaKey)) {
+        var first = list.querySelector("li");
+        if (first) {
+          e.preventDefault();
+          first.dispatchEvent(new MouseEvent("mousedown"));
+        }
+      }
+    });
+    area.addEventListener("blur", function () { list.hidden = true; });
+  });
+})();
