@@ -328,6 +328,19 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     })
     .await;
     pair.same(ops::Thread { id: q.clone() }).await;
+    // An answer added to the wiki; an endorsement cannot be.
+    pair.same(ops::WikiPromote {
+        entry: answer.id.into(),
+        to: Some("Linkers".into()),
+        section: Some("Fastest".into()),
+    })
+    .await;
+    pair.same(ops::WikiPromote {
+        entry: note.id.into(),
+        to: Some("Linkers".into()),
+        section: None,
+    })
+    .await;
     pair.same(ops::Delete { id: note.id.into() }).await;
     pair.same(ops::WikiNew {
         circle: None,

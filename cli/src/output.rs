@@ -120,6 +120,13 @@ pub fn entry(view: &EntryView) {
             println!("  {line}");
         }
     }
+    for page in &view.in_wiki {
+        anstream::println!(
+            "  {DIM}added to the wiki: {} ({}){DIM:#}",
+            page.title,
+            page.id
+        );
+    }
     println!();
 }
 

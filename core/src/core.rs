@@ -23,6 +23,7 @@ pub mod exchange;
 pub mod inbox;
 pub mod ingest;
 pub mod knowledge;
+pub mod promote;
 pub mod rebuild;
 pub mod recovery;
 pub mod social;

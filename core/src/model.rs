@@ -38,6 +38,9 @@ pub struct EntryView {
     /// Files the post attaches (well-formed references only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<kith_protocol::blob::BlobRef>,
+    /// Wiki pages its text was added to (`kith wiki promote`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_wiki: Vec<PageRef>,
 }
 
 /// The start of the post a reply answers.
@@ -121,6 +124,7 @@ impl EntryView {
             parent: None,
             circle: None,
             files,
+            in_wiki: Vec::new(),
         }
     }
 }

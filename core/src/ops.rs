@@ -64,8 +64,8 @@ pub use self::social::{
 };
 pub use self::wiki::{
     WikiArchive, WikiAt, WikiAutomerge, WikiBlame, WikiDiff, WikiEdit, WikiExport, WikiHistory,
-    WikiImport, WikiList, WikiNew, WikiRename, WikiRestore, WikiRevert, WikiReviewed, WikiShow,
-    WikiSides,
+    WikiImport, WikiList, WikiNew, WikiPromote, WikiRename, WikiRestore, WikiRevert, WikiReviewed,
+    WikiShow, WikiSides,
 };
 use crate::core::Core;
 use crate::error::Result;
@@ -491,6 +491,7 @@ operations! {
     BookmarkAdd -> bookmarks::BookmarkView, Post "/bookmarks", "bookmark an entry, with a note (private to this node)";
     BookmarkRemove -> bool, Delete "/bookmarks/{entry}", "forget a bookmark";
     InboxRead -> usize, Post "/inbox/read", "mark an inbox item (`entry`) or `all` of them read";
+    WikiPromote -> crate::model::PageView, Post "/entries/{entry}/promote", "add a post's text to the wiki (a new page, or a section of `to`), attributed to its author";
     WikiFollow -> bool, Post "/wiki/{page}/follow", "follow a page (its edits reach your inbox), or stop";
     BlobAdd -> blobs::BlobView, Post "/blobs", "add a file on this machine (by its path) to your files; `declare` signs an entry naming it";
 }

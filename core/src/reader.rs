@@ -477,6 +477,14 @@ pub fn trust_view(store: &Store, record: TrustRecord) -> Result<TrustView> {
 pub fn entry_view_named(store: &Store, entry: &Entry, name: Option<String>) -> Result<EntryView> {
     let mut view = EntryView::new(entry, store.open_body(entry), name);
     view.circle = circle_label(store, &entry.id())?;
+    for page in store.promoted_from(&entry.id())? {
+        if let Some(meta) = crate::wiki::meta(store, &page)? {
+            view.in_wiki.push(crate::model::PageRef {
+                id: page,
+                title: meta.title,
+            });
+        }
+    }
     Ok(view)
 }
 

@@ -189,6 +189,7 @@ pub(crate) fn router(handle: Handle, token: &str) -> Result<Router, Error> {
         .route("/entry/{id}/accept", post(posts::accept))
         .route("/entry/{id}/delete", post(posts::delete))
         .route("/entry/{id}/bookmark", post(bookmarks::bookmark))
+        .route("/entry/{id}/promote", post(wiki::wiki_promote))
         .route("/bookmarks", get(bookmarks::bookmarks))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/count", get(inbox::count))
@@ -518,6 +519,7 @@ fn entry_ctx(e: &EntryView, titles: &render::Titles) -> Value {
         "present": e.text.is_some(),
         "circle": e.circle,
         "files": files,
+        "in_wiki": e.in_wiki.iter().map(|w| serde_json::json!({"id": w.id.to_string(), "title": w.title})).collect::<Vec<_>>(),
         "timestamp": e.timestamp,
         "ago": render::ago(e.timestamp),
         "iso": humantime_iso(e.timestamp),

@@ -51,6 +51,8 @@ pub mod kind {
     pub const POST_WITH_FILES: u64 = 20;
     /// Files an author declares without a post (`kith blob add`).
     pub const FILES: u64 = 21;
+    /// A post's text added to a wiki page, with where it came from.
+    pub const PROMOTION: u64 = 22;
 }
 
 /// Why a body could not be decoded or built.
@@ -97,6 +99,9 @@ pub enum Body {
     /// Kind 21: files the author declares (PROTOCOL.md §13); a post with
     /// files is a [`Body::Post`] whose `files` are not empty (kind 20).
     Files(Files),
+    /// Kind 22: the author added a post's text to a wiki page (PROTOCOL.md
+    /// §15): which post, whose, and the author's wiki changes that did it.
+    Promotion(Promotion),
     /// A kind from a newer protocol revision, kept verbatim.
     Unknown {
         kind: u64,
@@ -217,6 +222,21 @@ impl Post {
     }
 }
 
+/// A post's text added to a wiki page (kind 22): the page, the post and
+/// its author, and the wiki change entries (the writer's own, written just
+/// before) that inserted the text. Readers attribute the lines those
+/// changes wrote to the post's author, where the post holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub page: PageId,
+    pub source: EntryId,
+    pub source_author: AuthorId,
+    pub changes: Vec<EntryId>,
+}
+
+/// Most change entries one promotion names.
+pub const MAX_PROMOTION_CHANGES: usize = 64;
+
 /// "This is good": one per author per target; `withdraw` cancels an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endorsement {
@@ -318,6 +338,7 @@ impl Body {
             Body::Post(p) if !p.is_extended() => kind::POST,
             Body::Post(_) => kind::POST_WITH_FILES,
             Body::Files(_) => kind::FILES,
+            Body::Promotion(_) => kind::PROMOTION,
             Body::Endorsement(_) => kind::ENDORSEMENT,
             Body::WikiChange(_) => kind::WIKI_CHANGE,
             Body::Profile(_) => kind::PROFILE,
@@ -358,6 +379,7 @@ impl Body {
             Body::CircleEpoch(_) => "circle change",
             Body::Sealed(_) => "circle entry",
             Body::Files(_) => "files",
+            Body::Promotion(_) => "promotion",
             Body::Unknown { .. } => "unknown",
         }
     }
@@ -379,6 +401,7 @@ impl Body {
                 }
             }
             Body::Files(f) => postcard::to_stdvec(f),
+            Body::Promotion(p) => postcard::to_stdvec(p),
             Body::Endorsement(e) => postcard::to_stdvec(e),
             Body::WikiChange(w) | Body::WikiBundle(w) => postcard::to_stdvec(w),
             Body::Profile(p) => postcard::to_stdvec(p),
@@ -419,6 +442,7 @@ impl Body {
                 Body::Post(Post::from_wire(wire.post, wire.files, wire.mentions))
             }
             kind::FILES => Body::Files(strict(payload)?),
+            kind::PROMOTION => Body::Promotion(strict(payload)?),
             kind::ENDORSEMENT => Body::Endorsement(strict(payload)?),
             kind::WIKI_CHANGE => Body::WikiChange(strict(payload)?),
             kind::PROFILE => Body::Profile(strict(payload)?),
@@ -496,6 +520,14 @@ impl Body {
                 return Err(BodyError::Invalid("no files to declare".to_string()));
             }
             Body::Files(f) => crate::blob::check_files(&f.files)?,
+            Body::Promotion(p)
+                if p.changes.is_empty() || p.changes.len() > MAX_PROMOTION_CHANGES =>
+            {
+                return Err(BodyError::Invalid(format!(
+                    "a promotion names 1 to {MAX_PROMOTION_CHANGES} changes (got {})",
+                    p.changes.len()
+                )));
+            }
             Body::Profile(profile) if profile.name.trim().is_empty() => {
                 return Err(BodyError::Invalid("profile name is empty".to_string()));
             }

@@ -493,6 +493,7 @@ pub fn may_seal(body: &Body) -> bool {
             | Body::Accept(_)
             | Body::WikiChange(_)
             | Body::WikiBundle(_)
+            | Body::Promotion(_)
     )
 }
 

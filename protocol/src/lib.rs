@@ -44,7 +44,7 @@ pub mod verified;
 
 pub use body::{
     Accept, Body, BodyError, Deletion, Endorsement, GroupForm, PageId, Post, PostKind, Profile,
-    TrustStatement, WikiChange,
+    Promotion, TrustStatement, WikiChange,
 };
 pub use entry::{
     BodyHash, ChainStep, Draft, Entry, EntryId, ForkProof, Head, Header, PROTOCOL_VERSION,

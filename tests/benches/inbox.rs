@@ -99,7 +99,10 @@ async fn main() {
                 stored.push(got_store.unwrap_or(start.elapsed()));
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(30), "round {round} never arrived");
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "round {round} never arrived"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         alice

@@ -192,6 +192,17 @@ try {
   };
   await eventually(pb, threadPath, ranking, "B ranks the endorsed answer first");
   await eventually(pa, threadPath, ranking, "A ranks the endorsed answer first");
+  // B adds A's answer to the wiki: the page credits A and links back; the
+  // thread says where the answer went.
+  await pb.goto(threadPath);
+  await pb.locator("li.answer", { hasText: "Export it nightly" }).getByRole("button", { name: "Add to wiki" }).first().click();
+  await pb.waitForURL("**/wiki/*");
+  const provenance = await pb.textContent(".provenance");
+  if (!provenance.includes("Abe's answer to “How do we back up the wiki?”")) fail(`no provenance on the page: ${provenance}`);
+  await shot(pb, "06b-promoted-page");
+  await pb.goto(threadPath);
+  if (!(await pb.textContent("main")).includes("Added to the wiki")) fail("the thread does not say where the answer went");
+
   await shot(pa, "06-thread-ranked");
   await pa.goto("/questions");
   await shot(pa, "07-questions");

@@ -105,6 +105,18 @@ pub enum Command {
     },
     /// Mark a page's merged concurrent edits as reviewed
     Reviewed { page: String },
+    /// Add a post's text to the wiki (a new page, or a section of --to),
+    /// credited to its author
+    Promote {
+        /// The post (id or unique prefix)
+        entry: kith_node::refs::EntryRef,
+        /// The page to add it to (created with this title if there is none)
+        #[arg(long, value_name = "PAGE")]
+        to: Option<String>,
+        /// The heading of its section
+        #[arg(long, value_name = "TITLE")]
+        section: Option<String>,
+    },
     /// Follow a page: its edits reach your inbox (pages you write are followed)
     Follow {
         page: String,
@@ -172,6 +184,14 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             update_links,
         } => rename(&mut backend, page, title, update_links)?,
         Command::Sides { page, json } => sides(&mut backend, page, json)?,
+        Command::Promote { entry, to, section } => {
+            let view = backend.call(ops::WikiPromote { entry, to, section })?;
+            println!(
+                "added to {:?} ({})",
+                kith_node::text::for_terminal(&view.title),
+                view.id
+            );
+        }
         Command::Follow { page, stop } => {
             let shown = kith_node::text::for_terminal(&page).into_owned();
             backend.call(ops::WikiFollow { page, stop })?;
@@ -207,7 +227,24 @@ fn show(backend: &mut Backend, page: String, json: bool) -> Result<()> {
     if json {
         return output::json(&view);
     }
-    print_page(&output::inert(view));
+    let view = output::inert(view);
+    for p in &view.promoted {
+        println!(
+            "from {}'s {}{}{}",
+            p.source_name.as_deref().unwrap_or("someone"),
+            p.source_kind.as_deref().unwrap_or("post"),
+            p.question
+                .as_deref()
+                .map(|q| format!(" to “{q}”"))
+                .unwrap_or_default(),
+            if p.written > 0 {
+                format!(" ({})", &output::rfc3339(p.written)[..10])
+            } else {
+                String::new()
+            }
+        );
+    }
+    print_page(&view);
     Ok(())
 }
 

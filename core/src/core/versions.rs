@@ -25,8 +25,22 @@ impl Core {
         let mut names: std::collections::BTreeMap<kith_protocol::AuthorId, Who> =
             std::collections::BTreeMap::new();
         let registry = self.store.registry()?;
+        let promotions = self.store.promoted_to(&page)?;
         let mut lines = Vec::with_capacity(blamed.len());
-        for (i, b) in blamed.into_iter().enumerate() {
+        for (i, mut b) in blamed.into_iter().enumerate() {
+            // A line a promotion's change wrote, which the post it names
+            // holds, is the post author's (PROTOCOL.md §15).
+            let mut promoted = None;
+            if let Some(by) = &mut b.by
+                && let Some(entry) = by.entry
+                && let Some(p) = promotions
+                    .iter()
+                    .find(|p| p.promoter == by.author && p.changes.contains(&entry))
+                && self.post_holds(&p.source, &p.source_author, &b.text)?
+            {
+                promoted = Some((p.source, p.promoter));
+                by.author = p.source_author;
+            }
             let (author_name, device) = match &b.by {
                 Some(by) => match names.entry(by.author) {
                     std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
@@ -57,6 +71,8 @@ impl Core {
                 device,
                 entry: b.by.as_ref().and_then(|by| by.entry),
                 timestamp: b.by.map_or(0, |by| by.timestamp_ms),
+                source: promoted.map(|(source, _)| source),
+                promoted_by: promoted.map(|(_, promoter)| promoter),
             });
         }
         Ok(BlameView {

@@ -27,7 +27,7 @@ impl Core {
 
     /// [`Core::wiki_commit`] for a page of `scope`: a circle's page is
     /// sealed for the circle, its changes naming the page id written in it.
-    fn wiki_commit_in(
+    pub(super) fn wiki_commit_in(
         &mut self,
         local: Local,
         scope: Option<(CircleId, PageId)>,
@@ -273,7 +273,9 @@ impl Core {
             .as_ref()
             .map(|mark| crate::reader::merge_notice(&self.store, mark))
             .transpose()?;
+        let promoted = self.promoted_views(page)?;
         Ok(PageView {
+            promoted,
             id: *page,
             aliases: meta.aliases.clone(),
             missing_links,

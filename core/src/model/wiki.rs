@@ -43,6 +43,27 @@ pub struct PageView {
     pub namesakes: Vec<PageRef>,
     /// Concurrent edits merged within paragraphs, to review.
     pub merged: Option<MergeNotice>,
+    /// Posts added to the page (`kith wiki promote`), where they came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promoted: Vec<PromotedView>,
+}
+
+/// A post added to a page: whose, what it answered, who added it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotedView {
+    pub source: EntryId,
+    pub source_author: AuthorId,
+    pub source_name: Option<String>,
+    /// `note`, `question` or `answer` (absent if the post is not here).
+    pub source_kind: Option<String>,
+    /// For an answer: how its question begins.
+    pub question: Option<String>,
+    /// For an answer: its question (the thread to link to).
+    pub thread: Option<EntryId>,
+    /// When the post was written.
+    pub written: u64,
+    pub promoter: AuthorId,
+    pub promoter_name: Option<String>,
 }
 
 /// Concurrent edits by different authors merged within paragraphs: shown
@@ -116,6 +137,12 @@ pub struct BlameLine {
     /// The signed entry that carried the change.
     pub entry: Option<EntryId>,
     pub timestamp: u64,
+    /// A line added from a post (`kith wiki promote`): `author` is the
+    /// post's author, `source` the post, `promoted_by` who added it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EntryId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_by: Option<AuthorId>,
 }
 
 impl BlameLine {

@@ -234,3 +234,22 @@ impl StoreOp for WikiImport {
         core.wiki_import(&self.0)
     }
 }
+
+/// Adds a post's text to the wiki: a new page (titled `to`, or after the
+/// post), or a section of the page `to`, with a signed reference to the
+/// post, so its lines are attributed to the post's author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WikiPromote {
+    pub entry: crate::refs::EntryRef,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub section: Option<String>,
+}
+
+impl StoreOp for WikiPromote {
+    fn run(self, core: &mut Core) -> Result<PageView> {
+        let entry = self.entry.resolve(core.store())?;
+        core.wiki_promote(entry, self.to.as_deref(), self.section.as_deref())
+    }
+}

@@ -68,6 +68,7 @@ fn the_feed_hangs_replies_under_the_post_they_answer_where_the_newest_is() {
         parent: None,
         circle: None,
         files: vec![],
+        in_wiki: vec![],
     };
     // Newest first: 5 replies to 4, which replies to 1; 3 is a post; 2
     // replies to 9, which is not on the page.

@@ -133,10 +133,27 @@ pub(super) async fn wiki_page(
         })
         .collect();
     let titles = titles(&s).await?;
+    // Where posts added to the page came from, with the day each was written.
+    let promoted: Vec<Value> = p
+        .promoted
+        .iter()
+        .map(|x| {
+            let day = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(x.written),
+            )
+            .to_string();
+            Value::from_serialize(serde_json::json!({
+                "source": x.source.to_hex(), "thread": x.thread.map(|t| t.to_hex()),
+                "source_name": x.source_name, "source_kind": x.source_kind,
+                "question": x.question, "written": x.written, "day": &day[..10],
+                "promoter_name": x.promoter_name, "by_other": x.promoter != x.source_author,
+            }))
+        })
+        .collect();
     let ctx = context! {
         html => render::markdown_with(render::without_title(&p.body, &p.title), &titles),
         updated => render::ago(p.updated),
-        authors, backlinks,
+        authors, backlinks, promoted,
         page => Value::from_serialize(&p),
     };
     page(&s, &headers, "wiki_page.html", "wiki", ctx).await
@@ -508,4 +525,18 @@ pub(super) async fn wiki_restore(State(s): State<WebState>, Path(id): Path<Strin
 pub(super) async fn wiki_automerge(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
     let bytes = s.handle.call(ops::WikiAutomerge { page: id }).await?.0;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// "Add to wiki" under a post: a new page with its text, credited to its
+/// author; the browser goes to the page.
+pub(super) async fn wiki_promote(State(s): State<WebState>, Path(id): Path<String>) -> WebResult {
+    let page = s
+        .handle
+        .call(ops::WikiPromote {
+            entry: id.parse()?,
+            to: None,
+            section: None,
+        })
+        .await?;
+    back(&format!("/wiki/{}", page.id))
 }

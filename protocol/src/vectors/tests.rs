@@ -213,6 +213,7 @@ fn section_4_numbers_the_kinds_as_the_code_does() {
         (kind::SEALED, "sealed"),
         (kind::POST_WITH_FILES, "post with files"),
         (kind::FILES, "files"),
+        (kind::PROMOTION, "promotion"),
     ];
     for (number, name) in &rows {
         let mut bytes = Vec::new();

@@ -72,6 +72,10 @@ pub enum Space {
     /// `blob hash(32) entry id(32)` → the entry's `BlobRef` (postcard):
     /// who references a blob, with its size, type and name.
     BlobRef,
+    /// `page(16) promotion entry id(32)` → `Promoted`: posts added to a page.
+    PromotedTo,
+    /// `source entry id(32) page(16)` → nothing: the pages a post was added to.
+    PromotedFrom,
 
     // Circle views (store::circles).
     DeviceKey,
@@ -127,6 +131,8 @@ impl Space {
         Space::Cert,
         Space::Handover,
         Space::BlobRef,
+        Space::PromotedTo,
+        Space::PromotedFrom,
         Space::DeviceKey,
         Space::CircleEpochs,
         Space::CircleSealed,
@@ -178,6 +184,8 @@ impl Space {
             Space::Cert => b"vc",
             Space::Handover => b"vh",
             Space::BlobRef => b"vb",
+            Space::PromotedTo => b"vq",
+            Space::PromotedFrom => b"vt",
             Space::DeviceKey => b"vk",
             Space::CircleEpochs => b"vo",
             Space::CircleSealed => b"vs",

@@ -12,6 +12,8 @@
 //! | `va` n(8)                             | locations    | arrival order (search sync)|
 //! | `vc` author(32) seq(8)                | body         | identity certificates      |
 //! | `vb` blob hash(32) entry(32)          | `BlobRef`    | who references a blob     |
+//! | `vq` page(16) promotion(32)           | `Promoted`   | posts added to a page     |
+//! | `vt` source(32) page(16)              | empty        | pages a post was added to |
 //! | `vk` `vo` `vs` `vu` `vK` `vn` `vw`    | see [`circles`](super::circles) | private circles |
 //!
 //! Indexing is order-independent across authors and runs in log order within
@@ -24,6 +26,19 @@ use kith_protocol::{AuthorId, Body, Decoded, Entry, EntryId, Verified};
 use super::keyspace::Space;
 use super::kv::Batch;
 use super::{Error, FeedQuery, Result, Store};
+
+/// A promotion as the view keeps it: a post added to a page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Promoted {
+    /// The promotion entry, and who wrote it (who added the post).
+    pub promotion: EntryId,
+    pub promoter: AuthorId,
+    pub timestamp_ms: u64,
+    pub source: EntryId,
+    pub source_author: AuthorId,
+    /// The promoter's wiki change entries that inserted the text.
+    pub changes: Vec<EntryId>,
+}
 
 /// An endorsement as the view keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,6 +80,24 @@ pub(crate) fn index(store: &Store, verified: &Verified, batch: &mut Batch) -> Re
             index_files(entry, &post.files, batch);
         }
         Body::Files(files) => index_files(entry, &files.files, batch),
+        Body::Promotion(p) => {
+            let value = Promoted {
+                promotion: entry.id(),
+                promoter: entry.author(),
+                timestamp_ms: entry.header().timestamp_ms,
+                source: p.source,
+                source_author: p.source_author,
+                changes: p.changes.clone(),
+            };
+            batch.insert(
+                Space::PromotedTo.key(&[&p.page.0, entry.id().as_bytes()]),
+                postcard::to_stdvec(&value).expect("encoding into a Vec cannot fail"),
+            );
+            batch.insert(
+                Space::PromotedFrom.key(&[p.source.as_bytes(), &p.page.0]),
+                [],
+            );
+        }
         Body::Endorsement(e) => index_endorsement(entry, e, batch),
         Body::Accept(a) => {
             let key = pair_key(Space::Accept, &a.question.0, entry.author().as_bytes());
@@ -212,6 +245,10 @@ fn unindex(store: &Store, entry: &Entry, batch: &mut Batch) {
             for file in &files.files {
                 batch.remove(blob_ref_key(&file.hash, &entry.id()));
             }
+        }
+        Body::Promotion(p) => {
+            batch.remove(Space::PromotedTo.key(&[&p.page.0, entry.id().as_bytes()]));
+            batch.remove(Space::PromotedFrom.key(&[p.source.as_bytes(), &p.page.0]));
         }
         Body::Endorsement(e) if !e.withdraw => {
             // Only if it is still the endorser's current one.
@@ -513,6 +550,34 @@ pub(crate) fn registry(store: &Store) -> Result<Registry> {
 
 /// What the views answer, as the store's methods.
 impl Store {
+    /// The posts added to `page` (by promotion entries).
+    pub fn promoted_to(&self, page: &kith_protocol::PageId) -> Result<Vec<Promoted>> {
+        let prefix = Space::PromotedTo.key(&[&page.0]);
+        let mut out = Vec::new();
+        for item in self.kv.scan_prefix(&prefix) {
+            let (_, v) = item?;
+            out.push(
+                postcard::from_bytes(&v)
+                    .map_err(|e| Error::Corrupt(format!("promotion record: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The pages a post was added to.
+    pub fn promoted_from(&self, source: &EntryId) -> Result<Vec<kith_protocol::PageId>> {
+        let prefix = Space::PromotedFrom.key(&[source.as_bytes()]);
+        let mut out = Vec::new();
+        for item in self.kv.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            let id: [u8; 16] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| Error::Corrupt("promotion key".into()))?;
+            out.push(kith_protocol::PageId(id));
+        }
+        Ok(out)
+    }
+
     /// The entries that reference a blob, with what each says of it
     /// (size, media type, name), in entry id order.
     pub fn blob_refs(&self, hash: &BlobHash) -> Result<Vec<(EntryId, BlobRef)>> {
