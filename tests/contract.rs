@@ -333,12 +333,14 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
         entry: answer.id.into(),
         to: Some("Linkers".into()),
         section: Some("Fastest".into()),
+        thread: false,
     })
     .await;
     pair.same(ops::WikiPromote {
         entry: note.id.into(),
         to: Some("Linkers".into()),
         section: None,
+        thread: false,
     })
     .await;
     pair.same(ops::Delete { id: note.id.into() }).await;

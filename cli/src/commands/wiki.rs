@@ -114,8 +114,12 @@ pub enum Command {
         #[arg(long, value_name = "PAGE")]
         to: Option<String>,
         /// The heading of its section
-        #[arg(long, value_name = "TITLE")]
+        #[arg(long, value_name = "TITLE", conflicts_with = "thread")]
         section: Option<String>,
+        /// ENTRY is an answered question: gather the question, its accepted
+        /// answer and the endorsed others into one page
+        #[arg(long)]
+        thread: bool,
     },
     /// Follow a page: its edits reach your inbox (pages you write are followed)
     Follow {
@@ -184,8 +188,18 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
             update_links,
         } => rename(&mut backend, page, title, update_links)?,
         Command::Sides { page, json } => sides(&mut backend, page, json)?,
-        Command::Promote { entry, to, section } => {
-            let view = backend.call(ops::WikiPromote { entry, to, section })?;
+        Command::Promote {
+            entry,
+            to,
+            section,
+            thread,
+        } => {
+            let view = backend.call(ops::WikiPromote {
+                entry,
+                to,
+                section,
+                thread,
+            })?;
             println!(
                 "added to {:?} ({})",
                 kith_node::text::for_terminal(&view.title),

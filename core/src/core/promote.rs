@@ -6,6 +6,9 @@
 use kith_protocol::{AuthorId, Body, EntryId, PageId, PostKind, Promotion};
 
 use super::Core;
+
+/// Most answers `kith wiki promote --thread` gathers into a page.
+pub const MAX_GATHERED: usize = 5;
 use crate::error::{Error, Result};
 use crate::model::{PageView, ParentExcerpt, PromotedView};
 use crate::reader::post_body;
@@ -44,7 +47,18 @@ impl Core {
                 }
                 let body = self.wiki.text(&self.store, &page)?;
                 let title = section.unwrap_or(&heading);
-                let new = format!("{}\n\n## {title}\n\n{text}\n", body.trim_end());
+                // Appended after what is there, which stays untouched (its
+                // lines keep their authors).
+                let gap = if body.is_empty() {
+                    ""
+                } else if body.ends_with("\n\n") {
+                    ""
+                } else if body.ends_with('\n') {
+                    "\n"
+                } else {
+                    "\n\n"
+                };
+                let new = format!("{body}{gap}## {title}\n\n{text}\n");
                 let local = self.wiki.edit(&self.store, &me, &page, &new)?;
                 (page, self.wiki_commit(local)?)
             }
@@ -78,6 +92,55 @@ impl Core {
         body.check(self.store.limits())?;
         self.append_placed(vec![(body, circle)])?;
         self.page_view(&page)
+    }
+
+    /// Gathers an answered question into one page: the question (the
+    /// page's title and first text), its accepted answer, and the answers
+    /// others endorsed, best first (at most [`MAX_GATHERED`] answers), each
+    /// a promotion of its own, so each is credited to its author.
+    pub fn wiki_promote_thread(&mut self, question: EntryId, to: Option<&str>) -> Result<PageView> {
+        let thread = self.reader().thread(&question.into())?;
+        if thread.entry.kind != "question" {
+            return Err(Error::InvalidInput(format!(
+                "{question} is a {}, not a question: add it with `kith wiki promote` alone",
+                thread.entry.kind
+            )));
+        }
+        let Some(accepted) = thread.answers.iter().find(|a| a.accepted) else {
+            return Err(Error::InvalidInput(
+                "this question has no accepted answer yet: gather it once its asker accepts one"
+                    .into(),
+            ));
+        };
+        let title = to.map(str::to_string).unwrap_or_else(|| {
+            ParentExcerpt::excerpt_of(thread.entry.text.as_deref().unwrap_or(""))
+        });
+        let page = self
+            .wiki_promote(question, Some(&title), None)?
+            .id
+            .to_string();
+        let name = |a: &crate::model::AnswerView| {
+            a.entry
+                .author_name
+                .clone()
+                .unwrap_or_else(|| format!("…{}", a.entry.author.short()))
+        };
+        self.wiki_promote(
+            accepted.entry.id,
+            Some(&page),
+            Some(&format!("Accepted answer, by {}", name(accepted))),
+        )?;
+        let others: Vec<(EntryId, String)> = thread
+            .answers
+            .iter()
+            .filter(|a| !a.accepted && a.score > 0.0)
+            .take(MAX_GATHERED - 1)
+            .map(|a| (a.entry.id, format!("Another answer, by {}", name(a))))
+            .collect();
+        for (id, section) in others {
+            self.wiki_promote(id, Some(&page), Some(&section))?;
+        }
+        self.wiki_show(&page)
     }
 
     /// Whether the post `source` by `author` is here and one of its lines
@@ -199,6 +262,7 @@ mod tests {
                 entry: answer.id.into(),
                 to: Some("Backups".into()),
                 section: Some("Nightly".into()),
+                thread: false,
             })
             .unwrap();
         assert_eq!(
@@ -313,5 +377,94 @@ mod tests {
                 "a piece of Bob's line is not his line"
             );
         }
+    }
+
+    /// An answered question gathered into a page: the question, the
+    /// accepted answer, the endorsed other; not the answer nobody
+    /// endorsed; each line credited to whoever wrote it.
+    #[test]
+    fn an_answered_question_is_gathered_into_one_page() {
+        let mut cores = vec![core(1), core(2), core(3)];
+        trust_all(&mut cores);
+        let question = cores[0]
+            .run(ops::Ask {
+                circle: None,
+                text: "Where do backups go?".into(),
+                tags: vec![],
+                yes: true,
+            })
+            .unwrap()
+            .posted
+            .unwrap();
+        everyone(&mut cores);
+        let answer = |core: &mut crate::core::Core, text: &str| {
+            core.run(ops::Answer {
+                id: question.id.into(),
+                text: text.into(),
+                tags: vec![],
+                files: vec![],
+            })
+            .unwrap()
+        };
+        let accepted = answer(&mut cores[1], "To the NAS in the cupboard.");
+        let endorsed = answer(&mut cores[2], "A second copy goes offsite.");
+        let ignored = answer(&mut cores[2], "Nowhere, we trust the disks.");
+        let _ = ignored;
+        everyone(&mut cores);
+        let refused = cores[0].run(ops::WikiPromote {
+            entry: question.id.into(),
+            to: None,
+            section: None,
+            thread: true,
+        });
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("no accepted answer")
+        );
+        cores[0]
+            .run(ops::Accept {
+                id: accepted.id.into(),
+                withdraw: false,
+            })
+            .unwrap();
+        cores[0]
+            .run(ops::Endorse {
+                id: endorsed.id.into(),
+                note: None,
+                withdraw: false,
+            })
+            .unwrap();
+        let page = cores[0]
+            .run(ops::WikiPromote {
+                entry: question.id.into(),
+                to: None,
+                section: None,
+                thread: true,
+            })
+            .unwrap();
+        assert_eq!(page.title, "Where do backups go?");
+        assert!(
+            page.body.contains("To the NAS in the cupboard."),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("A second copy goes offsite."),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("Nowhere"), "{}", page.body);
+        assert!(
+            page.body.find("To the NAS").unwrap() < page.body.find("A second copy").unwrap(),
+            "the accepted answer first"
+        );
+        assert_eq!(page.promoted.len(), 3);
+        let lines = blame_by_line(&mut cores[0], "Where do backups go?");
+        let by = |text: &str| lines.iter().find(|l| l.0 == text).unwrap().1;
+        assert_eq!(by("To the NAS in the cupboard."), Some(cores[1].me()));
+        assert_eq!(by("A second copy goes offsite."), Some(cores[2].me()));
+        assert_eq!(by("Where do backups go?"), Some(cores[0].me()));
     }
 }

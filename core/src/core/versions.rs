@@ -31,15 +31,22 @@ impl Core {
             // A line a promotion's change wrote, which the post it names
             // holds, is the post author's (PROTOCOL.md §15).
             let mut promoted = None;
+            // (The line break may be the next promotion's, which added
+            // after it: any of the promoter's promotions of this page
+            // whose post holds the line credits it.)
             if let Some(by) = &mut b.by
                 && let Some(entry) = by.entry
-                && let Some(p) = promotions
+                && promotions
                     .iter()
-                    .find(|p| p.promoter == by.author && p.changes.contains(&entry))
-                && self.post_holds(&p.source, &p.source_author, &b.text)?
+                    .any(|p| p.promoter == by.author && p.changes.contains(&entry))
             {
-                promoted = Some((p.source, p.promoter));
-                by.author = p.source_author;
+                for p in promotions.iter().filter(|p| p.promoter == by.author) {
+                    if self.post_holds(&p.source, &p.source_author, &b.text)? {
+                        promoted = Some((p.source, p.promoter));
+                        by.author = p.source_author;
+                        break;
+                    }
+                }
             }
             let (author_name, device) = match &b.by {
                 Some(by) => match names.entry(by.author) {

@@ -245,11 +245,18 @@ pub struct WikiPromote {
     pub to: Option<String>,
     #[serde(default)]
     pub section: Option<String>,
+    /// `entry` is an answered question: gather it, its accepted answer and
+    /// the endorsed others into one page, each credited to its author.
+    #[serde(default)]
+    pub thread: bool,
 }
 
 impl StoreOp for WikiPromote {
     fn run(self, core: &mut Core) -> Result<PageView> {
         let entry = self.entry.resolve(core.store())?;
+        if self.thread {
+            return core.wiki_promote_thread(entry, self.to.as_deref());
+        }
         core.wiki_promote(entry, self.to.as_deref(), self.section.as_deref())
     }
 }

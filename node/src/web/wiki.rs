@@ -536,6 +536,7 @@ pub(super) async fn wiki_promote(State(s): State<WebState>, Path(id): Path<Strin
             entry: id.parse()?,
             to: None,
             section: None,
+            thread: false,
         })
         .await?;
     back(&format!("/wiki/{}", page.id))

@@ -174,7 +174,8 @@ fn protocol_md_blob_vectors_match_the_code() {
          slice     {} bytes, blake3 {} (the Bao slice of bytes 1024..2048)\n\
          response  {} bytes, blake3 {} (Response::Slice of it, postcard)\n\
          flipped   byte {at} of the slice (byte 1034 of the content) flipped: refused at the chunk at byte 1024\n\
-         circle    key 07×32: ciphertext begins {}, blake3 {}\n",
+         circle    key 07×32: ciphertext begins {}, blake3 {}\n\
+         promotion {} (kind 22: page 11×16, source 22×32, its author the vector key, one change 33×32)\n",
         outboard.len(),
         blake3::hash(&outboard),
         hex::encode(post.encode()),
@@ -186,6 +187,15 @@ fn protocol_md_blob_vectors_match_the_code() {
         blake3::hash(&response),
         hex::encode(&cipher[..32]),
         blake3::hash(&cipher),
+        hex::encode(
+            Body::Promotion(crate::body::Promotion {
+                page: crate::body::PageId([0x11; 16]),
+                source: crate::entry::EntryId([0x22; 32]),
+                source_author: crate::keys::Keypair::from_secret(&crate::vectors::seed()).author(),
+                changes: vec![crate::entry::EntryId([0x33; 32])],
+            })
+            .encode()
+        ),
     );
     let doc = include_str!("../../../docs/PROTOCOL.md");
     let found = doc
