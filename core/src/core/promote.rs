@@ -49,9 +49,7 @@ impl Core {
                 let title = section.unwrap_or(&heading);
                 // Appended after what is there, which stays untouched (its
                 // lines keep their authors).
-                let gap = if body.is_empty() {
-                    ""
-                } else if body.ends_with("\n\n") {
+                let gap = if body.is_empty() || body.ends_with("\n\n") {
                     ""
                 } else if body.ends_with('\n') {
                     "\n"
