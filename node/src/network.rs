@@ -268,6 +268,20 @@ impl Network {
         let blobs = self.reader.blobs();
         let eager = self.config.blobs.eager_max;
         for entry in entries {
+            // Only kinds 20 and 21 carry files: the others are not decoded
+            // here (a catch-up brings thousands at once).
+            let kind = entry
+                .body()
+                .and_then(|b| kith_protocol::varint::decode(b).ok());
+            if !matches!(
+                kind,
+                Some((
+                    kith_protocol::body::kind::POST_WITH_FILES | kith_protocol::body::kind::FILES,
+                    _
+                ))
+            ) {
+                continue;
+            }
             let files = match entry.body().map(kith_protocol::Body::decode) {
                 Some(Ok(kith_protocol::Body::Post(post))) => post.files,
                 Some(Ok(kith_protocol::Body::Files(files))) => files.files,
