@@ -633,14 +633,17 @@ async fn every_operation_answers_the_same_through_the_api_and_directly() {
     let hash = kith_protocol::blob::BlobHash::of("the contract's file\n".repeat(100).as_bytes());
     pair.same(ops::BlobInfo {
         hash: hash.to_string(),
+        entry: None,
     })
     .await;
     pair.same(ops::BlobGet {
         hash: hash.to_string(),
+        entry: None,
     })
     .await;
     pair.same(ops::BlobGet {
         hash: "ab".repeat(32),
+        entry: None,
     })
     .await;
     // (Not declared again: the core alone would sign an entry.)

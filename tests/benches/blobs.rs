@@ -114,6 +114,7 @@ fn main() {
         while cb
             .call(ops::BlobInfo {
                 hash: added.file.hash.to_string(),
+                entry: None,
             })
             .is_err()
         {
@@ -138,6 +139,7 @@ fn main() {
         cb.call_into(
             ops::BlobGet {
                 hash: added.file.hash.to_string(),
+                entry: None,
             },
             &mut sink,
         )

@@ -75,6 +75,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
         Command::Info { hash, json } => {
             let view = backend.call(ops::BlobInfo {
                 hash: hash.to_string(),
+                entry: None,
             })?;
             if json {
                 return output::json(&view);
@@ -106,6 +107,7 @@ pub fn run(data_dir: &DataDir, command: Command) -> Result<()> {
 fn get(backend: &mut Backend, hash: BlobHash, target: Option<PathBuf>, force: bool) -> Result<()> {
     let op = ops::BlobGet {
         hash: hash.to_string(),
+        entry: None,
     };
     if target.as_deref() == Some(Path::new("-")) {
         let mut out = std::io::stdout().lock();
@@ -118,6 +120,7 @@ fn get(backend: &mut Backend, hash: BlobHash, target: Option<PathBuf>, force: bo
         None => {
             let info = backend.call(ops::BlobInfo {
                 hash: hash.to_string(),
+                entry: None,
             })?;
             // The name was checked when the entry was read: no directory
             // part, no `..`; it lands in the current directory.

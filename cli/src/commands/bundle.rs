@@ -179,6 +179,7 @@ fn import_blobs(
         }
         let info = match backend.call(ops::BlobInfo {
             hash: hash.to_string(),
+            entry: None,
         }) {
             Ok(info) if !info.held => info,
             _ => {

@@ -262,6 +262,7 @@ mod tests {
         let read = core
             .run(ops::BlobGet {
                 hash: sealed.hash.to_string(),
+                entry: None,
             })
             .unwrap()
             .into_bytes()
@@ -281,5 +282,50 @@ mod tests {
             })
             .map(|_| ());
         assert!(err.is_ok(), "declaring outside a circle works");
+    }
+
+    /// A modified client references someone's file with a key of its own
+    /// (in a circle, to make members read garbage) or another type: which
+    /// reference is read is not decided by entry ids, which writers can
+    /// grind. Read from its post, the file is right; read by hash alone,
+    /// the disagreement is refused.
+    #[test]
+    fn a_reference_a_writer_chose_to_win_does_not_decide_how_a_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let mut core = core_in(dir.path(), 1);
+        let file = add(&mut core, files.path(), "plan.txt", b"the real plan");
+        let honest = core
+            .run(ops::Post {
+                files: vec![file.clone()],
+                ..ops::Post::note("the plan")
+            })
+            .unwrap();
+        let forged = BlobRef {
+            key: Some([9; 32]),
+            ..file.clone()
+        };
+        core.append(&[kith_protocol::Body::Post(kith_protocol::Post {
+            kind: kith_protocol::PostKind::Note,
+            text: "the plan, again".into(),
+            reply_to: None,
+            tags: vec![],
+            files: vec![forged],
+            mentions: vec![],
+        })])
+        .unwrap();
+        let read = |core: &mut Core, entry: Option<kith_protocol::EntryId>| {
+            core.run(ops::BlobGet {
+                hash: file.hash.to_string(),
+                entry: entry.map(Into::into),
+            })
+            .and_then(|s| s.into_bytes())
+        };
+        let refused = read(&mut core, None).unwrap_err();
+        assert!(
+            refused.to_string().contains("open it from its post"),
+            "{refused}"
+        );
+        assert_eq!(read(&mut core, Some(honest.id)).unwrap(), b"the real plan");
     }
 }

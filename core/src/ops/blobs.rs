@@ -80,6 +80,10 @@ impl StoreOp for BlobAdd {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobGet {
     pub hash: String,
+    /// The entry whose reference to read it by (its key, for a circle's
+    /// file); by default the references here, if they agree.
+    #[serde(default)]
+    pub entry: Option<crate::refs::EntryRef>,
 }
 
 impl ReadOp for BlobGet {
@@ -87,14 +91,9 @@ impl ReadOp for BlobGet {
         let hash: BlobHash = self.hash.parse()?;
         let blobs = ctx.reader.blobs().clone();
         // A circle's file is kept encrypted; its reference holds the key.
-        let key = ctx
-            .reader
-            .store()
-            .blob_refs(&hash)?
-            .into_iter()
-            .find_map(|(_, file)| file.key);
+        let file = reference(ctx, &hash, self.entry.as_ref())?;
+        let key = file.key;
         if !blobs.has(&hash) {
-            let file = known(ctx, &hash)?;
             match ctx.fetch {
                 Some(fetch) => fetch.fetch(&file)?,
                 None => {
@@ -136,15 +135,16 @@ impl ReadOp for BlobGet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobInfo {
     pub hash: String,
+    /// The entry whose reference to describe it by (see [`BlobGet::entry`]).
+    #[serde(default)]
+    pub entry: Option<crate::refs::EntryRef>,
 }
 
 impl ReadOp for BlobInfo {
     fn run(self, ctx: &ReadCtx<'_>) -> Result<BlobView> {
         let hash: BlobHash = self.hash.parse()?;
+        let file = reference(ctx, &hash, self.entry.as_ref())?;
         let refs = ctx.reader.store().blob_refs(&hash)?;
-        let Some((_, file)) = refs.first().cloned() else {
-            return Err(not_referenced(&hash));
-        };
         let held = ctx.reader.blobs().has(&hash);
         Ok(BlobView::new(
             file,
@@ -154,15 +154,36 @@ impl ReadOp for BlobInfo {
     }
 }
 
-/// The first signed reference to `hash` this node holds.
-fn known(ctx: &ReadCtx<'_>, hash: &BlobHash) -> Result<BlobRef> {
-    ctx.reader
-        .store()
-        .blob_refs(hash)?
-        .into_iter()
-        .next()
-        .map(|(_, file)| file)
-        .ok_or_else(|| not_referenced(hash))
+/// The signed reference to read `hash` by: the one `entry` carries, or
+/// else the one every reference here agrees on. Which reference is first
+/// is no one's choice to make: entry ids are their writers' to grind, and a
+/// member of a circle could otherwise name a wrong key, or a file a wrong
+/// type, and be read first. References that disagree are refused, saying
+/// to open the file from its post.
+fn reference(
+    ctx: &ReadCtx<'_>,
+    hash: &BlobHash,
+    entry: Option<&crate::refs::EntryRef>,
+) -> Result<BlobRef> {
+    let refs = ctx.reader.store().blob_refs(hash)?;
+    if let Some(entry) = entry {
+        let id = entry.resolve(ctx.reader.store())?;
+        return refs
+            .into_iter()
+            .find(|(e, _)| *e == id)
+            .map(|(_, file)| file)
+            .ok_or_else(|| Error::NotFound(format!("entry {id} does not attach blob {hash}")));
+    }
+    let mut refs = refs.into_iter().map(|(_, file)| file);
+    let first = refs.next().ok_or_else(|| not_referenced(hash))?;
+    for other in refs {
+        if other.key != first.key || other.media_type != first.media_type {
+            return Err(Error::Conflict(format!(
+                "entries describe blob {hash} differently: open it from its post (`entry`)"
+            )));
+        }
+    }
+    Ok(first)
 }
 
 fn not_referenced(hash: &BlobHash) -> Error {

@@ -24,6 +24,9 @@ pub(super) struct GetQuery {
     /// Save it rather than show it.
     #[serde(default)]
     download: Option<u8>,
+    /// The post whose reference to read it by (a circle's file's key).
+    #[serde(default)]
+    entry: Option<String>,
 }
 
 /// `GET /blob/{hash}`: a file's bytes (fetched from peers first if needed).
@@ -32,8 +35,18 @@ pub(super) async fn blob(
     Path(hash): Path<String>,
     Query(q): Query<GetQuery>,
 ) -> WebResult {
-    let info = s.handle.call(ops::BlobInfo { hash: hash.clone() }).await?;
-    let bytes = s.handle.call(ops::BlobGet { hash }).await?;
+    let entry = match q.entry.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => Some(e.parse()?),
+        None => None,
+    };
+    let info = s
+        .handle
+        .call(ops::BlobInfo {
+            hash: hash.clone(),
+            entry: entry.clone(),
+        })
+        .await?;
+    let bytes = s.handle.call(ops::BlobGet { hash, entry }).await?;
     let inline = shown_inline(&info.file.media_type) && q.download.is_none();
     let content_type = if inline {
         info.file.media_type.clone()

@@ -550,10 +550,12 @@ pub(crate) fn registry(store: &Store) -> Result<Registry> {
 
 /// What the views answer, as the store's methods.
 impl Store {
-    /// The posts added to `page` (by promotion entries).
+    /// The posts added to `page` (by promotion entries), in the order they
+    /// were added (by the promotions' times, then ids: not by id alone,
+    /// which a writer chooses by signing).
     pub fn promoted_to(&self, page: &kith_protocol::PageId) -> Result<Vec<Promoted>> {
         let prefix = Space::PromotedTo.key(&[&page.0]);
-        let mut out = Vec::new();
+        let mut out: Vec<Promoted> = Vec::new();
         for item in self.kv.scan_prefix(&prefix) {
             let (_, v) = item?;
             out.push(
@@ -561,6 +563,7 @@ impl Store {
                     .map_err(|e| Error::Corrupt(format!("promotion record: {e}")))?,
             );
         }
+        out.sort_by(|a, b| (a.timestamp_ms, a.promotion).cmp(&(b.timestamp_ms, b.promotion)));
         Ok(out)
     }
 
