@@ -563,7 +563,7 @@ impl Store {
                     .map_err(|e| Error::Corrupt(format!("promotion record: {e}")))?,
             );
         }
-        out.sort_by(|a, b| (a.timestamp_ms, a.promotion).cmp(&(b.timestamp_ms, b.promotion)));
+        out.sort_by_key(|p| (p.timestamp_ms, p.promotion));
         Ok(out)
     }
 
