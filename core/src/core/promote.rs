@@ -465,4 +465,87 @@ mod tests {
         assert_eq!(by("A second copy goes offsite."), Some(cores[2].me()));
         assert_eq!(by("Where do backups go?"), Some(cores[0].me()));
     }
+
+    /// A circle's post goes only into a page of the same circle: a new
+    /// page made from it is the circle's (its members read it, the
+    /// promotion is sealed), and a public page refuses it.
+    #[test]
+    fn a_circles_post_is_promoted_only_within_its_circle() {
+        let mut cores = vec![core(1), core(2)];
+        trust_all(&mut cores);
+        // Bob's first entry publishes his encryption key.
+        cores[1].run(ops::Post::note("hello")).unwrap();
+        everyone(&mut cores);
+        let bob = cores[1].me();
+        cores[0]
+            .run(ops::CircleCreate {
+                name: "team".into(),
+                members: vec![bob.to_string()],
+            })
+            .unwrap();
+        let secret = cores[0]
+            .run(ops::Post {
+                circle: Some("team".into()),
+                ..ops::Post::note("The launch moves to Friday.")
+            })
+            .unwrap();
+        cores[0]
+            .run(ops::WikiNew {
+                circle: None,
+                title: "Public".into(),
+                body: "For everyone.\n".into(),
+            })
+            .unwrap();
+        let refused = cores[0]
+            .run(ops::WikiPromote {
+                entry: secret.id.into(),
+                to: Some("Public".into()),
+                section: None,
+                thread: false,
+            })
+            .unwrap_err();
+        assert!(refused.to_string().contains("same circle"), "{refused}");
+        let before = cores[0].store().head(&cores[0].me()).unwrap().unwrap().seq;
+        let page = cores[0]
+            .run(ops::WikiPromote {
+                entry: secret.id.into(),
+                to: Some("Launch".into()),
+                section: None,
+                thread: false,
+            })
+            .unwrap();
+        assert!(
+            cores[0].store().circle_page(&page.id).unwrap().is_some(),
+            "the new page is the circle's"
+        );
+        // The promotion and the page's changes are sealed: no public body
+        // names the post.
+        for entry in cores[0]
+            .store()
+            .log(&cores[0].me(), before + 1, usize::MAX)
+            .unwrap()
+        {
+            assert!(
+                !matches!(
+                    entry.body().map(Body::decode),
+                    Some(Ok(Body::Promotion(_)
+                        | Body::WikiChange(_)
+                        | Body::WikiBundle(_)))
+                ),
+                "a circle's promotion or page change travels in the clear"
+            );
+        }
+        everyone(&mut cores);
+        let shown = cores[1]
+            .run(ops::WikiShow {
+                page: page.id.to_string(),
+            })
+            .unwrap();
+        assert_eq!(shown.body.trim(), "The launch moves to Friday.");
+        assert_eq!(
+            shown.promoted.len(),
+            1,
+            "bob, a member, sees where it came from"
+        );
+    }
 }
