@@ -259,49 +259,6 @@ impl Network {
         self
     }
 
-    /// Starts fetching the files `entries` attach that are small enough to
-    /// fetch at once (`[blobs] eager_mib`) and not here yet.
-    fn fetch_attached(&self, entries: &[Entry]) {
-        let Some(fetcher) = &self.fetcher else {
-            return;
-        };
-        let blobs = self.reader.blobs();
-        let eager = self.config.blobs.eager_max;
-        for entry in entries {
-            // Only kinds 20 and 21 carry files: the others are not decoded
-            // here (a catch-up brings thousands at once).
-            let kind = entry
-                .body()
-                .and_then(|b| kith_protocol::varint::decode(b).ok());
-            if !matches!(
-                kind,
-                Some((
-                    kith_protocol::body::kind::POST_WITH_FILES | kith_protocol::body::kind::FILES,
-                    _
-                ))
-            ) {
-                continue;
-            }
-            let files = match entry.body().map(kith_protocol::Body::decode) {
-                Some(Ok(kith_protocol::Body::Post(post))) => post.files,
-                Some(Ok(kith_protocol::Body::Files(files))) => files.files,
-                _ => continue,
-            };
-            for file in files {
-                if file.size > eager || file.check().is_err() || blobs.has(&file.hash) {
-                    continue;
-                }
-                let fetcher = fetcher.clone();
-                tokio::task::spawn_blocking(move || {
-                    use kith_core::ops::FetchBlob;
-                    if let Err(e) = fetcher.fetch(&file) {
-                        tracing::info!(hash = %file.hash, error = %e, "could not fetch an attached file yet");
-                    }
-                });
-            }
-        }
-    }
-
     /// This node: its libp2p key, or the key it signs its log with.
     fn is_self(&self, author: &AuthorId) -> bool {
         *author == self.me || *author == self.log.author()
