@@ -32,6 +32,10 @@ pub(crate) const WINDOW: usize = 8;
 const BUSY_PAUSE: Duration = Duration::from_millis(200);
 /// Most times one range is asked for before the fetch gives up.
 const MAX_TRIES: u32 = 8;
+/// Most fetches the network loop starts for entries that just arrived
+/// that run at once (a catch-up can bring many posts with files); the
+/// others wait their turn.
+pub(crate) const EAGER_FETCHES: usize = 4;
 
 /// Fetches blobs through the network loop.
 pub struct Fetcher {
@@ -40,6 +44,8 @@ pub struct Fetcher {
     runtime: tokio::runtime::Handle,
     /// Fetches running, by blob: a second asker waits for the first.
     running: Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>,
+    /// Turns of the fetches started on arrival ([`EAGER_FETCHES`]).
+    pub(crate) eager: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -59,6 +65,7 @@ impl Fetcher {
             blobs,
             runtime,
             running: Mutex::new(HashMap::new()),
+            eager: tokio::sync::Semaphore::new(EAGER_FETCHES),
         }
     }
 

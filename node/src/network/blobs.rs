@@ -63,10 +63,20 @@ impl Network {
                     continue;
                 }
                 let fetcher = fetcher.clone();
-                tokio::task::spawn_blocking(move || {
-                    use kith_core::ops::FetchBlob;
-                    if let Err(e) = fetcher.fetch(&file) {
-                        tracing::info!(hash = %file.hash, error = %e, "could not fetch an attached file yet");
+                // At most `EAGER_FETCHES` at once; the others wait here,
+                // not on the blocking pool.
+                tokio::spawn(async move {
+                    let Ok(_turn) = fetcher.eager.acquire().await else {
+                        return;
+                    };
+                    let running = fetcher.clone();
+                    let fetched = tokio::task::spawn_blocking(move || {
+                        use kith_core::ops::FetchBlob;
+                        running.fetch(&file).map_err(|e| (file.hash, e))
+                    })
+                    .await;
+                    if let Ok(Err((hash, e))) = fetched {
+                        tracing::info!(%hash, error = %e, "could not fetch an attached file yet");
                     }
                 });
             }
