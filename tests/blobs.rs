@@ -129,6 +129,22 @@ async fn an_attachment_reaches_a_friend_eagerly_or_when_asked_for() {
     assert!(!held(&bob, &file.hash).await);
     assert_eq!(get(&bob, &file.hash).await.unwrap(), big);
     assert!(held(&bob, &file.hash).await);
+
+    // Alice deletes the post: Bob's node, which fetched its file, drops it
+    // when the deletion arrives (nothing else references it).
+    alice
+        .handle()
+        .call(ops::Delete { id: post.id.into() })
+        .await
+        .unwrap();
+    let hex = file.hash.to_string();
+    let copy = bob.dir.path().join("blobs").join(&hex[..2]).join(&hex);
+    wait_until(
+        bob.handle(),
+        || async { !copy.exists() },
+        || async { "bob kept the file of a deleted post".to_string() },
+    )
+    .await;
 }
 
 /// Bob holds a copy of Alice's file with one byte flipped (a bad disk, or

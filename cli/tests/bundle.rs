@@ -540,4 +540,18 @@ fn files_travel_in_a_bundle_with_blobs() {
     let info: Value =
         serde_json::from_str(&out(kith(&c).args(["blob", "info", &pdf_hash, "--json"]))).unwrap();
     assert_eq!(info["held"], true, "the file after it was kept");
+
+    // Dee does not replicate Ann: the bundle's entries are not kept, so
+    // neither are its files (a bundle cannot fill a node with files).
+    let d = tempfile::tempdir().unwrap();
+    out(kith(&d).args(["init", "--name", "Dee"]));
+    let said = out(kith(&d).args(["bundle", "import"]).arg(&full));
+    assert!(said.contains("0 files added, 2 skipped"), "{said}");
+    assert!(
+        !d.path()
+            .join("blobs")
+            .join(&shot_hash[..2])
+            .join(&shot_hash)
+            .exists()
+    );
 }

@@ -5,9 +5,8 @@
 //! and `kith_node::api::Client`), the CLI's direct mode ([`Core::run`])
 //! and the web app all reach an operation through the same [`Operation`]
 //! implementation, generated from the tables at the end of this file.
-//! Adding an operation means: a request type (in the seam's module below,
-//! next to its implementation), one line in a table, and the CLI command
-//! that exposes it.
+//! Adding an operation means: a request type (next to its implementation,
+//! in the seam's module below), a line in a table, and its CLI command.
 //!
 //! ```no_run
 //! # fn demo(core: &mut kith_core::Core) -> kith_core::Result<()> {

@@ -10,7 +10,7 @@
 //! defeats DNS rebinding from web pages.
 
 mod client;
-mod server;
+pub(crate) mod server;
 
 use std::net::SocketAddr;
 use std::path::Path;

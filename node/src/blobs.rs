@@ -100,8 +100,8 @@ impl Fetcher {
     }
 
     async fn fetch_ranges(&self, file: &BlobRef) -> Result<()> {
-        self.blobs
-            .check_room(&format!("blob {}", file.hash), file.size)?;
+        // Refused at once if it would not fit (the per-file limit, the quota).
+        let mut partial = self.blobs.partial(file.hash, file.size)?;
         let mut peers = self.peers().await?;
         if peers.is_empty() {
             return Err(Error::Network(format!(
@@ -109,7 +109,6 @@ impl Fetcher {
                 file.hash
             )));
         }
-        let mut partial = self.blobs.partial(file.hash, file.size)?;
         let mut todo: VecDeque<(u64, u32)> = (0..file.size.div_ceil(MAX_SLICE))
             .map(|i| (i * MAX_SLICE, 0))
             .collect();

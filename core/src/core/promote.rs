@@ -141,25 +141,24 @@ impl Core {
         self.wiki_show(&page)
     }
 
-    /// Whether the post `source` by `author` is here and one of its lines
-    /// is `line` (a blamed line of a page), whole: a piece of a line could
-    /// say the opposite of it ("never do X" holds "do X"). An empty line
-    /// holds nothing of anyone's.
-    pub(super) fn post_holds(
+    /// The lines of post `source`, trimmed, if it is here and `author`
+    /// wrote it: blame credits `author` with a page line only if it is one
+    /// of them, whole (a piece of a line could say the opposite of it:
+    /// "never do X" holds "do X").
+    pub(super) fn post_lines(
         &self,
         source: &EntryId,
         author: &AuthorId,
-        line: &str,
-    ) -> Result<bool> {
-        let line = line.trim();
-        if line.is_empty() {
-            return Ok(false);
-        }
+    ) -> Result<Option<std::collections::HashSet<String>>> {
         Ok(match post_body(&self.store, source) {
-            Ok((entry, post)) => {
-                entry.author() == *author && post.text.lines().any(|l| l.trim() == line)
-            }
-            Err(_) => false,
+            Ok((entry, post)) if entry.author() == *author => Some(
+                post.text
+                    .lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+            ),
+            _ => None,
         })
     }
 
@@ -212,6 +211,18 @@ mod tests {
     use crate::ops;
     use crate::testing::{core, everyone, trust_all};
 
+    fn ask(core: &mut crate::core::Core, text: &str) -> crate::model::EntryView {
+        core.run(ops::Ask {
+            circle: None,
+            text: text.into(),
+            tags: vec![],
+            yes: true,
+        })
+        .unwrap()
+        .posted
+        .unwrap()
+    }
+
     fn blame_by_line(
         core: &mut crate::core::Core,
         page: &str,
@@ -235,16 +246,7 @@ mod tests {
     fn a_promoted_answer_is_its_authors_on_every_node() {
         let mut cores = vec![core(1), core(2), core(3)];
         trust_all(&mut cores);
-        let question = cores[0]
-            .run(ops::Ask {
-                circle: None,
-                text: "How do we back up the wiki?".into(),
-                tags: vec![],
-                yes: true,
-            })
-            .unwrap()
-            .posted
-            .unwrap();
+        let question = ask(&mut cores[0], "How do we back up the wiki?");
         everyone(&mut cores);
         let answer = cores[1]
             .run(ops::Answer {
@@ -384,16 +386,7 @@ mod tests {
     fn an_answered_question_is_gathered_into_one_page() {
         let mut cores = vec![core(1), core(2), core(3)];
         trust_all(&mut cores);
-        let question = cores[0]
-            .run(ops::Ask {
-                circle: None,
-                text: "Where do backups go?".into(),
-                tags: vec![],
-                yes: true,
-            })
-            .unwrap()
-            .posted
-            .unwrap();
+        let question = ask(&mut cores[0], "Where do backups go?");
         everyone(&mut cores);
         let answer = |core: &mut crate::core::Core, text: &str| {
             core.run(ops::Answer {

@@ -25,7 +25,17 @@ impl Core {
         let mut names: std::collections::BTreeMap<kith_protocol::AuthorId, Who> =
             std::collections::BTreeMap::new();
         let registry = self.store.registry()?;
-        let promotions = self.store.promoted_to(&page)?;
+        // Each promoted post's lines, read once (`None`: not here, or not
+        // the author the promotion names).
+        let promotions: Vec<_> = self
+            .store
+            .promoted_to(&page)?
+            .into_iter()
+            .map(|p| {
+                let lines = self.post_lines(&p.source, &p.source_author)?;
+                Ok((p, lines))
+            })
+            .collect::<Result<_>>()?;
         let mut lines = Vec::with_capacity(blamed.len());
         for (i, mut b) in blamed.into_iter().enumerate() {
             // A line a promotion's change wrote, which the post it names
@@ -38,15 +48,15 @@ impl Core {
                 && let Some(entry) = by.entry
                 && promotions
                     .iter()
-                    .any(|p| p.promoter == by.author && p.changes.contains(&entry))
+                    .any(|(p, _)| p.promoter == by.author && p.changes.contains(&entry))
+                && let Some((p, _)) = promotions.iter().find(|(p, lines)| {
+                    p.promoter == by.author
+                        && !b.text.trim().is_empty()
+                        && lines.as_ref().is_some_and(|l| l.contains(b.text.trim()))
+                })
             {
-                for p in promotions.iter().filter(|p| p.promoter == by.author) {
-                    if self.post_holds(&p.source, &p.source_author, &b.text)? {
-                        promoted = Some((p.source, p.promoter));
-                        by.author = p.source_author;
-                        break;
-                    }
-                }
+                promoted = Some((p.source, p.promoter));
+                by.author = p.source_author;
             }
             let (author_name, device) = match &b.by {
                 Some(by) => match names.entry(by.author) {

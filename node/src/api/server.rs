@@ -98,7 +98,7 @@ const STREAM_QUEUE: usize = 4;
 /// (the queue is bounded); one that goes away ends it. An error after the
 /// answer began cuts the body short, which the client sees (a bundle's
 /// checksum then fails).
-fn stream(produce: Producer) -> Body {
+pub(crate) fn stream(produce: Producer) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(STREAM_QUEUE);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {

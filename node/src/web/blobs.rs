@@ -58,7 +58,13 @@ pub(super) async fn blob(
         if inline { "inline" } else { "attachment" },
         crate::ops::http::encode_segment(&info.file.name)
     );
-    let mut response = Response::new(Body::from_stream(produce(bytes)));
+    // The API's bounded stream: a browser that stops reading holds the
+    // node to four 64 KiB chunks.
+    let body = match bytes.0 {
+        ops::http::Payload::Bytes(b) => Body::from(b),
+        ops::http::Payload::Stream(produce) => crate::api::server::stream(produce),
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_TYPE, content_type),
@@ -75,37 +81,6 @@ pub(super) async fn blob(
         }
     }
     Ok(response)
-}
-
-/// The bytes of a streamed answer, as a body stream.
-fn produce(
-    streamed: ops::Streamed,
-) -> impl futures::Stream<Item = std::io::Result<axum::body::Bytes>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChunkWriter { tx: tx.clone() };
-        if let Err(e) = streamed.write_to(&mut out) {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
-}
-
-struct ChunkWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>,
-}
-
-impl std::io::Write for ChunkWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the browser left"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[derive(Deserialize)]
